@@ -1,0 +1,2 @@
+//! The `realtimer` command.
+fn main() {}

@@ -1,0 +1,1 @@
+//! SDP (RFC 8866) with the attributes WebRTC uses.
