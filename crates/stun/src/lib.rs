@@ -1,1 +1,45 @@
 //! STUN (RFC 8489): messages, attributes, credentials, and client transactions.
+//!
+//! - [`Message::decode`] borrows the datagram and checks its structure and
+//!   FINGERPRINT without allocating; typed attributes come from
+//!   [`Message::get`], and MESSAGE-INTEGRITY(-SHA256) from
+//!   [`Message::verify_integrity`].
+//! - [`MessageEncoder`] writes a message into a caller's buffer, adding
+//!   integrity and fingerprint last.
+//! - [`IntegrityKey`] holds short-term (ICE) or long-term (TURN) credentials.
+//! - [`ClientTransactions`] retransmits requests on the caller's clock
+//!   (RFC 8489 §6.2.1) and matches responses by transaction id.
+//!
+//! ```
+//! use realtimer_stun::{attributes::XorMappedAddress, Class, Message, MessageEncoder, Method, TransactionId};
+//! let mut buf = Vec::new();
+//! let tid = TransactionId::new([7; 12]);
+//! let mapped = "192.0.2.1:32853".parse().unwrap();
+//! let mut enc = MessageEncoder::new(&mut buf, Class::SuccessResponse, Method::BINDING, tid);
+//! enc.add(&XorMappedAddress(mapped)).unwrap();
+//! enc.add_fingerprint().unwrap();
+//! let msg = Message::decode(&buf).unwrap();
+//! assert_eq!(msg.get::<XorMappedAddress>().unwrap(), Some(XorMappedAddress(mapped)));
+//! ```
+
+mod address;
+pub mod attributes;
+mod credentials;
+mod encode;
+mod error;
+mod message;
+mod transaction;
+
+pub use attributes::{AttributeType, DecodeAttribute, EncodeAttribute};
+pub use credentials::{
+    userhash, CredentialError, IntegrityKey, PasswordAlgorithm, PasswordPreparation,
+};
+pub use encode::MessageEncoder;
+pub use error::{AttributeError, DecodeError, EncodeError, IntegrityError};
+pub use message::{
+    is_stun, Class, Message, Method, RawAttribute, TransactionId, HEADER_LEN, MAGIC_COOKIE,
+    MAX_ATTRIBUTES,
+};
+pub use transaction::{
+    ClientTransactions, Matched, RetransmitConfig, TransactionError, TransactionEvent, Transmit,
+};
