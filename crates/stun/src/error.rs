@@ -18,7 +18,8 @@ pub enum DecodeError {
     /// The magic cookie is not 0x2112A442 (RFC 8489 §5).
     #[error("bad magic cookie {0:#010x}, expected 0x2112a442")]
     BadMagicCookie(u32),
-    /// The length field is not a multiple of 4 (RFC 8489 §5).
+    /// The length field is not a multiple of 4 (RFC 8489 §5): an attribute
+    /// is missing its padding.
     #[error("message length {0} is not a multiple of 4")]
     LengthNotMultipleOfFour(u16),
     /// The length field disagrees with the bytes received.
@@ -29,12 +30,6 @@ pub enum DecodeError {
         /// Bytes after the header.
         available: usize,
     },
-    /// Fewer than 4 bytes left for an attribute header.
-    #[error("attribute header truncated at offset {offset}")]
-    TruncatedAttributeHeader {
-        /// Offset of the attribute in the message.
-        offset: usize,
-    },
     /// An attribute's value runs past the end of the message.
     #[error("attribute {attribute} at offset {offset} declares {length} bytes, past the end of the message")]
     AttributeOverrun {
@@ -44,14 +39,6 @@ pub enum DecodeError {
         offset: usize,
         /// Its declared value length.
         length: u16,
-    },
-    /// The last attribute's value fits but its padding to 4 bytes does not (RFC 8489 §14).
-    #[error("attribute {attribute} at offset {offset} is missing its padding")]
-    MissingPadding {
-        /// The attribute's type.
-        attribute: AttributeType,
-        /// Offset of the attribute in the message.
-        offset: usize,
     },
     /// More attributes than [`crate::MAX_ATTRIBUTES`].
     #[error("more than {0} attributes")]

@@ -22,6 +22,9 @@
 //! assert_eq!(msg.get::<XorMappedAddress>().unwrap(), Some(XorMappedAddress(mapped)));
 //! ```
 
+// Library code never unwraps: peer input gets typed errors.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
 mod address;
 pub mod attributes;
 mod credentials;

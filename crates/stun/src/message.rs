@@ -6,7 +6,7 @@ use hmac::{Hmac, Mac};
 use sha1::Sha1;
 use sha2::Sha256;
 
-use crate::attributes::{AttributeType, DecodeAttribute};
+use crate::attributes::{Attribute, AttributeType, DecodeAttribute};
 use crate::credentials::IntegrityKey;
 use crate::error::{DecodeError, IntegrityError};
 
@@ -288,10 +288,9 @@ impl<'a> Message<'a> {
         let end = bytes.len();
         let mut offset = HEADER_LEN;
         let mut count = 0usize;
+        // `end` is a multiple of 4 (checked in `decode`) and so is every
+        // `offset`: a whole 4-byte attribute header always remains.
         while offset < end {
-            if end - offset < 4 {
-                return Err(DecodeError::TruncatedAttributeHeader { offset });
-            }
             let attribute = AttributeType(read_u16(bytes, offset));
             let length = read_u16(bytes, offset + 2);
             let value_end = offset + 4 + usize::from(length);
@@ -302,20 +301,19 @@ impl<'a> Message<'a> {
                     length,
                 });
             }
+            // Both are multiples of 4, so the padding fits wherever the value does.
             let padded_end = offset + 4 + padded(usize::from(length));
-            if padded_end > end {
-                return Err(DecodeError::MissingPadding { attribute, offset });
-            }
             count += 1;
             if count > MAX_ATTRIBUTES {
                 return Err(DecodeError::TooManyAttributes(MAX_ATTRIBUTES));
             }
-            if self.has_fingerprint {
-                return Err(DecodeError::AttributeAfterFingerprint { attribute });
-            }
             let value = &bytes[offset + 4..value_end];
             match attribute {
                 AttributeType::FINGERPRINT => {
+                    if padded_end < end {
+                        let attribute = AttributeType(read_u16(bytes, padded_end));
+                        return Err(DecodeError::AttributeAfterFingerprint { attribute });
+                    }
                     let received = fixed_value::<4>(attribute, value)?;
                     let received = u32::from_be_bytes(received);
                     let computed = crc32fast::hash(&bytes[..offset]) ^ FINGERPRINT_XOR;
@@ -390,6 +388,18 @@ impl<'a> Message<'a> {
             bytes: &self.bytes[..self.attributes_end],
             offset: HEADER_LEN,
         }
+    }
+
+    /// The attributes that count, each decoded by its type; unknown types
+    /// come as [`Attribute::Unknown`].
+    pub fn attributes(&self) -> impl Iterator<Item = Result<Attribute<'a>, DecodeError>> + 'a {
+        let tid = self.transaction_id;
+        self.raw_attributes().map(move |raw| {
+            Attribute::decode(raw, &tid).map_err(|error| DecodeError::Attribute {
+                attribute: raw.attribute_type,
+                error,
+            })
+        })
     }
 
     /// The first attribute of type `A`, decoded; `Ok(None)` when absent.
