@@ -31,7 +31,9 @@ mod credentials;
 mod encode;
 mod error;
 mod message;
+mod server;
 mod transaction;
+mod url;
 
 pub use attributes::{AttributeType, DecodeAttribute, EncodeAttribute};
 pub use credentials::{
@@ -43,6 +45,8 @@ pub use message::{
     is_stun, Class, Message, Method, RawAttribute, TransactionId, HEADER_LEN, MAGIC_COOKIE,
     MAX_ATTRIBUTES,
 };
+pub use server::{BindingOutcome, BindingServer};
 pub use transaction::{
     ClientTransactions, Matched, RetransmitConfig, TransactionError, TransactionEvent, Transmit,
 };
+pub use url::{Scheme, ServerUrl, UrlError, UrlTransport};
