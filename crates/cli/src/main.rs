@@ -1,2 +1,66 @@
-//! The `realtimer` command.
-fn main() {}
+//! The `realtimer` command: `serve` runs the server, `stun` asks a STUN
+//! server for this host's reflexive address.
+// A command-line tool prints its results.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::IsTerminal;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use tracing_subscriber::EnvFilter;
+
+mod serve;
+mod stun_client;
+
+/// WebRTC for Rust, batteries included.
+#[derive(Debug, Parser)]
+#[command(name = "realtimer", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: STUN on UDP 3478 (signaling, TURN and the web app
+    /// come in later releases).
+    Serve(serve::ServeArgs),
+    /// Send a STUN Binding request and print the mapped (reflexive) address.
+    Stun(stun_client::StunArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("REALTIMER_LOG")
+                .or_else(|_| EnvFilter::try_from_default_env())
+                .unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Serve(args) => serve::run(args).await.map_err(|e| e.to_string()),
+            Command::Stun(args) => stun_client::run(args).await.map_err(|e| e.to_string()),
+        }
+    });
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
