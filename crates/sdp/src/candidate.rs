@@ -16,7 +16,8 @@ use std::str::FromStr;
 use crate::error::{ParseError, ParseErrorKind};
 use crate::util::{parse_u16, parse_u32, Fields};
 
-/// Longest lone candidate line [`Candidate::from_str`] accepts, in bytes.
+/// Longest candidate value (after any `a=candidate:` prefix) that
+/// [`Candidate::parse`] accepts, in bytes.
 ///
 /// Trickled candidates arrive one by one from the peer; this bounds what one
 /// of them can make us allocate. Real candidates are under 300 bytes.
@@ -264,6 +265,12 @@ impl Candidate {
     /// `RTCIceCandidate.candidate`) or the bare value, with an optional
     /// trailing line ending. Errors report line 1.
     pub fn parse(s: &str) -> Result<Self, ParseError> {
+        let s = s.strip_suffix('\n').unwrap_or(s);
+        let s = s.strip_suffix('\r').unwrap_or(s);
+        let s = s.strip_prefix("a=").unwrap_or(s);
+        let s = s.strip_prefix("candidate:").unwrap_or(s);
+        // The limit applies to the value, so every accepted candidate is also
+        // accepted with any of the prefixes.
         if s.len() > MAX_CANDIDATE_LEN {
             return Err(ParseError::new(
                 0,
@@ -273,13 +280,9 @@ impl Candidate {
                 },
             ));
         }
-        let s = s.strip_suffix('\n').unwrap_or(s);
-        let s = s.strip_suffix('\r').unwrap_or(s);
         if s.contains(['\r', '\n', '\0']) {
             return Err(ParseError::new(1, ParseErrorKind::InvalidCharacter));
         }
-        let s = s.strip_prefix("a=").unwrap_or(s);
-        let s = s.strip_prefix("candidate:").unwrap_or(s);
         Self::parse_value(s).map_err(|expected| {
             ParseError::new(
                 1,
@@ -428,5 +431,20 @@ mod tests {
         assert!(Candidate::parse("1 1 udp 1 1.2.3.4 5 host").is_err());
         assert!(Candidate::parse("1 1 udp 1 1.2.3.4 5 typ host generation").is_err());
         assert!(Candidate::parse(&"x".repeat(MAX_CANDIDATE_LEN + 1)).is_err());
+    }
+
+    /// Found by fuzzing: a value just under the limit must still parse once
+    /// `a=candidate:` is put in front of it.
+    #[test]
+    fn limit_applies_to_the_value() {
+        let mut v = "1 1 udp 1 ::1 9 typ host".to_owned();
+        while v.len() + 4 <= MAX_CANDIDATE_LEN {
+            v.push_str(" x y");
+        }
+        let c = Candidate::parse(&v).unwrap();
+        assert_eq!(
+            Candidate::parse(&format!("a={}", c.to_attribute_string())),
+            Ok(c)
+        );
     }
 }
