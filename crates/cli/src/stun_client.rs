@@ -10,8 +10,8 @@ use clap::Args;
 use rand::RngCore;
 use realtimer_stun::attributes::{ErrorCode, MappedAddress, Software, XorMappedAddress};
 use realtimer_stun::{
-    Class, ClientTransactions, DecodeError, Message, MessageEncoder, Method, RetransmitConfig,
-    ServerUrl, TransactionEvent, TransactionId, UrlError,
+    Class, ClientTransactions, DecodeError, Message, MessageEncoder, Method, OutgoingRequest,
+    RetransmitConfig, ServerUrl, TransactionEvent, TransactionId, UrlError,
 };
 use tokio::net::UdpSocket;
 use tracing::debug;
@@ -153,7 +153,17 @@ async fn binding(
     let start = Instant::now();
     let mut transactions = ClientTransactions::new(config);
     // A fresh id in an empty table: start cannot fail.
-    let _ = transactions.start(start, tid, server, Bytes::from(request), false, ());
+    let _ = transactions.start(
+        start,
+        OutgoingRequest {
+            transaction_id: tid,
+            source: None,
+            destination: server,
+            contents: Bytes::from(request),
+            reliable: false,
+        },
+        (),
+    );
     let mut buf = vec![0u8; 2048];
     let mut transmissions = 0;
     loop {

@@ -47,6 +47,7 @@ pub use message::{
 };
 pub use server::{BindingOutcome, BindingServer};
 pub use transaction::{
-    ClientTransactions, Matched, RetransmitConfig, TransactionError, TransactionEvent, Transmit,
+    ClientTransactions, Matched, OutgoingRequest, RetransmitConfig, TransactionError,
+    TransactionEvent, Transmit,
 };
 pub use url::{Scheme, ServerUrl, UrlError, UrlTransport};

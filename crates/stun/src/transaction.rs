@@ -45,10 +45,28 @@ impl Default for RetransmitConfig {
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Transmit {
+    /// The local address to send from, when the caller has several sockets
+    /// (an ICE agent's candidate bases); `None` for the only one.
+    pub source: Option<SocketAddr>,
     /// Where to send it.
     pub destination: SocketAddr,
     /// The bytes.
     pub contents: Bytes,
+}
+
+/// A request to send and retransmit until answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutgoingRequest {
+    /// The id the encoded request carries.
+    pub transaction_id: TransactionId,
+    /// The local address to send from, if the caller has several.
+    pub source: Option<SocketAddr>,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The encoded request.
+    pub contents: Bytes,
+    /// True over TCP or TLS: sent once, then wait Ti (RFC 8489 §6.2.2).
+    pub reliable: bool,
 }
 
 /// Something the transactions want the caller to know.
@@ -92,14 +110,22 @@ pub enum TransactionError {
 
 #[derive(Debug)]
 struct Pending<T> {
-    destination: SocketAddr,
-    request: Bytes,
-    reliable: bool,
+    request: OutgoingRequest,
     transmissions: u32,
     rto: Duration,
     started: Instant,
     deadline: Instant,
     context: T,
+}
+
+impl OutgoingRequest {
+    fn transmit(&self) -> Transmit {
+        Transmit {
+            source: self.source,
+            destination: self.destination,
+            contents: self.contents.clone(),
+        }
+    }
 }
 
 /// The client side of STUN transactions, for any number of requests.
@@ -126,38 +152,30 @@ impl<T> ClientTransactions<T> {
         }
     }
 
-    /// Sends `request` (an encoded message with this transaction id) now and
-    /// retransmits it as needed. `reliable` is true over TCP or TLS.
+    /// Sends `request` now and retransmits it as needed, until a response
+    /// or a timeout ends the transaction.
     pub fn start(
         &mut self,
         now: Instant,
-        transaction_id: TransactionId,
-        destination: SocketAddr,
-        request: Bytes,
-        reliable: bool,
+        request: OutgoingRequest,
         context: T,
     ) -> Result<(), TransactionError> {
-        if self.pending.contains_key(&transaction_id) {
-            return Err(TransactionError::DuplicateId(transaction_id));
+        if self.pending.contains_key(&request.transaction_id) {
+            return Err(TransactionError::DuplicateId(request.transaction_id));
         }
         if self.pending.len() >= self.config.max_pending {
             return Err(TransactionError::TooMany(self.config.max_pending));
         }
-        let wait = if reliable {
+        let wait = if request.reliable {
             self.config.reliable_timeout
         } else {
             self.config.initial_rto
         };
-        self.transmits.push_back(Transmit {
-            destination,
-            contents: request.clone(),
-        });
+        self.transmits.push_back(request.transmit());
         self.pending.insert(
-            transaction_id,
+            request.transaction_id,
             Pending {
-                destination,
                 request,
-                reliable,
                 transmissions: 1,
                 rto: self.config.initial_rto,
                 started: now,
@@ -179,7 +197,7 @@ impl<T> ClientTransactions<T> {
         Some(Matched {
             rtt: (pending.transmissions == 1)
                 .then(|| now.saturating_duration_since(pending.started)),
-            destination: pending.destination,
+            destination: pending.request.destination,
             context: pending.context,
         })
     }
@@ -197,7 +215,7 @@ impl<T> ClientTransactions<T> {
             if pending.deadline > now {
                 continue;
             }
-            if pending.reliable || pending.transmissions >= config.max_transmissions {
+            if pending.request.reliable || pending.transmissions >= config.max_transmissions {
                 expired.push(*id);
                 continue;
             }
@@ -211,16 +229,13 @@ impl<T> ClientTransactions<T> {
                 pending.rto
             };
             pending.deadline = now + wait;
-            self.transmits.push_back(Transmit {
-                destination: pending.destination,
-                contents: pending.request.clone(),
-            });
+            self.transmits.push_back(pending.request.transmit());
         }
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
                 self.events.push_back(TransactionEvent::TimedOut {
                     transaction_id: id,
-                    destination: p.destination,
+                    destination: p.request.destination,
                     context: p.context,
                 });
             }

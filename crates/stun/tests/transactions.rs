@@ -6,8 +6,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use realtimer_stun::{
-    Class, ClientTransactions, Message, MessageEncoder, Method, RetransmitConfig, TransactionError,
-    TransactionEvent, TransactionId,
+    Class, ClientTransactions, Message, MessageEncoder, Method, OutgoingRequest, RetransmitConfig,
+    TransactionError, TransactionEvent, TransactionId,
 };
 
 fn request(tid: TransactionId) -> Bytes {
@@ -23,6 +23,16 @@ fn response(tid: TransactionId, class: Class) -> Vec<u8> {
 }
 
 const SERVER: &str = "192.0.2.1:3478";
+
+fn outgoing(tid: TransactionId, destination: SocketAddr, reliable: bool) -> OutgoingRequest {
+    OutgoingRequest {
+        transaction_id: tid,
+        source: None,
+        destination,
+        contents: request(tid),
+        reliable,
+    }
+}
 
 /// Steps the clock from event to event and records when each datagram leaves.
 fn run_to_completion(
@@ -59,7 +69,7 @@ fn udp_schedule_matches_rfc_8489_example() {
     let start = Instant::now();
     let mut tx = ClientTransactions::new(RetransmitConfig::default());
     let tid = TransactionId::new([1; 12]);
-    tx.start(start, tid, SERVER.parse().unwrap(), request(tid), false, 7)
+    tx.start(start, outgoing(tid, SERVER.parse().unwrap(), false), 7)
         .unwrap();
     let (sends, timeouts) = run_to_completion(&mut tx, start);
     let ms: Vec<u64> = sends.iter().map(|d| d.as_millis() as u64).collect();
@@ -79,7 +89,7 @@ fn configurable_rto_rc_rm() {
     };
     let mut tx = ClientTransactions::new(config);
     let tid = TransactionId::new([2; 12]);
-    tx.start(start, tid, SERVER.parse().unwrap(), request(tid), false, 1)
+    tx.start(start, outgoing(tid, SERVER.parse().unwrap(), false), 1)
         .unwrap();
     let (sends, timeouts) = run_to_completion(&mut tx, start);
     let ms: Vec<u64> = sends.iter().map(|d| d.as_millis() as u64).collect();
@@ -92,7 +102,7 @@ fn reliable_transport_sends_once_and_waits_ti() {
     let start = Instant::now();
     let mut tx = ClientTransactions::new(RetransmitConfig::default());
     let tid = TransactionId::new([3; 12]);
-    tx.start(start, tid, SERVER.parse().unwrap(), request(tid), true, 9)
+    tx.start(start, outgoing(tid, SERVER.parse().unwrap(), true), 9)
         .unwrap();
     let (sends, timeouts) = run_to_completion(&mut tx, start);
     assert_eq!(sends, vec![Duration::ZERO]);
@@ -105,9 +115,9 @@ fn response_ends_transaction_and_measures_rtt() {
     let mut tx = ClientTransactions::new(RetransmitConfig::default());
     let a = TransactionId::new([4; 12]);
     let b = TransactionId::new([5; 12]);
-    tx.start(start, a, SERVER.parse().unwrap(), request(a), false, 1)
+    tx.start(start, outgoing(a, SERVER.parse().unwrap(), false), 1)
         .unwrap();
-    tx.start(start, b, SERVER.parse().unwrap(), request(b), false, 2)
+    tx.start(start, outgoing(b, SERVER.parse().unwrap(), false), 2)
         .unwrap();
     assert_eq!(tx.poll_transmit().map(|t| t.contents), Some(request(a)));
     assert_eq!(tx.poll_transmit().map(|t| t.contents), Some(request(b)));
@@ -163,19 +173,19 @@ fn limits_and_duplicates() {
     let dest: SocketAddr = SERVER.parse().unwrap();
     for i in 0..2u8 {
         let tid = TransactionId::new([i; 12]);
-        tx.start(start, tid, dest, request(tid), false, ()).unwrap();
+        tx.start(start, outgoing(tid, dest, false), ()).unwrap();
     }
     let tid = TransactionId::new([0; 12]);
     assert_eq!(
-        tx.start(start, tid, dest, request(tid), false, ()),
+        tx.start(start, outgoing(tid, dest, false), ()),
         Err(TransactionError::DuplicateId(tid))
     );
     let tid = TransactionId::new([9; 12]);
     assert_eq!(
-        tx.start(start, tid, dest, request(tid), false, ()),
+        tx.start(start, outgoing(tid, dest, false), ()),
         Err(TransactionError::TooMany(2))
     );
     assert_eq!(tx.cancel(&TransactionId::new([0; 12])), Some(()));
-    tx.start(start, tid, dest, request(tid), false, ()).unwrap();
+    tx.start(start, outgoing(tid, dest, false), ()).unwrap();
     assert_eq!(tx.len(), 2);
 }
