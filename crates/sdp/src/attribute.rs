@@ -9,7 +9,7 @@ use crate::error::ParseErrorKind;
 use crate::rtp::{Extmap, Fmtp, Rtcp, RtcpFb, Rtpmap, Ssrc, SsrcGroup};
 use crate::simulcast::{Rid, Simulcast};
 use crate::stream::{Group, Msid, MsidSemantic};
-use crate::util::{parse_u16, parse_u64, Fields};
+use crate::util::{parse_u16, parse_u64, write_u64, Fields};
 
 /// Media direction (RFC 8866 §6.7; also the optional direction of `extmap`,
 /// RFC 8285 §5).
@@ -83,8 +83,9 @@ pub enum Attribute {
     Fingerprint(Fingerprint),
     /// `a=setup` (RFC 4145 §4).
     Setup(Setup),
-    /// `a=candidate` (RFC 8839 §5.1).
-    Candidate(Candidate),
+    /// `a=candidate` (RFC 8839 §5.1). Boxed: a candidate is several times
+    /// larger than any other attribute.
+    Candidate(Box<Candidate>),
     /// `a=end-of-candidates` (RFC 8840 §8.2).
     EndOfCandidates,
     /// `a=rtpmap` (RFC 8866 §6.6).
@@ -212,7 +213,7 @@ impl Attribute {
             };
         };
         let r = match name {
-            "candidate" => Candidate::parse_value(v).map(Self::Candidate),
+            "candidate" => Candidate::parse_value(v).map(|c| Self::Candidate(Box::new(c))),
             "rtpmap" => Rtpmap::parse_value(v).map(Self::Rtpmap),
             "fmtp" => Fmtp::parse_value(v).map(Self::Fmtp),
             "rtcp-fb" => RtcpFb::parse_value(v).map(Self::RtcpFb),
@@ -291,9 +292,18 @@ impl Attribute {
     pub fn write_to<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         w.write_str(self.name())?;
         match self {
-            Self::Group(g) => write!(w, ":{g}"),
-            Self::MsidSemantic(m) => write!(w, ":{m}"),
-            Self::Msid(m) => write!(w, ":{m}"),
+            Self::Group(g) => {
+                w.write_str(":")?;
+                g.write_value(w)
+            }
+            Self::MsidSemantic(m) => {
+                w.write_str(":")?;
+                m.write_value(w)
+            }
+            Self::Msid(m) => {
+                w.write_str(":")?;
+                m.write_value(w)
+            }
             Self::Mid(s) | Self::IceUfrag(s) | Self::IcePwd(s) => {
                 w.write_str(":")?;
                 w.write_str(s)
@@ -308,20 +318,62 @@ impl Attribute {
                 }
                 Ok(())
             }
-            Self::Fingerprint(fp) => write!(w, ":{fp}"),
-            Self::Setup(s) => write!(w, ":{s}"),
-            Self::Candidate(c) => write!(w, ":{c}"),
-            Self::Rtpmap(r) => write!(w, ":{r}"),
-            Self::Fmtp(x) => write!(w, ":{x}"),
-            Self::Rtcp(x) => write!(w, ":{x}"),
-            Self::RtcpFb(x) => write!(w, ":{x}"),
-            Self::Extmap(x) => write!(w, ":{x}"),
-            Self::Ssrc(x) => write!(w, ":{x}"),
-            Self::SsrcGroup(x) => write!(w, ":{x}"),
-            Self::Rid(x) => write!(w, ":{x}"),
-            Self::Simulcast(x) => write!(w, ":{x}"),
-            Self::SctpPort(p) => write!(w, ":{p}"),
-            Self::MaxMessageSize(n) => write!(w, ":{n}"),
+            Self::Fingerprint(fp) => {
+                w.write_str(":")?;
+                fp.write_value(w)
+            }
+            Self::Setup(s) => {
+                w.write_str(":")?;
+                w.write_str(s.as_str())
+            }
+            Self::Candidate(c) => {
+                w.write_str(":")?;
+                c.write_value(w)
+            }
+            Self::Rtpmap(r) => {
+                w.write_str(":")?;
+                r.write_value(w)
+            }
+            Self::Fmtp(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::Rtcp(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::RtcpFb(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::Extmap(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::Ssrc(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::SsrcGroup(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::Rid(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::Simulcast(x) => {
+                w.write_str(":")?;
+                x.write_value(w)
+            }
+            Self::SctpPort(p) => {
+                w.write_str(":")?;
+                write_u64(w, (*p).into())
+            }
+            Self::MaxMessageSize(n) => {
+                w.write_str(":")?;
+                write_u64(w, *n)
+            }
             Self::Other { value: Some(v), .. } => {
                 w.write_str(":")?;
                 w.write_str(v)

@@ -14,7 +14,7 @@ use std::net::IpAddr;
 use std::str::FromStr;
 
 use crate::error::{ParseError, ParseErrorKind};
-use crate::util::{parse_u16, parse_u32, Fields};
+use crate::util::{parse_u16, parse_u32, write_all, write_u64, Fields};
 
 /// Longest candidate value (after any `a=candidate:` prefix) that
 /// [`Candidate::parse`] accepts, in bytes.
@@ -335,40 +335,47 @@ impl FromStr for Candidate {
 /// Writes the attribute value (what follows `candidate:`).
 impl fmt::Display for Candidate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} {} {} {} typ {}",
-            self.foundation,
-            self.component,
-            self.transport,
-            self.priority,
-            self.address,
-            self.port,
-            self.typ
-        )?;
+        self.write_value(f)
+    }
+}
+
+impl Candidate {
+    /// Writes the attribute value (what follows `candidate:`) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_all(w, &[&self.foundation, " "])?;
+        write_u64(w, self.component.into())?;
+        write_all(w, &[" ", &self.transport, " "])?;
+        write_u64(w, self.priority.into())?;
+        write_all(w, &[" ", &self.address, " "])?;
+        write_u64(w, self.port.into())?;
+        write_all(w, &[" typ ", self.typ.as_str()])?;
         if let Some(a) = &self.related_address {
-            write!(f, " raddr {a}")?;
+            write_all(w, &[" raddr ", a])?;
         }
         if let Some(p) = self.related_port {
-            write!(f, " rport {p}")?;
+            w.write_str(" rport ")?;
+            write_u64(w, p.into())?;
         }
         if let Some(t) = self.tcp_type {
-            write!(f, " tcptype {t}")?;
+            write_all(w, &[" tcptype ", t.as_str()])?;
         }
         if let Some(g) = self.generation {
-            write!(f, " generation {g}")?;
+            w.write_str(" generation ")?;
+            write_u64(w, g.into())?;
         }
         if let Some(u) = &self.ufrag {
-            write!(f, " ufrag {u}")?;
+            write_all(w, &[" ufrag ", u])?;
         }
         if let Some(n) = self.network_id {
-            write!(f, " network-id {n}")?;
+            w.write_str(" network-id ")?;
+            write_u64(w, n.into())?;
         }
         if let Some(n) = self.network_cost {
-            write!(f, " network-cost {n}")?;
+            w.write_str(" network-cost ")?;
+            write_u64(w, n.into())?;
         }
         for (k, v) in &self.extensions {
-            write!(f, " {k} {v}")?;
+            write_all(w, &[" ", k, " ", v])?;
         }
         Ok(())
     }

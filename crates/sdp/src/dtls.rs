@@ -120,15 +120,23 @@ impl Fingerprint {
 
 impl fmt::Display for Fingerprint {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_value(f)
+    }
+}
+
+impl Fingerprint {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        f.write_str(self.hash.as_str())?;
-        let mut buf = String::with_capacity(self.value.len() * 3);
-        for (i, b) in self.value.iter().enumerate() {
-            buf.push(if i == 0 { ' ' } else { ':' });
-            buf.push(char::from(HEX[usize::from(b >> 4)]));
-            buf.push(char::from(HEX[usize::from(b & 15)]));
+        w.write_str(self.hash.as_str())?;
+        let mut sep = ' ';
+        for b in &self.value {
+            w.write_char(sep)?;
+            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+            w.write_char(char::from(HEX[usize::from(b & 15)]))?;
+            sep = ':';
         }
-        f.write_str(&buf)
+        Ok(())
     }
 }
 

@@ -4,8 +4,8 @@ use std::fmt;
 
 use crate::attribute::{Attribute, Direction};
 use crate::candidate::Candidate;
-use crate::session::{write_attributes, write_opt, Bandwidth, Connection};
-use crate::util::{parse_u16, Fields};
+use crate::session::{write_attributes, write_bandwidths, write_opt, Bandwidth, Connection};
+use crate::util::{parse_u16, write_u64, Fields};
 
 /// `<media>` of an `m=` line (RFC 8866 §5.14).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -140,7 +140,7 @@ impl MediaDescription {
     /// The `a=candidate` lines of this section.
     pub fn candidates(&self) -> impl Iterator<Item = &Candidate> {
         self.attributes.iter().filter_map(|a| match a {
-            Attribute::Candidate(c) => Some(c),
+            Attribute::Candidate(c) => Some(&**c),
             _ => None,
         })
     }
@@ -154,9 +154,11 @@ impl MediaDescription {
     pub fn write_to<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         w.write_str("m=")?;
         w.write_str(self.media.as_str())?;
-        write!(w, " {}", self.port)?;
+        w.write_str(" ")?;
+        write_u64(w, self.port.into())?;
         if let Some(n) = self.num_ports {
-            write!(w, "/{n}")?;
+            w.write_str("/")?;
+            write_u64(w, n.into())?;
         }
         w.write_str(" ")?;
         w.write_str(&self.protocol)?;
@@ -167,11 +169,11 @@ impl MediaDescription {
         w.write_str("\r\n")?;
         write_opt(w, "i=", self.title.as_deref())?;
         for c in &self.connections {
-            write!(w, "c={c}\r\n")?;
+            w.write_str("c=")?;
+            c.write_value(w)?;
+            w.write_str("\r\n")?;
         }
-        for b in &self.bandwidths {
-            write!(w, "b={b}\r\n")?;
-        }
+        write_bandwidths(w, &self.bandwidths)?;
         write_opt(w, "k=", self.encryption_key.as_deref())?;
         write_attributes(w, &self.attributes)
     }

@@ -178,7 +178,7 @@ pub(crate) fn parse_session(s: &str, limits: &Limits) -> Result<SessionDescripti
         }
         last_line = lineno;
         let err = |kind| ParseError::new(lineno, kind);
-        if line.contains(['\r', '\0']) {
+        if line.bytes().any(|b| b == b'\r' || b == 0) {
             return Err(err(ParseErrorKind::InvalidCharacter));
         }
         let (t, value) = match line.as_bytes() {

@@ -6,7 +6,9 @@ use std::fmt;
 
 use crate::attribute::Direction;
 use crate::session::Connection;
-use crate::util::{parse_u16, parse_u32, parse_u8, split_first, token, Fields};
+use crate::util::{
+    parse_u16, parse_u32, parse_u8, split_first, token, write_all, write_u64, Fields,
+};
 
 /// `a=rtpmap:<payload type> <encoding name>/<clock rate>[/<encoding parameters>]`
 /// (RFC 8866 §6.6).
@@ -51,13 +53,19 @@ impl Rtpmap {
 
 impl fmt::Display for Rtpmap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {}/{}",
-            self.payload_type, self.encoding_name, self.clock_rate
-        )?;
+        self.write_value(f)
+    }
+}
+
+impl Rtpmap {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_u64(w, self.payload_type.into())?;
+        write_all(w, &[" ", &self.encoding_name, "/"])?;
+        write_u64(w, self.clock_rate.into())?;
         if let Some(p) = self.encoding_params {
-            write!(f, "/{p}")?;
+            w.write_str("/")?;
+            write_u64(w, p.into())?;
         }
         Ok(())
     }
@@ -106,7 +114,14 @@ impl Fmtp {
 
 impl fmt::Display for Fmtp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.format, self.params)
+        self.write_value(f)
+    }
+}
+
+impl Fmtp {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_all(w, &[&self.format, " ", &self.params])
     }
 }
 
@@ -134,9 +149,17 @@ impl Rtcp {
 
 impl fmt::Display for Rtcp {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.port)?;
+        self.write_value(f)
+    }
+}
+
+impl Rtcp {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_u64(w, self.port.into())?;
         if let Some(c) = &self.connection {
-            write!(f, " {c}")?;
+            w.write_str(" ")?;
+            c.write_value(w)?;
         }
         Ok(())
     }
@@ -173,12 +196,20 @@ impl RtcpFb {
 
 impl fmt::Display for RtcpFb {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_value(f)
+    }
+}
+
+impl RtcpFb {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         match self.payload_type {
-            Some(pt) => write!(f, "{pt} {}", self.feedback)?,
-            None => write!(f, "* {}", self.feedback)?,
+            Some(pt) => write_u64(w, pt.into())?,
+            None => w.write_str("*")?,
         }
+        write_all(w, &[" ", &self.feedback])?;
         if let Some(p) = &self.parameter {
-            write!(f, " {p}")?;
+            write_all(w, &[" ", p])?;
         }
         Ok(())
     }
@@ -221,13 +252,20 @@ impl Extmap {
 
 impl fmt::Display for Extmap {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.id)?;
+        self.write_value(f)
+    }
+}
+
+impl Extmap {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_u64(w, self.id.into())?;
         if let Some(d) = self.direction {
-            write!(f, "/{d}")?;
+            write_all(w, &["/", d.as_str()])?;
         }
-        write!(f, " {}", self.uri)?;
+        write_all(w, &[" ", &self.uri])?;
         if let Some(a) = &self.attributes {
-            write!(f, " {a}")?;
+            write_all(w, &[" ", a])?;
         }
         Ok(())
     }
@@ -265,9 +303,17 @@ impl Ssrc {
 
 impl fmt::Display for Ssrc {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.ssrc, self.attribute)?;
+        self.write_value(f)
+    }
+}
+
+impl Ssrc {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_u64(w, self.ssrc.into())?;
+        write_all(w, &[" ", &self.attribute])?;
         if let Some(v) = &self.value {
-            write!(f, ":{v}")?;
+            write_all(w, &[":", v])?;
         }
         Ok(())
     }
@@ -300,9 +346,17 @@ impl SsrcGroup {
 
 impl fmt::Display for SsrcGroup {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.semantics)?;
+        self.write_value(f)
+    }
+}
+
+impl SsrcGroup {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        w.write_str(&self.semantics)?;
         for s in &self.ssrcs {
-            write!(f, " {s}")?;
+            w.write_str(" ")?;
+            write_u64(w, (*s).into())?;
         }
         Ok(())
     }

@@ -8,7 +8,7 @@ use crate::attribute::Attribute;
 use crate::error::ParseError;
 use crate::media::MediaDescription;
 use crate::parse::{parse_session, Limits};
-use crate::util::{parse_u64, Fields};
+use crate::util::{parse_u64, write_all, write_u64, Fields};
 
 /// A parsed session description (RFC 8866 §5).
 ///
@@ -100,7 +100,7 @@ impl SessionDescription {
     /// Writes the description with `\r\n` line endings into `w`.
     pub fn write_to<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         w.write_str("v=0\r\no=")?;
-        write!(w, "{}", self.origin)?;
+        self.origin.write_value(w)?;
         w.write_str("\r\ns=")?;
         w.write_str(&self.session_name)?;
         w.write_str("\r\n")?;
@@ -113,13 +113,17 @@ impl SessionDescription {
             write_opt(w, "p=", Some(p))?;
         }
         if let Some(c) = &self.connection {
-            write!(w, "c={c}\r\n")?;
+            w.write_str("c=")?;
+            c.write_value(w)?;
+            w.write_str("\r\n")?;
         }
-        for b in &self.bandwidths {
-            write!(w, "b={b}\r\n")?;
-        }
+        write_bandwidths(w, &self.bandwidths)?;
         for t in &self.timings {
-            write!(w, "t={} {}\r\n", t.start, t.stop)?;
+            w.write_str("t=")?;
+            write_u64(w, t.start)?;
+            w.write_str(" ")?;
+            write_u64(w, t.stop)?;
+            w.write_str("\r\n")?;
             for r in &t.repeats {
                 write_opt(w, "r=", Some(r))?;
             }
@@ -150,6 +154,18 @@ pub(crate) fn write_opt<W: fmt::Write + ?Sized>(
     if let Some(v) = v {
         w.write_str(prefix)?;
         w.write_str(v)?;
+        w.write_str("\r\n")?;
+    }
+    Ok(())
+}
+
+pub(crate) fn write_bandwidths<W: fmt::Write + ?Sized>(
+    w: &mut W,
+    bandwidths: &[Bandwidth],
+) -> fmt::Result {
+    for b in bandwidths {
+        w.write_str("b=")?;
+        b.write_value(w)?;
         w.write_str("\r\n")?;
     }
     Ok(())
@@ -216,15 +232,27 @@ impl Origin {
 
 impl fmt::Display for Origin {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} {} {} {}",
-            self.username,
-            self.session_id,
-            self.session_version,
-            self.net_type,
-            self.addr_type,
-            self.unicast_address
+        self.write_value(f)
+    }
+}
+
+impl Origin {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_all(w, &[&self.username, " "])?;
+        write_u64(w, self.session_id)?;
+        w.write_str(" ")?;
+        write_u64(w, self.session_version)?;
+        write_all(
+            w,
+            &[
+                " ",
+                &self.net_type,
+                " ",
+                &self.addr_type,
+                " ",
+                &self.unicast_address,
+            ],
         )
     }
 }
@@ -260,7 +288,17 @@ impl Connection {
 
 impl fmt::Display for Connection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {} {}", self.net_type, self.addr_type, self.address)
+        self.write_value(f)
+    }
+}
+
+impl Connection {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_all(
+            w,
+            &[&self.net_type, " ", &self.addr_type, " ", &self.address],
+        )
     }
 }
 
@@ -286,7 +324,15 @@ impl Bandwidth {
 
 impl fmt::Display for Bandwidth {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.bw_type, self.bandwidth)
+        self.write_value(f)
+    }
+}
+
+impl Bandwidth {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_all(w, &[&self.bw_type, ":"])?;
+        write_u64(w, self.bandwidth)
     }
 }
 

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::util::{split_first, token};
+use crate::util::{split_first, token, write_all};
 
 /// Direction of a `rid` or a simulcast stream list (RFC 8851 §10, RFC 8853 §5.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,9 +64,16 @@ impl Rid {
 
 impl fmt::Display for Rid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.id, self.direction)?;
+        self.write_value(f)
+    }
+}
+
+impl Rid {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        write_all(w, &[&self.id, " ", self.direction.as_str()])?;
         if let Some(p) = &self.params {
-            write!(f, " {p}")?;
+            write_all(w, &[" ", p])?;
         }
         Ok(())
     }
@@ -148,23 +155,30 @@ impl Simulcast {
 
 impl fmt::Display for Simulcast {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_value(f)
+    }
+}
+
+impl Simulcast {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         for (i, list) in self.lists.iter().enumerate() {
             if i > 0 {
-                f.write_str(" ")?;
+                w.write_str(" ")?;
             }
-            write!(f, "{} ", list.direction)?;
+            write_all(w, &[list.direction.as_str(), " "])?;
             for (j, stream) in list.streams.iter().enumerate() {
                 if j > 0 {
-                    f.write_str(";")?;
+                    w.write_str(";")?;
                 }
                 for (k, rid) in stream.iter().enumerate() {
                     if k > 0 {
-                        f.write_str(",")?;
+                        w.write_str(",")?;
                     }
                     if rid.paused {
-                        f.write_str("~")?;
+                        w.write_str("~")?;
                     }
-                    f.write_str(&rid.id)?;
+                    w.write_str(&rid.id)?;
                 }
             }
         }

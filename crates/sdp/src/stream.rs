@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use crate::util::{token, Fields};
+use crate::util::{token, write_all, Fields};
 
 /// `a=group:<semantics> <mid> ...` (RFC 5888 §5), e.g. `BUNDLE 0 1 2` (RFC 8843 §7.1).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -36,9 +36,16 @@ impl Group {
 
 impl fmt::Display for Group {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.semantics)?;
+        self.write_value(f)
+    }
+}
+
+impl Group {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        w.write_str(&self.semantics)?;
         for m in &self.mids {
-            write!(f, " {m}")?;
+            write_all(w, &[" ", m])?;
         }
         Ok(())
     }
@@ -77,12 +84,19 @@ impl MsidSemantic {
 
 impl fmt::Display for MsidSemantic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_value(f)
+    }
+}
+
+impl MsidSemantic {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
         if self.leading_space {
-            f.write_str(" ")?;
+            w.write_str(" ")?;
         }
-        f.write_str(&self.semantic)?;
+        w.write_str(&self.semantic)?;
         for i in &self.identifiers {
-            write!(f, " {i}")?;
+            write_all(w, &[" ", i])?;
         }
         Ok(())
     }
@@ -115,9 +129,16 @@ impl Msid {
 
 impl fmt::Display for Msid {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.stream_id)?;
+        self.write_value(f)
+    }
+}
+
+impl Msid {
+    /// Writes the attribute value (what follows the colon) into `w`.
+    pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        w.write_str(&self.stream_id)?;
         if let Some(t) = &self.track_id {
-            write!(f, " {t}")?;
+            write_all(w, &[" ", t])?;
         }
         Ok(())
     }

@@ -4,6 +4,34 @@
 //! leading zeros) and fields are separated by exactly one space, so that every
 //! value we accept serializes back to the same bytes.
 
+use std::fmt;
+
+/// Writes `n` in decimal without going through `fmt::Arguments`.
+pub(crate) fn write_u64<W: fmt::Write + ?Sized>(w: &mut W, mut n: u64) -> fmt::Result {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    for slot in buf.iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        i -= 1;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    match buf.get(i..).map(std::str::from_utf8) {
+        Some(Ok(digits)) => w.write_str(digits),
+        _ => Err(fmt::Error),
+    }
+}
+
+/// Writes each piece in turn.
+pub(crate) fn write_all<W: fmt::Write + ?Sized>(w: &mut W, pieces: &[&str]) -> fmt::Result {
+    for p in pieces {
+        w.write_str(p)?;
+    }
+    Ok(())
+}
+
 /// Canonical unsigned decimal: `0` or a non-zero digit followed by digits.
 pub(crate) fn parse_u64(s: &str) -> Option<u64> {
     let b = s.as_bytes();
@@ -97,6 +125,15 @@ mod tests {
         assert_eq!(parse_u64("18446744073709551616"), None);
         assert_eq!(parse_u16("65536"), None);
         assert_eq!(parse_u8("255"), Some(255));
+    }
+
+    #[test]
+    fn decimal_writer() {
+        for n in [0, 7, 10, 65535, u64::MAX] {
+            let mut s = String::new();
+            write_u64(&mut s, n).unwrap();
+            assert_eq!(s, n.to_string());
+        }
     }
 
     #[test]

@@ -218,7 +218,7 @@ fn attribute() -> impl Strategy<Value = Attribute> {
             Just(Setup::HoldConn)
         ]
         .prop_map(Attribute::Setup),
-        candidate().prop_map(Attribute::Candidate),
+        candidate().prop_map(|c| Attribute::Candidate(Box::new(c))),
         Just(Attribute::EndOfCandidates),
         (
             any::<u8>(),
