@@ -202,6 +202,17 @@ impl<T> ClientTransactions<T> {
         })
     }
 
+    /// The data of a transaction in flight, to decide how to check its
+    /// response before [`Self::handle_response`] ends it.
+    pub fn context(&self, transaction_id: &TransactionId) -> Option<&T> {
+        self.pending.get(transaction_id).map(|p| &p.context)
+    }
+
+    /// Forgets every transaction whose data matches, without events.
+    pub fn cancel_where(&mut self, mut matches: impl FnMut(&T) -> bool) {
+        self.pending.retain(|_, p| !matches(&p.context));
+    }
+
     /// Forgets a transaction without an event; returns its data.
     pub fn cancel(&mut self, transaction_id: &TransactionId) -> Option<T> {
         self.pending.remove(transaction_id).map(|p| p.context)

@@ -1,0 +1,1006 @@
+//! The agent: public API, gathering, timers and connection state.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use rand::{Rng, RngCore, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use realtimer_sdp::Candidate as SdpCandidate;
+use realtimer_stun::attributes::{Software, XorMappedAddress};
+use realtimer_stun::{
+    is_stun, Class, ClientTransactions, IntegrityKey, Message, MessageEncoder, Method,
+    OutgoingRequest, RetransmitConfig, TransactionEvent, TransactionId,
+};
+use tracing::{debug, trace};
+
+use crate::candidate::{
+    candidate_priority, local_preference, remote_address, Candidate, CandidateError, CandidateKind,
+    RemoteAddress,
+};
+use crate::checklist::{CandidatePair, PairState};
+use crate::config::IceConfig;
+use crate::event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
+
+/// A username fragment and password (RFC 8445 §5.3).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IceCredentials {
+    /// `ice-ufrag`: at least 4 characters.
+    pub ufrag: String,
+    /// `ice-pwd`: at least 22 characters.
+    pub pwd: String,
+}
+
+/// A datagram for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// The local address (a candidate's base) to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Bytes,
+}
+
+/// Why an input was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum IceError {
+    /// The candidate cannot be used.
+    #[error("remote candidate refused: {0}")]
+    Candidate(#[from] CandidateError),
+    /// More remote candidates than `max_remote_candidates`.
+    #[error("too many remote candidates (at most {0})")]
+    TooManyCandidates(usize),
+    /// The candidate names a ufrag other than the remote description's (an
+    /// older ICE generation).
+    #[error("candidate for ufrag {candidate:?}, but the remote ufrag is {current:?}")]
+    WrongUfrag {
+        /// The candidate's ufrag.
+        candidate: String,
+        /// The remote description's ufrag.
+        current: String,
+    },
+    /// The agent is closed.
+    #[error("the ICE agent is closed")]
+    Closed,
+}
+
+/// What a transaction was for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Purpose {
+    /// A connectivity check on a pair.
+    Check {
+        pair: usize,
+        nominating: bool,
+        generation: u32,
+    },
+    /// A Binding request to a STUN server for a server-reflexive candidate.
+    Gather { base: SocketAddr, generation: u32 },
+    /// A consent freshness check on the selected pair (RFC 7675).
+    Consent { pair: usize, generation: u32 },
+}
+
+/// A local candidate and the socket address it is sent from.
+#[derive(Debug, Clone)]
+pub(crate) struct LocalCandidate {
+    pub(crate) candidate: Candidate,
+    pub(crate) base: SocketAddr,
+}
+
+/// An ICE agent for one component of one data stream (BUNDLE with
+/// rtcp-mux: everything WebRTC sends).
+#[derive(Debug)]
+pub struct IceAgent {
+    pub(crate) config: IceConfig,
+    pub(crate) rng: ChaCha8Rng,
+    pub(crate) controlling: bool,
+    pub(crate) tie_breaker: u64,
+    pub(crate) local_credentials: IceCredentials,
+    pub(crate) local_key: IntegrityKey,
+    /// The credentials before a restart, still answered until a new pair is
+    /// selected so the peer's checks on the old pair keep passing.
+    pub(crate) previous_local: Option<(String, IntegrityKey)>,
+    pub(crate) remote_credentials: Option<IceCredentials>,
+    pub(crate) remote_key: Option<IntegrityKey>,
+    /// Bumped by every restart; transactions of older generations are ignored.
+    pub(crate) generation: u32,
+    pub(crate) bases: Vec<SocketAddr>,
+    pub(crate) local: Vec<LocalCandidate>,
+    pub(crate) remote: Vec<Candidate>,
+    pub(crate) pairs: Vec<CandidatePair>,
+    /// (kind, base IP, server IP) of each foundation handed out (RFC 8445 §5.1.1.3).
+    foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>)>,
+    pub(crate) triggered: VecDeque<usize>,
+    pub(crate) transactions: ClientTransactions<Purpose>,
+    gathering_state: IceGatheringState,
+    pending_gathers: usize,
+    pub(crate) remote_end_of_candidates: bool,
+    state: IceConnectionState,
+    pub(crate) failure: Option<FailureReason>,
+    pub(crate) selected: Option<SelectedPair>,
+    /// Index of the selected pair when it belongs to this generation.
+    pub(crate) selected_index: Option<usize>,
+    pub(crate) nominated: Option<usize>,
+    pub(crate) nomination_in_flight: bool,
+    pub(crate) last_check: Option<Instant>,
+    pub(crate) checks_started: Option<Instant>,
+    pub(crate) first_valid: Option<Instant>,
+    pub(crate) consent_last_response: Option<Instant>,
+    consent_next_check: Option<Instant>,
+    consent_lost: bool,
+    pending_mdns: Vec<(String, SdpCandidate)>,
+    pub(crate) events: VecDeque<IceEvent>,
+    pub(crate) transmits: VecDeque<Transmit>,
+    closed: bool,
+    pub(crate) buf: Vec<u8>,
+}
+
+/// `ice-char` (RFC 8839 §5.4): ALPHA / DIGIT / "+" / "/".
+const ICE_CHARS: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+impl IceAgent {
+    /// A new agent; the offerer is usually controlling (RFC 8445 §6.1.1).
+    pub fn new(config: IceConfig, controlling: bool) -> Self {
+        let mut rng = ChaCha8Rng::seed_from_u64(config.seed);
+        let tie_breaker = rng.next_u64();
+        let local_credentials = random_credentials(&mut rng);
+        let local_key = IntegrityKey::from_bytes(local_credentials.pwd.as_bytes());
+        let transactions = ClientTransactions::new(RetransmitConfig {
+            initial_rto: config.check_rto,
+            max_transmissions: config.check_max_transmissions,
+            final_wait_multiplier: 4,
+            max_pending: config.max_pairs * 2 + 16,
+            ..RetransmitConfig::default()
+        });
+        IceAgent {
+            controlling: controlling && !config.lite,
+            config,
+            rng,
+            tie_breaker,
+            local_credentials,
+            local_key,
+            previous_local: None,
+            remote_credentials: None,
+            remote_key: None,
+            generation: 0,
+            bases: Vec::new(),
+            local: Vec::new(),
+            remote: Vec::new(),
+            pairs: Vec::new(),
+            foundations: Vec::new(),
+            triggered: VecDeque::new(),
+            transactions,
+            gathering_state: IceGatheringState::New,
+            pending_gathers: 0,
+            remote_end_of_candidates: false,
+            state: IceConnectionState::New,
+            failure: None,
+            selected: None,
+            selected_index: None,
+            nominated: None,
+            nomination_in_flight: false,
+            last_check: None,
+            checks_started: None,
+            first_valid: None,
+            consent_last_response: None,
+            consent_next_check: None,
+            consent_lost: false,
+            pending_mdns: Vec::new(),
+            events: VecDeque::new(),
+            transmits: VecDeque::new(),
+            closed: false,
+            buf: Vec::with_capacity(256),
+        }
+    }
+
+    /// Our `ice-ufrag` and `ice-pwd`, for the local description.
+    pub fn local_credentials(&self) -> &IceCredentials {
+        &self.local_credentials
+    }
+
+    /// True when this agent is the controlling one.
+    pub fn is_controlling(&self) -> bool {
+        self.controlling
+    }
+
+    /// True for an ICE-lite agent.
+    pub fn is_lite(&self) -> bool {
+        self.config.lite
+    }
+
+    /// Sets the role before checks start (JSEP: the offerer controls, unless
+    /// the peer is ICE-lite).
+    pub fn set_controlling(&mut self, controlling: bool) {
+        self.controlling = controlling && !self.config.lite;
+    }
+
+    /// The peer's `ice-ufrag` and `ice-pwd`. New ones (the peer restarted)
+    /// drop the old remote candidates and pairs; the selected pair stays in
+    /// use until a new one is selected.
+    pub fn set_remote_credentials(&mut self, credentials: IceCredentials) {
+        if self.remote_credentials.as_ref() == Some(&credentials) {
+            return;
+        }
+        if self.remote_credentials.is_some() {
+            self.new_generation();
+        }
+        self.remote_key = Some(IntegrityKey::from_bytes(credentials.pwd.as_bytes()));
+        self.remote_credentials = Some(credentials);
+        // Checks on pairs formed from early (trickled or peer-reflexive)
+        // candidates can start now.
+        self.update_state();
+    }
+
+    /// The state of gathering.
+    pub fn gathering_state(&self) -> IceGatheringState {
+        self.gathering_state
+    }
+
+    /// The connection state.
+    pub fn connection_state(&self) -> IceConnectionState {
+        self.state
+    }
+
+    /// Why the agent failed, once it has.
+    pub fn failure_reason(&self) -> Option<FailureReason> {
+        self.failure
+    }
+
+    /// The pair application data should use.
+    pub fn selected_pair(&self) -> Option<&SelectedPair> {
+        self.selected.as_ref()
+    }
+
+    /// Our candidates so far.
+    pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.local.iter().map(|l| &l.candidate)
+    }
+
+    /// The peer's candidates so far, peer-reflexive ones included.
+    pub fn remote_candidates(&self) -> impl Iterator<Item = &Candidate> {
+        self.remote.iter()
+    }
+
+    /// Starts gathering on these local socket addresses (one socket each,
+    /// bound by the driver): host candidates at once, server-reflexive ones
+    /// from the STUN servers (RFC 8445 §5.1.1). Loopback and link-local
+    /// addresses are skipped unless the configuration allows them.
+    pub fn gather(&mut self, now: Instant, bases: &[SocketAddr]) {
+        if self.closed {
+            return;
+        }
+        if self.gathering_state != IceGatheringState::Gathering {
+            self.gathering_state = IceGatheringState::Gathering;
+            self.events
+                .push_back(IceEvent::GatheringState(IceGatheringState::Gathering));
+        }
+        for &base in bases {
+            if !self.usable_base(base) || self.bases.contains(&base) {
+                continue;
+            }
+            self.bases.push(base);
+            self.add_host_candidate(base);
+            if self.config.lite {
+                continue;
+            }
+            let servers: Vec<SocketAddr> = self
+                .config
+                .stun_servers
+                .iter()
+                .copied()
+                .filter(|s| s.is_ipv4() == base.is_ipv4())
+                .collect();
+            for server in servers {
+                self.send_gather_request(now, base, server);
+            }
+        }
+        self.maybe_finish_gathering();
+        self.update_state();
+    }
+
+    fn usable_base(&self, base: SocketAddr) -> bool {
+        let ip = base.ip();
+        if ip.is_unspecified() || ip.is_multicast() || base.port() == 0 {
+            return false;
+        }
+        if ip.is_loopback() && !self.config.allow_loopback {
+            return false;
+        }
+        let link_local = match ip {
+            IpAddr::V4(v4) => v4.is_link_local(),
+            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
+        };
+        !link_local || self.config.allow_link_local
+    }
+
+    fn add_host_candidate(&mut self, base: SocketAddr) {
+        let index = self.bases.len() - 1;
+        let priority = candidate_priority(CandidateKind::Host, local_preference(&base, index), 1);
+        let foundation = self.foundation(CandidateKind::Host, base.ip(), None);
+        let mdns_name = self.config.mdns_host_candidates.then(|| {
+            let name = format!("{}.local", random_uuid(&mut self.rng));
+            self.events.push_back(IceEvent::RegisterMdnsName {
+                name: name.clone(),
+                address: base.ip(),
+            });
+            name
+        });
+        let candidate = Candidate {
+            kind: CandidateKind::Host,
+            address: base,
+            priority,
+            foundation,
+            component: 1,
+            related_address: None,
+            mdns_name,
+        };
+        self.add_local_candidate(candidate, base, true);
+    }
+
+    /// Adds a local candidate, pairs it with the remote ones, and signals it
+    /// when `signal` (peer-reflexive ones are not signalled).
+    pub(crate) fn add_local_candidate(
+        &mut self,
+        candidate: Candidate,
+        base: SocketAddr,
+        signal: bool,
+    ) -> usize {
+        if let Some(i) = self
+            .local
+            .iter()
+            .position(|l| l.candidate.address == candidate.address && l.base == base)
+        {
+            return i;
+        }
+        if signal {
+            debug!(kind = %candidate.kind, address = %candidate.address, "local candidate");
+            self.events
+                .push_back(IceEvent::LocalCandidate(candidate.clone()));
+        }
+        self.local.push(LocalCandidate { candidate, base });
+        let index = self.local.len() - 1;
+        // RFC 8445 §6.1.2.4: a reflexive candidate pairs like its base does,
+        // so only host (and relayed) candidates form pairs.
+        if matches!(
+            self.local[index].candidate.kind,
+            CandidateKind::Host | CandidateKind::Relayed
+        ) {
+            for remote in 0..self.remote.len() {
+                self.add_pair(index, remote);
+            }
+        }
+        index
+    }
+
+    /// RFC 8445 §5.1.1.3: same kind, base IP and server → same foundation.
+    pub(crate) fn foundation(
+        &mut self,
+        kind: CandidateKind,
+        base: IpAddr,
+        server: Option<IpAddr>,
+    ) -> String {
+        let key = (kind, base, server);
+        let index = match self.foundations.iter().position(|f| *f == key) {
+            Some(i) => i,
+            None => {
+                self.foundations.push(key);
+                self.foundations.len() - 1
+            }
+        };
+        (index + 1).to_string()
+    }
+
+    fn send_gather_request(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
+        let tid = self.transaction_id();
+        self.buf.clear();
+        let mut enc = MessageEncoder::new(&mut self.buf, Class::Request, Method::BINDING, tid);
+        let _ = enc.add(&Software(concat!("realtimer ", env!("CARGO_PKG_VERSION"))));
+        let _ = enc.add_fingerprint();
+        let request = OutgoingRequest {
+            transaction_id: tid,
+            source: Some(base),
+            destination: server,
+            contents: Bytes::copy_from_slice(&self.buf),
+            reliable: false,
+        };
+        let generation = self.generation;
+        if self
+            .transactions
+            .start(now, request, Purpose::Gather { base, generation })
+            .is_ok()
+        {
+            self.pending_gathers += 1;
+        }
+    }
+
+    pub(crate) fn transaction_id(&mut self) -> TransactionId {
+        let mut id = [0u8; 12];
+        self.rng.fill_bytes(&mut id);
+        TransactionId::new(id)
+    }
+
+    fn maybe_finish_gathering(&mut self) {
+        if self.gathering_state == IceGatheringState::Gathering && self.pending_gathers == 0 {
+            self.gathering_state = IceGatheringState::Complete;
+            self.events.push_back(IceEvent::EndOfCandidates);
+            self.events
+                .push_back(IceEvent::GatheringState(IceGatheringState::Complete));
+        }
+    }
+
+    /// A remote candidate from the remote description or trickled
+    /// (RFC 8838), at any time, before or after the remote credentials.
+    /// An mDNS name makes the agent ask for [`IceEvent::ResolveMdnsName`].
+    pub fn add_remote_candidate(
+        &mut self,
+        now: Instant,
+        candidate: &SdpCandidate,
+    ) -> Result<(), IceError> {
+        if self.closed {
+            return Err(IceError::Closed);
+        }
+        if let (Some(ufrag), Some(remote)) = (&candidate.ufrag, &self.remote_credentials) {
+            if *ufrag != remote.ufrag {
+                return Err(IceError::WrongUfrag {
+                    candidate: ufrag.clone(),
+                    current: remote.ufrag.clone(),
+                });
+            }
+        }
+        if candidate.component != 1 {
+            // rtcp-mux: component 2 is never used.
+            return Ok(());
+        }
+        match remote_address(candidate)? {
+            RemoteAddress::Ip(ip) => {
+                let parsed = Candidate::from_sdp(candidate, ip)?;
+                self.add_remote(now, parsed)?;
+            }
+            RemoteAddress::Mdns(name) => {
+                if self.pending_mdns.len() >= self.config.max_remote_candidates {
+                    return Err(IceError::TooManyCandidates(
+                        self.config.max_remote_candidates,
+                    ));
+                }
+                self.events
+                    .push_back(IceEvent::ResolveMdnsName { name: name.clone() });
+                self.pending_mdns.push((name, candidate.clone()));
+            }
+        }
+        self.update_state();
+        Ok(())
+    }
+
+    /// The answer to an [`IceEvent::ResolveMdnsName`]: the address, or `None`
+    /// when the name did not resolve (its candidates are dropped).
+    pub fn resolve_mdns_name(&mut self, now: Instant, name: &str, address: Option<IpAddr>) {
+        let name = name.to_ascii_lowercase();
+        let (waiting, rest): (Vec<_>, Vec<_>) =
+            self.pending_mdns.drain(..).partition(|(n, _)| *n == name);
+        self.pending_mdns = rest;
+        let Some(ip) = address else {
+            debug!(%name, "mDNS name did not resolve; dropping its candidates");
+            return;
+        };
+        for (_, sdp) in waiting {
+            if let Ok(candidate) = Candidate::from_sdp(&sdp, ip) {
+                let _ = self.add_remote(now, candidate);
+            }
+        }
+        self.update_state();
+    }
+
+    pub(crate) fn add_remote(
+        &mut self,
+        now: Instant,
+        candidate: Candidate,
+    ) -> Result<usize, IceError> {
+        if let Some(i) = self
+            .remote
+            .iter()
+            .position(|r| r.address == candidate.address)
+        {
+            // A signalled candidate replaces what a check taught us (RFC 8445 §7.3.1.3).
+            if self.remote[i].kind == CandidateKind::PeerReflexive
+                && candidate.kind != CandidateKind::PeerReflexive
+            {
+                self.remote[i].kind = candidate.kind;
+                self.remote[i].foundation = candidate.foundation;
+            }
+            return Ok(i);
+        }
+        if self.remote.len() >= self.config.max_remote_candidates {
+            return Err(IceError::TooManyCandidates(
+                self.config.max_remote_candidates,
+            ));
+        }
+        debug!(kind = %candidate.kind, address = %candidate.address, "remote candidate");
+        self.remote.push(candidate);
+        let index = self.remote.len() - 1;
+        for local in 0..self.local.len() {
+            if matches!(
+                self.local[local].candidate.kind,
+                CandidateKind::Host | CandidateKind::Relayed
+            ) {
+                self.add_pair(local, index);
+            }
+        }
+        if self.checks_started.is_none() && !self.config.lite {
+            self.checks_started = Some(now);
+        }
+        Ok(index)
+    }
+
+    /// The peer signalled end-of-candidates (RFC 8838 §4.4).
+    pub fn add_remote_end_of_candidates(&mut self) {
+        self.remote_end_of_candidates = true;
+        self.update_state();
+    }
+
+    /// Restarts ICE (RFC 8445 §9): new credentials, new candidates from the
+    /// same local addresses, new checks. The selected pair stays in use until
+    /// checks select a new one, so data keeps flowing.
+    pub fn restart(&mut self, now: Instant) -> &IceCredentials {
+        let old_ufrag = self.local_credentials.ufrag.clone();
+        self.previous_local = Some((old_ufrag, self.local_key.clone()));
+        self.local_credentials = random_credentials(&mut self.rng);
+        self.local_key = IntegrityKey::from_bytes(self.local_credentials.pwd.as_bytes());
+        self.remote_credentials = None;
+        self.remote_key = None;
+        self.new_generation();
+        self.local.clear();
+        self.foundations.clear();
+        let bases = std::mem::take(&mut self.bases);
+        self.gathering_state = IceGatheringState::New;
+        self.gather(now, &bases);
+        &self.local_credentials
+    }
+
+    /// Forgets remote candidates, pairs and checks of the current generation.
+    fn new_generation(&mut self) {
+        self.generation += 1;
+        self.remote.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.transactions.cancel_where(|_| true);
+        self.pending_gathers = 0;
+        self.remote_end_of_candidates = false;
+        self.nominated = None;
+        self.nomination_in_flight = false;
+        self.selected_index = None;
+        self.first_valid = None;
+        self.checks_started = None;
+        self.consent_next_check = None;
+        self.pending_mdns.clear();
+    }
+
+    /// Closes the agent: no more checks, events or transmits.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.transactions.cancel_where(|_| true);
+        self.transmits.clear();
+        self.pairs.clear();
+        self.triggered.clear();
+        self.update_state();
+    }
+
+    /// A datagram received on `destination` (one of the bases) from `source`.
+    /// Returns false when it is not STUN (RFC 7983: first byte 0..=3), so the
+    /// driver can hand it to DTLS or SRTP. Malformed or unauthenticated STUN
+    /// is dropped: peer input never panics the agent.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) -> bool {
+        if !is_stun(contents) {
+            return false;
+        }
+        if self.closed {
+            return true;
+        }
+        let message = match Message::decode(contents) {
+            Ok(m) => m,
+            Err(e) => {
+                trace!(%source, "dropping malformed STUN: {e}");
+                return true;
+            }
+        };
+        match message.class() {
+            Class::Request => self.handle_request(now, &message, source, destination),
+            Class::SuccessResponse | Class::ErrorResponse => {
+                self.handle_response(now, &message, source, destination)
+            }
+            Class::Indication => {}
+        }
+        self.update_state();
+        true
+    }
+
+    fn handle_response(
+        &mut self,
+        now: Instant,
+        message: &Message<'_>,
+        source: SocketAddr,
+        destination: SocketAddr,
+    ) {
+        let Some(purpose) = self
+            .transactions
+            .context(&message.transaction_id())
+            .copied()
+        else {
+            return;
+        };
+        match purpose {
+            Purpose::Gather { base, generation } => {
+                let Some(matched) = self.transactions.handle_response(now, message) else {
+                    return;
+                };
+                self.pending_gathers = self.pending_gathers.saturating_sub(1);
+                if generation == self.generation && message.class() == Class::SuccessResponse {
+                    if let Ok(Some(XorMappedAddress(mapped))) = message.get::<XorMappedAddress>() {
+                        self.add_server_reflexive(base, mapped, matched.destination);
+                    }
+                }
+                self.maybe_finish_gathering();
+            }
+            Purpose::Check { .. } | Purpose::Consent { .. } => {
+                // RFC 8445 §7.2.5.1: responses are authenticated with the
+                // remote password; anything else is discarded and the
+                // transaction goes on.
+                let Some(key) = &self.remote_key else { return };
+                if message.verify_integrity(key).is_err() {
+                    trace!(%source, "dropping a check response that fails integrity");
+                    return;
+                }
+                let Some(matched) = self.transactions.handle_response(now, message) else {
+                    return;
+                };
+                match purpose {
+                    Purpose::Check {
+                        pair,
+                        nominating,
+                        generation,
+                    } if generation == self.generation => {
+                        self.handle_check_response(
+                            now,
+                            message,
+                            pair,
+                            nominating,
+                            source,
+                            destination,
+                            matched.rtt,
+                        );
+                    }
+                    Purpose::Consent { pair, generation } if generation == self.generation => {
+                        self.handle_consent_response(now, message, pair);
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    fn add_server_reflexive(&mut self, base: SocketAddr, mapped: SocketAddr, server: SocketAddr) {
+        if self.local.iter().any(|l| l.candidate.address == mapped) {
+            return; // no NAT: the same as the host candidate
+        }
+        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        let candidate = Candidate {
+            kind: CandidateKind::ServerReflexive,
+            address: mapped,
+            priority: candidate_priority(
+                CandidateKind::ServerReflexive,
+                local_preference(&base, index),
+                1,
+            ),
+            foundation: self.foundation(
+                CandidateKind::ServerReflexive,
+                base.ip(),
+                Some(server.ip()),
+            ),
+            component: 1,
+            // Browsers hide the host address of reflexive candidates when
+            // they hide host candidates behind mDNS.
+            related_address: Some(if self.config.mdns_host_candidates {
+                SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0)
+            } else {
+                base
+            }),
+            mdns_name: None,
+        };
+        self.add_local_candidate(candidate, base, true);
+    }
+
+    fn handle_consent_response(&mut self, now: Instant, message: &Message<'_>, pair: usize) {
+        if message.class() == Class::ErrorResponse {
+            // RFC 7675 §5.1: an authenticated error response revokes consent.
+            debug!(pair, "consent revoked by an error response");
+            self.fail(FailureReason::ConsentRevoked);
+            return;
+        }
+        self.consent_last_response = Some(now);
+        if self.consent_lost {
+            debug!("consent restored");
+            self.consent_lost = false;
+            self.consent_next_check = Some(now + self.consent_interval());
+        }
+    }
+
+    /// The next consent interval: the configured one ±20 % (RFC 7675 §5.1).
+    fn consent_interval(&mut self) -> Duration {
+        let factor = self.rng.random_range(0.8..1.2);
+        self.config.consent_interval.mul_f64(factor)
+    }
+
+    /// Moves time to `now`: retransmissions, paced checks, nomination,
+    /// consent and the failure timers.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.transactions.handle_timeout(now);
+        while let Some(TransactionEvent::TimedOut { context, .. }) = self.transactions.poll_event()
+        {
+            match context {
+                Purpose::Check {
+                    pair,
+                    generation,
+                    nominating,
+                } if generation == self.generation => {
+                    self.check_timed_out(pair, nominating);
+                }
+                Purpose::Gather { .. } => {
+                    self.pending_gathers = self.pending_gathers.saturating_sub(1);
+                    self.maybe_finish_gathering();
+                }
+                _ => {}
+            }
+        }
+        if !self.config.lite {
+            if self.check_due(now) {
+                self.send_next_check(now);
+            }
+            self.maybe_nominate(now);
+            self.consent_timers(now);
+        } else {
+            self.lite_liveness(now);
+        }
+        self.failure_timers(now);
+        self.update_state();
+    }
+
+    fn consent_timers(&mut self, now: Instant) {
+        let Some(pair) = self.selected_index else {
+            return;
+        };
+        if let Some(last) = self.consent_last_response {
+            let silent = now.saturating_duration_since(last);
+            if silent >= self.config.consent_timeout {
+                self.fail(FailureReason::ConsentExpired);
+                return;
+            }
+            if silent >= self.config.disconnected_timeout && !self.consent_lost {
+                debug!(?silent, "no consent response: disconnected");
+                self.consent_lost = true;
+                self.consent_next_check = Some(now);
+            }
+        }
+        let next = *self.consent_next_check.get_or_insert(now);
+        if now >= next {
+            self.send_consent_check(now, pair);
+            let interval = if self.consent_lost {
+                self.config.disconnected_check_interval
+            } else {
+                self.consent_interval()
+            };
+            self.consent_next_check = Some(now + interval);
+        }
+    }
+
+    /// ICE-lite sends no checks; the peer's checks are its sign of life.
+    fn lite_liveness(&mut self, now: Instant) {
+        let Some(last) = self.consent_last_response else {
+            return;
+        };
+        let silent = now.saturating_duration_since(last);
+        if silent >= self.config.consent_timeout {
+            self.fail(FailureReason::ConsentExpired);
+        } else {
+            self.consent_lost = silent >= self.config.disconnected_timeout;
+        }
+    }
+
+    fn failure_timers(&mut self, now: Instant) {
+        if self.failure.is_some() || self.selected.is_some() {
+            return;
+        }
+        let Some(started) = self.checks_started else {
+            return;
+        };
+        if now.saturating_duration_since(started) >= self.config.connect_timeout {
+            self.fail(FailureReason::Timeout {
+                pairs: self.pairs.len(),
+                remote_candidates: self.remote.len(),
+            });
+        }
+    }
+
+    pub(crate) fn fail(&mut self, reason: FailureReason) {
+        if self.failure.is_none() {
+            debug!(%reason, "ICE failed");
+            self.failure = Some(reason);
+            self.transactions.cancel_where(|_| true);
+            self.triggered.clear();
+        }
+    }
+
+    /// When `handle_timeout` should next be called.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed || self.failure.is_some() {
+            return None;
+        }
+        let mut next = self.transactions.poll_timeout();
+        let mut consider = |t: Option<Instant>| {
+            if let Some(t) = t {
+                next = Some(next.map_or(t, |n| n.min(t)));
+            }
+        };
+        if !self.config.lite {
+            consider(self.next_check_time());
+            consider(self.nomination_time());
+            if self.selected_index.is_some() {
+                consider(self.consent_next_check.or(self.consent_last_response));
+                if let Some(last) = self.consent_last_response {
+                    if !self.consent_lost {
+                        consider(Some(last + self.config.disconnected_timeout));
+                    }
+                    consider(Some(last + self.config.consent_timeout));
+                }
+            }
+        } else if let Some(last) = self.consent_last_response {
+            consider(Some(last + self.config.disconnected_timeout));
+            consider(Some(last + self.config.consent_timeout));
+        }
+        if self.selected.is_none() {
+            consider(self.checks_started.map(|s| s + self.config.connect_timeout));
+        }
+        next
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.transmits.pop_front() {
+            return Some(t);
+        }
+        while let Some(t) = self.transactions.poll_transmit() {
+            // Every request the agent starts names its base.
+            if let Some(source) = t.source {
+                return Some(Transmit {
+                    source,
+                    destination: t.destination,
+                    contents: t.contents,
+                });
+            }
+        }
+        None
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<IceEvent> {
+        self.events.pop_front()
+    }
+
+    /// Recomputes the connection state (W3C webrtc-pc §4.3.3) and reports a
+    /// change.
+    pub(crate) fn update_state(&mut self) {
+        if let Some(reason) = self.all_pairs_failed() {
+            self.fail(reason);
+        }
+        let state = if self.closed {
+            IceConnectionState::Closed
+        } else if self.failure.is_some() {
+            IceConnectionState::Failed
+        } else if self.selected.is_some() {
+            if self.consent_lost {
+                IceConnectionState::Disconnected
+            } else if self.is_completed() {
+                IceConnectionState::Completed
+            } else {
+                IceConnectionState::Connected
+            }
+        } else if self.checks_started.is_some() || !self.pairs.is_empty() {
+            IceConnectionState::Checking
+        } else {
+            IceConnectionState::New
+        };
+        if state != self.state {
+            debug!(from = %self.state, to = %state, "ICE connection state");
+            self.state = state;
+            self.events.push_back(IceEvent::ConnectionState(state));
+        }
+    }
+
+    fn is_completed(&self) -> bool {
+        self.nominated.is_some()
+            && self.remote_end_of_candidates
+            && self.gathering_state == IceGatheringState::Complete
+            && self
+                .pairs
+                .iter()
+                .all(|p| matches!(p.state, PairState::Succeeded | PairState::Failed))
+    }
+
+    /// RFC 8445 §7.2.5.3.3 / §8.1.2: once the peer has no more candidates and
+    /// every pair failed, ICE failed.
+    fn all_pairs_failed(&self) -> Option<FailureReason> {
+        let done = self.remote_end_of_candidates
+            && self.gathering_state == IceGatheringState::Complete
+            && self.selected.is_none()
+            && self.failure.is_none()
+            && !self.pairs.is_empty()
+            && self.pairs.iter().all(|p| p.state == PairState::Failed);
+        done.then_some(FailureReason::AllPairsFailed {
+            pairs: self.pairs.len(),
+        })
+    }
+
+    /// Reports a new selected pair.
+    pub(crate) fn select(&mut self, now: Instant, pair: usize) {
+        let Some(p) = self.pairs.get(pair) else {
+            return;
+        };
+        let selected = SelectedPair {
+            local: self.local[p.local].candidate.clone(),
+            local_base: self.local[p.local].base,
+            remote: self.remote[p.remote].clone(),
+            nominated: p.nominated,
+        };
+        if self.selected.as_ref() == Some(&selected) {
+            return;
+        }
+        debug!(local = %selected.local_base, remote = %selected.remote.address, nominated = selected.nominated, "selected pair");
+        let first = self.selected_index.is_none();
+        self.selected_index = Some(pair);
+        self.selected = Some(selected.clone());
+        // A new pair after a restart: the old credentials are done.
+        self.previous_local = None;
+        if first {
+            self.consent_last_response.get_or_insert(now);
+            self.consent_last_response = Some(now);
+            self.consent_lost = false;
+            self.consent_next_check = None;
+        }
+        self.events.push_back(IceEvent::SelectedPair(selected));
+    }
+}
+
+fn random_string(rng: &mut ChaCha8Rng, len: usize) -> String {
+    (0..len)
+        .map(|_| char::from(ICE_CHARS[rng.random_range(0..ICE_CHARS.len())]))
+        .collect()
+}
+
+fn random_credentials(rng: &mut ChaCha8Rng) -> IceCredentials {
+    IceCredentials {
+        ufrag: random_string(rng, 8),
+        pwd: random_string(rng, 24),
+    }
+}
+
+/// A version-4 UUID (RFC 9562 §5.4) for mDNS names.
+fn random_uuid(rng: &mut ChaCha8Rng) -> String {
+    let mut b = [0u8; 16];
+    rng.fill_bytes(&mut b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    format!(
+        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
+        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
+    )
+}

@@ -1,0 +1,79 @@
+//! Agent configuration, with browser-like defaults.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// How an [`crate::IceAgent`] behaves. `IceConfig::default()` is what a
+/// browser does; every field can be changed.
+/// Build it with struct update syntax: `IceConfig { lite: true, ..IceConfig::default() }`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IceConfig {
+    /// STUN servers to learn server-reflexive candidates from (resolved
+    /// addresses; the driver resolves `stun:` URLs).
+    pub stun_servers: Vec<SocketAddr>,
+    /// ICE-lite (RFC 8445 §2.5): only host candidates, never sends checks,
+    /// always controlled. For servers with public addresses.
+    pub lite: bool,
+    /// Use loopback addresses given to `gather` (off, as in browsers).
+    pub allow_loopback: bool,
+    /// Use IPv6 link-local addresses given to `gather` (off, as in browsers).
+    pub allow_link_local: bool,
+    /// Hide host addresses behind random `<uuid>.local` mDNS names, as
+    /// browsers do; the agent asks the driver to publish each name.
+    pub mdns_host_candidates: bool,
+    /// Ta: the pacing of connectivity checks (RFC 8445 §14.2; 50 ms).
+    pub check_interval: Duration,
+    /// First retransmission timeout of a check; it doubles (RFC 8445 §14.3
+    /// says at least 500 ms for a full checklist; browsers retry faster).
+    pub check_rto: Duration,
+    /// How many times a check is sent before its pair fails.
+    pub check_max_transmissions: u32,
+    /// The controlling agent nominates the best valid pair once no better
+    /// pair can still succeed, or this long after the first valid pair.
+    pub nomination_delay: Duration,
+    /// Gives up with [`crate::FailureReason::Timeout`] when no pair is valid
+    /// this long after checks started.
+    pub connect_timeout: Duration,
+    /// RFC 7675 §5.1: consent checks every 4 to 6 seconds (this ±20 %).
+    pub consent_interval: Duration,
+    /// No consent response for this long: disconnected.
+    pub disconnected_timeout: Duration,
+    /// No consent response for this long: failed (RFC 7675 §5.1: 30 s).
+    pub consent_timeout: Duration,
+    /// While disconnected, consent checks go out this often to notice the
+    /// path coming back.
+    pub disconnected_check_interval: Duration,
+    /// The most remote candidates kept (RFC 8445 §6.1.2.5 bounds the
+    /// checklist; a peer cannot make us allocate without limit).
+    pub max_remote_candidates: usize,
+    /// The most candidate pairs (RFC 8445 §6.1.2.5 suggests 100).
+    pub max_pairs: usize,
+    /// Seed of the agent's random numbers (credentials, tie-breaker,
+    /// transaction ids, consent jitter). Give a random one in production;
+    /// a fixed one makes tests reproducible.
+    pub seed: u64,
+}
+
+impl Default for IceConfig {
+    fn default() -> Self {
+        IceConfig {
+            stun_servers: Vec::new(),
+            lite: false,
+            allow_loopback: false,
+            allow_link_local: false,
+            mdns_host_candidates: false,
+            check_interval: Duration::from_millis(50),
+            check_rto: Duration::from_millis(250),
+            check_max_transmissions: 7,
+            nomination_delay: Duration::from_millis(300),
+            connect_timeout: Duration::from_secs(30),
+            consent_interval: Duration::from_secs(5),
+            disconnected_timeout: Duration::from_secs(8),
+            consent_timeout: Duration::from_secs(30),
+            disconnected_check_interval: Duration::from_secs(1),
+            max_remote_candidates: 100,
+            max_pairs: 100,
+            seed: 0,
+        }
+    }
+}

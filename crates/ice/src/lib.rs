@@ -1,0 +1,40 @@
+//! The ICE agent (RFC 8445), with trickle (RFC 8838) and consent freshness
+//! (RFC 7675), sans-IO.
+//!
+//! The agent never touches a socket or a clock. Its driver tells it the local
+//! addresses it has sockets on ([`IceAgent::gather`]), hands it every STUN
+//! datagram those sockets receive ([`IceAgent::handle_receive`]) and calls
+//! [`IceAgent::handle_timeout`] when [`IceAgent::poll_timeout`] says; in
+//! return it sends what [`IceAgent::poll_transmit`] gives (from the named
+//! local address) and reacts to [`IceAgent::poll_event`]. Application data
+//! goes over [`IceAgent::selected_pair`].
+//!
+//! ```
+//! use std::time::Instant;
+//! use realtimer_ice::{IceAgent, IceConfig, IceEvent};
+//!
+//! let now = Instant::now();
+//! let mut agent = IceAgent::new(IceConfig { allow_loopback: true, ..IceConfig::default() }, true);
+//! agent.gather(now, &["127.0.0.1:5000".parse().unwrap()]);
+//! let mut candidates = Vec::new();
+//! while let Some(event) = agent.poll_event() {
+//!     if let IceEvent::LocalCandidate(c) = event {
+//!         candidates.push(c.to_sdp(None).to_string());
+//!     }
+//! }
+//! assert_eq!(candidates.len(), 1);
+//! assert!(candidates[0].contains("127.0.0.1 5000 typ host"));
+//! ```
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod agent;
+mod candidate;
+mod checklist;
+mod config;
+mod event;
+mod requests;
+
+pub use agent::{IceAgent, IceCredentials, IceError, Transmit};
+pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
+pub use config::IceConfig;
+pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
