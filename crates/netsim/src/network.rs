@@ -562,11 +562,10 @@ impl Network {
             Some(DropCause::BadSource)
         } else if !same_family(&source_ip) {
             Some(DropCause::NoRoute)
-        } else if host.firewall {
-            Some(DropCause::Firewall)
         } else {
             None
         };
+        let cause = cause.or(host.firewall.then_some(DropCause::Firewall));
         self.record(TraceEvent::Sent, &datagram);
         if let Some(cause) = cause {
             self.drop_datagram(cause, &datagram);
