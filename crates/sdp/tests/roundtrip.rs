@@ -182,6 +182,21 @@ fn chromium_offer_typed_values() {
 }
 
 #[test]
+fn chromium_mdns_candidates() {
+    let sd = round_trip(&fixtures("chromium/offer-data-mdns-gathered.sdp"));
+    let cands: Vec<_> = sd.media[0].candidates().collect();
+    assert!(!cands.is_empty());
+    for c in cands {
+        assert!(c.is_mdns(), "{c}");
+        assert_eq!(c.ip(), None);
+        assert_eq!(c.typ, CandidateType::Host);
+        assert!(c.address.len() == 36 + ".local".len(), "{}", c.address);
+    }
+    let trickled = round_trip_candidates(&fixtures("chromium/candidates.txt"));
+    assert!(trickled.iter().any(|c| c.is_mdns() && c.ufrag.is_some()));
+}
+
+#[test]
 fn chromium_answer_and_simulcast() {
     let sd = round_trip(&fixtures("chromium/answer-audio-video-data.sdp"));
     for m in &sd.media {
