@@ -152,6 +152,7 @@ impl IceAgent {
             initial_rto: config.check_rto,
             max_transmissions: config.check_max_transmissions,
             final_wait_multiplier: 4,
+            max_rto: config.check_max_rto,
             max_pending: config.max_pairs * 2 + 16,
             ..RetransmitConfig::default()
         });
@@ -956,7 +957,9 @@ impl IceAgent {
             return;
         };
         let selected = SelectedPair {
-            local: self.local[p.local].candidate.clone(),
+            local: self.local[p.mapped_local.unwrap_or(p.local)]
+                .candidate
+                .clone(),
             local_base: self.local[p.local].base,
             remote: self.remote[p.remote].clone(),
             nominated: p.nominated,

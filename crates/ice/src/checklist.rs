@@ -43,6 +43,10 @@ pub(crate) struct CandidatePair {
     pub(crate) use_candidate_received: bool,
     pub(crate) nominated: bool,
     pub(crate) rtt: Option<Duration>,
+    /// RFC 8445 §7.2.5.3.2: the local candidate whose address the peer saw
+    /// (a server- or peer-reflexive one behind a NAT); the valid pair's
+    /// local side. Sending still uses `local`'s base.
+    pub(crate) mapped_local: Option<usize>,
 }
 
 impl IceAgent {
@@ -98,6 +102,7 @@ impl IceAgent {
             use_candidate_received: false,
             nominated: false,
             rtt: None,
+            mapped_local: None,
         });
         Some(self.pairs.len() - 1)
     }
@@ -307,33 +312,38 @@ impl IceAgent {
         }
         // §7.2.5.3.1: a mapped address we do not know is a peer-reflexive
         // local candidate (not signalled: the peer learns it from our checks).
+        let mut mapped_local = None;
         if let Ok(Some(XorMappedAddress(mapped))) = message.get::<XorMappedAddress>() {
             let base = self.local[local].base;
-            if !self
+            let known = self
                 .local
                 .iter()
-                .any(|l| l.candidate.address == mapped && l.base == base)
-            {
-                let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
-                let candidate = Candidate {
-                    kind: CandidateKind::PeerReflexive,
-                    address: mapped,
-                    priority: candidate_priority(
-                        CandidateKind::PeerReflexive,
-                        local_preference(&base, index),
-                        1,
-                    ),
-                    foundation: self.foundation(CandidateKind::PeerReflexive, base.ip(), None),
-                    component: 1,
-                    related_address: Some(base),
-                    mdns_name: None,
-                };
-                self.add_local_candidate(candidate, base, false);
-            }
+                .position(|l| l.candidate.address == mapped && l.base == base);
+            mapped_local = Some(match known {
+                Some(i) => i,
+                None => {
+                    let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+                    let candidate = Candidate {
+                        kind: CandidateKind::PeerReflexive,
+                        address: mapped,
+                        priority: candidate_priority(
+                            CandidateKind::PeerReflexive,
+                            local_preference(&base, index),
+                            1,
+                        ),
+                        foundation: self.foundation(CandidateKind::PeerReflexive, base.ip(), None),
+                        component: 1,
+                        related_address: Some(base),
+                        mdns_name: None,
+                    };
+                    self.add_local_candidate(candidate, base, false)
+                }
+            });
         }
         let first_success = self.pairs[pair].state != PairState::Succeeded;
         let p = &mut self.pairs[pair];
         p.state = PairState::Succeeded;
+        p.mapped_local = mapped_local;
         if rtt.is_some() {
             p.rtt = rtt;
         }

@@ -26,6 +26,8 @@ pub struct IceConfig {
     /// First retransmission timeout of a check; it doubles (RFC 8445 §14.3
     /// says at least 500 ms for a full checklist; browsers retry faster).
     pub check_rto: Duration,
+    /// The retransmission timeout of a check stops doubling here.
+    pub check_max_rto: Duration,
     /// How many times a check is sent before its pair fails.
     pub check_max_transmissions: u32,
     /// The controlling agent nominates the best valid pair once no better
@@ -64,7 +66,8 @@ impl Default for IceConfig {
             mdns_host_candidates: false,
             check_interval: Duration::from_millis(50),
             check_rto: Duration::from_millis(250),
-            check_max_transmissions: 7,
+            check_max_rto: Duration::from_millis(1500),
+            check_max_transmissions: 9,
             nomination_delay: Duration::from_millis(300),
             connect_timeout: Duration::from_secs(30),
             consent_interval: Duration::from_secs(5),

@@ -25,6 +25,9 @@ pub struct RetransmitConfig {
     pub final_wait_multiplier: u32,
     /// Ti: how long a request over TCP or TLS waits (default 39.5 s).
     pub reliable_timeout: Duration,
+    /// The RTO stops doubling at this value (RFC 8489 sets no cap; ICE
+    /// checks use one to keep retrying under loss).
+    pub max_rto: Duration,
     /// The most transactions in flight at once; more are refused.
     pub max_pending: usize,
 }
@@ -36,6 +39,7 @@ impl Default for RetransmitConfig {
             max_transmissions: 7,
             final_wait_multiplier: 16,
             reliable_timeout: Duration::from_millis(39_500),
+            max_rto: Duration::MAX,
             max_pending: 1024,
         }
     }
@@ -231,7 +235,7 @@ impl<T> ClientTransactions<T> {
                 continue;
             }
             pending.transmissions += 1;
-            pending.rto = pending.rto.saturating_mul(2);
+            pending.rto = pending.rto.saturating_mul(2).min(config.max_rto);
             let wait = if pending.transmissions == config.max_transmissions {
                 config
                     .initial_rto

@@ -1,0 +1,314 @@
+//! ICE on the simulated network: LANs, NATs, loss, consent, restart.
+#![allow(clippy::disallowed_methods)] // one real Instant is the origin of virtual time
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::*;
+use realtimer_ice::{CandidateKind, FailureReason, IceConfig, IceConnectionState, IceEvent};
+use realtimer_netsim::{LinkConfig, Loss, NatConfig, Network};
+
+/// Two hosts on one LAN, 1 ms apart each way.
+fn lan(seed: u64) -> Session {
+    let mut net = Network::new(seed, origin());
+    let ha = net.add_host(&[ip("192.168.1.10")], None);
+    let hb = net.add_host(&[ip("192.168.1.20")], None);
+    net.set_uplink(ha, LinkConfig::default().delay(Duration::from_micros(500)));
+    net.set_uplink(hb, LinkConfig::default().delay(Duration::from_micros(500)));
+    let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
+    let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
+    Session::new(net, a, b)
+}
+
+#[test]
+fn same_lan_connects_within_a_few_round_trips_on_host_candidates() {
+    let mut s = lan(1);
+    assert!(s.both_connected(Duration::from_secs(5)));
+    let (a, b) = (s.node(s.a), s.node(s.b));
+    // Signaling takes 20 ms each way; the checks themselves a few 1 ms RTTs.
+    let connected = a.reached(IceConnectionState::Connected).unwrap() - s.start;
+    assert!(
+        connected < Duration::from_millis(60),
+        "connected after {connected:?}"
+    );
+    for node in [a, b] {
+        let selected = node.selected().unwrap();
+        assert_eq!(selected.local.kind, CandidateKind::Host);
+        assert_eq!(selected.remote.kind, CandidateKind::Host);
+    }
+    assert_eq!(
+        a.selected().unwrap().remote.address,
+        "192.168.1.20:6000".parse().unwrap()
+    );
+    assert_eq!(
+        b.selected().unwrap().remote.address,
+        "192.168.1.10:5000".parse().unwrap()
+    );
+    // Nomination and end-of-candidates bring both to completed.
+    assert!(s.run_until(Duration::from_secs(5), |a, b| {
+        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
+    }));
+    assert!(s.node(s.a).selected().unwrap().nominated);
+    assert!(s.node(s.b).selected().unwrap().nominated);
+}
+
+/// Each agent behind its own NAT, one STUN server on the internet.
+fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConfig) -> Session {
+    let mut net = Network::new(seed, origin());
+    let stun_host = net.add_host(&[ip("203.0.113.1")], None);
+    net.attach(stun_host, StunServerNode::new());
+    let nat_a = net.add_nat(a_nat);
+    let nat_b = net.add_nat(b_nat);
+    let ha = net.add_host(&[ip("10.0.0.2")], Some(nat_a));
+    let hb = net.add_host(&[ip("10.0.1.2")], Some(nat_b));
+    for device in [ha, hb] {
+        net.set_uplink(
+            device,
+            LinkConfig::default().delay(Duration::from_millis(2)),
+        );
+    }
+    net.set_uplink(
+        nat_a,
+        LinkConfig::default().delay(Duration::from_millis(10)),
+    );
+    net.set_uplink(
+        nat_b,
+        LinkConfig::default().delay(Duration::from_millis(15)),
+    );
+    let with_stun = IceConfig {
+        stun_servers: vec!["203.0.113.1:3478".parse().unwrap()],
+        ..agent
+    };
+    let a = add_agent(
+        &mut net,
+        ha,
+        5000,
+        IceConfig {
+            seed: seed * 2 + 1,
+            ..with_stun.clone()
+        },
+        true,
+    );
+    let b = add_agent(
+        &mut net,
+        hb,
+        6000,
+        IceConfig {
+            seed: seed * 2 + 2,
+            ..with_stun
+        },
+        false,
+    );
+    Session::new(net, a, b)
+}
+
+#[test]
+fn endpoint_independent_nats_connect_through_server_reflexive_candidates() {
+    let mut s = behind_nats(
+        2,
+        NatConfig::port_restricted_cone(ip("198.51.100.1")),
+        NatConfig::port_restricted_cone(ip("198.51.100.2")),
+        IceConfig::default(),
+    );
+    assert!(s.both_connected(Duration::from_secs(10)));
+    for node in [s.node(s.a), s.node(s.b)] {
+        let srflx: Vec<_> = node
+            .agent
+            .local_candidates()
+            .filter(|c| c.kind == CandidateKind::ServerReflexive)
+            .collect();
+        assert_eq!(srflx.len(), 1, "one srflx candidate from the STUN server");
+        let selected = node.selected().unwrap();
+        assert!(
+            matches!(
+                selected.local.kind,
+                CandidateKind::ServerReflexive | CandidateKind::PeerReflexive
+            ),
+            "the peer sees our NAT's address: {:?}",
+            selected.local.kind
+        );
+        assert!(selected
+            .remote
+            .address
+            .ip()
+            .to_string()
+            .starts_with("198.51.100."));
+    }
+    // Completed once the unreachable host-to-host pairs have failed too.
+    assert!(s.run_until(Duration::from_secs(30), |a, b| {
+        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
+    }));
+}
+
+#[test]
+fn symmetric_nats_without_relay_fail_with_a_reason() {
+    let agent = IceConfig {
+        connect_timeout: Duration::from_secs(20),
+        ..IceConfig::default()
+    };
+    let mut s = behind_nats(
+        3,
+        NatConfig::symmetric(ip("198.51.100.1")),
+        NatConfig::symmetric(ip("198.51.100.2")),
+        agent,
+    );
+    assert!(s.run_until(Duration::from_secs(60), |a, b| {
+        a.state() == IceConnectionState::Failed && b.state() == IceConnectionState::Failed
+    }));
+    for node in [s.node(s.a), s.node(s.b)] {
+        let failed_at = node.reached(IceConnectionState::Failed).unwrap() - s.start;
+        assert!(
+            failed_at <= Duration::from_secs(21),
+            "failed after {failed_at:?}"
+        );
+        assert!(node.selected().is_none());
+        let reason = node.agent.failure_reason().unwrap();
+        assert!(
+            matches!(
+                reason,
+                FailureReason::AllPairsFailed { .. } | FailureReason::Timeout { .. }
+            ),
+            "{reason}"
+        );
+        assert!(!reason.to_string().is_empty());
+    }
+}
+
+#[test]
+fn thirty_percent_loss_still_connects() {
+    for seed in 10..30 {
+        let mut net = Network::new(seed, origin());
+        let ha = net.add_host(&[ip("192.0.2.10")], None);
+        let hb = net.add_host(&[ip("192.0.2.20")], None);
+        // 30 % loss each way: one lossy link on the path.
+        net.set_uplink(
+            ha,
+            LinkConfig::default()
+                .delay(Duration::from_millis(10))
+                .loss(Loss::Independent(0.3)),
+        );
+        net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(10)));
+        let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
+        let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
+        let mut s = Session::new(net, a, b);
+        assert!(
+            s.both_connected(Duration::from_secs(30)),
+            "seed {seed} did not connect"
+        );
+    }
+}
+
+fn connected_lan(seed: u64) -> Session {
+    let mut s = lan(seed);
+    assert!(s.run_until(Duration::from_secs(5), |a, b| {
+        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
+    }));
+    s
+}
+
+#[test]
+fn consent_lost_goes_disconnected_then_failed_at_the_configured_times() {
+    let mut s = connected_lan(4);
+    let cut = s.net.now();
+    let hb = s.net.node_host(s.b);
+    s.net.set_firewall_drop_udp(hb, true);
+    assert!(s.run_until(Duration::from_secs(60), |a, _| a.state()
+        == IceConnectionState::Failed));
+    let a = s.node(s.a);
+    let defaults = IceConfig::default();
+    let disconnected = a.reached(IceConnectionState::Disconnected).unwrap() - cut;
+    let failed = a.reached(IceConnectionState::Failed).unwrap() - cut;
+    // The last consent response came at most one consent interval (≤ 6 s) before the cut.
+    assert!(
+        disconnected <= defaults.disconnected_timeout,
+        "{disconnected:?}"
+    );
+    assert!(
+        disconnected >= defaults.disconnected_timeout - Duration::from_secs(6),
+        "{disconnected:?}"
+    );
+    assert!(failed <= defaults.consent_timeout, "{failed:?}");
+    assert!(
+        failed >= defaults.consent_timeout - Duration::from_secs(6),
+        "{failed:?}"
+    );
+    assert_eq!(
+        a.agent.failure_reason(),
+        Some(FailureReason::ConsentExpired)
+    );
+}
+
+#[test]
+fn consent_restored_before_expiry_reconnects() {
+    let mut s = connected_lan(5);
+    let hb = s.net.node_host(s.b);
+    s.net.set_firewall_drop_udp(hb, true);
+    assert!(s.run_until(Duration::from_secs(20), |a, _| a.state()
+        == IceConnectionState::Disconnected));
+    s.net.set_firewall_drop_udp(hb, false);
+    let back = s.net.now();
+    assert!(s.run_until(Duration::from_secs(5), |a, _| a.is_connected()));
+    let a = s.node(s.a);
+    let reconnected = a
+        .events
+        .iter()
+        .rev()
+        .find_map(|(t, e)| {
+            matches!(e, IceEvent::ConnectionState(st) if *st != IceConnectionState::Disconnected)
+                .then_some(*t)
+        })
+        .unwrap();
+    // While disconnected, consent checks go out every second.
+    assert!(
+        reconnected - back <= Duration::from_millis(1100),
+        "{:?}",
+        reconnected - back
+    );
+    s.run_for(Duration::from_secs(40));
+    assert!(
+        s.node(s.a).is_connected(),
+        "stays up: {:?}",
+        s.node(s.a).state()
+    );
+}
+
+#[test]
+fn ice_restart_mid_flow_loses_no_datagram() {
+    let mut s = connected_lan(6);
+    let old_pair = s.node(s.a).selected().unwrap().clone();
+    let mut sent = 0u32;
+    // 2 s of data every 10 ms, with a restart in the middle.
+    for tick in 0..200u32 {
+        s.node_mut(s.a).send_app(Bytes::from(vec![0x80; 100]));
+        sent += 1;
+        if tick == 50 {
+            let now = s.net.now();
+            s.node_mut(s.a).restart(now);
+        }
+        if tick == 52 {
+            // The peer sees new remote credentials and restarts too (JSEP).
+            let now = s.net.now();
+            s.node_mut(s.b).restart(now);
+        }
+        s.run_for(Duration::from_millis(10));
+    }
+    s.run_for(Duration::from_millis(500));
+    assert_eq!(
+        s.node(s.b).app_received.len() as u32,
+        sent,
+        "every datagram arrived"
+    );
+    let a = s.node(s.a);
+    assert!(a.is_connected());
+    let new_pair = a.selected().unwrap();
+    assert_eq!(new_pair.remote.address, old_pair.remote.address);
+    // A new selection happened after the restart.
+    let selections = a
+        .events
+        .iter()
+        .filter(|(_, e)| matches!(e, IceEvent::SelectedPair(_)))
+        .count();
+    assert!(selections >= 2, "{selections}");
+}
