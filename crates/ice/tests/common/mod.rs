@@ -20,6 +20,8 @@ pub enum Signal {
     Credentials(IceCredentials),
     Candidate(String),
     EndOfCandidates,
+    /// An mDNS name the peer published (the test's stand-in for multicast DNS).
+    MdnsName(String, IpAddr),
 }
 
 /// An application datagram sent or received over the selected pair.
@@ -116,6 +118,9 @@ impl IceNode {
                     let _ = self.agent.add_remote_candidate(now, &candidate);
                 }
                 Signal::EndOfCandidates => self.agent.add_remote_end_of_candidates(),
+                Signal::MdnsName(name, address) => {
+                    self.mdns.insert(name, address);
+                }
             }
         }
     }
@@ -130,6 +135,9 @@ impl IceNode {
                         .push(Signal::Candidate(c.to_sdp(Some(&ufrag)).to_string()));
                 }
                 IceEvent::EndOfCandidates => self.outbox.push(Signal::EndOfCandidates),
+                IceEvent::RegisterMdnsName { name, address } => {
+                    self.outbox.push(Signal::MdnsName(name.clone(), *address));
+                }
                 IceEvent::ResolveMdnsName { name } => {
                     let address = self.mdns.get(name).copied();
                     self.agent.resolve_mdns_name(now, name, address);
