@@ -128,6 +128,8 @@ pub struct IceAgent {
     pub(crate) last_check: Option<Instant>,
     pub(crate) checks_started: Option<Instant>,
     pub(crate) first_valid: Option<Instant>,
+    /// When the peer's last authenticated check arrived.
+    pub(crate) last_peer_request: Option<Instant>,
     pub(crate) consent_last_response: Option<Instant>,
     consent_next_check: Option<Instant>,
     consent_lost: bool,
@@ -186,6 +188,7 @@ impl IceAgent {
             last_check: None,
             checks_started: None,
             first_valid: None,
+            last_peer_request: None,
             consent_last_response: None,
             consent_next_check: None,
             consent_lost: false,
@@ -573,6 +576,7 @@ impl IceAgent {
         self.nomination_in_flight = false;
         self.selected_index = None;
         self.first_valid = None;
+        self.last_peer_request = None;
         self.checks_started = None;
         self.consent_next_check = None;
         self.pending_mdns.clear();
@@ -817,8 +821,18 @@ impl IceAgent {
         }
     }
 
+    /// How long the peer's checks keep a failed checklist alive: a few of
+    /// its retransmission intervals.
+    fn peer_grace(&self) -> Duration {
+        self.config.check_max_rto * 4
+    }
+
     fn failure_timers(&mut self, now: Instant) {
         if self.failure.is_some() || self.selected.is_some() {
+            return;
+        }
+        if let Some(reason) = self.all_pairs_failed(now) {
+            self.fail(reason);
             return;
         }
         let Some(started) = self.checks_started else {
@@ -870,6 +884,7 @@ impl IceAgent {
         }
         if self.selected.is_none() {
             consider(self.checks_started.map(|s| s + self.config.connect_timeout));
+            consider(self.last_peer_request.map(|t| t + self.peer_grace()));
         }
         next
     }
@@ -878,6 +893,9 @@ impl IceAgent {
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.transmits.pop_front() {
             return Some(t);
+        }
+        if self.transmits.capacity() > 0 {
+            self.transmits = VecDeque::new();
         }
         while let Some(t) = self.transactions.poll_transmit() {
             // Every request the agent starts names its base.
@@ -894,15 +912,18 @@ impl IceAgent {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<IceEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if event.is_none() && self.events.capacity() > 0 {
+            // Events come in bursts (gathering, connecting) and then rarely:
+            // an idle agent keeps no room for them.
+            self.events = VecDeque::new();
+        }
+        event
     }
 
     /// Recomputes the connection state (W3C webrtc-pc §4.3.3) and reports a
     /// change.
     pub(crate) fn update_state(&mut self) {
-        if let Some(reason) = self.all_pairs_failed() {
-            self.fail(reason);
-        }
         let state = if self.closed {
             IceConnectionState::Closed
         } else if self.failure.is_some() {
@@ -938,9 +959,14 @@ impl IceAgent {
     }
 
     /// RFC 8445 §7.2.5.3.3 / §8.1.2: once the peer has no more candidates and
-    /// every pair failed, ICE failed.
-    fn all_pairs_failed(&self) -> Option<FailureReason> {
-        let done = self.remote_end_of_candidates
+    /// every pair failed, ICE failed — unless the peer's checks still reach
+    /// us: they revive a pair (a triggered check), so wait until they stop.
+    fn all_pairs_failed(&self, now: Instant) -> Option<FailureReason> {
+        let peer_quiet = self
+            .last_peer_request
+            .is_none_or(|t| now >= t + self.peer_grace());
+        let done = peer_quiet
+            && self.remote_end_of_candidates
             && self.gathering_state == IceGatheringState::Complete
             && self.selected.is_none()
             && self.failure.is_none()

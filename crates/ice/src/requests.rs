@@ -76,6 +76,7 @@ impl IceAgent {
                 None,
             );
         }
+        self.last_peer_request = Some(now);
         let Ok(Some(Priority(priority))) = message.get::<Priority>() else {
             return self.respond_error(
                 message,

@@ -259,7 +259,12 @@ impl<T> ClientTransactions<T> {
 
     /// The next datagram to send.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        self.transmits.pop_front()
+        let transmit = self.transmits.pop_front();
+        if transmit.is_none() && self.transmits.capacity() > 0 {
+            // Idle transactions keep no buffer: many agents sit idle.
+            self.transmits = VecDeque::new();
+        }
+        transmit
     }
 
     /// The next event.

@@ -91,6 +91,16 @@ impl IceNode {
         self.agent.selected_pair()
     }
 
+    /// When the agent first had a usable pair (connected or completed).
+    pub fn connected_at(&self) -> Option<Instant> {
+        self.events.iter().find_map(|(t, e)| match e {
+            IceEvent::ConnectionState(
+                IceConnectionState::Connected | IceConnectionState::Completed,
+            ) => Some(*t),
+            _ => None,
+        })
+    }
+
     /// When the connection state first reached `state`.
     pub fn reached(&self, state: IceConnectionState) -> Option<Instant> {
         self.events.iter().find_map(|(t, e)| match e {
