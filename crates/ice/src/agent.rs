@@ -8,17 +8,14 @@ use bytes::Bytes;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use realtimer_sdp::Candidate as SdpCandidate;
-use realtimer_stun::attributes::{Software, XorMappedAddress};
+use realtimer_stun::attributes::XorMappedAddress;
 use realtimer_stun::{
-    is_stun, Class, ClientTransactions, IntegrityKey, Message, MessageEncoder, Method,
-    OutgoingRequest, RetransmitConfig, TransactionEvent, TransactionId,
+    is_stun, Class, ClientTransactions, IntegrityKey, Message, RetransmitConfig, TransactionEvent,
+    TransactionId,
 };
 use tracing::{debug, trace};
 
-use crate::candidate::{
-    candidate_priority, local_preference, remote_address, Candidate, CandidateError, CandidateKind,
-    RemoteAddress,
-};
+use crate::candidate::{remote_address, Candidate, CandidateError, CandidateKind, RemoteAddress};
 use crate::checklist::{CandidatePair, PairState};
 use crate::config::IceConfig;
 use crate::event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
@@ -112,13 +109,13 @@ pub struct IceAgent {
     pub(crate) remote: Vec<Candidate>,
     pub(crate) pairs: Vec<CandidatePair>,
     /// (kind, base IP, server IP) of each foundation handed out (RFC 8445 §5.1.1.3).
-    foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>)>,
+    pub(crate) foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>)>,
     pub(crate) triggered: VecDeque<usize>,
     pub(crate) transactions: ClientTransactions<Purpose>,
-    gathering_state: IceGatheringState,
-    pending_gathers: usize,
+    pub(crate) gathering_state: IceGatheringState,
+    pub(crate) pending_gathers: usize,
     pub(crate) remote_end_of_candidates: bool,
-    state: IceConnectionState,
+    pub(crate) state: IceConnectionState,
     pub(crate) failure: Option<FailureReason>,
     pub(crate) selected: Option<SelectedPair>,
     /// Index of the selected pair when it belongs to this generation.
@@ -131,12 +128,12 @@ pub struct IceAgent {
     /// When the peer's last authenticated check arrived.
     pub(crate) last_peer_request: Option<Instant>,
     pub(crate) consent_last_response: Option<Instant>,
-    consent_next_check: Option<Instant>,
-    consent_lost: bool,
-    pending_mdns: Vec<(String, SdpCandidate)>,
+    pub(crate) consent_next_check: Option<Instant>,
+    pub(crate) consent_lost: bool,
+    pub(crate) pending_mdns: Vec<(String, SdpCandidate)>,
     pub(crate) events: VecDeque<IceEvent>,
     pub(crate) transmits: VecDeque<Transmit>,
-    closed: bool,
+    pub(crate) closed: bool,
     pub(crate) buf: Vec<u8>,
 }
 
@@ -268,171 +265,10 @@ impl IceAgent {
         self.remote.iter()
     }
 
-    /// Starts gathering on these local socket addresses (one socket each,
-    /// bound by the driver): host candidates at once, server-reflexive ones
-    /// from the STUN servers (RFC 8445 §5.1.1). Loopback and link-local
-    /// addresses are skipped unless the configuration allows them.
-    pub fn gather(&mut self, now: Instant, bases: &[SocketAddr]) {
-        if self.closed {
-            return;
-        }
-        if self.gathering_state != IceGatheringState::Gathering {
-            self.gathering_state = IceGatheringState::Gathering;
-            self.events
-                .push_back(IceEvent::GatheringState(IceGatheringState::Gathering));
-        }
-        for &base in bases {
-            if !self.usable_base(base) || self.bases.contains(&base) {
-                continue;
-            }
-            self.bases.push(base);
-            self.add_host_candidate(base);
-            if self.config.lite {
-                continue;
-            }
-            let servers: Vec<SocketAddr> = self
-                .config
-                .stun_servers
-                .iter()
-                .copied()
-                .filter(|s| s.is_ipv4() == base.is_ipv4())
-                .collect();
-            for server in servers {
-                self.send_gather_request(now, base, server);
-            }
-        }
-        self.maybe_finish_gathering();
-        self.update_state();
-    }
-
-    fn usable_base(&self, base: SocketAddr) -> bool {
-        let ip = base.ip();
-        if ip.is_unspecified() || ip.is_multicast() || base.port() == 0 {
-            return false;
-        }
-        if ip.is_loopback() && !self.config.allow_loopback {
-            return false;
-        }
-        let link_local = match ip {
-            IpAddr::V4(v4) => v4.is_link_local(),
-            IpAddr::V6(v6) => (v6.segments()[0] & 0xffc0) == 0xfe80,
-        };
-        !link_local || self.config.allow_link_local
-    }
-
-    fn add_host_candidate(&mut self, base: SocketAddr) {
-        let index = self.bases.len() - 1;
-        let priority = candidate_priority(CandidateKind::Host, local_preference(&base, index), 1);
-        let foundation = self.foundation(CandidateKind::Host, base.ip(), None);
-        let mdns_name = self.config.mdns_host_candidates.then(|| {
-            let name = format!("{}.local", random_uuid(&mut self.rng));
-            self.events.push_back(IceEvent::RegisterMdnsName {
-                name: name.clone(),
-                address: base.ip(),
-            });
-            name
-        });
-        let candidate = Candidate {
-            kind: CandidateKind::Host,
-            address: base,
-            priority,
-            foundation,
-            component: 1,
-            related_address: None,
-            mdns_name,
-        };
-        self.add_local_candidate(candidate, base, true);
-    }
-
-    /// Adds a local candidate, pairs it with the remote ones, and signals it
-    /// when `signal` (peer-reflexive ones are not signalled).
-    pub(crate) fn add_local_candidate(
-        &mut self,
-        candidate: Candidate,
-        base: SocketAddr,
-        signal: bool,
-    ) -> usize {
-        if let Some(i) = self
-            .local
-            .iter()
-            .position(|l| l.candidate.address == candidate.address && l.base == base)
-        {
-            return i;
-        }
-        if signal {
-            debug!(kind = %candidate.kind, address = %candidate.address, "local candidate");
-            self.events
-                .push_back(IceEvent::LocalCandidate(candidate.clone()));
-        }
-        self.local.push(LocalCandidate { candidate, base });
-        let index = self.local.len() - 1;
-        // RFC 8445 §6.1.2.4: a reflexive candidate pairs like its base does,
-        // so only host (and relayed) candidates form pairs.
-        if matches!(
-            self.local[index].candidate.kind,
-            CandidateKind::Host | CandidateKind::Relayed
-        ) {
-            for remote in 0..self.remote.len() {
-                self.add_pair(index, remote);
-            }
-        }
-        index
-    }
-
-    /// RFC 8445 §5.1.1.3: same kind, base IP and server → same foundation.
-    pub(crate) fn foundation(
-        &mut self,
-        kind: CandidateKind,
-        base: IpAddr,
-        server: Option<IpAddr>,
-    ) -> String {
-        let key = (kind, base, server);
-        let index = match self.foundations.iter().position(|f| *f == key) {
-            Some(i) => i,
-            None => {
-                self.foundations.push(key);
-                self.foundations.len() - 1
-            }
-        };
-        (index + 1).to_string()
-    }
-
-    fn send_gather_request(&mut self, now: Instant, base: SocketAddr, server: SocketAddr) {
-        let tid = self.transaction_id();
-        self.buf.clear();
-        let mut enc = MessageEncoder::new(&mut self.buf, Class::Request, Method::BINDING, tid);
-        let _ = enc.add(&Software(concat!("realtimer ", env!("CARGO_PKG_VERSION"))));
-        let _ = enc.add_fingerprint();
-        let request = OutgoingRequest {
-            transaction_id: tid,
-            source: Some(base),
-            destination: server,
-            contents: Bytes::copy_from_slice(&self.buf),
-            reliable: false,
-        };
-        let generation = self.generation;
-        if self
-            .transactions
-            .start(now, request, Purpose::Gather { base, generation })
-            .is_ok()
-        {
-            self.pending_gathers += 1;
-        }
-    }
-
     pub(crate) fn transaction_id(&mut self) -> TransactionId {
         let mut id = [0u8; 12];
         self.rng.fill_bytes(&mut id);
         TransactionId::new(id)
-    }
-
-    fn maybe_finish_gathering(&mut self) {
-        if self.gathering_state == IceGatheringState::Gathering && self.pending_gathers == 0 {
-            self.gathering_state = IceGatheringState::Complete;
-            self.events.push_back(IceEvent::EndOfCandidates);
-            self.events
-                .push_back(IceEvent::GatheringState(IceGatheringState::Complete));
-        }
     }
 
     /// A remote candidate from the remote description or trickled
@@ -691,58 +527,6 @@ impl IceAgent {
         }
     }
 
-    fn add_server_reflexive(&mut self, base: SocketAddr, mapped: SocketAddr, server: SocketAddr) {
-        if self.local.iter().any(|l| l.candidate.address == mapped) {
-            return; // no NAT: the same as the host candidate
-        }
-        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
-        let candidate = Candidate {
-            kind: CandidateKind::ServerReflexive,
-            address: mapped,
-            priority: candidate_priority(
-                CandidateKind::ServerReflexive,
-                local_preference(&base, index),
-                1,
-            ),
-            foundation: self.foundation(
-                CandidateKind::ServerReflexive,
-                base.ip(),
-                Some(server.ip()),
-            ),
-            component: 1,
-            // Browsers hide the host address of reflexive candidates when
-            // they hide host candidates behind mDNS.
-            related_address: Some(if self.config.mdns_host_candidates {
-                SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0)
-            } else {
-                base
-            }),
-            mdns_name: None,
-        };
-        self.add_local_candidate(candidate, base, true);
-    }
-
-    fn handle_consent_response(&mut self, now: Instant, message: &Message<'_>, pair: usize) {
-        if message.class() == Class::ErrorResponse {
-            // RFC 7675 §5.1: an authenticated error response revokes consent.
-            debug!(pair, "consent revoked by an error response");
-            self.fail(FailureReason::ConsentRevoked);
-            return;
-        }
-        self.consent_last_response = Some(now);
-        if self.consent_lost {
-            debug!("consent restored");
-            self.consent_lost = false;
-            self.consent_next_check = Some(now + self.consent_interval());
-        }
-    }
-
-    /// The next consent interval: the configured one ±20 % (RFC 7675 §5.1).
-    fn consent_interval(&mut self) -> Duration {
-        let factor = self.rng.random_range(0.8..1.2);
-        self.config.consent_interval.mul_f64(factor)
-    }
-
     /// Moves time to `now`: retransmissions, paced checks, nomination,
     /// consent and the failure timers.
     pub fn handle_timeout(&mut self, now: Instant) {
@@ -778,47 +562,6 @@ impl IceAgent {
         }
         self.failure_timers(now);
         self.update_state();
-    }
-
-    fn consent_timers(&mut self, now: Instant) {
-        let Some(pair) = self.selected_index else {
-            return;
-        };
-        if let Some(last) = self.consent_last_response {
-            let silent = now.saturating_duration_since(last);
-            if silent >= self.config.consent_timeout {
-                self.fail(FailureReason::ConsentExpired);
-                return;
-            }
-            if silent >= self.config.disconnected_timeout && !self.consent_lost {
-                debug!(?silent, "no consent response: disconnected");
-                self.consent_lost = true;
-                self.consent_next_check = Some(now);
-            }
-        }
-        let next = *self.consent_next_check.get_or_insert(now);
-        if now >= next {
-            self.send_consent_check(now, pair);
-            let interval = if self.consent_lost {
-                self.config.disconnected_check_interval
-            } else {
-                self.consent_interval()
-            };
-            self.consent_next_check = Some(now + interval);
-        }
-    }
-
-    /// ICE-lite sends no checks; the peer's checks are its sign of life.
-    fn lite_liveness(&mut self, now: Instant) {
-        let Some(last) = self.consent_last_response else {
-            return;
-        };
-        let silent = now.saturating_duration_since(last);
-        if silent >= self.config.consent_timeout {
-            self.fail(FailureReason::ConsentExpired);
-        } else {
-            self.consent_lost = silent >= self.config.disconnected_timeout;
-        }
     }
 
     /// How long the peer's checks keep a failed checklist alive: a few of
@@ -1020,16 +763,4 @@ fn random_credentials(rng: &mut ChaCha8Rng) -> IceCredentials {
         ufrag: random_string(rng, 8),
         pwd: random_string(rng, 24),
     }
-}
-
-/// A version-4 UUID (RFC 9562 §5.4) for mDNS names.
-fn random_uuid(rng: &mut ChaCha8Rng) -> String {
-    let mut b = [0u8; 16];
-    rng.fill_bytes(&mut b);
-    b[6] = (b[6] & 0x0f) | 0x40;
-    b[8] = (b[8] & 0x3f) | 0x80;
-    format!(
-        "{:02x}{:02x}{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}-{:02x}{:02x}{:02x}{:02x}{:02x}{:02x}",
-        b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13], b[14], b[15]
-    )
 }

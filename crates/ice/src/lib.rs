@@ -31,7 +31,9 @@ mod agent;
 mod candidate;
 mod checklist;
 mod config;
+mod consent;
 mod event;
+mod gather;
 mod requests;
 
 pub use agent::{IceAgent, IceCredentials, IceError, Transmit};
