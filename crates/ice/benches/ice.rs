@@ -14,7 +14,7 @@ use stats_alloc::{StatsAlloc, INSTRUMENTED_SYSTEM};
 
 use common::*;
 use realtimer_ice::{IceAgent, IceConfig, IceConnectionState};
-use realtimer_netsim::{LinkConfig, Loss, NatConfig, Network};
+use realtimer_netsim::NatConfig;
 
 /// Counts heap bytes, to weigh an agent.
 #[global_allocator]
@@ -34,54 +34,16 @@ enum Scenario {
 /// Connect time (both sides connected) from the start, in virtual time;
 /// `None` when it did not connect within 30 s.
 fn connect_time(scenario: &Scenario, seed: u64) -> Option<Duration> {
-    let mut net = Network::new(seed, origin());
-    let stun = vec!["203.0.113.1:3478".parse().unwrap()];
-    let (ha, hb) = match scenario {
-        Scenario::Lan => {
-            let ha = net.add_host(&[ip("192.168.1.10")], None);
-            let hb = net.add_host(&[ip("192.168.1.20")], None);
-            for h in [ha, hb] {
-                net.set_uplink(h, LinkConfig::default().delay(Duration::from_micros(500)));
-            }
-            (ha, hb)
-        }
-        Scenario::NatWithStun => {
-            let s = net.add_host(&[ip("203.0.113.1")], None);
-            net.attach(s, StunServerNode::new());
-            let na = net.add_nat(NatConfig::port_restricted_cone(ip("198.51.100.1")));
-            let nb = net.add_nat(NatConfig::port_restricted_cone(ip("198.51.100.2")));
-            net.set_uplink(na, LinkConfig::default().delay(Duration::from_millis(10)));
-            net.set_uplink(nb, LinkConfig::default().delay(Duration::from_millis(15)));
-            let ha = net.add_host(&[ip("10.0.0.2")], Some(na));
-            let hb = net.add_host(&[ip("10.0.1.2")], Some(nb));
-            (ha, hb)
-        }
-        Scenario::Loss30 => {
-            let ha = net.add_host(&[ip("192.0.2.10")], None);
-            let hb = net.add_host(&[ip("192.0.2.20")], None);
-            net.set_uplink(
-                ha,
-                LinkConfig::default()
-                    .delay(Duration::from_millis(10))
-                    .loss(Loss::Independent(0.3)),
-            );
-            net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(10)));
-            (ha, hb)
-        }
+    let mut s = match scenario {
+        Scenario::Lan => lan(seed),
+        Scenario::NatWithStun => behind_nats(
+            seed,
+            NatConfig::port_restricted_cone(ip("198.51.100.1")),
+            NatConfig::port_restricted_cone(ip("198.51.100.2")),
+            IceConfig::default(),
+        ),
+        Scenario::Loss30 => lossy(seed, 0.3),
     };
-    let servers = if matches!(scenario, Scenario::NatWithStun) {
-        stun
-    } else {
-        Vec::new()
-    };
-    let cfg = |s: u64| IceConfig {
-        seed: s,
-        stun_servers: servers.clone(),
-        ..IceConfig::default()
-    };
-    let a = add_agent(&mut net, ha, 5000, cfg(seed * 2 + 1), true);
-    let b = add_agent(&mut net, hb, 6000, cfg(seed * 2 + 2), false);
-    let mut s = Session::new(net, a, b);
     s.signaling_delay = Duration::ZERO;
     if !s.both_connected(Duration::from_secs(30)) {
         if std::env::var("ICE_BENCH_DEBUG").is_ok() {

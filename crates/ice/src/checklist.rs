@@ -322,20 +322,8 @@ impl IceAgent {
             mapped_local = Some(match known {
                 Some(i) => i,
                 None => {
-                    let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
-                    let candidate = Candidate {
-                        kind: CandidateKind::PeerReflexive,
-                        address: mapped,
-                        priority: candidate_priority(
-                            CandidateKind::PeerReflexive,
-                            local_preference(&base, index),
-                            1,
-                        ),
-                        foundation: self.foundation(CandidateKind::PeerReflexive, base.ip(), None),
-                        component: 1,
-                        related_address: Some(base),
-                        mdns_name: None,
-                    };
+                    let candidate =
+                        self.reflexive_candidate(CandidateKind::PeerReflexive, base, mapped, None);
                     self.add_local_candidate(candidate, base, false)
                 }
             });

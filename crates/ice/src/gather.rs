@@ -177,6 +177,27 @@ impl IceAgent {
         }
     }
 
+    /// A server- or peer-reflexive candidate for `mapped`, seen from `base`
+    /// (RFC 8445 §5.1.1.1, §7.2.5.3.1).
+    pub(crate) fn reflexive_candidate(
+        &mut self,
+        kind: CandidateKind,
+        base: SocketAddr,
+        mapped: SocketAddr,
+        server: Option<IpAddr>,
+    ) -> Candidate {
+        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        Candidate {
+            kind,
+            address: mapped,
+            priority: candidate_priority(kind, local_preference(&base, index), 1),
+            foundation: self.foundation(kind, base.ip(), server),
+            component: 1,
+            related_address: Some(base),
+            mdns_name: None,
+        }
+    }
+
     pub(crate) fn add_server_reflexive(
         &mut self,
         base: SocketAddr,
@@ -186,30 +207,17 @@ impl IceAgent {
         if self.local.iter().any(|l| l.candidate.address == mapped) {
             return; // no NAT: the same as the host candidate
         }
-        let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
-        let candidate = Candidate {
-            kind: CandidateKind::ServerReflexive,
-            address: mapped,
-            priority: candidate_priority(
-                CandidateKind::ServerReflexive,
-                local_preference(&base, index),
-                1,
-            ),
-            foundation: self.foundation(
-                CandidateKind::ServerReflexive,
-                base.ip(),
-                Some(server.ip()),
-            ),
-            component: 1,
+        let mut candidate = self.reflexive_candidate(
+            CandidateKind::ServerReflexive,
+            base,
+            mapped,
+            Some(server.ip()),
+        );
+        if self.config.mdns_host_candidates {
             // Browsers hide the host address of reflexive candidates when
             // they hide host candidates behind mDNS.
-            related_address: Some(if self.config.mdns_host_candidates {
-                SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0)
-            } else {
-                base
-            }),
-            mdns_name: None,
-        };
+            candidate.related_address = Some(SocketAddr::new(IpAddr::from([0, 0, 0, 0]), 0));
+        }
         self.add_local_candidate(candidate, base, true);
     }
 }

@@ -7,7 +7,7 @@ use bytes::Bytes;
 use realtimer_stun::attributes::{
     ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username, XorMappedAddress,
 };
-use realtimer_stun::{AttributeType, Class, IntegrityKey, Message, MessageEncoder, Method};
+use realtimer_stun::{Class, IntegrityKey, Message, MessageEncoder, Method};
 use tracing::{debug, trace};
 
 use crate::agent::{IceAgent, Transmit};
@@ -52,11 +52,14 @@ impl IceAgent {
         };
         let ours = username.split(':').next().unwrap_or_default();
         let key = if ours == self.local_credentials.ufrag {
-            self.local_key.clone()
-        } else if let Some((ufrag, key)) = self.previous_local.as_ref().filter(|(u, _)| u == ours) {
-            let _ = ufrag;
-            key.clone()
+            Some(self.local_key.clone())
         } else {
+            self.previous_local
+                .as_ref()
+                .filter(|(ufrag, _)| ufrag == ours)
+                .map(|(_, key)| key.clone())
+        };
+        let Some(key) = key.filter(|key| message.verify_integrity(key).is_ok()) else {
             return self.respond_error(
                 message,
                 source,
@@ -66,16 +69,6 @@ impl IceAgent {
                 None,
             );
         };
-        if message.verify_integrity(&key).is_err() {
-            return self.respond_error(
-                message,
-                source,
-                destination,
-                ErrorCode::UNAUTHENTICATED,
-                "Unauthenticated",
-                None,
-            );
-        }
         self.last_peer_request = Some(now);
         let Ok(Some(Priority(priority))) = message.get::<Priority>() else {
             return self.respond_error(
@@ -221,9 +214,7 @@ impl IceAgent {
         reason: &str,
         key: Option<&IntegrityKey>,
     ) {
-        if request.contains(AttributeType::FINGERPRINT) || !request.has_fingerprint() {
-            trace!(%source, code, "answering a check with an error");
-        }
+        trace!(%source, code, "answering a check with an error");
         self.buf.clear();
         let mut enc = MessageEncoder::new(
             &mut self.buf,

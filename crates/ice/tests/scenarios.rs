@@ -8,19 +8,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::*;
 use realtimer_ice::{CandidateKind, FailureReason, IceConfig, IceConnectionState, IceEvent};
-use realtimer_netsim::{LinkConfig, Loss, NatConfig, Network};
-
-/// Two hosts on one LAN, 1 ms apart each way.
-fn lan(seed: u64) -> Session {
-    let mut net = Network::new(seed, origin());
-    let ha = net.add_host(&[ip("192.168.1.10")], None);
-    let hb = net.add_host(&[ip("192.168.1.20")], None);
-    net.set_uplink(ha, LinkConfig::default().delay(Duration::from_micros(500)));
-    net.set_uplink(hb, LinkConfig::default().delay(Duration::from_micros(500)));
-    let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
-    let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
-    Session::new(net, a, b)
-}
+use realtimer_netsim::NatConfig;
 
 #[test]
 fn same_lan_connects_within_a_few_round_trips_on_host_candidates() {
@@ -47,61 +35,9 @@ fn same_lan_connects_within_a_few_round_trips_on_host_candidates() {
         "192.168.1.10:5000".parse().unwrap()
     );
     // Nomination and end-of-candidates bring both to completed.
-    assert!(s.run_until(Duration::from_secs(5), |a, b| {
-        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
-    }));
+    assert!(s.both_completed(Duration::from_secs(5)));
     assert!(s.node(s.a).selected().unwrap().nominated);
     assert!(s.node(s.b).selected().unwrap().nominated);
-}
-
-/// Each agent behind its own NAT, one STUN server on the internet.
-fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConfig) -> Session {
-    let mut net = Network::new(seed, origin());
-    let stun_host = net.add_host(&[ip("203.0.113.1")], None);
-    net.attach(stun_host, StunServerNode::new());
-    let nat_a = net.add_nat(a_nat);
-    let nat_b = net.add_nat(b_nat);
-    let ha = net.add_host(&[ip("10.0.0.2")], Some(nat_a));
-    let hb = net.add_host(&[ip("10.0.1.2")], Some(nat_b));
-    for device in [ha, hb] {
-        net.set_uplink(
-            device,
-            LinkConfig::default().delay(Duration::from_millis(2)),
-        );
-    }
-    net.set_uplink(
-        nat_a,
-        LinkConfig::default().delay(Duration::from_millis(10)),
-    );
-    net.set_uplink(
-        nat_b,
-        LinkConfig::default().delay(Duration::from_millis(15)),
-    );
-    let with_stun = IceConfig {
-        stun_servers: vec!["203.0.113.1:3478".parse().unwrap()],
-        ..agent
-    };
-    let a = add_agent(
-        &mut net,
-        ha,
-        5000,
-        IceConfig {
-            seed: seed * 2 + 1,
-            ..with_stun.clone()
-        },
-        true,
-    );
-    let b = add_agent(
-        &mut net,
-        hb,
-        6000,
-        IceConfig {
-            seed: seed * 2 + 2,
-            ..with_stun
-        },
-        false,
-    );
-    Session::new(net, a, b)
 }
 
 #[test]
@@ -137,9 +73,7 @@ fn endpoint_independent_nats_connect_through_server_reflexive_candidates() {
             .starts_with("198.51.100."));
     }
     // Completed once the unreachable host-to-host pairs have failed too.
-    assert!(s.run_until(Duration::from_secs(30), |a, b| {
-        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
-    }));
+    assert!(s.both_completed(Duration::from_secs(30)));
 }
 
 #[test]
@@ -179,20 +113,7 @@ fn symmetric_nats_without_relay_fail_with_a_reason() {
 #[test]
 fn thirty_percent_loss_still_connects() {
     for seed in 10..30 {
-        let mut net = Network::new(seed, origin());
-        let ha = net.add_host(&[ip("192.0.2.10")], None);
-        let hb = net.add_host(&[ip("192.0.2.20")], None);
-        // 30 % loss each way: one lossy link on the path.
-        net.set_uplink(
-            ha,
-            LinkConfig::default()
-                .delay(Duration::from_millis(10))
-                .loss(Loss::Independent(0.3)),
-        );
-        net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(10)));
-        let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
-        let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
-        let mut s = Session::new(net, a, b);
+        let mut s = lossy(seed, 0.3);
         assert!(
             s.both_connected(Duration::from_secs(30)),
             "seed {seed} did not connect"
@@ -202,9 +123,7 @@ fn thirty_percent_loss_still_connects() {
 
 fn connected_lan(seed: u64) -> Session {
     let mut s = lan(seed);
-    assert!(s.run_until(Duration::from_secs(5), |a, b| {
-        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
-    }));
+    assert!(s.both_completed(Duration::from_secs(5)));
     s
 }
 

@@ -47,12 +47,6 @@ fn two_hosts(
     Session::new(net, a, b)
 }
 
-fn completed(s: &mut Session) -> bool {
-    s.run_until(Duration::from_secs(10), |a, b| {
-        a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
-    })
-}
-
 #[test]
 fn role_conflict_is_resolved_by_tie_breakers() {
     for seed in 0..10 {
@@ -65,7 +59,7 @@ fn role_conflict_is_resolved_by_tie_breakers() {
             config(0),
             true,
         );
-        assert!(completed(&mut s), "seed {seed}");
+        assert!(s.both_completed(Duration::from_secs(10)), "seed {seed}");
         let (a, b) = (s.node(s.a), s.node(s.b));
         assert_ne!(
             a.agent.is_controlling(),
@@ -96,7 +90,7 @@ fn role_conflict_is_resolved_by_tie_breakers() {
         config(0),
         false,
     );
-    assert!(completed(&mut s));
+    assert!(s.both_completed(Duration::from_secs(10)));
     assert_ne!(
         s.node(s.a).agent.is_controlling(),
         s.node(s.b).agent.is_controlling()
@@ -127,7 +121,7 @@ fn candidates_before_the_remote_credentials() {
     assert!(!s.node(b_id).is_connected());
     let now = s.net.now();
     s.node_mut(b_id).deliver(now, held);
-    assert!(completed(&mut s));
+    assert!(s.both_completed(Duration::from_secs(10)));
 }
 
 #[test]
@@ -186,7 +180,7 @@ fn ipv6_only_hosts() {
         config(0),
         false,
     );
-    assert!(completed(&mut s));
+    assert!(s.both_completed(Duration::from_secs(10)));
     let selected = s.node(s.a).selected().unwrap();
     assert_eq!(
         selected.remote.address,
@@ -226,7 +220,7 @@ fn mdns_host_candidates_hide_addresses_and_resolve() {
         signalled[0]
     );
     assert!(!signalled[0].contains("192.0.2.1"));
-    assert!(completed(&mut s));
+    assert!(s.both_completed(Duration::from_secs(10)));
     assert_eq!(
         s.node(s.b).selected().unwrap().remote.address,
         "192.0.2.1:5000".parse().unwrap()

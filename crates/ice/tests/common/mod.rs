@@ -11,7 +11,7 @@ use bytes::Bytes;
 use realtimer_ice::{
     IceAgent, IceConfig, IceConnectionState, IceCredentials, IceEvent, SelectedPair,
 };
-use realtimer_netsim::{Datagram, HostId, Network, Node, NodeId};
+use realtimer_netsim::{Datagram, HostId, LinkConfig, Loss, NatConfig, Network, Node, NodeId};
 use realtimer_stun::BindingServer;
 
 /// What one agent tells the other through signaling.
@@ -311,6 +311,12 @@ impl Session {
     pub fn both_connected(&mut self, limit: Duration) -> bool {
         self.run_until(limit, |a, b| a.is_connected() && b.is_connected())
     }
+
+    pub fn both_completed(&mut self, limit: Duration) -> bool {
+        self.run_until(limit, |a, b| {
+            a.state() == IceConnectionState::Completed && b.state() == IceConnectionState::Completed
+        })
+    }
 }
 
 /// A config for simulations: a fixed seed per side.
@@ -344,4 +350,83 @@ pub fn add_agent(
 /// The virtual start time for every simulation.
 pub fn origin() -> Instant {
     Instant::now()
+}
+
+/// Two hosts on one LAN, 1 ms apart each way.
+pub fn lan(seed: u64) -> Session {
+    let mut net = Network::new(seed, origin());
+    let ha = net.add_host(&[ip("192.168.1.10")], None);
+    let hb = net.add_host(&[ip("192.168.1.20")], None);
+    net.set_uplink(ha, LinkConfig::default().delay(Duration::from_micros(500)));
+    net.set_uplink(hb, LinkConfig::default().delay(Duration::from_micros(500)));
+    let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
+    let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
+    Session::new(net, a, b)
+}
+
+/// Each agent behind its own NAT, one STUN server on the internet.
+pub fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConfig) -> Session {
+    let mut net = Network::new(seed, origin());
+    let stun_host = net.add_host(&[ip("203.0.113.1")], None);
+    net.attach(stun_host, StunServerNode::new());
+    let nat_a = net.add_nat(a_nat);
+    let nat_b = net.add_nat(b_nat);
+    let ha = net.add_host(&[ip("10.0.0.2")], Some(nat_a));
+    let hb = net.add_host(&[ip("10.0.1.2")], Some(nat_b));
+    for device in [ha, hb] {
+        net.set_uplink(
+            device,
+            LinkConfig::default().delay(Duration::from_millis(2)),
+        );
+    }
+    net.set_uplink(
+        nat_a,
+        LinkConfig::default().delay(Duration::from_millis(10)),
+    );
+    net.set_uplink(
+        nat_b,
+        LinkConfig::default().delay(Duration::from_millis(15)),
+    );
+    let with_stun = IceConfig {
+        stun_servers: vec!["203.0.113.1:3478".parse().unwrap()],
+        ..agent
+    };
+    let a = add_agent(
+        &mut net,
+        ha,
+        5000,
+        IceConfig {
+            seed: seed * 2 + 1,
+            ..with_stun.clone()
+        },
+        true,
+    );
+    let b = add_agent(
+        &mut net,
+        hb,
+        6000,
+        IceConfig {
+            seed: seed * 2 + 2,
+            ..with_stun
+        },
+        false,
+    );
+    Session::new(net, a, b)
+}
+
+/// Two hosts 20 ms apart, with `loss` on the path each way (one lossy link).
+pub fn lossy(seed: u64, loss: f64) -> Session {
+    let mut net = Network::new(seed, origin());
+    let ha = net.add_host(&[ip("192.0.2.10")], None);
+    let hb = net.add_host(&[ip("192.0.2.20")], None);
+    net.set_uplink(
+        ha,
+        LinkConfig::default()
+            .delay(Duration::from_millis(10))
+            .loss(Loss::Independent(loss)),
+    );
+    net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(10)));
+    let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
+    let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
+    Session::new(net, a, b)
 }
