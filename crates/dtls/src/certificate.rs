@@ -1,0 +1,378 @@
+//! Certificates and their fingerprints.
+//!
+//! WebRTC authenticates DTLS with self-signed certificates whose hash travels
+//! in the SDP (`a=fingerprint`, RFC 8122 §5); no certificate authority is
+//! involved (RFC 8827 §6.5). A certificate is generated once and may be
+//! reused across connections, as `RTCCertificate` is in browsers.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openssl::asn1::Asn1Time;
+use openssl::bn::{BigNum, MsbOption};
+use openssl::ec::{EcGroup, EcKey};
+use openssl::hash::{hash, MessageDigest};
+use openssl::nid::Nid;
+use openssl::pkey::{PKey, Private};
+use openssl::x509::{X509Name, X509};
+
+use crate::DtlsError;
+
+/// How long a generated certificate stays valid: 30 days, the default
+/// expiry of a browser's `RTCCertificate` (W3C webrtc-pc §4.9).
+const VALIDITY: Duration = Duration::from_secs(30 * 24 * 60 * 60);
+/// How far back `notBefore` is set, so that peers with a slow clock accept
+/// the certificate from the first second.
+const BACKDATE: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// A certificate with its private key, and the SHA-256 fingerprint to put
+/// in the local SDP.
+///
+/// Cloning is cheap (OpenSSL reference counts); the same certificate can
+/// serve many connections.
+#[derive(Clone)]
+pub struct Certificate {
+    pub(crate) cert: X509,
+    pub(crate) key: PKey<Private>,
+    fingerprint: Fingerprint,
+}
+
+impl fmt::Debug for Certificate {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // The private key stays out of logs.
+        f.debug_struct("Certificate")
+            .field("fingerprint", &self.fingerprint)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Certificate {
+    /// Generates an ECDSA P-256 self-signed certificate (what browsers
+    /// generate by default, RFC 8827 §6.5 and webrtc-pc §4.9), valid from one
+    /// day before `now` for 30 days, subject `CN=WebRTC`, random serial.
+    ///
+    /// `now` comes from the caller: this crate never reads a clock. Key and
+    /// serial come from OpenSSL's CSPRNG; cryptographic randomness is the one
+    /// thing a test cannot (and should not) seed.
+    pub fn generate(now: SystemTime) -> Result<Self, DtlsError> {
+        let group = EcGroup::from_curve_name(Nid::X9_62_PRIME256V1).map_err(cert_err)?;
+        let ec = EcKey::generate(&group).map_err(cert_err)?;
+        let key = PKey::from_ec_key(ec).map_err(cert_err)?;
+        let cert = self_signed(&key, now, MessageDigest::sha256())?;
+        Self::from_parts(cert, key)
+    }
+
+    /// A certificate from PEM text: the certificate, and its private key
+    /// (PKCS#8 or traditional format). The key must match the certificate.
+    pub fn from_pem(cert_pem: &[u8], key_pem: &[u8]) -> Result<Self, DtlsError> {
+        let cert = X509::from_pem(cert_pem).map_err(cert_err)?;
+        let key = PKey::private_key_from_pem(key_pem).map_err(cert_err)?;
+        Self::from_parts(cert, key)
+    }
+
+    /// A certificate from OpenSSL objects (e.g. an RSA certificate built by
+    /// the caller). The key must match the certificate.
+    pub fn from_openssl(cert: X509, key: PKey<Private>) -> Result<Self, DtlsError> {
+        Self::from_parts(cert, key)
+    }
+
+    fn from_parts(cert: X509, key: PKey<Private>) -> Result<Self, DtlsError> {
+        let public = cert.public_key().map_err(cert_err)?;
+        if !public.public_eq(&key) {
+            return Err(DtlsError::Certificate(
+                "the private key does not match the certificate".into(),
+            ));
+        }
+        let der = cert.to_der().map_err(cert_err)?;
+        let fingerprint = Fingerprint::of_der(HashAlgorithm::Sha256, &der)?;
+        Ok(Self {
+            cert,
+            key,
+            fingerprint,
+        })
+    }
+
+    /// The SHA-256 fingerprint for the local SDP's `a=fingerprint`.
+    pub fn fingerprint(&self) -> &Fingerprint {
+        &self.fingerprint
+    }
+
+    /// The certificate in DER form.
+    pub fn to_der(&self) -> Result<Vec<u8>, DtlsError> {
+        self.cert.to_der().map_err(cert_err)
+    }
+
+    /// The certificate and its private key (PKCS#8) as PEM text, to store
+    /// and reload with [`Certificate::from_pem`].
+    pub fn to_pem(&self) -> Result<(Vec<u8>, Vec<u8>), DtlsError> {
+        let cert = self.cert.to_pem().map_err(cert_err)?;
+        let key = self.key.private_key_to_pem_pkcs8().map_err(cert_err)?;
+        Ok((cert, key))
+    }
+}
+
+/// Builds a self-signed certificate for `key`, valid from a day before `now`
+/// for 30 days.
+fn self_signed(
+    key: &PKey<Private>,
+    now: SystemTime,
+    digest: MessageDigest,
+) -> Result<X509, DtlsError> {
+    let mut name = X509Name::builder().map_err(cert_err)?;
+    name.append_entry_by_nid(Nid::COMMONNAME, "WebRTC")
+        .map_err(cert_err)?;
+    let name = name.build();
+
+    let mut serial = BigNum::new().map_err(cert_err)?;
+    serial
+        .rand(63, MsbOption::MAYBE_ZERO, false)
+        .map_err(cert_err)?;
+    let serial = serial.to_asn1_integer().map_err(cert_err)?;
+
+    let unix = |t: SystemTime| -> Result<Asn1Time, DtlsError> {
+        let secs = t
+            .duration_since(UNIX_EPOCH)
+            .map_err(|_| DtlsError::Certificate("the time is before 1970".into()))?
+            .as_secs();
+        let secs = i64::try_from(secs)
+            .map_err(|_| DtlsError::Certificate("the time is out of range".into()))?;
+        Asn1Time::from_unix(secs).map_err(cert_err)
+    };
+    let not_before = unix(now.checked_sub(BACKDATE).unwrap_or(UNIX_EPOCH))?;
+    let not_after = unix(now + VALIDITY)?;
+
+    let mut builder = X509::builder().map_err(cert_err)?;
+    builder.set_version(2).map_err(cert_err)?;
+    builder.set_serial_number(&serial).map_err(cert_err)?;
+    builder.set_subject_name(&name).map_err(cert_err)?;
+    builder.set_issuer_name(&name).map_err(cert_err)?;
+    builder.set_not_before(&not_before).map_err(cert_err)?;
+    builder.set_not_after(&not_after).map_err(cert_err)?;
+    builder.set_pubkey(key).map_err(cert_err)?;
+    builder.sign(key, digest).map_err(cert_err)?;
+    Ok(builder.build())
+}
+
+fn cert_err(e: openssl::error::ErrorStack) -> DtlsError {
+    DtlsError::Certificate(e.to_string())
+}
+
+/// A hash function for certificate fingerprints (RFC 8122 §5, names from
+/// the IANA "Hash Function Textual Names" registry).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum HashAlgorithm {
+    /// `sha-1` (still accepted from peers; RFC 8122 §5 allows it).
+    Sha1,
+    /// `sha-224`.
+    Sha224,
+    /// `sha-256`, what browsers send and what we generate.
+    Sha256,
+    /// `sha-384`.
+    Sha384,
+    /// `sha-512`.
+    Sha512,
+}
+
+impl HashAlgorithm {
+    /// The textual name as written in SDP.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Sha1 => "sha-1",
+            Self::Sha224 => "sha-224",
+            Self::Sha256 => "sha-256",
+            Self::Sha384 => "sha-384",
+            Self::Sha512 => "sha-512",
+        }
+    }
+
+    /// Parses a textual name. RFC 8122 §5 registers them in lower case;
+    /// upper case is accepted too, as some endpoints send `SHA-256`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        let all = [
+            Self::Sha1,
+            Self::Sha224,
+            Self::Sha256,
+            Self::Sha384,
+            Self::Sha512,
+        ];
+        all.into_iter()
+            .find(|a| a.as_str().eq_ignore_ascii_case(name))
+    }
+
+    /// The digest length in bytes.
+    pub fn digest_len(self) -> usize {
+        match self {
+            Self::Sha1 => 20,
+            Self::Sha224 => 28,
+            Self::Sha256 => 32,
+            Self::Sha384 => 48,
+            Self::Sha512 => 64,
+        }
+    }
+
+    fn digest(self) -> MessageDigest {
+        match self {
+            Self::Sha1 => MessageDigest::sha1(),
+            Self::Sha224 => MessageDigest::sha224(),
+            Self::Sha256 => MessageDigest::sha256(),
+            Self::Sha384 => MessageDigest::sha384(),
+            Self::Sha512 => MessageDigest::sha512(),
+        }
+    }
+}
+
+impl fmt::Display for HashAlgorithm {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A certificate fingerprint: the hash of the DER certificate (RFC 8122 §5).
+///
+/// `Display` writes the `a=fingerprint` attribute value,
+/// `sha-256 AB:CD:…` (upper-case hex, RFC 8122 `UHEX`), the same text as
+/// `realtimer_sdp::Fingerprint`; [`Fingerprint::hex`] writes only the
+/// `AB:CD:…` part. [`FromStr`] parses the attribute value.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Fingerprint {
+    /// The hash function.
+    pub algorithm: HashAlgorithm,
+    /// The digest.
+    pub bytes: Vec<u8>,
+}
+
+impl Fingerprint {
+    /// The fingerprint of a DER-encoded certificate.
+    pub fn of_der(algorithm: HashAlgorithm, der: &[u8]) -> Result<Self, DtlsError> {
+        let digest = hash(algorithm.digest(), der).map_err(|e| DtlsError::Ssl(e.to_string()))?;
+        Ok(Self {
+            algorithm,
+            bytes: digest.to_vec(),
+        })
+    }
+
+    /// The digest as colon-separated upper-case hex pairs, `AB:CD:…`.
+    pub fn hex(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        let mut s = String::with_capacity(self.bytes.len() * 3);
+        for (i, b) in self.bytes.iter().enumerate() {
+            if i > 0 {
+                s.push(':');
+            }
+            s.push(char::from(HEX[usize::from(b >> 4)]));
+            s.push(char::from(HEX[usize::from(b & 15)]));
+        }
+        s
+    }
+}
+
+impl fmt::Display for Fingerprint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.algorithm, self.hex())
+    }
+}
+
+impl FromStr for Fingerprint {
+    type Err = DtlsError;
+
+    /// Parses `sha-256 AB:CD:…` (hex in either case); the digest length must
+    /// match the hash function.
+    fn from_str(s: &str) -> Result<Self, DtlsError> {
+        let (name, hex) = s
+            .trim()
+            .split_once(' ')
+            .ok_or(DtlsError::MalformedFingerprint("expected `<hash> <hex>`"))?;
+        let algorithm = HashAlgorithm::from_name(name)
+            .ok_or_else(|| DtlsError::UnsupportedHash(name.to_owned()))?;
+        let mut bytes = Vec::with_capacity(algorithm.digest_len());
+        for pair in hex.trim().split(':') {
+            let byte = match pair.as_bytes() {
+                [h, l] => hex_val(*h).zip(hex_val(*l)).map(|(h, l)| h << 4 | l),
+                _ => None,
+            };
+            bytes.push(byte.ok_or(DtlsError::MalformedFingerprint(
+                "expected colon-separated hex pairs",
+            ))?);
+        }
+        if bytes.len() != algorithm.digest_len() {
+            return Err(DtlsError::MalformedFingerprint(
+                "digest length does not match the hash function",
+            ));
+        }
+        Ok(Self { algorithm, bytes })
+    }
+}
+
+fn hex_val(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_certificate_is_p256_and_fingerprint_round_trips() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+        let cert = Certificate::generate(now).unwrap();
+        let fp = cert.fingerprint();
+        assert_eq!(fp.algorithm, HashAlgorithm::Sha256);
+        assert_eq!(fp.bytes.len(), 32);
+        let text = fp.to_string();
+        assert!(text.starts_with("sha-256 "));
+        assert_eq!(text.len(), "sha-256 ".len() + 32 * 3 - 1);
+        assert_eq!(text.parse::<Fingerprint>().unwrap(), *fp);
+        assert_eq!(
+            text.to_ascii_lowercase()
+                .replace("sha-256", "SHA-256")
+                .parse::<Fingerprint>()
+                .unwrap(),
+            *fp
+        );
+        let ec = cert.key.ec_key().unwrap();
+        assert_eq!(ec.group().curve_name(), Some(Nid::X9_62_PRIME256V1));
+        assert_eq!(
+            cert.cert.not_before().to_string(),
+            Asn1Time::from_unix(1_700_000_000 - 86_400)
+                .unwrap()
+                .to_string()
+        );
+    }
+
+    #[test]
+    fn pem_round_trip_keeps_the_fingerprint() {
+        let cert = Certificate::generate(UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap();
+        let (c, k) = cert.to_pem().unwrap();
+        let back = Certificate::from_pem(&c, &k).unwrap();
+        assert_eq!(back.fingerprint(), cert.fingerprint());
+        let other = Certificate::generate(UNIX_EPOCH + Duration::from_secs(1_700_000_000)).unwrap();
+        let (_, other_key) = other.to_pem().unwrap();
+        assert!(matches!(
+            Certificate::from_pem(&c, &other_key),
+            Err(DtlsError::Certificate(_))
+        ));
+    }
+
+    #[test]
+    fn malformed_fingerprints_are_rejected() {
+        for bad in [
+            "",
+            "sha-256",
+            "sha-256 AB:C",
+            "sha-256 AB:CD",
+            "md5 AB",
+            "sha-1 GG",
+        ] {
+            assert!(bad.parse::<Fingerprint>().is_err(), "{bad}");
+        }
+        let sha1 = format!("sha-1 {}", ["0a"; 20].join(":"));
+        assert_eq!(sha1.parse::<Fingerprint>().unwrap().bytes, vec![10; 20]);
+    }
+}
