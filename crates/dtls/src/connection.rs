@@ -38,6 +38,10 @@ pub const MAX_APPLICATION_DATA: usize = 1 << 14;
 /// plus the alert description.
 const ALERT_REASON_OFFSET: i32 = 1000;
 
+/// How many received handshake datagrams are remembered to recognise
+/// retransmissions: a handshake has a handful of flights of a few datagrams.
+const SEEN_LIMIT: usize = 64;
+
 /// Where a connection is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -184,12 +188,16 @@ impl Timers {
 /// has no safe way to drive or replace it. So this type keeps each flight
 /// OpenSSL writes and resends it itself, on the caller's clock, doubling
 /// from [`DtlsConfig::initial_retransmit`] up to
-/// [`DtlsConfig::max_retransmit`] (RFC 6347 §4.2.4.1). Resent records are
-/// byte-identical; the peer's replay window drops the copies it already has
-/// and takes the ones it lost. The side that sends the last flight (the
+/// [`DtlsConfig::max_retransmit`] (RFC 6347 §4.2.4.1). Resent epoch-0
+/// records get fresh sequence numbers (they are unprotected, so we can
+/// renumber them), otherwise the peer's replay window would drop a record
+/// its handshake layer had discarded; the epoch-1 Finished is resent as it
+/// is. A peer resending its flight (recognised by content, ignoring
+/// epoch-0 sequence numbers) makes us resend ours at once (RFC 6347
+/// §4.2.4). The side that sends the last flight (the
 /// server, in a full handshake) keeps it after completing and resends it
-/// whenever the peer resends its own last flight (RFC 6347 §4.2.4), since
-/// OpenSSL drops those byte-identical copies as replays and would not.
+/// whenever a handshake record from the peer arrives (RFC 6347 §4.2.4),
+/// since OpenSSL drops those copies as replays or as an old epoch.
 /// OpenSSL's wall-clock timer may still fire inside a call if a flight is
 /// unanswered for a second of real time; that adds one duplicate flight and
 /// is harmless.
@@ -210,7 +218,11 @@ pub struct Dtls {
     /// Our last handshake flight after connecting, kept to answer the peer's
     /// retransmissions until the peer proves it connected too.
     final_flight: Vec<Bytes>,
-    last_final_replay: Option<Instant>,
+    /// When we last resent a flight because the peer resent its own.
+    last_replay: Option<Instant>,
+    /// Hashes of the handshake datagrams received, to recognise the peer
+    /// resending a flight (bounded by [`SEEN_LIMIT`]).
+    seen: VecDeque<u64>,
     events: VecDeque<DtlsEvent>,
     read_buf: Box<[u8]>,
 }
@@ -335,7 +347,8 @@ impl Dtls {
             rto: limits.initial_retransmit,
             timers: Timers::default(),
             final_flight: Vec::new(),
-            last_final_replay: None,
+            last_replay: None,
+            seen: VecDeque::new(),
             events: VecDeque::new(),
             read_buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
         };
@@ -391,12 +404,23 @@ impl Dtls {
         match self.state {
             DtlsState::Closed | DtlsState::Failed => return Err(DtlsError::Closed),
             DtlsState::Handshaking => {
+                let resent = self.seen_before(datagram);
                 self.pipe().push_incoming(Bytes::copy_from_slice(datagram));
+                let mark = self.pipe().mark();
                 self.drive_handshake(now);
+                // RFC 6347 §4.2.4: a peer resending its flight has not
+                // received ours; resend it now rather than at our timer.
+                // OpenSSL drops the byte-identical copy as a replay and
+                // would not notice.
+                if resent && self.state == DtlsState::Handshaking && self.pipe().mark() == mark {
+                    let flight = self.flight.clone();
+                    self.replay(now, &flight);
+                }
             }
             DtlsState::Connected => {
                 if !self.final_flight.is_empty() && record::has_handshake_record(datagram) {
-                    self.replay_final_flight(now);
+                    let flight = self.final_flight.clone();
+                    self.replay(now, &flight);
                 }
                 self.pipe().push_incoming(Bytes::copy_from_slice(datagram));
                 self.read_application_data();
@@ -426,6 +450,8 @@ impl Dtls {
             for datagram in self.flight.clone() {
                 self.queue_transmit(datagram);
             }
+            // The peer's resend crossing ours needs no second answer.
+            self.last_replay = Some(now);
             // RFC 6347 §4.2.4.1: double the timer on each retransmission.
             self.rto = (self.rto * 2).min(self.config.max_retransmit);
             self.timers.set(Timer::Retransmit, now + self.rto);
@@ -508,7 +534,7 @@ impl Dtls {
         // A caller that does not drain transmits loses retransmissions, not
         // memory; the next timer resends.
         if self.pipe().outgoing_len() < self.config.transmit_queue_limit {
-            self.pipe().push_outgoing(datagram);
+            self.pipe().push_retransmission(&datagram);
         }
     }
 
@@ -545,6 +571,7 @@ impl Dtls {
 
     fn on_handshake_complete(&mut self) {
         self.flight.clear();
+        self.seen = VecDeque::new();
         self.timers.clear();
         if let Err(error) = self.check_peer() {
             // The peer believes it is connected; tell it otherwise.
@@ -647,21 +674,40 @@ impl Dtls {
         }
     }
 
-    fn replay_final_flight(&mut self, now: Instant) {
+    /// Resends `flight` because the peer resent its own.
+    fn replay(&mut self, now: Instant, flight: &[Bytes]) {
         // Several datagrams of one resent flight arrive together: answer
         // once per half initial timeout.
         let quiet = self.config.initial_retransmit / 2;
-        if self
-            .last_final_replay
-            .is_some_and(|t| now.saturating_duration_since(t) < quiet)
+        if flight.is_empty()
+            || self
+                .last_replay
+                .is_some_and(|t| now.saturating_duration_since(t) < quiet)
         {
             return;
         }
-        self.last_final_replay = Some(now);
-        debug!(role = ?self.role, "peer resent its flight: resending our final flight");
-        for datagram in self.final_flight.clone() {
-            self.queue_transmit(datagram);
+        self.last_replay = Some(now);
+        if self.state == DtlsState::Handshaking {
+            // We just resent the flight: the timer starts over.
+            self.timers.set(Timer::Retransmit, now + self.rto);
         }
+        debug!(role = ?self.role, datagrams = flight.len(), "peer resent its flight: resending ours");
+        for datagram in flight {
+            self.queue_transmit(datagram.clone());
+        }
+    }
+
+    /// Whether this handshake datagram came before (and remembers it).
+    fn seen_before(&mut self, datagram: &[u8]) -> bool {
+        let hash = record::retransmission_key(datagram);
+        if self.seen.contains(&hash) {
+            return true;
+        }
+        if self.seen.len() >= SEEN_LIMIT {
+            self.seen.pop_front();
+        }
+        self.seen.push_back(hash);
+        false
     }
 
     fn handshake_error(&self, e: &openssl::ssl::Error) -> DtlsError {
@@ -697,6 +743,7 @@ impl Dtls {
         self.timers.clear();
         self.flight = Vec::new();
         self.final_flight = Vec::new();
+        self.seen = VecDeque::new();
         self.pipe().clear_incoming();
     }
 }

@@ -15,6 +15,8 @@ use std::io::{self, Read, Write};
 
 use bytes::Bytes;
 
+use crate::record;
+
 /// Received datagrams for OpenSSL to read, datagrams OpenSSL wrote for us
 /// to send.
 #[derive(Debug)]
@@ -27,6 +29,9 @@ pub(crate) struct DatagramPipe {
     /// Datagrams closed so far (never decreases), to tell which ones a call
     /// into OpenSSL produced.
     closed: u64,
+    /// The next epoch-0 record sequence number we send
+    /// (see [`record::renumber_epoch0`]).
+    epoch0_seq: u64,
 }
 
 impl DatagramPipe {
@@ -37,6 +42,7 @@ impl DatagramPipe {
             open: Vec::new(),
             mtu,
             closed: 0,
+            epoch0_seq: 0,
         }
     }
 
@@ -49,9 +55,11 @@ impl DatagramPipe {
         self.incoming.clear();
     }
 
-    /// Queues a datagram we send ourselves (a retransmission).
-    pub(crate) fn push_outgoing(&mut self, datagram: Bytes) {
-        self.outgoing.push_back(datagram);
+    /// Queues a datagram we resend ourselves, its epoch-0 records renumbered.
+    pub(crate) fn push_retransmission(&mut self, datagram: &[u8]) {
+        let mut copy = datagram.to_vec();
+        record::renumber_epoch0(&mut copy, &mut self.epoch0_seq);
+        self.outgoing.push_back(Bytes::from(copy));
     }
 
     pub(crate) fn pop_outgoing(&mut self) -> Option<Bytes> {
@@ -105,7 +113,9 @@ impl Write for DatagramPipe {
         if !self.open.is_empty() && self.open.len() + buf.len() > self.mtu {
             self.close_datagram();
         }
+        let start = self.open.len();
         self.open.extend_from_slice(buf);
+        record::renumber_epoch0(&mut self.open[start..], &mut self.epoch0_seq);
         Ok(buf.len())
     }
 

@@ -36,6 +36,66 @@ pub(crate) fn has_handshake_record(datagram: &[u8]) -> bool {
     false
 }
 
+/// Calls `f` with the byte range of each whole record in `datagram` and
+/// its epoch (RFC 6347 §4.1 header: epoch at bytes 3..5, sequence number at
+/// 5..11, length at 11..13).
+fn for_each_record(datagram: &[u8], mut f: impl FnMut(usize, u16)) {
+    let mut at = 0;
+    while let Some(header) = datagram.get(at..at + HEADER_LEN) {
+        let epoch = u16::from_be_bytes([header[3], header[4]]);
+        let len = usize::from(u16::from_be_bytes([header[11], header[12]]));
+        if datagram.len() < at + HEADER_LEN + len {
+            break;
+        }
+        f(at, epoch);
+        at += HEADER_LEN + len;
+    }
+}
+
+/// Gives every epoch-0 record in `datagram` the next sequence number from
+/// `next`.
+///
+/// Why: a byte-identical resend is dropped by the peer's replay window
+/// (RFC 6347 §4.1.2.6) for every record it has seen, even one its
+/// handshake layer threw away, such as a ChangeCipherSpec that arrived
+/// before the messages preceding it (OpenSSL drops those as
+/// "out-of-order"). Resent records need fresh numbers, as RFC 6347
+/// §4.2.4 has them. Epoch-0 records are unprotected, so renumbering them is
+/// invisible to the peer; epoch-1 records (the Finished message) are
+/// authenticated with their number and are resent as they are, which is
+/// safe because the peer buffers them without marking them seen until it
+/// can decrypt them.
+pub(crate) fn renumber_epoch0(datagram: &mut [u8], next: &mut u64) {
+    let mut starts = Vec::new();
+    for_each_record(datagram, |at, epoch| {
+        if epoch == 0 {
+            starts.push(at);
+        }
+    });
+    for at in starts {
+        let seq = next.to_be_bytes();
+        datagram[at + 5..at + 11].copy_from_slice(&seq[2..]);
+        *next += 1;
+    }
+}
+
+/// A hash of the datagram that ignores epoch-0 sequence numbers: equal for
+/// a flight the peer resends, whoever numbered it (OpenSSL, BoringSSL and
+/// this crate all renumber resent epoch-0 records).
+pub(crate) fn retransmission_key(datagram: &[u8]) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let mut covered = 0;
+    for_each_record(datagram, |at, epoch| {
+        if epoch == 0 {
+            datagram[covered..at + 5].hash(&mut hasher);
+            covered = at + 11;
+        }
+    });
+    datagram[covered..].hash(&mut hasher);
+    hasher.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -60,6 +120,24 @@ mod tests {
         bad[12] = 200;
         bad.extend(record(22, &[]));
         assert!(!has_handshake_record(&bad));
+    }
+
+    #[test]
+    fn renumbering_touches_epoch_0_only_and_the_key_ignores_it() {
+        let mut d = record(22, &[1; 5]);
+        d[3..5].copy_from_slice(&[0, 0]);
+        let mut e1 = record(22, &[2; 5]); // epoch 1
+        e1[10] = 9;
+        d.extend(&e1);
+        let key = retransmission_key(&d);
+        let mut next = 0x0102_0304_0506;
+        renumber_epoch0(&mut d, &mut next);
+        assert_eq!(&d[5..11], &[1, 2, 3, 4, 5, 6]);
+        assert_eq!(&d[18..], &e1[..]);
+        assert_eq!(next, 0x0102_0304_0507);
+        assert_eq!(retransmission_key(&d), key);
+        d[20] ^= 1; // the epoch-1 sequence number counts
+        assert_ne!(retransmission_key(&d), key);
     }
 
     #[test]
