@@ -78,7 +78,7 @@ impl Pair {
         net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(1)));
         let a_addr: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         let b_addr: SocketAddr = "192.0.2.2:5000".parse().unwrap();
-        let mut make = |seed, local, peer, connect: bool| {
+        let make = |seed, local, peer, connect: bool| {
             let mut association = Association::new(
                 SctpConfig {
                     seed,
