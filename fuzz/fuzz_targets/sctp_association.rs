@@ -1,0 +1,14 @@
+//! Feeds arbitrary packets (with the right tag and checksum) to an
+//! established SCTP association: no input may panic it.
+#![no_main]
+
+#[path = "../../crates/sctp/tests/common/garbage.rs"]
+mod garbage;
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    #[allow(clippy::disallowed_methods)]
+    let start = std::time::Instant::now();
+    garbage::drive(data, start);
+});
