@@ -1,7 +1,9 @@
-//! `realtimer serve`: for now, a STUN server (RFC 8489 Binding) on UDP.
+//! `realtimer serve`: the HTTP server (signaling rooms over Socket.IO and
+//! WebSocket, the web app) and a STUN server (RFC 8489 Binding) on UDP.
 
 use std::io;
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use clap::Args;
@@ -13,6 +15,15 @@ use tracing::{debug, info, warn};
 /// Options of `realtimer serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
+    /// TCP address of the HTTP server (web app, Socket.IO, WebSocket).
+    #[arg(long, env = "REALTIMER_LISTEN", default_value = DEFAULT_LISTEN)]
+    listen: SocketAddr,
+
+    /// Serve the web app from this folder instead of the copy built into
+    /// the binary (for developing it: edit, reload).
+    #[arg(long = "web-dir", env = "REALTIMER_WEB_DIR")]
+    web_dir: Option<PathBuf>,
+
     /// UDP addresses the STUN server listens on (comma-separated).
     #[arg(
         long = "stun-listen",
@@ -27,6 +38,8 @@ pub(crate) struct ServeArgs {
     stun_port: Option<u16>,
 }
 
+const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServeError {
@@ -35,6 +48,13 @@ pub(crate) enum ServeError {
         address: SocketAddr,
         source: io::Error,
     },
+    #[error("cannot listen for HTTP on {address}: {source}")]
+    BindHttp {
+        address: SocketAddr,
+        source: io::Error,
+    },
+    #[error("the web folder {0} has no index.html")]
+    WebDir(PathBuf),
     #[error("no STUN listen address could be bound")]
     NothingBound,
     #[error("waiting for Ctrl-C failed: {0}")]
@@ -84,12 +104,48 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     if tasks.is_empty() {
         return Err(ServeError::NothingBound);
     }
+    if let Some(task) = start_http(args.listen, args.web_dir).await? {
+        tasks.push(task);
+    }
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
     info!("shutting down");
     for task in tasks {
         task.abort();
     }
     Ok(())
+}
+
+/// Starts the HTTP server. When the default address is taken (another
+/// server, a parallel test), STUN still runs and a warning says why; an
+/// explicit `--listen` that cannot be bound is an error.
+async fn start_http(
+    address: SocketAddr,
+    web_dir: Option<PathBuf>,
+) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
+    if let Some(dir) = &web_dir {
+        if !dir.join("index.html").is_file() {
+            return Err(ServeError::WebDir(dir.clone()));
+        }
+    }
+    let listener = match tokio::net::TcpListener::bind(address).await {
+        Ok(listener) => listener,
+        Err(source) if address.to_string() == DEFAULT_LISTEN => {
+            warn!("HTTP server not started on {address}: {source} (use --listen)");
+            return Ok(None);
+        }
+        Err(source) => return Err(ServeError::BindHttp { address, source }),
+    };
+    let local = listener.local_addr().unwrap_or(address);
+    info!("HTTP server listening on http://{local}");
+    let config = realtimer_server::ServerConfig {
+        web_dir,
+        ..Default::default()
+    };
+    Ok(Some(tokio::spawn(async move {
+        if let Err(e) = realtimer_server::serve(listener, config).await {
+            warn!("HTTP server stopped: {e}");
+        }
+    })))
 }
 
 fn default_stun_listen() -> Vec<SocketAddr> {

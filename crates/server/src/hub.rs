@@ -1,0 +1,385 @@
+//! The hub: the rooms core plus a bounded outbound queue per connected
+//! client. Fronts (Socket.IO, WebSocket) turn their clients' requests into
+//! calls here and drain their queue of [`Outbound`] events; so a Socket.IO
+//! client and a WebSocket client can share a room.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tracing::{debug, info, warn};
+
+use crate::rooms::{ClientId, JoinOutcome, RoomError, Rooms, RoomsConfig, RoomsStats};
+
+/// Events queued per client before it counts as too slow and is dropped.
+pub const OUTBOUND_QUEUE: usize = 256;
+
+/// An event for one client, independent of the front that carries it.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub enum Outbound {
+    /// You created `room`; `id` is your client id.
+    Created {
+        /// The room.
+        room: String,
+        /// The receiver's id.
+        id: String,
+    },
+    /// Someone is joining your `room` (sent before they are in it).
+    Join {
+        /// The room.
+        room: String,
+    },
+    /// You joined `room`; `id` is your client id.
+    Joined {
+        /// The room.
+        room: String,
+        /// The receiver's id.
+        id: String,
+    },
+    /// The room is complete: the first member may call.
+    Ready {
+        /// The room.
+        room: String,
+    },
+    /// The room is at capacity; you are not in it.
+    Full {
+        /// The room.
+        room: String,
+    },
+    /// A message from another member.
+    Message {
+        /// The sender's id.
+        from: String,
+        /// The message as sent.
+        data: Arc<Value>,
+    },
+    /// Another member left the room.
+    Left {
+        /// The room.
+        room: String,
+        /// Who left.
+        id: String,
+    },
+    /// The codelab's `log` event: text for the client's console.
+    Log(Vec<Value>),
+    /// A request was refused.
+    Error {
+        /// Stable machine-readable code ([`RoomError::code`]).
+        code: &'static str,
+        /// What went wrong, in words.
+        message: String,
+    },
+}
+
+impl Outbound {
+    fn refused(error: &RoomError) -> Self {
+        Outbound::Error {
+            code: error.code(),
+            message: error.to_string(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Handle {
+    name: String,
+    tx: mpsc::Sender<Outbound>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    rooms: Rooms,
+    clients: HashMap<ClientId, Handle>,
+    next_id: u64,
+}
+
+/// Shared signaling state of one server process.
+#[derive(Debug, Clone)]
+pub struct Hub {
+    inner: Arc<Mutex<Inner>>,
+}
+
+/// The codelab prefixes every `log` line with this.
+const LOG_PREFIX: &str = "Message from server:";
+
+fn log_line(parts: impl IntoIterator<Item = Value>) -> Outbound {
+    let mut line = vec![Value::from(LOG_PREFIX)];
+    line.extend(parts);
+    Outbound::Log(line)
+}
+
+impl Hub {
+    /// A hub with these room limits.
+    pub fn new(config: RoomsConfig) -> Self {
+        Self {
+            inner: Arc::new(Mutex::new(Inner {
+                rooms: Rooms::new(config),
+                clients: HashMap::new(),
+                next_id: 1,
+            })),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        // A panic while holding the lock is our bug; the state is still
+        // consistent enough to keep serving other rooms.
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The limits in force.
+    pub fn config(&self) -> RoomsConfig {
+        self.lock().rooms.config().clone()
+    }
+
+    /// Counts for metrics.
+    pub fn stats(&self) -> RoomsStats {
+        self.lock().rooms.stats()
+    }
+
+    /// Registers a client named `name` (its id as shown to peers; `None`
+    /// picks one). The receiver yields its events; when it returns `None`
+    /// the hub dropped the client and the front should close it.
+    pub fn connect(
+        &self,
+        name: Option<String>,
+        now: Instant,
+    ) -> Result<(ClientId, String, mpsc::Receiver<Outbound>), RoomError> {
+        let mut inner = self.lock();
+        let id = ClientId(inner.next_id);
+        inner.next_id += 1;
+        inner.rooms.connect(id, now)?;
+        let name = name.unwrap_or_else(|| format!("c{}", id.0));
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        inner.clients.insert(
+            id,
+            Handle {
+                name: name.clone(),
+                tx,
+            },
+        );
+        debug!(client = %name, "connected");
+        Ok((id, name, rx))
+    }
+
+    /// Forgets a client; the others in its room get [`Outbound::Left`].
+    pub fn disconnect(&self, id: ClientId) {
+        let mut inner = self.lock();
+        let name = inner.clients.get(&id).map(|h| h.name.clone());
+        if let Some(departure) = inner.rooms.disconnect(id) {
+            let left = Outbound::Left {
+                room: departure.room,
+                id: name.clone().unwrap_or_default(),
+            };
+            for member in departure.remaining {
+                inner.send(member, left.clone());
+            }
+        }
+        inner.clients.remove(&id);
+        debug!(client = ?name, "disconnected");
+    }
+
+    /// The codelab's `create or join`, with its events in its order:
+    /// `created`; or `join` to the room, `joined` to the newcomer, `ready`
+    /// to everyone; or `full`. `log` lines go first, as the codelab's.
+    pub fn create_or_join(&self, id: ClientId, room: &str, now: Instant) {
+        let mut inner = self.lock();
+        let Some(name) = inner.clients.get(&id).map(|h| h.name.clone()) else {
+            return;
+        };
+        match inner.rooms.join(id, room, now) {
+            Err(e) => {
+                debug!(client = %name, "create or join refused: {e}");
+                inner.send(id, Outbound::refused(&e));
+            }
+            Ok(outcome) => {
+                let count = match &outcome {
+                    JoinOutcome::Created => 0,
+                    JoinOutcome::Joined { others } => others.len(),
+                    JoinOutcome::Full => inner.rooms.members(room).len(),
+                };
+                inner.send(
+                    id,
+                    log_line([format!("Received request to create or join room {room}").into()]),
+                );
+                inner.send(
+                    id,
+                    log_line([format!("Room {room} now has {count} client(s)").into()]),
+                );
+                match outcome {
+                    JoinOutcome::Created => {
+                        info!(client = %name, %room, "created room");
+                        inner.send(
+                            id,
+                            log_line([format!("Client ID {name} created room {room}").into()]),
+                        );
+                        inner.send(
+                            id,
+                            Outbound::Created {
+                                room: room.to_owned(),
+                                id: name,
+                            },
+                        );
+                    }
+                    JoinOutcome::Joined { others } => {
+                        info!(client = %name, %room, "joined room");
+                        inner.send(
+                            id,
+                            log_line([format!("Client ID {name} joined room {room}").into()]),
+                        );
+                        for other in &others {
+                            inner.send(
+                                *other,
+                                Outbound::Join {
+                                    room: room.to_owned(),
+                                },
+                            );
+                        }
+                        inner.send(
+                            id,
+                            Outbound::Joined {
+                                room: room.to_owned(),
+                                id: name,
+                            },
+                        );
+                        let ready = Outbound::Ready {
+                            room: room.to_owned(),
+                        };
+                        for member in others.iter().chain(std::iter::once(&id)) {
+                            inner.send(*member, ready.clone());
+                        }
+                    }
+                    JoinOutcome::Full => {
+                        debug!(client = %name, %room, "room full");
+                        inner.send(
+                            id,
+                            Outbound::Full {
+                                room: room.to_owned(),
+                            },
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    /// Refuses a request that could not even be parsed, charging the rate
+    /// limit so a flood of garbage is throttled like any other.
+    pub fn reject(&self, id: ClientId, error: RoomError, now: Instant) {
+        let mut inner = self.lock();
+        // The request is refused either way; the charge is what matters.
+        let _ = inner.rooms.admit(id, now);
+        inner.send(id, Outbound::refused(&error));
+    }
+
+    /// Relays `data` (its JSON encoding is `len` bytes) to the other members
+    /// of the sender's room. With `echo_log`, the sender gets the codelab's
+    /// `Client said:` log line.
+    pub fn message(&self, id: ClientId, data: Value, len: usize, echo_log: bool, now: Instant) {
+        let mut inner = self.lock();
+        let Some(name) = inner.clients.get(&id).map(|h| h.name.clone()) else {
+            return;
+        };
+        match inner.rooms.relay(id, len, now) {
+            Err(e) => {
+                debug!(client = %name, "message refused: {e}");
+                inner.send(id, Outbound::refused(&e));
+            }
+            Ok(relay) => {
+                let data = Arc::new(data);
+                if echo_log {
+                    inner.send(id, log_line(["Client said: ".into(), Value::clone(&data)]));
+                }
+                let message = Outbound::Message { from: name, data };
+                for member in relay.to {
+                    inner.send(member, message.clone());
+                }
+            }
+        }
+    }
+
+    /// Leaves the current room (the codelab's `bye`); the others get
+    /// [`Outbound::Left`].
+    pub fn leave(&self, id: ClientId, now: Instant) {
+        let mut inner = self.lock();
+        if let Err(e) = inner.rooms.admit(id, now) {
+            inner.send(id, Outbound::refused(&e));
+            return;
+        }
+        let name = inner
+            .clients
+            .get(&id)
+            .map(|h| h.name.clone())
+            .unwrap_or_default();
+        if let Some(departure) = inner.rooms.leave(id) {
+            info!(client = %name, room = %departure.room, "left room");
+            let left = Outbound::Left {
+                room: departure.room,
+                id: name,
+            };
+            for member in departure.remaining {
+                inner.send(member, left.clone());
+            }
+        }
+    }
+
+    /// Charges a request that needs no room work (e.g. `ipaddr`); false if
+    /// the client is over its rate (it was told).
+    pub fn admit(&self, id: ClientId, now: Instant) -> bool {
+        let mut inner = self.lock();
+        match inner.rooms.admit(id, now) {
+            Ok(()) => true,
+            Err(e) => {
+                inner.send(id, Outbound::refused(&e));
+                false
+            }
+        }
+    }
+
+    /// Closes rooms idle past the configured timeout; their members are told
+    /// with an error event.
+    pub fn expire(&self, now: Instant) {
+        let mut inner = self.lock();
+        for (room, members) in inner.rooms.expire(now) {
+            info!(%room, "room expired");
+            for member in members {
+                inner.send(
+                    member,
+                    Outbound::Error {
+                        code: "room-expired",
+                        message: format!("room {room:?} was idle too long and is closed"),
+                    },
+                );
+            }
+        }
+    }
+}
+
+impl Inner {
+    /// Queues an event; a client whose queue is full is too slow to keep
+    /// up and is dropped (its front sees the queue close), never a silent
+    /// loss to a client that stays. Only refusals to a client that floods
+    /// are left out when its queue is full.
+    fn send(&mut self, to: ClientId, event: Outbound) {
+        let Some(handle) = self.clients.get(&to) else {
+            return;
+        };
+        match handle.tx.try_send(event) {
+            Ok(()) => {}
+            // Refusals are advice to a client that is flooding us: when
+            // its queue is full it has been told enough.
+            Err(mpsc::error::TrySendError::Full(Outbound::Error { .. })) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                warn!(client = %handle.name, "outbound queue full; dropping the client");
+                self.clients.remove(&to);
+                self.rooms.disconnect(to);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                self.clients.remove(&to);
+                self.rooms.disconnect(to);
+            }
+        }
+    }
+}

@@ -1,0 +1,177 @@
+//! The Socket.IO front: the classic WebRTC codelab's signaling protocol, on
+//! socketioxide. Accepts both Socket.IO protocol v4 (Engine.IO v3, the
+//! socket.io-client 2.x the codelab ships) and v5 (Engine.IO v4, current
+//! clients).
+//!
+//! | client emits | server answers |
+//! |---|---|
+//! | `create or join`(room) | `created`(room, id) to a first member; else `join`(room) to the room, `joined`(room, id) to the newcomer, `ready`() to the room; or `full`(room) |
+//! | `message`(data) | `message`(data) to the other members of the room |
+//! | `ipaddr`() | `ipaddr`(address) per non-loopback IPv4 address of the host |
+//! | `bye`() | leaves the room |
+//!
+//! Like the codelab, the server sends `log`([`"Message from server:"`, ...])
+//! lines along the way. Refused requests get `refused`(code, message).
+
+use std::future::ready;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use serde_json::Value;
+use socketioxide::extract::{Data, Event, SocketRef, TryData};
+use socketioxide::layer::SocketIoLayer;
+use socketioxide::SocketIo;
+use tracing::{debug, info};
+
+use crate::hub::{Hub, Outbound};
+use crate::now;
+use crate::rooms::RoomError;
+
+/// Largest Engine.IO payload accepted (a polling request body, a WebSocket
+/// message). Messages past the rooms core's limit but under this one get a
+/// `refused` event; past this one the transport is closed.
+pub const MAX_PAYLOAD: usize = 1024 * 1024;
+
+/// Builds the Socket.IO layer (mounted at `/socket.io/`) serving the hub.
+pub fn layer(hub: Hub) -> SocketIoLayer {
+    let (layer, io) = SocketIo::builder()
+        .max_payload(MAX_PAYLOAD as u64)
+        .ws_max_message_size(MAX_PAYLOAD)
+        .ws_max_frame_size(MAX_PAYLOAD)
+        .max_buffer_size(crate::hub::OUTBOUND_QUEUE * 2)
+        .connect_timeout(Duration::from_secs(30))
+        .build_layer();
+    io.ns("/", move |socket: SocketRef| {
+        on_connect(socket, hub.clone())
+    });
+    layer
+}
+
+async fn on_connect(socket: SocketRef, hub: Hub) {
+    let (id, name, mut outbound) = match hub.connect(Some(socket.id.to_string()), now()) {
+        Ok(registered) => registered,
+        Err(e) => {
+            info!("refusing a Socket.IO client: {e}");
+            let _ = socket.emit("refused", &(e.code(), e.to_string()));
+            let _ = socket.disconnect();
+            return;
+        }
+    };
+    debug!(client = %name, protocol = ?socket.protocol(), "Socket.IO client connected");
+
+    // Handlers do their work synchronously and return a finished future:
+    // socketioxide calls them in arrival order but spawns their futures,
+    // and signaling must keep the order (an offer before its candidates).
+    let h = hub.clone();
+    socket.on("create or join", move |TryData::<Value>(room)| {
+        match room {
+            Ok(Value::String(room)) => h.create_or_join(id, &room, now()),
+            Ok(other) => h.reject(
+                id,
+                RoomError::Malformed(format!("the room must be a string, not {}", kind(&other))),
+                now(),
+            ),
+            Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
+        }
+        ready(())
+    });
+    let h = hub.clone();
+    socket.on("message", move |TryData::<Value>(data)| {
+        match data {
+            Ok(data) => {
+                let len = serde_json::to_string(&data).map_or(usize::MAX, |s| s.len());
+                h.message(id, data, len, true, now());
+            }
+            Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
+        }
+        ready(())
+    });
+    let h = hub.clone();
+    socket.on("bye", move || {
+        info!(client = id.0, "received bye");
+        h.leave(id, now());
+        ready(())
+    });
+    let h = hub.clone();
+    socket.on("ipaddr", move |s: SocketRef| {
+        if h.admit(id, now()) {
+            for address in host_ipv4_addresses() {
+                let _ = s.emit("ipaddr", &address.to_string());
+            }
+        }
+        ready(())
+    });
+    let h = hub.clone();
+    socket.on_fallback(move |Event(event): Event, Data::<Value>(_)| {
+        let shown: String = event.chars().take(64).collect();
+        h.reject(
+            id,
+            RoomError::Malformed(format!("unknown event {shown:?}")),
+            now(),
+        );
+        ready(())
+    });
+    let h = hub.clone();
+    socket.on_disconnect(move || {
+        h.disconnect(id);
+        ready(())
+    });
+
+    // Carries the hub's events to this socket until either side closes.
+    tokio::spawn(async move {
+        while let Some(event) = outbound.recv().await {
+            if emit(&socket, event).is_err() {
+                break;
+            }
+        }
+        // The hub dropped us (too slow) or the socket closed.
+        let _ = socket.disconnect();
+    });
+}
+
+fn kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Emits one hub event with the codelab's event name and arguments. Tuples
+/// are spread into several arguments by socketioxide, so single values that
+/// may be arrays are wrapped in a 1-tuple.
+fn emit(socket: &SocketRef, event: Outbound) -> Result<(), socketioxide::SendError> {
+    match event {
+        Outbound::Created { room, id } => socket.emit("created", &(room, id)),
+        Outbound::Join { room } => socket.emit("join", &(room,)),
+        Outbound::Joined { room, id } => socket.emit("joined", &(room, id)),
+        // The codelab's step 5 emits `ready` without arguments.
+        Outbound::Ready { .. } => socket.emit("ready", &[(); 0]),
+        Outbound::Full { room } => socket.emit("full", &(room,)),
+        Outbound::Message { data, .. } => socket.emit("message", &(&*data,)),
+        Outbound::Log(line) => socket.emit("log", &(line,)),
+        Outbound::Error { code, message } => socket.emit("refused", &(code, message)),
+        // The codelab tells peers about departures only through their own
+        // `message`('bye'); nothing to send here.
+        Outbound::Left { .. } => Ok(()),
+    }
+}
+
+/// The host's IPv4 addresses other than 127.0.0.1, as the codelab's
+/// `ipaddr` handler lists them.
+fn host_ipv4_addresses() -> Vec<IpAddr> {
+    match if_addrs::get_if_addrs() {
+        Ok(interfaces) => interfaces
+            .into_iter()
+            .map(|i| i.ip())
+            .filter(|ip| ip.is_ipv4() && *ip != IpAddr::from([127, 0, 0, 1]))
+            .collect(),
+        Err(e) => {
+            debug!("cannot list interfaces: {e}");
+            Vec::new()
+        }
+    }
+}

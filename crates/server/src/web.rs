@@ -1,0 +1,126 @@
+//! The web app (the repository's `web/` folder): embedded in the binary at
+//! build time, or read from a folder on each request (`--web-dir`) while
+//! developing it.
+
+use std::path::PathBuf;
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use include_dir::{include_dir, Dir};
+use tracing::debug;
+
+/// The `web/` folder as it was at build time.
+static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
+
+/// Where the Socket.IO client lives inside the web folder.
+const SOCKET_IO_CLIENT: &str = "socket.io/socket.io.js";
+
+/// Where pages come from.
+#[derive(Debug, Clone)]
+pub struct Site {
+    dir: Option<PathBuf>,
+}
+
+impl Site {
+    /// The embedded app, or the one in `dir`.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self { dir }
+    }
+
+    /// A router answering every GET with a file of the app.
+    pub fn into_router(self) -> Router {
+        Router::new().fallback(get(page)).with_state(self)
+    }
+
+    /// The bytes of `path` (relative, already checked), if it exists.
+    async fn read(&self, path: &str) -> Option<Vec<u8>> {
+        match &self.dir {
+            None => EMBEDDED.get_file(path).map(|f| f.contents().to_vec()),
+            Some(dir) => tokio::fs::read(dir.join(path)).await.ok(),
+        }
+    }
+
+    async fn respond(&self, path: &str) -> Response {
+        match self.read(path).await {
+            Some(bytes) => (
+                [
+                    (header::CONTENT_TYPE, content_type(path)),
+                    (header::CACHE_CONTROL, "no-cache"),
+                ],
+                Body::from(bytes),
+            )
+                .into_response(),
+            None => (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        }
+    }
+}
+
+/// Maps a URL path to a file of the app: `/` and `.../` to `index.html`;
+/// no `..`, hidden files or backslashes.
+fn file_for(uri_path: &str) -> Option<String> {
+    let mut path = uri_path.trim_start_matches('/').to_owned();
+    if path.is_empty() || path.ends_with('/') {
+        path.push_str("index.html");
+    }
+    let safe = path
+        .split('/')
+        .all(|seg| !seg.is_empty() && !seg.starts_with('.') && !seg.contains('\\'));
+    safe.then_some(path)
+}
+
+async fn page(State(site): State<Site>, uri: Uri) -> Response {
+    match file_for(uri.path()) {
+        Some(path) => site.respond(&path).await,
+        None => {
+            debug!(path = uri.path(), "refused a web path");
+            (StatusCode::NOT_FOUND, "not found\n").into_response()
+        }
+    }
+}
+
+/// `GET /socket.io/socket.io.js`: our small Socket.IO client (`io()`,
+/// `io.connect()`, `emit`, `on`; Engine.IO v4 over WebSocket), which the
+/// codelab's pages load from the signaling server.
+pub async fn socket_io_client(State(site): State<Site>) -> Response {
+    site.respond(SOCKET_IO_CLIENT).await
+}
+
+fn content_type(path: &str) -> &'static str {
+    match path.rsplit_once('.').map(|(_, ext)| ext) {
+        Some("html") => "text/html; charset=utf-8",
+        Some("js" | "mjs") => "text/javascript; charset=utf-8",
+        Some("css") => "text/css; charset=utf-8",
+        Some("json") => "application/json",
+        Some("svg") => "image/svg+xml",
+        Some("png") => "image/png",
+        Some("ico") => "image/x-icon",
+        Some("md" | "txt") => "text/plain; charset=utf-8",
+        _ => "application/octet-stream",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_map_to_files_safely() {
+        assert_eq!(file_for("/").as_deref(), Some("index.html"));
+        assert_eq!(file_for("/uc/").as_deref(), Some("uc/index.html"));
+        assert_eq!(file_for("/js/app.js").as_deref(), Some("js/app.js"));
+        assert_eq!(file_for("/../etc/passwd"), None);
+        assert_eq!(file_for("/a//b"), None);
+        assert_eq!(file_for("/.git/config"), None);
+        assert_eq!(file_for("/a\\..\\b"), None);
+    }
+
+    #[test]
+    fn the_app_is_embedded() {
+        assert!(EMBEDDED.get_file("index.html").is_some());
+        assert!(EMBEDDED.get_file(SOCKET_IO_CLIENT).is_some());
+    }
+}

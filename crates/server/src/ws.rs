@@ -1,0 +1,170 @@
+//! The plain WebSocket JSON front at `/ws`, for native peers and the web
+//! app. One JSON object per text frame, tagged by `type`; see
+//! `docs/signaling.md` for the protocol.
+
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
+use axum::extract::State;
+use axum::response::Response;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tracing::debug;
+
+use crate::hub::{Hub, Outbound};
+use crate::now;
+use crate::rooms::RoomError;
+
+/// Largest WebSocket message read; larger ones close the connection (the
+/// rooms core's smaller relay limit gives a clear `error` below this).
+pub const MAX_FRAME: usize = 1024 * 1024;
+
+/// A request from a client.
+#[derive(Debug, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+enum Request {
+    /// Create or join a room.
+    Join { room: String },
+    /// Relay `data` to the other members.
+    Message { data: Value },
+    /// Leave the room.
+    Leave,
+    /// Liveness check; answered with `pong`.
+    Ping,
+}
+
+/// An event to a client.
+#[derive(Debug, Serialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+enum Reply<'a> {
+    Welcome { id: &'a str },
+    Created { room: &'a str, id: &'a str },
+    Join { room: &'a str },
+    Joined { room: &'a str, id: &'a str },
+    Ready { room: &'a str },
+    Full { room: &'a str },
+    Message { from: &'a str, data: &'a Value },
+    Left { room: &'a str, id: &'a str },
+    Error { code: &'a str, message: &'a str },
+    Pong,
+}
+
+/// `GET /ws`: upgrades to a WebSocket speaking the JSON protocol.
+pub async fn handler(State(hub): State<Hub>, upgrade: WebSocketUpgrade) -> Response {
+    upgrade
+        .max_message_size(MAX_FRAME)
+        .max_frame_size(MAX_FRAME)
+        .on_upgrade(move |socket| serve(socket, hub))
+}
+
+fn encode(reply: &Reply<'_>) -> Message {
+    // Serializing these types cannot fail (string keys, JSON values).
+    Message::Text(serde_json::to_string(reply).unwrap_or_default().into())
+}
+
+fn reply_for(event: &Outbound) -> Option<Reply<'_>> {
+    Some(match event {
+        Outbound::Created { room, id } => Reply::Created { room, id },
+        Outbound::Join { room } => Reply::Join { room },
+        Outbound::Joined { room, id } => Reply::Joined { room, id },
+        Outbound::Ready { room } => Reply::Ready { room },
+        Outbound::Full { room } => Reply::Full { room },
+        Outbound::Message { from, data } => Reply::Message { from, data },
+        Outbound::Left { room, id } => Reply::Left { room, id },
+        Outbound::Error { code, message } => Reply::Error { code, message },
+        // The codelab's console lines are for Socket.IO clients only.
+        Outbound::Log(_) => return None,
+    })
+}
+
+async fn serve(mut socket: WebSocket, hub: Hub) {
+    let (id, name, mut outbound) = match hub.connect(None, now()) {
+        Ok(registered) => registered,
+        Err(e) => {
+            let _ = socket
+                .send(encode(&Reply::Error {
+                    code: e.code(),
+                    message: &e.to_string(),
+                }))
+                .await;
+            let _ = socket
+                .send(Message::Close(Some(CloseFrame {
+                    code: 1013,
+                    reason: Utf8Bytes::from_static("server full"),
+                })))
+                .await;
+            return;
+        }
+    };
+    if socket
+        .send(encode(&Reply::Welcome { id: &name }))
+        .await
+        .is_err()
+    {
+        hub.disconnect(id);
+        return;
+    }
+    loop {
+        tokio::select! {
+            event = outbound.recv() => {
+                let Some(event) = event else {
+                    // The hub dropped this client (its queue overflowed).
+                    let _ = socket.send(Message::Close(Some(CloseFrame {
+                        code: 1008,
+                        reason: Utf8Bytes::from_static("too slow"),
+                    }))).await;
+                    break;
+                };
+                if let Some(reply) = reply_for(&event) {
+                    if socket.send(encode(&reply)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            frame = socket.recv() => {
+                match frame {
+                    Some(Ok(Message::Text(text))) => {
+                        if handle_text(&hub, id, text.as_str()) {
+                            let _ = socket.send(encode(&Reply::Pong)).await;
+                        }
+                    }
+                    Some(Ok(Message::Binary(_))) => hub.reject(
+                        id,
+                        RoomError::Malformed("binary frames are not part of the protocol".into()),
+                        now(),
+                    ),
+                    Some(Ok(Message::Close(_))) | None => break,
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => {
+                        debug!(client = %name, "WebSocket error: {e}");
+                        break;
+                    }
+                }
+            }
+        }
+    }
+    hub.disconnect(id);
+}
+
+/// Handles one text frame; true if it was a ping to answer.
+fn handle_text(hub: &Hub, id: crate::rooms::ClientId, text: &str) -> bool {
+    let request: Request = match serde_json::from_str(text) {
+        Ok(request) => request,
+        Err(e) => {
+            hub.reject(
+                id,
+                RoomError::Malformed(format!("not a valid request: {e}")),
+                now(),
+            );
+            return false;
+        }
+    };
+    match request {
+        Request::Join { room } => hub.create_or_join(id, &room, now()),
+        Request::Message { data } => {
+            // The frame's length bounds the message's; cheaper than re-encoding.
+            hub.message(id, data, text.len(), false, now());
+        }
+        Request::Leave => hub.leave(id, now()),
+        Request::Ping => return hub.admit(id, now()),
+    }
+    false
+}
