@@ -18,7 +18,7 @@ use crate::error::ChunkType;
 use crate::packet::{CommonHeader, Packet, COMMON_HEADER_LEN};
 use crate::param::{Param, ReconfigParam};
 use crate::recv::{Accepted, Message, Receiver};
-use crate::send::{Reliability, SendError, Sender, SenderConfig};
+use crate::send::{Reliability, SendError, Sender, SenderConfig, SenderStats};
 
 /// The association's state (RFC 9260 §4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,9 +196,9 @@ impl Association {
         self.sender.as_ref().and_then(Sender::srtt)
     }
 
-    /// The congestion window in bytes (for stats).
-    pub fn congestion_window(&self) -> usize {
-        self.sender.as_ref().map_or(0, |s| s.cwnd)
+    /// The sender's figures: windows, RTO, retransmissions.
+    pub fn sender_stats(&self) -> SenderStats {
+        self.sender.as_ref().map(Sender::stats).unwrap_or_default()
     }
 
     /// Sends INIT (RFC 9260 §5.1).
@@ -799,6 +799,7 @@ impl Association {
             }
         }
         if let Some(sender) = self.sender.as_mut() {
+            sender.expire(now);
             if sender.t3.is_some_and(|t| now >= t) {
                 sender.handle_t3(now);
                 if sender.timeouts > self.config.max_retransmits {
@@ -861,6 +862,7 @@ impl Association {
         [
             self.handshake.as_ref().map(|h| h.1),
             self.sender.as_ref().and_then(|s| s.t3),
+            self.sender.as_ref().and_then(Sender::next_expiry),
             self.ack_deadline,
             self.reset_in_flight.as_ref().map(|r| r.deadline),
             self.shutdown_deadline,

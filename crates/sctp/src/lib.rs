@@ -29,4 +29,4 @@ pub use error::{ChunkType, ParseError};
 pub use packet::{CommonHeader, Packet, COMMON_HEADER_LEN};
 pub use param::{Param, ReconfigParam};
 pub use recv::Message;
-pub use send::{Reliability, SendError};
+pub use send::{Reliability, SendError, SenderStats};

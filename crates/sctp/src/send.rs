@@ -7,7 +7,8 @@
 //! (Appropriate Byte Counting, RFC 3465, L = 2), which makes up for delayed
 //! SACKs acknowledging two packets at a time.
 
-use std::collections::{HashMap, VecDeque};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -59,6 +60,8 @@ struct Sent {
     /// Given up (PR-SCTP).
     abandoned: bool,
     miss_indications: u32,
+    /// Fast-retransmitted already: not again until a timeout (RFC 9260 §7.2.4).
+    fast_retransmitted: bool,
     /// Counted in `flight_size`.
     in_flight: bool,
 }
@@ -138,6 +141,38 @@ pub(crate) struct Sender {
     /// Consecutive retransmission timeouts without progress.
     pub(crate) timeouts: u32,
     max_payload: usize,
+    pub(crate) retransmissions: u64,
+    /// Some sent chunk may wait for retransmission: scan for it.
+    resend_marked: bool,
+    /// When messages with a lifetime expire, soonest first.
+    expiries: BinaryHeap<Reverse<(Instant, u64)>>,
+    pub(crate) t3_expiries: u64,
+    pub(crate) fast_retransmits: u64,
+}
+
+/// Sender figures for stats and tuning.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct SenderStats {
+    /// Congestion window (bytes).
+    pub cwnd: usize,
+    /// Slow-start threshold (bytes).
+    pub ssthresh: usize,
+    /// Bytes in flight.
+    pub flight_size: usize,
+    /// The peer's window as we last learned it, less what is in flight.
+    pub peer_rwnd: usize,
+    /// Current retransmission timeout.
+    pub rto: Duration,
+    /// Smoothed round-trip time.
+    pub srtt: Option<Duration>,
+    /// Chunks sent but not yet cumulatively acknowledged.
+    pub outstanding_chunks: usize,
+    /// DATA chunks sent again, in all.
+    pub retransmissions: u64,
+    /// Retransmission timer expiries.
+    pub t3_expiries: u64,
+    /// Fast retransmit episodes.
+    pub fast_retransmits: u64,
 }
 
 /// Common header 12 + DATA header 16, kept below the MTU.
@@ -172,6 +207,11 @@ impl Sender {
             forward_tsn_pending: false,
             timeouts: 0,
             max_payload: config.mtu - DATA_OVERHEAD,
+            retransmissions: 0,
+            resend_marked: false,
+            expiries: BinaryHeap::new(),
+            t3_expiries: 0,
+            fast_retransmits: 0,
         }
     }
 
@@ -202,6 +242,10 @@ impl Sender {
         };
         self.held += payload.len();
         *self.buffered.entry(stream).or_insert(0) += payload.len();
+        if let Reliability::MaxLifetime(lifetime) = reliability {
+            self.expiries
+                .push(Reverse((now + lifetime, self.next_message)));
+        }
         self.pending.push_back(Outbound {
             id: self.next_message,
             stream,
@@ -244,6 +288,30 @@ impl Sender {
                 .sent
                 .iter()
                 .any(|s| s.chunk.stream == stream && !s.acked && !s.abandoned)
+    }
+
+    /// RFC 3758 §3.5: a message whose lifetime ran out is abandoned at once,
+    /// in flight or not, so the receiver is not held up waiting for it.
+    pub(crate) fn expire(&mut self, now: Instant) {
+        while let Some(Reverse((at, message))) = self.expiries.peek().copied() {
+            if at > now {
+                return;
+            }
+            self.expiries.pop();
+            let live = self.pending.iter().any(|m| m.id == message)
+                || self
+                    .sent
+                    .iter()
+                    .any(|s| s.message == message && !s.acked && !s.abandoned);
+            if live {
+                self.abandon_message(message);
+            }
+        }
+    }
+
+    /// When the next message's lifetime runs out.
+    pub(crate) fn next_expiry(&self) -> Option<Instant> {
+        self.expiries.peek().map(|Reverse((at, _))| *at)
     }
 
     fn abandon_due(&self, s: &Sent, now: Instant) -> bool {
@@ -292,40 +360,34 @@ impl Sender {
     /// DATA chunks to send now, within `room` bytes, the congestion window
     /// and the peer's window: retransmissions first (RFC 9260 §6.1).
     pub(crate) fn next_chunks(&mut self, now: Instant, mut room: usize, out: &mut Vec<DataChunk>) {
-        // Partial reliability: give up what is due before sending it again.
-        let due: Vec<u64> = self
-            .sent
-            .iter()
-            .filter(|s| s.needs_send && !s.abandoned && self.abandon_due(s, now))
-            .map(|s| s.message)
-            .collect();
-        for m in due {
-            self.abandon_message(m);
+        if self.resend_marked {
+            // Partial reliability: give up what is due before sending it again.
+            let due: Vec<u64> = self
+                .sent
+                .iter()
+                .filter(|s| s.needs_send && !s.abandoned && self.abandon_due(s, now))
+                .map(|s| s.message)
+                .collect();
+            for m in due {
+                self.abandon_message(m);
+            }
         }
-        for m in self
-            .pending
-            .iter()
-            .filter(|m| {
-                matches!(m.reliability, Reliability::MaxLifetime(d) if now >= m.created + d)
-                    && m.offset == 0
-            })
-            .map(|m| m.id)
-            .collect::<Vec<_>>()
-        {
-            self.abandon_message(m);
-        }
+        self.expire(now);
         // Retransmissions: also bound by cwnd (after a timeout cwnd is 1 MTU).
-        for i in 0..self.sent.len() {
-            let s = &self.sent[i];
-            if !s.needs_send || s.abandoned {
-                continue;
+        if self.resend_marked {
+            for i in 0..self.sent.len() {
+                let s = &self.sent[i];
+                if !s.needs_send || s.abandoned {
+                    continue;
+                }
+                let size = s.chunk.payload.len() + 16;
+                if size > room || (self.flight_size >= self.cwnd && !out.is_empty()) {
+                    return;
+                }
+                room -= size;
+                self.transmit(i, now, out);
             }
-            let size = s.chunk.payload.len() + 16;
-            if size > room || (self.flight_size >= self.cwnd && !out.is_empty()) {
-                return;
-            }
-            room -= size;
-            self.transmit(i, now, out);
+            self.resend_marked = false;
         }
         // New data: cwnd and the peer's window (§6.1 rules A and B); with a
         // zero window one chunk may probe when nothing is in flight.
@@ -376,6 +438,7 @@ impl Sender {
                 acked: false,
                 abandoned: false,
                 miss_indications: 0,
+                fast_retransmitted: false,
                 in_flight: false,
             });
             self.next_tsn += 1;
@@ -390,6 +453,9 @@ impl Sender {
             if let Some(b) = self.buffered.get_mut(&s.chunk.stream) {
                 *b = b.saturating_sub(s.chunk.payload.len());
             }
+        }
+        if s.transmissions > 0 {
+            self.retransmissions += 1;
         }
         s.transmissions += 1;
         s.sent_at = Some(now);
@@ -417,6 +483,9 @@ impl Sender {
         let flight_before = self.flight_size;
         let mut bytes_acked = 0;
         let mut rtt_sample = None;
+        // RFC 9260 §7.2.4 (HTNA): only TSNs below the highest TSN this SACK
+        // newly acknowledges count a miss.
+        let mut highest_newly_acked: Option<u64> = None;
         // Cumulative acknowledgement.
         while self.sent.front().is_some_and(|s| s.tsn <= cumulative) {
             let Some(s) = self.sent.pop_front() else {
@@ -425,6 +494,7 @@ impl Sender {
             if !s.acked && !s.abandoned {
                 bytes_acked += s.chunk.payload.len();
                 self.held -= s.chunk.payload.len();
+                highest_newly_acked = Some(s.tsn);
             }
             if s.in_flight {
                 self.flight_size -= s.chunk.payload.len();
@@ -442,7 +512,6 @@ impl Sender {
             self.advanced_peer_ack = self.cumulative_ack;
         }
         // Gap blocks.
-        let mut highest_acked = cumulative;
         for block in &sack.gap_blocks {
             if block.start == 0 || block.end < block.start {
                 continue;
@@ -451,17 +520,15 @@ impl Sender {
                 cumulative + u64::from(block.start),
                 cumulative + u64::from(block.end),
             );
-            highest_acked = highest_acked.max(end.min(self.next_tsn - 1));
-            for s in self.sent.iter_mut() {
-                if s.tsn < start {
-                    continue;
-                }
-                if s.tsn > end {
-                    break;
-                }
+            // `sent` holds consecutive TSNs from cumulative + 1: index directly.
+            let first = self.sent.front().map_or(u64::MAX, |s| s.tsn);
+            let from = start.saturating_sub(first) as usize;
+            let to = (end.saturating_sub(first) as usize + 1).min(self.sent.len());
+            for s in self.sent.range_mut(from.min(to)..to) {
                 if !s.acked && !s.abandoned {
                     s.acked = true;
                     s.needs_send = false;
+                    highest_newly_acked = Some(highest_newly_acked.map_or(s.tsn, |h| h.max(s.tsn)));
                     bytes_acked += s.chunk.payload.len();
                     self.held -= s.chunk.payload.len();
                     if s.in_flight {
@@ -477,19 +544,23 @@ impl Sender {
         if let Some(rtt) = rtt_sample {
             self.update_rto(rtt);
         }
-        // Fast retransmit (§7.2.4): three reports of a hole.
+        // Fast retransmit (§7.2.4): three reports of a hole, once per chunk.
         let mut lost = false;
-        for s in self.sent.iter_mut() {
-            if s.tsn >= highest_acked {
-                break;
-            }
-            if !s.acked && !s.abandoned && s.in_flight {
-                s.miss_indications += 1;
-                if s.miss_indications == 3 {
-                    s.needs_send = true;
-                    s.in_flight = false;
-                    self.flight_size -= s.chunk.payload.len();
-                    lost = true;
+        if let Some(highest) = highest_newly_acked.filter(|_| !sack.gap_blocks.is_empty()) {
+            for s in self.sent.iter_mut() {
+                if s.tsn >= highest {
+                    break;
+                }
+                if !s.acked && !s.abandoned && s.in_flight && !s.fast_retransmitted {
+                    s.miss_indications += 1;
+                    if s.miss_indications == 3 {
+                        s.needs_send = true;
+                        s.fast_retransmitted = true;
+                        self.resend_marked = true;
+                        s.in_flight = false;
+                        self.flight_size -= s.chunk.payload.len();
+                        lost = true;
+                    }
                 }
             }
         }
@@ -504,6 +575,7 @@ impl Sender {
             self.cwnd = self.ssthresh;
             self.partial_bytes_acked = 0;
             self.fast_recovery_until = Some(self.next_tsn - 1);
+            self.fast_retransmits += 1;
         } else if outcome.advanced && !in_recovery {
             let window_full = flight_before + self.config.mtu >= self.cwnd;
             if self.cwnd <= self.ssthresh {
@@ -552,6 +624,21 @@ impl Sender {
         self.srtt
     }
 
+    pub(crate) fn stats(&self) -> SenderStats {
+        SenderStats {
+            cwnd: self.cwnd,
+            ssthresh: self.ssthresh,
+            flight_size: self.flight_size,
+            peer_rwnd: self.peer_rwnd,
+            rto: self.rto,
+            srtt: self.srtt,
+            outstanding_chunks: self.sent.len(),
+            retransmissions: self.retransmissions,
+            t3_expiries: self.t3_expiries,
+            fast_retransmits: self.fast_retransmits,
+        }
+    }
+
     /// RFC 9260 §6.3.3: the retransmission timer expired.
     pub(crate) fn handle_t3(&mut self, now: Instant) {
         self.t3 = None;
@@ -559,6 +646,7 @@ impl Sender {
             return;
         }
         self.timeouts += 1;
+        self.t3_expiries += 1;
         self.ssthresh = (self.cwnd / 2).max(4 * self.config.mtu);
         self.cwnd = self.config.mtu;
         self.partial_bytes_acked = 0;
@@ -567,6 +655,8 @@ impl Sender {
         for s in self.sent.iter_mut() {
             if !s.acked && !s.abandoned {
                 s.needs_send = true;
+                s.fast_retransmitted = false;
+                self.resend_marked = true;
                 if s.in_flight {
                     s.in_flight = false;
                     self.flight_size -= s.chunk.payload.len();
