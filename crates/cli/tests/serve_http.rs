@@ -1,0 +1,142 @@
+//! `realtimer serve` runs the HTTP server: the log line with the bound
+//! address, the embedded web app, `--web-dir`, and the codelab's Socket.IO
+//! protocol through the real binary (npm socket.io-client 2; installed by
+//! `scripts/test` in tests/browser).
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
+
+struct Server {
+    child: Child,
+    address: SocketAddr,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve(extra: &[&str]) -> Server {
+    let mut child = Command::new(REALTIMER)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--stun-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let mut server = Server {
+        child,
+        address: "0.0.0.0:0".parse().unwrap(),
+    };
+    loop {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .expect("no 'HTTP server listening on' line");
+        if let Some(rest) = line.split("HTTP server listening on http://").nth(1) {
+            server.address = rest.trim().parse().unwrap();
+            return server;
+        }
+    }
+}
+
+fn get(address: SocketAddr, path: &str) -> String {
+    let mut stream = TcpStream::connect(address).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    response
+}
+
+#[test]
+fn serve_logs_its_http_address_and_serves_the_embedded_app() {
+    let server = serve(&[]);
+    let index = get(server.address, "/");
+    assert!(index.starts_with("HTTP/1.1 200"), "{index}");
+    assert!(index.contains("snap.html"));
+    let client = get(server.address, "/socket.io/socket.io.js");
+    assert!(
+        client.starts_with("HTTP/1.1 200") && client.contains("io.connect"),
+        "{client}"
+    );
+    assert!(get(server.address, "/../Cargo.toml").starts_with("HTTP/1.1 404"));
+}
+
+#[test]
+fn serve_web_dir_serves_pages_from_disk() {
+    let dir = std::env::temp_dir().join(format!("realtimer-web-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("index.html"), "<p>from disk</p>").unwrap();
+    let server = serve(&["--web-dir", dir.to_str().unwrap()]);
+    let index = get(server.address, "/");
+    assert!(index.contains("<p>from disk</p>"), "{index}");
+    drop(server);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn serve_web_dir_without_index_is_an_error() {
+    let output = Command::new(REALTIMER)
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--stun-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--web-dir", "/nonexistent-realtimer-web"])
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("has no index.html"));
+}
+
+#[test]
+fn serve_speaks_the_codelab_socket_io_protocol() {
+    let server = serve(&[]);
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    assert!(
+        dir.join("node_modules").is_dir(),
+        "run scripts/test (npm ci in tests/browser)"
+    );
+    let output = Command::new("node")
+        .args([
+            "socketio-wire.mjs",
+            &format!("http://{}", server.address),
+            "mixed",
+        ])
+        .current_dir(dir)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains(" passed, 0 failed"));
+}
