@@ -22,8 +22,8 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run the server: STUN on UDP 3478 (signaling, TURN and the web app
-    /// come in later releases).
+    /// Run the server: signaling (Socket.IO codelab protocol and WebSocket
+    /// JSON), the web app on HTTP 8080, and STUN on UDP 3478.
     Serve(serve::ServeArgs),
     /// Send a STUN Binding request and print the mapped (reflexive) address.
     Stun(stun_client::StunArgs),
