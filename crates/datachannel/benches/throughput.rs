@@ -1,0 +1,71 @@
+//! CPU cost of data channels: DTLS + SCTP + DCEP on a lossless zero-delay
+//! link in one process (no sockets), MB/s of payload per core; and SCTP
+//! alone in the same run, for the share DTLS takes.
+//! Run with `cargo bench -p realtimer-datachannel`.
+#![allow(missing_docs, clippy::disallowed_methods, clippy::print_stdout)]
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use realtimer_datachannel::{ChannelData, ChannelInit, DataChannelEvent};
+use realtimer_netsim::LinkConfig;
+
+fn through_dtls(message_size: usize, total: usize) -> f64 {
+    let mut l = Link::new(1, LinkConfig::default());
+    l.connect();
+    let (c, s) = (l.client, l.server);
+    let now = l.net.now();
+    let id = l
+        .peer_mut(c)
+        .channels
+        .create_channel(now, "bench", &ChannelInit::default())
+        .unwrap();
+    assert!(l.run_until(Duration::from_secs(5), |c, _| c
+        .saw(&DataChannelEvent::Opened(id))));
+    l.peer_mut(c)
+        .channels
+        .association_mut()
+        .set_remote_max_message_size(message_size);
+    let payload = Bytes::from(vec![0x5a; message_size]);
+    let count = total / message_size;
+    let t0 = Instant::now();
+    let mut sent = 0;
+    let mut received = 0;
+    while received < count {
+        let now = l.net.now();
+        while sent < count && l.peer(c).channels.buffered_amount(id) < 4 * 1024 * 1024 {
+            l.peer_mut(c)
+                .channels
+                .send(now, id, ChannelData::Binary(payload.clone()))
+                .unwrap();
+            sent += 1;
+        }
+        l.run_until(Duration::from_millis(5), |_, _| false);
+        let peer = l.peer_mut(s);
+        received += peer
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, DataChannelEvent::Message { .. }))
+            .count();
+        peer.events.clear();
+    }
+    (count * message_size) as f64 / t0.elapsed().as_secs_f64()
+}
+
+fn main() {
+    println!(
+        "data channel CPU cost, one process, lossless zero-delay link (both ends on one core):"
+    );
+    for size in [1024usize, 16 * 1024, 64 * 1024] {
+        let rate = through_dtls(size, 256 * 1024 * 1024);
+        println!(
+            "  DTLS+SCTP+DCEP, {:>6} B messages: {:>7.0} MB/s",
+            size,
+            rate / 1e6
+        );
+    }
+}
