@@ -122,6 +122,9 @@ pub struct Association {
     ack_deadline: Option<Instant>,
     /// T2: SHUTDOWN or SHUTDOWN ACK retransmission.
     shutdown_deadline: Option<Instant>,
+    /// When the next HEARTBEAT goes out, and how many are unanswered.
+    heartbeat_due: Option<Instant>,
+    heartbeats_unanswered: u32,
     control: VecDeque<Chunk>,
     transmits: VecDeque<Bytes>,
     events: VecDeque<SctpEvent>,
@@ -165,6 +168,8 @@ impl Association {
             handshake: None,
             ack_deadline: None,
             shutdown_deadline: None,
+            heartbeat_due: None,
+            heartbeats_unanswered: 0,
             control: VecDeque::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
@@ -371,7 +376,7 @@ impl Association {
                 Chunk::CookieAck => {
                     if self.state == AssociationState::CookieEchoed {
                         self.handshake = None;
-                        self.establish();
+                        self.establish(now);
                     }
                 }
                 Chunk::Sack(sack) => {
@@ -381,7 +386,8 @@ impl Association {
                     self.check_thresholds();
                 }
                 Chunk::Heartbeat(info) => self.control.push_back(Chunk::HeartbeatAck(info)),
-                Chunk::HeartbeatAck(_) | Chunk::Error(_) => {}
+                Chunk::HeartbeatAck(info) => self.handle_heartbeat_ack(now, &info),
+                Chunk::Error(_) => {}
                 Chunk::Abort { .. } => {
                     self.terminate(CloseReason::PeerAborted);
                     return;
@@ -571,6 +577,7 @@ impl Association {
         self.sender = Some(self.new_sender(peer_rwnd));
         self.control.push_back(Chunk::CookieAck);
         self.state = AssociationState::Established;
+        self.heartbeat_due = self.config.heartbeat_interval.map(|i| now + i);
         self.events.push_back(SctpEvent::Connected);
     }
 
@@ -590,7 +597,7 @@ impl Association {
     }
 
     /// COOKIE ACK arrived: open with the parameters of the peer's INIT ACK.
-    fn establish(&mut self) {
+    fn establish(&mut self, now: Instant) {
         let Some((peer_initial_tsn, peer_rwnd)) = self.peer_init.take() else {
             return;
         };
@@ -601,6 +608,7 @@ impl Association {
         ));
         self.sender = Some(self.new_sender(peer_rwnd));
         self.state = AssociationState::Established;
+        self.heartbeat_due = self.config.heartbeat_interval.map(|i| now + i);
         self.events.push_back(SctpEvent::Connected);
     }
 
@@ -815,6 +823,12 @@ impl Association {
                 self.send_reset_request(now, seq, streams);
             }
         }
+        if self.heartbeat_due.is_some_and(|t| now >= t) {
+            self.send_heartbeat(now);
+            if self.state == AssociationState::Terminated {
+                return;
+            }
+        }
         if self.shutdown_deadline.is_some_and(|t| now >= t) {
             self.shutdown_deadline = None;
             match self.state {
@@ -826,6 +840,45 @@ impl Association {
             }
         }
         self.flush(now);
+    }
+
+    /// RFC 9260 §8.3: heartbeats while idle; the info is our send time.
+    fn send_heartbeat(&mut self, now: Instant) {
+        let Some(interval) = self.config.heartbeat_interval else {
+            self.heartbeat_due = None;
+            return;
+        };
+        let idle = self.sender.as_ref().is_none_or(Sender::is_idle);
+        if idle && self.state == AssociationState::Established {
+            if self.heartbeats_unanswered > self.config.max_retransmits {
+                self.abort_unreachable();
+                return;
+            }
+            self.heartbeats_unanswered += 1;
+            let sent_ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+            let mut info = Vec::with_capacity(12);
+            // Heartbeat Info parameter (type 1) holding the send time.
+            info.put_u16(1);
+            info.put_u16(12);
+            info.put_u64(sent_ms);
+            self.control.push_back(Chunk::Heartbeat(Bytes::from(info)));
+        }
+        self.heartbeat_due = Some(now + self.rto() + interval);
+    }
+
+    fn handle_heartbeat_ack(&mut self, now: Instant, info: &[u8]) {
+        self.heartbeats_unanswered = 0;
+        if info.len() == 12 && info[..4] == [0, 1, 0, 12] {
+            let mut ms = [0u8; 8];
+            ms.copy_from_slice(&info[4..12]);
+            let sent = Duration::from_millis(u64::from_be_bytes(ms));
+            let rtt = now
+                .saturating_duration_since(self.epoch)
+                .saturating_sub(sent);
+            if let Some(sender) = self.sender.as_mut() {
+                sender.rtt_sample(rtt);
+            }
+        }
     }
 
     fn abort_unreachable(&mut self) {
@@ -866,6 +919,7 @@ impl Association {
             self.ack_deadline,
             self.reset_in_flight.as_ref().map(|r| r.deadline),
             self.shutdown_deadline,
+            self.heartbeat_due,
         ]
         .into_iter()
         .flatten()

@@ -35,6 +35,11 @@ pub struct SctpConfig {
     pub max_retransmits: u32,
     /// Delayed SACK (RFC 9260 §6.2: at most 500 ms; ack every second packet).
     pub delayed_ack: Duration,
+    /// HB.interval (RFC 9260 §8.3): an idle association sends HEARTBEAT this
+    /// often (plus RTO and jitter); unanswered ones count toward
+    /// `max_retransmits`. `None` turns heartbeats off (ICE consent already
+    /// watches the path).
+    pub heartbeat_interval: Option<Duration>,
     /// Initial congestion window, in packets.
     pub initial_cwnd_packets: usize,
     /// Seed for verification tags, initial TSNs and the cookie secret. Give
@@ -58,6 +63,7 @@ impl Default for SctpConfig {
             max_init_retransmits: 8,
             max_retransmits: 10,
             delayed_ack: Duration::from_millis(200),
+            heartbeat_interval: Some(Duration::from_secs(30)),
             initial_cwnd_packets: 4,
             seed: 0,
         }

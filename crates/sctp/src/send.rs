@@ -602,6 +602,11 @@ impl Sender {
         outcome
     }
 
+    /// An RTT measured outside data (a HEARTBEAT ACK, RFC 9260 §8.3).
+    pub(crate) fn rtt_sample(&mut self, rtt: Duration) {
+        self.update_rto(rtt);
+    }
+
     /// RFC 6298 §2.
     fn update_rto(&mut self, rtt: Duration) {
         match self.srtt {

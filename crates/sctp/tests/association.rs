@@ -279,3 +279,30 @@ fn message_sizes_from_one_byte_to_max_message_size() {
         .send(now, 0, 53, too_big, false, Reliability::Reliable)
         .is_err());
 }
+
+#[test]
+fn idle_associations_heartbeat_and_notice_a_dead_peer() {
+    let mut p = Pair::new(11, clean(20), true, true);
+    p.connect();
+    // Idle for two minutes: heartbeats keep it up and measure the RTT.
+    p.run_until(Duration::from_secs(120), |_, _| false);
+    assert!(p.node(p.a).connected() && p.node(p.b).connected());
+    let srtt = p
+        .node(p.a)
+        .association
+        .sender_stats()
+        .srtt
+        .expect("an RTT from heartbeats");
+    assert!(
+        srtt >= Duration::from_millis(40) && srtt < Duration::from_millis(50),
+        "{srtt:?}"
+    );
+    // The peer goes silent while idle: heartbeats go unanswered, then ABORT.
+    let hb = p.net.node_host(p.b);
+    p.net.set_firewall_drop_udp(hb, true);
+    assert!(p.run_until(Duration::from_secs(900), |a, _| {
+        a.events
+            .iter()
+            .any(|(_, e)| *e == SctpEvent::Closed(CloseReason::PeerUnreachable))
+    }));
+}
