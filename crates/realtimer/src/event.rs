@@ -1,0 +1,101 @@
+//! What the core tells its driver.
+
+use std::fmt;
+use std::net::{IpAddr, SocketAddr};
+
+use bytes::Bytes;
+use realtimer_datachannel::ChannelData;
+use realtimer_ice::{IceConnectionState, IceGatheringState};
+
+use crate::channel::{ChannelRef, DataChannelInfo};
+use crate::jsep::{IceCandidateInit, SignalingState};
+
+/// RTCPeerConnectionState (W3C webrtc-pc §4.3.3), from ICE and DTLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PeerConnectionState {
+    /// Nothing started.
+    New,
+    /// ICE checking or DTLS handshaking.
+    Connecting,
+    /// ICE connected and DTLS connected.
+    Connected,
+    /// ICE lost consent for a while.
+    Disconnected,
+    /// ICE or DTLS failed.
+    Failed,
+    /// `close()` was called.
+    Closed,
+}
+
+impl PeerConnectionState {
+    /// The W3C string value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PeerConnectionState::New => "new",
+            PeerConnectionState::Connecting => "connecting",
+            PeerConnectionState::Connected => "connected",
+            PeerConnectionState::Disconnected => "disconnected",
+            PeerConnectionState::Failed => "failed",
+            PeerConnectionState::Closed => "closed",
+        }
+    }
+}
+
+impl fmt::Display for PeerConnectionState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A datagram for the driver to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// The local address to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The bytes.
+    pub contents: Bytes,
+}
+
+/// Something the driver should know or do, with the browser's event names
+/// in the docs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RtcEvent {
+    /// `icecandidate`: a local candidate to signal; `None` is the end of
+    /// candidates (the browser's null candidate).
+    IceCandidate(Option<IceCandidateInit>),
+    /// `icegatheringstatechange`.
+    IceGatheringState(IceGatheringState),
+    /// `iceconnectionstatechange`.
+    IceConnectionState(IceConnectionState),
+    /// `connectionstatechange`.
+    ConnectionState(PeerConnectionState),
+    /// `signalingstatechange`.
+    SignalingState(SignalingState),
+    /// `negotiationneeded`: the first data channel needs a data section.
+    NegotiationNeeded,
+    /// `datachannel`: the peer opened a channel (it is open).
+    DataChannel(ChannelRef, DataChannelInfo),
+    /// A channel's `open`; its stream id is now known.
+    ChannelOpen(ChannelRef, u16),
+    /// A channel's `message`.
+    ChannelMessage(ChannelRef, ChannelData),
+    /// A channel's `bufferedamountlow`.
+    ChannelBufferedAmountLow(ChannelRef),
+    /// A channel's `closing` (the peer or we started closing it).
+    ChannelClosing(ChannelRef),
+    /// A channel's `close`.
+    ChannelClosed(ChannelRef),
+    /// A channel's `error` (it could not be created, e.g. its id was taken)
+    /// before its `close`.
+    ChannelError(ChannelRef, String),
+    /// The peer gave an mDNS `.local` host candidate: resolve the name and
+    /// call [`crate::Rtc::resolve_mdns_name`].
+    ResolveMdnsName(String),
+    /// Publish this mDNS name for our host address (only with
+    /// `IceConfig::mdns_host_candidates`).
+    RegisterMdnsName(String, IpAddr),
+}

@@ -1,0 +1,25 @@
+//! WebRTC for Rust: a browser-shaped `PeerConnection` for data channels.
+//!
+//! Two layers, as in quinn:
+//! - [`Rtc`], the sans-IO core: one owner, `&mut self`, time from the
+//!   caller. It composes the ICE agent, DTLS and the data channels (SCTP +
+//!   DCEP), demultiplexes datagrams by first byte (RFC 7983) and does JSEP
+//!   (RFC 8829) for data-only sessions.
+//! - `PeerConnection` and `DataChannel`, a thin tokio driver with the
+//!   RTCPeerConnection / RTCDataChannel API.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod channel;
+mod error;
+mod event;
+mod jsep;
+mod rtc;
+
+pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
+pub use error::RtcError;
+pub use event::{PeerConnectionState, RtcEvent, Transmit};
+pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
+pub use realtimer_datachannel::{ChannelData, SctpConfig};
+pub use realtimer_dtls::{Certificate, Fingerprint};
+pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
+pub use rtc::{Rtc, RtcConfig};
