@@ -100,34 +100,7 @@ impl Link {
         let hs = net.add_host(&["192.0.2.2".parse().unwrap()], None);
         net.set_uplink(hc, link);
         net.set_uplink(hs, LinkConfig::default().delay(Duration::from_millis(1)));
-        let client_cert = Certificate::generate(SystemTime::now()).unwrap();
-        let server_cert = Certificate::generate(SystemTime::now()).unwrap();
-        let (cf, sf) = (
-            client_cert.fingerprint().clone(),
-            server_cert.fingerprint().clone(),
-        );
-        let c_addr: SocketAddr = "192.0.2.1:4000".parse().unwrap();
-        let s_addr: SocketAddr = "192.0.2.2:4000".parse().unwrap();
-        let sctp = |seed| SctpConfig {
-            seed,
-            ..SctpConfig::default()
-        };
-        let dtls_config =
-            |cert| DtlsConfig::new(cert).with_handshake_timeout(Duration::from_secs(120));
-        let client = Peer {
-            dtls: Dtls::new(dtls_config(client_cert), Role::Client, sf, start).unwrap(),
-            channels: DataChannels::new(sctp(seed * 2 + 1), DtlsRole::Client, start),
-            local: c_addr,
-            remote: s_addr,
-            events: Vec::new(),
-        };
-        let server = Peer {
-            dtls: Dtls::new(dtls_config(server_cert), Role::Server, cf, start).unwrap(),
-            channels: DataChannels::new(sctp(seed * 2 + 2), DtlsRole::Server, start),
-            local: s_addr,
-            remote: c_addr,
-            events: Vec::new(),
-        };
+        let (client, server) = peers(seed, start);
         let client = net.attach(hc, client);
         let server = net.attach(hs, server);
         Link {
@@ -165,4 +138,36 @@ impl Link {
             "DTLS and SCTP did not come up"
         );
     }
+}
+
+/// A DTLS client and server peer, ready to run from `start`.
+pub fn peers(seed: u64, start: Instant) -> (Peer, Peer) {
+    let client_cert = Certificate::generate(SystemTime::now()).unwrap();
+    let server_cert = Certificate::generate(SystemTime::now()).unwrap();
+    let (cf, sf) = (
+        client_cert.fingerprint().clone(),
+        server_cert.fingerprint().clone(),
+    );
+    let c_addr: SocketAddr = "192.0.2.1:4000".parse().unwrap();
+    let s_addr: SocketAddr = "192.0.2.2:4000".parse().unwrap();
+    let sctp = |seed| SctpConfig {
+        seed,
+        ..SctpConfig::default()
+    };
+    let dtls_config = |cert| DtlsConfig::new(cert).with_handshake_timeout(Duration::from_secs(120));
+    let client = Peer {
+        dtls: Dtls::new(dtls_config(client_cert), Role::Client, sf, start).unwrap(),
+        channels: DataChannels::new(sctp(seed * 2 + 1), DtlsRole::Client, start),
+        local: c_addr,
+        remote: s_addr,
+        events: Vec::new(),
+    };
+    let server = Peer {
+        dtls: Dtls::new(dtls_config(server_cert), Role::Server, cf, start).unwrap(),
+        channels: DataChannels::new(sctp(seed * 2 + 2), DtlsRole::Server, start),
+        local: s_addr,
+        remote: c_addr,
+        events: Vec::new(),
+    };
+    (client, server)
 }
