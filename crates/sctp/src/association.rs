@@ -235,7 +235,7 @@ impl Association {
         } else {
             self.peer_tag
         };
-        self.write_packet(tag, std::slice::from_ref(&chunk));
+        self.write_packet(tag, vec![chunk.clone()]);
         let wait = self.config.rto_initial * 2u32.saturating_pow(attempts.min(6));
         self.handshake = Some((chunk, now + wait.min(self.config.rto_max), attempts));
     }
@@ -320,7 +320,7 @@ impl Association {
         if self.state != AssociationState::Closed {
             self.write_packet(
                 self.peer_tag,
-                &[Chunk::Abort {
+                vec![Chunk::Abort {
                     reflected_tag: false,
                     causes: Bytes::new(),
                 }],
@@ -402,7 +402,7 @@ impl Association {
                     ) {
                         self.write_packet(
                             self.peer_tag,
-                            &[Chunk::ShutdownComplete {
+                            vec![Chunk::ShutdownComplete {
                                 reflected_tag: false,
                             }],
                         );
@@ -472,7 +472,7 @@ impl Association {
         }
         let cookie = self.make_cookie(now, &init);
         let ack = Chunk::InitAck(self.our_init(vec![Param::StateCookie(cookie)]));
-        self.write_packet(init.initiate_tag, &[ack]);
+        self.write_packet(init.initiate_tag, vec![ack]);
     }
 
     /// RFC 9260 §5.1.3: the cookie carries both sides' parameters and a MAC,
@@ -884,7 +884,7 @@ impl Association {
     fn abort_unreachable(&mut self) {
         self.write_packet(
             self.peer_tag,
-            &[Chunk::Abort {
+            vec![Chunk::Abort {
                 reflected_tag: false,
                 causes: Bytes::new(),
             }],
@@ -948,7 +948,7 @@ impl Association {
         ) {
             if !self.control.is_empty() {
                 let control: Vec<Chunk> = self.control.drain(..).collect();
-                self.write_packet(self.peer_tag, &control);
+                self.write_packet(self.peer_tag, control);
             }
             return;
         }
@@ -988,7 +988,7 @@ impl Association {
             if chunks.is_empty() {
                 break;
             }
-            self.write_packet(self.peer_tag, &chunks);
+            self.write_packet(self.peer_tag, chunks);
         }
         self.check_thresholds();
     }
@@ -1036,14 +1036,14 @@ impl Association {
         }
     }
 
-    fn write_packet(&mut self, tag: u32, chunks: &[Chunk]) {
+    fn write_packet(&mut self, tag: u32, chunks: Vec<Chunk>) {
         let packet = Packet {
             header: CommonHeader {
                 source_port: self.config.local_port,
                 destination_port: self.config.remote_port,
                 verification_tag: tag,
             },
-            chunks: chunks.to_vec(),
+            chunks,
         };
         self.transmits.push_back(packet.to_bytes());
     }
