@@ -13,12 +13,17 @@ mod channel;
 mod error;
 mod event;
 mod jsep;
+mod pc;
 mod rtc;
 
 pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
 pub use error::RtcError;
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
+pub use pc::{
+    DataChannel, DataChannelEvent, IceServer, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent, PeerConnectionEvents,
+};
 pub use realtimer_datachannel::{ChannelData, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};

@@ -1,0 +1,217 @@
+//! Two `PeerConnection`s in one process over loopback UDP, signaling
+//! through in-process channels.
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use realtimer::{
+    ChannelData, DataChannel, DataChannelEvent, DataChannelInit, DataChannelState, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtcError,
+    SessionDescription, SignalingState,
+};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+fn config() -> PeerConnectionConfig {
+    let mut c = PeerConnectionConfig::default().with_loopback(true);
+    c.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    c
+}
+
+/// Forwards `from`'s candidates to `to`; hands incoming data channels out.
+fn pump(
+    mut events: PeerConnectionEvents,
+    to: PeerConnection,
+    channels: mpsc::UnboundedSender<DataChannel>,
+) {
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            match e {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    let _ = to.add_ice_candidate(c).await;
+                }
+                PeerConnectionEvent::DataChannel(dc) => {
+                    let _ = channels.send(dc);
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+async fn pair() -> (
+    PeerConnection,
+    PeerConnection,
+    mpsc::UnboundedReceiver<DataChannel>,
+    mpsc::UnboundedReceiver<DataChannel>,
+) {
+    let a = PeerConnection::new(config()).await.unwrap();
+    let b = PeerConnection::new(config()).await.unwrap();
+    let (a_tx, a_rx) = mpsc::unbounded_channel();
+    let (b_tx, b_rx) = mpsc::unbounded_channel();
+    pump(a.events().unwrap(), b.clone(), a_tx);
+    pump(b.events().unwrap(), a.clone(), b_tx);
+    (a, b, a_rx, b_rx)
+}
+
+async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
+    let offer = a.create_offer().await.unwrap();
+    // Remote first, so trickled candidates find the description there.
+    b.set_remote_description(offer.clone()).await.unwrap();
+    a.set_local_description(offer).await.unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    let answer = b.create_answer().await.unwrap();
+    a.set_remote_description(answer.clone()).await.unwrap();
+    b.set_local_description(answer).await.unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
+}
+
+#[tokio::test]
+async fn rust_to_rust_over_loopback() {
+    let (a, b, _a_in, mut b_in) = pair().await;
+    let chat = a
+        .create_data_channel(
+            "chat",
+            DataChannelInit {
+                protocol: "proto".into(),
+                ..DataChannelInit::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(chat.ready_state(), DataChannelState::Connecting);
+    negotiate(&a, &b).await;
+    timeout(Duration::from_secs(10), chat.wait_open())
+        .await
+        .expect("channel opens");
+    let remote = timeout(Duration::from_secs(5), b_in.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(remote.label(), "chat");
+    assert_eq!(remote.protocol(), "proto");
+    assert_eq!(a.connection_state(), PeerConnectionState::Connected);
+    assert!(a.current_remote_description().is_some());
+
+    chat.send_text("héllo ☃").await.unwrap();
+    chat.send_binary(Bytes::new()).await.unwrap();
+    chat.send_binary(vec![1u8]).await.unwrap();
+    let big: Vec<u8> = (0..262_144u32).map(|i| (i % 251) as u8).collect();
+    chat.send_binary(big.clone()).await.unwrap();
+    let got = |m: Option<ChannelData>| m.expect("message");
+    assert_eq!(
+        got(remote.recv().await),
+        ChannelData::Text("héllo ☃".into())
+    );
+    assert_eq!(got(remote.recv().await), ChannelData::Binary(Bytes::new()));
+    assert_eq!(
+        got(remote.recv().await),
+        ChannelData::Binary(Bytes::from_static(&[1]))
+    );
+    assert_eq!(
+        got(remote.recv().await),
+        ChannelData::Binary(Bytes::from(big))
+    );
+
+    // Too large for the peer's max-message-size: a TypeError.
+    let err = chat.send_binary(vec![0u8; 262_145]).await.unwrap_err();
+    assert!(matches!(err, RtcError::TypeError(_)), "{err}");
+
+    // Back-pressure: 8 MiB in 64 KiB pieces, waiting for the low threshold.
+    chat.set_buffered_amount_low_threshold(256 * 1024).await;
+    let receiver = tokio::spawn({
+        let remote = remote.clone();
+        async move {
+            let mut total = 0usize;
+            while total < 8 * 1024 * 1024 {
+                match remote.recv().await {
+                    Some(ChannelData::Binary(b)) => total += b.len(),
+                    other => panic!("unexpected {other:?}"),
+                }
+            }
+            total
+        }
+    });
+    for _ in 0..128 {
+        if chat.buffered_amount() > 1024 * 1024 {
+            chat.wait_buffered_amount_at_most(256 * 1024).await;
+        }
+        chat.send_binary(vec![9u8; 65536]).await.unwrap();
+    }
+    let total = timeout(Duration::from_secs(30), receiver)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(total, 8 * 1024 * 1024);
+
+    // Close from the remote side reaches both.
+    remote.close().await;
+    timeout(Duration::from_secs(5), chat.wait_closed())
+        .await
+        .unwrap();
+    timeout(Duration::from_secs(5), remote.wait_closed())
+        .await
+        .unwrap();
+    let mut saw_close = false;
+    while let Ok(Some(e)) = timeout(Duration::from_millis(100), chat.next_event()).await {
+        saw_close |= e == DataChannelEvent::Close;
+    }
+    assert!(saw_close);
+
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test]
+async fn negotiated_channel_and_answerer_offer() {
+    let (a, b, mut a_in, _b_in) = pair().await;
+    let init = DataChannelInit {
+        negotiated: true,
+        id: Some(5),
+        ..DataChannelInit::default()
+    };
+    let na = a.create_data_channel("n", init.clone()).await.unwrap();
+    let nb = b.create_data_channel("n", init).await.unwrap();
+    // b offers this time.
+    let dc = b
+        .create_data_channel(
+            "u",
+            DataChannelInit {
+                ordered: false,
+                max_retransmits: Some(0),
+                ..DataChannelInit::default()
+            },
+        )
+        .await
+        .unwrap();
+    negotiate(&b, &a).await;
+    assert!(timeout(Duration::from_secs(10), na.wait_open())
+        .await
+        .unwrap());
+    assert!(timeout(Duration::from_secs(10), nb.wait_open())
+        .await
+        .unwrap());
+    assert_eq!(na.id(), Some(5));
+    na.send_text("to b").await.unwrap();
+    assert_eq!(nb.recv().await, Some(ChannelData::Text("to b".into())));
+    let incoming = timeout(Duration::from_secs(5), a_in.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!incoming.ordered());
+    assert_eq!(incoming.max_retransmits(), Some(0));
+    assert!(dc.wait_open().await);
+    // Errors: a bad SDP and a call in the wrong state.
+    let err = a
+        .set_remote_description(SessionDescription::offer("v=0\r\nx"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RtcError::InvalidSdp { line: 2, .. }), "{err}");
+    let err = a.create_answer().await.unwrap_err();
+    assert!(matches!(err, RtcError::InvalidState(_)), "{err}");
+    b.close().await;
+    timeout(Duration::from_secs(5), na.wait_closed())
+        .await
+        .unwrap();
+    assert_eq!(b.connection_state(), PeerConnectionState::Closed);
+}
