@@ -15,6 +15,7 @@ mod config;
 mod error;
 mod packet;
 mod param;
+mod queue;
 mod recv;
 mod send;
 mod tsn;

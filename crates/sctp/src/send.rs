@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 
 use crate::chunk::{DataChunk, ForwardTsn, ForwardTsnStream, Sack};
+use crate::queue::{Outbound, OutboundQueue};
 use crate::tsn::unwrap_tsn;
 
 /// How hard a message is tried (RFC 3758, RFC 8831 §6.1).
@@ -26,21 +27,6 @@ pub enum Reliability {
     MaxRetransmits(u32),
     /// Given up this long after `send`.
     MaxLifetime(Duration),
-}
-
-/// A user message waiting to be cut into DATA chunks.
-#[derive(Debug)]
-struct Outbound {
-    id: u64,
-    stream: u16,
-    ssn: u16,
-    ppid: u32,
-    unordered: bool,
-    payload: Bytes,
-    /// Bytes already cut into chunks.
-    offset: usize,
-    reliability: Reliability,
-    created: Instant,
 }
 
 /// A DATA chunk that has a TSN.
@@ -118,7 +104,7 @@ pub(crate) struct Sender {
     next_tsn: u64,
     cumulative_ack: u64,
     next_message: u64,
-    pending: VecDeque<Outbound>,
+    pending: OutboundQueue,
     sent: VecDeque<Sent>,
     ssn: HashMap<u16, u16>,
     /// Bytes queued but not yet transmitted, per stream (bufferedAmount).
@@ -186,7 +172,7 @@ impl Sender {
             next_tsn: start,
             cumulative_ack: start - 1,
             next_message: 0,
-            pending: VecDeque::new(),
+            pending: OutboundQueue::default(),
             sent: VecDeque::new(),
             ssn: HashMap::new(),
             buffered: HashMap::new(),
@@ -246,7 +232,7 @@ impl Sender {
             self.expiries
                 .push(Reverse((now + lifetime, self.next_message)));
         }
-        self.pending.push_back(Outbound {
+        self.pending.push(Outbound {
             id: self.next_message,
             stream,
             ssn,
@@ -283,7 +269,7 @@ impl Sender {
 
     /// True when messages of this stream still wait or fly.
     pub(crate) fn stream_has_data(&self, stream: u16) -> bool {
-        self.pending.iter().any(|m| m.stream == stream)
+        self.pending.has_stream(stream)
             || self
                 .sent
                 .iter()
@@ -298,7 +284,7 @@ impl Sender {
                 return;
             }
             self.expiries.pop();
-            let live = self.pending.iter().any(|m| m.id == message)
+            let live = self.pending.has_message(message)
                 || self
                     .sent
                     .iter()
@@ -345,8 +331,8 @@ impl Sender {
                 }
             }
         }
-        if let Some(i) = self.pending.iter().position(|m| m.id == message) {
-            if let Some(m) = self.pending.remove(i) {
+        {
+            if let Some(m) = self.pending.remove_message(message) {
                 let rest = m.payload.len() - m.offset;
                 self.held -= rest;
                 if let Some(b) = self.buffered.get_mut(&m.stream) {

@@ -306,3 +306,37 @@ fn idle_associations_heartbeat_and_notice_a_dead_peer() {
             .any(|(_, e)| *e == SctpEvent::Closed(CloseReason::PeerUnreachable))
     }));
 }
+
+#[test]
+fn streams_take_turns_between_messages() {
+    let mut p = Pair::new(12, clean(5), true, true);
+    p.connect();
+    p.node_mut(p.a)
+        .association
+        .set_remote_max_message_size(256 * 1024);
+    // Three big messages on stream 1, then one small one on stream 2.
+    let big: Vec<_> = (0..3).map(|i| message(i, 256 * 1024)).collect();
+    p.send_from_a(&big, 1, false, Reliability::Reliable);
+    let small = message(99, 100);
+    p.send_from_a(
+        std::slice::from_ref(&small),
+        2,
+        false,
+        Reliability::Reliable,
+    );
+    assert!(p.run_until(Duration::from_secs(30), |_, b| b.messages.len() == 4));
+    let order: Vec<u16> = p.node(p.b).messages.iter().map(|(_, m)| m.stream).collect();
+    // Stream 2's message waits for at most the big message in progress.
+    assert!(
+        order.iter().position(|s| *s == 2).unwrap() <= 1,
+        "{order:?}"
+    );
+    let stream1: Vec<_> = p
+        .node(p.b)
+        .messages
+        .iter()
+        .filter(|(_, m)| m.stream == 1)
+        .map(|(_, m)| m.payload.clone())
+        .collect();
+    assert_eq!(stream1, big, "in order within the stream");
+}
