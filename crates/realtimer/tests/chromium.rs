@@ -1,0 +1,254 @@
+//! Interop with headless Chromium: the test serves the page
+//! (tests/browser/dc-interop.html) and a WebSocket for signaling from
+//! http://localhost, runs tests/browser/dc-interop.mjs (playwright-core),
+//! and our PeerConnection answers the page's cases: echo, channel
+//! parameters (`__dcinfo__`), the photo transfer both ways, a channel
+//! opened by Rust and closed by Rust, close from the browser.
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use realtimer::{
+    ChannelData, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, SessionDescription,
+};
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+
+const PAGE: &str = include_str!("../../../tests/browser/dc-interop.html");
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+fn pattern(n: usize, seed: usize) -> Vec<u8> {
+    (0..n).map(|i| ((i * 7 + seed) & 255) as u8).collect()
+}
+
+/// Our side of every channel: echo, `__dcinfo__`, the photo protocol.
+async fn serve_channel(dc: DataChannel, ws: mpsc::UnboundedSender<Value>) {
+    let mut photo: Option<(usize, Vec<u8>)> = None;
+    while let Some(m) = dc.recv().await {
+        match m {
+            ChannelData::Text(t) if t == "__dcinfo__" => {
+                let info = json!({
+                    "label": dc.label(), "protocol": dc.protocol(), "id": dc.id(),
+                    "ordered": dc.ordered(), "maxRetransmits": dc.max_retransmits(),
+                    "maxPacketLifeTime": dc.max_packet_life_time(), "negotiated": dc.negotiated(),
+                });
+                dc.send_text(info.to_string()).await.unwrap();
+            }
+            ChannelData::Text(t) if dc.label() == "photo" && t == "__sendphoto__" => {
+                let img = pattern(700_000, 11);
+                dc.set_buffered_amount_low_threshold(256 * 1024).await;
+                dc.send_text(img.len().to_string()).await.unwrap();
+                for chunk in img.chunks(64_000) {
+                    if dc.buffered_amount() > 1024 * 1024 {
+                        dc.wait_buffered_amount_at_most(256 * 1024).await;
+                    }
+                    dc.send_binary(Bytes::copy_from_slice(chunk)).await.unwrap();
+                }
+            }
+            ChannelData::Text(t) if dc.label() == "photo" && photo.is_none() => {
+                let n: usize = t.parse().unwrap();
+                photo = Some((n, Vec::with_capacity(n)));
+            }
+            ChannelData::Binary(b) if photo.is_some() => {
+                let (n, buf) = photo.as_mut().unwrap();
+                buf.extend_from_slice(&b);
+                if buf.len() >= *n {
+                    let ok = *buf == pattern(*n, 3);
+                    let reply = if ok {
+                        format!("ok {n}")
+                    } else {
+                        "bad photo".into()
+                    };
+                    dc.send_text(reply).await.unwrap();
+                    photo = None;
+                }
+            }
+            other => {
+                if let Err(e) = dc.send(other).await {
+                    println!("echo failed on {}: {e}", dc.label());
+                }
+            }
+        }
+    }
+    let _ = ws.send(json!({"type": "closed", "label": dc.label()}));
+}
+
+async fn run(browser_offers: bool) {
+    if !std::path::Path::new("/usr/bin/chromium").exists() {
+        println!("skipped: /usr/bin/chromium is not installed");
+        return;
+    }
+    let (sock_tx, mut sock_rx) = mpsc::unbounded_channel::<WebSocket>();
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/ws",
+            get(move |up: WebSocketUpgrade| {
+                let tx = sock_tx.clone();
+                async move {
+                    up.on_upgrade(move |s| async move {
+                        let _ = tx.send(s);
+                    })
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let role = if browser_offers {
+        "offerer"
+    } else {
+        "answerer"
+    };
+    let url = format!("http://localhost:{port}/?role={role}");
+    let node = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("dc-interop.mjs")
+            .arg(url)
+            .current_dir(browser_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+    });
+
+    let mut config = PeerConnectionConfig::default().with_loopback(true);
+    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let mut events = pc.events().unwrap();
+    let neg = pc
+        .create_data_channel(
+            "negotiated",
+            DataChannelInit {
+                negotiated: true,
+                id: Some(5),
+                ..DataChannelInit::default()
+            },
+        )
+        .await
+        .unwrap();
+    let from_rust = pc
+        .create_data_channel("from-rust", DataChannelInit::default())
+        .await
+        .unwrap();
+
+    let socket = tokio::time::timeout(Duration::from_secs(60), sock_rx.recv())
+        .await
+        .expect("the page connects")
+        .unwrap();
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        while let Some(v) = out_rx.recv().await {
+            if ws_tx
+                .send(Message::Text(v.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    tokio::spawn(serve_channel(neg, out_tx.clone()));
+
+    let result = tokio::time::timeout(Duration::from_secs(120), async {
+        loop {
+            tokio::select! {
+                msg = ws_rx.next() => {
+                    let Some(Ok(Message::Text(text))) = msg else {
+                        match msg { Some(Ok(_)) => continue, _ => return None }
+                    };
+                    let m: Value = serde_json::from_str(&text).unwrap();
+                    match m["type"].as_str().unwrap_or("") {
+                        "offer" => {
+                            let sdp = m["sdp"].as_str().unwrap().to_owned();
+                            pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
+                            let answer = pc.create_answer().await.unwrap();
+                            pc.set_local_description(answer.clone()).await.unwrap();
+                            out_tx.send(json!({"type": "answer", "sdp": answer.sdp})).unwrap();
+                        }
+                        "ready" => {
+                            let offer = pc.create_offer().await.unwrap();
+                            pc.set_local_description(offer.clone()).await.unwrap();
+                            out_tx.send(json!({"type": "offer", "sdp": offer.sdp})).unwrap();
+                        }
+                        "answer" => {
+                            let sdp = m["sdp"].as_str().unwrap().to_owned();
+                            pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
+                        }
+                        "candidate" => {
+                            let c = m["candidate"].as_str().unwrap_or("");
+                            let init = (!c.is_empty()).then(|| IceCandidateInit {
+                                candidate: c.to_owned(),
+                                sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
+                                sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                                username_fragment: None,
+                            });
+                            if let Err(e) = pc.add_ice_candidate(init).await {
+                                println!("addIceCandidate({c}): {e}");
+                            }
+                        }
+                        "rust-channel-ready" => {
+                            let dc = from_rust.clone();
+                            tokio::spawn(async move {
+                                dc.send_text("ping from rust ✓").await.unwrap();
+                                let echoed = dc.recv().await;
+                                assert_eq!(echoed, Some(ChannelData::Text("ping from rust ✓".into())));
+                                dc.close().await;
+                            });
+                        }
+                        "result" => return Some(m),
+                        _ => {}
+                    }
+                }
+                e = events.recv() => match e {
+                    Some(PeerConnectionEvent::IceCandidate(c)) => {
+                        let v = match c {
+                            Some(c) => json!({"type": "candidate", "candidate": c.candidate,
+                                "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}),
+                            None => json!({"type": "candidate", "candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}),
+                        };
+                        out_tx.send(v).unwrap();
+                    }
+                    Some(PeerConnectionEvent::DataChannel(dc)) => {
+                        tokio::spawn(serve_channel(dc, out_tx.clone()));
+                    }
+                    Some(_) => {}
+                    None => return None,
+                },
+            }
+        }
+    })
+    .await
+    .expect("the page finished in time");
+    let output = node.await.unwrap().expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}");
+    let result = result.expect("a result from the page");
+    println!("passed: {}", result["passed"]);
+    assert_eq!(result["failed"], json!([]), "failed cases");
+    assert_eq!(result["passed"].as_array().map(Vec::len), Some(14));
+    pc.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_offers_rust_answers() {
+    run(true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_offers_chromium_answers() {
+    run(false).await;
+}

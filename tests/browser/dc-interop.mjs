@@ -1,0 +1,41 @@
+// Opens the data channel interop page in headless Chromium and waits for its
+// verdict.   node dc-interop.mjs URL
+// Prints `RESULT {"passed":[...],"failed":[...]}` and exits 0 when nothing failed.
+import { chromium } from 'playwright-core';
+
+const url = process.argv[2];
+if (!url) {
+  console.error('usage: node dc-interop.mjs URL');
+  process.exit(2);
+}
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  args: [
+    '--allow-loopback-in-peer-connection',
+    '--use-fake-ui-for-media-stream',
+    '--use-fake-device-for-media-stream',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+let code = 1;
+try {
+  const page = await browser.newPage();
+  page.on('console', (m) => console.log(`[page] ${m.text()}`));
+  page.on('pageerror', (e) => console.log(`[page error] ${e.message}`));
+  await page.goto(url);
+  await page.waitForFunction(() => window.__result, null, { timeout: 120000 });
+  const result = await page.evaluate(() => window.__result);
+  console.log(`RESULT ${JSON.stringify(result)}`);
+  code = result.failed.length === 0 ? 0 : 1;
+} catch (e) {
+  console.log(`ERROR ${e.message}`);
+} finally {
+  await browser.close();
+}
+process.exit(code);
