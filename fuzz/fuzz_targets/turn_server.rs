@@ -36,10 +36,20 @@ fn drain(server: &mut Server, now: Instant) -> Option<String> {
     nonce
 }
 
-fn request(method: Method, tid: u8, nonce: &str, build: impl Fn(&mut MessageEncoder<'_>)) -> Vec<u8> {
+fn request(
+    method: Method,
+    tid: u8,
+    nonce: &str,
+    build: impl Fn(&mut MessageEncoder<'_>),
+) -> Vec<u8> {
     let key = IntegrityKey::long_term("u", REALM, "p", PasswordAlgorithm::Md5).unwrap();
     let mut buf = Vec::new();
-    let mut enc = MessageEncoder::new(&mut buf, Class::Request, method, TransactionId::new([tid; 12]));
+    let mut enc = MessageEncoder::new(
+        &mut buf,
+        Class::Request,
+        method,
+        TransactionId::new([tid; 12]),
+    );
     build(&mut enc);
     enc.add(&Username("u")).unwrap();
     enc.add(&Realm(REALM)).unwrap();
@@ -58,7 +68,10 @@ fuzz_target!(|data: &[u8]| {
     config.limits.total_allocations = 4;
     config.limits.permissions_per_allocation = 4;
     config.limits.channels_per_allocation = 4;
-    config.peer_policy.allow.push("127.0.0.1/8".parse().unwrap());
+    config
+        .peer_policy
+        .allow
+        .push("127.0.0.1/8".parse().unwrap());
     let mut now = Instant::now();
     let Ok(mut server) = Server::new(config, now, 1_700_000_000) else {
         return;
@@ -68,7 +81,12 @@ fuzz_target!(|data: &[u8]| {
     let peer: SocketAddr = "127.0.0.1:6000".parse().unwrap();
 
     // Set up: learn a nonce, allocate, permit, bind a channel.
-    server.handle_client(now, listener, client, &request(Method::ALLOCATE, 1, "x", |_| {}));
+    server.handle_client(
+        now,
+        listener,
+        client,
+        &request(Method::ALLOCATE, 1, "x", |_| {}),
+    );
     let nonce = drain(&mut server, now).unwrap_or_default();
     let setup = [
         request(Method::ALLOCATE, 2, &nonce, |e| {
