@@ -20,6 +20,15 @@ pub struct Message {
     pub payload: Bytes,
 }
 
+/// What one stored fragment or waiting message costs beyond its payload:
+/// counting it keeps a peer sending tiny chunks from filling memory with
+/// bookkeeping while the window still looks open.
+const STORED_OVERHEAD: usize = 64;
+
+fn cost(payload: usize) -> usize {
+    payload + STORED_OVERHEAD
+}
+
 /// The most gap blocks and duplicate TSNs one SACK reports.
 const MAX_GAP_BLOCKS: usize = 64;
 const MAX_DUPLICATES: usize = 32;
@@ -111,7 +120,7 @@ impl Receiver {
         // RFC 9260 §6.2: drop what does not fit, but always take the chunk
         // that moves the cumulative TSN, so a full window cannot deadlock.
         let fills_gap = tsn == self.cumulative_tsn + 1;
-        if !fills_gap && self.buffered + chunk.payload.len() > self.window {
+        if !fills_gap && self.buffered + cost(chunk.payload.len()) > self.window {
             self.ack_now = true;
             return Accepted::Dropped;
         }
@@ -124,7 +133,7 @@ impl Receiver {
         if !self.received_above.is_empty() {
             self.ack_now = true; // a gap: report it at once (RFC 9260 §6.7)
         }
-        self.buffered += chunk.payload.len();
+        self.buffered += cost(chunk.payload.len());
         self.fragments.insert(tsn, chunk);
         self.reassemble_around(tsn);
         Accepted::New
@@ -183,7 +192,7 @@ impl Receiver {
                 parts.push(c.payload);
             }
         }
-        self.buffered -= size;
+        self.buffered -= size + parts.len() * STORED_OVERHEAD;
         if size > self.max_message_size {
             // RFC 8831 §6.6: larger than we said we take; drop it.
             return;
@@ -213,7 +222,7 @@ impl Receiver {
             return; // an old SSN: skipped by FORWARD TSN already
         }
         let id = message.stream;
-        self.buffered += message.payload.len();
+        self.buffered += cost(message.payload.len());
         stream.waiting.insert(ssn, message);
         self.flush_stream(id);
     }
@@ -224,7 +233,7 @@ impl Receiver {
         };
         while let Some(message) = stream.waiting.remove(&stream.next_ssn) {
             stream.next_ssn = stream.next_ssn.wrapping_add(1);
-            self.buffered -= message.payload.len();
+            self.buffered -= cost(message.payload.len());
             self.delivered.push_back(message);
         }
     }
@@ -277,7 +286,7 @@ impl Receiver {
         }
         // Fragments of abandoned messages go.
         let keep = self.fragments.split_off(&(new_cumulative + 1));
-        let dropped: usize = self.fragments.values().map(|c| c.payload.len()).sum();
+        let dropped: usize = self.fragments.values().map(|c| cost(c.payload.len())).sum();
         self.buffered -= dropped;
         self.fragments = keep;
         self.received_above = self.received_above.split_off(&(new_cumulative + 1));
@@ -300,7 +309,7 @@ impl Receiver {
                 stream.next_ssn = skipped.ssn.wrapping_add(1);
             }
             for m in ready {
-                self.buffered -= m.payload.len();
+                self.buffered -= cost(m.payload.len());
                 self.delivered.push_back(m);
             }
             self.flush_stream(skipped.stream);
@@ -311,7 +320,7 @@ impl Receiver {
     /// RFC 6525 §5.2.2: an incoming stream's SSN starts again at 0.
     pub(crate) fn reset_stream(&mut self, stream: u16) {
         if let Some(s) = self.streams.remove(&stream) {
-            let held: usize = s.waiting.values().map(|m| m.payload.len()).sum();
+            let held: usize = s.waiting.values().map(|m| cost(m.payload.len())).sum();
             self.buffered -= held;
         }
     }
@@ -319,5 +328,43 @@ impl Receiver {
     /// True when every TSN up to `last_tsn` has arrived.
     pub(crate) fn has_all_up_to(&self, last_tsn: u32) -> bool {
         unwrap_tsn(last_tsn, self.cumulative_tsn) <= self.cumulative_tsn
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(tsn: u32, len: usize) -> DataChunk {
+        DataChunk {
+            tsn,
+            stream: 0,
+            ssn: 0,
+            ppid: 53,
+            unordered: true,
+            beginning: true,
+            ending: false, // never complete: held until the window is full
+            immediate: false,
+            payload: Bytes::from(vec![0; len]),
+        }
+    }
+
+    #[test]
+    fn tiny_chunks_cannot_fill_memory_past_the_window() {
+        let window = 64 * 1024;
+        let mut r = Receiver::new(1, window, 1 << 20);
+        // TSN 1 never comes; 100,000 one-byte chunks after it.
+        for tsn in 2..100_002u32 {
+            r.receive(chunk(tsn, 1));
+        }
+        assert!(
+            r.fragments.len() <= window / cost(1) + 1,
+            "{} fragments held",
+            r.fragments.len()
+        );
+        assert!(r.received_above.len() <= window / cost(1) + 1);
+        assert!((r.a_rwnd() as usize) < cost(1), "the window is used up");
+        // The chunk that fills the gap is still taken.
+        assert_eq!(r.receive(chunk(1, 1)), Accepted::New);
     }
 }
