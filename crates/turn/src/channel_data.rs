@@ -3,20 +3,24 @@
 
 /// The first channel number (RFC 8656 §12).
 pub const MIN_CHANNEL: u16 = 0x4000;
-/// The last channel number (RFC 8656 §12).
-pub const MAX_CHANNEL: u16 = 0x4FFF;
+/// The last channel number accepted: RFC 8656 §12 narrowed the range to
+/// 0x4FFF, but RFC 5766 allowed up to 0x7FFF and coturn's clients
+/// (`turnutils_uclient`) still pick numbers there, as coturn's server
+/// accepts. Our client binds only 0x4000..=0x4FFF.
+pub const MAX_CHANNEL: u16 = 0x7FFF;
 /// The header's length.
 pub const HEADER_LEN: usize = 4;
 
-/// True when the first byte says ChannelData (RFC 7983 §7: 64..=79).
+/// True when the first byte says ChannelData: 64..=79 for RFC 8656
+/// channels (RFC 7983 §7), up to 127 for the RFC 5766 range.
 pub fn is_channel_data(datagram: &[u8]) -> bool {
-    matches!(datagram.first(), Some(0x40..=0x4F))
+    matches!(datagram.first(), Some(0x40..=0x7F))
 }
 
 /// A borrowed ChannelData message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ChannelData<'a> {
-    /// The channel number, 0x4000..=0x4FFF.
+    /// The channel number, 0x4000..=0x7FFF.
     pub channel: u16,
     /// The application data.
     pub data: &'a [u8],
@@ -29,8 +33,8 @@ pub enum ChannelDataError {
     /// Fewer than the 4 header bytes.
     #[error("ChannelData shorter than its 4-byte header: {0} bytes")]
     TooShort(usize),
-    /// The channel number is outside 0x4000..=0x4FFF.
-    #[error("channel number {0:#06x} outside 0x4000..=0x4fff")]
+    /// The channel number is outside 0x4000..=0x7FFF.
+    #[error("channel number {0:#06x} outside 0x4000..=0x7fff")]
     BadChannel(u16),
     /// The length field runs past the datagram (RFC 8656 §12.5: discard).
     #[error("ChannelData length {declared} but {available} bytes follow the header")]
@@ -117,8 +121,8 @@ mod tests {
             Err(ChannelDataError::TooShort(1))
         );
         assert_eq!(
-            ChannelData::decode(&[0x50, 0, 0, 0]),
-            Err(ChannelDataError::BadChannel(0x5000))
+            ChannelData::decode(&[0x80, 0, 0, 0]),
+            Err(ChannelDataError::BadChannel(0x8000))
         );
         assert_eq!(
             ChannelData::decode(&[0x40, 0, 0, 9, 1, 2]),

@@ -50,7 +50,7 @@ pub enum RequestError {
     /// A peer or requested family differs from the relay's family (443).
     #[error("Peer Address Family Mismatch")]
     PeerAddressFamilyMismatch,
-    /// CHANNEL-NUMBER outside 0x4000..=0x4FFF, or the channel or peer is
+    /// CHANNEL-NUMBER outside 0x4000..=0x7FFF, or the channel or peer is
     /// already bound to another (400, RFC 8656 §12.2).
     #[error("Bad Request: channel number invalid or in use")]
     BadChannel,

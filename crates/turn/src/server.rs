@@ -315,6 +315,7 @@ impl Server {
             (Class::Request, Method::BINDING) => {
                 let mut out = self.buffer();
                 if self.binding.handle(datagram, client, &mut out) == BindingOutcome::Respond {
+                    debug!(source = %client, "answering a STUN request");
                     self.metrics.binding_requests += 1;
                     self.push_transmit(listener, client, out);
                 }

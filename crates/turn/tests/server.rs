@@ -399,7 +399,7 @@ fn channels_carry_channel_data_both_ways() {
     let elsewhere: SocketAddr = "198.51.100.21:7000".parse().unwrap();
     assert_eq!(h.bind_channel(&mut client, 0x4001, elsewhere), Some(400));
     assert_eq!(h.bind_channel(&mut client, 0x3FFF, elsewhere), Some(400));
-    assert_eq!(h.bind_channel(&mut client, 0x5000, elsewhere), Some(400));
+    assert_eq!(h.bind_channel(&mut client, 0x8000, elsewhere), Some(400));
 
     let mut frame = Vec::new();
     ChannelData::encode(0x4001, b"via channel", false, &mut frame);
@@ -420,7 +420,7 @@ fn channels_carry_channel_data_both_ways() {
     for bad in [
         vec![0x40, 0x09, 0, 1, 7],
         vec![0x40, 0x01, 0, 200, 1, 2, 3],
-        vec![0x4F, 0xFF, 0],
+        vec![0x7F, 0xFF, 0],
         vec![0x40],
     ] {
         h.server

@@ -1,0 +1,521 @@
+//! `realtimer serve` as a TURN server: against coturn's client
+//! (`turnutils_uclient`, with `turnutils_peer` as the echoing peer), and
+//! security cases over real loopback sockets with a small client built on
+//! `realtimer-stun`.
+
+use std::io::{BufRead, BufReader};
+use std::net::{SocketAddr, UdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::thread;
+use std::time::{Duration, SystemTime};
+
+use realtimer_stun::attributes::{
+    ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, Username, XorPeerAddress,
+    XorRelayedAddress,
+};
+use realtimer_stun::{
+    Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
+};
+
+const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
+const REALM: &str = "realtimer.test";
+
+/// A child process killed when the test ends, pass or fail.
+struct Running {
+    child: Child,
+    stderr_lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn wait_for_line(&self, needle: &str) -> String {
+        loop {
+            match self.stderr_lines.recv_timeout(Duration::from_secs(20)) {
+                Ok(line) if line.contains(needle) => return line,
+                Ok(_) => {}
+                Err(e) => panic!("no stderr line with {needle:?}: {e}"),
+            }
+        }
+    }
+}
+
+fn spawn(program: &str, args: &[&str]) -> Running {
+    let mut child = Command::new(program)
+        .args(args)
+        .env("REALTIMER_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    Running {
+        child,
+        stderr_lines: rx,
+    }
+}
+
+/// Starts `realtimer serve` with TURN on an ephemeral loopback port plus
+/// `extra` flags; returns the process and the TURN port.
+fn serve(extra: &[&str]) -> (Running, u16) {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--stun-listen",
+        "127.0.0.1:0",
+        "--turn-realm",
+        REALM,
+    ];
+    args.extend_from_slice(extra);
+    let server = spawn(REALTIMER, &args);
+    let line = server.wait_for_line("STUN server listening on ");
+    let address: SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    server.wait_for_line("HTTP server listening");
+    (server, address.port())
+}
+
+fn free_udp_port() -> u16 {
+    UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Starts coturn's echoing peer on a free loopback port.
+fn echo_peer() -> (Child, u16) {
+    let port = free_udp_port();
+    let child = Command::new("turnutils_peer")
+        .args(["-p", &port.to_string(), "-L", "127.0.0.1"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnutils_peer (coturn) must be installed");
+    thread::sleep(Duration::from_millis(300));
+    (child, port)
+}
+
+/// Runs `turnutils_uclient` against our server and returns its output.
+fn uclient(port: u16, args: &[&str]) -> String {
+    let port = port.to_string();
+    let mut all = vec!["-p", &port];
+    all.extend_from_slice(args);
+    all.push("127.0.0.1");
+    let output = Command::new("timeout")
+        .arg("60")
+        .arg("turnutils_uclient")
+        .args(&all)
+        .output()
+        .expect("turnutils_uclient (coturn) must be installed");
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+/// The totals of uclient's last report: (sent, received, lost).
+fn totals(output: &str) -> (u64, u64, u64) {
+    let number = |line: &str, key: &str| -> Option<u64> {
+        let rest = line.split(key).nth(1)?;
+        rest.trim_start()
+            .split(|c: char| !c.is_ascii_digit())
+            .next()?
+            .parse()
+            .ok()
+    };
+    let sent_line = output
+        .lines()
+        .rfind(|l| l.contains("start_mclient: tot_send_msgs="))
+        .unwrap_or_else(|| panic!("no totals in uclient output:\n{output}"));
+    let lost_line = output
+        .lines()
+        .rfind(|l| l.contains("Total lost packets"))
+        .unwrap_or_else(|| panic!("no loss line in uclient output:\n{output}"));
+    (
+        number(sent_line, "tot_send_msgs=").unwrap(),
+        number(sent_line, "tot_recv_msgs=").unwrap(),
+        number(lost_line, "Total lost packets").unwrap(),
+    )
+}
+
+#[test]
+fn coturn_uclient_echoes_channel_data_through_our_server() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/8",
+    ]);
+    let (mut peer, peer_port) = echo_peer();
+    let out = uclient(
+        port,
+        &[
+            "-c",
+            "-u",
+            "alice",
+            "-w",
+            "secret",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "50",
+            "-m",
+            "4",
+        ],
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(totals(&out), (200, 200, 0), "{out}");
+}
+
+#[test]
+fn coturn_uclient_echoes_send_indications_through_our_server() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/8",
+    ]);
+    let (mut peer, peer_port) = echo_peer();
+    let out = uclient(
+        port,
+        &[
+            "-c",
+            "-s",
+            "-u",
+            "alice",
+            "-w",
+            "secret",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "30",
+            "-m",
+            "2",
+            "-l",
+            "1000",
+        ],
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(totals(&out), (60, 60, 0), "{out}");
+}
+
+#[test]
+fn coturn_uclient_client_to_client_with_rest_credentials() {
+    let (_server, port) = serve(&["--turn-secret", "north", "--relay-allow", "127.0.0.1/8"]);
+    // -y: pairs of clients relay to each other's relayed addresses; -W: the
+    // REST scheme, uclient mints `expiry:user` and the HMAC password.
+    let out = uclient(
+        port,
+        &[
+            "-c", "-y", "-W", "north", "-u", "carol", "-n", "30", "-m", "2",
+        ],
+    );
+    let (sent, received, lost) = totals(&out);
+    assert_eq!((sent, lost), (60, 0), "{out}");
+    assert_eq!(received, 60, "{out}");
+}
+
+#[test]
+fn coturn_uclient_with_a_wrong_password_gets_nothing() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/8",
+    ]);
+    let (mut peer, peer_port) = echo_peer();
+    let out = uclient(
+        port,
+        &[
+            "-c",
+            "-u",
+            "alice",
+            "-w",
+            "wrong",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "5",
+        ],
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert!(out.contains("Cannot complete Allocation"), "{out}");
+    assert!(!out.contains("tot_recv_msgs=5"), "{out}");
+}
+
+/// A minimal TURN client over a real socket, for the security cases.
+struct Client {
+    socket: UdpSocket,
+    server: SocketAddr,
+    username: String,
+    password: String,
+    nonce: Option<String>,
+    tid: u8,
+}
+
+impl Client {
+    fn new(bind: &str, server_port: u16, username: &str, password: &str) -> Self {
+        let socket = UdpSocket::bind(bind).unwrap();
+        socket
+            .set_read_timeout(Some(Duration::from_millis(1500)))
+            .unwrap();
+        Client {
+            socket,
+            server: SocketAddr::from(([127, 0, 0, 1], server_port)),
+            username: username.into(),
+            password: password.into(),
+            nonce: None,
+            tid: 0,
+        }
+    }
+
+    fn send_raw(&self, bytes: &[u8]) {
+        self.socket.send_to(bytes, self.server).unwrap();
+    }
+
+    fn receive(&self) -> Option<Vec<u8>> {
+        let mut buf = [0u8; 2048];
+        let (len, _) = self.socket.recv_from(&mut buf).ok()?;
+        Some(buf[..len].to_vec())
+    }
+
+    /// Sends a request (signed once a nonce is known), retrying once on
+    /// 401/438 with the server's nonce; returns the final response.
+    fn request(&mut self, method: Method, build: &dyn Fn(&mut MessageEncoder<'_>)) -> Vec<u8> {
+        for _ in 0..2 {
+            self.tid += 1;
+            let mut buf = Vec::new();
+            let mut enc = MessageEncoder::new(
+                &mut buf,
+                Class::Request,
+                method,
+                TransactionId::new([self.tid; 12]),
+            );
+            build(&mut enc);
+            if let Some(nonce) = &self.nonce {
+                let key = IntegrityKey::long_term(
+                    &self.username,
+                    REALM,
+                    &self.password,
+                    PasswordAlgorithm::Md5,
+                )
+                .unwrap();
+                enc.add(&Username(&self.username)).unwrap();
+                enc.add(&Realm(REALM)).unwrap();
+                enc.add(&Nonce(nonce)).unwrap();
+                enc.add_message_integrity(&key).unwrap();
+            }
+            enc.add_fingerprint().unwrap();
+            self.send_raw(&buf);
+            let response = self.receive().expect("a response");
+            let m = Message::decode(&response).unwrap();
+            let code = m.get::<ErrorCode>().unwrap().map(|e| e.code);
+            if (code == Some(401) && self.nonce.is_none()) || code == Some(438) {
+                self.nonce = Some(m.get::<Nonce>().unwrap().unwrap().0.to_owned());
+                continue;
+            }
+            return response;
+        }
+        panic!("no answer after a nonce retry");
+    }
+
+    fn allocate(&mut self) -> Result<SocketAddr, u16> {
+        let response = self.request(Method::ALLOCATE, &|enc| {
+            enc.add(&RequestedTransport::UDP).unwrap();
+            enc.add(&Lifetime(60)).unwrap();
+        });
+        let m = Message::decode(&response).unwrap();
+        match m.get::<ErrorCode>().unwrap() {
+            Some(e) => Err(e.code),
+            None => Ok(m.get::<XorRelayedAddress>().unwrap().unwrap().0),
+        }
+    }
+
+    fn permit(&mut self, peer: &str) -> Option<u16> {
+        let peer: SocketAddr = peer.parse().unwrap();
+        let response = self.request(Method::CREATE_PERMISSION, &|enc| {
+            enc.add(&XorPeerAddress(peer)).unwrap();
+        });
+        let m = Message::decode(&response).unwrap();
+        m.get::<ErrorCode>().unwrap().map(|e| e.code)
+    }
+}
+
+fn unix_now() -> u64 {
+    #[allow(clippy::disallowed_methods)] // a test minting REST credentials reads the wall clock
+    let now = SystemTime::now();
+    now.duration_since(SystemTime::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+fn rest(secret: &str, username: &str) -> String {
+    realtimer_turn::rest_password(secret.as_bytes(), username)
+}
+
+#[test]
+fn security_no_or_wrong_or_expired_credentials_get_401() {
+    let (_server, port) = serve(&["--turn-user", "alice:secret", "--turn-secret", "north"]);
+    // No credentials at all: the first answer is 401 with REALM and NONCE.
+    let mut anonymous = Client::new("127.0.0.1:0", port, "alice", "secret");
+    let mut buf = Vec::new();
+    let mut enc = MessageEncoder::new(
+        &mut buf,
+        Class::Request,
+        Method::ALLOCATE,
+        TransactionId::new([1; 12]),
+    );
+    enc.add(&RequestedTransport::UDP).unwrap();
+    enc.add_fingerprint().unwrap();
+    anonymous.send_raw(&buf);
+    let response = anonymous.receive().unwrap();
+    let m = Message::decode(&response).unwrap();
+    assert_eq!(m.get::<ErrorCode>().unwrap().unwrap().code, 401);
+    assert_eq!(m.get::<Realm>().unwrap(), Some(Realm(REALM)));
+    assert!(m.get::<Nonce>().unwrap().is_some());
+
+    let mut wrong = Client::new("127.0.0.1:0", port, "alice", "not-secret");
+    assert_eq!(wrong.allocate(), Err(401));
+    let mut unknown = Client::new("127.0.0.1:0", port, "mallory", "secret");
+    assert_eq!(unknown.allocate(), Err(401));
+
+    let expired_name = format!("{}:carol", unix_now() - 10);
+    let mut expired = Client::new(
+        "127.0.0.1:0",
+        port,
+        &expired_name,
+        &rest("north", &expired_name),
+    );
+    assert_eq!(expired.allocate(), Err(401));
+    let wrong_secret_name = format!("{}:carol", unix_now() + 600);
+    let mut forged = Client::new(
+        "127.0.0.1:0",
+        port,
+        &wrong_secret_name,
+        &rest("south", &wrong_secret_name),
+    );
+    assert_eq!(forged.allocate(), Err(401));
+    let good_name = format!("{}:carol", unix_now() + 600);
+    let mut good = Client::new("127.0.0.1:0", port, &good_name, &rest("north", &good_name));
+    assert!(good.allocate().is_ok());
+    anonymous.allocate().expect("alice with her password");
+}
+
+#[test]
+fn security_relay_to_internal_addresses_is_403_by_default() {
+    let (_server, port) = serve(&["--turn-user", "alice:secret"]);
+    let mut client = Client::new("127.0.0.1:0", port, "alice", "secret");
+    client.allocate().unwrap();
+    for peer in [
+        "127.0.0.1:9",
+        "10.0.0.1:9",
+        "10.255.1.2:9",
+        "192.168.0.1:9",
+        "169.254.0.1:9",
+    ] {
+        assert_eq!(client.permit(peer), Some(403), "{peer}");
+    }
+    assert_eq!(client.permit("198.51.100.1:9"), None);
+}
+
+#[test]
+fn security_quota_486_and_an_allocation_flood_is_capped_without_hurting_others() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--turn-user",
+        "bob:builder",
+        "--turn-user-quota",
+        "3",
+        "--turn-ip-quota",
+        "5",
+    ]);
+    // Alice from many ports: 3 allocations, then 486.
+    let mut alice: Vec<Client> = (0..5)
+        .map(|_| Client::new("127.0.0.1:0", port, "alice", "secret"))
+        .collect();
+    let results: Vec<_> = alice.iter_mut().map(|c| c.allocate()).collect();
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        3,
+        "{results:?}"
+    );
+    assert_eq!(results.iter().filter(|r| **r == Err(486)).count(), 2);
+    // Bob floods from 127.0.0.1 (which already holds 3): capped by the IP quota.
+    let mut flood: Vec<Client> = (0..40)
+        .map(|_| Client::new("127.0.0.1:0", port, "bob", "builder"))
+        .collect();
+    let granted = flood
+        .iter_mut()
+        .map(|c| c.allocate())
+        .filter(Result::is_ok)
+        .count();
+    assert_eq!(granted, 2);
+    // Another host (127.0.0.2 is loopback too) is not hurt by the flood.
+    let mut other = Client::new("127.0.0.2:0", port, "bob", "builder");
+    other.allocate().expect("another host still allocates");
+}
+
+#[test]
+fn security_malformed_channel_data_and_garbage_are_dropped() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/8",
+    ]);
+    let mut client = Client::new("127.0.0.1:0", port, "alice", "secret");
+    client.allocate().unwrap();
+    client
+        .socket
+        .set_read_timeout(Some(Duration::from_millis(300)))
+        .unwrap();
+    for bad in [
+        &[0x40u8, 0x00, 0xFF, 0xFF, 1, 2][..],
+        &[0x40, 0x01, 0x00, 0x01, 9],
+        &[0x7F],
+        &[0x00, 0x01, 0x00, 0x08, 0x21, 0x12],
+        b"GET / HTTP/1.1\r\n\r\n",
+        &[0xFF; 1200],
+    ] {
+        client.send_raw(bad);
+    }
+    assert!(client.receive().is_none(), "garbage is never answered");
+    client
+        .socket
+        .set_read_timeout(Some(Duration::from_millis(1500)))
+        .unwrap();
+    // The server is still there and the allocation still works.
+    assert_eq!(client.permit("127.0.0.1:9"), None);
+}
