@@ -1,0 +1,426 @@
+//! The driver task: owns the core and the UDP socket, moves datagrams,
+//! timers, commands and events (with back-pressure) between them.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
+
+use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
+use crate::event::{PeerConnectionState, RtcEvent};
+use crate::rtc::Rtc;
+
+use super::{
+    now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
+    CHANNEL_QUEUE,
+};
+
+/// The driver's side of one channel.
+#[derive(Debug)]
+pub(super) struct ChannelEnd {
+    events: mpsc::Sender<DataChannelEvent>,
+    status: watch::Sender<ChannelStatus>,
+}
+
+/// An event the user has not taken yet.
+#[derive(Debug)]
+pub(super) enum Pending {
+    Pc(PeerConnectionEvent),
+    Channel(ChannelRef, DataChannelEvent),
+}
+
+pub(super) struct Driver {
+    pub(super) rtc: Rtc,
+    pub(super) socket: UdpSocket,
+    pub(super) v6: bool,
+    pub(super) bases: Vec<SocketAddr>,
+    pub(super) commands: mpsc::Receiver<Command>,
+    pub(super) command_tx: mpsc::WeakSender<Command>,
+    pub(super) events: mpsc::Sender<PeerConnectionEvent>,
+    pub(super) mdns_tx: mpsc::Sender<(String, Option<IpAddr>)>,
+    pub(super) mdns_rx: mpsc::Receiver<(String, Option<IpAddr>)>,
+    pub(super) status: watch::Sender<PcStatus>,
+    pub(super) channels: HashMap<ChannelRef, ChannelEnd>,
+    pub(super) pending: VecDeque<Pending>,
+}
+
+/// The sender a pending event goes to.
+enum Target {
+    Pc(mpsc::Sender<PeerConnectionEvent>),
+    Channel(mpsc::Sender<DataChannelEvent>),
+}
+
+impl Driver {
+    pub(super) async fn run(mut self) {
+        let mut buf = vec![0u8; 65536];
+        loop {
+            self.flush().await;
+            self.drain_events();
+            self.refresh_status();
+            if self.rtc.connection_state() == PeerConnectionState::Closed && self.pending.is_empty()
+            {
+                debug!("driver done");
+                break;
+            }
+            let deadline = self
+                .rtc
+                .poll_timeout()
+                .unwrap_or_else(|| now() + Duration::from_secs(3600));
+            let target = self.pending.front().and_then(|p| self.target(p));
+            let can_read = self.pending.is_empty();
+            tokio::select! {
+                biased;
+                cmd = self.commands.recv() => match cmd {
+                    Some(cmd) => self.handle_command(cmd),
+                    None => {
+                        debug!("every handle dropped: closing");
+                        self.rtc.close(now());
+                    }
+                },
+                Some((name, ip)) = self.mdns_rx.recv() => {
+                    self.rtc.resolve_mdns_name(now(), &name, ip);
+                }
+                ok = wait_target(target), if !can_read => {
+                    if let Some(p) = self.pending.pop_front() {
+                        if ok {
+                            self.deliver(p);
+                        }
+                    }
+                }
+                r = self.socket.recv_from(&mut buf), if can_read => match r {
+                    Ok((len, from)) => {
+                        let from = canonical(from);
+                        let to = self.base_for(from);
+                        if let Some(d) = buf.get(..len) {
+                            self.rtc.handle_receive(now(), from, to, d);
+                        }
+                    }
+                    Err(e) => debug!("UDP receive: {e}"),
+                },
+                _ = tokio::time::sleep_until(deadline.into()) => {
+                    self.rtc.handle_timeout(now());
+                }
+            }
+        }
+        // Anything the user still holds sees the channels closed.
+        for (_, end) in self.channels.drain() {
+            end.status
+                .send_modify(|s| s.state = DataChannelState::Closed);
+        }
+    }
+
+    /// The local base a datagram from `from` arrived on. One wildcard socket
+    /// cannot tell, so: a base with the sender's IP (same host), else a
+    /// loopback base for a loopback sender, else the first base of the
+    /// sender's family.
+    fn base_for(&self, from: SocketAddr) -> SocketAddr {
+        let port = self.bases.first().map_or(0, SocketAddr::port);
+        self.bases
+            .iter()
+            .find(|b| b.ip() == from.ip())
+            .or_else(|| {
+                self.bases.iter().find(|b| {
+                    b.is_ipv4() == from.is_ipv4() && b.ip().is_loopback() == from.ip().is_loopback()
+                })
+            })
+            .or_else(|| self.bases.iter().find(|b| b.is_ipv4() == from.is_ipv4()))
+            .copied()
+            .unwrap_or_else(|| {
+                SocketAddr::new(
+                    if from.is_ipv4() {
+                        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                    } else {
+                        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                    },
+                    port,
+                )
+            })
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.rtc.poll_transmit() {
+            let to = if self.v6 {
+                match t.destination {
+                    SocketAddr::V4(a) => {
+                        SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port())
+                    }
+                    v6 => v6,
+                }
+            } else {
+                t.destination
+            };
+            if let Err(e) = self.socket.send_to(&t.contents, to).await {
+                debug!(%to, "UDP send: {e}");
+            }
+        }
+    }
+
+    fn target(&self, p: &Pending) -> Option<Target> {
+        match p {
+            Pending::Pc(_) => Some(Target::Pc(self.events.clone())),
+            Pending::Channel(r, _) => self
+                .channels
+                .get(r)
+                .map(|c| Target::Channel(c.events.clone())),
+        }
+    }
+
+    fn deliver(&mut self, p: Pending) {
+        let result = match p {
+            Pending::Pc(e) => self.events.try_send(e).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(e) => Some(Pending::Pc(e)),
+                mpsc::error::TrySendError::Closed(_) => None,
+            }),
+            Pending::Channel(r, e) => match self.channels.get(&r) {
+                Some(end) => end.events.try_send(e).map_err(|e| match e {
+                    mpsc::error::TrySendError::Full(e) => Some(Pending::Channel(r, e)),
+                    mpsc::error::TrySendError::Closed(_) => None,
+                }),
+                None => Ok(()),
+            },
+        };
+        if let Err(Some(back)) = result {
+            self.pending.push_front(back);
+        }
+    }
+
+    /// Queues an event for the user, in order behind any waiting ones.
+    fn dispatch(&mut self, p: Pending) {
+        if self.pending.is_empty() {
+            self.deliver(p);
+        } else {
+            self.pending.push_back(p);
+        }
+    }
+
+    fn new_channel(&mut self, r: ChannelRef, info: DataChannelInfo) -> DataChannel {
+        let (tx, rx) = mpsc::channel(CHANNEL_QUEUE);
+        let (status_tx, status_rx) = watch::channel(ChannelStatus {
+            state: self.rtc.channel_state(r),
+            id: info.id,
+            buffered_amount: 0,
+            low_threshold: 0,
+        });
+        self.channels.insert(
+            r,
+            ChannelEnd {
+                events: tx,
+                status: status_tx,
+            },
+        );
+        let commands = self
+            .command_tx
+            .upgrade()
+            .unwrap_or_else(|| mpsc::channel(1).0);
+        DataChannel {
+            channel: r,
+            info,
+            commands,
+            status: status_rx,
+            events: Arc::new(tokio::sync::Mutex::new(rx)),
+        }
+    }
+
+    fn drain_events(&mut self) {
+        while let Some(event) = self.rtc.poll_event() {
+            match event {
+                RtcEvent::IceCandidate(c) => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::IceCandidate(c)))
+                }
+                RtcEvent::IceGatheringState(s) => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::IceGatheringStateChange(s)));
+                }
+                RtcEvent::IceConnectionState(s) => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::IceConnectionStateChange(
+                        s,
+                    )));
+                }
+                RtcEvent::ConnectionState(s) => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::ConnectionStateChange(s)));
+                }
+                RtcEvent::SignalingState(s) => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::SignalingStateChange(s)));
+                }
+                RtcEvent::NegotiationNeeded => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::NegotiationNeeded))
+                }
+                RtcEvent::DataChannel(r, info) => {
+                    let dc = self.new_channel(r, info);
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::DataChannel(dc)));
+                }
+                RtcEvent::ChannelOpen(r, id) => {
+                    if let Some(end) = self.channels.get(&r) {
+                        end.status.send_modify(|s| {
+                            s.state = DataChannelState::Open;
+                            s.id = Some(id);
+                        });
+                    }
+                    self.dispatch(Pending::Channel(r, DataChannelEvent::Open));
+                }
+                RtcEvent::ChannelMessage(r, data) => {
+                    self.dispatch(Pending::Channel(r, DataChannelEvent::Message(data)));
+                }
+                RtcEvent::ChannelBufferedAmountLow(r) => {
+                    self.dispatch(Pending::Channel(r, DataChannelEvent::BufferedAmountLow));
+                }
+                RtcEvent::ChannelClosing(r) => {
+                    if let Some(end) = self.channels.get(&r) {
+                        end.status
+                            .send_modify(|s| s.state = DataChannelState::Closing);
+                    }
+                    self.dispatch(Pending::Channel(r, DataChannelEvent::Closing));
+                }
+                RtcEvent::ChannelError(r, e) => {
+                    self.dispatch(Pending::Channel(r, DataChannelEvent::Error(e)));
+                }
+                RtcEvent::ChannelClosed(r) => {
+                    if let Some(end) = self.channels.get(&r) {
+                        end.status.send_modify(|s| {
+                            s.state = DataChannelState::Closed;
+                            s.buffered_amount = 0;
+                        });
+                    }
+                    self.dispatch(Pending::Channel(r, DataChannelEvent::Close));
+                }
+                RtcEvent::ResolveMdnsName(name) => {
+                    let tx = self.mdns_tx.clone();
+                    tokio::spawn(async move {
+                        let lookup = tokio::net::lookup_host((name.as_str(), 0));
+                        let ip = match tokio::time::timeout(Duration::from_secs(3), lookup).await {
+                            Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
+                            _ => None,
+                        };
+                        debug!(%name, ?ip, "mDNS name resolved");
+                        let _ = tx.send((name, ip)).await;
+                    });
+                }
+                RtcEvent::RegisterMdnsName(name, _) => {
+                    debug!(%name, "mDNS publishing is not implemented; the name will not resolve");
+                }
+            }
+        }
+        // Channels that are closed and delivered are forgotten.
+        let rtc = &self.rtc;
+        let pending = &self.pending;
+        self.channels.retain(|r, end| {
+            rtc.channel_state(*r) != DataChannelState::Closed
+                || end.status.borrow().state != DataChannelState::Closed
+                || pending
+                    .iter()
+                    .any(|p| matches!(p, Pending::Channel(x, _) if x == r))
+        });
+    }
+
+    fn refresh_status(&mut self) {
+        for (r, end) in &self.channels {
+            let amount = self.rtc.buffered_amount(*r);
+            end.status.send_if_modified(|s| {
+                if s.buffered_amount != amount {
+                    s.buffered_amount = amount;
+                    true
+                } else {
+                    false
+                }
+            });
+        }
+        let rtc = &self.rtc;
+        self.status.send_if_modified(|s| {
+            let next = PcStatus {
+                signaling: rtc.signaling_state(),
+                ice_connection: rtc.ice_connection_state(),
+                ice_gathering: rtc.ice_gathering_state(),
+                connection: rtc.connection_state(),
+                local: rtc.local_description().cloned(),
+                remote: rtc.remote_description().cloned(),
+                current_local: rtc.current_local_description().cloned(),
+                current_remote: rtc.current_remote_description().cloned(),
+                pending_local: rtc.pending_local_description().cloned(),
+                pending_remote: rtc.pending_remote_description().cloned(),
+                local_address: s.local_address,
+            };
+            let changed = next.signaling != s.signaling
+                || next.ice_connection != s.ice_connection
+                || next.ice_gathering != s.ice_gathering
+                || next.connection != s.connection
+                || next.local != s.local
+                || next.remote != s.remote
+                || next.current_local != s.current_local
+                || next.current_remote != s.current_remote;
+            *s = next;
+            changed
+        });
+    }
+
+    fn handle_command(&mut self, cmd: Command) {
+        let t = now();
+        match cmd {
+            Command::CreateOffer(r) => {
+                let _ = r.send(self.rtc.create_offer());
+            }
+            Command::CreateAnswer(r) => {
+                let _ = r.send(self.rtc.create_answer());
+            }
+            Command::SetLocal(d, r) => {
+                let _ = r.send(self.rtc.set_local_description(t, d));
+            }
+            Command::SetRemote(d, r) => {
+                let _ = r.send(self.rtc.set_remote_description(t, d));
+            }
+            Command::AddCandidate(c, r) => {
+                let _ = r.send(self.rtc.add_ice_candidate(t, c.as_ref()));
+            }
+            Command::CreateChannel(label, init, r) => {
+                let result = self.rtc.create_data_channel(t, &label, &init).map(|ch| {
+                    let info =
+                        self.rtc
+                            .channel_info(ch)
+                            .cloned()
+                            .unwrap_or_else(|| DataChannelInfo {
+                                label: label.clone(),
+                                protocol: init.protocol.clone(),
+                                id: None,
+                                ordered: init.ordered,
+                                max_retransmits: init.max_retransmits,
+                                max_packet_life_time: init.max_packet_life_time,
+                                negotiated: init.negotiated,
+                                priority: init.priority,
+                            });
+                    self.new_channel(ch, info)
+                });
+                let _ = r.send(result);
+            }
+            Command::Send(ch, data, r) => {
+                let _ = r.send(self.rtc.send(t, ch, data));
+            }
+            Command::SetLowThreshold(ch, threshold) => {
+                self.rtc.set_buffered_amount_low_threshold(ch, threshold);
+                if let Some(end) = self.channels.get(&ch) {
+                    end.status.send_modify(|s| s.low_threshold = threshold);
+                }
+            }
+            Command::CloseChannel(ch) => self.rtc.close_channel(t, ch),
+            Command::Close(r) => {
+                self.rtc.close(t);
+                let _ = r.send(Ok(()));
+            }
+        }
+    }
+}
+
+/// Waits for room in the target queue; false when its reader is gone.
+async fn wait_target(target: Option<Target>) -> bool {
+    match target {
+        Some(Target::Pc(tx)) => tx.reserve().await.is_ok(),
+        Some(Target::Channel(tx)) => tx.reserve().await.is_ok(),
+        None => false,
+    }
+}
+
+/// `::ffff:a.b.c.d` as `a.b.c.d`: the core works with plain IPv4.
+fn canonical(a: SocketAddr) -> SocketAddr {
+    SocketAddr::new(a.ip().to_canonical(), a.port())
+}

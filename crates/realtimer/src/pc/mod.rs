@@ -1,0 +1,443 @@
+//! The tokio driver and the RTCPeerConnection-shaped API.
+//!
+//! One task per connection owns the [`Rtc`] core and one UDP socket; the
+//! [`PeerConnection`] and [`DataChannel`] handles talk to it over bounded
+//! channels. Events the user has not read yet wait in the driver, and while
+//! they do the driver stops reading the socket (the peer's SCTP backs off):
+//! nothing is dropped and no queue grows without bound.
+
+use std::collections::{HashMap, VecDeque};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, Mutex};
+use std::time::{Instant, SystemTime};
+
+use realtimer_datachannel::ChannelData;
+use realtimer_dtls::Certificate;
+use realtimer_ice::{IceConnectionState, IceGatheringState};
+use tokio::net::UdpSocket;
+use tokio::sync::{mpsc, oneshot, watch};
+use tracing::{info_span, warn, Instrument};
+
+use crate::channel::{ChannelRef, DataChannelInit, DataChannelState};
+use crate::error::RtcError;
+use crate::event::PeerConnectionState;
+use crate::jsep::{IceCandidateInit, SessionDescription, SignalingState};
+use crate::rtc::{Rtc, RtcConfig};
+
+mod data_channel;
+mod driver;
+
+pub use data_channel::DataChannel;
+use driver::Driver;
+
+/// The driver's clock: the only place the tokio layer reads it.
+#[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
+fn now() -> Instant {
+    Instant::now()
+}
+
+/// An ICE server (RTCIceServer). Only `stun:` URLs are used for now.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct IceServer {
+    /// `stun:host:port` URLs.
+    pub urls: Vec<String>,
+    /// For `turn:` (not supported yet).
+    pub username: Option<String>,
+    /// For `turn:` (not supported yet).
+    pub credential: Option<String>,
+}
+
+/// RTCConfiguration plus realtimer's own options.
+#[derive(Debug, Clone, Default)]
+#[non_exhaustive]
+pub struct PeerConnectionConfig {
+    /// STUN servers (`stun:` URLs).
+    pub ice_servers: Vec<IceServer>,
+    /// Our certificate; generated when `None`.
+    pub certificate: Option<Certificate>,
+    /// Offer host candidates on loopback addresses (off in browsers; on
+    /// for tests and same-machine peers).
+    pub include_loopback: bool,
+    /// Only these local addresses (all interfaces when empty).
+    pub interfaces: Vec<IpAddr>,
+    /// The UDP port to bind (0: any).
+    pub port: u16,
+    /// The core's settings (ICE timers, SCTP, seed). The seed is replaced by
+    /// a random one unless [`PeerConnectionConfig::fixed_seed`] is set.
+    pub rtc: RtcConfig,
+    /// Keep `rtc.seed` as given (reproducible credentials; for tests).
+    pub fixed_seed: bool,
+}
+
+impl PeerConnectionConfig {
+    /// Sets [`PeerConnectionConfig::include_loopback`].
+    pub fn with_loopback(mut self, on: bool) -> Self {
+        self.include_loopback = on;
+        self
+    }
+
+    /// Adds a STUN server URL.
+    pub fn with_stun_server(mut self, url: &str) -> Self {
+        self.ice_servers.push(IceServer {
+            urls: vec![url.to_owned()],
+            ..IceServer::default()
+        });
+        self
+    }
+}
+
+/// An RTCPeerConnection event.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum PeerConnectionEvent {
+    /// `icecandidate`; `None` is the end of candidates.
+    IceCandidate(Option<IceCandidateInit>),
+    /// `icegatheringstatechange`.
+    IceGatheringStateChange(IceGatheringState),
+    /// `iceconnectionstatechange`.
+    IceConnectionStateChange(IceConnectionState),
+    /// `connectionstatechange`.
+    ConnectionStateChange(PeerConnectionState),
+    /// `signalingstatechange`.
+    SignalingStateChange(SignalingState),
+    /// `negotiationneeded`.
+    NegotiationNeeded,
+    /// `datachannel`: the peer opened this channel.
+    DataChannel(DataChannel),
+}
+
+/// An RTCDataChannel event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum DataChannelEvent {
+    /// `open`.
+    Open,
+    /// `message`.
+    Message(ChannelData),
+    /// `bufferedamountlow`.
+    BufferedAmountLow,
+    /// `closing`.
+    Closing,
+    /// `error` (comes before `close`).
+    Error(String),
+    /// `close`.
+    Close,
+}
+
+#[derive(Debug, Clone)]
+struct PcStatus {
+    signaling: SignalingState,
+    ice_connection: IceConnectionState,
+    ice_gathering: IceGatheringState,
+    connection: PeerConnectionState,
+    local: Option<SessionDescription>,
+    remote: Option<SessionDescription>,
+    current_local: Option<SessionDescription>,
+    current_remote: Option<SessionDescription>,
+    pending_local: Option<SessionDescription>,
+    pending_remote: Option<SessionDescription>,
+    local_address: Option<SocketAddr>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct ChannelStatus {
+    state: DataChannelState,
+    id: Option<u16>,
+    buffered_amount: usize,
+    low_threshold: usize,
+}
+
+type Reply<T> = oneshot::Sender<Result<T, RtcError>>;
+
+#[derive(Debug)]
+enum Command {
+    CreateOffer(Reply<SessionDescription>),
+    CreateAnswer(Reply<SessionDescription>),
+    SetLocal(SessionDescription, Reply<()>),
+    SetRemote(SessionDescription, Reply<()>),
+    AddCandidate(Option<IceCandidateInit>, Reply<()>),
+    CreateChannel(String, DataChannelInit, Reply<DataChannel>),
+    Send(ChannelRef, ChannelData, Reply<()>),
+    SetLowThreshold(ChannelRef, usize),
+    CloseChannel(ChannelRef),
+    Close(Reply<()>),
+}
+
+/// Queue sizes between the driver and the handles.
+const COMMAND_QUEUE: usize = 256;
+const EVENT_QUEUE: usize = 256;
+const CHANNEL_QUEUE: usize = 1024;
+
+/// RTCPeerConnection: a handle to the connection's driver task. Dropping
+/// every handle (and every [`DataChannel`]) closes the connection.
+#[derive(Debug, Clone)]
+pub struct PeerConnection {
+    commands: mpsc::Sender<Command>,
+    status: watch::Receiver<PcStatus>,
+    events: Arc<Mutex<Option<mpsc::Receiver<PeerConnectionEvent>>>>,
+}
+
+async fn call<T>(
+    commands: &mpsc::Sender<Command>,
+    make: impl FnOnce(Reply<T>) -> Command,
+) -> Result<T, RtcError> {
+    let (tx, rx) = oneshot::channel();
+    commands
+        .send(make(tx))
+        .await
+        .map_err(|_| RtcError::state("the connection is closed"))?;
+    rx.await
+        .map_err(|_| RtcError::state("the connection is closed"))?
+}
+
+fn host_addresses(config: &PeerConnectionConfig, port: u16, v6: bool) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    match if_addrs::get_if_addrs() {
+        Ok(ifaces) => {
+            for iface in ifaces {
+                let ip = iface.ip();
+                if !config.interfaces.is_empty() && !config.interfaces.contains(&ip) {
+                    continue;
+                }
+                if ip.is_loopback() && !config.include_loopback {
+                    continue;
+                }
+                if ip.is_ipv6() && !v6 {
+                    continue;
+                }
+                out.push(SocketAddr::new(ip, port));
+            }
+        }
+        Err(e) => warn!("cannot list network interfaces: {e}"),
+    }
+    out
+}
+
+async fn resolve_stun(servers: &[IceServer]) -> Vec<SocketAddr> {
+    let mut out = Vec::new();
+    for url in servers.iter().flat_map(|s| &s.urls) {
+        let Some(rest) = url.strip_prefix("stun:") else {
+            warn!(%url, "ICE server ignored: only stun: URLs are supported");
+            continue;
+        };
+        let target = if rest
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        {
+            rest.to_owned()
+        } else {
+            format!("{rest}:3478")
+        };
+        match tokio::net::lookup_host(target).await {
+            Ok(addrs) => out.extend(addrs.filter(SocketAddr::is_ipv4).take(1)),
+            Err(e) => warn!(%url, "STUN server does not resolve: {e}"),
+        }
+    }
+    out
+}
+
+impl PeerConnection {
+    /// A new connection: binds its UDP socket and starts its driver task
+    /// (call from within a tokio runtime).
+    pub async fn new(config: PeerConnectionConfig) -> Result<PeerConnection, RtcError> {
+        let certificate = match &config.certificate {
+            Some(c) => c.clone(),
+            None => {
+                #[allow(clippy::disallowed_methods)] // certificate validity needs the wall clock
+                let wall = SystemTime::now();
+                Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?
+            }
+        };
+        // Dual-stack when the host has IPv6, IPv4 only otherwise.
+        let (socket, v6) = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, config.port)).await {
+            Ok(s) => (s, true),
+            Err(_) => (
+                UdpSocket::bind((Ipv4Addr::UNSPECIFIED, config.port))
+                    .await
+                    .map_err(|e| RtcError::OperationError(format!("UDP bind: {e}")))?,
+                false,
+            ),
+        };
+        let port = socket
+            .local_addr()
+            .map_err(|e| RtcError::OperationError(e.to_string()))?
+            .port();
+        let mut rtc_config = config.rtc.clone();
+        if !config.fixed_seed {
+            rtc_config.seed = rand::random();
+        }
+        rtc_config.ice.allow_loopback |= config.include_loopback;
+        rtc_config.ice.stun_servers = resolve_stun(&config.ice_servers).await;
+        let start = now();
+        let mut rtc = Rtc::new(rtc_config, certificate, start);
+        let bases = host_addresses(&config, port, v6);
+        for b in &bases {
+            rtc.add_local_address(start, *b);
+        }
+        let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+        let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);
+        let (mdns_tx, mdns_rx) = mpsc::channel(64);
+        let status = PcStatus {
+            signaling: SignalingState::Stable,
+            ice_connection: IceConnectionState::New,
+            ice_gathering: IceGatheringState::New,
+            connection: PeerConnectionState::New,
+            local: None,
+            remote: None,
+            current_local: None,
+            current_remote: None,
+            pending_local: None,
+            pending_remote: None,
+            local_address: bases.first().copied(),
+        };
+        let (status_tx, status_rx) = watch::channel(status);
+        let pc_id = rand::random::<u32>();
+        let span = info_span!("pc", pc_id, port);
+        let driver = Driver {
+            rtc,
+            socket,
+            v6,
+            bases,
+            commands: cmd_rx,
+            command_tx: cmd_tx.downgrade(),
+            events: event_tx,
+            mdns_tx,
+            mdns_rx,
+            status: status_tx,
+            channels: HashMap::new(),
+            pending: VecDeque::new(),
+        };
+        tokio::spawn(driver.run().instrument(span));
+        Ok(PeerConnection {
+            commands: cmd_tx,
+            status: status_rx,
+            events: Arc::new(Mutex::new(Some(event_rx))),
+        })
+    }
+
+    /// The event stream (`icecandidate`, state changes, `datachannel`).
+    /// There is one per connection: the first call gets it, later calls
+    /// `None`. Read it: while events wait, the connection stops reading
+    /// its socket.
+    pub fn events(&self) -> Option<PeerConnectionEvents> {
+        self.events
+            .lock()
+            .ok()
+            .and_then(|mut e| e.take())
+            .map(|rx| PeerConnectionEvents { rx })
+    }
+
+    /// createOffer.
+    pub async fn create_offer(&self) -> Result<SessionDescription, RtcError> {
+        call(&self.commands, Command::CreateOffer).await
+    }
+
+    /// createAnswer.
+    pub async fn create_answer(&self) -> Result<SessionDescription, RtcError> {
+        call(&self.commands, Command::CreateAnswer).await
+    }
+
+    /// setLocalDescription (an empty SDP: the implicit offer or answer).
+    pub async fn set_local_description(&self, desc: SessionDescription) -> Result<(), RtcError> {
+        call(&self.commands, |r| Command::SetLocal(desc, r)).await
+    }
+
+    /// setRemoteDescription.
+    pub async fn set_remote_description(&self, desc: SessionDescription) -> Result<(), RtcError> {
+        call(&self.commands, |r| Command::SetRemote(desc, r)).await
+    }
+
+    /// addIceCandidate; `None` (or an empty candidate) is end-of-candidates.
+    pub async fn add_ice_candidate(
+        &self,
+        candidate: Option<IceCandidateInit>,
+    ) -> Result<(), RtcError> {
+        call(&self.commands, |r| Command::AddCandidate(candidate, r)).await
+    }
+
+    /// createDataChannel.
+    pub async fn create_data_channel(
+        &self,
+        label: &str,
+        init: DataChannelInit,
+    ) -> Result<DataChannel, RtcError> {
+        let label = label.to_owned();
+        call(&self.commands, |r| Command::CreateChannel(label, init, r)).await
+    }
+
+    /// close: every channel closes, the driver task ends.
+    pub async fn close(&self) {
+        let _ = call(&self.commands, Command::Close).await;
+    }
+
+    /// signalingState.
+    pub fn signaling_state(&self) -> SignalingState {
+        self.status.borrow().signaling
+    }
+
+    /// iceConnectionState.
+    pub fn ice_connection_state(&self) -> IceConnectionState {
+        self.status.borrow().ice_connection
+    }
+
+    /// iceGatheringState.
+    pub fn ice_gathering_state(&self) -> IceGatheringState {
+        self.status.borrow().ice_gathering
+    }
+
+    /// connectionState.
+    pub fn connection_state(&self) -> PeerConnectionState {
+        self.status.borrow().connection
+    }
+
+    /// localDescription.
+    pub fn local_description(&self) -> Option<SessionDescription> {
+        self.status.borrow().local.clone()
+    }
+
+    /// remoteDescription.
+    pub fn remote_description(&self) -> Option<SessionDescription> {
+        self.status.borrow().remote.clone()
+    }
+
+    /// currentLocalDescription.
+    pub fn current_local_description(&self) -> Option<SessionDescription> {
+        self.status.borrow().current_local.clone()
+    }
+
+    /// currentRemoteDescription.
+    pub fn current_remote_description(&self) -> Option<SessionDescription> {
+        self.status.borrow().current_remote.clone()
+    }
+
+    /// pendingLocalDescription.
+    pub fn pending_local_description(&self) -> Option<SessionDescription> {
+        self.status.borrow().pending_local.clone()
+    }
+
+    /// pendingRemoteDescription.
+    pub fn pending_remote_description(&self) -> Option<SessionDescription> {
+        self.status.borrow().pending_remote.clone()
+    }
+
+    /// Waits until connectionState is `state` (or the connection closed).
+    pub async fn wait_for_connection_state(&self, state: PeerConnectionState) {
+        let mut rx = self.status.clone();
+        let _ = rx
+            .wait_for(|s| s.connection == state || s.connection == PeerConnectionState::Closed)
+            .await;
+    }
+}
+
+/// The event stream of a [`PeerConnection`].
+#[derive(Debug)]
+pub struct PeerConnectionEvents {
+    rx: mpsc::Receiver<PeerConnectionEvent>,
+}
+
+impl PeerConnectionEvents {
+    /// The next event; `None` once the connection is gone.
+    pub async fn recv(&mut self) -> Option<PeerConnectionEvent> {
+        self.rx.recv().await
+    }
+}

@@ -1,0 +1,240 @@
+//! The data channel registry: [`ChannelRef`]s, their SCTP streams and
+//! their events.
+
+use std::time::Instant;
+
+use realtimer_datachannel::{ChannelData, ChannelError, ChannelInit, DataChannelEvent};
+
+use crate::channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
+use crate::error::RtcError;
+use crate::event::RtcEvent;
+
+use super::Rtc;
+
+/// One data channel as the core sees it.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) info: DataChannelInfo,
+    pub(super) init: ChannelInit,
+    pub(super) state: DataChannelState,
+    /// Buffered-amount-low threshold set before the stream id was known.
+    pub(super) low_threshold: usize,
+}
+
+impl Rtc {
+    /// Creates the SCTP side of a slot; errors end it with ChannelError.
+    pub(super) fn open_slot(&mut self, now: Instant, r: ChannelRef) {
+        let (Some(channels), Some(slot)) = (&mut self.channels, self.slots.get_mut(&r)) else {
+            return;
+        };
+        if slot.info.negotiated && self.by_stream.values().any(|x| *x == r) {
+            return;
+        }
+        match channels.create_channel(now, &slot.info.label, &slot.init) {
+            Ok(id) => {
+                slot.info.id = Some(id);
+                if slot.low_threshold > 0 {
+                    channels.set_buffered_amount_low_threshold(id, slot.low_threshold);
+                }
+                self.by_stream.insert(id, r);
+            }
+            Err(e) => {
+                slot.state = DataChannelState::Closed;
+                self.slots.remove(&r);
+                self.events
+                    .push_back(RtcEvent::ChannelError(r, e.to_string()));
+                self.events.push_back(RtcEvent::ChannelClosed(r));
+            }
+        }
+        self.pump_channel_events(now);
+    }
+
+    /// createDataChannel. The channel opens once the connection is up (and,
+    /// unless negotiated, the peer acknowledged it).
+    pub fn create_data_channel(
+        &mut self,
+        now: Instant,
+        label: &str,
+        init: &DataChannelInit,
+    ) -> Result<ChannelRef, RtcError> {
+        self.check_open()?;
+        let sctp_init = init.validate(label)?;
+        if let Some(id) = sctp_init.negotiated {
+            let taken = self
+                .slots
+                .values()
+                .any(|s| s.info.id == Some(id) && s.state != DataChannelState::Closed);
+            if taken {
+                return Err(RtcError::OperationError(format!(
+                    "data channel id {id} is in use"
+                )));
+            }
+        }
+        let r = ChannelRef(self.next_ref);
+        self.next_ref = self.next_ref.wrapping_add(1);
+        self.slots.insert(
+            r,
+            Slot {
+                info: DataChannelInfo::from_init(label, &sctp_init),
+                init: sctp_init,
+                state: DataChannelState::Connecting,
+                low_threshold: 0,
+            },
+        );
+        if self.channels.is_some() {
+            self.open_slot(now, r);
+        } else if !self.negotiation_needed_sent {
+            self.negotiation_needed_sent = true;
+            self.events.push_back(RtcEvent::NegotiationNeeded);
+        }
+        Ok(r)
+    }
+
+    /// What a channel is (None once it closed).
+    pub fn channel_info(&self, channel: ChannelRef) -> Option<&DataChannelInfo> {
+        self.slots.get(&channel).map(|s| &s.info)
+    }
+
+    /// A channel's readyState (`Closed` once it is gone).
+    pub fn channel_state(&self, channel: ChannelRef) -> DataChannelState {
+        self.slots
+            .get(&channel)
+            .map_or(DataChannelState::Closed, |s| s.state)
+    }
+
+    pub(super) fn stream_of(&self, channel: ChannelRef) -> Result<u16, RtcError> {
+        let slot = self
+            .slots
+            .get(&channel)
+            .ok_or_else(|| RtcError::state(format!("{channel} is closed")))?;
+        if slot.state != DataChannelState::Open {
+            return Err(RtcError::state(format!("{channel} is {}", slot.state)));
+        }
+        slot.info
+            .id
+            .ok_or_else(|| RtcError::state(format!("{channel} has no stream yet")))
+    }
+
+    /// RTCDataChannel.send.
+    pub fn send(
+        &mut self,
+        now: Instant,
+        channel: ChannelRef,
+        data: ChannelData,
+    ) -> Result<(), RtcError> {
+        self.check_open()?;
+        let id = self.stream_of(channel)?;
+        let Some(channels) = &mut self.channels else {
+            return Err(RtcError::state("no association"));
+        };
+        match channels.send(now, id, data) {
+            Ok(()) => Ok(()),
+            Err(ChannelError::Send(realtimer_sctp::SendError::TooLarge { size, max })) => {
+                Err(RtcError::TypeError(format!(
+                    "message of {size} bytes is larger than the peer's max-message-size {max}"
+                )))
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// RTCDataChannel.bufferedAmount: bytes queued and not yet sent.
+    pub fn buffered_amount(&self, channel: ChannelRef) -> usize {
+        let id = self.slots.get(&channel).and_then(|s| s.info.id);
+        match (id, &self.channels) {
+            (Some(id), Some(c)) => c.buffered_amount(id),
+            _ => 0,
+        }
+    }
+
+    /// RTCDataChannel.bufferedAmountLowThreshold.
+    pub fn set_buffered_amount_low_threshold(&mut self, channel: ChannelRef, threshold: usize) {
+        let Some(slot) = self.slots.get_mut(&channel) else {
+            return;
+        };
+        slot.low_threshold = threshold;
+        if let (Some(id), Some(c)) = (slot.info.id, &mut self.channels) {
+            c.set_buffered_amount_low_threshold(id, threshold);
+        }
+    }
+
+    /// RTCDataChannel.close: queued data is sent, then the stream is reset
+    /// (RFC 8831 §6.7) and both sides see `close`.
+    pub fn close_channel(&mut self, now: Instant, channel: ChannelRef) {
+        let Some(slot) = self.slots.get_mut(&channel) else {
+            return;
+        };
+        if matches!(
+            slot.state,
+            DataChannelState::Closing | DataChannelState::Closed
+        ) {
+            return;
+        }
+        match (slot.info.id, &mut self.channels) {
+            (Some(id), Some(c)) => {
+                slot.state = DataChannelState::Closing;
+                self.events.push_back(RtcEvent::ChannelClosing(channel));
+                c.close(now, id);
+                self.pump_channel_events(now);
+            }
+            _ => {
+                self.slots.remove(&channel);
+                self.events.push_back(RtcEvent::ChannelClosed(channel));
+            }
+        }
+    }
+
+    pub(super) fn pump_channel_events(&mut self, now: Instant) {
+        let _ = now;
+        let Some(channels) = &mut self.channels else {
+            return;
+        };
+        while let Some(event) = channels.poll_event() {
+            match event {
+                DataChannelEvent::Opened(id) => {
+                    if let Some(r) = self.by_stream.get(&id).copied() {
+                        if let Some(slot) = self.slots.get_mut(&r) {
+                            slot.state = DataChannelState::Open;
+                        }
+                        self.events.push_back(RtcEvent::ChannelOpen(r, id));
+                    }
+                }
+                DataChannelEvent::Incoming(info) => {
+                    let r = ChannelRef(self.next_ref);
+                    self.next_ref = self.next_ref.wrapping_add(1);
+                    let info = DataChannelInfo::from_remote(&info);
+                    let id = info.id.unwrap_or_default();
+                    self.slots.insert(
+                        r,
+                        Slot {
+                            init: ChannelInit::default(),
+                            info: info.clone(),
+                            state: DataChannelState::Open,
+                            low_threshold: 0,
+                        },
+                    );
+                    self.by_stream.insert(id, r);
+                    self.events.push_back(RtcEvent::DataChannel(r, info));
+                    self.events.push_back(RtcEvent::ChannelOpen(r, id));
+                }
+                DataChannelEvent::Message { channel, data } => {
+                    if let Some(r) = self.by_stream.get(&channel).copied() {
+                        self.events.push_back(RtcEvent::ChannelMessage(r, data));
+                    }
+                }
+                DataChannelEvent::BufferedAmountLow(id) => {
+                    if let Some(r) = self.by_stream.get(&id).copied() {
+                        self.events.push_back(RtcEvent::ChannelBufferedAmountLow(r));
+                    }
+                }
+                DataChannelEvent::Closed(id) => {
+                    if let Some(r) = self.by_stream.remove(&id) {
+                        self.slots.remove(&r);
+                        self.events.push_back(RtcEvent::ChannelClosed(r));
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! The sans-IO core: ICE + DTLS + SCTP/DCEP behind one `&mut self` owner.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::net::SocketAddr;
+use std::time::Instant;
+
+use bytes::Bytes;
+use realtimer_datachannel::{DataChannels, SctpConfig};
+use realtimer_dtls::{Certificate, Dtls, DtlsEvent, DtlsState, Role};
+use realtimer_ice::{IceAgent, IceConfig, IceConnectionState, IceEvent, IceGatheringState};
+use tracing::{debug, trace};
+
+mod channels;
+mod negotiation;
+mod transport;
+
+use channels::Slot;
+
+use crate::channel::ChannelRef;
+use crate::event::{PeerConnectionState, RtcEvent};
+use crate::jsep::{
+    IceCandidateInit, LocalTransport, RemoteTransport, SessionDescription, SignalingState,
+};
+
+/// Settings of an [`Rtc`]; `RtcConfig::default()` behaves like a browser.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub struct RtcConfig {
+    /// The ICE agent's settings (STUN servers, loopback, mDNS, ICE-lite,
+    /// timers). Its `seed` is replaced by [`RtcConfig::seed`].
+    pub ice: IceConfig,
+    /// The SCTP association's settings; `max_message_size` is what we
+    /// announce in `a=max-message-size`. Its `seed` is derived from
+    /// [`RtcConfig::seed`].
+    pub sctp: SctpConfig,
+    /// The largest datagram DTLS sends (RFC 8831 §5: 1200 is safe).
+    pub dtls_mtu: usize,
+    /// Seed of every random number of the connection (ICE credentials and
+    /// tie-breaker, SCTP tags and TSNs, SDP session id). Use a random one in
+    /// production, a fixed one in tests.
+    pub seed: u64,
+    /// Most datagrams kept for [`Rtc::poll_transmit`] from ICE and DTLS
+    /// handshakes before the oldest is dropped.
+    pub max_early_dtls: usize,
+}
+
+impl Default for RtcConfig {
+    fn default() -> Self {
+        RtcConfig {
+            ice: IceConfig::default(),
+            sctp: SctpConfig::default(),
+            dtls_mtu: 1200,
+            seed: 0,
+            max_early_dtls: 16,
+        }
+    }
+}
+
+impl RtcConfig {
+    /// Sets [`RtcConfig::seed`].
+    pub fn with_seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Uses loopback addresses for host candidates (off in browsers).
+    pub fn with_loopback(mut self, on: bool) -> Self {
+        self.ice.allow_loopback = on;
+        self
+    }
+}
+
+/// One peer connection, sans-IO (RFC 8829 JSEP, RFC 8445 ICE, RFC 6347
+/// DTLS, RFC 8831/8832 data channels).
+///
+/// The driver gives it its local socket addresses ([`Rtc::add_local_address`]),
+/// every datagram received ([`Rtc::handle_receive`]) and the time
+/// ([`Rtc::handle_timeout`] at [`Rtc::poll_timeout`]); it sends every
+/// [`Rtc::poll_transmit`] and reacts to every [`Rtc::poll_event`]. After
+/// each input, poll transmits and events until they are `None`; forgetting
+/// delays output, never corrupts state.
+///
+/// Datagrams are demultiplexed by first byte (RFC 7983 §7): 0–3 STUN to
+/// ICE, 20–63 DTLS; anything else is dropped.
+#[derive(Debug)]
+pub struct Rtc {
+    config: RtcConfig,
+    certificate: Certificate,
+    local: LocalTransport,
+    ice: IceAgent,
+    bases: Vec<SocketAddr>,
+    gathering_started: bool,
+    signaling: SignalingState,
+    session_id: u64,
+    session_version: u64,
+    last_offer: Option<String>,
+    last_answer: Option<String>,
+    pending_local: Option<SessionDescription>,
+    current_local: Option<SessionDescription>,
+    pending_remote: Option<SessionDescription>,
+    current_remote: Option<SessionDescription>,
+    remote_offer: Option<realtimer_sdp::SessionDescription>,
+    remote: Option<RemoteTransport>,
+    /// Our `a=mid` and m-line index for candidates.
+    local_mid: (String, u16),
+    dtls_role: Option<Role>,
+    dtls: Option<Dtls>,
+    channels: Option<DataChannels>,
+    /// DTLS datagrams that came before the DTLS connection existed.
+    early_dtls: VecDeque<Bytes>,
+    /// Where DTLS goes when ICE has not selected a pair yet: (local, remote)
+    /// of the last DTLS datagram received.
+    dtls_route: Option<(SocketAddr, SocketAddr)>,
+    slots: BTreeMap<ChannelRef, Slot>,
+    by_stream: HashMap<u16, ChannelRef>,
+    next_ref: u32,
+    events: VecDeque<RtcEvent>,
+    ice_state: IceConnectionState,
+    connection_state: PeerConnectionState,
+    dtls_failed: bool,
+    negotiation_needed_sent: bool,
+    closed: bool,
+}
+
+impl Rtc {
+    /// A new connection with `certificate` (its fingerprint goes into our
+    /// SDP; generate one with [`Certificate::generate`]).
+    pub fn new(config: RtcConfig, certificate: Certificate, now: Instant) -> Rtc {
+        let _ = now;
+        let mut config = config;
+        config.ice.seed = config.seed;
+        config.sctp.seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5c7f;
+        let ice = IceAgent::new(config.ice.clone(), true);
+        let credentials = ice.local_credentials().clone();
+        let local = LocalTransport {
+            ufrag: credentials.ufrag,
+            pwd: credentials.pwd,
+            fingerprint: certificate.fingerprint().clone(),
+            sctp_port: config.sctp.local_port,
+            max_message_size: config.sctp.max_message_size as u64,
+            ice_lite: config.ice.lite,
+        };
+        // RFC 8866 §5.2: a session id of at most 63 bits.
+        let session_id = (config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 2) | 1;
+        Rtc {
+            config,
+            certificate,
+            local,
+            ice,
+            bases: Vec::new(),
+            gathering_started: false,
+            signaling: SignalingState::Stable,
+            session_id,
+            session_version: 1,
+            last_offer: None,
+            last_answer: None,
+            pending_local: None,
+            current_local: None,
+            pending_remote: None,
+            current_remote: None,
+            remote_offer: None,
+            remote: None,
+            local_mid: ("0".to_owned(), 0),
+            dtls_role: None,
+            dtls: None,
+            channels: None,
+            early_dtls: VecDeque::new(),
+            dtls_route: None,
+            slots: BTreeMap::new(),
+            by_stream: HashMap::new(),
+            next_ref: 0,
+            events: VecDeque::new(),
+            ice_state: IceConnectionState::New,
+            connection_state: PeerConnectionState::New,
+            dtls_failed: false,
+            negotiation_needed_sent: false,
+            closed: false,
+        }
+    }
+
+    /// A local socket address to gather a host candidate from (all of them
+    /// before `set_local_description`; later ones are gathered at once).
+    pub fn add_local_address(&mut self, now: Instant, address: SocketAddr) {
+        if self.bases.contains(&address) {
+            return;
+        }
+        self.bases.push(address);
+        if self.gathering_started && !self.closed {
+            self.ice.gather(now, &[address]);
+            self.process(now);
+        }
+    }
+
+    /// Our certificate's fingerprint, as in `a=fingerprint`.
+    pub fn fingerprint(&self) -> &realtimer_dtls::Fingerprint {
+        self.certificate.fingerprint()
+    }
+
+    /// The signaling state.
+    pub fn signaling_state(&self) -> SignalingState {
+        self.signaling
+    }
+
+    /// The ICE connection state.
+    pub fn ice_connection_state(&self) -> IceConnectionState {
+        self.ice_state
+    }
+
+    /// The ICE gathering state.
+    pub fn ice_gathering_state(&self) -> IceGatheringState {
+        self.ice.gathering_state()
+    }
+
+    /// The connection state.
+    pub fn connection_state(&self) -> PeerConnectionState {
+        self.connection_state
+    }
+
+    /// pendingLocalDescription ?? currentLocalDescription.
+    pub fn local_description(&self) -> Option<&SessionDescription> {
+        self.pending_local.as_ref().or(self.current_local.as_ref())
+    }
+
+    /// pendingRemoteDescription ?? currentRemoteDescription.
+    pub fn remote_description(&self) -> Option<&SessionDescription> {
+        self.pending_remote
+            .as_ref()
+            .or(self.current_remote.as_ref())
+    }
+
+    /// currentLocalDescription: the last local description of a completed
+    /// offer/answer exchange.
+    pub fn current_local_description(&self) -> Option<&SessionDescription> {
+        self.current_local.as_ref()
+    }
+
+    /// currentRemoteDescription.
+    pub fn current_remote_description(&self) -> Option<&SessionDescription> {
+        self.current_remote.as_ref()
+    }
+
+    /// pendingLocalDescription.
+    pub fn pending_local_description(&self) -> Option<&SessionDescription> {
+        self.pending_local.as_ref()
+    }
+
+    /// pendingRemoteDescription.
+    pub fn pending_remote_description(&self) -> Option<&SessionDescription> {
+        self.pending_remote.as_ref()
+    }
+
+    /// The selected candidate pair's local and remote addresses.
+    pub fn selected_pair(&self) -> Option<(SocketAddr, SocketAddr)> {
+        self.ice
+            .selected_pair()
+            .map(|p| (p.local_base, p.remote.address))
+    }
+
+    /// The SCTP round-trip time, once measured.
+    pub fn sctp_rtt(&self) -> Option<std::time::Duration> {
+        self.channels.as_ref().and_then(|c| c.association().rtt())
+    }
+
+    /// RTCPeerConnection.close: aborts SCTP, sends DTLS close_notify, stops
+    /// ICE. Every channel closes; nothing runs afterwards.
+    pub fn close(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        if let Some(c) = &mut self.channels {
+            c.association_mut().abort();
+            c.handle_timeout(now);
+        }
+        self.flush_sctp();
+        if let Some(d) = &mut self.dtls {
+            d.close();
+        }
+        self.dtls_route = self.selected_pair().or(self.dtls_route);
+        self.ice.close();
+        self.closed = true;
+        let refs: Vec<ChannelRef> = self.slots.keys().copied().collect();
+        self.slots.clear();
+        self.by_stream.clear();
+        for r in refs {
+            self.events.push_back(RtcEvent::ChannelClosed(r));
+        }
+        self.set_signaling(SignalingState::Closed);
+        self.update_connection_state();
+    }
+
+    /// A datagram received on local address `destination` from `source`.
+    pub fn handle_receive(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
+        if self.closed {
+            return;
+        }
+        match contents.first() {
+            // RFC 7983 §7: STUN.
+            Some(0..=3) => {
+                self.ice.handle_receive(now, source, destination, contents);
+            }
+            // RFC 7983 §7: DTLS.
+            Some(20..=63) => {
+                self.dtls_route = Some((destination, source));
+                match &mut self.dtls {
+                    Some(dtls) => {
+                        if let Err(e) = dtls.handle_input(now, contents) {
+                            trace!("DTLS datagram refused: {e}");
+                        }
+                    }
+                    None => {
+                        if self.early_dtls.len() >= self.config.max_early_dtls {
+                            self.early_dtls.pop_front();
+                        }
+                        self.early_dtls.push_back(Bytes::copy_from_slice(contents));
+                    }
+                }
+            }
+            _ => trace!(
+                len = contents.len(),
+                "datagram neither STUN nor DTLS dropped"
+            ),
+        }
+        self.process(now);
+    }
+
+    /// Moves time forward to `now`.
+    pub fn handle_timeout(&mut self, now: Instant) {
+        if self.closed {
+            return;
+        }
+        self.ice.handle_timeout(now);
+        if let Some(d) = &mut self.dtls {
+            d.handle_timeout(now);
+        }
+        if let Some(c) = &mut self.channels {
+            c.handle_timeout(now);
+        }
+        self.process(now);
+    }
+
+    /// When to call [`Rtc::handle_timeout`] next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        if self.closed {
+            return None;
+        }
+        [
+            self.ice.poll_timeout(),
+            self.dtls.as_ref().and_then(Dtls::poll_timeout),
+            self.channels.as_ref().and_then(DataChannels::poll_timeout),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<RtcEvent> {
+        self.events.pop_front()
+    }
+
+    /// Collects what ICE, DTLS and the channels did.
+    pub(super) fn process(&mut self, now: Instant) {
+        while let Some(event) = self.ice.poll_event() {
+            match event {
+                IceEvent::LocalCandidate(c) => {
+                    let ufrag = self.local.ufrag.clone();
+                    let sdp = c.to_sdp(Some(&ufrag));
+                    self.events
+                        .push_back(RtcEvent::IceCandidate(Some(IceCandidateInit {
+                            candidate: sdp.to_attribute_string(),
+                            sdp_mid: Some(self.local_mid.0.clone()),
+                            sdp_m_line_index: Some(self.local_mid.1),
+                            username_fragment: Some(ufrag),
+                        })));
+                }
+                IceEvent::EndOfCandidates => self.events.push_back(RtcEvent::IceCandidate(None)),
+                IceEvent::GatheringState(s) => {
+                    self.events.push_back(RtcEvent::IceGatheringState(s));
+                }
+                IceEvent::ConnectionState(s) => {
+                    self.ice_state = s;
+                    self.events.push_back(RtcEvent::IceConnectionState(s));
+                }
+                IceEvent::SelectedPair(p) => {
+                    debug!(local = %p.local_base, remote = %p.remote.address, "selected pair");
+                }
+                IceEvent::ResolveMdnsName { name } => {
+                    self.events.push_back(RtcEvent::ResolveMdnsName(name));
+                }
+                IceEvent::RegisterMdnsName { name, address } => {
+                    self.events
+                        .push_back(RtcEvent::RegisterMdnsName(name, address));
+                }
+                _ => {}
+            }
+        }
+        if self.dtls_role == Some(Role::Client)
+            && self.channels.is_some()
+            && self.ice.selected_pair().is_some()
+        {
+            self.start_dtls(now);
+        }
+        if let Some(dtls) = &mut self.dtls {
+            while let Some(event) = dtls.poll_event() {
+                match event {
+                    DtlsEvent::Connected { .. } => {
+                        debug!("DTLS connected");
+                        if let Some(c) = &mut self.channels {
+                            c.connect(now);
+                        }
+                    }
+                    DtlsEvent::ApplicationData(data) => {
+                        if let Some(c) = &mut self.channels {
+                            c.handle_packet(now, &data);
+                        }
+                    }
+                    DtlsEvent::Failed(e) => {
+                        debug!("DTLS failed: {e}");
+                        self.dtls_failed = true;
+                    }
+                    DtlsEvent::Closed => {
+                        debug!("DTLS closed by the peer");
+                        if let Some(c) = &mut self.channels {
+                            c.association_mut().abort();
+                            c.handle_timeout(now);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+        self.pump_channel_events(now);
+        self.update_connection_state();
+    }
+
+    /// W3C webrtc-pc §4.3.3 from the ICE and DTLS states.
+    pub(super) fn update_connection_state(&mut self) {
+        let dtls = self.dtls.as_ref().map(Dtls::state);
+        let state = if self.closed {
+            PeerConnectionState::Closed
+        } else if self.dtls_failed
+            || dtls == Some(DtlsState::Failed)
+            || self.ice_state == IceConnectionState::Failed
+        {
+            PeerConnectionState::Failed
+        } else if self.ice_state == IceConnectionState::Disconnected {
+            PeerConnectionState::Disconnected
+        } else if matches!(
+            self.ice_state,
+            IceConnectionState::Connected | IceConnectionState::Completed
+        ) && dtls == Some(DtlsState::Connected)
+        {
+            PeerConnectionState::Connected
+        } else if self.ice_state == IceConnectionState::New && dtls.is_none() {
+            PeerConnectionState::New
+        } else {
+            PeerConnectionState::Connecting
+        };
+        if state != self.connection_state {
+            debug!(%state, "connection state");
+            self.connection_state = state;
+            self.events.push_back(RtcEvent::ConnectionState(state));
+        }
+    }
+}

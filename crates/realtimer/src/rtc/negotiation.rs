@@ -1,0 +1,385 @@
+//! JSEP (RFC 8829): descriptions, the signaling state, remote transport
+//! parameters and trickled candidates.
+
+use std::net::IpAddr;
+use std::time::Instant;
+
+use realtimer_dtls::Role;
+use realtimer_ice::{IceAgent, IceError};
+use realtimer_sdp::Setup;
+use tracing::debug;
+
+use crate::error::RtcError;
+use crate::event::RtcEvent;
+use crate::jsep::{
+    self, IceCandidateInit, RemoteTransport, SdpType, SessionDescription, SignalingState,
+};
+
+use super::Rtc;
+
+impl Rtc {
+    pub(super) fn check_open(&self) -> Result<(), RtcError> {
+        if self.closed {
+            Err(RtcError::state("the connection is closed"))
+        } else {
+            Ok(())
+        }
+    }
+
+    /// createOffer (RFC 8829 §5.2): one bundled data section.
+    pub fn create_offer(&mut self) -> Result<SessionDescription, RtcError> {
+        self.check_open()?;
+        match self.signaling {
+            SignalingState::Stable | SignalingState::HaveLocalOffer => {}
+            s => return Err(RtcError::state(format!("createOffer in {s}"))),
+        }
+        self.session_version += 1;
+        let sdp = jsep::write_offer(&self.local, self.session_id, self.session_version);
+        self.last_offer = Some(sdp.clone());
+        Ok(SessionDescription::offer(sdp))
+    }
+
+    /// createAnswer (RFC 8829 §5.3): our data section answering the
+    /// offer's, every other section rejected.
+    pub fn create_answer(&mut self) -> Result<SessionDescription, RtcError> {
+        self.check_open()?;
+        match self.signaling {
+            SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {}
+            s => return Err(RtcError::state(format!("createAnswer in {s}"))),
+        }
+        let (Some(offer), Some(remote)) = (&self.remote_offer, &self.remote) else {
+            return Err(RtcError::state("no remote offer"));
+        };
+        let setup = match (self.dtls_role, remote.setup) {
+            (Some(Role::Client), _) => Setup::Active,
+            (Some(Role::Server), _) => Setup::Passive,
+            // RFC 8842 §5.3: answer actpass with active (browsers do).
+            (None, Setup::Active) => Setup::Passive,
+            (None, _) => Setup::Active,
+        };
+        self.session_version += 1;
+        let sdp = jsep::write_answer(
+            &self.local,
+            offer,
+            setup,
+            self.session_id,
+            self.session_version,
+        );
+        self.last_answer = Some(sdp.clone());
+        Ok(SessionDescription::answer(sdp))
+    }
+
+    pub(super) fn set_signaling(&mut self, state: SignalingState) {
+        if self.signaling != state {
+            self.signaling = state;
+            self.events.push_back(RtcEvent::SignalingState(state));
+        }
+    }
+
+    /// setLocalDescription. An empty `sdp` creates the offer or answer
+    /// implicitly (W3C webrtc-pc §4.4.1.5).
+    pub fn set_local_description(
+        &mut self,
+        now: Instant,
+        desc: SessionDescription,
+    ) -> Result<(), RtcError> {
+        self.check_open()?;
+        let mut desc = desc;
+        match desc.sdp_type {
+            SdpType::Rollback => return self.rollback_local(),
+            SdpType::Offer => {
+                if !matches!(
+                    self.signaling,
+                    SignalingState::Stable | SignalingState::HaveLocalOffer
+                ) {
+                    return Err(RtcError::state(format!(
+                        "setLocalDescription(offer) in {}",
+                        self.signaling
+                    )));
+                }
+                if desc.sdp.is_empty() {
+                    desc.sdp = match &self.last_offer {
+                        Some(s) => s.clone(),
+                        None => self.create_offer()?.sdp,
+                    };
+                }
+                let (ufrag, pwd, _) = jsep::local_fields(&desc.sdp)?;
+                if ufrag != self.local.ufrag || pwd != self.local.pwd {
+                    return Err(RtcError::InvalidModification(
+                        "ICE credentials differ from the ones createOffer made".into(),
+                    ));
+                }
+                self.local_mid = ("0".to_owned(), 0);
+                self.pending_local = Some(desc);
+                self.set_signaling(SignalingState::HaveLocalOffer);
+            }
+            SdpType::Answer | SdpType::Pranswer => {
+                if !matches!(
+                    self.signaling,
+                    SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer
+                ) {
+                    return Err(RtcError::state(format!(
+                        "setLocalDescription({}) in {}",
+                        desc.sdp_type, self.signaling
+                    )));
+                }
+                if desc.sdp.is_empty() {
+                    desc.sdp = match &self.last_answer {
+                        Some(s) => s.clone(),
+                        None => self.create_answer()?.sdp,
+                    };
+                }
+                let (ufrag, pwd, setup) = jsep::local_fields(&desc.sdp)?;
+                if ufrag != self.local.ufrag || pwd != self.local.pwd {
+                    return Err(RtcError::InvalidModification(
+                        "ICE credentials differ from the ones createAnswer made".into(),
+                    ));
+                }
+                let role = match setup {
+                    Setup::Active => Role::Client,
+                    Setup::Passive => Role::Server,
+                    _ => {
+                        return Err(RtcError::InvalidModification(
+                            "an answer's a=setup must be active or passive".into(),
+                        ))
+                    }
+                };
+                if self.dtls_role.is_some_and(|r| r != role) {
+                    return Err(RtcError::InvalidModification(
+                        "the DTLS role cannot change".into(),
+                    ));
+                }
+                self.dtls_role = Some(role);
+                if let Some(r) = &self.remote {
+                    self.local_mid = (r.mid.clone(), r.m_line_index);
+                }
+                if desc.sdp_type == SdpType::Answer {
+                    self.current_local = Some(desc);
+                    self.pending_local = None;
+                    self.current_remote = self.pending_remote.take().or(self.current_remote.take());
+                    self.set_signaling(SignalingState::Stable);
+                } else {
+                    self.pending_local = Some(desc);
+                    self.set_signaling(SignalingState::HaveLocalPranswer);
+                }
+                self.start_transport(now);
+            }
+        }
+        self.start_gathering(now);
+        self.process(now);
+        Ok(())
+    }
+
+    pub(super) fn rollback_local(&mut self) -> Result<(), RtcError> {
+        if self.signaling != SignalingState::HaveLocalOffer {
+            return Err(RtcError::state(format!(
+                "rollback of a local description in {}",
+                self.signaling
+            )));
+        }
+        self.pending_local = None;
+        self.set_signaling(SignalingState::Stable);
+        Ok(())
+    }
+
+    pub(super) fn start_gathering(&mut self, now: Instant) {
+        if !self.gathering_started {
+            self.gathering_started = true;
+            let bases = self.bases.clone();
+            self.ice.gather(now, &bases);
+        }
+    }
+
+    /// setRemoteDescription.
+    pub fn set_remote_description(
+        &mut self,
+        now: Instant,
+        desc: SessionDescription,
+    ) -> Result<(), RtcError> {
+        self.check_open()?;
+        match desc.sdp_type {
+            SdpType::Rollback => return self.rollback_remote(now),
+            SdpType::Offer => {
+                if !matches!(
+                    self.signaling,
+                    SignalingState::Stable | SignalingState::HaveRemoteOffer
+                ) {
+                    return Err(RtcError::state(format!(
+                        "setRemoteDescription(offer) in {}",
+                        self.signaling
+                    )));
+                }
+                let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
+                self.apply_remote(now, remote)?;
+                if self.current_remote.is_none() && !self.ice_is_lite_peer() {
+                    self.ice.set_controlling(false);
+                }
+                self.remote_offer = Some(parsed);
+                self.last_answer = None;
+                self.pending_remote = Some(desc);
+                self.set_signaling(SignalingState::HaveRemoteOffer);
+            }
+            SdpType::Answer | SdpType::Pranswer => {
+                if !matches!(
+                    self.signaling,
+                    SignalingState::HaveLocalOffer | SignalingState::HaveRemotePranswer
+                ) {
+                    return Err(RtcError::state(format!(
+                        "setRemoteDescription({}) in {}",
+                        desc.sdp_type, self.signaling
+                    )));
+                }
+                let (_, remote) = jsep::parse_remote(&desc.sdp)?;
+                let role = match remote.setup {
+                    Setup::Active => Role::Server,
+                    Setup::Passive => Role::Client,
+                    _ => {
+                        return Err(RtcError::sdp(
+                            0,
+                            "an answer's a=setup must be active or passive",
+                        ))
+                    }
+                };
+                if self.dtls_role.is_some_and(|r| r != role) {
+                    return Err(RtcError::sdp(0, "the answer changes the DTLS role"));
+                }
+                self.apply_remote(now, remote)?;
+                self.dtls_role = Some(role);
+                if desc.sdp_type == SdpType::Answer {
+                    self.current_remote = Some(desc);
+                    self.pending_remote = None;
+                    self.current_local = self.pending_local.take().or(self.current_local.take());
+                    self.set_signaling(SignalingState::Stable);
+                } else {
+                    self.pending_remote = Some(desc);
+                    self.set_signaling(SignalingState::HaveRemotePranswer);
+                }
+                self.start_transport(now);
+            }
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    pub(super) fn ice_is_lite_peer(&self) -> bool {
+        self.remote.as_ref().is_some_and(|r| r.ice_lite) && !self.config.ice.lite
+    }
+
+    pub(super) fn rollback_remote(&mut self, now: Instant) -> Result<(), RtcError> {
+        if self.signaling != SignalingState::HaveRemoteOffer {
+            return Err(RtcError::state(format!(
+                "rollback of a remote description in {}",
+                self.signaling
+            )));
+        }
+        if self.current_remote.is_none() {
+            // First negotiation: nothing ran on the peer's parameters yet.
+            // The same seed gives the same credentials.
+            self.ice = IceAgent::new(self.config.ice.clone(), true);
+            self.remote = None;
+            if self.gathering_started {
+                let bases = self.bases.clone();
+                self.ice.gather(now, &bases);
+            }
+        }
+        self.remote_offer = None;
+        self.pending_remote = None;
+        self.set_signaling(SignalingState::Stable);
+        self.process(now);
+        Ok(())
+    }
+
+    /// Hands the peer's transport to ICE (first time) or checks it did not
+    /// change (later offers and answers).
+    pub(super) fn apply_remote(
+        &mut self,
+        now: Instant,
+        remote: RemoteTransport,
+    ) -> Result<(), RtcError> {
+        if let Some(old) = &self.remote {
+            if old.ufrag != remote.ufrag || old.pwd != remote.pwd {
+                return Err(RtcError::OperationError(
+                    "ICE restart (new remote credentials) is not supported".into(),
+                ));
+            }
+            if old.fingerprint != remote.fingerprint {
+                return Err(RtcError::OperationError(
+                    "the remote certificate fingerprint changed".into(),
+                ));
+            }
+            self.remote = Some(remote);
+            return Ok(());
+        }
+        self.ice
+            .set_remote_credentials(realtimer_ice::IceCredentials {
+                ufrag: remote.ufrag.clone(),
+                pwd: remote.pwd.clone(),
+            });
+        if remote.ice_lite && !self.config.ice.lite {
+            // RFC 8445 §6.1.1: a full agent is controlling against a lite one.
+            self.ice.set_controlling(true);
+        }
+        for c in &remote.candidates {
+            if let Err(e) = self.ice.add_remote_candidate(now, c) {
+                debug!("remote SDP candidate ignored: {e}");
+            }
+        }
+        if remote.end_of_candidates {
+            self.ice.add_remote_end_of_candidates();
+        }
+        self.remote = Some(remote);
+        Ok(())
+    }
+
+    /// addIceCandidate: a trickled candidate, or `None` (or an empty
+    /// candidate string) for end-of-candidates (RFC 8838 §4.4).
+    pub fn add_ice_candidate(
+        &mut self,
+        now: Instant,
+        candidate: Option<&IceCandidateInit>,
+    ) -> Result<(), RtcError> {
+        self.check_open()?;
+        let Some(remote) = &self.remote else {
+            return Err(RtcError::state(
+                "addIceCandidate before setRemoteDescription",
+            ));
+        };
+        let Some(init) = candidate.filter(|c| !c.candidate.is_empty()) else {
+            self.ice.add_remote_end_of_candidates();
+            self.process(now);
+            return Ok(());
+        };
+        match (&init.sdp_mid, init.sdp_m_line_index) {
+            (Some(mid), _) if *mid != remote.mid => {
+                return Err(RtcError::OperationError(format!(
+                    "no media section {mid:?}"
+                )))
+            }
+            (None, Some(i)) if i != remote.m_line_index => {
+                return Err(RtcError::OperationError(format!("no media section {i}")))
+            }
+            (None, None) => {
+                return Err(RtcError::TypeError(
+                    "sdpMid and sdpMLineIndex are both null".into(),
+                ))
+            }
+            _ => {}
+        }
+        let parsed = realtimer_sdp::Candidate::parse(&init.candidate)
+            .map_err(|e| RtcError::OperationError(format!("candidate does not parse: {e}")))?;
+        match self.ice.add_remote_candidate(now, &parsed) {
+            Ok(()) => {}
+            // Browsers skip candidates they cannot use (TCP, for one).
+            Err(IceError::Candidate(e)) => debug!("remote candidate skipped: {e}"),
+            Err(e) => return Err(RtcError::OperationError(e.to_string())),
+        }
+        self.process(now);
+        Ok(())
+    }
+
+    /// The answer to [`RtcEvent::ResolveMdnsName`]; `None` when it did not resolve.
+    pub fn resolve_mdns_name(&mut self, now: Instant, name: &str, address: Option<IpAddr>) {
+        self.ice.resolve_mdns_name(now, name, address);
+        self.process(now);
+    }
+}

@@ -1,0 +1,146 @@
+//! DTLS and SCTP glue: starting DTLS in its role, the association, and
+//! moving SCTP packets into DTLS records.
+
+use std::time::Instant;
+
+use realtimer_datachannel::{DataChannels, DtlsRole, SctpConfig};
+use realtimer_dtls::{Dtls, DtlsConfig, DtlsState, Role};
+use tracing::{debug, trace};
+
+use crate::channel::{ChannelRef, DataChannelState};
+use crate::event::Transmit;
+
+use super::Rtc;
+
+impl Rtc {
+    /// Once both descriptions are set: DTLS (server side at once, client
+    /// side when ICE has a pair) and the data channels.
+    pub(super) fn start_transport(&mut self, now: Instant) {
+        let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
+            return;
+        };
+        let peer_max = match remote.max_message_size {
+            0 => usize::MAX,
+            n => usize::try_from(n).unwrap_or(usize::MAX),
+        };
+        if let Some(channels) = &mut self.channels {
+            channels
+                .association_mut()
+                .set_remote_max_message_size(peer_max);
+            return;
+        }
+        let sctp = SctpConfig {
+            remote_port: remote.sctp_port,
+            ..self.config.sctp.clone()
+        };
+        let dc_role = match role {
+            Role::Client => DtlsRole::Client,
+            Role::Server => DtlsRole::Server,
+        };
+        let mut channels = DataChannels::new(sctp, dc_role, now);
+        channels
+            .association_mut()
+            .set_remote_max_message_size(peer_max);
+        // Channels made before the role was known get their ids now.
+        let waiting: Vec<ChannelRef> = self
+            .slots
+            .iter()
+            .filter(|(_, s)| s.state == DataChannelState::Connecting && s.info.id.is_none())
+            .map(|(r, _)| *r)
+            .chain(
+                self.slots
+                    .iter()
+                    .filter(|(_, s)| s.info.negotiated)
+                    .map(|(r, _)| *r),
+            )
+            .collect();
+        self.channels = Some(channels);
+        for r in waiting {
+            self.open_slot(now, r);
+        }
+        if role == Role::Server {
+            self.start_dtls(now);
+        }
+    }
+
+    pub(super) fn start_dtls(&mut self, now: Instant) {
+        if self.dtls.is_some() || self.dtls_failed {
+            return;
+        }
+        let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
+            return;
+        };
+        let config = DtlsConfig::new(self.certificate.clone())
+            .with_mtu(self.config.dtls_mtu)
+            .with_srtp_profiles(Vec::new());
+        match Dtls::new(config, role, remote.fingerprint.clone(), now) {
+            Ok(mut dtls) => {
+                debug!(?role, "DTLS started");
+                for d in std::mem::take(&mut self.early_dtls) {
+                    let _ = dtls.handle_input(now, &d);
+                }
+                self.dtls = Some(dtls);
+            }
+            Err(e) => {
+                debug!("DTLS could not start: {e}");
+                self.dtls_failed = true;
+            }
+        }
+    }
+
+    /// Moves every SCTP packet into DTLS records.
+    pub(super) fn flush_sctp(&mut self) {
+        let (Some(c), Some(d)) = (&mut self.channels, &mut self.dtls) else {
+            return;
+        };
+        if d.state() != DtlsState::Connected {
+            return;
+        }
+        while let Some(packet) = c.poll_transmit() {
+            if let Err(e) = d.send(&packet) {
+                trace!("SCTP packet not sent: {e}");
+            }
+        }
+    }
+
+    /// The next datagram to send: ICE first, then DTLS (with SCTP packets
+    /// moved into DTLS one at a time, so no queue grows here).
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.ice.poll_transmit() {
+            return Some(Transmit {
+                source: t.source,
+                destination: t.destination,
+                contents: t.contents,
+            });
+        }
+        let route = self.selected_pair().or(self.dtls_route);
+        let dtls = self.dtls.as_mut()?;
+        let contents = match dtls.poll_transmit() {
+            Some(d) => d,
+            None => {
+                if self.closed || dtls.state() != DtlsState::Connected {
+                    return None;
+                }
+                let channels = self.channels.as_mut()?;
+                loop {
+                    let packet = channels.poll_transmit()?;
+                    if let Err(e) = dtls.send(&packet) {
+                        trace!("SCTP packet not sent: {e}");
+                    }
+                    if let Some(d) = dtls.poll_transmit() {
+                        break d;
+                    }
+                }
+            }
+        };
+        let Some((source, destination)) = route else {
+            trace!("DTLS datagram held back: no route yet");
+            return None;
+        };
+        Some(Transmit {
+            source,
+            destination,
+            contents,
+        })
+    }
+}
