@@ -255,6 +255,14 @@ impl IceAgent {
         self.selected.as_ref()
     }
 
+    /// The round-trip time of the selected pair's last connectivity or
+    /// consent check (RFC 7675), once measured in this ICE generation.
+    pub fn selected_pair_rtt(&self) -> Option<Duration> {
+        self.selected_index
+            .and_then(|i| self.pairs.get(i))
+            .and_then(|p| p.rtt)
+    }
+
     /// Our candidates so far.
     pub fn local_candidates(&self) -> impl Iterator<Item = &Candidate> {
         self.local.iter().map(|l| &l.candidate)
@@ -384,9 +392,21 @@ impl IceAgent {
     /// same local addresses, new checks. The selected pair stays in use until
     /// checks select a new one, so data keeps flowing.
     pub fn restart(&mut self, now: Instant) -> &IceCredentials {
+        let credentials = random_credentials(&mut self.rng);
+        self.restart_with_credentials(now, credentials)
+    }
+
+    /// [`IceAgent::restart`] with credentials chosen by the caller (JSEP
+    /// writes them into an offer before the offer is applied, RFC 8829
+    /// §5.2.1).
+    pub fn restart_with_credentials(
+        &mut self,
+        now: Instant,
+        credentials: IceCredentials,
+    ) -> &IceCredentials {
         let old_ufrag = self.local_credentials.ufrag.clone();
         self.previous_local = Some((old_ufrag, self.local_key.clone()));
-        self.local_credentials = random_credentials(&mut self.rng);
+        self.local_credentials = credentials;
         self.local_key = IntegrityKey::from_bytes(self.local_credentials.pwd.as_bytes());
         self.remote_credentials = None;
         self.remote_key = None;
@@ -519,7 +539,7 @@ impl IceAgent {
                         );
                     }
                     Purpose::Consent { pair, generation } if generation == self.generation => {
-                        self.handle_consent_response(now, message, pair);
+                        self.handle_consent_response(now, message, pair, matched.rtt);
                     }
                     _ => {}
                 }

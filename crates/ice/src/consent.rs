@@ -16,6 +16,7 @@ impl IceAgent {
         now: Instant,
         message: &Message<'_>,
         pair: usize,
+        rtt: Option<Duration>,
     ) {
         if message.class() == Class::ErrorResponse {
             // RFC 7675 §5.1: an authenticated error response revokes consent.
@@ -24,6 +25,9 @@ impl IceAgent {
             return;
         }
         self.consent_last_response = Some(now);
+        if let (Some(rtt), Some(p)) = (rtt, self.pairs.get_mut(pair)) {
+            p.rtt = Some(rtt);
+        }
         if self.consent_lost {
             debug!("consent restored");
             self.consent_lost = false;

@@ -231,3 +231,39 @@ fn ice_restart_mid_flow_loses_no_datagram() {
         .count();
     assert!(selections >= 2, "{selections}");
 }
+
+#[test]
+fn restart_with_given_credentials_and_selected_pair_rtt() {
+    let mut s = connected_lan(7);
+    // Consent checks keep measuring the selected pair's RTT (the LAN link
+    // of `lan` has a small but nonzero delay).
+    s.run_for(Duration::from_secs(12));
+    let rtt = s.node(s.a).agent.selected_pair_rtt().expect("an RTT");
+    assert!(
+        rtt > Duration::ZERO && rtt < Duration::from_secs(1),
+        "{rtt:?}"
+    );
+    let now = s.net.now();
+    let chosen = realtimer_ice::IceCredentials {
+        ufrag: "Rtc1".into(),
+        pwd: "abcdefghijklmnopqrstuvwx".into(),
+    };
+    let a = s.a;
+    let got = s
+        .node_mut(a)
+        .agent
+        .restart_with_credentials(now, chosen.clone())
+        .clone();
+    assert_eq!(got, chosen);
+    assert_eq!(s.node(a).agent.local_credentials(), &chosen);
+    // The old pair stays selected until the peer restarts too.
+    assert!(s.node(a).selected().is_some());
+    s.node_mut(a)
+        .outbox
+        .push(common::Signal::Credentials(chosen));
+    let now = s.net.now();
+    s.node_mut(s.b).restart(now);
+    assert!(s.run_until(Duration::from_secs(5), |x, y| x.is_connected()
+        && y.is_connected()
+        && x.agent.selected_pair_rtt().is_some()));
+}
