@@ -21,21 +21,22 @@ use tracing::{debug, info, warn};
 /// Options of `realtimer serve`.
 #[derive(Debug, Args)]
 pub(crate) struct ServeArgs {
-    /// TCP address of the HTTP server (web app, Socket.IO, WebSocket).
-    #[arg(long, env = "REALTIMER_LISTEN", default_value = DEFAULT_LISTEN)]
-    listen: SocketAddr,
+    /// TCP address of the HTTP server (web app, Socket.IO, WebSocket)
+    /// [127.0.0.1:8080].
+    #[arg(long, env = "REALTIMER_LISTEN")]
+    listen: Option<SocketAddr>,
 
     /// Serve the web app from this folder instead of the copy built into
     /// the binary (for developing it: edit, reload).
     #[arg(long = "web-dir", env = "REALTIMER_WEB_DIR")]
     web_dir: Option<PathBuf>,
 
-    /// UDP addresses the STUN server listens on (comma-separated).
+    /// UDP addresses the STUN server listens on (comma-separated)
+    /// [0.0.0.0:3478,[::]:3478].
     #[arg(
         long = "stun-listen",
         env = "REALTIMER_STUN_LISTEN",
-        value_delimiter = ',',
-        default_value = "0.0.0.0:3478,[::]:3478"
+        value_delimiter = ','
     )]
     stun_listen: Vec<SocketAddr>,
 
@@ -45,6 +46,10 @@ pub(crate) struct ServeArgs {
 
     #[command(flatten)]
     turn: Box<TurnArgs>,
+
+    /// Signaling: --config, --redis, TLS, room limits (docs/config.md).
+    #[command(flatten)]
+    signaling: Box<realtimer_server::SignalingArgs>,
 }
 
 /// TURN options of `realtimer serve`. TURN runs on the STUN sockets; with
@@ -151,6 +156,10 @@ pub(crate) enum ServeError {
     TurnConfig(#[from] realtimer_turn::ConfigError),
     #[error("cannot read the system clock: {0}")]
     Clock(#[from] std::time::SystemTimeError),
+    #[error(transparent)]
+    Config(#[from] realtimer_server::ConfigError),
+    #[error(transparent)]
+    Http(#[from] realtimer_server::ServerError),
 }
 
 /// Binds a UDP socket; IPv6 sockets are IPv6-only, so `0.0.0.0:P` and
@@ -169,7 +178,19 @@ fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
     UdpSocket::from_std(socket.into())
 }
 
-pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
+pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
+    // Flags and environment over the --config file over the defaults.
+    let file = args.signaling.load_file()?;
+    let http_config = args.signaling.server_config(&file, args.web_dir.take())?;
+    let listen = args.listen.or(file.http.listen).unwrap_or_else(|| {
+        DEFAULT_LISTEN
+            .parse()
+            .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 8080)))
+    });
+    if args.stun_listen.is_empty() {
+        args.stun_listen = file.stun.listen.clone().unwrap_or_else(default_stun_listen);
+    }
+    args.stun_port = args.stun_port.or(file.stun.port);
     let defaults = args.stun_listen == default_stun_listen();
     let mut listeners = Vec::new();
     for mut address in args.stun_listen {
@@ -203,7 +224,7 @@ pub(crate) async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let (now, unix_now) = clocks()?;
     let server = Server::new(config, now, unix_now)?;
     let mut tasks = vec![tokio::spawn(drive_turn(server, listeners))];
-    if let Some(task) = start_http(args.listen, args.web_dir).await? {
+    if let Some(task) = start_http(listen, http_config).await? {
         tasks.push(task);
     }
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
@@ -298,9 +319,9 @@ fn default_route_address(ipv4: bool) -> Option<IpAddr> {
 /// explicit `--listen` that cannot be bound is an error.
 async fn start_http(
     address: SocketAddr,
-    web_dir: Option<PathBuf>,
+    config: realtimer_server::ServerConfig,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
-    if let Some(dir) = &web_dir {
+    if let Some(dir) = &config.web_dir {
         if !dir.join("index.html").is_file() {
             return Err(ServeError::WebDir(dir.clone()));
         }
@@ -314,13 +335,11 @@ async fn start_http(
         Err(source) => return Err(ServeError::BindHttp { address, source }),
     };
     let local = listener.local_addr().unwrap_or(address);
-    info!("HTTP server listening on http://{local}");
-    let config = realtimer_server::ServerConfig {
-        web_dir,
-        ..Default::default()
-    };
+    let server = realtimer_server::start(listener, config).await?;
+    let scheme = if server.is_tls() { "https" } else { "http" };
+    info!("HTTP server listening on {scheme}://{local}");
     Ok(Some(tokio::spawn(async move {
-        if let Err(e) = realtimer_server::serve(listener, config).await {
+        if let Err(e) = server.run().await {
             warn!("HTTP server stopped: {e}");
         }
     })))

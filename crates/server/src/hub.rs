@@ -3,7 +3,7 @@
 //! calls here and drain their queue of [`Outbound`] events; so a Socket.IO
 //! client and a WebSocket client can share a room.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -11,6 +11,7 @@ use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
+use crate::cluster::{ClusterJoin, Command, Link, RoomEvent};
 use crate::rooms::{ClientId, JoinOutcome, RoomError, Rooms, RoomsConfig, RoomsStats};
 
 /// Events queued per client before it counts as too slow and is dropped.
@@ -94,6 +95,24 @@ struct Inner {
     rooms: Rooms,
     clients: HashMap<ClientId, Handle>,
     next_id: u64,
+    /// With `--redis`: the shared rooms; `None` keeps rooms in-process.
+    cluster: Option<Link>,
+    /// Clients whose join the cluster is deciding.
+    joining: HashSet<ClientId>,
+}
+
+/// How a join turned out, whoever decided it.
+enum Decided {
+    Created,
+    Joined {
+        /// Members before this one, in this process.
+        local_others: Vec<ClientId>,
+        /// Members before this one, anywhere.
+        count: usize,
+    },
+    Full {
+        count: usize,
+    },
 }
 
 /// Shared signaling state of one server process.
@@ -114,11 +133,22 @@ fn log_line(parts: impl IntoIterator<Item = Value>) -> Outbound {
 impl Hub {
     /// A hub with these room limits.
     pub fn new(config: RoomsConfig) -> Self {
+        Self::build(config, None)
+    }
+
+    /// A hub whose rooms the cluster layer shares with other processes.
+    pub(crate) fn with_cluster(config: RoomsConfig, link: Link) -> Self {
+        Self::build(config, Some(link))
+    }
+
+    fn build(config: RoomsConfig, cluster: Option<Link>) -> Self {
         Self {
             inner: Arc::new(Mutex::new(Inner {
                 rooms: Rooms::new(config),
                 clients: HashMap::new(),
                 next_id: 1,
+                cluster,
+                joining: HashSet::new(),
             })),
         }
     }
@@ -151,7 +181,11 @@ impl Hub {
         let id = ClientId(inner.next_id);
         inner.next_id += 1;
         inner.rooms.connect(id, now)?;
-        let name = name.unwrap_or_else(|| format!("c{}", id.0));
+        // Names are unique across processes: each carries its node's.
+        let name = name.unwrap_or_else(|| match &inner.cluster {
+            Some(link) => format!("c{}-{}", id.0, link.node),
+            None => format!("c{}", id.0),
+        });
         let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         inner.clients.insert(
             id,
@@ -169,15 +203,11 @@ impl Hub {
         let mut inner = self.lock();
         let name = inner.clients.get(&id).map(|h| h.name.clone());
         if let Some(departure) = inner.rooms.disconnect(id) {
-            let left = Outbound::Left {
-                room: departure.room,
-                id: name.clone().unwrap_or_default(),
-            };
-            for member in departure.remaining {
-                inner.send(member, left.clone());
-            }
+            let name = name.clone().unwrap_or_default();
+            inner.departed(departure, name);
         }
         inner.clients.remove(&id);
+        inner.joining.remove(&id);
         debug!(client = ?name, "disconnected");
     }
 
@@ -189,80 +219,129 @@ impl Hub {
         let Some(name) = inner.clients.get(&id).map(|h| h.name.clone()) else {
             return;
         };
+        if let Some(link) = inner.cluster.clone() {
+            // The cluster decides capacity; this process checks the rest.
+            let checked = if inner.joining.contains(&id) {
+                Err(RoomError::AlreadyInRoom {
+                    room: room.to_owned(),
+                })
+            } else {
+                inner.rooms.check_join(id, room, now)
+            };
+            if let Err(e) = checked {
+                debug!(client = %name, "create or join refused: {e}");
+                inner.send(id, Outbound::refused(&e));
+                return;
+            }
+            let command = Command::Join {
+                id,
+                name,
+                room: room.to_owned(),
+            };
+            if link.queue(command) {
+                inner.joining.insert(id);
+            } else {
+                let e = RoomError::Unavailable("too many requests queued".into());
+                inner.send(id, Outbound::refused(&e));
+            }
+            return;
+        }
         match inner.rooms.join(id, room, now) {
             Err(e) => {
                 debug!(client = %name, "create or join refused: {e}");
                 inner.send(id, Outbound::refused(&e));
             }
             Ok(outcome) => {
-                let count = match &outcome {
-                    JoinOutcome::Created => 0,
-                    JoinOutcome::Joined { others } => others.len(),
-                    JoinOutcome::Full => inner.rooms.members(room).len(),
+                let decided = match outcome {
+                    JoinOutcome::Created => Decided::Created,
+                    JoinOutcome::Joined { others } => Decided::Joined {
+                        count: others.len(),
+                        local_others: others,
+                    },
+                    JoinOutcome::Full => Decided::Full {
+                        count: inner.rooms.members(room).len(),
+                    },
                 };
-                inner.send(
-                    id,
-                    log_line([format!("Received request to create or join room {room}").into()]),
-                );
-                inner.send(
-                    id,
-                    log_line([format!("Room {room} now has {count} client(s)").into()]),
-                );
-                match outcome {
-                    JoinOutcome::Created => {
-                        info!(client = %name, %room, "created room");
-                        inner.send(
-                            id,
-                            log_line([format!("Client ID {name} created room {room}").into()]),
-                        );
-                        inner.send(
-                            id,
-                            Outbound::Created {
-                                room: room.to_owned(),
-                                id: name,
-                            },
-                        );
-                    }
-                    JoinOutcome::Joined { others } => {
-                        info!(client = %name, %room, "joined room");
-                        inner.send(
-                            id,
-                            log_line([format!("Client ID {name} joined room {room}").into()]),
-                        );
-                        for other in &others {
-                            inner.send(
-                                *other,
-                                Outbound::Join {
-                                    room: room.to_owned(),
-                                },
-                            );
-                        }
-                        inner.send(
-                            id,
-                            Outbound::Joined {
-                                room: room.to_owned(),
-                                id: name,
-                            },
-                        );
-                        let ready = Outbound::Ready {
-                            room: room.to_owned(),
-                        };
-                        for member in others.iter().chain(std::iter::once(&id)) {
-                            inner.send(*member, ready.clone());
-                        }
-                    }
-                    JoinOutcome::Full => {
-                        debug!(client = %name, %room, "room full");
-                        inner.send(
-                            id,
-                            Outbound::Full {
-                                room: room.to_owned(),
-                            },
-                        );
-                    }
-                }
+                inner.announce_join(id, name, room, decided);
             }
         }
+    }
+
+    /// The cluster decided a join: tells the client and the local members,
+    /// and returns the events for the other processes; `None` if the client
+    /// disconnected meanwhile (the cluster then undoes the join).
+    pub(crate) fn finish_join(
+        &self,
+        id: ClientId,
+        room: &str,
+        outcome: ClusterJoin,
+    ) -> Option<Vec<RoomEvent>> {
+        let mut inner = self.lock();
+        if !inner.joining.remove(&id) {
+            return None;
+        }
+        let name = inner.clients.get(&id)?.name.clone();
+        // Idle time is counted from the decision, as a local join would.
+        let now = crate::now();
+        let (decided, events) = match outcome {
+            ClusterJoin::Created => {
+                inner.rooms.enter(id, room, now);
+                (Decided::Created, Vec::new())
+            }
+            ClusterJoin::Joined { others } => {
+                let local_others = inner.rooms.enter(id, room, now);
+                let decided = Decided::Joined {
+                    local_others,
+                    count: others,
+                };
+                (decided, vec![RoomEvent::Join, RoomEvent::Ready])
+            }
+            ClusterJoin::Full { members } => (Decided::Full { count: members }, Vec::new()),
+        };
+        inner.announce_join(id, name, room, decided);
+        Some(events)
+    }
+
+    /// The cluster could not decide a join (Redis unreachable).
+    pub(crate) fn join_failed(&self, id: ClientId, why: &str) {
+        let mut inner = self.lock();
+        if inner.joining.remove(&id) {
+            let e = RoomError::Unavailable(format!("shared rooms unreachable: {why}"));
+            inner.send(id, Outbound::refused(&e));
+        }
+    }
+
+    /// Delivers another process's room event to the members here.
+    pub(crate) fn deliver(&self, room: &str, event: &RoomEvent) {
+        let mut inner = self.lock();
+        let members = inner.rooms.members(room).to_vec();
+        if members.is_empty() {
+            return;
+        }
+        let outbound = match event {
+            RoomEvent::Join => Outbound::Join {
+                room: room.to_owned(),
+            },
+            RoomEvent::Ready => Outbound::Ready {
+                room: room.to_owned(),
+            },
+            RoomEvent::Message { from, data } => Outbound::Message {
+                from: from.clone(),
+                data: Arc::clone(data),
+            },
+            RoomEvent::Left { id } => Outbound::Left {
+                room: room.to_owned(),
+                id: id.clone(),
+            },
+        };
+        for member in members {
+            inner.send(member, outbound.clone());
+        }
+    }
+
+    /// Rooms with members in this process.
+    pub(crate) fn local_rooms(&self) -> Vec<String> {
+        self.lock().rooms.room_names().map(str::to_owned).collect()
     }
 
     /// Refuses a request that could not even be parsed, charging the rate
@@ -292,6 +371,20 @@ impl Hub {
                 if echo_log {
                     inner.send(id, log_line(["Client said: ".into(), Value::clone(&data)]));
                 }
+                if let Some(link) = &inner.cluster {
+                    let event = RoomEvent::Message {
+                        from: name.clone(),
+                        data: Arc::clone(&data),
+                    };
+                    let command = Command::Publish {
+                        room: relay.room.clone(),
+                        event,
+                    };
+                    if !link.queue(command) {
+                        let e = RoomError::Unavailable("too many messages queued".into());
+                        inner.send(id, Outbound::refused(&e));
+                    }
+                }
                 let message = Outbound::Message { from: name, data };
                 for member in relay.to {
                     inner.send(member, message.clone());
@@ -315,13 +408,7 @@ impl Hub {
             .unwrap_or_default();
         if let Some(departure) = inner.rooms.leave(id) {
             info!(client = %name, room = %departure.room, "left room");
-            let left = Outbound::Left {
-                room: departure.room,
-                id: name,
-            };
-            for member in departure.remaining {
-                inner.send(member, left.clone());
-            }
+            inner.departed(departure, name);
         }
     }
 
@@ -345,6 +432,12 @@ impl Hub {
         for (room, members) in inner.rooms.expire(now) {
             info!(%room, "room expired");
             for member in members {
+                if let (Some(link), Some(handle)) = (&inner.cluster, inner.clients.get(&member)) {
+                    link.queue(Command::Leave {
+                        name: handle.name.clone(),
+                        room: room.clone(),
+                    });
+                }
                 inner.send(
                     member,
                     Outbound::Error {
@@ -358,6 +451,94 @@ impl Hub {
 }
 
 impl Inner {
+    /// Announces a join's outcome with the codelab's events in its order:
+    /// `created`; or `join` to the room, `joined` to the newcomer, `ready`
+    /// to everyone; or `full`. `log` lines go first.
+    fn announce_join(&mut self, id: ClientId, name: String, room: &str, decided: Decided) {
+        let count = match &decided {
+            Decided::Created => 0,
+            Decided::Joined { count, .. } | Decided::Full { count } => *count,
+        };
+        self.send(
+            id,
+            log_line([format!("Received request to create or join room {room}").into()]),
+        );
+        self.send(
+            id,
+            log_line([format!("Room {room} now has {count} client(s)").into()]),
+        );
+        match decided {
+            Decided::Created => {
+                info!(client = %name, %room, "created room");
+                self.send(
+                    id,
+                    log_line([format!("Client ID {name} created room {room}").into()]),
+                );
+                self.send(
+                    id,
+                    Outbound::Created {
+                        room: room.to_owned(),
+                        id: name,
+                    },
+                );
+            }
+            Decided::Joined { local_others, .. } => {
+                info!(client = %name, %room, "joined room");
+                self.send(
+                    id,
+                    log_line([format!("Client ID {name} joined room {room}").into()]),
+                );
+                for other in &local_others {
+                    self.send(
+                        *other,
+                        Outbound::Join {
+                            room: room.to_owned(),
+                        },
+                    );
+                }
+                self.send(
+                    id,
+                    Outbound::Joined {
+                        room: room.to_owned(),
+                        id: name,
+                    },
+                );
+                let ready = Outbound::Ready {
+                    room: room.to_owned(),
+                };
+                for member in local_others.iter().chain(std::iter::once(&id)) {
+                    self.send(*member, ready.clone());
+                }
+            }
+            Decided::Full { .. } => {
+                debug!(client = %name, %room, "room full");
+                self.send(
+                    id,
+                    Outbound::Full {
+                        room: room.to_owned(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Tells the room (here and, with a cluster, elsewhere) that `name` left.
+    fn departed(&mut self, departure: crate::rooms::Departure, name: String) {
+        if let Some(link) = &self.cluster {
+            link.queue(Command::Leave {
+                name: name.clone(),
+                room: departure.room.clone(),
+            });
+        }
+        let left = Outbound::Left {
+            room: departure.room,
+            id: name,
+        };
+        for member in departure.remaining {
+            self.send(member, left.clone());
+        }
+    }
+
     /// Queues an event; a client whose queue is full is too slow to keep
     /// up and is dropped (its front sees the queue close), never a silent
     /// loss to a client that stays. Only refusals to a client that floods
@@ -373,12 +554,24 @@ impl Inner {
             Err(mpsc::error::TrySendError::Full(Outbound::Error { .. })) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
                 warn!(client = %handle.name, "outbound queue full; dropping the client");
-                self.clients.remove(&to);
-                self.rooms.disconnect(to);
+                self.drop_client(to);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
-                self.clients.remove(&to);
-                self.rooms.disconnect(to);
+            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_client(to),
+        }
+    }
+
+    /// Forgets a client that cannot be reached; its room is told by the
+    /// next departure notice elsewhere (not from here: this runs while
+    /// sending to that room).
+    fn drop_client(&mut self, id: ClientId) {
+        let handle = self.clients.remove(&id);
+        self.joining.remove(&id);
+        if let (Some(departure), Some(handle)) = (self.rooms.disconnect(id), handle) {
+            if let Some(link) = &self.cluster {
+                link.queue(Command::Leave {
+                    name: handle.name,
+                    room: departure.room,
+                });
             }
         }
     }

@@ -11,6 +11,8 @@
 //! # }
 //! ```
 
+pub mod cluster;
+pub mod config;
 pub mod hub;
 pub mod rooms;
 pub mod socketio;
@@ -19,12 +21,15 @@ pub mod ws;
 
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::routing::get;
 use axum::Router;
 use tokio::net::TcpListener;
 
+pub use cluster::{ClusterConfig, ClusterError};
+pub use config::{ConfigError, ConfigFile, SignalingArgs};
 pub use hub::{Hub, Outbound};
 pub use rooms::{ClientId, RoomError, Rooms, RoomsConfig};
 
@@ -35,6 +40,49 @@ pub struct ServerConfig {
     pub rooms: RoomsConfig,
     /// Serve the web app from this folder instead of the embedded copy.
     pub web_dir: Option<PathBuf>,
+    /// Share rooms with other server processes through Redis.
+    pub cluster: Option<ClusterConfig>,
+    /// Serve HTTPS and WSS instead of HTTP and WS.
+    pub tls: Option<TlsConfig>,
+}
+
+/// A certificate and key for HTTPS (browsers need a secure context for the
+/// camera on any host but localhost).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// PEM file: the certificate chain, leaf first.
+    pub cert: PathBuf,
+    /// PEM file: the private key (PKCS#8, PKCS#1 or SEC1).
+    pub key: PathBuf,
+}
+
+impl TlsConfig {
+    /// Reads the files into a rustls server configuration (ring provider,
+    /// TLS 1.2 and 1.3, HTTP/1.1 by ALPN).
+    pub fn load(&self) -> Result<rustls::ServerConfig, ServerError> {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let bad =
+            |path: &PathBuf, why: String| ServerError::Tls(format!("{}: {why}", path.display()));
+        let certs = CertificateDer::pem_file_iter(&self.cert)
+            .map_err(|e| bad(&self.cert, e.to_string()))?
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad(&self.cert, e.to_string()))?;
+        if certs.is_empty() {
+            return Err(bad(&self.cert, "no certificate in the file".into()));
+        }
+        let key =
+            PrivateKeyDer::from_pem_file(&self.key).map_err(|e| bad(&self.key, e.to_string()))?;
+        let provider = std::sync::Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .map_err(|e| ServerError::Tls(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .map_err(|e| bad(&self.cert, e.to_string()))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(config)
+    }
 }
 
 /// Why the server stopped.
@@ -44,6 +92,12 @@ pub enum ServerError {
     /// Listening or accepting failed.
     #[error("HTTP server: {0}")]
     Io(#[from] io::Error),
+    /// The shared rooms (Redis) could not be set up.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// The TLS certificate or key could not be used.
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// The fronts take the time of each request from the wall clock; the rooms
@@ -74,7 +128,27 @@ pub fn app(hub: Hub, web_dir: Option<PathBuf>) -> Router {
 /// Serves the app on `listener` until the task is dropped or accepting
 /// fails.
 pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), ServerError> {
-    let hub = Hub::new(config.rooms);
+    start(listener, config).await?.run().await
+}
+
+/// A server ready to run: its TLS settings loaded and, with a cluster,
+/// connected to Redis. Setting up first lets a caller report a bad
+/// certificate or an unreachable Redis before it serves anything.
+#[derive(Debug)]
+pub struct Prepared {
+    listener: TcpListener,
+    app: Router,
+    tls: Option<rustls::ServerConfig>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// Loads the TLS files and joins the cluster (if configured).
+pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepared, ServerError> {
+    let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
+    let (hub, mut tasks) = match config.cluster {
+        Some(cluster) => cluster::start(config.rooms, cluster).await?,
+        None => (Hub::new(config.rooms), Vec::new()),
+    };
     let expiry = {
         let hub = hub.clone();
         tokio::spawn(async move {
@@ -85,7 +159,45 @@ pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), Se
             }
         })
     };
-    let result = axum::serve(listener, app(hub, config.web_dir)).await;
-    expiry.abort();
-    result.map_err(ServerError::Io)
+    tasks.push(expiry);
+    Ok(Prepared {
+        listener,
+        app: app(hub, config.web_dir),
+        tls,
+        tasks,
+    })
+}
+
+impl Prepared {
+    /// True when it serves HTTPS/WSS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves until the task is dropped or accepting fails.
+    pub async fn run(self) -> Result<(), ServerError> {
+        let Prepared {
+            listener,
+            app,
+            tls,
+            tasks,
+        } = self;
+        let result = match tls {
+            None => axum::serve(listener, app).await,
+            Some(tls) => {
+                let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
+                match listener
+                    .into_std()
+                    .and_then(|l| axum_server::from_tcp_rustls(l, rustls))
+                {
+                    Ok(server) => server.serve(app.into_make_service()).await,
+                    Err(e) => Err(e),
+                }
+            }
+        };
+        for task in tasks {
+            task.abort();
+        }
+        result.map_err(ServerError::Io)
+    }
 }

@@ -102,6 +102,10 @@ pub enum RoomError {
     /// The request could not be understood.
     #[error("malformed request: {0}")]
     Malformed(String),
+    /// The shared room state (Redis, with `--redis`) could not be reached
+    /// or this server is too busy to queue the request.
+    #[error("the server cannot handle this now: {0}")]
+    Unavailable(String),
 }
 
 impl RoomError {
@@ -118,6 +122,7 @@ impl RoomError {
             Self::RateLimited => "rate-limited",
             Self::UnknownClient => "unknown-client",
             Self::Malformed(_) => "malformed",
+            Self::Unavailable(_) => "server-busy",
         }
     }
 }
@@ -353,6 +358,55 @@ impl Rooms {
         Ok(outcome)
     }
 
+    /// Checks a join that another authority (the cluster layer, over Redis)
+    /// will decide on: charges the rate limit, checks the name, that the
+    /// client is in no room, and room count limit of this process. Capacity
+    /// is the authority's to enforce; on success call [`Rooms::enter`].
+    pub fn check_join(&mut self, id: ClientId, room: &str, now: Instant) -> Result<(), RoomError> {
+        self.admit(id, now)?;
+        let result = self.validate_room_name(room).and_then(|()| {
+            let client = self.clients.get(&id).ok_or(RoomError::UnknownClient)?;
+            if let Some(current) = &client.room {
+                return Err(RoomError::AlreadyInRoom {
+                    room: current.clone(),
+                });
+            }
+            if !self.rooms.contains_key(room) && self.rooms.len() >= self.config.max_rooms {
+                return Err(RoomError::TooManyRooms {
+                    max: self.config.max_rooms,
+                });
+            }
+            Ok(())
+        });
+        if result.is_err() {
+            self.stats.refused += 1;
+        }
+        result
+    }
+
+    /// Puts a client in a room that the authority admitted it to (after
+    /// [`Rooms::check_join`]); returns the other members known here, in
+    /// join order. No capacity check: the authority did it.
+    pub fn enter(&mut self, id: ClientId, room: &str, now: Instant) -> Vec<ClientId> {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return Vec::new();
+        };
+        client.room = Some(room.to_owned());
+        let entry = self.rooms.entry(room.to_owned()).or_insert_with(|| Room {
+            members: Vec::new(),
+            last_activity: now,
+        });
+        let others = entry.members.clone();
+        entry.members.push(id);
+        entry.last_activity = now;
+        others
+    }
+
+    /// Names of the rooms with members here.
+    pub fn room_names(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+
     /// Takes the client out of its room; an empty room is closed.
     pub fn leave(&mut self, id: ClientId) -> Option<Departure> {
         let room_name = self.clients.get_mut(&id)?.room.take()?;
@@ -550,6 +604,31 @@ mod tests {
             Err(RoomError::MessageTooLarge { .. })
         ));
         assert_eq!(r.relay(ClientId(2), 1, now), Err(RoomError::NotInRoom));
+    }
+
+    #[test]
+    fn check_join_then_enter_leaves_capacity_to_the_authority() {
+        let (mut r, now) = rooms();
+        for i in 1..=3 {
+            r.connect(ClientId(i), now).unwrap();
+        }
+        assert_eq!(r.check_join(ClientId(1), "a", now), Ok(()));
+        assert!(r.enter(ClientId(1), "a", now).is_empty());
+        assert_eq!(r.enter(ClientId(2), "a", now), vec![ClientId(1)]);
+        // A third member is the authority's call, not this core's.
+        assert_eq!(
+            r.enter(ClientId(3), "a", now),
+            vec![ClientId(1), ClientId(2)]
+        );
+        assert!(matches!(
+            r.check_join(ClientId(1), "b", now),
+            Err(RoomError::AlreadyInRoom { .. })
+        ));
+        assert_eq!(
+            r.check_join(ClientId(1), "", now),
+            Err(RoomError::EmptyRoomName)
+        );
+        assert_eq!(r.room_names().collect::<Vec<_>>(), vec!["a"]);
     }
 
     #[test]

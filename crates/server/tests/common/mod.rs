@@ -66,3 +66,111 @@ pub fn run_node(script: &str, args: &[&str]) -> String {
     );
     stdout
 }
+
+/// A free TCP port on 127.0.0.1 (bound and released: another process may
+/// take it in between, which the callers' start-up checks would show).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts TCP connections on `addr` (10 s at most).
+pub fn wait_for_port(addr: SocketAddr) {
+    for _ in 0..200 {
+        if std::net::TcpStream::connect(addr).is_ok() {
+            return;
+        }
+        thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("nothing listens on {addr} after 10 s");
+}
+
+/// A child process killed (SIGKILL) when dropped.
+pub struct Child(pub std::process::Child);
+
+impl Child {
+    /// Kills it now, as a crash would: no clean-up runs.
+    pub fn crash(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+impl Drop for Child {
+    fn drop(&mut self) {
+        self.crash();
+    }
+}
+
+/// `redis-server` on a free loopback port, without persistence (apt
+/// package `redis-server`, installed by `scripts/test`).
+pub fn start_redis() -> (Child, String) {
+    let port = free_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("cannot run redis-server (apt-get install redis-server; scripts/test does)");
+    let child = Child(child);
+    wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
+    (child, format!("redis://127.0.0.1:{port}"))
+}
+
+/// The `realtimer` binary, built (or found up to date) by cargo in this
+/// test's target directory.
+pub fn realtimer_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "realtimer-cli",
+            "--bin",
+            "realtimer",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cannot run cargo");
+    assert!(status.success(), "building the realtimer binary failed");
+    profile_dir.join("realtimer")
+}
+
+/// `realtimer serve` on `127.0.0.1:<free port>` (STUN on an ephemeral
+/// loopback port) with extra arguments; returns once HTTP accepts.
+pub fn start_serve(binary: &std::path::Path, extra: &[&str]) -> (Child, SocketAddr) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_port()));
+    let child = Command::new(binary)
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--stun-listen",
+            "127.0.0.1:0",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .spawn()
+        .expect("cannot run realtimer serve");
+    let child = Child(child);
+    wait_for_port(addr);
+    (child, addr)
+}

@@ -1,0 +1,204 @@
+//! Scale-out through Redis: two `realtimer serve` processes sharing rooms
+//! via a `redis-server` started here on a loopback port; WebSocket clients
+//! on different processes in one room; a crashed process frees its slots.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{connect_async, MaybeTlsStream, WebSocketStream};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn open(addr: SocketAddr) -> (Ws, String) {
+    let (mut ws, _) = connect_async(format!("ws://{addr}/ws")).await.unwrap();
+    let welcome = next(&mut ws).await;
+    assert_eq!(welcome["type"], "welcome");
+    let id = welcome["id"].as_str().unwrap().to_owned();
+    (ws, id)
+}
+
+async fn next_within(ws: &mut Ws, limit: Duration) -> Value {
+    loop {
+        let frame = tokio::time::timeout(limit, ws.next())
+            .await
+            .expect("no frame in time")
+            .expect("socket closed")
+            .unwrap();
+        if let Message::Text(text) = frame {
+            return serde_json::from_str(&text).unwrap();
+        }
+    }
+}
+
+async fn next(ws: &mut Ws) -> Value {
+    next_within(ws, Duration::from_secs(5)).await
+}
+
+async fn send(ws: &mut Ws, value: Value) {
+    ws.send(Message::text(value.to_string())).await.unwrap();
+}
+
+/// Both processes with a short node TTL from a config file, Redis from the
+/// flag.
+fn two_servers(redis: &str) -> (tempdir::Dir, Vec<(common::Child, SocketAddr)>) {
+    let dir = tempdir::Dir::new();
+    let config = dir.path().join("serve.toml");
+    std::fs::write(&config, "[redis]\nnode_ttl_ms = 900\n").unwrap();
+    let binary = common::realtimer_binary();
+    let config = config.to_str().unwrap().to_owned();
+    let servers = (0..2)
+        .map(|_| common::start_serve(&binary, &["--redis", redis, "--config", &config]))
+        .collect();
+    (dir, servers)
+}
+
+/// A temporary directory removed on drop (no extra dependency).
+mod tempdir {
+    use std::path::{Path, PathBuf};
+
+    pub(crate) struct Dir(PathBuf);
+
+    impl Dir {
+        pub(crate) fn new() -> Self {
+            let path = std::env::temp_dir().join(format!(
+                "realtimer-cluster-{}-{}",
+                std::process::id(),
+                rand_suffix()
+            ));
+            std::fs::create_dir_all(&path).unwrap();
+            Self(path)
+        }
+
+        pub(crate) fn path(&self) -> &Path {
+            &self.0
+        }
+    }
+
+    fn rand_suffix() -> u64 {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u8(0);
+        h.finish()
+    }
+
+    impl Drop for Dir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_share_a_room_through_redis() {
+    let (_redis, url) = common::start_redis();
+    let (_dir, servers) = two_servers(&url);
+    let (one, two) = (servers[0].1, servers[1].1);
+
+    let (mut a, a_id) = open(one).await;
+    let (mut b, b_id) = open(two).await;
+    let (mut c, _) = open(one).await;
+    assert_ne!(a_id, b_id, "client ids are unique across processes");
+
+    send(&mut a, json!({"type": "join", "room": "shared"})).await;
+    assert_eq!(
+        next(&mut a).await,
+        json!({"type": "created", "room": "shared", "id": a_id})
+    );
+    send(&mut b, json!({"type": "join", "room": "shared"})).await;
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "joined", "room": "shared", "id": b_id})
+    );
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "ready", "room": "shared"})
+    );
+    assert_eq!(
+        next(&mut a).await,
+        json!({"type": "join", "room": "shared"})
+    );
+    assert_eq!(
+        next(&mut a).await,
+        json!({"type": "ready", "room": "shared"})
+    );
+
+    // Capacity holds across processes: a third client on either is refused.
+    send(&mut c, json!({"type": "join", "room": "shared"})).await;
+    assert_eq!(
+        next(&mut c).await,
+        json!({"type": "full", "room": "shared"})
+    );
+
+    // Offer, answer and candidates cross, in order.
+    let offer = json!({"type": "offer", "sdp": "v=0\r\n"});
+    send(&mut a, json!({"type": "message", "data": offer})).await;
+    for i in 0..20 {
+        let candidate = json!({"type": "candidate", "candidate": format!("candidate:{i}")});
+        send(&mut a, json!({"type": "message", "data": candidate})).await;
+    }
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "message", "from": a_id, "data": offer})
+    );
+    for i in 0..20 {
+        let got = next(&mut b).await;
+        assert_eq!(got["data"]["candidate"], format!("candidate:{i}"));
+    }
+    let answer = json!({"type": "answer", "sdp": "v=0\r\n"});
+    send(&mut b, json!({"type": "message", "data": answer})).await;
+    assert_eq!(
+        next(&mut a).await,
+        json!({"type": "message", "from": b_id, "data": answer})
+    );
+
+    // A clean leave is seen on the other process, and frees the slot.
+    drop(a);
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "left", "room": "shared", "id": a_id})
+    );
+    send(&mut c, json!({"type": "join", "room": "shared"})).await;
+    assert_eq!(next(&mut c).await["type"], "joined");
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "join", "room": "shared"})
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crashed_server_frees_its_members_slots() {
+    let (_redis, url) = common::start_redis();
+    let (_dir, mut servers) = two_servers(&url);
+    let (one, two) = (servers[0].1, servers[1].1);
+
+    let (mut a, a_id) = open(one).await;
+    let (mut b, _) = open(two).await;
+    let (mut c, _) = open(two).await;
+    send(&mut a, json!({"type": "join", "room": "r"})).await;
+    assert_eq!(next(&mut a).await["type"], "created");
+    send(&mut b, json!({"type": "join", "room": "r"})).await;
+    assert_eq!(next(&mut b).await["type"], "joined");
+    assert_eq!(next(&mut b).await["type"], "ready");
+    send(&mut c, json!({"type": "join", "room": "r"})).await;
+    assert_eq!(next(&mut c).await["type"], "full");
+
+    // Server one dies without a word: no leave reaches Redis.
+    servers[0].0.crash();
+    // Its node key expires after 0.9 s; the sweep of server two (every
+    // node TTL) removes A and tells B.
+    assert_eq!(
+        next_within(&mut b, Duration::from_secs(5)).await,
+        json!({"type": "left", "room": "r", "id": a_id})
+    );
+    send(&mut c, json!({"type": "join", "room": "r"})).await;
+    assert_eq!(next(&mut c).await["type"], "joined");
+    assert_eq!(next(&mut c).await["type"], "ready");
+    assert_eq!(next(&mut b).await["type"], "join");
+    assert_eq!(next(&mut b).await["type"], "ready");
+}
