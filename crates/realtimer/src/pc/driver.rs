@@ -403,6 +403,9 @@ impl Driver {
                 }
             }
             Command::CloseChannel(ch) => self.rtc.close_channel(t, ch),
+            Command::RestartIce(r) => {
+                let _ = r.send(self.rtc.restart_ice());
+            }
             Command::Close(r) => {
                 self.rtc.close(t);
                 let _ = r.send(Ok(()));

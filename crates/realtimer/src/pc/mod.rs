@@ -160,6 +160,7 @@ enum Command {
     Send(ChannelRef, ChannelData, Reply<()>),
     SetLowThreshold(ChannelRef, usize),
     CloseChannel(ChannelRef),
+    RestartIce(Reply<()>),
     Close(Reply<()>),
 }
 
@@ -363,6 +364,13 @@ impl PeerConnection {
     ) -> Result<DataChannel, RtcError> {
         let label = label.to_owned();
         call(&self.commands, |r| Command::CreateChannel(label, init, r)).await
+    }
+
+    /// restartIce: the next offer carries new ICE credentials;
+    /// `negotiationneeded` fires. Data keeps flowing on the current pair
+    /// until the restarted checks select a new one.
+    pub async fn restart_ice(&self) -> Result<(), RtcError> {
+        call(&self.commands, Command::RestartIce).await
     }
 
     /// close: every channel closes, the driver task ends.

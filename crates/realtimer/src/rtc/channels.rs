@@ -83,9 +83,8 @@ impl Rtc {
         );
         if self.channels.is_some() {
             self.open_slot(now, r);
-        } else if !self.negotiation_needed_sent {
-            self.negotiation_needed_sent = true;
-            self.events.push_back(RtcEvent::NegotiationNeeded);
+        } else {
+            self.update_negotiation_needed();
         }
         Ok(r)
     }

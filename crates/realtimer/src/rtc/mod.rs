@@ -7,11 +7,14 @@ use std::time::Instant;
 use bytes::Bytes;
 use realtimer_datachannel::{DataChannels, SctpConfig};
 use realtimer_dtls::{Certificate, Dtls, DtlsEvent, DtlsState, Role};
-use realtimer_ice::{IceAgent, IceConfig, IceConnectionState, IceEvent, IceGatheringState};
+use realtimer_ice::{
+    IceAgent, IceConfig, IceConnectionState, IceCredentials, IceEvent, IceGatheringState,
+};
 use tracing::{debug, trace};
 
 mod channels;
 mod negotiation;
+mod restart;
 mod transport;
 
 use channels::Slot;
@@ -118,7 +121,20 @@ pub struct Rtc {
     ice_state: IceConnectionState,
     connection_state: PeerConnectionState,
     dtls_failed: bool,
-    negotiation_needed_sent: bool,
+    /// The `[[NegotiationNeeded]]` flag (W3C webrtc-pc §4.7.3): set when
+    /// `negotiationneeded` fired, cleared when signaling leaves stable.
+    negotiation_needed: bool,
+    /// `restartIce()` was called and no applied local offer carried new
+    /// credentials yet.
+    ice_restart_requested: bool,
+    /// New credentials written into the last offer, applied to the ICE
+    /// agent when that offer is set.
+    offered_credentials: Option<IceCredentials>,
+    /// The applied local offer restarted ICE: the answer's credentials
+    /// (and candidates) go to the agent even if they look unchanged.
+    awaiting_restart_answer: bool,
+    /// How many credentials we made (seeds the next ones).
+    credential_generation: u64,
     closed: bool,
 }
 
@@ -173,7 +189,11 @@ impl Rtc {
             ice_state: IceConnectionState::New,
             connection_state: PeerConnectionState::New,
             dtls_failed: false,
-            negotiation_needed_sent: false,
+            negotiation_needed: false,
+            ice_restart_requested: false,
+            offered_credentials: None,
+            awaiting_restart_answer: false,
+            credential_generation: 0,
             closed: false,
         }
     }
@@ -254,6 +274,12 @@ impl Rtc {
         self.ice
             .selected_pair()
             .map(|p| (p.local_base, p.remote.address))
+    }
+
+    /// The selected pair's round-trip time from ICE checks (connectivity
+    /// or consent), once measured in the current ICE generation.
+    pub fn ice_rtt(&self) -> Option<std::time::Duration> {
+        self.ice.selected_pair_rtt()
     }
 
     /// The SCTP round-trip time, once measured.

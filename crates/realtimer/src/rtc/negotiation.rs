@@ -34,7 +34,11 @@ impl Rtc {
             s => return Err(RtcError::state(format!("createOffer in {s}"))),
         }
         self.session_version += 1;
-        let sdp = jsep::write_offer(&self.local, self.session_id, self.session_version);
+        let credentials = self.credentials_for_offer();
+        let mut local = self.local.clone();
+        local.ufrag = credentials.ufrag;
+        local.pwd = credentials.pwd;
+        let sdp = jsep::write_offer(&local, self.session_id, self.session_version);
         self.last_offer = Some(sdp.clone());
         Ok(SessionDescription::offer(sdp))
     }
@@ -72,6 +76,11 @@ impl Rtc {
     pub(super) fn set_signaling(&mut self, state: SignalingState) {
         if self.signaling != state {
             self.signaling = state;
+            if state != SignalingState::Stable {
+                // Re-evaluated (and fired again if still needed) once
+                // stable again.
+                self.negotiation_needed = false;
+            }
             self.events.push_back(RtcEvent::SignalingState(state));
         }
     }
@@ -86,7 +95,7 @@ impl Rtc {
         self.check_open()?;
         let mut desc = desc;
         match desc.sdp_type {
-            SdpType::Rollback => return self.rollback_local(),
+            SdpType::Rollback => return self.rollback_local(now),
             SdpType::Offer => {
                 if !matches!(
                     self.signaling,
@@ -104,7 +113,11 @@ impl Rtc {
                     };
                 }
                 let (ufrag, pwd, _) = jsep::local_fields(&desc.sdp)?;
-                if ufrag != self.local.ufrag || pwd != self.local.pwd {
+                let restart = self
+                    .offered_credentials
+                    .clone()
+                    .filter(|c| c.ufrag == ufrag && c.pwd == pwd);
+                if restart.is_none() && (ufrag != self.local.ufrag || pwd != self.local.pwd) {
                     return Err(RtcError::InvalidModification(
                         "ICE credentials differ from the ones createOffer made".into(),
                     ));
@@ -112,6 +125,9 @@ impl Rtc {
                 self.local_mid = ("0".to_owned(), 0);
                 self.pending_local = Some(desc);
                 self.set_signaling(SignalingState::HaveLocalOffer);
+                if let Some(credentials) = restart {
+                    self.apply_local_restart(now, credentials);
+                }
             }
             SdpType::Answer | SdpType::Pranswer => {
                 if !matches!(
@@ -166,11 +182,12 @@ impl Rtc {
             }
         }
         self.start_gathering(now);
+        self.update_negotiation_needed();
         self.process(now);
         Ok(())
     }
 
-    pub(super) fn rollback_local(&mut self) -> Result<(), RtcError> {
+    pub(super) fn rollback_local(&mut self, now: Instant) -> Result<(), RtcError> {
         if self.signaling != SignalingState::HaveLocalOffer {
             return Err(RtcError::state(format!(
                 "rollback of a local description in {}",
@@ -179,6 +196,18 @@ impl Rtc {
         }
         self.pending_local = None;
         self.set_signaling(SignalingState::Stable);
+        if self.awaiting_restart_answer {
+            // The agent restarted with the offer's credentials: give it the
+            // peer's current ones back and ask for the restart again (the
+            // peer never saw our new credentials).
+            self.awaiting_restart_answer = false;
+            if let Some(remote) = self.remote.clone() {
+                self.give_remote_to_ice(now, &remote);
+            }
+            self.ice_restart_requested = true;
+        }
+        self.update_negotiation_needed();
+        self.process(now);
         Ok(())
     }
 
@@ -210,7 +239,7 @@ impl Rtc {
                     )));
                 }
                 let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
-                self.apply_remote(now, remote)?;
+                self.apply_remote(now, remote, true)?;
                 if self.current_remote.is_none() && !self.ice_is_lite_peer() {
                     self.ice.set_controlling(false);
                 }
@@ -243,7 +272,7 @@ impl Rtc {
                 if self.dtls_role.is_some_and(|r| r != role) {
                     return Err(RtcError::sdp(0, "the answer changes the DTLS role"));
                 }
-                self.apply_remote(now, remote)?;
+                self.apply_remote(now, remote, false)?;
                 self.dtls_role = Some(role);
                 if desc.sdp_type == SdpType::Answer {
                     self.current_remote = Some(desc);
@@ -257,6 +286,7 @@ impl Rtc {
                 self.start_transport(now);
             }
         }
+        self.update_negotiation_needed();
         self.process(now);
         Ok(())
     }
@@ -285,48 +315,44 @@ impl Rtc {
         self.remote_offer = None;
         self.pending_remote = None;
         self.set_signaling(SignalingState::Stable);
+        self.update_negotiation_needed();
         self.process(now);
         Ok(())
     }
 
-    /// Hands the peer's transport to ICE (first time) or checks it did not
-    /// change (later offers and answers).
+    /// Hands the peer's transport to ICE (first time), restarts ICE when a
+    /// remote offer brings new credentials, gives the agent an answer's
+    /// credentials after our restart, and refuses a changed certificate.
     pub(super) fn apply_remote(
         &mut self,
         now: Instant,
         remote: RemoteTransport,
+        is_offer: bool,
     ) -> Result<(), RtcError> {
         if let Some(old) = &self.remote {
-            if old.ufrag != remote.ufrag || old.pwd != remote.pwd {
-                return Err(RtcError::OperationError(
-                    "ICE restart (new remote credentials) is not supported".into(),
-                ));
-            }
             if old.fingerprint != remote.fingerprint {
                 return Err(RtcError::OperationError(
                     "the remote certificate fingerprint changed".into(),
                 ));
             }
+            let changed = old.ufrag != remote.ufrag || old.pwd != remote.pwd;
+            if changed && is_offer {
+                self.apply_remote_restart(now);
+                self.give_remote_to_ice(now, &remote);
+            } else if changed || (!is_offer && self.awaiting_restart_answer) {
+                self.give_remote_to_ice(now, &remote);
+            }
+            if !is_offer {
+                self.awaiting_restart_answer = false;
+            }
             self.remote = Some(remote);
             return Ok(());
         }
-        self.ice
-            .set_remote_credentials(realtimer_ice::IceCredentials {
-                ufrag: remote.ufrag.clone(),
-                pwd: remote.pwd.clone(),
-            });
         if remote.ice_lite && !self.config.ice.lite {
             // RFC 8445 §6.1.1: a full agent is controlling against a lite one.
             self.ice.set_controlling(true);
         }
-        for c in &remote.candidates {
-            if let Err(e) = self.ice.add_remote_candidate(now, c) {
-                debug!("remote SDP candidate ignored: {e}");
-            }
-        }
-        if remote.end_of_candidates {
-            self.ice.add_remote_end_of_candidates();
-        }
+        self.give_remote_to_ice(now, &remote);
         self.remote = Some(remote);
         Ok(())
     }
