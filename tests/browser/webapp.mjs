@@ -1,6 +1,6 @@
 // Drives the web app (web/) in headless Chromium with fake media devices.
 //
-//   node webapp.mjs URL OUTDIR uc1 uc2 uc3 uc4 uc5 uc6
+//   node webapp.mjs URL OUTDIR uc1 uc2 uc3 uc4 uc5 uc6 uc7
 //
 // URL is the server's base, e.g. http://localhost:8080 (localhost, so pages
 // are a secure context). Saves a screenshot of each page to OUTDIR. Prints
@@ -8,6 +8,7 @@
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
 
 const [base, outDir, ...cases] = process.argv.slice(2);
 if (!base || !outDir || cases.length === 0) {
@@ -160,6 +161,9 @@ const tests = {
       ok(`UC5 the ${name} tab decodes the other's video (framesDecoded > 0)`, frames > 0, `framesDecoded=${frames}`);
     }
     await b.waitForFunction(() => document.getElementById('remote').videoWidth > 0);
+    await b.waitForFunction(() => window.app.stats.samples.some((s) => s.inKbps > 0 && s.rttMs > 0), null, { timeout: 15000 })
+      .then(() => ok('UC5 the stats panel plots received bitrate and RTT', true))
+      .catch((e) => ok('UC5 the stats panel plots received bitrate and RTT', false, e.message.split('\n')[0]));
     await shot(b, 'uc5-call');
     await a.click('#hangup');
     await b.waitForFunction(() => document.getElementById('state').textContent === 'the other side hung up', null, { timeout: 10000 });
@@ -195,6 +199,42 @@ const tests = {
     await a.close();
     await b.close();
   },
+
+  async uc7() {
+    const r = room('uc7');
+    const a = await open(`files.html?room=${encodeURIComponent(r)}`);
+    await a.click('#join');
+    await a.waitForFunction(() => window.app?.peer?.initiator === true, null, { timeout: 10000 });
+    const b = await open(`files.html?room=${encodeURIComponent(r)}`);
+    await b.click('#join');
+    await a.waitForFunction(() => !document.getElementById('send').disabled, null, { timeout: 20000 });
+    // 5 MB of pseudo-random bytes (not compressible, every byte value).
+    const size = 5 * 1000 * 1000;
+    const buffer = Buffer.alloc(size);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < size; i++) { x ^= x << 13; x ^= x >>> 17; x ^= x << 5; buffer[i] = x & 0xff; }
+    const expected = createHash('sha256').update(buffer).digest('hex');
+    await a.setInputFiles('#file', { name: 'five-megabytes.bin', mimeType: 'application/octet-stream', buffer });
+    const started = Date.now();
+    await a.click('#send');
+    await b.waitForFunction(() => window.app.received.length === 1, null, { timeout: 60000 });
+    const secs = (Date.now() - started) / 1000;
+    await a.waitForFunction(() => window.app.sent.length === 1, null, { timeout: 30000 });
+    const sent = await a.evaluate(() => window.app.sent[0]);
+    const got = await b.evaluate(() => window.app.received[0]);
+    ok(`UC7 5 MB file received whole (${got.size} bytes in ${secs.toFixed(2)} s)`, got.size === size, JSON.stringify(got));
+    ok('UC7 SHA-256 matches on both sides and the original', sent.sha256 === expected && got.sha256 === expected,
+      `sent=${sent.sha256} received=${got.sha256} expected=${expected}`);
+    const info = await a.textContent('#sendInfo');
+    ok('UC7 the sender shows throughput and completion', /\/s/.test(info) && /done/.test(info), info);
+    await a.waitForFunction(() => window.app.stats.samples.some((s) => s.outKbps > 0), null, { timeout: 10000 })
+      .then(() => ok('UC7 the stats panel plots the sent bitrate', true))
+      .catch((e) => ok('UC7 the stats panel plots the sent bitrate', false, e.message.split('\n')[0]));
+    await shot(a, 'uc7-files-sender');
+    await shot(b, 'uc7-files-receiver');
+    await a.close();
+    await b.close();
+  },
 };
 
 try {
@@ -210,7 +250,7 @@ try {
   const index = await open('/');
   const links = await index.$$eval('a', (as) => as.map((a) => a.getAttribute('href')));
   ok('the index links every page',
-    ['camera.html', 'local.html', 'datachannel.html', 'rooms.html', 'call.html', 'snap.html'].every((h) => links.includes(h)));
+    ['camera.html', 'local.html', 'datachannel.html', 'rooms.html', 'call.html', 'snap.html', 'files.html'].every((h) => links.includes(h)));
   await shot(index, 'index');
 } finally {
   await browser.close();

@@ -1,4 +1,4 @@
-//! The web app's six use cases in headless Chromium (playwright-core, Debian's
+//! The web app's seven use cases in headless Chromium (playwright-core, Debian's
 //! /usr/bin/chromium with fake media devices), served by the real server with
 //! the embedded app. Screenshots go to `$CARGO_TARGET_TMPDIR/screenshots/`.
 
@@ -45,4 +45,9 @@ fn uc5_call_through_the_server_frames_decoded_and_bye() {
 #[test]
 fn uc6_snap_and_send_pixels_equal() {
     run_case("uc6");
+}
+
+#[test]
+fn uc7_five_megabyte_file_hashes_equal_and_stats_plot() {
+    run_case("uc7");
 }
