@@ -1,7 +1,9 @@
 //! realtimer's signaling server: a transport-independent rooms core
 //! ([`rooms`]), the classic WebRTC codelab's Socket.IO protocol
 //! ([`socketio`]), a plain WebSocket JSON protocol at `/ws` ([`ws`]), and the
-//! web app ([`web`]), embedded in the binary or served from a folder.
+//! web app ([`web`]), embedded in the binary or served from a folder;
+//! [`client`] is a Rust client for the `/ws` protocol; [`cluster`] shares
+//! rooms between processes through Redis; [`config`] reads `--config`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), realtimer_server::ServerError> {
@@ -11,6 +13,7 @@
 //! # }
 //! ```
 
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod hub;
