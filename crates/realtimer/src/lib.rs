@@ -15,6 +15,7 @@ mod event;
 mod jsep;
 mod pc;
 mod rtc;
+mod stats;
 
 pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
 pub use error::RtcError;
@@ -28,3 +29,7 @@ pub use realtimer_datachannel::{ChannelData, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
 pub use rtc::{Rtc, RtcConfig};
+pub use stats::{
+    CandidatePairStats, CandidateStats, DataChannelStats, PeerConnectionStats, SctpTransportStats,
+    StatsReport, TransportStats,
+};

@@ -113,6 +113,18 @@ async fn rust_to_rust_over_loopback() {
         ChannelData::Binary(Bytes::from(big))
     );
 
+    // getStats counts what went through.
+    let stats = a.get_stats().await.unwrap();
+    let dc = stats.data_channel("chat").unwrap();
+    assert_eq!(dc.messages_sent, 4);
+    assert_eq!(dc.bytes_sent, "héllo ☃".len() as u64 + 1 + 262_144);
+    let pair = stats.selected_candidate_pair().unwrap();
+    assert!(pair.bytes_sent >= 262_144);
+    assert_eq!(
+        stats.candidate(&pair.local_candidate_id).unwrap().address,
+        "127.0.0.1"
+    );
+
     // Too large for the peer's max-message-size: a TypeError.
     let err = chat.send_binary(vec![0u8; 262_145]).await.unwrap_err();
     assert!(matches!(err, RtcError::TypeError(_)), "{err}");

@@ -403,6 +403,9 @@ impl Driver {
                 }
             }
             Command::CloseChannel(ch) => self.rtc.close_channel(t, ch),
+            Command::GetStats(r) => {
+                let _ = r.send(Ok(self.rtc.stats(t)));
+            }
             Command::RestartIce(r) => {
                 let _ = r.send(self.rtc.restart_ice());
             }

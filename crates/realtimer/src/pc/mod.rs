@@ -23,6 +23,7 @@ use crate::error::RtcError;
 use crate::event::PeerConnectionState;
 use crate::jsep::{IceCandidateInit, SessionDescription, SignalingState};
 use crate::rtc::{Rtc, RtcConfig};
+use crate::stats::StatsReport;
 
 mod data_channel;
 mod driver;
@@ -161,6 +162,7 @@ enum Command {
     SetLowThreshold(ChannelRef, usize),
     CloseChannel(ChannelRef),
     RestartIce(Reply<()>),
+    GetStats(Reply<StatsReport>),
     Close(Reply<()>),
 }
 
@@ -364,6 +366,13 @@ impl PeerConnection {
     ) -> Result<DataChannel, RtcError> {
         let label = label.to_owned();
         call(&self.commands, |r| Command::CreateChannel(label, init, r)).await
+    }
+
+    /// getStats: transport, candidate pairs and candidates, data channels
+    /// and SCTP, with W3C webrtc-stats names
+    /// ([`StatsReport::to_json`] for the browser's JSON shape).
+    pub async fn get_stats(&self) -> Result<StatsReport, RtcError> {
+        call(&self.commands, Command::GetStats).await
     }
 
     /// restartIce: the next offer carries new ICE credentials;

@@ -17,6 +17,8 @@ pub(super) struct Slot {
     pub(super) info: DataChannelInfo,
     pub(super) init: ChannelInit,
     pub(super) state: DataChannelState,
+    /// messagesSent, bytesSent, messagesReceived, bytesReceived.
+    pub(super) counters: super::stats::ChannelCounters,
     /// Buffered-amount-low threshold set before the stream id was known.
     pub(super) low_threshold: usize,
 }
@@ -79,6 +81,7 @@ impl Rtc {
                 init: sctp_init,
                 state: DataChannelState::Connecting,
                 low_threshold: 0,
+                counters: Default::default(),
             },
         );
         if self.channels.is_some() {
@@ -126,8 +129,15 @@ impl Rtc {
         let Some(channels) = &mut self.channels else {
             return Err(RtcError::state("no association"));
         };
+        let len = super::stats::payload_len(&data);
         match channels.send(now, id, data) {
-            Ok(()) => Ok(()),
+            Ok(()) => {
+                if let Some(slot) = self.slots.get_mut(&channel) {
+                    slot.counters.messages_sent += 1;
+                    slot.counters.bytes_sent += len;
+                }
+                Ok(())
+            }
             Err(ChannelError::Send(realtimer_sctp::SendError::TooLarge { size, max })) => {
                 Err(RtcError::TypeError(format!(
                     "message of {size} bytes is larger than the peer's max-message-size {max}"
@@ -196,6 +206,7 @@ impl Rtc {
                             slot.state = DataChannelState::Open;
                         }
                         self.events.push_back(RtcEvent::ChannelOpen(r, id));
+                        self.channels_opened += 1;
                     }
                 }
                 DataChannelEvent::Incoming(info) => {
@@ -210,14 +221,20 @@ impl Rtc {
                             info: info.clone(),
                             state: DataChannelState::Open,
                             low_threshold: 0,
+                            counters: Default::default(),
                         },
                     );
                     self.by_stream.insert(id, r);
                     self.events.push_back(RtcEvent::DataChannel(r, info));
                     self.events.push_back(RtcEvent::ChannelOpen(r, id));
+                    self.channels_opened += 1;
                 }
                 DataChannelEvent::Message { channel, data } => {
                     if let Some(r) = self.by_stream.get(&channel).copied() {
+                        if let Some(slot) = self.slots.get_mut(&r) {
+                            slot.counters.messages_received += 1;
+                            slot.counters.bytes_received += super::stats::payload_len(&data);
+                        }
                         self.events.push_back(RtcEvent::ChannelMessage(r, data));
                     }
                 }
@@ -229,6 +246,7 @@ impl Rtc {
                 DataChannelEvent::Closed(id) => {
                     if let Some(r) = self.by_stream.remove(&id) {
                         self.slots.remove(&r);
+                        self.channels_closed += 1;
                         self.events.push_back(RtcEvent::ChannelClosed(r));
                     }
                 }

@@ -15,6 +15,7 @@ use tracing::{debug, trace};
 mod channels;
 mod negotiation;
 mod restart;
+mod stats;
 mod transport;
 
 use channels::Slot;
@@ -133,6 +134,13 @@ pub struct Rtc {
     /// The applied local offer restarted ICE: the answer's credentials
     /// (and candidates) go to the agent even if they look unchanged.
     awaiting_restart_answer: bool,
+    /// When the connection was created (stats timestamps).
+    created: Instant,
+    /// Datagram and byte counters of the transport and selected pairs.
+    traffic: stats::Traffic,
+    /// dataChannelsOpened / dataChannelsClosed.
+    channels_opened: u32,
+    channels_closed: u32,
     /// How many credentials we made (seeds the next ones).
     credential_generation: u64,
     closed: bool,
@@ -194,6 +202,10 @@ impl Rtc {
             offered_credentials: None,
             awaiting_restart_answer: false,
             credential_generation: 0,
+            created: now,
+            traffic: stats::Traffic::default(),
+            channels_opened: 0,
+            channels_closed: 0,
             closed: false,
         }
     }
@@ -309,6 +321,7 @@ impl Rtc {
         self.by_stream.clear();
         for r in refs {
             self.events.push_back(RtcEvent::ChannelClosed(r));
+            self.channels_closed += 1;
         }
         self.set_signaling(SignalingState::Closed);
         self.update_connection_state();
@@ -325,6 +338,9 @@ impl Rtc {
         if self.closed {
             return;
         }
+        let selected = self.selected_pair();
+        self.traffic
+            .count_received(selected, destination, source, contents.len());
         match contents.first() {
             // RFC 7983 §7: STUN.
             Some(0..=3) => {
@@ -415,6 +431,7 @@ impl Rtc {
                 }
                 IceEvent::SelectedPair(p) => {
                     debug!(local = %p.local_base, remote = %p.remote.address, "selected pair");
+                    self.traffic.selected(&p);
                 }
                 IceEvent::ResolveMdnsName { name } => {
                     self.events.push_back(RtcEvent::ResolveMdnsName(name));

@@ -106,6 +106,14 @@ impl Rtc {
     /// The next datagram to send: ICE first, then DTLS (with SCTP packets
     /// moved into DTLS one at a time, so no queue grows here).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        let t = self.next_transmit()?;
+        let selected = self.selected_pair();
+        self.traffic
+            .count_sent(selected, t.source, t.destination, t.contents.len());
+        Some(t)
+    }
+
+    fn next_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.ice.poll_transmit() {
             return Some(Transmit {
                 source: t.source,

@@ -1,0 +1,388 @@
+//! getStats (W3C webrtc-stats) for the parts a data-only connection has:
+//! `peer-connection`, `transport`, `candidate-pair`, `local-candidate`,
+//! `remote-candidate`, `data-channel`, plus `sctp-transport` (the field
+//! names of the RTCSctpTransportStats the webrtc-stats drafts had).
+//!
+//! Each stats type is a typed struct with the W3C member names in its docs;
+//! [`StatsReport::to_json`] gives the browser's shape: an array of objects
+//! with `id`, `type`, `timestamp` and the camelCase members.
+
+use std::fmt::Write as _;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+/// RTCPeerConnectionStats.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct PeerConnectionStats {
+    /// dataChannelsOpened.
+    pub data_channels_opened: u32,
+    /// dataChannelsClosed.
+    pub data_channels_closed: u32,
+}
+
+/// RTCTransportStats: the one ICE/DTLS transport (BUNDLE).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct TransportStats {
+    /// packetsSent: every datagram sent (STUN and DTLS).
+    pub packets_sent: u64,
+    /// packetsReceived: every datagram received.
+    pub packets_received: u64,
+    /// bytesSent: UDP payload bytes sent.
+    pub bytes_sent: u64,
+    /// bytesReceived: UDP payload bytes received.
+    pub bytes_received: u64,
+    /// iceRole: `controlling` or `controlled`.
+    pub ice_role: &'static str,
+    /// iceLocalUsernameFragment.
+    pub ice_local_username_fragment: String,
+    /// iceState (RTCIceTransportState).
+    pub ice_state: String,
+    /// dtlsState (RTCDtlsTransportState).
+    pub dtls_state: &'static str,
+    /// dtlsRole: `client`, `server` or `unknown`.
+    pub dtls_role: &'static str,
+    /// selectedCandidatePairId.
+    pub selected_candidate_pair_id: Option<String>,
+    /// selectedCandidatePairChanges.
+    pub selected_candidate_pair_changes: u32,
+}
+
+/// RTCIceCandidatePairStats.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct CandidatePairStats {
+    /// id.
+    pub id: String,
+    /// localCandidateId.
+    pub local_candidate_id: String,
+    /// remoteCandidateId.
+    pub remote_candidate_id: String,
+    /// state (`succeeded` for a selected pair).
+    pub state: &'static str,
+    /// nominated.
+    pub nominated: bool,
+    /// Whether the transport uses this pair now (selectedCandidatePairId).
+    pub selected: bool,
+    /// packetsSent on this pair.
+    pub packets_sent: u64,
+    /// packetsReceived on this pair.
+    pub packets_received: u64,
+    /// bytesSent on this pair.
+    pub bytes_sent: u64,
+    /// bytesReceived on this pair.
+    pub bytes_received: u64,
+    /// currentRoundTripTime in seconds, from the last ICE connectivity or
+    /// consent check (RFC 7675).
+    pub current_round_trip_time: Option<f64>,
+}
+
+/// RTCIceCandidateStats (`local-candidate` or `remote-candidate`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct CandidateStats {
+    /// id.
+    pub id: String,
+    /// True for `local-candidate`.
+    pub is_local: bool,
+    /// address (the IP; the mDNS name for a hidden local host candidate).
+    pub address: String,
+    /// port.
+    pub port: u16,
+    /// protocol (`udp`).
+    pub protocol: &'static str,
+    /// candidateType: `host`, `srflx`, `prflx` or `relay`.
+    pub candidate_type: String,
+    /// priority.
+    pub priority: u32,
+    /// foundation.
+    pub foundation: String,
+}
+
+/// RTCDataChannelStats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct DataChannelStats {
+    /// id.
+    pub id: String,
+    /// label.
+    pub label: String,
+    /// protocol.
+    pub protocol: String,
+    /// dataChannelIdentifier: the SCTP stream id, once known.
+    pub data_channel_identifier: Option<u16>,
+    /// state (RTCDataChannelState).
+    pub state: &'static str,
+    /// messagesSent.
+    pub messages_sent: u64,
+    /// bytesSent: payload bytes of the messages sent.
+    pub bytes_sent: u64,
+    /// messagesReceived.
+    pub messages_received: u64,
+    /// bytesReceived.
+    pub bytes_received: u64,
+}
+
+/// The SCTP association, with the member names of the drafts'
+/// RTCSctpTransportStats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SctpTransportStats {
+    /// smoothedRoundTripTime (RFC 9260 SRTT), once measured.
+    pub smoothed_round_trip_time: Option<Duration>,
+    /// congestionWindow, bytes.
+    pub congestion_window: usize,
+    /// receiverWindow: the peer's window less what is in flight, bytes.
+    pub receiver_window: usize,
+    /// unackData: chunks sent and not yet acknowledged.
+    pub unack_data: usize,
+    /// DATA chunks retransmitted (not a W3C member).
+    pub retransmissions: u64,
+}
+
+/// What `getStats()` returns.
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct StatsReport {
+    /// When the report was made, since the connection was created (the core
+    /// has no wall clock; browsers give epoch milliseconds).
+    pub timestamp: Duration,
+    /// `peer-connection`.
+    pub peer_connection: PeerConnectionStats,
+    /// `transport`.
+    pub transport: TransportStats,
+    /// `candidate-pair`: the pairs that carried data (the selected one and
+    /// those selected before it in this connection, at most a few).
+    pub candidate_pairs: Vec<CandidatePairStats>,
+    /// `local-candidate` and `remote-candidate`.
+    pub candidates: Vec<CandidateStats>,
+    /// `data-channel`: the channels not closed yet.
+    pub data_channels: Vec<DataChannelStats>,
+    /// `sctp-transport`, once the association exists.
+    pub sctp: Option<SctpTransportStats>,
+}
+
+impl StatsReport {
+    /// The selected candidate pair, if any.
+    pub fn selected_candidate_pair(&self) -> Option<&CandidatePairStats> {
+        self.candidate_pairs.iter().find(|p| p.selected)
+    }
+
+    /// The stats of the data channel with this label.
+    pub fn data_channel(&self, label: &str) -> Option<&DataChannelStats> {
+        self.data_channels.iter().find(|d| d.label == label)
+    }
+
+    /// The candidate with this id.
+    pub fn candidate(&self, id: &str) -> Option<&CandidateStats> {
+        self.candidates.iter().find(|c| c.id == id)
+    }
+
+    /// The report as the browser's JSON: an array of stats objects.
+    pub fn to_json(&self) -> String {
+        let ts = self.timestamp.as_secs_f64() * 1000.0;
+        let mut out = Json::default();
+        out.open("P", "peer-connection", ts);
+        out.num(
+            "dataChannelsOpened",
+            self.peer_connection.data_channels_opened,
+        );
+        out.num(
+            "dataChannelsClosed",
+            self.peer_connection.data_channels_closed,
+        );
+        out.close();
+        let t = &self.transport;
+        out.open("T01", "transport", ts);
+        out.num("packetsSent", t.packets_sent);
+        out.num("packetsReceived", t.packets_received);
+        out.num("bytesSent", t.bytes_sent);
+        out.num("bytesReceived", t.bytes_received);
+        out.str("iceRole", t.ice_role);
+        out.str("iceLocalUsernameFragment", &t.ice_local_username_fragment);
+        out.str("iceState", &t.ice_state);
+        out.str("dtlsState", t.dtls_state);
+        out.str("dtlsRole", t.dtls_role);
+        if let Some(id) = &t.selected_candidate_pair_id {
+            out.str("selectedCandidatePairId", id);
+        }
+        out.num(
+            "selectedCandidatePairChanges",
+            t.selected_candidate_pair_changes,
+        );
+        out.close();
+        for p in &self.candidate_pairs {
+            out.open(&p.id, "candidate-pair", ts);
+            out.str("transportId", "T01");
+            out.str("localCandidateId", &p.local_candidate_id);
+            out.str("remoteCandidateId", &p.remote_candidate_id);
+            out.str("state", p.state);
+            out.raw("nominated", if p.nominated { "true" } else { "false" });
+            out.num("packetsSent", p.packets_sent);
+            out.num("packetsReceived", p.packets_received);
+            out.num("bytesSent", p.bytes_sent);
+            out.num("bytesReceived", p.bytes_received);
+            if let Some(rtt) = p.current_round_trip_time {
+                out.num("currentRoundTripTime", rtt);
+            }
+            out.close();
+        }
+        for c in &self.candidates {
+            let kind = if c.is_local {
+                "local-candidate"
+            } else {
+                "remote-candidate"
+            };
+            out.open(&c.id, kind, ts);
+            out.str("transportId", "T01");
+            out.str("address", &c.address);
+            out.num("port", c.port);
+            out.str("protocol", c.protocol);
+            out.str("candidateType", &c.candidate_type);
+            out.num("priority", c.priority);
+            out.str("foundation", &c.foundation);
+            out.close();
+        }
+        for d in &self.data_channels {
+            out.open(&d.id, "data-channel", ts);
+            out.str("label", &d.label);
+            out.str("protocol", &d.protocol);
+            if let Some(id) = d.data_channel_identifier {
+                out.num("dataChannelIdentifier", id);
+            }
+            out.str("state", d.state);
+            out.num("messagesSent", d.messages_sent);
+            out.num("bytesSent", d.bytes_sent);
+            out.num("messagesReceived", d.messages_received);
+            out.num("bytesReceived", d.bytes_received);
+            out.close();
+        }
+        if let Some(s) = &self.sctp {
+            out.open("SCTP", "sctp-transport", ts);
+            out.str("transportId", "T01");
+            if let Some(rtt) = s.smoothed_round_trip_time {
+                out.num("smoothedRoundTripTime", rtt.as_secs_f64());
+            }
+            out.num("congestionWindow", s.congestion_window);
+            out.num("receiverWindow", s.receiver_window);
+            out.num("unackData", s.unack_data);
+            out.close();
+        }
+        out.finish()
+    }
+}
+
+/// A candidate's stats id: `I` + a stable hash of what identifies it.
+pub(crate) fn candidate_id(local: bool, address: SocketAddr, kind: &str) -> String {
+    format!(
+        "{}{}",
+        if local { "IL" } else { "IR" },
+        short_hash(&format!("{address}/{kind}"))
+    )
+}
+
+/// A candidate pair's stats id.
+pub(crate) fn pair_id(local: &str, remote: &str) -> String {
+    format!("CP{}_{}", &local[2..], &remote[2..])
+}
+
+/// FNV-1a, printed as 8 hex digits: short ids that do not reveal addresses.
+fn short_hash(s: &str) -> String {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in s.bytes() {
+        h ^= u32::from(b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    format!("{h:08x}")
+}
+
+/// A tiny JSON writer for flat stats objects.
+#[derive(Default)]
+struct Json {
+    out: String,
+    first_member: bool,
+}
+
+impl Json {
+    fn open(&mut self, id: &str, kind: &str, timestamp: f64) {
+        self.out
+            .push_str(if self.out.is_empty() { "[" } else { "," });
+        self.out.push('{');
+        self.first_member = true;
+        self.str("id", id);
+        self.str("type", kind);
+        self.num("timestamp", timestamp);
+    }
+
+    fn key(&mut self, key: &str) {
+        if !self.first_member {
+            self.out.push(',');
+        }
+        self.first_member = false;
+        escape(&mut self.out, key);
+        self.out.push(':');
+    }
+
+    fn str(&mut self, key: &str, value: &str) {
+        self.key(key);
+        escape(&mut self.out, value);
+    }
+
+    fn num(&mut self, key: &str, value: impl std::fmt::Display) {
+        self.key(key);
+        let _ = write!(self.out, "{value}");
+    }
+
+    fn raw(&mut self, key: &str, value: &str) {
+        self.key(key);
+        self.out.push_str(value);
+    }
+
+    fn close(&mut self) {
+        self.out.push('}');
+    }
+
+    fn finish(mut self) -> String {
+        if self.out.is_empty() {
+            self.out.push('[');
+        }
+        self.out.push(']');
+        self.out
+    }
+}
+
+/// A JSON string literal (RFC 8259 §7).
+fn escape(out: &mut String, s: &str) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if u32::from(c) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", u32::from(c));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_escapes_and_shapes() {
+        let mut j = Json::default();
+        j.open("x", "data-channel", 1.5);
+        j.str("label", "a\"b\\c\n");
+        j.num("n", 3u32);
+        j.close();
+        assert_eq!(
+            j.finish(),
+            r#"[{"id":"x","type":"data-channel","timestamp":1.5,"label":"a\"b\\c\u000a","n":3}]"#
+        );
+        assert_eq!(Json::default().finish(), "[]");
+    }
+}
