@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Signaling benchmark: 10,000 Socket.IO clients (WebSocket transport, the
+# codelab protocol) in 5,000 rooms relaying offer/answer/candidate messages,
+# against `realtimer serve` and, in the same run, the Node socket.io 4
+# reference server, with the load generator of shared/bench/signaling.
+# Prints p50/p99 relay latency, msgs/s and server RSS for both (medians of
+# RUNS runs). Loopback only; every run is bounded by RUN_TIMEOUT_S.
+#
+#   crates/server/bench/signaling.sh                  paced: 5,000 msg/s offered
+#   MSGS=30 INTERVAL_MS=0 crates/server/bench/signaling.sh   burst
+#   RUNS=3 CLIENTS=10000 ...                          more runs
+set -euo pipefail
+root=$(cd "$(dirname "$0")/../../.." && pwd)
+bench_src=${BENCH_SRC:-$root/../shared/bench/signaling}
+[ -d "$bench_src" ] || { echo "no load generator at $bench_src (set BENCH_SRC)"; exit 1; }
+
+# 10,000 sockets per side: the default limit of 1024 open files is far too low.
+ulimit -n "$(ulimit -Hn)"
+echo "open-file limit: $(ulimit -n)"
+
+target=${CARGO_TARGET_DIR:-$root/target}
+(cd "$root" && cargo build --release --quiet -p realtimer-cli --bin realtimer)
+bin="$target/release/realtimer"
+
+# shared/ is read-only: run the generator from a copy.
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+cp -r "$bench_src/." "$work/"
+(cd "$work" && npm ci --no-audit --no-fund --loglevel=error)
+
+export CLIENTS=${CLIENTS:-10000} MSGS=${MSGS:-10} INTERVAL_MS=${INTERVAL_MS:-2000}
+export RUNS=${RUNS:-1} MAX_EXTRA=${MAX_EXTRA:-1} RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-130}
+export QUIET_WAIT_S=${QUIET_WAIT_S:-20}
+
+echo
+echo "==> realtimer serve ($CLIENTS clients, MSGS=$MSGS, INTERVAL_MS=$INTERVAL_MS)"
+(cd "$work" && TAG=realtimer PORT=3300 OUTDIR=results \
+  SERVER_CMD="env RUST_LOG=warn $bin serve --listen 127.0.0.1:\$PORT --stun-listen 127.0.0.1:0" \
+  ./run.sh)
+
+echo
+echo "==> Node socket.io 4 reference (server.js, same load)"
+(cd "$work" && TAG=node-sio4 PORT=3400 OUTDIR=results ./run.sh)
+
+echo
+echo "==> both"
+(cd "$work" && node summarize.js results/*.json)
