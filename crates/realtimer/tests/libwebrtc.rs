@@ -18,6 +18,8 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
+mod wrtc_cases;
+
 const PEER_DIR: &str = "/work/shared/interop/libwebrtc-peer";
 
 async fn echo(dc: DataChannel) {
@@ -44,18 +46,18 @@ async fn echo(dc: DataChannel) {
     }
 }
 
-/// Our echo peer; runs only inside the namespace (REALTIMER_WRTC_URL set).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by libwebrtc_tests_rust_echo inside a network namespace"]
-async fn echo_peer_for_libwebrtc() {
-    let Ok(url) = std::env::var("REALTIMER_WRTC_URL") else {
-        println!("nothing to do: REALTIMER_WRTC_URL is not set");
-        return;
-    };
-    let offerer = std::env::var("REALTIMER_WRTC_ROLE").as_deref() == Ok("offerer");
-    let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
-        .await
-        .unwrap();
+/// Our side of peer-wrtc.js's signaling: connects to the relay, sends our
+/// offer when `offerer` (the caller creates channels first), answers an
+/// offer, trickles candidates both ways and hands incoming channels to
+/// `on_channel`. The task ends on `bye`/`peer-left` or when signaling closes.
+/// Messages sent on the returned sender go to the remote peer.
+async fn signaling(
+    pc: &PeerConnection,
+    url: &str,
+    offerer: bool,
+    on_channel: impl Fn(DataChannel) + Send + 'static,
+) -> (mpsc::UnboundedSender<Value>, tokio::task::JoinHandle<()>) {
+    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
     let (mut ws_tx, mut ws_rx) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
     tokio::spawn(async move {
@@ -69,100 +71,187 @@ async fn echo_peer_for_libwebrtc() {
             }
         }
     });
-    let mut config = PeerConnectionConfig::default().with_loopback(true);
-    config.interfaces = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
-    let pc = PeerConnection::new(config).await.unwrap();
     let mut events = pc.events().unwrap();
-    let neg = pc
-        .create_data_channel(
-            "negotiated",
-            DataChannelInit {
-                negotiated: true,
-                id: Some(5),
-                ..DataChannelInit::default()
-            },
-        )
-        .await
-        .unwrap();
-    tokio::spawn(echo(neg));
     if offerer {
-        let control = pc
-            .create_data_channel("control", DataChannelInit::default())
-            .await
-            .unwrap();
-        tokio::spawn(echo(control));
         let offer = pc.create_offer().await.unwrap();
         pc.set_local_description(offer.clone()).await.unwrap();
         out_tx
             .send(json!({"type": "offer", "sdp": offer.sdp}))
             .unwrap();
     }
-    loop {
-        tokio::select! {
-            msg = ws_rx.next() => {
-                let Some(Ok(msg)) = msg else { break };
-                let Message::Text(text) = msg else { continue };
-                let Ok(m) = serde_json::from_str::<Value>(&text) else { continue };
-                match m["type"].as_str().unwrap_or("") {
-                    "offer" => {
-                        let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
-                        pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
-                        let answer = pc.create_answer().await.unwrap();
-                        pc.set_local_description(answer.clone()).await.unwrap();
-                        out_tx.send(json!({"type": "answer", "sdp": answer.sdp})).unwrap();
-                    }
-                    "answer" => {
-                        let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
-                        pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
-                    }
-                    "candidate" => {
-                        let c = m["candidate"].as_str().unwrap_or("");
-                        let init = (!c.is_empty()).then(|| IceCandidateInit {
-                            candidate: c.to_owned(),
-                            sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
-                            sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                            username_fragment: None,
-                        });
-                        if let Err(e) = pc.add_ice_candidate(init).await {
-                            println!("addIceCandidate({c}): {e}");
+    let (pc, tx) = (pc.clone(), out_tx.clone());
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                msg = ws_rx.next() => {
+                    let Some(Ok(msg)) = msg else { break };
+                    let Message::Text(text) = msg else { continue };
+                    let Ok(m) = serde_json::from_str::<Value>(&text) else { continue };
+                    match m["type"].as_str().unwrap_or("") {
+                        "offer" => {
+                            let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
+                            pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
+                            let answer = pc.create_answer().await.unwrap();
+                            pc.set_local_description(answer.clone()).await.unwrap();
+                            let _ = tx.send(json!({"type": "answer", "sdp": answer.sdp}));
                         }
+                        "answer" => {
+                            let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
+                            pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
+                        }
+                        "candidate" => {
+                            let c = m["candidate"].as_str().unwrap_or("");
+                            let init = (!c.is_empty()).then(|| IceCandidateInit {
+                                candidate: c.to_owned(),
+                                sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
+                                sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                                username_fragment: None,
+                            });
+                            if let Err(e) = pc.add_ice_candidate(init).await {
+                                println!("addIceCandidate({c}): {e}");
+                            }
+                        }
+                        "bye" | "peer-left" => break,
+                        _ => {}
                     }
-                    "bye" | "peer-left" => break,
-                    _ => {}
                 }
+                e = events.recv() => match e {
+                    Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
+                        let _ = tx.send(json!({"type": "candidate", "candidate": c.candidate,
+                            "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}));
+                    }
+                    Some(PeerConnectionEvent::DataChannel(dc)) => on_channel(dc),
+                    Some(_) => {}
+                    None => break,
+                },
             }
-            e = events.recv() => match e {
-                Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
-                    out_tx.send(json!({"type": "candidate", "candidate": c.candidate,
-                        "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index})).unwrap();
-                }
-                Some(PeerConnectionEvent::DataChannel(dc)) => { tokio::spawn(echo(dc)); }
-                Some(_) => {}
-                None => break,
-            },
         }
+    });
+    (out_tx, task)
+}
+
+/// A PeerConnection on loopback with peer-wrtc.js's channels: the
+/// negotiated id 5 on both roles, "control" on the offerer.
+async fn wrtc_shaped_peer(offerer: bool) -> (PeerConnection, DataChannel, Option<DataChannel>) {
+    let mut config = PeerConnectionConfig::default().with_loopback(true);
+    config.interfaces = vec!["127.0.0.1".parse().unwrap(), "::1".parse().unwrap()];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let neg = pc
+        .create_data_channel(
+            "negotiated",
+            DataChannelInit {
+                negotiated: true,
+                id: Some(wrtc_cases::NEGOTIATED_ID),
+                ..DataChannelInit::default()
+            },
+        )
+        .await
+        .unwrap();
+    let control = if offerer {
+        Some(
+            pc.create_data_channel("control", DataChannelInit::default())
+                .await
+                .unwrap(),
+        )
+    } else {
+        None
+    };
+    (pc, neg, control)
+}
+
+fn env_peer() -> Option<(String, bool)> {
+    let Ok(url) = std::env::var("REALTIMER_WRTC_URL") else {
+        println!("nothing to do: REALTIMER_WRTC_URL is not set");
+        return None;
+    };
+    let offerer = std::env::var("REALTIMER_WRTC_ROLE").as_deref() == Ok("offerer");
+    Some((url, offerer))
+}
+
+/// Our echo peer; runs only inside the namespace (REALTIMER_WRTC_URL set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by libwebrtc_tests_rust_echo inside a network namespace"]
+async fn echo_peer_for_libwebrtc() {
+    let Some((url, offerer)) = env_peer() else {
+        return;
+    };
+    let (pc, neg, control) = wrtc_shaped_peer(offerer).await;
+    tokio::spawn(echo(neg));
+    if let Some(control) = control {
+        tokio::spawn(echo(control));
     }
+    let (_tx, task) = signaling(&pc, &url, offerer, |dc| {
+        tokio::spawn(echo(dc));
+    })
+    .await;
+    let _ = task.await;
     pc.close().await;
 }
 
-fn run_round(dir: &Path, rust_role: &str) -> (usize, usize, String) {
-    let test_role = if rust_role == "offerer" {
+/// Our tester: peer-wrtc.js's 13 cases against libwebrtc echoing; runs only
+/// inside the namespace (REALTIMER_WRTC_URL set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by rust_tests_libwebrtc_echo inside a network namespace"]
+async fn tester_peer_for_libwebrtc() {
+    let Some((url, offerer)) = env_peer() else {
+        return;
+    };
+    let (pc, neg, _control) = wrtc_shaped_peer(offerer).await;
+    let (tx, task) = signaling(&pc, &url, offerer, |dc| {
+        println!("remote channel (ignored by tester) {}", dc.label());
+    })
+    .await;
+    let (_passed, failed) = wrtc_cases::Tester::new(pc.clone(), neg).run_all().await;
+    let _ = tx.send(json!({"type": "bye"}));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    task.abort();
+    pc.close().await;
+    assert_eq!(failed, 0);
+}
+
+/// Which side runs peer-wrtc.js's cases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tester {
+    Libwebrtc,
+    Rust,
+}
+
+/// One round in a fresh loopback-only namespace: relay, libwebrtc and this
+/// binary's ignored peer test; returns the tester's `N passed, N failed`
+/// and everything printed.
+fn run_round(dir: &Path, rust_role: &str, tester: Tester) -> (usize, usize, String) {
+    let wrtc_role = if rust_role == "offerer" {
         "answerer"
     } else {
         "offerer"
     };
     let exe = std::env::current_exe().unwrap();
+    let rust = |test: &str| {
+        format!(
+            "REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE={rust_role} {} --exact {test} --ignored --nocapture",
+            exe.display()
+        )
+    };
+    let (background, foreground) = match tester {
+        Tester::Libwebrtc => (
+            format!("{} > other.out 2>&1", rust("echo_peer_for_libwebrtc")),
+            format!("node peer-wrtc.js --url $URL --role {wrtc_role} --mode test --timeout 150"),
+        ),
+        Tester::Rust => (
+            format!("node peer-wrtc.js --url $URL --role {wrtc_role} --mode echo --timeout 150 --quiet > other.out 2>&1"),
+            format!("{} 2>&1", rust("tester_peer_for_libwebrtc")),
+        ),
+    };
     let script = format!(
         r#"set -u
 node relay.js --port 0 --exit-when-empty --timeout 180 > relay.out 2>&1 &
 for i in $(seq 100); do grep -q RELAY relay.out && break; sleep 0.1; done
 URL=$(sed -n 's/^RELAY //p' relay.out)/room
-REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE={rust_role} {exe} --exact echo_peer_for_libwebrtc --ignored --nocapture > rust.out 2>&1 &
-RUST=$!
-node peer-wrtc.js --url $URL --role {test_role} --mode test --timeout 150
-kill $RUST 2>/dev/null; wait $RUST 2>/dev/null
-true"#,
-        exe = exe.display()
+{background} &
+OTHER=$!
+{foreground}
+sleep 0.5; kill $OTHER 2>/dev/null; wait $OTHER 2>/dev/null
+true"#
     );
     let out = std::process::Command::new("./run-netns.sh")
         .args(["bash", "-c", &script])
@@ -182,17 +271,27 @@ true"#,
     (summary.0, summary.1, stdout)
 }
 
-#[test]
-fn libwebrtc_tests_rust_echo() {
+/// A copy of the peer folder with its node_modules, removed on drop.
+struct PeerDir(std::path::PathBuf);
+
+impl Drop for PeerDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Copies the peer to a temp dir and `npm ci`s it; `None` (with a reason
+/// printed) when the peer or network namespaces are not available.
+fn prepare(tag: &str) -> Option<PeerDir> {
     let have_root = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
         .is_ok_and(|o| o.status.success());
     if !Path::new(PEER_DIR).exists() || !have_root {
         println!("skipped: no {PEER_DIR} or no network namespaces");
-        return;
+        return None;
     }
-    let dir = std::env::temp_dir().join(format!("realtimer-wrtc-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("realtimer-wrtc-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let status = std::process::Command::new("cp")
         .args(["-r", PEER_DIR])
@@ -200,22 +299,41 @@ fn libwebrtc_tests_rust_echo() {
         .status()
         .unwrap();
     assert!(status.success());
+    let dir = PeerDir(dir);
     let npm = std::process::Command::new("npm")
         .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir)
+        .current_dir(&dir.0)
         .status()
         .unwrap();
     assert!(npm.success(), "npm ci");
+    Some(dir)
+}
+
+fn both_roles(tester: Tester) {
+    let Some(dir) = prepare(if tester == Tester::Rust { "rt" } else { "lt" }) else {
+        return;
+    };
     let mut report = Vec::new();
     for rust_role in ["answerer", "offerer"] {
-        let (passed, failed, out) = run_round(&dir, rust_role);
-        println!("--- rust {rust_role}:\n{out}");
+        let (passed, failed, out) = run_round(&dir.0, rust_role, tester);
+        println!("--- {tester:?} tests, rust {rust_role}:\n{out}");
         report.push((rust_role, passed, failed));
     }
     std::thread::sleep(Duration::from_millis(100));
-    let _ = std::fs::remove_dir_all(&dir);
     println!("{report:?}");
     for (role, passed, failed) in report {
         assert_eq!((passed, failed), (13, 0), "rust as {role}");
     }
+}
+
+/// libwebrtc runs the 13 cases; we echo.
+#[test]
+fn libwebrtc_tests_rust_echo() {
+    both_roles(Tester::Libwebrtc);
+}
+
+/// We run the same 13 cases; libwebrtc echoes (`--mode echo`).
+#[test]
+fn rust_tests_libwebrtc_echo() {
+    both_roles(Tester::Rust);
 }
