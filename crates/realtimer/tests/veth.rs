@@ -1,0 +1,328 @@
+//! Rust ↔ Rust across two network namespaces joined by a veth pair: the
+//! test creates `rt-a-<pid>` (10.77.0.1/24) and `rt-b-<pid>` (10.77.0.2/24),
+//! runs this binary's ignored `veth_peer` in each (`ip netns exec`), and the
+//! two signal over TCP on the veth addresses. Nothing leaves the namespaces;
+//! they are deleted on drop, even when the test fails. Needs root.
+#![allow(clippy::print_stdout)]
+
+use std::net::{IpAddr, SocketAddr};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::Bytes;
+use realtimer::{
+    ChannelData, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, SessionDescription,
+};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const ADDR_A: &str = "10.77.0.1";
+const ADDR_B: &str = "10.77.0.2";
+const SIGNAL_PORT: u16 = 7700;
+const MESSAGES: usize = 200;
+
+fn run(args: &[&str]) {
+    let out = Command::new("ip").args(args).output().expect("ip runs");
+    assert!(
+        out.status.success(),
+        "ip {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two namespaces and the veth pair between them; dropping kills what is
+/// left in them and deletes them (the veth ends go with them).
+struct Namespaces {
+    names: Vec<String>,
+}
+
+impl Namespaces {
+    fn create() -> Namespaces {
+        let pid = std::process::id();
+        let (a, b) = (format!("rt-a-{pid}"), format!("rt-b-{pid}"));
+        let mut ns = Namespaces { names: Vec::new() };
+        for n in [&a, &b] {
+            run(&["netns", "add", n]);
+            ns.names.push(n.clone());
+        }
+        // Both ends are created inside the namespaces: the root namespace
+        // never sees them.
+        run(&[
+            "-n", &a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns",
+            &b,
+        ]);
+        for (n, dev, addr) in [(&a, "veth-a", ADDR_A), (&b, "veth-b", ADDR_B)] {
+            run(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+            run(&["-n", n, "link", "set", dev, "up"]);
+            run(&["-n", n, "link", "set", "lo", "up"]);
+        }
+        ns
+    }
+}
+
+impl Drop for Namespaces {
+    fn drop(&mut self) {
+        for n in &self.names {
+            if let Ok(out) = Command::new("ip").args(["netns", "pids", n]).output() {
+                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                    let _ = Command::new("kill").args(["-9", pid]).status();
+                }
+            }
+            let _ = Command::new("ip").args(["netns", "del", n]).status();
+        }
+    }
+}
+
+fn is_root() -> bool {
+    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("Uid:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            == Some("0")
+    })
+}
+
+fn spawn_peer(ns: &str, role: &str) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    Command::new("ip")
+        .args(["netns", "exec", ns])
+        .arg(exe)
+        .args(["--exact", "veth_peer", "--ignored", "--nocapture"])
+        .env("REALTIMER_VETH_ROLE", role)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("ip netns exec runs")
+}
+
+/// Waits for `child` up to `limit`, killing it past that; its output.
+fn finish(mut child: Child, limit: Duration) -> (bool, String) {
+    let step = Duration::from_millis(50);
+    let mut waited = Duration::ZERO;
+    let ok = loop {
+        waited += step;
+        match child.try_wait().unwrap() {
+            Some(status) => break status.success(),
+            None if waited > limit => {
+                let _ = child.kill();
+                break false;
+            }
+            None => std::thread::sleep(step),
+        }
+    };
+    let out = child.wait_with_output().unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (ok, text)
+}
+
+#[test]
+fn rust_to_rust_across_veth_namespaces() {
+    if !is_root() {
+        println!("skipped: creating network namespaces and a veth pair needs root");
+        return;
+    }
+    let ns = Namespaces::create();
+    let answerer = spawn_peer(&ns.names[1], "answerer");
+    let offerer = spawn_peer(&ns.names[0], "offerer");
+    let (offerer_ok, offerer_out) = finish(offerer, Duration::from_secs(60));
+    let (answerer_ok, answerer_out) = finish(answerer, Duration::from_secs(10));
+    drop(ns);
+    println!("--- offerer (10.77.0.1):\n{offerer_out}\n--- answerer (10.77.0.2):\n{answerer_out}");
+    assert!(offerer_ok, "offerer failed");
+    assert!(answerer_ok, "answerer failed");
+    assert!(offerer_out.contains(&format!("echoed {MESSAGES} messages")));
+}
+
+/// Line-delimited JSON over one TCP stream: a sender for outgoing lines and
+/// a receiver of parsed incoming ones.
+fn tcp_signaling(
+    stream: TcpStream,
+) -> (mpsc::UnboundedSender<Value>, mpsc::UnboundedReceiver<Value>) {
+    let (rd, mut wr) = stream.into_split();
+    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
+    let (in_tx, in_rx) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        while let Some(v) = out_rx.recv().await {
+            if wr.write_all(format!("{v}\n").as_bytes()).await.is_err() {
+                break;
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let mut lines = BufReader::new(rd).lines();
+        while let Ok(Some(l)) = lines.next_line().await {
+            if let Ok(v) = serde_json::from_str(&l) {
+                if in_tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    (out_tx, in_rx)
+}
+
+async fn echo(dc: DataChannel) {
+    while let Some(m) = dc.recv().await {
+        if dc.send(m).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// One side; runs only inside its namespace (REALTIMER_VETH_ROLE set).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by rust_to_rust_across_veth_namespaces inside a namespace"]
+async fn veth_peer() {
+    let Ok(role) = std::env::var("REALTIMER_VETH_ROLE") else {
+        println!("nothing to do: REALTIMER_VETH_ROLE is not set");
+        return;
+    };
+    let offerer = role == "offerer";
+    let (local, remote): (IpAddr, IpAddr) = if offerer {
+        (ADDR_A.parse().unwrap(), ADDR_B.parse().unwrap())
+    } else {
+        (ADDR_B.parse().unwrap(), ADDR_A.parse().unwrap())
+    };
+    let signal_addr = SocketAddr::new(ADDR_A.parse().unwrap(), SIGNAL_PORT);
+    let stream = if offerer {
+        let listener = TcpListener::bind(signal_addr).await.unwrap();
+        timeout(Duration::from_secs(20), listener.accept())
+            .await
+            .expect("answerer connects")
+            .unwrap()
+            .0
+    } else {
+        let mut tries = 0;
+        loop {
+            match TcpStream::connect(signal_addr).await {
+                Ok(s) => break s,
+                Err(_) if tries < 200 => {
+                    tries += 1;
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => panic!("signaling connect {signal_addr}: {e}"),
+            }
+        }
+    };
+    let (tx, mut rx) = tcp_signaling(stream);
+
+    let mut config = PeerConnectionConfig::default();
+    config.interfaces = vec![local];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let mut events = pc.events().unwrap();
+    let chat = if offerer {
+        let dc = pc
+            .create_data_channel("chat", DataChannelInit::default())
+            .await
+            .unwrap();
+        let offer = pc.create_offer().await.unwrap();
+        pc.set_local_description(offer.clone()).await.unwrap();
+        tx.send(json!({"type": "offer", "sdp": offer.sdp})).unwrap();
+        Some(dc)
+    } else {
+        None
+    };
+    let signaling = tokio::spawn({
+        let (pc, tx) = (pc.clone(), tx.clone());
+        async move {
+            loop {
+                tokio::select! {
+                    m = rx.recv() => {
+                        let Some(m) = m else { break };
+                        match m["type"].as_str().unwrap_or("") {
+                            "offer" => {
+                                let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
+                                pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
+                                let answer = pc.create_answer().await.unwrap();
+                                pc.set_local_description(answer.clone()).await.unwrap();
+                                let _ = tx.send(json!({"type": "answer", "sdp": answer.sdp}));
+                            }
+                            "answer" => {
+                                let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
+                                pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
+                            }
+                            "candidate" => {
+                                let init: Option<IceCandidateInit> = m["candidate"].as_str().map(|c| IceCandidateInit {
+                                    candidate: c.to_owned(),
+                                    sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
+                                    sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                                    username_fragment: None,
+                                });
+                                if let Err(e) = pc.add_ice_candidate(init).await {
+                                    println!("addIceCandidate: {e}");
+                                }
+                            }
+                            "bye" => break,
+                            _ => {}
+                        }
+                    }
+                    e = events.recv() => match e {
+                        Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
+                            println!("local candidate {}", c.candidate);
+                            let _ = tx.send(json!({"type": "candidate", "candidate": c.candidate,
+                                "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}));
+                        }
+                        Some(PeerConnectionEvent::DataChannel(dc)) => {
+                            println!("remote channel {}", dc.label());
+                            tokio::spawn(echo(dc));
+                        }
+                        Some(PeerConnectionEvent::ConnectionStateChange(s)) => {
+                            println!("connectionState {}", s.as_str());
+                        }
+                        Some(_) => {}
+                        None => break,
+                    },
+                }
+            }
+        }
+    });
+
+    let Some(dc) = chat else {
+        // The answerer echoes until the offerer says bye.
+        timeout(Duration::from_secs(50), signaling)
+            .await
+            .expect("bye within 50 s")
+            .unwrap();
+        pc.close().await;
+        return;
+    };
+    assert!(
+        timeout(Duration::from_secs(20), dc.wait_open())
+            .await
+            .expect("channel opens within 20 s"),
+        "channel closed instead of opening"
+    );
+    println!("channel open");
+    for i in 0..MESSAGES {
+        let m = if i % 2 == 0 {
+            ChannelData::Text(format!("message {i} from {local}"))
+        } else {
+            ChannelData::Binary(Bytes::from(vec![i as u8; 1 + i * 300]))
+        };
+        dc.send(m.clone()).await.unwrap();
+        let got = timeout(Duration::from_secs(5), dc.recv())
+            .await
+            .expect("echo within 5 s");
+        assert_eq!(got, Some(m), "echo of message {i}");
+    }
+    let stats = pc.get_stats().await.unwrap();
+    let pair = stats.selected_candidate_pair().expect("a selected pair");
+    let l = &stats.candidate(&pair.local_candidate_id).unwrap().address;
+    let r = &stats.candidate(&pair.remote_candidate_id).unwrap().address;
+    println!("selected pair {l} -> {r}");
+    assert_eq!((l, r), (&local.to_string(), &remote.to_string()));
+    println!("echoed {MESSAGES} messages");
+    let _ = tx.send(json!({"type": "bye"}));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    signaling.abort();
+    pc.close().await;
+}
