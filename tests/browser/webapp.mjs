@@ -3,7 +3,8 @@
 //   node webapp.mjs URL OUTDIR uc1 uc2 uc3 uc4 uc5 uc6 uc7
 //
 // URL is the server's base, e.g. http://localhost:8080 (localhost, so pages
-// are a secure context). Saves a screenshot of each page to OUTDIR. Prints
+// are a secure context). With SECOND_BASE set, UC5's second tab opens on that
+// server instead (two servers sharing rooms through Redis). Saves a screenshot of each page to OUTDIR. Prints
 // one line per check and "N passed, N failed"; exits 1 if any failed.
 import { chromium } from 'playwright-core';
 import { mkdirSync } from 'node:fs';
@@ -36,11 +37,13 @@ function ok(name, cond, detail = '') {
   if (cond) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
 }
 
-async function open(path) {
+const secondBase = process.env.SECOND_BASE || base;
+
+async function open(path, at = base) {
   const page = await context.newPage();
   page.on('console', (m) => { if (m.type() === 'error') console.error(`[${path}] ${m.text()}`); });
   page.on('pageerror', (e) => console.error(`[${path}] page error: ${e}`));
-  await page.goto(new URL(path, base).href);
+  await page.goto(new URL(path, at).href);
   return page;
 }
 
@@ -154,7 +157,7 @@ const tests = {
     const a = await open(`call.html?room=${encodeURIComponent(r)}`);
     await a.click('#join');
     await a.waitForFunction(() => window.app?.peer?.initiator === true, null, { timeout: 10000 });
-    const b = await open(`call.html?room=${encodeURIComponent(r)}`);
+    const b = await open(`call.html?room=${encodeURIComponent(r)}`, secondBase);
     await b.click('#join');
     for (const [name, page] of [['first', a], ['second', b]]) {
       const frames = await framesDecoded(page, 'window.app.peer.pc');

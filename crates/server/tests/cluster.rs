@@ -202,3 +202,21 @@ async fn a_crashed_server_frees_its_members_slots() {
     assert_eq!(next(&mut b).await["type"], "join");
     assert_eq!(next(&mut b).await["type"], "ready");
 }
+
+/// The scale-out check: two servers, one browser tab on each, the
+/// same room: the call connects and video decodes both ways.
+#[test]
+fn a_browser_on_each_server_calls_through_redis() {
+    let (_redis, url) = common::start_redis();
+    let (_dir, servers) = two_servers(&url);
+    // localhost, not 127.0.0.1: a secure context for getUserMedia.
+    let first = format!("http://localhost:{}/", servers[0].1.port());
+    let second = format!("http://localhost:{}/", servers[1].1.port());
+    let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots-cluster");
+    let out = common::run_node_with_env(
+        "webapp.mjs",
+        &[&first, shots.to_str().unwrap(), "uc5"],
+        &[("SECOND_BASE", &second)],
+    );
+    assert!(!out.contains("FAIL"), "{out}");
+}

@@ -43,9 +43,15 @@ pub fn browser_dir() -> PathBuf {
 /// Runs `node SCRIPT ARGS...` in `tests/browser`, prints its output, and
 /// asserts it exits 0 with a "N passed, 0 failed" line; returns stdout.
 pub fn run_node(script: &str, args: &[&str]) -> String {
+    run_node_with_env(script, args, &[])
+}
+
+/// [`run_node`] with extra environment variables.
+pub fn run_node_with_env(script: &str, args: &[&str], envs: &[(&str, &str)]) -> String {
     let output = Command::new("node")
         .arg(script)
         .args(args)
+        .envs(envs.iter().copied())
         .current_dir(browser_dir())
         .output()
         .expect("cannot run node (scripts/test installs it)");
