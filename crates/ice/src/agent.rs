@@ -19,6 +19,7 @@ use crate::candidate::{remote_address, Candidate, CandidateError, CandidateKind,
 use crate::checklist::{CandidatePair, PairState};
 use crate::config::IceConfig;
 use crate::event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
+use crate::relay::Relays;
 
 /// A username fragment and password (RFC 8445 §5.3).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,6 +136,8 @@ pub struct IceAgent {
     pub(crate) transmits: VecDeque<Transmit>,
     pub(crate) closed: bool,
     pub(crate) buf: Vec<u8>,
+    /// TURN allocations behind relayed candidates.
+    pub(crate) relays: Relays,
 }
 
 /// `ice-char` (RFC 8839 §5.4): ALPHA / DIGIT / "+" / "/".
@@ -194,6 +197,7 @@ impl IceAgent {
             transmits: VecDeque::new(),
             closed: false,
             buf: Vec::with_capacity(256),
+            relays: Relays::new(),
         }
     }
 
@@ -379,6 +383,7 @@ impl IceAgent {
         if self.checks_started.is_none() && !self.config.lite {
             self.checks_started = Some(now);
         }
+        self.sync_permissions(now);
         Ok(index)
     }
 
@@ -443,6 +448,7 @@ impl IceAgent {
         self.closed = true;
         self.transactions.cancel_where(|_| true);
         self.transmits.clear();
+        self.release_allocations();
         self.pairs.clear();
         self.triggered.clear();
         self.update_state();
@@ -452,6 +458,11 @@ impl IceAgent {
     /// Returns false when it is not STUN (RFC 7983: first byte 0..=3), so the
     /// driver can hand it to DTLS or SRTP. Malformed or unauthenticated STUN
     /// is dropped: peer input never panics the agent.
+    ///
+    /// With TURN servers, a Data indication or ChannelData from a server is
+    /// unwrapped and its STUN handled as received on the relayed address
+    /// from the peer; relayed application data is dropped here, so drivers
+    /// using TURN call [`IceAgent::handle_receive_data`] instead.
     pub fn handle_receive(
         &mut self,
         now: Instant,
@@ -459,28 +470,99 @@ impl IceAgent {
         destination: SocketAddr,
         contents: &[u8],
     ) -> bool {
+        if let Some((peer, relayed, inner)) = self.relays.unwrap(source, destination, contents) {
+            if is_stun(inner) {
+                self.handle_stun(now, peer, relayed, inner);
+            } else {
+                trace!(%peer, "relayed application data dropped: use handle_receive_data");
+            }
+            return true;
+        }
         if !is_stun(contents) {
             return false;
         }
+        self.handle_stun(now, source, destination, contents);
+        true
+    }
+
+    /// [`IceAgent::handle_receive`] for drivers that carry application data
+    /// over TURN: returns the application payload (not STUN, RFC 7983) to
+    /// hand to DTLS or SRTP, unwrapped from a Data indication or ChannelData
+    /// when it came through one of our relays, or `None` when the datagram
+    /// was ICE's own (or dropped as malformed).
+    pub fn handle_receive_data<'a>(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &'a [u8],
+    ) -> Option<&'a [u8]> {
+        if let Some((peer, relayed, inner)) = self.relays.unwrap(source, destination, contents) {
+            if is_stun(inner) {
+                self.handle_stun(now, peer, relayed, inner);
+                return None;
+            }
+            return Some(inner);
+        }
+        if self.handle_receive(now, source, destination, contents) {
+            None
+        } else {
+            Some(contents)
+        }
+    }
+
+    /// Application data for the selected pair, ready to send: plain from
+    /// its base to the remote candidate, or, when the local candidate is
+    /// relayed, wrapped in ChannelData or a Send indication (RFC 8656 §11,
+    /// §12) to the TURN server. `None` before a pair is selected or once
+    /// the agent is closed.
+    pub fn send_data(&mut self, payload: &[u8]) -> Option<Transmit> {
         if self.closed {
-            return true;
+            return None;
+        }
+        let selected = self.selected.as_ref()?;
+        let transmit = Transmit {
+            source: selected.local_base,
+            destination: selected.remote.address,
+            contents: Bytes::copy_from_slice(payload),
+        };
+        self.wrap_relayed(transmit)
+    }
+
+    fn handle_stun(
+        &mut self,
+        now: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
+        if self.closed {
+            return;
         }
         let message = match Message::decode(contents) {
             Ok(m) => m,
             Err(e) => {
                 trace!(%source, "dropping malformed STUN: {e}");
-                return true;
+                return;
             }
         };
         match message.class() {
             Class::Request => self.handle_request(now, &message, source, destination),
             Class::SuccessResponse | Class::ErrorResponse => {
-                self.handle_response(now, &message, source, destination)
+                if self
+                    .relays
+                    .transactions
+                    .context(&message.transaction_id())
+                    .is_some()
+                {
+                    self.handle_turn_response(now, &message);
+                } else {
+                    self.handle_response(now, &message, source, destination);
+                }
             }
             Class::Indication => {}
         }
         self.update_state();
-        true
     }
 
     fn handle_response(
@@ -580,6 +662,8 @@ impl IceAgent {
         } else {
             self.lite_liveness(now);
         }
+        self.relay_timers(now);
+        self.sync_permissions(now);
         self.failure_timers(now);
         self.update_state();
     }
@@ -624,6 +708,9 @@ impl IceAgent {
             return None;
         }
         let mut next = self.transactions.poll_timeout();
+        if let Some(t) = self.relays.poll_timeout() {
+            next = Some(next.map_or(t, |n| n.min(t)));
+        }
         let mut consider = |t: Option<Instant>| {
             if let Some(t) = t {
                 next = Some(next.map_or(t, |n| n.min(t)));
@@ -653,15 +740,31 @@ impl IceAgent {
     }
 
     /// The next datagram to send.
+    /// What relayed candidates send comes out wrapped for their TURN
+    /// server (RFC 8656 §11.1), from the host socket of the allocation.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        if let Some(t) = self.transmits.pop_front() {
-            return Some(t);
+        while let Some(t) = self.transmits.pop_front() {
+            if let Some(t) = self.wrap_relayed(t) {
+                return Some(t);
+            }
         }
         if self.transmits.capacity() > 0 {
             self.transmits = VecDeque::new();
         }
         while let Some(t) = self.transactions.poll_transmit() {
             // Every request the agent starts names its base.
+            if let Some(source) = t.source {
+                let transmit = Transmit {
+                    source,
+                    destination: t.destination,
+                    contents: t.contents,
+                };
+                if let Some(t) = self.wrap_relayed(transmit) {
+                    return Some(t);
+                }
+            }
+        }
+        while let Some(t) = self.relays.transactions.poll_transmit() {
             if let Some(source) = t.source {
                 return Some(Transmit {
                     source,
@@ -769,6 +872,7 @@ impl IceAgent {
             self.consent_next_check = None;
         }
         self.events.push_back(IceEvent::SelectedPair(selected));
+        self.bind_selected_channel(now);
     }
 }
 

@@ -50,6 +50,14 @@ pub struct IceConfig {
     pub max_remote_candidates: usize,
     /// The most candidate pairs (RFC 8445 §6.1.2.5 suggests 100).
     pub max_pairs: usize,
+    /// TURN servers (UDP) to allocate relayed candidates on (RFC 8445
+    /// §5.1.1.2, RFC 8656): one allocation per server and base of its
+    /// address family.
+    pub turn_servers: Vec<TurnServer>,
+    /// ICE transport policy "relay" (W3C webrtc-pc §4.2.1, RFC 8829 §4.1.1):
+    /// only relayed candidates are signalled and paired, so the peer never
+    /// learns a host or server-reflexive address.
+    pub relay_only: bool,
     /// Seed of the agent's random numbers (credentials, tie-breaker,
     /// transaction ids, consent jitter). Give a random one in production;
     /// a fixed one makes tests reproducible.
@@ -76,7 +84,31 @@ impl Default for IceConfig {
             disconnected_check_interval: Duration::from_secs(1),
             max_remote_candidates: 100,
             max_pairs: 100,
+            turn_servers: Vec::new(),
+            relay_only: false,
             seed: 0,
         }
+    }
+}
+
+/// A TURN server reached over UDP, with its long-term credentials
+/// (RFC 8489 §9.2). The driver resolves `turn:` URLs to an address.
+#[derive(Clone, PartialEq, Eq)]
+pub struct TurnServer {
+    /// The server's resolved UDP address.
+    pub address: SocketAddr,
+    /// The long-term username (for coturn's REST scheme, `expiry:user`).
+    pub username: String,
+    /// The long-term password.
+    pub password: String,
+}
+
+impl std::fmt::Debug for TurnServer {
+    /// The password stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TurnServer")
+            .field("address", &self.address)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
     }
 }

@@ -103,7 +103,9 @@ impl fmt::Display for FailureReason {
 pub struct SelectedPair {
     /// The local candidate (send from its base, `local_base`).
     pub local: Candidate,
-    /// The local socket address to send from.
+    /// The local socket address to send from; for a relayed local
+    /// candidate, its relayed address: send with
+    /// [`crate::IceAgent::send_data`], which wraps for the TURN server.
     pub local_base: SocketAddr,
     /// The remote candidate (send to its address).
     pub remote: Candidate,

@@ -18,7 +18,8 @@ use crate::event::{IceEvent, IceGatheringState};
 impl IceAgent {
     /// Starts gathering on these local socket addresses (one socket each,
     /// bound by the driver): host candidates at once, server-reflexive ones
-    /// from the STUN servers (RFC 8445 §5.1.1). Loopback and link-local
+    /// from the STUN servers (RFC 8445 §5.1.1), relayed ones from the TURN
+    /// servers (only those under `relay_only`). Loopback and link-local
     /// addresses are skipped unless the configuration allows them.
     pub fn gather(&mut self, now: Instant, bases: &[SocketAddr]) {
         if self.closed {
@@ -34,10 +35,16 @@ impl IceAgent {
                 continue;
             }
             self.bases.push(base);
-            self.add_host_candidate(base);
             if self.config.lite {
+                self.add_host_candidate(base);
                 continue;
             }
+            self.gather_relays(now, base);
+            if self.config.relay_only {
+                // Transport policy "relay": the base only reaches TURN servers.
+                continue;
+            }
+            self.add_host_candidate(base);
             let servers: Vec<SocketAddr> = self
                 .config
                 .stun_servers
@@ -169,7 +176,10 @@ impl IceAgent {
     }
 
     pub(crate) fn maybe_finish_gathering(&mut self) {
-        if self.gathering_state == IceGatheringState::Gathering && self.pending_gathers == 0 {
+        if self.gathering_state == IceGatheringState::Gathering
+            && self.pending_gathers == 0
+            && !self.relays.any_requesting()
+        {
             self.gathering_state = IceGatheringState::Complete;
             self.events.push_back(IceEvent::EndOfCandidates);
             self.events

@@ -34,9 +34,10 @@ mod config;
 mod consent;
 mod event;
 mod gather;
+mod relay;
 mod requests;
 
 pub use agent::{IceAgent, IceCredentials, IceError, Transmit};
 pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
-pub use config::IceConfig;
+pub use config::{IceConfig, TurnServer};
 pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};

@@ -27,11 +27,13 @@ impl IceAgent {
         if message.method() != Method::BINDING {
             return;
         }
-        let Some(local) = self
-            .local
-            .iter()
-            .position(|l| l.base == destination && l.candidate.kind == CandidateKind::Host)
-        else {
+        let Some(local) = self.local.iter().position(|l| {
+            l.base == destination
+                && matches!(
+                    l.candidate.kind,
+                    CandidateKind::Host | CandidateKind::Relayed
+                )
+        }) else {
             trace!(%destination, "check to an address we do not gather on");
             return;
         };
@@ -122,6 +124,7 @@ impl IceAgent {
         let Some(pair) = self.add_pair(local, remote) else {
             return;
         };
+        self.sync_permissions(now);
         if self.config.lite {
             // RFC 8445 §2.5: a lite agent's pair is valid when the peer checks
             // it, and selected when the peer nominates it.

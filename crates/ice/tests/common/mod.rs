@@ -161,7 +161,9 @@ impl IceNode {
 
 impl Node for IceNode {
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
-        if !self.agent.handle_receive(
+        // `handle_receive_data` unwraps what a TURN relay carried; for a
+        // plain datagram it is `handle_receive` with the payload back.
+        if let Some(payload) = self.agent.handle_receive_data(
             now,
             datagram.source,
             datagram.destination,
@@ -169,7 +171,7 @@ impl Node for IceNode {
         ) {
             self.app_received.push(AppData {
                 at: now,
-                contents: datagram.contents,
+                contents: Bytes::copy_from_slice(payload),
             });
         }
         self.collect(now);
@@ -189,12 +191,13 @@ impl Node for IceNode {
                 contents: t.contents,
             });
         }
-        let selected = self.agent.selected_pair()?.clone();
+        self.agent.selected_pair()?;
         let contents = self.app_outbox.pop_front()?;
+        let t = self.agent.send_data(&contents)?;
         Some(Datagram {
-            source: selected.local_base,
-            destination: selected.remote.address,
-            contents,
+            source: t.source,
+            destination: t.destination,
+            contents: t.contents,
         })
     }
 

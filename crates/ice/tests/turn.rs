@@ -1,0 +1,289 @@
+//! ICE through a TURN relay (RFC 8656) on the simulated network: our TURN
+//! server core on a public host, agents behind symmetric NATs, and the
+//! "relay" transport policy.
+#![allow(clippy::disallowed_methods)] // one real Instant is the origin of virtual time
+
+mod common;
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use common::*;
+use realtimer_ice::{CandidateKind, IceConfig, IceEvent, TurnServer};
+use realtimer_netsim::{Datagram, LinkConfig, NatConfig, Network, Node};
+use realtimer_turn::{Credentials, Event, Server, ServerConfig};
+
+const TURN_IP: &str = "203.0.113.1";
+const TURN_PORT: u16 = 3478;
+const UNIX_START: u64 = 1_700_000_000;
+
+/// `realtimer_turn::Server` on one netsim host: the listener and every
+/// relayed address are ports of that host, so datagrams are dispatched by
+/// destination port. A relay sending to another relay of the same server
+/// is looped back here (netsim does not route a host to itself).
+struct TurnNode {
+    server: Server,
+    listener: SocketAddr,
+    relays: HashSet<SocketAddr>,
+    out: VecDeque<Datagram>,
+}
+
+impl TurnNode {
+    fn new(now: Instant, allow: &[&str]) -> Self {
+        let mut credentials = Credentials::new("realtimer.test");
+        credentials.add_user("alice", "wonderland").unwrap();
+        let mut config = ServerConfig::new(credentials, [7; 16]);
+        config.relay_ipv4 = Some(ip(TURN_IP));
+        config.port_range = 50000..=50999;
+        // The simulated "public" addresses are documentation and private
+        // ranges the default policy refuses.
+        config.peer_policy.allow = allow.iter().map(|n| n.parse().unwrap()).collect();
+        TurnNode {
+            server: Server::new(config, now, UNIX_START).unwrap(),
+            listener: SocketAddr::new(ip(TURN_IP), TURN_PORT),
+            relays: HashSet::new(),
+            out: VecDeque::new(),
+        }
+    }
+
+    /// Binds the relays the core asks for and collects its datagrams.
+    fn drive(&mut self, now: Instant) {
+        loop {
+            while let Some(event) = self.server.poll_event() {
+                match event {
+                    Event::OpenRelay { relay } => {
+                        self.relays.insert(relay);
+                        self.server.relay_opened(now, relay, true);
+                    }
+                    Event::CloseRelay { relay } => {
+                        self.relays.remove(&relay);
+                    }
+                    _ => {}
+                }
+            }
+            let mut looped = false;
+            while let Some(t) = self.server.poll_transmit() {
+                if self.relays.contains(&t.destination) {
+                    self.server
+                        .handle_peer(now, t.destination, t.source, &t.contents);
+                    looped = true;
+                } else {
+                    self.out.push_back(Datagram {
+                        source: t.source,
+                        destination: t.destination,
+                        contents: Bytes::from(t.contents),
+                    });
+                }
+            }
+            if !looped {
+                break;
+            }
+        }
+    }
+}
+
+impl Node for TurnNode {
+    fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        if datagram.destination == self.listener {
+            self.server
+                .handle_client(now, self.listener, datagram.source, &datagram.contents);
+        } else if self.relays.contains(&datagram.destination) {
+            self.server.handle_peer(
+                now,
+                datagram.destination,
+                datagram.source,
+                &datagram.contents,
+            );
+        }
+        self.drive(now);
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.server.handle_timeout(now);
+        self.drive(now);
+    }
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
+        self.out.pop_front()
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.server.poll_timeout()
+    }
+}
+
+fn turn_config(seed: u64, relay_only: bool) -> IceConfig {
+    IceConfig {
+        seed,
+        stun_servers: vec![SocketAddr::new(ip(TURN_IP), TURN_PORT)],
+        turn_servers: vec![TurnServer {
+            address: SocketAddr::new(ip(TURN_IP), TURN_PORT),
+            username: "alice".into(),
+            password: "wonderland".into(),
+        }],
+        relay_only,
+        ..IceConfig::default()
+    }
+}
+
+/// Each agent behind its own symmetric NAT, the TURN server on the internet.
+fn symmetric_nats_with_turn(seed: u64) -> Session {
+    let mut net = Network::new(seed, origin());
+    let turn_host = net.add_host(&[ip(TURN_IP)], None);
+    let now = net.now();
+    net.attach(
+        turn_host,
+        TurnNode::new(now, &["198.51.100.0/24", "203.0.113.0/24"]),
+    );
+    let nat_a = net.add_nat(NatConfig::symmetric(ip("198.51.100.1")));
+    let nat_b = net.add_nat(NatConfig::symmetric(ip("198.51.100.2")));
+    let ha = net.add_host(&[ip("10.0.0.2")], Some(nat_a));
+    let hb = net.add_host(&[ip("10.0.1.2")], Some(nat_b));
+    for device in [ha, hb] {
+        net.set_uplink(
+            device,
+            LinkConfig::default().delay(Duration::from_millis(2)),
+        );
+    }
+    net.set_uplink(
+        nat_a,
+        LinkConfig::default().delay(Duration::from_millis(10)),
+    );
+    net.set_uplink(
+        nat_b,
+        LinkConfig::default().delay(Duration::from_millis(15)),
+    );
+    let a = add_agent(&mut net, ha, 5000, turn_config(seed * 2 + 1, false), true);
+    let b = add_agent(&mut net, hb, 6000, turn_config(seed * 2 + 2, false), false);
+    Session::new(net, a, b)
+}
+
+fn relayed_candidates(node: &IceNode) -> Vec<realtimer_ice::Candidate> {
+    node.agent
+        .local_candidates()
+        .filter(|c| c.kind == CandidateKind::Relayed)
+        .cloned()
+        .collect()
+}
+
+/// Sends one datagram each way with `send_data` and waits for both.
+fn exchange(s: &mut Session) {
+    let (a, b) = (s.a, s.b);
+    s.node_mut(a)
+        .send_app(Bytes::from_static(b"from a over the relay"));
+    s.node_mut(b)
+        .send_app(Bytes::from_static(b"from b over the relay"));
+    let got = s.run_until(Duration::from_secs(2), |a, b| {
+        a.app_received
+            .iter()
+            .any(|d| &d.contents[..] == b"from b over the relay")
+            && b.app_received
+                .iter()
+                .any(|d| &d.contents[..] == b"from a over the relay")
+    });
+    assert!(got, "application data crossed the relay both ways");
+}
+
+#[test]
+fn symmetric_nats_connect_through_turn_relayed_candidates() {
+    let mut s = symmetric_nats_with_turn(7);
+    assert!(s.both_connected(Duration::from_secs(10)));
+    for node in [s.node(s.a), s.node(s.b)] {
+        let relayed = relayed_candidates(node);
+        assert_eq!(relayed.len(), 1, "one allocation per base and server");
+        let relay = &relayed[0];
+        assert_eq!(relay.address.ip(), ip(TURN_IP));
+        // RFC 8445 §5.1.2.1 with type preference 0.
+        assert_eq!(relay.priority >> 24, 0);
+        assert!(relay
+            .related_address
+            .is_some_and(|r| r.ip().to_string().starts_with("198.51.100.")));
+        // Signalled to the peer, before end-of-candidates.
+        let signalled = node.events.iter().position(
+            |(_, e)| matches!(e, IceEvent::LocalCandidate(c) if c.kind == CandidateKind::Relayed),
+        );
+        let end = node
+            .events
+            .iter()
+            .position(|(_, e)| matches!(e, IceEvent::EndOfCandidates));
+        assert!(signalled.is_some() && signalled < end);
+        let selected = node.selected().unwrap();
+        assert!(
+            selected.local.kind == CandidateKind::Relayed
+                || selected.remote.kind == CandidateKind::Relayed,
+            "a symmetric NAT each side leaves only relayed paths: {selected:?}"
+        );
+    }
+    exchange(&mut s);
+    // Still up after the allocation's refresh, the permissions' refresh
+    // (4 min) and a channel refresh.
+    s.run_for(Duration::from_secs(11 * 60));
+    assert!(s.node(s.a).is_connected() && s.node(s.b).is_connected());
+    s.node_mut(s.a).app_received.clear();
+    s.node_mut(s.b).app_received.clear();
+    exchange(&mut s);
+}
+
+#[test]
+fn relay_only_policy_on_a_lan_uses_relayed_pairs() {
+    let mut net = Network::new(3, origin());
+    let turn_host = net.add_host(&[ip(TURN_IP)], None);
+    let now = net.now();
+    net.attach(
+        turn_host,
+        TurnNode::new(now, &["203.0.113.0/24", "192.168.1.0/24"]),
+    );
+    let ha = net.add_host(&[ip("192.168.1.10")], None);
+    let hb = net.add_host(&[ip("192.168.1.20")], None);
+    for h in [ha, hb, turn_host] {
+        net.set_uplink(h, LinkConfig::default().delay(Duration::from_millis(1)));
+    }
+    let a = add_agent(&mut net, ha, 5000, turn_config(7, true), true);
+    let b = add_agent(&mut net, hb, 6000, turn_config(8, true), false);
+    let mut s = Session::new(net, a, b);
+    assert!(s.both_connected(Duration::from_secs(10)));
+    for node in [s.node(s.a), s.node(s.b)] {
+        for (_, event) in &node.events {
+            if let IceEvent::LocalCandidate(c) = event {
+                assert_eq!(c.kind, CandidateKind::Relayed, "relay policy: {c:?}");
+            }
+        }
+        assert!(node
+            .agent
+            .local_candidates()
+            .all(|c| c.kind == CandidateKind::Relayed));
+        let selected = node.selected().unwrap();
+        assert_eq!(selected.local.kind, CandidateKind::Relayed);
+        assert_eq!(selected.remote.kind, CandidateKind::Relayed);
+    }
+    exchange(&mut s);
+    assert!(s.both_completed(Duration::from_secs(10)));
+}
+
+#[test]
+fn wrong_turn_password_ends_gathering_without_a_relay() {
+    let mut net = Network::new(4, origin());
+    let turn_host = net.add_host(&[ip(TURN_IP)], None);
+    let now = net.now();
+    net.attach(turn_host, TurnNode::new(now, &[]));
+    let ha = net.add_host(&[ip("192.168.1.10")], None);
+    let mut config = turn_config(9, false);
+    config.turn_servers[0].password = "not the password".into();
+    let a = add_agent(&mut net, ha, 5000, config, true);
+    let deadline = net.now() + Duration::from_secs(5);
+    net.run_until_cond(deadline, |net| {
+        net.node::<IceNode>(a)
+            .events
+            .iter()
+            .any(|(_, e)| matches!(e, IceEvent::EndOfCandidates))
+    });
+    let node = net.node::<IceNode>(a);
+    assert!(node
+        .events
+        .iter()
+        .any(|(_, e)| matches!(e, IceEvent::EndOfCandidates)));
+    assert!(relayed_candidates(node).is_empty());
+    assert!(node
+        .agent
+        .local_candidates()
+        .any(|c| c.kind == CandidateKind::Host));
+}
