@@ -28,10 +28,16 @@ struct TurnNode {
     listener: SocketAddr,
     relays: HashSet<SocketAddr>,
     out: VecDeque<Datagram>,
+    /// ChannelData messages clients sent (RFC 8656 §12.4).
+    channel_data_received: u64,
 }
 
 impl TurnNode {
     fn new(now: Instant, allow: &[&str]) -> Self {
+        Self::with_nonce_lifetime(now, allow, Duration::from_secs(600))
+    }
+
+    fn with_nonce_lifetime(now: Instant, allow: &[&str], nonce_lifetime: Duration) -> Self {
         let mut credentials = Credentials::new("realtimer.test");
         credentials.add_user("alice", "wonderland").unwrap();
         let mut config = ServerConfig::new(credentials, [7; 16]);
@@ -39,12 +45,14 @@ impl TurnNode {
         config.port_range = 50000..=50999;
         // The simulated "public" addresses are documentation and private
         // ranges the default policy refuses.
+        config.limits.nonce_lifetime = nonce_lifetime;
         config.peer_policy.allow = allow.iter().map(|n| n.parse().unwrap()).collect();
         TurnNode {
             server: Server::new(config, now, UNIX_START).unwrap(),
             listener: SocketAddr::new(ip(TURN_IP), TURN_PORT),
             relays: HashSet::new(),
             out: VecDeque::new(),
+            channel_data_received: 0,
         }
     }
 
@@ -87,6 +95,13 @@ impl TurnNode {
 impl Node for TurnNode {
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
         if datagram.destination == self.listener {
+            if datagram
+                .contents
+                .first()
+                .is_some_and(|b| (0x40..=0x4F).contains(b))
+            {
+                self.channel_data_received += 1;
+            }
             self.server
                 .handle_client(now, self.listener, datagram.source, &datagram.contents);
         } else if self.relays.contains(&datagram.destination) {
@@ -126,13 +141,19 @@ fn turn_config(seed: u64, relay_only: bool) -> IceConfig {
 }
 
 /// Each agent behind its own symmetric NAT, the TURN server on the internet.
-fn symmetric_nats_with_turn(seed: u64) -> Session {
+/// The TURN node's id is returned too.
+fn symmetric_nats_with_turn(seed: u64) -> (Session, realtimer_netsim::NodeId) {
     let mut net = Network::new(seed, origin());
     let turn_host = net.add_host(&[ip(TURN_IP)], None);
     let now = net.now();
-    net.attach(
+    // Nonces expire every 2 minutes: refreshes meet 438 and retry.
+    let turn = net.attach(
         turn_host,
-        TurnNode::new(now, &["198.51.100.0/24", "203.0.113.0/24"]),
+        TurnNode::with_nonce_lifetime(
+            now,
+            &["198.51.100.0/24", "203.0.113.0/24"],
+            Duration::from_secs(120),
+        ),
     );
     let nat_a = net.add_nat(NatConfig::symmetric(ip("198.51.100.1")));
     let nat_b = net.add_nat(NatConfig::symmetric(ip("198.51.100.2")));
@@ -154,7 +175,7 @@ fn symmetric_nats_with_turn(seed: u64) -> Session {
     );
     let a = add_agent(&mut net, ha, 5000, turn_config(seed * 2 + 1, false), true);
     let b = add_agent(&mut net, hb, 6000, turn_config(seed * 2 + 2, false), false);
-    Session::new(net, a, b)
+    (Session::new(net, a, b), turn)
 }
 
 fn relayed_candidates(node: &IceNode) -> Vec<realtimer_ice::Candidate> {
@@ -185,7 +206,7 @@ fn exchange(s: &mut Session) {
 
 #[test]
 fn symmetric_nats_connect_through_turn_relayed_candidates() {
-    let mut s = symmetric_nats_with_turn(7);
+    let (mut s, turn) = symmetric_nats_with_turn(7);
     assert!(s.both_connected(Duration::from_secs(10)));
     for node in [s.node(s.a), s.node(s.b)] {
         let relayed = relayed_candidates(node);
@@ -220,7 +241,23 @@ fn symmetric_nats_connect_through_turn_relayed_candidates() {
     assert!(s.node(s.a).is_connected() && s.node(s.b).is_connected());
     s.node_mut(s.a).app_received.clear();
     s.node_mut(s.b).app_received.clear();
+    let before = s.net.node::<TurnNode>(turn).channel_data_received;
     exchange(&mut s);
+    // By now the selected relayed pair has a channel: data and consent
+    // checks go as ChannelData.
+    assert!(s.net.node::<TurnNode>(turn).channel_data_received > before);
+    let metrics = s.net.node::<TurnNode>(turn).server.metrics().clone();
+    assert_eq!(metrics.allocations_created, 2);
+    assert_eq!(
+        metrics.allocations_closed, 0,
+        "refreshed in time: {metrics:?}"
+    );
+    // Closing releases the allocations at once (Refresh with LIFETIME 0).
+    let (a, b) = (s.a, s.b);
+    s.node_mut(a).agent.close();
+    s.node_mut(b).agent.close();
+    s.run_for(Duration::from_secs(1));
+    assert_eq!(s.net.node::<TurnNode>(turn).server.allocation_count(), 0);
 }
 
 #[test]
