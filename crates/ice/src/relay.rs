@@ -635,7 +635,13 @@ impl IceAgent {
     /// relay is gone.
     pub(crate) fn wrap_relayed(&mut self, transmit: Transmit) -> Option<Transmit> {
         let Some(allocation) = self.relays.by_relayed(transmit.source) else {
-            return Some(transmit);
+            // A relayed candidate whose allocation failed or expired has no
+            // socket to send from.
+            let dead_relay = self
+                .local
+                .iter()
+                .any(|l| l.base == transmit.source && l.candidate.kind == CandidateKind::Relayed);
+            return (!dead_relay).then_some(transmit);
         };
         let a = &self.relays.allocations[allocation];
         let (base, server) = (a.base, a.server);
