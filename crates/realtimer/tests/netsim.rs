@@ -293,4 +293,24 @@ fn close_ends_every_channel() {
     assert!(p.run_until(Duration::from_secs(5), |_, y| y.closed(remote)));
     let err = p.with(a, |rtc, _| rtc.create_offer().unwrap_err());
     assert!(matches!(err, RtcError::InvalidState(_)));
+    // W3C §4.3.3: the peer's DTLS close_notify leaves b "connected" (a
+    // closed DTLS transport counts as connected), never "connecting" again.
+    p.run_until(Duration::from_secs(2), |_, _| false);
+    let states: Vec<PeerConnectionState> = p
+        .node(b)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RtcEvent::ConnectionState(s) => Some(*s),
+            _ => None,
+        })
+        .collect();
+    let connected = states
+        .iter()
+        .position(|s| *s == PeerConnectionState::Connected)
+        .expect("b connected");
+    assert!(
+        !states[connected..].contains(&PeerConnectionState::Connecting),
+        "{states:?}"
+    );
 }

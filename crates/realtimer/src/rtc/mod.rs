@@ -497,8 +497,11 @@ impl Rtc {
         } else if matches!(
             self.ice_state,
             IceConnectionState::Connected | IceConnectionState::Completed
-        ) && dtls == Some(DtlsState::Connected)
+        ) && matches!(dtls, Some(DtlsState::Connected | DtlsState::Closed))
         {
+            // W3C §4.3.3: "connected" counts DTLS transports that are
+            // connected or closed (the peer's close_notify does not make the
+            // connection go back to "connecting").
             PeerConnectionState::Connected
         } else if self.ice_state == IceConnectionState::New && dtls.is_none() {
             PeerConnectionState::New
