@@ -2,69 +2,14 @@
 //! coturn (`turnserver`, `turnutils_stunclient`; Debian package `coturn`,
 //! installed by `scripts/test`).
 
-use std::io::{BufRead, BufReader};
-use std::net::{SocketAddr, UdpSocket};
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+mod common;
+
+use common::{free_udp_port, spawn, Running};
+
+use std::net::SocketAddr;
+use std::process::{Command, Output};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
-
-/// A child process killed when the test ends, pass or fail.
-struct Running {
-    child: Child,
-    stderr_lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    /// Waits for a stderr line containing `needle` and returns it.
-    fn wait_for_line(&self, needle: &str) -> String {
-        loop {
-            match self.stderr_lines.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no stderr line with {needle:?}: {e}"),
-            }
-        }
-    }
-
-    /// Every stderr line received so far.
-    fn drain(&self) -> Vec<String> {
-        self.stderr_lines.try_iter().collect()
-    }
-}
-
-fn spawn(program: &str, args: &[&str], envs: &[(&str, &str)]) -> Running {
-    let mut child = Command::new(program)
-        .args(args)
-        .envs(envs.iter().copied())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e} (scripts/test installs it)"));
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Running {
-        child,
-        stderr_lines: rx,
-    }
-}
 
 /// Starts `realtimer serve` on ephemeral loopback ports and returns the
 /// addresses it reports.
@@ -109,14 +54,6 @@ fn field(output: &Output, name: &str) -> String {
             )
         })
         .to_owned()
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 #[test]

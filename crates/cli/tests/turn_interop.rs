@@ -3,10 +3,12 @@
 //! security cases over real loopback sockets with a small client built on
 //! `realtimer-stun`.
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use common::{free_udp_port, spawn, Running};
+
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::thread;
 use std::time::{Duration, SystemTime};
 
@@ -21,55 +23,6 @@ use realtimer_stun::{
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 const REALM: &str = "realtimer.test";
 
-/// A child process killed when the test ends, pass or fail.
-struct Running {
-    child: Child,
-    stderr_lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn wait_for_line(&self, needle: &str) -> String {
-        loop {
-            match self.stderr_lines.recv_timeout(Duration::from_secs(20)) {
-                Ok(line) if line.contains(needle) => return line,
-                Ok(_) => {}
-                Err(e) => panic!("no stderr line with {needle:?}: {e}"),
-            }
-        }
-    }
-}
-
-fn spawn(program: &str, args: &[&str]) -> Running {
-    let mut child = Command::new(program)
-        .args(args)
-        .env("REALTIMER_LOG", "info")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
-    Running {
-        child,
-        stderr_lines: rx,
-    }
-}
-
 /// Starts `realtimer serve` with TURN on an ephemeral loopback port plus
 /// `extra` flags; returns the process and the TURN port.
 fn serve(extra: &[&str]) -> (Running, u16) {
@@ -83,7 +36,7 @@ fn serve(extra: &[&str]) -> (Running, u16) {
         REALM,
     ];
     args.extend_from_slice(extra);
-    let server = spawn(REALTIMER, &args);
+    let server = spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
     let line = server.wait_for_line("STUN server listening on ");
     let address: SocketAddr = line
         .split("listening on ")
@@ -93,14 +46,6 @@ fn serve(extra: &[&str]) -> (Running, u16) {
         .unwrap_or_else(|| panic!("no address in {line:?}"));
     server.wait_for_line("HTTP server listening");
     (server, address.port())
-}
-
-fn free_udp_port() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Starts coturn's echoing peer on a free loopback port.
