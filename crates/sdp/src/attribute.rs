@@ -129,42 +129,45 @@ pub enum Attribute {
     },
 }
 
+/// The attribute names this crate parses into typed [`Attribute`] variants;
+/// any other name becomes [`Attribute::Other`].
+pub const KNOWN_ATTRIBUTES: [&str; 31] = [
+    "group",
+    "msid-semantic",
+    "msid",
+    "mid",
+    "ice-ufrag",
+    "ice-pwd",
+    "ice-options",
+    "ice-lite",
+    "fingerprint",
+    "setup",
+    "candidate",
+    "end-of-candidates",
+    "rtpmap",
+    "fmtp",
+    "rtcp",
+    "rtcp-fb",
+    "rtcp-mux",
+    "rtcp-rsize",
+    "extmap",
+    "extmap-allow-mixed",
+    "ssrc",
+    "ssrc-group",
+    "rid",
+    "simulcast",
+    "sctp-port",
+    "max-message-size",
+    "sendrecv",
+    "sendonly",
+    "recvonly",
+    "inactive",
+    "bundle-only",
+];
+
 /// Maps a known attribute name to the `&'static str` used in error reports.
 fn static_name(name: &str) -> &'static str {
-    const NAMES: [&str; 31] = [
-        "group",
-        "msid-semantic",
-        "msid",
-        "mid",
-        "ice-ufrag",
-        "ice-pwd",
-        "ice-options",
-        "ice-lite",
-        "fingerprint",
-        "setup",
-        "candidate",
-        "end-of-candidates",
-        "rtpmap",
-        "fmtp",
-        "rtcp",
-        "rtcp-fb",
-        "rtcp-mux",
-        "rtcp-rsize",
-        "extmap",
-        "extmap-allow-mixed",
-        "ssrc",
-        "ssrc-group",
-        "rid",
-        "simulcast",
-        "sctp-port",
-        "max-message-size",
-        "sendrecv",
-        "sendonly",
-        "recvonly",
-        "inactive",
-        "bundle-only",
-    ];
-    NAMES
+    KNOWN_ATTRIBUTES
         .iter()
         .find(|n| **n == name)
         .copied()

@@ -39,7 +39,7 @@ mod simulcast;
 mod stream;
 mod util;
 
-pub use attribute::{Attribute, Direction};
+pub use attribute::{Attribute, Direction, KNOWN_ATTRIBUTES};
 pub use candidate::{Candidate, CandidateProtocol, CandidateType, TcpType, MAX_CANDIDATE_LEN};
 pub use dtls::{Fingerprint, HashFunction, Setup};
 pub use error::{ParseError, ParseErrorKind};

@@ -8,43 +8,8 @@ use realtimer_sdp::{
     Attribute, Bandwidth, Candidate, CandidateType, Connection, Direction, Extmap, Fingerprint,
     Fmtp, Group, HashFunction, MediaDescription, MediaType, Msid, MsidSemantic, Origin, Rid,
     RidDirection, Rtcp, RtcpFb, Rtpmap, SessionDescription, Setup, Simulcast, SimulcastList,
-    SimulcastRid, Ssrc, SsrcGroup, TcpType, Timing,
+    SimulcastRid, Ssrc, SsrcGroup, TcpType, Timing, KNOWN_ATTRIBUTES,
 };
-
-/// Names the parser types; `Other` must not use them.
-const KNOWN_ATTRIBUTES: &[&str] = &[
-    "group",
-    "msid-semantic",
-    "msid",
-    "mid",
-    "ice-ufrag",
-    "ice-pwd",
-    "ice-options",
-    "ice-lite",
-    "fingerprint",
-    "setup",
-    "candidate",
-    "end-of-candidates",
-    "rtpmap",
-    "fmtp",
-    "rtcp",
-    "rtcp-fb",
-    "rtcp-mux",
-    "rtcp-rsize",
-    "extmap",
-    "extmap-allow-mixed",
-    "ssrc",
-    "ssrc-group",
-    "rid",
-    "simulcast",
-    "sctp-port",
-    "max-message-size",
-    "sendrecv",
-    "sendonly",
-    "recvonly",
-    "inactive",
-    "bundle-only",
-];
 
 /// A non-empty run of visible ASCII (no spaces).
 fn token() -> impl Strategy<Value = String> {
