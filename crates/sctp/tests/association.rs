@@ -47,12 +47,7 @@ fn reliable_ordered_transfer_is_byte_exact() {
     );
     assert!(p.run_until(Duration::from_secs(30), |_, b| b.messages.len()
         == messages.len()));
-    let got: Vec<_> = p
-        .node(p.b)
-        .messages
-        .iter()
-        .map(|(_, m)| m.payload.clone())
-        .collect();
+    let got = p.node(p.b).payloads();
     assert_eq!(got, messages);
     assert!(p
         .node(p.b)
@@ -82,12 +77,7 @@ fn lossy_reordering_duplicating_link_stays_byte_exact() {
         "got {}",
         p.node(p.b).messages.len()
     );
-    let got: Vec<_> = p
-        .node(p.b)
-        .messages
-        .iter()
-        .map(|(_, m)| m.payload.clone())
-        .collect();
+    let got = p.node(p.b).payloads();
     assert_eq!(got, messages);
 }
 
@@ -105,12 +95,7 @@ fn unordered_reliable_delivers_everything() {
     );
     assert!(p.run_until(Duration::from_secs(60), |_, b| b.messages.len()
         == messages.len()));
-    let mut got: Vec<_> = p
-        .node(p.b)
-        .messages
-        .iter()
-        .map(|(_, m)| m.payload.clone())
-        .collect();
+    let mut got = p.node(p.b).payloads();
     let in_order = got == messages;
     got.sort();
     let mut expected = messages.clone();
@@ -263,12 +248,7 @@ fn message_sizes_from_one_byte_to_max_message_size() {
     );
     assert!(p.run_until(Duration::from_secs(10), |_, b| b.messages.len()
         == messages.len()));
-    let got: Vec<_> = p
-        .node(p.b)
-        .messages
-        .iter()
-        .map(|(_, m)| m.payload.clone())
-        .collect();
+    let got = p.node(p.b).payloads();
     assert_eq!(got, messages);
     // Larger than the peer takes: refused at send.
     let now = p.net.now();

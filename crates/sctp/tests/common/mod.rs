@@ -31,6 +31,14 @@ impl SctpNode {
         }
     }
 
+    /// The payloads received so far, in delivery order.
+    pub fn payloads(&self) -> Vec<Bytes> {
+        self.messages
+            .iter()
+            .map(|(_, m)| m.payload.clone())
+            .collect()
+    }
+
     pub fn received_bytes(&self) -> usize {
         self.messages.iter().map(|(_, m)| m.payload.len()).sum()
     }
