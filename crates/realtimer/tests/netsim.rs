@@ -276,14 +276,7 @@ fn fingerprint_mismatch_fails_the_connection() {
 fn close_ends_every_channel() {
     let mut p = Pair::new(6, lan());
     let (a, b) = (p.a, p.b);
-    let ch = p.with(a, |rtc, now| {
-        rtc.create_data_channel(now, "c", &DataChannelInit::default())
-            .unwrap()
-    });
-    p.negotiate();
-    assert!(p.run_until(Duration::from_secs(10), |x, y| x.opened(ch)
-        && !y.incoming().is_empty()));
-    let remote = p.node(b).incoming()[0].0;
+    let (ch, remote) = p.open_channel("c", &DataChannelInit::default());
     p.with(a, |rtc, now| rtc.close(now));
     assert_eq!(
         p.node(a).rtc.connection_state(),

@@ -55,15 +55,7 @@ fn negotiation_needed_count(p: &Pair, id: NodeId) -> usize {
 
 fn connected_pair(seed: u64) -> (Pair, ChannelRef, ChannelRef) {
     let mut p = Pair::new(seed, lan());
-    let (a, b) = (p.a, p.b);
-    let ch = p.with(a, |rtc, now| {
-        rtc.create_data_channel(now, "flow", &DataChannelInit::default())
-            .unwrap()
-    });
-    p.negotiate();
-    assert!(p.run_until(Duration::from_secs(10), |x, y| x.opened(ch)
-        && !y.incoming().is_empty()));
-    let remote = p.node(b).incoming()[0].0;
+    let (ch, remote) = p.open_channel("flow", &DataChannelInit::default());
     (p, ch, remote)
 }
 

@@ -16,21 +16,13 @@ fn stats_after_a_known_transfer() {
     // 20 ms one way on each uplink: 40 ms RTT.
     let mut p = Pair::new(21, LinkConfig::default().delay(Duration::from_millis(10)));
     let (a, b) = (p.a, p.b);
-    let ch = p.with(a, |rtc, now| {
-        rtc.create_data_channel(
-            now,
-            "stats",
-            &DataChannelInit {
-                protocol: "chat".into(),
-                ..DataChannelInit::default()
-            },
-        )
-        .unwrap()
-    });
-    p.negotiate();
-    assert!(p.run_until(Duration::from_secs(10), |x, y| x.opened(ch)
-        && !y.incoming().is_empty()));
-    let remote = p.node(b).incoming()[0].0;
+    let (ch, remote) = p.open_channel(
+        "stats",
+        &DataChannelInit {
+            protocol: "chat".into(),
+            ..DataChannelInit::default()
+        },
+    );
     // 10 text messages of 5 bytes ("héllo" is 6 bytes in UTF-8) and 3
     // binary of 10,000 bytes; 2 back.
     p.with(a, |rtc, now| {

@@ -7,8 +7,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use realtimer::{
-    Certificate, ChannelData, ChannelRef, IceCandidateInit, PeerConnectionState, Rtc, RtcConfig,
-    RtcEvent, SessionDescription,
+    Certificate, ChannelData, ChannelRef, DataChannelInit, IceCandidateInit, PeerConnectionState,
+    Rtc, RtcConfig, RtcEvent, SessionDescription,
 };
 use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
 
@@ -151,6 +151,24 @@ impl Pair {
         let out = f(&mut node.rtc, now);
         node.collect(now);
         out
+    }
+
+    /// a creates a channel, the two negotiate, and the channel opens on both
+    /// sides; returns a's and b's handles of it.
+    pub fn open_channel(
+        &mut self,
+        label: &str,
+        init: &DataChannelInit,
+    ) -> (ChannelRef, ChannelRef) {
+        let (a, b) = (self.a, self.b);
+        let ch = self.with(a, |rtc, now| {
+            rtc.create_data_channel(now, label, init).unwrap()
+        });
+        self.negotiate();
+        assert!(self.run_until(Duration::from_secs(10), |x, y| x.opened(ch)
+            && !y.incoming().is_empty()));
+        let remote = self.node(b).incoming()[0].0;
+        (ch, remote)
     }
 
     /// a offers, b answers (descriptions handed over at once).
