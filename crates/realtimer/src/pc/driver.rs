@@ -6,7 +6,6 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
@@ -14,6 +13,7 @@ use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::event::{PeerConnectionState, RtcEvent};
 use crate::rtc::Rtc;
 
+use super::udp::{Outgoing, UdpIo};
 use super::{
     now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
     CHANNEL_QUEUE,
@@ -35,8 +35,7 @@ pub(super) enum Pending {
 
 pub(super) struct Driver {
     pub(super) rtc: Rtc,
-    pub(super) socket: UdpSocket,
-    pub(super) v6: bool,
+    pub(super) socket: UdpIo,
     pub(super) bases: Vec<SocketAddr>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) command_tx: mpsc::WeakSender<Command>,
@@ -48,6 +47,9 @@ pub(super) struct Driver {
     pub(super) pending: VecDeque<Pending>,
 }
 
+/// Most further commands handled in one wakeup.
+const COMMAND_BATCH: usize = 64;
+
 /// The sender a pending event goes to.
 enum Target {
     Pc(mpsc::Sender<PeerConnectionEvent>),
@@ -56,7 +58,10 @@ enum Target {
 
 impl Driver {
     pub(super) async fn run(mut self) {
-        let mut buf = vec![0u8; 65536];
+        let far = || now() + Duration::from_secs(3600);
+        let mut armed = far();
+        let sleep = tokio::time::sleep_until(armed.into());
+        tokio::pin!(sleep);
         loop {
             self.flush().await;
             self.drain_events();
@@ -66,16 +71,26 @@ impl Driver {
                 debug!("driver done");
                 break;
             }
-            let deadline = self
-                .rtc
-                .poll_timeout()
-                .unwrap_or_else(|| now() + Duration::from_secs(3600));
+            let deadline = self.rtc.poll_timeout().unwrap_or_else(far);
+            if deadline != armed {
+                armed = deadline;
+                sleep.as_mut().reset(deadline.into());
+            }
             let target = self.pending.front().and_then(|p| self.target(p));
             let can_read = self.pending.is_empty();
             tokio::select! {
                 biased;
                 cmd = self.commands.recv() => match cmd {
-                    Some(cmd) => self.handle_command(cmd),
+                    Some(cmd) => {
+                        self.handle_command(cmd);
+                        // Whatever else the handles queued, in one go.
+                        for _ in 0..COMMAND_BATCH {
+                            match self.commands.try_recv() {
+                                Ok(cmd) => self.handle_command(cmd),
+                                Err(_) => break,
+                            }
+                        }
+                    }
                     None => {
                         debug!("every handle dropped: closing");
                         self.rtc.close(now());
@@ -91,18 +106,13 @@ impl Driver {
                         }
                     }
                 }
-                r = self.socket.recv_from(&mut buf), if can_read => match r {
-                    Ok((len, from)) => {
-                        let from = canonical(from);
-                        let to = self.base_for(from);
-                        if let Some(d) = buf.get(..len) {
-                            self.rtc.handle_receive(now(), from, to, d);
-                        }
-                    }
+                r = self.socket.readable(), if can_read => match r {
+                    Ok(()) => self.receive(),
                     Err(e) => debug!("UDP receive: {e}"),
                 },
-                _ = tokio::time::sleep_until(deadline.into()) => {
+                () = &mut sleep => {
                     self.rtc.handle_timeout(now());
+                    armed = far();
                 }
             }
         }
@@ -113,50 +123,36 @@ impl Driver {
         }
     }
 
-    /// The local base a datagram from `from` arrived on. One wildcard socket
-    /// cannot tell, so: a base with the sender's IP (same host), else a
-    /// loopback base for a loopback sender, else the first base of the
-    /// sender's family.
-    fn base_for(&self, from: SocketAddr) -> SocketAddr {
-        let port = self.bases.first().map_or(0, SocketAddr::port);
-        self.bases
-            .iter()
-            .find(|b| b.ip() == from.ip())
-            .or_else(|| {
-                self.bases.iter().find(|b| {
-                    b.is_ipv4() == from.is_ipv4() && b.ip().is_loopback() == from.ip().is_loopback()
-                })
-            })
-            .or_else(|| self.bases.iter().find(|b| b.is_ipv4() == from.is_ipv4()))
-            .copied()
-            .unwrap_or_else(|| {
-                SocketAddr::new(
-                    if from.is_ipv4() {
-                        IpAddr::V4(Ipv4Addr::UNSPECIFIED)
-                    } else {
-                        IpAddr::V6(Ipv6Addr::UNSPECIFIED)
-                    },
-                    port,
-                )
-            })
+    /// Feeds what the socket holds to the core (one batch: the driver
+    /// sends the answers before it reads more).
+    fn receive(&mut self) {
+        let t = now();
+        let Driver {
+            rtc, socket, bases, ..
+        } = self;
+        let port = bases.first().map_or(0, SocketAddr::port);
+        let r = socket.try_recv(|from, to_ip, d| {
+            let to = match to_ip {
+                Some(ip) if bases.iter().any(|b| b.ip() == ip) => SocketAddr::new(ip, port),
+                _ => base_for(bases, from),
+            };
+            rtc.handle_receive(t, from, to, d);
+        });
+        if let Err(e) = r {
+            debug!("UDP receive: {e}");
+        }
     }
 
     async fn flush(&mut self) {
-        while let Some(t) = self.rtc.poll_transmit() {
-            let to = if self.v6 {
-                match t.destination {
-                    SocketAddr::V4(a) => {
-                        SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port())
-                    }
-                    v6 => v6,
-                }
-            } else {
-                t.destination
-            };
-            if let Err(e) = self.socket.send_to(&t.contents, to).await {
-                debug!(%to, "UDP send: {e}");
-            }
-        }
+        let rtc = &mut self.rtc;
+        self.socket
+            .send_all(|| {
+                rtc.poll_transmit().map(|t| Outgoing {
+                    destination: t.destination,
+                    contents: t.contents,
+                })
+            })
+            .await;
     }
 
     fn target(&self, p: &Pending) -> Option<Target> {
@@ -426,7 +422,30 @@ async fn wait_target(target: Option<Target>) -> bool {
     }
 }
 
-/// `::ffff:a.b.c.d` as `a.b.c.d`: the core works with plain IPv4.
-fn canonical(a: SocketAddr) -> SocketAddr {
-    SocketAddr::new(a.ip().to_canonical(), a.port())
+/// The local base a datagram from `from` arrived on. One wildcard socket
+/// cannot tell, so: a base with the sender's IP (same host), else a
+/// loopback base for a loopback sender, else the first base of the
+/// sender's family.
+fn base_for(bases: &[SocketAddr], from: SocketAddr) -> SocketAddr {
+    let port = bases.first().map_or(0, SocketAddr::port);
+    bases
+        .iter()
+        .find(|b| b.ip() == from.ip())
+        .or_else(|| {
+            bases.iter().find(|b| {
+                b.is_ipv4() == from.is_ipv4() && b.ip().is_loopback() == from.ip().is_loopback()
+            })
+        })
+        .or_else(|| bases.iter().find(|b| b.is_ipv4() == from.is_ipv4()))
+        .copied()
+        .unwrap_or_else(|| {
+            SocketAddr::new(
+                if from.is_ipv4() {
+                    IpAddr::V4(Ipv4Addr::UNSPECIFIED)
+                } else {
+                    IpAddr::V6(Ipv6Addr::UNSPECIFIED)
+                },
+                port,
+            )
+        })
 }

@@ -7,14 +7,13 @@
 //! nothing is dropped and no queue grows without bound.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use realtimer_datachannel::ChannelData;
 use realtimer_dtls::Certificate;
 use realtimer_ice::{IceConnectionState, IceGatheringState};
-use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info_span, warn, Instrument};
 
@@ -27,9 +26,11 @@ use crate::stats::StatsReport;
 
 mod data_channel;
 mod driver;
+mod udp;
 
 pub use data_channel::DataChannel;
 use driver::Driver;
+use udp::UdpIo;
 
 /// The driver's clock: the only place the tokio layer reads it.
 #[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
@@ -251,20 +252,8 @@ impl PeerConnection {
                 Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?
             }
         };
-        // Dual-stack when the host has IPv6, IPv4 only otherwise.
-        let (socket, v6) = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, config.port)).await {
-            Ok(s) => (s, true),
-            Err(_) => (
-                UdpSocket::bind((Ipv4Addr::UNSPECIFIED, config.port))
-                    .await
-                    .map_err(|e| RtcError::OperationError(format!("UDP bind: {e}")))?,
-                false,
-            ),
-        };
-        let port = socket
-            .local_addr()
-            .map_err(|e| RtcError::OperationError(e.to_string()))?
-            .port();
+        let socket = UdpIo::bind(config.port).await?;
+        let (port, v6) = (socket.port()?, socket.is_v6());
         let mut rtc_config = config.rtc.clone();
         if !config.fixed_seed {
             rtc_config.seed = rand::random();
@@ -299,7 +288,6 @@ impl PeerConnection {
         let driver = Driver {
             rtc,
             socket,
-            v6,
             bases,
             commands: cmd_rx,
             command_tx: cmd_tx.downgrade(),
