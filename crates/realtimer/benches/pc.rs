@@ -1,5 +1,6 @@
-//! PeerConnection benchmark: data channel open time and 64 KiB reliable
-//! throughput, Rust ↔ Rust over loopback, measured the way
+//! PeerConnection benchmark: data channel open time, 64 KiB reliable,
+//! 1 KiB reliable (messages/s) and 64 KiB unordered unreliable
+//! (maxRetransmits 0) throughput, Rust ↔ Rust over loopback, measured the way
 //! /work/shared/bench/libwebrtc's bench-core.js measures them; the
 //! libwebrtc pair is run in the same invocation as the reference (loopback
 //! figures are noisy, so only ratios from one run mean anything).
@@ -22,13 +23,21 @@ use serde_json::Value;
 use tokio::sync::{mpsc, watch};
 use tokio::time::timeout;
 
-const OPEN_RUNS: usize = 5;
+const OPEN_RUNS: usize = 20;
 const BULK_SIZE: usize = 64 * 1024;
 const BULK_MAX_BYTES: usize = 64 * 1024 * 1024;
 const BULK_MAX_TIME: Duration = Duration::from_secs(10);
 /// bench-core.js: stop sending above 4 MiB buffered, resume at 1 MiB.
 const HIGH_WATER: usize = 4 * 1024 * 1024;
 const LOW_WATER: usize = 1024 * 1024;
+/// bench-core.js defaults for 1 KiB messages.
+const SMALL_SIZE: usize = 1024;
+const SMALL_MAX_MSGS: usize = 500_000;
+const SMALL_MAX_TIME: Duration = Duration::from_secs(5);
+/// Unreliable phases end when the receiver saw nothing for this long.
+const IDLE: Duration = Duration::from_millis(300);
+/// The longest wait for the receiver after the last send.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const REF_DIR: &str = "/work/shared/bench/libwebrtc";
 
 fn config() -> PeerConnectionConfig {
@@ -70,7 +79,7 @@ struct Connected {
 
 /// bench-core.js `connectPair`: two PCs, one channel, offer/answer, until
 /// both ends of the channel are open.
-async fn connect_pair(label: &str) -> Connected {
+async fn connect_pair(label: &str, init: DataChannelInit) -> Connected {
     let t0 = Instant::now();
     let a = PeerConnection::new(config()).await.unwrap();
     let b = PeerConnection::new(config()).await.unwrap();
@@ -78,10 +87,7 @@ async fn connect_pair(label: &str) -> Connected {
     let (b_tx, mut b_rx) = mpsc::unbounded_channel();
     pump(a.events().unwrap(), b.clone(), a_tx);
     pump(b.events().unwrap(), a.clone(), b_tx);
-    let dc_a = a
-        .create_data_channel(label, DataChannelInit::default())
-        .await
-        .unwrap();
+    let dc_a = a.create_data_channel(label, init).await.unwrap();
     let offer = a.create_offer().await.unwrap();
     // Remote first, so trickled candidates find the description there
     // (bench-core.js queues them instead).
@@ -133,7 +139,7 @@ fn median(mut xs: Vec<f64>) -> f64 {
 async fn open_time_ms() -> (f64, Vec<f64>) {
     let mut samples = Vec::new();
     for i in 0..=OPEN_RUNS {
-        let p = connect_pair("setup").await;
+        let p = connect_pair("setup", DataChannelInit::default()).await;
         if i > 0 {
             samples.push(p.open_offerer.as_secs_f64() * 1e3);
         }
@@ -143,46 +149,140 @@ async fn open_time_ms() -> (f64, Vec<f64>) {
     (median(samples.clone()), samples)
 }
 
+/// One throughput phase, as bench-core.js `phase` + `pump` run it.
+struct Phase {
+    key: &'static str,
+    name: String,
+    init: DataChannelInit,
+    size: usize,
+    max_bytes: usize,
+    max_msgs: usize,
+    max_time: Duration,
+    reliable: bool,
+}
+
+fn phases() -> Vec<Phase> {
+    vec![
+        Phase {
+            key: "reliable64k",
+            name: format!("reliable ordered {BULK_SIZE} B"),
+            init: DataChannelInit::default(),
+            size: BULK_SIZE,
+            max_bytes: BULK_MAX_BYTES,
+            max_msgs: usize::MAX,
+            max_time: BULK_MAX_TIME,
+            reliable: true,
+        },
+        Phase {
+            key: "small1k",
+            name: format!("reliable ordered {SMALL_SIZE} B"),
+            init: DataChannelInit::default(),
+            size: SMALL_SIZE,
+            max_bytes: usize::MAX,
+            max_msgs: SMALL_MAX_MSGS,
+            max_time: SMALL_MAX_TIME,
+            reliable: true,
+        },
+        Phase {
+            key: "unordered64k",
+            name: format!("unordered maxRetransmits=0 {BULK_SIZE} B"),
+            init: DataChannelInit {
+                ordered: false,
+                max_retransmits: Some(0),
+                ..DataChannelInit::default()
+            },
+            size: BULK_SIZE,
+            max_bytes: BULK_MAX_BYTES,
+            max_msgs: usize::MAX,
+            max_time: BULK_MAX_TIME,
+            reliable: false,
+        },
+    ]
+}
+
+/// A phase's figures (bench-core.js `pump` result).
+#[derive(Debug, Clone, Copy)]
 struct Throughput {
-    mb_per_s: f64,
+    msgs_sent: usize,
+    msgs_recv: usize,
     bytes: usize,
     seconds: f64,
 }
 
-/// bench-core.js `pump` for the reliable phase: 64 KiB messages with a
-/// sequence number, back-pressure between the water marks, bounded by bytes
-/// and time; the rate is bytes received over first send to last receive.
-async fn reliable_throughput() -> Throughput {
-    let p = connect_pair("bulk").await;
-    // How many bytes the receiver waits for: the byte bound, lowered to what
-    // was sent when the time bound stops the sender first.
-    let (target_tx, mut target) = watch::channel(BULK_MAX_BYTES);
+impl Throughput {
+    fn mb_per_s(&self) -> f64 {
+        self.bytes as f64 / 1e6 / self.seconds
+    }
+
+    fn msgs_per_s(&self) -> f64 {
+        self.msgs_recv as f64 / self.seconds
+    }
+
+    fn loss_pct(&self) -> f64 {
+        100.0 * self.msgs_sent.saturating_sub(self.msgs_recv) as f64 / self.msgs_sent.max(1) as f64
+    }
+}
+
+/// What the receiver counted.
+#[derive(Default)]
+struct Received {
+    msgs: usize,
+    bytes: usize,
+    last: Option<Instant>,
+    order_errors: usize,
+    max_seq: Option<usize>,
+}
+
+/// bench-core.js `pump`: fixed-size messages with a sequence number,
+/// back-pressure between the water marks, bounded by bytes, count and
+/// time; the rate is bytes received over first send to last receive.
+/// Reliable phases wait for every message; unreliable ones until the
+/// receiver is idle for `IDLE`.
+async fn run_phase(phase: &Phase) -> Throughput {
+    let p = connect_pair(phase.key, phase.init.clone()).await;
+    // Messages sent, once the sender is done.
+    let (done_tx, mut done) = watch::channel(None::<usize>);
+    let reliable = phase.reliable;
     let receiver = tokio::spawn({
         let dc = p.dc_b.clone();
         async move {
-            let (mut msgs, mut bytes, mut last) = (0usize, 0usize, None);
-            let mut order_errors = 0usize;
-            while bytes < *target.borrow_and_update() {
+            let mut rx = Received::default();
+            loop {
+                let sent = *done.borrow_and_update();
+                if reliable && sent.is_some_and(|n| rx.msgs >= n) {
+                    break;
+                }
+                let idle = if sent.is_some() && !reliable {
+                    IDLE
+                } else {
+                    Duration::from_secs(3600)
+                };
                 tokio::select! {
-                    m = dc.recv() => {
-                        let Some(m) = m else { break };
-                        let ChannelData::Binary(b) = m else { continue };
+                    m = timeout(idle, dc.recv()) => {
+                        let Ok(Some(ChannelData::Binary(b))) = m else { break };
                         let seq = u32::from_be_bytes([b[0], b[1], b[2], b[3]]) as usize;
-                        order_errors += usize::from(seq != msgs);
-                        msgs += 1;
-                        bytes += b.len();
-                        last = Some(Instant::now());
+                        let next = rx.max_seq.map_or(0, |m| m + 1);
+                        if seq != next && (reliable || rx.max_seq.is_some_and(|m| seq < m)) {
+                            rx.order_errors += 1;
+                        }
+                        rx.max_seq = Some(rx.max_seq.map_or(seq, |m| m.max(seq)));
+                        rx.msgs += 1;
+                        rx.bytes += b.len();
+                        rx.last = Some(Instant::now());
                     }
-                    _ = target.changed() => {}
+                    _ = done.changed() => {}
                 }
             }
-            (msgs, bytes, last, order_errors)
+            rx
         }
     });
-    let mut buf: Vec<u8> = (0..BULK_SIZE).map(|i| i as u8).collect();
+    let mut buf: Vec<u8> = (0..phase.size).map(|i| i as u8).collect();
     let t0 = Instant::now();
     let mut sent = 0usize;
-    while sent * BULK_SIZE < BULK_MAX_BYTES && t0.elapsed() < BULK_MAX_TIME {
+    while sent * phase.size < phase.max_bytes
+        && sent < phase.max_msgs
+        && t0.elapsed() < phase.max_time
+    {
         if p.dc_a.buffered_amount() > HIGH_WATER {
             p.dc_a.wait_buffered_amount_at_most(LOW_WATER).await;
             continue;
@@ -194,26 +294,37 @@ async fn reliable_throughput() -> Throughput {
             .expect("send");
         sent += 1;
     }
-    let _ = target_tx.send(sent * BULK_SIZE);
-    let result = timeout(Duration::from_secs(20), receiver).await;
-    let (msgs, bytes, last, order_errors) = result.expect("receiver within 20 s").unwrap();
-    assert_eq!(order_errors, 0, "reliable channel reordered");
-    assert_eq!(msgs, sent, "reliable channel lost messages");
-    let seconds = last.map_or(0.0, |l| (l - t0).as_secs_f64());
+    let _ = done_tx.send(Some(sent));
+    let rx = timeout(DRAIN_TIMEOUT, receiver)
+        .await
+        .expect("receiver within the drain timeout")
+        .unwrap();
+    if reliable {
+        assert_eq!(
+            rx.order_errors, 0,
+            "{}: reliable channel reordered",
+            phase.key
+        );
+        assert_eq!(
+            rx.msgs, sent,
+            "{}: reliable channel lost messages",
+            phase.key
+        );
+    }
     close(p).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
     Throughput {
-        mb_per_s: bytes as f64 / 1e6 / seconds,
-        bytes,
-        seconds,
+        msgs_sent: sent,
+        msgs_recv: rx.msgs,
+        bytes: rx.bytes,
+        seconds: rx.last.map_or(f64::NAN, |l| (l - t0).as_secs_f64()),
     }
 }
 
-/// The libwebrtc reference's figures: (open median ms, reliable 64 KiB MB/s).
+/// The libwebrtc reference's figures.
 struct Reference {
     open_ms: f64,
-    mb_per_s: f64,
-    bytes: u64,
-    seconds: f64,
+    phases: Vec<Option<Throughput>>,
     implementation: String,
 }
 
@@ -226,7 +337,7 @@ impl Drop for TempDir {
     }
 }
 
-fn reference() -> Result<Reference, String> {
+fn reference(phases: &[Phase]) -> Result<Reference, String> {
     if std::env::var_os("REALTIMER_BENCH_NO_REF").is_some() {
         return Err("REALTIMER_BENCH_NO_REF is set".into());
     }
@@ -255,38 +366,80 @@ fn reference() -> Result<Reference, String> {
             .current_dir(&dir.0),
         "npm ci",
     )?;
-    // The same bounds as ours: 5 open runs after a warm-up, 64 KiB reliable
-    // up to 64 MiB or 10 s.
+    // The same bounds as ours.
     let json = dir.0.join("ref.json");
+    let ms = |d: Duration| d.as_millis().to_string();
     run(
         Command::new("./run-netns.sh")
-            .args(["node", "wrtc-bench.js", "--only", "setup,bulk"])
+            .args([
+                "node",
+                "wrtc-bench.js",
+                "--only",
+                "setup,bulk,small,unordered",
+            ])
             .args(["--setupRuns", &OPEN_RUNS.to_string()])
             .args(["--bulkMaxBytes", &BULK_MAX_BYTES.to_string()])
-            .args(["--bulkMaxMs", &BULK_MAX_TIME.as_millis().to_string()])
+            .args(["--bulkMaxMs", &ms(BULK_MAX_TIME)])
+            .args(["--smallMaxMsgs", &SMALL_MAX_MSGS.to_string()])
+            .args(["--smallMaxMs", &ms(SMALL_MAX_TIME)])
+            .args(["--unorderedMaxBytes", &BULK_MAX_BYTES.to_string()])
+            .args(["--unorderedMaxMs", &ms(BULK_MAX_TIME)])
             .arg("--json")
             .arg(&json)
-            .env("DCB_TIMEOUT", "120")
+            .env("DCB_TIMEOUT", "300")
             .current_dir(&dir.0),
         "run-netns.sh node wrtc-bench.js",
     )?;
     let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
     let v: Value = serde_json::from_str(&text).map_err(|e| format!("ref.json: {e}"))?;
-    let num = |p: &str| {
-        v.pointer(p)
-            .and_then(Value::as_f64)
-            .ok_or_else(|| format!("ref.json has no number at {p}"))
+    let open_ms = v
+        .pointer("/setup/median_ms")
+        .and_then(Value::as_f64)
+        .ok_or("ref.json has no setup median")?;
+    let phase = |key: &str| {
+        let r = v.get(key)?;
+        if r.get("complete") == Some(&Value::Bool(false)) {
+            return None;
+        }
+        let n = |k: &str| r.get(k).and_then(Value::as_f64);
+        Some(Throughput {
+            msgs_sent: n("msgs_sent")? as usize,
+            msgs_recv: n("msgs_recv")? as usize,
+            bytes: n("bytes_recv")? as usize,
+            seconds: n("seconds")?,
+        })
     };
-    if v.pointer("/reliable64k/complete") != Some(&Value::Bool(true)) {
-        return Err("the reference's reliable transfer did not complete".into());
-    }
     Ok(Reference {
-        open_ms: num("/setup/median_ms")?,
-        mb_per_s: num("/reliable64k/MBps")?,
-        bytes: num("/reliable64k/bytes_recv")? as u64,
-        seconds: num("/reliable64k/seconds")?,
+        open_ms,
+        phases: phases.iter().map(|p| phase(p.key)).collect(),
         implementation: v["impl"].as_str().unwrap_or("?").to_owned(),
     })
+}
+
+fn print_phase(phase: &Phase, t: &Throughput) {
+    println!(
+        "{:<40} {:>9.2} MB/s {:>9.0} msgs/s   ({}/{} msgs in {:.2} s, loss {:.2}%)",
+        phase.name,
+        t.mb_per_s(),
+        t.msgs_per_s(),
+        t.msgs_recv,
+        t.msgs_sent,
+        t.seconds,
+        t.loss_pct()
+    );
+}
+
+/// Datagrams the kernel dropped for full receive buffers (all sockets):
+/// loss the benchmark itself caused shows here.
+fn udp_rcvbuf_errors() -> Option<u64> {
+    let snmp = std::fs::read_to_string("/proc/net/snmp").ok()?;
+    let mut lines = snmp.lines().filter(|l| l.starts_with("Udp:"));
+    let names = lines.next()?.split_whitespace();
+    let values = lines.next()?.split_whitespace();
+    names
+        .zip(values)
+        .find(|(n, _)| *n == "RcvbufErrors")
+        .and_then(|(_, v)| v.parse().ok())
 }
 
 fn main() {
@@ -295,48 +448,57 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
+    let phases = phases();
+    let drops_before = udp_rcvbuf_errors();
     let (open_ms, samples) = rt.block_on(open_time_ms());
-    let bulk = rt.block_on(reliable_throughput());
+    let ours: Vec<Throughput> = phases.iter().map(|p| rt.block_on(run_phase(p))).collect();
+    let drops_after = udp_rcvbuf_errors();
     drop(rt);
     println!("== realtimer (Rust <-> Rust, loopback, one process) ==");
     println!(
-        "data channel open, median of {OPEN_RUNS} (ms)   {open_ms:.2}   samples {:?}",
-        samples
-            .iter()
-            .map(|s| (s * 100.0).round() / 100.0)
-            .collect::<Vec<_>>()
+        "data channel open, median of {OPEN_RUNS} (ms)  {open_ms:.2}   min/max {:.2}/{:.2}",
+        samples.iter().copied().fold(f64::INFINITY, f64::min),
+        samples.iter().copied().fold(0.0, f64::max),
     );
-    println!(
-        "reliable ordered {BULK_SIZE} B (MB/s)        {:.2}   ({} MiB in {:.2} s)",
-        bulk.mb_per_s,
-        bulk.bytes >> 20,
-        bulk.seconds
-    );
-    match reference() {
+    for (p, t) in phases.iter().zip(&ours) {
+        print_phase(p, t);
+    }
+    if let (Some(a), Some(b)) = (drops_before, drops_after) {
+        println!(
+            "UDP datagrams dropped by full receive buffers during the run: {}",
+            b - a
+        );
+    }
+    match reference(&phases) {
         Ok(r) => {
             println!(
                 "== reference: {} (same bounds, same run) ==",
                 r.implementation
             );
             println!(
-                "data channel open, median of {OPEN_RUNS} (ms)   {:.2}",
+                "data channel open, median of {OPEN_RUNS} (ms)  {:.2}",
                 r.open_ms
             );
-            println!(
-                "reliable ordered {BULK_SIZE} B (MB/s)        {:.2}   ({} MiB in {:.2} s)",
-                r.mb_per_s,
-                r.bytes >> 20,
-                r.seconds
-            );
+            for (p, t) in phases.iter().zip(&r.phases) {
+                match t {
+                    Some(t) => print_phase(p, t),
+                    None => println!("{:<40} did not complete", p.name),
+                }
+            }
             println!("== ratios (realtimer / libwebrtc) ==");
             println!(
-                "open time       {:.2}x  (lower is better)",
+                "open time                                {:.2}x  (lower is better)",
                 open_ms / r.open_ms
             );
-            println!(
-                "throughput      {:.2}x  (higher is better)",
-                bulk.mb_per_s / r.mb_per_s
-            );
+            for ((p, ours), theirs) in phases.iter().zip(&ours).zip(&r.phases) {
+                if let Some(theirs) = theirs {
+                    println!(
+                        "{:<40} {:.2}x  (higher is better)",
+                        p.name,
+                        ours.mb_per_s() / theirs.mb_per_s()
+                    );
+                }
+            }
         }
         Err(why) => println!("== reference not run: {why} =="),
     }
