@@ -138,6 +138,14 @@ pub struct DtlsConfig {
     /// before input is refused with
     /// [`DtlsError::ReceiveQueueFull`](crate::DtlsError::ReceiveQueueFull). Default 1024.
     pub event_queue_limit: usize,
+    /// After the handshake, protect application data with realtimer's own
+    /// record layer (OpenSSL's ciphers, our framing; several times faster
+    /// than OpenSSL's record layer for small records). Default on. It is
+    /// used only if its keys authenticate both Finished records of the
+    /// handshake; otherwise, or when off, OpenSSL keeps the record layer.
+    pub own_record_layer: bool,
+    /// OpenSSL cipher list (tests narrow it to one suite).
+    pub(crate) cipher_list: &'static str,
 }
 
 impl DtlsConfig {
@@ -153,6 +161,8 @@ impl DtlsConfig {
             require_extended_master_secret: true,
             transmit_queue_limit: 1024,
             event_queue_limit: 1024,
+            own_record_layer: true,
+            cipher_list: crate::connection::CIPHER_LIST,
         }
     }
 
@@ -184,6 +194,12 @@ impl DtlsConfig {
     /// Sets [`DtlsConfig::require_extended_master_secret`].
     pub fn with_require_extended_master_secret(mut self, on: bool) -> Self {
         self.require_extended_master_secret = on;
+        self
+    }
+
+    /// Sets [`DtlsConfig::own_record_layer`].
+    pub fn with_own_record_layer(mut self, on: bool) -> Self {
+        self.own_record_layer = on;
         self
     }
 

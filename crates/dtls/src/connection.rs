@@ -15,13 +15,14 @@ use openssl::x509::X509VerifyResult;
 use tracing::debug;
 
 use crate::pipe::DatagramPipe;
+use crate::protection::{self, ProtectedRecord, RecordProtection};
 use crate::record::{self, MAX_DATAGRAM};
 use crate::{DtlsConfig, DtlsError, Fingerprint, Role, SrtpProfile};
 
 /// Cipher suites browsers offer for DTLS 1.2, AEAD only, ECDSA first
 /// (RFC 8827 §6.5 requires ECDHE-ECDSA-AES128-GCM-SHA256; Chrome and
 /// Firefox offer the rest).
-const CIPHER_LIST: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
+pub(crate) const CIPHER_LIST: &str = "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:\
 ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-AES256-GCM-SHA384:\
 ECDHE-RSA-CHACHA20-POLY1305";
 
@@ -225,7 +226,17 @@ pub struct Dtls {
     seen: VecDeque<u64>,
     events: VecDeque<DtlsEvent>,
     read_buf: Box<[u8]>,
+    /// Whether to take the record layer over from OpenSSL once connected.
+    own_record_layer: bool,
+    /// Epoch-1 records the peer sent during the handshake (its Finished),
+    /// to check our derived keys on (bounded by [`EPOCH1_KEPT`]).
+    peer_epoch1: Vec<Vec<u8>>,
+    /// Our record layer, once the handshake is done and its keys proved.
+    pub(crate) protection: Option<RecordProtection>,
 }
+
+/// How many of the peer's handshake-time epoch-1 records are kept.
+const EPOCH1_KEPT: usize = 8;
 
 /// The settings the connection needs after setup.
 #[derive(Debug, Clone, Copy)]
@@ -267,7 +278,7 @@ impl Dtls {
             .map_err(ssl_err)?;
         ctx.set_max_proto_version(Some(SslVersion::DTLS1_2))
             .map_err(ssl_err)?;
-        ctx.set_cipher_list(CIPHER_LIST).map_err(ssl_err)?;
+        ctx.set_cipher_list(config.cipher_list).map_err(ssl_err)?;
         ctx.set_groups_list(GROUPS).map_err(ssl_err)?;
         ctx.set_certificate(&config.certificate.cert)
             .map_err(ssl_err)?;
@@ -351,6 +362,9 @@ impl Dtls {
             seen: VecDeque::new(),
             events: VecDeque::new(),
             read_buf: vec![0; MAX_DATAGRAM].into_boxed_slice(),
+            own_record_layer: config.own_record_layer,
+            peer_epoch1: Vec::new(),
+            protection: None,
         };
         dtls.timers
             .set(Timer::HandshakeDeadline, now + limits.handshake_timeout);
@@ -380,6 +394,12 @@ impl Dtls {
         &self.remote_fingerprint
     }
 
+    /// Whether application data goes through realtimer's record layer
+    /// ([`DtlsConfig::own_record_layer`]) rather than OpenSSL's.
+    pub fn uses_own_record_layer(&self) -> bool {
+        self.protection.is_some()
+    }
+
     /// Hands in a datagram from the peer.
     ///
     /// `Err` means the datagram was refused ([`DtlsError::NotDtls`],
@@ -404,6 +424,7 @@ impl Dtls {
         match self.state {
             DtlsState::Closed | DtlsState::Failed => return Err(DtlsError::Closed),
             DtlsState::Handshaking => {
+                self.keep_epoch1_records(datagram);
                 let resent = self.seen_before(datagram);
                 self.pipe().push_incoming(Bytes::copy_from_slice(datagram));
                 let mark = self.pipe().mark();
@@ -422,8 +443,12 @@ impl Dtls {
                     let flight = self.final_flight.clone();
                     self.replay(now, &flight);
                 }
-                self.pipe().push_incoming(Bytes::copy_from_slice(datagram));
-                self.read_application_data();
+                if self.protection.is_some() {
+                    self.receive_protected(datagram);
+                } else {
+                    self.pipe().push_incoming(Bytes::copy_from_slice(datagram));
+                    self.read_application_data();
+                }
             }
         }
         self.pipe().close_datagram();
@@ -499,6 +524,9 @@ impl Dtls {
             // OpenSSL refuses zero-length writes; there is nothing to carry.
             return Ok(());
         }
+        if self.protection.is_some() {
+            return self.send_protected(protection::APPLICATION_DATA, data);
+        }
         let result = self.stream.ssl_write(data);
         self.pipe().close_datagram();
         match result {
@@ -518,8 +546,7 @@ impl Dtls {
             return;
         }
         if self.state == DtlsState::Connected {
-            let _ = self.stream.shutdown();
-            self.pipe().close_datagram();
+            self.send_close_notify();
         }
         debug!(role = ?self.role, "DTLS closed locally");
         self.state = DtlsState::Closed;
@@ -601,6 +628,115 @@ impl Dtls {
         });
         // Application data may have come in the same datagram as Finished.
         self.read_application_data();
+        if self.state == DtlsState::Connected && self.own_record_layer {
+            self.take_over_record_layer();
+        }
+    }
+
+    /// Switches application data to [`RecordProtection`] if its keys
+    /// authenticate both Finished records; otherwise OpenSSL keeps the
+    /// record layer (slower, equally correct).
+    fn take_over_record_layer(&mut self) {
+        let ours = self.pipe().take_epoch1_written();
+        let theirs = std::mem::take(&mut self.peer_epoch1);
+        match RecordProtection::derive(self.stream.ssl(), self.role, &ours, &theirs) {
+            Ok(protection) => {
+                debug!(role = ?self.role, ?protection, "own record layer for application data");
+                self.protection = Some(protection);
+                self.pipe().clear_incoming();
+            }
+            Err(reason) => {
+                debug!(role = ?self.role, ?reason, "OpenSSL keeps the record layer");
+            }
+        }
+    }
+
+    /// Remembers the epoch-1 records of a handshake datagram.
+    fn keep_epoch1_records(&mut self, datagram: &[u8]) {
+        if !self.own_record_layer || self.peer_epoch1.len() >= EPOCH1_KEPT {
+            return;
+        }
+        if record::has_epoch1_record(datagram) {
+            self.peer_epoch1.push(datagram.to_vec());
+        }
+    }
+
+    /// Seals one record and queues it as a datagram of its own.
+    fn send_protected(&mut self, content_type: u8, data: &[u8]) -> Result<(), DtlsError> {
+        let Some(protection) = self.protection.as_mut() else {
+            return Err(DtlsError::Closed);
+        };
+        let mut record = Vec::with_capacity(data.len() + protection.overhead());
+        match protection.seal(content_type, data, &mut record) {
+            Ok(()) => {
+                self.pipe().push_datagram(Bytes::from(record));
+                Ok(())
+            }
+            Err(e) => {
+                let error = DtlsError::Record(format!("{e:?}"));
+                self.fail(error.clone());
+                Err(error)
+            }
+        }
+    }
+
+    /// close_notify (RFC 5246 §7.2.1), through whichever record layer is
+    /// in use.
+    fn send_close_notify(&mut self) {
+        if self.protection.is_some() {
+            // Level warning (1), description close_notify (0).
+            let _ = self.send_protected(protection::ALERT, &[1, 0]);
+        } else {
+            let _ = self.stream.shutdown();
+            self.pipe().close_datagram();
+        }
+    }
+
+    /// Opens the records of a datagram with our record layer. Records that
+    /// are replayed, forged or of another epoch are dropped silently
+    /// (RFC 6347 §4.1.2.7); handshake records were answered by the caller.
+    fn receive_protected(&mut self, datagram: &[u8]) {
+        let Some(protection) = self.protection.as_mut() else {
+            return;
+        };
+        let mut alert = None;
+        for record in ProtectedRecord::iter(datagram) {
+            if !matches!(
+                record.content_type,
+                protection::APPLICATION_DATA | protection::ALERT
+            ) {
+                continue;
+            }
+            let Some(plaintext) = protection.open(&record) else {
+                continue;
+            };
+            if record.content_type == protection::ALERT {
+                alert = Some(plaintext);
+                break;
+            }
+            // The peer sends application data only once it has our
+            // Finished: the final flight arrived.
+            self.final_flight.clear();
+            self.events
+                .push_back(DtlsEvent::ApplicationData(Bytes::from(plaintext)));
+        }
+        match alert.as_deref() {
+            // RFC 5246 §7.2.1: answer close_notify with our own.
+            Some([_, 0]) => {
+                debug!(role = ?self.role, "DTLS close_notify received");
+                self.send_close_notify();
+                self.state = DtlsState::Closed;
+                self.events.push_back(DtlsEvent::Closed);
+                self.release();
+            }
+            // RFC 5246 §7.2: a fatal alert ends the connection.
+            Some([2, description]) => self.fail(DtlsError::AlertReceived {
+                description: *description,
+            }),
+            // Warnings (or a malformed alert that authenticated) change
+            // nothing.
+            _ => {}
+        }
     }
 
     /// Checks what the verify callback already enforced, once more on the
@@ -657,7 +793,7 @@ impl Dtls {
                 Err(e) if e.code() == ErrorCode::ZERO_RETURN => {
                     debug!(role = ?self.role, "DTLS close_notify received");
                     // Answer with our own close_notify (RFC 5246 §7.2.1).
-                    let _ = self.stream.shutdown();
+                    self.send_close_notify();
                     self.state = DtlsState::Closed;
                     self.events.push_back(DtlsEvent::Closed);
                     self.release();

@@ -48,6 +48,7 @@ mod config;
 mod connection;
 mod error;
 mod pipe;
+mod protection;
 mod record;
 
 pub use certificate::{Certificate, Fingerprint, HashAlgorithm};

@@ -32,7 +32,15 @@ pub(crate) struct DatagramPipe {
     /// The next epoch-0 record sequence number we send
     /// (see [`record::renumber_epoch0`]).
     epoch0_seq: u64,
+    /// Epoch-1 records OpenSSL wrote (our Finished), for
+    /// [`crate::protection::RecordProtection::derive`]; bounded by
+    /// [`EPOCH1_KEPT`].
+    /// `None` once taken.
+    epoch1_written: Option<Vec<Vec<u8>>>,
 }
+
+/// How many of our epoch-1 records are kept: a Finished and its resends.
+const EPOCH1_KEPT: usize = 8;
 
 impl DatagramPipe {
     pub(crate) fn new(mtu: usize) -> Self {
@@ -43,6 +51,7 @@ impl DatagramPipe {
             mtu,
             closed: 0,
             epoch0_seq: 0,
+            epoch1_written: Some(Vec::new()),
         }
     }
 
@@ -60,6 +69,16 @@ impl DatagramPipe {
         let mut copy = datagram.to_vec();
         record::renumber_epoch0(&mut copy, &mut self.epoch0_seq);
         self.outgoing.push_back(Bytes::from(copy));
+    }
+
+    /// Queues a datagram that is already whole (one record of ours).
+    pub(crate) fn push_datagram(&mut self, datagram: Bytes) {
+        self.outgoing.push_back(datagram);
+    }
+
+    /// The epoch-1 records OpenSSL wrote so far; stops keeping them.
+    pub(crate) fn take_epoch1_written(&mut self) -> Vec<Vec<u8>> {
+        self.epoch1_written.take().unwrap_or_default()
     }
 
     pub(crate) fn pop_outgoing(&mut self) -> Option<Bytes> {
@@ -116,6 +135,12 @@ impl Write for DatagramPipe {
         let start = self.open.len();
         self.open.extend_from_slice(buf);
         record::renumber_epoch0(&mut self.open[start..], &mut self.epoch0_seq);
+        // A write may hold several records (OpenSSL buffers a flight).
+        if let Some(kept) = &mut self.epoch1_written {
+            if kept.len() < EPOCH1_KEPT && record::has_epoch1_record(buf) {
+                kept.push(buf.to_vec());
+            }
+        }
         Ok(buf.len())
     }
 

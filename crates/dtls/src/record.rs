@@ -13,6 +13,13 @@ pub(crate) fn looks_like_dtls(datagram: &[u8]) -> bool {
     matches!(datagram.first(), Some(20..=63))
 }
 
+/// Whether any whole record in `datagram` is of epoch 1.
+pub(crate) fn has_epoch1_record(datagram: &[u8]) -> bool {
+    let mut found = false;
+    for_each_record(datagram, |_, epoch| found |= epoch == 1);
+    found
+}
+
 /// Content types (RFC 5246 §6.2.1).
 const CHANGE_CIPHER_SPEC: u8 = 20;
 const HANDSHAKE: u8 = 22;
