@@ -6,7 +6,9 @@
 //! figures are noisy, so only ratios from one run mean anything).
 //!
 //! `cargo bench -p realtimer --bench pc`. Env: `REALTIMER_BENCH_NO_REF=1`
-//! skips the reference.
+//! skips the reference; `REALTIMER_BENCH_ONLY=reliable64k,small1k` runs
+//! only those phases (keys: setup, reliable64k, small1k, unordered64k) and
+//! no reference, for profiling.
 // A benchmark measures wall-clock time and reports on stdout.
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
@@ -338,8 +340,10 @@ impl Drop for TempDir {
 }
 
 fn reference(phases: &[Phase]) -> Result<Reference, String> {
-    if std::env::var_os("REALTIMER_BENCH_NO_REF").is_some() {
-        return Err("REALTIMER_BENCH_NO_REF is set".into());
+    for var in ["REALTIMER_BENCH_NO_REF", "REALTIMER_BENCH_ONLY"] {
+        if std::env::var_os(var).is_some() {
+            return Err(format!("{var} is set"));
+        }
     }
     if !Path::new(REF_DIR).exists() {
         return Err(format!("{REF_DIR} does not exist"));
@@ -448,9 +452,15 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let phases = phases();
+    let only = std::env::var("REALTIMER_BENCH_ONLY").ok();
+    let wanted = |key: &str| only.as_ref().is_none_or(|o| o.split(',').any(|k| k == key));
+    let phases: Vec<Phase> = phases().into_iter().filter(|p| wanted(p.key)).collect();
     let drops_before = udp_rcvbuf_errors();
-    let (open_ms, samples) = rt.block_on(open_time_ms());
+    let (open_ms, samples) = if wanted("setup") {
+        rt.block_on(open_time_ms())
+    } else {
+        (f64::NAN, vec![f64::NAN])
+    };
     let ours: Vec<Throughput> = phases.iter().map(|p| rt.block_on(run_phase(p))).collect();
     let drops_after = udp_rcvbuf_errors();
     drop(rt);

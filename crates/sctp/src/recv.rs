@@ -154,19 +154,9 @@ impl Receiver {
         let (stream, ssn, unordered) = (chunk.stream, chunk.ssn, chunk.unordered);
         let same_message =
             |c: &DataChunk| c.stream == stream && c.ssn == ssn && c.unordered == unordered;
-        let mut first = tsn;
-        loop {
-            let Some(c) = self.fragments.get(&first) else {
-                return;
-            };
-            if !same_message(c) {
-                return;
-            }
-            if c.beginning {
-                break;
-            }
-            first -= 1;
-        }
+        // Forward to the E fragment first: in-order arrival stops at the
+        // first missing TSN, so the walk back runs once per message, not
+        // once per fragment.
         let mut last = tsn;
         loop {
             let Some(c) = self.fragments.get(&last) else {
@@ -179,6 +169,19 @@ impl Receiver {
                 break;
             }
             last += 1;
+        }
+        let mut first = tsn;
+        loop {
+            let Some(c) = self.fragments.get(&first) else {
+                return;
+            };
+            if !same_message(c) {
+                return;
+            }
+            if c.beginning {
+                break;
+            }
+            first -= 1;
         }
         let mut size = 0;
         let mut parts = Vec::with_capacity((last - first + 1) as usize);
