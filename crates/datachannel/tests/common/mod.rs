@@ -142,6 +142,12 @@ impl Link {
 
 /// A DTLS client and server peer, ready to run from `start`.
 pub fn peers(seed: u64, start: Instant) -> (Peer, Peer) {
+    peers_with(seed, start, true)
+}
+
+/// [`peers`], choosing whose record layer protects application data
+/// (`DtlsConfig::own_record_layer`).
+pub fn peers_with(seed: u64, start: Instant, own_record_layer: bool) -> (Peer, Peer) {
     let client_cert = Certificate::generate(SystemTime::now()).unwrap();
     let server_cert = Certificate::generate(SystemTime::now()).unwrap();
     let (cf, sf) = (
@@ -154,7 +160,11 @@ pub fn peers(seed: u64, start: Instant) -> (Peer, Peer) {
         seed,
         ..SctpConfig::default()
     };
-    let dtls_config = |cert| DtlsConfig::new(cert).with_handshake_timeout(Duration::from_secs(120));
+    let dtls_config = |cert| {
+        DtlsConfig::new(cert)
+            .with_handshake_timeout(Duration::from_secs(120))
+            .with_own_record_layer(own_record_layer)
+    };
     let client = Peer {
         dtls: Dtls::new(dtls_config(client_cert), Role::Client, sf, start).unwrap(),
         channels: DataChannels::new(sctp(seed * 2 + 1), DtlsRole::Client, start),
