@@ -16,7 +16,7 @@ use crate::chunk::{Chunk, DataChunk, Init, ReConfig};
 use crate::config::SctpConfig;
 use crate::error::ChunkType;
 use crate::packet::{CommonHeader, Packet, COMMON_HEADER_LEN};
-use crate::param::{Param, ReconfigParam};
+use crate::param::{Param, ReconfigParam, EDMID_DTLS};
 use crate::recv::{Accepted, Message, Receiver};
 use crate::send::{Reliability, SendError, Sender, SenderConfig, SenderStats};
 
@@ -86,6 +86,10 @@ const RESULT_IN_PROGRESS: u32 = 6;
 /// How long a state cookie stays valid (RFC 9260 §15: 60 s).
 const COOKIE_LIFETIME: Duration = Duration::from_secs(60);
 const COOKIE_MAC_LEN: usize = 16;
+/// Cookie body: peer tag, peer initial TSN, peer window, our tag, our
+/// initial TSN (4 bytes each), creation time (8), the peer's zero-checksum
+/// acceptance (4).
+const COOKIE_BODY_LEN: usize = 32;
 /// Chunk types we support beyond RFC 9260 (RFC 5061 Supported Extensions).
 const EXTENSIONS: [u8; 2] = [ChunkType::RE_CONFIG.0, ChunkType::FORWARD_TSN.0];
 
@@ -139,6 +143,8 @@ pub struct Association {
     peer_reset_waiting: Vec<(u32, u32, Vec<u16>)>,
     last_peer_result: Option<(u32, u32)>,
     scratch: Vec<DataChunk>,
+    /// The peer accepts zero checksums over DTLS (RFC 9653) and so do we.
+    send_zero_checksum: bool,
 }
 
 impl Association {
@@ -183,6 +189,7 @@ impl Association {
             peer_reset_waiting: Vec::new(),
             last_peer_result: None,
             scratch: Vec::new(),
+            send_zero_checksum: false,
         }
     }
 
@@ -219,6 +226,9 @@ impl Association {
     fn our_init(&self, mut params: Vec<Param>) -> Init {
         params.push(Param::SupportedExtensions(Bytes::from_static(&EXTENSIONS)));
         params.push(Param::ForwardTsnSupported);
+        if self.config.zero_checksum {
+            params.push(Param::ZeroChecksumAcceptable { edmid: EDMID_DTLS });
+        }
         Init {
             initiate_tag: self.tags.local_tag,
             a_rwnd: self.config.receive_window as u32,
@@ -349,7 +359,12 @@ impl Association {
         if self.state == AssociationState::Terminated {
             return;
         }
-        let packet = match Packet::parse(data) {
+        let parsed = if self.config.zero_checksum {
+            Packet::parse_accepting_zero_checksum(data)
+        } else {
+            Packet::parse(data)
+        };
+        let packet = match parsed {
             Ok(p) => p,
             Err(e) => {
                 trace!("dropping SCTP packet: {e}");
@@ -485,6 +500,9 @@ impl Association {
         c.put_u32(self.tags.local_tag);
         c.put_u32(self.tags.local_initial_tsn);
         c.put_u64(now.saturating_duration_since(self.epoch).as_millis() as u64);
+        c.put_u32(u32::from(
+            self.config.zero_checksum && accepts_zero_checksum(&init.params),
+        ));
         let mac = self.cookie_mac(&c);
         c.extend_from_slice(&mac);
         Bytes::from(c)
@@ -512,15 +530,16 @@ impl Association {
         };
         self.peer_tag = ack.initiate_tag;
         self.peer_init = Some((ack.initial_tsn, ack.a_rwnd));
+        self.send_zero_checksum = self.config.zero_checksum && accepts_zero_checksum(&ack.params);
         self.state = AssociationState::CookieEchoed;
         self.send_handshake(now, Chunk::CookieEcho(cookie), 0);
     }
 
     fn handle_cookie_echo(&mut self, now: Instant, cookie: &[u8]) {
-        if cookie.len() != 28 + COOKIE_MAC_LEN {
+        if cookie.len() != COOKIE_BODY_LEN + COOKIE_MAC_LEN {
             return;
         }
-        let (body, mac) = cookie.split_at(28);
+        let (body, mac) = cookie.split_at(COOKIE_BODY_LEN);
         let expected = self.cookie_mac(body);
         // Constant time is not needed for a MAC the peer cannot observe the
         // timing of across DTLS, but it is cheap.
@@ -543,6 +562,7 @@ impl Association {
         let mut created = [0u8; 8];
         created.copy_from_slice(&body[20..28]);
         let created = Duration::from_millis(u64::from_be_bytes(created));
+        let peer_zero_checksum = be32(28) == 1;
         if now
             .saturating_duration_since(self.epoch)
             .saturating_sub(created)
@@ -568,6 +588,7 @@ impl Association {
         }
         self.peer_tag = peer_tag;
         self.tags.local_initial_tsn = local_initial_tsn;
+        self.send_zero_checksum = peer_zero_checksum;
         self.handshake = None;
         self.receiver = Some(Receiver::new(
             peer_initial_tsn,
@@ -1045,6 +1066,20 @@ impl Association {
             },
             chunks,
         };
-        self.transmits.push_back(packet.to_bytes());
+        let mut out = Vec::with_capacity(packet.encoded_len());
+        if self.send_zero_checksum {
+            packet.write_zero_checksum(&mut out);
+        } else {
+            packet.write(&mut out);
+        }
+        self.transmits.push_back(Bytes::from(out));
     }
+}
+
+/// Whether INIT or INIT ACK parameters say the sender accepts zero
+/// checksums over DTLS (RFC 9653 §4).
+fn accepts_zero_checksum(params: &[Param]) -> bool {
+    params
+        .iter()
+        .any(|p| *p == Param::ZeroChecksumAcceptable { edmid: EDMID_DTLS })
 }

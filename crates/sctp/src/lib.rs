@@ -28,6 +28,6 @@ pub use chunk::{
 pub use config::SctpConfig;
 pub use error::{ChunkType, ParseError};
 pub use packet::{CommonHeader, Packet, COMMON_HEADER_LEN};
-pub use param::{Param, ReconfigParam};
+pub use param::{Param, ReconfigParam, EDMID_DTLS};
 pub use recv::Message;
 pub use send::{Reliability, SendError, SenderStats};

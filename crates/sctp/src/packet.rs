@@ -10,6 +10,8 @@ pub const COMMON_HEADER_LEN: usize = 12;
 /// The most chunks one packet may carry before parsing refuses it; a
 /// 1200-byte packet holds at most 75 of the smallest useful ones.
 const MAX_CHUNKS: usize = 128;
+/// RFC 9260 §3.2: the INIT chunk type.
+const INIT: u8 = 1;
 
 /// RFC 9260 §3.1: ports and the verification tag.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -35,13 +37,28 @@ impl Packet {
     /// Parses a packet and checks its CRC32c. Payloads borrow `data`
     /// (cheap `Bytes` slices, no copy).
     pub fn parse(data: &Bytes) -> Result<Self, ParseError> {
+        Self::parse_with(data, false)
+    }
+
+    /// [`Packet::parse`], also accepting a checksum of zero in place of
+    /// the CRC32c, as an endpoint that sent Zero Checksum Acceptable must
+    /// (RFC 9653 §5.3). A packet whose first chunk is INIT must still carry
+    /// the CRC32c (RFC 9653 §5.2: INIT is sent before anything is known).
+    pub fn parse_accepting_zero_checksum(data: &Bytes) -> Result<Self, ParseError> {
+        Self::parse_with(data, true)
+    }
+
+    fn parse_with(data: &Bytes, accept_zero: bool) -> Result<Self, ParseError> {
         if data.len() < COMMON_HEADER_LEN {
             return Err(ParseError::TooShort(data.len()));
         }
         let received = u32::from_le_bytes([data[8], data[9], data[10], data[11]]);
-        let computed = checksum(data);
-        if received != computed {
-            return Err(ParseError::BadChecksum { received, computed });
+        let zero_ok = accept_zero && received == 0 && data.get(COMMON_HEADER_LEN) != Some(&INIT);
+        if !zero_ok {
+            let computed = checksum(data);
+            if received != computed {
+                return Err(ParseError::BadChecksum { received, computed });
+            }
         }
         let header = CommonHeader {
             source_port: u16::from_be_bytes([data[0], data[1]]),
@@ -68,6 +85,17 @@ impl Packet {
 
     /// Writes the packet at the end of `out`, CRC32c included.
     pub fn write(&self, out: &mut Vec<u8>) {
+        self.write_with(out, false);
+    }
+
+    /// Writes the packet with a checksum of zero (RFC 9653 §5.2), for a
+    /// peer that sent Zero Checksum Acceptable for the method in use.
+    /// Packets with INIT always get the CRC32c.
+    pub fn write_zero_checksum(&self, out: &mut Vec<u8>) {
+        self.write_with(out, true);
+    }
+
+    fn write_with(&self, out: &mut Vec<u8>, zero_checksum: bool) {
         let start = out.len();
         out.reserve(self.encoded_len());
         out.put_u16(self.header.source_port);
@@ -77,8 +105,11 @@ impl Packet {
         for chunk in &self.chunks {
             chunk.write(out);
         }
-        let crc = checksum(&out[start..]);
-        out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+        let has_init = matches!(self.chunks.first(), Some(Chunk::Init(_)));
+        if !zero_checksum || has_init {
+            let crc = checksum(&out[start..]);
+            out[start + 8..start + 12].copy_from_slice(&crc.to_le_bytes());
+        }
     }
 
     /// The packet as bytes.

@@ -8,11 +8,16 @@ use crate::error::ParseError;
 const STATE_COOKIE: u16 = 7;
 const SUPPORTED_EXTENSIONS: u16 = 0x8008;
 const FORWARD_TSN_SUPPORTED: u16 = 0xC000;
+const ZERO_CHECKSUM_ACCEPTABLE: u16 = 0x8001;
 const OUTGOING_RESET_REQUEST: u16 = 13;
 const INCOMING_RESET_REQUEST: u16 = 14;
 const RECONFIG_RESPONSE: u16 = 16;
 /// The most parameters one chunk may carry.
 const MAX_PARAMS: usize = 64;
+
+/// RFC 9653 §7: the Error Detection Method Identifier of SCTP over DTLS
+/// (RFC 8261), whose record authentication makes the CRC32c redundant.
+pub const EDMID_DTLS: u32 = 1;
 
 /// An INIT / INIT ACK parameter.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,6 +29,13 @@ pub enum Param {
     SupportedExtensions(Bytes),
     /// Forward-TSN-Supported (RFC 3758 §3.1).
     ForwardTsnSupported,
+    /// Zero Checksum Acceptable (RFC 9653 §4): the sender accepts packets
+    /// with a checksum of zero when this alternate error detection method
+    /// protects them ([`EDMID_DTLS`] for SCTP over DTLS).
+    ZeroChecksumAcceptable {
+        /// Error Detection Method Identifier.
+        edmid: u32,
+    },
     /// Anything else, kept as it came.
     Unknown {
         /// The parameter type.
@@ -127,6 +139,9 @@ impl Param {
                 STATE_COOKIE => Param::StateCookie(value),
                 SUPPORTED_EXTENSIONS => Param::SupportedExtensions(value),
                 FORWARD_TSN_SUPPORTED => Param::ForwardTsnSupported,
+                ZERO_CHECKSUM_ACCEPTABLE if value.len() == 4 => Param::ZeroChecksumAcceptable {
+                    edmid: be32(&value, 0),
+                },
                 _ => Param::Unknown { param_type, value },
             });
             Ok(())
@@ -138,6 +153,7 @@ impl Param {
         match self {
             Param::StateCookie(v) | Param::SupportedExtensions(v) => tlv_len(v.len()),
             Param::ForwardTsnSupported => 4,
+            Param::ZeroChecksumAcceptable { .. } => 8,
             Param::Unknown { value, .. } => tlv_len(value.len()),
         }
     }
@@ -147,6 +163,9 @@ impl Param {
             Param::StateCookie(v) => write_tlv(out, STATE_COOKIE, v),
             Param::SupportedExtensions(v) => write_tlv(out, SUPPORTED_EXTENSIONS, v),
             Param::ForwardTsnSupported => write_tlv(out, FORWARD_TSN_SUPPORTED, &[]),
+            Param::ZeroChecksumAcceptable { edmid } => {
+                write_tlv(out, ZERO_CHECKSUM_ACCEPTABLE, &edmid.to_be_bytes())
+            }
             Param::Unknown { param_type, value } => write_tlv(out, *param_type, value),
         }
     }
