@@ -39,12 +39,30 @@ function ok(name, cond, detail = '') {
 
 const secondBase = process.env.SECOND_BASE || base;
 
+// Every page's console, with times, printed when the case that opened it
+// fails: the signaling log (room events, messages sent and received, states)
+// is what tells a lost offer from a lost candidate.
+const t0 = Date.now();
+let pageLogs = [];
+let pageCount = 0;
+
 async function open(path, at = base) {
   const page = await context.newPage();
-  page.on('console', (m) => { if (m.type() === 'error') console.error(`[${path}] ${m.text()}`); });
-  page.on('pageerror', (e) => console.error(`[${path}] page error: ${e}`));
+  const tag = `tab${++pageCount} ${path.split('?')[0]}`;
+  const lines = [];
+  pageLogs.push({ tag, lines });
+  const stamp = () => ((Date.now() - t0) / 1000).toFixed(3).padStart(8);
+  page.on('console', (m) => lines.push(`${stamp()} ${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => lines.push(`${stamp()} page error: ${e}`));
   await page.goto(new URL(path, at).href);
   return page;
+}
+
+function printPageLogs() {
+  for (const { tag, lines } of pageLogs) {
+    console.log(`--- console of ${tag} (${lines.length} lines) ---`);
+    for (const line of lines) console.log(`  ${line}`);
+  }
 }
 
 const shot = (page, name) => page.screenshot({ path: join(outDir, `${name}.png`), fullPage: true });
@@ -243,12 +261,15 @@ const tests = {
 try {
   for (const c of cases) {
     if (!tests[c]) { console.log(`FAIL unknown case ${c}`); failed++; continue; }
+    pageLogs = [];
+    const failedBefore = failed;
     try {
       await tests[c]();
     } catch (e) {
       failed++;
       console.log(`FAIL ${c}: ${e.message.split('\n')[0]}`);
     }
+    if (failed > failedBefore) printPageLogs();
   }
   const index = await open('/');
   const links = await index.$$eval('a', (as) => as.map((a) => a.getAttribute('href')));

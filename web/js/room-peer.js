@@ -20,6 +20,9 @@ export class RoomPeer extends EventTarget {
     this.pc = this.newPeerConnection();
     this.socket = window.io.connect();
     const s = this.socket;
+    s.on('connect', () => this.trace('socket connected', s.id));
+    s.on('connect_error', (e) => this.trace('socket connect error', String(e)));
+    s.on('disconnect', (why) => this.trace('socket disconnected', why));
     s.on('created', (r, id) => { this.initiator = true; this.event('created', r, id); });
     s.on('joined', (r, id) => this.event('joined', r, id));
     s.on('join', (r) => this.event('join', r));
@@ -31,6 +34,7 @@ export class RoomPeer extends EventTarget {
       if (this.initiator) this.chain = this.chain.then(() => this.call()).catch((e) => this.fail(e));
     });
     s.on('message', (m) => {
+      this.trace('received', describe(m));
       this.chain = this.chain.then(() => this.onMessage(m)).catch((e) => this.fail(e));
     });
     s.emit('create or join', room);
@@ -39,6 +43,11 @@ export class RoomPeer extends EventTarget {
   event(name, ...args) {
     this.log(name, ...args);
     this.dispatchEvent(new CustomEvent(name, { detail: args }));
+  }
+
+  /** Signaling details for the console only (the tests print it on failure). */
+  trace(...args) {
+    console.log(`[${this.room}]`, ...args);
   }
 
   fail(e) {
@@ -56,6 +65,8 @@ export class RoomPeer extends EventTarget {
     pc.ontrack = (e) => this.dispatchEvent(new CustomEvent('track', { detail: [e.streams[0] || new MediaStream([e.track])] }));
     pc.ondatachannel = (e) => this.channelOpened(e.channel);
     pc.onconnectionstatechange = () => this.event('connectionstate', pc.connectionState);
+    pc.oniceconnectionstatechange = () => this.trace('ice connection state', pc.iceConnectionState);
+    pc.onsignalingstatechange = () => this.trace('signaling state', pc.signalingState);
     for (const track of this.options.stream?.getTracks() || []) pc.addTrack(track, this.options.stream);
     return pc;
   }
@@ -67,6 +78,7 @@ export class RoomPeer extends EventTarget {
   }
 
   send(message) {
+    this.trace('sending', describe(message));
     this.socket.emit('message', message);
   }
 
@@ -101,4 +113,11 @@ export class RoomPeer extends EventTarget {
     this.pc.close();
     this.socket.emit('bye');
   }
+}
+
+/** A signaling message in a few words: its type, and a candidate's address. */
+function describe(m) {
+  if (typeof m !== 'object' || m === null) return JSON.stringify(m);
+  if (m.type === 'candidate') return `candidate ${m.candidate || '(end)'}`;
+  return m.type || JSON.stringify(m).slice(0, 80);
 }

@@ -15,17 +15,20 @@
 
 use std::future::ready;
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use serde_json::Value;
 use socketioxide::extract::{Data, Event, SocketRef, TryData};
+use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
 use socketioxide::SocketIo;
+use tokio::sync::mpsc;
 use tracing::{debug, info};
 
 use crate::hub::{Hub, Outbound};
 use crate::now;
-use crate::rooms::RoomError;
+use crate::rooms::{ClientId, RoomError};
 
 /// Largest Engine.IO payload accepted (a polling request body, a WebSocket
 /// message). Messages past the rooms core's limit but under this one get a
@@ -41,23 +44,48 @@ pub fn layer(hub: Hub) -> SocketIoLayer {
         .max_buffer_size(crate::hub::OUTBOUND_QUEUE * 2)
         .connect_timeout(Duration::from_secs(30))
         .build_layer();
-    io.ns("/", move |socket: SocketRef| {
-        on_connect(socket, hub.clone())
-    });
+    // socketioxide sends CONNECT and only then spawns the connect handler:
+    // handlers registered there can miss the events a client sends the
+    // moment it reads CONNECT (socket.io clients flush their queued emits
+    // then), and an event without a handler is dropped without a word. A
+    // middleware runs before CONNECT is sent, so the handlers are in place
+    // first; the connect handler only starts delivering the hub's events.
+    io.ns(
+        "/",
+        deliver.with(move |socket: SocketRef| ready(register(&socket, &hub))),
+    );
     layer
 }
 
-async fn on_connect(socket: SocketRef, hub: Hub) {
-    let (id, name, mut outbound) = match hub.connect(Some(socket.id.to_string()), now()) {
-        Ok(registered) => registered,
-        Err(e) => {
-            info!("refusing a Socket.IO client: {e}");
-            let _ = socket.emit("refused", &(e.code(), e.to_string()));
-            let _ = socket.disconnect();
-            return;
-        }
-    };
+/// The hub's queue of events for one socket, handed from [`register`] to
+/// [`deliver`] through the socket's extensions.
+#[derive(Clone)]
+struct Outbox(Arc<Mutex<Option<mpsc::Receiver<Outbound>>>>);
+
+/// Forgets the hub client when the socket is dropped without its
+/// disconnect handler running (a connect that failed after [`register`]).
+struct Registration {
+    hub: Hub,
+    id: ClientId,
+}
+
+impl Drop for Registration {
+    fn drop(&mut self) {
+        self.hub.disconnect(self.id);
+    }
+}
+
+/// Connect middleware: registers the client with the hub and installs the
+/// event handlers, before the client is told it is connected. A refusal
+/// (server full) reaches the client as a CONNECT_ERROR with its message.
+fn register(socket: &SocketRef, hub: &Hub) -> Result<(), RoomError> {
+    let (id, name, outbound) = hub
+        .connect(Some(socket.id.to_string()), now())
+        .inspect_err(|e| info!("refusing a Socket.IO client: {e}"))?;
     debug!(client = %name, protocol = ?socket.protocol(), "Socket.IO client connected");
+    socket
+        .extensions
+        .insert(Outbox(Arc::new(Mutex::new(Some(outbound)))));
 
     // Handlers do their work synchronously and return a finished future:
     // socketioxide calls them in arrival order but spawns their futures,
@@ -111,22 +139,37 @@ async fn on_connect(socket: SocketRef, hub: Hub) {
         );
         ready(())
     });
-    let h = hub.clone();
+    let registration = Arc::new(Registration {
+        hub: hub.clone(),
+        id,
+    });
     socket.on_disconnect(move || {
-        h.disconnect(id);
+        registration.hub.disconnect(registration.id);
         ready(())
     });
+    Ok(())
+}
 
-    // Carries the hub's events to this socket until either side closes.
-    tokio::spawn(async move {
-        while let Some(event) = outbound.recv().await {
-            if emit(&socket, event).is_err() {
-                break;
-            }
-        }
-        // The hub dropped us (too slow) or the socket closed.
+/// Connect handler: carries the hub's events to the now connected socket
+/// until either side closes.
+async fn deliver(socket: SocketRef) {
+    let outbound = socket
+        .extensions
+        .remove::<Outbox>()
+        .and_then(|outbox| outbox.0.lock().ok()?.take());
+    let Some(mut outbound) = outbound else {
+        // `register` always leaves one; without it nothing can reach the
+        // client, so better closed than silent.
         let _ = socket.disconnect();
-    });
+        return;
+    };
+    while let Some(event) = outbound.recv().await {
+        if emit(&socket, event).is_err() {
+            break;
+        }
+    }
+    // The hub dropped us (too slow) or the socket closed.
+    let _ = socket.disconnect();
 }
 
 fn kind(value: &Value) -> &'static str {

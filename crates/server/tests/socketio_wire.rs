@@ -29,3 +29,66 @@ fn codelab_protocol_with_clients_2_and_4_in_one_room() {
 fn bad_input_over_socket_io_is_refused_and_the_server_stays_up() {
     common::run_node("socketio-wire.mjs", &[&url(), "bad"]);
 }
+
+/// One raw Engine.IO v4 WebSocket client that sends `create or join` the
+/// moment it reads the Socket.IO CONNECT packet, as our page client (and
+/// socket.io-client's emit buffer) does; true if `created` comes back.
+async fn join_right_after_connect(addr: std::net::SocketAddr, room: String) -> bool {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let Ok((mut ws, _)) = tokio_tungstenite::connect_async(url).await else {
+        return false;
+    };
+    let mut connected = false;
+    let deadline = tokio::time::Duration::from_secs(10);
+    let read = async {
+        while let Some(Ok(message)) = ws.next().await {
+            let Message::Text(text) = message else {
+                continue;
+            };
+            let text = text.as_str();
+            if text.starts_with('0') {
+                ws.send(Message::text("40")).await.ok()?;
+            } else if text.starts_with("40") && !connected {
+                connected = true;
+                let event = serde_json::json!(["create or join", room]);
+                ws.send(Message::text(format!("42{event}"))).await.ok()?;
+            } else if text.starts_with("42[\"created\"") {
+                return Some(());
+            } else if text == "2" {
+                ws.send(Message::text("3")).await.ok()?;
+            }
+        }
+        None
+    };
+    tokio::time::timeout(deadline, read)
+        .await
+        .ok()
+        .flatten()
+        .is_some()
+}
+
+/// socketioxide sends CONNECT before it runs the connect handler (in a task
+/// of its own): an event the client sends right after CONNECT must still
+/// find its handler. Many clients at once keep the runtime busy, which is
+/// when a late handler lost the event (the flaky UC5 call: a tab's
+/// `create or join` vanished, so no `ready` and no offer).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_sent_right_after_connect_is_never_lost() {
+    let addr = common::start_server(ServerConfig::default());
+    let clients: Vec<_> = (0..400)
+        .map(|i| tokio::spawn(join_right_after_connect(addr, format!("race-{i}"))))
+        .collect();
+    let mut lost = 0;
+    for client in clients {
+        if !client.await.unwrap() {
+            lost += 1;
+        }
+    }
+    assert_eq!(
+        lost, 0,
+        "{lost} of 400 clients got no answer to create or join"
+    );
+}
