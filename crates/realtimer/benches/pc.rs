@@ -209,6 +209,9 @@ struct Throughput {
     msgs_recv: usize,
     bytes: usize,
     seconds: f64,
+    /// CPU time this process used for the phase (ours only): a figure
+    /// that other load on the machine moves much less than MB/s.
+    cpu_seconds: Option<f64>,
 }
 
 impl Throughput {
@@ -279,6 +282,7 @@ async fn run_phase(phase: &Phase) -> Throughput {
         }
     });
     let mut buf: Vec<u8> = (0..phase.size).map(|i| i as u8).collect();
+    let cpu0 = cpu_seconds();
     let t0 = Instant::now();
     let mut sent = 0usize;
     while sent * phase.size < phase.max_bytes
@@ -301,6 +305,7 @@ async fn run_phase(phase: &Phase) -> Throughput {
         .await
         .expect("receiver within the drain timeout")
         .unwrap();
+    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
     if reliable {
         assert_eq!(
             rx.order_errors, 0,
@@ -320,6 +325,7 @@ async fn run_phase(phase: &Phase) -> Throughput {
         msgs_recv: rx.msgs,
         bytes: rx.bytes,
         seconds: rx.last.map_or(f64::NAN, |l| (l - t0).as_secs_f64()),
+        cpu_seconds: cpu,
     }
 }
 
@@ -411,6 +417,7 @@ fn reference(phases: &[Phase]) -> Result<Reference, String> {
             msgs_recv: n("msgs_recv")? as usize,
             bytes: n("bytes_recv")? as usize,
             seconds: n("seconds")?,
+            cpu_seconds: None,
         })
     };
     Ok(Reference {
@@ -431,6 +438,24 @@ fn print_phase(phase: &Phase, t: &Throughput) {
         t.seconds,
         t.loss_pct()
     );
+    if let Some(cpu) = t.cpu_seconds {
+        println!(
+            "{:<40} {:>9.2} MB per CPU-second ({cpu:.2} CPU-s)",
+            "",
+            t.bytes as f64 / 1e6 / cpu
+        );
+    }
+}
+
+/// User + system CPU time of this process (/proc/self/stat, in clock ticks
+/// of 10 ms).
+fn cpu_seconds() -> Option<f64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
+    // After the command name: state is field 3, utime 14, stime 15.
+    let utime: f64 = fields.nth(11)?.parse().ok()?;
+    let stime: f64 = fields.next()?.parse().ok()?;
+    Some((utime + stime) / 100.0)
 }
 
 /// Datagrams the kernel dropped for full receive buffers (all sockets):

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use bytes::Bytes;
 use realtimer_datachannel::ChannelData;
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::error::RtcError;
@@ -19,7 +19,15 @@ pub struct DataChannel {
     pub(super) info: DataChannelInfo,
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) status: watch::Receiver<ChannelStatus>,
-    pub(super) events: Arc<tokio::sync::Mutex<mpsc::Receiver<DataChannelEvent>>>,
+    pub(super) events: Arc<tokio::sync::Mutex<mpsc::Receiver<Inbound>>>,
+}
+
+/// An event on its way to the user, holding its share of the channel's
+/// receive budget until it is taken.
+#[derive(Debug)]
+pub(super) struct Inbound {
+    pub(super) event: DataChannelEvent,
+    pub(super) _permit: Option<OwnedSemaphorePermit>,
 }
 
 impl DataChannel {
@@ -109,14 +117,14 @@ impl DataChannel {
     /// The next event (`open`, `message`, `bufferedamountlow`, `closing`,
     /// `error`, `close`); `None` after `close`.
     pub async fn next_event(&self) -> Option<DataChannelEvent> {
-        self.events.lock().await.recv().await
+        self.events.lock().await.recv().await.map(|i| i.event)
     }
 
     /// The next message, skipping other events; `None` once closed.
     pub async fn recv(&self) -> Option<ChannelData> {
         let mut events = self.events.lock().await;
         loop {
-            match events.recv().await? {
+            match events.recv().await?.event {
                 DataChannelEvent::Message(m) => return Some(m),
                 DataChannelEvent::Close => return None,
                 _ => {}

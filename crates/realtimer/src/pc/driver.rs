@@ -6,13 +6,14 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tracing::debug;
 
 use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::event::{PeerConnectionState, RtcEvent};
-use crate::rtc::Rtc;
+use crate::rtc::{payload_len, Rtc};
 
+use super::data_channel::Inbound;
 use super::udp::{Outgoing, UdpIo};
 use super::{
     now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
@@ -22,7 +23,9 @@ use super::{
 /// The driver's side of one channel.
 #[derive(Debug)]
 pub(super) struct ChannelEnd {
-    events: mpsc::Sender<DataChannelEvent>,
+    events: mpsc::Sender<Inbound>,
+    /// Bytes of received messages the user may hold unread.
+    budget: Arc<Semaphore>,
     status: watch::Sender<ChannelStatus>,
 }
 
@@ -50,10 +53,26 @@ pub(super) struct Driver {
 /// Most further commands handled in one wakeup.
 const COMMAND_BATCH: usize = 64;
 
-/// The sender a pending event goes to.
+/// Bytes of received messages one channel holds for its reader: past
+/// this the driver stops reading the socket (the peer's SCTP window
+/// closes) instead of queueing; a reader that keeps up finds its messages
+/// in memory that is still warm.
+const RECEIVE_BUDGET: usize = 2 * 1024 * 1024;
+
+/// The sender a pending event goes to, and the budget it needs there.
 enum Target {
     Pc(mpsc::Sender<PeerConnectionEvent>),
-    Channel(mpsc::Sender<DataChannelEvent>),
+    Channel(mpsc::Sender<Inbound>, Arc<Semaphore>, u32),
+}
+
+/// What an event costs of its channel's [`RECEIVE_BUDGET`].
+fn cost(event: &DataChannelEvent) -> u32 {
+    match event {
+        DataChannelEvent::Message(m) => {
+            u32::try_from(payload_len(m).min(RECEIVE_BUDGET as u64)).unwrap_or(u32::MAX)
+        }
+        _ => 0,
+    }
 }
 
 impl Driver {
@@ -158,10 +177,10 @@ impl Driver {
     fn target(&self, p: &Pending) -> Option<Target> {
         match p {
             Pending::Pc(_) => Some(Target::Pc(self.events.clone())),
-            Pending::Channel(r, _) => self
+            Pending::Channel(r, e) => self
                 .channels
                 .get(r)
-                .map(|c| Target::Channel(c.events.clone())),
+                .map(|c| Target::Channel(c.events.clone(), c.budget.clone(), cost(e))),
         }
     }
 
@@ -171,11 +190,29 @@ impl Driver {
                 mpsc::error::TrySendError::Full(e) => Some(Pending::Pc(e)),
                 mpsc::error::TrySendError::Closed(_) => None,
             }),
-            Pending::Channel(r, e) => match self.channels.get(&r) {
-                Some(end) => end.events.try_send(e).map_err(|e| match e {
-                    mpsc::error::TrySendError::Full(e) => Some(Pending::Channel(r, e)),
-                    mpsc::error::TrySendError::Closed(_) => None,
-                }),
+            Pending::Channel(r, event) => match self.channels.get(&r) {
+                Some(end) => {
+                    let permit = match cost(&event) {
+                        0 => Ok(None),
+                        n => end.budget.clone().try_acquire_many_owned(n).map(Some),
+                    };
+                    match permit {
+                        Err(TryAcquireError::NoPermits) => Err(Some(Pending::Channel(r, event))),
+                        Err(TryAcquireError::Closed) => Ok(()),
+                        Ok(permit) => end
+                            .events
+                            .try_send(Inbound {
+                                event,
+                                _permit: permit,
+                            })
+                            .map_err(|e| match e {
+                                mpsc::error::TrySendError::Full(i) => {
+                                    Some(Pending::Channel(r, i.event))
+                                }
+                                mpsc::error::TrySendError::Closed(_) => None,
+                            }),
+                    }
+                }
                 None => Ok(()),
             },
         };
@@ -205,6 +242,7 @@ impl Driver {
             r,
             ChannelEnd {
                 events: tx,
+                budget: Arc::new(Semaphore::new(RECEIVE_BUDGET)),
                 status: status_tx,
             },
         );
@@ -417,7 +455,9 @@ impl Driver {
 async fn wait_target(target: Option<Target>) -> bool {
     match target {
         Some(Target::Pc(tx)) => tx.reserve().await.is_ok(),
-        Some(Target::Channel(tx)) => tx.reserve().await.is_ok(),
+        Some(Target::Channel(tx, budget, cost)) => {
+            budget.acquire_many(cost).await.is_ok() && tx.reserve().await.is_ok()
+        }
         None => false,
     }
 }

@@ -19,6 +19,7 @@ mod stats;
 mod transport;
 
 use channels::Slot;
+pub(crate) use stats::payload_len;
 
 use crate::channel::ChannelRef;
 use crate::event::{PeerConnectionState, RtcEvent};

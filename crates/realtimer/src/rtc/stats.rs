@@ -125,7 +125,7 @@ pub(crate) struct ChannelCounters {
 }
 
 /// RTCDataChannelStats count payload bytes: UTF-8 bytes of text.
-pub(super) fn payload_len(data: &ChannelData) -> u64 {
+pub(crate) fn payload_len(data: &ChannelData) -> u64 {
     match data {
         ChannelData::Text(t) => t.len() as u64,
         ChannelData::Binary(b) => b.len() as u64,
