@@ -42,6 +42,18 @@ pub struct Transmit {
     pub contents: Bytes,
 }
 
+/// An application datagram received, as if straight from the peer
+/// (see [`IceAgent::handle_receive_data`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReceivedData<'a> {
+    /// The sender: the peer, also for data a TURN server relayed.
+    pub source: SocketAddr,
+    /// Where it arrived: a host base, or our relayed address.
+    pub destination: SocketAddr,
+    /// The payload (DTLS, SRTP...).
+    pub contents: &'a [u8],
+}
+
 /// Why an input was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -486,28 +498,38 @@ impl IceAgent {
     }
 
     /// [`IceAgent::handle_receive`] for drivers that carry application data
-    /// over TURN: returns the application payload (not STUN, RFC 7983) to
-    /// hand to DTLS or SRTP, unwrapped from a Data indication or ChannelData
-    /// when it came through one of our relays, or `None` when the datagram
-    /// was ICE's own (or dropped as malformed).
+    /// over TURN: returns the application datagram (not STUN, RFC 7983) to
+    /// hand to DTLS or SRTP, or `None` when the datagram was ICE's own (or
+    /// dropped as malformed). What came through one of our relays, in a
+    /// Data indication or ChannelData (RFC 8656 §11.4, §12.5), comes out
+    /// unwrapped, as if the peer had sent it straight to the relayed
+    /// candidate; anything else comes out as it was received.
     pub fn handle_receive_data<'a>(
         &mut self,
         now: Instant,
         source: SocketAddr,
         destination: SocketAddr,
         contents: &'a [u8],
-    ) -> Option<&'a [u8]> {
+    ) -> Option<ReceivedData<'a>> {
         if let Some((peer, relayed, inner)) = self.relays.unwrap(source, destination, contents) {
             if is_stun(inner) {
                 self.handle_stun(now, peer, relayed, inner);
                 return None;
             }
-            return Some(inner);
+            return Some(ReceivedData {
+                source: peer,
+                destination: relayed,
+                contents: inner,
+            });
         }
         if self.handle_receive(now, source, destination, contents) {
             None
         } else {
-            Some(contents)
+            Some(ReceivedData {
+                source,
+                destination,
+                contents,
+            })
         }
     }
 
@@ -526,6 +548,20 @@ impl IceAgent {
             destination: selected.remote.address,
             contents: Bytes::copy_from_slice(payload),
         };
+        self.encapsulate(transmit)
+    }
+
+    /// Makes an application datagram that a local candidate's base sends
+    /// ready for the wire: unchanged from a host base, wrapped in
+    /// ChannelData or a Send indication to the TURN server (RFC 8656 §11.1,
+    /// §12.4) from a relayed one. For drivers that pick the route
+    /// themselves (DTLS answering before a pair is selected, its last
+    /// alert after [`IceAgent::close`]). `None` when the relayed address's
+    /// allocation is gone (closing the agent releases them).
+    pub fn encapsulate(&mut self, transmit: Transmit) -> Option<Transmit> {
+        if self.relays.allocations.is_empty() {
+            return Some(transmit);
+        }
         self.wrap_relayed(transmit)
     }
 
@@ -790,6 +826,9 @@ impl IceAgent {
     /// Recomputes the connection state (W3C webrtc-pc §4.3.3) and reports a
     /// change.
     pub(crate) fn update_state(&mut self) {
+        if self.no_candidates_ever() {
+            self.fail(FailureReason::NoLocalCandidates);
+        }
         let state = if self.closed {
             IceConnectionState::Closed
         } else if self.failure.is_some() {
@@ -812,6 +851,17 @@ impl IceAgent {
             self.state = state;
             self.events.push_back(IceEvent::ConnectionState(state));
         }
+    }
+
+    /// Gathering is over, the peer is known, and we have no candidate: no
+    /// pair can ever form (the relay policy with no working TURN server),
+    /// so fail now rather than wait for a timeout that never starts.
+    fn no_candidates_ever(&self) -> bool {
+        self.failure.is_none()
+            && !self.closed
+            && self.local.is_empty()
+            && self.gathering_state == IceGatheringState::Complete
+            && self.remote_credentials.is_some()
     }
 
     fn is_completed(&self) -> bool {

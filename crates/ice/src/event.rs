@@ -77,6 +77,11 @@ pub enum FailureReason {
     ConsentExpired,
     /// The peer answered a consent check with an authenticated error (RFC 7675 §5.1).
     ConsentRevoked,
+    /// Gathering ended without a single local candidate, so no pair can
+    /// ever form (RFC 8445 §6.1.2): under the "relay" policy, no TURN
+    /// server gave us an allocation (none configured, unreachable, or it
+    /// refused our credentials).
+    NoLocalCandidates,
 }
 
 impl fmt::Display for FailureReason {
@@ -94,6 +99,9 @@ impl fmt::Display for FailureReason {
             ),
             FailureReason::ConsentExpired => f.write_str("consent expired: the peer stopped answering"),
             FailureReason::ConsentRevoked => f.write_str("the peer revoked consent"),
+            FailureReason::NoLocalCandidates => f.write_str(
+                "gathering found no local candidate (relay policy without a working TURN server?)",
+            ),
         }
     }
 }

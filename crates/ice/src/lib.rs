@@ -37,7 +37,7 @@ mod gather;
 mod relay;
 mod requests;
 
-pub use agent::{IceAgent, IceCredentials, IceError, Transmit};
+pub use agent::{IceAgent, IceCredentials, IceError, ReceivedData, Transmit};
 pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
 pub use config::{IceConfig, TurnServer};
 pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};

@@ -145,6 +145,29 @@ impl Relays {
         )
     }
 
+    /// The allocation a datagram from `server` to `destination` belongs
+    /// to: the one made from that base, or else the one live allocation on
+    /// that server of the same family. A driver with one wildcard socket
+    /// for all its bases cannot choose the source address: the server sees
+    /// one 5-tuple, grants one allocation (the others get 437, RFC 8656
+    /// §7.2) and its answers arrive on whichever address the kernel chose.
+    fn receiving_allocation(
+        &self,
+        server: SocketAddr,
+        destination: SocketAddr,
+    ) -> Option<&Allocation> {
+        let on_server = || self.allocations.iter().filter(move |a| a.server == server);
+        if let Some(a) = on_server().find(|a| a.base == destination) {
+            return Some(a);
+        }
+        let mut live = on_server().filter(|a| {
+            a.base.is_ipv4() == destination.is_ipv4()
+                && matches!(a.state, AllocationState::Allocated { .. })
+        });
+        let only = live.next()?;
+        live.next().is_none().then_some(only)
+    }
+
     /// The soonest refresh or retransmission.
     pub(crate) fn poll_timeout(&self) -> Option<Instant> {
         let mut times = vec![self.transactions.poll_timeout()];
@@ -167,10 +190,7 @@ impl Relays {
         destination: SocketAddr,
         contents: &'a [u8],
     ) -> Option<(SocketAddr, SocketAddr, &'a [u8])> {
-        let allocation = self
-            .allocations
-            .iter()
-            .find(|a| a.server == source && a.base == destination)?;
+        let allocation = self.receiving_allocation(source, destination)?;
         let AllocationState::Allocated { relayed, .. } = allocation.state else {
             return None;
         };

@@ -31,6 +31,14 @@ pub enum RtcError {
     /// maxRetransmits, a label too long...).
     #[error("type error: {0}")]
     TypeError(String),
+    /// SyntaxError: an ICE server URL does not parse, or an ICE server has
+    /// no URL (W3C webrtc-pc §4.4.1.6, "validate the ICE servers").
+    #[error("syntax error: {0}")]
+    SyntaxError(String),
+    /// InvalidAccessError: a `turn:` or `turns:` server without a username
+    /// or credential (W3C webrtc-pc §4.4.1.6).
+    #[error("invalid access: {0}")]
+    InvalidAccess(String),
     /// The data channel layer refused a send or a channel.
     #[error(transparent)]
     Channel(#[from] ChannelError),

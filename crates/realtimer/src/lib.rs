@@ -22,8 +22,8 @@ pub use error::RtcError;
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
 pub use pc::{
-    DataChannel, DataChannelEvent, IceServer, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionEvents,
+    DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents,
 };
 pub use realtimer_datachannel::{ChannelData, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};

@@ -163,7 +163,7 @@ impl Node for IceNode {
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
         // `handle_receive_data` unwraps what a TURN relay carried; for a
         // plain datagram it is `handle_receive` with the payload back.
-        if let Some(payload) = self.agent.handle_receive_data(
+        if let Some(data) = self.agent.handle_receive_data(
             now,
             datagram.source,
             datagram.destination,
@@ -171,7 +171,7 @@ impl Node for IceNode {
         ) {
             self.app_received.push(AppData {
                 at: now,
-                contents: Bytes::copy_from_slice(payload),
+                contents: Bytes::copy_from_slice(data.contents),
             });
         }
         self.collect(now);

@@ -26,10 +26,12 @@ use crate::stats::StatsReport;
 
 mod data_channel;
 mod driver;
+mod ice_servers;
 mod udp;
 
 pub use data_channel::DataChannel;
 use driver::Driver;
+pub use ice_servers::IceTransportPolicy;
 use udp::UdpIo;
 
 /// The driver's clock: the only place the tokio layer reads it.
@@ -38,23 +40,41 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// An ICE server (RTCIceServer). Only `stun:` URLs are used for now.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// An ICE server (RTCIceServer): `stun:host[:port]` URLs (RFC 7064), or
+/// `turn:host[:port][?transport=udp]` URLs (RFC 7065) with the long-term
+/// `username` and `credential` (for coturn's REST scheme, `expiry:user`
+/// and the HMAC). A URL that does not parse makes
+/// [`PeerConnection::new`] fail with [`RtcError::SyntaxError`], a TURN
+/// server without credentials with [`RtcError::InvalidAccess`].
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct IceServer {
-    /// `stun:host:port` URLs.
+    /// `stun:` and `turn:` URLs.
     pub urls: Vec<String>,
-    /// For `turn:` (not supported yet).
+    /// The TURN username.
     pub username: Option<String>,
-    /// For `turn:` (not supported yet).
+    /// The TURN password.
     pub credential: Option<String>,
+}
+
+impl std::fmt::Debug for IceServer {
+    /// The credential stays out of logs.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IceServer")
+            .field("urls", &self.urls)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
 }
 
 /// RTCConfiguration plus realtimer's own options.
 #[derive(Debug, Clone, Default)]
 #[non_exhaustive]
 pub struct PeerConnectionConfig {
-    /// STUN servers (`stun:` URLs).
+    /// STUN and TURN servers (`iceServers`).
     pub ice_servers: Vec<IceServer>,
+    /// `iceTransportPolicy`: [`IceTransportPolicy::Relay`] uses TURN
+    /// relays only.
+    pub ice_transport_policy: IceTransportPolicy,
     /// Our certificate; generated when `None`.
     pub certificate: Option<Certificate>,
     /// Offer host candidates on loopback addresses (off in browsers; on
@@ -84,6 +104,22 @@ impl PeerConnectionConfig {
             urls: vec![url.to_owned()],
             ..IceServer::default()
         });
+        self
+    }
+
+    /// Adds a TURN server URL with its long-term credentials.
+    pub fn with_turn_server(mut self, url: &str, username: &str, credential: &str) -> Self {
+        self.ice_servers.push(IceServer {
+            urls: vec![url.to_owned()],
+            username: Some(username.to_owned()),
+            credential: Some(credential.to_owned()),
+        });
+        self
+    }
+
+    /// Sets [`PeerConnectionConfig::ice_transport_policy`].
+    pub fn with_ice_transport_policy(mut self, policy: IceTransportPolicy) -> Self {
+        self.ice_transport_policy = policy;
         self
     }
 }
@@ -217,29 +253,6 @@ fn host_addresses(config: &PeerConnectionConfig, port: u16, v6: bool) -> Vec<Soc
     out
 }
 
-async fn resolve_stun(servers: &[IceServer]) -> Vec<SocketAddr> {
-    let mut out = Vec::new();
-    for url in servers.iter().flat_map(|s| &s.urls) {
-        let Some(rest) = url.strip_prefix("stun:") else {
-            warn!(%url, "ICE server ignored: only stun: URLs are supported");
-            continue;
-        };
-        let target = if rest
-            .rsplit_once(':')
-            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        {
-            rest.to_owned()
-        } else {
-            format!("{rest}:3478")
-        };
-        match tokio::net::lookup_host(target).await {
-            Ok(addrs) => out.extend(addrs.filter(SocketAddr::is_ipv4).take(1)),
-            Err(e) => warn!(%url, "STUN server does not resolve: {e}"),
-        }
-    }
-    out
-}
-
 impl PeerConnection {
     /// A new connection: binds its UDP socket and starts its driver task
     /// (call from within a tokio runtime).
@@ -259,7 +272,7 @@ impl PeerConnection {
             rtc_config.seed = rand::random();
         }
         rtc_config.ice.allow_loopback |= config.include_loopback;
-        rtc_config.ice.stun_servers = resolve_stun(&config.ice_servers).await;
+        ice_servers::configure(&config, &mut rtc_config.ice).await?;
         let start = now();
         let mut rtc = Rtc::new(rtc_config, certificate, start);
         let bases = host_addresses(&config, port, v6);

@@ -340,13 +340,29 @@ impl Rtc {
             return;
         }
         let selected = self.selected_pair();
+        // RFC 7983 §7: STUN (0–3) and TURN ChannelData (64–79) go to ICE,
+        // which hands back what a TURN server relayed, unwrapped: from the
+        // peer to our relayed address.
+        let (source, destination, contents) = if matches!(contents.first(), Some(0..=3 | 64..=79)) {
+            let len = contents.len();
+            match self
+                .ice
+                .handle_receive_data(now, source, destination, contents)
+            {
+                Some(d) => (d.source, d.destination, d.contents),
+                None => {
+                    self.traffic
+                        .count_received(selected, destination, source, len);
+                    self.process(now);
+                    return;
+                }
+            }
+        } else {
+            (source, destination, contents)
+        };
         self.traffic
             .count_received(selected, destination, source, contents.len());
         match contents.first() {
-            // RFC 7983 §7: STUN.
-            Some(0..=3) => {
-                self.ice.handle_receive(now, source, destination, contents);
-            }
             // RFC 7983 §7: DTLS.
             Some(20..=63) => {
                 self.dtls_route = Some((destination, source));

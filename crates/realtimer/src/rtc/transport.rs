@@ -105,22 +105,35 @@ impl Rtc {
 
     /// The next datagram to send: ICE first, then DTLS (with SCTP packets
     /// moved into DTLS one at a time, so no queue grows here).
+    /// What a relayed candidate sends comes out wrapped for its TURN
+    /// server (counted in the stats before wrapping, on its pair).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
-        let t = self.next_transmit()?;
         let selected = self.selected_pair();
-        self.traffic
-            .count_sent(selected, t.source, t.destination, t.contents.len());
-        Some(t)
-    }
-
-    fn next_transmit(&mut self) -> Option<Transmit> {
         if let Some(t) = self.ice.poll_transmit() {
+            self.traffic
+                .count_sent(selected, t.source, t.destination, t.contents.len());
             return Some(Transmit {
                 source: t.source,
                 destination: t.destination,
                 contents: t.contents,
             });
         }
+        loop {
+            let t = self.next_dtls_transmit()?;
+            self.traffic
+                .count_sent(selected, t.source, t.destination, t.contents.len());
+            // None: the relayed candidate's allocation is gone.
+            if let Some(t) = self.ice.encapsulate(t) {
+                return Some(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents,
+                });
+            }
+        }
+    }
+
+    fn next_dtls_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
         let route = self.selected_pair().or(self.dtls_route);
         let dtls = self.dtls.as_mut()?;
         let contents = match dtls.poll_transmit() {
@@ -145,7 +158,7 @@ impl Rtc {
             trace!("DTLS datagram held back: no route yet");
             return None;
         };
-        Some(Transmit {
+        Some(realtimer_ice::Transmit {
             source,
             destination,
             contents,

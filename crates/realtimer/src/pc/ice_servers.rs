@@ -1,0 +1,218 @@
+//! RTCIceServer URLs (RFC 7064 `stun:`, RFC 7065 `turn:`) made into the
+//! ICE agent's STUN and TURN servers, and the ICE transport policy.
+//!
+//! Validation follows W3C webrtc-pc §4.4.1.6 ("validate the ICE servers"):
+//! a URL that does not parse is a `SyntaxError`, a `turn:` server without
+//! a username or credential an `InvalidAccessError`, both thrown by the
+//! constructor. A name that does not resolve is not an error (a browser
+//! gathers no candidate from it either): it is logged and skipped.
+
+use std::net::SocketAddr;
+
+use realtimer_ice::{IceConfig, TurnServer};
+use realtimer_stun::{Scheme, ServerUrl, UrlTransport};
+use tracing::warn;
+
+use super::{IceServer, PeerConnectionConfig};
+use crate::error::RtcError;
+
+/// RTCIceTransportPolicy (W3C webrtc-pc §4.2.5): which candidates ICE may
+/// use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum IceTransportPolicy {
+    /// `"all"`: host, server-reflexive and relayed candidates.
+    #[default]
+    All,
+    /// `"relay"`: only relayed candidates (TURN), so the peer never learns
+    /// a host or server-reflexive address (RFC 8829 §4.1.1).
+    Relay,
+}
+
+/// One server URL, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Checked {
+    Stun(ServerUrl),
+    Turn {
+        url: ServerUrl,
+        username: String,
+        password: String,
+    },
+}
+
+/// W3C webrtc-pc §4.4.1.6: every URL parses (with an explicit scheme), and
+/// TURN servers come with credentials.
+fn validate(servers: &[IceServer]) -> Result<Vec<Checked>, RtcError> {
+    let mut out = Vec::new();
+    for server in servers {
+        if server.urls.is_empty() {
+            return Err(RtcError::SyntaxError("an ICE server has no URL".into()));
+        }
+        for text in &server.urls {
+            let has_scheme = text.split_once(':').is_some_and(|(scheme, _)| {
+                ["stun", "stuns", "turn", "turns"]
+                    .iter()
+                    .any(|s| scheme.eq_ignore_ascii_case(s))
+            });
+            if !has_scheme {
+                return Err(RtcError::SyntaxError(format!(
+                    "ICE server URL {text:?}: expected stun:, stuns:, turn: or turns:"
+                )));
+            }
+            let url = ServerUrl::parse(text)
+                .map_err(|e| RtcError::SyntaxError(format!("ICE server URL {text:?}: {e}")))?;
+            match url.scheme {
+                Scheme::Stun | Scheme::Stuns => out.push(Checked::Stun(url)),
+                Scheme::Turn | Scheme::Turns => {
+                    let (Some(username), Some(password)) = (&server.username, &server.credential)
+                    else {
+                        return Err(RtcError::InvalidAccess(format!(
+                            "TURN server {text:?} needs a username and a credential"
+                        )));
+                    };
+                    out.push(Checked::Turn {
+                        url,
+                        username: username.clone(),
+                        password: password.clone(),
+                    });
+                }
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// The server's address: the first IPv4 one (the driver's bases are IPv4
+/// first; an IPv6-only name gives its IPv6 address). `None` when the name
+/// does not resolve.
+async fn resolve(url: &ServerUrl) -> Option<SocketAddr> {
+    match tokio::net::lookup_host((url.host.as_str(), url.port)).await {
+        Ok(addrs) => {
+            let addrs: Vec<SocketAddr> = addrs.collect();
+            let found = addrs
+                .iter()
+                .find(|a| a.is_ipv4())
+                .or_else(|| addrs.first())
+                .copied();
+            if found.is_none() {
+                warn!(%url, "ICE server has no address");
+            }
+            found
+        }
+        Err(e) => {
+            warn!(%url, "ICE server does not resolve: {e}");
+            None
+        }
+    }
+}
+
+/// Validates `config.ice_servers`, resolves them into `ice`'s STUN and
+/// TURN servers, and applies the transport policy.
+pub(super) async fn configure(
+    config: &PeerConnectionConfig,
+    ice: &mut IceConfig,
+) -> Result<(), RtcError> {
+    ice.relay_only = config.ice_transport_policy == IceTransportPolicy::Relay;
+    for checked in validate(&config.ice_servers)? {
+        match checked {
+            Checked::Stun(url) => {
+                if url.scheme == Scheme::Stuns {
+                    warn!(%url, "stuns: servers are not supported; skipped");
+                    continue;
+                }
+                ice.stun_servers.extend(resolve(&url).await);
+            }
+            Checked::Turn {
+                url,
+                username,
+                password,
+            } => {
+                if url.scheme == Scheme::Turns || url.transport == Some(UrlTransport::Tcp) {
+                    warn!(%url, "TURN over TCP or TLS is not supported yet; skipped");
+                    continue;
+                }
+                if let Some(address) = resolve(&url).await {
+                    ice.turn_servers.push(TurnServer {
+                        address,
+                        username,
+                        password,
+                    });
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn server(urls: &[&str], username: Option<&str>, credential: Option<&str>) -> IceServer {
+        IceServer {
+            urls: urls.iter().map(|u| (*u).to_owned()).collect(),
+            username: username.map(str::to_owned),
+            credential: credential.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn bad_urls_are_syntax_errors_and_turn_needs_credentials() {
+        let syntax = [
+            server(&[], None, None),
+            server(&["127.0.0.1:3478"], None, None),
+            server(&["http://example.org"], None, None),
+            server(&["stun:"], None, None),
+            server(&["turn:h:99999"], Some("u"), Some("p")),
+            server(&["turn:h?transport=sctp"], Some("u"), Some("p")),
+        ];
+        for s in syntax {
+            assert!(
+                matches!(validate(std::slice::from_ref(&s)), Err(RtcError::SyntaxError(_))),
+                "{s:?}"
+            );
+        }
+        for s in [
+            server(&["turn:h"], None, Some("p")),
+            server(&["turns:h"], Some("u"), None),
+        ] {
+            assert!(
+                matches!(validate(std::slice::from_ref(&s)), Err(RtcError::InvalidAccess(_))),
+                "{s:?}"
+            );
+        }
+        let ok = validate(&[
+            server(&["stun:h", "turn:h?transport=udp"], Some("u"), Some("p")),
+            server(&["STUN:[::1]:3478"], None, None),
+        ])
+        .unwrap();
+        assert_eq!(ok.len(), 3);
+        assert!(
+            matches!(&ok[1], Checked::Turn { url, username, .. } if url.port == 3478 && username == "u")
+        );
+    }
+
+    #[tokio::test]
+    async fn turn_urls_become_turn_servers_and_relay_policy_relay_only() {
+        let config = PeerConnectionConfig {
+            ice_servers: vec![
+                server(&["stun:127.0.0.1:3000"], None, None),
+                server(&["turn:127.0.0.1:3001"], Some("alice"), Some("secret")),
+            ],
+            ice_transport_policy: IceTransportPolicy::Relay,
+            ..PeerConnectionConfig::default()
+        };
+        let mut ice = IceConfig::default();
+        configure(&config, &mut ice).await.unwrap();
+        assert!(ice.relay_only);
+        assert_eq!(ice.stun_servers, vec!["127.0.0.1:3000".parse().unwrap()]);
+        assert_eq!(
+            ice.turn_servers,
+            vec![TurnServer {
+                address: "127.0.0.1:3001".parse().unwrap(),
+                username: "alice".into(),
+                password: "secret".into(),
+            }]
+        );
+    }
+}

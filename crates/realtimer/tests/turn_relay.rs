@@ -1,0 +1,427 @@
+//! Two `PeerConnection`s with `iceTransportPolicy: relay` in one process,
+//! through a TURN server on loopback: ours (the `realtimer_turn` core on
+//! tokio UDP sockets, in this process) and coturn's `turnserver` (Debian
+//! package `coturn`, installed by `scripts/test`, started by the test).
+//! Also the failures: relay-only with no TURN server, a wrong password,
+//! malformed ICE server URLs.
+
+use std::collections::HashMap;
+use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use realtimer::{
+    ChannelData, DataChannel, DataChannelInit, IceServer, IceTransportPolicy, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtcError,
+};
+use realtimer_turn::{Credentials, Event, Server, ServerConfig};
+use tokio::net::UdpSocket;
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const REALM: &str = "realtimer.test";
+const USER: &str = "alice";
+const PASSWORD: &str = "wonderland";
+
+/// `realtimer_turn::Server` driven on tokio UDP sockets: one listener on
+/// 127.0.0.1, one socket per relayed address. Relays to loopback are
+/// allowed (denied by default). Ends when the returned handle is dropped.
+struct OurTurnServer {
+    address: SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OurTurnServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+#[allow(clippy::disallowed_methods)] // the test drives the core's clock
+fn now() -> Instant {
+    Instant::now()
+}
+
+async fn our_turn_server() -> OurTurnServer {
+    let mut credentials = Credentials::new(REALM);
+    credentials.add_user(USER, PASSWORD).unwrap();
+    let mut config = ServerConfig::new(credentials, rand_secret());
+    config.peer_policy.allow = vec!["127.0.0.0/8".parse().unwrap()];
+    let unix = std::time::SystemTime::UNIX_EPOCH
+        .elapsed()
+        .unwrap()
+        .as_secs();
+    let mut server = Server::new(config, now(), unix).unwrap();
+    let listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let (peer_tx, mut peer_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(1024);
+        let mut relays: HashMap<SocketAddr, (Arc<UdpSocket>, tokio::task::JoinHandle<()>)> =
+            HashMap::new();
+        let mut buf = vec![0u8; 65536];
+        loop {
+            while let Some(event) = server.poll_event() {
+                match event {
+                    Event::OpenRelay { relay } => match StdUdpSocket::bind(relay) {
+                        Ok(s) => {
+                            s.set_nonblocking(true).unwrap();
+                            let socket = Arc::new(UdpSocket::from_std(s).unwrap());
+                            let reader =
+                                tokio::spawn(relay_reader(relay, socket.clone(), peer_tx.clone()));
+                            relays.insert(relay, (socket, reader));
+                            server.relay_opened(now(), relay, true);
+                        }
+                        Err(_) => server.relay_opened(now(), relay, false),
+                    },
+                    Event::CloseRelay { relay } => {
+                        if let Some((_, reader)) = relays.remove(&relay) {
+                            reader.abort();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            while let Some(t) = server.poll_transmit() {
+                let socket = match relays.get(&t.source) {
+                    Some((s, _)) => s.as_ref(),
+                    None => &listener,
+                };
+                let _ = socket.send_to(&t.contents, t.destination).await;
+                server.recycle(t.contents);
+            }
+            let deadline = server
+                .poll_timeout()
+                .unwrap_or_else(|| now() + Duration::from_secs(1));
+            tokio::select! {
+                r = listener.recv_from(&mut buf) => {
+                    if let Ok((n, from)) = r {
+                        server.handle_client(now(), address, from, &buf[..n]);
+                    }
+                }
+                Some((relay, peer, data)) = peer_rx.recv() => {
+                    server.handle_peer(now(), relay, peer, &data);
+                }
+                () = tokio::time::sleep_until(deadline.into()) => server.handle_timeout(now()),
+            }
+        }
+    });
+    OurTurnServer { address, task }
+}
+
+fn rand_secret() -> [u8; 16] {
+    let mut s = [0u8; 16];
+    for (i, b) in s.iter_mut().enumerate() {
+        *b = (std::process::id() as u8).wrapping_add(i as u8);
+    }
+    s
+}
+
+async fn relay_reader(
+    relay: SocketAddr,
+    socket: Arc<UdpSocket>,
+    to: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
+) {
+    let mut buf = vec![0u8; 65536];
+    while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
+        if to.send((relay, peer, buf[..n].to_vec())).await.is_err() {
+            break;
+        }
+    }
+}
+
+/// coturn's `turnserver` on a free loopback port with one long-term user,
+/// relays on 127.0.0.1 and loopback peers allowed; killed on drop.
+struct Coturn {
+    child: Child,
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl Drop for Coturn {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn free_port() -> u16 {
+    // TCP and UDP both free on this port (coturn listens on both).
+    loop {
+        let udp = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+        let port = udp.local_addr().unwrap().port();
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+}
+
+fn coturn() -> Coturn {
+    let port = free_port();
+    let dir = std::env::temp_dir().join(format!("realtimer-coturn-relay-{port}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let user = format!("{USER}:{PASSWORD}");
+    let child = Command::new("turnserver")
+        .args([
+            "-n",
+            "--listening-ip",
+            "127.0.0.1",
+            "--listening-port",
+            &port.to_string(),
+            "--relay-ip",
+            "127.0.0.1",
+            "--min-port",
+            "40000",
+            "--max-port",
+            "44999",
+            "--lt-cred-mech",
+            "--user",
+            &user,
+            "--realm",
+            REALM,
+            "--allow-loopback-peers",
+            "--no-tls",
+            "--no-dtls",
+            "--no-cli",
+            "--no-rfc5780",
+            "--log-file",
+            "stdout",
+            "--pidfile",
+            dir.join("turnserver.pid").to_str().unwrap(),
+            "--userdb",
+            dir.join("turndb").to_str().unwrap(),
+        ])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("turnserver (coturn) must be installed: scripts/test installs it");
+    let coturn = Coturn { child, port, dir };
+    wait_for_stun(SocketAddr::from(([127, 0, 0, 1], port)));
+    coturn
+}
+
+/// Waits until a STUN Binding request to `server` is answered (coturn is up).
+fn wait_for_stun(server: SocketAddr) {
+    let socket = StdUdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    // Binding request, no attributes, magic cookie, a fixed transaction id.
+    let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+    request.extend_from_slice(&[7; 12]);
+    let mut buf = [0u8; 1500];
+    for _ in 0..50 {
+        let _ = socket.send_to(&request, server);
+        if let Ok((n, _)) = socket.recv_from(&mut buf) {
+            if n >= 20 && buf[0] == 0x01 && buf[1] == 0x01 {
+                return;
+            }
+        }
+    }
+    panic!("TURN server on {server} does not answer STUN");
+}
+
+fn relay_config(turn_url: Option<&str>, password: &str) -> PeerConnectionConfig {
+    let mut c = PeerConnectionConfig::default()
+        .with_loopback(true)
+        .with_ice_transport_policy(IceTransportPolicy::Relay);
+    c.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    if let Some(url) = turn_url {
+        c = c.with_turn_server(url, USER, password);
+    }
+    c
+}
+
+/// Forwards `from`'s candidates to `to` and records them; hands incoming
+/// data channels out.
+fn pump(
+    mut events: PeerConnectionEvents,
+    to: PeerConnection,
+    channels: mpsc::UnboundedSender<DataChannel>,
+    candidates: Arc<Mutex<Vec<String>>>,
+) {
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            match e {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    if let Some(c) = &c {
+                        candidates.lock().unwrap().push(c.candidate.clone());
+                    }
+                    let _ = to.add_ice_candidate(c).await;
+                }
+                PeerConnectionEvent::DataChannel(dc) => {
+                    let _ = channels.send(dc);
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+struct RelayPair {
+    a: PeerConnection,
+    b: PeerConnection,
+    b_channels: mpsc::UnboundedReceiver<DataChannel>,
+    candidates: Arc<Mutex<Vec<String>>>,
+}
+
+async fn relay_pair(turn_url: Option<&str>, password: &str) -> RelayPair {
+    let a = PeerConnection::new(relay_config(turn_url, password))
+        .await
+        .unwrap();
+    let b = PeerConnection::new(relay_config(turn_url, password))
+        .await
+        .unwrap();
+    let candidates = Arc::new(Mutex::new(Vec::new()));
+    let (a_tx, _) = mpsc::unbounded_channel();
+    let (b_tx, b_channels) = mpsc::unbounded_channel();
+    pump(a.events().unwrap(), b.clone(), a_tx, candidates.clone());
+    pump(b.events().unwrap(), a.clone(), b_tx, candidates.clone());
+    RelayPair {
+        a,
+        b,
+        b_channels,
+        candidates,
+    }
+}
+
+async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
+    let offer = a.create_offer().await.unwrap();
+    b.set_remote_description(offer.clone()).await.unwrap();
+    a.set_local_description(offer).await.unwrap();
+    let answer = b.create_answer().await.unwrap();
+    a.set_remote_description(answer.clone()).await.unwrap();
+    b.set_local_description(answer).await.unwrap();
+}
+
+/// Opens a channel over relayed candidates only, moves messages both
+/// ways, and checks getStats: the selected pair's local candidate is a
+/// relay on the TURN server's relay address.
+async fn channel_through_relay(turn_url: &str) {
+    let mut pair = relay_pair(Some(turn_url), PASSWORD).await;
+    let chat = pair
+        .a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    negotiate(&pair.a, &pair.b).await;
+    timeout(Duration::from_secs(20), chat.wait_open())
+        .await
+        .expect("the channel opens through the relay");
+    let remote = timeout(Duration::from_secs(5), pair.b_channels.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    chat.send_text("through the relay ☃").await.unwrap();
+    let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+    chat.send_binary(big.clone()).await.unwrap();
+    let next = |dc: &DataChannel| {
+        let dc = dc.clone();
+        async move {
+            timeout(Duration::from_secs(10), dc.recv())
+                .await
+                .expect("a message in time")
+                .expect("a message")
+        }
+    };
+    assert_eq!(
+        next(&remote).await,
+        ChannelData::Text("through the relay ☃".into())
+    );
+    assert_eq!(next(&remote).await, ChannelData::Binary(Bytes::from(big)));
+    remote.send_text("and back").await.unwrap();
+    assert_eq!(next(&chat).await, ChannelData::Text("and back".into()));
+
+    // Only relayed candidates were signalled (the policy hides the rest).
+    let candidates = pair.candidates.lock().unwrap().clone();
+    assert!(!candidates.is_empty());
+    for c in &candidates {
+        assert!(c.contains("typ relay"), "{c}");
+    }
+    for pc in [&pair.a, &pair.b] {
+        let stats = pc.get_stats().await.unwrap();
+        let selected = stats.selected_candidate_pair().expect("a selected pair");
+        let local = stats.candidate(&selected.local_candidate_id).unwrap();
+        let remote = stats.candidate(&selected.remote_candidate_id).unwrap();
+        assert_eq!(local.candidate_type, "relay");
+        assert_eq!(remote.candidate_type, "relay");
+        assert_eq!(local.address, "127.0.0.1");
+        assert!(selected.bytes_sent > 0 && selected.bytes_received > 0);
+    }
+    assert_eq!(pair.a.connection_state(), PeerConnectionState::Connected);
+    pair.a.close().await;
+    pair.b.close().await;
+}
+
+#[tokio::test]
+async fn relay_only_pair_through_our_turn_server() {
+    let server = our_turn_server().await;
+    channel_through_relay(&format!("turn:{}", server.address)).await;
+}
+
+#[tokio::test]
+async fn relay_only_pair_through_coturn() {
+    let coturn = coturn();
+    channel_through_relay(&format!("turn:127.0.0.1:{}?transport=udp", coturn.port)).await;
+}
+
+/// Relay-only and no allocation: ICE fails as soon as gathering ends
+/// empty and the peer is known, instead of hanging in `checking`.
+async fn fails_without_a_relay(turn_url: Option<&str>, password: &str) {
+    let pair = relay_pair(turn_url, password).await;
+    pair.a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    negotiate(&pair.a, &pair.b).await;
+    for pc in [&pair.a, &pair.b] {
+        timeout(
+            Duration::from_secs(15),
+            pc.wait_for_connection_state(PeerConnectionState::Failed),
+        )
+        .await
+        .expect("the connection fails, not hangs");
+        assert_eq!(pc.connection_state(), PeerConnectionState::Failed);
+    }
+    assert!(pair.candidates.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn relay_only_without_a_turn_server_fails() {
+    fails_without_a_relay(None, PASSWORD).await;
+}
+
+#[tokio::test]
+async fn relay_only_with_a_wrong_turn_password_fails() {
+    let server = our_turn_server().await;
+    fails_without_a_relay(Some(&format!("turn:{}", server.address)), "not it").await;
+}
+
+#[tokio::test]
+async fn bad_ice_servers_are_typed_errors() {
+    let with = |server: IceServer| {
+        let mut c = PeerConnectionConfig::default();
+        c.ice_servers.push(server);
+        c
+    };
+    let url = |u: &str| IceServer {
+        urls: vec![u.to_owned()],
+        ..IceServer::default()
+    };
+    for bad in [
+        "turn:",
+        "turn:host:0",
+        "http://example.org",
+        "stun:h?transport=udp",
+    ] {
+        let err = PeerConnection::new(with(url(bad))).await.unwrap_err();
+        assert!(matches!(err, RtcError::SyntaxError(_)), "{bad}: {err}");
+    }
+    let err = PeerConnection::new(with(url("turn:127.0.0.1:3478")))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RtcError::InvalidAccess(_)), "{err}");
+}
