@@ -11,6 +11,8 @@ use tracing_subscriber::EnvFilter;
 
 mod serve;
 mod stun_client;
+mod turn_driver;
+mod turn_http;
 
 /// WebRTC for Rust, batteries included.
 #[derive(Debug, Parser)]

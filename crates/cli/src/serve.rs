@@ -1,22 +1,20 @@
 //! `realtimer serve`: the HTTP server (signaling rooms over Socket.IO and
-//! WebSocket, the web app) and a STUN/TURN server on UDP: the sans-IO
+//! WebSocket, the web app) and a STUN/TURN server: the sans-IO
 //! `realtimer_turn::Server` answers Binding (RFC 8489) and TURN (RFC 8656)
-//! on the same socket; this file only drives it with tokio.
+//! on UDP and TCP (same port) and TLS; [`crate::turn_driver`] drives it.
 
-use std::collections::HashMap;
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
-use clap::Args;
-use realtimer_turn::{Credentials, Event, IpNet, Server, ServerConfig};
-use socket2::{Domain, Protocol, Socket, Type};
-use tokio::net::UdpSocket;
-use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
-use tracing::{debug, info, warn};
+use clap::{ArgAction, Args};
+use realtimer_turn::{Credentials, IpNet, Server, ServerConfig, Transport};
+use tracing::{info, warn};
+
+use crate::turn_driver::{self, bind_tcp, bind_udp, Listeners, StreamLimits};
+use crate::turn_http::{self, IceServers};
 
 /// Options of `realtimer serve`.
 #[derive(Debug, Args)]
@@ -66,8 +64,19 @@ pub(crate) struct TurnArgs {
 
     /// Shared secret of the REST scheme (coturn's `use-auth-secret`):
     /// username `expiry:user`, password base64(HMAC-SHA1(secret, username)).
+    /// Without it a random one is drawn at start, for the credentials
+    /// GET /api/ice-servers hands to pages.
     #[arg(long = "turn-secret", env = "REALTIMER_TURN_SECRET")]
     turn_secret: Option<String>,
+
+    /// Seconds the credentials of GET /api/ice-servers stay valid.
+    #[arg(long = "turn-credential-ttl", default_value_t = 86_400)]
+    credential_ttl: u64,
+
+    /// Host name in the STUN/TURN URLs of GET /api/ice-servers (default:
+    /// the host the page was loaded from).
+    #[arg(long = "turn-host", env = "REALTIMER_TURN_HOST")]
+    turn_host: Option<String>,
 
     /// The realm of TURN's long-term credentials.
     #[arg(
@@ -123,6 +132,32 @@ pub(crate) struct TurnArgs {
     /// Bytes per second relayed per allocation, both ways; 0 for no cap.
     #[arg(long = "turn-bandwidth", default_value_t = 4_000_000)]
     bandwidth: u64,
+
+    /// TURN over TCP on the STUN listen addresses and ports.
+    #[arg(long = "turn-tcp", env = "REALTIMER_TURN_TCP", default_value_t = true, action = ArgAction::Set)]
+    tcp: bool,
+
+    /// Port of TURN over TLS on the STUN listen addresses, served when
+    /// --tls-cert and --tls-key are given (the HTTPS certificate).
+    #[arg(
+        long = "turn-tls-port",
+        env = "REALTIMER_TURN_TLS_PORT",
+        default_value_t = 5349
+    )]
+    tls_port: u16,
+
+    /// TCP and TLS connections open at once, in total.
+    #[arg(long = "turn-max-connections", default_value_t = 10_000)]
+    max_connections: usize,
+
+    /// TCP and TLS connections open at once from one IP address.
+    #[arg(long = "turn-connections-per-ip", default_value_t = 200)]
+    connections_per_ip: usize,
+
+    /// Seconds a TCP or TLS connection without an allocation may stay
+    /// silent before it is closed.
+    #[arg(long = "turn-idle-timeout", default_value_t = 30)]
+    idle_timeout: u64,
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -142,6 +177,12 @@ pub(crate) enum ServeError {
     },
     #[error("the web folder {0} has no index.html")]
     WebDir(PathBuf),
+    #[error("cannot listen for TURN over {transport} on {address}: {source}")]
+    BindStream {
+        transport: &'static str,
+        address: SocketAddr,
+        source: io::Error,
+    },
     #[error("no STUN listen address could be bound")]
     NothingBound,
     #[error("waiting for Ctrl-C failed: {0}")]
@@ -160,22 +201,6 @@ pub(crate) enum ServeError {
     Config(#[from] realtimer_server::ConfigError),
     #[error(transparent)]
     Http(#[from] realtimer_server::ServerError),
-}
-
-/// Binds a UDP socket; IPv6 sockets are IPv6-only, so `0.0.0.0:P` and
-/// `[::]:P` can both be bound.
-fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
-    if address.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
 }
 
 pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
@@ -214,17 +239,61 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
         return Err(ServeError::NothingBound);
     }
     let listen_addresses: Vec<SocketAddr> = listeners.iter().map(|(a, _)| *a).collect();
+    let secret = match args.turn.turn_secret.clone() {
+        Some(secret) => secret,
+        None => {
+            info!("TURN: no --turn-secret, so a random one serves this run's /api/ice-servers");
+            let mut bytes = [0u8; 24];
+            rand::fill(&mut bytes);
+            bytes.iter().map(|b| format!("{b:02x}")).collect()
+        }
+    };
+    args.turn.turn_secret = Some(secret.clone());
     let config = turn_config(&args.turn, &listen_addresses)?;
-    if config.credentials.is_empty() {
-        info!("TURN: no --turn-user or --turn-secret, so every Allocate is refused");
-    }
     for ip in [config.relay_ipv4, config.relay_ipv6].into_iter().flatten() {
         info!("TURN relay address {ip}, ports {}", args.turn.relay_ports);
     }
+    let tls = match &http_config.tls {
+        Some(tls) => {
+            let mut config = tls.load()?;
+            // RFC 7443 names "stun.turn", but browsers send no ALPN: accept any.
+            config.alpn_protocols.clear();
+            Some(Arc::new(config))
+        }
+        None => None,
+    };
+    let streams = bind_streams(&args.turn, &listen_addresses, defaults, tls.is_some())?;
     let (now, unix_now) = clocks()?;
     let server = Server::new(config, now, unix_now)?;
-    let mut tasks = vec![tokio::spawn(drive_turn(server, listeners))];
-    if let Some(task) = start_http(listen, http_config).await? {
+    let limits = StreamLimits {
+        total: args.turn.max_connections,
+        per_ip: args.turn.connections_per_ip,
+        idle: Duration::from_secs(args.turn.idle_timeout),
+        handshake: Duration::from_secs(10),
+    };
+    let ice = IceServers {
+        secret,
+        ttl: args.turn.credential_ttl,
+        host: args.turn.turn_host.clone(),
+        port: listen_addresses[0].port(),
+        tcp: streams.iter().any(|(t, ..)| *t == Transport::Tcp),
+        tls_port: streams
+            .iter()
+            .find(|(t, ..)| *t == Transport::Tls)
+            .map(|(_, a, _)| a.port()),
+    };
+    let (turn, turn_task) = turn_driver::start(
+        server,
+        Listeners {
+            udp: listeners,
+            streams,
+            tls,
+            limits,
+        },
+    );
+    let mut tasks = vec![turn_task];
+    let routes = |hub: &realtimer_server::Hub| turn_http::routes(hub.clone(), turn, ice);
+    if let Some(task) = start_http(listen, http_config, routes).await? {
         tasks.push(task);
     }
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
@@ -235,17 +304,53 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
+/// TCP listeners on the UDP listeners' addresses and ports, and TLS
+/// listeners on their addresses with the TLS port.
+fn bind_streams(
+    args: &TurnArgs,
+    udp: &[SocketAddr],
+    defaults: bool,
+    tls: bool,
+) -> Result<Vec<(Transport, SocketAddr, tokio::net::TcpListener)>, ServeError> {
+    let mut wanted = Vec::new();
+    for address in udp {
+        if args.tcp {
+            wanted.push((Transport::Tcp, *address));
+        }
+        if tls {
+            wanted.push((Transport::Tls, SocketAddr::new(address.ip(), args.tls_port)));
+        }
+    }
+    let mut streams = Vec::new();
+    for (transport, address) in wanted {
+        match bind_tcp(address) {
+            Ok(listener) => {
+                let local = listener.local_addr().unwrap_or(address);
+                let name = transport.name().to_uppercase();
+                info!("TURN server listening on {local} ({name})");
+                streams.push((transport, local, listener));
+            }
+            Err(source) if defaults && address.is_ipv6() => {
+                warn!(%address, "IPv6 TURN listener not started: {source}");
+            }
+            Err(source) => {
+                return Err(ServeError::BindStream {
+                    transport: transport.name(),
+                    address,
+                    source,
+                })
+            }
+        }
+    }
+    Ok(streams)
+}
+
 /// The server's two clocks at start: monotonic for timers, Unix seconds
 /// for REST credential expiry.
 #[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
 fn clocks() -> Result<(Instant, u64), ServeError> {
     let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?;
     Ok((Instant::now(), unix.as_secs()))
-}
-
-#[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
-fn now() -> Instant {
-    Instant::now()
 }
 
 /// The TURN core's settings from the flags.
@@ -320,6 +425,7 @@ fn default_route_address(ipv4: bool) -> Option<IpAddr> {
 async fn start_http(
     address: SocketAddr,
     config: realtimer_server::ServerConfig,
+    routes: impl FnOnce(&realtimer_server::Hub) -> axum::Router,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
     if let Some(dir) = &config.web_dir {
         if !dir.join("index.html").is_file() {
@@ -336,6 +442,8 @@ async fn start_http(
     };
     let local = listener.local_addr().unwrap_or(address);
     let server = realtimer_server::start(listener, config).await?;
+    let routes = routes(server.hub());
+    let server = server.merge(routes);
     let scheme = if server.is_tls() { "https" } else { "http" };
     info!("HTTP server listening on {scheme}://{local}");
     Ok(Some(tokio::spawn(async move {
@@ -350,172 +458,4 @@ fn default_stun_listen() -> Vec<SocketAddr> {
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect()
-}
-
-/// A datagram for the TURN core, from a listener or a relay socket.
-struct Received {
-    /// The local socket it arrived on.
-    local: SocketAddr,
-    /// True when `local` is a relayed address (a peer wrote), false for a
-    /// listener (a client wrote).
-    from_peer: bool,
-    source: SocketAddr,
-    data: Vec<u8>,
-}
-
-/// Datagrams queued between the receiving tasks and the core; past this the
-/// receivers wait and the kernel's buffers absorb (then drop) the excess.
-const QUEUE: usize = 4096;
-
-/// Receives on one socket into the core's queue until the task is aborted.
-async fn receive(
-    socket: Arc<UdpSocket>,
-    local: SocketAddr,
-    from_peer: bool,
-    tx: mpsc::Sender<Received>,
-) {
-    // A STUN or ChannelData message over UDP fits in one datagram; relayed
-    // data is at most 65535 bytes.
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let (len, source) = match socket.recv_from(&mut buf).await {
-            Ok(received) => received,
-            // ICMP errors from earlier sends surface here on some systems;
-            // they concern one peer, not the socket.
-            Err(e) => {
-                debug!(%local, "recv_from: {e}");
-                continue;
-            }
-        };
-        let received = Received {
-            local,
-            from_peer,
-            source,
-            data: buf[..len].to_vec(),
-        };
-        if tx.send(received).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// The sockets the core sends from, by local address.
-struct Sockets {
-    by_address: HashMap<SocketAddr, Arc<UdpSocket>>,
-    relay_tasks: HashMap<SocketAddr, JoinHandle<()>>,
-}
-
-/// Owns the TURN core: feeds it datagrams and timeouts, binds and closes
-/// relay sockets when it asks, sends what it gives back.
-async fn drive_turn(mut server: Server, listeners: Vec<(SocketAddr, UdpSocket)>) {
-    let (tx, mut rx) = mpsc::channel::<Received>(QUEUE);
-    let mut sockets = Sockets {
-        by_address: HashMap::new(),
-        relay_tasks: HashMap::new(),
-    };
-    let mut listener_tasks = Vec::new();
-    for (local, socket) in listeners {
-        let socket = Arc::new(socket);
-        sockets.by_address.insert(local, Arc::clone(&socket));
-        listener_tasks.push(tokio::spawn(receive(socket, local, false, tx.clone())));
-    }
-    loop {
-        let timeout = server.poll_timeout();
-        let sleep = async {
-            match timeout {
-                Some(at) => tokio::time::sleep_until(at.into()).await,
-                None => std::future::pending().await,
-            }
-        };
-        tokio::select! {
-            received = rx.recv() => {
-                let Some(first) = received else { break };
-                let now = now();
-                feed(&mut server, now, first);
-                // Take what else is queued before sending: fewer clock reads
-                // and wake-ups under load.
-                for _ in 0..64 {
-                    match rx.try_recv() {
-                        Ok(more) => feed(&mut server, now, more),
-                        Err(_) => break,
-                    }
-                }
-            }
-            () = sleep => server.handle_timeout(now()),
-        }
-        handle_events(&mut server, &mut sockets, &tx);
-        while let Some(transmit) = server.poll_transmit() {
-            match sockets.by_address.get(&transmit.source) {
-                Some(socket) => {
-                    if let Err(e) = socket
-                        .send_to(&transmit.contents, transmit.destination)
-                        .await
-                    {
-                        debug!(destination = %transmit.destination, "send_to: {e}");
-                    }
-                }
-                None => debug!(source = %transmit.source, "no socket to send from"),
-            }
-            server.recycle(transmit.contents);
-        }
-    }
-    for task in listener_tasks
-        .into_iter()
-        .chain(sockets.relay_tasks.into_values())
-    {
-        task.abort();
-    }
-}
-
-fn feed(server: &mut Server, now: Instant, received: Received) {
-    if received.from_peer {
-        server.handle_peer(now, received.local, received.source, &received.data);
-    } else {
-        server.handle_client(now, received.local, received.source, &received.data);
-    }
-}
-
-fn handle_events(server: &mut Server, sockets: &mut Sockets, tx: &mpsc::Sender<Received>) {
-    while let Some(event) = server.poll_event() {
-        match event {
-            Event::OpenRelay { relay } => {
-                let bound = match bind_relay(relay) {
-                    Ok(socket) => {
-                        let socket = Arc::new(socket);
-                        sockets.by_address.insert(relay, Arc::clone(&socket));
-                        let task = tokio::spawn(receive(socket, relay, true, tx.clone()));
-                        sockets.relay_tasks.insert(relay, task);
-                        true
-                    }
-                    Err(e) => {
-                        debug!(%relay, "cannot bind relay: {e}");
-                        false
-                    }
-                };
-                server.relay_opened(now(), relay, bound);
-            }
-            Event::CloseRelay { relay } => {
-                sockets.by_address.remove(&relay);
-                if let Some(task) = sockets.relay_tasks.remove(&relay) {
-                    task.abort();
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-/// A relay socket: exactly the relayed address, no port sharing.
-fn bind_relay(address: SocketAddr) -> io::Result<UdpSocket> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
-    if address.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
 }

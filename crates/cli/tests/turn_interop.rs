@@ -7,7 +7,8 @@ mod common;
 
 use common::{free_udp_port, spawn, Running};
 
-use std::net::{SocketAddr, UdpSocket};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, SystemTime};
@@ -24,8 +25,30 @@ const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 const REALM: &str = "realtimer.test";
 
 /// Starts `realtimer serve` with TURN on an ephemeral loopback port plus
-/// `extra` flags; returns the process and the TURN port.
+/// `extra` flags; returns the process and the TURN port (UDP and TCP).
 fn serve(extra: &[&str]) -> (Running, u16) {
+    let (server, listening) = serve_listening(extra);
+    (server, port_of(&listening, "(UDP)"))
+}
+
+/// The port in the "listening on ADDRESS (TRANSPORT)" line for `transport`.
+fn port_of(lines: &[String], transport: &str) -> u16 {
+    let line = lines
+        .iter()
+        .find(|l| l.contains(transport))
+        .unwrap_or_else(|| panic!("no {transport} listener in {lines:?}"));
+    let address: SocketAddr = line
+        .split("listening on ")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {line:?}"));
+    address.port()
+}
+
+/// Starts `realtimer serve` as [`serve`] does and returns its "listening
+/// on" lines, up to the HTTP server's.
+fn serve_listening(extra: &[&str]) -> (Running, Vec<String>) {
     let mut args = vec![
         "serve",
         "--listen",
@@ -37,15 +60,15 @@ fn serve(extra: &[&str]) -> (Running, u16) {
     ];
     args.extend_from_slice(extra);
     let server = spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
-    let line = server.wait_for_line("STUN server listening on ");
-    let address: SocketAddr = line
-        .split("listening on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"));
-    server.wait_for_line("HTTP server listening");
-    (server, address.port())
+    let mut lines = Vec::new();
+    loop {
+        let line = server.wait_for_line("listening on ");
+        let http = line.contains("HTTP server");
+        lines.push(line);
+        if http {
+            return (server, lines);
+        }
+    }
 }
 
 /// Starts coturn's echoing peer on a free loopback port.
@@ -135,6 +158,290 @@ fn coturn_uclient_echoes_channel_data_through_our_server() {
     let _ = peer.kill();
     let _ = peer.wait();
     assert_eq!(totals(&out), (200, 200, 0), "{out}");
+}
+
+#[test]
+fn coturn_uclient_over_tcp_echoes_channel_data() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/8",
+    ]);
+    let (mut peer, peer_port) = echo_peer();
+    // -t: TURN over TCP to the same port as UDP; ChannelData padded.
+    let out = uclient(
+        port,
+        &[
+            "-t",
+            "-c",
+            "-u",
+            "alice",
+            "-w",
+            "secret",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "50",
+            "-m",
+            "4",
+            "-l",
+            "171",
+        ],
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(totals(&out), (200, 200, 0), "{out}");
+}
+
+#[test]
+fn coturn_uclient_over_tls_echoes_channel_data() {
+    let dir = std::env::temp_dir().join(format!("realtimer-turn-tls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert_path, key.cert.pem()).unwrap();
+    std::fs::write(&key_path, key.signing_key.serialize_pem()).unwrap();
+    let (_server, listening) = serve_listening(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/8",
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+        "--turn-tls-port",
+        "0",
+    ]);
+    let tls_port = port_of(&listening, "(TLS)");
+    let (mut peer, peer_port) = echo_peer();
+    // -t -S: TURN over TLS (uclient does not check the certificate).
+    let out = uclient(
+        tls_port,
+        &[
+            "-t",
+            "-S",
+            "-c",
+            "-u",
+            "alice",
+            "-w",
+            "secret",
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "50",
+            "-m",
+            "2",
+            "-l",
+            "333",
+        ],
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(totals(&out), (100, 100, 0), "{out}");
+}
+
+#[test]
+fn tcp_garbage_closes_only_its_connection_and_connection_limits_hold() {
+    let (_server, port) = serve(&[
+        "--turn-user",
+        "alice:secret",
+        "--turn-connections-per-ip",
+        "3",
+        "--turn-idle-timeout",
+        "2",
+    ]);
+    let connect = || {
+        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(8)))
+            .unwrap();
+        stream
+    };
+    let mut good = connect();
+    // A TLS ClientHello on the plain port, and a STUN header without the
+    // magic cookie: each closes its own connection.
+    for garbage in [&[0x16, 3, 1, 0, 5][..], &[0, 1, 0, 8, 1, 2, 3, 4][..]] {
+        let mut bad = connect();
+        bad.write_all(garbage).unwrap();
+        assert!(closed(&mut bad), "garbage {garbage:?} did not close");
+    }
+    thread::sleep(Duration::from_millis(300));
+    // The good connection still gets Binding answered, split in two writes.
+    let request = binding_request();
+    good.write_all(&request[..7]).unwrap();
+    thread::sleep(Duration::from_millis(50));
+    good.write_all(&request[7..]).unwrap();
+    let mut header = [0u8; 20];
+    good.read_exact(&mut header).unwrap();
+    let mut body = vec![0u8; usize::from(u16::from_be_bytes([header[2], header[3]]))];
+    good.read_exact(&mut body).unwrap();
+    let response = Message::decode(&[&header[..], &body].concat())
+        .unwrap()
+        .class();
+    assert_eq!(response, Class::SuccessResponse);
+
+    // Three connections per IP: a fourth is closed at once.
+    let _second = connect();
+    let _third = connect();
+    thread::sleep(Duration::from_millis(300));
+    assert!(closed(&mut connect()), "a fourth connection was kept");
+
+    // Without an allocation, a silent connection is closed after the idle time.
+    assert!(closed(&mut good), "an idle connection was kept");
+}
+
+/// GET `path` from the HTTP server whose "listening on" line is in
+/// `lines`; returns the head and the body.
+fn http_get(lines: &[String], path: &str) -> (String, String) {
+    let line = lines.iter().find(|l| l.contains("HTTP server")).unwrap();
+    let address = line.split("http://").nth(1).unwrap().trim();
+    let mut stream = TcpStream::connect(address).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {address}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).unwrap();
+    let (head, body) = response.split_once("\r\n\r\n").unwrap();
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    (head.to_owned(), body.to_owned())
+}
+
+/// The value of the sample `name` (with its labels) in Prometheus text.
+fn sample(text: &str, name: &str) -> u64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no sample {name} in\n{text}"))
+}
+
+#[test]
+fn ice_servers_credentials_work_out_of_the_box_and_metrics_count_the_traffic() {
+    // No --turn-user, no --turn-secret: serve draws a secret, and
+    // /api/ice-servers hands out REST credentials for it.
+    let (_server, lines) = serve_listening(&["--relay-allow", "127.0.0.1/8"]);
+    let port = port_of(&lines, "(UDP)");
+    let (head, body) = http_get(&lines, "/api/ice-servers");
+    assert!(head.contains("application/json"), "{head}");
+    let list: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let turn = &list["iceServers"][1];
+    let urls: Vec<&str> = turn["urls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u.as_str().unwrap())
+        .collect();
+    assert_eq!(
+        urls,
+        [
+            format!("turn:127.0.0.1:{port}?transport=udp"),
+            format!("turn:127.0.0.1:{port}?transport=tcp")
+        ]
+    );
+    assert_eq!(
+        list["iceServers"][0]["urls"][0],
+        format!("stun:127.0.0.1:{port}")
+    );
+    let username = turn["username"].as_str().unwrap();
+    let password = turn["credential"].as_str().unwrap();
+    let expiry: u64 = username.split(':').next().unwrap().parse().unwrap();
+    assert!(expiry > unix_now() + 86_000, "{username}");
+
+    let (mut peer, peer_port) = echo_peer();
+    let out = uclient(
+        port,
+        &[
+            "-t",
+            "-c",
+            "-u",
+            username,
+            "-w",
+            password,
+            "-e",
+            "127.0.0.1",
+            "-r",
+            &peer_port.to_string(),
+            "-n",
+            "20",
+            "-m",
+            "2",
+        ],
+    );
+    let _ = peer.kill();
+    let _ = peer.wait();
+    assert_eq!(totals(&out), (40, 40, 0), "{out}");
+
+    let (head, text) = http_get(&lines, "/metrics");
+    assert!(head.contains("text/plain; version=0.0.4"), "{head}");
+    assert!(sample(&text, "realtimer_turn_packets_to_peers_total") >= 40);
+    assert!(sample(&text, "realtimer_turn_packets_to_clients_total") >= 40);
+    assert!(sample(&text, "realtimer_turn_bytes_to_peers_total") >= 40 * 100);
+    assert!(sample(&text, "realtimer_turn_allocations_created_total") >= 2);
+    assert!(
+        sample(
+            &text,
+            "realtimer_turn_auth_failures_total{reason=\"challenge\"}"
+        ) >= 2
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "realtimer_turn_auth_failures_total{reason=\"bad_integrity\"}"
+        ),
+        0
+    );
+    assert_eq!(
+        sample(&text, "realtimer_turn_quota_rejections_total{quota=\"ip\"}"),
+        0
+    );
+    sample(
+        &text,
+        "realtimer_turn_connections_active{transport=\"tcp\"}",
+    );
+    sample(&text, "realtimer_turn_channels_active");
+    assert_eq!(sample(&text, "realtimer_signaling_clients"), 0);
+    sample(&text, "realtimer_signaling_messages_relayed_total");
+}
+
+/// True when the server closes `stream` (end of stream or reset) before
+/// the read timeout.
+fn closed(stream: &mut TcpStream) -> bool {
+    let mut buf = [0u8; 64];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) => return true,
+            Ok(_) => continue,
+            Err(e) => {
+                return !matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                )
+            }
+        }
+    }
+}
+
+fn binding_request() -> Vec<u8> {
+    let mut buf = Vec::new();
+    let enc = MessageEncoder::new(
+        &mut buf,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new([7; 12]),
+    );
+    enc.add_fingerprint().unwrap();
+    buf
 }
 
 #[test]

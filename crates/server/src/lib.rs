@@ -140,6 +140,7 @@ pub async fn serve(listener: TcpListener, config: ServerConfig) -> Result<(), Se
 #[derive(Debug)]
 pub struct Prepared {
     listener: TcpListener,
+    hub: Hub,
     app: Router,
     tls: Option<rustls::ServerConfig>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -165,6 +166,7 @@ pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepar
     tasks.push(expiry);
     Ok(Prepared {
         listener,
+        hub: hub.clone(),
         app: app(hub, config.web_dir),
         tls,
         tasks,
@@ -177,10 +179,23 @@ impl Prepared {
         self.tls.is_some()
     }
 
+    /// The rooms, e.g. for their counts ([`web::rooms_prometheus`]).
+    pub fn hub(&self) -> &Hub {
+        &self.hub
+    }
+
+    /// Adds the embedding program's routes (e.g. `/metrics`), which take
+    /// precedence over the web app's files.
+    pub fn merge(mut self, routes: Router) -> Self {
+        self.app = self.app.merge(routes);
+        self
+    }
+
     /// Serves until the task is dropped or accepting fails.
     pub async fn run(self) -> Result<(), ServerError> {
         let Prepared {
             listener,
+            hub: _,
             app,
             tls,
             tasks,

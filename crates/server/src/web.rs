@@ -89,6 +89,45 @@ pub async fn socket_io_client(State(site): State<Site>) -> Response {
     site.respond(SOCKET_IO_CLIENT).await
 }
 
+/// The rooms' counts in the Prometheus text exposition format (0.0.4),
+/// for a `/metrics` route.
+pub fn rooms_prometheus(stats: crate::rooms::RoomsStats) -> String {
+    let lines = [
+        (
+            "clients",
+            "gauge",
+            "Signaling clients connected now.",
+            stats.clients as u64,
+        ),
+        (
+            "rooms",
+            "gauge",
+            "Signaling rooms open now.",
+            stats.rooms as u64,
+        ),
+        (
+            "messages_relayed_total",
+            "counter",
+            "Signaling messages relayed.",
+            stats.relayed,
+        ),
+        (
+            "rejections_total",
+            "counter",
+            "Signaling requests refused.",
+            stats.refused,
+        ),
+    ];
+    lines
+        .iter()
+        .map(|(name, kind, help, value)| {
+            format!(
+                "# HELP realtimer_signaling_{name} {help}\n# TYPE realtimer_signaling_{name} {kind}\nrealtimer_signaling_{name} {value}\n"
+            )
+        })
+        .collect()
+}
+
 fn content_type(path: &str) -> &'static str {
     match path.rsplit_once('.').map(|(_, ext)| ext) {
         Some("html") => "text/html; charset=utf-8",
@@ -116,6 +155,21 @@ mod tests {
         assert_eq!(file_for("/a//b"), None);
         assert_eq!(file_for("/.git/config"), None);
         assert_eq!(file_for("/a\\..\\b"), None);
+    }
+
+    #[test]
+    fn rooms_counts_render_as_prometheus_text() {
+        let text = rooms_prometheus(crate::rooms::RoomsStats {
+            rooms: 2,
+            clients: 3,
+            relayed: 40,
+            refused: 1,
+        });
+        assert!(text
+            .contains("# TYPE realtimer_signaling_clients gauge\nrealtimer_signaling_clients 3\n"));
+        assert!(text.contains("realtimer_signaling_rooms 2\n"));
+        assert!(text.contains("realtimer_signaling_messages_relayed_total 40\n"));
+        assert!(text.contains("realtimer_signaling_rejections_total 1\n"));
     }
 
     #[test]

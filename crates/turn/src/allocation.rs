@@ -7,12 +7,15 @@ use std::time::{Duration, Instant};
 
 use realtimer_stun::TransactionId;
 
-/// The 5-tuple of RFC 8656 §2.2 for UDP: client address and the server
-/// address it wrote to.
+use crate::stream::Transport;
+
+/// The 5-tuple of RFC 8656 §2.2: client address, the server address it
+/// wrote to, and the transport between them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub(crate) struct FiveTuple {
     pub(crate) client: SocketAddr,
     pub(crate) listener: SocketAddr,
+    pub(crate) transport: Transport,
 }
 
 /// A channel binding (RFC 8656 §12).

@@ -12,6 +12,10 @@
 //!   `base64(HMAC-SHA1(secret, username))`), see [`Credentials`].
 //! - Data: Send and Data indications (§11) and ChannelData (§12.4), see
 //!   [`channel_data`].
+//! - Client transports: UDP ([`Server::handle_client`]) and streams, TCP or
+//!   TLS, whose bytes [`StreamDecoder`] cuts into messages for
+//!   [`Server::handle_stream_message`] (RFC 8656 §3.1, ChannelData padded
+//!   per §12.5). Relaying to peers is UDP.
 //! - Safety: peers on loopback, private, link-local, multicast or
 //!   unspecified addresses are refused (403) unless allow-listed
 //!   ([`PeerPolicy`]); quotas per user, per client IP and in total (486);
@@ -47,10 +51,12 @@ mod error;
 mod metrics;
 mod policy;
 mod server;
+pub mod stream;
 
 pub use auth::{rest_password, Credentials};
 pub use config::{ConfigError, Limits, ServerConfig};
 pub use error::RequestError;
-pub use metrics::Metrics;
+pub use metrics::{AuthFailure, Gauges, Metrics, Quota};
 pub use policy::{is_denied_by_default, IpNet, IpNetParseError, PeerPolicy};
 pub use server::{Event, Server, Transmit};
+pub use stream::{StreamDecoder, StreamError, Transport};

@@ -2,6 +2,111 @@
 
 use std::fmt::Write;
 
+use crate::error::RequestError;
+
+/// Why a request was refused for its credentials (a label of
+/// `realtimer_turn_auth_failures_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AuthFailure {
+    /// No MESSAGE-INTEGRITY: the first 401 of every client, which then
+    /// retries with the realm and nonce (RFC 8489 §9.2.4).
+    Challenge,
+    /// The nonce expired or was not ours (438).
+    StaleNonce,
+    /// No such user, or a malformed REST username.
+    UnknownUser,
+    /// A REST username whose expiry has passed.
+    Expired,
+    /// MESSAGE-INTEGRITY did not match: a wrong password.
+    BadIntegrity,
+    /// Another user than the allocation's (441).
+    WrongCredentials,
+}
+
+impl AuthFailure {
+    const ALL: [AuthFailure; 6] = [
+        AuthFailure::Challenge,
+        AuthFailure::StaleNonce,
+        AuthFailure::UnknownUser,
+        AuthFailure::Expired,
+        AuthFailure::BadIntegrity,
+        AuthFailure::WrongCredentials,
+    ];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            AuthFailure::Challenge => "challenge",
+            AuthFailure::StaleNonce => "stale_nonce",
+            AuthFailure::UnknownUser => "unknown_user",
+            AuthFailure::Expired => "expired",
+            AuthFailure::BadIntegrity => "bad_integrity",
+            AuthFailure::WrongCredentials => "wrong_credentials",
+        }
+    }
+
+    fn of(error: RequestError) -> Option<Self> {
+        Some(match error {
+            RequestError::Unauthenticated => AuthFailure::Challenge,
+            RequestError::StaleNonce => AuthFailure::StaleNonce,
+            RequestError::UnknownUser => AuthFailure::UnknownUser,
+            RequestError::CredentialExpired => AuthFailure::Expired,
+            RequestError::IntegrityMismatch => AuthFailure::BadIntegrity,
+            RequestError::WrongCredentials => AuthFailure::WrongCredentials,
+            _ => return None,
+        })
+    }
+}
+
+/// Which quota refused an Allocate (a label of
+/// `realtimer_turn_quota_rejections_total`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Quota {
+    /// Allocations per user.
+    User,
+    /// Allocations per client IP.
+    Ip,
+    /// Allocations on the whole server.
+    Total,
+}
+
+impl Quota {
+    const ALL: [Quota; 3] = [Quota::User, Quota::Ip, Quota::Total];
+
+    /// The label value.
+    pub fn name(self) -> &'static str {
+        match self {
+            Quota::User => "user",
+            Quota::Ip => "ip",
+            Quota::Total => "total",
+        }
+    }
+
+    fn of(error: RequestError) -> Option<Self> {
+        Some(match error {
+            RequestError::UserQuota => Quota::User,
+            RequestError::SourceQuota => Quota::Ip,
+            RequestError::TotalQuota => Quota::Total,
+            _ => return None,
+        })
+    }
+}
+
+/// Gauges the server computes when asked.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Gauges {
+    /// Allocations now open.
+    pub allocations: usize,
+    /// Relay ports now bound or being bound.
+    pub relay_ports: usize,
+    /// Permissions now installed, all allocations together.
+    pub permissions: usize,
+    /// Channels now bound, all allocations together.
+    pub channels: usize,
+}
+
 /// Monotonic counters since the server started.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -10,10 +115,14 @@ pub struct Metrics {
     pub allocations_created: u64,
     /// Allocations that expired or were deleted by a Refresh with lifetime 0.
     pub allocations_closed: u64,
-    /// Requests answered with an error asking for credentials (401, 438).
+    /// Requests refused for their credentials (401, 438, 441), all reasons.
     pub auth_failures: u64,
     /// Allocate requests refused with 486 (any quota).
     pub quota_rejections: u64,
+    /// [`Metrics::auth_failures`] by reason, in `AuthFailure::ALL` order.
+    auth_by_reason: [u64; 6],
+    /// [`Metrics::quota_rejections`] by quota, in `Quota::ALL` order.
+    quota_by_kind: [u64; 3],
     /// Peer addresses refused by policy (403).
     pub forbidden_peers: u64,
     /// Other error responses.
@@ -37,20 +146,55 @@ pub struct Metrics {
 }
 
 impl Metrics {
+    /// Counts an error response by its cause.
+    pub(crate) fn count_error(&mut self, error: RequestError) {
+        if let Some(reason) = AuthFailure::of(error) {
+            self.auth_failures += 1;
+            self.auth_by_reason[reason as usize] += 1;
+        } else if let Some(quota) = Quota::of(error) {
+            self.quota_rejections += 1;
+            self.quota_by_kind[quota as usize] += 1;
+        } else if error == RequestError::ForbiddenPeer {
+            self.forbidden_peers += 1;
+        } else {
+            self.other_errors += 1;
+        }
+    }
+
+    /// Requests refused for this reason.
+    pub fn auth_failures_for(&self, reason: AuthFailure) -> u64 {
+        self.auth_by_reason[reason as usize]
+    }
+
+    /// Allocations refused by this quota.
+    pub fn quota_rejections_for(&self, quota: Quota) -> u64 {
+        self.quota_by_kind[quota as usize]
+    }
+
     /// The counters and the gauges given, in the Prometheus text exposition
     /// format (version 0.0.4).
-    pub fn render_prometheus(&self, active_allocations: usize, active_relays: usize) -> String {
-        let mut out = String::with_capacity(2048);
+    pub fn render_prometheus(&self, gauges: Gauges) -> String {
+        let mut out = String::with_capacity(4096);
         let gauges = [
             (
                 "realtimer_turn_allocations_active",
                 "Allocations now open.",
-                active_allocations as u64,
+                gauges.allocations as u64,
             ),
             (
                 "realtimer_turn_relay_ports_active",
                 "Relay ports now bound or being bound.",
-                active_relays as u64,
+                gauges.relay_ports as u64,
+            ),
+            (
+                "realtimer_turn_permissions_active",
+                "Permissions now installed.",
+                gauges.permissions as u64,
+            ),
+            (
+                "realtimer_turn_channels_active",
+                "Channels now bound.",
+                gauges.channels as u64,
             ),
         ];
         for (name, help, value) in gauges {
@@ -69,16 +213,6 @@ impl Metrics {
                 "allocations_closed_total",
                 "Allocations expired or deleted.",
                 self.allocations_closed,
-            ),
-            (
-                "auth_failures_total",
-                "Requests refused with 401 or 438.",
-                self.auth_failures,
-            ),
-            (
-                "quota_rejections_total",
-                "Allocations refused with 486.",
-                self.quota_rejections,
             ),
             (
                 "forbidden_peers_total",
@@ -135,6 +269,30 @@ impl Metrics {
             let _ = writeln!(
                 out,
                 "# HELP realtimer_turn_{name} {help}\n# TYPE realtimer_turn_{name} counter\nrealtimer_turn_{name} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP realtimer_turn_auth_failures_total Requests refused for their credentials (401, 438, 441).\n\
+             # TYPE realtimer_turn_auth_failures_total counter"
+        );
+        for reason in AuthFailure::ALL {
+            let (name, value) = (reason.name(), self.auth_failures_for(reason));
+            let _ = writeln!(
+                out,
+                "realtimer_turn_auth_failures_total{{reason=\"{name}\"}} {value}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP realtimer_turn_quota_rejections_total Allocations refused with 486.\n\
+             # TYPE realtimer_turn_quota_rejections_total counter"
+        );
+        for quota in Quota::ALL {
+            let (name, value) = (quota.name(), self.quota_rejections_for(quota));
+            let _ = writeln!(
+                out,
+                "realtimer_turn_quota_rejections_total{{quota=\"{name}\"}} {value}"
             );
         }
         out

@@ -20,13 +20,18 @@ use crate::auth::{Authenticated, NonceError, Nonces};
 use crate::channel_data::{self, ChannelData};
 use crate::config::{ConfigError, ServerConfig};
 use crate::error::RequestError;
-use crate::metrics::Metrics;
+use crate::metrics::{Gauges, Metrics};
+use crate::stream::Transport;
 
-/// A datagram to send. `source` is the local address to send from: a
-/// listener the client wrote to, or a relayed address.
+/// A message to send. Over UDP `source` is the local address to send from:
+/// a listener the client wrote to, or a relayed address. Over a stream
+/// (TCP, TLS) it goes on the connection between the listener `source` and
+/// the client `destination`, already framed (ChannelData padded).
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
 pub struct Transmit {
+    /// How to send it; always [`Transport::Udp`] towards peers.
+    pub transport: Transport,
     /// The local address (socket) to send from.
     pub source: SocketAddr,
     /// Where to send it.
@@ -150,8 +155,15 @@ impl Server {
 
     /// The counters and gauges in Prometheus text format.
     pub fn render_prometheus(&self) -> String {
-        self.metrics
-            .render_prometheus(self.allocations.len(), self.relays_in_use.len())
+        let (permissions, channels) = self.allocations.values().fold((0, 0), |(p, c), a| {
+            (p + a.permissions.len(), c + a.channels.len())
+        });
+        self.metrics.render_prometheus(Gauges {
+            allocations: self.allocations.len(),
+            relay_ports: self.relays_in_use.len(),
+            permissions,
+            channels,
+        })
     }
 
     /// The next datagram to send.
@@ -204,6 +216,10 @@ impl Server {
     pub fn relay_opened(&mut self, now: Instant, relay: SocketAddr, bound: bool) {
         self.observe(now);
         let Some(mut pending) = self.pending.remove(&relay) else {
+            // Its client went away meanwhile (a closed stream): unbind it.
+            if bound {
+                self.events.push_back(Event::CloseRelay { relay });
+            }
             return;
         };
         if !bound {
@@ -286,10 +302,10 @@ impl Server {
         if self.next_sweep.is_none() {
             self.next_sweep = Some(now + SWEEP_INTERVAL);
         }
-        self.push_transmit(pending.tuple.listener, pending.tuple.client, response);
+        self.send_to_client(pending.tuple, response);
     }
 
-    /// Handles one datagram a client sent to `listener` from `client`.
+    /// Handles one datagram a client sent over UDP to `listener` from `client`.
     pub fn handle_client(
         &mut self,
         now: Instant,
@@ -297,8 +313,85 @@ impl Server {
         client: SocketAddr,
         datagram: &[u8],
     ) {
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport: Transport::Udp,
+        };
+        self.handle_client_message(now, tuple, datagram);
+    }
+
+    /// Handles one message, as cut from a stream by
+    /// [`crate::StreamDecoder`], that `client` sent on its TCP or TLS
+    /// connection to `listener` (RFC 8656 §3.1).
+    pub fn handle_stream_message(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        listener: SocketAddr,
+        client: SocketAddr,
+        message: &[u8],
+    ) {
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport,
+        };
+        self.handle_client_message(now, tuple, message);
+    }
+
+    /// The stream from `client` to `listener` closed: its allocation goes
+    /// with it, as its 5-tuple can never send again (RFC 8656 §2.2).
+    pub fn stream_closed(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        listener: SocketAddr,
+        client: SocketAddr,
+    ) {
         self.observe(now);
-        let tuple = FiveTuple { client, listener };
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport,
+        };
+        self.remove_allocation(tuple);
+        if self.pending_tuples.remove(&tuple) {
+            let relays: Vec<SocketAddr> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| p.tuple == tuple)
+                .map(|(r, _)| *r)
+                .collect();
+            for relay in relays {
+                if let Some(pending) = self.pending.remove(&relay) {
+                    self.relays_in_use.remove(&relay);
+                    self.release_quota(&pending.auth.account, client.ip());
+                }
+            }
+        }
+    }
+
+    /// True while `client` holds an allocation (or one is being made) on
+    /// its `transport` to `listener`; a driver keeps such a stream open
+    /// however idle.
+    pub fn has_allocation(
+        &self,
+        transport: Transport,
+        listener: SocketAddr,
+        client: SocketAddr,
+    ) -> bool {
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport,
+        };
+        self.allocations.contains_key(&tuple) || self.pending_tuples.contains(&tuple)
+    }
+
+    fn handle_client_message(&mut self, now: Instant, tuple: FiveTuple, datagram: &[u8]) {
+        self.observe(now);
+        let client = tuple.client;
         if channel_data::is_channel_data(datagram) {
             self.channel_data_from_client(now, tuple, datagram);
             return;
@@ -317,7 +410,7 @@ impl Server {
                 if self.binding.handle(datagram, client, &mut out) == BindingOutcome::Respond {
                     debug!(source = %client, "answering a STUN request");
                     self.metrics.binding_requests += 1;
-                    self.push_transmit(listener, client, out);
+                    self.send_to_client(tuple, out);
                 }
             }
             (Class::Indication, Method::SEND) => self.send_indication(now, tuple, &message),
@@ -347,7 +440,7 @@ impl Server {
             return;
         }
         if let Some(channel) = allocation.channel_for(peer, now) {
-            if !ChannelData::encode(channel, data, false, &mut out) {
+            if !ChannelData::encode(channel, data, tuple.transport.is_stream(), &mut out) {
                 self.metrics.dropped_malformed += 1;
                 return;
             }
@@ -364,7 +457,7 @@ impl Server {
         }
         self.metrics.packets_to_clients += 1;
         self.metrics.bytes_to_clients += data.len() as u64;
-        self.push_transmit(tuple.listener, tuple.client, out);
+        self.send_to_client(tuple, out);
     }
 
     fn channel_data_from_client(&mut self, now: Instant, tuple: FiveTuple, datagram: &[u8]) {
@@ -433,7 +526,7 @@ impl Server {
         out.extend_from_slice(data);
         self.metrics.packets_to_peers += 1;
         self.metrics.bytes_to_peers += data.len() as u64;
-        self.push_transmit(relay, peer, out);
+        self.push_transmit(Transport::Udp, relay, peer, out);
     }
 
     /// Allocate, Refresh, CreatePermission, ChannelBind.
@@ -539,7 +632,7 @@ impl Server {
                 if let Some(a) = self.allocations.get(&tuple) {
                     out.extend_from_slice(&a.allocate_response);
                 }
-                self.push_transmit(tuple.listener, tuple.client, out);
+                self.send_to_client(tuple, out);
                 return Ok(());
             }
             return Err(RequestError::AllocationMismatch);
@@ -906,12 +999,24 @@ impl Server {
         self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1500))
     }
 
-    fn push_transmit(&mut self, source: SocketAddr, destination: SocketAddr, contents: Vec<u8>) {
+    /// Queues `contents` for the client of `tuple`, on its transport.
+    fn send_to_client(&mut self, tuple: FiveTuple, contents: Vec<u8>) {
+        self.push_transmit(tuple.transport, tuple.listener, tuple.client, contents);
+    }
+
+    fn push_transmit(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) {
         if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
             self.recycle(contents);
             return;
         }
         self.transmits.push_back(Transmit {
+            transport,
             source,
             destination,
             contents,
@@ -942,7 +1047,7 @@ impl Server {
             enc.add_fingerprint()
         })();
         if encoded.is_ok() {
-            self.push_transmit(tuple.listener, tuple.client, out);
+            self.send_to_client(tuple, out);
         }
     }
 
@@ -955,12 +1060,7 @@ impl Server {
         key: Option<&IntegrityKey>,
         unknown: &[AttributeType],
     ) {
-        match error.code() {
-            ErrorCode::UNAUTHENTICATED | ErrorCode::STALE_NONCE => self.metrics.auth_failures += 1,
-            ErrorCode::ALLOCATION_QUOTA_REACHED => self.metrics.quota_rejections += 1,
-            ErrorCode::FORBIDDEN => self.metrics.forbidden_peers += 1,
-            _ => self.metrics.other_errors += 1,
-        }
+        self.metrics.count_error(error);
         let nonce = error.asks_for_credentials().then(|| {
             let expiry = self.millis_after(self.config.limits.nonce_lifetime);
             self.nonces.issue(expiry, tuple.client)
@@ -986,7 +1086,7 @@ impl Server {
             enc.add_fingerprint()
         })();
         if encoded.is_ok() {
-            self.push_transmit(tuple.listener, tuple.client, out);
+            self.send_to_client(tuple, out);
         }
     }
 

@@ -11,7 +11,10 @@ use realtimer_stun::{
     Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
 };
 use realtimer_turn::channel_data::ChannelData;
-use realtimer_turn::{rest_password, Credentials, Event, Limits, Server, ServerConfig, Transmit};
+use realtimer_turn::{
+    rest_password, AuthFailure, Credentials, Event, Limits, Quota, Server, ServerConfig, Transmit,
+    Transport,
+};
 
 const REALM: &str = "realtimer.test";
 const UNIX_START: u64 = 1_700_000_000;
@@ -43,6 +46,7 @@ struct Client {
     username: String,
     password: String,
     nonce: Option<String>,
+    transport: Transport,
 }
 
 impl Client {
@@ -52,7 +56,14 @@ impl Client {
             username: username.into(),
             password: password.into(),
             nonce: None,
+            transport: Transport::Udp,
         }
+    }
+
+    /// The same client on a TCP or TLS connection.
+    fn over(mut self, transport: Transport) -> Self {
+        self.transport = transport;
+        self
     }
 
     fn key(&self) -> IntegrityKey {
@@ -121,8 +132,7 @@ impl Harness {
         for _ in 0..2 {
             let tid = self.next_tid();
             let bytes = encode(client, method, tid, &build, true);
-            self.server
-                .handle_client(self.now, listener(), client.address, &bytes);
+            self.send(client, &bytes);
             let out = self.transmits();
             assert_eq!(out.len(), 1, "one response to {method:?}");
             let response = out.into_iter().next().unwrap().contents;
@@ -135,6 +145,23 @@ impl Harness {
             return response;
         }
         panic!("no answer after a nonce retry");
+    }
+
+    /// One message from `client` on its transport.
+    fn send(&mut self, client: &Client, bytes: &[u8]) {
+        match client.transport {
+            Transport::Udp => {
+                self.server
+                    .handle_client(self.now, listener(), client.address, bytes)
+            }
+            transport => self.server.handle_stream_message(
+                self.now,
+                transport,
+                listener(),
+                client.address,
+                bytes,
+            ),
+        }
     }
 
     fn allocate(&mut self, client: &mut Client) -> Vec<u8> {
@@ -272,7 +299,15 @@ fn wrong_password_and_unknown_user_get_401() {
     let mut nobody = Client::new("192.0.2.11:5000", "mallory", "x");
     assert_eq!(error_code(&h.allocate(&mut nobody)), Some(401));
     assert_eq!(h.server.allocation_count(), 0);
-    assert!(h.server.metrics().auth_failures >= 4);
+    let m = h.server.metrics();
+    assert_eq!(m.auth_failures, 4);
+    // Each client's first 401 is the challenge; then the real reasons.
+    assert_eq!(m.auth_failures_for(AuthFailure::Challenge), 2);
+    assert_eq!(m.auth_failures_for(AuthFailure::BadIntegrity), 1);
+    assert_eq!(m.auth_failures_for(AuthFailure::UnknownUser), 1);
+    let text = h.server.render_prometheus();
+    assert!(text.contains("realtimer_turn_auth_failures_total{reason=\"bad_integrity\"} 1\n"));
+    assert!(text.contains("realtimer_turn_auth_failures_total{reason=\"expired\"} 0\n"));
 }
 
 #[test]
@@ -356,6 +391,7 @@ fn data_flows_through_send_and_data_indications() {
     assert_eq!(
         out,
         vec![Transmit {
+            transport: Transport::Udp,
             source: relay,
             destination: peer,
             contents: b"hello".to_vec()
@@ -428,6 +464,18 @@ fn channels_carry_channel_data_both_ways() {
     }
     assert!(h.transmits().is_empty());
     assert_eq!(h.server.metrics().dropped_malformed, before + 3);
+    let text = h.server.render_prometheus();
+    for line in [
+        "# TYPE realtimer_turn_channels_active gauge\nrealtimer_turn_channels_active 1\n",
+        "realtimer_turn_permissions_active 1\n",
+        "realtimer_turn_allocations_active 1\n",
+        "realtimer_turn_packets_to_peers_total 1\n",
+        "realtimer_turn_bytes_to_peers_total 11\n",
+        "realtimer_turn_packets_to_clients_total 1\n",
+        "realtimer_turn_bytes_to_clients_total 4\n",
+    ] {
+        assert!(text.contains(line), "{line} not in\n{text}");
+    }
 }
 
 #[test]
@@ -511,7 +559,11 @@ fn quotas_answer_486_and_a_flood_from_one_host_leaves_room_for_others() {
     let mut c = Client::new("192.0.2.110:1", "bob", "builder");
     assert_eq!(error_code(&h.allocate(&mut c)), Some(486));
     assert_eq!(h.server.allocation_count(), 8);
-    assert!(h.server.metrics().quota_rejections >= 47);
+    let m = h.server.metrics();
+    assert!(m.quota_rejections >= 47);
+    assert!(m.quota_rejections_for(Quota::Ip) >= 45);
+    assert_eq!(m.quota_rejections_for(Quota::User), 1);
+    assert_eq!(m.quota_rejections_for(Quota::Total), 1);
 }
 
 #[test]
@@ -769,4 +821,100 @@ fn hostile_input_never_panics_or_answers_garbage_with_state() {
         }
     }
     assert!(h.server.allocation_count() <= 1);
+}
+
+#[test]
+fn streams_carry_turn_with_padded_channel_data_and_closing_frees_the_allocation() {
+    let mut h = Harness::new(config());
+    // The transport is part of the 5-tuple: the same address over UDP and
+    // over TCP holds two allocations.
+    let mut udp = Client::new("192.0.2.10:5000", "alice", "wonderland");
+    let mut tcp = Client::new("192.0.2.10:5000", "alice", "wonderland").over(Transport::Tcp);
+    let udp_relay = h.allocate_ok(&mut udp);
+    let relay = h.allocate_ok(&mut tcp);
+    assert_ne!(udp_relay, relay);
+    assert_eq!(h.server.allocation_count(), 2);
+    let peer = public_peer();
+    assert_eq!(h.bind_channel(&mut tcp, 0x4001, peer), None);
+
+    // Client to peer: the padding of the stream frame is not relayed.
+    let mut frame = Vec::new();
+    ChannelData::encode(0x4001, b"via tcp!!", true, &mut frame);
+    assert_eq!(frame.len(), 16);
+    h.send(&tcp, &frame);
+    let out = h.transmits();
+    assert_eq!(out.len(), 1);
+    assert_eq!(
+        (out[0].transport, out[0].source, out[0].destination),
+        (Transport::Udp, relay, peer)
+    );
+    assert_eq!(out[0].contents, b"via tcp!!");
+
+    // Peer to client: on the stream, padded to 4 (RFC 8656 §12.5).
+    h.server.handle_peer(h.now, relay, peer, b"abcde");
+    let out = h.transmits();
+    assert_eq!(
+        (out[0].transport, out[0].source, out[0].destination),
+        (Transport::Tcp, listener(), tcp.address)
+    );
+    assert_eq!(out[0].contents.len(), 12);
+    let cd = ChannelData::decode(&out[0].contents).unwrap();
+    assert_eq!((cd.channel, cd.data), (0x4001, &b"abcde"[..]));
+    // Over UDP the same data is not padded.
+    assert_eq!(h.bind_channel(&mut udp, 0x4001, peer), None);
+    h.server.handle_peer(h.now, udp_relay, peer, b"abcde");
+    let out = h.transmits();
+    assert_eq!(
+        (out[0].transport, out[0].contents.len()),
+        (Transport::Udp, 9)
+    );
+
+    // Closing the connection ends its allocation only.
+    assert!(h
+        .server
+        .has_allocation(Transport::Tcp, listener(), tcp.address));
+    h.server
+        .stream_closed(h.now, Transport::Tcp, listener(), tcp.address);
+    assert!(!h
+        .server
+        .has_allocation(Transport::Tcp, listener(), tcp.address));
+    assert!(h
+        .server
+        .has_allocation(Transport::Udp, listener(), udp.address));
+    assert_eq!(h.drive(), vec![Event::CloseRelay { relay }]);
+    assert_eq!(h.server.allocation_count(), 1);
+    h.server.handle_peer(h.now, relay, peer, b"gone");
+    assert!(h.transmits().is_empty());
+}
+
+#[test]
+fn a_stream_closed_while_its_relay_is_being_bound_frees_the_relay_and_quota() {
+    let mut config = config();
+    config.limits.allocations_per_ip = 1;
+    let mut h = Harness::new(config);
+    let mut tcp = Client::new("192.0.2.10:5000", "alice", "wonderland").over(Transport::Tcp);
+    // Learn a nonce, then allocate without letting the harness bind.
+    assert_eq!(h.permit(&mut tcp, public_peer()), Some(437));
+    let tid = h.next_tid();
+    let allocate = encode(
+        &tcp,
+        Method::ALLOCATE,
+        tid,
+        &|enc: &mut MessageEncoder<'_>| {
+            enc.add(&RequestedTransport::UDP).unwrap();
+        },
+        true,
+    );
+    h.send(&tcp, &allocate);
+    let Some(Event::OpenRelay { relay }) = h.server.poll_event() else {
+        panic!("no relay asked for");
+    };
+    h.server
+        .stream_closed(h.now, Transport::Tcp, listener(), tcp.address);
+    h.server.relay_opened(h.now, relay, true);
+    assert_eq!(h.server.poll_event(), Some(Event::CloseRelay { relay }));
+    assert!(h.server.poll_transmit().is_none());
+    assert_eq!(h.server.allocation_count(), 0);
+    let mut again = Client::new("192.0.2.10:5001", "alice", "wonderland").over(Transport::Tcp);
+    h.allocate_ok(&mut again);
 }
