@@ -59,26 +59,63 @@ fn through_dtls(message_size: usize, total: usize) -> f64 {
     (count * message_size) as f64 / t0.elapsed_secs()
 }
 
+/// Payload rates of [`direct`], per CPU-second: both ends on one core,
+/// and each end alone (its share of that CPU time, split by the wall time
+/// spent in each end's calls).
+struct Direct {
+    both: f64,
+    sender: f64,
+    receiver: f64,
+}
+
+/// Wall time spent in one end's calls.
+#[derive(Default)]
+struct Share(Duration);
+
+impl Share {
+    fn time<T>(&mut self, f: impl FnOnce() -> T) -> T {
+        let t0 = Instant::now();
+        let out = f();
+        self.0 += t0.elapsed();
+        out
+    }
+}
+
 /// The same without the simulator: datagrams move straight between the
 /// two peers, so only DTLS, SCTP and DCEP are measured.
-fn direct(message_size: usize, total: usize, own_record_layer: bool) -> f64 {
+fn direct(message_size: usize, total: usize, own_record_layer: bool) -> Direct {
     use realtimer_netsim::Node;
     let mut now = Instant::now();
     let (mut a, mut b) = peers_with(1, now, own_record_layer);
-    let exchange = |a: &mut Peer, b: &mut Peer, now: Instant| {
-        let mut moved = false;
-        while let Some(d) = a.poll_transmit(now) {
-            b.handle_datagram(now, d);
-            moved = true;
-        }
-        while let Some(d) = b.poll_transmit(now) {
-            a.handle_datagram(now, d);
-            moved = true;
-        }
-        moved
-    };
+    let (mut a_share, mut b_share) = (Share::default(), Share::default());
+    let mut in_flight = Vec::new();
+    // Moves datagrams both ways until both ends are quiet, timing each end.
+    let mut exchange =
+        |a: &mut Peer, b: &mut Peer, a_share: &mut Share, b_share: &mut Share, now| {
+            let mut moved = false;
+            loop {
+                a_share.time(|| in_flight.extend(std::iter::from_fn(|| a.poll_transmit(now))));
+                let mut any = !in_flight.is_empty();
+                b_share.time(|| {
+                    for d in in_flight.drain(..) {
+                        b.handle_datagram(now, d);
+                    }
+                    in_flight.extend(std::iter::from_fn(|| b.poll_transmit(now)));
+                });
+                any |= !in_flight.is_empty();
+                a_share.time(|| {
+                    for d in in_flight.drain(..) {
+                        a.handle_datagram(now, d);
+                    }
+                });
+                if !any {
+                    return moved;
+                }
+                moved = true;
+            }
+        };
     while !(a.saw(&DataChannelEvent::Connected) && b.saw(&DataChannelEvent::Connected)) {
-        if !exchange(&mut a, &mut b, now) {
+        if !exchange(&mut a, &mut b, &mut a_share, &mut b_share, now) {
             now += Duration::from_millis(10);
             a.handle_timeout(now);
             b.handle_timeout(now);
@@ -94,19 +131,22 @@ fn direct(message_size: usize, total: usize, own_record_layer: bool) -> f64 {
         .set_remote_max_message_size(message_size);
     let payload = Bytes::from(vec![0x5a; message_size]);
     let count = total / message_size;
+    let (mut a_share, mut b_share) = (Share::default(), Share::default());
     let t0 = CpuClock::start();
     let (mut sent, mut received) = (0, 0);
     while received < count {
-        while sent < count && a.channels.buffered_amount(id) < 4 * 1024 * 1024 {
-            if a.channels
-                .send(now, id, ChannelData::Binary(payload.clone()))
-                .is_err()
-            {
-                break; // not open yet
+        a_share.time(|| {
+            while sent < count && a.channels.buffered_amount(id) < 4 * 1024 * 1024 {
+                if a.channels
+                    .send(now, id, ChannelData::Binary(payload.clone()))
+                    .is_err()
+                {
+                    break; // not open yet
+                }
+                sent += 1;
             }
-            sent += 1;
-        }
-        let moved = exchange(&mut a, &mut b, now);
+        });
+        let moved = exchange(&mut a, &mut b, &mut a_share, &mut b_share, now);
         received += b
             .events
             .iter()
@@ -116,11 +156,19 @@ fn direct(message_size: usize, total: usize, own_record_layer: bool) -> f64 {
         a.events.clear();
         if !moved {
             now += Duration::from_millis(1);
-            a.handle_timeout(now);
-            b.handle_timeout(now);
+            a_share.time(|| a.handle_timeout(now));
+            b_share.time(|| b.handle_timeout(now));
         }
     }
-    (count * message_size) as f64 / t0.elapsed_secs()
+    let cpu = t0.elapsed_secs();
+    let bytes = (count * message_size) as f64;
+    let (a_wall, b_wall) = (a_share.0.as_secs_f64(), b_share.0.as_secs_f64());
+    let a_cpu = cpu * a_wall / (a_wall + b_wall);
+    Direct {
+        both: bytes / cpu,
+        sender: bytes / a_cpu,
+        receiver: bytes / (cpu - a_cpu),
+    }
 }
 
 /// The ceiling the cipher alone sets: AES-128-GCM sealing and opening
@@ -193,7 +241,7 @@ fn main() {
         "data channel CPU cost, one process, lossless zero-delay link (both ends on one core), MB of payload per CPU-second:"
     );
     if std::env::var("REALTIMER_BENCH_ONLY").as_deref() == Ok("direct") {
-        let rate = direct(64 * 1024, 1024 * 1024 * 1024, true);
+        let rate = direct(64 * 1024, 1024 * 1024 * 1024, true).both;
         println!(
             "  DTLS+SCTP+DCEP, 65536 B messages: {:>7.0} MB/s direct",
             rate / 1e6
@@ -202,14 +250,16 @@ fn main() {
     }
     for size in [1024usize, 16 * 1024, 64 * 1024] {
         let rate = through_dtls(size, 256 * 1024 * 1024);
-        let no_sim = direct(size, 256 * 1024 * 1024, true);
-        let openssl = direct(size, 128 * 1024 * 1024, false);
+        let ours = direct(size, 256 * 1024 * 1024, true);
+        let openssl = direct(size, 128 * 1024 * 1024, false).both;
         println!(
-            "  DTLS+SCTP+DCEP, {:>6} B messages: {:>7.0} MB/s direct ({:.2}x OpenSSL's record layer: {:.0} MB/s), {:>7.0} MB/s through netsim",
+            "  DTLS+SCTP+DCEP, {:>6} B messages: {:>5.0} MB/s direct ({:.2}x OpenSSL's record layer: {:.0} MB/s; sending end alone {:.0}, receiving end alone {:.0}), {:>5.0} MB/s through netsim",
             size,
-            no_sim / 1e6,
-            no_sim / openssl,
+            ours.both / 1e6,
+            ours.both / openssl,
             openssl / 1e6,
+            ours.sender / 1e6,
+            ours.receiver / 1e6,
             rate / 1e6
         );
     }
