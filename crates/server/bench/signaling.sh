@@ -9,6 +9,11 @@
 #   crates/server/bench/signaling.sh                  paced: 5,000 msg/s offered
 #   MSGS=30 INTERVAL_MS=0 crates/server/bench/signaling.sh   burst
 #   RUNS=3 CLIENTS=10000 ...                          more runs
+#   PIN=1 ...      each server on CPU 0, the load generator on CPU 1 (taskset)
+#
+# Besides the generator's figures (whose latency includes its own event-loop
+# delay), realtimer's own relay latency (request in -> relayed event handed
+# to the receiver's socket, logged by the server) is printed per run.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../../.." && pwd)
 bench_src=${BENCH_SRC:-$root/../shared/bench/signaling}
@@ -32,15 +37,28 @@ export CLIENTS=${CLIENTS:-10000} MSGS=${MSGS:-10} INTERVAL_MS=${INTERVAL_MS:-200
 export RUNS=${RUNS:-1} MAX_EXTRA=${MAX_EXTRA:-1} RUN_TIMEOUT_S=${RUN_TIMEOUT_S:-130}
 export QUIET_WAIT_S=${QUIET_WAIT_S:-20}
 
+# PIN=1: the generator (run.sh and its children) on CPU 1, each server on
+# CPU 0 (taskset execs the server, so run.sh still has its PID).
+gen=() server_pin=""
+if [ "${PIN:-0}" = 1 ]; then
+  gen=(taskset -c 1) server_pin="taskset -c 0"
+  echo "pinned: servers on CPU 0, load generator on CPU 1"
+fi
+
 echo
 echo "==> realtimer serve ($CLIENTS clients, MSGS=$MSGS, INTERVAL_MS=$INTERVAL_MS)"
 (cd "$work" && TAG=realtimer PORT=3300 OUTDIR=results \
-  SERVER_CMD="env RUST_LOG=warn $bin serve --listen 127.0.0.1:\$PORT --stun-listen 127.0.0.1:0" \
-  ./run.sh)
+  SERVER_CMD="$server_pin env RUST_LOG=warn,realtimer_server::latency=info $bin serve --listen 127.0.0.1:\$PORT --stun-listen 127.0.0.1:0" \
+  "${gen[@]}" ./run.sh)
+echo "realtimer's own relay latency (last report of each run's server):"
+for log in "$work"/results/realtimer-server-*.log; do
+  echo "  $(basename "$log"): $(grep 'relay latency' "$log" | tail -1 | sed 's/.*relay latency inside the server: //')"
+done
 
 echo
 echo "==> Node socket.io 4 reference (server.js, same load)"
-(cd "$work" && TAG=node-sio4 PORT=3400 OUTDIR=results ./run.sh)
+(cd "$work" && TAG=node-sio4 PORT=3400 OUTDIR=results SERVER_CMD="$server_pin node server.js" \
+  "${gen[@]}" ./run.sh)
 
 echo
 echo "==> both"

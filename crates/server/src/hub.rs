@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 use crate::cluster::{ClusterJoin, Command, Link, RoomEvent};
+use crate::latency::{LatencyHistogram, LatencySummary};
 use crate::rooms::{ClientId, JoinOutcome, RoomError, Rooms, RoomsConfig, RoomsStats};
 
 /// Events queued per client before it counts as too slow and is dropped.
@@ -56,6 +57,8 @@ pub enum Outbound {
         from: String,
         /// The message as sent.
         data: Arc<Value>,
+        /// When it reached this process, for [`Hub::relayed`].
+        received: Instant,
     },
     /// Another member left the room.
     Left {
@@ -119,6 +122,8 @@ enum Decided {
 #[derive(Debug, Clone)]
 pub struct Hub {
     inner: Arc<Mutex<Inner>>,
+    /// Outside the lock: the fronts record into it from their own tasks.
+    latency: Arc<LatencyHistogram>,
 }
 
 /// The codelab prefixes every `log` line with this.
@@ -150,6 +155,7 @@ impl Hub {
                 cluster,
                 joining: HashSet::new(),
             })),
+            latency: Arc::default(),
         }
     }
 
@@ -167,6 +173,17 @@ impl Hub {
     /// Counts for metrics.
     pub fn stats(&self) -> RoomsStats {
         self.lock().rooms.stats()
+    }
+
+    /// A front handed an [`Outbound::Message`] that reached this process at
+    /// `received` to its receiver's transport at `now`.
+    pub fn relayed(&self, received: Instant, now: Instant) {
+        self.latency.record(now.saturating_duration_since(received));
+    }
+
+    /// The relay latency inside this process so far (see [`crate::latency`]).
+    pub fn relay_latency(&self) -> LatencySummary {
+        self.latency.summary()
     }
 
     /// Registers a client named `name` (its id as shown to peers; `None`
@@ -328,6 +345,7 @@ impl Hub {
             RoomEvent::Message { from, data } => Outbound::Message {
                 from: from.clone(),
                 data: Arc::clone(data),
+                received: crate::now(),
             },
             RoomEvent::Left { id } => Outbound::Left {
                 room: room.to_owned(),
@@ -385,7 +403,11 @@ impl Hub {
                         inner.send(id, Outbound::refused(&e));
                     }
                 }
-                let message = Outbound::Message { from: name, data };
+                let message = Outbound::Message {
+                    from: name,
+                    data,
+                    received: now,
+                };
                 for member in relay.to {
                     inner.send(member, message.clone());
                 }

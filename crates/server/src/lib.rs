@@ -17,6 +17,7 @@ pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod hub;
+pub mod latency;
 pub mod rooms;
 pub mod socketio;
 pub mod web;
@@ -164,6 +165,10 @@ pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepar
         })
     };
     tasks.push(expiry);
+    tasks.push(tokio::spawn(latency::report(
+        hub.clone(),
+        Duration::from_secs(5),
+    )));
     Ok(Prepared {
         listener,
         hub: hub.clone(),

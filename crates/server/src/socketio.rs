@@ -50,9 +50,11 @@ pub fn layer(hub: Hub) -> SocketIoLayer {
     // then), and an event without a handler is dropped without a word. A
     // middleware runs before CONNECT is sent, so the handlers are in place
     // first; the connect handler only starts delivering the hub's events.
+    let relay_hub = hub.clone();
+    let handler = move |socket: SocketRef| deliver(socket, relay_hub.clone());
     io.ns(
         "/",
-        deliver.with(move |socket: SocketRef| ready(register(&socket, &hub))),
+        handler.with(move |socket: SocketRef| ready(register(&socket, &hub))),
     );
     layer
 }
@@ -152,7 +154,7 @@ fn register(socket: &SocketRef, hub: &Hub) -> Result<(), RoomError> {
 
 /// Connect handler: carries the hub's events to the now connected socket
 /// until either side closes.
-async fn deliver(socket: SocketRef) {
+async fn deliver(socket: SocketRef, hub: Hub) {
     let outbound = socket
         .extensions
         .remove::<Outbox>()
@@ -164,8 +166,15 @@ async fn deliver(socket: SocketRef) {
         return;
     };
     while let Some(event) = outbound.recv().await {
+        let received = match &event {
+            Outbound::Message { received, .. } => Some(*received),
+            _ => None,
+        };
         if emit(&socket, event).is_err() {
             break;
+        }
+        if let Some(received) = received {
+            hub.relayed(received, now());
         }
     }
     // The hub dropped us (too slow) or the socket closed.

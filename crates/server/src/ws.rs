@@ -67,7 +67,7 @@ fn reply_for(event: &Outbound) -> Option<Reply<'_>> {
         Outbound::Joined { room, id } => Reply::Joined { room, id },
         Outbound::Ready { room } => Reply::Ready { room },
         Outbound::Full { room } => Reply::Full { room },
-        Outbound::Message { from, data } => Reply::Message { from, data },
+        Outbound::Message { from, data, .. } => Reply::Message { from, data },
         Outbound::Left { room, id } => Reply::Left { room, id },
         Outbound::Error { code, message } => Reply::Error { code, message },
         // The codelab's console lines are for Socket.IO clients only.
@@ -117,6 +117,9 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
                     if socket.send(encode(&reply)).await.is_err() {
                         break;
                     }
+                }
+                if let Outbound::Message { received, .. } = event {
+                    hub.relayed(received, now());
                 }
             }
             frame = socket.recv() => {
