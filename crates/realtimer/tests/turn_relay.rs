@@ -7,7 +7,6 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -21,9 +20,10 @@ use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-const REALM: &str = "realtimer.test";
-const USER: &str = "alice";
-const PASSWORD: &str = "wonderland";
+#[path = "../../ice/tests/coturn/mod.rs"]
+mod coturn;
+
+use coturn::{Coturn, PASSWORD, REALM, USER};
 
 /// `realtimer_turn::Server` driven on tokio UDP sockets: one listener on
 /// 127.0.0.1, one socket per relayed address. Relays to loopback are
@@ -129,99 +129,6 @@ async fn relay_reader(
             break;
         }
     }
-}
-
-/// coturn's `turnserver` on a free loopback port with one long-term user,
-/// relays on 127.0.0.1 and loopback peers allowed; killed on drop.
-struct Coturn {
-    child: Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Drop for Coturn {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn free_port() -> u16 {
-    // TCP and UDP both free on this port (coturn listens on both).
-    loop {
-        let udp = StdUdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
-fn coturn() -> Coturn {
-    let port = free_port();
-    let dir = std::env::temp_dir().join(format!("realtimer-coturn-relay-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let user = format!("{USER}:{PASSWORD}");
-    let child = Command::new("turnserver")
-        .args([
-            "-n",
-            "--listening-ip",
-            "127.0.0.1",
-            "--listening-port",
-            &port.to_string(),
-            "--relay-ip",
-            "127.0.0.1",
-            "--min-port",
-            "40000",
-            "--max-port",
-            "44999",
-            "--lt-cred-mech",
-            "--user",
-            &user,
-            "--realm",
-            REALM,
-            "--allow-loopback-peers",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--no-rfc5780",
-            "--log-file",
-            "stdout",
-            "--pidfile",
-            dir.join("turnserver.pid").to_str().unwrap(),
-            "--userdb",
-            dir.join("turndb").to_str().unwrap(),
-        ])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("turnserver (coturn) must be installed: scripts/test installs it");
-    let coturn = Coturn { child, port, dir };
-    wait_for_stun(SocketAddr::from(([127, 0, 0, 1], port)));
-    coturn
-}
-
-/// Waits until a STUN Binding request to `server` is answered (coturn is up).
-fn wait_for_stun(server: SocketAddr) {
-    let socket = StdUdpSocket::bind("127.0.0.1:0").unwrap();
-    socket
-        .set_read_timeout(Some(Duration::from_millis(200)))
-        .unwrap();
-    // Binding request, no attributes, magic cookie, a fixed transaction id.
-    let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
-    request.extend_from_slice(&[7; 12]);
-    let mut buf = [0u8; 1500];
-    for _ in 0..50 {
-        let _ = socket.send_to(&request, server);
-        if let Ok((n, _)) = socket.recv_from(&mut buf) {
-            if n >= 20 && buf[0] == 0x01 && buf[1] == 0x01 {
-                return;
-            }
-        }
-    }
-    panic!("TURN server on {server} does not answer STUN");
 }
 
 fn relay_config(turn_url: Option<&str>, password: &str) -> PeerConnectionConfig {
@@ -364,7 +271,7 @@ async fn relay_only_pair_through_our_turn_server() {
 
 #[tokio::test]
 async fn relay_only_pair_through_coturn() {
-    let coturn = coturn();
+    let coturn = Coturn::start(&[], None);
     channel_through_relay(&format!("turn:127.0.0.1:{}?transport=udp", coturn.port)).await;
 }
 

@@ -1,0 +1,312 @@
+//! Our TURN client (RFC 8656) against coturn's `turnserver` on loopback:
+//! two relay-only agents on real UDP sockets, driven by tokio. Every
+//! datagram coturn sends is recorded, so the test sees the exchange:
+//! Allocate answered 401 then granted, CreatePermission, ChannelBind,
+//! Refreshes before the lifetime ends, a stale nonce (438) followed,
+//! ChannelData both ways, and the release on close.
+//!
+//! coturn grants 600 s whatever we ask, so the agents' clock is the real
+//! one plus a skew the test moves forward: a jump of 9 minutes makes the
+//! agents refresh their allocation, permissions and channels (to coturn,
+//! only seconds have passed; its nonces go stale after 4 s).
+#![allow(clippy::disallowed_methods)] // a real-socket driver reads the real clock
+
+mod coturn;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use coturn::{Coturn, PASSWORD, USER};
+use realtimer_ice::{CandidateKind, IceAgent, IceConfig, IceConnectionState, IceEvent, TurnServer};
+use realtimer_stun::attributes::{ErrorCode, Lifetime};
+use realtimer_stun::{Class, Message, Method};
+use tokio::net::UdpSocket;
+
+/// What coturn answered: (method, class, error code).
+type Answer = (Method, Class, Option<u16>);
+
+struct Peer {
+    agent: IceAgent,
+    /// Added to the real clock for the agent.
+    skew: Duration,
+    socket: UdpSocket,
+    server: SocketAddr,
+    answers: Vec<Answer>,
+    /// LIFETIME of every Allocate and Refresh success (seconds).
+    lifetimes: Vec<u32>,
+    channel_data_sent: usize,
+    channel_data_received: usize,
+    received: Vec<Vec<u8>>,
+}
+
+impl Peer {
+    async fn new(server: SocketAddr, controlling: bool, seed: u64) -> Peer {
+        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let config = IceConfig {
+            allow_loopback: true,
+            relay_only: true,
+            turn_servers: vec![TurnServer {
+                address: server,
+                username: USER.into(),
+                password: PASSWORD.into(),
+            }],
+            seed,
+            // The clock jumps: consent must survive it.
+            consent_timeout: Duration::from_secs(3600),
+            disconnected_timeout: Duration::from_secs(3600),
+            ..IceConfig::default()
+        };
+        let mut agent = IceAgent::new(config, controlling);
+        agent.gather(Instant::now(), &[socket.local_addr().unwrap()]);
+        Peer {
+            agent,
+            skew: Duration::ZERO,
+            socket,
+            server,
+            answers: Vec::new(),
+            lifetimes: Vec::new(),
+            channel_data_sent: 0,
+            channel_data_received: 0,
+            received: Vec::new(),
+        }
+    }
+
+    async fn flush(&mut self) {
+        while let Some(t) = self.agent.poll_transmit() {
+            self.send(t).await;
+        }
+    }
+
+    async fn send(&mut self, t: realtimer_ice::Transmit) {
+        assert_eq!(t.destination, self.server, "relay-only: all to the server");
+        if is_channel_data(&t.contents) {
+            self.channel_data_sent += 1;
+        }
+        self.socket
+            .send_to(&t.contents, t.destination)
+            .await
+            .unwrap();
+    }
+
+    fn receive(&mut self, from: SocketAddr, datagram: &[u8]) {
+        if from == self.server {
+            if is_channel_data(datagram) {
+                self.channel_data_received += 1;
+            } else if let Ok(m) = Message::decode(datagram) {
+                let code = m.get::<ErrorCode>().ok().flatten().map(|e| e.code);
+                self.answers.push((m.method(), m.class(), code));
+                if let Ok(Some(Lifetime(s))) = m.get::<Lifetime>() {
+                    self.lifetimes.push(s);
+                }
+            }
+        }
+        let local = self.socket.local_addr().unwrap();
+        if let Some(data) = self
+            .agent
+            .handle_receive_data(self.now(), from, local, datagram)
+        {
+            assert_eq!(
+                data.destination,
+                self.relayed(),
+                "data arrives on the relay"
+            );
+            self.received.push(data.contents.to_vec());
+        }
+    }
+
+    fn now(&self) -> Instant {
+        Instant::now() + self.skew
+    }
+
+    fn connected(&self) -> bool {
+        matches!(
+            self.agent.connection_state(),
+            IceConnectionState::Connected | IceConnectionState::Completed
+        )
+    }
+
+    fn relayed(&self) -> SocketAddr {
+        self.agent
+            .local_candidates()
+            .find(|c| c.kind == CandidateKind::Relayed)
+            .expect("a relayed candidate")
+            .address
+    }
+
+    fn count(&self, method: Method, class: Class, code: Option<u16>) -> usize {
+        self.answers
+            .iter()
+            .filter(|a| **a == (method, class, code))
+            .count()
+    }
+}
+
+fn is_channel_data(d: &[u8]) -> bool {
+    d.first().is_some_and(|b| (0x40..=0x4F).contains(b))
+}
+
+/// Hands one agent's trickled candidates to the other.
+fn signal(from: &mut Peer, to: &mut Peer) {
+    while let Some(event) = from.agent.poll_event() {
+        match event {
+            IceEvent::LocalCandidate(c) => {
+                assert_eq!(c.kind, CandidateKind::Relayed, "relay-only signals relays");
+                let sdp = c.to_sdp(Some(&from.agent.local_credentials().ufrag));
+                to.agent.add_remote_candidate(to.now(), &sdp).unwrap();
+            }
+            IceEvent::EndOfCandidates => to.agent.add_remote_end_of_candidates(),
+            _ => {}
+        }
+    }
+}
+
+async fn step(a: &mut Peer, b: &mut Peer) {
+    signal(a, b);
+    signal(b, a);
+    a.flush().await;
+    b.flush().await;
+    // Both agents have the same skew.
+    let next = [a.agent.poll_timeout(), b.agent.poll_timeout()]
+        .into_iter()
+        .flatten()
+        .min()
+        .map_or(Duration::from_millis(100), |t| {
+            t.saturating_duration_since(a.now())
+                .min(Duration::from_millis(100))
+        });
+    let mut buf_a = [0u8; 1500];
+    let mut buf_b = [0u8; 1500];
+    tokio::select! {
+        r = a.socket.recv_from(&mut buf_a) => {
+            let (len, from) = r.unwrap();
+            a.receive(from, &buf_a[..len]);
+        }
+        r = b.socket.recv_from(&mut buf_b) => {
+            let (len, from) = r.unwrap();
+            b.receive(from, &buf_b[..len]);
+        }
+        _ = tokio::time::sleep(next) => {}
+    }
+    a.agent.handle_timeout(a.now());
+    b.agent.handle_timeout(b.now());
+}
+
+/// Steps both agents until `done` or the deadline (then fails with `what`).
+async fn run_until(
+    a: &mut Peer,
+    b: &mut Peer,
+    secs: u64,
+    what: &str,
+    done: impl Fn(&Peer, &Peer) -> bool,
+) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done(a, b) {
+        assert!(
+            Instant::now() < deadline,
+            "{what}: a {:?}, b {:?}",
+            a.answers,
+            b.answers
+        );
+        step(a, b).await;
+    }
+}
+
+#[tokio::test]
+async fn allocate_permission_channel_refresh_and_data_through_coturn() {
+    let coturn = Coturn::start(&["--stale-nonce=4"], None);
+    let mut a = Peer::new(coturn.address(), true, 1).await;
+    let mut b = Peer::new(coturn.address(), false, 2).await;
+    a.agent
+        .set_remote_credentials(b.agent.local_credentials().clone());
+    b.agent
+        .set_remote_credentials(a.agent.local_credentials().clone());
+
+    run_until(&mut a, &mut b, 15, "connect through coturn", |a, b| {
+        a.connected() && b.connected()
+    })
+    .await;
+    for p in [&a, &b] {
+        // RFC 8656 §7.1 / RFC 8489 §9.2: the first Allocate is challenged.
+        assert_eq!(
+            p.answers.first(),
+            Some(&(Method::ALLOCATE, Class::ErrorResponse, Some(401)))
+        );
+        assert_eq!(p.count(Method::ALLOCATE, Class::SuccessResponse, None), 1);
+        assert_eq!(p.lifetimes, [600]);
+        assert!(p.count(Method::CREATE_PERMISSION, Class::SuccessResponse, None) >= 1);
+        let selected = p.agent.selected_pair().unwrap();
+        assert_eq!(selected.local.kind, CandidateKind::Relayed);
+        assert_eq!(selected.local_base, p.relayed());
+    }
+    // The selected relayed pair gets a channel (RFC 8656 §12).
+    run_until(&mut a, &mut b, 5, "channels bound", |a, b| {
+        [a, b]
+            .iter()
+            .all(|p| p.count(Method::CHANNEL_BIND, Class::SuccessResponse, None) >= 1)
+    })
+    .await;
+
+    // Application data both ways, in ChannelData, while the clock jumps
+    // twice by 9 minutes: two rounds of refreshes, the first past coturn's
+    // nonce lifetime.
+    let mut sent = 0usize;
+    for round in 0..3 {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(if round == 0 { 5 } else { 2 }) {
+            let payload = vec![0x80 | (sent % 64) as u8; 200 + sent];
+            let t = a.agent.send_data(&payload).unwrap();
+            a.send(t).await;
+            let t = b.agent.send_data(&payload).unwrap();
+            b.send(t).await;
+            sent += 1;
+            let pause = Instant::now() + Duration::from_millis(100);
+            while Instant::now() < pause {
+                step(&mut a, &mut b).await;
+            }
+        }
+        if round < 2 {
+            a.skew += Duration::from_secs(540);
+            b.skew += Duration::from_secs(540);
+        }
+    }
+    run_until(&mut a, &mut b, 5, "all data delivered", |a, b| {
+        a.received.len() == sent && b.received.len() == sent
+    })
+    .await;
+    for p in [&a, &b] {
+        assert_eq!(p.received.last().unwrap().len(), 200 + sent - 1);
+        assert!(p.channel_data_sent >= sent, "data went in ChannelData");
+        assert!(p.channel_data_received >= sent, "data came in ChannelData");
+        let answers = &p.answers;
+        // RFC 8656 §8: refreshed before expiry, twice; the first time
+        // after a 438 (RFC 8489 §9.2.5).
+        assert_eq!(
+            p.count(Method::REFRESH, Class::SuccessResponse, None),
+            2,
+            "{answers:?}"
+        );
+        assert!(
+            p.count(Method::REFRESH, Class::ErrorResponse, Some(438)) >= 1,
+            "{answers:?}"
+        );
+        // §9, §12: permissions and channels refreshed too.
+        assert!(
+            p.count(Method::CREATE_PERMISSION, Class::SuccessResponse, None) >= 3,
+            "{answers:?}"
+        );
+        assert!(
+            p.count(Method::CHANNEL_BIND, Class::SuccessResponse, None) >= 3,
+            "{answers:?}"
+        );
+        assert!(p.connected(), "the allocation stayed up");
+    }
+
+    // Closing releases the allocation (Refresh, LIFETIME 0): coturn says yes.
+    let refreshes = a.count(Method::REFRESH, Class::SuccessResponse, None);
+    a.agent.close();
+    a.flush().await;
+    run_until(&mut a, &mut b, 3, "release answered", |a, _| {
+        a.count(Method::REFRESH, Class::SuccessResponse, None) > refreshes
+    })
+    .await;
+}
