@@ -14,11 +14,11 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
+    Certificate, ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
     PeerConnectionEvent, PeerConnectionEvents,
 };
 use serde_json::Value;
@@ -42,8 +42,9 @@ const IDLE: Duration = Duration::from_millis(300);
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const REF_DIR: &str = "/work/shared/bench/libwebrtc";
 
-fn config() -> PeerConnectionConfig {
+fn config(certificate: Option<&Certificate>) -> PeerConnectionConfig {
     let mut c = PeerConnectionConfig::default().with_loopback(true);
+    c.certificate = certificate.cloned();
     c.interfaces = vec!["127.0.0.1".parse().unwrap()];
     c
 }
@@ -81,10 +82,14 @@ struct Connected {
 
 /// bench-core.js `connectPair`: two PCs, one channel, offer/answer, until
 /// both ends of the channel are open.
-async fn connect_pair(label: &str, init: DataChannelInit) -> Connected {
+async fn connect_pair(
+    label: &str,
+    init: DataChannelInit,
+    certificate: Option<&Certificate>,
+) -> Connected {
     let t0 = Instant::now();
-    let a = PeerConnection::new(config()).await.unwrap();
-    let b = PeerConnection::new(config()).await.unwrap();
+    let a = PeerConnection::new(config(certificate)).await.unwrap();
+    let b = PeerConnection::new(config(certificate)).await.unwrap();
     let (a_tx, _a_rx) = mpsc::unbounded_channel();
     let (b_tx, mut b_rx) = mpsc::unbounded_channel();
     pump(a.events().unwrap(), b.clone(), a_tx);
@@ -138,10 +143,12 @@ fn median(mut xs: Vec<f64>) -> f64 {
 }
 
 /// Median open time in ms over `OPEN_RUNS`, after one discarded warm-up.
-async fn open_time_ms() -> (f64, Vec<f64>) {
+/// `certificate`: one both connections use (else each generates its own,
+/// as browsers do).
+async fn open_time_ms(certificate: Option<&Certificate>) -> (f64, Vec<f64>) {
     let mut samples = Vec::new();
     for i in 0..=OPEN_RUNS {
-        let p = connect_pair("setup", DataChannelInit::default()).await;
+        let p = connect_pair("setup", DataChannelInit::default(), certificate).await;
         if i > 0 {
             samples.push(p.open_offerer.as_secs_f64() * 1e3);
         }
@@ -244,7 +251,7 @@ struct Received {
 /// Reliable phases wait for every message; unreliable ones until the
 /// receiver is idle for `IDLE`.
 async fn run_phase(phase: &Phase) -> Throughput {
-    let p = connect_pair(phase.key, phase.init.clone()).await;
+    let p = connect_pair(phase.key, phase.init.clone(), None).await;
     // Messages sent, once the sender is done.
     let (done_tx, mut done) = watch::channel(None::<usize>);
     let reliable = phase.reliable;
@@ -481,10 +488,13 @@ fn main() {
     let wanted = |key: &str| only.as_ref().is_none_or(|o| o.split(',').any(|k| k == key));
     let phases: Vec<Phase> = phases().into_iter().filter(|p| wanted(p.key)).collect();
     let drops_before = udp_rcvbuf_errors();
-    let (open_ms, samples) = if wanted("setup") {
-        rt.block_on(open_time_ms())
+    let certificate = Certificate::generate(SystemTime::now()).unwrap();
+    let (open_ms, samples, reused_ms, reused) = if wanted("setup") {
+        let (m, s) = rt.block_on(open_time_ms(None));
+        let (rm, rs) = rt.block_on(open_time_ms(Some(&certificate)));
+        (m, s, rm, rs)
     } else {
-        (f64::NAN, vec![f64::NAN])
+        (f64::NAN, vec![f64::NAN], f64::NAN, vec![f64::NAN])
     };
     let ours: Vec<Throughput> = phases.iter().map(|p| rt.block_on(run_phase(p))).collect();
     let drops_after = udp_rcvbuf_errors();
@@ -494,6 +504,11 @@ fn main() {
         "data channel open, median of {OPEN_RUNS} (ms)  {open_ms:.2}   min/max {:.2}/{:.2}",
         samples.iter().copied().fold(f64::INFINITY, f64::min),
         samples.iter().copied().fold(0.0, f64::max),
+    );
+    println!(
+        "  with a supplied certificate (ms)       {reused_ms:.2}   min/max {:.2}/{:.2}",
+        reused.iter().copied().fold(f64::INFINITY, f64::min),
+        reused.iter().copied().fold(0.0, f64::max),
     );
     for (p, t) in phases.iter().zip(&ours) {
         print_phase(p, t);
