@@ -1,6 +1,7 @@
 //! Drives the TURN server core with arbitrary datagrams from a client that
 //! already holds an allocation, a permission and a channel, and from peers,
-//! with time moving forward. The server must never panic, and its state
+//! with time moving forward; and the same over a TCP stream (messages,
+//! then the stream closing). The server must never panic, and its state
 //! must stay within its limits.
 #![no_main]
 
@@ -14,7 +15,7 @@ use realtimer_stun::attributes::{
 use realtimer_stun::{
     Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
 };
-use realtimer_turn::{Credentials, Event, Server, ServerConfig};
+use realtimer_turn::{Credentials, Event, Server, ServerConfig, Transport};
 
 const REALM: &str = "fuzz";
 
@@ -103,6 +104,7 @@ fuzz_target!(|data: &[u8]| {
     let mut relays = Vec::new();
     for m in &setup {
         server.handle_client(now, listener, client, m);
+        server.handle_stream_message(now, Transport::Tcp, listener, client, m);
         while let Some(event) = server.poll_event() {
             if let Event::OpenRelay { relay } = event {
                 relays.push(relay);
@@ -122,10 +124,13 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[3 + len..];
         let port = 5000 + u16::from(op >> 4);
         let from = SocketAddr::new(client.ip(), port);
-        match op & 0x3 {
+        match op & 0x7 {
             0 => server.handle_client(now, listener, from, body),
             1 => server.handle_client(now, listener, client, body),
             2 => server.handle_peer(now, relay, SocketAddr::new(peer.ip(), port + 1000), body),
+            4 => server.handle_stream_message(now, Transport::Tcp, listener, client, body),
+            5 => server.handle_stream_message(now, Transport::Tls, listener, from, body),
+            6 => server.stream_closed(now, Transport::Tcp, listener, client),
             _ => {
                 let secs = body.first().copied().unwrap_or(1);
                 now += Duration::from_millis(u64::from(secs) * 250);

@@ -1,0 +1,49 @@
+//! Headless Chromium relays through `realtimer serve`'s TURN server: two
+//! RTCPeerConnections in one page with `iceTransportPolicy: 'relay'` and
+//! the iceServers of GET /api/ice-servers (no TURN flags: serve draws the
+//! REST secret itself), over TURN/UDP and TURN/TCP; a data channel opens, a
+//! message crosses both ways, and getStats shows the selected pairs' local
+//! candidates are relayed (tests/browser/turn-relay.mjs).
+
+mod common;
+#[path = "../../server/tests/common/mod.rs"]
+mod node;
+
+use std::path::PathBuf;
+
+use common::{spawn, Running};
+
+const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
+
+/// `realtimer serve` on ephemeral loopback ports, relays allowed to
+/// loopback (where Chromium's relayed candidates are); returns its HTTP base.
+fn serve() -> (Running, String) {
+    let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
+    let args = [
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--stun-listen",
+        "127.0.0.1:0",
+        "--relay-allow",
+        "127.0.0.1/8",
+        "--web-dir",
+        web.to_str().unwrap(),
+    ];
+    let server = spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
+    let line = server.wait_for_line("HTTP server listening on ");
+    let base = line
+        .split("listening on ")
+        .nth(1)
+        .unwrap()
+        .trim()
+        .to_owned();
+    (server, base)
+}
+
+#[test]
+fn chromium_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
+    let (_server, base) = serve();
+    let out = node::run_node("turn-relay.mjs", &[&base, "udp", "tcp"]);
+    assert!(out.contains("tcp: b relays over tcp"), "{out}");
+}

@@ -1,0 +1,102 @@
+// Two RTCPeerConnections in one headless Chromium page, relay-only
+// (iceTransportPolicy 'relay') through realtimer's TURN server, with the
+// iceServers its GET /api/ice-servers hands to pages (REST credentials).
+//
+//   node turn-relay.mjs URL udp|tcp ...
+//
+// URL is the server's base, e.g. http://127.0.0.1:8080 (the TURN URLs name
+// the page's host). For each transport only the TURN URLs of that transport
+// are kept. Checks that a data channel opens, a message crosses both ways,
+// and getStats shows the selected pair's local candidates are relayed over
+// that transport. Prints one line per check and "N passed, N failed".
+import { chromium } from 'playwright-core';
+
+const [base, ...transports] = process.argv.slice(2);
+if (!base || transports.length === 0) {
+  console.error('usage: node turn-relay.mjs URL udp|tcp ...');
+  process.exit(2);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+  args: [
+    '--allow-loopback-in-peer-connection',
+    '--use-fake-ui-for-media-stream',
+    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
+    '--disable-background-networking', '--disable-component-update', '--disable-sync',
+  ],
+});
+
+let passed = 0;
+let failed = 0;
+function ok(name, cond, detail = '') {
+  if (cond) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
+}
+
+const page = await browser.newPage();
+page.on('console', (m) => console.log(`page ${m.type()}: ${m.text()}`));
+await page.goto(new URL('/', base).href);
+
+for (const transport of transports) {
+  let result;
+  try {
+    result = await page.evaluate(async (transport) => {
+      const { relayOnly } = await import('/js/ice-servers.js');
+      const config = await relayOnly(transport);
+      const a = new RTCPeerConnection(config);
+      const b = new RTCPeerConnection(config);
+      const types = { a: [], b: [] };
+      for (const [pc, other, name] of [[a, b, 'a'], [b, a, 'b']]) {
+        pc.onicecandidate = (e) => {
+          if (e.candidate) {
+            types[name].push(e.candidate.type);
+            other.addIceCandidate(e.candidate);
+          }
+        };
+      }
+      const timeout = (ms, what) => new Promise((_, reject) => setTimeout(() => reject(new Error(`timed out: ${what}`)), ms));
+      const channel = a.createDataChannel('relay');
+      const answered = new Promise((resolve) => {
+        b.ondatachannel = (e) => {
+          e.channel.onmessage = (m) => { e.channel.send(`echo: ${m.data}`); };
+        };
+        channel.onmessage = (m) => resolve(m.data);
+      });
+      const open = new Promise((resolve) => { channel.onopen = resolve; });
+      await a.setLocalDescription();
+      await b.setRemoteDescription(a.localDescription);
+      await b.setLocalDescription();
+      await a.setRemoteDescription(b.localDescription);
+      await Promise.race([open, timeout(20000, `channel open (ICE ${a.iceConnectionState})`)]);
+      channel.send('hello over TURN');
+      const echo = await Promise.race([answered, timeout(10000, 'echo')]);
+      const selected = async (pc) => {
+        const stats = await pc.getStats();
+        let pairId;
+        stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+        const pair = stats.get(pairId);
+        const local = pair && stats.get(pair.localCandidateId);
+        return local ? { type: local.candidateType, relayProtocol: local.relayProtocol } : null;
+      };
+      const out = { echo, types, a: await selected(a), b: await selected(b), urls: config.iceServers.flatMap((s) => s.urls) };
+      a.close();
+      b.close();
+      return out;
+    }, transport);
+  } catch (e) {
+    ok(`${transport}: relay-only call`, false, String(e));
+    continue;
+  }
+  console.log(`${transport}: ${JSON.stringify(result)}`);
+  ok(`${transport}: only TURN URLs of this transport`, result.urls.length > 0 && result.urls.every((u) => u.startsWith('turn:') && u.endsWith(`transport=${transport}`)), result.urls.join(' '));
+  ok(`${transport}: only relay candidates gathered`, result.types.a.length > 0 && [...result.types.a, ...result.types.b].every((t) => t === 'relay'));
+  ok(`${transport}: message crossed both ways`, result.echo === 'echo: hello over TURN', result.echo);
+  for (const side of ['a', 'b']) {
+    ok(`${transport}: ${side}'s selected pair is local relay`, result[side]?.type === 'relay', JSON.stringify(result[side]));
+    ok(`${transport}: ${side} relays over ${transport}`, result[side]?.relayProtocol === transport, JSON.stringify(result[side]));
+  }
+}
+
+await browser.close();
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 ? 0 : 1);

@@ -1,0 +1,29 @@
+// The STUN and TURN servers of the server this page came from, with a
+// time-limited TURN credential (GET /api/ice-servers, docs/config.md), as an
+// RTCConfiguration. Fetched once per page.
+
+let cached;
+
+/** @returns {Promise<RTCConfiguration>} {iceServers} from the server, or {} if it has none. */
+export async function rtcConfiguration() {
+  cached ??= fetch('/api/ice-servers', { cache: 'no-store' })
+    .then((r) => (r.ok ? r.json() : {}))
+    .then((body) => (body.iceServers ? { iceServers: body.iceServers } : {}))
+    .catch(() => ({}));
+  return cached;
+}
+
+/**
+ * A configuration that reaches peers only through this server's TURN relay
+ * (iceTransportPolicy 'relay'), optionally only over `transport` ('udp' or
+ * 'tcp'), e.g. to test the relay or to hide the host's addresses.
+ * @param {string} [transport]
+ * @returns {Promise<RTCConfiguration>}
+ */
+export async function relayOnly(transport) {
+  const { iceServers = [] } = await rtcConfiguration();
+  const turn = iceServers
+    .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => /^turns?:/.test(u) && (!transport || u.endsWith(`transport=${transport}`))) }))
+    .filter((s) => s.urls.length > 0);
+  return { iceServers: turn, iceTransportPolicy: 'relay' };
+}
