@@ -17,7 +17,7 @@ use tracing::{debug, trace};
 
 use crate::candidate::{remote_address, Candidate, CandidateError, CandidateKind, RemoteAddress};
 use crate::checklist::{CandidatePair, PairState};
-use crate::config::IceConfig;
+use crate::config::{IceConfig, TurnTransport};
 use crate::event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
 use crate::relay::Relays;
 
@@ -122,7 +122,7 @@ pub struct IceAgent {
     pub(crate) remote: Vec<Candidate>,
     pub(crate) pairs: Vec<CandidatePair>,
     /// (kind, base IP, server IP) of each foundation handed out (RFC 8445 §5.1.1.3).
-    pub(crate) foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>)>,
+    pub(crate) foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>, TurnTransport)>,
     pub(crate) triggered: VecDeque<usize>,
     pub(crate) transactions: ClientTransactions<Purpose>,
     pub(crate) gathering_state: IceGatheringState,
@@ -554,7 +554,9 @@ impl IceAgent {
     /// Makes an application datagram that a local candidate's base sends
     /// ready for the wire: unchanged from a host base, wrapped in
     /// ChannelData or a Send indication to the TURN server (RFC 8656 §11.1,
-    /// §12.4) from a relayed one. For drivers that pick the route
+    /// §12.4) from a relayed one (`None`, and the message waits in
+    /// [`IceAgent::poll_turn_stream`], when that server is reached over
+    /// TCP or TLS). For drivers that pick the route
     /// themselves (DTLS answering before a pair is selected, its last
     /// alert after [`IceAgent::close`]). `None` when the relayed address's
     /// allocation is gone (closing the agent releases them).
@@ -563,6 +565,7 @@ impl IceAgent {
             return Some(transmit);
         }
         self.wrap_relayed(transmit)
+            .and_then(|t| self.divert_to_stream(t))
     }
 
     fn handle_stun(
@@ -778,9 +781,11 @@ impl IceAgent {
     /// The next datagram to send.
     /// What relayed candidates send comes out wrapped for their TURN
     /// server (RFC 8656 §11.1), from the host socket of the allocation.
+    /// What goes to a TURN server over TCP or TLS moves to
+    /// [`IceAgent::poll_turn_stream`] instead.
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
         while let Some(t) = self.transmits.pop_front() {
-            if let Some(t) = self.wrap_relayed(t) {
+            if let Some(t) = self.wrap_relayed(t).and_then(|t| self.divert_to_stream(t)) {
                 return Some(t);
             }
         }
@@ -795,18 +800,24 @@ impl IceAgent {
                     destination: t.destination,
                     contents: t.contents,
                 };
-                if let Some(t) = self.wrap_relayed(transmit) {
+                if let Some(t) = self
+                    .wrap_relayed(transmit)
+                    .and_then(|t| self.divert_to_stream(t))
+                {
                     return Some(t);
                 }
             }
         }
         while let Some(t) = self.relays.transactions.poll_transmit() {
             if let Some(source) = t.source {
-                return Some(Transmit {
+                let transmit = Transmit {
                     source,
                     destination: t.destination,
                     contents: t.contents,
-                });
+                };
+                if let Some(t) = self.divert_to_stream(transmit) {
+                    return Some(t);
+                }
             }
         }
         None

@@ -50,9 +50,10 @@ pub struct IceConfig {
     pub max_remote_candidates: usize,
     /// The most candidate pairs (RFC 8445 §6.1.2.5 suggests 100).
     pub max_pairs: usize,
-    /// TURN servers (UDP) to allocate relayed candidates on (RFC 8445
-    /// §5.1.1.2, RFC 8656): one allocation per server and base of its
-    /// address family.
+    /// TURN servers to allocate relayed candidates on (RFC 8445 §5.1.1.2,
+    /// RFC 8656): over UDP, one allocation per server and base of its
+    /// address family; over TCP or TLS, one per server, on a connection
+    /// the driver opens when asked ([`crate::IceEvent::OpenTurnConnection`]).
     pub turn_servers: Vec<TurnServer>,
     /// ICE transport policy "relay" (W3C webrtc-pc §4.2.1, RFC 8829 §4.1.1):
     /// only relayed candidates are signalled and paired, so the peer never
@@ -91,16 +92,69 @@ impl Default for IceConfig {
     }
 }
 
-/// A TURN server reached over UDP, with its long-term credentials
-/// (RFC 8489 §9.2). The driver resolves `turn:` URLs to an address.
+/// How the agent reaches a TURN server (RFC 8656 §3.1; `turn:` URLs with
+/// `?transport=`, `turns:` URLs, RFC 7065 §3.1). The relayed address is
+/// UDP in every case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
+pub enum TurnTransport {
+    /// Datagrams from the base's UDP socket.
+    #[default]
+    Udp,
+    /// A TCP connection to the server (RFC 8656 §3.1).
+    Tcp,
+    /// TLS over TCP (`turns:`, RFC 8656 §3.1).
+    Tls,
+}
+
+impl TurnTransport {
+    /// True over TCP and TLS: messages are framed on a byte stream.
+    pub fn is_stream(self) -> bool {
+        self != TurnTransport::Udp
+    }
+
+    /// RFC 8445 §5.1.2.1: relayed candidates reached over UDP are
+    /// preferred to TCP, then TLS (more overhead, head-of-line blocking);
+    /// this much is taken off their local preference.
+    pub(crate) fn preference_penalty(self) -> u16 {
+        match self {
+            TurnTransport::Udp => 0,
+            TurnTransport::Tcp => 1 << 12,
+            TurnTransport::Tls => 1 << 13,
+        }
+    }
+}
+
+/// A TURN server with its long-term credentials (RFC 8489 §9.2). The
+/// driver resolves `turn:` URLs to an address.
 #[derive(Clone, PartialEq, Eq)]
 pub struct TurnServer {
-    /// The server's resolved UDP address.
+    /// The server's resolved address.
     pub address: SocketAddr,
     /// The long-term username (for coturn's REST scheme, `expiry:user`).
     pub username: String,
     /// The long-term password.
     pub password: String,
+    /// UDP, TCP or TLS to the server.
+    pub transport: TurnTransport,
+}
+
+impl TurnServer {
+    /// A server reached over UDP.
+    pub fn udp(address: SocketAddr, username: &str, password: &str) -> Self {
+        TurnServer {
+            address,
+            username: username.to_owned(),
+            password: password.to_owned(),
+            transport: TurnTransport::Udp,
+        }
+    }
+
+    /// The same server over another transport.
+    pub fn with_transport(mut self, transport: TurnTransport) -> Self {
+        self.transport = transport;
+        self
+    }
 }
 
 impl std::fmt::Debug for TurnServer {
@@ -109,6 +163,7 @@ impl std::fmt::Debug for TurnServer {
         f.debug_struct("TurnServer")
             .field("address", &self.address)
             .field("username", &self.username)
+            .field("transport", &self.transport)
             .finish_non_exhaustive()
     }
 }

@@ -153,4 +153,20 @@ pub enum IceEvent {
         /// `<uuid>.local`.
         name: String,
     },
+    /// Open a TCP (or TLS over TCP) connection to a TURN server, then call
+    /// [`crate::IceAgent::turn_connected`] with its local address, or
+    /// [`crate::IceAgent::turn_disconnected`] when it fails or later
+    /// closes. The allocation lives on that connection (RFC 8656 §3.1):
+    /// send it what [`crate::IceAgent::poll_turn_stream`] gives, and hand
+    /// each message [`crate::TurnStreamDecoder`] reads from it to
+    /// [`crate::IceAgent::handle_receive`] (or `handle_receive_data`) as
+    /// received from `address` on the connection's local address.
+    OpenTurnConnection {
+        /// Index of the server in [`crate::IceConfig::turn_servers`].
+        server: usize,
+        /// Where to connect.
+        address: SocketAddr,
+        /// TCP or TLS.
+        transport: crate::TurnTransport,
+    },
 }

@@ -13,6 +13,7 @@ use tracing::debug;
 
 use crate::agent::{IceAgent, LocalCandidate, Purpose};
 use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
+use crate::config::TurnTransport;
 use crate::event::{IceEvent, IceGatheringState};
 
 impl IceAgent {
@@ -141,7 +142,19 @@ impl IceAgent {
         base: IpAddr,
         server: Option<IpAddr>,
     ) -> String {
-        let key = (kind, base, server);
+        self.foundation_via(kind, base, server, TurnTransport::Udp)
+    }
+
+    /// [`IceAgent::foundation`] with the transport to the server, which
+    /// RFC 8445 §5.1.1.3 also keys foundations on.
+    pub(crate) fn foundation_via(
+        &mut self,
+        kind: CandidateKind,
+        base: IpAddr,
+        server: Option<IpAddr>,
+        transport: TurnTransport,
+    ) -> String {
+        let key = (kind, base, server, transport);
         let index = match self.foundations.iter().position(|f| *f == key) {
             Some(i) => i,
             None => {

@@ -36,8 +36,11 @@ mod event;
 mod gather;
 mod relay;
 mod requests;
+mod stream;
 
 pub use agent::{IceAgent, IceCredentials, IceError, ReceivedData, Transmit};
 pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
-pub use config::{IceConfig, TurnServer};
+pub use config::{IceConfig, TurnServer, TurnTransport};
 pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
+pub use relay::TurnStreamTransmit;
+pub use stream::{StreamError, TurnStreamDecoder, MAX_FRAME};

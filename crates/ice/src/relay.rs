@@ -8,7 +8,13 @@
 //! any base, and [`IceAgent::poll_transmit`] turns them into Send
 //! indications or ChannelData to the server, sent from the host socket the
 //! allocation was made on.
+//!
+//! Over TCP or TLS (RFC 8656 §3.1) the allocation lives on a connection the
+//! driver opens when asked; what goes to such a server comes out of
+//! [`IceAgent::poll_turn_stream`] instead of [`IceAgent::poll_transmit`],
+//! ChannelData padded to a multiple of four (§12.5).
 
+use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -25,6 +31,8 @@ use tracing::{debug, trace};
 
 use crate::agent::{IceAgent, Transmit};
 use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
+use crate::config::TurnTransport;
+use crate::event::IceEvent;
 
 /// RFC 8656 §8: refresh an allocation this long before it expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -63,9 +71,23 @@ pub(crate) struct TurnRequest {
     auth_attempts: u8,
 }
 
+/// Bytes for the TCP or TLS connection to a TURN server: one whole STUN
+/// or (padded) ChannelData message.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct TurnStreamTransmit {
+    /// Index of the server in [`crate::IceConfig::turn_servers`] (the one
+    /// [`crate::IceEvent::OpenTurnConnection`] named).
+    pub server: usize,
+    /// The message.
+    pub contents: Bytes,
+}
+
 /// RFC 8656 §6: where an allocation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum AllocationState {
+    /// Over TCP or TLS: waiting for the driver's connection.
+    Connecting,
     /// Allocate sent, no final answer yet.
     Requesting,
     /// The server relays for us on `relayed`.
@@ -100,8 +122,10 @@ pub(crate) struct Allocation {
     /// Index in `IceConfig::turn_servers`.
     server_index: usize,
     server: SocketAddr,
-    /// The host socket it is reached from.
+    /// The host socket it is reached from; over TCP or TLS, the
+    /// connection's local address.
     base: SocketAddr,
+    transport: TurnTransport,
     pub(crate) state: AllocationState,
     realm: Option<String>,
     nonce: Option<String>,
@@ -118,6 +142,8 @@ pub(crate) struct Allocation {
 pub(crate) struct Relays {
     pub(crate) allocations: Vec<Allocation>,
     pub(crate) transactions: ClientTransactions<TurnRequest>,
+    /// What goes to servers reached over TCP or TLS.
+    stream_out: VecDeque<TurnStreamTransmit>,
 }
 
 impl Relays {
@@ -128,14 +154,32 @@ impl Relays {
                 max_pending: 256,
                 ..RetransmitConfig::default()
             }),
+            stream_out: VecDeque::new(),
         }
     }
 
     /// True while an Allocate has no final answer (gathering goes on).
     pub(crate) fn any_requesting(&self) -> bool {
+        self.allocations.iter().any(|a| {
+            matches!(
+                a.state,
+                AllocationState::Requesting | AllocationState::Connecting
+            )
+        })
+    }
+
+    /// The server index of the TCP or TLS connection a transmit from
+    /// `source` to `destination` belongs on, if it does.
+    fn stream_of(&self, source: SocketAddr, destination: SocketAddr) -> Option<usize> {
         self.allocations
             .iter()
-            .any(|a| a.state == AllocationState::Requesting)
+            .find(|a| {
+                a.transport.is_stream()
+                    && a.state != AllocationState::Connecting
+                    && a.base == source
+                    && a.server == destination
+            })
+            .map(|a| a.server_index)
     }
 
     /// The live allocation whose relayed address is `relayed`.
@@ -224,15 +268,15 @@ impl IceAgent {
     pub(crate) fn gather_relays(&mut self, now: Instant, base: SocketAddr) {
         for server_index in 0..self.config.turn_servers.len() {
             let server = self.config.turn_servers[server_index].address;
+            let transport = self.config.turn_servers[server_index].transport;
             if server.is_ipv4() != base.is_ipv4() {
                 continue;
             }
-            if let Some(i) = self
-                .relays
-                .allocations
-                .iter()
-                .position(|a| a.server_index == server_index && a.base == base)
-            {
+            // Over TCP or TLS, one connection and allocation per server
+            // whatever the bases: the kernel picks the source address.
+            if let Some(i) = self.relays.allocations.iter().position(|a| {
+                a.server_index == server_index && (a.base == base || transport.is_stream())
+            }) {
                 if let AllocationState::Allocated { relayed, mapped } =
                     self.relays.allocations[i].state
                 {
@@ -240,11 +284,17 @@ impl IceAgent {
                 }
                 continue;
             }
+            let state = if transport.is_stream() {
+                AllocationState::Connecting
+            } else {
+                AllocationState::Requesting
+            };
             self.relays.allocations.push(Allocation {
                 server_index,
                 server,
                 base,
-                state: AllocationState::Requesting,
+                transport,
+                state,
                 realm: None,
                 nonce: None,
                 key: None,
@@ -254,8 +304,80 @@ impl IceAgent {
                 channels: Vec::new(),
             });
             let allocation = self.relays.allocations.len() - 1;
+            if transport.is_stream() {
+                debug!(%server, ?transport, "asking for a connection to a TURN server");
+                self.events.push_back(IceEvent::OpenTurnConnection {
+                    server: server_index,
+                    address: server,
+                    transport,
+                });
+                continue;
+            }
             debug!(%server, %base, "allocating a relayed address");
             self.send_turn_request(now, allocation, TurnRequestKind::Allocate, 0);
+        }
+    }
+
+    /// The connection asked for by [`IceEvent::OpenTurnConnection`] is up,
+    /// from local address `local`: the Allocate goes out on it. The
+    /// driver must not give a `local` equal to a UDP base it gathered on
+    /// (a TCP port can equal the UDP socket's: connect again then).
+    pub fn turn_connected(&mut self, now: Instant, server: usize, local: SocketAddr) {
+        let Some(i) = self
+            .relays
+            .allocations
+            .iter()
+            .position(|a| a.server_index == server && a.state == AllocationState::Connecting)
+        else {
+            return;
+        };
+        debug!(server = %self.relays.allocations[i].server, %local, "TURN connection up");
+        self.relays.allocations[i].base = local;
+        self.relays.allocations[i].state = AllocationState::Requesting;
+        self.send_turn_request(now, i, TurnRequestKind::Allocate, 0);
+    }
+
+    /// The connection to TURN server `server` failed or closed: its
+    /// allocation is gone (RFC 8656 §3.1), and with it the relayed
+    /// candidate.
+    pub fn turn_disconnected(&mut self, _now: Instant, server: usize) {
+        for i in 0..self.relays.allocations.len() {
+            let a = &mut self.relays.allocations[i];
+            if a.server_index != server
+                || !a.transport.is_stream()
+                || a.state == AllocationState::Failed
+            {
+                continue;
+            }
+            debug!(server = %a.server, "TURN connection lost: allocation gone");
+            a.state = AllocationState::Failed;
+            self.relays.transactions.cancel_where(|c| c.allocation == i);
+        }
+        self.maybe_finish_gathering();
+        self.update_state();
+    }
+
+    /// The next message for a TCP or TLS connection to a TURN server.
+    pub fn poll_turn_stream(&mut self) -> Option<TurnStreamTransmit> {
+        let next = self.relays.stream_out.pop_front();
+        if next.is_none() && self.relays.stream_out.capacity() > 0 {
+            self.relays.stream_out = VecDeque::new();
+        }
+        next
+    }
+
+    /// Moves a transmit bound for a TURN server's TCP or TLS connection to
+    /// [`IceAgent::poll_turn_stream`]'s queue; others pass.
+    pub(crate) fn divert_to_stream(&mut self, transmit: Transmit) -> Option<Transmit> {
+        match self.relays.stream_of(transmit.source, transmit.destination) {
+            None => Some(transmit),
+            Some(server) => {
+                self.relays.stream_out.push_back(TurnStreamTransmit {
+                    server,
+                    contents: transmit.contents,
+                });
+                None
+            }
         }
     }
 
@@ -314,7 +436,8 @@ impl IceAgent {
             source: Some(a.base),
             destination: a.server,
             contents: Bytes::from(buf),
-            reliable: false,
+            // RFC 8489 §6.2.2: over TCP or TLS, sent once.
+            reliable: a.transport.is_stream(),
         };
         let context = TurnRequest {
             allocation,
@@ -507,17 +630,21 @@ impl IceAgent {
         mapped: SocketAddr,
     ) {
         let a = &self.relays.allocations[allocation];
-        let (base, server) = (a.base, a.server);
+        let (base, server, transport) = (a.base, a.server, a.transport);
         let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
+        // RFC 8445 §5.1.2.1: UDP relays before TCP before TLS.
+        let preference =
+            local_preference(&relayed, index).saturating_sub(transport.preference_penalty());
         let candidate = Candidate {
             kind: CandidateKind::Relayed,
             address: relayed,
-            priority: candidate_priority(
+            priority: candidate_priority(CandidateKind::Relayed, preference, 1),
+            foundation: self.foundation_via(
                 CandidateKind::Relayed,
-                local_preference(&relayed, index),
-                1,
+                base.ip(),
+                Some(server.ip()),
+                transport,
             ),
-            foundation: self.foundation(CandidateKind::Relayed, base.ip(), Some(server.ip())),
             component: 1,
             related_address: Some(mapped),
             mdns_name: None,
@@ -664,7 +791,7 @@ impl IceAgent {
             return (!dead_relay).then_some(transmit);
         };
         let a = &self.relays.allocations[allocation];
-        let (base, server) = (a.base, a.server);
+        let (base, server, stream) = (a.base, a.server, a.transport.is_stream());
         let channel = a
             .channels
             .iter()
@@ -673,10 +800,14 @@ impl IceAgent {
         let contents = match channel {
             Some(number) => {
                 let len = u16::try_from(transmit.contents.len()).ok()?;
-                let mut out = Vec::with_capacity(CHANNEL_HEADER + transmit.contents.len());
+                let mut out = Vec::with_capacity(CHANNEL_HEADER + transmit.contents.len() + 3);
                 out.extend_from_slice(&number.to_be_bytes());
                 out.extend_from_slice(&len.to_be_bytes());
                 out.extend_from_slice(&transmit.contents);
+                if stream {
+                    // RFC 8656 §12.5: padded to a multiple of 4 over TCP.
+                    out.resize(out.len().next_multiple_of(4), 0);
+                }
                 out
             }
             None => {

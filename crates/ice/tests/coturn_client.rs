@@ -17,10 +17,14 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use coturn::{Coturn, PASSWORD, USER};
-use realtimer_ice::{CandidateKind, IceAgent, IceConfig, IceConnectionState, IceEvent, TurnServer};
+use realtimer_ice::{
+    Candidate, CandidateKind, IceAgent, IceConfig, IceConnectionState, IceEvent, TurnServer,
+    TurnStreamDecoder, TurnTransport,
+};
 use realtimer_stun::attributes::{ErrorCode, Lifetime};
 use realtimer_stun::{Class, Message, Method};
-use tokio::net::UdpSocket;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpStream, UdpSocket};
 
 /// What coturn answered: (method, class, error code).
 type Answer = (Method, Class, Option<u16>);
@@ -31,6 +35,12 @@ struct Peer {
     skew: Duration,
     socket: UdpSocket,
     server: SocketAddr,
+    /// The TCP connection to coturn, when a server is reached over TCP,
+    /// with its local address and the decoder of what it carries.
+    tcp: Option<(TcpStream, SocketAddr)>,
+    decoder: TurnStreamDecoder,
+    /// Connections the agent asked for, not opened yet.
+    to_connect: Vec<(usize, SocketAddr)>,
     answers: Vec<Answer>,
     /// LIFETIME of every Allocate and Refresh success (seconds).
     lifetimes: Vec<u32>,
@@ -40,16 +50,21 @@ struct Peer {
 }
 
 impl Peer {
-    async fn new(server: SocketAddr, controlling: bool, seed: u64) -> Peer {
+    /// An agent reaching coturn at `server` over each of `transports`.
+    async fn new(
+        server: SocketAddr,
+        transports: &[TurnTransport],
+        controlling: bool,
+        seed: u64,
+    ) -> Peer {
         let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
         let config = IceConfig {
             allow_loopback: true,
             relay_only: true,
-            turn_servers: vec![TurnServer {
-                address: server,
-                username: USER.into(),
-                password: PASSWORD.into(),
-            }],
+            turn_servers: transports
+                .iter()
+                .map(|t| TurnServer::udp(server, USER, PASSWORD).with_transport(*t))
+                .collect(),
             seed,
             // The clock jumps: consent must survive it.
             consent_timeout: Duration::from_secs(3600),
@@ -63,6 +78,9 @@ impl Peer {
             skew: Duration::ZERO,
             socket,
             server,
+            tcp: None,
+            decoder: TurnStreamDecoder::new(),
+            to_connect: Vec::new(),
             answers: Vec::new(),
             lifetimes: Vec::new(),
             channel_data_sent: 0,
@@ -72,8 +90,33 @@ impl Peer {
     }
 
     async fn flush(&mut self) {
+        for (server, address) in std::mem::take(&mut self.to_connect) {
+            assert_eq!(address, self.server);
+            let stream = TcpStream::connect(address).await.unwrap();
+            let local = stream.local_addr().unwrap();
+            self.agent.turn_connected(self.now(), server, local);
+            self.tcp = Some((stream, local));
+        }
         while let Some(t) = self.agent.poll_transmit() {
             self.send(t).await;
+        }
+        while let Some(t) = self.agent.poll_turn_stream() {
+            if is_channel_data(&t.contents) {
+                // RFC 8656 §12.5: padded to 4 over TCP.
+                assert_eq!(t.contents.len() % 4, 0);
+                self.channel_data_sent += 1;
+            }
+            let (stream, _) = self.tcp.as_mut().expect("a connection");
+            stream.write_all(&t.contents).await.unwrap();
+        }
+    }
+
+    /// Bytes coturn sent on the TCP connection.
+    fn receive_stream(&mut self, bytes: &[u8]) {
+        let (_, local) = *self.tcp.as_ref().unwrap();
+        self.decoder.push(bytes).unwrap();
+        while let Some(m) = self.decoder.next_message().unwrap() {
+            self.receive(self.server, local, &m);
         }
     }
 
@@ -88,7 +131,7 @@ impl Peer {
             .unwrap();
     }
 
-    fn receive(&mut self, from: SocketAddr, datagram: &[u8]) {
+    fn receive(&mut self, from: SocketAddr, local: SocketAddr, datagram: &[u8]) {
         if from == self.server {
             if is_channel_data(datagram) {
                 self.channel_data_received += 1;
@@ -100,15 +143,13 @@ impl Peer {
                 }
             }
         }
-        let local = self.socket.local_addr().unwrap();
         if let Some(data) = self
             .agent
             .handle_receive_data(self.now(), from, local, datagram)
         {
-            assert_eq!(
-                data.destination,
-                self.relayed(),
-                "data arrives on the relay"
+            assert!(
+                self.relayed().contains(&data.destination),
+                "data arrives on a relay"
             );
             self.received.push(data.contents.to_vec());
         }
@@ -125,12 +166,14 @@ impl Peer {
         )
     }
 
-    fn relayed(&self) -> SocketAddr {
+    fn relayed(&self) -> Vec<SocketAddr> {
+        self.relayed_candidates().map(|c| c.address).collect()
+    }
+
+    fn relayed_candidates(&self) -> impl Iterator<Item = &Candidate> {
         self.agent
             .local_candidates()
-            .find(|c| c.kind == CandidateKind::Relayed)
-            .expect("a relayed candidate")
-            .address
+            .filter(|c| c.kind == CandidateKind::Relayed)
     }
 
     fn count(&self, method: Method, class: Class, code: Option<u16>) -> usize {
@@ -155,6 +198,14 @@ fn signal(from: &mut Peer, to: &mut Peer) {
                 to.agent.add_remote_candidate(to.now(), &sdp).unwrap();
             }
             IceEvent::EndOfCandidates => to.agent.add_remote_end_of_candidates(),
+            IceEvent::OpenTurnConnection {
+                server,
+                address,
+                transport,
+            } => {
+                assert_eq!(transport, TurnTransport::Tcp);
+                from.to_connect.push((server, address));
+            }
             _ => {}
         }
     }
@@ -176,19 +227,39 @@ async fn step(a: &mut Peer, b: &mut Peer) {
         });
     let mut buf_a = [0u8; 1500];
     let mut buf_b = [0u8; 1500];
+    let mut tcp_a = [0u8; 4096];
+    let mut tcp_b = [0u8; 4096];
+    let (a_local, b_local) = (
+        a.socket.local_addr().unwrap(),
+        b.socket.local_addr().unwrap(),
+    );
     tokio::select! {
         r = a.socket.recv_from(&mut buf_a) => {
             let (len, from) = r.unwrap();
-            a.receive(from, &buf_a[..len]);
+            a.receive(from, a_local, &buf_a[..len]);
         }
         r = b.socket.recv_from(&mut buf_b) => {
             let (len, from) = r.unwrap();
-            b.receive(from, &buf_b[..len]);
+            b.receive(from, b_local, &buf_b[..len]);
         }
+        n = read_tcp(&mut a.tcp, &mut tcp_a) => a.receive_stream(&tcp_a[..n]),
+        n = read_tcp(&mut b.tcp, &mut tcp_b) => b.receive_stream(&tcp_b[..n]),
         _ = tokio::time::sleep(next) => {}
     }
     a.agent.handle_timeout(a.now());
     b.agent.handle_timeout(b.now());
+}
+
+/// Reads from the connection if there is one (never returns otherwise).
+async fn read_tcp(tcp: &mut Option<(TcpStream, SocketAddr)>, buf: &mut [u8]) -> usize {
+    match tcp {
+        Some((stream, _)) => {
+            let n = stream.read(buf).await.unwrap();
+            assert!(n > 0, "coturn closed the connection");
+            n
+        }
+        None => std::future::pending().await,
+    }
 }
 
 /// Steps both agents until `done` or the deadline (then fails with `what`).
@@ -214,8 +285,9 @@ async fn run_until(
 #[tokio::test]
 async fn allocate_permission_channel_refresh_and_data_through_coturn() {
     let coturn = Coturn::start(&["--stale-nonce=4"], None);
-    let mut a = Peer::new(coturn.address(), true, 1).await;
-    let mut b = Peer::new(coturn.address(), false, 2).await;
+    let udp = [TurnTransport::Udp];
+    let mut a = Peer::new(coturn.address(), &udp, true, 1).await;
+    let mut b = Peer::new(coturn.address(), &udp, false, 2).await;
     a.agent
         .set_remote_credentials(b.agent.local_credentials().clone());
     b.agent
@@ -236,7 +308,7 @@ async fn allocate_permission_channel_refresh_and_data_through_coturn() {
         assert!(p.count(Method::CREATE_PERMISSION, Class::SuccessResponse, None) >= 1);
         let selected = p.agent.selected_pair().unwrap();
         assert_eq!(selected.local.kind, CandidateKind::Relayed);
-        assert_eq!(selected.local_base, p.relayed());
+        assert_eq!(selected.local_base, p.relayed()[0]);
     }
     // The selected relayed pair gets a channel (RFC 8656 §12).
     run_until(&mut a, &mut b, 5, "channels bound", |a, b| {
@@ -309,4 +381,75 @@ async fn allocate_permission_channel_refresh_and_data_through_coturn() {
         a.count(Method::REFRESH, Class::SuccessResponse, None) > refreshes
     })
     .await;
+}
+
+/// TURN over TCP (RFC 8656 §3.1): `a` reaches coturn over UDP and TCP,
+/// `b` over TCP only. The TCP relayed candidate ranks below the UDP one
+/// (RFC 8445 §5.1.2.1) under another foundation; the Allocate, checks and
+/// padded ChannelData all travel framed on the connection.
+#[tokio::test]
+async fn allocation_and_channel_data_over_tcp_to_coturn() {
+    let coturn = Coturn::start(&[], None);
+    let both = [TurnTransport::Udp, TurnTransport::Tcp];
+    let mut a = Peer::new(coturn.address(), &both, true, 3).await;
+    let mut b = Peer::new(coturn.address(), &[TurnTransport::Tcp], false, 4).await;
+    a.agent
+        .set_remote_credentials(b.agent.local_credentials().clone());
+    b.agent
+        .set_remote_credentials(a.agent.local_credentials().clone());
+    run_until(
+        &mut a,
+        &mut b,
+        15,
+        "connect through coturn over TCP",
+        |a, b| a.connected() && b.connected() && a.relayed().len() == 2,
+    )
+    .await;
+    let tcp_local = a.tcp.as_ref().unwrap().1;
+    let (tcp, udp): (Vec<Candidate>, Vec<Candidate>) = a
+        .relayed_candidates()
+        .cloned()
+        .partition(|c| c.related_address == Some(tcp_local));
+    assert_eq!(
+        (tcp.len(), udp.len()),
+        (1, 1),
+        "the TCP allocation maps the connection"
+    );
+    assert!(udp[0].priority > tcp[0].priority, "{udp:?} {tcp:?}");
+    assert_ne!(udp[0].foundation, tcp[0].foundation);
+    for p in [&a, &b] {
+        assert!(p
+            .answers
+            .contains(&(Method::ALLOCATE, Class::ErrorResponse, Some(401))));
+    }
+    assert_eq!(b.count(Method::ALLOCATE, Class::SuccessResponse, None), 1);
+
+    run_until(&mut a, &mut b, 5, "channels bound", |a, b| {
+        [a, b]
+            .iter()
+            .all(|p| p.count(Method::CHANNEL_BIND, Class::SuccessResponse, None) >= 1)
+    })
+    .await;
+    // Lengths that need padding, both ways.
+    let lengths = [1usize, 2, 3, 5, 1021, 1200];
+    for len in lengths {
+        let payload = vec![0x80 | (len % 64) as u8; len];
+        if let Some(t) = a.agent.send_data(&payload) {
+            a.send(t).await;
+        }
+        a.flush().await;
+        if let Some(t) = b.agent.send_data(&payload) {
+            b.send(t).await;
+        }
+        b.flush().await;
+    }
+    run_until(&mut a, &mut b, 5, "data over TCP delivered", |a, b| {
+        a.received.len() == lengths.len() && b.received.len() == lengths.len()
+    })
+    .await;
+    for p in [&a, &b] {
+        let got: Vec<usize> = p.received.iter().map(Vec::len).collect();
+        assert_eq!(got, lengths);
+    }
+    assert!(b.channel_data_sent >= lengths.len() && b.channel_data_received >= lengths.len());
 }

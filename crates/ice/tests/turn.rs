@@ -130,11 +130,11 @@ fn turn_config(seed: u64, relay_only: bool) -> IceConfig {
     IceConfig {
         seed,
         stun_servers: vec![SocketAddr::new(ip(TURN_IP), TURN_PORT)],
-        turn_servers: vec![TurnServer {
-            address: SocketAddr::new(ip(TURN_IP), TURN_PORT),
-            username: "alice".into(),
-            password: "wonderland".into(),
-        }],
+        turn_servers: vec![TurnServer::udp(
+            SocketAddr::new(ip(TURN_IP), TURN_PORT),
+            "alice",
+            "wonderland",
+        )],
         relay_only,
         ..IceConfig::default()
     }

@@ -132,11 +132,8 @@ pub(super) async fn configure(
                     continue;
                 }
                 if let Some(address) = resolve(&url).await {
-                    ice.turn_servers.push(TurnServer {
-                        address,
-                        username,
-                        password,
-                    });
+                    ice.turn_servers
+                        .push(TurnServer::udp(address, &username, &password));
                 }
             }
         }
@@ -208,11 +205,11 @@ mod tests {
         assert_eq!(ice.stun_servers, vec!["127.0.0.1:3000".parse().unwrap()]);
         assert_eq!(
             ice.turn_servers,
-            vec![TurnServer {
-                address: "127.0.0.1:3001".parse().unwrap(),
-                username: "alice".into(),
-                password: "secret".into(),
-            }]
+            vec![TurnServer::udp(
+                "127.0.0.1:3001".parse().unwrap(),
+                "alice",
+                "secret"
+            )]
         );
     }
 }
