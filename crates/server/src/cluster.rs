@@ -13,20 +13,27 @@
 //!   join there, or by the periodic sweep of a live process with members in
 //!   the room (their peers get `left`). So a crash frees its slots within
 //!   about one TTL.
-//! - `PREFIX:events`, one pub/sub channel: each process publishes the room
-//!   events of its own clients (`join`, `ready`, `message`, `left`) and
-//!   delivers the others' events to its local members. Every process gets
-//!   every event, which is simple and fine for a handful of processes.
+//! - `PREFIX:events:NAME`, a pub/sub channel per room: each process
+//!   publishes the room events of its own clients (`join`, `ready`,
+//!   `message`, `left`) there, and delivers the others' events to its local
+//!   members. A process subscribes to a room's channel while it has members
+//!   in the room (from just before their join is decided), so it receives
+//!   only the traffic of its own rooms: adding processes spreads the relay
+//!   work instead of copying all of it to each.
 //!
 //! One task per process runs the Redis commands in the order the hub queued
-//! them, so a client's offer is published before its candidates.
+//! them, so a client's offer is published before its candidates, and a
+//! room's channel is subscribed before the join that needs it is decided
+//! (so no event of that room can be published before this process hears
+//! it). The connection speaks RESP3 (Redis 6 or later), whose pushes carry
+//! the messages of the subscribed channels on the same connection, and the
+//! client resubscribes by itself after a reconnect.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::StreamExt;
-use redis::aio::ConnectionManager;
-use redis::{AsyncCommands, Script};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{AsyncCommands, IntoConnectionInfo, ProtocolVersion, PushInfo, PushKind, Script};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
@@ -215,12 +222,11 @@ end
 return pruned
 "#;
 
-/// Keys, channel and scripts of one deployment.
+/// Keys, channels and scripts of one deployment.
 #[derive(Debug, Clone)]
 struct Names {
     prefix: String,
     node: String,
-    channel: String,
     node_ttl: Duration,
     /// Rooms in Redis outlive their idle timeout only by a crash of every
     /// member's process; then they expire after this.
@@ -230,6 +236,9 @@ struct Names {
 impl Names {
     fn room(&self, room: &str) -> String {
         format!("{}:room:{room}", self.prefix)
+    }
+    fn channel(&self, room: &str) -> String {
+        format!("{}:events:{room}", self.prefix)
     }
     fn node_prefix(&self) -> String {
         format!("{}:node:", self.prefix)
@@ -262,13 +271,28 @@ pub async fn start(
         url: config.url.clone(),
         source,
     };
-    let client = redis::Client::open(config.url.as_str()).map_err(redis_error)?;
-    let mut manager = ConnectionManager::new(client.clone())
+    let info = config
+        .url
+        .as_str()
+        .into_connection_info()
+        .map_err(redis_error)?;
+    let resp3 = info
+        .redis_settings()
+        .clone()
+        .set_protocol(ProtocolVersion::RESP3);
+    let client = redis::Client::open(info.set_redis_settings(resp3)).map_err(redis_error)?;
+    // Pushes (the subscribed rooms' messages) go to `receive_events`. The
+    // channel is unbounded as Redis's own output buffer is: the hub only
+    // queues each event to its members, so it does not fall behind.
+    let (push_tx, push_rx) = mpsc::unbounded_channel();
+    let manager_config = ConnectionManagerConfig::new()
+        .set_push_sender(push_tx)
+        .set_automatic_resubscription();
+    let mut manager = ConnectionManager::new_with_config(client, manager_config)
         .await
         .map_err(redis_error)?;
     let node = format!("{:08x}", rand::random::<u32>());
     let names = Names {
-        channel: format!("{}:events", config.prefix),
         prefix: config.prefix.clone(),
         node: node.clone(),
         node_ttl: config.node_ttl,
@@ -283,11 +307,6 @@ pub async fn start(
         )
         .await
         .map_err(redis_error)?;
-    let mut pubsub = client.get_async_pubsub().await.map_err(redis_error)?;
-    pubsub
-        .subscribe(&names.channel)
-        .await
-        .map_err(redis_error)?;
 
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
     let hub = Hub::with_cluster(rooms, Link { node, tx });
@@ -299,7 +318,7 @@ pub async fn start(
             names.clone(),
             rx,
         )),
-        tokio::spawn(receive_events(hub.clone(), client, pubsub, names.clone())),
+        tokio::spawn(receive_events(hub.clone(), push_rx, names.clone())),
         tokio::spawn(heartbeat(hub.clone(), manager, names)),
     ];
     Ok((hub, tasks))
@@ -313,7 +332,7 @@ async fn publish(manager: &mut ConnectionManager, names: &Names, room: &str, eve
         event,
     };
     let payload = serde_json::to_string(&envelope).unwrap_or_default();
-    let published: redis::RedisResult<i64> = manager.publish(&names.channel, payload).await;
+    let published: redis::RedisResult<i64> = manager.publish(names.channel(room), payload).await;
     if let Err(e) = published {
         warn!("Redis PUBLISH failed, event lost: {e}");
     }
@@ -348,6 +367,14 @@ async fn run_commands(
     while let Some(command) = rx.recv().await {
         match command {
             Command::Join { id, name, room } => {
+                // Hear the room before anyone can see this member in it.
+                let subscribed: redis::RedisResult<()> =
+                    manager.subscribe(names.channel(&room)).await;
+                if let Err(e) = subscribed {
+                    warn!(%room, "Redis SUBSCRIBE failed: {e}");
+                    hub.join_failed(id, &e.to_string());
+                    continue;
+                }
                 let result: redis::RedisResult<(String, usize, Vec<String>)> = join
                     .key(names.room(&room))
                     .arg(names.member(&name))
@@ -361,6 +388,7 @@ async fn run_commands(
                     Err(e) => {
                         warn!(%room, "Redis join failed: {e}");
                         hub.join_failed(id, &e.to_string());
+                        unsubscribe_if_unused(&hub, &mut manager, &names, &room).await;
                         continue;
                     }
                 };
@@ -389,6 +417,7 @@ async fn run_commands(
                     }
                     None => {}
                 }
+                unsubscribe_if_unused(&hub, &mut manager, &names, &room).await;
             }
             Command::Leave { name, room } => {
                 let done: redis::RedisResult<i64> = leave
@@ -400,6 +429,7 @@ async fn run_commands(
                     warn!(%room, "Redis leave failed: {e}");
                 }
                 publish(&mut manager, &names, &room, RoomEvent::Left { id: name }).await;
+                unsubscribe_if_unused(&hub, &mut manager, &names, &room).await;
             }
             Command::Publish { room, event } => {
                 publish(&mut manager, &names, &room, event).await;
@@ -408,43 +438,47 @@ async fn run_commands(
     }
 }
 
-/// Delivers the other nodes' events to local members; resubscribes after a
-/// lost connection (events published meanwhile are lost).
-async fn receive_events(hub: Hub, client: redis::Client, pubsub: redis::aio::PubSub, names: Names) {
-    let mut pubsub = Some(pubsub);
-    loop {
-        let current = match pubsub.take() {
-            Some(p) => p,
-            None => {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                match client.get_async_pubsub().await {
-                    Ok(mut p) => match p.subscribe(&names.channel).await {
-                        Ok(()) => {
-                            info!("resubscribed to Redis room events");
-                            p
-                        }
-                        Err(e) => {
-                            warn!("Redis SUBSCRIBE failed: {e}");
-                            continue;
-                        }
-                    },
-                    Err(e) => {
-                        warn!("cannot reconnect to Redis for events: {e}");
-                        continue;
-                    }
+/// Stops hearing a room that has no members in this process any more.
+/// Members are only added by this task (after `SUBSCRIBE`), and every
+/// removal queues a `Leave` that ends here, so the check is never stale in
+/// the unsafe direction.
+async fn unsubscribe_if_unused(
+    hub: &Hub,
+    manager: &mut ConnectionManager,
+    names: &Names,
+    room: &str,
+) {
+    if hub.has_local_members(room) {
+        return;
+    }
+    let done: redis::RedisResult<()> = manager.unsubscribe(names.channel(room)).await;
+    if let Err(e) = done {
+        warn!(%room, "Redis UNSUBSCRIBE failed: {e}");
+    }
+}
+
+/// Delivers the other nodes' events (pushes of the subscribed rooms'
+/// channels) to local members. After a lost connection the client
+/// resubscribes; events published meanwhile are lost.
+async fn receive_events(hub: Hub, mut pushes: mpsc::UnboundedReceiver<PushInfo>, names: Names) {
+    while let Some(push) = pushes.recv().await {
+        match push.kind {
+            PushKind::Message => {
+                let Some(redis::Value::BulkString(payload)) = push.data.get(1) else {
+                    debug!("ignoring a room event without a payload");
+                    continue;
+                };
+                match serde_json::from_slice::<Envelope>(payload) {
+                    Ok(envelope) if envelope.origin == names.node => {}
+                    Ok(envelope) => hub.deliver(&envelope.room, &envelope.event),
+                    Err(e) => debug!("ignoring a malformed room event: {e}"),
                 }
             }
-        };
-        let mut messages = current.into_on_message();
-        while let Some(message) = messages.next().await {
-            let payload: &[u8] = message.get_payload_bytes();
-            match serde_json::from_slice::<Envelope>(payload) {
-                Ok(envelope) if envelope.origin == names.node => {}
-                Ok(envelope) => hub.deliver(&envelope.room, &envelope.event),
-                Err(e) => debug!("ignoring a malformed room event: {e}"),
+            PushKind::Disconnection => {
+                warn!("lost the Redis connection; room events are lost until it is back")
             }
+            _ => {}
         }
-        warn!("lost the Redis event subscription; reconnecting");
     }
 }
 

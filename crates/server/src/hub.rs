@@ -357,6 +357,11 @@ impl Hub {
         }
     }
 
+    /// True if `room` has members in this process.
+    pub(crate) fn has_local_members(&self, room: &str) -> bool {
+        !self.lock().rooms.members(room).is_empty()
+    }
+
     /// Rooms with members in this process.
     pub(crate) fn local_rooms(&self) -> Vec<String> {
         self.lock().rooms.room_names().map(str::to_owned).collect()

@@ -1,6 +1,7 @@
 //! Scale-out through Redis: two `realtimer serve` processes sharing rooms
 //! via a `redis-server` started here on a loopback port; WebSocket clients
-//! on different processes in one room; a crashed process frees its slots.
+//! on different processes in one room; each process subscribed only to its
+//! rooms' channels; a crashed process frees its slots.
 
 mod common;
 
@@ -169,6 +170,89 @@ async fn two_servers_share_a_room_through_redis() {
         next(&mut b).await,
         json!({"type": "join", "room": "shared"})
     );
+}
+
+/// Subscribers of each room's event channel, as Redis counts them.
+async fn subscribers(redis: &mut redis::aio::MultiplexedConnection, rooms: &[&str]) -> Vec<i64> {
+    let mut command = redis::cmd("PUBSUB");
+    command.arg("NUMSUB");
+    for room in rooms {
+        command.arg(format!("realtimer:events:{room}"));
+    }
+    let counts: Vec<(String, i64)> = command.query_async(redis).await.unwrap();
+    counts.into_iter().map(|(_, n)| n).collect()
+}
+
+/// Waits (2 s at most) until the subscriber counts are `want`.
+async fn until_subscribers(
+    redis: &mut redis::aio::MultiplexedConnection,
+    rooms: &[&str],
+    want: &[i64],
+) {
+    let mut got = Vec::new();
+    for _ in 0..40 {
+        got = subscribers(redis, rooms).await;
+        if got == want {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("subscribers of {rooms:?}: {got:?}, want {want:?}");
+}
+
+/// Each room has its own channel, and a process listens only to the rooms
+/// it has members in: from the join on, until its last member there goes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_hears_only_the_rooms_it_has_members_in() {
+    let (_redis, url) = common::start_redis();
+    let (_dir, servers) = two_servers(&url);
+    let (one, two) = (servers[0].1, servers[1].1);
+    let mut redis = redis::Client::open(url.as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let rooms = ["left", "right", "both"];
+    until_subscribers(&mut redis, &rooms, &[0, 0, 0]).await;
+
+    let (mut a, _) = open(one).await;
+    let (mut b, _) = open(two).await;
+    let (mut c, _) = open(one).await;
+    let (mut d, _) = open(two).await;
+    for (ws, room) in [(&mut a, "left"), (&mut b, "right"), (&mut c, "both")] {
+        send(ws, json!({"type": "join", "room": room})).await;
+        assert_eq!(next(ws).await["type"], "created");
+    }
+    // Subscribed before the join is decided, so already there.
+    assert_eq!(subscribers(&mut redis, &rooms).await, [1, 1, 1]);
+    send(&mut d, json!({"type": "join", "room": "both"})).await;
+    assert_eq!(next(&mut d).await["type"], "joined");
+    assert_eq!(subscribers(&mut redis, &rooms).await, [1, 1, 2]);
+
+    // Messages of a room reach its members, from either side.
+    send(&mut d, json!({"type": "message", "data": "to c"})).await;
+    assert_eq!(next(&mut c).await["type"], "join");
+    assert_eq!(next(&mut c).await["type"], "ready");
+    assert_eq!(next(&mut c).await["data"], "to c");
+
+    // The last member of a room on a process leaving unsubscribes it.
+    send(&mut a, json!({"type": "leave"})).await;
+    drop(d);
+    assert_eq!(next(&mut c).await["type"], "left");
+    until_subscribers(&mut redis, &rooms, &[0, 1, 1]).await;
+    drop(b);
+    until_subscribers(&mut redis, &rooms, &[0, 0, 1]).await;
+    // A refused join leaves no subscription behind.
+    let (mut p, _) = open(one).await;
+    let (mut q, _) = open(one).await;
+    let (mut r, _) = open(two).await;
+    send(&mut p, json!({"type": "join", "room": "pair"})).await;
+    assert_eq!(next(&mut p).await["type"], "created");
+    send(&mut q, json!({"type": "join", "room": "pair"})).await;
+    assert_eq!(next(&mut q).await["type"], "joined");
+    send(&mut r, json!({"type": "join", "room": "pair"})).await;
+    assert_eq!(next(&mut r).await["type"], "full");
+    until_subscribers(&mut redis, &["pair"], &[1]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
