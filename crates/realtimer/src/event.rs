@@ -98,4 +98,16 @@ pub enum RtcEvent {
     /// Publish this mDNS name for our host address (only with
     /// `IceConfig::mdns_host_candidates`).
     RegisterMdnsName(String, IpAddr),
+    /// Open a TCP or TLS connection to TURN server `server` (its index in
+    /// `IceConfig::turn_servers`) at `address`, and report with
+    /// [`crate::Rtc::turn_connected`] or [`crate::Rtc::turn_disconnected`];
+    /// see [`realtimer_ice::IceEvent::OpenTurnConnection`].
+    OpenTurnConnection {
+        /// The server's index.
+        server: usize,
+        /// Where to connect.
+        address: SocketAddr,
+        /// TCP or TLS.
+        transport: realtimer_ice::TurnTransport,
+    },
 }

@@ -23,7 +23,7 @@ use tokio::time::timeout;
 #[path = "../../ice/tests/coturn/mod.rs"]
 mod coturn;
 
-use coturn::{Coturn, PASSWORD, REALM, USER};
+use coturn::{Coturn, TestCertificate, PASSWORD, REALM, USER};
 
 /// `realtimer_turn::Server` driven on tokio UDP sockets: one listener on
 /// 127.0.0.1, one socket per relayed address. Relays to loopback are
@@ -131,11 +131,12 @@ async fn relay_reader(
     }
 }
 
-fn relay_config(turn_url: Option<&str>, password: &str) -> PeerConnectionConfig {
+fn relay_config(turn_url: Option<&str>, password: &str, ca: Option<&str>) -> PeerConnectionConfig {
     let mut c = PeerConnectionConfig::default()
         .with_loopback(true)
         .with_ice_transport_policy(IceTransportPolicy::Relay);
     c.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    c.turn_tls_ca_pem = ca.map(str::to_owned);
     if let Some(url) = turn_url {
         c = c.with_turn_server(url, USER, password);
     }
@@ -175,11 +176,11 @@ struct RelayPair {
     candidates: Arc<Mutex<Vec<String>>>,
 }
 
-async fn relay_pair(turn_url: Option<&str>, password: &str) -> RelayPair {
-    let a = PeerConnection::new(relay_config(turn_url, password))
+async fn relay_pair(turn_url: Option<&str>, password: &str, ca: Option<&str>) -> RelayPair {
+    let a = PeerConnection::new(relay_config(turn_url, password, ca))
         .await
         .unwrap();
-    let b = PeerConnection::new(relay_config(turn_url, password))
+    let b = PeerConnection::new(relay_config(turn_url, password, ca))
         .await
         .unwrap();
     let candidates = Arc::new(Mutex::new(Vec::new()));
@@ -207,8 +208,8 @@ async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
 /// Opens a channel over relayed candidates only, moves messages both
 /// ways, and checks getStats: the selected pair's local candidate is a
 /// relay on the TURN server's relay address.
-async fn channel_through_relay(turn_url: &str) {
-    let mut pair = relay_pair(Some(turn_url), PASSWORD).await;
+async fn channel_through_relay(turn_url: &str, ca: Option<&str>) {
+    let mut pair = relay_pair(Some(turn_url), PASSWORD, ca).await;
     let chat = pair
         .a
         .create_data_channel("chat", DataChannelInit::default())
@@ -266,19 +267,54 @@ async fn channel_through_relay(turn_url: &str) {
 #[tokio::test]
 async fn relay_only_pair_through_our_turn_server() {
     let server = our_turn_server().await;
-    channel_through_relay(&format!("turn:{}", server.address)).await;
+    channel_through_relay(&format!("turn:{}", server.address), None).await;
 }
 
 #[tokio::test]
 async fn relay_only_pair_through_coturn() {
     let coturn = Coturn::start(&[], None);
-    channel_through_relay(&format!("turn:127.0.0.1:{}?transport=udp", coturn.port)).await;
+    channel_through_relay(
+        &format!("turn:127.0.0.1:{}?transport=udp", coturn.port),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn relay_only_pair_through_coturn_over_tcp() {
+    let coturn = Coturn::start(&[], None);
+    channel_through_relay(
+        &format!("turn:127.0.0.1:{}?transport=tcp", coturn.port),
+        None,
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn relay_only_pair_through_coturn_over_tls() {
+    let cert = TestCertificate::new();
+    let files = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let coturn = Coturn::start(&[], Some(files));
+    let url = format!("turns:localhost:{}", coturn.tls_port.unwrap());
+    channel_through_relay(&url, Some(&cert.ca_pem)).await;
+}
+
+/// `turns:` verifies the server's certificate: one from a CA we do not
+/// trust gives no relay, so relay-only fails.
+#[tokio::test]
+async fn relay_only_over_tls_to_an_untrusted_server_fails() {
+    let cert = TestCertificate::new();
+    let other = TestCertificate::new();
+    let files = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let coturn = Coturn::start(&[], Some(files));
+    let url = format!("turns:localhost:{}", coturn.tls_port.unwrap());
+    fails_without_a_relay(Some(&url), PASSWORD, Some(&other.ca_pem)).await;
 }
 
 /// Relay-only and no allocation: ICE fails as soon as gathering ends
 /// empty and the peer is known, instead of hanging in `checking`.
-async fn fails_without_a_relay(turn_url: Option<&str>, password: &str) {
-    let pair = relay_pair(turn_url, password).await;
+async fn fails_without_a_relay(turn_url: Option<&str>, password: &str, ca: Option<&str>) {
+    let pair = relay_pair(turn_url, password, ca).await;
     pair.a
         .create_data_channel("chat", DataChannelInit::default())
         .await
@@ -298,13 +334,13 @@ async fn fails_without_a_relay(turn_url: Option<&str>, password: &str) {
 
 #[tokio::test]
 async fn relay_only_without_a_turn_server_fails() {
-    fails_without_a_relay(None, PASSWORD).await;
+    fails_without_a_relay(None, PASSWORD, None).await;
 }
 
 #[tokio::test]
 async fn relay_only_with_a_wrong_turn_password_fails() {
     let server = our_turn_server().await;
-    fails_without_a_relay(Some(&format!("turn:{}", server.address)), "not it").await;
+    fails_without_a_relay(Some(&format!("turn:{}", server.address)), "not it", None).await;
 }
 
 #[tokio::test]

@@ -136,3 +136,99 @@ pub fn wait_for_stun(server: SocketAddr) {
     }
     panic!("TURN server on {server} does not answer STUN");
 }
+
+/// A test CA and a server certificate it signed for `localhost` and
+/// 127.0.0.1, made with the `openssl` command in a fresh directory.
+pub struct TestCertificate {
+    /// The CA certificate (PEM) clients trust.
+    pub ca_pem: String,
+    /// The server's certificate chain file.
+    pub cert: PathBuf,
+    /// The server's private key file.
+    pub key: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for TestCertificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl TestCertificate {
+    pub fn new() -> TestCertificate {
+        let dir = std::env::temp_dir().join(format!(
+            "realtimer-turn-cert-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
+        let openssl = |args: &[&str]| {
+            let out = Command::new("openssl").args(args).output().unwrap();
+            assert!(out.status.success(), "openssl {args:?}: {out:?}");
+        };
+        let (ca_key, ca_cert) = (path("ca.key"), path("ca.pem"));
+        let (key, csr, cert) = (path("server.key"), path("server.csr"), path("server.pem"));
+        let ext = path("ext.cnf");
+        std::fs::write(
+            &ext,
+            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
+        )
+        .unwrap();
+        openssl(&[
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &ca_key,
+            "-out",
+            &ca_cert,
+            "-days",
+            "2",
+            "-subj",
+            "/CN=realtimer test CA",
+        ]);
+        openssl(&[
+            "req",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+            "-nodes",
+            "-keyout",
+            &key,
+            "-out",
+            &csr,
+            "-subj",
+            "/CN=localhost",
+        ]);
+        openssl(&[
+            "x509",
+            "-req",
+            "-in",
+            &csr,
+            "-CA",
+            &ca_cert,
+            "-CAkey",
+            &ca_key,
+            "-CAcreateserial",
+            "-out",
+            &cert,
+            "-days",
+            "2",
+            "-extfile",
+            &ext,
+        ]);
+        TestCertificate {
+            ca_pem: std::fs::read_to_string(&ca_cert).unwrap(),
+            cert: cert.into(),
+            key: key.into(),
+            dir,
+        }
+    }
+}

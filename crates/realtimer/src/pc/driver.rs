@@ -14,6 +14,7 @@ use crate::event::{PeerConnectionState, RtcEvent};
 use crate::rtc::{payload_len, Rtc};
 
 use super::data_channel::Inbound;
+use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, UdpIo};
 use super::{
     now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
@@ -48,6 +49,8 @@ pub(super) struct Driver {
     pub(super) status: watch::Sender<PcStatus>,
     pub(super) channels: HashMap<ChannelRef, ChannelEnd>,
     pub(super) pending: VecDeque<Pending>,
+    /// TCP and TLS connections to TURN servers.
+    pub(super) turn: TurnStreams,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -129,6 +132,7 @@ impl Driver {
                         self.rtc.close(now());
                     }
                 },
+                Some(io) = self.turn.recv() => self.turn.handle(&mut self.rtc, io),
                 Some((name, ip)) = self.mdns_rx.recv() => {
                     self.rtc.resolve_mdns_name(now(), &name, ip);
                 }
@@ -186,6 +190,7 @@ impl Driver {
                 })
             })
             .await;
+        self.turn.flush(&mut self.rtc);
     }
 
     fn target(&self, p: &Pending) -> Option<Target> {
@@ -346,6 +351,11 @@ impl Driver {
                         let _ = tx.send((name, ip)).await;
                     });
                 }
+                RtcEvent::OpenTurnConnection {
+                    server,
+                    address,
+                    transport,
+                } => self.turn.open(server, address, transport),
                 RtcEvent::RegisterMdnsName(name, _) => {
                     debug!(%name, "mDNS publishing is not implemented; the name will not resolve");
                 }

@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 
-use realtimer_ice::{IceConfig, TurnServer};
+use realtimer_ice::{IceConfig, TurnServer, TurnTransport};
 use realtimer_stun::{Scheme, ServerUrl, UrlTransport};
 use tracing::warn;
 
@@ -106,12 +106,26 @@ async fn resolve(url: &ServerUrl) -> Option<SocketAddr> {
     }
 }
 
+/// RFC 7065 §3.1: `turns:` is TLS over TCP, `turn:` UDP unless
+/// `?transport=tcp`. `None` for DTLS (`turns:…?transport=udp`), which we
+/// do not speak.
+fn turn_transport(url: &ServerUrl) -> Option<TurnTransport> {
+    match (url.scheme, url.transport) {
+        (Scheme::Turns, Some(UrlTransport::Udp)) => None,
+        (Scheme::Turns, _) => Some(TurnTransport::Tls),
+        (_, Some(UrlTransport::Tcp)) => Some(TurnTransport::Tcp),
+        _ => Some(TurnTransport::Udp),
+    }
+}
+
 /// Validates `config.ice_servers`, resolves them into `ice`'s STUN and
-/// TURN servers, and applies the transport policy.
+/// TURN servers, and applies the transport policy. Returns the TURN
+/// servers' host names, in `ice.turn_servers` order (TLS verifies them).
 pub(super) async fn configure(
     config: &PeerConnectionConfig,
     ice: &mut IceConfig,
-) -> Result<(), RtcError> {
+) -> Result<Vec<String>, RtcError> {
+    let mut names = Vec::new();
     ice.relay_only = config.ice_transport_policy == IceTransportPolicy::Relay;
     for checked in validate(&config.ice_servers)? {
         match checked {
@@ -127,18 +141,20 @@ pub(super) async fn configure(
                 username,
                 password,
             } => {
-                if url.scheme == Scheme::Turns || url.transport == Some(UrlTransport::Tcp) {
-                    warn!(%url, "TURN over TCP or TLS is not supported yet; skipped");
+                let Some(transport) = turn_transport(&url) else {
+                    warn!(%url, "TURN over DTLS is not supported; skipped");
                     continue;
-                }
+                };
                 if let Some(address) = resolve(&url).await {
-                    ice.turn_servers
-                        .push(TurnServer::udp(address, &username, &password));
+                    ice.turn_servers.push(
+                        TurnServer::udp(address, &username, &password).with_transport(transport),
+                    );
+                    names.push(url.host.clone());
                 }
             }
         }
     }
-    Ok(())
+    Ok(names)
 }
 
 #[cfg(test)]
@@ -165,7 +181,10 @@ mod tests {
         ];
         for s in syntax {
             assert!(
-                matches!(validate(std::slice::from_ref(&s)), Err(RtcError::SyntaxError(_))),
+                matches!(
+                    validate(std::slice::from_ref(&s)),
+                    Err(RtcError::SyntaxError(_))
+                ),
                 "{s:?}"
             );
         }
@@ -174,7 +193,10 @@ mod tests {
             server(&["turns:h"], Some("u"), None),
         ] {
             assert!(
-                matches!(validate(std::slice::from_ref(&s)), Err(RtcError::InvalidAccess(_))),
+                matches!(
+                    validate(std::slice::from_ref(&s)),
+                    Err(RtcError::InvalidAccess(_))
+                ),
                 "{s:?}"
             );
         }
@@ -194,22 +216,34 @@ mod tests {
         let config = PeerConnectionConfig {
             ice_servers: vec![
                 server(&["stun:127.0.0.1:3000"], None, None),
-                server(&["turn:127.0.0.1:3001"], Some("alice"), Some("secret")),
+                server(
+                    &[
+                        "turn:127.0.0.1:3001",
+                        "turn:127.0.0.1:3001?transport=tcp",
+                        "turns:localhost:3002",
+                        "turns:localhost:3002?transport=udp",
+                    ],
+                    Some("alice"),
+                    Some("secret"),
+                ),
             ],
             ice_transport_policy: IceTransportPolicy::Relay,
             ..PeerConnectionConfig::default()
         };
         let mut ice = IceConfig::default();
-        configure(&config, &mut ice).await.unwrap();
+        let names = configure(&config, &mut ice).await.unwrap();
+        assert_eq!(names, ["127.0.0.1", "127.0.0.1", "localhost"]);
         assert!(ice.relay_only);
         assert_eq!(ice.stun_servers, vec!["127.0.0.1:3000".parse().unwrap()]);
+        let udp = TurnServer::udp("127.0.0.1:3001".parse().unwrap(), "alice", "secret");
+        let tls = TurnServer::udp("127.0.0.1:3002".parse().unwrap(), "alice", "secret");
         assert_eq!(
             ice.turn_servers,
-            vec![TurnServer::udp(
-                "127.0.0.1:3001".parse().unwrap(),
-                "alice",
-                "secret"
-            )]
+            vec![
+                udp.clone(),
+                udp.with_transport(TurnTransport::Tcp),
+                tls.with_transport(TurnTransport::Tls),
+            ]
         );
     }
 }

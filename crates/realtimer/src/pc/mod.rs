@@ -27,6 +27,7 @@ use crate::stats::StatsReport;
 mod data_channel;
 mod driver;
 mod ice_servers;
+mod turn_stream;
 mod udp;
 
 pub use data_channel::DataChannel;
@@ -75,6 +76,10 @@ pub struct PeerConnectionConfig {
     /// `iceTransportPolicy`: [`IceTransportPolicy::Relay`] uses TURN
     /// relays only.
     pub ice_transport_policy: IceTransportPolicy,
+    /// PEM CA certificates trusted for `turns:` servers instead of the
+    /// system's (`SSL_CERT_FILE` or the distribution's bundle); for tests
+    /// and private deployments. Server certificates are always verified.
+    pub turn_tls_ca_pem: Option<String>,
     /// Our certificate; generated when `None`.
     pub certificate: Option<Certificate>,
     /// Offer host candidates on loopback addresses (off in browsers; on
@@ -272,7 +277,7 @@ impl PeerConnection {
             rtc_config.seed = rand::random();
         }
         rtc_config.ice.allow_loopback |= config.include_loopback;
-        ice_servers::configure(&config, &mut rtc_config.ice).await?;
+        let turn_names = ice_servers::configure(&config, &mut rtc_config.ice).await?;
         let start = now();
         let mut rtc = Rtc::new(rtc_config, certificate, start);
         let bases = host_addresses(&config, port, v6);
@@ -310,6 +315,7 @@ impl PeerConnection {
             status: status_tx,
             channels: HashMap::new(),
             pending: VecDeque::new(),
+            turn: turn_stream::TurnStreams::new(turn_names, config.turn_tls_ca_pem.clone(), port),
         };
         tokio::spawn(driver.run().instrument(span));
         Ok(PeerConnection {

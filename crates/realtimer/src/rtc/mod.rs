@@ -17,6 +17,7 @@ mod negotiation;
 mod restart;
 mod stats;
 mod transport;
+mod turn;
 
 use channels::Slot;
 pub(crate) use stats::payload_len;
@@ -456,6 +457,17 @@ impl Rtc {
                 IceEvent::RegisterMdnsName { name, address } => {
                     self.events
                         .push_back(RtcEvent::RegisterMdnsName(name, address));
+                }
+                IceEvent::OpenTurnConnection {
+                    server,
+                    address,
+                    transport,
+                } => {
+                    self.events.push_back(RtcEvent::OpenTurnConnection {
+                        server,
+                        address,
+                        transport,
+                    });
                 }
                 _ => {}
             }
