@@ -17,12 +17,12 @@ use std::process::Command;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use realtimer::{
-    Certificate, ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionEvents,
-};
+use realtimer::{Certificate, ChannelData, DataChannelInit};
 use serde_json::Value;
-use tokio::sync::{mpsc, watch};
+
+mod common;
+use common::{close, connect_pair};
+use tokio::sync::watch;
 use tokio::time::timeout;
 
 const OPEN_RUNS: usize = 20;
@@ -41,96 +41,6 @@ const IDLE: Duration = Duration::from_millis(300);
 /// The longest wait for the receiver after the last send.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const REF_DIR: &str = "/work/shared/bench/libwebrtc";
-
-fn config(certificate: Option<&Certificate>) -> PeerConnectionConfig {
-    let mut c = PeerConnectionConfig::default().with_loopback(true);
-    c.certificate = certificate.cloned();
-    c.interfaces = vec!["127.0.0.1".parse().unwrap()];
-    c
-}
-
-/// Trickles `events`' candidates to `to`; hands out incoming channels.
-fn pump(
-    mut events: PeerConnectionEvents,
-    to: PeerConnection,
-    channels: mpsc::UnboundedSender<DataChannel>,
-) {
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            match e {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                _ => {}
-            }
-        }
-    });
-}
-
-struct Connected {
-    a: PeerConnection,
-    b: PeerConnection,
-    dc_a: DataChannel,
-    dc_b: DataChannel,
-    /// From just before the first `PeerConnection::new` to the offerer's
-    /// channel open (bench-core.js `openOffererMs`).
-    open_offerer: Duration,
-}
-
-/// bench-core.js `connectPair`: two PCs, one channel, offer/answer, until
-/// both ends of the channel are open.
-async fn connect_pair(
-    label: &str,
-    init: DataChannelInit,
-    certificate: Option<&Certificate>,
-) -> Connected {
-    let t0 = Instant::now();
-    let a = PeerConnection::new(config(certificate)).await.unwrap();
-    let b = PeerConnection::new(config(certificate)).await.unwrap();
-    let (a_tx, _a_rx) = mpsc::unbounded_channel();
-    let (b_tx, mut b_rx) = mpsc::unbounded_channel();
-    pump(a.events().unwrap(), b.clone(), a_tx);
-    pump(b.events().unwrap(), a.clone(), b_tx);
-    let dc_a = a.create_data_channel(label, init).await.unwrap();
-    let offer = a.create_offer().await.unwrap();
-    // Remote first, so trickled candidates find the description there
-    // (bench-core.js queues them instead).
-    b.set_remote_description(offer.clone()).await.unwrap();
-    a.set_local_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    a.set_remote_description(answer.clone()).await.unwrap();
-    b.set_local_description(answer).await.unwrap();
-    let open_a = async {
-        assert!(dc_a.wait_open().await, "offerer channel closed");
-        t0.elapsed()
-    };
-    let open_b = async {
-        let dc = b_rx.recv().await.expect("datachannel event");
-        assert!(dc.wait_open().await, "answerer channel closed");
-        dc
-    };
-    let (open_offerer, dc_b) = timeout(Duration::from_secs(15), async {
-        tokio::join!(open_a, open_b)
-    })
-    .await
-    .expect("data channel open within 15 s");
-    Connected {
-        a,
-        b,
-        dc_a,
-        dc_b,
-        open_offerer,
-    }
-}
-
-async fn close(p: Connected) {
-    p.dc_a.close().await;
-    p.a.close().await;
-    p.b.close().await;
-}
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);

@@ -69,6 +69,10 @@ pub enum Outbound {
     },
     /// The codelab's `log` event: text for the client's console.
     Log(Vec<Value>),
+    /// The codelab's `log` echo of a message the client sent: `log`
+    /// ([`"Message from server:"`, `"Client said: "`, message]). Shares the
+    /// relayed message instead of copying it.
+    Said(Arc<Value>),
     /// A request was refused.
     Error {
         /// Stable machine-readable code ([`RoomError::code`]).
@@ -127,7 +131,7 @@ pub struct Hub {
 }
 
 /// The codelab prefixes every `log` line with this.
-const LOG_PREFIX: &str = "Message from server:";
+pub(crate) const LOG_PREFIX: &str = "Message from server:";
 
 fn log_line(parts: impl IntoIterator<Item = Value>) -> Outbound {
     let mut line = vec![Value::from(LOG_PREFIX)];
@@ -392,7 +396,7 @@ impl Hub {
             Ok(relay) => {
                 let data = Arc::new(data);
                 if echo_log {
-                    inner.send(id, log_line(["Client said: ".into(), Value::clone(&data)]));
+                    inner.send(id, Outbound::Said(Arc::clone(&data)));
                 }
                 if let Some(link) = &inner.cluster {
                     let event = RoomEvent::Message {

@@ -26,7 +26,7 @@ use socketioxide::SocketIo;
 use tokio::sync::mpsc;
 use tracing::{debug, info};
 
-use crate::hub::{Hub, Outbound};
+use crate::hub::{Hub, Outbound, LOG_PREFIX};
 use crate::now;
 use crate::rooms::{ClientId, RoomError};
 
@@ -109,7 +109,7 @@ fn register(socket: &SocketRef, hub: &Hub) -> Result<(), RoomError> {
     socket.on("message", move |TryData::<Value>(data)| {
         match data {
             Ok(data) => {
-                let len = serde_json::to_string(&data).map_or(usize::MAX, |s| s.len());
+                let len = json_len(&data);
                 h.message(id, data, len, true, now());
             }
             Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
@@ -181,6 +181,25 @@ async fn deliver(socket: SocketRef, hub: Hub) {
     let _ = socket.disconnect();
 }
 
+/// The length of `value`'s JSON encoding, counted without building it.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0 += bytes.len();
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => usize::MAX,
+    }
+}
+
 fn kind(value: &Value) -> &'static str {
     match value {
         Value::Null => "null",
@@ -205,6 +224,7 @@ fn emit(socket: &SocketRef, event: Outbound) -> Result<(), socketioxide::SendErr
         Outbound::Full { room } => socket.emit("full", &(room,)),
         Outbound::Message { data, .. } => socket.emit("message", &(&*data,)),
         Outbound::Log(line) => socket.emit("log", &(line,)),
+        Outbound::Said(data) => socket.emit("log", &((LOG_PREFIX, "Client said: ", &*data),)),
         Outbound::Error { code, message } => socket.emit("refused", &(code, message)),
         // The codelab tells peers about departures only through their own
         // `message`('bye'); nothing to send here.
@@ -224,6 +244,25 @@ fn host_ipv4_addresses() -> Vec<IpAddr> {
         Err(e) => {
             debug!("cannot list interfaces: {e}");
             Vec::new()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_len_is_the_length_of_the_encoding() {
+        for value in [
+            serde_json::json!({"type": "offer", "sdp": "v=0\r\no=- 1 2 IN IP4 ☃\r\n"}),
+            serde_json::json!(["a", 1, null, {"b": [true, 2.5]}]),
+            serde_json::json!("quote \" and \\ and \u{1}"),
+        ] {
+            assert_eq!(
+                json_len(&value),
+                serde_json::to_string(&value).unwrap().len()
+            );
         }
     }
 }

@@ -71,7 +71,7 @@ fn reply_for(event: &Outbound) -> Option<Reply<'_>> {
         Outbound::Left { room, id } => Reply::Left { room, id },
         Outbound::Error { code, message } => Reply::Error { code, message },
         // The codelab's console lines are for Socket.IO clients only.
-        Outbound::Log(_) => return None,
+        Outbound::Log(_) | Outbound::Said(_) => return None,
     })
 }
 

@@ -10,6 +10,7 @@
 use std::cell::RefCell;
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::OnceLock;
 
 use bytes::Bytes;
 use quinn_udp::{RecvMeta, UdpSocketState, BATCH_SIZE};
@@ -30,6 +31,26 @@ const MAX_GSO_BYTES: usize = 64000;
 /// Receive buffers per `recvmmsg` and their size (one GRO batch each).
 const RECV_BUFFERS: usize = 8;
 const RECV_BUFFER_SIZE: usize = 64 * 1024;
+
+/// A socket with `UDP_GRO` on for as long as the process runs. Linux turns
+/// a static key on when the first socket enables GRO (it counts as UDP
+/// encapsulation) and off after the last one closes, patching kernel code
+/// each time (about 80 µs each way, with an interrupt to every CPU); with
+/// one socket kept, opening and closing connections skips that.
+static GRO_KEEPER: OnceLock<Option<std::net::UdpSocket>> = OnceLock::new();
+
+fn keep_gro_enabled(v6: bool) {
+    GRO_KEEPER.get_or_init(|| {
+        let loopback: IpAddr = if v6 {
+            Ipv6Addr::LOCALHOST.into()
+        } else {
+            Ipv4Addr::LOCALHOST.into()
+        };
+        let socket = std::net::UdpSocket::bind((loopback, 0)).ok()?;
+        UdpSocketState::new((&socket).into()).ok()?;
+        Some(socket)
+    });
+}
 
 thread_local! {
     /// Receive buffers, one set per worker thread rather than per
@@ -66,6 +87,7 @@ impl UdpIo {
                 false,
             ),
         };
+        keep_gro_enabled(v6);
         let state = UdpSocketState::new((&socket).into())
             .map_err(|e| RtcError::OperationError(format!("UDP socket setup: {e}")))?;
         for (what, r) in [
