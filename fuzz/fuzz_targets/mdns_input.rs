@@ -14,7 +14,7 @@ fuzz_target!(|data: &[u8]| {
     let mut mdns = Mdns::new(MdnsConfig::default());
     let _ = mdns.register("a.local", "192.0.2.1".parse().unwrap());
     let _ = mdns.register("b.local", "2001:db8::1".parse().unwrap());
-    mdns.resolve(now, "peer.local");
+    mdns.resolve(now, "peer.local", &["192.0.2.1".parse().unwrap()]);
     while mdns.poll_transmit().is_some() {}
     let _ = Message::parse(data);
     for source in ["192.0.2.9:5353", "192.0.2.9:40000"] {

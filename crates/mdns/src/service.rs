@@ -57,6 +57,10 @@ pub struct Transmit {
     pub destination: SocketAddr,
     /// The DNS message.
     pub contents: Vec<u8>,
+    /// The local interface (by its address) a multicast packet must leave
+    /// by: the address a published name stands for, or one of those given
+    /// to [`Mdns::resolve`]. `None` for unicast answers (routing decides).
+    pub interface: Option<IpAddr>,
 }
 
 /// What [`Mdns`] reports.
@@ -95,6 +99,8 @@ struct Pending {
     next_send: Instant,
     interval: Duration,
     deadline: Instant,
+    /// The interfaces to ask on.
+    interfaces: Vec<IpAddr>,
 }
 
 /// An mDNS endpoint: publishes names and resolves names.
@@ -148,24 +154,37 @@ impl Mdns {
         self.names.len()
     }
 
-    /// Asks the link for `name`'s address; the answer comes as
-    /// [`MdnsEvent::Resolved`] or [`MdnsEvent::NotFound`].
-    pub fn resolve(&mut self, now: Instant, name: &str) {
+    /// Asks the links of `interfaces` (local addresses) for `name`'s
+    /// address; the answer comes as [`MdnsEvent::Resolved`] or
+    /// [`MdnsEvent::NotFound`]. Asking again while a query runs adds
+    /// interfaces to it.
+    pub fn resolve(&mut self, now: Instant, name: &str, interfaces: &[IpAddr]) {
         let name = name.trim_end_matches('.').to_ascii_lowercase();
-        if self.pending.contains_key(&name) {
+        if let Some(p) = self.pending.get_mut(&name) {
+            let new: Vec<IpAddr> = interfaces
+                .iter()
+                .filter(|i| !p.interfaces.contains(i))
+                .copied()
+                .collect();
+            p.interfaces.extend(&new);
+            self.query(&name, &new, true);
             return;
         }
-        if !is_local(&name) || self.pending.len() >= self.config.max_pending {
+        if !is_local(&name)
+            || interfaces.is_empty()
+            || self.pending.len() >= self.config.max_pending
+        {
             self.events.push_back(MdnsEvent::NotFound { name });
             return;
         }
-        self.query(&name, true);
+        self.query(&name, interfaces, true);
         self.pending.insert(
             name,
             Pending {
                 next_send: now + self.config.first_retry,
                 interval: self.config.first_retry,
                 deadline: now + self.config.resolve_timeout,
+                interfaces: interfaces.to_vec(),
             },
         );
     }
@@ -197,11 +216,11 @@ impl Mdns {
             } else if now >= p.next_send {
                 p.interval *= 2;
                 p.next_send = now + p.interval;
-                resend.push(name.clone());
+                resend.push((name.clone(), p.interfaces.clone()));
             }
         }
-        for name in resend {
-            self.query(&name, false);
+        for (name, interfaces) in resend {
+            self.query(&name, &interfaces, false);
         }
         for name in expired {
             debug!(%name, "mDNS name not found");
@@ -228,9 +247,9 @@ impl Mdns {
             .min()
     }
 
-    /// Queries for both address families of `name`; the first asks for a
-    /// unicast answer (RFC 6762 §5.4).
-    fn query(&mut self, name: &str, first: bool) {
+    /// Queries for both address families of `name` on each interface;
+    /// the first asks for a unicast answer (RFC 6762 §5.4).
+    fn query(&mut self, name: &str, interfaces: &[IpAddr], first: bool) {
         let mut questions = vec![
             Question::address(name, false),
             Question::address(name, true),
@@ -238,14 +257,18 @@ impl Mdns {
         for q in &mut questions {
             q.unicast_response = first;
         }
-        let message = Message {
+        let contents = Message {
             questions,
             ..Message::default()
-        };
-        self.transmits.push_back(Transmit {
-            destination: self.config.group,
-            contents: message.to_bytes(),
-        });
+        }
+        .to_bytes();
+        for &interface in interfaces {
+            self.transmits.push_back(Transmit {
+                destination: self.config.group,
+                contents: contents.clone(),
+                interface: Some(interface),
+            });
+        }
     }
 
     fn announce(&mut self, name: &str, address: IpAddr, ttl: u32) {
@@ -261,6 +284,7 @@ impl Mdns {
         self.transmits.push_back(Transmit {
             destination: self.config.group,
             contents: message.to_bytes(),
+            interface: Some(address),
         });
     }
 
@@ -272,6 +296,7 @@ impl Mdns {
         let mut records = Vec::new();
         let mut questions = Vec::new();
         let mut unicast = legacy;
+        let mut interface = None;
         for q in &query.questions {
             let Some(&address) = self.names.get(&q.name) else {
                 continue;
@@ -280,6 +305,7 @@ impl Mdns {
                 continue;
             }
             unicast |= q.unicast_response;
+            interface.get_or_insert(address);
             questions.push(q.clone());
             let ttl = if legacy {
                 self.config.record_ttl.min(LEGACY_TTL)
@@ -308,6 +334,7 @@ impl Mdns {
         self.transmits.push_back(Transmit {
             destination: if unicast { source } else { self.config.group },
             contents: response.to_bytes(),
+            interface: if unicast { None } else { interface },
         });
     }
 

@@ -58,7 +58,7 @@ fn a_published_name_resolves_with_a_unicast_answer_to_the_first_query() {
         .register(&NAME.to_uppercase(), "192.0.2.2".parse().unwrap())
         .unwrap();
     deliver(now, &mut ends);
-    ends[0].1.resolve(now, NAME);
+    ends[0].1.resolve(now, NAME, &[host(1).ip()]);
     let moved = deliver(now, &mut ends);
     assert_eq!(
         events(&mut ends[0].1),
@@ -77,10 +77,53 @@ fn a_published_name_resolves_with_a_unicast_answer_to_the_first_query() {
 }
 
 #[test]
+fn packets_leave_by_the_interface_of_the_name_or_of_the_query() {
+    let now = Instant::now();
+    let mut mdns = Mdns::new(MdnsConfig::default());
+    let ours: IpAddr = "10.1.0.5".parse().unwrap();
+    mdns.register(NAME, ours).unwrap();
+    assert_eq!(
+        mdns.poll_transmit().unwrap().interface,
+        Some(ours),
+        "the announcement"
+    );
+    let lan: [IpAddr; 2] = ["10.1.0.5".parse().unwrap(), "10.2.0.5".parse().unwrap()];
+    mdns.resolve(now, "peer.local", &lan);
+    let queries: Vec<_> = std::iter::from_fn(|| mdns.poll_transmit())
+        .map(|t| t.interface)
+        .collect();
+    assert_eq!(
+        queries,
+        vec![Some(lan[0]), Some(lan[1])],
+        "one query per interface"
+    );
+    // Nowhere to ask: not found at once, nothing sent.
+    mdns.resolve(now, "other.local", &[]);
+    assert!(mdns.poll_transmit().is_none());
+    assert_eq!(
+        events(&mut mdns),
+        vec![MdnsEvent::NotFound {
+            name: "other.local".into()
+        }]
+    );
+    // A multicast answer leaves by the name's interface.
+    let query = Message {
+        questions: vec![realtimer_mdns::Question::address(NAME, false)],
+        ..Message::default()
+    };
+    mdns.handle_input(now, host(9), &query.to_bytes());
+    let answer = mdns.poll_transmit().unwrap();
+    assert_eq!(
+        (answer.destination.ip().is_multicast(), answer.interface),
+        (true, Some(ours))
+    );
+}
+
+#[test]
 fn an_unknown_name_is_asked_at_doubling_intervals_then_not_found() {
     let start = Instant::now();
     let mut mdns = Mdns::new(MdnsConfig::default());
-    mdns.resolve(start, NAME);
+    mdns.resolve(start, NAME, &["192.0.2.1".parse().unwrap()]);
     let mut sent = vec![Duration::ZERO];
     assert!(mdns.poll_transmit().is_some());
     let mut now = start;
@@ -98,7 +141,7 @@ fn an_unknown_name_is_asked_at_doubling_intervals_then_not_found() {
         events(&mut mdns),
         vec![MdnsEvent::NotFound { name: NAME.into() }]
     );
-    mdns.resolve(now, "printer.example.com");
+    mdns.resolve(now, "printer.example.com", &["192.0.2.1".parse().unwrap()]);
     assert_eq!(
         events(&mut mdns),
         vec![MdnsEvent::NotFound {
@@ -147,7 +190,7 @@ fn a_goodbye_does_not_resolve_and_unpublished_names_are_not_answered() {
         .register(NAME, "192.0.2.2".parse().unwrap())
         .unwrap();
     deliver(now, &mut ends);
-    ends[0].1.resolve(now, NAME);
+    ends[0].1.resolve(now, NAME, &[host(1).ip()]);
     ends[1].1.unregister(NAME);
     // The goodbye (TTL 0) goes out before the query is answered.
     deliver(now, &mut ends);
@@ -165,7 +208,7 @@ proptest! {
         let now = Instant::now();
         let mut mdns = Mdns::new(MdnsConfig::default());
         mdns.register(NAME, "192.0.2.2".parse().unwrap()).unwrap();
-        mdns.resolve(now, "other.local");
+        mdns.resolve(now, "other.local", &[host(1).ip()]);
         mdns.handle_input(now, host(3), &bytes);
         let _ = Message::parse(&bytes);
         while mdns.poll_transmit().is_some() {}
