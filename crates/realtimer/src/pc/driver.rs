@@ -11,6 +11,7 @@ use tracing::debug;
 
 use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::event::{PeerConnectionState, RtcEvent};
+use crate::jsep::SessionDescription;
 use crate::rtc::{payload_len, Rtc};
 
 use super::data_channel::Inbound;
@@ -385,31 +386,18 @@ impl Driver {
                 }
             });
         }
+        // Compared in place and cloned only when changed: this runs after
+        // every wakeup.
         let rtc = &self.rtc;
         self.status.send_if_modified(|s| {
-            let next = PcStatus {
-                signaling: rtc.signaling_state(),
-                ice_connection: rtc.ice_connection_state(),
-                ice_gathering: rtc.ice_gathering_state(),
-                connection: rtc.connection_state(),
-                local: rtc.local_description().cloned(),
-                remote: rtc.remote_description().cloned(),
-                current_local: rtc.current_local_description().cloned(),
-                current_remote: rtc.current_remote_description().cloned(),
-                pending_local: rtc.pending_local_description().cloned(),
-                pending_remote: rtc.pending_remote_description().cloned(),
-                local_address: s.local_address,
-            };
-            let changed = next.signaling != s.signaling
-                || next.ice_connection != s.ice_connection
-                || next.ice_gathering != s.ice_gathering
-                || next.connection != s.connection
-                || next.local != s.local
-                || next.remote != s.remote
-                || next.current_local != s.current_local
-                || next.current_remote != s.current_remote;
-            *s = next;
-            changed
+            sync(&mut s.signaling, rtc.signaling_state())
+                | sync(&mut s.ice_connection, rtc.ice_connection_state())
+                | sync(&mut s.ice_gathering, rtc.ice_gathering_state())
+                | sync(&mut s.connection, rtc.connection_state())
+                | sync_description(&mut s.current_local, rtc.current_local_description())
+                | sync_description(&mut s.current_remote, rtc.current_remote_description())
+                | sync_description(&mut s.pending_local, rtc.pending_local_description())
+                | sync_description(&mut s.pending_remote, rtc.pending_remote_description())
         });
     }
 
@@ -473,6 +461,25 @@ impl Driver {
             }
         }
     }
+}
+
+/// Sets `slot` to `now`; true if it changed.
+fn sync<T: PartialEq>(slot: &mut T, now: T) -> bool {
+    let changed = *slot != now;
+    *slot = now;
+    changed
+}
+
+/// [`sync`] for a description, cloned only when it changed.
+fn sync_description(
+    slot: &mut Option<SessionDescription>,
+    now: Option<&SessionDescription>,
+) -> bool {
+    let changed = slot.as_ref() != now;
+    if changed {
+        *slot = now.cloned();
+    }
+    changed
 }
 
 /// Waits for room in the target queue; false when its reader is gone.

@@ -173,13 +173,10 @@ struct PcStatus {
     ice_connection: IceConnectionState,
     ice_gathering: IceGatheringState,
     connection: PeerConnectionState,
-    local: Option<SessionDescription>,
-    remote: Option<SessionDescription>,
     current_local: Option<SessionDescription>,
     current_remote: Option<SessionDescription>,
     pending_local: Option<SessionDescription>,
     pending_remote: Option<SessionDescription>,
-    local_address: Option<SocketAddr>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -292,13 +289,10 @@ impl PeerConnection {
             ice_connection: IceConnectionState::New,
             ice_gathering: IceGatheringState::New,
             connection: PeerConnectionState::New,
-            local: None,
-            remote: None,
             current_local: None,
             current_remote: None,
             pending_local: None,
             pending_remote: None,
-            local_address: bases.first().copied(),
         };
         let (status_tx, status_rx) = watch::channel(status);
         let pc_id = rand::random::<u32>();
@@ -416,12 +410,14 @@ impl PeerConnection {
 
     /// localDescription.
     pub fn local_description(&self) -> Option<SessionDescription> {
-        self.status.borrow().local.clone()
+        let s = self.status.borrow();
+        s.pending_local.as_ref().or(s.current_local.as_ref()).cloned()
     }
 
     /// remoteDescription.
     pub fn remote_description(&self) -> Option<SessionDescription> {
-        self.status.borrow().remote.clone()
+        let s = self.status.borrow();
+        s.pending_remote.as_ref().or(s.current_remote.as_ref()).cloned()
     }
 
     /// currentLocalDescription.
