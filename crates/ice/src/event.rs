@@ -158,7 +158,7 @@ pub enum IceEvent {
     /// [`crate::IceAgent::turn_disconnected`] when it fails or later
     /// closes. The allocation lives on that connection (RFC 8656 §3.1):
     /// send it what [`crate::IceAgent::poll_turn_stream`] gives, and hand
-    /// each message [`crate::TurnStreamDecoder`] reads from it to
+    /// each message [`crate::TurnStreamDecoder`] cuts from it to
     /// [`crate::IceAgent::handle_receive`] (or `handle_receive_data`) as
     /// received from `address` on the connection's local address.
     OpenTurnConnection {

@@ -36,11 +36,13 @@ mod event;
 mod gather;
 mod relay;
 mod requests;
-mod stream;
 
 pub use agent::{IceAgent, IceCredentials, IceError, ReceivedData, Transmit};
 pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
 pub use config::{IceConfig, TurnServer, TurnTransport};
 pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
+/// Cuts what a TURN server sends on a TCP or TLS connection into STUN
+/// and ChannelData messages (RFC 8656 §3.1, §12.5), bounded: the server
+/// side's decoder, shared.
+pub use realtimer_turn::{StreamDecoder as TurnStreamDecoder, StreamError};
 pub use relay::TurnStreamTransmit;
-pub use stream::{StreamError, TurnStreamDecoder, MAX_FRAME};

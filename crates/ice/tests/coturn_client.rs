@@ -111,11 +111,12 @@ impl Peer {
         }
     }
 
-    /// Bytes coturn sent on the TCP connection.
-    fn receive_stream(&mut self, bytes: &[u8]) {
+    /// `n` bytes coturn sent on the TCP connection are in the decoder.
+    fn receive_stream(&mut self, n: usize) {
         let (_, local) = *self.tcp.as_ref().unwrap();
-        self.decoder.push(bytes).unwrap();
+        self.decoder.filled(n);
         while let Some(m) = self.decoder.next_message().unwrap() {
+            let m = m.to_vec();
             self.receive(self.server, local, &m);
         }
     }
@@ -227,8 +228,6 @@ async fn step(a: &mut Peer, b: &mut Peer) {
         });
     let mut buf_a = [0u8; 1500];
     let mut buf_b = [0u8; 1500];
-    let mut tcp_a = [0u8; 4096];
-    let mut tcp_b = [0u8; 4096];
     let (a_local, b_local) = (
         a.socket.local_addr().unwrap(),
         b.socket.local_addr().unwrap(),
@@ -242,8 +241,8 @@ async fn step(a: &mut Peer, b: &mut Peer) {
             let (len, from) = r.unwrap();
             b.receive(from, b_local, &buf_b[..len]);
         }
-        n = read_tcp(&mut a.tcp, &mut tcp_a) => a.receive_stream(&tcp_a[..n]),
-        n = read_tcp(&mut b.tcp, &mut tcp_b) => b.receive_stream(&tcp_b[..n]),
+        n = read_tcp(&mut a.tcp, &mut a.decoder) => a.receive_stream(n),
+        n = read_tcp(&mut b.tcp, &mut b.decoder) => b.receive_stream(n),
         _ = tokio::time::sleep(next) => {}
     }
     a.agent.handle_timeout(a.now());
@@ -251,10 +250,13 @@ async fn step(a: &mut Peer, b: &mut Peer) {
 }
 
 /// Reads from the connection if there is one (never returns otherwise).
-async fn read_tcp(tcp: &mut Option<(TcpStream, SocketAddr)>, buf: &mut [u8]) -> usize {
+async fn read_tcp(
+    tcp: &mut Option<(TcpStream, SocketAddr)>,
+    decoder: &mut TurnStreamDecoder,
+) -> usize {
     match tcp {
         Some((stream, _)) => {
-            let n = stream.read(buf).await.unwrap();
+            let n = stream.read(decoder.read_buf()).await.unwrap();
             assert!(n > 0, "coturn closed the connection");
             n
         }

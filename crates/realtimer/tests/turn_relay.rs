@@ -1,22 +1,19 @@
 //! Two `PeerConnection`s with `iceTransportPolicy: relay` in one process,
-//! through a TURN server on loopback: ours (the `realtimer_turn` core on
-//! tokio UDP sockets, in this process) and coturn's `turnserver` (Debian
-//! package `coturn`, installed by `scripts/test`, started by the test).
+//! through a TURN server on loopback, over UDP, TCP and TLS: ours (the
+//! `realtimer_turn` core on tokio sockets, in this process) and coturn's
+//! `turnserver` (Debian package `coturn`, installed by `scripts/test`,
+//! started by the test).
 //! Also the failures: relay-only with no TURN server, a wrong password,
 //! malformed ICE server URLs.
 
-use std::collections::HashMap;
-use std::net::{SocketAddr, UdpSocket as StdUdpSocket};
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use bytes::Bytes;
 use realtimer::{
     ChannelData, DataChannel, DataChannelInit, IceServer, IceTransportPolicy, PeerConnection,
     PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtcError,
 };
-use realtimer_turn::{Credentials, Event, Server, ServerConfig};
-use tokio::net::UdpSocket;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
@@ -25,111 +22,7 @@ mod coturn;
 
 use coturn::{Coturn, TestCertificate, PASSWORD, REALM, USER};
 
-/// `realtimer_turn::Server` driven on tokio UDP sockets: one listener on
-/// 127.0.0.1, one socket per relayed address. Relays to loopback are
-/// allowed (denied by default). Ends when the returned handle is dropped.
-struct OurTurnServer {
-    address: SocketAddr,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Drop for OurTurnServer {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-#[allow(clippy::disallowed_methods)] // the test drives the core's clock
-fn now() -> Instant {
-    Instant::now()
-}
-
-async fn our_turn_server() -> OurTurnServer {
-    let mut credentials = Credentials::new(REALM);
-    credentials.add_user(USER, PASSWORD).unwrap();
-    let mut config = ServerConfig::new(credentials, rand_secret());
-    config.peer_policy.allow = vec!["127.0.0.0/8".parse().unwrap()];
-    let unix = std::time::SystemTime::UNIX_EPOCH
-        .elapsed()
-        .unwrap()
-        .as_secs();
-    let mut server = Server::new(config, now(), unix).unwrap();
-    let listener = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let address = listener.local_addr().unwrap();
-    let task = tokio::spawn(async move {
-        let (peer_tx, mut peer_rx) = mpsc::channel::<(SocketAddr, SocketAddr, Vec<u8>)>(1024);
-        let mut relays: HashMap<SocketAddr, (Arc<UdpSocket>, tokio::task::JoinHandle<()>)> =
-            HashMap::new();
-        let mut buf = vec![0u8; 65536];
-        loop {
-            while let Some(event) = server.poll_event() {
-                match event {
-                    Event::OpenRelay { relay } => match StdUdpSocket::bind(relay) {
-                        Ok(s) => {
-                            s.set_nonblocking(true).unwrap();
-                            let socket = Arc::new(UdpSocket::from_std(s).unwrap());
-                            let reader =
-                                tokio::spawn(relay_reader(relay, socket.clone(), peer_tx.clone()));
-                            relays.insert(relay, (socket, reader));
-                            server.relay_opened(now(), relay, true);
-                        }
-                        Err(_) => server.relay_opened(now(), relay, false),
-                    },
-                    Event::CloseRelay { relay } => {
-                        if let Some((_, reader)) = relays.remove(&relay) {
-                            reader.abort();
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            while let Some(t) = server.poll_transmit() {
-                let socket = match relays.get(&t.source) {
-                    Some((s, _)) => s.as_ref(),
-                    None => &listener,
-                };
-                let _ = socket.send_to(&t.contents, t.destination).await;
-                server.recycle(t.contents);
-            }
-            let deadline = server
-                .poll_timeout()
-                .unwrap_or_else(|| now() + Duration::from_secs(1));
-            tokio::select! {
-                r = listener.recv_from(&mut buf) => {
-                    if let Ok((n, from)) = r {
-                        server.handle_client(now(), address, from, &buf[..n]);
-                    }
-                }
-                Some((relay, peer, data)) = peer_rx.recv() => {
-                    server.handle_peer(now(), relay, peer, &data);
-                }
-                () = tokio::time::sleep_until(deadline.into()) => server.handle_timeout(now()),
-            }
-        }
-    });
-    OurTurnServer { address, task }
-}
-
-fn rand_secret() -> [u8; 16] {
-    let mut s = [0u8; 16];
-    for (i, b) in s.iter_mut().enumerate() {
-        *b = (std::process::id() as u8).wrapping_add(i as u8);
-    }
-    s
-}
-
-async fn relay_reader(
-    relay: SocketAddr,
-    socket: Arc<UdpSocket>,
-    to: mpsc::Sender<(SocketAddr, SocketAddr, Vec<u8>)>,
-) {
-    let mut buf = vec![0u8; 65536];
-    while let Ok((n, peer)) = socket.recv_from(&mut buf).await {
-        if to.send((relay, peer, buf[..n].to_vec())).await.is_err() {
-            break;
-        }
-    }
-}
+mod turn_server;
 
 fn relay_config(turn_url: Option<&str>, password: &str, ca: Option<&str>) -> PeerConnectionConfig {
     let mut c = PeerConnectionConfig::default()
@@ -250,8 +143,20 @@ async fn channel_through_relay(turn_url: &str, ca: Option<&str>) {
         assert!(c.contains("typ relay"), "{c}");
     }
     for pc in [&pair.a, &pair.b] {
-        let stats = pc.get_stats().await.unwrap();
-        let selected = stats.selected_candidate_pair().expect("a selected pair");
+        // The controlled side may answer over the route the data came on
+        // a moment before the nomination reaches it.
+        let stats = timeout(Duration::from_secs(5), async {
+            loop {
+                let stats = pc.get_stats().await.unwrap();
+                if stats.selected_candidate_pair().is_some() {
+                    return stats;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        })
+        .await
+        .expect("a selected pair");
+        let selected = stats.selected_candidate_pair().unwrap();
         let local = stats.candidate(&selected.local_candidate_id).unwrap();
         let remote = stats.candidate(&selected.remote_candidate_id).unwrap();
         assert_eq!(local.candidate_type, "relay");
@@ -266,8 +171,19 @@ async fn channel_through_relay(turn_url: &str, ca: Option<&str>) {
 
 #[tokio::test]
 async fn relay_only_pair_through_our_turn_server() {
-    let server = our_turn_server().await;
+    let server = turn_server::start(REALM, USER, PASSWORD, None).await;
     channel_through_relay(&format!("turn:{}", server.address), None).await;
+}
+
+#[tokio::test]
+async fn relay_only_pair_through_our_turn_server_over_tcp_and_tls() {
+    let cert = TestCertificate::new();
+    let files = (cert.cert.to_str().unwrap(), cert.key.to_str().unwrap());
+    let server = turn_server::start(REALM, USER, PASSWORD, Some(files)).await;
+    channel_through_relay(&format!("turn:{}?transport=tcp", server.address), None).await;
+    let tls = server.tls_address.unwrap();
+    let url = format!("turns:localhost:{}", tls.port());
+    channel_through_relay(&url, Some(&cert.ca_pem)).await;
 }
 
 #[tokio::test]
@@ -339,7 +255,7 @@ async fn relay_only_without_a_turn_server_fails() {
 
 #[tokio::test]
 async fn relay_only_with_a_wrong_turn_password_fails() {
-    let server = our_turn_server().await;
+    let server = turn_server::start(REALM, USER, PASSWORD, None).await;
     fails_without_a_relay(Some(&format!("turn:{}", server.address)), "not it", None).await;
 }
 

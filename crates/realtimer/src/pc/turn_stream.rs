@@ -241,7 +241,7 @@ async fn connect(
     }
     let _ = tcp.set_nodelay(true);
     match tls {
-        None => Ok(run(tcp, server, local, address, io).await),
+        None => run(tcp, server, local, address, io).await,
         Some((config, name)) => {
             let name = ServerName::try_from(name)
                 .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
@@ -249,9 +249,10 @@ async fn connect(
             let stream = tokio::time::timeout(CONNECT_TIMEOUT, handshake)
                 .await
                 .map_err(|_| std::io::Error::from(std::io::ErrorKind::TimedOut))??;
-            Ok(run(stream, server, local, address, io).await)
+            run(stream, server, local, address, io).await;
         }
     }
+    Ok(())
 }
 
 /// One connection's loop: frames from the server to the driver, the
@@ -276,20 +277,17 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
         return;
     }
     let mut decoder = TurnStreamDecoder::new();
-    let mut buf = vec![0u8; 16 * 1024];
     loop {
         tokio::select! {
-            read = stream.read(&mut buf) => {
-                let n = match read {
+            read = stream.read(decoder.read_buf()) => {
+                match read {
                     Ok(0) | Err(_) => return,
-                    Ok(n) => n,
-                };
-                if decoder.push(&buf[..n]).is_err() {
-                    return;
+                    Ok(n) => decoder.filled(n),
                 }
                 loop {
                     match decoder.next_message() {
-                        Ok(Some(contents)) => {
+                        Ok(Some(m)) => {
+                            let contents = Bytes::copy_from_slice(m);
                             let message = StreamIo::Message { local, from, contents };
                             if io.send(message).await.is_err() {
                                 return;
