@@ -183,6 +183,8 @@ pub(crate) enum ServeError {
         address: SocketAddr,
         source: io::Error,
     },
+    #[error("cannot start the TURN driver: {0}")]
+    TurnDriver(io::Error),
     #[error("no STUN listen address could be bound")]
     NothingBound,
     #[error("waiting for Ctrl-C failed: {0}")]
@@ -282,7 +284,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
             .find(|(t, ..)| *t == Transport::Tls)
             .map(|(_, a, _)| a.port()),
     };
-    let (turn, turn_task) = turn_driver::start(
+    let (turn, mut tasks) = turn_driver::start(
         server,
         Listeners {
             udp: listeners,
@@ -290,8 +292,8 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
             tls,
             limits,
         },
-    );
-    let mut tasks = vec![turn_task];
+    )
+    .map_err(ServeError::TurnDriver)?;
     let routes = |hub: &realtimer_server::Hub| turn_http::routes(hub.clone(), turn, ice);
     if let Some(task) = start_http(listen, http_config, routes).await? {
         tasks.push(task);

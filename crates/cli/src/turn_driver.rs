@@ -1,26 +1,33 @@
-//! The tokio driver of the sans-IO TURN core (`realtimer_turn::Server`):
-//! UDP listeners and relay sockets, TCP and TLS connections from clients
-//! (RFC 8656 §3.1), the core's timer, and metrics on request. All protocol
-//! logic stays in the core; this file moves bytes and owns the clock.
+//! The driver of the sans-IO TURN core (`realtimer_turn::Server`).
 //!
-//! One task owns the core. Sockets and connections feed it through one
-//! bounded queue; it answers each connection through that connection's
-//! own bounded queue. Connections are limited in number (total and per
-//! client IP), and one without an allocation is closed after an idle time.
+//! The core and every UDP socket (listeners and one relay per allocation)
+//! live on one thread of their own, polled with mio: a readable socket is
+//! drained in batches straight into the core, and what the core gives back
+//! is sent at once, so a relayed datagram costs two system calls and no
+//! task switch, allocation or channel hop. TCP and TLS clients run as tokio
+//! tasks ([`crate::turn_streams`]) that hand messages to this thread through
+//! a bounded queue and a mio waker, and receive what the core sends through
+//! a bounded queue per connection. Connections are limited in number (total
+//! and per client IP), and one without an allocation is closed after an
+//! idle time. All protocol logic stays in the core; this file moves bytes
+//! and owns the clock.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use realtimer_turn::{Event, Server, StreamDecoder, Transport};
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+use realtimer_turn::{Event, Server, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream, UdpSocket};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
+
+use crate::turn_streams;
 
 /// Bounds on client connections over TCP and TLS.
 #[derive(Debug, Clone)]
@@ -38,8 +45,8 @@ pub(crate) struct StreamLimits {
 
 /// The sockets the driver serves.
 pub(crate) struct Listeners {
-    /// UDP listeners (STUN and TURN).
-    pub(crate) udp: Vec<(SocketAddr, UdpSocket)>,
+    /// UDP listeners (STUN and TURN), bound and non-blocking.
+    pub(crate) udp: Vec<(SocketAddr, std::net::UdpSocket)>,
     /// TCP listeners, plain or TLS.
     pub(crate) streams: Vec<(Transport, SocketAddr, TcpListener)>,
     /// The server certificate for the TLS listeners.
@@ -48,40 +55,17 @@ pub(crate) struct Listeners {
     pub(crate) limits: StreamLimits,
 }
 
-/// A way to ask the running driver things (for the HTTP server).
-#[derive(Debug, Clone)]
-pub(crate) struct TurnHandle {
-    tx: mpsc::Sender<Input>,
-}
-
-impl TurnHandle {
-    /// The core's and the driver's metrics in Prometheus text format;
-    /// `None` once the driver has stopped.
-    pub(crate) async fn metrics(&self) -> Option<String> {
-        let (reply, answer) = oneshot::channel();
-        self.tx.send(Input::Metrics(reply)).await.ok()?;
-        answer.await.ok()
-    }
-}
-
 /// A client connection: its transport and the addresses at both ends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-struct ConnectionKey {
-    transport: Transport,
-    listener: SocketAddr,
-    client: SocketAddr,
+pub(crate) struct ConnectionKey {
+    pub(crate) transport: Transport,
+    pub(crate) listener: SocketAddr,
+    pub(crate) client: SocketAddr,
 }
 
-/// What the tasks around the core hand it.
+/// What tokio tasks hand the core's thread.
 #[derive(Debug)]
-enum Input {
-    /// A datagram on a listener (from a client) or a relay (from a peer).
-    Datagram {
-        local: SocketAddr,
-        from_peer: bool,
-        source: SocketAddr,
-        data: Vec<u8>,
-    },
+pub(crate) enum Input {
     /// A new TCP connection on a stream listener.
     Accepted {
         key: ConnectionKey,
@@ -96,14 +80,55 @@ enum Input {
     Metrics(oneshot::Sender<String>),
 }
 
-/// Inputs queued for the core; past this the tasks wait and the kernel's
-/// buffers absorb (then drop) the excess.
+/// Sends inputs to the core's thread and wakes it.
+#[derive(Debug, Clone)]
+pub(crate) struct CoreSender {
+    tx: mpsc::Sender<Input>,
+    waker: Arc<Waker>,
+}
+
+impl CoreSender {
+    /// Queues `input` (waiting while the queue is full) and wakes the core;
+    /// an error once the core has stopped.
+    pub(crate) async fn send(&self, input: Input) -> Result<(), ()> {
+        self.tx.send(input).await.map_err(|_| ())?;
+        self.waker.wake().map_err(|_| ())
+    }
+}
+
+/// A way to ask the running driver things (for the HTTP server).
+#[derive(Debug, Clone)]
+pub(crate) struct TurnHandle {
+    core: CoreSender,
+}
+
+impl TurnHandle {
+    /// The core's and the driver's metrics in Prometheus text format;
+    /// `None` once the driver has stopped.
+    pub(crate) async fn metrics(&self) -> Option<String> {
+        let (reply, answer) = oneshot::channel();
+        self.core.send(Input::Metrics(reply)).await.ok()?;
+        answer.await.ok()
+    }
+}
+
+/// Inputs queued from tokio tasks; past this they wait.
 const QUEUE: usize = 4096;
+/// Inputs taken from the queue per round, so sockets are not starved.
+const INPUTS_PER_ROUND: usize = 256;
+/// Datagrams taken from one socket before the next socket's turn.
+const DATAGRAMS_PER_TURN: usize = 64;
 /// Messages queued towards one connection before more are dropped (like
 /// UDP under congestion: TURN data has no delivery guarantee).
 const CONNECTION_QUEUE: usize = 256;
 /// How often idle connections are looked for.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
+/// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max):
+/// listeners carry every client's traffic, relays one allocation's.
+const LISTENER_BUFFER: usize = 4 << 20;
+const RELAY_BUFFER: usize = 1 << 20;
+/// The waker's token; sockets use their slot index.
+const WAKER: Token = Token(usize::MAX);
 
 #[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
 fn now() -> Instant {
@@ -112,7 +137,11 @@ fn now() -> Instant {
 
 /// Binds a UDP socket; IPv6 sockets are IPv6-only, so `0.0.0.0:P` and
 /// `[::]:P` can both be bound.
-pub(crate) fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
+pub(crate) fn bind_udp(address: SocketAddr) -> io::Result<std::net::UdpSocket> {
+    bind_udp_buffered(address, LISTENER_BUFFER)
+}
+
+fn bind_udp_buffered(address: SocketAddr, buffer: usize) -> io::Result<std::net::UdpSocket> {
     let socket = Socket::new(
         Domain::for_address(address),
         Type::DGRAM,
@@ -121,9 +150,12 @@ pub(crate) fn bind_udp(address: SocketAddr) -> io::Result<UdpSocket> {
     if address.is_ipv6() {
         socket.set_only_v6(true)?;
     }
+    // Larger buffers absorb bursts; failing to get them is not fatal.
+    let _ = socket.set_recv_buffer_size(buffer);
+    let _ = socket.set_send_buffer_size(buffer);
     socket.set_nonblocking(true)?;
     socket.bind(&address.into())?;
-    UdpSocket::from_std(socket.into())
+    Ok(socket.into())
 }
 
 /// Binds a TCP listener, IPv6-only for IPv6 as [`bind_udp`].
@@ -143,12 +175,49 @@ pub(crate) fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
     TcpListener::from_std(socket.into())
 }
 
-/// Starts the driver: the core's task, and a task per listener.
-pub(crate) fn start(server: Server, listeners: Listeners) -> (TurnHandle, JoinHandle<()>) {
+/// Starts the driver: the core's thread, and a tokio task per stream
+/// listener. Call from inside the tokio runtime.
+pub(crate) fn start(
+    server: Server,
+    listeners: Listeners,
+) -> io::Result<(TurnHandle, Vec<JoinHandle<()>>)> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (tx, rx) = mpsc::channel::<Input>(QUEUE);
-    let handle = TurnHandle { tx: tx.clone() };
-    let task = tokio::spawn(Driver::new(server, listeners, tx).run(rx));
-    (handle, task)
+    let core = CoreSender { tx, waker };
+    let mut driver = Driver {
+        server,
+        poll,
+        sockets: Vec::new(),
+        free_slots: Vec::new(),
+        by_address: HashMap::new(),
+        ready: VecDeque::new(),
+        rx,
+        core: core.clone(),
+        runtime: tokio::runtime::Handle::current(),
+        connections: Connections::default(),
+        tls: listeners.tls.map(tokio_rustls::TlsAcceptor::from),
+        limits: listeners.limits,
+    };
+    for (local, socket) in listeners.udp {
+        driver.add_socket(local, UdpSocket::from_std(socket), false)?;
+    }
+    let tasks = listeners
+        .streams
+        .into_iter()
+        .map(|(transport, local, listener)| {
+            tokio::spawn(turn_streams::accept(
+                listener,
+                transport,
+                local,
+                core.clone(),
+            ))
+        })
+        .collect();
+    std::thread::Builder::new()
+        .name("turn".into())
+        .spawn(move || driver.run())?;
+    Ok((TurnHandle { core }, tasks))
 }
 
 /// The open connections and how many each IP holds.
@@ -225,102 +294,140 @@ impl Connections {
     }
 }
 
-/// The core's task and what it owns.
+/// A UDP socket on the core's thread.
+struct Slot {
+    socket: UdpSocket,
+    local: SocketAddr,
+    /// A relay (peers write to it) rather than a listener (clients do).
+    relay: bool,
+    /// Already in the ready queue.
+    queued: bool,
+}
+
+/// The core's thread and what it owns.
 struct Driver {
     server: Server,
-    tx: mpsc::Sender<Input>,
-    udp: HashMap<SocketAddr, Arc<UdpSocket>>,
-    tasks: Vec<JoinHandle<()>>,
-    relay_tasks: HashMap<SocketAddr, JoinHandle<()>>,
+    poll: Poll,
+    /// UDP sockets by token.
+    sockets: Vec<Option<Slot>>,
+    free_slots: Vec<usize>,
+    by_address: HashMap<SocketAddr, usize>,
+    /// Sockets that may hold datagrams (mio is edge-triggered: a socket
+    /// stays here until a read would block).
+    ready: VecDeque<usize>,
+    rx: mpsc::Receiver<Input>,
+    core: CoreSender,
+    runtime: tokio::runtime::Handle,
     connections: Connections,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: StreamLimits,
 }
 
 impl Driver {
-    fn new(server: Server, listeners: Listeners, tx: mpsc::Sender<Input>) -> Self {
-        let mut driver = Driver {
-            server,
-            tx,
-            udp: HashMap::new(),
-            tasks: Vec::new(),
-            relay_tasks: HashMap::new(),
-            connections: Connections::default(),
-            tls: listeners.tls.map(tokio_rustls::TlsAcceptor::from),
-            limits: listeners.limits,
-        };
-        for (local, socket) in listeners.udp {
-            let socket = Arc::new(socket);
-            driver.udp.insert(local, Arc::clone(&socket));
-            let task = tokio::spawn(receive(socket, local, false, driver.tx.clone()));
-            driver.tasks.push(task);
-        }
-        for (transport, local, listener) in listeners.streams {
-            let task = tokio::spawn(accept(listener, transport, local, driver.tx.clone()));
-            driver.tasks.push(task);
-        }
-        driver
-    }
-
-    async fn run(mut self, mut rx: mpsc::Receiver<Input>) {
+    fn run(mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut buf = vec![0u8; 65_536];
+        let mut inputs_pending = false;
         let mut next_idle_check = now() + IDLE_CHECK;
         loop {
-            let timeout = match self.server.poll_timeout() {
-                Some(at) if self.connections.open.is_empty() => Some(at),
-                Some(at) => Some(at.min(next_idle_check)),
-                None => (!self.connections.open.is_empty()).then_some(next_idle_check),
+            let timeout = if inputs_pending || !self.ready.is_empty() {
+                Some(Duration::ZERO)
+            } else {
+                let next = match self.server.poll_timeout() {
+                    Some(at) if !self.connections.open.is_empty() => Some(at.min(next_idle_check)),
+                    Some(at) => Some(at),
+                    None => (!self.connections.open.is_empty()).then_some(next_idle_check),
+                };
+                next.map(|at| at.saturating_duration_since(now()))
             };
-            let sleep = async {
-                match timeout {
-                    Some(at) => tokio::time::sleep_until(at.into()).await,
-                    None => std::future::pending().await,
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
                 }
-            };
-            tokio::select! {
-                received = rx.recv() => {
-                    let Some(first) = received else { break };
-                    let now = now();
-                    self.input(now, first);
-                    // Take what else is queued before sending: fewer clock
-                    // reads and wake-ups under load.
-                    for _ in 0..64 {
-                        match rx.try_recv() {
-                            Ok(more) => self.input(now, more),
-                            Err(_) => break,
-                        }
-                    }
-                }
-                () = sleep => {
-                    let now = now();
-                    self.server.handle_timeout(now);
-                    if now >= next_idle_check {
-                        self.close_idle(now);
-                        next_idle_check = now + IDLE_CHECK;
-                    }
+                warn!("TURN driver stopped: poll: {e}");
+                return;
+            }
+            for event in events.iter() {
+                match event.token() {
+                    WAKER => inputs_pending = true,
+                    Token(slot) => self.mark_ready(slot),
                 }
             }
+            let now = now();
+            if inputs_pending {
+                inputs_pending = match self.take_inputs(now) {
+                    Some(more) => more,
+                    None => return,
+                };
+            }
+            for _ in 0..self.ready.len() {
+                let Some(slot) = self.ready.pop_front() else {
+                    break;
+                };
+                self.receive(now, slot, &mut buf);
+                self.flush();
+            }
+            if self.server.poll_timeout().is_some_and(|at| now >= at) {
+                self.server.handle_timeout(now);
+            }
+            if now >= next_idle_check {
+                self.close_idle(now);
+                next_idle_check = now + IDLE_CHECK;
+            }
             self.handle_events();
-            self.flush().await;
+            self.flush();
         }
-        for task in self.tasks.drain(..).chain(self.relay_tasks.into_values()) {
-            task.abort();
+    }
+
+    fn mark_ready(&mut self, slot: usize) {
+        if let Some(Some(s)) = self.sockets.get_mut(slot) {
+            if !s.queued {
+                s.queued = true;
+                self.ready.push_back(slot);
+            }
         }
+    }
+
+    /// Takes up to a round's inputs from the tokio side: `Some(true)` when
+    /// more wait, `None` when every sender is gone.
+    fn take_inputs(&mut self, now: Instant) -> Option<bool> {
+        for _ in 0..INPUTS_PER_ROUND {
+            match self.rx.try_recv() {
+                Ok(input) => self.input(now, input),
+                Err(mpsc::error::TryRecvError::Empty) => return Some(false),
+                Err(mpsc::error::TryRecvError::Disconnected) => return None,
+            }
+        }
+        Some(true)
+    }
+
+    /// Reads up to a turn's datagrams from one socket into the core.
+    fn receive(&mut self, now: Instant, slot: usize, buf: &mut [u8]) {
+        let Some(Some(s)) = self.sockets.get_mut(slot) else {
+            return;
+        };
+        let (local, relay) = (s.local, s.relay);
+        for _ in 0..DATAGRAMS_PER_TURN {
+            match s.socket.recv_from(buf) {
+                Ok((len, source)) if relay => {
+                    self.server.handle_peer(now, local, source, &buf[..len])
+                }
+                Ok((len, source)) => self.server.handle_client(now, local, source, &buf[..len]),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    s.queued = false;
+                    return;
+                }
+                // ICMP errors from earlier sends surface here on some
+                // systems; they concern one peer, not the socket.
+                Err(e) => debug!(%local, "recv_from: {e}"),
+            }
+        }
+        // Its turn is over; it may hold more.
+        self.ready.push_back(slot);
     }
 
     fn input(&mut self, now: Instant, input: Input) {
         match input {
-            Input::Datagram {
-                local,
-                from_peer: true,
-                source,
-                data,
-            } => self.server.handle_peer(now, local, source, &data),
-            Input::Datagram {
-                local,
-                from_peer: false,
-                source,
-                data,
-            } => self.server.handle_client(now, local, source, &data),
             Input::Message { key, data } => {
                 if let Some(connection) = self.connections.open.get_mut(&key) {
                     connection.last_seen = now;
@@ -363,7 +470,6 @@ impl Driver {
             self.server
                 .stream_closed(now, key.transport, key.listener, key.client);
         }
-        let _ = stream.set_nodelay(true);
         let (out, from_core) = mpsc::channel(CONNECTION_QUEUE);
         let id = self.connections.next_id;
         self.connections.next_id += 1;
@@ -376,22 +482,18 @@ impl Driver {
             },
         );
         *self.connections.per_ip.entry(ip).or_insert(0) += 1;
-        let tx = self.tx.clone();
-        let tls = self.tls.clone();
-        let handshake = self.limits.handshake;
-        tokio::spawn(async move {
-            match (key.transport, tls) {
-                (Transport::Tls, Some(acceptor)) => {
-                    match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                        Ok(Ok(tls)) => serve_connection(tls, key, &tx, from_core).await,
-                        Ok(Err(e)) => debug!(client = %key.client, "TLS handshake failed: {e}"),
-                        Err(_) => debug!(client = %key.client, "TLS handshake timed out"),
-                    }
-                }
-                _ => serve_connection(stream, key, &tx, from_core).await,
-            }
-            let _ = tx.send(Input::Closed { key, id }).await;
-        });
+        let tls = match key.transport {
+            Transport::Tls => self.tls.clone().map(|a| (a, self.limits.handshake)),
+            _ => None,
+        };
+        self.runtime.spawn(turn_streams::run(
+            stream,
+            key,
+            id,
+            tls,
+            self.core.clone(),
+            from_core,
+        ));
     }
 
     /// Closes connections that hold no allocation and sent nothing lately.
@@ -416,39 +518,70 @@ impl Driver {
         }
     }
 
+    /// Registers a socket with the poll in a free slot.
+    fn add_socket(
+        &mut self,
+        local: SocketAddr,
+        mut socket: UdpSocket,
+        relay: bool,
+    ) -> io::Result<()> {
+        let slot = self.free_slots.pop().unwrap_or(self.sockets.len());
+        self.poll
+            .registry()
+            .register(&mut socket, Token(slot), Interest::READABLE)?;
+        let entry = Some(Slot {
+            socket,
+            local,
+            relay,
+            queued: false,
+        });
+        if slot == self.sockets.len() {
+            self.sockets.push(entry);
+        } else {
+            self.sockets[slot] = entry;
+        }
+        self.by_address.insert(local, slot);
+        // Datagrams may have arrived before registration.
+        self.mark_ready(slot);
+        Ok(())
+    }
+
+    fn remove_socket(&mut self, local: SocketAddr) {
+        let Some(slot) = self.by_address.remove(&local) else {
+            return;
+        };
+        if let Some(mut s) = self.sockets.get_mut(slot).and_then(Option::take) {
+            let _ = self.poll.registry().deregister(&mut s.socket);
+            // A stale entry in `ready` finds an empty slot and is skipped;
+            // the slot is reused only once that entry is gone.
+            if s.queued {
+                self.ready.retain(|&r| r != slot);
+            }
+            self.free_slots.push(slot);
+        }
+    }
+
     /// Binds and closes relay sockets as the core asks.
     fn handle_events(&mut self) {
         while let Some(event) = self.server.poll_event() {
             match event {
                 Event::OpenRelay { relay } => {
-                    let bound = match bind_udp(relay) {
-                        Ok(socket) => {
-                            let socket = Arc::new(socket);
-                            self.udp.insert(relay, Arc::clone(&socket));
-                            let task = tokio::spawn(receive(socket, relay, true, self.tx.clone()));
-                            self.relay_tasks.insert(relay, task);
-                            true
-                        }
-                        Err(e) => {
-                            debug!(%relay, "cannot bind relay: {e}");
-                            false
-                        }
-                    };
-                    self.server.relay_opened(now(), relay, bound);
-                }
-                Event::CloseRelay { relay } => {
-                    self.udp.remove(&relay);
-                    if let Some(task) = self.relay_tasks.remove(&relay) {
-                        task.abort();
+                    let bound = bind_udp_buffered(relay, RELAY_BUFFER)
+                        .and_then(|s| self.add_socket(relay, UdpSocket::from_std(s), true));
+                    if let Err(e) = &bound {
+                        debug!(%relay, "cannot bind relay: {e}");
                     }
+                    self.server.relay_opened(now(), relay, bound.is_ok());
                 }
+                Event::CloseRelay { relay } => self.remove_socket(relay),
                 _ => {}
             }
         }
     }
 
-    /// Sends what the core gave back.
-    async fn flush(&mut self) {
+    /// Sends what the core gave back. A datagram that does not fit in the
+    /// socket's buffer is dropped, as the network would.
+    fn flush(&mut self) {
         while let Some(transmit) = self.server.poll_transmit() {
             if transmit.transport.is_stream() {
                 let key = ConnectionKey {
@@ -463,12 +596,14 @@ impl Driver {
                 }
                 continue;
             }
-            match self.udp.get(&transmit.source) {
-                Some(socket) => {
-                    if let Err(e) = socket
-                        .send_to(&transmit.contents, transmit.destination)
-                        .await
-                    {
+            let socket = self
+                .by_address
+                .get(&transmit.source)
+                .and_then(|&slot| self.sockets.get(slot))
+                .and_then(Option::as_ref);
+            match socket {
+                Some(s) => {
+                    if let Err(e) = s.socket.send_to(&transmit.contents, transmit.destination) {
                         debug!(destination = %transmit.destination, "send_to: {e}");
                     }
                 }
@@ -477,130 +612,4 @@ impl Driver {
             self.server.recycle(transmit.contents);
         }
     }
-}
-
-/// Receives on one UDP socket into the core's queue until the task is
-/// aborted.
-async fn receive(
-    socket: Arc<UdpSocket>,
-    local: SocketAddr,
-    from_peer: bool,
-    tx: mpsc::Sender<Input>,
-) {
-    // A STUN or ChannelData message over UDP fits in one datagram; relayed
-    // data is at most 65535 bytes.
-    let mut buf = vec![0u8; 65_536];
-    loop {
-        let (len, source) = match socket.recv_from(&mut buf).await {
-            Ok(received) => received,
-            // ICMP errors from earlier sends surface here on some systems;
-            // they concern one peer, not the socket.
-            Err(e) => {
-                debug!(%local, "recv_from: {e}");
-                continue;
-            }
-        };
-        let input = Input::Datagram {
-            local,
-            from_peer,
-            source,
-            data: buf[..len].to_vec(),
-        };
-        if tx.send(input).await.is_err() {
-            return;
-        }
-    }
-}
-
-/// Accepts connections on one TCP listener until the task is aborted.
-async fn accept(
-    listener: TcpListener,
-    transport: Transport,
-    local: SocketAddr,
-    tx: mpsc::Sender<Input>,
-) {
-    loop {
-        match listener.accept().await {
-            Ok((stream, client)) => {
-                let key = ConnectionKey {
-                    transport,
-                    listener: local,
-                    client,
-                };
-                if tx.send(Input::Accepted { key, stream }).await.is_err() {
-                    return;
-                }
-            }
-            Err(e) => {
-                // Out of file descriptors, mostly: wait rather than spin.
-                warn!(%local, "accept: {e}");
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        }
-    }
-}
-
-/// Reads messages from a client's stream into the core, and writes what
-/// the core sends back, until either side ends. Bytes that are not TURN
-/// close this connection only.
-async fn serve_connection<S: AsyncRead + AsyncWrite + Unpin>(
-    mut stream: S,
-    key: ConnectionKey,
-    tx: &mpsc::Sender<Input>,
-    mut from_core: mpsc::Receiver<Vec<u8>>,
-) {
-    let mut decoder = StreamDecoder::new();
-    let mut out = Vec::new();
-    loop {
-        tokio::select! {
-            read = stream.read(decoder.read_buf()) => {
-                let n = match read {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) => {
-                        debug!(client = %key.client, "read: {e}");
-                        break;
-                    }
-                };
-                decoder.filled(n);
-                loop {
-                    match decoder.next_message() {
-                        Ok(Some(message)) => {
-                            let data = message.to_vec();
-                            if tx.send(Input::Message { key, data }).await.is_err() {
-                                return;
-                            }
-                        }
-                        Ok(None) => break,
-                        Err(e) => {
-                            debug!(client = %key.client, "closing the connection: {e}");
-                            return;
-                        }
-                    }
-                }
-            }
-            message = from_core.recv() => {
-                let Some(first) = message else { break };
-                // Coalesce what is queued into one write.
-                out.clear();
-                out.extend_from_slice(&first);
-                while out.len() < 64 * 1024 {
-                    match from_core.try_recv() {
-                        Ok(more) => out.extend_from_slice(&more),
-                        Err(_) => break,
-                    }
-                }
-                if let Err(e) = write(&mut stream, &out).await {
-                    debug!(client = %key.client, "write: {e}");
-                    break;
-                }
-            }
-        }
-    }
-    let _ = stream.shutdown().await;
-}
-
-async fn write<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> io::Result<()> {
-    stream.write_all(bytes).await?;
-    stream.flush().await
 }
