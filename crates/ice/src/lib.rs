@@ -9,6 +9,16 @@
 //! local address) and reacts to [`IceAgent::poll_event`]. Application data
 //! goes over [`IceAgent::selected_pair`].
 //!
+//! With [`IceConfig::turn_servers`] the agent is a TURN client (RFC 8656):
+//! it allocates relayed candidates, keeps them alive and wraps what they
+//! send ([`IceAgent::send_data`], [`IceAgent::encapsulate`],
+//! [`IceAgent::handle_receive_data`]). Servers reached over TCP or TLS
+//! live on a connection the driver opens when asked
+//! ([`IceEvent::OpenTurnConnection`]); their messages come out of
+//! [`IceAgent::poll_turn_stream`], and [`TurnStreamDecoder`] cuts the
+//! server's bytes back into messages. [`IceConfig::relay_only`] is the
+//! browser's `iceTransportPolicy: "relay"`.
+//!
 //! ```
 //! use std::time::Instant;
 //! use realtimer_ice::{IceAgent, IceConfig, IceEvent};

@@ -7,6 +7,21 @@
 //!   (RFC 8829) for data-only sessions.
 //! - `PeerConnection` and `DataChannel`, a thin tokio driver with the
 //!   RTCPeerConnection / RTCDataChannel API.
+//!
+//! ICE servers are given as in a browser's RTCConfiguration:
+//!
+//! ```no_run
+//! # async fn f() -> Result<(), realtimer::RtcError> {
+//! use realtimer::{IceTransportPolicy, PeerConnection, PeerConnectionConfig};
+//! let config = PeerConnectionConfig::default()
+//!     .with_stun_server("stun:stun.example.org")
+//!     // RFC 7065: UDP by default, `?transport=tcp`, or TLS with `turns:`.
+//!     .with_turn_server("turns:turn.example.org:5349", "user", "password")
+//!     // iceTransportPolicy "relay": only TURN relayed candidates.
+//!     .with_ice_transport_policy(IceTransportPolicy::Relay);
+//! let pc = PeerConnection::new(config).await?;
+//! # Ok(()) }
+//! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 mod channel;
