@@ -69,13 +69,9 @@ struct RelayPair {
     candidates: Arc<Mutex<Vec<String>>>,
 }
 
-async fn relay_pair(turn_url: Option<&str>, password: &str, ca: Option<&str>) -> RelayPair {
-    let a = PeerConnection::new(relay_config(turn_url, password, ca))
-        .await
-        .unwrap();
-    let b = PeerConnection::new(relay_config(turn_url, password, ca))
-        .await
-        .unwrap();
+async fn relay_pair(config: PeerConnectionConfig) -> RelayPair {
+    let a = PeerConnection::new(config.clone()).await.unwrap();
+    let b = PeerConnection::new(config).await.unwrap();
     let candidates = Arc::new(Mutex::new(Vec::new()));
     let (a_tx, _) = mpsc::unbounded_channel();
     let (b_tx, b_channels) = mpsc::unbounded_channel();
@@ -102,7 +98,11 @@ async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
 /// ways, and checks getStats: the selected pair's local candidate is a
 /// relay on the TURN server's relay address.
 async fn channel_through_relay(turn_url: &str, ca: Option<&str>) {
-    let mut pair = relay_pair(Some(turn_url), PASSWORD, ca).await;
+    channel_through(relay_config(Some(turn_url), PASSWORD, ca)).await;
+}
+
+async fn channel_through(config: PeerConnectionConfig) {
+    let mut pair = relay_pair(config).await;
     let chat = pair
         .a
         .create_data_channel("chat", DataChannelInit::default())
@@ -175,6 +175,17 @@ async fn relay_only_pair_through_our_turn_server() {
     channel_through_relay(&format!("turn:{}", server.address), None).await;
 }
 
+/// Every interface: one wildcard socket carries several IPv4 bases, so the
+/// server sees one 5-tuple; one allocation is granted (the others get
+/// 437) and serves whichever base the kernel sends from.
+#[tokio::test]
+async fn relay_only_pair_on_every_interface_through_our_turn_server() {
+    let server = turn_server::start(REALM, USER, PASSWORD, None).await;
+    let mut config = relay_config(Some(&format!("turn:{}", server.address)), PASSWORD, None);
+    config.interfaces.clear();
+    channel_through(config).await;
+}
+
 #[tokio::test]
 async fn relay_only_pair_through_our_turn_server_over_tcp_and_tls() {
     let cert = TestCertificate::new();
@@ -230,7 +241,7 @@ async fn relay_only_over_tls_to_an_untrusted_server_fails() {
 /// Relay-only and no allocation: ICE fails as soon as gathering ends
 /// empty and the peer is known, instead of hanging in `checking`.
 async fn fails_without_a_relay(turn_url: Option<&str>, password: &str, ca: Option<&str>) {
-    let pair = relay_pair(turn_url, password, ca).await;
+    let pair = relay_pair(relay_config(turn_url, password, ca)).await;
     pair.a
         .create_data_channel("chat", DataChannelInit::default())
         .await
