@@ -44,7 +44,7 @@ pub(super) struct Driver {
     pub(super) bases: Vec<SocketAddr>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) command_tx: mpsc::WeakSender<Command>,
-    pub(super) events: mpsc::Sender<PeerConnectionEvent>,
+    pub(super) events: mpsc::Sender<Box<PeerConnectionEvent>>,
     pub(super) mdns_tx: mpsc::Sender<(String, Option<IpAddr>)>,
     pub(super) mdns_rx: mpsc::Receiver<(String, Option<IpAddr>)>,
     pub(super) status: watch::Sender<PcStatus>,
@@ -69,7 +69,7 @@ const RECEIVE_BUDGET: usize = 2 * 1024 * 1024;
 
 /// The sender a pending event goes to, and the budget it needs there.
 enum Target {
-    Pc(mpsc::Sender<PeerConnectionEvent>),
+    Pc(mpsc::Sender<Box<PeerConnectionEvent>>),
     Channel(mpsc::Sender<Inbound>, Arc<Semaphore>, u32),
 }
 
@@ -84,7 +84,7 @@ fn cost(event: &DataChannelEvent) -> u32 {
 }
 
 impl Driver {
-    pub(super) async fn run(mut self) {
+    pub(super) async fn run(mut self: Box<Self>) {
         let far = || now() + Duration::from_secs(3600);
         let mut armed = far();
         let sleep = tokio::time::sleep_until(armed.into());
@@ -206,8 +206,8 @@ impl Driver {
 
     fn deliver(&mut self, p: Pending) {
         let result = match p {
-            Pending::Pc(e) => self.events.try_send(e).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(e) => Some(Pending::Pc(e)),
+            Pending::Pc(e) => self.events.try_send(Box::new(e)).map_err(|e| match e {
+                mpsc::error::TrySendError::Full(e) => Some(Pending::Pc(*e)),
                 mpsc::error::TrySendError::Closed(_) => None,
             }),
             Pending::Channel(r, event) => match self.channels.get(&r) {
