@@ -3,7 +3,8 @@
 //! create/connect/close cycles (RSS before and after: it must stay flat).
 //!
 //! `cargo bench -p realtimer --bench scale`. Env: `REALTIMER_SCALE_PAIRS`
-//! and `REALTIMER_SCALE_CYCLES` change the counts.
+//! and `REALTIMER_SCALE_CYCLES` change the counts; each part runs in a
+//! process of its own.
 // A benchmark measures wall-clock time and reports on stdout.
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
@@ -138,13 +139,39 @@ async fn cycles(n: usize) {
     );
 }
 
+/// Runs one part in this process (`REALTIMER_SCALE_PART` set), or each
+/// part in a child process of its own, so one part's heap does not hide
+/// the other's growth.
 fn main() {
+    let part = std::env::var("REALTIMER_SCALE_PART").ok();
+    if part.is_none() {
+        println!("== realtimer memory (Rust <-> Rust, loopback, one process per part) ==");
+    }
+    for name in ["pairs", "cycles"] {
+        match &part {
+            Some(p) if p == name => run_part(name),
+            Some(_) => {}
+            None => {
+                let exe = std::env::current_exe().expect("own path");
+                let status = std::process::Command::new(exe)
+                    .env("REALTIMER_SCALE_PART", name)
+                    .status()
+                    .expect("part runs");
+                assert!(status.success(), "part {name}: {status}");
+            }
+        }
+    }
+}
+
+fn run_part(name: &str) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .unwrap();
-    println!("== realtimer memory (Rust <-> Rust, loopback, one process) ==");
-    rt.block_on(idle_pairs(count("REALTIMER_SCALE_PAIRS", PAIRS)));
-    rt.block_on(cycles(count("REALTIMER_SCALE_CYCLES", CYCLES)));
+    if name == "pairs" {
+        rt.block_on(idle_pairs(count("REALTIMER_SCALE_PAIRS", PAIRS)));
+    } else {
+        rt.block_on(cycles(count("REALTIMER_SCALE_CYCLES", CYCLES)));
+    }
 }
