@@ -42,9 +42,9 @@ struct Namespaces {
 }
 
 impl Namespaces {
-    fn create() -> Namespaces {
+    fn create(tag: &str) -> Namespaces {
         let pid = std::process::id();
-        let (a, b) = (format!("rt-a-{pid}"), format!("rt-b-{pid}"));
+        let (a, b) = (format!("rt-a{tag}-{pid}"), format!("rt-b{tag}-{pid}"));
         let mut ns = Namespaces { names: Vec::new() };
         for n in [&a, &b] {
             run(&["netns", "add", n]);
@@ -87,13 +87,14 @@ fn is_root() -> bool {
     })
 }
 
-fn spawn_peer(ns: &str, role: &str) -> Child {
+fn spawn_peer(ns: &str, role: &str, mdns: bool) -> Child {
     let exe = std::env::current_exe().unwrap();
     Command::new("ip")
         .args(["netns", "exec", ns])
         .arg(exe)
         .args(["--exact", "veth_peer", "--ignored", "--nocapture"])
         .env("REALTIMER_VETH_ROLE", role)
+        .env("REALTIMER_VETH_MDNS", if mdns { "1" } else { "" })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -126,13 +127,25 @@ fn finish(mut child: Child, limit: Duration) -> (bool, String) {
 
 #[test]
 fn rust_to_rust_across_veth_namespaces() {
+    across_veth(false);
+}
+
+/// Both sides hide their host addresses behind `.local` names
+/// (`mdns_host_candidates`) and find each other's with multicast DNS over
+/// the veth link, as two browsers on a LAN do.
+#[test]
+fn rust_to_rust_across_veth_with_mdns_names_only() {
+    across_veth(true);
+}
+
+fn across_veth(mdns: bool) {
     if !is_root() {
         println!("skipped: creating network namespaces and a veth pair needs root");
         return;
     }
-    let ns = Namespaces::create();
-    let answerer = spawn_peer(&ns.names[1], "answerer");
-    let offerer = spawn_peer(&ns.names[0], "offerer");
+    let ns = Namespaces::create(if mdns { "m" } else { "" });
+    let answerer = spawn_peer(&ns.names[1], "answerer", mdns);
+    let offerer = spawn_peer(&ns.names[0], "offerer", mdns);
     let (offerer_ok, offerer_out) = finish(offerer, Duration::from_secs(60));
     let (answerer_ok, answerer_out) = finish(answerer, Duration::from_secs(10));
     drop(ns);
@@ -187,6 +200,7 @@ async fn veth_peer() {
         return;
     };
     let offerer = role == "offerer";
+    let mdns = std::env::var("REALTIMER_VETH_MDNS").is_ok_and(|v| v == "1");
     let (local, remote): (IpAddr, IpAddr) = if offerer {
         (ADDR_A.parse().unwrap(), ADDR_B.parse().unwrap())
     } else {
@@ -217,6 +231,7 @@ async fn veth_peer() {
 
     let mut config = PeerConnectionConfig::default();
     config.interfaces = vec![local];
+    config.rtc.ice.mdns_host_candidates = mdns;
     let pc = PeerConnection::new(config).await.unwrap();
     let mut events = pc.events().unwrap();
     let chat = if offerer {
@@ -268,6 +283,10 @@ async fn veth_peer() {
                     e = events.recv() => match e {
                         Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
                             println!("local candidate {}", c.candidate);
+                            if mdns {
+                                assert!(c.candidate.contains(".local ") && !c.candidate.contains(&local.to_string()),
+                                    "the host address stays hidden: {}", c.candidate);
+                            }
                             let _ = tx.send(json!({"type": "candidate", "candidate": c.candidate,
                                 "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}));
                         }
@@ -316,10 +335,21 @@ async fn veth_peer() {
     }
     let stats = pc.get_stats().await.unwrap();
     let pair = stats.selected_candidate_pair().expect("a selected pair");
+    let remote_candidate = stats.candidate(&pair.remote_candidate_id).unwrap();
     let l = &stats.candidate(&pair.local_candidate_id).unwrap().address;
-    let r = &stats.candidate(&pair.remote_candidate_id).unwrap().address;
+    let r = &remote_candidate.address;
     println!("selected pair {l} -> {r}");
-    assert_eq!((l, r), (&local.to_string(), &remote.to_string()));
+    // A host candidate, not a peer-reflexive one learned from the peer's
+    // checks: the peer's name resolved here.
+    assert_eq!(remote_candidate.candidate_type, "host");
+    if mdns {
+        // Stats show our candidate by its name, the peer's by the address
+        // its name resolved to.
+        assert!(l.ends_with(".local"), "local {l}");
+        assert_eq!(r, &remote.to_string());
+    } else {
+        assert_eq!((l, r), (&local.to_string(), &remote.to_string()));
+    }
     println!("echoed {MESSAGES} messages");
     let _ = tx.send(json!({"type": "bye"}));
     tokio::time::sleep(Duration::from_millis(100)).await;

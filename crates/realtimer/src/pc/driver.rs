@@ -15,6 +15,7 @@ use crate::jsep::SessionDescription;
 use crate::rtc::{payload_len, Rtc};
 
 use super::data_channel::Inbound;
+use super::mdns::{MdnsRegistration, MdnsService};
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, UdpIo};
 use super::{
@@ -47,6 +48,8 @@ pub(super) struct Driver {
     pub(super) events: mpsc::Sender<Box<PeerConnectionEvent>>,
     pub(super) mdns_tx: mpsc::Sender<(String, Option<IpAddr>)>,
     pub(super) mdns_rx: mpsc::Receiver<(String, Option<IpAddr>)>,
+    /// Our published `.local` names, unpublished when the driver ends.
+    pub(super) mdns_names: Vec<MdnsRegistration>,
     pub(super) status: watch::Sender<PcStatus>,
     pub(super) channels: HashMap<ChannelRef, ChannelEnd>,
     pub(super) pending: VecDeque<Pending>,
@@ -342,12 +345,23 @@ impl Driver {
                 }
                 RtcEvent::ResolveMdnsName(name) => {
                     let tx = self.mdns_tx.clone();
+                    // Asked on the links our host candidates are on.
+                    let interfaces = self.bases.iter().map(|b| b.ip()).collect();
                     tokio::spawn(async move {
-                        let lookup = tokio::net::lookup_host((name.as_str(), 0));
-                        let ip = match tokio::time::timeout(Duration::from_secs(3), lookup).await {
-                            Ok(Ok(mut addrs)) => addrs.next().map(|a| a.ip()),
-                            _ => None,
+                        // Our own mDNS endpoint, then the system resolver
+                        // (nss-mdns, if the host has it).
+                        let mut ip = match MdnsService::get() {
+                            Some(service) => service.resolve(name.clone(), interfaces).await,
+                            None => None,
                         };
+                        if ip.is_none() {
+                            let lookup = tokio::net::lookup_host((name.as_str(), 0));
+                            if let Ok(Ok(mut addrs)) =
+                                tokio::time::timeout(Duration::from_secs(3), lookup).await
+                            {
+                                ip = addrs.next().map(|a| a.ip());
+                            }
+                        }
                         debug!(%name, ?ip, "mDNS name resolved");
                         let _ = tx.send((name, ip)).await;
                     });
@@ -357,9 +371,10 @@ impl Driver {
                     address,
                     transport,
                 } => self.turn.open(server, address, transport),
-                RtcEvent::RegisterMdnsName(name, _) => {
-                    debug!(%name, "mDNS publishing is not implemented; the name will not resolve");
-                }
+                RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
+                    Some(service) => self.mdns_names.push(service.register(name, address)),
+                    None => debug!(%name, "no mDNS endpoint: the name will not resolve"),
+                },
             }
         }
         // Channels that are closed and delivered are forgotten.

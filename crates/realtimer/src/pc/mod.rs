@@ -27,6 +27,7 @@ use crate::stats::StatsReport;
 mod data_channel;
 mod driver;
 mod ice_servers;
+mod mdns;
 mod turn_stream;
 mod udp;
 
@@ -87,8 +88,11 @@ pub struct PeerConnectionConfig {
     pub include_loopback: bool,
     /// Only these local addresses (all interfaces when empty).
     pub interfaces: Vec<IpAddr>,
-    /// The UDP port to bind (0: any).
+    /// The UDP port to bind (0: any, or one of [`PeerConnectionConfig::port_range`]).
     pub port: u16,
+    /// With `port` 0: bind the first free port of this range (for
+    /// firewalls that open a range), or fail with `OperationError`.
+    pub port_range: Option<std::ops::RangeInclusive<u16>>,
     /// The core's settings (ICE timers, SCTP, seed). The seed is replaced by
     /// a random one unless [`PeerConnectionConfig::fixed_seed`] is set.
     pub rtc: RtcConfig,
@@ -119,6 +123,12 @@ impl PeerConnectionConfig {
             username: Some(username.to_owned()),
             credential: Some(credential.to_owned()),
         });
+        self
+    }
+
+    /// Sets [`PeerConnectionConfig::port_range`].
+    pub fn with_port_range(mut self, range: std::ops::RangeInclusive<u16>) -> Self {
+        self.port_range = Some(range);
         self
     }
 
@@ -232,6 +242,28 @@ async fn call<T>(
         .map_err(|_| RtcError::state("the connection is closed"))?
 }
 
+/// The socket: `config.port`, else the first free port of
+/// `config.port_range`, else any.
+async fn bind(config: &PeerConnectionConfig) -> Result<UdpIo, RtcError> {
+    let range = match (&config.port_range, config.port) {
+        (Some(range), 0) => range.clone(),
+        _ => return UdpIo::bind(config.port).await,
+    };
+    let mut last = None;
+    for port in range.clone() {
+        match UdpIo::bind(port).await {
+            Ok(socket) => return Ok(socket),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(RtcError::OperationError(format!(
+        "no free UDP port in {}-{}{}",
+        range.start(),
+        range.end(),
+        last.map(|e| format!(" (last: {e})")).unwrap_or_default()
+    )))
+}
+
 fn host_addresses(config: &PeerConnectionConfig, port: u16, v6: bool) -> Vec<SocketAddr> {
     let mut out = Vec::new();
     match if_addrs::get_if_addrs() {
@@ -267,7 +299,7 @@ impl PeerConnection {
                 Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?
             }
         };
-        let socket = UdpIo::bind(config.port).await?;
+        let socket = bind(&config).await?;
         let (port, v6) = (socket.port()?, socket.is_v6());
         let mut rtc_config = config.rtc.clone();
         if !config.fixed_seed {
@@ -306,6 +338,7 @@ impl PeerConnection {
             events: event_tx,
             mdns_tx,
             mdns_rx,
+            mdns_names: Vec::new(),
             status: status_tx,
             channels: HashMap::new(),
             pending: VecDeque::new(),
@@ -414,13 +447,19 @@ impl PeerConnection {
     /// localDescription.
     pub fn local_description(&self) -> Option<SessionDescription> {
         let s = self.status.borrow();
-        s.pending_local.as_ref().or(s.current_local.as_ref()).cloned()
+        s.pending_local
+            .as_ref()
+            .or(s.current_local.as_ref())
+            .cloned()
     }
 
     /// remoteDescription.
     pub fn remote_description(&self) -> Option<SessionDescription> {
         let s = self.status.borrow();
-        s.pending_remote.as_ref().or(s.current_remote.as_ref()).cloned()
+        s.pending_remote
+            .as_ref()
+            .or(s.current_remote.as_ref())
+            .cloned()
     }
 
     /// currentLocalDescription.
