@@ -38,7 +38,7 @@ pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
 pub use pc::{
     DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, UdpMux,
 };
 pub use realtimer_datachannel::{ChannelData, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};

@@ -17,7 +17,7 @@ use crate::rtc::{payload_len, Rtc};
 use super::data_channel::Inbound;
 use super::mdns::{MdnsRegistration, MdnsService};
 use super::turn_stream::TurnStreams;
-use super::udp::{Outgoing, UdpIo};
+use super::udp::{Outgoing, Transport};
 use super::{
     now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
     CHANNEL_QUEUE,
@@ -41,7 +41,7 @@ pub(super) enum Pending {
 
 pub(super) struct Driver {
     pub(super) rtc: Rtc,
-    pub(super) socket: UdpIo,
+    pub(super) socket: Transport,
     pub(super) bases: Vec<SocketAddr>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) command_tx: mpsc::WeakSender<Command>,
@@ -130,6 +130,9 @@ impl Driver {
                                 Err(_) => break,
                             }
                         }
+                        // A description set or an ICE restart may bring a
+                        // new local ufrag: a shared socket routes it here.
+                        self.socket.claim_ufrag(self.rtc.local_ufrag());
                     }
                     None => {
                         debug!("every handle dropped: closing");

@@ -30,11 +30,13 @@ mod ice_servers;
 mod mdns;
 mod turn_stream;
 mod udp;
+mod udp_mux;
 
 pub use data_channel::DataChannel;
 use driver::Driver;
 pub use ice_servers::IceTransportPolicy;
-use udp::UdpIo;
+use udp::{Transport, UdpIo};
+pub use udp_mux::UdpMux;
 
 /// The driver's clock: the only place the tokio layer reads it.
 #[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
@@ -98,6 +100,11 @@ pub struct PeerConnectionConfig {
     pub rtc: RtcConfig,
     /// Keep `rtc.seed` as given (reproducible credentials; for tests).
     pub fixed_seed: bool,
+    /// Share this socket with other connections instead of binding one
+    /// (servers with one open port); `port` and `port_range` are then
+    /// unused, and host candidates are the socket's address (every
+    /// interface's, for a wildcard one).
+    pub udp_mux: Option<UdpMux>,
 }
 
 impl PeerConnectionConfig {
@@ -299,7 +306,10 @@ impl PeerConnection {
                 Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?
             }
         };
-        let socket = bind(&config).await?;
+        let socket = match &config.udp_mux {
+            Some(mux) => Transport::Shared(mux.port()),
+            None => Transport::Own(bind(&config).await?),
+        };
         let (port, v6) = (socket.port()?, socket.is_v6());
         let mut rtc_config = config.rtc.clone();
         if !config.fixed_seed {
@@ -309,7 +319,10 @@ impl PeerConnection {
         let turn_names = ice_servers::configure(&config, &mut rtc_config.ice).await?;
         let start = now();
         let mut rtc = Rtc::new(rtc_config, certificate, start);
-        let bases = host_addresses(&config, port, v6);
+        let bases = match socket.local_addr()? {
+            one if !one.ip().is_unspecified() => vec![one],
+            _ => host_addresses(&config, port, v6),
+        };
         for b in &bases {
             rtc.add_local_address(start, *b);
         }

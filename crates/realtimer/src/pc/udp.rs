@@ -20,6 +20,8 @@ use tracing::debug;
 
 use crate::error::RtcError;
 
+use super::udp_mux::MuxPort;
+
 /// Kernel socket buffers asked for (the kernel caps them at
 /// `net.core.rmem_max` / `wmem_max`): a window's worth of datagrams must fit
 /// while the driver is busy, or the kernel drops them and SCTP backs off.
@@ -78,15 +80,18 @@ impl UdpIo {
     /// Binds `port` (0: any) dual-stack when the host has IPv6, IPv4 only
     /// otherwise.
     pub(super) async fn bind(port: u16) -> Result<UdpIo, RtcError> {
-        let (socket, v6) = match UdpSocket::bind((Ipv6Addr::UNSPECIFIED, port)).await {
-            Ok(s) => (s, true),
-            Err(_) => (
-                UdpSocket::bind((Ipv4Addr::UNSPECIFIED, port))
-                    .await
-                    .map_err(|e| RtcError::OperationError(format!("UDP bind: {e}")))?,
-                false,
-            ),
-        };
+        match Self::bind_addr((Ipv6Addr::UNSPECIFIED, port).into()).await {
+            Ok(io) => Ok(io),
+            Err(_) => Self::bind_addr((Ipv4Addr::UNSPECIFIED, port).into()).await,
+        }
+    }
+
+    /// Binds `address` (an IPv6 wildcard is dual-stack).
+    pub(super) async fn bind_addr(address: SocketAddr) -> Result<UdpIo, RtcError> {
+        let socket = UdpSocket::bind(address)
+            .await
+            .map_err(|e| RtcError::OperationError(format!("UDP bind {address}: {e}")))?;
+        let v6 = address.is_ipv6();
         keep_gro_enabled(v6);
         let state = UdpSocketState::new((&socket).into())
             .map_err(|e| RtcError::OperationError(format!("UDP socket setup: {e}")))?;
@@ -107,11 +112,11 @@ impl UdpIo {
         Ok(UdpIo { socket, state, v6 })
     }
 
-    /// The bound port.
-    pub(super) fn port(&self) -> Result<u16, RtcError> {
+    /// The bound address.
+    pub(super) fn local_addr(&self) -> Result<SocketAddr, RtcError> {
         self.socket
             .local_addr()
-            .map(|a| a.port())
+            .map(canonical)
             .map_err(|e| RtcError::OperationError(e.to_string()))
     }
 
@@ -241,6 +246,71 @@ impl UdpIo {
                 SocketAddr::new(IpAddr::V6(a.ip().to_ipv6_mapped()), a.port())
             }
             other => other,
+        }
+    }
+}
+
+/// A connection's datagrams: its own socket, or its end of a shared one.
+#[derive(Debug)]
+pub(super) enum Transport {
+    Own(UdpIo),
+    Shared(MuxPort),
+}
+
+impl Transport {
+    fn io(&self) -> &UdpIo {
+        match self {
+            Transport::Own(io) => io,
+            Transport::Shared(port) => port.io(),
+        }
+    }
+
+    /// The local port.
+    pub(super) fn port(&self) -> Result<u16, RtcError> {
+        self.io().local_addr().map(|a| a.port())
+    }
+
+    /// The bound address (an unspecified IP: every interface).
+    pub(super) fn local_addr(&self) -> Result<SocketAddr, RtcError> {
+        self.io().local_addr()
+    }
+
+    /// Whether the socket is dual-stack IPv6.
+    pub(super) fn is_v6(&self) -> bool {
+        self.io().is_v6()
+    }
+
+    /// See [`UdpIo::send_all`].
+    pub(super) async fn send_all(&self, next: impl FnMut() -> Option<Outgoing>) {
+        match self {
+            Transport::Own(io) => io.send_all(next).await,
+            Transport::Shared(port) => port.send_all(next).await,
+        }
+    }
+
+    /// Waits until a datagram may be read.
+    pub(super) async fn readable(&mut self) -> io::Result<()> {
+        match self {
+            Transport::Own(io) => io.readable().await,
+            Transport::Shared(port) => port.readable().await,
+        }
+    }
+
+    /// See [`UdpIo::try_recv`].
+    pub(super) fn try_recv(
+        &mut self,
+        handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8]),
+    ) -> io::Result<usize> {
+        match self {
+            Transport::Own(io) => io.try_recv(handle),
+            Transport::Shared(port) => port.try_recv(handle),
+        }
+    }
+
+    /// On a shared socket, STUN requests for `ufrag` are ours.
+    pub(super) fn claim_ufrag(&self, ufrag: &str) {
+        if let Transport::Shared(port) = self {
+            port.claim_ufrag(ufrag);
         }
     }
 }

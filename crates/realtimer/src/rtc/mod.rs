@@ -230,6 +230,11 @@ impl Rtc {
         self.certificate.fingerprint()
     }
 
+    /// Our current ICE ufrag (`a=ice-ufrag`).
+    pub fn local_ufrag(&self) -> &str {
+        &self.local.ufrag
+    }
+
     /// The signaling state.
     pub fn signaling_state(&self) -> SignalingState {
         self.signaling
