@@ -238,7 +238,11 @@ impl MuxPort {
             .send_all(|| {
                 let t = next()?;
                 if matches!(t.contents.first(), Some(0..=3)) {
-                    shared.routes().by_address.entry(t.destination).or_insert(id);
+                    shared
+                        .routes()
+                        .by_address
+                        .entry(t.destination)
+                        .or_insert(id);
                 }
                 Some(t)
             })
