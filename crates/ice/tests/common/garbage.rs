@@ -5,31 +5,59 @@
 //! re-signed: decoded as STUN and re-encoded with the right key, as a request
 //! to us or as a response to the last request we sent. That takes the
 //! fuzzer into the request and response handlers.
+//!
+//! When the first byte says so, the agent also has TURN servers, one over
+//! UDP and one over TCP (its connection opened at once): chunks from them
+//! reach the TURN client (responses re-signed with the long-term key for
+//! realm [`TURN_REALM`], Data indications, ChannelData), and application
+//! data goes out through [`IceAgent::send_data`].
 
 #![allow(unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use realtimer_ice::{IceAgent, IceConfig, IceCredentials};
+use realtimer_ice::{IceAgent, IceConfig, IceCredentials, IceEvent, TurnServer, TurnTransport};
 use realtimer_stun::attributes::{Priority, Username};
-use realtimer_stun::{AttributeType, Class, IntegrityKey, Message, MessageEncoder};
+use realtimer_stun::{
+    AttributeType, Class, IntegrityKey, Message, MessageEncoder, PasswordAlgorithm,
+};
 
 const LOCAL: &str = "127.0.0.1:5000";
 const REMOTE_PWD: &str = "remote-password-0123456789";
+const TURN_UDP: &str = "127.0.0.1:3478";
+const TURN_TCP: &str = "127.0.0.1:3479";
+/// The TCP connection's local address.
+const TURN_TCP_LOCAL: &str = "127.0.0.1:7000";
+/// The realm a fuzzed 401 must name for re-signed TURN responses to pass.
+pub const TURN_REALM: &str = "realm";
+const TURN_USER: &str = "user";
+const TURN_PASSWORD: &str = "pass";
 
 /// Runs the agent through `data`: each chunk is `[flags, len, bytes...]`.
 pub fn drive(data: &[u8], start: Instant) {
     let Some((&first, mut rest)) = data.split_first() else {
         return;
     };
+    let addr = |a: &str| -> SocketAddr { a.parse().unwrap_or_else(|_| unreachable!()) };
+    let turn_servers = if first & 2 == 2 {
+        vec![
+            TurnServer::udp(addr(TURN_UDP), TURN_USER, TURN_PASSWORD),
+            TurnServer::udp(addr(TURN_TCP), TURN_USER, TURN_PASSWORD)
+                .with_transport(TurnTransport::Tcp),
+        ]
+    } else {
+        Vec::new()
+    };
     let config = IceConfig {
         allow_loopback: true,
         seed: u64::from(first),
+        turn_servers,
+        relay_only: first & 4 == 4,
         ..IceConfig::default()
     };
     let mut agent = IceAgent::new(config, first & 1 == 1);
-    let local: SocketAddr = LOCAL.parse().unwrap_or_else(|_| unreachable!());
+    let local = addr(LOCAL);
     let mut now = start;
     agent.gather(now, &[local]);
     agent.set_remote_credentials(IceCredentials {
@@ -41,13 +69,18 @@ pub fn drive(data: &[u8], start: Instant) {
     {
         let _ = agent.add_remote_candidate(now, &c);
     }
-    let sources: [SocketAddr; 3] = [
-        "127.0.0.1:6000".parse().unwrap_or(local),
-        "127.0.0.1:6001".parse().unwrap_or(local),
-        "[::1]:6000".parse().unwrap_or(local),
+    let sources: [SocketAddr; 5] = [
+        addr("127.0.0.1:6000"),
+        addr("127.0.0.1:6001"),
+        addr("[::1]:6000"),
+        addr(TURN_UDP),
+        addr(TURN_TCP),
     ];
     let local_key = IntegrityKey::from_bytes(agent.local_credentials().pwd.as_bytes());
     let remote_key = IntegrityKey::from_bytes(REMOTE_PWD.as_bytes());
+    let turn_key =
+        IntegrityKey::long_term(TURN_USER, TURN_REALM, TURN_PASSWORD, PasswordAlgorithm::Md5)
+            .unwrap_or_else(|_| unreachable!());
     let username = format!("{}:rmte", agent.local_credentials().ufrag);
     let mut last_request = None;
     let mut signed = Vec::new();
@@ -56,23 +89,46 @@ pub fn drive(data: &[u8], start: Instant) {
         let len = usize::from(rest[1]).min(rest.len() - 2);
         let chunk = &rest[2..2 + len];
         rest = &rest[2 + len..];
-        let source = sources[usize::from(flags >> 6) % sources.len()];
+        let source = sources[usize::from(flags >> 5) % sources.len()];
+        let destination = if source == addr(TURN_TCP) {
+            addr(TURN_TCP_LOCAL)
+        } else {
+            local
+        };
         let datagram: &[u8] = match flags & 3 {
             1 => resign(chunk, None, Some(&username), &local_key, &mut signed),
             2 => resign(chunk, last_request, None, &remote_key, &mut signed),
+            3 => resign(chunk, last_request, None, &turn_key, &mut signed),
             _ => chunk,
         };
-        let _ = agent.handle_receive(now, source, local, datagram);
-        now += Duration::from_millis(u64::from(flags & 0x3c) * 8);
+        let _ = agent.handle_receive_data(now, source, destination, datagram);
+        now += Duration::from_millis(u64::from(flags & 0x1c) * 16);
         agent.handle_timeout(now);
-        while let Some(t) = agent.poll_transmit() {
-            if let Ok(m) = Message::decode(&t.contents) {
+        if flags & 0x1c == 0x1c {
+            let _ = agent.send_data(chunk);
+        }
+        let mut record = |contents: &[u8]| {
+            if let Ok(m) = Message::decode(contents) {
                 if m.class() == Class::Request {
                     last_request = Some(m.transaction_id());
                 }
             }
+        };
+        while let Some(t) = agent.poll_transmit() {
+            record(&t.contents);
         }
-        while agent.poll_event().is_some() {}
+        while let Some(t) = agent.poll_turn_stream() {
+            record(&t.contents);
+        }
+        while let Some(event) = agent.poll_event() {
+            if let IceEvent::OpenTurnConnection { server, .. } = event {
+                if flags & 0x80 == 0 {
+                    agent.turn_connected(now, server, addr(TURN_TCP_LOCAL));
+                } else {
+                    agent.turn_disconnected(now, server);
+                }
+            }
+        }
         let _ = agent.poll_timeout();
     }
 }

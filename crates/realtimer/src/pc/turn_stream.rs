@@ -20,7 +20,6 @@ use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
-use tokio::task::JoinHandle;
 use tracing::{debug, trace, warn};
 
 use super::now;
@@ -74,16 +73,10 @@ pub(super) struct TurnStreams {
     udp_port: u16,
     io_tx: mpsc::Sender<StreamIo>,
     io_rx: mpsc::Receiver<StreamIo>,
+    /// Dropping them (with the driver) lets each connection write what is
+    /// queued (the last DTLS records, the allocation's release), then
+    /// close.
     writers: HashMap<usize, mpsc::Sender<Bytes>>,
-    tasks: Vec<JoinHandle<()>>,
-}
-
-impl Drop for TurnStreams {
-    fn drop(&mut self) {
-        for t in &self.tasks {
-            t.abort();
-        }
-    }
 }
 
 impl TurnStreams {
@@ -97,7 +90,6 @@ impl TurnStreams {
             io_tx,
             io_rx,
             writers: HashMap::new(),
-            tasks: Vec::new(),
         }
     }
 
@@ -117,15 +109,14 @@ impl TurnStreams {
         };
         let io = self.io_tx.clone();
         let udp_port = self.udp_port;
-        self.tasks.retain(|t| !t.is_finished());
-        self.tasks.push(tokio::spawn(async move {
+        tokio::spawn(async move {
             let reason = match connect(server, address, tls, udp_port, io.clone()).await {
                 Ok(()) => "closed".to_owned(),
                 Err(e) => e.to_string(),
             };
             debug!(%address, "TURN connection ended: {reason}");
             let _ = io.send(StreamIo::Closed { server }).await;
-        }));
+        });
     }
 
     /// The next report of a connection task (for the driver's `select!`).
@@ -279,6 +270,17 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
     let mut decoder = TurnStreamDecoder::new();
     loop {
         tokio::select! {
+            biased;
+            message = outgoing.recv() => {
+                let Some(message) = message else {
+                    // The driver is gone and everything queued is written.
+                    let _ = stream.shutdown().await;
+                    return;
+                };
+                if stream.write_all(&message).await.is_err() {
+                    return;
+                }
+            }
             read = stream.read(decoder.read_buf()) => {
                 match read {
                     Ok(0) | Err(_) => return,
@@ -299,16 +301,6 @@ async fn run<S: AsyncRead + AsyncWrite + Unpin>(
                             return;
                         }
                     }
-                }
-            }
-            message = outgoing.recv() => {
-                let Some(message) = message else {
-                    // The driver is gone: the connection closes.
-                    let _ = stream.shutdown().await;
-                    return;
-                };
-                if stream.write_all(&message).await.is_err() {
-                    return;
                 }
             }
         }

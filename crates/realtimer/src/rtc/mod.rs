@@ -23,7 +23,7 @@ use channels::Slot;
 pub(crate) use stats::payload_len;
 
 use crate::channel::ChannelRef;
-use crate::event::{PeerConnectionState, RtcEvent};
+use crate::event::{PeerConnectionState, RtcEvent, Transmit};
 use crate::jsep::{
     IceCandidateInit, LocalTransport, RemoteTransport, SessionDescription, SignalingState,
 };
@@ -114,6 +114,10 @@ pub struct Rtc {
     channels: Option<DataChannels>,
     /// DTLS datagrams that came before the DTLS connection existed.
     early_dtls: VecDeque<Bytes>,
+    /// DTLS's last records (SCTP ABORT, close_notify) taken at close, wrapped
+    /// while TURN relays still existed; they go out before ICE's release of
+    /// the allocations.
+    last_words: VecDeque<Transmit>,
     /// Where DTLS goes when ICE has not selected a pair yet: (local, remote)
     /// of the last DTLS datagram received.
     dtls_route: Option<(SocketAddr, SocketAddr)>,
@@ -191,6 +195,7 @@ impl Rtc {
             dtls: None,
             channels: None,
             early_dtls: VecDeque::new(),
+            last_words: VecDeque::new(),
             dtls_route: None,
             slots: BTreeMap::new(),
             by_stream: HashMap::new(),
@@ -321,6 +326,15 @@ impl Rtc {
             d.close();
         }
         self.dtls_route = self.selected_pair().or(self.dtls_route);
+        while let Some(t) = self.next_dtls_transmit() {
+            if let Some(t) = self.ice.encapsulate(t) {
+                self.last_words.push_back(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents,
+                });
+            }
+        }
         self.ice.close();
         self.closed = true;
         let refs: Vec<ChannelRef> = self.slots.keys().copied().collect();

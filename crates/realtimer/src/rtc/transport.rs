@@ -108,6 +108,9 @@ impl Rtc {
     /// What a relayed candidate sends comes out wrapped for its TURN
     /// server (counted in the stats before wrapping, on its pair).
     pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        if let Some(t) = self.last_words.pop_front() {
+            return Some(t);
+        }
         let selected = self.selected_pair();
         if let Some(t) = self.ice.poll_transmit() {
             self.traffic
@@ -133,7 +136,7 @@ impl Rtc {
         }
     }
 
-    fn next_dtls_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
+    pub(super) fn next_dtls_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
         let route = self.selected_pair().or(self.dtls_route);
         let dtls = self.dtls.as_mut()?;
         let contents = match dtls.poll_transmit() {
