@@ -2,9 +2,11 @@
 //!
 //! The core and every UDP socket (listeners and one relay per allocation)
 //! live on one thread of their own, polled with mio: a readable socket is
-//! drained in batches straight into the core, and what the core gives back
-//! is sent at once, so a relayed datagram costs two system calls and no
-//! task switch, allocation or channel hop. TCP and TLS clients run as tokio
+//! drained in batches (recvmmsg, and GRO where the kernel coalesced
+//! datagrams) straight into the core, and what the core gives back is sent
+//! at once, datagrams of one size from one socket to one destination in a
+//! single GSO send (quinn-udp does the system calls). No task switch,
+//! allocation or channel hop per datagram. TCP and TLS clients run as tokio
 //! tasks ([`crate::turn_streams`]) that hand messages to this thread through
 //! a bounded queue and a mio waker, and receive what the core sends through
 //! a bounded queue per connection. Connections are limited in number (total
@@ -18,8 +20,11 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use std::io::IoSliceMut;
+
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
+use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState, BATCH_SIZE};
 use realtimer_turn::{Event, Server, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -116,8 +121,14 @@ impl TurnHandle {
 const QUEUE: usize = 4096;
 /// Inputs taken from the queue per round, so sockets are not starved.
 const INPUTS_PER_ROUND: usize = 256;
-/// Datagrams taken from one socket before the next socket's turn.
-const DATAGRAMS_PER_TURN: usize = 64;
+/// Receive calls (each up to `BATCH_SIZE` datagrams) on one socket before
+/// the next socket's turn.
+const RECEIVES_PER_TURN: usize = 2;
+/// Room for one received message: a datagram, or a GRO train of them
+/// (at most 64 segments, as the kernel's UDP_GRO_CNT_MAX).
+const RECEIVE_SLOT: usize = 64 * 1024 * 2;
+/// The most bytes one GSO send carries.
+const MAX_GSO_BYTES: usize = 64_000;
 /// Messages queued towards one connection before more are dropped (like
 /// UDP under congestion: TURN data has no delivery guarantee).
 const CONNECTION_QUEUE: usize = 256;
@@ -297,6 +308,8 @@ impl Connections {
 /// A UDP socket on the core's thread.
 struct Slot {
     socket: UdpSocket,
+    /// Batched receive and GSO send state (quinn-udp).
+    state: UdpSocketState,
     local: SocketAddr,
     /// A relay (peers write to it) rather than a listener (clients do).
     relay: bool,
@@ -326,7 +339,7 @@ struct Driver {
 impl Driver {
     fn run(mut self) {
         let mut events = Events::with_capacity(1024);
-        let mut buf = vec![0u8; 65_536];
+        let mut received = Received::new();
         let mut inputs_pending = false;
         let mut next_idle_check = now() + IDLE_CHECK;
         loop {
@@ -364,7 +377,7 @@ impl Driver {
                 let Some(slot) = self.ready.pop_front() else {
                     break;
                 };
-                self.receive(now, slot, &mut buf);
+                self.receive(now, slot, &mut received);
                 self.flush();
             }
             if self.server.poll_timeout().is_some_and(|at| now >= at) {
@@ -402,24 +415,31 @@ impl Driver {
     }
 
     /// Reads up to a turn's datagrams from one socket into the core.
-    fn receive(&mut self, now: Instant, slot: usize, buf: &mut [u8]) {
+    fn receive(&mut self, now: Instant, slot: usize, received: &mut Received) {
         let Some(Some(s)) = self.sockets.get_mut(slot) else {
             return;
         };
         let (local, relay) = (s.local, s.relay);
-        for _ in 0..DATAGRAMS_PER_TURN {
-            match s.socket.recv_from(buf) {
-                Ok((len, source)) if relay => {
-                    self.server.handle_peer(now, local, source, &buf[..len])
-                }
-                Ok((len, source)) => self.server.handle_client(now, local, source, &buf[..len]),
+        for _ in 0..RECEIVES_PER_TURN {
+            let count = match received.read(s) {
+                Ok(count) => count,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     s.queued = false;
                     return;
                 }
                 // ICMP errors from earlier sends surface here on some
                 // systems; they concern one peer, not the socket.
-                Err(e) => debug!(%local, "recv_from: {e}"),
+                Err(e) => {
+                    debug!(%local, "recv: {e}");
+                    continue;
+                }
+            };
+            for (source, datagram) in received.datagrams(count) {
+                if relay {
+                    self.server.handle_peer(now, local, source, datagram);
+                } else {
+                    self.server.handle_client(now, local, source, datagram);
+                }
             }
         }
         // Its turn is over; it may hold more.
@@ -525,12 +545,14 @@ impl Driver {
         mut socket: UdpSocket,
         relay: bool,
     ) -> io::Result<()> {
+        let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
         let slot = self.free_slots.pop().unwrap_or(self.sockets.len());
         self.poll
             .registry()
             .register(&mut socket, Token(slot), Interest::READABLE)?;
         let entry = Some(Slot {
             socket,
+            state,
             local,
             relay,
             queued: false,
@@ -579,9 +601,12 @@ impl Driver {
         }
     }
 
-    /// Sends what the core gave back. A datagram that does not fit in the
-    /// socket's buffer is dropped, as the network would.
+    /// Sends what the core gave back: runs of datagrams of one size from
+    /// one socket to one destination go out as one GSO send. A datagram
+    /// that does not fit in the socket's buffer is dropped, as the network
+    /// would.
     fn flush(&mut self) {
+        let mut batch = GsoBatch::default();
         while let Some(transmit) = self.server.poll_transmit() {
             if transmit.transport.is_stream() {
                 let key = ConnectionKey {
@@ -596,20 +621,122 @@ impl Driver {
                 }
                 continue;
             }
-            let socket = self
-                .by_address
-                .get(&transmit.source)
-                .and_then(|&slot| self.sockets.get(slot))
-                .and_then(Option::as_ref);
-            match socket {
-                Some(s) => {
-                    if let Err(e) = s.socket.send_to(&transmit.contents, transmit.destination) {
-                        debug!(destination = %transmit.destination, "send_to: {e}");
-                    }
-                }
-                None => debug!(source = %transmit.source, "no socket to send from"),
+            if !batch.extends(&transmit) {
+                self.send_batch(&batch);
+                batch.clear();
             }
+            batch.push(&transmit);
             self.server.recycle(transmit.contents);
+            let full = self
+                .socket(batch.source)
+                .map_or(1, |s| s.state.max_gso_segments());
+            if batch.segments >= full {
+                self.send_batch(&batch);
+                batch.clear();
+            }
         }
+        self.send_batch(&batch);
+    }
+
+    fn socket(&self, local: Option<SocketAddr>) -> Option<&Slot> {
+        let slot = *self.by_address.get(&local?)?;
+        self.sockets.get(slot)?.as_ref()
+    }
+
+    fn send_batch(&self, batch: &GsoBatch) {
+        if batch.segments == 0 {
+            return;
+        }
+        let (Some(s), Some(destination)) = (self.socket(batch.source), batch.destination) else {
+            debug!(source = ?batch.source, "no socket to send from");
+            return;
+        };
+        let transmit = quinn_udp::Transmit {
+            destination,
+            ecn: None,
+            contents: &batch.contents,
+            segment_size: (batch.segments > 1).then_some(batch.segment_len),
+            src_ip: None,
+        };
+        if let Err(e) = s.state.try_send(UdpSockRef::from(&s.socket), &transmit) {
+            debug!(%destination, "send: {e}");
+        }
+    }
+}
+
+/// Datagrams of one size from one socket to one destination, concatenated
+/// for one GSO send.
+#[derive(Default)]
+struct GsoBatch {
+    source: Option<SocketAddr>,
+    destination: Option<SocketAddr>,
+    segment_len: usize,
+    segments: usize,
+    contents: Vec<u8>,
+}
+
+impl GsoBatch {
+    /// True when `transmit` can join: same socket, destination and size
+    /// (or the batch is empty), and room left.
+    fn extends(&self, transmit: &realtimer_turn::Transmit) -> bool {
+        self.segments == 0
+            || (self.source == Some(transmit.source)
+                && self.destination == Some(transmit.destination)
+                && self.segment_len == transmit.contents.len()
+                && self.contents.len() + transmit.contents.len() <= MAX_GSO_BYTES)
+    }
+
+    fn push(&mut self, transmit: &realtimer_turn::Transmit) {
+        self.source = Some(transmit.source);
+        self.destination = Some(transmit.destination);
+        self.segment_len = transmit.contents.len();
+        self.segments += 1;
+        self.contents.extend_from_slice(&transmit.contents);
+    }
+
+    fn clear(&mut self) {
+        self.segments = 0;
+        self.contents.clear();
+    }
+}
+
+/// Buffers for batched receives: `BATCH_SIZE` messages per call, each a
+/// datagram or a GRO train of datagrams of one size from one source.
+struct Received {
+    data: Vec<u8>,
+    metas: [RecvMeta; BATCH_SIZE],
+}
+
+impl Received {
+    fn new() -> Self {
+        Received {
+            data: vec![0; RECEIVE_SLOT * BATCH_SIZE],
+            metas: [RecvMeta::default(); BATCH_SIZE],
+        }
+    }
+
+    /// One batched receive on `socket`: how many messages arrived.
+    fn read(&mut self, socket: &Slot) -> io::Result<usize> {
+        let mut chunks = self.data.chunks_mut(RECEIVE_SLOT);
+        let mut slices: [IoSliceMut<'_>; BATCH_SIZE] =
+            std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
+        socket.state.recv(
+            UdpSockRef::from(&socket.socket),
+            &mut slices,
+            &mut self.metas,
+        )
+    }
+
+    /// The datagrams of the first `count` messages, with their sources.
+    fn datagrams(&self, count: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> {
+        self.metas[..count]
+            .iter()
+            .zip(self.data.chunks(RECEIVE_SLOT))
+            .flat_map(|(meta, slot)| {
+                let stride = meta.stride.max(1);
+                slot[..meta.len.min(slot.len())]
+                    .chunks(stride)
+                    .map(move |datagram| (meta.addr, datagram))
+            })
     }
 }
