@@ -1,0 +1,423 @@
+//! The server core: state, inputs, timers and outputs. Requests are in
+//! `requests` and `allocate`, relayed data in `data`.
+
+mod allocate;
+mod data;
+mod requests;
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use realtimer_stun::attributes::{
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, Data, ErrorCode,
+    EvenPort, Lifetime, Nonce, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken,
+    Software, UnknownAttributeList, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+};
+use realtimer_stun::{
+    AttributeType, BindingOutcome, BindingServer, Class, DecodeAttribute, EncodeError,
+    IntegrityKey, Message, MessageEncoder, Method, TransactionId,
+};
+use tracing::debug;
+
+use crate::allocation::{Allocation, ChannelBinding, FiveTuple, TokenBucket};
+use crate::auth::{Authenticated, NonceError, Nonces};
+use crate::channel_data::{self, ChannelData};
+use crate::config::{ConfigError, ServerConfig};
+use crate::error::RequestError;
+use crate::metrics::{Gauges, Metrics};
+use crate::stream::Transport;
+
+/// A message to send. Over UDP `source` is the local address to send from:
+/// a listener the client wrote to, or a relayed address. Over a stream
+/// (TCP, TLS) it goes on the connection between the listener `source` and
+/// the client `destination`, already framed (ChannelData padded).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub struct Transmit {
+    /// How to send it; always [`Transport::Udp`] towards peers.
+    pub transport: Transport,
+    /// The local address (socket) to send from.
+    pub source: SocketAddr,
+    /// Where to send it.
+    pub destination: SocketAddr,
+    /// The datagram. Hand the buffer back with [`Server::recycle`] to spare
+    /// an allocation.
+    pub contents: Vec<u8>,
+}
+
+/// What the driver must do besides sending.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Event {
+    /// Bind a UDP socket on `relay` and report with [`Server::relay_opened`].
+    OpenRelay {
+        /// The relayed transport address to bind.
+        relay: SocketAddr,
+    },
+    /// The allocation on `relay` is gone: close its socket.
+    CloseRelay {
+        /// The relayed transport address to close.
+        relay: SocketAddr,
+    },
+}
+
+/// An Allocate waiting for its relay socket.
+#[derive(Debug)]
+struct Pending {
+    tuple: FiveTuple,
+    transaction: TransactionId,
+    auth: Authenticated,
+    lifetime: Duration,
+    family: AddressFamily,
+    even: bool,
+    additional_refused: Option<AddressFamily>,
+    attempts: u8,
+}
+
+/// How many ports an Allocate tries before 508.
+const MAX_BIND_ATTEMPTS: u8 = 8;
+/// How often expired allocations, permissions and channels are swept.
+const SWEEP_INTERVAL: Duration = Duration::from_secs(1);
+/// Transmits queued without being polled before new ones are dropped.
+const MAX_QUEUED_TRANSMITS: usize = 4096;
+/// Buffers kept for reuse.
+const MAX_SPARE_BUFFERS: usize = 256;
+/// The most XOR-PEER-ADDRESS attributes one CreatePermission may carry.
+const MAX_PEERS_PER_REQUEST: usize = 16;
+
+/// The TURN server core. See the crate docs for the flow.
+#[derive(Debug)]
+pub struct Server {
+    config: ServerConfig,
+    nonces: Nonces,
+    binding: BindingServer,
+    epoch: Instant,
+    unix_epoch: u64,
+    allocations: HashMap<FiveTuple, Allocation>,
+    by_relay: HashMap<SocketAddr, FiveTuple>,
+    pending: HashMap<SocketAddr, Pending>,
+    pending_tuples: HashSet<FiveTuple>,
+    relays_in_use: HashSet<SocketAddr>,
+    per_account: HashMap<String, usize>,
+    per_ip: HashMap<IpAddr, usize>,
+    transmits: VecDeque<Transmit>,
+    events: VecDeque<Event>,
+    spare: Vec<Vec<u8>>,
+    metrics: Metrics,
+    rng: u64,
+    next_sweep: Option<Instant>,
+    /// The latest time any input brought, for issuing nonces.
+    last_now: Instant,
+}
+
+/// A successful request's answer: extra attributes to add.
+type Reply = Vec<OwnedAttribute>;
+
+/// Attributes a success response may carry, owned until encoding.
+#[derive(Debug, Clone, Copy)]
+enum OwnedAttribute {
+    Lifetime(u32),
+}
+
+impl Server {
+    /// A server whose clock starts at `now`, when the wall clock reads
+    /// `unix_now` seconds (for REST credential expiry).
+    pub fn new(config: ServerConfig, now: Instant, unix_now: u64) -> Result<Self, ConfigError> {
+        config.validate()?;
+        Ok(Server {
+            nonces: Nonces::new(config.nonce_secret),
+            binding: BindingServer::new(config.software.clone()),
+            rng: config.seed | 1,
+            config,
+            epoch: now,
+            unix_epoch: unix_now,
+            allocations: HashMap::new(),
+            by_relay: HashMap::new(),
+            pending: HashMap::new(),
+            pending_tuples: HashSet::new(),
+            relays_in_use: HashSet::new(),
+            per_account: HashMap::new(),
+            per_ip: HashMap::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
+            spare: Vec::new(),
+            metrics: Metrics::default(),
+            next_sweep: None,
+            last_now: now,
+        })
+    }
+
+    /// The counters.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Allocations now open.
+    pub fn allocation_count(&self) -> usize {
+        self.allocations.len()
+    }
+
+    /// The counters and gauges in Prometheus text format.
+    pub fn render_prometheus(&self) -> String {
+        let (permissions, channels) = self.allocations.values().fold((0, 0), |(p, c), a| {
+            (p + a.permissions.len(), c + a.channels.len())
+        });
+        self.metrics.render_prometheus(Gauges {
+            allocations: self.allocations.len(),
+            relay_ports: self.relays_in_use.len(),
+            permissions,
+            channels,
+        })
+    }
+
+    /// The next datagram to send.
+    pub fn poll_transmit(&mut self) -> Option<Transmit> {
+        self.transmits.pop_front()
+    }
+
+    /// The next thing the driver must do.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Server::handle_timeout`] wants to run next.
+    pub fn poll_timeout(&self) -> Option<Instant> {
+        self.next_sweep
+    }
+
+    /// Gives a sent datagram's buffer back for reuse.
+    pub fn recycle(&mut self, mut buffer: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE_BUFFERS && buffer.capacity() <= 65_600 {
+            buffer.clear();
+            self.spare.push(buffer);
+        }
+    }
+
+    /// Expires allocations, permissions and channels (RFC 8656 §7, §9, §12).
+    pub fn handle_timeout(&mut self, now: Instant) {
+        self.observe(now);
+        match self.next_sweep {
+            Some(at) if now >= at => {}
+            _ => return,
+        }
+        let expired: Vec<FiveTuple> = self
+            .allocations
+            .iter()
+            .filter(|(_, a)| !a.is_live(now))
+            .map(|(t, _)| *t)
+            .collect();
+        for tuple in expired {
+            self.remove_allocation(tuple);
+        }
+        for allocation in self.allocations.values_mut() {
+            allocation.sweep(now);
+        }
+        self.next_sweep = (!self.allocations.is_empty()).then(|| now + SWEEP_INTERVAL);
+    }
+
+    /// Handles one datagram a client sent over UDP to `listener` from `client`.
+    pub fn handle_client(
+        &mut self,
+        now: Instant,
+        listener: SocketAddr,
+        client: SocketAddr,
+        datagram: &[u8],
+    ) {
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport: Transport::Udp,
+        };
+        self.handle_client_message(now, tuple, datagram);
+    }
+
+    /// Handles one message, as cut from a stream by
+    /// [`crate::StreamDecoder`], that `client` sent on its TCP or TLS
+    /// connection to `listener` (RFC 8656 §3.1).
+    pub fn handle_stream_message(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        listener: SocketAddr,
+        client: SocketAddr,
+        message: &[u8],
+    ) {
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport,
+        };
+        self.handle_client_message(now, tuple, message);
+    }
+
+    /// The stream from `client` to `listener` closed: its allocation goes
+    /// with it, as its 5-tuple can never send again (RFC 8656 §2.2).
+    pub fn stream_closed(
+        &mut self,
+        now: Instant,
+        transport: Transport,
+        listener: SocketAddr,
+        client: SocketAddr,
+    ) {
+        self.observe(now);
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport,
+        };
+        self.remove_allocation(tuple);
+        if self.pending_tuples.remove(&tuple) {
+            let relays: Vec<SocketAddr> = self
+                .pending
+                .iter()
+                .filter(|(_, p)| p.tuple == tuple)
+                .map(|(r, _)| *r)
+                .collect();
+            for relay in relays {
+                if let Some(pending) = self.pending.remove(&relay) {
+                    self.relays_in_use.remove(&relay);
+                    self.release_quota(&pending.auth.account, client.ip());
+                }
+            }
+        }
+    }
+
+    /// True while `client` holds an allocation (or one is being made) on
+    /// its `transport` to `listener`; a driver keeps such a stream open
+    /// however idle.
+    pub fn has_allocation(
+        &self,
+        transport: Transport,
+        listener: SocketAddr,
+        client: SocketAddr,
+    ) -> bool {
+        let tuple = FiveTuple {
+            client,
+            listener,
+            transport,
+        };
+        self.allocations.contains_key(&tuple) || self.pending_tuples.contains(&tuple)
+    }
+
+    fn handle_client_message(&mut self, now: Instant, tuple: FiveTuple, datagram: &[u8]) {
+        self.observe(now);
+        let client = tuple.client;
+        if channel_data::is_channel_data(datagram) {
+            self.channel_data_from_client(now, tuple, datagram);
+            return;
+        }
+        let message = match Message::decode(datagram) {
+            Ok(m) => m,
+            Err(e) => {
+                debug!(%client, "dropped a malformed datagram: {e}");
+                self.metrics.dropped_malformed += 1;
+                return;
+            }
+        };
+        match (message.class(), message.method()) {
+            (Class::Request, Method::BINDING) => {
+                let mut out = self.buffer();
+                if self.binding.handle(datagram, client, &mut out) == BindingOutcome::Respond {
+                    debug!(source = %client, "answering a STUN request");
+                    self.metrics.binding_requests += 1;
+                    self.send_to_client(tuple, out);
+                }
+            }
+            (Class::Indication, Method::SEND) => self.send_indication(now, tuple, &message),
+            (Class::Request, _) => self.request(now, tuple, &message),
+            _ => {}
+        }
+    }
+
+    fn remove_allocation(&mut self, tuple: FiveTuple) {
+        let Some(allocation) = self.allocations.remove(&tuple) else {
+            return;
+        };
+        self.by_relay.remove(&allocation.relay);
+        self.relays_in_use.remove(&allocation.relay);
+        self.release_quota(&allocation.account, tuple.client.ip());
+        self.metrics.allocations_closed += 1;
+        self.events.push_back(Event::CloseRelay {
+            relay: allocation.relay,
+        });
+        debug!(client = %tuple.client, relay = %allocation.relay, "allocation closed");
+    }
+
+    fn release_quota(&mut self, account: &str, ip: IpAddr) {
+        if let Some(n) = self.per_account.get_mut(account) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_account.remove(account);
+            }
+        }
+        if let Some(n) = self.per_ip.get_mut(&ip) {
+            *n -= 1;
+            if *n == 0 {
+                self.per_ip.remove(&ip);
+            }
+        }
+    }
+
+    fn next_random(&mut self) -> u64 {
+        // xorshift64*: deterministic from the seed, good enough to spread ports.
+        let mut x = self.rng;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.rng = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn next_transaction_id(&mut self) -> TransactionId {
+        let a = self.next_random().to_be_bytes();
+        let b = self.next_random().to_be_bytes();
+        let mut id = [0u8; 12];
+        id[..8].copy_from_slice(&a);
+        id[8..].copy_from_slice(&b[..4]);
+        TransactionId::new(id)
+    }
+
+    fn millis(&self, now: Instant) -> u64 {
+        now.saturating_duration_since(self.epoch).as_millis() as u64
+    }
+
+    fn unix_time(&self, now: Instant) -> u64 {
+        self.unix_epoch + now.saturating_duration_since(self.epoch).as_secs()
+    }
+
+    fn buffer(&mut self) -> Vec<u8> {
+        self.spare.pop().unwrap_or_else(|| Vec::with_capacity(1500))
+    }
+
+    /// Queues `contents` for the client of `tuple`, on its transport.
+    fn send_to_client(&mut self, tuple: FiveTuple, contents: Vec<u8>) {
+        self.push_transmit(tuple.transport, tuple.listener, tuple.client, contents);
+    }
+
+    fn push_transmit(
+        &mut self,
+        transport: Transport,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: Vec<u8>,
+    ) {
+        if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+            self.recycle(contents);
+            return;
+        }
+        self.transmits.push_back(Transmit {
+            transport,
+            source,
+            destination,
+            contents,
+        });
+    }
+
+    /// Remembers the latest time seen; the clock never runs backwards here.
+    fn observe(&mut self, now: Instant) {
+        if now > self.last_now {
+            self.last_now = now;
+        }
+    }
+}
