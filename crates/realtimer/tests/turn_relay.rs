@@ -305,3 +305,67 @@ async fn bad_ice_servers_are_typed_errors() {
         .unwrap_err();
     assert!(matches!(err, RtcError::InvalidAccess(_)), "{err}");
 }
+
+/// An ICE restart (RFC 8445 §9) keeps the allocation: the relayed
+/// candidate is signalled again under the new credentials, the restarted
+/// checks select a relayed pair again, and data keeps flowing.
+#[tokio::test]
+async fn ice_restart_keeps_the_relay() {
+    let server = turn_server::start(REALM, USER, PASSWORD, None).await;
+    let mut pair = relay_pair(relay_config(
+        Some(&format!("turn:{}", server.address)),
+        PASSWORD,
+        None,
+    ))
+    .await;
+    let chat = pair
+        .a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    negotiate(&pair.a, &pair.b).await;
+    timeout(Duration::from_secs(10), chat.wait_open())
+        .await
+        .expect("open");
+    let remote = timeout(Duration::from_secs(5), pair.b_channels.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let before = pair.candidates.lock().unwrap().len();
+    let ufrag = |pc: &PeerConnection| {
+        let sdp = pc.local_description().unwrap().sdp;
+        sdp.lines()
+            .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
+            .unwrap()
+            .to_owned()
+    };
+    let old_ufrag = ufrag(&pair.a);
+    pair.a.restart_ice().await.unwrap();
+    negotiate(&pair.a, &pair.b).await;
+    assert_ne!(ufrag(&pair.a), old_ufrag);
+    // Both sides signal their relayed candidate again, and only that.
+    timeout(Duration::from_secs(5), async {
+        while pair.candidates.lock().unwrap().len() < before + 2 {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    })
+    .await
+    .expect("relayed candidates signalled again");
+    for c in pair.candidates.lock().unwrap().iter() {
+        assert!(c.contains("typ relay"), "{c}");
+    }
+    for i in 0..20 {
+        chat.send_text(format!("after restart {i}")).await.unwrap();
+        let got = timeout(Duration::from_secs(5), remote.recv())
+            .await
+            .expect("data after the restart")
+            .unwrap();
+        assert_eq!(got, ChannelData::Text(format!("after restart {i}")));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(pair.a.connection_state(), PeerConnectionState::Connected);
+    let stats = pair.a.get_stats().await.unwrap();
+    let selected = stats.selected_candidate_pair().unwrap();
+    let local = stats.candidate(&selected.local_candidate_id).unwrap();
+    assert_eq!(local.candidate_type, "relay");
+}
