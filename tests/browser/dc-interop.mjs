@@ -1,9 +1,12 @@
 // Opens the data channel interop page in headless Chromium and waits for its
-// verdict.   node dc-interop.mjs URL
+// verdict.   node dc-interop.mjs URL [--mdns]
+// --mdns: without --use-fake-ui-for-media-stream, so Chromium hides its host
+// addresses behind mDNS names, as for any page without camera permission.
 // Prints `RESULT {"passed":[...],"failed":[...]}` and exits 0 when nothing failed.
 import { chromium } from 'playwright-core';
 
 const url = process.argv[2];
+const mdns = process.argv.includes('--mdns');
 if (!url) {
   console.error('usage: node dc-interop.mjs URL');
   process.exit(2);
@@ -21,7 +24,7 @@ const browser = await chromium.launch({
     '--disable-background-networking',
     '--disable-component-update',
     '--disable-sync',
-  ],
+  ].filter((f) => !(mdns && f === '--use-fake-ui-for-media-stream')),
 });
 let code = 1;
 try {

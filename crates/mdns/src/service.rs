@@ -167,7 +167,7 @@ impl Mdns {
                 .copied()
                 .collect();
             p.interfaces.extend(&new);
-            self.query(&name, &new, true);
+            self.query(&name, &new);
             return;
         }
         if !is_local(&name)
@@ -177,7 +177,7 @@ impl Mdns {
             self.events.push_back(MdnsEvent::NotFound { name });
             return;
         }
-        self.query(&name, interfaces, true);
+        self.query(&name, interfaces);
         self.pending.insert(
             name,
             Pending {
@@ -220,7 +220,7 @@ impl Mdns {
             }
         }
         for (name, interfaces) in resend {
-            self.query(&name, &interfaces, false);
+            self.query(&name, &interfaces);
         }
         for name in expired {
             debug!(%name, "mDNS name not found");
@@ -247,27 +247,27 @@ impl Mdns {
             .min()
     }
 
-    /// Queries for both address families of `name` on each interface;
-    /// the first asks for a unicast answer (RFC 6762 §5.4).
-    fn query(&mut self, name: &str, interfaces: &[IpAddr], first: bool) {
-        let mut questions = vec![
-            Question::address(name, false),
-            Question::address(name, true),
-        ];
-        for q in &mut questions {
-            q.unicast_response = first;
-        }
-        let contents = Message {
-            questions,
-            ..Message::default()
-        }
-        .to_bytes();
-        for &interface in interfaces {
-            self.transmits.push_back(Transmit {
-                destination: self.config.group,
-                contents: contents.clone(),
-                interface: Some(interface),
-            });
+    /// Queries for both address families of `name` on each interface:
+    /// one question per message, since some responders (Chromium's) read
+    /// only single-question queries. Never with the unicast-response bit
+    /// (RFC 6762 §5.4 makes it optional): a host often runs several mDNS
+    /// stacks on port 5353 (a browser's, avahi, ours), and the kernel
+    /// hands a unicast answer to only one of them, while a multicast
+    /// answer reaches all.
+    fn query(&mut self, name: &str, interfaces: &[IpAddr]) {
+        for v6 in [false, true] {
+            let contents = Message {
+                questions: vec![Question::address(name, v6)],
+                ..Message::default()
+            }
+            .to_bytes();
+            for &interface in interfaces {
+                self.transmits.push_back(Transmit {
+                    destination: self.config.group,
+                    contents: contents.clone(),
+                    interface: Some(interface),
+                });
+            }
         }
     }
 
@@ -289,13 +289,16 @@ impl Mdns {
     }
 
     /// RFC 6762 §6: answers the questions about names we publish.
+    ///
+    /// A query from a port other than 5353 is a legacy (one-shot) resolver
+    /// (§6.7): it gets a direct answer echoing its id and question. Every
+    /// other answer is multicast, even when the query asked for a unicast
+    /// one (§5.4 allows it): the asker's host may run several mDNS stacks
+    /// on port 5353, and a unicast answer would reach only one of them.
     fn answer(&mut self, source: SocketAddr, query: &Message) {
-        // §6.7: a query from a port other than 5353 is a legacy (one-shot)
-        // resolver: answer it directly, echoing its id and question.
         let legacy = source.port() != MDNS_PORT;
         let mut records = Vec::new();
         let mut questions = Vec::new();
-        let mut unicast = legacy;
         let mut interface = None;
         for q in &query.questions {
             let Some(&address) = self.names.get(&q.name) else {
@@ -304,7 +307,6 @@ impl Mdns {
             if !q.wants(address) {
                 continue;
             }
-            unicast |= q.unicast_response;
             interface.get_or_insert(address);
             questions.push(q.clone());
             let ttl = if legacy {
@@ -330,11 +332,11 @@ impl Mdns {
             questions: if legacy { questions } else { Vec::new() },
             records,
         };
-        trace!(%source, unicast, "answering mDNS query");
+        trace!(%source, legacy, "answering mDNS query");
         self.transmits.push_back(Transmit {
-            destination: if unicast { source } else { self.config.group },
+            destination: if legacy { source } else { self.config.group },
             contents: response.to_bytes(),
-            interface: if unicast { None } else { interface },
+            interface: if legacy { None } else { interface },
         });
     }
 

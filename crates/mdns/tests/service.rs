@@ -47,7 +47,7 @@ fn events(m: &mut Mdns) -> Vec<MdnsEvent> {
 }
 
 #[test]
-fn a_published_name_resolves_with_a_unicast_answer_to_the_first_query() {
+fn a_published_name_resolves_with_a_multicast_answer() {
     let now = Instant::now();
     let mut ends = [
         (host(1), Mdns::new(MdnsConfig::default())),
@@ -71,7 +71,10 @@ fn a_published_name_resolves_with_a_unicast_answer_to_the_first_query() {
         .iter()
         .find(|(s, _, m)| *s == host(2) && m.response)
         .unwrap();
-    assert_eq!(*destination, host(1), "QU query: unicast answer");
+    assert!(
+        destination.ip().is_multicast(),
+        "QM query: multicast answer, {destination}"
+    );
     assert_eq!(answer.records[0].ttl, 120);
     assert_eq!(ends[0].1.poll_timeout(), None, "nothing left to ask");
 }
@@ -89,14 +92,17 @@ fn packets_leave_by_the_interface_of_the_name_or_of_the_query() {
     );
     let lan: [IpAddr; 2] = ["10.1.0.5".parse().unwrap(), "10.2.0.5".parse().unwrap()];
     mdns.resolve(now, "peer.local", &lan);
-    let queries: Vec<_> = std::iter::from_fn(|| mdns.poll_transmit())
-        .map(|t| t.interface)
-        .collect();
+    let queries: Vec<_> = std::iter::from_fn(|| mdns.poll_transmit()).collect();
+    let interfaces: Vec<_> = queries.iter().map(|t| t.interface).collect();
     assert_eq!(
-        queries,
-        vec![Some(lan[0]), Some(lan[1])],
-        "one query per interface"
+        interfaces,
+        [Some(lan[0]), Some(lan[1])].repeat(2),
+        "A, then AAAA, on each interface"
     );
+    // One question a message: some responders (Chromium's) read no more.
+    assert!(queries
+        .iter()
+        .all(|t| Message::parse(&t.contents).unwrap().questions.len() == 1));
     // Nowhere to ask: not found at once, nothing sent.
     mdns.resolve(now, "other.local", &[]);
     assert!(mdns.poll_transmit().is_none());
@@ -125,7 +131,11 @@ fn an_unknown_name_is_asked_at_doubling_intervals_then_not_found() {
     let mut mdns = Mdns::new(MdnsConfig::default());
     mdns.resolve(start, NAME, &["192.0.2.1".parse().unwrap()]);
     let mut sent = vec![Duration::ZERO];
-    assert!(mdns.poll_transmit().is_some());
+    assert_eq!(
+        std::iter::from_fn(|| mdns.poll_transmit()).count(),
+        2,
+        "A and AAAA"
+    );
     let mut now = start;
     while let Some(at) = mdns.poll_timeout() {
         now = at;
@@ -134,7 +144,8 @@ fn an_unknown_name_is_asked_at_doubling_intervals_then_not_found() {
             sent.push(now - start);
         }
     }
-    let secs: Vec<u64> = sent.iter().map(Duration::as_secs).collect();
+    let mut secs: Vec<u64> = sent.iter().map(Duration::as_secs).collect();
+    secs.dedup();
     assert_eq!(secs, vec![0, 1, 3], "1 s, then 2 s later");
     assert_eq!(now - start, Duration::from_secs(5));
     assert_eq!(

@@ -4,6 +4,11 @@
 //! and our PeerConnection answers the page's cases: echo, channel
 //! parameters (`__dcinfo__`), the photo transfer both ways, a channel
 //! opened by Rust and closed by Rust, close from the browser.
+//!
+//! The mDNS case runs the same page in a network namespace of its own with
+//! a veth link inside (Chromium does mDNS on no loopback interface): both
+//! sides hide their host address behind a `.local` name and must resolve
+//! the other's, Chromium with its own mDNS client, we with ours.
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
@@ -85,7 +90,18 @@ async fn serve_channel(dc: DataChannel, ws: mpsc::UnboundedSender<Value>) {
     let _ = ws.send(json!({"type": "closed", "label": dc.label()}));
 }
 
-async fn run(browser_offers: bool) {
+/// Where the peers meet: loopback, or the veth link of the mDNS namespace
+/// with both sides' host addresses hidden.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Loopback,
+    Mdns,
+}
+
+/// Our and Chromium's address in the mDNS namespace.
+const MDNS_HOST: &str = "10.88.0.1";
+
+async fn run(browser_offers: bool, mode: Mode) {
     if !std::path::Path::new("/usr/bin/chromium").exists() {
         println!("skipped: /usr/bin/chromium is not installed");
         return;
@@ -118,6 +134,7 @@ async fn run(browser_offers: bool) {
         std::process::Command::new("node")
             .arg("dc-interop.mjs")
             .arg(url)
+            .args((mode == Mode::Mdns).then_some("--mdns"))
             .current_dir(browser_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -126,7 +143,12 @@ async fn run(browser_offers: bool) {
 
     let mut config = PeerConnectionConfig::default().with_loopback(true);
     config.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    if mode == Mode::Mdns {
+        config.interfaces = vec![MDNS_HOST.parse().unwrap()];
+        config.rtc.ice.mdns_host_candidates = true;
+    }
     let pc = PeerConnection::new(config).await.unwrap();
+    let mut browser_candidates = Vec::new();
     let mut events = pc.events().unwrap();
     let neg = pc
         .create_data_channel(
@@ -190,6 +212,7 @@ async fn run(browser_offers: bool) {
                         }
                         "candidate" => {
                             let c = m["candidate"].as_str().unwrap_or("");
+                            browser_candidates.push(c.to_owned());
                             let init = (!c.is_empty()).then(|| IceCandidateInit {
                                 candidate: c.to_owned(),
                                 sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
@@ -240,15 +263,133 @@ async fn run(browser_offers: bool) {
     println!("passed: {}", result["passed"]);
     assert_eq!(result["failed"], json!([]), "failed cases");
     assert_eq!(result["passed"].as_array().map(Vec::len), Some(14));
+    if mode == Mode::Mdns {
+        check_mdns_pair(&pc, &browser_candidates, &result["pair"]).await;
+    }
     pc.close().await;
+}
+
+/// Both sides hid their host address and found the other's: Chromium
+/// offered only `.local` names, and on each side the selected pair's remote
+/// end is a host candidate (a name that resolved), not a peer-reflexive
+/// one learned from the other's checks.
+async fn check_mdns_pair(pc: &PeerConnection, browser_candidates: &[String], page_pair: &Value) {
+    let hosts: Vec<_> = browser_candidates
+        .iter()
+        .filter(|c| c.contains(" typ host"))
+        .collect();
+    println!("Chromium's host candidates: {hosts:?}; its selected pair: {page_pair}");
+    assert!(!hosts.is_empty() && hosts.iter().all(|c| c.contains(".local ")));
+    // Chromium's checks may reach us before its name resolves (the pair
+    // is peer-reflexive until then): wait for the answer, a few seconds.
+    let mut tries = 0;
+    let (local, remote) = loop {
+        let stats = pc.get_stats().await.unwrap();
+        let pair = stats.selected_candidate_pair().expect("a selected pair");
+        let local = stats.candidate(&pair.local_candidate_id).unwrap().clone();
+        let remote = stats.candidate(&pair.remote_candidate_id).unwrap().clone();
+        tries += 1;
+        if remote.candidate_type == "host" || tries == 50 {
+            break (local, remote);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    println!(
+        "our selected pair: {} -> {} ({})",
+        local.address, remote.address, remote.candidate_type
+    );
+    assert!(local.address.ends_with(".local"));
+    assert_eq!(
+        (remote.candidate_type.as_str(), remote.address.as_str()),
+        ("host", MDNS_HOST)
+    );
+    assert_eq!(
+        page_pair["remote"]["type"], "host",
+        "Chromium resolved our name"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_offers_rust_answers() {
-    run(true).await;
+    run(true, Mode::Loopback).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_offers_chromium_answers() {
-    run(false).await;
+    run(false, Mode::Loopback).await;
+}
+
+/// Creates `rt-mdns-<pid>` with loopback up and a veth link inside it (a
+/// multicast-capable link no packet leaves), runs `chromium_mdns_peer` in
+/// it, and deletes it. Needs root.
+#[test]
+fn chromium_and_rust_resolve_each_others_mdns_names() {
+    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
+        s.lines()
+            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
+    });
+    if !root || !std::path::Path::new("/usr/bin/chromium").exists() {
+        println!("skipped: needs root (a network namespace) and /usr/bin/chromium");
+        return;
+    }
+    let ns = format!("rt-mdns-{}", std::process::id());
+    let ip = |args: &[&str]| {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ip {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    ip(&["netns", "add", &ns]);
+    struct Delete(String);
+    impl Drop for Delete {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("ip")
+                .args(["netns", "del", &self.0])
+                .status();
+        }
+    }
+    let _delete = Delete(ns.clone());
+    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    // A veth pair with both ends inside: a multicast-capable link that
+    // leads nowhere (no dummy driver in every kernel).
+    let link = [
+        "link", "add", "mdns0", "type", "veth", "peer", "name", "mdns1",
+    ];
+    ip(&[&["-n", ns.as_str()][..], &link[..]].concat());
+    let address = format!("{MDNS_HOST}/24");
+    ip(&["-n", &ns, "addr", "add", &address, "dev", "mdns0"]);
+    ip(&["-n", &ns, "link", "set", "mdns0", "up"]);
+    ip(&["-n", &ns, "link", "set", "mdns1", "up"]);
+    ip(&["-n", &ns, "route", "add", "default", "dev", "mdns0"]);
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", &ns])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "chromium_mdns_peer", "--ignored", "--nocapture"])
+        .env("REALTIMER_MDNS_NETNS", "1")
+        .output()
+        .unwrap();
+    println!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the page's cases and the mDNS checks pass in the namespace"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by chromium_and_rust_resolve_each_others_mdns_names in a namespace"]
+async fn chromium_mdns_peer() {
+    if std::env::var_os("REALTIMER_MDNS_NETNS").is_none() {
+        println!("nothing to do outside the namespace");
+        return;
+    }
+    run(true, Mode::Mdns).await;
 }
