@@ -2,11 +2,12 @@
 // (iceTransportPolicy 'relay') through realtimer's TURN server, with the
 // iceServers its GET /api/ice-servers hands to pages (REST credentials).
 //
-//   node turn-relay.mjs URL udp|tcp ...
+//   node turn-relay.mjs URL udp|tcp|tls ...
 //
 // URL is the server's base, e.g. http://127.0.0.1:8080 (the TURN URLs name
-// the page's host). For each transport only the TURN URLs of that transport
-// are kept. Checks that a data channel opens, a message crosses both ways,
+// the page's host; with TLS the server's certificate is not checked). For
+// each transport only the TURN URLs of that transport are kept (tls: the
+// turns: URL). Checks that a data channel opens, a message crosses both ways,
 // and getStats shows the selected pair's local candidates are relayed over
 // that transport. Prints one line per check and "N passed, N failed".
 import { chromium } from 'playwright-core';
@@ -22,6 +23,7 @@ const browser = await chromium.launch({
   args: [
     '--allow-loopback-in-peer-connection',
     '--use-fake-ui-for-media-stream',
+    '--ignore-certificate-errors',
     '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
   ],
@@ -88,7 +90,8 @@ for (const transport of transports) {
     continue;
   }
   console.log(`${transport}: ${JSON.stringify(result)}`);
-  ok(`${transport}: only TURN URLs of this transport`, result.urls.length > 0 && result.urls.every((u) => u.startsWith('turn:') && u.endsWith(`transport=${transport}`)), result.urls.join(' '));
+  const scheme = transport === 'tls' ? 'turns:' : 'turn:';
+  ok(`${transport}: only TURN URLs of this transport`, result.urls.length > 0 && result.urls.every((u) => u.startsWith(scheme) && u.endsWith(`transport=${transport === 'tls' ? 'tcp' : transport}`)), result.urls.join(' '));
   ok(`${transport}: only relay candidates gathered`, result.types.a.length > 0 && [...result.types.a, ...result.types.b].every((t) => t === 'relay'));
   ok(`${transport}: message crossed both ways`, result.echo === 'echo: hello over TURN', result.echo);
   for (const side of ['a', 'b']) {

@@ -13,17 +13,23 @@ export async function rtcConfiguration() {
   return cached;
 }
 
+/** True when a TURN URL uses `transport`: 'udp', 'tcp' (turn:) or 'tls' (turns:). */
+function usesTransport(url, transport) {
+  if (transport === 'tls') return url.startsWith('turns:');
+  return url.startsWith('turn:') && url.endsWith(`transport=${transport}`);
+}
+
 /**
  * A configuration that reaches peers only through this server's TURN relay
- * (iceTransportPolicy 'relay'), optionally only over `transport` ('udp' or
- * 'tcp'), e.g. to test the relay or to hide the host's addresses.
+ * (iceTransportPolicy 'relay'), optionally only over `transport` ('udp',
+ * 'tcp' or 'tls'), e.g. to test the relay or to hide the host's addresses.
  * @param {string} [transport]
  * @returns {Promise<RTCConfiguration>}
  */
 export async function relayOnly(transport) {
   const { iceServers = [] } = await rtcConfiguration();
   const turn = iceServers
-    .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => /^turns?:/.test(u) && (!transport || u.endsWith(`transport=${transport}`))) }))
+    .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => /^turns?:/.test(u) && (!transport || usesTransport(u, transport))) }))
     .filter((s) => s.urls.length > 0);
   return { iceServers: turn, iceTransportPolicy: 'relay' };
 }

@@ -740,3 +740,60 @@ impl Received {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn transmit(source: &str, destination: &str, len: usize) -> realtimer_turn::Transmit {
+        realtimer_turn::Transmit {
+            transport: Transport::Udp,
+            source: source.parse().unwrap(),
+            destination: destination.parse().unwrap(),
+            contents: vec![len as u8; len],
+        }
+    }
+
+    #[test]
+    fn a_gso_batch_takes_one_size_from_one_socket_to_one_destination() {
+        let mut batch = GsoBatch::default();
+        let first = transmit("127.0.0.1:50000", "127.0.0.1:7", 1000);
+        assert!(batch.extends(&first));
+        batch.push(&first);
+        batch.push(&transmit("127.0.0.1:50000", "127.0.0.1:7", 1000));
+        assert_eq!((batch.segments, batch.contents.len()), (2, 2000));
+        assert!(batch.extends(&transmit("127.0.0.1:50000", "127.0.0.1:7", 1000)));
+        assert!(!batch.extends(&transmit("127.0.0.1:50000", "127.0.0.1:7", 999)));
+        assert!(!batch.extends(&transmit("127.0.0.1:50000", "127.0.0.1:8", 1000)));
+        assert!(!batch.extends(&transmit("127.0.0.1:50001", "127.0.0.1:7", 1000)));
+        // Never past one GSO send's bytes.
+        while batch.contents.len() + 1000 <= MAX_GSO_BYTES {
+            batch.push(&first);
+        }
+        assert!(!batch.extends(&first));
+        batch.clear();
+        assert!(batch.extends(&transmit("127.0.0.1:1", "127.0.0.1:2", 5)));
+    }
+
+    #[test]
+    fn received_gro_trains_split_by_stride() {
+        let mut received = Received::new();
+        let source: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        received.data[..2500].fill(1);
+        received.metas[0].addr = source;
+        received.metas[0].len = 2500;
+        received.metas[0].stride = 1000;
+        received.data[RECEIVE_SLOT..RECEIVE_SLOT + 4].fill(2);
+        received.metas[1].addr = source;
+        received.metas[1].len = 4;
+        received.metas[1].stride = 4;
+        let lengths: Vec<(usize, u8)> = received
+            .datagrams(2)
+            .map(|(from, d)| {
+                assert_eq!(from, source);
+                (d.len(), d[0])
+            })
+            .collect();
+        assert_eq!(lengths, [(1000, 1), (1000, 1), (500, 1), (4, 2)]);
+    }
+}

@@ -16,10 +16,11 @@ use common::{spawn, Running};
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
 /// `realtimer serve` on ephemeral loopback ports, relays allowed to
-/// loopback (where Chromium's relayed candidates are); returns its HTTP base.
-fn serve() -> (Running, String) {
+/// loopback (where Chromium's relayed candidates are), plus `extra` flags;
+/// returns its HTTP base.
+fn serve(extra: &[&str]) -> (Running, String) {
     let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    let args = [
+    let mut args = vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
@@ -30,6 +31,7 @@ fn serve() -> (Running, String) {
         "--web-dir",
         web.to_str().unwrap(),
     ];
+    args.extend_from_slice(extra);
     let server = spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
     let line = server.wait_for_line("HTTP server listening on ");
     let base = line
@@ -43,7 +45,29 @@ fn serve() -> (Running, String) {
 
 #[test]
 fn chromium_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
-    let (_server, base) = serve();
+    let (_server, base) = serve(&[]);
     let out = node::run_node("turn-relay.mjs", &[&base, "udp", "tcp"]);
     assert!(out.contains("tcp: b relays over tcp"), "{out}");
+}
+
+#[test]
+fn chromium_data_channel_relayed_through_our_turn_over_tls() {
+    let dir = std::env::temp_dir().join(format!("realtimer-chromium-turns-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let (cert, private) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, key.cert.pem()).unwrap();
+    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    // The HTTPS certificate serves turns: too; the page is loaded over HTTPS.
+    let (_server, base) = serve(&[
+        "--tls-cert",
+        cert.to_str().unwrap(),
+        "--tls-key",
+        private.to_str().unwrap(),
+        "--turn-tls-port",
+        "0",
+    ]);
+    let out = node::run_node("turn-relay.mjs", &[&base, "tls"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(out.contains("tls: b relays over tls"), "{out}");
 }
