@@ -67,6 +67,9 @@ impl Traffic {
         if self.pairs.len() >= MAX_PAIRS {
             self.pairs.remove(0);
         }
+        // Most connections select one pair: no room for four held per
+        // connection (a pair's candidates are some 350 bytes).
+        self.pairs.reserve_exact(1);
         self.pairs.push(PairTraffic {
             route,
             local: p.local.clone(),
