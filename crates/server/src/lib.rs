@@ -120,7 +120,8 @@ pub fn app(hub: Hub, web_dir: Option<PathBuf>) -> Router {
         .route("/ws", get(ws::handler))
         .with_state(hub.clone())
         .fallback_service(site.clone().into_router())
-        .layer(socketio::layer(hub));
+        .layer(socketio::layer(hub))
+        .layer(axum::middleware::map_request(socketio::own_request_head));
     Router::new()
         .route(
             "/socket.io/socket.io.js",

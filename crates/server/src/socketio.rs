@@ -59,6 +59,26 @@ pub fn layer(hub: Hub) -> SocketIoLayer {
     layer
 }
 
+/// Copies a request's URI and header values into allocations of their own.
+///
+/// hyper parses them as slices of the connection's read buffer (8 to 16
+/// KiB), and engineioxide keeps every Socket.IO connection's request parts
+/// for the socket's life, so each connection kept that whole buffer alive:
+/// about 16 KiB per client at 10,000 clients (heaptrack). Mounted in front
+/// of the Socket.IO layer.
+pub async fn own_request_head(mut request: axum::extract::Request) -> axum::extract::Request {
+    for value in request.headers_mut().values_mut() {
+        if let Ok(mut owned) = axum::http::HeaderValue::from_bytes(value.as_bytes()) {
+            owned.set_sensitive(value.is_sensitive());
+            *value = owned;
+        }
+    }
+    if let Ok(uri) = axum::http::Uri::try_from(request.uri().to_string()) {
+        *request.uri_mut() = uri;
+    }
+    request
+}
+
 /// The hub's queue of events for one socket, handed from [`register`] to
 /// [`deliver`] through the socket's extensions.
 #[derive(Clone)]
@@ -251,6 +271,25 @@ fn host_ipv4_addresses() -> Vec<IpAddr> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_owned_request_head_keeps_uri_and_headers() {
+        let mut secret = axum::http::HeaderValue::from_static("Bearer x");
+        secret.set_sensitive(true);
+        let request = axum::http::Request::builder()
+            .uri("/socket.io/?EIO=4&transport=websocket")
+            .header("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ==")
+            .header("authorization", secret)
+            .body(axum::body::Body::empty())
+            .unwrap();
+        let owned = own_request_head(request).await;
+        assert_eq!(owned.uri(), "/socket.io/?EIO=4&transport=websocket");
+        assert_eq!(
+            owned.headers()["sec-websocket-key"],
+            "dGhlIHNhbXBsZSBub25jZQ=="
+        );
+        assert!(owned.headers()["authorization"].is_sensitive());
+    }
 
     #[test]
     fn json_len_is_the_length_of_the_encoding() {
