@@ -427,7 +427,7 @@ fn main() {
     }
     if let (Some(a), Some(b)) = (drops_before, drops_after) {
         println!(
-            "UDP datagrams dropped by full receive buffers during the run: {}",
+            "UDP datagrams the kernel dropped for full receive buffers during the run (every socket on the machine): {}",
             b - a
         );
     }
