@@ -6,15 +6,13 @@
 //! Also the failures: relay-only with no TURN server, a wrong password,
 //! malformed ICE server URLs.
 
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, IceServer, IceTransportPolicy, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtcError,
+    ChannelData, DataChannel, DataChannelInit, IceServer, PeerConnection, PeerConnectionConfig,
+    PeerConnectionState, RtcError,
 };
-use tokio::sync::mpsc;
 use tokio::time::timeout;
 
 #[path = "../../ice/tests/coturn/mod.rs"]
@@ -22,77 +20,10 @@ mod coturn;
 
 use coturn::{Coturn, TestCertificate, PASSWORD, REALM, USER};
 
+mod relay_pair;
 mod turn_server;
 
-fn relay_config(turn_url: Option<&str>, password: &str, ca: Option<&str>) -> PeerConnectionConfig {
-    let mut c = PeerConnectionConfig::default()
-        .with_loopback(true)
-        .with_ice_transport_policy(IceTransportPolicy::Relay);
-    c.interfaces = vec!["127.0.0.1".parse().unwrap()];
-    c.turn_tls_ca_pem = ca.map(str::to_owned);
-    if let Some(url) = turn_url {
-        c = c.with_turn_server(url, USER, password);
-    }
-    c
-}
-
-/// Forwards `from`'s candidates to `to` and records them; hands incoming
-/// data channels out.
-fn pump(
-    mut events: PeerConnectionEvents,
-    to: PeerConnection,
-    channels: mpsc::UnboundedSender<DataChannel>,
-    candidates: Arc<Mutex<Vec<String>>>,
-) {
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            match e {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    if let Some(c) = &c {
-                        candidates.lock().unwrap().push(c.candidate.clone());
-                    }
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                _ => {}
-            }
-        }
-    });
-}
-
-struct RelayPair {
-    a: PeerConnection,
-    b: PeerConnection,
-    b_channels: mpsc::UnboundedReceiver<DataChannel>,
-    candidates: Arc<Mutex<Vec<String>>>,
-}
-
-async fn relay_pair(config: PeerConnectionConfig) -> RelayPair {
-    let a = PeerConnection::new(config.clone()).await.unwrap();
-    let b = PeerConnection::new(config).await.unwrap();
-    let candidates = Arc::new(Mutex::new(Vec::new()));
-    let (a_tx, _) = mpsc::unbounded_channel();
-    let (b_tx, b_channels) = mpsc::unbounded_channel();
-    pump(a.events().unwrap(), b.clone(), a_tx, candidates.clone());
-    pump(b.events().unwrap(), a.clone(), b_tx, candidates.clone());
-    RelayPair {
-        a,
-        b,
-        b_channels,
-        candidates,
-    }
-}
-
-async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
-    let offer = a.create_offer().await.unwrap();
-    b.set_remote_description(offer.clone()).await.unwrap();
-    a.set_local_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    a.set_remote_description(answer.clone()).await.unwrap();
-    b.set_local_description(answer).await.unwrap();
-}
+use relay_pair::{negotiate, relay_config, relay_pair};
 
 /// Opens a channel over relayed candidates only, moves messages both
 /// ways, and checks getStats: the selected pair's local candidate is a
