@@ -91,10 +91,45 @@ impl Outbound {
     }
 }
 
+/// What became of an event handed to a [`Deliver`] front.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Delivery {
+    /// Queued for the client.
+    Sent,
+    /// The client's transport buffer is full: it is too slow.
+    Full,
+    /// The client is gone; its disconnect is on its way to the hub.
+    Gone,
+}
+
+/// A front that takes events synchronously, under the hub's lock, in order
+/// (Socket.IO: the engine socket queues them), so no task and queue of the
+/// hub's own stand between a relayed message and the client's transport.
+pub(crate) trait Deliver: Send + Sync + std::fmt::Debug {
+    /// Hands one event over.
+    fn deliver(&self, event: Outbound) -> Delivery;
+    /// Closes the client's connection (without calling back into the hub
+    /// synchronously: the caller holds its lock).
+    fn close(&self);
+}
+
+/// How the hub reaches one client.
+#[derive(Debug)]
+enum Route {
+    /// A queue the front drains (the WebSocket front, the Rust client).
+    Queue(mpsc::Sender<Outbound>),
+    /// Events handed straight to the front; `held` keeps them in order
+    /// until the front says the client can take them ([`Hub::go_live`]).
+    Direct {
+        deliver: Arc<dyn Deliver>,
+        held: Option<Vec<Outbound>>,
+    },
+}
+
 #[derive(Debug)]
 struct Handle {
     name: String,
-    tx: mpsc::Sender<Outbound>,
+    route: Route,
 }
 
 #[derive(Debug)]
@@ -198,6 +233,45 @@ impl Hub {
         name: Option<String>,
         now: Instant,
     ) -> Result<(ClientId, String, mpsc::Receiver<Outbound>), RoomError> {
+        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
+        let (id, name) = self.register(name, now, Route::Queue(tx))?;
+        Ok((id, name, rx))
+    }
+
+    /// Registers a client whose front takes events synchronously; they are
+    /// held (in order, at most [`OUTBOUND_QUEUE`]) until [`Hub::go_live`].
+    pub(crate) fn connect_direct(
+        &self,
+        name: Option<String>,
+        now: Instant,
+        deliver: Arc<dyn Deliver>,
+    ) -> Result<(ClientId, String), RoomError> {
+        let route = Route::Direct {
+            deliver,
+            held: Some(Vec::new()),
+        };
+        self.register(name, now, route)
+    }
+
+    /// The front of a [`Hub::connect_direct`] client can deliver now: the
+    /// held events go first.
+    pub(crate) fn go_live(&self, id: ClientId) {
+        let mut inner = self.lock();
+        let held = match inner.clients.get_mut(&id).map(|h| &mut h.route) {
+            Some(Route::Direct { held, .. }) => held.take().unwrap_or_default(),
+            _ => return,
+        };
+        for event in held {
+            inner.send(id, event);
+        }
+    }
+
+    fn register(
+        &self,
+        name: Option<String>,
+        now: Instant,
+        route: Route,
+    ) -> Result<(ClientId, String), RoomError> {
         let mut inner = self.lock();
         let id = ClientId(inner.next_id);
         inner.next_id += 1;
@@ -207,16 +281,15 @@ impl Hub {
             Some(link) => format!("c{}-{}", id.0, link.node),
             None => format!("c{}", id.0),
         });
-        let (tx, rx) = mpsc::channel(OUTBOUND_QUEUE);
         inner.clients.insert(
             id,
             Handle {
                 name: name.clone(),
-                tx,
+                route,
             },
         );
         debug!(client = %name, "connected");
-        Ok((id, name, rx))
+        Ok((id, name))
     }
 
     /// Forgets a client; the others in its room get [`Outbound::Left`].
@@ -575,19 +648,40 @@ impl Inner {
     /// loss to a client that stays. Only refusals to a client that floods
     /// are left out when its queue is full.
     fn send(&mut self, to: ClientId, event: Outbound) {
-        let Some(handle) = self.clients.get(&to) else {
+        let Some(handle) = self.clients.get_mut(&to) else {
             return;
         };
-        match handle.tx.try_send(event) {
-            Ok(()) => {}
-            // Refusals are advice to a client that is flooding us: when
-            // its queue is full it has been told enough.
-            Err(mpsc::error::TrySendError::Full(Outbound::Error { .. })) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                warn!(client = %handle.name, "outbound queue full; dropping the client");
-                self.drop_client(to);
+        // Refusals are advice to a client that is flooding us: when its
+        // queue is full it has been told enough.
+        let refusal = matches!(event, Outbound::Error { .. });
+        let delivery = match &mut handle.route {
+            Route::Queue(tx) => match tx.try_send(event) {
+                Ok(()) => Delivery::Sent,
+                Err(mpsc::error::TrySendError::Full(_)) => Delivery::Full,
+                Err(mpsc::error::TrySendError::Closed(_)) => {
+                    self.drop_client(to);
+                    return;
+                }
+            },
+            Route::Direct {
+                held: Some(held), ..
+            } => {
+                if held.len() < OUTBOUND_QUEUE {
+                    held.push(event);
+                    Delivery::Sent
+                } else {
+                    Delivery::Full
+                }
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => self.drop_client(to),
+            // A client that is gone is forgotten by its disconnect handler.
+            Route::Direct {
+                deliver,
+                held: None,
+            } => deliver.deliver(event),
+        };
+        if delivery == Delivery::Full && !refusal {
+            warn!(client = %handle.name, "outbound queue full; dropping the client");
+            self.drop_client(to);
         }
     }
 
@@ -597,6 +691,14 @@ impl Inner {
     fn drop_client(&mut self, id: ClientId) {
         let handle = self.clients.remove(&id);
         self.joining.remove(&id);
+        // A queue's front sees its queue close; a direct one is told.
+        if let Some(Handle {
+            route: Route::Direct { deliver, .. },
+            ..
+        }) = &handle
+        {
+            deliver.close();
+        }
         if let (Some(departure), Some(handle)) = (self.rooms.disconnect(id), handle) {
             if let Some(link) = &self.cluster {
                 link.queue(Command::Leave {
@@ -605,5 +707,120 @@ impl Inner {
                 });
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A direct front that records what it is handed, answering `answer`.
+    #[derive(Debug, Default)]
+    struct Recorder {
+        events: Mutex<Vec<Outbound>>,
+        answer: Mutex<Option<Delivery>>,
+        closed: Mutex<bool>,
+    }
+
+    impl Deliver for Recorder {
+        fn deliver(&self, event: Outbound) -> Delivery {
+            let answer = self.answer.lock().unwrap().unwrap_or(Delivery::Sent);
+            if answer == Delivery::Sent {
+                self.events.lock().unwrap().push(event);
+            }
+            answer
+        }
+        fn close(&self) {
+            *self.closed.lock().unwrap() = true;
+        }
+    }
+
+    fn kinds(recorder: &Recorder) -> Vec<&'static str> {
+        let events = recorder.events.lock().unwrap();
+        events
+            .iter()
+            .filter_map(|e| match e {
+                Outbound::Created { .. } => Some("created"),
+                Outbound::Join { .. } => Some("join"),
+                Outbound::Joined { .. } => Some("joined"),
+                Outbound::Ready { .. } => Some("ready"),
+                Outbound::Message { .. } => Some("message"),
+                Outbound::Said(_) => Some("said"),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_direct_client_gets_what_came_before_it_went_live_first_and_in_order() {
+        let hub = Hub::new(RoomsConfig::default());
+        let now = crate::now();
+        let a = Arc::new(Recorder::default());
+        let b = Arc::new(Recorder::default());
+        let (a_id, _) = hub.connect_direct(None, now, a.clone()).unwrap();
+        let (b_id, _) = hub.connect_direct(None, now, b.clone()).unwrap();
+        hub.go_live(a_id);
+        hub.create_or_join(a_id, "r", now);
+        hub.create_or_join(b_id, "r", now);
+        hub.message(a_id, Value::from("offer"), 7, true, now);
+        // b is not live yet: nothing handed over, all held.
+        assert!(kinds(&b).is_empty());
+        hub.go_live(b_id);
+        assert_eq!(kinds(&b), ["joined", "ready", "message"]);
+        assert_eq!(kinds(&a), ["created", "join", "ready", "said"]);
+        hub.message(b_id, Value::from("answer"), 8, false, now);
+        assert_eq!(kinds(&a), ["created", "join", "ready", "said", "message"]);
+        assert_eq!(hub.relay_latency().count, 0, "the front records relays");
+    }
+
+    #[test]
+    fn a_direct_client_whose_transport_is_full_is_dropped_and_closed() {
+        let hub = Hub::new(RoomsConfig::default());
+        let now = crate::now();
+        let a = Arc::new(Recorder::default());
+        let b = Arc::new(Recorder::default());
+        let (a_id, _) = hub.connect_direct(None, now, a.clone()).unwrap();
+        let (b_id, _) = hub.connect_direct(None, now, b.clone()).unwrap();
+        hub.go_live(a_id);
+        hub.go_live(b_id);
+        hub.create_or_join(a_id, "r", now);
+        hub.create_or_join(b_id, "r", now);
+
+        // Gone (closing, its disconnect on the way): nothing changes.
+        *b.answer.lock().unwrap() = Some(Delivery::Gone);
+        hub.message(a_id, Value::from(1), 1, false, now);
+        assert!(!*b.closed.lock().unwrap());
+        assert_eq!(hub.stats().clients, 2);
+
+        // Full: too slow, so dropped from its room and closed.
+        *b.answer.lock().unwrap() = Some(Delivery::Full);
+        hub.message(a_id, Value::from(2), 1, false, now);
+        assert!(*b.closed.lock().unwrap());
+        assert_eq!(hub.stats().clients, 1);
+        *b.answer.lock().unwrap() = None;
+        hub.message(a_id, Value::from(3), 1, false, now);
+        assert_eq!(kinds(&b), ["joined", "ready"]);
+    }
+
+    #[test]
+    fn a_direct_client_that_never_goes_live_holds_a_bounded_backlog() {
+        let config = RoomsConfig {
+            rate_burst: 10_000,
+            ..RoomsConfig::default()
+        };
+        let hub = Hub::new(config);
+        let now = crate::now();
+        let a = Arc::new(Recorder::default());
+        let b = Arc::new(Recorder::default());
+        let (a_id, _) = hub.connect_direct(None, now, a.clone()).unwrap();
+        let (b_id, _) = hub.connect_direct(None, now, b.clone()).unwrap();
+        hub.go_live(a_id);
+        hub.create_or_join(a_id, "r", now);
+        hub.create_or_join(b_id, "r", now);
+        for i in 0..OUTBOUND_QUEUE {
+            hub.message(a_id, Value::from(i), 1, false, now);
+        }
+        assert!(*b.closed.lock().unwrap(), "over the bound: dropped");
+        assert_eq!(hub.stats().clients, 1);
     }
 }

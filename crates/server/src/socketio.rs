@@ -15,18 +15,17 @@
 
 use std::future::ready;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
 use socketioxide::extract::{Data, Event, SocketRef, TryData};
 use socketioxide::handler::ConnectHandler;
 use socketioxide::layer::SocketIoLayer;
-use socketioxide::SocketIo;
-use tokio::sync::mpsc;
+use socketioxide::{SendError, SocketError, SocketIo};
 use tracing::{debug, info};
 
-use crate::hub::{Hub, Outbound, LOG_PREFIX};
+use crate::hub::{Deliver, Delivery, Hub, Outbound, LOG_PREFIX};
 use crate::now;
 use crate::rooms::{ClientId, RoomError};
 
@@ -49,12 +48,19 @@ pub fn layer(hub: Hub) -> SocketIoLayer {
     // moment it reads CONNECT (socket.io clients flush their queued emits
     // then), and an event without a handler is dropped without a word. A
     // middleware runs before CONNECT is sent, so the handlers are in place
-    // first; the connect handler only starts delivering the hub's events.
-    let relay_hub = hub.clone();
-    let handler = move |socket: SocketRef| deliver(socket, relay_hub.clone());
+    // first; the connect handler (run once the socket counts as connected,
+    // so emits work) only tells the hub it may deliver.
+    let live_hub = hub.clone();
+    let handler = move |socket: SocketRef| {
+        if let Some(Registered(id)) = socket.extensions.get::<Registered>() {
+            live_hub.go_live(id);
+        }
+        ready(())
+    };
+    let sockets = io.clone();
     io.ns(
         "/",
-        handler.with(move |socket: SocketRef| ready(register(&socket, &hub))),
+        handler.with(move |socket: SocketRef| ready(register(&socket, &hub, &sockets))),
     );
     layer
 }
@@ -79,10 +85,56 @@ pub async fn own_request_head(mut request: axum::extract::Request) -> axum::extr
     request
 }
 
-/// The hub's queue of events for one socket, handed from [`register`] to
-/// [`deliver`] through the socket's extensions.
-#[derive(Clone)]
-struct Outbox(Arc<Mutex<Option<mpsc::Receiver<Outbound>>>>);
+/// The hub's id of a socket, from [`register`] to the connect handler.
+#[derive(Clone, Copy)]
+struct Registered(ClientId);
+
+/// The hub delivers a socket's events by emitting them itself (under its
+/// lock, so in order): no task or queue per client besides the engine
+/// socket's own. The socket is looked up by id, so the hub does not keep it
+/// alive.
+#[derive(Debug)]
+struct SocketSink {
+    sockets: SocketIo,
+    sid: socketioxide::socket::Sid,
+    hub: Hub,
+}
+
+impl Deliver for SocketSink {
+    fn deliver(&self, event: Outbound) -> Delivery {
+        let Some(socket) = self.sockets.get_socket(self.sid) else {
+            return Delivery::Gone;
+        };
+        let received = match &event {
+            Outbound::Message { received, .. } => Some(*received),
+            _ => None,
+        };
+        match emit(&socket, event) {
+            Ok(()) => {
+                if let Some(received) = received {
+                    self.hub.relayed(received, now());
+                }
+                Delivery::Sent
+            }
+            Err(SendError::Socket(SocketError::InternalChannelFull)) => Delivery::Full,
+            Err(e) => {
+                debug!(sid = %self.sid, "emit failed: {e}");
+                Delivery::Gone
+            }
+        }
+    }
+
+    fn close(&self) {
+        // Disconnecting runs our disconnect handler, which takes the hub's
+        // lock, held by our caller: do it from a task.
+        let (sockets, sid) = (self.sockets.clone(), self.sid);
+        tokio::spawn(async move {
+            if let Some(socket) = sockets.get_socket(sid) {
+                let _ = socket.disconnect();
+            }
+        });
+    }
+}
 
 /// Forgets the hub client when the socket is dropped without its
 /// disconnect handler running (a connect that failed after [`register`]).
@@ -100,14 +152,17 @@ impl Drop for Registration {
 /// Connect middleware: registers the client with the hub and installs the
 /// event handlers, before the client is told it is connected. A refusal
 /// (server full) reaches the client as a CONNECT_ERROR with its message.
-fn register(socket: &SocketRef, hub: &Hub) -> Result<(), RoomError> {
-    let (id, name, outbound) = hub
-        .connect(Some(socket.id.to_string()), now())
+fn register(socket: &SocketRef, hub: &Hub, sockets: &SocketIo) -> Result<(), RoomError> {
+    let sink = SocketSink {
+        sockets: sockets.clone(),
+        sid: socket.id,
+        hub: hub.clone(),
+    };
+    let (id, name) = hub
+        .connect_direct(Some(socket.id.to_string()), now(), Arc::new(sink))
         .inspect_err(|e| info!("refusing a Socket.IO client: {e}"))?;
     debug!(client = %name, protocol = ?socket.protocol(), "Socket.IO client connected");
-    socket
-        .extensions
-        .insert(Outbox(Arc::new(Mutex::new(Some(outbound)))));
+    socket.extensions.insert(Registered(id));
 
     // Handlers do their work synchronously and return a finished future:
     // socketioxide calls them in arrival order but spawns their futures,
@@ -170,35 +225,6 @@ fn register(socket: &SocketRef, hub: &Hub) -> Result<(), RoomError> {
         ready(())
     });
     Ok(())
-}
-
-/// Connect handler: carries the hub's events to the now connected socket
-/// until either side closes.
-async fn deliver(socket: SocketRef, hub: Hub) {
-    let outbound = socket
-        .extensions
-        .remove::<Outbox>()
-        .and_then(|outbox| outbox.0.lock().ok()?.take());
-    let Some(mut outbound) = outbound else {
-        // `register` always leaves one; without it nothing can reach the
-        // client, so better closed than silent.
-        let _ = socket.disconnect();
-        return;
-    };
-    while let Some(event) = outbound.recv().await {
-        let received = match &event {
-            Outbound::Message { received, .. } => Some(*received),
-            _ => None,
-        };
-        if emit(&socket, event).is_err() {
-            break;
-        }
-        if let Some(received) = received {
-            hub.relayed(received, now());
-        }
-    }
-    // The hub dropped us (too slow) or the socket closed.
-    let _ = socket.disconnect();
 }
 
 /// The length of `value`'s JSON encoding, counted without building it.
