@@ -8,6 +8,7 @@
 //! gathers no candidate from it either): it is logged and skipped.
 
 use std::net::SocketAddr;
+use std::time::Duration;
 
 use realtimer_ice::{IceConfig, TurnServer, TurnTransport};
 use realtimer_stun::{Scheme, ServerUrl, UrlTransport};
@@ -82,11 +83,19 @@ fn validate(servers: &[IceServer]) -> Result<Vec<Checked>, RtcError> {
     Ok(out)
 }
 
+/// How long one ICE server name may take to resolve (the constructor
+/// waits for it).
+const RESOLVE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// The server's address: the first IPv4 one (the driver's bases are IPv4
 /// first; an IPv6-only name gives its IPv6 address). `None` when the name
 /// does not resolve.
 async fn resolve(url: &ServerUrl) -> Option<SocketAddr> {
-    match tokio::net::lookup_host((url.host.as_str(), url.port)).await {
+    let lookup = tokio::net::lookup_host((url.host.as_str(), url.port));
+    match tokio::time::timeout(RESOLVE_TIMEOUT, lookup)
+        .await
+        .unwrap_or_else(|_| Err(std::io::ErrorKind::TimedOut.into()))
+    {
         Ok(addrs) => {
             let addrs: Vec<SocketAddr> = addrs.collect();
             let found = addrs
