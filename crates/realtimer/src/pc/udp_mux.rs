@@ -36,6 +36,10 @@ const TAKE_BATCH: usize = 64;
 /// (set [`PeerConnectionConfig::udp_mux`](super::PeerConnectionConfig::udp_mux)).
 /// Clones share the socket; its reading task ends once every clone and
 /// every connection using it is gone.
+///
+/// Past ICE, datagrams are told apart by their source address only: two
+/// connections of one mux with the same remote address (say, to one
+/// remote port shared the same way) cannot both carry data.
 #[derive(Clone)]
 pub struct UdpMux {
     shared: Arc<Shared>,
