@@ -279,5 +279,6 @@ try {
 } finally {
   await browser.close();
 }
+console.log(`screenshots of the pages in ${outDir}`);
 console.log(`${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

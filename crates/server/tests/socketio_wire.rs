@@ -92,3 +92,55 @@ async fn an_event_sent_right_after_connect_is_never_lost() {
         "{lost} of 400 clients got no answer to create or join"
     );
 }
+
+/// Reads Engine.IO text packets until one starts with `prefix` (5 s).
+async fn packet_starting_with(
+    ws: &mut tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    prefix: &str,
+) -> String {
+    use futures_util::StreamExt;
+    let read = async {
+        while let Some(Ok(message)) = ws.next().await {
+            if let tokio_tungstenite::tungstenite::Message::Text(text) = message {
+                if text.starts_with(prefix) {
+                    return text.as_str().to_owned();
+                }
+            }
+        }
+        panic!("closed before a packet starting with {prefix:?}");
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(5), read)
+        .await
+        .expect("no such packet in time")
+}
+
+/// A client past `max_clients` gets CONNECT_ERROR with the reason; the ones
+/// already connected keep working.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_past_the_limit_gets_connect_error() {
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let mut config = ServerConfig::default();
+    config.rooms.max_clients = 1;
+    let addr = common::start_server(config);
+    let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
+    let mut first = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    packet_starting_with(&mut first, "0").await;
+    first.send(Message::text("40")).await.unwrap();
+    packet_starting_with(&mut first, "40").await;
+
+    let mut second = tokio_tungstenite::connect_async(&url).await.unwrap().0;
+    packet_starting_with(&mut second, "0").await;
+    second.send(Message::text("40")).await.unwrap();
+    let refused = packet_starting_with(&mut second, "44").await;
+    assert!(refused.contains("too many clients"), "{refused}");
+
+    first
+        .send(Message::text(r#"42["create or join","r"]"#))
+        .await
+        .unwrap();
+    packet_starting_with(&mut first, r#"42["created","r""#).await;
+}
