@@ -3,7 +3,9 @@
 //! (maxRetransmits 0) throughput, Rust ↔ Rust over loopback, measured the way
 //! /work/shared/bench/libwebrtc's bench-core.js measures them; the
 //! libwebrtc pair is run in the same invocation as the reference (loopback
-//! figures are noisy, so only ratios from one run mean anything).
+//! figures are noisy, so only ratios from one run mean anything), one node
+//! process per phase so that GNU time gives each phase's CPU time: MB per
+//! CPU-second moves much less with the other load on a shared machine.
 //!
 //! `cargo bench -p realtimer --bench pc`. Env: `REALTIMER_BENCH_NO_REF=1`
 //! skips the reference; `REALTIMER_BENCH_ONLY=reliable64k,small1k` runs
@@ -43,6 +45,8 @@ const IDLE: Duration = Duration::from_millis(300);
 /// The longest wait for the receiver after the last send.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(20);
 const REF_DIR: &str = "/work/shared/bench/libwebrtc";
+/// GNU time, for the reference's CPU time (Debian package `time`).
+const GNU_TIME: &str = "/usr/bin/time";
 
 fn median(mut xs: Vec<f64>) -> f64 {
     xs.sort_by(f64::total_cmp);
@@ -73,6 +77,8 @@ async fn open_time_ms(certificate: Option<&Certificate>) -> (f64, Vec<f64>) {
 /// One throughput phase, as bench-core.js `phase` + `pump` run it.
 struct Phase {
     key: &'static str,
+    /// Its name in bench-core.js (`--only`).
+    reference: &'static str,
     name: String,
     init: DataChannelInit,
     size: usize,
@@ -86,6 +92,7 @@ fn phases() -> Vec<Phase> {
     vec![
         Phase {
             key: "reliable64k",
+            reference: "bulk",
             name: format!("reliable ordered {BULK_SIZE} B"),
             init: DataChannelInit::default(),
             size: BULK_SIZE,
@@ -96,6 +103,7 @@ fn phases() -> Vec<Phase> {
         },
         Phase {
             key: "small1k",
+            reference: "small",
             name: format!("reliable ordered {SMALL_SIZE} B"),
             init: DataChannelInit::default(),
             size: SMALL_SIZE,
@@ -106,6 +114,7 @@ fn phases() -> Vec<Phase> {
         },
         Phase {
             key: "unordered64k",
+            reference: "unordered",
             name: format!("unordered maxRetransmits=0 {BULK_SIZE} B"),
             init: DataChannelInit {
                 ordered: false,
@@ -128,14 +137,18 @@ struct Throughput {
     msgs_recv: usize,
     bytes: usize,
     seconds: f64,
-    /// CPU time this process used for the phase (ours only): a figure
-    /// that other load on the machine moves much less than MB/s.
+    /// CPU time used for the phase: a figure that other load on the
+    /// machine moves much less than MB/s.
     cpu_seconds: Option<f64>,
 }
 
 impl Throughput {
     fn mb_per_s(&self) -> f64 {
         self.bytes as f64 / 1e6 / self.seconds
+    }
+
+    fn mb_per_cpu_s(&self) -> Option<f64> {
+        self.cpu_seconds.map(|c| self.bytes as f64 / 1e6 / c)
     }
 
     fn msgs_per_s(&self) -> f64 {
@@ -295,17 +308,23 @@ fn reference(phases: &[Phase]) -> Result<Reference, String> {
             .current_dir(&dir.0),
         "npm ci",
     )?;
-    // The same bounds as ours.
-    let json = dir.0.join("ref.json");
+    // The same bounds as ours; one node process per phase, so GNU time
+    // (when installed) gives each phase's CPU time.
     let ms = |d: Duration| d.as_millis().to_string();
-    run(
-        Command::new("./run-netns.sh")
-            .args([
-                "node",
-                "wrtc-bench.js",
-                "--only",
-                "setup,bulk,small,unordered",
-            ])
+    let run_phase = |only: &str| -> Result<(Value, Option<f64>), String> {
+        let json = dir.0.join(format!("{only}.json"));
+        let cpu_file = dir.0.join(format!("{only}.cpu"));
+        let timed = Path::new(GNU_TIME).exists();
+        let mut cmd = if timed {
+            let mut c = Command::new(GNU_TIME);
+            c.args(["-f", "%U %S", "-o"])
+                .arg(&cpu_file)
+                .arg("./run-netns.sh");
+            c
+        } else {
+            Command::new("./run-netns.sh")
+        };
+        cmd.args(["node", "wrtc-bench.js", "--only", only])
             .args(["--setupRuns", &OPEN_RUNS.to_string()])
             .args(["--bulkMaxBytes", &BULK_MAX_BYTES.to_string()])
             .args(["--bulkMaxMs", &ms(BULK_MAX_TIME)])
@@ -316,33 +335,44 @@ fn reference(phases: &[Phase]) -> Result<Reference, String> {
             .arg("--json")
             .arg(&json)
             .env("DCB_TIMEOUT", "300")
-            .current_dir(&dir.0),
-        "run-netns.sh node wrtc-bench.js",
-    )?;
-    let text = std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
-    let v: Value = serde_json::from_str(&text).map_err(|e| format!("ref.json: {e}"))?;
-    let open_ms = v
+            .current_dir(&dir.0);
+        run(&mut cmd, "run-netns.sh node wrtc-bench.js")?;
+        let text =
+            std::fs::read_to_string(&json).map_err(|e| format!("{}: {e}", json.display()))?;
+        let v = serde_json::from_str(&text).map_err(|e| format!("{only}.json: {e}"))?;
+        let cpu = std::fs::read_to_string(&cpu_file).ok().and_then(|t| {
+            let mut f = t.split_whitespace().map(|x| x.parse::<f64>().ok());
+            Some(f.next()?? + f.next()??)
+        });
+        Ok((v, cpu))
+    };
+    let (setup, _) = run_phase("setup")?;
+    let open_ms = setup
         .pointer("/setup/median_ms")
         .and_then(Value::as_f64)
-        .ok_or("ref.json has no setup median")?;
-    let phase = |key: &str| {
-        let r = v.get(key)?;
-        if r.get("complete") == Some(&Value::Bool(false)) {
-            return None;
-        }
-        let n = |k: &str| r.get(k).and_then(Value::as_f64);
-        Some(Throughput {
-            msgs_sent: n("msgs_sent")? as usize,
-            msgs_recv: n("msgs_recv")? as usize,
-            bytes: n("bytes_recv")? as usize,
-            seconds: n("seconds")?,
-            cpu_seconds: None,
-        })
-    };
+        .ok_or("setup.json has no setup median")?;
+    let implementation = setup["impl"].as_str().unwrap_or("?").to_owned();
+    let mut results = Vec::new();
+    for p in phases {
+        let (v, cpu) = run_phase(p.reference)?;
+        results.push(v.get(p.key).and_then(|r| {
+            if r.get("complete") == Some(&Value::Bool(false)) {
+                return None;
+            }
+            let n = |k: &str| r.get(k).and_then(Value::as_f64);
+            Some(Throughput {
+                msgs_sent: n("msgs_sent")? as usize,
+                msgs_recv: n("msgs_recv")? as usize,
+                bytes: n("bytes_recv")? as usize,
+                seconds: n("seconds")?,
+                cpu_seconds: cpu,
+            })
+        }));
+    }
     Ok(Reference {
         open_ms,
-        phases: phases.iter().map(|p| phase(p.key)).collect(),
-        implementation: v["impl"].as_str().unwrap_or("?").to_owned(),
+        phases: results,
+        implementation,
     })
 }
 
@@ -357,11 +387,10 @@ fn print_phase(phase: &Phase, t: &Throughput) {
         t.seconds,
         t.loss_pct()
     );
-    if let Some(cpu) = t.cpu_seconds {
+    if let Some((cpu, per_cpu)) = t.cpu_seconds.zip(t.mb_per_cpu_s()) {
         println!(
-            "{:<40} {:>9.2} MB per CPU-second ({cpu:.2} CPU-s)",
-            "",
-            t.bytes as f64 / 1e6 / cpu
+            "{:<40} {per_cpu:>9.2} MB per CPU-second ({cpu:.2} CPU-s)",
+            ""
         );
     }
 }
@@ -459,6 +488,13 @@ fn main() {
                         p.name,
                         ours.mb_per_s() / theirs.mb_per_s()
                     );
+                    if let Some(per_cpu) = ours.mb_per_cpu_s().zip(theirs.mb_per_cpu_s()) {
+                        println!(
+                            "{:<40} {:.2}x  per CPU-second (the reference's includes node start-up and connecting)",
+                            "",
+                            per_cpu.0 / per_cpu.1
+                        );
+                    }
                 }
             }
         }
