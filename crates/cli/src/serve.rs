@@ -220,15 +220,17 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     args.stun_port = args.stun_port.or(file.stun.port);
     let defaults = args.stun_listen == default_stun_listen();
     let mut listeners = Vec::new();
+    let mut tcp_prebound = Vec::new();
     for mut address in args.stun_listen {
         if let Some(port) = args.stun_port {
             address.set_port(port);
         }
-        match bind_udp(address) {
-            Ok(socket) => {
+        match bind_udp_and_tcp(address, args.turn.tcp) {
+            Ok((socket, tcp)) => {
                 let local = socket.local_addr().unwrap_or(address);
                 info!("STUN server listening on {local} (UDP)");
                 listeners.push((local, socket));
+                tcp_prebound.extend(tcp);
             }
             // A host without IPv6 still serves IPv4 with the default addresses.
             Err(source) if defaults && address.is_ipv6() => {
@@ -264,7 +266,13 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
         }
         None => None,
     };
-    let streams = bind_streams(&args.turn, &listen_addresses, defaults, tls.is_some())?;
+    let streams = bind_streams(
+        &args.turn,
+        &listen_addresses,
+        tcp_prebound,
+        defaults,
+        tls.is_some(),
+    )?;
     let (now, unix_now) = clocks()?;
     let server = Server::new(config, now, unix_now)?;
     let limits = StreamLimits {
@@ -306,24 +314,57 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// TCP listeners on the UDP listeners' addresses and ports, and TLS
-/// listeners on their addresses with the TLS port.
+/// Binds UDP on `address`; for an ephemeral port (0) with `tcp`, also TCP
+/// on the port UDP got, trying other ports while that one is taken for TCP.
+fn bind_udp_and_tcp(
+    address: SocketAddr,
+    tcp: bool,
+) -> io::Result<(std::net::UdpSocket, Option<tokio::net::TcpListener>)> {
+    let mut last = None;
+    for _ in 0..16 {
+        let udp = bind_udp(address)?;
+        if !tcp || address.port() != 0 {
+            return Ok((udp, None));
+        }
+        match bind_tcp(udp.local_addr()?) {
+            Ok(listener) => return Ok((udp, Some(listener))),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
+}
+
+/// TCP listeners on the UDP listeners' addresses and ports (`prebound`
+/// holds those already bound with their UDP socket), and TLS listeners on
+/// their addresses with the TLS port.
 fn bind_streams(
     args: &TurnArgs,
     udp: &[SocketAddr],
+    prebound: Vec<tokio::net::TcpListener>,
     defaults: bool,
     tls: bool,
 ) -> Result<Vec<(Transport, SocketAddr, tokio::net::TcpListener)>, ServeError> {
+    let mut streams = Vec::new();
     let mut wanted = Vec::new();
+    for listener in prebound {
+        let local = listener
+            .local_addr()
+            .map_err(|source| ServeError::BindStream {
+                transport: "tcp",
+                address: udp[0],
+                source,
+            })?;
+        info!("TURN server listening on {local} (TCP)");
+        streams.push((Transport::Tcp, local, listener));
+    }
     for address in udp {
-        if args.tcp {
+        if args.tcp && !streams.iter().any(|(_, local, _)| local == address) {
             wanted.push((Transport::Tcp, *address));
         }
         if tls {
             wanted.push((Transport::Tls, SocketAddr::new(address.ip(), args.tls_port)));
         }
     }
-    let mut streams = Vec::new();
     for (transport, address) in wanted {
         match bind_tcp(address) {
             Ok(listener) => {

@@ -441,6 +441,14 @@ impl Driver {
                     self.server.handle_client(now, local, source, datagram);
                 }
             }
+            if count < BATCH_SIZE {
+                // recvmmsg stopped short: the queue was empty. A datagram
+                // arriving later raises a new event (epoll reports every
+                // arrival on a socket, edge-triggered or not), so the
+                // read that would only say "would block" is saved.
+                s.queued = false;
+                return;
+            }
         }
         // Its turn is over; it may hold more.
         self.ready.push_back(slot);
