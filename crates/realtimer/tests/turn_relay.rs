@@ -300,3 +300,42 @@ async fn ice_restart_keeps_the_relay() {
     let local = stats.candidate(&selected.local_candidate_id).unwrap();
     assert_eq!(local.candidate_type, "relay");
 }
+
+/// The TURN server goes away mid-call (its TCP connection closes, RFC 8656
+/// §3.1: the allocation with it): the relay-only connection fails when
+/// consent expires (RFC 7675), it does not hang.
+#[tokio::test]
+async fn losing_the_turn_server_fails_the_connection() {
+    let coturn = Coturn::start(&[], None);
+    let mut config = relay_config(
+        Some(&format!("turn:127.0.0.1:{}?transport=tcp", coturn.port)),
+        PASSWORD,
+        None,
+    );
+    config.rtc.ice.disconnected_timeout = Duration::from_millis(1500);
+    config.rtc.ice.consent_timeout = Duration::from_secs(3);
+    let mut pair = relay_pair(config).await;
+    let chat = pair
+        .a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    negotiate(&pair.a, &pair.b).await;
+    timeout(Duration::from_secs(10), chat.wait_open())
+        .await
+        .expect("open");
+    let _remote = timeout(Duration::from_secs(5), pair.b_channels.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(coturn);
+    for pc in [&pair.a, &pair.b] {
+        timeout(
+            Duration::from_secs(10),
+            pc.wait_for_connection_state(PeerConnectionState::Failed),
+        )
+        .await
+        .expect("the connection fails, not hangs");
+        assert_eq!(pc.connection_state(), PeerConnectionState::Failed);
+    }
+}
