@@ -264,7 +264,8 @@ impl Relays {
 
 impl IceAgent {
     /// Starts an allocation on every TURN server of `base`'s family, or, after
-    /// a restart, signals again the relayed candidates of the live ones.
+    /// a restart, signals again the relayed candidates of the live ones and
+    /// tries the failed ones again (the server may be back).
     pub(crate) fn gather_relays(&mut self, now: Instant, base: SocketAddr) {
         for server_index in 0..self.config.turn_servers.len() {
             let server = self.config.turn_servers[server_index].address;
@@ -277,10 +278,12 @@ impl IceAgent {
             if let Some(i) = self.relays.allocations.iter().position(|a| {
                 a.server_index == server_index && (a.base == base || transport.is_stream())
             }) {
-                if let AllocationState::Allocated { relayed, mapped } =
-                    self.relays.allocations[i].state
-                {
-                    self.add_relayed_candidate(now, i, relayed, mapped);
+                match self.relays.allocations[i].state {
+                    AllocationState::Allocated { relayed, mapped } => {
+                        self.add_relayed_candidate(now, i, relayed, mapped);
+                    }
+                    AllocationState::Failed => self.allocate_again(now, i),
+                    AllocationState::Requesting | AllocationState::Connecting => {}
                 }
                 continue;
             }
@@ -314,6 +317,31 @@ impl IceAgent {
                 continue;
             }
             debug!(%server, %base, "allocating a relayed address");
+            self.send_turn_request(now, allocation, TurnRequestKind::Allocate, 0);
+        }
+    }
+
+    /// Starts a failed allocation over: a new connection for TCP or TLS,
+    /// a new Allocate (under the credentials learned before) for UDP.
+    fn allocate_again(&mut self, now: Instant, allocation: usize) {
+        self.relays
+            .transactions
+            .cancel_where(|c| c.allocation == allocation);
+        let a = &mut self.relays.allocations[allocation];
+        a.permissions.clear();
+        a.channels.clear();
+        a.expires = None;
+        a.refresh_at = None;
+        debug!(server = %a.server, "allocating again");
+        if a.transport.is_stream() {
+            a.state = AllocationState::Connecting;
+            self.events.push_back(IceEvent::OpenTurnConnection {
+                server: a.server_index,
+                address: a.server,
+                transport: a.transport,
+            });
+        } else {
+            a.state = AllocationState::Requesting;
             self.send_turn_request(now, allocation, TurnRequestKind::Allocate, 0);
         }
     }

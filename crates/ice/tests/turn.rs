@@ -324,3 +324,40 @@ fn wrong_turn_password_ends_gathering_without_a_relay() {
         .local_candidates()
         .any(|c| c.kind == CandidateKind::Host));
 }
+
+/// The TURN server cannot be reached at first: the Allocate times out and
+/// gathering ends with host candidates only. Once it is back, an ICE
+/// restart allocates again and the relayed candidate appears.
+#[test]
+fn a_restart_allocates_again_after_the_server_was_unreachable() {
+    let mut net = Network::new(5, origin());
+    let turn_host = net.add_host(&[ip(TURN_IP)], None);
+    let now = net.now();
+    net.attach(turn_host, TurnNode::new(now, &[]));
+    net.set_uplink(
+        turn_host,
+        LinkConfig::default().loss(realtimer_netsim::Loss::Independent(1.0)),
+    );
+    let ha = net.add_host(&[ip("192.168.1.10")], None);
+    let a = add_agent(&mut net, ha, 5000, turn_config(10, false), true);
+    let deadline = net.now() + Duration::from_secs(60);
+    let ended = |net: &Network| {
+        net.node::<IceNode>(a)
+            .events
+            .iter()
+            .filter(|(_, e)| matches!(e, IceEvent::EndOfCandidates))
+            .count()
+    };
+    net.run_until_cond(deadline, |net| ended(net) == 1);
+    assert_eq!(ended(&net), 1, "gathering ends when the Allocate times out");
+    assert!(relayed_candidates(net.node::<IceNode>(a)).is_empty());
+
+    net.set_uplink(turn_host, LinkConfig::default());
+    let now = net.now();
+    net.node_mut::<IceNode>(a).agent.restart(now);
+    let deadline = net.now() + Duration::from_secs(10);
+    net.run_until_cond(deadline, |net| ended(net) == 2);
+    let relayed = relayed_candidates(net.node::<IceNode>(a));
+    assert_eq!(relayed.len(), 1, "allocated on the second try");
+    assert_eq!(relayed[0].address.ip(), ip(TURN_IP));
+}
