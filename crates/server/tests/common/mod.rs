@@ -171,6 +171,10 @@ pub fn start_serve(binary: &std::path::Path, extra: &[&str]) -> (Child, SocketAd
             &addr.to_string(),
             "--stun-listen",
             "127.0.0.1:0",
+            // TURN over TCP would take the ephemeral STUN port number on
+            // TCP too, which another socket may hold: flaky start-ups.
+            "--turn-tcp",
+            "false",
         ])
         .args(extra)
         .env("RUST_LOG", "info")
