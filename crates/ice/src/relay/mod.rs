@@ -19,13 +19,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use realtimer_stun::attributes::{
-    ChannelNumber, Data, ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, Username,
-    XorMappedAddress, XorPeerAddress, XorRelayedAddress,
-};
+use realtimer_stun::attributes::{Data, Lifetime, Nonce, Realm, Username, XorPeerAddress};
 use realtimer_stun::{
-    Class, ClientTransactions, EncodeError, IntegrityKey, Message, MessageEncoder, Method,
-    OutgoingRequest, PasswordAlgorithm, RetransmitConfig, TransactionEvent,
+    Class, ClientTransactions, IntegrityKey, Message, MessageEncoder, Method, RetransmitConfig,
 };
 use tracing::{debug, trace};
 
@@ -33,6 +29,11 @@ use crate::agent::{IceAgent, Transmit};
 use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
 use crate::config::TurnTransport;
 use crate::event::IceEvent;
+
+mod stream;
+mod transactions;
+
+pub use stream::TurnStreamTransmit;
 
 /// RFC 8656 §8: refresh an allocation this long before it expires.
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
@@ -69,18 +70,6 @@ pub(crate) struct TurnRequest {
     allocation: usize,
     kind: TurnRequestKind,
     auth_attempts: u8,
-}
-
-/// Bytes for the TCP or TLS connection to a TURN server: one whole STUN
-/// or (padded) ChannelData message.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct TurnStreamTransmit {
-    /// Index of the server in [`crate::IceConfig::turn_servers`] (the one
-    /// [`crate::IceEvent::OpenTurnConnection`] named).
-    pub server: usize,
-    /// The message.
-    pub contents: Bytes,
 }
 
 /// RFC 8656 §6: where an allocation stands.
@@ -166,20 +155,6 @@ impl Relays {
                 AllocationState::Requesting | AllocationState::Connecting
             )
         })
-    }
-
-    /// The server index of the TCP or TLS connection a transmit from
-    /// `source` to `destination` belongs on, if it does.
-    fn stream_of(&self, source: SocketAddr, destination: SocketAddr) -> Option<usize> {
-        self.allocations
-            .iter()
-            .find(|a| {
-                a.transport.is_stream()
-                    && a.state != AllocationState::Connecting
-                    && a.base == source
-                    && a.server == destination
-            })
-            .map(|a| a.server_index)
     }
 
     /// The live allocation whose relayed address is `relayed`.
@@ -346,308 +321,6 @@ impl IceAgent {
         }
     }
 
-    /// The connection asked for by [`IceEvent::OpenTurnConnection`] is up,
-    /// from local address `local`: the Allocate goes out on it. The
-    /// driver must not give a `local` equal to a UDP base it gathered on
-    /// (a TCP port can equal the UDP socket's: connect again then).
-    pub fn turn_connected(&mut self, now: Instant, server: usize, local: SocketAddr) {
-        let Some(i) = self
-            .relays
-            .allocations
-            .iter()
-            .position(|a| a.server_index == server && a.state == AllocationState::Connecting)
-        else {
-            return;
-        };
-        debug!(server = %self.relays.allocations[i].server, %local, "TURN connection up");
-        self.relays.allocations[i].base = local;
-        self.relays.allocations[i].state = AllocationState::Requesting;
-        self.send_turn_request(now, i, TurnRequestKind::Allocate, 0);
-    }
-
-    /// The connection to TURN server `server` failed or closed: its
-    /// allocation is gone (RFC 8656 §3.1), and with it the relayed
-    /// candidate.
-    pub fn turn_disconnected(&mut self, _now: Instant, server: usize) {
-        for i in 0..self.relays.allocations.len() {
-            let a = &mut self.relays.allocations[i];
-            if a.server_index != server
-                || !a.transport.is_stream()
-                || a.state == AllocationState::Failed
-            {
-                continue;
-            }
-            debug!(server = %a.server, "TURN connection lost: allocation gone");
-            a.state = AllocationState::Failed;
-            self.relays.transactions.cancel_where(|c| c.allocation == i);
-        }
-        self.maybe_finish_gathering();
-        self.update_state();
-    }
-
-    /// The next message for a TCP or TLS connection to a TURN server.
-    pub fn poll_turn_stream(&mut self) -> Option<TurnStreamTransmit> {
-        let next = self.relays.stream_out.pop_front();
-        if next.is_none() && self.relays.stream_out.capacity() > 0 {
-            self.relays.stream_out = VecDeque::new();
-        }
-        next
-    }
-
-    /// Moves a transmit bound for a TURN server's TCP or TLS connection to
-    /// [`IceAgent::poll_turn_stream`]'s queue; others pass.
-    pub(crate) fn divert_to_stream(&mut self, transmit: Transmit) -> Option<Transmit> {
-        match self.relays.stream_of(transmit.source, transmit.destination) {
-            None => Some(transmit),
-            Some(server) => {
-                self.relays.stream_out.push_back(TurnStreamTransmit {
-                    server,
-                    contents: transmit.contents,
-                });
-                None
-            }
-        }
-    }
-
-    /// Encodes and starts a TURN request; signed once the server told us its
-    /// realm and nonce (RFC 8489 §9.2.3).
-    fn send_turn_request(
-        &mut self,
-        now: Instant,
-        allocation: usize,
-        kind: TurnRequestKind,
-        auth_attempts: u8,
-    ) {
-        let tid = self.transaction_id();
-        let Some(a) = self.relays.allocations.get(allocation) else {
-            return;
-        };
-        let username = &self.config.turn_servers[a.server_index].username;
-        let method = match kind {
-            TurnRequestKind::Allocate => Method::ALLOCATE,
-            TurnRequestKind::Refresh => Method::REFRESH,
-            TurnRequestKind::Permission { .. } => Method::CREATE_PERMISSION,
-            TurnRequestKind::ChannelBind { .. } => Method::CHANNEL_BIND,
-        };
-        let mut buf = Vec::with_capacity(160);
-        let mut enc = MessageEncoder::new(&mut buf, Class::Request, method, tid);
-        let encoded = (|| -> Result<usize, EncodeError> {
-            match kind {
-                TurnRequestKind::Allocate => {
-                    enc.add(&RequestedTransport::UDP)?;
-                }
-                TurnRequestKind::Refresh => {}
-                TurnRequestKind::Permission { peer } => {
-                    enc.add(&XorPeerAddress(SocketAddr::new(peer, 0)))?;
-                }
-                TurnRequestKind::ChannelBind { peer, channel } => {
-                    enc.add(&ChannelNumber(channel))?;
-                    enc.add(&XorPeerAddress(peer))?;
-                }
-            }
-            if let (Some(realm), Some(nonce), Some(key)) = (&a.realm, &a.nonce, &a.key) {
-                enc.add(&Username(username))?;
-                enc.add(&Realm(realm))?;
-                enc.add(&Nonce(nonce))?;
-                enc.add_message_integrity(key)?;
-            }
-            enc.add_fingerprint()
-        })();
-        if encoded.is_err() {
-            // Only an over-long username or realm gets here.
-            debug!(server = %a.server, "TURN request does not encode");
-            self.turn_request_failed(allocation, kind);
-            return;
-        }
-        let request = OutgoingRequest {
-            transaction_id: tid,
-            source: Some(a.base),
-            destination: a.server,
-            contents: Bytes::from(buf),
-            // RFC 8489 §6.2.2: over TCP or TLS, sent once.
-            reliable: a.transport.is_stream(),
-        };
-        let context = TurnRequest {
-            allocation,
-            kind,
-            auth_attempts,
-        };
-        if self
-            .relays
-            .transactions
-            .start(now, request, context)
-            .is_err()
-        {
-            self.turn_request_failed(allocation, kind);
-        }
-    }
-
-    /// A response from a TURN server (already matched by transaction id).
-    pub(crate) fn handle_turn_response(&mut self, now: Instant, message: &Message<'_>) {
-        let Some(context) = self
-            .relays
-            .transactions
-            .context(&message.transaction_id())
-            .copied()
-        else {
-            return;
-        };
-        let Some(a) = self.relays.allocations.get(context.allocation) else {
-            return;
-        };
-        // RFC 8489 §9.2.5: responses to signed requests are signed; a
-        // forged success is discarded and the transaction goes on.
-        if let (Class::SuccessResponse, Some(key)) = (message.class(), &a.key) {
-            if message.verify_integrity(key).is_err() {
-                trace!("dropping a TURN response that fails integrity");
-                return;
-            }
-        }
-        if self
-            .relays
-            .transactions
-            .handle_response(now, message)
-            .is_none()
-        {
-            return;
-        }
-        if message.class() == Class::ErrorResponse {
-            self.handle_turn_error(now, message, context);
-            return;
-        }
-        let allocation = context.allocation;
-        match context.kind {
-            TurnRequestKind::Allocate => {
-                let relayed = message.get::<XorRelayedAddress>().ok().flatten();
-                let mapped = message.get::<XorMappedAddress>().ok().flatten();
-                let (Some(XorRelayedAddress(relayed)), Some(XorMappedAddress(mapped))) =
-                    (relayed, mapped)
-                else {
-                    debug!("Allocate success without addresses");
-                    self.turn_request_failed(allocation, context.kind);
-                    return;
-                };
-                self.lifetime_granted(now, allocation, message);
-                self.relays.allocations[allocation].state =
-                    AllocationState::Allocated { relayed, mapped };
-                debug!(%relayed, %mapped, "allocation created");
-                self.add_relayed_candidate(now, allocation, relayed, mapped);
-                self.maybe_finish_gathering();
-                self.sync_permissions(now);
-            }
-            TurnRequestKind::Refresh => self.lifetime_granted(now, allocation, message),
-            TurnRequestKind::Permission { peer } => {
-                let a = &mut self.relays.allocations[allocation];
-                if let Some(p) = a.permissions.iter_mut().find(|p| p.peer == peer) {
-                    p.refresh_at = Some(now + PERMISSION_REFRESH);
-                }
-            }
-            TurnRequestKind::ChannelBind { peer, .. } => {
-                let a = &mut self.relays.allocations[allocation];
-                if let Some(c) = a.channels.iter_mut().find(|c| c.peer == peer) {
-                    c.bound = true;
-                    c.refresh_at = Some(now + CHANNEL_REFRESH);
-                }
-            }
-        }
-    }
-
-    /// RFC 8656 §7.3, §8: the server's LIFETIME sets the next refresh.
-    fn lifetime_granted(&mut self, now: Instant, allocation: usize, message: &Message<'_>) {
-        let lifetime = message
-            .get::<Lifetime>()
-            .ok()
-            .flatten()
-            .map_or(Duration::from_secs(600), |Lifetime(s)| {
-                Duration::from_secs(u64::from(s))
-            });
-        let a = &mut self.relays.allocations[allocation];
-        a.expires = Some(now + lifetime);
-        let wait = if lifetime > REFRESH_MARGIN * 2 {
-            lifetime - REFRESH_MARGIN
-        } else {
-            lifetime / 2
-        };
-        a.refresh_at = Some(now + wait);
-    }
-
-    /// RFC 8489 §9.2.5: 401 gives the realm and nonce, 438 a new nonce;
-    /// the request is sent again, signed. Other errors end it.
-    fn handle_turn_error(&mut self, now: Instant, message: &Message<'_>, context: TurnRequest) {
-        let code = message.get::<ErrorCode>().ok().flatten().map(|e| e.code);
-        let nonce = message.get::<Nonce>().ok().flatten();
-        let realm = message.get::<Realm>().ok().flatten();
-        let retry = matches!(
-            code,
-            Some(ErrorCode::UNAUTHENTICATED | ErrorCode::STALE_NONCE)
-        ) && context.auth_attempts < MAX_AUTH_ATTEMPTS
-            && nonce.is_some();
-        if !retry {
-            debug!(?code, kind = ?context.kind, "TURN request refused");
-            self.turn_request_failed(context.allocation, context.kind);
-            return;
-        }
-        let a = &mut self.relays.allocations[context.allocation];
-        let server = &self.config.turn_servers[a.server_index];
-        if let Some(Realm(realm)) = realm {
-            if a.realm.as_deref() != Some(realm) {
-                match IntegrityKey::long_term(
-                    &server.username,
-                    realm,
-                    &server.password,
-                    PasswordAlgorithm::Md5,
-                ) {
-                    Ok(key) => {
-                        a.key = Some(key);
-                        a.realm = Some(realm.to_owned());
-                    }
-                    Err(_) => {
-                        self.turn_request_failed(context.allocation, context.kind);
-                        return;
-                    }
-                }
-            }
-        }
-        if a.realm.is_none() {
-            self.turn_request_failed(context.allocation, context.kind);
-            return;
-        }
-        a.nonce = nonce.map(|Nonce(n)| n.to_owned());
-        self.send_turn_request(
-            now,
-            context.allocation,
-            context.kind,
-            context.auth_attempts + 1,
-        );
-    }
-
-    /// A request failed for good (refused, timed out, or not encodable).
-    fn turn_request_failed(&mut self, allocation: usize, kind: TurnRequestKind) {
-        let Some(a) = self.relays.allocations.get_mut(allocation) else {
-            return;
-        };
-        match kind {
-            TurnRequestKind::Allocate => {
-                a.state = AllocationState::Failed;
-                debug!(server = %a.server, base = %a.base, "allocation failed");
-                self.maybe_finish_gathering();
-            }
-            TurnRequestKind::Refresh => {
-                // RFC 8656 §8: a refused refresh (437, 403...) means the
-                // allocation is gone.
-                debug!(server = %a.server, "refresh refused: allocation gone");
-                a.state = AllocationState::Failed;
-            }
-            TurnRequestKind::Permission { peer } => {
-                // The server refused this peer (its policy): forget it.
-                a.permissions.retain(|p| p.peer != peer);
-            }
-            TurnRequestKind::ChannelBind { peer, .. } => {
-                a.channels.retain(|c| c.peer != peer);
-            }
-        }
-    }
-
     /// A relayed local candidate for a new allocation (RFC 8445 §5.1.1.2:
     /// related address = the server-reflexive one the server saw).
     fn add_relayed_candidate(
@@ -740,69 +413,6 @@ impl IceAgent {
             TurnRequestKind::ChannelBind { peer, channel },
             0,
         );
-    }
-
-    /// Retransmissions, timeouts and due refreshes of allocations,
-    /// permissions and channels.
-    pub(crate) fn relay_timers(&mut self, now: Instant) {
-        self.relays.transactions.handle_timeout(now);
-        while let Some(TransactionEvent::TimedOut { context, .. }) =
-            self.relays.transactions.poll_event()
-        {
-            debug!(kind = ?context.kind, "TURN request timed out");
-            match context.kind {
-                TurnRequestKind::Refresh | TurnRequestKind::Permission { .. } => {
-                    let a = &mut self.relays.allocations[context.allocation];
-                    // Try again a little later, unless it is gone by then.
-                    let again = now + RETRY_AFTER;
-                    match context.kind {
-                        TurnRequestKind::Permission { peer } => {
-                            if let Some(p) = a.permissions.iter_mut().find(|p| p.peer == peer) {
-                                p.refresh_at = Some(again);
-                            }
-                        }
-                        _ => a.refresh_at = Some(again),
-                    }
-                }
-                kind => self.turn_request_failed(context.allocation, kind),
-            }
-        }
-        let mut due = Vec::new();
-        for (i, a) in self.relays.allocations.iter_mut().enumerate() {
-            if !matches!(a.state, AllocationState::Allocated { .. }) {
-                continue;
-            }
-            if a.expires.is_some_and(|e| now >= e) {
-                debug!(server = %a.server, "allocation expired");
-                a.state = AllocationState::Failed;
-                continue;
-            }
-            if a.refresh_at.is_some_and(|t| now >= t) {
-                a.refresh_at = None;
-                due.push((i, TurnRequestKind::Refresh));
-            }
-            for p in &mut a.permissions {
-                if p.refresh_at.is_some_and(|t| now >= t) {
-                    p.refresh_at = None;
-                    due.push((i, TurnRequestKind::Permission { peer: p.peer }));
-                }
-            }
-            for c in &mut a.channels {
-                if c.refresh_at.is_some_and(|t| now >= t) {
-                    c.refresh_at = None;
-                    due.push((
-                        i,
-                        TurnRequestKind::ChannelBind {
-                            peer: c.peer,
-                            channel: c.number,
-                        },
-                    ));
-                }
-            }
-        }
-        for (allocation, kind) in due {
-            self.send_turn_request(now, allocation, kind, 0);
-        }
     }
 
     /// Wraps what a relayed candidate sends (RFC 8656 §11.1, §12.4): a
