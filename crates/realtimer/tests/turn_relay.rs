@@ -9,9 +9,11 @@
 use std::time::Duration;
 
 use bytes::Bytes;
+use std::sync::{Arc, Mutex};
+
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, IceServer, PeerConnection, PeerConnectionConfig,
-    PeerConnectionState, RtcError,
+    ChannelData, DataChannel, DataChannelInit, IceCandidateInit, IceServer, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionState, RtcError, SessionDescription,
 };
 use tokio::time::timeout;
 
@@ -337,5 +339,111 @@ async fn losing_the_turn_server_fails_the_connection() {
         .await
         .expect("the connection fails, not hangs");
         assert_eq!(pc.connection_state(), PeerConnectionState::Failed);
+    }
+}
+
+/// Headless Chromium with `iceTransportPolicy: 'relay'` offers a data
+/// channel; our relay-only PeerConnection answers; both go through coturn
+/// over UDP. The channel echoes, and both ends' getStats show a relayed
+/// pair on both sides (tests/browser/turn-client.mjs, playwright-core).
+#[tokio::test]
+async fn chromium_and_our_peer_connection_relay_only_through_coturn() {
+    use serde_json::{json, Value};
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::{Command, Stdio};
+
+    let coturn = Coturn::start(&[], None);
+    let url = format!("turn:127.0.0.1:{}", coturn.port);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
+    let mut node = Command::new("node")
+        .args(["turn-client.mjs", &url, USER, PASSWORD])
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node (scripts/test installs it)");
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    let stdout = node.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(v) = serde_json::from_str(&line) {
+                let _ = lines_tx.send(v);
+            }
+        }
+    });
+    let stdin = std::sync::Arc::new(Mutex::new(node.stdin.take().unwrap()));
+    let to_browser = move |v: Value| {
+        let mut stdin = stdin.lock().unwrap();
+        let _ = writeln!(stdin, "{v}");
+    };
+
+    let pc = PeerConnection::new(relay_config(Some(&url), PASSWORD, None))
+        .await
+        .unwrap();
+    let mut events = pc.events().unwrap();
+    let candidates = Arc::new(Mutex::new(Vec::new()));
+    tokio::spawn({
+        let to_browser = to_browser.clone();
+        let candidates = candidates.clone();
+        async move {
+            while let Some(e) = events.recv().await {
+                match e {
+                    PeerConnectionEvent::IceCandidate(Some(c)) => {
+                        candidates.lock().unwrap().push(c.candidate.clone());
+                        to_browser(json!({"candidate": {
+                            "candidate": c.candidate, "sdpMid": c.sdp_mid,
+                            "sdpMLineIndex": c.sdp_m_line_index}}));
+                    }
+                    PeerConnectionEvent::IceCandidate(None) => {
+                        to_browser(json!({"candidate": null}));
+                    }
+                    PeerConnectionEvent::DataChannel(dc) => {
+                        tokio::spawn(async move {
+                            while let Some(m) = dc.recv().await {
+                                if m == ChannelData::Text("ping".into()) {
+                                    let _ = dc.send_text("pong").await;
+                                }
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
+    });
+    let result = timeout(Duration::from_secs(60), async {
+        while let Some(m) = lines.recv().await {
+            if let Some(offer) = m["offer"].as_str() {
+                pc.set_remote_description(SessionDescription::offer(offer))
+                    .await
+                    .unwrap();
+                let answer = pc.create_answer().await.unwrap();
+                pc.set_local_description(answer.clone()).await.unwrap();
+                to_browser(json!({"answer": answer.sdp}));
+            } else if let Some(c) = m.get("candidate") {
+                let init = c["candidate"].as_str().map(|s| IceCandidateInit {
+                    candidate: s.to_owned(),
+                    sdp_mid: c["sdpMid"].as_str().map(str::to_owned),
+                    sdp_m_line_index: c["sdpMLineIndex"].as_u64().map(|i| i as u16),
+                    username_fragment: None,
+                });
+                let _ = pc.add_ice_candidate(init).await;
+            } else if m.get("result").is_some() {
+                return m["result"].clone();
+            }
+        }
+        json!({"error": "node ended without a result"})
+    })
+    .await
+    .expect("the browser finishes in time");
+    let _ = node.wait();
+    assert_eq!(result["error"], Value::Null, "{result}");
+    assert_eq!(result["reply"], "pong", "{result}");
+    assert_eq!(result["local"], "relay", "{result}");
+    assert_eq!(result["remote"], "relay", "{result}");
+    assert_eq!(result["relayProtocol"], "udp", "{result}");
+    for c in candidates.lock().unwrap().iter() {
+        assert!(c.contains("typ relay"), "{c}");
     }
 }
