@@ -227,3 +227,55 @@ async fn negotiated_channel_and_answerer_offer() {
         .unwrap();
     assert_eq!(b.connection_state(), PeerConnectionState::Closed);
 }
+
+/// `send` queues without waiting for the driver when the channel is open
+/// and the message fits: thousands back to back arrive whole and in order,
+/// bufferedAmount drains to zero, and a closed channel still refuses with
+/// InvalidState.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn back_to_back_sends_arrive_in_order() {
+    const COUNT: u32 = 20_000;
+    let (a, b, _a_in, mut b_in) = pair().await;
+    let dc = a
+        .create_data_channel("burst", DataChannelInit::default())
+        .await
+        .unwrap();
+    negotiate(&a, &b).await;
+    assert!(timeout(Duration::from_secs(10), dc.wait_open())
+        .await
+        .unwrap());
+    let remote = timeout(Duration::from_secs(5), b_in.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    let receiver = tokio::spawn(async move {
+        for i in 0..COUNT {
+            let m = remote.recv().await;
+            assert_eq!(
+                m,
+                Some(ChannelData::Binary(i.to_be_bytes().repeat(64).into()))
+            );
+        }
+        remote
+    });
+    for i in 0..COUNT {
+        dc.send_binary(i.to_be_bytes().repeat(64)).await.unwrap();
+    }
+    let remote = timeout(Duration::from_secs(30), receiver)
+        .await
+        .unwrap()
+        .unwrap();
+    timeout(Duration::from_secs(5), dc.wait_buffered_amount_at_most(0))
+        .await
+        .unwrap();
+    assert_eq!(dc.buffered_amount(), 0);
+
+    remote.close().await;
+    timeout(Duration::from_secs(5), dc.wait_closed())
+        .await
+        .unwrap();
+    let err = dc.send_text("late").await.unwrap_err();
+    assert!(matches!(err, RtcError::InvalidState(_)), "{err}");
+    a.close().await;
+    b.close().await;
+}

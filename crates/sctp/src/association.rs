@@ -208,6 +208,20 @@ impl Association {
         self.sender.as_ref().and_then(Sender::srtt)
     }
 
+    /// Room left in the send buffer: what [`Association::send`] takes
+    /// before it answers [`SendError::BufferFull`] (0 before the
+    /// association is up).
+    pub fn send_buffer_room(&self) -> usize {
+        self.sender
+            .as_ref()
+            .map_or(0, |s| self.config.send_buffer.saturating_sub(s.held()))
+    }
+
+    /// The largest message the peer takes (`a=max-message-size`).
+    pub fn remote_max_message_size(&self) -> usize {
+        self.peer_max_message_size
+    }
+
     /// The sender's figures: windows, RTO, retransmissions.
     pub fn sender_stats(&self) -> SenderStats {
         self.sender.as_ref().map(Sender::stats).unwrap_or_default()

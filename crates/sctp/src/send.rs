@@ -615,6 +615,11 @@ impl Sender {
         self.srtt
     }
 
+    /// Bytes held against the send buffer.
+    pub(crate) fn held(&self) -> usize {
+        self.held
+    }
+
     pub(crate) fn stats(&self) -> SenderStats {
         SenderStats {
             cwnd: self.cwnd,

@@ -1,5 +1,6 @@
 //! RTCDataChannel: a handle to one channel of a connection's driver.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -8,8 +9,52 @@ use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
 use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::error::RtcError;
+use crate::rtc::payload_len;
 
 use super::{call, ChannelStatus, Command, DataChannelEvent};
+
+/// What the handles of one connection may send without asking the driver:
+/// W3C `send()` fails at once for a closed channel, a message larger than
+/// the peer takes, or a full send buffer; when the driver's last figures
+/// show none of these, the message is queued without a reply (a round trip
+/// per message cost more than the message). `room - queued` never exceeds
+/// the room the core really has: the driver publishes the room before it
+/// releases what it took from the queue.
+#[derive(Debug, Default)]
+pub(super) struct SendShared {
+    /// The peer's max-message-size (0 until the association is up).
+    max_message: AtomicUsize,
+    /// Room in the send buffer as last published.
+    room: AtomicUsize,
+    /// Bytes queued by handles and not yet released by the driver.
+    queued: AtomicUsize,
+}
+
+/// The driver's side of [`SendShared`].
+#[derive(Debug, Default)]
+pub(super) struct SendGate {
+    pub(super) shared: Arc<SendShared>,
+    /// Taken from the queue since the last publication.
+    taken: usize,
+}
+
+impl SendGate {
+    /// The driver took a checked message of `len` from the queue.
+    pub(super) fn took(&mut self, len: usize) {
+        self.taken += len;
+    }
+
+    /// Publishes the core's figures, then releases what was taken.
+    pub(super) fn publish(&mut self, room: Option<(usize, usize)>) {
+        let (max, room) = room.unwrap_or((0, 0));
+        self.shared.max_message.store(max, Ordering::Release);
+        self.shared.room.store(room, Ordering::Release);
+        let taken = std::mem::take(&mut self.taken);
+        if taken > 0 {
+            self.shared.queued.fetch_sub(taken, Ordering::AcqRel);
+        }
+    }
+}
 
 /// RTCDataChannel. Clones share the channel (send from one task, receive
 /// in another).
@@ -20,6 +65,11 @@ pub struct DataChannel {
     pub(super) commands: mpsc::Sender<Command>,
     pub(super) status: watch::Receiver<ChannelStatus>,
     pub(super) events: Arc<tokio::sync::Mutex<mpsc::Receiver<Inbound>>>,
+    /// The connection's send gate.
+    pub(super) gate: Arc<SendShared>,
+    /// This channel's bytes queued to the driver and not yet in the core
+    /// (part of bufferedAmount, which grows at `send()` as in browsers).
+    pub(super) queued: Arc<AtomicUsize>,
 }
 
 /// An event on its way to the user, holding its share of the channel's
@@ -73,7 +123,7 @@ impl DataChannel {
 
     /// bufferedAmount: bytes queued and not yet sent.
     pub fn buffered_amount(&self) -> usize {
-        self.status.borrow().buffered_amount
+        self.status.borrow().buffered_amount + self.queued.load(Ordering::Acquire)
     }
 
     /// bufferedAmountLowThreshold.
@@ -93,6 +143,31 @@ impl DataChannel {
     /// send: a text or binary message.
     pub async fn send(&self, data: ChannelData) -> Result<(), RtcError> {
         let r = self.channel;
+        // RFC 8831 §6.6: an empty message travels as one byte.
+        let len = usize::try_from(payload_len(&data))
+            .unwrap_or(usize::MAX)
+            .max(1);
+        if self.ready_state() == DataChannelState::Open
+            && len <= self.gate.max_message.load(Ordering::Acquire)
+        {
+            let queued = self.gate.queued.fetch_add(len, Ordering::AcqRel) + len;
+            if queued <= self.gate.room.load(Ordering::Acquire) {
+                self.queued.fetch_add(len, Ordering::AcqRel);
+                if self
+                    .commands
+                    .send(Command::SendChecked(r, data, len))
+                    .await
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                self.queued.fetch_sub(len, Ordering::AcqRel);
+                self.gate.queued.fetch_sub(len, Ordering::AcqRel);
+                return Err(RtcError::state("the connection is closed"));
+            }
+            self.gate.queued.fetch_sub(len, Ordering::AcqRel);
+        }
+        // Anything else asks the core, which answers with the exact error.
         call(&self.commands, |reply| Command::Send(r, data, reply)).await
     }
 
@@ -153,8 +228,12 @@ impl DataChannel {
     /// for senders; the `bufferedamountlow` event without the threshold).
     pub async fn wait_buffered_amount_at_most(&self, level: usize) {
         let mut rx = self.status.clone();
+        let queued = &self.queued;
         let _ = rx
-            .wait_for(|s| s.buffered_amount <= level || s.state == DataChannelState::Closed)
+            .wait_for(|s| {
+                s.buffered_amount + queued.load(Ordering::Acquire) <= level
+                    || s.state == DataChannelState::Closed
+            })
             .await;
     }
 }

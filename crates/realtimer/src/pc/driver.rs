@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,17 +11,18 @@ use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tracing::debug;
 
 use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
+use crate::error::RtcError;
 use crate::event::{PeerConnectionState, RtcEvent};
 use crate::jsep::SessionDescription;
 use crate::rtc::{payload_len, Rtc};
 
-use super::data_channel::Inbound;
+use super::data_channel::{Inbound, SendGate};
 use super::mdns::{MdnsRegistration, MdnsService};
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, Transport};
 use super::{
     now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
-    CHANNEL_QUEUE,
+    Reply, CHANNEL_QUEUE,
 };
 
 /// The driver's side of one channel.
@@ -30,6 +32,10 @@ pub(super) struct ChannelEnd {
     /// Bytes of received messages the user may hold unread.
     budget: Arc<Semaphore>,
     status: watch::Sender<ChannelStatus>,
+    /// The handles' bytes queued to the driver ([`DataChannel::buffered_amount`]).
+    queued: Arc<AtomicUsize>,
+    /// Of those, what the driver took since it last published the status.
+    taken: usize,
 }
 
 /// An event the user has not taken yet.
@@ -55,6 +61,8 @@ pub(super) struct Driver {
     pub(super) pending: VecDeque<Pending>,
     /// TCP and TLS connections to TURN servers.
     pub(super) turn: TurnStreams,
+    /// What handles may send without a round trip.
+    pub(super) gate: SendGate,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -258,6 +266,7 @@ impl Driver {
 
     fn new_channel(&mut self, r: ChannelRef, info: DataChannelInfo) -> DataChannel {
         let (tx, rx) = mpsc::channel(CHANNEL_QUEUE);
+        let queued = Arc::new(AtomicUsize::new(0));
         let (status_tx, status_rx) = watch::channel(ChannelStatus {
             state: self.rtc.channel_state(r),
             id: info.id,
@@ -270,6 +279,8 @@ impl Driver {
                 events: tx,
                 budget: Arc::new(Semaphore::new(RECEIVE_BUDGET)),
                 status: status_tx,
+                queued: queued.clone(),
+                taken: 0,
             },
         );
         let commands = self
@@ -282,6 +293,8 @@ impl Driver {
             commands,
             status: status_rx,
             events: Arc::new(tokio::sync::Mutex::new(rx)),
+            gate: self.gate.shared.clone(),
+            queued,
         }
     }
 
@@ -393,17 +406,21 @@ impl Driver {
     }
 
     fn refresh_status(&mut self) {
-        for (r, end) in &self.channels {
+        for (r, end) in &mut self.channels {
             let amount = self.rtc.buffered_amount(*r);
+            // Released before the status goes out, and always announced,
+            // so a waiter on bufferedAmount sees both parts move.
+            let taken = std::mem::take(&mut end.taken);
+            if taken > 0 {
+                end.queued.fetch_sub(taken, Ordering::AcqRel);
+            }
             end.status.send_if_modified(|s| {
-                if s.buffered_amount != amount {
-                    s.buffered_amount = amount;
-                    true
-                } else {
-                    false
-                }
+                let changed = s.buffered_amount != amount || taken > 0;
+                s.buffered_amount = amount;
+                changed
             });
         }
+        self.gate.publish(self.rtc.send_room());
         // Compared in place and cloned only when changed: this runs after
         // every wakeup.
         let rtc = &self.rtc;
@@ -419,23 +436,36 @@ impl Driver {
         });
     }
 
+    /// Answers a call once the status the handles read is up to date
+    /// (W3C: `signalingState` has changed when `setLocalDescription`'s
+    /// promise resolves, on any thread).
+    fn reply<T>(&mut self, r: Reply<T>, result: Result<T, RtcError>) {
+        self.refresh_status();
+        let _ = r.send(result);
+    }
+
     fn handle_command(&mut self, cmd: Command) {
         let t = now();
         match cmd {
             Command::CreateOffer(r) => {
-                let _ = r.send(self.rtc.create_offer());
+                let result = self.rtc.create_offer();
+                self.reply(r, result);
             }
             Command::CreateAnswer(r) => {
-                let _ = r.send(self.rtc.create_answer());
+                let result = self.rtc.create_answer();
+                self.reply(r, result);
             }
             Command::SetLocal(d, r) => {
-                let _ = r.send(self.rtc.set_local_description(t, d));
+                let result = self.rtc.set_local_description(t, d);
+                self.reply(r, result);
             }
             Command::SetRemote(d, r) => {
-                let _ = r.send(self.rtc.set_remote_description(t, d));
+                let result = self.rtc.set_remote_description(t, d);
+                self.reply(r, result);
             }
             Command::AddCandidate(c, r) => {
-                let _ = r.send(self.rtc.add_ice_candidate(t, c.as_ref()));
+                let result = self.rtc.add_ice_candidate(t, c.as_ref());
+                self.reply(r, result);
             }
             Command::CreateChannel(label, init, r) => {
                 let result = self.rtc.create_data_channel(t, &label, &init).map(|ch| {
@@ -455,10 +485,22 @@ impl Driver {
                             });
                     self.new_channel(ch, info)
                 });
-                let _ = r.send(result);
+                self.reply(r, result);
             }
             Command::Send(ch, data, r) => {
-                let _ = r.send(self.rtc.send(t, ch, data));
+                let result = self.rtc.send(t, ch, data);
+                self.reply(r, result);
+            }
+            Command::SendChecked(ch, data, len) => {
+                // Refused only when the channel closed meanwhile: a browser
+                // drops what was queued on a closing channel too.
+                if let Err(e) = self.rtc.send(t, ch, data) {
+                    debug!(%ch, "queued message dropped: {e}");
+                }
+                self.gate.took(len);
+                if let Some(end) = self.channels.get_mut(&ch) {
+                    end.taken += len;
+                }
             }
             Command::SetLowThreshold(ch, threshold) => {
                 self.rtc.set_buffered_amount_low_threshold(ch, threshold);
@@ -468,14 +510,17 @@ impl Driver {
             }
             Command::CloseChannel(ch) => self.rtc.close_channel(t, ch),
             Command::GetStats(r) => {
-                let _ = r.send(Ok(self.rtc.stats(t)));
+                let result = Ok(self.rtc.stats(t));
+                self.reply(r, result);
             }
             Command::RestartIce(r) => {
-                let _ = r.send(self.rtc.restart_ice());
+                let result = self.rtc.restart_ice();
+                self.reply(r, result);
             }
             Command::Close(r) => {
                 self.rtc.close(t);
-                let _ = r.send(Ok(()));
+                let result = Ok(());
+                self.reply(r, result);
             }
         }
     }

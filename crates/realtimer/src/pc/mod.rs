@@ -216,6 +216,9 @@ enum Command {
     AddCandidate(Option<IceCandidateInit>, Reply<()>),
     CreateChannel(String, DataChannelInit, Reply<DataChannel>),
     Send(ChannelRef, ChannelData, Reply<()>),
+    /// A message the handle checked would be taken (no reply); its length
+    /// as counted in [`data_channel::SendGate`].
+    SendChecked(ChannelRef, ChannelData, usize),
     SetLowThreshold(ChannelRef, usize),
     CloseChannel(ChannelRef),
     RestartIce(Reply<()>),
@@ -354,6 +357,7 @@ impl PeerConnection {
             channels: HashMap::new(),
             pending: VecDeque::new(),
             turn: turn_stream::TurnStreams::new(turn_names, config.turn_tls_ca_pem.clone(), port),
+            gate: data_channel::SendGate::default(),
         };
         // Boxed: an async fn stores its by-value argument twice in its
         // future (rust-lang/rust#62958), which made each connection's task

@@ -147,6 +147,14 @@ impl Rtc {
         }
     }
 
+    /// What a message sent now may take: the peer's max-message-size and
+    /// the room left in the SCTP send buffer (`None` before the
+    /// association exists).
+    pub fn send_room(&self) -> Option<(usize, usize)> {
+        let a = self.channels.as_ref()?.association();
+        Some((a.remote_max_message_size(), a.send_buffer_room()))
+    }
+
     /// RTCDataChannel.bufferedAmount: bytes queued and not yet sent.
     pub fn buffered_amount(&self, channel: ChannelRef) -> usize {
         let id = self.slots.get(&channel).and_then(|s| s.info.id);
