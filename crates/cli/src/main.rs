@@ -26,7 +26,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: signaling (Socket.IO codelab protocol and WebSocket
-    /// JSON), the web app on HTTP 8080, and STUN on UDP 3478.
+    /// JSON), the web app on HTTP 8080, and STUN/TURN on UDP and TCP 3478
+    /// (TURN over TLS on 5349 with --tls-cert).
     Serve(serve::ServeArgs),
     /// Send a STUN Binding request and print the mapped (reflexive) address.
     Stun(stun_client::StunArgs),

@@ -50,8 +50,10 @@ pub(crate) struct ServeArgs {
     signaling: Box<realtimer_server::SignalingArgs>,
 }
 
-/// TURN options of `realtimer serve`. TURN runs on the STUN sockets; with
-/// neither a user nor a secret every Allocate is refused (401).
+/// TURN options of `realtimer serve`. TURN runs on the STUN sockets (UDP),
+/// TCP on the same ports, and TLS when a certificate is given; without
+/// --turn-secret a random secret serves the credentials of
+/// GET /api/ice-servers (docs/turn.md).
 #[derive(Debug, Args)]
 pub(crate) struct TurnArgs {
     /// A TURN user as `name:password` (repeatable).
