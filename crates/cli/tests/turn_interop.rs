@@ -13,6 +13,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
+use realtimer_server::client::{SignalingClient, SignalingEvent};
 use realtimer_stun::attributes::{
     ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, Username, XorPeerAddress,
     XorRelayedAddress,
@@ -411,7 +412,32 @@ fn ice_servers_credentials_work_out_of_the_box_and_metrics_count_the_traffic() {
     );
     sample(&text, "realtimer_turn_channels_active");
     assert_eq!(sample(&text, "realtimer_signaling_clients"), 0);
-    sample(&text, "realtimer_signaling_messages_relayed_total");
+
+    // Signaling traffic: two /ws clients in a room, one message relayed.
+    let http = lines.iter().find(|l| l.contains("HTTP server")).unwrap();
+    let url = format!("ws://{}/ws", http.split("http://").nth(1).unwrap().trim());
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let _clients = runtime.block_on(async {
+        let (a, _a_events) = SignalingClient::connect(&url, "metrics").await.unwrap();
+        let (b, mut b_events) = SignalingClient::connect(&url, "metrics").await.unwrap();
+        a.send(serde_json::json!({"type": "hello"})).await.unwrap();
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(5), b_events.next()).await;
+            match event {
+                Ok(Some(SignalingEvent::Message { .. })) => break,
+                Ok(Some(_)) => continue,
+                other => panic!("no relayed message: {other:?}"),
+            }
+        }
+        (a, b)
+    });
+    let (_, text) = http_get(&lines, "/metrics");
+    assert_eq!(sample(&text, "realtimer_signaling_clients"), 2);
+    assert_eq!(sample(&text, "realtimer_signaling_rooms"), 1);
+    assert!(sample(&text, "realtimer_signaling_messages_relayed_total") >= 1);
 }
 
 /// True when the server closes `stream` (end of stream or reset) before
