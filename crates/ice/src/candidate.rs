@@ -6,6 +6,8 @@ use std::net::{IpAddr, SocketAddr};
 
 use realtimer_sdp::{Candidate as SdpCandidate, CandidateType};
 
+use crate::config::TurnTransport;
+
 /// How a candidate was obtained (RFC 8445 §5.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum CandidateKind {
@@ -90,6 +92,9 @@ pub struct Candidate {
     pub related_address: Option<SocketAddr>,
     /// A local host candidate's mDNS name, advertised instead of its address.
     pub mdns_name: Option<String>,
+    /// For our relayed candidates, how the TURN server is reached (W3C
+    /// webrtc-stats `relayProtocol`); `None` otherwise.
+    pub relay_protocol: Option<TurnTransport>,
 }
 
 /// Why a candidate from the peer is refused.
@@ -162,6 +167,7 @@ impl Candidate {
             component: sdp.component,
             related_address,
             mdns_name: None,
+            relay_protocol: None,
         })
     }
 }

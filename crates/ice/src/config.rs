@@ -108,6 +108,15 @@ pub enum TurnTransport {
 }
 
 impl TurnTransport {
+    /// `udp`, `tcp` or `tls`, as W3C webrtc-stats' `relayProtocol`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TurnTransport::Udp => "udp",
+            TurnTransport::Tcp => "tcp",
+            TurnTransport::Tls => "tls",
+        }
+    }
+
     /// True over TCP and TLS: messages are framed on a byte stream.
     pub fn is_stream(self) -> bool {
         self != TurnTransport::Udp

@@ -96,6 +96,7 @@ impl IceAgent {
             component: 1,
             related_address: None,
             mdns_name,
+            relay_protocol: None,
         };
         self.add_local_candidate(candidate, base, true);
     }
@@ -218,6 +219,7 @@ impl IceAgent {
             component: 1,
             related_address: Some(base),
             mdns_name: None,
+            relay_protocol: None,
         }
     }
 

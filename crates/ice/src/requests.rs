@@ -111,6 +111,7 @@ impl IceAgent {
                     component: 1,
                     related_address: None,
                     mdns_name: None,
+                    relay_protocol: None,
                 };
                 match self.add_remote(now, candidate) {
                     Ok(r) => r,

@@ -98,6 +98,9 @@ pub struct CandidateStats {
     pub priority: u32,
     /// foundation.
     pub foundation: String,
+    /// relayProtocol of a local relayed candidate: how the TURN server is
+    /// reached (`udp`, `tcp` or `tls`).
+    pub relay_protocol: Option<&'static str>,
 }
 
 /// RTCDataChannelStats.
@@ -242,6 +245,9 @@ impl StatsReport {
             out.str("candidateType", &c.candidate_type);
             out.num("priority", c.priority);
             out.str("foundation", &c.foundation);
+            if let Some(p) = c.relay_protocol {
+                out.str("relayProtocol", p);
+            }
             out.close();
         }
         for d in &self.data_channels {

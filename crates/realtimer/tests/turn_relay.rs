@@ -35,6 +35,15 @@ async fn channel_through_relay(turn_url: &str, ca: Option<&str>) {
 }
 
 async fn channel_through(config: PeerConnectionConfig) {
+    // W3C webrtc-stats relayProtocol: how we reach the TURN server.
+    let url = &config.ice_servers[0].urls[0];
+    let protocol = if url.starts_with("turns:") {
+        "tls"
+    } else if url.ends_with("transport=tcp") {
+        "tcp"
+    } else {
+        "udp"
+    };
     let mut pair = relay_pair(config).await;
     let chat = pair
         .a
@@ -101,6 +110,9 @@ async fn channel_through(config: PeerConnectionConfig) {
         assert_eq!(local.candidate_type, "relay");
         assert_eq!(peer.candidate_type, "relay");
         assert_eq!(local.address, "127.0.0.1");
+        assert_eq!(local.relay_protocol, Some(protocol));
+        assert_eq!(peer.relay_protocol, None);
+        assert!(stats.to_json().contains(&format!("\"relayProtocol\":\"{protocol}\"")));
     }
     assert_eq!(pair.a.connection_state(), PeerConnectionState::Connected);
     // Closing one end reaches the other through the relay (SCTP ABORT and

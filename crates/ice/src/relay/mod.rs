@@ -349,6 +349,7 @@ impl IceAgent {
             component: 1,
             related_address: Some(mapped),
             mdns_name: None,
+            relay_protocol: Some(transport),
         };
         self.add_local_candidate(candidate, relayed, true);
     }

@@ -149,6 +149,10 @@ fn candidate_stats(local: bool, c: &Candidate) -> CandidateStats {
         candidate_type: kind,
         priority: c.priority,
         foundation: c.foundation.clone(),
+        relay_protocol: c
+            .relay_protocol
+            .filter(|_| local)
+            .map(realtimer_ice::TurnTransport::as_str),
     }
 }
 
