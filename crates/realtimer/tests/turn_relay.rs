@@ -112,7 +112,9 @@ async fn channel_through(config: PeerConnectionConfig) {
         assert_eq!(local.address, "127.0.0.1");
         assert_eq!(local.relay_protocol, Some(protocol));
         assert_eq!(peer.relay_protocol, None);
-        assert!(stats.to_json().contains(&format!("\"relayProtocol\":\"{protocol}\"")));
+        assert!(stats
+            .to_json()
+            .contains(&format!("\"relayProtocol\":\"{protocol}\"")));
     }
     assert_eq!(pair.a.connection_state(), PeerConnectionState::Connected);
     // Closing one end reaches the other through the relay (SCTP ABORT and
@@ -355,20 +357,27 @@ async fn losing_the_turn_server_fails_the_connection() {
 }
 
 /// Headless Chromium with `iceTransportPolicy: 'relay'` offers a data
-/// channel; our relay-only PeerConnection answers; both go through coturn
-/// over UDP. The channel echoes, and both ends' getStats show a relayed
-/// pair on both sides (tests/browser/turn-client.mjs, playwright-core).
+/// channel; our relay-only PeerConnection answers; both go through coturn,
+/// over UDP, then over TCP. The channel echoes, and both ends' getStats
+/// show a relayed pair on both sides with the right relayProtocol
+/// (tests/browser/turn-client.mjs, playwright-core).
 #[tokio::test]
 async fn chromium_and_our_peer_connection_relay_only_through_coturn() {
+    let coturn = Coturn::start(&[], None);
+    for (query, protocol) in [("", "udp"), ("?transport=tcp", "tcp")] {
+        let url = format!("turn:127.0.0.1:{}{query}", coturn.port);
+        chromium_through(&url, protocol).await;
+    }
+}
+
+async fn chromium_through(url: &str, protocol: &str) {
     use serde_json::{json, Value};
     use std::io::{BufRead, BufReader, Write};
     use std::process::{Command, Stdio};
 
-    let coturn = Coturn::start(&[], None);
-    let url = format!("turn:127.0.0.1:{}", coturn.port);
     let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser");
     let mut node = Command::new("node")
-        .args(["turn-client.mjs", &url, USER, PASSWORD])
+        .args(["turn-client.mjs", url, USER, PASSWORD])
         .current_dir(dir)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -390,7 +399,7 @@ async fn chromium_and_our_peer_connection_relay_only_through_coturn() {
         let _ = writeln!(stdin, "{v}");
     };
 
-    let pc = PeerConnection::new(relay_config(Some(&url), PASSWORD, None))
+    let pc = PeerConnection::new(relay_config(Some(url), PASSWORD, None))
         .await
         .unwrap();
     let mut events = pc.events().unwrap();
@@ -454,8 +463,9 @@ async fn chromium_and_our_peer_connection_relay_only_through_coturn() {
     assert_eq!(result["reply"], "pong", "{result}");
     assert_eq!(result["local"], "relay", "{result}");
     assert_eq!(result["remote"], "relay", "{result}");
-    assert_eq!(result["relayProtocol"], "udp", "{result}");
+    assert_eq!(result["relayProtocol"], protocol, "{result}");
     for c in candidates.lock().unwrap().iter() {
         assert!(c.contains("typ relay"), "{c}");
     }
+    pc.close().await;
 }
