@@ -76,9 +76,14 @@ pub async fn start(
         .unwrap()
         .as_secs();
     let mut server = Server::new(config, now(), unix).unwrap();
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    // A port free for both UDP and TCP.
+    let (udp, tcp) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        if let Ok(tcp) = TcpListener::bind(udp.local_addr().unwrap()).await {
+            break (udp, tcp);
+        }
+    };
     let address = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(address).await.unwrap();
     let (input_tx, mut input) = mpsc::channel::<Input>(1024);
     tokio::spawn(accept(tcp, Transport::Tcp, None, input_tx.clone()));
     let tls_address = match tls {
