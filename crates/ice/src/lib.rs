@@ -47,7 +47,7 @@ mod gather;
 mod relay;
 mod requests;
 
-pub use agent::{IceAgent, IceCredentials, IceError, ReceivedData, Transmit};
+pub use agent::{IceAgent, IceCredentials, IceError, Transmit};
 pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
 pub use config::{IceConfig, TurnServer, TurnTransport};
 pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
@@ -55,4 +55,4 @@ pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, 
 /// and ChannelData messages (RFC 8656 §3.1, §12.5), bounded: the server
 /// side's decoder, shared.
 pub use realtimer_turn::{StreamDecoder as TurnStreamDecoder, StreamError};
-pub use relay::TurnStreamTransmit;
+pub use relay::{ReceivedData, TurnStreamTransmit};

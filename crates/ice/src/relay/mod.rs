@@ -30,9 +30,11 @@ use crate::candidate::{candidate_priority, local_preference, Candidate, Candidat
 use crate::config::TurnTransport;
 use crate::event::IceEvent;
 
+mod data;
 mod stream;
 mod transactions;
 
+pub use data::ReceivedData;
 pub use stream::TurnStreamTransmit;
 
 /// RFC 8656 §8: refresh an allocation this long before it expires.
