@@ -241,10 +241,10 @@ async fn back_to_back_sends_arrive_in_order() {
         .await
         .unwrap();
     negotiate(&a, &b).await;
-    assert!(timeout(Duration::from_secs(10), dc.wait_open())
+    assert!(timeout(Duration::from_secs(30), dc.wait_open())
         .await
         .unwrap());
-    let remote = timeout(Duration::from_secs(5), b_in.recv())
+    let remote = timeout(Duration::from_secs(30), b_in.recv())
         .await
         .unwrap()
         .unwrap();
