@@ -34,11 +34,6 @@ use crate::rooms::{ClientId, RoomError};
 /// `refused` event; past this one the transport is closed.
 pub const MAX_PAYLOAD: usize = 1024 * 1024;
 
-/// Initial WebSocket read buffer per client. Small: idle clients are the
-/// many, and the buffer grows to fit a larger frame (an SDP) when one comes
-/// (engineioxide's default of 4 KiB cost 40 MB at 10,000 clients).
-const WS_READ_BUFFER: usize = 1024;
-
 /// Builds the Socket.IO layer (mounted at `/socket.io/`) serving the hub.
 pub fn layer(hub: Hub) -> SocketIoLayer {
     let (layer, io) = SocketIo::builder()
@@ -46,7 +41,7 @@ pub fn layer(hub: Hub) -> SocketIoLayer {
         .ws_max_message_size(MAX_PAYLOAD)
         .ws_max_frame_size(MAX_PAYLOAD)
         .max_buffer_size(crate::hub::OUTBOUND_QUEUE * 2)
-        .ws_read_buffer_size(WS_READ_BUFFER)
+        .ws_read_buffer_size(crate::ws::READ_BUFFER)
         .connect_timeout(Duration::from_secs(30))
         .build_layer();
     // socketioxide sends CONNECT and only then spawns the connect handler:
