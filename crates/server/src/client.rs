@@ -135,7 +135,12 @@ impl SignalingClient {
         url: &str,
         room: &str,
     ) -> Result<(SignalingSender, SignalingEvents), ClientError> {
-        let (mut ws, _) = tokio_tungstenite::connect_async(url).await?;
+        // Signaling frames are small; tungstenite's default 128 KiB read
+        // buffer is zero-filled before every read.
+        let config = tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default()
+            .read_buffer_size(crate::ws::READ_BUFFER);
+        let (mut ws, _) =
+            tokio_tungstenite::connect_async_with_config(url, Some(config), false).await?;
         let id = tokio::time::timeout(WELCOME_TIMEOUT, async {
             while let Some(frame) = ws.next().await {
                 if let Message::Text(text) = frame? {
