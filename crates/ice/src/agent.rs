@@ -492,9 +492,6 @@ impl IceAgent {
         destination: SocketAddr,
         contents: &[u8],
     ) {
-        if self.closed {
-            return;
-        }
         let message = match Message::decode(contents) {
             Ok(m) => m,
             Err(e) => {
@@ -502,6 +499,10 @@ impl IceAgent {
                 return;
             }
         };
+        if self.closed {
+            self.release_again(&message);
+            return;
+        }
         match message.class() {
             Class::Request => self.handle_request(now, &message, source, destination),
             Class::SuccessResponse | Class::ErrorResponse => {

@@ -361,3 +361,30 @@ fn a_restart_allocates_again_after_the_server_was_unreachable() {
     assert_eq!(relayed.len(), 1, "allocated on the second try");
     assert_eq!(relayed[0].address.ip(), ip(TURN_IP));
 }
+
+/// The server refuses permissions for the peer's private addresses (403,
+/// its default policy): the refusal is remembered, not asked again on
+/// every timer tick, while the host pairs carry the connection.
+#[test]
+fn refused_permissions_are_not_asked_again_and_again() {
+    let mut net = Network::new(6, origin());
+    let turn_host = net.add_host(&[ip(TURN_IP)], None);
+    let now = net.now();
+    let turn = net.attach(turn_host, TurnNode::new(now, &[]));
+    let ha = net.add_host(&[ip("192.168.1.10")], None);
+    let hb = net.add_host(&[ip("192.168.1.20")], None);
+    for h in [ha, hb, turn_host] {
+        net.set_uplink(h, LinkConfig::default().delay(Duration::from_millis(1)));
+    }
+    let a = add_agent(&mut net, ha, 5000, turn_config(11, false), true);
+    let b = add_agent(&mut net, hb, 6000, turn_config(12, false), false);
+    let mut s = Session::new(net, a, b);
+    assert!(s.both_connected(Duration::from_secs(10)));
+    s.run_for(Duration::from_secs(30));
+    let refused = s.net.node::<TurnNode>(turn).server.metrics().forbidden_peers;
+    assert!(refused > 0, "the server refused the private peers");
+    // Each agent has one allocation and at most a few private peer
+    // addresses (host, peer-reflexive): a handful of refusals, not one per
+    // timer tick over 30 s.
+    assert!(refused <= 8, "{refused} refused permission requests");
+}

@@ -19,9 +19,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use realtimer_stun::attributes::{Data, Lifetime, Nonce, Realm, Username, XorPeerAddress};
+use realtimer_stun::attributes::{
+    Data, ErrorCode, Lifetime, Nonce, Realm, Username, XorPeerAddress,
+};
 use realtimer_stun::{
     Class, ClientTransactions, IntegrityKey, Message, MessageEncoder, Method, RetransmitConfig,
+    TransactionId,
 };
 use tracing::{debug, trace};
 
@@ -41,6 +44,10 @@ pub use stream::TurnStreamTransmit;
 const REFRESH_MARGIN: Duration = Duration::from_secs(60);
 /// RFC 8656 §9: permissions last 5 minutes; refresh them every 4.
 const PERMISSION_REFRESH: Duration = Duration::from_secs(240);
+/// RFC 8445 §11 (Tr, 15 s): an allocation's 5-tuple carries something at
+/// least this often, so a NAT on the way keeps its binding even while the
+/// relayed candidate is idle (the refreshes alone come every 9 minutes).
+const KEEPALIVE: Duration = Duration::from_secs(15);
 /// RFC 8656 §12: channels last 10 minutes; refresh them well before.
 const CHANNEL_REFRESH: Duration = Duration::from_secs(300);
 /// A refresh that timed out is tried again this much later.
@@ -94,7 +101,8 @@ pub(crate) enum AllocationState {
 #[derive(Debug, Clone)]
 struct Permission {
     peer: IpAddr,
-    /// When to refresh; `None` while a request is in flight.
+    /// When to refresh; `None` while a request is in flight, and for good
+    /// once the server refused the peer.
     refresh_at: Option<Instant>,
 }
 
@@ -124,6 +132,9 @@ pub(crate) struct Allocation {
     expires: Option<Instant>,
     /// When to refresh; `None` while a refresh is in flight or before success.
     refresh_at: Option<Instant>,
+    /// When to send the next keepalive (a Binding indication, RFC 8489 §3)
+    /// on the allocation's 5-tuple; `None` before success.
+    keepalive_at: Option<Instant>,
     permissions: Vec<Permission>,
     channels: Vec<Channel>,
 }
@@ -135,6 +146,8 @@ pub(crate) struct Relays {
     pub(crate) transactions: ClientTransactions<TurnRequest>,
     /// What goes to servers reached over TCP or TLS.
     stream_out: VecDeque<TurnStreamTransmit>,
+    /// Releases sent at close, by transaction id: (id, allocation).
+    releases: Vec<(TransactionId, usize)>,
 }
 
 impl Relays {
@@ -146,6 +159,7 @@ impl Relays {
                 ..RetransmitConfig::default()
             }),
             stream_out: VecDeque::new(),
+            releases: Vec::new(),
         }
     }
 
@@ -197,6 +211,7 @@ impl Relays {
                 continue;
             }
             times.push(a.refresh_at);
+            times.push(a.keepalive_at);
             times.extend(a.permissions.iter().map(|p| p.refresh_at));
             times.extend(a.channels.iter().map(|c| c.refresh_at));
         }
@@ -280,6 +295,7 @@ impl IceAgent {
                 key: None,
                 expires: None,
                 refresh_at: None,
+                keepalive_at: None,
                 permissions: Vec::new(),
                 channels: Vec::new(),
             });
@@ -309,6 +325,7 @@ impl IceAgent {
         a.channels.clear();
         a.expires = None;
         a.refresh_at = None;
+        a.keepalive_at = None;
         debug!(server = %a.server, "allocating again");
         if a.transport.is_stream() {
             a.state = AllocationState::Connecting;
@@ -469,42 +486,71 @@ impl IceAgent {
     }
 
     /// RFC 8656 §7.2: Refresh with LIFETIME 0 deletes each allocation when
-    /// the agent closes (sent once, not retransmitted).
+    /// the agent closes (sent once, not retransmitted; answered 438, once
+    /// more with the new nonce, see [`IceAgent::release_again`]).
     pub(crate) fn release_allocations(&mut self) {
         self.relays.transactions.cancel_where(|_| true);
         for i in 0..self.relays.allocations.len() {
-            let a = &self.relays.allocations[i];
-            let (AllocationState::Allocated { .. }, Some(realm), Some(nonce), Some(key)) =
-                (a.state, &a.realm, &a.nonce, &a.key)
-            else {
-                continue;
-            };
-            let username = &self.config.turn_servers[a.server_index].username;
-            let mut tid = [0u8; 12];
-            rand::RngCore::fill_bytes(&mut self.rng, &mut tid);
-            let mut buf = Vec::with_capacity(128);
-            let mut enc = MessageEncoder::new(
-                &mut buf,
-                Class::Request,
-                Method::REFRESH,
-                realtimer_stun::TransactionId::new(tid),
-            );
-            let ok = enc
-                .add(&Lifetime(0))
-                .and_then(|e| e.add(&Username(username)))
-                .and_then(|e| e.add(&Realm(realm)))
-                .and_then(|e| e.add(&Nonce(nonce)))
-                .and_then(|e| e.add_message_integrity(key))
-                .is_ok()
-                && enc.add_fingerprint().is_ok();
-            if ok {
-                self.transmits.push_back(Transmit {
-                    source: a.base,
-                    destination: a.server,
-                    contents: Bytes::from(buf),
-                });
+            if matches!(
+                self.relays.allocations[i].state,
+                AllocationState::Allocated { .. }
+            ) {
+                if let Some(tid) = self.push_release(i) {
+                    self.relays.releases.push((tid, i));
+                }
             }
             self.relays.allocations[i].state = AllocationState::Failed;
+        }
+    }
+
+    /// Queues a signed Refresh with LIFETIME 0 for allocation `i`.
+    fn push_release(&mut self, i: usize) -> Option<TransactionId> {
+        let tid = self.transaction_id();
+        let a = &self.relays.allocations[i];
+        let (Some(realm), Some(nonce), Some(key)) = (&a.realm, &a.nonce, &a.key) else {
+            return None;
+        };
+        let username = &self.config.turn_servers[a.server_index].username;
+        let mut buf = Vec::with_capacity(128);
+        let mut enc = MessageEncoder::new(&mut buf, Class::Request, Method::REFRESH, tid);
+        enc.add(&Lifetime(0))
+            .and_then(|e| e.add(&Username(username)))
+            .and_then(|e| e.add(&Realm(realm)))
+            .and_then(|e| e.add(&Nonce(nonce)))
+            .and_then(|e| e.add_message_integrity(key))
+            .ok()?;
+        enc.add_fingerprint().ok()?;
+        self.transmits.push_back(Transmit {
+            source: a.base,
+            destination: a.server,
+            contents: Bytes::from(buf),
+        });
+        Some(tid)
+    }
+
+    /// An answer reaching the closed agent: a release refused for a stale
+    /// nonce (438, RFC 8489 §9.2.5) goes out once more with the new one, so
+    /// the server frees the allocation now rather than at its expiry.
+    pub(crate) fn release_again(&mut self, message: &Message<'_>) {
+        if message.class() != Class::ErrorResponse {
+            return;
+        }
+        let tid = message.transaction_id();
+        let Some(pos) = self.relays.releases.iter().position(|(t, _)| *t == tid) else {
+            return;
+        };
+        let (_, i) = self.relays.releases.swap_remove(pos);
+        let stale = message
+            .get::<ErrorCode>()
+            .ok()
+            .flatten()
+            .is_some_and(|e| e.code == ErrorCode::STALE_NONCE);
+        let Ok(Some(Nonce(nonce))) = message.get::<Nonce>() else {
+            return;
+        };
+        if stale {
+            self.relays.allocations[i].nonce = Some(nonce.to_owned());
+            let _ = self.push_release(i);
         }
     }
 }

@@ -17,10 +17,10 @@ use realtimer_stun::{
 use tracing::{debug, trace};
 
 use super::{
-    AllocationState, TurnRequest, TurnRequestKind, CHANNEL_REFRESH, MAX_AUTH_ATTEMPTS,
+    AllocationState, TurnRequest, TurnRequestKind, CHANNEL_REFRESH, KEEPALIVE, MAX_AUTH_ATTEMPTS,
     PERMISSION_REFRESH, REFRESH_MARGIN, RETRY_AFTER,
 };
-use crate::agent::IceAgent;
+use crate::agent::{IceAgent, Transmit};
 
 impl IceAgent {
     /// Encodes and starts a TURN request; signed once the server told us its
@@ -177,6 +177,7 @@ impl IceAgent {
             });
         let a = &mut self.relays.allocations[allocation];
         a.expires = Some(now + lifetime);
+        a.keepalive_at = Some(now + KEEPALIVE);
         let wait = if lifetime > REFRESH_MARGIN * 2 {
             lifetime - REFRESH_MARGIN
         } else {
@@ -253,8 +254,10 @@ impl IceAgent {
                 a.state = AllocationState::Failed;
             }
             TurnRequestKind::Permission { peer } => {
-                // The server refused this peer (its policy): forget it.
-                a.permissions.retain(|p| p.peer != peer);
+                // The server refused this peer (403: its policy). The entry
+                // stays, never refreshed, so the peer is not asked for
+                // again on every tick; its pairs fail their checks.
+                debug!(%peer, "permission refused");
             }
             TurnRequestKind::ChannelBind { peer, .. } => {
                 a.channels.retain(|c| c.peer != peer);
@@ -288,6 +291,7 @@ impl IceAgent {
             }
         }
         let mut due = Vec::new();
+        let mut keepalives = Vec::new();
         for (i, a) in self.relays.allocations.iter_mut().enumerate() {
             if !matches!(a.state, AllocationState::Allocated { .. }) {
                 continue;
@@ -296,6 +300,10 @@ impl IceAgent {
                 debug!(server = %a.server, "allocation expired");
                 a.state = AllocationState::Failed;
                 continue;
+            }
+            if a.keepalive_at.is_some_and(|t| now >= t) {
+                a.keepalive_at = Some(now + KEEPALIVE);
+                keepalives.push((a.base, a.server));
             }
             if a.refresh_at.is_some_and(|t| now >= t) {
                 a.refresh_at = None;
@@ -322,6 +330,18 @@ impl IceAgent {
         }
         for (allocation, kind) in due {
             self.send_turn_request(now, allocation, kind, 0);
+        }
+        for (base, server) in keepalives {
+            let tid = self.transaction_id();
+            let mut buf = Vec::with_capacity(28);
+            let enc = MessageEncoder::new(&mut buf, Class::Indication, Method::BINDING, tid);
+            if enc.add_fingerprint().is_ok() {
+                self.transmits.push_back(Transmit {
+                    source: base,
+                    destination: server,
+                    contents: Bytes::from(buf),
+                });
+            }
         }
     }
 }
