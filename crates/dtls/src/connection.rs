@@ -203,7 +203,12 @@ impl Timers {
 /// unanswered for a second of real time; that adds one duplicate flight and
 /// is harmless.
 pub struct Dtls {
-    stream: SslStream<DatagramPipe>,
+    /// OpenSSL's connection; dropped (with the ~90 KB of handshake state
+    /// it holds) once our record layer takes over, its pipe kept in
+    /// `pipe_alone`.
+    stream: Option<SslStream<DatagramPipe>>,
+    /// The datagram pipe once `stream` is gone.
+    pipe_alone: DatagramPipe,
     role: Role,
     state: DtlsState,
     remote_fingerprint: Fingerprint,
@@ -273,34 +278,11 @@ impl Dtls {
         let mtu = u32::try_from(config.mtu).map_err(|_| DtlsError::Config("MTU too large"))?;
         let ssl_err = |e: openssl::error::ErrorStack| DtlsError::Ssl(e.to_string());
 
-        let mut ctx = SslContext::builder(SslMethod::dtls()).map_err(ssl_err)?;
-        ctx.set_min_proto_version(Some(SslVersion::DTLS1_2))
-            .map_err(ssl_err)?;
-        ctx.set_max_proto_version(Some(SslVersion::DTLS1_2))
-            .map_err(ssl_err)?;
-        ctx.set_cipher_list(config.cipher_list).map_err(ssl_err)?;
-        ctx.set_groups_list(GROUPS).map_err(ssl_err)?;
-        ctx.set_certificate(&config.certificate.cert)
-            .map_err(ssl_err)?;
-        ctx.set_private_key(&config.certificate.key)
-            .map_err(ssl_err)?;
-        ctx.check_private_key().map_err(ssl_err)?;
-        // NO_QUERY_MTU: our BIO has no path MTU to report; the MTU is ours.
-        // No renegotiation and no tickets: WebRTC uses neither, and tickets
-        // only make flights longer.
-        ctx.set_options(
-            SslOptions::NO_QUERY_MTU | SslOptions::NO_RENEGOTIATION | SslOptions::NO_TICKET,
-        );
-        ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
-        if !config.srtp_profiles.is_empty() {
-            let names: Vec<&str> = config
-                .srtp_profiles
-                .iter()
-                .map(|p| p.openssl_name())
-                .collect();
-            ctx.set_tlsext_use_srtp(&names.join(":")).map_err(ssl_err)?;
-        }
-        let ctx = ctx.build();
+        let ctx = config
+            .certificate
+            .context(config.cipher_list, &config.srtp_profiles, || {
+                build_context(&config)
+            })?;
 
         let mut ssl = openssl::ssl::Ssl::new(&ctx).map_err(ssl_err)?;
         ssl.set_mtu(mtu)
@@ -348,7 +330,8 @@ impl Dtls {
             event_queue_limit: config.event_queue_limit.max(1),
         };
         let mut dtls = Self {
-            stream,
+            stream: Some(stream),
+            pipe_alone: DatagramPipe::new(config.mtu),
             role,
             state: DtlsState::Handshaking,
             remote_fingerprint,
@@ -527,7 +510,10 @@ impl Dtls {
         if self.protection.is_some() {
             return self.send_protected(protection::APPLICATION_DATA, data);
         }
-        let result = self.stream.ssl_write(data);
+        let Some(stream) = self.stream.as_mut() else {
+            return Err(DtlsError::Closed);
+        };
+        let result = stream.ssl_write(data);
         self.pipe().close_datagram();
         match result {
             Ok(_) => Ok(()),
@@ -554,7 +540,25 @@ impl Dtls {
     }
 
     fn pipe(&mut self) -> &mut DatagramPipe {
-        self.stream.get_mut()
+        match &mut self.stream {
+            Some(stream) => stream.get_mut(),
+            None => &mut self.pipe_alone,
+        }
+    }
+
+    /// OpenSSL's connection, while it exists.
+    fn ssl(&self) -> Result<&openssl::ssl::SslRef, DtlsError> {
+        self.stream
+            .as_ref()
+            .map(SslStream::ssl)
+            .ok_or(DtlsError::Closed)
+    }
+
+    /// Sends close_notify through OpenSSL, if it still has the connection.
+    fn openssl_shutdown(&mut self) {
+        if let Some(stream) = self.stream.as_mut() {
+            let _ = stream.shutdown();
+        }
     }
 
     fn queue_transmit(&mut self, datagram: Bytes) {
@@ -568,7 +572,10 @@ impl Dtls {
     /// Lets OpenSSL take the handshake as far as the input allows.
     fn drive_handshake(&mut self, now: Instant) {
         let mark = self.pipe().mark();
-        let result = self.stream.do_handshake();
+        let Some(stream) = self.stream.as_mut() else {
+            return;
+        };
+        let result = stream.do_handshake();
         self.pipe().close_datagram();
         let written = self.pipe().written_since(mark);
         match result {
@@ -602,7 +609,7 @@ impl Dtls {
         self.timers.clear();
         if let Err(error) = self.check_peer() {
             // The peer believes it is connected; tell it otherwise.
-            let _ = self.stream.shutdown();
+            self.openssl_shutdown();
             self.fail(error);
             return;
         }
@@ -614,9 +621,9 @@ impl Dtls {
             }
         };
         let cipher_suite = self
-            .stream
             .ssl()
-            .current_cipher()
+            .ok()
+            .and_then(|ssl| ssl.current_cipher())
             .map(|c| c.name().to_owned())
             .unwrap_or_default();
         debug!(role = ?self.role, %cipher_suite, "DTLS connected");
@@ -639,11 +646,22 @@ impl Dtls {
     fn take_over_record_layer(&mut self) {
         let ours = self.pipe().take_epoch1_written();
         let theirs = std::mem::take(&mut self.peer_epoch1);
-        match RecordProtection::derive(self.stream.ssl(), self.role, &ours, &theirs) {
+        let derived = match self.ssl() {
+            Ok(ssl) => RecordProtection::derive(ssl, self.role, &ours, &theirs),
+            Err(_) => return,
+        };
+        match derived {
             Ok(protection) => {
                 debug!(role = ?self.role, ?protection, "own record layer for application data");
                 self.protection = Some(protection);
-                self.pipe().clear_incoming();
+                // OpenSSL's part is over: keep its pipe (datagrams still to
+                // send), free the rest, and the read buffer only it used.
+                if let Some(mut stream) = self.stream.take() {
+                    let mtu = self.pipe_alone.mtu();
+                    self.pipe_alone = std::mem::replace(stream.get_mut(), DatagramPipe::new(mtu));
+                    self.pipe_alone.clear_incoming();
+                }
+                self.read_buf = Box::default();
             }
             Err(reason) => {
                 debug!(role = ?self.role, ?reason, "OpenSSL keeps the record layer");
@@ -687,7 +705,7 @@ impl Dtls {
             // Level warning (1), description close_notify (0).
             let _ = self.send_protected(protection::ALERT, &[1, 0]);
         } else {
-            let _ = self.stream.shutdown();
+            self.openssl_shutdown();
             self.pipe().close_datagram();
         }
     }
@@ -742,7 +760,7 @@ impl Dtls {
     /// Checks what the verify callback already enforced, once more on the
     /// finished session, and that the extended master secret was used.
     fn check_peer(&self) -> Result<(), DtlsError> {
-        let ssl = self.stream.ssl();
+        let ssl = self.ssl()?;
         let cert = ssl.peer_certificate().ok_or(DtlsError::NoPeerCertificate)?;
         let der = cert.to_der().map_err(|e| DtlsError::Ssl(e.to_string()))?;
         let actual = Fingerprint::of_der(self.remote_fingerprint.algorithm, &der)?;
@@ -761,7 +779,7 @@ impl Dtls {
     /// RFC 5764 §4.2: 2 × (key + salt) bytes from the exporter, split in
     /// the order client key, server key, client salt, server salt.
     fn export_srtp(&self) -> Result<Option<SrtpKeyingMaterial>, DtlsError> {
-        let ssl = self.stream.ssl();
+        let ssl = self.ssl()?;
         let Some(selected) = ssl.selected_srtp_profile() else {
             return Ok(None);
         };
@@ -781,7 +799,10 @@ impl Dtls {
     /// Reads every record OpenSSL can decrypt now.
     fn read_application_data(&mut self) {
         while self.state == DtlsState::Connected {
-            match self.stream.ssl_read(&mut self.read_buf) {
+            let Some(stream) = self.stream.as_mut() else {
+                break;
+            };
+            match stream.ssl_read(&mut self.read_buf) {
                 Ok(0) => break,
                 Ok(n) => {
                     // The peer sends application data only once it has our
@@ -882,6 +903,40 @@ impl Dtls {
         self.seen = VecDeque::new();
         self.pipe().clear_incoming();
     }
+}
+
+/// An OpenSSL context for `config`: DTLS 1.2 only, browser suites and
+/// groups, our certificate, no tickets or renegotiation, `use_srtp`.
+fn build_context(config: &DtlsConfig) -> Result<SslContext, DtlsError> {
+    let ssl_err = |e: openssl::error::ErrorStack| DtlsError::Ssl(e.to_string());
+    let mut ctx = SslContext::builder(SslMethod::dtls()).map_err(ssl_err)?;
+    ctx.set_min_proto_version(Some(SslVersion::DTLS1_2))
+        .map_err(ssl_err)?;
+    ctx.set_max_proto_version(Some(SslVersion::DTLS1_2))
+        .map_err(ssl_err)?;
+    ctx.set_cipher_list(config.cipher_list).map_err(ssl_err)?;
+    ctx.set_groups_list(GROUPS).map_err(ssl_err)?;
+    ctx.set_certificate(&config.certificate.cert)
+        .map_err(ssl_err)?;
+    ctx.set_private_key(&config.certificate.key)
+        .map_err(ssl_err)?;
+    ctx.check_private_key().map_err(ssl_err)?;
+    // NO_QUERY_MTU: our BIO has no path MTU to report; the MTU is ours.
+    // No renegotiation and no tickets: WebRTC uses neither, and tickets
+    // only make flights longer.
+    ctx.set_options(
+        SslOptions::NO_QUERY_MTU | SslOptions::NO_RENEGOTIATION | SslOptions::NO_TICKET,
+    );
+    ctx.set_session_cache_mode(SslSessionCacheMode::OFF);
+    if !config.srtp_profiles.is_empty() {
+        let names: Vec<&str> = config
+            .srtp_profiles
+            .iter()
+            .map(|p| p.openssl_name())
+            .collect();
+        ctx.set_tlsext_use_srtp(&names.join(":")).map_err(ssl_err)?;
+    }
+    Ok(ctx.build())
 }
 
 /// The alert description of a fatal alert the peer sent, if that is what

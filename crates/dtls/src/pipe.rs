@@ -55,6 +55,11 @@ impl DatagramPipe {
         }
     }
 
+    /// The MTU it packs records to.
+    pub(crate) fn mtu(&self) -> usize {
+        self.mtu
+    }
+
     pub(crate) fn push_incoming(&mut self, datagram: Bytes) {
         self.incoming.push_back(datagram);
     }
