@@ -206,15 +206,27 @@ impl Prepared {
             tls,
             tasks,
         } = self;
+        // Signaling is small messages that must go now: no Nagle delay
+        // (else a message written while an earlier one is unacknowledged
+        // can wait for the peer's delayed ACK, tens of milliseconds).
         let result = match tls {
-            None => axum::serve(listener, app).await,
+            None => {
+                let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+                    let _ = tcp.set_nodelay(true);
+                });
+                axum::serve(listener, app).await
+            }
             Some(tls) => {
                 let rustls = axum_server::tls_rustls::RustlsConfig::from_config(Arc::new(tls));
                 match listener
                     .into_std()
                     .and_then(|l| axum_server::from_tcp_rustls(l, rustls))
                 {
-                    Ok(server) => server.serve(app.into_make_service()).await,
+                    Ok(server) => {
+                        let server = server
+                            .map(|tls| tls.acceptor(axum_server::accept::NoDelayAcceptor::new()));
+                        server.serve(app.into_make_service()).await
+                    }
                     Err(e) => Err(e),
                 }
             }
