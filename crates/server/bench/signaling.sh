@@ -63,3 +63,24 @@ echo "==> Node socket.io 4 reference (server.js, same load)"
 echo
 echo "==> both"
 (cd "$work" && node summarize.js results/*.json)
+
+# realtimer / Node, medians of the undisturbed runs of each (disturbed ones
+# are kept as *.disturbed.json and left out, as summarize.js does).
+(cd "$work" && node -e '
+const fs = require("fs");
+const runs = (tag) => fs.readdirSync("results")
+  .filter((f) => f.startsWith(tag + "-") && /-\d+\.json$/.test(f))
+  .map((f) => JSON.parse(fs.readFileSync("results/" + f, "utf8")));
+const median = (xs) => { const a = xs.filter((x) => typeof x === "number").sort((p, q) => p - q);
+  return a.length ? (a.length % 2 ? a[a.length >> 1] : (a[a.length / 2 - 1] + a[a.length / 2]) / 2) : NaN; };
+const get = (o, path) => path.split(".").reduce((x, k) => (x == null ? undefined : x[k]), o);
+const [ours, ref] = [runs("realtimer"), runs("node-sio4")];
+if (!ours.length || !ref.length) { console.log("ratios: no undisturbed run of one side"); process.exit(0); }
+const figures = [["p50 latency", "relay.latencyMs.p50"], ["p99 latency", "relay.latencyMs.p99"],
+  ["RSS after join", "server.rssMiB.afterJoin"], ["RSS peak", "server.rssMiB.vmHWM"],
+  ["server CPU per message", "relay.serverCpuUsPerMsg"], ["server CPU per connection", "connect.serverCpuUsPerConn"]];
+console.log("realtimer / Node reference (lower is better):");
+for (const [name, path] of figures) {
+  const a = median(ours.map((r) => get(r, path))), b = median(ref.map((r) => get(r, path)));
+  console.log(`  ${name.padEnd(26)} ${a.toFixed(2)} / ${b.toFixed(2)} = ${(a / b).toFixed(2)}`);
+}')
