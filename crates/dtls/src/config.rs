@@ -3,7 +3,7 @@
 use std::fmt;
 use std::time::Duration;
 
-use crate::Certificate;
+use crate::{Certificate, DtlsError};
 
 /// Which side of the handshake we play.
 ///
@@ -195,6 +195,14 @@ impl DtlsConfig {
     pub fn with_require_extended_master_secret(mut self, on: bool) -> Self {
         self.require_extended_master_secret = on;
         self
+    }
+
+    /// Builds (and caches in the certificate) what a connection with these
+    /// settings needs from OpenSSL before its handshake, so that
+    /// [`Dtls::new`](crate::Dtls::new) with a clone of this certificate
+    /// does not: worth doing off the path that waits for a connection.
+    pub fn prepare(&self) -> Result<(), DtlsError> {
+        crate::connection::prepare(self)
     }
 
     /// Sets [`DtlsConfig::own_record_layer`].

@@ -905,6 +905,16 @@ impl Dtls {
     }
 }
 
+/// [`DtlsConfig::prepare`]: the certificate's cached context for `config`.
+pub(crate) fn prepare(config: &DtlsConfig) -> Result<(), DtlsError> {
+    config
+        .certificate
+        .context(config.cipher_list, &config.srtp_profiles, || {
+            build_context(config)
+        })
+        .map(drop)
+}
+
 /// An OpenSSL context for `config`: DTLS 1.2 only, browser suites and
 /// groups, our certificate, no tickets or renegotiation, `use_srtp`.
 fn build_context(config: &DtlsConfig) -> Result<SslContext, DtlsError> {

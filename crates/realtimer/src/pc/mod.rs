@@ -9,7 +9,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
-use std::time::{Instant, SystemTime};
+use std::time::Instant;
 
 use realtimer_datachannel::ChannelData;
 use realtimer_dtls::Certificate;
@@ -24,6 +24,7 @@ use crate::jsep::{IceCandidateInit, SessionDescription, SignalingState};
 use crate::rtc::{Rtc, RtcConfig};
 use crate::stats::StatsReport;
 
+mod certificates;
 mod data_channel;
 mod driver;
 mod ice_servers;
@@ -301,11 +302,7 @@ impl PeerConnection {
     pub async fn new(config: PeerConnectionConfig) -> Result<PeerConnection, RtcError> {
         let certificate = match &config.certificate {
             Some(c) => c.clone(),
-            None => {
-                #[allow(clippy::disallowed_methods)] // certificate validity needs the wall clock
-                let wall = SystemTime::now();
-                Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?
-            }
+            None => certificates::fresh()?,
         };
         let socket = match &config.udp_mux {
             Some(mux) => Transport::Shared(mux.port()),
