@@ -4,6 +4,12 @@
 // The client that gets `created` is the initiator: on `ready` it (creates
 // the data channel and) sends the offer. Messages are {type: offer|answer|
 // candidate|bye}, handled strictly in order.
+//
+// The server's STUN and TURN servers (with a time-limited TURN credential,
+// GET /api/ice-servers) are applied before anything is negotiated, so calls
+// go through our relay when the peers cannot reach each other directly.
+
+import { rtcConfiguration } from './ice-servers.js';
 
 export class RoomPeer extends EventTarget {
   /**
@@ -57,6 +63,11 @@ export class RoomPeer extends EventTarget {
 
   newPeerConnection() {
     const pc = new RTCPeerConnection();
+    // Before the offer or answer, which wait on this chain.
+    this.chain = this.chain
+      .then(() => rtcConfiguration())
+      .then(({ iceServers }) => { if (iceServers?.length) pc.setConfiguration({ ...pc.getConfiguration(), iceServers }); })
+      .catch((e) => this.trace('ICE servers not applied', String(e)));
     pc.onicecandidate = (e) => {
       if (e.candidate) {
         this.send({ type: 'candidate', candidate: e.candidate.candidate, sdpMid: e.candidate.sdpMid, sdpMLineIndex: e.candidate.sdpMLineIndex });
