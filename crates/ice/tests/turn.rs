@@ -381,7 +381,12 @@ fn refused_permissions_are_not_asked_again_and_again() {
     let mut s = Session::new(net, a, b);
     assert!(s.both_connected(Duration::from_secs(10)));
     s.run_for(Duration::from_secs(30));
-    let refused = s.net.node::<TurnNode>(turn).server.metrics().forbidden_peers;
+    let refused = s
+        .net
+        .node::<TurnNode>(turn)
+        .server
+        .metrics()
+        .forbidden_peers;
     assert!(refused > 0, "the server refused the private peers");
     // Each agent has one allocation and at most a few private peer
     // addresses (host, peer-reflexive): a handful of refusals, not one per
