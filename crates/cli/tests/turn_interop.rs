@@ -73,6 +73,43 @@ fn serve_listening(extra: &[&str]) -> (Running, Vec<String>) {
 }
 
 /// Starts coturn's echoing peer on a free loopback port.
+/// coturn's uclient relaying through our server on `port` to a UDP echo
+/// peer of its own (`-c`, no RTCP allocation), as `(user, password)`, with
+/// `(messages, sessions)` and `extra` flags; its output.
+fn uclient_to_echo(
+    port: u16,
+    (user, password): (&str, &str),
+    (messages, sessions): (usize, usize),
+    extra: &[&str],
+) -> String {
+    let (mut peer, peer_port) = echo_peer();
+    let (peer_port, messages, sessions) = (
+        peer_port.to_string(),
+        messages.to_string(),
+        sessions.to_string(),
+    );
+    let mut args = vec![
+        "-c",
+        "-u",
+        user,
+        "-w",
+        password,
+        "-e",
+        "127.0.0.1",
+        "-r",
+        &peer_port,
+        "-n",
+        &messages,
+        "-m",
+        &sessions,
+    ];
+    args.extend_from_slice(extra);
+    let out = uclient(port, &args);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    out
+}
+
 fn echo_peer() -> (Child, u16) {
     let port = free_udp_port();
     let child = Command::new("turnutils_peer")
@@ -137,27 +174,7 @@ fn coturn_uclient_echoes_channel_data_through_our_server() {
         "--relay-allow",
         "127.0.0.1/8",
     ]);
-    let (mut peer, peer_port) = echo_peer();
-    let out = uclient(
-        port,
-        &[
-            "-c",
-            "-u",
-            "alice",
-            "-w",
-            "secret",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "50",
-            "-m",
-            "4",
-        ],
-    );
-    let _ = peer.kill();
-    let _ = peer.wait();
+    let out = uclient_to_echo(port, ("alice", "secret"), (50, 4), &[]);
     assert_eq!(totals(&out), (200, 200, 0), "{out}");
 }
 
@@ -169,31 +186,8 @@ fn coturn_uclient_over_tcp_echoes_channel_data() {
         "--relay-allow",
         "127.0.0.1/8",
     ]);
-    let (mut peer, peer_port) = echo_peer();
     // -t: TURN over TCP to the same port as UDP; ChannelData padded.
-    let out = uclient(
-        port,
-        &[
-            "-t",
-            "-c",
-            "-u",
-            "alice",
-            "-w",
-            "secret",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "50",
-            "-m",
-            "4",
-            "-l",
-            "171",
-        ],
-    );
-    let _ = peer.kill();
-    let _ = peer.wait();
+    let out = uclient_to_echo(port, ("alice", "secret"), (50, 4), &["-t", "-l", "171"]);
     assert_eq!(totals(&out), (200, 200, 0), "{out}");
 }
 
@@ -218,32 +212,13 @@ fn coturn_uclient_over_tls_echoes_channel_data() {
         "0",
     ]);
     let tls_port = port_of(&listening, "(TLS)");
-    let (mut peer, peer_port) = echo_peer();
     // -t -S: TURN over TLS (uclient does not check the certificate).
-    let out = uclient(
+    let out = uclient_to_echo(
         tls_port,
-        &[
-            "-t",
-            "-S",
-            "-c",
-            "-u",
-            "alice",
-            "-w",
-            "secret",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "50",
-            "-m",
-            "2",
-            "-l",
-            "333",
-        ],
+        ("alice", "secret"),
+        (50, 2),
+        &["-t", "-S", "-l", "333"],
     );
-    let _ = peer.kill();
-    let _ = peer.wait();
     let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(totals(&out), (100, 100, 0), "{out}");
 }
@@ -359,28 +334,7 @@ fn ice_servers_credentials_work_out_of_the_box_and_metrics_count_the_traffic() {
     let expiry: u64 = username.split(':').next().unwrap().parse().unwrap();
     assert!(expiry > unix_now() + 86_000, "{username}");
 
-    let (mut peer, peer_port) = echo_peer();
-    let out = uclient(
-        port,
-        &[
-            "-t",
-            "-c",
-            "-u",
-            username,
-            "-w",
-            password,
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "20",
-            "-m",
-            "2",
-        ],
-    );
-    let _ = peer.kill();
-    let _ = peer.wait();
+    let out = uclient_to_echo(port, (username, password), (20, 2), &["-t"]);
     assert_eq!(totals(&out), (40, 40, 0), "{out}");
 
     let (head, text) = http_get(&lines, "/metrics");
@@ -423,6 +377,15 @@ fn ice_servers_credentials_work_out_of_the_box_and_metrics_count_the_traffic() {
     let _clients = runtime.block_on(async {
         let (a, _a_events) = SignalingClient::connect(&url, "metrics").await.unwrap();
         let (b, mut b_events) = SignalingClient::connect(&url, "metrics").await.unwrap();
+        // connect returns once the join is sent: wait until b is in the room.
+        loop {
+            let event = tokio::time::timeout(Duration::from_secs(5), b_events.next()).await;
+            match event {
+                Ok(Some(SignalingEvent::Ready { .. })) => break,
+                Ok(Some(_)) => continue,
+                other => panic!("b never got ready: {other:?}"),
+            }
+        }
         a.send(serde_json::json!({"type": "hello"})).await.unwrap();
         loop {
             let event = tokio::time::timeout(Duration::from_secs(5), b_events.next()).await;
@@ -478,30 +441,7 @@ fn coturn_uclient_echoes_send_indications_through_our_server() {
         "--relay-allow",
         "127.0.0.1/8",
     ]);
-    let (mut peer, peer_port) = echo_peer();
-    let out = uclient(
-        port,
-        &[
-            "-c",
-            "-s",
-            "-u",
-            "alice",
-            "-w",
-            "secret",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "30",
-            "-m",
-            "2",
-            "-l",
-            "1000",
-        ],
-    );
-    let _ = peer.kill();
-    let _ = peer.wait();
+    let out = uclient_to_echo(port, ("alice", "secret"), (30, 2), &["-s", "-l", "1000"]);
     assert_eq!(totals(&out), (60, 60, 0), "{out}");
 }
 
@@ -529,25 +469,7 @@ fn coturn_uclient_with_a_wrong_password_gets_nothing() {
         "--relay-allow",
         "127.0.0.1/8",
     ]);
-    let (mut peer, peer_port) = echo_peer();
-    let out = uclient(
-        port,
-        &[
-            "-c",
-            "-u",
-            "alice",
-            "-w",
-            "wrong",
-            "-e",
-            "127.0.0.1",
-            "-r",
-            &peer_port.to_string(),
-            "-n",
-            "5",
-        ],
-    );
-    let _ = peer.kill();
-    let _ = peer.wait();
+    let out = uclient_to_echo(port, ("alice", "wrong"), (5, 1), &[]);
     assert!(out.contains("Cannot complete Allocation"), "{out}");
     assert!(!out.contains("tot_recv_msgs=5"), "{out}");
 }
