@@ -37,7 +37,7 @@ pub use error::RtcError;
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
 pub use pc::{
-    DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
+    BundlePolicy, DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
     PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, UdpMux,
 };
 pub use realtimer_datachannel::{ChannelData, SctpConfig};

@@ -45,6 +45,30 @@ fn now() -> Instant {
     Instant::now()
 }
 
+/// `RTCBundlePolicy` (W3C webrtc-pc §4.2.5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum BundlePolicy {
+    /// `balanced`, the browsers' default.
+    #[default]
+    Balanced,
+    /// `max-compat`.
+    MaxCompat,
+    /// `max-bundle`.
+    MaxBundle,
+}
+
+impl BundlePolicy {
+    /// The W3C name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Balanced => "balanced",
+            Self::MaxCompat => "max-compat",
+            Self::MaxBundle => "max-bundle",
+        }
+    }
+}
+
 /// An ICE server (RTCIceServer): `stun:host[:port]` URLs (RFC 7064), or
 /// `turn:host[:port][?transport=udp]` URLs (RFC 7065) with the long-term
 /// `username` and `credential` (for coturn's REST scheme, `expiry:user`
@@ -92,6 +116,16 @@ pub struct PeerConnectionConfig {
     /// Only these local addresses, taken as given (every interface's
     /// when empty).
     pub interfaces: Vec<IpAddr>,
+    /// `bundlePolicy`. realtimer negotiates data channels only: one `m=`
+    /// section, bundled under every policy, so the three give the same
+    /// offer and answer (JSEP, RFC 8829 §4.1.1). Kept for the browser's
+    /// shape and for media sections to come.
+    pub bundle_policy: BundlePolicy,
+    /// `iceCandidatePoolSize`: above 0, candidates (STUN and TURN included)
+    /// are gathered as soon as the connection is created and surface at
+    /// setLocalDescription ([`crate::Rtc::prefetch_candidates`]). One
+    /// component per connection, so any size above 0 prefetches all.
+    pub ice_candidate_pool_size: u8,
     /// The UDP port to bind (0: any, or one of [`PeerConnectionConfig::port_range`]).
     pub port: u16,
     /// With `port` 0: bind the first free port of this range (for
@@ -132,6 +166,18 @@ impl PeerConnectionConfig {
             username: Some(username.to_owned()),
             credential: Some(credential.to_owned()),
         });
+        self
+    }
+
+    /// Sets [`PeerConnectionConfig::ice_candidate_pool_size`].
+    pub fn with_ice_candidate_pool_size(mut self, size: u8) -> Self {
+        self.ice_candidate_pool_size = size;
+        self
+    }
+
+    /// Sets [`PeerConnectionConfig::bundle_policy`].
+    pub fn with_bundle_policy(mut self, policy: BundlePolicy) -> Self {
+        self.bundle_policy = policy;
         self
     }
 
@@ -323,6 +369,9 @@ impl PeerConnection {
         };
         for b in &bases {
             rtc.add_local_address(start, *b);
+        }
+        if config.ice_candidate_pool_size > 0 {
+            rtc.prefetch_candidates(start);
         }
         let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
         let (event_tx, event_rx) = mpsc::channel(EVENT_QUEUE);

@@ -96,6 +96,10 @@ pub struct Rtc {
     ice: IceAgent,
     bases: Vec<SocketAddr>,
     gathering_started: bool,
+    /// Candidates prefetched before setLocalDescription
+    /// ([`Rtc::prefetch_candidates`]) wait here, with their gathering
+    /// events, until it comes.
+    held_candidates: Option<Vec<RtcEvent>>,
     signaling: SignalingState,
     session_id: u64,
     session_version: u64,
@@ -179,6 +183,7 @@ impl Rtc {
             ice,
             bases: Vec::new(),
             gathering_started: false,
+            held_candidates: None,
             signaling: SignalingState::Stable,
             session_id,
             session_version: 1,
@@ -252,7 +257,40 @@ impl Rtc {
 
     /// The ICE gathering state.
     pub fn ice_gathering_state(&self) -> IceGatheringState {
+        if self.held_candidates.is_some() {
+            // Prefetching is invisible until setLocalDescription.
+            return IceGatheringState::New;
+        }
         self.ice.gathering_state()
+    }
+
+    /// `iceCandidatePoolSize` above 0 (W3C webrtc-pc §4.4.1.1): starts
+    /// gathering now, STUN and TURN included, instead of at
+    /// setLocalDescription, and holds the candidates (and the gathering
+    /// state) back until then, so the expensive part is done by the time
+    /// the application negotiates.
+    pub fn prefetch_candidates(&mut self, now: Instant) {
+        if self.gathering_started || self.closed {
+            return;
+        }
+        self.held_candidates = Some(Vec::new());
+        self.start_gathering(now);
+        self.process(now);
+    }
+
+    /// Surfaces what [`Rtc::prefetch_candidates`] held back, in order.
+    pub(super) fn release_held_candidates(&mut self) {
+        if let Some(held) = self.held_candidates.take() {
+            self.events.extend(held);
+        }
+    }
+
+    /// A gathering event, or held back while prefetching.
+    fn gathering_event(&mut self, event: RtcEvent) {
+        match &mut self.held_candidates {
+            Some(held) => held.push(event),
+            None => self.events.push_back(event),
+        }
     }
 
     /// The connection state.
@@ -450,17 +488,16 @@ impl Rtc {
                 IceEvent::LocalCandidate(c) => {
                     let ufrag = self.local.ufrag.clone();
                     let sdp = c.to_sdp(Some(&ufrag));
-                    self.events
-                        .push_back(RtcEvent::IceCandidate(Some(IceCandidateInit {
-                            candidate: sdp.to_attribute_string(),
-                            sdp_mid: Some(self.local_mid.0.clone()),
-                            sdp_m_line_index: Some(self.local_mid.1),
-                            username_fragment: Some(ufrag),
-                        })));
+                    self.gathering_event(RtcEvent::IceCandidate(Some(IceCandidateInit {
+                        candidate: sdp.to_attribute_string(),
+                        sdp_mid: Some(self.local_mid.0.clone()),
+                        sdp_m_line_index: Some(self.local_mid.1),
+                        username_fragment: Some(ufrag),
+                    })));
                 }
-                IceEvent::EndOfCandidates => self.events.push_back(RtcEvent::IceCandidate(None)),
+                IceEvent::EndOfCandidates => self.gathering_event(RtcEvent::IceCandidate(None)),
                 IceEvent::GatheringState(s) => {
-                    self.events.push_back(RtcEvent::IceGatheringState(s));
+                    self.gathering_event(RtcEvent::IceGatheringState(s));
                 }
                 IceEvent::ConnectionState(s) => {
                     self.ice_state = s;

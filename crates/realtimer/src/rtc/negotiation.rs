@@ -182,6 +182,7 @@ impl Rtc {
             }
         }
         self.start_gathering(now);
+        self.release_held_candidates();
         self.update_negotiation_needed();
         self.process(now);
         Ok(())
