@@ -15,6 +15,7 @@ use futures_util::future::join_all;
 use realtimer::{ChannelData, DataChannelInit};
 use tokio::time::timeout;
 
+#[path = "../tests/pair/mod.rs"]
 mod common;
 use common::{close, connect_pair, Connected};
 

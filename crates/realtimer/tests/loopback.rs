@@ -6,37 +6,16 @@ use std::time::Duration;
 use bytes::Bytes;
 use realtimer::{
     ChannelData, DataChannel, DataChannelEvent, DataChannelInit, DataChannelState, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, PeerConnectionState, RtcError,
-    SessionDescription, SignalingState,
+    PeerConnectionConfig, PeerConnectionState, RtcError, SessionDescription,
 };
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-fn config() -> PeerConnectionConfig {
-    let mut c = PeerConnectionConfig::default().with_loopback(true);
-    c.interfaces = vec!["127.0.0.1".parse().unwrap()];
-    c
-}
+mod pair;
+use pair::{negotiate, pump};
 
-/// Forwards `from`'s candidates to `to`; hands incoming data channels out.
-fn pump(
-    mut events: PeerConnectionEvents,
-    to: PeerConnection,
-    channels: mpsc::UnboundedSender<DataChannel>,
-) {
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            match e {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                _ => {}
-            }
-        }
-    });
+fn config() -> PeerConnectionConfig {
+    pair::config(None)
 }
 
 async fn pair() -> (
@@ -52,18 +31,6 @@ async fn pair() -> (
     pump(a.events().unwrap(), b.clone(), a_tx);
     pump(b.events().unwrap(), a.clone(), b_tx);
     (a, b, a_rx, b_rx)
-}
-
-async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
-    let offer = a.create_offer().await.unwrap();
-    // Remote first, so trickled candidates find the description there.
-    b.set_remote_description(offer.clone()).await.unwrap();
-    a.set_local_description(offer).await.unwrap();
-    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
-    let answer = b.create_answer().await.unwrap();
-    a.set_remote_description(answer.clone()).await.unwrap();
-    b.set_local_description(answer).await.unwrap();
-    assert_eq!(b.signaling_state(), SignalingState::Stable);
 }
 
 #[tokio::test]

@@ -1,12 +1,13 @@
-//! What the benchmarks share: an in-process pair of connections on
-//! loopback, connected the way /work/shared/bench/libwebrtc's bench-core.js
-//! connects its pair.
+//! An in-process pair of connections on loopback, for tests and the
+//! benchmarks (which include this file): connected the way
+//! /work/shared/bench/libwebrtc's bench-core.js connects its pair.
+#![allow(dead_code, unreachable_pub, clippy::disallowed_methods)] // the open time is wall time
 
 use std::time::{Duration, Instant};
 
 use realtimer::{
     Certificate, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionEvents,
+    PeerConnectionEvent, PeerConnectionEvents, SignalingState,
 };
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -19,7 +20,7 @@ pub(crate) fn config(certificate: Option<&Certificate>) -> PeerConnectionConfig 
 }
 
 /// Trickles `events`' candidates to `to`; hands out incoming channels.
-fn pump(
+pub(crate) fn pump(
     mut events: PeerConnectionEvents,
     to: PeerConnection,
     channels: mpsc::UnboundedSender<DataChannel>,
@@ -64,14 +65,7 @@ pub(crate) async fn connect_pair(
     pump(a.events().unwrap(), b.clone(), a_tx);
     pump(b.events().unwrap(), a.clone(), b_tx);
     let dc_a = a.create_data_channel(label, init).await.unwrap();
-    let offer = a.create_offer().await.unwrap();
-    // Remote first, so trickled candidates find the description there
-    // (bench-core.js queues them instead).
-    b.set_remote_description(offer.clone()).await.unwrap();
-    a.set_local_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    a.set_remote_description(answer.clone()).await.unwrap();
-    b.set_local_description(answer).await.unwrap();
+    negotiate(&a, &b).await;
     let open_a = async {
         assert!(dc_a.wait_open().await, "offerer channel closed");
         t0.elapsed()
@@ -93,6 +87,19 @@ pub(crate) async fn connect_pair(
         dc_b,
         open_offerer,
     }
+}
+
+/// `a` offers, `b` answers. The remote description goes first, so
+/// trickled candidates find it there (bench-core.js queues them instead).
+pub(crate) async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
+    let offer = a.create_offer().await.unwrap();
+    b.set_remote_description(offer.clone()).await.unwrap();
+    a.set_local_description(offer).await.unwrap();
+    assert_eq!(a.signaling_state(), SignalingState::HaveLocalOffer);
+    let answer = b.create_answer().await.unwrap();
+    a.set_remote_description(answer.clone()).await.unwrap();
+    b.set_local_description(answer).await.unwrap();
+    assert_eq!(b.signaling_state(), SignalingState::Stable);
 }
 
 pub(crate) async fn close(p: Connected) {
