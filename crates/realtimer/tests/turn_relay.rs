@@ -45,19 +45,7 @@ async fn channel_through(config: PeerConnectionConfig) {
         "udp"
     };
     let mut pair = relay_pair(config).await;
-    let chat = pair
-        .a
-        .create_data_channel("chat", DataChannelInit::default())
-        .await
-        .unwrap();
-    negotiate(&pair.a, &pair.b).await;
-    timeout(Duration::from_secs(20), chat.wait_open())
-        .await
-        .expect("the channel opens through the relay");
-    let remote = timeout(Duration::from_secs(5), pair.b_channels.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (chat, remote) = pair.open_chat(Duration::from_secs(20)).await;
     chat.send_text("through the relay ☃").await.unwrap();
     let big: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
     chat.send_binary(big.clone()).await.unwrap();
@@ -265,19 +253,7 @@ async fn ice_restart_keeps_the_relay() {
         None,
     ))
     .await;
-    let chat = pair
-        .a
-        .create_data_channel("chat", DataChannelInit::default())
-        .await
-        .unwrap();
-    negotiate(&pair.a, &pair.b).await;
-    timeout(Duration::from_secs(10), chat.wait_open())
-        .await
-        .expect("open");
-    let remote = timeout(Duration::from_secs(5), pair.b_channels.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (chat, remote) = pair.open_chat(Duration::from_secs(10)).await;
     let before = pair.candidates.lock().unwrap().len();
     let ufrag = |pc: &PeerConnection| {
         let sdp = pc.local_description().unwrap().sdp;
@@ -331,19 +307,7 @@ async fn losing_the_turn_server_fails_the_connection() {
     config.rtc.ice.disconnected_timeout = Duration::from_millis(1500);
     config.rtc.ice.consent_timeout = Duration::from_secs(3);
     let mut pair = relay_pair(config).await;
-    let chat = pair
-        .a
-        .create_data_channel("chat", DataChannelInit::default())
-        .await
-        .unwrap();
-    negotiate(&pair.a, &pair.b).await;
-    timeout(Duration::from_secs(10), chat.wait_open())
-        .await
-        .expect("open");
-    let _remote = timeout(Duration::from_secs(5), pair.b_channels.recv())
-        .await
-        .unwrap()
-        .unwrap();
+    let (_chat, _remote) = pair.open_chat(Duration::from_secs(10)).await;
     drop(coturn);
     for pc in [&pair.a, &pair.b] {
         timeout(

@@ -4,10 +4,11 @@
 #![allow(dead_code, unreachable_pub)]
 
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use realtimer::{
-    DataChannel, IceTransportPolicy, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    PeerConnectionEvents,
+    DataChannel, DataChannelInit, IceTransportPolicy, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent, PeerConnectionEvents,
 };
 use tokio::sync::mpsc;
 
@@ -78,6 +79,27 @@ pub async fn relay_pair(config: PeerConnectionConfig) -> RelayPair {
         b,
         b_channels,
         candidates,
+    }
+}
+
+impl RelayPair {
+    /// Opens a "chat" channel from `a`, negotiates, and waits (`wait` for
+    /// `a`'s end) until both ends are open.
+    pub async fn open_chat(&mut self, wait: Duration) -> (DataChannel, DataChannel) {
+        let chat = self
+            .a
+            .create_data_channel("chat", DataChannelInit::default())
+            .await
+            .unwrap();
+        negotiate(&self.a, &self.b).await;
+        tokio::time::timeout(wait, chat.wait_open())
+            .await
+            .expect("the channel opens through the relay");
+        let remote = tokio::time::timeout(Duration::from_secs(5), self.b_channels.recv())
+            .await
+            .expect("the datachannel event")
+            .expect("the pair is alive");
+        (chat, remote)
     }
 }
 
