@@ -4,6 +4,7 @@
 //! channel keeps working.
 
 mod common;
+mod pair;
 
 use std::time::{Duration, Instant};
 
@@ -11,7 +12,7 @@ use common::Pair;
 use rand::{Rng, SeedableRng};
 use realtimer::{
     ChannelData, DataChannelInit, IceConfig, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionState, RtcEvent,
+    PeerConnectionState, RtcEvent,
 };
 use realtimer_netsim::LinkConfig;
 
@@ -122,36 +123,12 @@ async fn garbage_datagrams_at_the_socket_are_dropped() {
     config.interfaces = vec!["127.0.0.1".parse().unwrap()];
     let a = PeerConnection::new(config.clone()).await.unwrap();
     let b = PeerConnection::new(config).await.unwrap();
-    for (from, to) in [(a.clone(), b.clone()), (b.clone(), a.clone())] {
-        let mut events = from.events().unwrap();
-        tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                match e {
-                    PeerConnectionEvent::IceCandidate(c) => {
-                        let _ = to.add_ice_candidate(c).await;
-                    }
-                    PeerConnectionEvent::DataChannel(dc) => {
-                        tokio::spawn(async move {
-                            while let Some(m) = dc.recv().await {
-                                let _ = dc.send(m).await;
-                            }
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        });
-    }
+    pair::trickle_and_echo(&a, &b);
     let ch = a
         .create_data_channel("echo", DataChannelInit::default())
         .await
         .unwrap();
-    let offer = a.create_offer().await.unwrap();
-    b.set_remote_description(offer.clone()).await.unwrap();
-    a.set_local_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    a.set_remote_description(answer.clone()).await.unwrap();
-    b.set_local_description(answer).await.unwrap();
+    pair::negotiate(&a, &b).await;
     assert!(
         tokio::time::timeout(Duration::from_secs(10), ch.wait_open())
             .await

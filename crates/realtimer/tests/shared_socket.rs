@@ -6,11 +6,12 @@ use std::time::Duration;
 
 use futures_util::future::join_all;
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, UdpMux,
+    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig, UdpMux,
 };
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
+
+mod pair;
 
 const CONNECTIONS: usize = 50;
 
@@ -27,38 +28,13 @@ fn config(mux: Option<&UdpMux>) -> PeerConnectionConfig {
 async fn connect(mux: &UdpMux, i: usize) -> (PeerConnection, PeerConnection, DataChannel) {
     let server = PeerConnection::new(config(Some(mux))).await.unwrap();
     let client = PeerConnection::new(config(None)).await.unwrap();
-    for (from, to) in [(&server, &client), (&client, &server)] {
-        let mut events = from.events().unwrap();
-        let to = to.clone();
-        tokio::spawn(async move {
-            while let Some(e) = events.recv().await {
-                match e {
-                    PeerConnectionEvent::IceCandidate(c) => {
-                        let _ = to.add_ice_candidate(c).await;
-                    }
-                    // Only the server gets channels: echo them.
-                    PeerConnectionEvent::DataChannel(dc) => {
-                        tokio::spawn(async move {
-                            while let Some(m) = dc.recv().await {
-                                let _ = dc.send(m).await;
-                            }
-                        });
-                    }
-                    _ => {}
-                }
-            }
-        });
-    }
+    // Only the server gets channels: it echoes them.
+    pair::trickle_and_echo(&server, &client);
     let dc = client
         .create_data_channel(&format!("c{i}"), DataChannelInit::default())
         .await
         .unwrap();
-    let offer = client.create_offer().await.unwrap();
-    server.set_remote_description(offer.clone()).await.unwrap();
-    client.set_local_description(offer).await.unwrap();
-    let answer = server.create_answer().await.unwrap();
-    client.set_remote_description(answer.clone()).await.unwrap();
-    server.set_local_description(answer).await.unwrap();
+    pair::negotiate(&client, &server).await;
     let opened = timeout(Duration::from_secs(20), dc.wait_open()).await;
     assert_eq!(opened, Ok(true), "connection {i} opens");
     (server, client, dc)

@@ -89,6 +89,32 @@ pub(crate) async fn connect_pair(
     }
 }
 
+/// Trickles candidates both ways between `a` and `b`, and echoes every
+/// message on the channels either receives.
+pub(crate) fn trickle_and_echo(a: &PeerConnection, b: &PeerConnection) {
+    for (from, to) in [(a, b), (b, a)] {
+        let mut events = from.events().unwrap();
+        let to = to.clone();
+        tokio::spawn(async move {
+            while let Some(e) = events.recv().await {
+                match e {
+                    PeerConnectionEvent::IceCandidate(c) => {
+                        let _ = to.add_ice_candidate(c).await;
+                    }
+                    PeerConnectionEvent::DataChannel(dc) => {
+                        tokio::spawn(async move {
+                            while let Some(m) = dc.recv().await {
+                                let _ = dc.send(m).await;
+                            }
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        });
+    }
+}
+
 /// `a` offers, `b` answers. The remote description goes first, so
 /// trickled candidates find it there (bench-core.js queues them instead).
 pub(crate) async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
