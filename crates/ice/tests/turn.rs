@@ -155,23 +155,10 @@ fn symmetric_nats_with_turn(seed: u64) -> (Session, realtimer_netsim::NodeId) {
             Duration::from_secs(120),
         ),
     );
-    let nat_a = net.add_nat(NatConfig::symmetric(ip("198.51.100.1")));
-    let nat_b = net.add_nat(NatConfig::symmetric(ip("198.51.100.2")));
-    let ha = net.add_host(&[ip("10.0.0.2")], Some(nat_a));
-    let hb = net.add_host(&[ip("10.0.1.2")], Some(nat_b));
-    for device in [ha, hb] {
-        net.set_uplink(
-            device,
-            LinkConfig::default().delay(Duration::from_millis(2)),
-        );
-    }
-    net.set_uplink(
-        nat_a,
-        LinkConfig::default().delay(Duration::from_millis(10)),
-    );
-    net.set_uplink(
-        nat_b,
-        LinkConfig::default().delay(Duration::from_millis(15)),
+    let (ha, hb) = hosts_behind_nats(
+        &mut net,
+        NatConfig::symmetric(ip("198.51.100.1")),
+        NatConfig::symmetric(ip("198.51.100.2")),
     );
     let a = add_agent(&mut net, ha, 5000, turn_config(seed * 2 + 1, false), true);
     let b = add_agent(&mut net, hb, 6000, turn_config(seed * 2 + 2, false), false);

@@ -367,11 +367,13 @@ pub fn lan(seed: u64) -> Session {
     Session::new(net, a, b)
 }
 
-/// Each agent behind its own NAT, one STUN server on the internet.
-pub fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConfig) -> Session {
-    let mut net = Network::new(seed, origin());
-    let stun_host = net.add_host(&[ip("203.0.113.1")], None);
-    net.attach(stun_host, StunServerNode::new());
+/// Two hosts (10.0.0.2, 10.0.1.2), each behind its own NAT: 2 ms to the
+/// NAT, then 10 ms (a) and 15 ms (b) to the internet.
+pub fn hosts_behind_nats(
+    net: &mut Network,
+    a_nat: NatConfig,
+    b_nat: NatConfig,
+) -> (realtimer_netsim::HostId, realtimer_netsim::HostId) {
     let nat_a = net.add_nat(a_nat);
     let nat_b = net.add_nat(b_nat);
     let ha = net.add_host(&[ip("10.0.0.2")], Some(nat_a));
@@ -390,6 +392,15 @@ pub fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConf
         nat_b,
         LinkConfig::default().delay(Duration::from_millis(15)),
     );
+    (ha, hb)
+}
+
+/// Each agent behind its own NAT, one STUN server on the internet.
+pub fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConfig) -> Session {
+    let mut net = Network::new(seed, origin());
+    let stun_host = net.add_host(&[ip("203.0.113.1")], None);
+    net.attach(stun_host, StunServerNode::new());
+    let (ha, hb) = hosts_behind_nats(&mut net, a_nat, b_nat);
     let with_stun = IceConfig {
         stun_servers: vec!["203.0.113.1:3478".parse().unwrap()],
         ..agent
