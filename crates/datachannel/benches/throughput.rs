@@ -21,14 +21,7 @@ fn through_dtls(message_size: usize, total: usize) -> f64 {
     let mut l = Link::new(1, LinkConfig::default());
     l.connect();
     let (c, s) = (l.client, l.server);
-    let now = l.net.now();
-    let id = l
-        .peer_mut(c)
-        .channels
-        .create_channel(now, "bench", &ChannelInit::default())
-        .unwrap();
-    assert!(l.run_until(Duration::from_secs(5), |c, _| c
-        .saw(&DataChannelEvent::Opened(id))));
+    let id = l.open_channel("bench", Duration::from_secs(5));
     l.peer_mut(c)
         .channels
         .association_mut()

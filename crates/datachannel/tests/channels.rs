@@ -187,14 +187,7 @@ fn bulk_reliable_transfer_under_loss_reordering_and_duplication() {
     let mut l = Link::new(3, link);
     l.connect();
     let (c, s) = (l.client, l.server);
-    let now = l.net.now();
-    let id = l
-        .peer_mut(c)
-        .channels
-        .create_channel(now, "bulk", &ChannelInit::default())
-        .unwrap();
-    assert!(l.run_until(Duration::from_secs(10), |c, _| c
-        .saw(&DataChannelEvent::Opened(id))));
+    let id = l.open_channel("bulk", Duration::from_secs(10));
     let total_messages = std::env::var("REALTIMER_BULK_MIB")
         .ok()
         .and_then(|v| v.parse::<usize>().ok())

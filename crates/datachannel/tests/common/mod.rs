@@ -5,7 +5,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use realtimer_datachannel::{DataChannelEvent, DataChannels, DtlsRole, SctpConfig};
+use realtimer_datachannel::{ChannelInit, DataChannelEvent, DataChannels, DtlsRole, SctpConfig};
 use realtimer_dtls::{Certificate, Dtls, DtlsConfig, DtlsEvent, Role};
 use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
 
@@ -137,6 +137,23 @@ impl Link {
             }),
             "DTLS and SCTP did not come up"
         );
+    }
+
+    /// The client opens a default (reliable, ordered) channel; returns its
+    /// id once the client saw it open, within `wait`.
+    pub fn open_channel(&mut self, label: &str, wait: Duration) -> u16 {
+        let now = self.net.now();
+        let client = self.client;
+        let id = self
+            .peer_mut(client)
+            .channels
+            .create_channel(now, label, &ChannelInit::default())
+            .unwrap();
+        assert!(
+            self.run_until(wait, |c, _| c.saw(&DataChannelEvent::Opened(id))),
+            "channel {label} did not open"
+        );
+        id
     }
 }
 
