@@ -11,6 +11,9 @@
 //! the other's, Chromium with its own mDNS client, we with ours.
 #![allow(clippy::print_stdout)]
 
+mod netns;
+use netns::{ip, is_root, Namespaces};
+
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
@@ -324,37 +327,12 @@ async fn rust_offers_chromium_answers() {
 /// it, and deletes it. Needs root.
 #[test]
 fn chromium_and_rust_resolve_each_others_mdns_names() {
-    let root = std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"))
-    });
-    if !root || !std::path::Path::new("/usr/bin/chromium").exists() {
+    if !is_root() || !std::path::Path::new("/usr/bin/chromium").exists() {
         println!("skipped: needs root (a network namespace) and /usr/bin/chromium");
         return;
     }
     let ns = format!("rt-mdns-{}", std::process::id());
-    let ip = |args: &[&str]| {
-        let out = std::process::Command::new("ip")
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "ip {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    ip(&["netns", "add", &ns]);
-    struct Delete(String);
-    impl Drop for Delete {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("ip")
-                .args(["netns", "del", &self.0])
-                .status();
-        }
-    }
-    let _delete = Delete(ns.clone());
-    ip(&["-n", &ns, "link", "set", "lo", "up"]);
+    let _namespace = Namespaces::create(std::slice::from_ref(&ns));
     // A veth pair with both ends inside: a multicast-capable link that
     // leads nowhere (no dummy driver in every kernel).
     let link = [

@@ -25,66 +25,24 @@ const ADDR_B: &str = "10.77.0.2";
 const SIGNAL_PORT: u16 = 7700;
 const MESSAGES: usize = 200;
 
-fn run(args: &[&str]) {
-    let out = Command::new("ip").args(args).output().expect("ip runs");
-    assert!(
-        out.status.success(),
-        "ip {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
+mod netns;
+use netns::{ip, is_root, Namespaces};
 
-/// Two namespaces and the veth pair between them; dropping kills what is
-/// left in them and deletes them (the veth ends go with them).
-struct Namespaces {
-    names: Vec<String>,
-}
-
-impl Namespaces {
-    fn create(tag: &str) -> Namespaces {
-        let pid = std::process::id();
-        let (a, b) = (format!("rt-a{tag}-{pid}"), format!("rt-b{tag}-{pid}"));
-        let mut ns = Namespaces { names: Vec::new() };
-        for n in [&a, &b] {
-            run(&["netns", "add", n]);
-            ns.names.push(n.clone());
-        }
-        // Both ends are created inside the namespaces: the root namespace
-        // never sees them.
-        run(&[
-            "-n", &a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns",
-            &b,
-        ]);
-        for (n, dev, addr) in [(&a, "veth-a", ADDR_A), (&b, "veth-b", ADDR_B)] {
-            run(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", dev]);
-            run(&["-n", n, "link", "set", dev, "up"]);
-            run(&["-n", n, "link", "set", "lo", "up"]);
-        }
-        ns
+/// `rt-a<tag>-<pid>` and `rt-b<tag>-<pid>` with the veth pair between them.
+fn veth_namespaces(tag: &str) -> Namespaces {
+    let pid = std::process::id();
+    let (a, b) = (format!("rt-a{tag}-{pid}"), format!("rt-b{tag}-{pid}"));
+    let ns = Namespaces::create(&[a.clone(), b.clone()]);
+    // Both ends are created inside the namespaces: the root namespace
+    // never sees them.
+    ip(&[
+        "-n", &a, "link", "add", "veth-a", "type", "veth", "peer", "name", "veth-b", "netns", &b,
+    ]);
+    for (n, dev, addr) in [(&a, "veth-a", ADDR_A), (&b, "veth-b", ADDR_B)] {
+        ip(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+        ip(&["-n", n, "link", "set", dev, "up"]);
     }
-}
-
-impl Drop for Namespaces {
-    fn drop(&mut self) {
-        for n in &self.names {
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", n]).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-9", pid]).status();
-                }
-            }
-            let _ = Command::new("ip").args(["netns", "del", n]).status();
-        }
-    }
-}
-
-fn is_root() -> bool {
-    std::fs::read_to_string("/proc/self/status").is_ok_and(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("Uid:"))
-            .and_then(|l| l.split_whitespace().nth(1))
-            == Some("0")
-    })
+    ns
 }
 
 fn spawn_peer(ns: &str, role: &str, mdns: bool) -> Child {
@@ -143,7 +101,7 @@ fn across_veth(mdns: bool) {
         println!("skipped: creating network namespaces and a veth pair needs root");
         return;
     }
-    let ns = Namespaces::create(if mdns { "m" } else { "" });
+    let ns = veth_namespaces(if mdns { "m" } else { "" });
     let answerer = spawn_peer(&ns.names[1], "answerer", mdns);
     let offerer = spawn_peer(&ns.names[0], "offerer", mdns);
     let (offerer_ok, offerer_out) = finish(offerer, Duration::from_secs(60));
