@@ -207,7 +207,8 @@ pub struct Dtls {
     /// it holds) once our record layer takes over, its pipe kept in
     /// `pipe_alone`.
     stream: Option<SslStream<DatagramPipe>>,
-    /// The datagram pipe once `stream` is gone.
+    /// The datagram pipe once `stream` is gone (an empty placeholder
+    /// before).
     pipe_alone: DatagramPipe,
     role: Role,
     state: DtlsState,
@@ -331,7 +332,7 @@ impl Dtls {
         };
         let mut dtls = Self {
             stream: Some(stream),
-            pipe_alone: DatagramPipe::new(config.mtu),
+            pipe_alone: DatagramPipe::new(0),
             role,
             state: DtlsState::Handshaking,
             remote_fingerprint,
@@ -657,8 +658,8 @@ impl Dtls {
                 // OpenSSL's part is over: keep its pipe (datagrams still to
                 // send), free the rest, and the read buffer only it used.
                 if let Some(mut stream) = self.stream.take() {
-                    let mtu = self.pipe_alone.mtu();
-                    self.pipe_alone = std::mem::replace(stream.get_mut(), DatagramPipe::new(mtu));
+                    // The placeholder goes with the stream, at once.
+                    self.pipe_alone = std::mem::replace(stream.get_mut(), DatagramPipe::new(0));
                     self.pipe_alone.clear_incoming();
                 }
                 self.read_buf = Box::default();

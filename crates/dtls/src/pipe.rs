@@ -55,11 +55,6 @@ impl DatagramPipe {
         }
     }
 
-    /// The MTU it packs records to.
-    pub(crate) fn mtu(&self) -> usize {
-        self.mtu
-    }
-
     pub(crate) fn push_incoming(&mut self, datagram: Bytes) {
         self.incoming.push_back(datagram);
     }
