@@ -1080,7 +1080,8 @@ impl Association {
             },
             chunks,
         };
-        let mut out = Vec::with_capacity(packet.encoded_len());
+        // Packet::write reserves the encoded length itself.
+        let mut out = Vec::new();
         if self.send_zero_checksum {
             packet.write_zero_checksum(&mut out);
         } else {
