@@ -11,7 +11,7 @@ mod node;
 
 use std::path::PathBuf;
 
-use common::{spawn, Running};
+use common::{spawn, Running, TestCertificate};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
@@ -52,22 +52,16 @@ fn chromium_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
 
 #[test]
 fn chromium_data_channel_relayed_through_our_turn_over_tls() {
-    let dir = std::env::temp_dir().join(format!("realtimer-chromium-turns-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
-    let (cert, private) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, key.cert.pem()).unwrap();
-    std::fs::write(&private, key.signing_key.serialize_pem()).unwrap();
+    let tls = TestCertificate::new("chromium-turns", "127.0.0.1");
     // The HTTPS certificate serves turns: too; the page is loaded over HTTPS.
     let (_server, base) = serve(&[
         "--tls-cert",
-        cert.to_str().unwrap(),
+        &tls.cert,
         "--tls-key",
-        private.to_str().unwrap(),
+        &tls.key,
         "--turn-tls-port",
         "0",
     ]);
     let out = node::run_node("turn-relay.mjs", &[&base, "tls"]);
-    let _ = std::fs::remove_dir_all(&dir);
     assert!(out.contains("tls: b relays over tls"), "{out}");
 }

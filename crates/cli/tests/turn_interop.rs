@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{free_udp_port, spawn, Running};
+use common::{free_udp_port, spawn, Running, TestCertificate};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -193,21 +193,16 @@ fn coturn_uclient_over_tcp_echoes_channel_data() {
 
 #[test]
 fn coturn_uclient_over_tls_echoes_channel_data() {
-    let dir = std::env::temp_dir().join(format!("realtimer-turn-tls-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let key = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
-    let (cert_path, key_path) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert_path, key.cert.pem()).unwrap();
-    std::fs::write(&key_path, key.signing_key.serialize_pem()).unwrap();
+    let tls = TestCertificate::new("turn-tls", "localhost");
     let (_server, listening) = serve_listening(&[
         "--turn-user",
         "alice:secret",
         "--relay-allow",
         "127.0.0.1/8",
         "--tls-cert",
-        cert_path.to_str().unwrap(),
+        &tls.cert,
         "--tls-key",
-        key_path.to_str().unwrap(),
+        &tls.key,
         "--turn-tls-port",
         "0",
     ]);
@@ -219,7 +214,6 @@ fn coturn_uclient_over_tls_echoes_channel_data() {
         (50, 2),
         &["-t", "-S", "-l", "333"],
     );
-    let _ = std::fs::remove_dir_all(&dir);
     assert_eq!(totals(&out), (100, 100, 0), "{out}");
 }
 

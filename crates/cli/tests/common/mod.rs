@@ -72,3 +72,37 @@ pub fn free_udp_port() -> u16 {
         .unwrap()
         .port()
 }
+
+/// A self-signed certificate for `name` and its key, as PEM files in a
+/// directory of their own, removed when the test ends.
+pub struct TestCertificate {
+    dir: std::path::PathBuf,
+    /// The certificate's PEM file.
+    pub cert: String,
+    /// The private key's PEM file.
+    pub key: String,
+}
+
+impl TestCertificate {
+    /// `tag` names the directory (unique per test and process).
+    pub fn new(tag: &str, name: &str) -> TestCertificate {
+        let dir = std::env::temp_dir().join(format!("realtimer-{tag}-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let made = rcgen::generate_simple_self_signed(vec![name.into()]).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, made.cert.pem()).unwrap();
+        std::fs::write(&key, made.signing_key.serialize_pem()).unwrap();
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+        TestCertificate {
+            cert: path(cert),
+            key: path(key),
+            dir,
+        }
+    }
+}
+
+impl Drop for TestCertificate {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
