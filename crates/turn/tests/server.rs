@@ -204,6 +204,19 @@ impl Harness {
     }
 }
 
+/// An Allocate for UDP relaying (REQUESTED-TRANSPORT), signed or not.
+fn allocate_request(client: &Client, tid: TransactionId, signed: bool) -> Vec<u8> {
+    encode(
+        client,
+        Method::ALLOCATE,
+        tid,
+        &|enc| {
+            enc.add(&RequestedTransport::UDP).unwrap();
+        },
+        signed,
+    )
+}
+
 fn encode(
     client: &Client,
     method: Method,
@@ -253,8 +266,7 @@ fn binding_requests_are_answered_on_the_turn_port() {
         &|_| {},
         false,
     );
-    h.server
-        .handle_client(h.now, listener(), client.address, &bytes);
+    h.send(&client, &bytes);
     let out = h.transmits();
     assert_eq!(out.len(), 1);
     let m = Message::decode(&out[0].contents).unwrap();
@@ -270,17 +282,8 @@ fn binding_requests_are_answered_on_the_turn_port() {
 fn no_credentials_get_401_with_realm_and_nonce() {
     let mut h = Harness::new(config());
     let client = Client::new("192.0.2.10:5000", "alice", "wonderland");
-    let bytes = encode(
-        &client,
-        Method::ALLOCATE,
-        TransactionId::new([1; 12]),
-        &|enc| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-        },
-        false,
-    );
-    h.server
-        .handle_client(h.now, listener(), client.address, &bytes);
+    let bytes = allocate_request(&client, TransactionId::new([1; 12]), false);
+    h.send(&client, &bytes);
     let out = h.transmits();
     let m = Message::decode(&out[0].contents).unwrap();
     assert_eq!(m.get::<ErrorCode>().unwrap().unwrap().code, 401);
@@ -340,17 +343,8 @@ fn stale_nonce_gets_438_and_a_retry_succeeds() {
     h.advance(Duration::from_secs(601));
     // The allocation expired with the nonce; a new Allocate first sees 438.
     let tid = h.next_tid();
-    let bytes = encode(
-        &client,
-        Method::ALLOCATE,
-        tid,
-        &|enc| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-        },
-        true,
-    );
-    h.server
-        .handle_client(h.now, listener(), client.address, &bytes);
+    let bytes = allocate_request(&client, tid, true);
+    h.send(&client, &bytes);
     let out = h.transmits();
     assert_eq!(error_code(&out[0].contents), Some(438));
     let m = Message::decode(&out[0].contents).unwrap();
@@ -439,8 +433,7 @@ fn channels_carry_channel_data_both_ways() {
 
     let mut frame = Vec::new();
     ChannelData::encode(0x4001, b"via channel", false, &mut frame);
-    h.server
-        .handle_client(h.now, listener(), client.address, &frame);
+    h.send(&client, &frame);
     let out = h.transmits();
     assert_eq!(out.len(), 1);
     assert_eq!((out[0].source, out[0].destination), (relay, peer));
@@ -459,8 +452,7 @@ fn channels_carry_channel_data_both_ways() {
         vec![0x7F, 0xFF, 0],
         vec![0x40],
     ] {
-        h.server
-            .handle_client(h.now, listener(), client.address, &bad);
+        h.send(&client, &bad);
     }
     assert!(h.transmits().is_empty());
     assert_eq!(h.server.metrics().dropped_malformed, before + 3);
@@ -572,17 +564,8 @@ fn retransmitted_allocate_gets_the_same_answer_and_another_gets_437() {
     let mut client = Client::new("192.0.2.10:5000", "alice", "wonderland");
     let first = h.allocate(&mut client);
     let tid = Message::decode(&first).unwrap().transaction_id();
-    let again = encode(
-        &client,
-        Method::ALLOCATE,
-        tid,
-        &|enc| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-        },
-        true,
-    );
-    h.server
-        .handle_client(h.now, listener(), client.address, &again);
+    let again = allocate_request(&client, tid, true);
+    h.send(&client, &again);
     let out = h.transmits();
     assert_eq!(out[0].contents, first);
     assert_eq!(error_code(&h.allocate(&mut client)), Some(437));
@@ -690,17 +673,8 @@ fn a_relay_port_that_cannot_be_bound_is_replaced_then_508() {
     let tid = TransactionId::new([0x77; 12]);
     let _ = h.allocate(&mut Client::new("192.0.2.99:1", "alice", "wonderland"));
     client.nonce = None;
-    let bytes = encode(
-        &client,
-        Method::ALLOCATE,
-        tid,
-        &|enc| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-        },
-        false,
-    );
-    h.server
-        .handle_client(h.now, listener(), client.address, &bytes);
+    let bytes = allocate_request(&client, tid, false);
+    h.send(&client, &bytes);
     let out = h.transmits();
     client.nonce = Some(
         Message::decode(&out[0].contents)
@@ -711,17 +685,8 @@ fn a_relay_port_that_cannot_be_bound_is_replaced_then_508() {
             .0
             .to_owned(),
     );
-    let bytes = encode(
-        &client,
-        Method::ALLOCATE,
-        tid,
-        &|enc| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-        },
-        true,
-    );
-    h.server
-        .handle_client(h.now, listener(), client.address, &bytes);
+    let bytes = allocate_request(&client, tid, true);
+    h.send(&client, &bytes);
     let mut failed = Vec::new();
     while let Some(Event::OpenRelay { relay }) = h.server.poll_event() {
         failed.push(relay);
@@ -812,8 +777,7 @@ fn hostile_input_never_panics_or_answers_garbage_with_state() {
         if x % 5 == 0 {
             m.truncate((x as usize >> 5) % (m.len() + 1));
         }
-        h.server
-            .handle_client(h.now, listener(), client.address, &m);
+        h.send(&client, &m);
         h.server.handle_peer(h.now, relay, public_peer(), &m);
         h.drive();
         while let Some(t) = h.server.poll_transmit() {
@@ -896,15 +860,7 @@ fn a_stream_closed_while_its_relay_is_being_bound_frees_the_relay_and_quota() {
     // Learn a nonce, then allocate without letting the harness bind.
     assert_eq!(h.permit(&mut tcp, public_peer()), Some(437));
     let tid = h.next_tid();
-    let allocate = encode(
-        &tcp,
-        Method::ALLOCATE,
-        tid,
-        &|enc: &mut MessageEncoder<'_>| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-        },
-        true,
-    );
+    let allocate = allocate_request(&tcp, tid, true);
     h.send(&tcp, &allocate);
     let Some(Event::OpenRelay { relay }) = h.server.poll_event() else {
         panic!("no relay asked for");
