@@ -24,6 +24,13 @@ impl Deliver for Recorder {
     }
 }
 
+/// A client on a recording direct front, not live yet.
+fn direct(hub: &Hub, now: Instant) -> (Arc<Recorder>, ClientId) {
+    let recorder = Arc::new(Recorder::default());
+    let (id, _) = hub.connect_direct(None, now, recorder.clone()).unwrap();
+    (recorder, id)
+}
+
 fn kinds(recorder: &Recorder) -> Vec<&'static str> {
     let events = recorder.events.lock().unwrap();
     events
@@ -44,10 +51,7 @@ fn kinds(recorder: &Recorder) -> Vec<&'static str> {
 fn a_direct_client_gets_what_came_before_it_went_live_first_and_in_order() {
     let hub = Hub::new(RoomsConfig::default());
     let now = crate::now();
-    let a = Arc::new(Recorder::default());
-    let b = Arc::new(Recorder::default());
-    let (a_id, _) = hub.connect_direct(None, now, a.clone()).unwrap();
-    let (b_id, _) = hub.connect_direct(None, now, b.clone()).unwrap();
+    let ((a, a_id), (b, b_id)) = (direct(&hub, now), direct(&hub, now));
     hub.go_live(a_id);
     hub.create_or_join(a_id, "r", now);
     hub.create_or_join(b_id, "r", now);
@@ -66,10 +70,7 @@ fn a_direct_client_gets_what_came_before_it_went_live_first_and_in_order() {
 fn a_direct_client_whose_transport_is_full_is_dropped_and_closed() {
     let hub = Hub::new(RoomsConfig::default());
     let now = crate::now();
-    let a = Arc::new(Recorder::default());
-    let b = Arc::new(Recorder::default());
-    let (a_id, _) = hub.connect_direct(None, now, a.clone()).unwrap();
-    let (b_id, _) = hub.connect_direct(None, now, b.clone()).unwrap();
+    let ((_a, a_id), (b, b_id)) = (direct(&hub, now), direct(&hub, now));
     hub.go_live(a_id);
     hub.go_live(b_id);
     hub.create_or_join(a_id, "r", now);
@@ -99,10 +100,7 @@ fn a_direct_client_that_never_goes_live_holds_a_bounded_backlog() {
     };
     let hub = Hub::new(config);
     let now = crate::now();
-    let a = Arc::new(Recorder::default());
-    let b = Arc::new(Recorder::default());
-    let (a_id, _) = hub.connect_direct(None, now, a.clone()).unwrap();
-    let (b_id, _) = hub.connect_direct(None, now, b.clone()).unwrap();
+    let ((_a, a_id), (b, b_id)) = (direct(&hub, now), direct(&hub, now));
     hub.go_live(a_id);
     hub.create_or_join(a_id, "r", now);
     hub.create_or_join(b_id, "r", now);
