@@ -45,16 +45,6 @@ pub(super) struct MdnsService {
     commands: mpsc::Sender<Command>,
 }
 
-impl std::fmt::Debug for Command {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Register(n, ip) => write!(f, "Register({n}, {ip})"),
-            Self::Unregister(n) => write!(f, "Unregister({n})"),
-            Self::Resolve(n, i, _) => write!(f, "Resolve({n}, {i:?})"),
-        }
-    }
-}
-
 /// A published name; dropping it unpublishes the name (with an RFC 6762
 /// §10.1 goodbye).
 #[derive(Debug)]
