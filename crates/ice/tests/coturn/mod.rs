@@ -48,6 +48,20 @@ impl Coturn {
     /// Starts coturn with `extra` flags; with `tls` = (certificate,
     /// private key) PEM files, a TLS listener too.
     pub fn start(extra: &[&str], tls: Option<(&str, &str)>) -> Coturn {
+        // A port found free may be taken by another test's server before
+        // coturn binds it (tests start `realtimer serve` on ephemeral ports
+        // too); then the STUN answer comes from that server, and a test
+        // would talk to it instead: try another port.
+        for _ in 0..5 {
+            let coturn = Self::start_on_free_ports(extra, tls);
+            if answers_as_coturn(coturn.address()) {
+                return coturn;
+            }
+        }
+        panic!("coturn did not come up on a port of its own in 5 tries");
+    }
+
+    fn start_on_free_ports(extra: &[&str], tls: Option<(&str, &str)>) -> Coturn {
         let port = free_port();
         let tls_port = tls.map(|_| free_port());
         let dir = std::env::temp_dir().join(format!("realtimer-coturn-{port}"));
@@ -100,14 +114,12 @@ impl Coturn {
             .stderr(Stdio::null())
             .spawn()
             .expect("turnserver (coturn) must be installed: scripts/test installs it");
-        let coturn = Coturn {
+        Coturn {
             child,
             port,
             tls_port,
             dir,
-        };
-        wait_for_stun(coturn.address());
-        coturn
+        }
     }
 
     /// The UDP (and TCP) listener.
@@ -116,8 +128,10 @@ impl Coturn {
     }
 }
 
-/// Waits until a STUN Binding request to `server` is answered.
-pub fn wait_for_stun(server: SocketAddr) {
+/// Waits until a STUN Binding request to `server` is answered; true if
+/// coturn answered (its SOFTWARE attribute names it), false if another
+/// server did.
+fn answers_as_coturn(server: SocketAddr) -> bool {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     socket
         .set_read_timeout(Some(Duration::from_millis(200)))
@@ -130,7 +144,7 @@ pub fn wait_for_stun(server: SocketAddr) {
         let _ = socket.send_to(&request, server);
         if let Ok((n, _)) = socket.recv_from(&mut buf) {
             if n >= 20 && buf[0] == 0x01 && buf[1] == 0x01 {
-                return;
+                return buf[..n].windows(6).any(|w| w == b"Coturn");
             }
         }
     }
