@@ -20,9 +20,9 @@ pub use self::stun::{
     UnknownAttributes, Userhash, Username, XorMappedAddress,
 };
 pub use self::turn::{
-    AdditionalAddressFamily, AddressErrorCode, ChannelNumber, Data, DontFragment, EvenPort, Icmp,
-    Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken, XorPeerAddress,
-    XorRelayedAddress,
+    AdditionalAddressFamily, AddressErrorCode, ChannelNumber, ConnectionId, Data, DontFragment,
+    EvenPort, Icmp, Lifetime, RequestedAddressFamily, RequestedTransport, ReservationToken,
+    XorPeerAddress, XorRelayedAddress,
 };
 pub use crate::address::AddressFamily;
 
@@ -70,6 +70,7 @@ attribute_types! {
     RESERVATION_TOKEN = 0x0022, "RESERVATION-TOKEN", "RESERVATION-TOKEN (RFC 8656 §18.10).";
     PRIORITY = 0x0024, "PRIORITY", "PRIORITY (RFC 8445 §16.1).";
     USE_CANDIDATE = 0x0025, "USE-CANDIDATE", "USE-CANDIDATE (RFC 8445 §16.1).";
+    CONNECTION_ID = 0x002A, "CONNECTION-ID", "CONNECTION-ID (RFC 6062 §6.2.1).";
     ADDITIONAL_ADDRESS_FAMILY = 0x8000, "ADDITIONAL-ADDRESS-FAMILY", "ADDITIONAL-ADDRESS-FAMILY (RFC 8656 §18.11).";
     ADDRESS_ERROR_CODE = 0x8001, "ADDRESS-ERROR-CODE", "ADDRESS-ERROR-CODE (RFC 8656 §18.12).";
     PASSWORD_ALGORITHMS = 0x8002, "PASSWORD-ALGORITHMS", "PASSWORD-ALGORITHMS (RFC 8489 §14.11).";
@@ -337,4 +338,5 @@ attribute_enum! {
     AdditionalAddressFamily(AdditionalAddressFamily),
     AddressErrorCode(AddressErrorCode<'a>),
     Icmp(Icmp),
+    ConnectionId(ConnectionId),
 }

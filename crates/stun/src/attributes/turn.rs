@@ -27,6 +27,11 @@ integer_attribute!(
     /// allocation (RFC 8656 §18.10).
     ReservationToken(u64), RESERVATION_TOKEN
 );
+integer_attribute!(
+    /// CONNECTION-ID: names a TCP connection between the server and a peer
+    /// of a TCP allocation (RFC 6062 §6.2.1).
+    ConnectionId(u32), CONNECTION_ID
+);
 flag_attribute!(
     /// DONT-FRAGMENT: set the DF bit on relayed packets (RFC 8656 §18.9).
     DontFragment, DONT_FRAGMENT
