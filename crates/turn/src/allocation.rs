@@ -1,7 +1,7 @@
 //! One allocation's state (RFC 8656 §2.2): relayed address, lifetime,
 //! permissions, channels, and its share of bandwidth.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
@@ -28,6 +28,11 @@ pub(crate) struct ChannelBinding {
 #[derive(Debug)]
 pub(crate) struct Allocation {
     pub(crate) relay: SocketAddr,
+    /// A TCP allocation (RFC 6062): peers are reached over TCP connections
+    /// rather than datagrams from `relay`.
+    pub(crate) tcp: bool,
+    /// The peer connections of a TCP allocation, by CONNECTION-ID.
+    pub(crate) connections: HashSet<u32>,
     pub(crate) username: String,
     pub(crate) account: String,
     pub(crate) expires: Instant,

@@ -89,6 +89,16 @@ pub struct Limits {
     pub channel_lifetime: Duration,
     /// How long a nonce stays valid before 438 (600 s, as coturn).
     pub nonce_lifetime: Duration,
+    /// TCP connections with peers per TCP allocation (RFC 6062), pending
+    /// or bound: past it Connect gets 508 and peers' connections are
+    /// refused. Zero turns TCP allocations off (442).
+    pub tcp_connections_per_allocation: usize,
+    /// RFC 6062 §5.2, §5.3: a peer connection waits this long for the
+    /// client's ConnectionBind before it is closed (30 s).
+    pub connection_bind_timeout: Duration,
+    /// A Connect's TCP connection to the peer must be up within this, or
+    /// the client gets 447 (RFC 6062 §5.2).
+    pub peer_connect_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -105,6 +115,9 @@ impl Default for Limits {
             permission_lifetime: Duration::from_secs(300),
             channel_lifetime: Duration::from_secs(600),
             nonce_lifetime: Duration::from_secs(600),
+            tcp_connections_per_allocation: 16,
+            connection_bind_timeout: Duration::from_secs(30),
+            peer_connect_timeout: Duration::from_secs(10),
         }
     }
 }

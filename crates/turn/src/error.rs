@@ -41,7 +41,8 @@ pub enum RequestError {
     /// Not a method this server offers (400).
     #[error("Bad Request: method not served")]
     UnsupportedMethod,
-    /// REQUESTED-TRANSPORT is not UDP (442).
+    /// REQUESTED-TRANSPORT is neither UDP nor, on a TCP or TLS
+    /// connection, TCP (442, RFC 6062 §5.1).
     #[error("Unsupported Transport Protocol")]
     UnsupportedTransport,
     /// The requested family has no relay address here (440).
@@ -81,6 +82,22 @@ pub enum RequestError {
     /// Too many channels on the allocation (508).
     #[error("Insufficient Capacity: too many channels")]
     ChannelLimit,
+
+    // TCP allocations (RFC 6062 §5).
+    /// A connection to this peer is already being made or open on the
+    /// allocation (446, §5.2).
+    #[error("Connection Already Exists")]
+    ConnectionExists,
+    /// The TCP connection to the peer failed or timed out (447, §5.2).
+    #[error("Connection Timeout or Failure")]
+    ConnectionFailed,
+    /// Too many peer connections on the allocation (508).
+    #[error("Insufficient Capacity: too many connections")]
+    ConnectionLimit,
+    /// ConnectionBind names no connection waiting for one, or arrived on a
+    /// connection that is not a fresh TCP or TLS one (400, §5.4).
+    #[error("Bad Request: no such connection to bind")]
+    BadConnection,
 }
 
 impl RequestError {
@@ -91,7 +108,7 @@ impl RequestError {
             Unauthenticated | UnknownUser | CredentialExpired | IntegrityMismatch => {
                 ErrorCode::UNAUTHENTICATED
             }
-            MissingAuthAttributes | BadRequest | UnsupportedMethod | BadChannel => {
+            MissingAuthAttributes | BadRequest | UnsupportedMethod | BadChannel | BadConnection => {
                 ErrorCode::BAD_REQUEST
             }
             StaleNonce => ErrorCode::STALE_NONCE,
@@ -103,9 +120,11 @@ impl RequestError {
             AllocationMismatch => ErrorCode::ALLOCATION_MISMATCH,
             ForbiddenPeer => ErrorCode::FORBIDDEN,
             UserQuota | SourceQuota | TotalQuota => ErrorCode::ALLOCATION_QUOTA_REACHED,
-            InsufficientCapacity | PermissionLimit | ChannelLimit => {
+            InsufficientCapacity | PermissionLimit | ChannelLimit | ConnectionLimit => {
                 ErrorCode::INSUFFICIENT_CAPACITY
             }
+            ConnectionExists => ErrorCode::CONNECTION_ALREADY_EXISTS,
+            ConnectionFailed => ErrorCode::CONNECTION_TIMEOUT_OR_FAILURE,
         }
     }
 

@@ -15,7 +15,11 @@
 //! - Client transports: UDP ([`Server::handle_client`]) and streams, TCP or
 //!   TLS, whose bytes [`StreamDecoder`] cuts into messages for
 //!   [`Server::handle_stream_message`] (RFC 8656 §3.1, ChannelData padded
-//!   per §12.5). Relaying to peers is UDP.
+//!   per §12.5). Relaying to peers is UDP, or TCP for clients on TCP or
+//!   TLS that ask for it (RFC 6062: Connect, ConnectionAttempt,
+//!   ConnectionBind; the driver opens, accepts and pipes the connections
+//!   on [`Event::OpenTcpRelay`], [`Event::ConnectPeer`],
+//!   [`Event::BindConnection`] and [`Event::ClosePeerConnection`]).
 //! - Safety: peers on loopback, private, link-local, multicast or
 //!   unspecified addresses are refused (403) unless allow-listed
 //!   ([`PeerPolicy`]); quotas per user, per client IP and in total (486);

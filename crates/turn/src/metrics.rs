@@ -105,6 +105,8 @@ pub struct Gauges {
     pub permissions: usize,
     /// Channels now bound, all allocations together.
     pub channels: usize,
+    /// TCP allocations' peer connections (RFC 6062), pending or bound.
+    pub tcp_connections: usize,
 }
 
 /// Monotonic counters since the server started.
@@ -143,6 +145,16 @@ pub struct Metrics {
     pub dropped_bandwidth: u64,
     /// Datagrams that were neither STUN nor ChannelData, or malformed.
     pub dropped_malformed: u64,
+    /// Peer connections of TCP allocations opened: Connects that
+    /// succeeded and peers' connections accepted (RFC 6062).
+    pub tcp_connections_opened: u64,
+    /// Connects that failed or timed out (447), and peers' connections
+    /// refused (no permission, policy, or the per-allocation limit).
+    pub tcp_connections_failed: u64,
+    /// Peer connections bound to a client data connection (ConnectionBind).
+    pub tcp_connections_bound: u64,
+    /// Peer connections closed without a ConnectionBind in time.
+    pub tcp_bind_timeouts: u64,
 }
 
 impl Metrics {
@@ -195,6 +207,11 @@ impl Metrics {
                 "realtimer_turn_channels_active",
                 "Channels now bound.",
                 gauges.channels as u64,
+            ),
+            (
+                "realtimer_turn_tcp_connections_active",
+                "Peer connections of TCP allocations (RFC 6062), pending or bound.",
+                gauges.tcp_connections as u64,
             ),
         ];
         for (name, help, value) in gauges {
@@ -263,6 +280,26 @@ impl Metrics {
                 "dropped_malformed_total",
                 "Malformed datagrams.",
                 self.dropped_malformed,
+            ),
+            (
+                "tcp_connections_opened_total",
+                "Peer connections of TCP allocations opened (RFC 6062).",
+                self.tcp_connections_opened,
+            ),
+            (
+                "tcp_connections_failed_total",
+                "Connects failed (447) and peer connections refused.",
+                self.tcp_connections_failed,
+            ),
+            (
+                "tcp_connections_bound_total",
+                "Peer connections bound to a data connection.",
+                self.tcp_connections_bound,
+            ),
+            (
+                "tcp_bind_timeouts_total",
+                "Peer connections closed with no ConnectionBind in time.",
+                self.tcp_bind_timeouts,
             ),
         ];
         for (name, help, value) in counters {

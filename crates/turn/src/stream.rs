@@ -6,7 +6,7 @@
 use crate::channel_data::{self, ChannelData};
 
 /// The client-to-server transport of a 5-tuple (RFC 8656 §2.2: the
-/// protocol is part of it). Relaying to peers is always UDP.
+/// protocol is part of it).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 #[non_exhaustive]
 pub enum Transport {

@@ -16,6 +16,9 @@ use realtimer_turn::{
     Transport,
 };
 
+#[path = "server/tcp.rs"]
+mod tcp;
+
 const REALM: &str = "realtimer.test";
 const UNIX_START: u64 = 1_700_000_000;
 
@@ -108,7 +111,7 @@ impl Harness {
     fn drive(&mut self) -> Vec<Event> {
         let mut seen = Vec::new();
         while let Some(event) = self.server.poll_event() {
-            if let Event::OpenRelay { relay } = event {
+            if let Event::OpenRelay { relay } | Event::OpenTcpRelay { relay } = event {
                 self.server.relay_opened(self.now, relay, true);
             }
             seen.push(event);

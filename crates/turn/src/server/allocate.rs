@@ -20,8 +20,8 @@ impl Server {
             if pending.attempts < MAX_BIND_ATTEMPTS {
                 if let Some(next) = self.pick_relay(pending.family, pending.even) {
                     self.relays_in_use.insert(next);
+                    self.events.push_back(open_relay(next, pending.tcp));
                     self.pending.insert(next, pending);
-                    self.events.push_back(Event::OpenRelay { relay: next });
                     return;
                 }
             }
@@ -73,6 +73,8 @@ impl Server {
         }
         let allocation = Allocation {
             relay,
+            tcp: pending.tcp,
+            connections: HashSet::new(),
             username: pending.auth.username,
             account: pending.auth.account,
             expires: now + pending.lifetime,
@@ -134,16 +136,27 @@ impl Server {
             // Expired but not swept yet: free it now.
             self.remove_allocation(tuple);
         }
-        match message.get::<RequestedTransport>() {
-            Ok(Some(RequestedTransport::UDP)) => {}
+        // RFC 6062 §5.1: TCP relays only for clients on TCP or TLS.
+        let tcp = match message.get::<RequestedTransport>() {
+            Ok(Some(RequestedTransport::UDP)) => false,
+            Ok(Some(RequestedTransport::TCP))
+                if tuple.transport.is_stream()
+                    && self.config.limits.tcp_connections_per_allocation > 0 =>
+            {
+                true
+            }
             Ok(Some(_)) => return Err(RequestError::UnsupportedTransport),
             _ => return Err(RequestError::BadRequest),
-        }
+        };
         let requested_family = match message.get::<RequestedAddressFamily>() {
             Ok(f) => f.map(|f| f.0),
             Err(_) => return Err(RequestError::AddressFamilyNotSupported),
         };
         let has_token = message.contains(AttributeType::RESERVATION_TOKEN);
+        if tcp && (has_token || message.contains(AttributeType::EVEN_PORT)) {
+            // RFC 6062 §5.1: no port reservations for TCP relays.
+            return Err(RequestError::BadRequest);
+        }
         if has_token && requested_family.is_some() {
             return Err(RequestError::BadRequest);
         }
@@ -208,9 +221,10 @@ impl Server {
                 even,
                 additional_refused,
                 attempts: 0,
+                tcp,
             },
         );
-        self.events.push_back(Event::OpenRelay { relay });
+        self.events.push_back(open_relay(relay, tcp));
         Ok(())
     }
 
@@ -285,5 +299,15 @@ impl Server {
             }
         }
         None
+    }
+}
+
+/// The event that binds a relay: a UDP socket, or a TCP listener for a TCP
+/// allocation (RFC 6062 §5.1).
+fn open_relay(relay: SocketAddr, tcp: bool) -> Event {
+    if tcp {
+        Event::OpenTcpRelay { relay }
+    } else {
+        Event::OpenRelay { relay }
     }
 }

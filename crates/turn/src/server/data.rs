@@ -91,6 +91,7 @@ impl Server {
             return;
         };
         if !allocation.is_live(now)
+            || allocation.tcp
             || peer.is_ipv4() != allocation.relay.is_ipv4()
             || !allocation.permits(peer.ip(), now)
         {

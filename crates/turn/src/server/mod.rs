@@ -4,15 +4,17 @@
 mod allocate;
 mod data;
 mod requests;
+mod tcp;
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use realtimer_stun::attributes::{
-    AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, Data, ErrorCode,
-    EvenPort, Lifetime, Nonce, Realm, RequestedAddressFamily, RequestedTransport, ReservationToken,
-    Software, UnknownAttributeList, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    AdditionalAddressFamily, AddressErrorCode, AddressFamily, ChannelNumber, ConnectionId, Data,
+    ErrorCode, EvenPort, Lifetime, Nonce, Realm, RequestedAddressFamily, RequestedTransport,
+    ReservationToken, Software, UnknownAttributeList, Username, XorMappedAddress, XorPeerAddress,
+    XorRelayedAddress,
 };
 use realtimer_stun::{
     AttributeType, BindingOutcome, BindingServer, Class, DecodeAttribute, EncodeError,
@@ -55,10 +57,47 @@ pub enum Event {
         /// The relayed transport address to bind.
         relay: SocketAddr,
     },
-    /// The allocation on `relay` is gone: close its socket.
+    /// The allocation on `relay` is gone: close its socket (or listener).
     CloseRelay {
         /// The relayed transport address to close.
         relay: SocketAddr,
+    },
+    /// RFC 6062 §5.1: listen for TCP on `relay`, a TCP allocation's
+    /// relayed address, and report with [`Server::relay_opened`]. Peers'
+    /// connections to it go to [`Server::handle_peer_connection`].
+    OpenTcpRelay {
+        /// The relayed transport address to listen on.
+        relay: SocketAddr,
+    },
+    /// RFC 6062 §5.2: open a TCP connection from `relay` to `peer` and
+    /// report with [`Server::peer_connected`].
+    ConnectPeer {
+        /// The CONNECTION-ID the core gave it.
+        connection: u32,
+        /// The relayed address to connect from.
+        relay: SocketAddr,
+        /// The peer to connect to.
+        peer: SocketAddr,
+    },
+    /// RFC 6062 §5.4: a ConnectionBind succeeded. Once the response
+    /// queued before this event is written, the client's connection
+    /// from `client` to `listener` carries raw bytes to and from the peer
+    /// connection `connection`, and no more TURN messages.
+    BindConnection {
+        /// The peer connection.
+        connection: u32,
+        /// The data connection's transport (TCP or TLS).
+        transport: Transport,
+        /// The server's end of the data connection.
+        listener: SocketAddr,
+        /// The client's end of the data connection.
+        client: SocketAddr,
+    },
+    /// Close the peer connection `connection`, and its data connection
+    /// when one is bound (RFC 6062 §5.2, §5.3, §5.5).
+    ClosePeerConnection {
+        /// The peer connection.
+        connection: u32,
     },
 }
 
@@ -73,6 +112,8 @@ struct Pending {
     even: bool,
     additional_refused: Option<AddressFamily>,
     attempts: u8,
+    /// A TCP allocation (RFC 6062).
+    tcp: bool,
 }
 
 /// How many ports an Allocate tries before 508.
@@ -104,6 +145,10 @@ pub struct Server {
     transmits: VecDeque<Transmit>,
     events: VecDeque<Event>,
     spare: Vec<Vec<u8>>,
+    /// TCP allocations' peer connections by CONNECTION-ID (RFC 6062).
+    peer_connections: HashMap<u32, tcp::PeerConnection>,
+    /// Client data connections bound to a peer connection (RFC 6062 §5.4).
+    data_connections: HashMap<FiveTuple, u32>,
     metrics: Metrics,
     rng: u64,
     next_sweep: Option<Instant>,
@@ -118,6 +163,7 @@ type Reply = Vec<OwnedAttribute>;
 #[derive(Debug, Clone, Copy)]
 enum OwnedAttribute {
     Lifetime(u32),
+    ConnectionId(u32),
 }
 
 impl Server {
@@ -142,6 +188,8 @@ impl Server {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             spare: Vec::new(),
+            peer_connections: HashMap::new(),
+            data_connections: HashMap::new(),
             metrics: Metrics::default(),
             next_sweep: None,
             last_now: now,
@@ -168,6 +216,7 @@ impl Server {
             relay_ports: self.relays_in_use.len(),
             permissions,
             channels,
+            tcp_connections: self.peer_connections.len(),
         })
     }
 
@@ -213,6 +262,7 @@ impl Server {
         for allocation in self.allocations.values_mut() {
             allocation.sweep(now);
         }
+        self.sweep_peer_connections(now);
         self.next_sweep = (!self.allocations.is_empty()).then(|| now + SWEEP_INTERVAL);
     }
 
@@ -267,6 +317,9 @@ impl Server {
             transport,
         };
         self.remove_allocation(tuple);
+        if let Some(connection) = self.data_connections.remove(&tuple) {
+            self.close_peer_connection(connection);
+        }
         if self.pending_tuples.remove(&tuple) {
             let relays: Vec<SocketAddr> = self
                 .pending
@@ -284,8 +337,8 @@ impl Server {
     }
 
     /// True while `client` holds an allocation (or one is being made) on
-    /// its `transport` to `listener`; a driver keeps such a stream open
-    /// however idle.
+    /// its `transport` to `listener`, or that stream is a data connection
+    /// (RFC 6062 §5.4); a driver keeps such a stream open however idle.
     pub fn has_allocation(
         &self,
         transport: Transport,
@@ -297,7 +350,9 @@ impl Server {
             listener,
             transport,
         };
-        self.allocations.contains_key(&tuple) || self.pending_tuples.contains(&tuple)
+        self.allocations.contains_key(&tuple)
+            || self.pending_tuples.contains(&tuple)
+            || self.data_connections.contains_key(&tuple)
     }
 
     fn handle_client_message(&mut self, now: Instant, tuple: FiveTuple, datagram: &[u8]) {
@@ -338,6 +393,9 @@ impl Server {
         self.relays_in_use.remove(&allocation.relay);
         self.release_quota(&allocation.account, tuple.client.ip());
         self.metrics.allocations_closed += 1;
+        for connection in allocation.connections {
+            self.close_peer_connection(connection);
+        }
         self.events.push_back(Event::CloseRelay {
             relay: allocation.relay,
         });

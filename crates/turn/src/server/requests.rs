@@ -23,7 +23,12 @@ impl Server {
         }
         if !matches!(
             method,
-            Method::ALLOCATE | Method::REFRESH | Method::CREATE_PERMISSION | Method::CHANNEL_BIND
+            Method::ALLOCATE
+                | Method::REFRESH
+                | Method::CREATE_PERMISSION
+                | Method::CHANNEL_BIND
+                | Method::CONNECT
+                | Method::CONNECTION_BIND
         ) {
             self.send_error(
                 tuple,
@@ -35,7 +40,11 @@ impl Server {
             );
             return;
         }
-        let auth = match self.authenticate(now, tuple.client, message) {
+        let nonce_owner = match method {
+            Method::CONNECTION_BIND => self.control_client_of(tuple, message),
+            _ => None,
+        };
+        let auth = match self.authenticate(now, tuple.client, nonce_owner, message) {
             Ok(auth) => auth,
             Err(error) => {
                 debug!(client = %tuple.client, ?method, "refused: {error:?}");
@@ -45,6 +54,14 @@ impl Server {
         };
         let result = match method {
             Method::ALLOCATE => match self.allocate(now, tuple, message, auth.clone()) {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
+            Method::CONNECT => match self.connect(now, tuple, message, &auth) {
+                Ok(()) => return,
+                Err(e) => Err(e),
+            },
+            Method::CONNECTION_BIND => match self.connection_bind(tuple, message, &auth) {
                 Ok(()) => return,
                 Err(e) => Err(e),
             },
@@ -61,11 +78,13 @@ impl Server {
         }
     }
 
-    /// RFC 8489 §9.2.4, in its order.
+    /// RFC 8489 §9.2.4, in its order. The nonce must be one issued to
+    /// `client`, or to `also` when given.
     pub(super) fn authenticate(
         &self,
         now: Instant,
         client: SocketAddr,
+        also: Option<SocketAddr>,
         message: &Message<'_>,
     ) -> Result<Authenticated, RequestError> {
         if !message.has_integrity() {
@@ -78,7 +97,9 @@ impl Server {
         ) else {
             return Err(RequestError::MissingAuthAttributes);
         };
-        match self.nonces.check(nonce, client, self.millis(now)) {
+        let now_ms = self.millis(now);
+        let fresh = |owner| self.nonces.check(nonce, owner, now_ms);
+        match fresh(client).or_else(|e| also.map_or(Err(e), fresh)) {
             Ok(()) => {}
             Err(NonceError::Expired | NonceError::Invalid) => return Err(RequestError::StaleNonce),
         }
@@ -184,6 +205,10 @@ impl Server {
         let allowed = self.config.peer_policy.allows(peer.ip());
         let limits = self.config.limits.clone();
         let allocation = self.owned_allocation(now, tuple, auth)?;
+        if allocation.tcp {
+            // RFC 6062 §5: a TCP allocation relays no datagrams.
+            return Err(RequestError::BadRequest);
+        }
         if peer.is_ipv4() != allocation.relay.is_ipv4() {
             return Err(RequestError::PeerAddressFamilyMismatch);
         }
@@ -239,6 +264,7 @@ impl Server {
             for attribute in reply {
                 match attribute {
                     OwnedAttribute::Lifetime(secs) => enc.add(&Lifetime(*secs))?,
+                    OwnedAttribute::ConnectionId(id) => enc.add(&ConnectionId(*id))?,
                 };
             }
             if let Some(software) = &self.config.software {
