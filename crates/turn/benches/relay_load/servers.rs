@@ -1,0 +1,211 @@
+//! The TURN servers under test, started fresh for each measurement on
+//! loopback and pinned to one CPU: coturn's `turnserver` and our
+//! `realtimer serve`, with the same user, loopback peers allowed and no
+//! quota or bandwidth limit. CPU time and memory come from /proc.
+
+use std::io;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use crate::client::User;
+
+pub(crate) const USER: User<'static> = User {
+    name: "bench",
+    password: "benchpass",
+};
+const REALM: &str = "bench.local";
+
+/// Which server.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Coturn,
+    Realtimer,
+}
+
+impl Kind {
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Kind::Coturn => "coturn",
+            Kind::Realtimer => "realtimer",
+        }
+    }
+}
+
+/// A running server, stopped (by its PID) on drop.
+pub(crate) struct Server {
+    child: Child,
+    pub(crate) address: SocketAddr,
+    dir: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+impl Server {
+    /// Starts `kind` on a free loopback port, on `cpu` when given
+    /// (`taskset`), and waits until it answers STUN. `realtimer` is the
+    /// path of our binary.
+    pub(crate) fn start(
+        kind: Kind,
+        cpu: Option<usize>,
+        realtimer: &std::path::Path,
+    ) -> io::Result<Server> {
+        let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
+        let dir = std::env::temp_dir().join(format!("relay-load-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir)?;
+        let port_text = port.to_string();
+        let user = format!("{}:{}", USER.name, USER.password);
+        let mut command = match cpu {
+            Some(cpu) => {
+                let mut c = Command::new("taskset");
+                c.args(["-c", &cpu.to_string()]);
+                c
+            }
+            None => Command::new("env"),
+        };
+        match kind {
+            Kind::Coturn => {
+                let (db, pid) = (dir.join("turndb"), dir.join("turnserver.pid"));
+                command.arg("turnserver").args([
+                    "-n",
+                    "--listening-ip",
+                    "127.0.0.1",
+                    "--listening-port",
+                    &port_text,
+                    "--relay-ip",
+                    "127.0.0.1",
+                    "--min-port",
+                    "20000",
+                    "--max-port",
+                    "29999",
+                    "--lt-cred-mech",
+                    "--user",
+                    &user,
+                    "--realm",
+                    REALM,
+                    "--allow-loopback-peers",
+                    "--no-tls",
+                    "--no-dtls",
+                    "--no-tcp",
+                    "--no-cli",
+                    "--no-rfc5780",
+                    "--log-file",
+                    "stdout",
+                    "--simple-log",
+                ]);
+                command.arg("--userdb").arg(db).arg("--pidfile").arg(pid);
+            }
+            Kind::Realtimer => {
+                command.arg(realtimer).args([
+                    "serve",
+                    "--listen",
+                    "127.0.0.1:0",
+                    "--stun-listen",
+                    &format!("127.0.0.1:{port}"),
+                    "--turn-tcp",
+                    "false",
+                    "--turn-user",
+                    &user,
+                    "--turn-realm",
+                    REALM,
+                    "--relay-allow",
+                    "127.0.0.0/8",
+                    "--relay-ports",
+                    "40000-49999",
+                    "--turn-bandwidth",
+                    "0",
+                    "--turn-ip-quota",
+                    "100000",
+                    "--turn-user-quota",
+                    "100000",
+                    "--turn-total-quota",
+                    "100000",
+                ]);
+            }
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Server {
+            child,
+            address: SocketAddr::from(([127, 0, 0, 1], port)),
+            dir,
+        };
+        server.wait_until_answering()?;
+        Ok(server)
+    }
+
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (bounded) for a STUN Binding answer on the server's port.
+    fn wait_until_answering(&self) -> io::Result<()> {
+        let socket = UdpSocket::bind("127.0.0.1:0")?;
+        socket.set_read_timeout(Some(Duration::from_millis(100)))?;
+        // A Binding request: no attributes, magic cookie, fixed id.
+        let mut request = vec![0x00, 0x01, 0x00, 0x00, 0x21, 0x12, 0xA4, 0x42];
+        request.extend_from_slice(&[7; 12]);
+        let mut buf = [0u8; 1500];
+        for _ in 0..100 {
+            socket.send_to(&request, self.address)?;
+            if let Ok((n, _)) = socket.recv_from(&mut buf) {
+                if n >= 20 && buf[..2] == [0x01, 0x01] {
+                    return Ok(());
+                }
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!("the server on {} does not answer STUN", self.address),
+        ))
+    }
+}
+
+/// CPU time (user + system, every thread, dead ones too) of process `pid`
+/// in seconds, from /proc/PID/stat (clock ticks of 10 ms).
+pub(crate) fn cpu_seconds(pid: u32) -> f64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the command name (which may hold spaces) in parentheses.
+    let Some(rest) = stat.rsplit_once(')').map(|(_, r)| r) else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of stat(5): 12 and 13 here.
+    let ticks: u64 = fields[12..14]
+        .iter()
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    ticks as f64 / 100.0
+}
+
+/// A `Vm*` figure of /proc/PID/status in KiB (`VmRSS`, `VmHWM`).
+pub(crate) fn memory_kib(pid: u32, field: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// The 1-minute load average, to say how busy the machine was.
+pub(crate) fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|s| s.split_whitespace().next().map(str::to_owned))
+        .unwrap_or_default()
+}
