@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use crate::cipher::{AesCtr, AesGcm, HmacSha1, GCM_TAG_LEN};
+use crate::cipher::{xor_into, AesCtr, AesGcm, HmacSha1, GCM_TAG_LEN};
 use crate::kdf::{KeyDerivation, SessionKeys};
 use crate::replay::{Replay, ReplayWindow};
 use crate::{ProtectionProfile, SrtpError};
@@ -46,7 +46,7 @@ impl Transform {
         } else {
             Self::Cm {
                 ctr: AesCtr::new(&keys.encryption)?,
-                hmac: HmacSha1::new(&keys.authentication),
+                hmac: HmacSha1::new(&keys.authentication)?,
                 salt: salt_array(&keys.salt)?,
                 tag_len,
             }
@@ -66,8 +66,8 @@ fn salt_array<const N: usize>(salt: &[u8]) -> Result<[u8; N], SrtpError> {
 fn cm_iv(salt: &[u8; 14], ssrc: u32, index: u64) -> [u8; 16] {
     let mut iv = [0; 16];
     iv[..14].copy_from_slice(salt);
-    xor(&mut iv[4..8], &ssrc.to_be_bytes());
-    xor(&mut iv[8..14], &index.to_be_bytes()[2..]);
+    xor_into(&mut iv[4..8], &ssrc.to_be_bytes());
+    xor_into(&mut iv[8..14], &index.to_be_bytes()[2..]);
     iv
 }
 
@@ -75,15 +75,9 @@ fn cm_iv(salt: &[u8; 14], ssrc: u32, index: u64) -> [u8; 16] {
 /// 0x0000 || SRTCP index): IV = (0x0000 || SSRC || tail) XOR salt.
 fn gcm_iv(salt: &[u8; 12], ssrc: u32, tail: [u8; 6]) -> [u8; 12] {
     let mut iv = *salt;
-    xor(&mut iv[2..6], &ssrc.to_be_bytes());
-    xor(&mut iv[6..], &tail);
+    xor_into(&mut iv[2..6], &ssrc.to_be_bytes());
+    xor_into(&mut iv[6..], &tail);
     iv
-}
-
-fn xor(into: &mut [u8], from: &[u8]) {
-    for (a, b) in into.iter_mut().zip(from) {
-        *a ^= b;
-    }
 }
 
 fn be32(data: &[u8], at: usize) -> u32 {
@@ -280,8 +274,8 @@ impl SrtpContext {
                 tag_len,
             } => {
                 ctr.apply(&cm_iv(salt, ssrc, index), &mut packet[header_len..])?;
-                let tag = hmac.sign(&[packet, &roc.to_be_bytes()]);
-                packet.extend_from_slice(&tag.as_ref()[..*tag_len]);
+                let tag = hmac.sign(&[packet, &roc.to_be_bytes()])?;
+                packet.extend_from_slice(&tag[..*tag_len]);
             }
             Transform::Gcm { gcm, salt } => {
                 let iv = gcm_iv(salt, ssrc, rtp_tail(roc, seq));
@@ -363,8 +357,8 @@ impl SrtpContext {
                     &mut packet[RTCP_CLEAR_LEN..],
                 )?;
                 packet.extend_from_slice(&trailer);
-                let tag = hmac.sign(&[packet]);
-                packet.extend_from_slice(&tag.as_ref()[..*tag_len]);
+                let tag = hmac.sign(&[packet])?;
+                packet.extend_from_slice(&tag[..*tag_len]);
             }
             Transform::Gcm { gcm, salt } => {
                 let iv = gcm_iv(salt, ssrc, rtcp_tail(index));
