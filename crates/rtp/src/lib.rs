@@ -10,6 +10,8 @@
 //!   receiver reports, SDES, BYE (RFC 3550 §6.4-6.6), generic NACK
 //!   (RFC 4585 §6.2.1), PLI (RFC 4585 §6.3.1) and FIR (RFC 5104 §4.3.1);
 //!   other packets are kept as opaque bytes.
+//! - [`ReceptionStats`] turns what a receiver saw of a source into report
+//!   blocks (loss, extended highest sequence number, jitter, LSR/DLSR).
 //! - [`is_rtcp`] tells RTP from RTCP on a muxed port (RFC 5761 §4).
 //!
 //! ```
@@ -27,11 +29,13 @@
 mod error;
 mod extension;
 mod packet;
+mod reception;
 pub mod rtcp;
 
 pub use error::{ParseError, WriteError};
 pub use extension::{Extension, ExtensionForm, Extensions};
 pub use packet::{header_len, RtpHeader, RtpPacket, RtpPacketMut, MAX_CSRCS};
+pub use reception::ReceptionStats;
 
 /// RFC 5761 §4: on a port shared by RTP and RTCP, a packet whose second byte
 /// (marker bit masked off) is in 64..=95 is RTCP (packet types 192..=223);
