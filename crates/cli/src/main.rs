@@ -13,6 +13,7 @@ mod serve;
 mod stun_client;
 mod turn_driver;
 mod turn_http;
+mod turn_peers;
 mod turn_streams;
 
 /// WebRTC for Rust, batteries included.

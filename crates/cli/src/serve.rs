@@ -135,6 +135,11 @@ pub(crate) struct TurnArgs {
     #[arg(long = "turn-bandwidth", default_value_t = 4_000_000)]
     bandwidth: u64,
 
+    /// TCP connections with peers per TCP allocation (RFC 6062, asked for
+    /// by clients on TCP or TLS); 0 turns TCP allocations off.
+    #[arg(long = "turn-tcp-relay-connections", default_value_t = 16)]
+    tcp_relay_connections: usize,
+
     /// TURN over TCP on the STUN listen addresses and ports.
     #[arg(long = "turn-tcp", env = "REALTIMER_TURN_TCP", default_value_t = true, action = ArgAction::Set)]
     tcp: bool,
@@ -427,6 +432,7 @@ fn turn_config(args: &TurnArgs, listeners: &[SocketAddr]) -> Result<ServerConfig
     config.limits.allocations_per_user = args.user_quota;
     config.limits.allocations_per_ip = args.ip_quota;
     config.limits.bandwidth_per_allocation = (args.bandwidth > 0).then_some(args.bandwidth);
+    config.limits.tcp_connections_per_allocation = args.tcp_relay_connections;
     let (mut v4, mut v6) = (None, None);
     for ip in &args.relay_ip {
         match ip {

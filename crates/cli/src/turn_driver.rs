@@ -11,8 +11,11 @@
 //! a bounded queue and a mio waker, and receive what the core sends through
 //! a bounded queue per connection. Connections are limited in number (total
 //! and per client IP), and one without an allocation is closed after an
-//! idle time. All protocol logic stays in the core; this file moves bytes
-//! and owns the clock.
+//! idle time. TCP allocations (RFC 6062) get a listener on their relayed
+//! address and connections to peers as tokio tasks ([`crate::turn_peers`]),
+//! which hand a client's data connection and its peer connection to one
+//! task that pipes bytes between them. All protocol logic stays in the
+//! core; this file moves bytes and owns the clock.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -32,7 +35,8 @@ use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::turn_streams;
+use crate::turn_peers::{self, PeerSide, PipeCounters};
+use crate::turn_streams::{self, ToClient};
 
 /// Bounds on client connections over TCP and TLS.
 #[derive(Debug, Clone)]
@@ -83,6 +87,17 @@ pub(crate) enum Input {
     Closed { key: ConnectionKey, id: u64 },
     /// A metrics scrape.
     Metrics(oneshot::Sender<String>),
+    /// A peer connected to the TCP relay `relay` (RFC 6062 §5.3).
+    PeerAccepted {
+        relay: SocketAddr,
+        peer: SocketAddr,
+        stream: TcpStream,
+    },
+    /// A Connect's connection to its peer is up, or failed (`None`).
+    PeerConnected {
+        connection: u32,
+        stream: Option<TcpStream>,
+    },
 }
 
 /// Sends inputs to the core's thread and wakes it.
@@ -209,6 +224,8 @@ pub(crate) fn start(
         connections: Connections::default(),
         tls: listeners.tls.map(tokio_rustls::TlsAcceptor::from),
         limits: listeners.limits,
+        tcp_relays: HashMap::new(),
+        peers: HashMap::new(),
     };
     for (local, socket) in listeners.udp {
         driver.add_socket(local, UdpSocket::from_std(socket), false)?;
@@ -240,11 +257,13 @@ struct Connections {
     rejected: u64,
     closed_idle: u64,
     dropped_full: u64,
+    /// Bytes piped through TCP allocations, counted by the pipes.
+    pipes: Arc<PipeCounters>,
 }
 
 struct Connection {
     id: u64,
-    out: mpsc::Sender<Vec<u8>>,
+    out: mpsc::Sender<ToClient>,
     last_seen: Instant,
 }
 
@@ -302,6 +321,7 @@ impl Connections {
                 "# HELP realtimer_turn_{name} {help}\n# TYPE realtimer_turn_{name} counter\nrealtimer_turn_{name} {value}"
             );
         }
+        self.pipes.render(out);
     }
 }
 
@@ -334,6 +354,10 @@ struct Driver {
     connections: Connections,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: StreamLimits,
+    /// The listener task of each TCP relay (RFC 6062 §5.1).
+    tcp_relays: HashMap<SocketAddr, JoinHandle<()>>,
+    /// TCP allocations' peer connections, by CONNECTION-ID.
+    peers: HashMap<u32, PeerSide>,
 }
 
 impl Driver {
@@ -481,6 +505,26 @@ impl Driver {
                 self.connections.render(&mut text);
                 let _ = reply.send(text);
             }
+            Input::PeerAccepted {
+                relay,
+                peer,
+                stream,
+            } => {
+                // Refused ones are dropped, which closes them.
+                if let Some(id) = self.server.handle_peer_connection(now, relay, peer) {
+                    self.peers.insert(id, PeerSide::Ready(stream));
+                }
+            }
+            Input::PeerConnected { connection, stream } => {
+                let connected = stream.is_some();
+                if let (Some(side @ PeerSide::Connecting(_)), Some(stream)) =
+                    (self.peers.get_mut(&connection), stream)
+                {
+                    *side = PeerSide::Ready(stream);
+                }
+                // On failure the core answers 447 and closes the entry.
+                self.server.peer_connected(now, connection, connected);
+            }
         }
     }
 
@@ -521,6 +565,7 @@ impl Driver {
             tls,
             self.core.clone(),
             from_core,
+            self.connections.pipes.clone(),
         ));
     }
 
@@ -603,9 +648,86 @@ impl Driver {
                     }
                     self.server.relay_opened(now(), relay, bound.is_ok());
                 }
-                Event::CloseRelay { relay } => self.remove_socket(relay),
+                Event::CloseRelay { relay } => {
+                    self.remove_socket(relay);
+                    if let Some(listener) = self.tcp_relays.remove(&relay) {
+                        listener.abort();
+                    }
+                }
+                Event::OpenTcpRelay { relay } => {
+                    let listener = {
+                        let _runtime = self.runtime.enter();
+                        turn_peers::listen(relay)
+                    };
+                    let bound = match listener {
+                        Ok(listener) => {
+                            let task = turn_peers::accept(listener, relay, self.core.clone());
+                            self.tcp_relays.insert(relay, self.runtime.spawn(task));
+                            true
+                        }
+                        Err(e) => {
+                            debug!(%relay, "cannot listen on TCP relay: {e}");
+                            false
+                        }
+                    };
+                    self.server.relay_opened(now(), relay, bound);
+                }
+                Event::ConnectPeer {
+                    connection,
+                    relay,
+                    peer,
+                } => {
+                    let task = turn_peers::connect(connection, relay, peer, self.core.clone());
+                    let task = self.runtime.spawn(task);
+                    self.peers.insert(connection, PeerSide::Connecting(task));
+                }
+                Event::BindConnection {
+                    connection,
+                    transport,
+                    listener,
+                    client,
+                } => self.bind_connection(
+                    connection,
+                    ConnectionKey {
+                        transport,
+                        listener,
+                        client,
+                    },
+                ),
+                Event::ClosePeerConnection { connection } => match self.peers.remove(&connection) {
+                    Some(PeerSide::Connecting(task)) => task.abort(),
+                    // Dropping its sender ends the pipe's task.
+                    Some(PeerSide::Piped(key)) => {
+                        self.connections.remove(&key);
+                    }
+                    Some(PeerSide::Ready(_)) | None => {}
+                },
                 _ => {}
             }
+        }
+    }
+
+    /// RFC 6062 §5.4: hands the peer connection to the data connection's
+    /// task, after the ConnectionBind response (sent by `flush` first, on
+    /// the same queue), to pipe bytes both ways. Without either end, the
+    /// data connection is closed.
+    fn bind_connection(&mut self, connection: u32, key: ConnectionKey) {
+        self.flush();
+        let piped = match (
+            self.peers.remove(&connection),
+            self.connections.open.get(&key),
+        ) {
+            (Some(PeerSide::Ready(stream)), Some(c)) => {
+                c.out.try_send(ToClient::Pipe(stream)).is_ok()
+            }
+            _ => false,
+        };
+        if piped {
+            self.peers.insert(connection, PeerSide::Piped(key));
+        } else {
+            self.connections.remove(&key);
+            self.server
+                .stream_closed(now(), key.transport, key.listener, key.client);
         }
     }
 
@@ -623,7 +745,11 @@ impl Driver {
                     client: transmit.destination,
                 };
                 if let Some(connection) = self.connections.open.get(&key) {
-                    if connection.out.try_send(transmit.contents).is_err() {
+                    if connection
+                        .out
+                        .try_send(ToClient::Bytes(transmit.contents))
+                        .is_err()
+                    {
                         self.connections.dropped_full += 1;
                     }
                 }

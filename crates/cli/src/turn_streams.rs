@@ -2,10 +2,13 @@
 //! connections, finish the TLS handshake, cut each stream into messages
 //! with `realtimer_turn::StreamDecoder`, hand them to the core's thread,
 //! and write back what the core sends. Bytes that are not TURN close that
-//! connection only.
+//! connection only. A data connection of a TCP allocation (RFC 6062 §5.4)
+//! turns into a byte pipe to its peer ([`crate::turn_peers::pipe`]) once
+//! its ConnectionBind is answered.
 
 use std::io;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use realtimer_turn::{StreamDecoder, Transport};
@@ -15,6 +18,22 @@ use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
 use crate::turn_driver::{ConnectionKey, CoreSender, Input};
+use crate::turn_peers::{self, PipeCounters};
+
+/// The STUN message types (RFC 8489 §5) of a ConnectionBind request and
+/// its error response (RFC 6062 §6.1).
+const CONNECTION_BIND_REQUEST: [u8; 2] = [0x00, 0x0B];
+const CONNECTION_BIND_ERROR: [u8; 2] = [0x01, 0x1B];
+
+/// What the core's thread sends a client connection, in order.
+#[derive(Debug)]
+pub(crate) enum ToClient {
+    /// Framed messages to write.
+    Bytes(Vec<u8>),
+    /// RFC 6062 §5.4: from here on, pipe raw bytes between this connection
+    /// and this peer connection.
+    Pipe(TcpStream),
+}
 
 /// Accepts connections on one TCP listener until the task is aborted; the
 /// core decides whether to keep each (connection limits).
@@ -54,35 +73,40 @@ pub(crate) async fn run(
     id: u64,
     tls: Option<(tokio_rustls::TlsAcceptor, Duration)>,
     core: CoreSender,
-    from_core: mpsc::Receiver<Vec<u8>>,
+    from_core: mpsc::Receiver<ToClient>,
+    pipes: Arc<PipeCounters>,
 ) {
     let _ = stream.set_nodelay(true);
     match tls {
         Some((acceptor, handshake)) => {
             match tokio::time::timeout(handshake, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve(tls, key, &core, from_core).await,
+                Ok(Ok(tls)) => serve(tls, key, &core, from_core, &pipes).await,
                 Ok(Err(e)) => debug!(client = %key.client, "TLS handshake failed: {e}"),
                 Err(_) => debug!(client = %key.client, "TLS handshake timed out"),
             }
         }
-        None => serve(stream, key, &core, from_core).await,
+        None => serve(stream, key, &core, from_core, &pipes).await,
     }
     let _ = core.send(Input::Closed { key, id }).await;
 }
 
 /// Reads messages from a client's stream into the core, and writes what
-/// the core sends back, until either side ends or the stream is not TURN.
+/// the core sends back, until either side ends or the stream is not TURN;
+/// or pipes it to a peer when the core says so.
 async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
     mut stream: S,
     key: ConnectionKey,
     core: &CoreSender,
-    mut from_core: mpsc::Receiver<Vec<u8>>,
+    mut from_core: mpsc::Receiver<ToClient>,
+    pipes: &PipeCounters,
 ) {
     let mut decoder = StreamDecoder::new();
     let mut out = Vec::new();
+    // A ConnectionBind is with the core: the stream is not read meanwhile.
+    let mut bind_pending = false;
     loop {
         tokio::select! {
-            read = stream.read(decoder.read_buf()) => {
+            read = stream.read(decoder.read_buf()), if !bind_pending => {
                 let n = match read {
                     Ok(0) => break,
                     Ok(n) => n,
@@ -95,9 +119,15 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 loop {
                     match decoder.next_message() {
                         Ok(Some(message)) => {
+                            // What follows a ConnectionBind may be the
+                            // peer's bytes: read on once it is refused.
+                            bind_pending = message.starts_with(&CONNECTION_BIND_REQUEST);
                             let data = message.to_vec();
                             if core.send(Input::Message { key, data }).await.is_err() {
                                 return;
+                            }
+                            if bind_pending {
+                                break;
                             }
                         }
                         Ok(None) => break,
@@ -109,19 +139,37 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                 }
             }
             message = from_core.recv() => {
-                let Some(first) = message else { break };
                 // Coalesce what is queued into one write.
                 out.clear();
-                out.extend_from_slice(&first);
-                while out.len() < 64 * 1024 {
-                    match from_core.try_recv() {
-                        Ok(more) => out.extend_from_slice(&more),
-                        Err(_) => break,
+                let mut next = message;
+                let mut peer = None;
+                while let Some(item) = next.take() {
+                    match item {
+                        ToClient::Bytes(bytes) => {
+                            if bytes.starts_with(&CONNECTION_BIND_ERROR) {
+                                bind_pending = false;
+                            }
+                            out.extend_from_slice(&bytes);
+                        }
+                        ToClient::Pipe(stream) => {
+                            peer = Some(stream);
+                            break;
+                        }
                     }
+                    if out.len() < 64 * 1024 {
+                        next = from_core.try_recv().ok();
+                    }
+                }
+                if out.is_empty() && peer.is_none() {
+                    break;
                 }
                 if let Err(e) = write(&mut stream, &out).await {
                     debug!(client = %key.client, "write: {e}");
                     break;
+                }
+                if let Some(peer) = peer {
+                    turn_peers::pipe(stream, decoder.unread(), peer, pipes, from_core).await;
+                    return;
                 }
             }
         }

@@ -4,6 +4,8 @@
 //! `realtimer-stun`.
 
 mod common;
+#[path = "turn_interop/tcp.rs"]
+mod tcp;
 
 use common::{free_udp_port, spawn, Running, TestCertificate};
 
@@ -507,41 +509,18 @@ impl Client {
     /// Sends a request (signed once a nonce is known), retrying once on
     /// 401/438 with the server's nonce; returns the final response.
     fn request(&mut self, method: Method, build: &dyn Fn(&mut MessageEncoder<'_>)) -> Vec<u8> {
-        for _ in 0..2 {
-            self.tid += 1;
-            let mut buf = Vec::new();
-            let mut enc = MessageEncoder::new(
-                &mut buf,
-                Class::Request,
-                method,
-                TransactionId::new([self.tid; 12]),
-            );
-            build(&mut enc);
-            if let Some(nonce) = &self.nonce {
-                let key = IntegrityKey::long_term(
-                    &self.username,
-                    REALM,
-                    &self.password,
-                    PasswordAlgorithm::Md5,
-                )
-                .unwrap();
-                enc.add(&Username(&self.username)).unwrap();
-                enc.add(&Realm(REALM)).unwrap();
-                enc.add(&Nonce(nonce)).unwrap();
-                enc.add_message_integrity(&key).unwrap();
-            }
-            enc.add_fingerprint().unwrap();
-            self.send_raw(&buf);
-            let response = self.receive().expect("a response");
-            let m = Message::decode(&response).unwrap();
-            let code = m.get::<ErrorCode>().unwrap().map(|e| e.code);
-            if (code == Some(401) && self.nonce.is_none()) || code == Some(438) {
-                self.nonce = Some(m.get::<Nonce>().unwrap().unwrap().0.to_owned());
-                continue;
-            }
-            return response;
-        }
-        panic!("no answer after a nonce retry");
+        let (socket, server) = (&self.socket, self.server);
+        signed_exchange(
+            (&self.username, &self.password),
+            (&mut self.nonce, &mut self.tid),
+            (method, build),
+            |request| {
+                socket.send_to(request, server).unwrap();
+                let mut buf = [0u8; 2048];
+                let (len, _) = socket.recv_from(&mut buf).expect("a response");
+                buf[..len].to_vec()
+            },
+        )
     }
 
     fn allocate(&mut self) -> Result<SocketAddr, u16> {
@@ -564,6 +543,46 @@ impl Client {
         let m = Message::decode(&response).unwrap();
         m.get::<ErrorCode>().unwrap().map(|e| e.code)
     }
+}
+
+/// One request and its final response through `exchange`: signed with the
+/// long-term credential once a nonce is known, retried once on 401/438
+/// with the server's nonce (RFC 8489 §9.2).
+fn signed_exchange(
+    (username, password): (&str, &str),
+    (nonce, tid): (&mut Option<String>, &mut u8),
+    (method, build): (Method, &dyn Fn(&mut MessageEncoder<'_>)),
+    mut exchange: impl FnMut(&[u8]) -> Vec<u8>,
+) -> Vec<u8> {
+    for _ in 0..2 {
+        *tid += 1;
+        let mut buf = Vec::new();
+        let mut enc = MessageEncoder::new(
+            &mut buf,
+            Class::Request,
+            method,
+            TransactionId::new([*tid; 12]),
+        );
+        build(&mut enc);
+        if let Some(nonce) = nonce.as_deref() {
+            let key =
+                IntegrityKey::long_term(username, REALM, password, PasswordAlgorithm::Md5).unwrap();
+            enc.add(&Username(username)).unwrap();
+            enc.add(&Realm(REALM)).unwrap();
+            enc.add(&Nonce(nonce)).unwrap();
+            enc.add_message_integrity(&key).unwrap();
+        }
+        enc.add_fingerprint().unwrap();
+        let response = exchange(&buf);
+        let m = Message::decode(&response).unwrap();
+        let code = m.get::<ErrorCode>().unwrap().map(|e| e.code);
+        if (code == Some(401) && nonce.is_none()) || code == Some(438) {
+            *nonce = Some(m.get::<Nonce>().unwrap().unwrap().0.to_owned());
+            continue;
+        }
+        return response;
+    }
+    panic!("no answer after a nonce retry");
 }
 
 fn unix_now() -> u64 {

@@ -114,6 +114,13 @@ impl StreamDecoder {
         self.end - self.start
     }
 
+    /// The bytes received and not yet returned as a message: what follows
+    /// a ConnectionBind on a data connection is no longer TURN, but the
+    /// peer's data (RFC 6062 §5.4).
+    pub fn unread(&self) -> &[u8] {
+        &self.buf[self.start..self.end]
+    }
+
     /// The next whole message (a STUN message, or ChannelData with its
     /// padding), `Ok(None)` until more bytes arrive.
     pub fn next_message(&mut self) -> Result<Option<&[u8]>, StreamError> {
