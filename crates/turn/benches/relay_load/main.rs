@@ -15,7 +15,9 @@
 //! `--runs`, `--seconds` (measured window), `--msg-len` (bytes of
 //! application data, 1000), `--servers coturn,realtimer`, `--realtimer PATH`
 //! (default: `realtimer` beside this benchmark's directory, as
-//! `cargo build --release -p realtimer-cli` leaves it; `REALTIMER_BIN` too).
+//! `cargo build --release -p realtimer-cli` leaves it; `REALTIMER_BIN` too),
+//! `--nice` (scheduling priority of the servers and the generator, -19:
+//! other programs on the machine must not preempt them; 0 to leave it).
 // A benchmark reads the real clock and prints its figures.
 #![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
 
@@ -28,7 +30,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use load::{Load, Outcome, Plan};
-use servers::{load_average, memory_kib, Kind, Server, USER};
+use servers::{load_average, memory_kib, Kind, Placement, Server, USER};
 
 /// A named load.
 struct Scenario {
@@ -70,6 +72,7 @@ struct Options {
     msg_len: usize,
     servers: Vec<Kind>,
     realtimer: PathBuf,
+    nice: i32,
 }
 
 fn options() -> Result<Options, String> {
@@ -82,6 +85,7 @@ fn options() -> Result<Options, String> {
         window: Duration::from_secs(5),
         msg_len: 1000,
         servers: vec![Kind::Coturn, Kind::Realtimer],
+        nice: -19,
         realtimer: std::env::var_os("REALTIMER_BIN")
             .map(PathBuf::from)
             .unwrap_or_else(|| {
@@ -121,6 +125,7 @@ fn options() -> Result<Options, String> {
                     .collect::<Result<_, _>>()?
             }
             "--realtimer" => o.realtimer = value()?.into(),
+            "--nice" => o.nice = value()?.parse().map_err(|_| "--nice takes a number")?,
             // `cargo bench` passes this to every benchmark.
             "--bench" => {}
             other => return Err(format!("unknown argument {other}")),
@@ -171,25 +176,8 @@ fn percentile(sorted: &[u32], p: f64) -> f64 {
     f64::from(sorted[i]) / 1000.0
 }
 
-/// Pins this (single-threaded) process to `cpu`.
-fn pin_self(cpu: usize) {
-    let pid = std::process::id().to_string();
-    let ok = Command::new("taskset")
-        .args(["-a", "-p", "-c", &cpu.to_string(), &pid])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        eprintln!("taskset failed: the generator is not pinned");
-    }
-}
-
-fn measure(
-    o: &Options,
-    scenario: &Scenario,
-    kind: Kind,
-    server_cpu: Option<usize>,
-) -> Result<Row, String> {
-    let server = Server::start(kind, server_cpu, &o.realtimer)
+fn measure(o: &Options, scenario: &Scenario, kind: Kind, server: Placement) -> Result<Row, String> {
+    let server = Server::start(kind, server, &o.realtimer)
         .map_err(|e| format!("starting {}: {e}", kind.name()))?;
     let pid = server.pid();
     let before = memory_kib(pid, "VmRSS");
@@ -308,10 +296,15 @@ fn main() {
     }
     // The server on CPU 0, the generator on CPU 1, when there are two.
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-    let server_cpu = (cpus >= 2).then_some(0);
-    if cpus >= 2 {
-        pin_self(1);
+    let server = Placement {
+        cpu: (cpus >= 2).then_some(0),
+        nice: o.nice,
+    };
+    Placement {
+        cpu: (cpus >= 2).then_some(1),
+        nice: o.nice,
     }
+    .apply_to_self();
     println!(
         "relay_load: {} CPUs, {}-byte messages, {:.1} s windows, load average {}",
         cpus,
@@ -328,7 +321,7 @@ fn main() {
                 order.reverse();
             }
             for kind in order {
-                match measure(&o, scenario, kind, server_cpu) {
+                match measure(&o, scenario, kind, server) {
                     Ok(row) => {
                         eprintln!(
                             "{} {}: {:.0} relayed pkts/s, {:.0} per server CPU-s",

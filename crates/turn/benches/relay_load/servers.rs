@@ -33,6 +33,44 @@ impl Kind {
     }
 }
 
+/// Where a process runs: on one CPU (`taskset`), at a scheduling
+/// priority (`nice`; below 0 so other programs on the machine do not
+/// preempt the measurement, when allowed: root).
+#[derive(Clone, Copy)]
+pub(crate) struct Placement {
+    pub(crate) cpu: Option<usize>,
+    pub(crate) nice: i32,
+}
+
+impl Placement {
+    /// Moves this (single-threaded) process there.
+    pub(crate) fn apply_to_self(self) {
+        let pid = std::process::id().to_string();
+        let run = |program: &str, args: &[&str]| {
+            let ok = Command::new(program)
+                .args(args)
+                .stdout(Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success());
+            if !ok {
+                eprintln!("relay_load: {program} {args:?} failed");
+            }
+        };
+        if let Some(cpu) = self.cpu {
+            run("taskset", &["-a", "-p", "-c", &cpu.to_string(), &pid]);
+        }
+        if self.nice != 0 {
+            run("renice", &["-n", &self.nice.to_string(), "-p", &pid]);
+            // With autogroups (sched_autogroup_enabled), nice only ranks
+            // processes of one session; sessions share the CPU by their
+            // group's nice. The servers start in this session.
+            if let Err(e) = std::fs::write("/proc/self/autogroup", self.nice.to_string()) {
+                eprintln!("relay_load: setting the autogroup's nice: {e}");
+            }
+        }
+    }
+}
+
 /// A running server, stopped (by its PID) on drop.
 pub(crate) struct Server {
     child: Child,
@@ -49,12 +87,11 @@ impl Drop for Server {
 }
 
 impl Server {
-    /// Starts `kind` on a free loopback port, on `cpu` when given
-    /// (`taskset`), and waits until it answers STUN. `realtimer` is the
-    /// path of our binary.
+    /// Starts `kind` on a free loopback port where `placement` says, and
+    /// waits until it answers STUN. `realtimer` is the path of our binary.
     pub(crate) fn start(
         kind: Kind,
-        cpu: Option<usize>,
+        placement: Placement,
         realtimer: &std::path::Path,
     ) -> io::Result<Server> {
         let port = UdpSocket::bind("127.0.0.1:0")?.local_addr()?.port();
@@ -62,14 +99,11 @@ impl Server {
         std::fs::create_dir_all(&dir)?;
         let port_text = port.to_string();
         let user = format!("{}:{}", USER.name, USER.password);
-        let mut command = match cpu {
-            Some(cpu) => {
-                let mut c = Command::new("taskset");
-                c.args(["-c", &cpu.to_string()]);
-                c
-            }
-            None => Command::new("env"),
-        };
+        let mut command = Command::new("nice");
+        command.args(["-n", &placement.nice.to_string()]);
+        if let Some(cpu) = placement.cpu {
+            command.args(["taskset", "-c", &cpu.to_string()]);
+        }
         match kind {
             Kind::Coturn => {
                 let (db, pid) = (dir.join("turndb"), dir.join("turnserver.pid"));
