@@ -39,6 +39,9 @@ pub enum RtcError {
     /// or credential (W3C webrtc-pc §4.4.1.6).
     #[error("invalid access: {0}")]
     InvalidAccess(String),
+    /// A send queue is full: poll the transmits, then try again.
+    #[error("the send queue is full")]
+    QueueFull,
     /// The data channel layer refused a send or a channel.
     #[error(transparent)]
     Channel(#[from] ChannelError),

@@ -9,6 +9,7 @@ use realtimer_ice::{IceConnectionState, IceGatheringState};
 
 use crate::channel::{ChannelRef, DataChannelInfo};
 use crate::jsep::{IceCandidateInit, SignalingState};
+use crate::media::{KeyframeRequest, MediaRef, RtpPacket, TrackInfo};
 
 /// RTCPeerConnectionState (W3C webrtc-pc §4.3.3), from ICE and DTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -92,6 +93,13 @@ pub enum RtcEvent {
     /// A channel's `error` (it could not be created, e.g. its id was taken)
     /// before its `close`.
     ChannelError(ChannelRef, String),
+    /// `track`: the peer sends a track on this transceiver (fired when
+    /// the description saying so is applied, W3C webrtc-pc §5.1).
+    Track(MediaRef, TrackInfo),
+    /// An RTP packet of the peer's track on this transceiver.
+    Rtp(MediaRef, RtpPacket),
+    /// The receiver of our track on this transceiver asks for a keyframe.
+    KeyframeRequest(MediaRef, KeyframeRequest),
     /// The peer gave an mDNS `.local` host candidate: resolve the name and
     /// call [`crate::Rtc::resolve_mdns_name`].
     ResolveMdnsName(String),

@@ -1,7 +1,10 @@
-//! JSEP (RFC 8829) for data-only sessions: the descriptions we write, what
-//! we read from the peer's, and the signaling state machine.
+//! JSEP (RFC 8829): the descriptions we write, what we read from the
+//! peer's, and the signaling state machine. One BUNDLE group carries every
+//! section (RFC 8843); audio and video sections are in [`media`].
 
 use std::fmt;
+
+pub(crate) mod media;
 
 use realtimer_sdp::{
     Attribute, Candidate as SdpCandidate, Connection, Group, MediaDescription, MediaType, Origin,
@@ -149,11 +152,19 @@ pub(crate) struct LocalTransport {
     pub(crate) ice_lite: bool,
 }
 
-/// What we need from the peer's description.
+/// What we need from the peer's description: the transport of its
+/// BUNDLE-tagged section (RFC 8843 §7.2.1) and its data section's SCTP
+/// parameters.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RemoteTransport {
+    /// The mid and index of the section whose transport carries the bundle.
     pub(crate) mid: String,
     pub(crate) m_line_index: u16,
+    /// Every section's `a=mid` ("" when it has none), by m-line index:
+    /// trickled candidates may name any of them.
+    pub(crate) mids: Vec<String>,
+    /// Whether there is a data section (SCTP runs only then).
+    pub(crate) data: bool,
     pub(crate) ufrag: String,
     pub(crate) pwd: String,
     pub(crate) fingerprint: realtimer_dtls::Fingerprint,
@@ -168,7 +179,7 @@ pub(crate) struct RemoteTransport {
 
 /// The data protocols of an `m=application` section we accept (RFC 8841 §4.1;
 /// the older `DTLS/SCTP` form is not).
-fn is_data_section(m: &MediaDescription) -> bool {
+pub(crate) fn is_data_section(m: &MediaDescription) -> bool {
     m.media == MediaType::Application
         && m.port != 0
         && (m.protocol == "UDP/DTLS/SCTP" || m.protocol == "TCP/DTLS/SCTP")
@@ -196,22 +207,40 @@ fn session_or_media<'a, T>(
         .or_else(|| session.attributes.iter().find_map(&pick))
 }
 
-/// Reads the transport of the peer's data section.
+/// Whether a section can carry the bundle's transport: data or RTP.
+fn is_usable_section(m: &MediaDescription) -> bool {
+    is_data_section(m) || media::is_rtp_section(m)
+}
+
+/// Reads the transport of the peer's BUNDLE-tagged section (the first mid
+/// of its BUNDLE group; else its first data or RTP section) and its data
+/// section's SCTP parameters.
 pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcError> {
     let desc = Sdp::parse(text)?;
+    let tag = desc.attributes.iter().find_map(|a| match a {
+        Attribute::Group(g) if g.is_bundle() => g.mids.first().cloned(),
+        _ => None,
+    });
     let (index, m) = desc
         .media
         .iter()
         .enumerate()
-        .find(|(_, m)| is_data_section(m))
+        .find(|(_, m)| is_usable_section(m) && tag.as_deref().is_none_or(|t| m.mid() == Some(t)))
+        .or_else(|| {
+            desc.media
+                .iter()
+                .enumerate()
+                .find(|(_, m)| is_usable_section(m))
+        })
         .ok_or_else(|| {
             RtcError::sdp(
                 0,
-                "no `m=application <port> UDP/DTLS/SCTP webrtc-datachannel` section",
+                "no data (`UDP/DTLS/SCTP webrtc-datachannel`) or RTP (`UDP/TLS/RTP/SAVPF`) section",
             )
         })?;
+    let data_section = desc.media.iter().find(|m| is_data_section(m));
     let line = m_line_number(text, index);
-    let missing = |what: &str| RtcError::sdp(line, format!("the data section has no {what}"));
+    let missing = |what: &str| RtcError::sdp(line, format!("the bundled section has no {what}"));
     let mid = m.mid().ok_or_else(|| missing("a=mid"))?.to_owned();
     let ufrag = session_or_media(&desc, m, |a| match a {
         Attribute::IceUfrag(u) => Some(u.clone()),
@@ -239,16 +268,15 @@ pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcErro
         _ => None,
     })
     .unwrap_or(Setup::ActPass);
-    let sctp_port = m
-        .attributes
+    let data_attributes = data_section.map_or(&[][..], |d| &d.attributes[..]);
+    let sctp_port = data_attributes
         .iter()
         .find_map(|a| match a {
             Attribute::SctpPort(p) => Some(*p),
             _ => None,
         })
         .unwrap_or(5000);
-    let max_message_size = m
-        .attributes
+    let max_message_size = data_attributes
         .iter()
         .find_map(|a| match a {
             Attribute::MaxMessageSize(s) => Some(*s),
@@ -265,6 +293,12 @@ pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcErro
         RemoteTransport {
             mid,
             m_line_index,
+            mids: desc
+                .media
+                .iter()
+                .map(|m| m.mid().unwrap_or("").to_owned())
+                .collect(),
+            data: data_section.is_some(),
             ufrag,
             pwd,
             fingerprint,
@@ -294,20 +328,30 @@ fn session(session_id: u64, version: u64, ice_lite: bool) -> Sdp {
     desc
 }
 
-/// Our data section (RFC 8841, RFC 8839 §5, RFC 8842 §5).
-fn data_section(local: &LocalTransport, mid: &str, setup: Setup) -> MediaDescription {
-    let mut m = MediaDescription::new(
-        MediaType::Application,
-        9,
-        "UDP/DTLS/SCTP",
-        vec!["webrtc-datachannel".to_owned()],
-    );
-    m.connections.push(Connection {
+/// One section of a description we write, in m-line order.
+#[derive(Debug, Clone)]
+pub(crate) enum LocalSection<'a> {
+    /// Our data section with this mid.
+    Data(&'a str),
+    /// An audio or video section.
+    Media(media::LocalMedia<'a>),
+    /// A section we rejected (port 0), kept in its place (RFC 8829 §5.2.2).
+    Rejected(&'a MediaDescription),
+}
+
+/// `c=IN IP4 0.0.0.0`, the placeholder of trickle ICE (RFC 8829 §5.2.1).
+fn placeholder_connection() -> Connection {
+    Connection {
         net_type: "IN".to_owned(),
         addr_type: "IP4".to_owned(),
         address: "0.0.0.0".to_owned(),
-    });
-    m.attributes.extend([
+    }
+}
+
+/// The transport attributes every bundled section repeats (RFC 8839 §5,
+/// RFC 8842 §5, RFC 8843 §7.1.3) and its mid.
+fn transport_attributes(local: &LocalTransport, mid: &str, setup: Setup) -> [Attribute; 6] {
+    [
         Attribute::IceUfrag(local.ufrag.clone()),
         Attribute::IcePwd(local.pwd.clone()),
         Attribute::IceOptions(vec!["trickle".to_owned()]),
@@ -317,73 +361,83 @@ fn data_section(local: &LocalTransport, mid: &str, setup: Setup) -> MediaDescrip
         }),
         Attribute::Setup(setup),
         Attribute::Mid(mid.to_owned()),
+    ]
+}
+
+/// Our data section (RFC 8841, RFC 8839 §5, RFC 8842 §5).
+fn data_section(local: &LocalTransport, mid: &str, setup: Setup) -> MediaDescription {
+    let mut m = MediaDescription::new(
+        MediaType::Application,
+        9,
+        "UDP/DTLS/SCTP",
+        vec!["webrtc-datachannel".to_owned()],
+    );
+    m.connections.push(placeholder_connection());
+    m.attributes.extend(transport_attributes(local, mid, setup));
+    m.attributes.extend([
         Attribute::SctpPort(local.sctp_port),
         Attribute::MaxMessageSize(local.max_message_size),
     ]);
     m
 }
 
-/// An offer with one data section, mid `0`, bundled (RFC 8829 §5.2.1).
-pub(crate) fn write_offer(local: &LocalTransport, session_id: u64, version: u64) -> String {
-    let mut desc = session(session_id, version, local.ice_lite);
-    desc.attributes.push(Attribute::Group(Group {
-        semantics: "BUNDLE".to_owned(),
-        mids: vec!["0".to_owned()],
-    }));
-    desc.media.push(data_section(local, "0", Setup::ActPass));
-    desc.to_string()
+/// A rejected section answering (or re-offering) `m`: port 0, its mid
+/// (RFC 8829 §5.3.1).
+pub(crate) fn rejected_section(m: &MediaDescription) -> MediaDescription {
+    let mut rejected = MediaDescription::new(m.media.clone(), 0, &m.protocol, m.formats.clone());
+    rejected.connections.push(placeholder_connection());
+    if let Some(mid) = m.mid() {
+        rejected.attributes.push(Attribute::Mid(mid.to_owned()));
+    }
+    rejected
 }
 
-/// An answer to `offer`: our data section in place of its data section,
-/// every other section rejected with port 0 (RFC 8829 §5.3.1).
-pub(crate) fn write_answer(
+/// An offer or answer: `sections` in order, every accepted one in one
+/// BUNDLE group (RFC 8829 §5.2.1, §5.3.1; RFC 8843 §7). `setup` is
+/// `actpass` in offers.
+pub(crate) fn write_description(
     local: &LocalTransport,
-    offer: &Sdp,
     setup: Setup,
     session_id: u64,
     version: u64,
+    sections: &[LocalSection<'_>],
 ) -> String {
     let mut desc = session(session_id, version, local.ice_lite);
     let mut bundle = Vec::new();
-    let mut answered = false;
-    let mut sections = Vec::new();
-    for m in &offer.media {
-        let mid = m.mid().unwrap_or("").to_owned();
-        if !answered && is_data_section(m) {
-            answered = true;
-            bundle.push(mid.clone());
-            sections.push(data_section(local, &mid, setup));
-        } else {
-            let mut rejected =
-                MediaDescription::new(m.media.clone(), 0, &m.protocol, m.formats.clone());
-            rejected.connections.push(Connection {
-                net_type: "IN".to_owned(),
-                addr_type: "IP4".to_owned(),
-                address: "0.0.0.0".to_owned(),
-            });
-            if !mid.is_empty() {
-                rejected.attributes.push(Attribute::Mid(mid));
+    for section in sections {
+        let m = match section {
+            LocalSection::Data(mid) => data_section(local, mid, setup),
+            LocalSection::Media(media) => {
+                let mut m = media::media_line(media);
+                m.connections.push(placeholder_connection());
+                m.attributes
+                    .extend(transport_attributes(local, media.mid, setup));
+                media::write_media_attributes(&mut m, media);
+                m
             }
-            sections.push(rejected);
+            LocalSection::Rejected(m) => (*m).clone(),
+        };
+        if m.port != 0 {
+            bundle.extend(m.mid().map(str::to_owned));
         }
+        desc.media.push(m);
     }
     desc.attributes.push(Attribute::Group(Group {
         semantics: "BUNDLE".to_owned(),
         mids: bundle,
     }));
-    desc.media = sections;
     desc.to_string()
 }
 
-/// The ufrag, pwd, fingerprint and setup of the data section of one of our
+/// The ufrag, pwd and setup of the first accepted section of one of our
 /// descriptions, to check that `set_local_description` got what we made.
 pub(crate) fn local_fields(text: &str) -> Result<(String, String, Setup), RtcError> {
     let desc = Sdp::parse(text)?;
     let m = desc
         .media
         .iter()
-        .find(|m| is_data_section(m))
-        .ok_or_else(|| RtcError::InvalidModification("the data section was removed".into()))?;
+        .find(|m| is_usable_section(m))
+        .ok_or_else(|| RtcError::InvalidModification("every section was removed".into()))?;
     let get = |name: &str| {
         m.attributes.iter().find_map(|a| match (a, name) {
             (Attribute::IceUfrag(u), "ufrag") => Some(u.clone()),

@@ -1,12 +1,14 @@
-//! WebRTC for Rust: a browser-shaped `PeerConnection` for data channels.
+//! WebRTC for Rust: a browser-shaped `PeerConnection` for data channels
+//! and media tracks (RTP forwarded, never encoded here).
 //!
 //! Two layers, as in quinn:
 //! - [`Rtc`], the sans-IO core: one owner, `&mut self`, time from the
-//!   caller. It composes the ICE agent, DTLS and the data channels (SCTP +
-//!   DCEP), demultiplexes datagrams by first byte (RFC 7983) and does JSEP
-//!   (RFC 8829) for data-only sessions.
-//! - `PeerConnection` and `DataChannel`, a thin tokio driver with the
-//!   RTCPeerConnection / RTCDataChannel API.
+//!   caller. It composes the ICE agent, DTLS, the data channels (SCTP +
+//!   DCEP) and SRTP media, demultiplexes datagrams by first byte (RFC 7983)
+//!   and does JSEP (RFC 8829) with audio, video and data sections.
+//! - `PeerConnection`, `DataChannel`, `TrackLocal` and `TrackRemote`, a
+//!   thin tokio driver with the RTCPeerConnection / RTCDataChannel /
+//!   MediaStreamTrack API.
 //!
 //! ICE servers are given as in a browser's RTCConfiguration:
 //!
@@ -28,6 +30,7 @@ mod channel;
 mod error;
 mod event;
 mod jsep;
+mod media;
 mod pc;
 mod rtc;
 mod stats;
@@ -36,9 +39,11 @@ pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState
 pub use error::RtcError;
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
+pub use media::{Codec, Direction, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo};
 pub use pc::{
     BundlePolicy, DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, UdpMux,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, RtpSender, TrackLocal,
+    TrackRemote, UdpMux,
 };
 pub use realtimer_datachannel::{ChannelData, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};

@@ -53,7 +53,7 @@ fn make() -> Result<Certificate, RtcError> {
     let certificate =
         Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?;
     DtlsConfig::new(certificate.clone())
-        .with_srtp_profiles(Vec::new())
+        .with_srtp_profiles(crate::rtc::SRTP_PROFILES.to_vec())
         .prepare()
         .map_err(|e| RtcError::OperationError(e.to_string()))?;
     Ok(certificate)

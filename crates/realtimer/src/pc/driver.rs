@@ -14,10 +14,12 @@ use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::error::RtcError;
 use crate::event::{PeerConnectionState, RtcEvent};
 use crate::jsep::SessionDescription;
+use crate::media::{KeyframeRequest, MediaRef, RtpPacket};
 use crate::rtc::{payload_len, Rtc};
 
 use super::data_channel::{Inbound, SendGate};
 use super::mdns::{MdnsRegistration, MdnsService};
+use super::media::{RtpSender, TrackRemote, KEYFRAME_QUEUE, TRACK_QUEUE};
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, Transport};
 use super::{
@@ -63,6 +65,10 @@ pub(super) struct Driver {
     pub(super) turn: TurnStreams,
     /// What handles may send without a round trip.
     pub(super) gate: SendGate,
+    /// The peer's tracks: where their RTP packets go.
+    pub(super) tracks: HashMap<MediaRef, mpsc::Sender<RtpPacket>>,
+    /// Our tracks: where the peer's keyframe requests go.
+    pub(super) local_tracks: HashMap<MediaRef, mpsc::Sender<KeyframeRequest>>,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -283,10 +289,7 @@ impl Driver {
                 taken: 0,
             },
         );
-        let commands = self
-            .command_tx
-            .upgrade()
-            .unwrap_or_else(|| mpsc::channel(1).0);
+        let commands = self.command_sender();
         DataChannel {
             channel: r,
             info,
@@ -296,6 +299,14 @@ impl Driver {
             gate: self.gate.shared.clone(),
             queued,
         }
+    }
+
+    /// A sender of commands for a new handle (a dead one if every handle
+    /// is gone).
+    fn command_sender(&self) -> mpsc::Sender<Command> {
+        self.command_tx
+            .upgrade()
+            .unwrap_or_else(|| mpsc::channel(1).0)
     }
 
     fn drain_events(&mut self) {
@@ -387,6 +398,26 @@ impl Driver {
                     address,
                     transport,
                 } => self.turn.open(server, address, transport),
+                RtcEvent::Track(r, info) => {
+                    let (tx, rx) = mpsc::channel(TRACK_QUEUE);
+                    self.tracks.insert(r, tx);
+                    let track = TrackRemote::new(info, r, self.command_sender(), rx);
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::Track(track)));
+                }
+                RtcEvent::Rtp(r, packet) => {
+                    // Late media is useless: a reader that falls behind
+                    // loses the newest packets, never stalls the socket.
+                    if let Some(Err(mpsc::error::TrySendError::Full(p))) =
+                        self.tracks.get(&r).map(|t| t.try_send(packet))
+                    {
+                        debug!(%r, seq = p.sequence_number, "RTP packet dropped: the track's reader is behind");
+                    }
+                }
+                RtcEvent::KeyframeRequest(r, kind) => {
+                    if let Some(t) = self.local_tracks.get(&r) {
+                        let _ = t.try_send(kind);
+                    }
+                }
                 RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
                     Some(service) => self.mdns_names.push(service.register(name, address)),
                     None => debug!(%name, "no mDNS endpoint: the name will not resolve"),
@@ -515,6 +546,31 @@ impl Driver {
             }
             Command::RestartIce(r) => {
                 let result = self.rtc.restart_ice();
+                self.reply(r, result);
+            }
+            Command::AddTrack(track, r) => {
+                let result = self
+                    .rtc
+                    .add_track(track.kind(), track.stream_id(), track.track_id())
+                    .and_then(|media| {
+                        let (tx, rx) = mpsc::channel(KEYFRAME_QUEUE);
+                        if !track.bind(media, self.command_sender(), rx) {
+                            return Err(RtcError::InvalidAccess(
+                                "the track was added to a connection already".into(),
+                            ));
+                        }
+                        self.local_tracks.insert(media, tx);
+                        Ok(RtpSender { track })
+                    });
+                self.reply(r, result);
+            }
+            Command::WriteRtp(media, packet) => {
+                if let Err(e) = self.rtc.write_rtp(t, media, &packet) {
+                    debug!(%media, "RTP packet not sent: {e}");
+                }
+            }
+            Command::RequestKeyframe(media, r) => {
+                let result = self.rtc.request_keyframe(media);
                 self.reply(r, result);
             }
             Command::Close(r) => {

@@ -29,6 +29,7 @@ mod data_channel;
 mod driver;
 mod ice_servers;
 mod mdns;
+mod media;
 mod turn_stream;
 mod udp;
 mod udp_mux;
@@ -36,6 +37,7 @@ mod udp_mux;
 pub use data_channel::DataChannel;
 use driver::Driver;
 pub use ice_servers::IceTransportPolicy;
+pub use media::{RtpSender, TrackLocal, TrackRemote};
 use udp::{Transport, UdpIo};
 pub use udp_mux::UdpMux;
 
@@ -116,10 +118,10 @@ pub struct PeerConnectionConfig {
     /// Only these local addresses, taken as given (every interface's
     /// when empty).
     pub interfaces: Vec<IpAddr>,
-    /// `bundlePolicy`. realtimer negotiates data channels only: one `m=`
-    /// section, bundled under every policy, so the three give the same
-    /// offer and answer (JSEP, RFC 8829 §4.1.1). Kept for the browser's
-    /// shape and for media sections to come.
+    /// `bundlePolicy`. realtimer bundles every section (data, audio,
+    /// video) on one transport under every policy, so the three give the
+    /// same offer and answer (JSEP, RFC 8829 §4.1.1). Kept for the
+    /// browser's shape.
     pub bundle_policy: BundlePolicy,
     /// `iceCandidatePoolSize`: above 0, candidates (STUN and TURN included)
     /// are gathered as soon as the connection is created and surface at
@@ -212,6 +214,8 @@ pub enum PeerConnectionEvent {
     NegotiationNeeded,
     /// `datachannel`: the peer opened this channel.
     DataChannel(DataChannel),
+    /// `track`: the peer sends this track.
+    Track(TrackRemote),
 }
 
 /// An RTCDataChannel event.
@@ -269,6 +273,10 @@ enum Command {
     SetLowThreshold(ChannelRef, usize),
     CloseChannel(ChannelRef),
     RestartIce(Reply<()>),
+    AddTrack(TrackLocal, Reply<RtpSender>),
+    /// An RTP packet of one of our tracks (no reply: errors are logged).
+    WriteRtp(crate::media::MediaRef, crate::media::RtpPacket),
+    RequestKeyframe(crate::media::MediaRef, Reply<()>),
     GetStats(Reply<StatsReport>),
     Close(Reply<()>),
 }
@@ -404,6 +412,8 @@ impl PeerConnection {
             pending: VecDeque::new(),
             turn: turn_stream::TurnStreams::new(turn_names, config.turn_tls_ca_pem.clone(), port),
             gate: data_channel::SendGate::default(),
+            tracks: HashMap::new(),
+            local_tracks: HashMap::new(),
         };
         // Boxed: an async fn stores its by-value argument twice in its
         // future (rust-lang/rust#62958), which made each connection's task
@@ -464,6 +474,14 @@ impl PeerConnection {
     ) -> Result<DataChannel, RtcError> {
         let label = label.to_owned();
         call(&self.commands, |r| Command::CreateChannel(label, init, r)).await
+    }
+
+    /// addTrack (W3C webrtc-pc §5.1): sends `track` on a transceiver of
+    /// its kind (one the peer's offer made, or a new one: then
+    /// `negotiationneeded` fires). Write its packets with
+    /// [`TrackLocal::write_rtp`] once negotiated.
+    pub async fn add_track(&self, track: TrackLocal) -> Result<RtpSender, RtcError> {
+        call(&self.commands, |r| Command::AddTrack(track, r)).await
     }
 
     /// getStats: transport, candidate pairs and candidates, data channels

@@ -13,13 +13,17 @@ use realtimer_ice::{
 use tracing::{debug, trace};
 
 mod channels;
+mod media;
 mod negotiation;
 mod restart;
+mod rtcp;
+mod rtp;
 mod stats;
 mod transport;
 mod turn;
 
 use channels::Slot;
+pub(crate) use rtp::SRTP_PROFILES;
 pub(crate) use stats::payload_len;
 
 use crate::channel::ChannelRef;
@@ -27,6 +31,7 @@ use crate::event::{PeerConnectionState, RtcEvent, Transmit};
 use crate::jsep::{
     IceCandidateInit, LocalTransport, RemoteTransport, SessionDescription, SignalingState,
 };
+use crate::media::Codec;
 
 /// Settings of an [`Rtc`]; `RtcConfig::default()` behaves like a browser.
 #[derive(Debug, Clone)]
@@ -48,6 +53,9 @@ pub struct RtcConfig {
     /// Most datagrams kept for [`Rtc::poll_transmit`] from ICE and DTLS
     /// handshakes before the oldest is dropped.
     pub max_early_dtls: usize,
+    /// The codecs we offer and accept, most preferred first
+    /// ([`Codec::defaults`]: Opus, VP8, VP9, H.264, AV1).
+    pub codecs: Vec<Codec>,
 }
 
 impl Default for RtcConfig {
@@ -58,6 +66,7 @@ impl Default for RtcConfig {
             dtls_mtu: 1200,
             seed: 0,
             max_early_dtls: 16,
+            codecs: Codec::defaults(),
         }
     }
 }
@@ -74,6 +83,16 @@ impl RtcConfig {
         self.ice.allow_loopback = on;
         self
     }
+}
+
+/// What the media path refused, for logs and stats.
+#[derive(Debug, Clone, Copy, Default)]
+struct MediaCounters {
+    /// SRTP or SRTCP packets that failed authentication or replay checks.
+    unprotect_failures: u64,
+    /// Received RTP packets dropped because the application did not read
+    /// the earlier ones ([`rtp::MAX_RTP_EVENTS`]).
+    rtp_dropped: u64,
 }
 
 /// One peer connection, sans-IO (RFC 8829 JSEP, RFC 8445 ICE, RFC 6347
@@ -126,12 +145,38 @@ pub struct Rtc {
     /// of the last DTLS datagram received.
     dtls_route: Option<(SocketAddr, SocketAddr)>,
     slots: BTreeMap<ChannelRef, Slot>,
+    /// RTCRtpTransceivers, indexed by [`crate::MediaRef`].
+    transceivers: Vec<media::Transceiver>,
+    /// The m-lines of the current (or pending) negotiation, in order.
+    m_lines: Vec<media::MLine>,
+    /// Our RTCP CNAME (RFC 7022: random per connection).
+    cname: String,
+    /// How many SSRCs we drew (seeds the next one).
+    ssrc_generation: u64,
+    /// The SSRC of our RTCP when we send no track (RFC 3550 §6.4.2).
+    receiver_ssrc: u32,
+    /// SRTP once DTLS exported the keys.
+    srtp: Option<rtp::Srtp>,
+    /// Protected media datagrams for [`Rtc::poll_transmit`] (bounded:
+    /// [`rtp::MAX_MEDIA_QUEUE`]).
+    media_out: VecDeque<Bytes>,
+    /// A reused buffer for plain RTP and RTCP.
+    media_buffer: Vec<u8>,
+    /// Remote SSRC to transceiver, learned from packets (RFC 8843 §9.2).
+    ssrc_routes: HashMap<u32, crate::media::MediaRef>,
+    /// Received RTP packets in `events`.
+    rtp_events: usize,
+    /// When the next RTCP reports are due.
+    next_report: Option<Instant>,
+    media_counters: MediaCounters,
     by_stream: HashMap<u16, ChannelRef>,
     next_ref: u32,
     events: VecDeque<RtcEvent>,
     ice_state: IceConnectionState,
     connection_state: PeerConnectionState,
     dtls_failed: bool,
+    /// Both descriptions are set: DTLS may start.
+    transport_started: bool,
     /// The `[[NegotiationNeeded]]` flag (W3C webrtc-pc §4.7.3): set when
     /// `negotiationneeded` fired, cleared when signaling leaves stable.
     negotiation_needed: bool,
@@ -176,6 +221,11 @@ impl Rtc {
         };
         // RFC 8866 §5.2: a session id of at most 63 bits.
         let session_id = (config.seed.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 2) | 1;
+        let cname = format!(
+            "{:016x}",
+            config.seed.wrapping_mul(0xA24B_AED4_963E_E407) | 1
+        );
+        let receiver_ssrc = (config.seed.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32) as u32 | 1;
         Rtc {
             config,
             certificate,
@@ -203,12 +253,25 @@ impl Rtc {
             last_words: VecDeque::new(),
             dtls_route: None,
             slots: BTreeMap::new(),
+            transceivers: Vec::new(),
+            m_lines: Vec::new(),
+            cname,
+            ssrc_generation: 0,
+            receiver_ssrc,
+            srtp: None,
+            media_out: VecDeque::new(),
+            media_buffer: Vec::new(),
+            ssrc_routes: HashMap::new(),
+            rtp_events: 0,
+            next_report: None,
+            media_counters: MediaCounters::default(),
             by_stream: HashMap::new(),
             next_ref: 0,
             events: VecDeque::new(),
             ice_state: IceConnectionState::New,
             connection_state: PeerConnectionState::New,
             dtls_failed: false,
+            transport_started: false,
             negotiation_needed: false,
             ice_restart_requested: false,
             offered_credentials: None,
@@ -375,6 +438,8 @@ impl Rtc {
         }
         self.ice.close();
         self.closed = true;
+        self.srtp = None;
+        self.media_out.clear();
         let refs: Vec<ChannelRef> = self.slots.keys().copied().collect();
         self.slots.clear();
         self.by_stream.clear();
@@ -438,9 +503,11 @@ impl Rtc {
                     }
                 }
             }
+            // RFC 7983 §7: RTP and RTCP.
+            Some(128..=191) => self.handle_srtp(now, contents),
             _ => trace!(
                 len = contents.len(),
-                "datagram neither STUN nor DTLS dropped"
+                "datagram neither STUN, DTLS nor RTP dropped"
             ),
         }
         self.process(now);
@@ -458,6 +525,7 @@ impl Rtc {
         if let Some(c) = &mut self.channels {
             c.handle_timeout(now);
         }
+        self.handle_report_timeout(now);
         self.process(now);
     }
 
@@ -470,6 +538,7 @@ impl Rtc {
             self.ice.poll_timeout(),
             self.dtls.as_ref().and_then(Dtls::poll_timeout),
             self.channels.as_ref().and_then(DataChannels::poll_timeout),
+            self.report_timeout(),
         ]
         .into_iter()
         .flatten()
@@ -478,7 +547,11 @@ impl Rtc {
 
     /// The next event.
     pub fn poll_event(&mut self) -> Option<RtcEvent> {
-        self.events.pop_front()
+        let event = self.events.pop_front();
+        if matches!(event, Some(RtcEvent::Rtp(..))) {
+            self.rtp_events -= 1;
+        }
+        event
     }
 
     /// Collects what ICE, DTLS and the channels did.
@@ -529,16 +602,20 @@ impl Rtc {
             }
         }
         if self.dtls_role == Some(Role::Client)
-            && self.channels.is_some()
+            && self.transport_started
             && self.ice.selected_pair().is_some()
         {
             self.start_dtls(now);
         }
+        let mut srtp_keys = None;
         if let Some(dtls) = &mut self.dtls {
             while let Some(event) = dtls.poll_event() {
                 match event {
-                    DtlsEvent::Connected { .. } => {
+                    DtlsEvent::Connected { srtp, .. } => {
                         debug!("DTLS connected");
+                        if let Some(keys) = srtp {
+                            srtp_keys = Some(keys);
+                        }
                         if let Some(c) = &mut self.channels {
                             c.connect(now);
                         }
@@ -562,6 +639,10 @@ impl Rtc {
                     _ => {}
                 }
             }
+        }
+        if let Some(keys) = srtp_keys {
+            self.start_srtp(&keys);
+            self.handle_report_timeout(now);
         }
         self.pump_channel_events(now);
         self.update_connection_state();

@@ -26,7 +26,8 @@ impl Rtc {
         }
     }
 
-    /// createOffer (RFC 8829 §5.2): one bundled data section.
+    /// createOffer (RFC 8829 §5.2): the current m-lines in place, then new
+    /// transceivers' sections, then a data section if needed; all bundled.
     pub fn create_offer(&mut self) -> Result<SessionDescription, RtcError> {
         self.check_open()?;
         match self.signaling {
@@ -38,20 +39,22 @@ impl Rtc {
         let mut local = self.local.clone();
         local.ufrag = credentials.ufrag;
         local.pwd = credentials.pwd;
-        let sdp = jsep::write_offer(&local, self.session_id, self.session_version);
+        let lines = self.offer_m_lines();
+        let sdp = self.write_m_lines(&local, Setup::ActPass, &lines);
         self.last_offer = Some(sdp.clone());
         Ok(SessionDescription::offer(sdp))
     }
 
     /// createAnswer (RFC 8829 §5.3): our data section answering the
-    /// offer's, every other section rejected.
+    /// offer's, an audio or video section for each one we have codecs
+    /// for, every other section rejected.
     pub fn create_answer(&mut self) -> Result<SessionDescription, RtcError> {
         self.check_open()?;
         match self.signaling {
             SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {}
             s => return Err(RtcError::state(format!("createAnswer in {s}"))),
         }
-        let (Some(offer), Some(remote)) = (&self.remote_offer, &self.remote) else {
+        let (Some(_), Some(remote)) = (&self.remote_offer, &self.remote) else {
             return Err(RtcError::state("no remote offer"));
         };
         let setup = match (self.dtls_role, remote.setup) {
@@ -62,13 +65,7 @@ impl Rtc {
             (None, _) => Setup::Active,
         };
         self.session_version += 1;
-        let sdp = jsep::write_answer(
-            &self.local,
-            offer,
-            setup,
-            self.session_id,
-            self.session_version,
-        );
+        let sdp = self.write_m_lines(&self.local, setup, &self.m_lines);
         self.last_answer = Some(sdp.clone());
         Ok(SessionDescription::answer(sdp))
     }
@@ -122,7 +119,11 @@ impl Rtc {
                         "ICE credentials differ from the ones createOffer made".into(),
                     ));
                 }
-                self.local_mid = ("0".to_owned(), 0);
+                self.apply_local_m_lines(true);
+                // Candidates go with the BUNDLE-tagged (first) section.
+                if let Some(mid) = self.m_lines.first().and_then(super::media::MLine::mid) {
+                    self.local_mid = (mid.to_owned(), 0);
+                }
                 self.pending_local = Some(desc);
                 self.set_signaling(SignalingState::HaveLocalOffer);
                 if let Some(credentials) = restart {
@@ -166,6 +167,7 @@ impl Rtc {
                     ));
                 }
                 self.dtls_role = Some(role);
+                self.apply_local_m_lines(false);
                 if let Some(r) = &self.remote {
                     self.local_mid = (r.mid.clone(), r.m_line_index);
                 }
@@ -244,6 +246,7 @@ impl Rtc {
                 if self.current_remote.is_none() && !self.ice_is_lite_peer() {
                     self.ice.set_controlling(false);
                 }
+                self.apply_remote_m_lines(&parsed, true);
                 self.remote_offer = Some(parsed);
                 self.last_answer = None;
                 self.pending_remote = Some(desc);
@@ -259,7 +262,7 @@ impl Rtc {
                         desc.sdp_type, self.signaling
                     )));
                 }
-                let (_, remote) = jsep::parse_remote(&desc.sdp)?;
+                let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
                 let role = match remote.setup {
                     Setup::Active => Role::Server,
                     Setup::Passive => Role::Client,
@@ -274,6 +277,7 @@ impl Rtc {
                     return Err(RtcError::sdp(0, "the answer changes the DTLS role"));
                 }
                 self.apply_remote(now, remote, false)?;
+                self.apply_remote_m_lines(&parsed, false);
                 self.dtls_role = Some(role);
                 if desc.sdp_type == SdpType::Answer {
                     self.current_remote = Some(desc);
@@ -377,12 +381,12 @@ impl Rtc {
             return Ok(());
         };
         match (&init.sdp_mid, init.sdp_m_line_index) {
-            (Some(mid), _) if *mid != remote.mid => {
+            (Some(mid), _) if !remote.mids.contains(mid) => {
                 return Err(RtcError::OperationError(format!(
                     "no media section {mid:?}"
                 )))
             }
-            (None, Some(i)) if i != remote.m_line_index => {
+            (None, Some(i)) if usize::from(i) >= remote.mids.len() => {
                 return Err(RtcError::OperationError(format!("no media section {i}")))
             }
             (None, None) => {

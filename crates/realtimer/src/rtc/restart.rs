@@ -118,14 +118,16 @@ impl Rtc {
     }
 
     /// W3C webrtc-pc §4.7.3 "update the negotiation-needed flag": only in
-    /// stable; needed for a restart request, or for channels before any
-    /// data section was negotiated.
+    /// stable; needed for a restart request, for channels before any
+    /// data section was negotiated, or for transceivers not negotiated as
+    /// they are.
     pub(super) fn update_negotiation_needed(&mut self) {
         if self.closed || self.signaling != SignalingState::Stable {
             return;
         }
-        let needed =
-            self.ice_restart_requested || (self.channels.is_none() && !self.slots.is_empty());
+        let needed = self.ice_restart_requested
+            || (self.channels.is_none() && !self.slots.is_empty())
+            || self.media_negotiation_needed();
         if !needed {
             self.negotiation_needed = false;
         } else if !self.negotiation_needed {

@@ -14,11 +14,19 @@ use super::Rtc;
 
 impl Rtc {
     /// Once both descriptions are set: DTLS (server side at once, client
-    /// side when ICE has a pair) and the data channels.
+    /// side when ICE has a pair) and, with a data section, the data
+    /// channels.
     pub(super) fn start_transport(&mut self, now: Instant) {
         let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
             return;
         };
+        self.transport_started = true;
+        if !remote.data {
+            if role == Role::Server {
+                self.start_dtls(now);
+            }
+            return;
+        }
         let peer_max = match remote.max_message_size {
             0 => usize::MAX,
             n => usize::try_from(n).unwrap_or(usize::MAX),
@@ -72,7 +80,7 @@ impl Rtc {
         };
         let config = DtlsConfig::new(self.certificate.clone())
             .with_mtu(self.config.dtls_mtu)
-            .with_srtp_profiles(Vec::new());
+            .with_srtp_profiles(super::rtp::SRTP_PROFILES.to_vec());
         match Dtls::new(config, role, remote.fingerprint.clone(), now) {
             Ok(mut dtls) => {
                 debug!(?role, "DTLS started");
@@ -120,6 +128,17 @@ impl Rtc {
                 destination: t.destination,
                 contents: t.contents,
             });
+        }
+        if let Some(t) = self.next_media_transmit() {
+            self.traffic
+                .count_sent(selected, t.source, t.destination, t.contents.len());
+            if let Some(t) = self.ice.encapsulate(t) {
+                return Some(Transmit {
+                    source: t.source,
+                    destination: t.destination,
+                    contents: t.contents,
+                });
+            }
         }
         loop {
             let t = self.next_dtls_transmit()?;

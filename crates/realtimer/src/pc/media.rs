@@ -1,0 +1,181 @@
+//! Tracks on the tokio side: [`TrackLocal`] (what we send, with the
+//! peer's keyframe requests) and [`TrackRemote`] (what the peer sends).
+//! realtimer never encodes or decodes: an application forwards or
+//! produces RTP payloads.
+
+use std::sync::{Arc, OnceLock};
+
+use tokio::sync::mpsc;
+
+use crate::error::RtcError;
+use crate::media::{KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo};
+
+use super::{call, Command};
+
+/// Received RTP packets a [`TrackRemote`] holds for its reader; past it
+/// the newest are dropped (late media is useless; the reader asks for a
+/// keyframe to recover).
+pub(super) const TRACK_QUEUE: usize = 512;
+
+/// Keyframe requests a [`TrackLocal`] holds; more in a row are the same
+/// request.
+pub(super) const KEYFRAME_QUEUE: usize = 4;
+
+/// A track we send (MediaStreamTrack + RTCRtpSender): made with
+/// [`TrackLocal::new`], given to [`super::PeerConnection::add_track`],
+/// then fed RTP packets with [`TrackLocal::write_rtp`]. Clones share the
+/// track.
+#[derive(Debug, Clone)]
+pub struct TrackLocal {
+    inner: Arc<LocalInner>,
+}
+
+#[derive(Debug)]
+struct LocalInner {
+    kind: MediaKind,
+    stream_id: String,
+    track_id: String,
+    binding: OnceLock<Binding>,
+}
+
+#[derive(Debug)]
+struct Binding {
+    media: MediaRef,
+    commands: mpsc::Sender<Command>,
+    keyframes: tokio::sync::Mutex<mpsc::Receiver<KeyframeRequest>>,
+}
+
+impl TrackLocal {
+    /// A track of `kind` with id `track_id`, in stream `stream_id` (the
+    /// peer sees both in `a=msid`, RFC 8830 §2).
+    pub fn new(kind: MediaKind, stream_id: &str, track_id: &str) -> TrackLocal {
+        TrackLocal {
+            inner: Arc::new(LocalInner {
+                kind,
+                stream_id: stream_id.to_owned(),
+                track_id: track_id.to_owned(),
+                binding: OnceLock::new(),
+            }),
+        }
+    }
+
+    /// Audio or video.
+    pub fn kind(&self) -> MediaKind {
+        self.inner.kind
+    }
+
+    /// The stream id.
+    pub fn stream_id(&self) -> &str {
+        &self.inner.stream_id
+    }
+
+    /// The track id.
+    pub fn track_id(&self) -> &str {
+        &self.inner.track_id
+    }
+
+    /// Binds the track to a connection's transceiver (once).
+    pub(super) fn bind(
+        &self,
+        media: MediaRef,
+        commands: mpsc::Sender<Command>,
+        keyframes: mpsc::Receiver<KeyframeRequest>,
+    ) -> bool {
+        self.inner
+            .binding
+            .set(Binding {
+                media,
+                commands,
+                keyframes: tokio::sync::Mutex::new(keyframes),
+            })
+            .is_ok()
+    }
+
+    /// Sends an RTP packet: the payload type must be one of the
+    /// negotiated codecs; the SSRC is the track's own (the packet's is
+    /// ignored). Waits while the connection's command queue is full.
+    /// Packets written before negotiation allows sending are dropped
+    /// (with a debug log), as a browser's sender sends nothing then.
+    pub async fn write_rtp(&self, packet: RtpPacket) -> Result<(), RtcError> {
+        let b = self.binding()?;
+        b.commands
+            .send(Command::WriteRtp(b.media, packet))
+            .await
+            .map_err(|_| RtcError::state("the connection is closed"))
+    }
+
+    /// The next keyframe request (PLI or FIR) from the peer's receiver;
+    /// `None` once the connection is gone. One reader at a time.
+    pub async fn keyframe_request(&self) -> Option<KeyframeRequest> {
+        let b = self.binding().ok()?;
+        b.keyframes.lock().await.recv().await
+    }
+
+    fn binding(&self) -> Result<&Binding, RtcError> {
+        self.inner
+            .binding
+            .get()
+            .ok_or_else(|| RtcError::state("the track was not added to a connection"))
+    }
+}
+
+/// What [`super::PeerConnection::add_track`] returns (RTCRtpSender).
+#[derive(Debug, Clone)]
+pub struct RtpSender {
+    pub(super) track: TrackLocal,
+}
+
+impl RtpSender {
+    /// The track it sends.
+    pub fn track(&self) -> &TrackLocal {
+        &self.track
+    }
+}
+
+/// A track the peer sends (the `track` event's MediaStreamTrack and
+/// RTCRtpReceiver): read its RTP packets, ask for keyframes.
+#[derive(Debug, Clone)]
+pub struct TrackRemote {
+    info: TrackInfo,
+    media: MediaRef,
+    commands: mpsc::Sender<Command>,
+    packets: Arc<tokio::sync::Mutex<mpsc::Receiver<RtpPacket>>>,
+}
+
+impl TrackRemote {
+    pub(super) fn new(
+        info: TrackInfo,
+        media: MediaRef,
+        commands: mpsc::Sender<Command>,
+        packets: mpsc::Receiver<RtpPacket>,
+    ) -> TrackRemote {
+        TrackRemote {
+            info,
+            media,
+            commands,
+            packets: Arc::new(tokio::sync::Mutex::new(packets)),
+        }
+    }
+
+    /// Audio or video.
+    pub fn kind(&self) -> MediaKind {
+        self.info.kind
+    }
+
+    /// Its mid, stream ids, track id and negotiated codecs.
+    pub fn info(&self) -> &TrackInfo {
+        &self.info
+    }
+
+    /// The next RTP packet; `None` once the connection is gone. Clones
+    /// share one queue.
+    pub async fn read_rtp(&self) -> Option<RtpPacket> {
+        self.packets.lock().await.recv().await
+    }
+
+    /// Asks the sender for a keyframe (a PLI, RFC 4585 §6.3.1).
+    pub async fn request_keyframe(&self) -> Result<(), RtcError> {
+        let media = self.media;
+        call(&self.commands, |r| Command::RequestKeyframe(media, r)).await
+    }
+}

@@ -1,0 +1,395 @@
+//! Transceivers (W3C webrtc-pc §5.4) and their part in offer/answer
+//! (RFC 8829 §5.2.1, §5.3.1, §5.10): which `m=` line each one has, the
+//! codecs and direction negotiated, and the tracks the peer announced.
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use realtimer_sdp::{MediaDescription, SessionDescription as Sdp, Setup};
+
+use crate::error::RtcError;
+use crate::event::RtcEvent;
+use crate::jsep::media::{
+    self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, SenderInfo,
+    MID_EXTENSION_ID,
+};
+use crate::jsep::{self, LocalSection};
+use crate::media::{Codec, Direction, MediaKind, MediaRef, TrackInfo};
+
+use super::rtcp::{ReceiveStream, SendStream};
+use super::Rtc;
+
+/// One `m=` line of the current negotiation, in order (RFC 8829 §5.2.2:
+/// re-offers keep every line where it was).
+#[derive(Debug, Clone)]
+pub(crate) enum MLine {
+    /// The data section, with its mid.
+    Data(String),
+    /// A transceiver's section, with its mid.
+    Media(MediaRef, String),
+    /// A rejected section (port 0), as we write it.
+    Rejected(MediaDescription),
+}
+
+impl MLine {
+    pub(super) fn mid(&self) -> Option<&str> {
+        match self {
+            MLine::Data(mid) | MLine::Media(_, mid) => Some(mid),
+            MLine::Rejected(m) => m.mid(),
+        }
+    }
+}
+
+/// An RTCRtpTransceiver: one track each way in one `m=` section.
+#[derive(Debug)]
+pub(crate) struct Transceiver {
+    pub(super) kind: MediaKind,
+    /// Its `a=mid` once it is in a description.
+    pub(super) mid: Option<String>,
+    /// What the application wants (`direction`).
+    pub(super) direction: Direction,
+    /// The direction written in our last applied description.
+    pub(super) local_direction: Option<Direction>,
+    /// The direction of the peer's last applied offer, when we answered
+    /// it (our answer's direction derives from it).
+    pub(super) offered_direction: Option<Direction>,
+    /// Our track, once added.
+    pub(super) sender: Option<SenderInfo>,
+    /// The negotiated codecs (ours before the first negotiation).
+    pub(super) codecs: Vec<Codec>,
+    /// The MID header extension's id, if negotiated (RFC 8843 §15).
+    pub(super) mid_extension: Option<u8>,
+    /// The peer's section as last applied.
+    pub(super) remote: Option<RemoteMedia>,
+    /// `track` fired for the peer's track.
+    pub(super) track_fired: bool,
+    /// What we sent, for sender reports.
+    pub(super) send: SendStream,
+    /// What the peer sent, by SSRC, for receiver reports.
+    pub(super) receive: Vec<ReceiveStream>,
+}
+
+impl Transceiver {
+    /// Whether the negotiated session lets us send on it.
+    pub(super) fn can_send(&self) -> bool {
+        self.local_direction.is_some_and(sdp_media::sends)
+            && self
+                .remote
+                .as_ref()
+                .is_some_and(|r| sdp_media::receives(r.direction))
+            && !self.codecs.is_empty()
+    }
+
+    /// The direction our next description writes.
+    fn wanted_direction(&self) -> Direction {
+        match self.offered_direction {
+            Some(offered) => answer_direction(offered, self.direction),
+            None => self.direction,
+        }
+    }
+}
+
+/// The smallest decimal mid not in `used`.
+fn free_mid<'a>(used: impl Iterator<Item = &'a str> + Clone) -> String {
+    (0u32..)
+        .map(|n| n.to_string())
+        .find(|n| !used.clone().any(|u| u == n))
+        .unwrap_or_default()
+}
+
+impl Rtc {
+    /// addTrack (W3C webrtc-pc §5.1): sends a track of `kind` in stream
+    /// `stream_id`. Reuses a transceiver of that kind the peer's offer
+    /// created and no track was added to yet, else adds one (sendrecv),
+    /// which needs negotiation.
+    pub fn add_track(
+        &mut self,
+        kind: MediaKind,
+        stream_id: &str,
+        track_id: &str,
+    ) -> Result<MediaRef, RtcError> {
+        self.check_open()?;
+        let ssrc = self.random_ssrc();
+        let sender = SenderInfo {
+            ssrc,
+            cname: self.cname.clone(),
+            stream_id: stream_id.to_owned(),
+            track_id: track_id.to_owned(),
+        };
+        let reusable = self
+            .transceivers
+            .iter()
+            .position(|t| t.kind == kind && t.sender.is_none());
+        let r = match reusable {
+            Some(i) => {
+                let t = &mut self.transceivers[i];
+                t.direction = sdp_media::direction(true, sdp_media::receives(t.direction));
+                MediaRef(i as u32)
+            }
+            None => self.new_transceiver(kind, Direction::SendRecv),
+        };
+        let t = &mut self.transceivers[r.0 as usize];
+        t.send = SendStream::new(ssrc);
+        t.sender = Some(sender);
+        self.update_negotiation_needed();
+        Ok(r)
+    }
+
+    /// addTransceiver (W3C webrtc-pc §5.1) without a track: e.g.
+    /// `recvonly` to receive a kind of media.
+    pub fn add_transceiver(
+        &mut self,
+        kind: MediaKind,
+        direction: Direction,
+    ) -> Result<MediaRef, RtcError> {
+        self.check_open()?;
+        let r = self.new_transceiver(kind, direction);
+        self.update_negotiation_needed();
+        Ok(r)
+    }
+
+    /// A transceiver's `mid`, once negotiated.
+    pub fn transceiver_mid(&self, media: MediaRef) -> Option<&str> {
+        self.transceiver(media)?.mid.as_deref()
+    }
+
+    /// A transceiver's kind.
+    pub fn transceiver_kind(&self, media: MediaRef) -> Option<MediaKind> {
+        Some(self.transceiver(media)?.kind)
+    }
+
+    /// A transceiver's negotiated codecs, the preferred first (empty
+    /// before negotiation or when rejected).
+    pub fn transceiver_codecs(&self, media: MediaRef) -> &[Codec] {
+        self.transceiver(media)
+            .filter(|t| t.remote.is_some())
+            .map_or(&[], |t| &t.codecs)
+    }
+
+    pub(super) fn transceiver(&self, media: MediaRef) -> Option<&Transceiver> {
+        self.transceivers.get(media.0 as usize)
+    }
+
+    fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
+        let r = MediaRef(self.transceivers.len() as u32);
+        let codecs = self
+            .config
+            .codecs
+            .iter()
+            .filter(|c| c.kind() == kind)
+            .cloned()
+            .collect();
+        self.transceivers.push(Transceiver {
+            kind,
+            mid: None,
+            direction,
+            local_direction: None,
+            offered_direction: None,
+            sender: None,
+            codecs,
+            mid_extension: Some(MID_EXTENSION_ID),
+            remote: None,
+            track_fired: false,
+            send: SendStream::new(0),
+            receive: Vec::new(),
+        });
+        r
+    }
+
+    /// A random non-zero SSRC (RFC 3550 §8.1), from the seed.
+    fn random_ssrc(&mut self) -> u32 {
+        self.ssrc_generation += 1;
+        let mut rng = StdRng::seed_from_u64(
+            self.config.seed ^ self.ssrc_generation.wrapping_mul(0xD1B5_4A32_D192_ED03),
+        );
+        rng.random_range(1..=u32::MAX)
+    }
+
+    /// W3C webrtc-pc §4.7.3 for transceivers: one without a mid, or whose
+    /// direction differs from the one in our last description.
+    pub(super) fn media_negotiation_needed(&self) -> bool {
+        self.transceivers
+            .iter()
+            .any(|t| t.mid.is_none() || t.local_direction != Some(t.wanted_direction()))
+    }
+
+    /// The m-lines of our next offer: the current ones in place, then new
+    /// transceivers, then a data section if none was negotiated and this
+    /// is the first offer or a channel waits for one.
+    pub(super) fn offer_m_lines(&self) -> Vec<MLine> {
+        let mut lines = self.m_lines.clone();
+        for (i, t) in self.transceivers.iter().enumerate() {
+            if t.mid.is_none() {
+                let mid = free_mid(
+                    lines
+                        .iter()
+                        .filter_map(MLine::mid)
+                        .chain(self.transceivers.iter().filter_map(|t| t.mid.as_deref())),
+                );
+                lines.push(MLine::Media(MediaRef(i as u32), mid));
+            }
+        }
+        let has_data = lines.iter().any(|l| matches!(l, MLine::Data(_)));
+        if !has_data && (self.m_lines.is_empty() || !self.slots.is_empty()) {
+            let mid = free_mid(lines.iter().filter_map(MLine::mid));
+            // A first data-only offer keeps the data section at mid 0.
+            lines.push(MLine::Data(mid));
+        }
+        lines
+    }
+
+    /// Writes `lines` as an offer (`setup` actpass) or answer.
+    pub(super) fn write_m_lines(
+        &self,
+        local: &jsep::LocalTransport,
+        setup: Setup,
+        lines: &[MLine],
+    ) -> String {
+        let answering = setup != Setup::ActPass;
+        let sections: Vec<LocalSection<'_>> = lines
+            .iter()
+            .map(|l| match l {
+                MLine::Data(mid) => LocalSection::Data(mid),
+                MLine::Media(r, mid) => {
+                    let t = &self.transceivers[r.0 as usize];
+                    LocalSection::Media(LocalMedia {
+                        kind: t.kind,
+                        mid,
+                        direction: if answering {
+                            t.wanted_direction()
+                        } else {
+                            t.direction
+                        },
+                        codecs: &t.codecs,
+                        mid_extension: t.mid_extension,
+                        sender: t.sender.as_ref(),
+                    })
+                }
+                MLine::Rejected(m) => LocalSection::Rejected(m),
+            })
+            .collect();
+        jsep::write_description(
+            local,
+            setup,
+            self.session_id,
+            self.session_version,
+            &sections,
+        )
+    }
+
+    /// setLocalDescription: the transceivers take the mids and directions
+    /// of our description.
+    pub(super) fn apply_local_m_lines(&mut self, offer: bool) {
+        if offer {
+            self.m_lines = self.offer_m_lines();
+        }
+        for line in &self.m_lines {
+            if let MLine::Media(r, mid) = line {
+                let t = &mut self.transceivers[r.0 as usize];
+                t.mid = Some(mid.clone());
+                if offer {
+                    t.offered_direction = None;
+                }
+                t.local_direction = Some(t.wanted_direction());
+            }
+        }
+    }
+
+    /// setRemoteDescription: a remote offer's sections become our m-lines
+    /// (a transceiver per audio/video section: the one with its mid, one
+    /// added by addTrack and not yet associated, or a new recvonly one;
+    /// RFC 8829 §5.10); an answer's codecs, MID extension and direction
+    /// apply to the transceivers we offered. `track` fires for each
+    /// section the peer newly sends on.
+    pub(super) fn apply_remote_m_lines(&mut self, desc: &Sdp, offer: bool) {
+        if offer {
+            let mut lines = Vec::with_capacity(desc.media.len());
+            for m in &desc.media {
+                let data_taken = lines.iter().any(|l| matches!(l, MLine::Data(_)));
+                let line = match (jsep::is_data_section(m), sdp_media::remote_media(m)) {
+                    (true, _) if !data_taken => m.mid().map(|mid| MLine::Data(mid.to_owned())),
+                    (_, Some(rm)) => self.accept_remote_media(rm),
+                    _ => None,
+                };
+                lines.push(line.unwrap_or_else(|| MLine::Rejected(jsep::rejected_section(m))));
+            }
+            self.m_lines = lines;
+        } else {
+            for (i, m) in desc.media.iter().enumerate() {
+                let Some(MLine::Media(r, _)) = self.m_lines.get(i).cloned() else {
+                    continue;
+                };
+                let t = &mut self.transceivers[r.0 as usize];
+                match sdp_media::remote_media(m) {
+                    Some(rm) => {
+                        let ours = &self.config.codecs;
+                        t.codecs = rm
+                            .codecs
+                            .iter()
+                            .filter(|c| ours.iter().any(|o| o.matches(c)))
+                            .cloned()
+                            .collect();
+                        t.mid_extension = rm.mid_extension;
+                        t.remote = Some(rm);
+                    }
+                    None => {
+                        t.codecs.clear();
+                        t.remote = None;
+                        self.m_lines[i] = MLine::Rejected(jsep::rejected_section(m));
+                    }
+                }
+            }
+        }
+        self.fire_tracks();
+    }
+
+    /// The transceiver for one of the peer's offered sections.
+    fn accept_remote_media(&mut self, rm: RemoteMedia) -> Option<MLine> {
+        let existing = self
+            .transceivers
+            .iter()
+            .position(|t| t.mid.as_deref() == Some(rm.mid.as_str()))
+            .or_else(|| {
+                self.transceivers
+                    .iter()
+                    .position(|t| t.mid.is_none() && t.kind == rm.kind && t.sender.is_some())
+            });
+        let codecs = answer_codecs(&self.config.codecs, &rm.codecs, rm.kind);
+        if codecs.is_empty() || existing.is_some_and(|i| self.transceivers[i].kind != rm.kind) {
+            return None;
+        }
+        let r = match existing {
+            Some(i) => MediaRef(i as u32),
+            None => self.new_transceiver(rm.kind, Direction::RecvOnly),
+        };
+        let t = &mut self.transceivers[r.0 as usize];
+        t.mid = Some(rm.mid.clone());
+        t.codecs = codecs;
+        t.mid_extension = rm.mid_extension;
+        t.offered_direction = Some(rm.direction);
+        let mid = rm.mid.clone();
+        t.remote = Some(rm);
+        Some(MLine::Media(r, mid))
+    }
+
+    /// RFC 8829 §5.10 / W3C "process remote tracks": `track` for every
+    /// transceiver the peer now sends on.
+    fn fire_tracks(&mut self) {
+        for (i, t) in self.transceivers.iter_mut().enumerate() {
+            let Some(rm) = &t.remote else { continue };
+            if t.track_fired || !sdp_media::sends(rm.direction) {
+                continue;
+            }
+            t.track_fired = true;
+            self.events.push_back(RtcEvent::Track(
+                MediaRef(i as u32),
+                TrackInfo {
+                    kind: t.kind,
+                    mid: rm.mid.clone(),
+                    stream_ids: rm.stream_ids.clone(),
+                    track_id: rm.track_id.clone(),
+                    codecs: t.codecs.clone(),
+                },
+            ));
+        }
+    }
+}

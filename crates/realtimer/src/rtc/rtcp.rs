@@ -1,0 +1,334 @@
+//! RTCP: keyframe requests both ways (RFC 4585 §6.3.1 PLI, RFC 5104
+//! §4.3.1 FIR) and the sender and receiver reports we send about every
+//! second (RFC 3550 §6.4), so the peer's statistics and congestion control
+//! see our streams.
+
+use std::time::{Duration, Instant};
+
+use realtimer_rtp::rtcp::{
+    CompoundPacket, Pli, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem,
+    SenderReport, SourceDescription,
+};
+use tracing::trace;
+
+use crate::error::RtcError;
+use crate::event::RtcEvent;
+use crate::media::{KeyframeRequest, MediaRef};
+
+use super::Rtc;
+
+/// RFC 3550 §6.2 gives 5 s for a small session; browsers send every
+/// second, and their statistics expect as much.
+pub(crate) const REPORT_INTERVAL: Duration = Duration::from_secs(1);
+
+/// RFC 5905 §6: NTP seconds from 1900 to 1970. The core has no wall
+/// clock: our NTP clock starts at the Unix epoch when the connection is
+/// created; receivers only use its differences (RTT, RFC 3550 §6.4.1, and
+/// lip sync).
+const NTP_UNIX_OFFSET: u64 = 2_208_988_800;
+
+/// `now` as a 64-bit NTP timestamp on our clock.
+fn ntp(now: Instant, created: Instant) -> u64 {
+    let d = now.saturating_duration_since(created);
+    ((NTP_UNIX_OFFSET + d.as_secs()) << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
+}
+
+/// What one of our tracks sent, for sender reports (RFC 3550 §6.4.1).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct SendStream {
+    pub(crate) ssrc: u32,
+    packets: u32,
+    octets: u32,
+    /// The RTP timestamp of the last packet and when it went out.
+    last: Option<(u32, Instant)>,
+}
+
+impl SendStream {
+    pub(crate) fn new(ssrc: u32) -> SendStream {
+        SendStream {
+            ssrc,
+            ..SendStream::default()
+        }
+    }
+
+    pub(crate) fn sent(&mut self, now: Instant, timestamp: u32, payload: usize) {
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload as u32);
+        self.last = Some((timestamp, now));
+    }
+}
+
+/// What the peer sent on one SSRC, for receiver reports (RFC 3550
+/// Appendix A.1, A.3, A.8).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ReceiveStream {
+    pub(crate) ssrc: u32,
+    base_seq: u16,
+    max_seq: u16,
+    /// Sequence number wraps, shifted left 16 (A.1 `cycles`).
+    cycles: u32,
+    received: u32,
+    expected_prior: u32,
+    received_prior: u32,
+    /// Interarrival jitter in timestamp units, times 16 (A.8).
+    jitter: u32,
+    last_transit: Option<i64>,
+    /// The middle 32 bits of the last SR's NTP time and when it came.
+    last_sr: Option<(u32, Instant)>,
+    pub(crate) packets: u64,
+    pub(crate) bytes: u64,
+}
+
+impl ReceiveStream {
+    pub(crate) fn new(ssrc: u32) -> ReceiveStream {
+        ReceiveStream {
+            ssrc,
+            ..ReceiveStream::default()
+        }
+    }
+
+    /// Counts a packet (A.1 without probation: SRTP already proved it is
+    /// the peer's).
+    pub(crate) fn receive(
+        &mut self,
+        now: Instant,
+        created: Instant,
+        seq: u16,
+        timestamp: u32,
+        clock_rate: u32,
+        len: usize,
+    ) {
+        if self.received == 0 {
+            self.base_seq = seq;
+            self.max_seq = seq;
+        } else {
+            let delta = seq.wrapping_sub(self.max_seq);
+            if delta < 0x8000 {
+                if seq < self.max_seq {
+                    self.cycles = self.cycles.wrapping_add(1 << 16);
+                }
+                self.max_seq = seq;
+            }
+        }
+        self.received = self.received.wrapping_add(1);
+        self.packets += 1;
+        self.bytes += len as u64;
+        // A.8: transit time in timestamp units; jitter += (|D| - jitter)/16.
+        let arrival = now.saturating_duration_since(created).as_secs_f64() * f64::from(clock_rate);
+        let transit = arrival as i64 - i64::from(timestamp);
+        if let Some(last) = self.last_transit {
+            let d = (transit - last)
+                .unsigned_abs()
+                .min(u64::from(u32::MAX >> 4)) as u32;
+            self.jitter = self.jitter + d - ((self.jitter + 8) >> 4);
+        }
+        self.last_transit = Some(transit);
+    }
+
+    /// A.3: the report block, and the interval counters moved on.
+    fn report(&mut self, now: Instant) -> ReportBlock {
+        let extended_max = self.cycles | u32::from(self.max_seq);
+        let expected = extended_max.wrapping_sub(u32::from(self.base_seq)) + 1;
+        let lost = i64::from(expected) - i64::from(self.received);
+        let expected_interval = expected.wrapping_sub(self.expected_prior);
+        let received_interval = self.received.wrapping_sub(self.received_prior);
+        self.expected_prior = expected;
+        self.received_prior = self.received;
+        let lost_interval = i64::from(expected_interval) - i64::from(received_interval);
+        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
+            0
+        } else {
+            ((lost_interval << 8) / i64::from(expected_interval)).min(255) as u8
+        };
+        let (last_sr, delay_since_last_sr) = match self.last_sr {
+            Some((lsr, at)) => {
+                let d = now.saturating_duration_since(at);
+                (lsr, (d.as_secs_f64() * 65_536.0) as u32)
+            }
+            None => (0, 0),
+        };
+        ReportBlock {
+            ssrc: self.ssrc,
+            fraction_lost,
+            cumulative_lost: lost.clamp(-0x80_0000, 0x7F_FFFF) as i32,
+            extended_highest_sequence: extended_max,
+            jitter: self.jitter >> 4,
+            last_sr,
+            delay_since_last_sr,
+        }
+    }
+}
+
+impl Rtc {
+    /// An SRTCP compound packet, decrypted.
+    pub(super) fn handle_rtcp(&mut self, now: Instant, plain: &[u8]) {
+        for packet in CompoundPacket::new(plain) {
+            let packet = match packet {
+                Ok(p) => p,
+                Err(e) => {
+                    trace!("RTCP does not parse: {e}");
+                    return;
+                }
+            };
+            match packet {
+                RtcpPacket::SenderReport(sr) => {
+                    let middle = (sr.ntp_time >> 16) as u32;
+                    for t in &mut self.transceivers {
+                        if let Some(s) = t.receive.iter_mut().find(|s| s.ssrc == sr.ssrc) {
+                            s.last_sr = Some((middle, now));
+                        }
+                    }
+                }
+                RtcpPacket::Pli(pli) => {
+                    self.keyframe_requested(pli.media_ssrc, KeyframeRequest::Pli)
+                }
+                RtcpPacket::Fir(fir) => {
+                    for entry in &fir.entries {
+                        self.keyframe_requested(entry.ssrc, KeyframeRequest::Fir);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// A PLI or FIR for `ssrc`: an event if it is one of our tracks.
+    fn keyframe_requested(&mut self, ssrc: u32, kind: KeyframeRequest) {
+        let found = self
+            .transceivers
+            .iter()
+            .position(|t| t.sender.is_some() && t.send.ssrc == ssrc);
+        match found {
+            Some(i) => self
+                .events
+                .push_back(RtcEvent::KeyframeRequest(MediaRef(i as u32), kind)),
+            None => trace!(ssrc, "keyframe request for no track of ours"),
+        }
+    }
+
+    /// Asks the peer for a keyframe of its track on `media` with a PLI
+    /// (RFC 4585 §6.3.1), e.g. when a receiver of what we forward asks.
+    pub fn request_keyframe(&mut self, media: MediaRef) -> Result<(), RtcError> {
+        self.check_open()?;
+        let t = self
+            .transceiver(media)
+            .ok_or_else(|| RtcError::state(format!("no {media}")))?;
+        let media_ssrc = t
+            .receive
+            .last()
+            .map(|s| s.ssrc)
+            .or_else(|| t.remote.as_ref().and_then(|r| r.ssrcs.first().copied()))
+            .ok_or_else(|| RtcError::state(format!("nothing received on {media} yet")))?;
+        let sender_ssrc = self.feedback_ssrc(t);
+        let mut plain = Vec::new();
+        self.write_report_head(&mut plain, None);
+        RtcpPacket::Pli(Pli {
+            sender_ssrc,
+            media_ssrc,
+        })
+        .write(&mut plain)
+        .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
+        self.protect(&plain, true)
+    }
+
+    /// The SSRC our feedback about `t`'s stream comes from: our track's,
+    /// else the connection's receive-only one.
+    fn feedback_ssrc(&self, t: &super::media::Transceiver) -> u32 {
+        if t.sender.is_some() {
+            t.send.ssrc
+        } else {
+            self.receiver_ssrc
+        }
+    }
+
+    /// When the next reports are due, once SRTP runs.
+    pub(super) fn report_timeout(&self) -> Option<Instant> {
+        self.srtp.as_ref().and(self.next_report)
+    }
+
+    /// Sends the reports if due (RFC 3550 §6.4), and arms the next ones.
+    pub(super) fn handle_report_timeout(&mut self, now: Instant) {
+        if self.srtp.is_none() {
+            return;
+        }
+        match self.next_report {
+            None => self.next_report = Some(now + REPORT_INTERVAL),
+            Some(at) if at <= now => {
+                self.next_report = Some(now + REPORT_INTERVAL);
+                let mut plain = Vec::new();
+                self.write_report_head(&mut plain, Some(now));
+                if let Err(e) = self.protect(&plain, true) {
+                    trace!("reports not sent: {e}");
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The head every compound packet starts with (RFC 3550 §6.1): a
+    /// sender report per track we send (the first with a report block per
+    /// stream we receive), else a receiver report, then SDES CNAMEs.
+    /// `now` is `None` for a feedback-only packet (RFC 5506 reduced size
+    /// is negotiated, but browsers take the full form).
+    fn write_report_head(&mut self, out: &mut Vec<u8>, now: Option<Instant>) {
+        let now = now.unwrap_or(self.created);
+        let created = self.created;
+        let mut blocks: Vec<ReportBlock> = self
+            .transceivers
+            .iter_mut()
+            .flat_map(|t| t.receive.iter_mut())
+            .map(|s| s.report(now))
+            .collect();
+        blocks.truncate(realtimer_rtp::rtcp::MAX_REPORT_BLOCKS);
+        let mut ssrcs = Vec::new();
+        let mut packets = Vec::new();
+        for t in &self.transceivers {
+            if t.sender.is_none() {
+                continue;
+            }
+            let s = &t.send;
+            let clock_rate = t.codecs.first().map_or(90_000, |c| c.clock_rate);
+            let rtp_time = match s.last {
+                Some((ts, at)) => ts.wrapping_add(
+                    (now.saturating_duration_since(at).as_secs_f64() * f64::from(clock_rate))
+                        as u32,
+                ),
+                None => 0,
+            };
+            ssrcs.push(s.ssrc);
+            packets.push(RtcpPacket::SenderReport(SenderReport {
+                ssrc: s.ssrc,
+                ntp_time: ntp(now, created),
+                rtp_time,
+                packet_count: s.packets,
+                octet_count: s.octets,
+                reports: std::mem::take(&mut blocks),
+            }));
+        }
+        if packets.is_empty() {
+            ssrcs.push(self.receiver_ssrc);
+            packets.push(RtcpPacket::ReceiverReport(ReceiverReport {
+                ssrc: self.receiver_ssrc,
+                reports: blocks,
+            }));
+        }
+        let cname = self.cname.as_bytes();
+        packets.push(RtcpPacket::SourceDescription(SourceDescription {
+            chunks: ssrcs
+                .iter()
+                .map(|&ssrc| SdesChunk {
+                    ssrc,
+                    items: vec![SdesItem {
+                        kind: SdesItem::CNAME,
+                        value: cname,
+                    }],
+                })
+                .collect(),
+        }));
+        for p in &packets {
+            if let Err(e) = p.write(out) {
+                trace!("RTCP packet not written: {e}");
+            }
+        }
+    }
+}

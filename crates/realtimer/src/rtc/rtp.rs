@@ -1,0 +1,276 @@
+//! The media data path: SRTP in and out (RFC 3711, keys from DTLS-SRTP,
+//! RFC 5764 §4.2), routing RTP to transceivers (RFC 8843 §9.2), writing
+//! our tracks' packets. RTCP is in [`super::rtcp`].
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use realtimer_dtls::{SrtpKeyingMaterial, SrtpProfile};
+use realtimer_rtp::{Extension, RtpHeader};
+use tracing::{debug, trace};
+
+use crate::error::RtcError;
+use crate::event::RtcEvent;
+use crate::media::{MediaRef, RtpPacket};
+
+use super::rtcp::ReceiveStream;
+use super::Rtc;
+
+/// The SRTP profiles DTLS offers, most preferred first (RFC 7714 GCM as
+/// browsers prefer it, then the profile every WebRTC stack has, RFC 8827
+/// §6.5).
+pub(crate) const SRTP_PROFILES: [SrtpProfile; 2] =
+    [SrtpProfile::AeadAes128Gcm, SrtpProfile::Aes128CmSha1_80];
+
+/// Most protected media datagrams waiting for [`Rtc::poll_transmit`]; past
+/// it [`Rtc::write_rtp`] says the queue is full.
+pub(crate) const MAX_MEDIA_QUEUE: usize = 1024;
+
+/// Most received RTP packets waiting in the event queue; past it newer
+/// ones are dropped (and counted): late media is useless.
+pub(crate) const MAX_RTP_EVENTS: usize = 1024;
+
+/// Most remote SSRCs remembered (RFC 8843 §9.2 routing table).
+const MAX_SSRC_ROUTES: usize = 256;
+
+/// SRTP contexts of the connection: ours protects, the peer's unprotects.
+pub(crate) struct Srtp {
+    pub(crate) local: realtimer_srtp::SrtpContext,
+    pub(crate) remote: realtimer_srtp::SrtpContext,
+}
+
+impl std::fmt::Debug for Srtp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Srtp { .. }")
+    }
+}
+
+impl Srtp {
+    /// The contexts for the keys DTLS exported.
+    pub(crate) fn new(keys: &SrtpKeyingMaterial) -> Result<Srtp, String> {
+        let profile = match keys.profile {
+            SrtpProfile::Aes128CmSha1_80 => realtimer_srtp::ProtectionProfile::Aes128CmHmacSha1_80,
+            SrtpProfile::Aes128CmSha1_32 => realtimer_srtp::ProtectionProfile::Aes128CmHmacSha1_32,
+            SrtpProfile::AeadAes128Gcm => realtimer_srtp::ProtectionProfile::AeadAes128Gcm,
+            SrtpProfile::AeadAes256Gcm => realtimer_srtp::ProtectionProfile::AeadAes256Gcm,
+            other => return Err(format!("no SRTP for {other}")),
+        };
+        let context = |(key, salt)| {
+            realtimer_srtp::SrtpContext::new(profile, key, salt).map_err(|e| e.to_string())
+        };
+        let local = context(keys.local())?;
+        let remote = context(keys.remote())?;
+        Ok(Srtp { local, remote })
+    }
+}
+
+impl Rtc {
+    /// DTLS connected with SRTP keys: media can flow.
+    pub(super) fn start_srtp(&mut self, keys: &SrtpKeyingMaterial) {
+        match Srtp::new(keys) {
+            Ok(srtp) => {
+                debug!(profile = %keys.profile, "SRTP ready");
+                self.srtp = Some(srtp);
+            }
+            Err(e) => debug!("SRTP could not start: {e}"),
+        }
+    }
+
+    /// An SRTP or SRTCP datagram (RFC 7983 §7: first byte 128–191; RFC
+    /// 5761 §4 tells RTCP by its packet type).
+    pub(super) fn handle_srtp(&mut self, now: Instant, contents: &[u8]) {
+        let Some(srtp) = &mut self.srtp else {
+            trace!("SRTP before the keys: dropped");
+            return;
+        };
+        let mut plain = std::mem::take(&mut self.media_buffer);
+        plain.clear();
+        if realtimer_rtp::is_rtcp(contents) {
+            match srtp.remote.unprotect_rtcp(contents, &mut plain) {
+                Ok(()) => self.handle_rtcp(now, &plain),
+                Err(e) => {
+                    self.media_counters.unprotect_failures += 1;
+                    trace!("SRTCP refused: {e}");
+                }
+            }
+        } else {
+            match srtp.remote.unprotect_rtp(contents, &mut plain) {
+                Ok(()) => self.handle_rtp(now, &plain),
+                Err(e) => {
+                    self.media_counters.unprotect_failures += 1;
+                    trace!("SRTP refused: {e}");
+                }
+            }
+        }
+        self.media_buffer = plain;
+    }
+
+    /// RFC 8843 §9.2: the transceiver of a packet, by its MID header
+    /// extension, else the SSRC it came with before, else a payload type
+    /// only one receiving transceiver has.
+    fn route(&self, packet: &realtimer_rtp::RtpPacket<'_>) -> Option<MediaRef> {
+        let by_mid = packet.extensions().and_then(|ext| {
+            self.transceivers.iter().position(|t| {
+                let (Some(id), Some(mid)) = (t.mid_extension, &t.mid) else {
+                    return false;
+                };
+                ext.get(id) == Some(mid.as_bytes())
+            })
+        });
+        let index = by_mid
+            .map(|i| MediaRef(i as u32))
+            .or_else(|| self.ssrc_routes.get(&packet.ssrc()).copied())
+            .or_else(|| {
+                let pt = packet.payload_type();
+                let mut takers = self.transceivers.iter().enumerate().filter(|(_, t)| {
+                    t.remote.is_some() && t.codecs.iter().any(|c| c.payload_type == pt)
+                });
+                match (takers.next(), takers.next()) {
+                    (Some((i, _)), None) => Some(MediaRef(i as u32)),
+                    _ => None,
+                }
+            })?;
+        Some(index)
+    }
+
+    fn handle_rtp(&mut self, now: Instant, plain: &[u8]) {
+        let packet = match realtimer_rtp::RtpPacket::parse(plain) {
+            Ok(p) => p,
+            Err(e) => {
+                trace!("RTP does not parse: {e}");
+                return;
+            }
+        };
+        let Some(r) = self.route(&packet) else {
+            trace!(ssrc = packet.ssrc(), "RTP for no transceiver: dropped");
+            return;
+        };
+        let ssrc = packet.ssrc();
+        if !self.ssrc_routes.contains_key(&ssrc) && self.ssrc_routes.len() < MAX_SSRC_ROUTES {
+            self.ssrc_routes.insert(ssrc, r);
+        }
+        let created = self.created;
+        let t = &mut self.transceivers[r.0 as usize];
+        let clock_rate = t
+            .codecs
+            .iter()
+            .find(|c| c.payload_type == packet.payload_type())
+            .map_or(90_000, |c| c.clock_rate);
+        let stream = match t.receive.iter().position(|s| s.ssrc == ssrc) {
+            Some(i) => &mut t.receive[i],
+            None if t.receive.len() < MAX_SSRC_ROUTES => {
+                t.receive.push(ReceiveStream::new(ssrc));
+                t.receive.last_mut().expect("just pushed")
+            }
+            None => return,
+        };
+        stream.receive(
+            now,
+            created,
+            packet.sequence_number(),
+            packet.timestamp(),
+            clock_rate,
+            plain.len(),
+        );
+        if self.rtp_events >= MAX_RTP_EVENTS {
+            self.media_counters.rtp_dropped += 1;
+            return;
+        }
+        self.rtp_events += 1;
+        self.events.push_back(RtcEvent::Rtp(
+            r,
+            RtpPacket {
+                payload_type: packet.payload_type(),
+                sequence_number: packet.sequence_number(),
+                timestamp: packet.timestamp(),
+                marker: packet.marker(),
+                ssrc,
+                payload: Bytes::copy_from_slice(packet.payload()),
+            },
+        ));
+    }
+
+    /// Sends an RTP packet of our track on `media` (RTCRtpSender): with
+    /// the transceiver's SSRC and MID header extension (RFC 8843 §15), the
+    /// application's payload type, sequence number, timestamp and marker.
+    /// Fails when the transceiver may not send (not negotiated so, no
+    /// track), before DTLS made the SRTP keys, or when the send queue is
+    /// full (poll transmits, then retry).
+    pub fn write_rtp(
+        &mut self,
+        now: Instant,
+        media: MediaRef,
+        packet: &RtpPacket,
+    ) -> Result<(), RtcError> {
+        self.check_open()?;
+        let t = self
+            .transceivers
+            .get(media.0 as usize)
+            .ok_or_else(|| RtcError::state(format!("no {media}")))?;
+        let Some(sender) = &t.sender else {
+            return Err(RtcError::state(format!("{media} has no track")));
+        };
+        if !t.can_send() {
+            return Err(RtcError::state(format!(
+                "{media} is not negotiated to send"
+            )));
+        }
+        if self.media_out.len() >= MAX_MEDIA_QUEUE {
+            return Err(RtcError::QueueFull);
+        }
+        let header = RtpHeader {
+            marker: packet.marker,
+            payload_type: packet.payload_type,
+            sequence_number: packet.sequence_number,
+            timestamp: packet.timestamp,
+            ssrc: sender.ssrc,
+            csrcs: Vec::new(),
+            extensions: match (t.mid_extension, &t.mid) {
+                (Some(id), Some(mid)) => vec![Extension {
+                    id,
+                    data: mid.as_bytes().to_vec(),
+                }],
+                _ => Vec::new(),
+            },
+        };
+        let mut plain = std::mem::take(&mut self.media_buffer);
+        plain.clear();
+        header
+            .write_packet(&packet.payload, 0, &mut plain)
+            .map_err(|e| RtcError::TypeError(format!("RTP packet: {e}")))?;
+        let result = self.protect(&plain, false);
+        self.media_buffer = plain;
+        result?;
+        let t = &mut self.transceivers[media.0 as usize];
+        t.send.sent(now, packet.timestamp, packet.payload.len());
+        Ok(())
+    }
+
+    /// Protects an RTP or RTCP packet and queues it for sending.
+    pub(super) fn protect(&mut self, plain: &[u8], rtcp: bool) -> Result<(), RtcError> {
+        let srtp = self
+            .srtp
+            .as_mut()
+            .ok_or_else(|| RtcError::state("DTLS has not made the SRTP keys yet"))?;
+        let mut out = Vec::with_capacity(plain.len() + 32);
+        let result = if rtcp {
+            srtp.local.protect_rtcp(plain, &mut out)
+        } else {
+            srtp.local.protect_rtp(plain, &mut out)
+        };
+        result.map_err(|e| RtcError::OperationError(format!("SRTP: {e}")))?;
+        self.media_out.push_back(Bytes::from(out));
+        Ok(())
+    }
+
+    /// The next protected media datagram, on the selected pair.
+    pub(super) fn next_media_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
+        let (source, destination) = self.selected_pair()?;
+        let contents = self.media_out.pop_front()?;
+        Some(realtimer_ice::Transmit {
+            source,
+            destination,
+            contents,
+        })
+    }
+}

@@ -1,0 +1,297 @@
+//! Audio and video in the `Rtc` core: JSEP with Chromium's offers, two
+//! cores negotiating tracks on the simulated network.
+
+mod common;
+
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::Pair;
+use realtimer::{Direction, KeyframeRequest, MediaKind, RtcEvent, RtpPacket, SessionDescription};
+use realtimer_netsim::LinkConfig;
+
+const CHROMIUM_OFFER: &str =
+    include_str!("../../sdp/tests/fixtures/chromium/offer-audio-video-data.sdp");
+
+fn lan() -> LinkConfig {
+    LinkConfig::default().delay(Duration::from_millis(5))
+}
+
+/// The `index`-th media section of `sdp` (from its `m=` line to the next).
+fn section(sdp: &str, index: usize) -> String {
+    sdp.split("\r\nm=")
+        .nth(index + 1)
+        .map(|s| format!("m={s}"))
+        .unwrap_or_default()
+}
+
+#[test]
+fn answers_chromiums_audio_video_and_data_offer() {
+    let mut p = Pair::new(40, lan());
+    let b = p.b;
+    p.with(b, |rtc, now| {
+        rtc.set_remote_description(now, SessionDescription::offer(CHROMIUM_OFFER))
+            .unwrap()
+    });
+    let tracks: Vec<_> = p
+        .node(b)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RtcEvent::Track(r, info) => Some((*r, info.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(tracks.len(), 2, "one track event per sending section");
+    assert_eq!(tracks[0].1.kind, MediaKind::Audio);
+    assert_eq!(tracks[0].1.mid, "0");
+    assert_eq!(
+        tracks[0].1.stream_ids,
+        vec!["5cfb755e-4be4-46ea-9217-5f05cea47e7f".to_owned()]
+    );
+    assert_eq!(tracks[1].1.kind, MediaKind::Video);
+    assert_eq!(tracks[1].1.codecs[0].name, "VP8");
+    // addTrack reuses the transceivers the offer made: no new section.
+    let (audio, video) = p.with(b, |rtc, _| {
+        (
+            rtc.add_track(MediaKind::Audio, "echo", "a").unwrap(),
+            rtc.add_track(MediaKind::Video, "echo", "v").unwrap(),
+        )
+    });
+    assert_eq!((audio, video), (tracks[0].0, tracks[1].0));
+    let answer = p.with(b, |rtc, _| rtc.create_answer().unwrap());
+    let sdp = &answer.sdp;
+    assert!(sdp.contains("a=group:BUNDLE 0 1 2\r\n"), "{sdp}");
+    let audio_section = section(sdp, 0);
+    assert!(
+        audio_section.starts_with("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"),
+        "{audio_section}"
+    );
+    for line in [
+        "a=mid:0",
+        "a=extmap:4 urn:ietf:params:rtp-hdrext:sdes:mid",
+        "a=sendrecv",
+        "a=rtcp-mux",
+        "a=rtpmap:111 opus/48000/2",
+        "a=fmtp:111 minptime=10;useinbandfec=1",
+        "a=msid:echo a",
+        "a=setup:active",
+    ] {
+        assert!(audio_section.contains(line), "no {line}:\n{audio_section}");
+    }
+    assert!(!audio_section.contains("abs-send-time"));
+    let video_section = section(sdp, 1);
+    // VP8 first, then the offered VP9 profile 0, H.264 mode 1 and AV1,
+    // with the offerer's payload types; rtx and red are not taken.
+    assert!(
+        video_section.starts_with("m=video 9 UDP/TLS/RTP/SAVPF 96 98 102 45\r\n"),
+        "{video_section}"
+    );
+    for line in [
+        "a=rtcp-fb:96 nack\r\n",
+        "a=rtcp-fb:96 nack pli",
+        "a=rtcp-fb:96 ccm fir",
+        "a=ssrc:",
+        "msid:echo v",
+    ] {
+        assert!(video_section.contains(line), "no {line}:\n{video_section}");
+    }
+    assert!(section(sdp, 2).starts_with("m=application 9 UDP/DTLS/SCTP"));
+    p.with(b, |rtc, now| {
+        rtc.set_local_description(now, answer).unwrap()
+    });
+    assert_eq!(
+        p.with(b, |rtc, _| rtc.transceiver_mid(video).map(str::to_owned)),
+        Some("1".into())
+    );
+}
+
+#[test]
+fn unknown_codecs_and_sections_are_rejected_in_place() {
+    let offer = CHROMIUM_OFFER
+        .replace("a=rtpmap:111 opus/48000/2", "a=rtpmap:111 speex/48000/2")
+        .replace("m=application 9 UDP/DTLS/SCTP", "m=text 9 RTP/AVP");
+    let mut p = Pair::new(41, lan());
+    let b = p.b;
+    p.with(b, |rtc, now| {
+        rtc.set_remote_description(now, SessionDescription::offer(offer))
+            .unwrap()
+    });
+    let answer = p.with(b, |rtc, _| rtc.create_answer().unwrap()).sdp;
+    // Audio has no codec we take: port 0, mid kept; video is the bundle tag.
+    assert!(section(&answer, 0).starts_with("m=audio 0 "), "{answer}");
+    assert!(section(&answer, 0).contains("a=mid:0"));
+    assert!(section(&answer, 1).contains("a=recvonly"), "{answer}");
+    assert!(section(&answer, 2).starts_with("m=text 0 "), "{answer}");
+    assert!(answer.contains("a=group:BUNDLE 1\r\n"), "{answer}");
+}
+
+#[test]
+fn tracks_negotiate_between_two_cores_and_reoffers_keep_m_line_order() {
+    let mut p = Pair::new(42, lan());
+    let (a, b) = (p.a, p.b);
+    p.with(a, |rtc, _| {
+        rtc.add_track(MediaKind::Video, "s", "cam").unwrap();
+    });
+    assert!(p
+        .node(a)
+        .events
+        .iter()
+        .any(|(_, e)| *e == RtcEvent::NegotiationNeeded));
+    p.negotiate();
+    let track = p.node(b).events.iter().find_map(|(_, e)| match e {
+        RtcEvent::Track(r, info) => Some((*r, info.clone())),
+        _ => None,
+    });
+    let (_, info) = track.expect("b got the track");
+    assert_eq!(info.kind, MediaKind::Video);
+    assert_eq!(info.track_id.as_deref(), Some("cam"));
+    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+        && y.connected()));
+    // A second track: the re-offer keeps video at 0, data at 1, adds audio.
+    p.with(a, |rtc, _| {
+        rtc.add_transceiver(MediaKind::Audio, Direction::RecvOnly)
+            .unwrap();
+    });
+    let offer = p.with(a, |rtc, _| rtc.create_offer().unwrap()).sdp;
+    assert!(section(&offer, 0).starts_with("m=video"), "{offer}");
+    assert!(section(&offer, 1).starts_with("m=application"), "{offer}");
+    assert!(section(&offer, 2).starts_with("m=audio"), "{offer}");
+    assert!(section(&offer, 2).contains("a=recvonly"), "{offer}");
+    assert!(offer.contains("a=group:BUNDLE 0 1 2\r\n"), "{offer}");
+}
+
+/// a sends a video track to b; both connected with SRTP keys.
+fn video_call(seed: u64) -> (Pair, realtimer::MediaRef, realtimer::MediaRef) {
+    let mut p = Pair::new(seed, lan());
+    let a = p.a;
+    let sender = p.with(a, |rtc, _| {
+        rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
+    });
+    p.negotiate();
+    let receiver = p
+        .node(p.b)
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            RtcEvent::Track(r, _) => Some(*r),
+            _ => None,
+        })
+        .expect("track event");
+    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+        && y.connected()));
+    (p, sender, receiver)
+}
+
+fn packet(seq: u16, payload: &'static [u8]) -> RtpPacket {
+    RtpPacket {
+        payload_type: 96,
+        sequence_number: seq,
+        timestamp: 3000 * u32::from(seq),
+        marker: true,
+        ssrc: 0,
+        payload: Bytes::from_static(payload),
+    }
+}
+
+fn received(p: &Pair, id: realtimer_netsim::NodeId) -> Vec<(realtimer::MediaRef, RtpPacket)> {
+    p.node(id)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RtcEvent::Rtp(r, pkt) => Some((*r, pkt.clone())),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn rtp_flows_and_keyframe_requests_go_back() {
+    let (mut p, sender, receiver) = video_call(43);
+    let (a, b) = (p.a, p.b);
+    for seq in 1..=20u16 {
+        p.with(a, |rtc, now| {
+            rtc.write_rtp(now, sender, &packet(seq, b"frame")).unwrap()
+        });
+        p.run_until(Duration::from_millis(33), |_, _| false);
+    }
+    assert!(p.run_until(Duration::from_secs(1), |_, y| received_len(y) >= 20));
+    let got = received(&p, b);
+    assert_eq!(got.len(), 20);
+    assert!(got.iter().all(|(r, _)| *r == receiver));
+    assert_eq!(got[0].1.sequence_number, 1);
+    assert_eq!(got[19].1.timestamp, 60_000);
+    assert_eq!(&got[0].1.payload[..], b"frame");
+    assert!(got[0].1.marker);
+    // The SSRC is a's track's, the same on every packet.
+    assert!(got
+        .iter()
+        .all(|(_, x)| x.ssrc == got[0].1.ssrc && x.ssrc != 0));
+    // b asks for a keyframe: a hears a PLI for its track.
+    p.with(b, |rtc, _| rtc.request_keyframe(receiver).unwrap());
+    assert!(
+        p.run_until(Duration::from_secs(1), |x, _| x.events.iter().any(
+            |(_, e)| { *e == RtcEvent::KeyframeRequest(sender, KeyframeRequest::Pli) }
+        ))
+    );
+    // Reports flow every second; nothing else surfaces from them.
+    p.run_until(Duration::from_secs(3), |_, _| false);
+    assert_eq!(received(&p, b).len(), 20);
+}
+
+fn received_len(n: &common::RtcNode) -> usize {
+    n.events
+        .iter()
+        .filter(|(_, e)| matches!(e, RtcEvent::Rtp(..)))
+        .count()
+}
+
+#[test]
+fn writes_before_negotiation_or_without_a_track_are_refused() {
+    let mut p = Pair::new(44, lan());
+    let a = p.a;
+    let (track, recv_only) = p.with(a, |rtc, now| {
+        let t = rtc.add_track(MediaKind::Audio, "s", "mic").unwrap();
+        let r = rtc
+            .add_transceiver(MediaKind::Video, Direction::RecvOnly)
+            .unwrap();
+        assert!(rtc.write_rtp(now, t, &packet(1, b"x")).is_err());
+        (t, r)
+    });
+    p.negotiate();
+    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+        && y.connected()));
+    p.with(a, |rtc, now| {
+        assert!(rtc.write_rtp(now, recv_only, &packet(1, b"x")).is_err());
+        let mut opus = packet(1, b"x");
+        opus.payload_type = 111;
+        rtc.write_rtp(now, track, &opus).unwrap();
+    });
+}
+
+#[test]
+fn hostile_media_datagrams_are_dropped() {
+    let (mut p, _, _) = video_call(45);
+    let b = p.b;
+    let mut seed = 0x1234_5678_u64;
+    p.with(b, |rtc, now| {
+        let from = "10.0.0.1:5000".parse().unwrap();
+        let to = "10.0.0.2:5000".parse().unwrap();
+        for len in 0..400usize {
+            let mut d = vec![0u8; len % 60 + 1];
+            for byte in &mut d {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                *byte = (seed >> 56) as u8;
+            }
+            // RTP/RTCP range (RFC 7983), with RTCP packet types half the time.
+            d[0] = 0x80 | (d[0] & 0x3f);
+            if len % 2 == 0 && d.len() > 1 {
+                d[1] = 200 + (d[1] % 8);
+            }
+            rtc.handle_receive(now, from, to, &d);
+        }
+    });
+    assert!(p.node(b).connected());
+}
