@@ -4,18 +4,20 @@
 //! live on one thread of their own, polled with mio: a readable socket is
 //! drained in batches (recvmmsg, and GRO where the kernel coalesced
 //! datagrams) straight into the core, and what the core gives back is sent
-//! at once, datagrams of one size from one socket to one destination in a
-//! single GSO send (quinn-udp does the system calls). No task switch,
-//! allocation or channel hop per datagram. TCP and TLS clients run as tokio
-//! tasks ([`crate::turn_streams`]) that hand messages to this thread through
-//! a bounded queue and a mio waker, and receive what the core sends through
-//! a bounded queue per connection. Connections are limited in number (total
-//! and per client IP), and one without an allocation is closed after an
-//! idle time. TCP allocations (RFC 6062) get a listener on their relayed
-//! address and connections to peers as tokio tasks ([`crate::turn_peers`]),
-//! which hand a client's data connection and its peer connection to one
-//! task that pipes bytes between them. All protocol logic stays in the
-//! core; this file moves bytes and owns the clock.
+//! in batches ([`crate::turn_udp`]: GSO trains, sendmmsg across clients).
+//! Under load a round that found several messages waits 200 µs before the
+//! next poll (interrupt moderation), so every wake-up finds a batch. No
+//! task switch, allocation or channel hop per datagram. TCP and TLS
+//! clients run as tokio tasks ([`crate::turn_streams`]) that hand messages
+//! to this thread through a bounded queue and a mio waker, and receive
+//! what the core sends through a bounded queue per connection. Connections
+//! are limited in number (total and per client IP), and one without an
+//! allocation is closed after an idle time. TCP allocations (RFC 6062)
+//! get a listener on their relayed address and connections to peers as
+//! tokio tasks ([`crate::turn_peers`]), which hand a client's data
+//! connection and its peer connection to one task that pipes bytes between
+//! them. All protocol logic stays in the core; this file moves bytes and
+//! owns the clock.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -23,11 +25,9 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use std::io::IoSliceMut;
-
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState, BATCH_SIZE};
+use quinn_udp::{UdpSockRef, UdpSocketState, BATCH_SIZE};
 use realtimer_turn::{Event, Server, Transport};
 use socket2::{Domain, Protocol, Socket, Type};
 use tokio::net::{TcpListener, TcpStream};
@@ -37,6 +37,7 @@ use tracing::{debug, warn};
 
 use crate::turn_peers::{self, PeerSide, PipeCounters};
 use crate::turn_streams::{self, ToClient};
+use crate::turn_udp::{allow_fragmentation, Outgoing, Received, Sockets};
 
 /// Bounds on client connections over TCP and TLS.
 #[derive(Debug, Clone)]
@@ -139,11 +140,13 @@ const INPUTS_PER_ROUND: usize = 256;
 /// Receive calls (each up to `BATCH_SIZE` datagrams) on one socket before
 /// the next socket's turn.
 const RECEIVES_PER_TURN: usize = 2;
-/// Room for one received message: a datagram, or a GRO train of them
-/// (at most 64 segments, as the kernel's UDP_GRO_CNT_MAX).
-const RECEIVE_SLOT: usize = 64 * 1024 * 2;
-/// The most bytes one GSO send carries.
-const MAX_GSO_BYTES: usize = 64_000;
+/// A round that read this many messages waits [`COALESCE`] before the
+/// next poll.
+const COALESCE_MIN: usize = 8;
+const COALESCE: Duration = Duration::from_micros(200);
+/// Runs of datagrams queued (from sockets read one after another) before
+/// they are sent: one `sendmmsg` then carries many clients' datagrams.
+const SEND_BATCH: usize = 64;
 /// Messages queued towards one connection before more are dropped (like
 /// UDP under congestion: TURN data has no delivery guarantee).
 const CONNECTION_QUEUE: usize = 256;
@@ -224,12 +227,20 @@ pub(crate) fn start(
         connections: Connections::default(),
         tls: listeners.tls.map(tokio_rustls::TlsAcceptor::from),
         limits: listeners.limits,
+        outgoing: Outgoing::new(1),
         tcp_relays: HashMap::new(),
         peers: HashMap::new(),
     };
     for (local, socket) in listeners.udp {
         driver.add_socket(local, UdpSocket::from_std(socket), false)?;
     }
+    // GSO runs as long as the kernel takes (the same for every UDP socket).
+    let gso = driver
+        .sockets
+        .iter()
+        .flatten()
+        .map(|s| s.state.max_gso_segments());
+    driver.outgoing = Outgoing::new(gso.min().unwrap_or(1));
     let tasks = listeners
         .streams
         .into_iter()
@@ -354,6 +365,8 @@ struct Driver {
     connections: Connections,
     tls: Option<tokio_rustls::TlsAcceptor>,
     limits: StreamLimits,
+    /// Datagrams to send at the end of the round.
+    outgoing: Outgoing,
     /// The listener task of each TCP relay (RFC 6062 §5.1).
     tcp_relays: HashMap<SocketAddr, JoinHandle<()>>,
     /// TCP allocations' peer connections, by CONNECTION-ID.
@@ -397,12 +410,16 @@ impl Driver {
                     None => return,
                 };
             }
+            let mut arrived = 0;
             for _ in 0..self.ready.len() {
                 let Some(slot) = self.ready.pop_front() else {
                     break;
                 };
-                self.receive(now, slot, &mut received);
-                self.flush();
+                arrived += self.receive(now, slot, &mut received);
+                self.collect();
+                if self.outgoing.len() >= SEND_BATCH {
+                    self.send_outgoing();
+                }
             }
             if self.server.poll_timeout().is_some_and(|at| now >= at) {
                 self.server.handle_timeout(now);
@@ -413,6 +430,15 @@ impl Driver {
             }
             self.handle_events();
             self.flush();
+            // Interrupt moderation, as network cards do: under load (this
+            // round brought several messages, and read every socket dry)
+            // wait a moment, so the next round finds a batch. Fewer
+            // wake-ups of this thread, and receivers woken once per burst,
+            // for at most COALESCE more latency; a quiet server answers at
+            // once, and one with a backlog goes on at once.
+            if arrived >= COALESCE_MIN && self.ready.is_empty() && !inputs_pending {
+                std::thread::sleep(COALESCE);
+            }
         }
     }
 
@@ -439,17 +465,19 @@ impl Driver {
     }
 
     /// Reads up to a turn's datagrams from one socket into the core.
-    fn receive(&mut self, now: Instant, slot: usize, received: &mut Received) {
+    /// Returns how many messages (datagrams or GRO trains) it read.
+    fn receive(&mut self, now: Instant, slot: usize, received: &mut Received) -> usize {
         let Some(Some(s)) = self.sockets.get_mut(slot) else {
-            return;
+            return 0;
         };
         let (local, relay) = (s.local, s.relay);
+        let mut total = 0;
         for _ in 0..RECEIVES_PER_TURN {
-            let count = match received.read(s) {
+            let count = match received.read(&s.socket, &s.state) {
                 Ok(count) => count,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                     s.queued = false;
-                    return;
+                    return total;
                 }
                 // ICMP errors from earlier sends surface here on some
                 // systems; they concern one peer, not the socket.
@@ -458,6 +486,7 @@ impl Driver {
                     continue;
                 }
             };
+            total += count;
             for (source, datagram) in received.datagrams(count) {
                 if relay {
                     self.server.handle_peer(now, local, source, datagram);
@@ -471,11 +500,12 @@ impl Driver {
                 // arrival on a socket, edge-triggered or not), so the
                 // read that would only say "would block" is saved.
                 s.queued = false;
-                return;
+                return total;
             }
         }
         // Its turn is over; it may hold more.
         self.ready.push_back(slot);
+        total
     }
 
     fn input(&mut self, now: Instant, input: Input) {
@@ -646,6 +676,7 @@ impl Driver {
                     if let Err(e) = &bound {
                         debug!(%relay, "cannot bind relay: {e}");
                     }
+                    self.set_fragmentation(relay);
                     self.server.relay_opened(now(), relay, bound.is_ok());
                 }
                 Event::CloseRelay { relay } => {
@@ -731,12 +762,33 @@ impl Driver {
         }
     }
 
-    /// Sends what the core gave back: runs of datagrams of one size from
-    /// one socket to one destination go out as one GSO send. A datagram
-    /// that does not fit in the socket's buffer is dropped, as the network
-    /// would.
+    /// RFC 8656 §14: relayed datagrams carry the DF bit only when the
+    /// client asked (DONT-FRAGMENT); otherwise one larger than the path MTU
+    /// is fragmented rather than lost.
+    fn set_fragmentation(&self, relay: SocketAddr) {
+        if self.server.relay_dont_fragment(relay) {
+            return;
+        }
+        let slot = self
+            .by_address
+            .get(&relay)
+            .and_then(|&i| self.sockets.get(i)?.as_ref());
+        if let Some(slot) = slot {
+            if let Err(e) = allow_fragmentation(&slot.socket, relay) {
+                debug!(%relay, "cannot let relayed datagrams fragment: {e}");
+            }
+        }
+    }
+
+    /// Sends what the core gave back (see [`Outgoing`]).
     fn flush(&mut self) {
-        let mut batch = GsoBatch::default();
+        self.collect();
+        self.send_outgoing();
+    }
+
+    /// Takes what the core gives back: stream messages to their
+    /// connections' queues, datagrams to [`Outgoing`].
+    fn collect(&mut self) {
         while let Some(transmit) = self.server.poll_transmit() {
             if transmit.transport.is_stream() {
                 let key = ConnectionKey {
@@ -755,179 +807,30 @@ impl Driver {
                 }
                 continue;
             }
-            if !batch.extends(&transmit) {
-                self.send_batch(&batch);
-                batch.clear();
-            }
-            batch.push(&transmit);
+            self.outgoing
+                .push(transmit.source, transmit.destination, &transmit.contents);
             self.server.recycle(transmit.contents);
-            let full = self
-                .socket(batch.source)
-                .map_or(1, |s| s.state.max_gso_segments());
-            if batch.segments >= full {
-                self.send_batch(&batch);
-                batch.clear();
-            }
         }
-        self.send_batch(&batch);
     }
 
-    fn socket(&self, local: Option<SocketAddr>) -> Option<&Slot> {
-        let slot = *self.by_address.get(&local?)?;
-        self.sockets.get(slot)?.as_ref()
-    }
-
-    fn send_batch(&self, batch: &GsoBatch) {
-        if batch.segments == 0 {
-            return;
-        }
-        let (Some(s), Some(destination)) = (self.socket(batch.source), batch.destination) else {
-            debug!(source = ?batch.source, "no socket to send from");
-            return;
+    fn send_outgoing(&mut self) {
+        let sockets = SocketTable {
+            sockets: &self.sockets,
+            by_address: &self.by_address,
         };
-        let transmit = quinn_udp::Transmit {
-            destination,
-            ecn: None,
-            contents: &batch.contents,
-            segment_size: (batch.segments > 1).then_some(batch.segment_len),
-            src_ip: None,
-        };
-        if let Err(e) = s.state.try_send(UdpSockRef::from(&s.socket), &transmit) {
-            debug!(%destination, "send: {e}");
-        }
+        self.outgoing.send(&sockets);
     }
 }
 
-/// Datagrams of one size from one socket to one destination, concatenated
-/// for one GSO send.
-#[derive(Default)]
-struct GsoBatch {
-    source: Option<SocketAddr>,
-    destination: Option<SocketAddr>,
-    segment_len: usize,
-    segments: usize,
-    contents: Vec<u8>,
+/// The driver's UDP sockets by local address, for [`Outgoing::send`].
+struct SocketTable<'a> {
+    sockets: &'a [Option<Slot>],
+    by_address: &'a HashMap<SocketAddr, usize>,
 }
 
-impl GsoBatch {
-    /// True when `transmit` can join: same socket, destination and size
-    /// (or the batch is empty), and room left.
-    fn extends(&self, transmit: &realtimer_turn::Transmit) -> bool {
-        self.segments == 0
-            || (self.source == Some(transmit.source)
-                && self.destination == Some(transmit.destination)
-                && self.segment_len == transmit.contents.len()
-                && self.contents.len() + transmit.contents.len() <= MAX_GSO_BYTES)
-    }
-
-    fn push(&mut self, transmit: &realtimer_turn::Transmit) {
-        self.source = Some(transmit.source);
-        self.destination = Some(transmit.destination);
-        self.segment_len = transmit.contents.len();
-        self.segments += 1;
-        self.contents.extend_from_slice(&transmit.contents);
-    }
-
-    fn clear(&mut self) {
-        self.segments = 0;
-        self.contents.clear();
-    }
-}
-
-/// Buffers for batched receives: `BATCH_SIZE` messages per call, each a
-/// datagram or a GRO train of datagrams of one size from one source.
-struct Received {
-    data: Vec<u8>,
-    metas: [RecvMeta; BATCH_SIZE],
-}
-
-impl Received {
-    fn new() -> Self {
-        Received {
-            data: vec![0; RECEIVE_SLOT * BATCH_SIZE],
-            metas: [RecvMeta::default(); BATCH_SIZE],
-        }
-    }
-
-    /// One batched receive on `socket`: how many messages arrived.
-    fn read(&mut self, socket: &Slot) -> io::Result<usize> {
-        let mut chunks = self.data.chunks_mut(RECEIVE_SLOT);
-        let mut slices: [IoSliceMut<'_>; BATCH_SIZE] =
-            std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-        socket.state.recv(
-            UdpSockRef::from(&socket.socket),
-            &mut slices,
-            &mut self.metas,
-        )
-    }
-
-    /// The datagrams of the first `count` messages, with their sources.
-    fn datagrams(&self, count: usize) -> impl Iterator<Item = (SocketAddr, &[u8])> {
-        self.metas[..count]
-            .iter()
-            .zip(self.data.chunks(RECEIVE_SLOT))
-            .flat_map(|(meta, slot)| {
-                let stride = meta.stride.max(1);
-                slot[..meta.len.min(slot.len())]
-                    .chunks(stride)
-                    .map(move |datagram| (meta.addr, datagram))
-            })
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn transmit(source: &str, destination: &str, len: usize) -> realtimer_turn::Transmit {
-        realtimer_turn::Transmit {
-            transport: Transport::Udp,
-            source: source.parse().unwrap(),
-            destination: destination.parse().unwrap(),
-            contents: vec![len as u8; len],
-        }
-    }
-
-    #[test]
-    fn a_gso_batch_takes_one_size_from_one_socket_to_one_destination() {
-        let mut batch = GsoBatch::default();
-        let first = transmit("127.0.0.1:50000", "127.0.0.1:7", 1000);
-        assert!(batch.extends(&first));
-        batch.push(&first);
-        batch.push(&transmit("127.0.0.1:50000", "127.0.0.1:7", 1000));
-        assert_eq!((batch.segments, batch.contents.len()), (2, 2000));
-        assert!(batch.extends(&transmit("127.0.0.1:50000", "127.0.0.1:7", 1000)));
-        assert!(!batch.extends(&transmit("127.0.0.1:50000", "127.0.0.1:7", 999)));
-        assert!(!batch.extends(&transmit("127.0.0.1:50000", "127.0.0.1:8", 1000)));
-        assert!(!batch.extends(&transmit("127.0.0.1:50001", "127.0.0.1:7", 1000)));
-        // Never past one GSO send's bytes.
-        while batch.contents.len() + 1000 <= MAX_GSO_BYTES {
-            batch.push(&first);
-        }
-        assert!(!batch.extends(&first));
-        batch.clear();
-        assert!(batch.extends(&transmit("127.0.0.1:1", "127.0.0.1:2", 5)));
-    }
-
-    #[test]
-    fn received_gro_trains_split_by_stride() {
-        let mut received = Received::new();
-        let source: SocketAddr = "127.0.0.1:9".parse().unwrap();
-        received.data[..2500].fill(1);
-        received.metas[0].addr = source;
-        received.metas[0].len = 2500;
-        received.metas[0].stride = 1000;
-        received.data[RECEIVE_SLOT..RECEIVE_SLOT + 4].fill(2);
-        received.metas[1].addr = source;
-        received.metas[1].len = 4;
-        received.metas[1].stride = 4;
-        let lengths: Vec<(usize, u8)> = received
-            .datagrams(2)
-            .map(|(from, d)| {
-                assert_eq!(from, source);
-                (d.len(), d[0])
-            })
-            .collect();
-        assert_eq!(lengths, [(1000, 1), (1000, 1), (500, 1), (4, 2)]);
+impl Sockets for SocketTable<'_> {
+    fn udp(&self, local: SocketAddr) -> Option<(&UdpSocket, &UdpSocketState)> {
+        let slot = self.sockets.get(*self.by_address.get(&local)?)?.as_ref()?;
+        Some((&slot.socket, &slot.state))
     }
 }

@@ -31,6 +31,8 @@ pub(crate) struct Allocation {
     /// A TCP allocation (RFC 6062): peers are reached over TCP connections
     /// rather than datagrams from `relay`.
     pub(crate) tcp: bool,
+    /// Its relay sets the DF bit (DONT-FRAGMENT in the Allocate).
+    pub(crate) dont_fragment: bool,
     /// The peer connections of a TCP allocation, by CONNECTION-ID.
     pub(crate) connections: HashSet<u32>,
     pub(crate) username: String,

@@ -16,6 +16,8 @@ use realtimer_turn::{
     Transport,
 };
 
+#[path = "server/dont_fragment.rs"]
+mod dont_fragment;
 #[path = "server/tcp.rs"]
 mod tcp;
 

@@ -99,11 +99,19 @@ impl Server {
         std::fs::create_dir_all(&dir)?;
         let port_text = port.to_string();
         let user = format!("{}:{}", USER.name, USER.password);
-        let mut command = Command::new("nice");
-        command.args(["-n", &placement.nice.to_string()]);
-        if let Some(cpu) = placement.cpu {
-            command.args(["taskset", "-c", &cpu.to_string()]);
-        }
+        // On its CPU, or any; the scheduling priority is this process's
+        // (see `Placement::apply_to_self`).
+        let cpus = placement.cpu.map_or_else(
+            || {
+                format!(
+                    "0-{}",
+                    std::thread::available_parallelism().map_or(0, |n| n.get() - 1)
+                )
+            },
+            |cpu| cpu.to_string(),
+        );
+        let mut command = Command::new("taskset");
+        command.args(["-c", &cpus]);
         match kind {
             Kind::Coturn => {
                 let (db, pid) = (dir.join("turndb"), dir.join("turnserver.pid"));

@@ -74,6 +74,7 @@ impl Server {
         let allocation = Allocation {
             relay,
             tcp: pending.tcp,
+            dont_fragment: pending.dont_fragment,
             connections: HashSet::new(),
             username: pending.auth.username,
             account: pending.auth.account,
@@ -222,6 +223,7 @@ impl Server {
                 additional_refused,
                 attempts: 0,
                 tcp,
+                dont_fragment: message.contains(AttributeType::DONT_FRAGMENT),
             },
         );
         self.events.push_back(open_relay(relay, tcp));

@@ -98,6 +98,13 @@ impl Server {
             self.metrics.dropped_no_route += 1;
             return;
         }
+        // RFC 8656 §11.2: DONT-FRAGMENT that this relay cannot honour (its
+        // socket lets datagrams fragment) discards the indication, as an
+        // unknown comprehension-required attribute would.
+        if message.contains(AttributeType::DONT_FRAGMENT) && !allocation.dont_fragment {
+            self.metrics.dropped_malformed += 1;
+            return;
+        }
         let relay = allocation.relay;
         self.relay_to_peer(now, tuple, relay, peer, data);
     }

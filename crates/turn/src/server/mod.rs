@@ -114,6 +114,8 @@ struct Pending {
     attempts: u8,
     /// A TCP allocation (RFC 6062).
     tcp: bool,
+    /// The Allocate had DONT-FRAGMENT (RFC 8656 §7.2).
+    dont_fragment: bool,
 }
 
 /// How many ports an Allocate tries before 508.
@@ -204,6 +206,22 @@ impl Server {
     /// Allocations now open.
     pub fn allocation_count(&self) -> usize {
         self.allocations.len()
+    }
+
+    /// True when the client asked for the DF bit on what `relay` sends to
+    /// peers (DONT-FRAGMENT in its Allocate, RFC 8656 §7.2, §18.9). A
+    /// driver asks when it binds the relay ([`Event::OpenRelay`]), and
+    /// otherwise lets the datagrams be fragmented (RFC 8656 §14: the DF
+    /// bit is set only when the client asked).
+    pub fn relay_dont_fragment(&self, relay: SocketAddr) -> bool {
+        match self.pending.get(&relay) {
+            Some(pending) => pending.dont_fragment,
+            None => self
+                .by_relay
+                .get(&relay)
+                .and_then(|tuple| self.allocations.get(tuple))
+                .is_some_and(|a| a.dont_fragment),
+        }
     }
 
     /// The counters and gauges in Prometheus text format.
