@@ -1,5 +1,6 @@
 //! The `realtimer` command: `serve` runs the server, `stun` asks a STUN
-//! server for this host's reflexive address.
+//! server for this host's reflexive address, `echo` joins a room and sends
+//! the other side's media back.
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -9,13 +10,13 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod echo;
 mod serve;
 mod stun_client;
 mod turn_driver;
 mod turn_http;
 mod turn_peers;
 mod turn_streams;
-mod turn_udp;
 
 /// WebRTC for Rust, batteries included.
 #[derive(Debug, Parser)]
@@ -33,6 +34,9 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Send a STUN Binding request and print the mapped (reflexive) address.
     Stun(stun_client::StunArgs),
+    /// Join a room of `realtimer serve` (the video call page's) and send
+    /// the other side's audio and video back to it.
+    Echo(echo::EchoArgs),
 }
 
 fn main() -> ExitCode {
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Serve(args) => serve::run(args).await.map_err(|e| e.to_string()),
             Command::Stun(args) => stun_client::run(args).await.map_err(|e| e.to_string()),
+            Command::Echo(args) => echo::run(args).await.map_err(|e| e.to_string()),
         }
     });
     match result {

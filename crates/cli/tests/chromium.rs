@@ -65,3 +65,27 @@ fn chromium_data_channel_relayed_through_our_turn_over_tls() {
     let out = node::run_node("turn-relay.mjs", &[&base, "tls"]);
     assert!(out.contains("tls: b relays over tls"), "{out}");
 }
+
+/// The video call page (web/call.html) with `realtimer echo` in its room:
+/// the page decodes its own video sent back by the Rust peer, and hanging
+/// up makes the echo exit (tests/browser/echo-call.mjs). `order` says who
+/// joins first: "answer" (the page offers) or "offer" (the echo offers).
+fn echo_call(order: &str) {
+    let (_server, base) = serve(&[]);
+    let shots = std::env::temp_dir().join(format!("realtimer-echo-{}", std::process::id()));
+    let out = node::run_node(
+        "echo-call.mjs",
+        &[&base, REALTIMER, shots.to_str().unwrap(), order],
+    );
+    assert!(out.contains("decodes the echoed video"), "{out}");
+}
+
+#[test]
+fn chromium_call_page_with_the_rust_echo_peer_answering() {
+    echo_call("answer");
+}
+
+#[test]
+fn chromium_call_page_with_the_rust_echo_peer_offering() {
+    echo_call("offer");
+}
