@@ -17,6 +17,7 @@ mod turn_driver;
 mod turn_http;
 mod turn_peers;
 mod turn_streams;
+mod turn_udp;
 
 /// WebRTC for Rust, batteries included.
 #[derive(Debug, Parser)]
