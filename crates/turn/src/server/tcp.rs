@@ -82,6 +82,7 @@ impl Server {
     /// accepted (the client is sent a ConnectionAttempt and has 30 s to
     /// bind it); `None` when the driver must close it: no TCP allocation
     /// there, no permission for the peer, or the allocation's limit.
+    #[must_use = "a refused connection must be closed"]
     pub fn handle_peer_connection(
         &mut self,
         now: Instant,
