@@ -332,3 +332,47 @@ impl Rtc {
         }
     }
 }
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // the tests' origin of time
+mod tests {
+    use super::*;
+
+    #[test]
+    fn report_blocks_count_loss_per_interval_and_wraps() {
+        let start = Instant::now();
+        let mut s = ReceiveStream::new(7);
+        // 65534..=65535 then 0..=7 with 3 missing: 10 expected, 9 received.
+        for seq in [65534u16, 65535, 0, 1, 2, 4, 5, 6, 7] {
+            s.receive(start, start, seq, 0, 90_000, 100);
+        }
+        let r = s.report(start);
+        assert_eq!(r.extended_highest_sequence, (1 << 16) | 7);
+        assert_eq!(r.cumulative_lost, 1);
+        assert_eq!(r.fraction_lost, 25); // 1/10 in 1/256ths
+        // Next interval: nothing lost.
+        s.receive(start, start, 8, 0, 90_000, 100);
+        let r = s.report(start);
+        assert_eq!((r.cumulative_lost, r.fraction_lost), (1, 0));
+        assert_eq!((r.last_sr, r.delay_since_last_sr), (0, 0));
+    }
+
+    #[test]
+    fn delay_since_last_sr_is_in_units_of_1_65536_s() {
+        let start = Instant::now();
+        let mut s = ReceiveStream::new(7);
+        s.receive(start, start, 1, 0, 48_000, 10);
+        s.last_sr = Some((0xABCD_1234, start));
+        let r = s.report(start + Duration::from_millis(500));
+        assert_eq!(r.last_sr, 0xABCD_1234);
+        assert_eq!(r.delay_since_last_sr, 32_768);
+    }
+
+    #[test]
+    fn ntp_starts_at_the_unix_epoch_and_counts_fractions() {
+        let start = Instant::now();
+        let t = ntp(start + Duration::from_millis(1500), start);
+        assert_eq!(t >> 32, NTP_UNIX_OFFSET + 1);
+        assert_eq!(t & 0xFFFF_FFFF, 1 << 31);
+    }
+}
