@@ -629,6 +629,15 @@ impl Driver {
         relay: bool,
     ) -> io::Result<()> {
         let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
+        // RFC 8656 §14: application data (to peers, and to clients in
+        // ChannelData and Data indications) goes without the DF bit, so it
+        // is fragmented rather than lost past the path MTU, unless the
+        // relay's client asked for it (DONT-FRAGMENT).
+        if !(relay && self.server.relay_dont_fragment(local)) {
+            if let Err(e) = allow_fragmentation(&socket, local) {
+                debug!(%local, "cannot let datagrams fragment: {e}");
+            }
+        }
         let slot = self.free_slots.pop().unwrap_or(self.sockets.len());
         self.poll
             .registry()
@@ -676,7 +685,6 @@ impl Driver {
                     if let Err(e) = &bound {
                         debug!(%relay, "cannot bind relay: {e}");
                     }
-                    self.set_fragmentation(relay);
                     self.server.relay_opened(now(), relay, bound.is_ok());
                 }
                 Event::CloseRelay { relay } => {
@@ -759,24 +767,6 @@ impl Driver {
             self.connections.remove(&key);
             self.server
                 .stream_closed(now(), key.transport, key.listener, key.client);
-        }
-    }
-
-    /// RFC 8656 §14: relayed datagrams carry the DF bit only when the
-    /// client asked (DONT-FRAGMENT); otherwise one larger than the path MTU
-    /// is fragmented rather than lost.
-    fn set_fragmentation(&self, relay: SocketAddr) {
-        if self.server.relay_dont_fragment(relay) {
-            return;
-        }
-        let slot = self
-            .by_address
-            .get(&relay)
-            .and_then(|&i| self.sockets.get(i)?.as_ref());
-        if let Some(slot) = slot {
-            if let Err(e) = allow_fragmentation(&slot.socket, relay) {
-                debug!(%relay, "cannot let relayed datagrams fragment: {e}");
-            }
         }
     }
 

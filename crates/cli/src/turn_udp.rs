@@ -183,10 +183,11 @@ fn send_many(socket: &UdpSocket, data: &[u8], runs: &[Run]) {
 
 /// Lets datagrams sent from `socket` be fragmented (no DF bit) when they
 /// are larger than the path MTU. quinn-udp asks for the DF bit on every
-/// socket it drives (IP_PMTUDISC_PROBE); a TURN relay sets it only when its
-/// client asked (RFC 8656 §14). IPv6 has no DF bit, but quinn-udp's
-/// IPV6_DONTFRAG still keeps the kernel from fragmenting there (rustix has
-/// no setter for it): IPv6 relays drop what exceeds the path MTU.
+/// socket it drives (IP_PMTUDISC_PROBE); a TURN server sets it on
+/// application data only when the client asked (RFC 8656 §14). IPv6 has
+/// no DF bit, but quinn-udp's IPV6_DONTFRAG still keeps the kernel from
+/// fragmenting there (rustix has no setter for it): over IPv6, what
+/// exceeds the path MTU is dropped.
 pub(crate) fn allow_fragmentation(socket: &UdpSocket, local: SocketAddr) -> io::Result<()> {
     use rustix::net::sockopt;
     if local.is_ipv4() {

@@ -1,4 +1,5 @@
-//! The TURN client side of the load generator: an allocation over UDP with
+//! The TURN client side of the load generator (and, by path, of the cli's
+//! fragmentation test): an allocation over UDP with
 //! long-term credentials (RFC 8656 §7.1: Allocate, 401 with REALM and
 //! NONCE, Allocate again signed; RFC 8489 §9.2), then a ChannelBind to an
 //! echo peer (§12.1), which also installs the permission. Blocking, with
