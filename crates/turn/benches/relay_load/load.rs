@@ -1,22 +1,24 @@
 //! The load: N client sockets, each with one allocation whose channel is
 //! bound to one of a few echo peers on loopback, sending ChannelData
 //! (RFC 8656 §12.4) at a paced total rate or as a flood, and counting what
-//! comes back. One thread: mio over every socket, quinn-udp for batched
-//! receives (recvmmsg, GRO) and GSO sends, so the generator costs a few
-//! system calls per message and stays far from the server's cost.
+//! comes back. One thread: mio over every socket, batched receives
+//! (recvmmsg, GRO) and sends (GSO for floods; the peers' echoes in
+//! sendmmsg calls, with the server's own `turn_udp`), so the generator
+//! costs a few system calls per message and stays far from the server's.
 
-use std::io::{self, IoSliceMut};
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use quinn_udp::{RecvMeta, Transmit, UdpSockRef, UdpSocketState, BATCH_SIZE};
+use quinn_udp::{Transmit, UdpSockRef, UdpSocketState, BATCH_SIZE};
 use realtimer_turn::channel_data::{ChannelData, HEADER_LEN, MIN_CHANNEL};
 use socket2::{Domain, Protocol, Socket, Type};
 
 use crate::client::{allocate_and_bind, User};
 use crate::servers::cpu_seconds;
+use crate::turn_udp::{Outgoing, Received, Sockets};
 
 /// Echo peers: relayed traffic goes to several destinations, as real
 /// traffic does.
@@ -28,8 +30,6 @@ const FLOOD_WINDOW: u64 = 512;
 const FLOOD_STALL: Duration = Duration::from_millis(50);
 /// Paced: at most this many messages per loop turn (when behind).
 const MAX_BURST: u64 = 4096;
-/// Room for one received message: a datagram or a GRO train of 64.
-const RECEIVE_SLOT: usize = 64 * 1500;
 /// Batched receives on one socket per event (a bound, should errors repeat).
 const MAX_READS: usize = 1024;
 /// After the window, echoes still in flight are waited for this long.
@@ -111,43 +111,15 @@ struct Client {
     last_progress: Instant,
 }
 
-/// Buffers for batched receives.
-struct Received {
-    data: Vec<u8>,
-    metas: [RecvMeta; BATCH_SIZE],
-}
-
-impl Received {
-    /// One batched receive: how many messages (datagrams or GRO trains).
-    fn read(&mut self, endpoint: &Endpoint) -> io::Result<usize> {
-        let mut chunks = self.data.chunks_mut(RECEIVE_SLOT);
-        let mut slices: [IoSliceMut<'_>; BATCH_SIZE] =
-            std::array::from_fn(|_| IoSliceMut::new(chunks.next().unwrap_or_default()));
-        endpoint.state.recv(
-            UdpSockRef::from(&endpoint.socket),
-            &mut slices,
-            &mut self.metas,
-        )
-    }
-
-    /// Message `i`: its source, bytes and segment size.
-    fn message(&self, i: usize) -> (SocketAddr, &[u8], usize) {
-        let meta = &self.metas[i];
-        let slot = &self.data[i * RECEIVE_SLOT..(i + 1) * RECEIVE_SLOT];
-        (
-            meta.addr,
-            &slot[..meta.len.min(RECEIVE_SLOT)],
-            meta.stride.max(1),
-        )
-    }
-}
-
 /// The allocations, the echo peers and the counters.
 pub(crate) struct Load {
     poll: Poll,
     server: SocketAddr,
     clients: Vec<Client>,
-    peers: Vec<Endpoint>,
+    /// Echo peers, with their addresses.
+    peers: Vec<(SocketAddr, Endpoint)>,
+    /// Echoes, sent in batches (sendmmsg, GSO) once a poll's events are read.
+    echoes: Outgoing,
     received: Received,
     send_buf: Vec<u8>,
     /// One message's application data: the send time, then zeros.
@@ -176,12 +148,13 @@ impl Load {
                 Token(allocations + j),
                 Interest::READABLE,
             )?;
-            peers.push(peer);
+            peers.push((peer.socket.local_addr()?, peer));
         }
+        let segments = peers.iter().map(|(_, p)| p.state.max_gso_segments()).min();
         let mut clients = Vec::with_capacity(allocations);
         for i in 0..allocations {
             let socket = Endpoint::bind(1 << 20)?;
-            let peer = peers[i % peers.len()].socket.local_addr()?;
+            let peer = peers[i % peers.len()].0;
             allocate_and_bind(&socket, server, user, i as u64, MIN_CHANNEL, peer)
                 .map_err(|e| io::Error::new(e.kind(), format!("allocation {i}: {e}")))?;
             let mut endpoint = Endpoint::new(socket)?;
@@ -200,10 +173,8 @@ impl Load {
             server,
             clients,
             peers,
-            received: Received {
-                data: vec![0; RECEIVE_SLOT * BATCH_SIZE],
-                metas: [RecvMeta::default(); BATCH_SIZE],
-            },
+            echoes: Outgoing::new(segments.unwrap_or(1)),
+            received: Received::new(),
             send_buf: Vec::new(),
             payload: Vec::new(),
             start: now(),
@@ -284,6 +255,7 @@ impl Load {
                     self.echo(token - self.clients.len());
                 }
             }
+            self.echoes.send(&EchoPeers(&self.peers));
         }
         let [(sent0, received0, server0, own0), (sent1, received1, server1, own1)] = edges[..]
         else {
@@ -358,26 +330,26 @@ impl Load {
         let elapsed = (t - self.start).as_nanos() as u64;
         let client = &mut self.clients[i];
         for _ in 0..MAX_READS {
-            let count = match self.received.read(&client.endpoint) {
+            let count = match self
+                .received
+                .read(&client.endpoint.socket, &client.endpoint.state)
+            {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 // An ICMP error from an earlier send: reported once.
                 Err(_) => continue,
             };
-            for m in 0..count {
-                let (_, bytes, stride) = self.received.message(m);
-                for datagram in bytes.chunks(stride) {
-                    let Ok(message) = ChannelData::decode(datagram) else {
-                        continue;
-                    };
-                    client.received += 1;
-                    client.last_progress = t;
-                    if self.recording && message.data.len() >= 8 {
-                        let mut stamp = [0; 8];
-                        stamp.copy_from_slice(&message.data[..8]);
-                        let rtt = elapsed.saturating_sub(u64::from_be_bytes(stamp)) / 1000;
-                        self.rtt_us.push(rtt.min(u64::from(u32::MAX)) as u32);
-                    }
+            for (_, datagram) in self.received.datagrams(count) {
+                let Ok(message) = ChannelData::decode(datagram) else {
+                    continue;
+                };
+                client.received += 1;
+                client.last_progress = t;
+                if self.recording && message.data.len() >= 8 {
+                    let mut stamp = [0; 8];
+                    stamp.copy_from_slice(&message.data[..8]);
+                    let rtt = elapsed.saturating_sub(u64::from_be_bytes(stamp)) / 1000;
+                    self.rtt_us.push(rtt.min(u64::from(u32::MAX)) as u32);
                 }
             }
             if count < BATCH_SIZE {
@@ -387,26 +359,32 @@ impl Load {
         }
     }
 
-    /// Echo peer `j` sends every datagram back where it came from (a GRO
-    /// train as one GSO send).
+    /// Echo peer `j` queues every datagram back to where it came from.
     fn echo(&mut self, j: usize) {
-        let peer = &self.peers[j];
+        let (local, peer) = &self.peers[j];
         for _ in 0..MAX_READS {
-            let count = match self.received.read(peer) {
+            let count = match self.received.read(&peer.socket, &peer.state) {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => continue,
             };
-            for m in 0..count {
-                let (source, bytes, stride) = self.received.message(m);
-                if peer.send(source, bytes, stride).is_err() {
-                    self.send_errors += 1;
-                }
+            for (source, datagram) in self.received.datagrams(count) {
+                self.echoes.push(*local, source, datagram);
             }
             if count < BATCH_SIZE {
                 return;
             }
         }
+    }
+}
+
+/// The echo peers by address, for [`Outgoing::send`].
+struct EchoPeers<'a>(&'a [(SocketAddr, Endpoint)]);
+
+impl Sockets for EchoPeers<'_> {
+    fn udp(&self, local: SocketAddr) -> Option<(&UdpSocket, &UdpSocketState)> {
+        let (_, peer) = self.0.iter().find(|(address, _)| *address == local)?;
+        Some((&peer.socket, &peer.state))
     }
 }
 

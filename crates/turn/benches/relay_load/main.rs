@@ -24,6 +24,11 @@
 mod client;
 mod load;
 mod servers;
+// The server's batched UDP (recvmmsg and GRO; sendmmsg and GSO), so the
+// echo peers answer many clients in one call.
+#[path = "../../../cli/src/turn_udp.rs"]
+#[allow(dead_code)]
+mod turn_udp;
 
 use std::path::PathBuf;
 use std::process::Command;
