@@ -14,13 +14,17 @@ use std::time::{Duration, Instant, UNIX_EPOCH};
 use libfuzzer_sys::fuzz_target;
 use realtimer::{Certificate, MediaKind, Rtc, RtcConfig, SessionDescription};
 
-const CHROMIUM_SESSION: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n";
+const CHROMIUM_SESSION: &str =
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n";
 
 fn fixture() -> &'static (Certificate, Instant) {
     static FIXTURE: OnceLock<(Certificate, Instant)> = OnceLock::new();
     FIXTURE.get_or_init(|| {
         let wall = UNIX_EPOCH + Duration::from_secs(1_750_000_000);
-        (Certificate::generate(wall).expect("certificate"), Instant::now())
+        (
+            Certificate::generate(wall).expect("certificate"),
+            Instant::now(),
+        )
     })
 }
 

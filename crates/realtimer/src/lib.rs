@@ -50,6 +50,6 @@ pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
 pub use rtc::{Rtc, RtcConfig};
 pub use stats::{
-    CandidatePairStats, CandidateStats, DataChannelStats, PeerConnectionStats, SctpTransportStats,
-    StatsReport, TransportStats,
+    CandidatePairStats, CandidateStats, DataChannelStats, InboundRtpStats, OutboundRtpStats,
+    PeerConnectionStats, SctpTransportStats, StatsReport, TransportStats,
 };

@@ -45,6 +45,9 @@ pub struct TransportStats {
     pub dtls_role: &'static str,
     /// selectedCandidatePairId.
     pub selected_candidate_pair_id: Option<String>,
+    /// SRTP and SRTCP packets refused by authentication or replay checks
+    /// (not a W3C member).
+    pub srtp_unprotect_failures: u64,
     /// selectedCandidatePairChanges.
     pub selected_candidate_pair_changes: u32,
 }
@@ -127,6 +130,50 @@ pub struct DataChannelStats {
     pub bytes_received: u64,
 }
 
+/// RTCInboundRtpStreamStats: one SSRC the peer sends (W3C webrtc-stats
+/// §8.6; RFC 3550 Appendix A.3 and A.8 for loss and jitter).
+#[derive(Debug, Clone, PartialEq)]
+#[non_exhaustive]
+pub struct InboundRtpStats {
+    /// id.
+    pub id: String,
+    /// ssrc.
+    pub ssrc: u32,
+    /// kind: `audio` or `video`.
+    pub kind: &'static str,
+    /// mid, once negotiated.
+    pub mid: Option<String>,
+    /// packetsReceived.
+    pub packets_received: u64,
+    /// bytesReceived: of the RTP packets, headers included.
+    pub bytes_received: u64,
+    /// packetsLost (RFC 3550 cumulative: expected less received).
+    pub packets_lost: i64,
+    /// packetsDiscarded: received but dropped because the application did
+    /// not read the earlier packets in time.
+    pub packets_discarded: u64,
+    /// jitter, in seconds.
+    pub jitter: f64,
+}
+
+/// RTCOutboundRtpStreamStats: one of our tracks (W3C webrtc-stats §8.8).
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct OutboundRtpStats {
+    /// id.
+    pub id: String,
+    /// ssrc.
+    pub ssrc: u32,
+    /// kind: `audio` or `video`.
+    pub kind: &'static str,
+    /// mid, once negotiated.
+    pub mid: Option<String>,
+    /// packetsSent.
+    pub packets_sent: u64,
+    /// bytesSent: payload bytes.
+    pub bytes_sent: u64,
+}
+
 /// The SCTP association, with the member names of the drafts'
 /// RTCSctpTransportStats.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,6 +211,10 @@ pub struct StatsReport {
     pub data_channels: Vec<DataChannelStats>,
     /// `sctp-transport`, once the association exists.
     pub sctp: Option<SctpTransportStats>,
+    /// `inbound-rtp`: every SSRC the peer sent us.
+    pub inbound_rtp: Vec<InboundRtpStats>,
+    /// `outbound-rtp`: every track we send.
+    pub outbound_rtp: Vec<OutboundRtpStats>,
 }
 
 impl StatsReport {
@@ -275,7 +326,34 @@ impl StatsReport {
             out.num("unackData", s.unack_data);
             out.close();
         }
+        for r in &self.inbound_rtp {
+            out.open(&r.id, "inbound-rtp", ts);
+            rtp_stream_members(&mut out, r.ssrc, r.kind, r.mid.as_deref());
+            out.num("packetsReceived", r.packets_received);
+            out.num("bytesReceived", r.bytes_received);
+            out.num("packetsLost", r.packets_lost);
+            out.num("packetsDiscarded", r.packets_discarded);
+            out.num("jitter", r.jitter);
+            out.close();
+        }
+        for r in &self.outbound_rtp {
+            out.open(&r.id, "outbound-rtp", ts);
+            rtp_stream_members(&mut out, r.ssrc, r.kind, r.mid.as_deref());
+            out.num("packetsSent", r.packets_sent);
+            out.num("bytesSent", r.bytes_sent);
+            out.close();
+        }
         out.finish()
+    }
+}
+
+/// The members every RTP stream's stats have (RTCRtpStreamStats).
+fn rtp_stream_members(out: &mut Json, ssrc: u32, kind: &str, mid: Option<&str>) {
+    out.num("ssrc", ssrc);
+    out.str("kind", kind);
+    out.str("transportId", "T01");
+    if let Some(mid) = mid {
+        out.str("mid", mid);
     }
 }
 

@@ -237,6 +237,17 @@ fn rtp_flows_and_keyframe_requests_go_back() {
     // Reports flow every second; nothing else surfaces from them.
     p.run_until(Duration::from_secs(3), |_, _| false);
     assert_eq!(received(&p, b).len(), 20);
+    // getStats: both ends count the stream under the same SSRC.
+    let sent = p.with(a, |rtc, now| rtc.stats(now)).outbound_rtp;
+    let got = p.with(b, |rtc, now| rtc.stats(now)).inbound_rtp;
+    assert_eq!(sent.len(), 1);
+    assert_eq!((sent[0].packets_sent, sent[0].bytes_sent), (20, 100));
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].ssrc, sent[0].ssrc);
+    assert_eq!((got[0].kind, got[0].mid.as_deref()), ("video", Some("0")));
+    assert_eq!((got[0].packets_received, got[0].packets_lost), (20, 0));
+    let json = p.with(b, |rtc, now| rtc.stats(now)).to_json();
+    assert!(json.contains("\"type\":\"inbound-rtp\""), "{json}");
 }
 
 fn received_len(n: &common::RtcNode) -> usize {

@@ -85,16 +85,6 @@ impl RtcConfig {
     }
 }
 
-/// What the media path refused, for logs and stats.
-#[derive(Debug, Clone, Copy, Default)]
-struct MediaCounters {
-    /// SRTP or SRTCP packets that failed authentication or replay checks.
-    unprotect_failures: u64,
-    /// Received RTP packets dropped because the application did not read
-    /// the earlier ones ([`rtp::MAX_RTP_EVENTS`]).
-    rtp_dropped: u64,
-}
-
 /// One peer connection, sans-IO (RFC 8829 JSEP, RFC 8445 ICE, RFC 6347
 /// DTLS, RFC 8831/8832 data channels).
 ///
@@ -168,7 +158,8 @@ pub struct Rtc {
     rtp_events: usize,
     /// When the next RTCP reports are due.
     next_report: Option<Instant>,
-    media_counters: MediaCounters,
+    /// SRTP or SRTCP packets that failed authentication or replay checks.
+    unprotect_failures: u64,
     by_stream: HashMap<u16, ChannelRef>,
     next_ref: u32,
     events: VecDeque<RtcEvent>,
@@ -264,7 +255,7 @@ impl Rtc {
             ssrc_routes: HashMap::new(),
             rtp_events: 0,
             next_report: None,
-            media_counters: MediaCounters::default(),
+            unprotect_failures: 0,
             by_stream: HashMap::new(),
             next_ref: 0,
             events: VecDeque::new(),

@@ -14,6 +14,7 @@ use tracing::trace;
 use crate::error::RtcError;
 use crate::event::RtcEvent;
 use crate::media::{KeyframeRequest, MediaRef};
+use crate::stats::{InboundRtpStats, OutboundRtpStats};
 
 use super::Rtc;
 
@@ -75,8 +76,11 @@ pub(crate) struct ReceiveStream {
     last_transit: Option<i64>,
     /// The middle 32 bits of the last SR's NTP time and when it came.
     last_sr: Option<(u32, Instant)>,
-    pub(crate) packets: u64,
-    pub(crate) bytes: u64,
+    packets: u64,
+    bytes: u64,
+    /// Packets dropped because the application did not read the earlier
+    /// ones ([`super::rtp::MAX_RTP_EVENTS`]).
+    pub(crate) discarded: u64,
 }
 
 impl ReceiveStream {
@@ -160,6 +164,47 @@ impl ReceiveStream {
 }
 
 impl Rtc {
+    /// `inbound-rtp` stats: every SSRC received, by transceiver.
+    pub(super) fn inbound_rtp_stats(&self) -> Vec<InboundRtpStats> {
+        self.transceivers
+            .iter()
+            .flat_map(|t| {
+                t.receive.iter().map(move |s| {
+                    let extended_max = s.cycles | u32::from(s.max_seq);
+                    let expected = extended_max.wrapping_sub(u32::from(s.base_seq)) + 1;
+                    let clock_rate = t.codecs.first().map_or(90_000, |c| c.clock_rate);
+                    InboundRtpStats {
+                        id: format!("IT{}", s.ssrc),
+                        ssrc: s.ssrc,
+                        kind: t.kind.as_str(),
+                        mid: t.mid.clone(),
+                        packets_received: s.packets,
+                        bytes_received: s.bytes,
+                        packets_lost: i64::from(expected) - i64::from(s.received),
+                        packets_discarded: s.discarded,
+                        jitter: f64::from(s.jitter >> 4) / f64::from(clock_rate),
+                    }
+                })
+            })
+            .collect()
+    }
+
+    /// `outbound-rtp` stats: every track we send.
+    pub(super) fn outbound_rtp_stats(&self) -> Vec<OutboundRtpStats> {
+        self.transceivers
+            .iter()
+            .filter(|t| t.sender.is_some())
+            .map(|t| OutboundRtpStats {
+                id: format!("OT{}", t.send.ssrc),
+                ssrc: t.send.ssrc,
+                kind: t.kind.as_str(),
+                mid: t.mid.clone(),
+                packets_sent: u64::from(t.send.packets),
+                bytes_sent: u64::from(t.send.octets),
+            })
+            .collect()
+    }
+
     /// An SRTCP compound packet, decrypted.
     pub(super) fn handle_rtcp(&mut self, now: Instant, plain: &[u8]) {
         for packet in CompoundPacket::new(plain) {
@@ -350,7 +395,7 @@ mod tests {
         assert_eq!(r.extended_highest_sequence, (1 << 16) | 7);
         assert_eq!(r.cumulative_lost, 1);
         assert_eq!(r.fraction_lost, 25); // 1/10 in 1/256ths
-        // Next interval: nothing lost.
+                                         // Next interval: nothing lost.
         s.receive(start, start, 8, 0, 90_000, 100);
         let r = s.report(start);
         assert_eq!((r.cumulative_lost, r.fraction_lost), (1, 0));

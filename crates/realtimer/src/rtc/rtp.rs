@@ -89,7 +89,7 @@ impl Rtc {
             match srtp.remote.unprotect_rtcp(contents, &mut plain) {
                 Ok(()) => self.handle_rtcp(now, &plain),
                 Err(e) => {
-                    self.media_counters.unprotect_failures += 1;
+                    self.unprotect_failures += 1;
                     trace!("SRTCP refused: {e}");
                 }
             }
@@ -97,7 +97,7 @@ impl Rtc {
             match srtp.remote.unprotect_rtp(contents, &mut plain) {
                 Ok(()) => self.handle_rtp(now, &plain),
                 Err(e) => {
-                    self.media_counters.unprotect_failures += 1;
+                    self.unprotect_failures += 1;
                     trace!("SRTP refused: {e}");
                 }
             }
@@ -173,7 +173,7 @@ impl Rtc {
             plain.len(),
         );
         if self.rtp_events >= MAX_RTP_EVENTS {
-            self.media_counters.rtp_dropped += 1;
+            stream.discarded += 1;
             return;
         }
         self.rtp_events += 1;

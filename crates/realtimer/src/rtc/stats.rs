@@ -231,6 +231,7 @@ impl Rtc {
             },
             selected_candidate_pair_id: selected_id,
             selected_candidate_pair_changes: self.traffic.selections,
+            srtp_unprotect_failures: self.unprotect_failures,
         };
         let data_channels = self
             .slots
@@ -268,6 +269,8 @@ impl Rtc {
             candidates,
             data_channels,
             sctp,
+            inbound_rtp: self.inbound_rtp_stats(),
+            outbound_rtp: self.outbound_rtp_stats(),
         }
     }
 }
