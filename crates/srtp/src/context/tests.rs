@@ -333,3 +333,10 @@ fn limits_and_bad_input() {
         Err(SrtpError::IndexExhausted { ssrc: 5 })
     ));
 }
+
+#[test]
+fn context_moves_between_threads() {
+    // The async driver owns its contexts on a tokio worker.
+    fn send<T: Send + Sync>() {}
+    send::<SrtpContext>();
+}
