@@ -3,10 +3,13 @@
 //! security cases over real loopback sockets with a small client built on
 //! `realtimer-stun`.
 
+#[path = "turn_interop/client.rs"]
+mod client;
 mod common;
 #[path = "turn_interop/tcp.rs"]
 mod tcp;
 
+use client::signed_exchange;
 use common::{free_udp_port, spawn, Running, TestCertificate};
 
 use std::io::{Read, Write};
@@ -17,12 +20,9 @@ use std::time::{Duration, SystemTime};
 
 use realtimer_server::client::{SignalingClient, SignalingEvent};
 use realtimer_stun::attributes::{
-    ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, Username, XorPeerAddress,
-    XorRelayedAddress,
+    ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, XorPeerAddress, XorRelayedAddress,
 };
-use realtimer_stun::{
-    Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
-};
+use realtimer_stun::{Class, Message, MessageEncoder, Method, TransactionId};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 const REALM: &str = "realtimer.test";
@@ -543,46 +543,6 @@ impl Client {
         let m = Message::decode(&response).unwrap();
         m.get::<ErrorCode>().unwrap().map(|e| e.code)
     }
-}
-
-/// One request and its final response through `exchange`: signed with the
-/// long-term credential once a nonce is known, retried once on 401/438
-/// with the server's nonce (RFC 8489 §9.2).
-fn signed_exchange(
-    (username, password): (&str, &str),
-    (nonce, tid): (&mut Option<String>, &mut u8),
-    (method, build): (Method, &dyn Fn(&mut MessageEncoder<'_>)),
-    mut exchange: impl FnMut(&[u8]) -> Vec<u8>,
-) -> Vec<u8> {
-    for _ in 0..2 {
-        *tid += 1;
-        let mut buf = Vec::new();
-        let mut enc = MessageEncoder::new(
-            &mut buf,
-            Class::Request,
-            method,
-            TransactionId::new([*tid; 12]),
-        );
-        build(&mut enc);
-        if let Some(nonce) = nonce.as_deref() {
-            let key =
-                IntegrityKey::long_term(username, REALM, password, PasswordAlgorithm::Md5).unwrap();
-            enc.add(&Username(username)).unwrap();
-            enc.add(&Realm(REALM)).unwrap();
-            enc.add(&Nonce(nonce)).unwrap();
-            enc.add_message_integrity(&key).unwrap();
-        }
-        enc.add_fingerprint().unwrap();
-        let response = exchange(&buf);
-        let m = Message::decode(&response).unwrap();
-        let code = m.get::<ErrorCode>().unwrap().map(|e| e.code);
-        if (code == Some(401) && nonce.is_none()) || code == Some(438) {
-            *nonce = Some(m.get::<Nonce>().unwrap().unwrap().0.to_owned());
-            continue;
-        }
-        return response;
-    }
-    panic!("no answer after a nonce retry");
 }
 
 fn unix_now() -> u64 {

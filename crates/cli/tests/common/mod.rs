@@ -34,6 +34,11 @@ impl Running {
         }
     }
 
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Every stderr line received so far.
     pub fn drain(&self) -> Vec<String> {
         self.stderr_lines.try_iter().collect()

@@ -5,8 +5,7 @@
 
 use std::net::{Shutdown, TcpListener};
 
-use realtimer_stun::attributes::ConnectionId;
-
+use super::client::{connection_id, read_message, StreamClient};
 use super::*;
 
 /// Bytes each way before the pipe is trusted, in uneven writes.
@@ -21,94 +20,6 @@ fn serve_tcp_relays() -> (Running, Vec<String>, u16) {
     ]);
     let port = port_of(&listening, "(UDP)");
     (server, listening, port)
-}
-
-/// A TURN client on a TCP connection (a control or data connection).
-struct StreamClient {
-    stream: TcpStream,
-    nonce: Option<String>,
-    tid: u8,
-}
-
-impl StreamClient {
-    fn connect(port: u16) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .unwrap();
-        StreamClient {
-            stream,
-            nonce: None,
-            tid: 0,
-        }
-    }
-
-    /// A new connection that signs with this one's nonce.
-    fn data_connection(&self, port: u16) -> Self {
-        let mut data = StreamClient::connect(port);
-        data.nonce = self.nonce.clone();
-        data.tid = 100;
-        data
-    }
-
-    fn request(&mut self, method: Method, build: &dyn Fn(&mut MessageEncoder<'_>)) -> Vec<u8> {
-        let stream = &mut self.stream;
-        signed_exchange(
-            ("alice", "secret"),
-            (&mut self.nonce, &mut self.tid),
-            (method, build),
-            |request| {
-                stream.write_all(request).unwrap();
-                read_message(stream)
-            },
-        )
-    }
-
-    /// A successful request's response.
-    fn request_ok(&mut self, method: Method, build: &dyn Fn(&mut MessageEncoder<'_>)) -> Vec<u8> {
-        let response = self.request(method, build);
-        let m = Message::decode(&response).unwrap();
-        assert_eq!(
-            m.class(),
-            Class::SuccessResponse,
-            "{method:?}: {:?}",
-            m.get::<ErrorCode>().unwrap()
-        );
-        response
-    }
-
-    /// A TCP allocation: its relayed address.
-    fn allocate_tcp(&mut self) -> SocketAddr {
-        let response = self.request_ok(Method::ALLOCATE, &|enc| {
-            enc.add(&RequestedTransport::TCP).unwrap();
-        });
-        let m = Message::decode(&response).unwrap();
-        m.get::<XorRelayedAddress>().unwrap().unwrap().0
-    }
-
-    /// ConnectionBind for `connection`: from here on the stream is a pipe
-    /// to the peer.
-    fn bind(&mut self, connection: u32) {
-        self.request_ok(Method::CONNECTION_BIND, &|enc| {
-            enc.add(&ConnectionId(connection)).unwrap();
-        });
-    }
-}
-
-/// The next STUN message on a stream (RFC 8489 §5: its length is in the
-/// header).
-fn read_message(stream: &mut TcpStream) -> Vec<u8> {
-    let mut message = vec![0u8; 20];
-    stream.read_exact(&mut message).unwrap();
-    let len = usize::from(u16::from_be_bytes([message[2], message[3]]));
-    message.resize(20 + len, 0);
-    stream.read_exact(&mut message[20..]).unwrap();
-    message
-}
-
-fn connection_id(message: &[u8]) -> u32 {
-    let m = Message::decode(message).unwrap();
-    m.get::<ConnectionId>().unwrap().unwrap().0
 }
 
 /// A TCP echo server on loopback: each connection echoes until its end of
