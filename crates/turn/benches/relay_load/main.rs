@@ -305,7 +305,7 @@ fn main() {
         cpu: (cpus >= 2).then_some(0),
         nice: o.nice,
     };
-    Placement {
+    let _nice = Placement {
         cpu: (cpus >= 2).then_some(1),
         nice: o.nice,
     }

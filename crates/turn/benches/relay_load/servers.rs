@@ -43,8 +43,9 @@ pub(crate) struct Placement {
 }
 
 impl Placement {
-    /// Moves this (single-threaded) process there.
-    pub(crate) fn apply_to_self(self) {
+    /// Moves this (single-threaded) process there; the session's
+    /// scheduling priority comes back when the guard is dropped.
+    pub(crate) fn apply_to_self(self) -> AutogroupNice {
         let pid = std::process::id().to_string();
         let run = |program: &str, args: &[&str]| {
             let ok = Command::new(program)
@@ -59,14 +60,40 @@ impl Placement {
         if let Some(cpu) = self.cpu {
             run("taskset", &["-a", "-p", "-c", &cpu.to_string(), &pid]);
         }
-        if self.nice != 0 {
-            run("renice", &["-n", &self.nice.to_string(), "-p", &pid]);
-            // With autogroups (sched_autogroup_enabled), nice only ranks
-            // processes of one session; sessions share the CPU by their
-            // group's nice. The servers start in this session.
-            if let Err(e) = std::fs::write("/proc/self/autogroup", self.nice.to_string()) {
-                eprintln!("relay_load: setting the autogroup's nice: {e}");
-            }
+        if self.nice == 0 {
+            return AutogroupNice(None);
+        }
+        run("renice", &["-n", &self.nice.to_string(), "-p", &pid]);
+        // With autogroups (sched_autogroup_enabled), nice only ranks
+        // processes of one session; sessions share the CPU by their
+        // group's nice. The servers start in this session.
+        let before = AutogroupNice::read();
+        if let Err(e) = std::fs::write(AUTOGROUP, self.nice.to_string()) {
+            eprintln!("relay_load: setting the autogroup's nice: {e}");
+            return AutogroupNice(None);
+        }
+        AutogroupNice(before)
+    }
+}
+
+const AUTOGROUP: &str = "/proc/self/autogroup";
+
+/// The session's autogroup nice before the benchmark changed it, put back
+/// on drop (the session, a developer's shell say, outlives the benchmark).
+pub(crate) struct AutogroupNice(Option<i32>);
+
+impl AutogroupNice {
+    /// "/autogroup-42 nice 0" -> 0.
+    fn read() -> Option<i32> {
+        let text = std::fs::read_to_string(AUTOGROUP).ok()?;
+        text.split_whitespace().last()?.parse().ok()
+    }
+}
+
+impl Drop for AutogroupNice {
+    fn drop(&mut self) {
+        if let Some(nice) = self.0 {
+            let _ = std::fs::write(AUTOGROUP, nice.to_string());
         }
     }
 }
