@@ -22,10 +22,8 @@ pub struct ReceptionStats {
     clock_rate: u32,
     /// Sequence state; `None` before the first packet.
     seq: Option<SequenceState>,
-    /// Arrival time origin for the jitter's transit times.
-    epoch: Option<Instant>,
-    /// Relative transit time of the previous packet, in timestamp units.
-    transit: Option<i64>,
+    /// Arrival time and RTP timestamp of the previous packet counted.
+    previous: Option<(Instant, u32)>,
     /// Interarrival jitter estimate, in timestamp units.
     jitter: f64,
     /// Middle 32 bits of the last SR's NTP time, and when it arrived.
@@ -101,8 +99,7 @@ impl ReceptionStats {
             ssrc,
             clock_rate,
             seq: None,
-            epoch: None,
-            transit: None,
+            previous: None,
             jitter: 0.0,
             last_sr: None,
         }
@@ -122,19 +119,18 @@ impl ReceptionStats {
         }
     }
 
-    /// RFC 3550 §6.4.1, Appendix A.8: J += (|D(i-1, i)| - J) / 16, with D
-    /// the difference of relative transit times in timestamp units.
+    /// RFC 3550 §6.4.1, Appendix A.8: J += (|D(i-1, i)| - J) / 16, with
+    /// D(i-1, i) = (R_i - R_i-1) - (S_i - S_i-1) in timestamp units. The
+    /// timestamp difference is taken modulo 2^32, so the wrap of the RTP
+    /// timestamp is no jump.
     fn update_jitter(&mut self, now: Instant, timestamp: u32) {
-        let epoch = *self.epoch.get_or_insert(now);
-        let arrival = now.duration_since(epoch).as_secs_f64() * f64::from(self.clock_rate);
-        // Timestamps wrap; i64 arithmetic on the wrapped value keeps the
-        // differences right between packets less than 2^31 units apart.
-        let transit = arrival as i64 - i64::from(timestamp as i32);
-        if let Some(previous) = self.transit {
-            let d = (transit - previous).unsigned_abs() as f64;
-            self.jitter += (d - self.jitter) / 16.0;
+        if let Some((then, previous)) = self.previous {
+            let arrival =
+                now.saturating_duration_since(then).as_secs_f64() * f64::from(self.clock_rate);
+            let sent = f64::from(timestamp.wrapping_sub(previous) as i32);
+            self.jitter += ((arrival - sent).abs() - self.jitter) / 16.0;
         }
-        self.transit = Some(transit);
+        self.previous = Some((now, timestamp));
     }
 
     /// Records a sender report of the source that arrived at `now`, for
@@ -290,6 +286,21 @@ mod tests {
         }
         let jitter = stats.report_block(t0).unwrap().jitter;
         assert!((895..=900).contains(&jitter), "{jitter}");
+    }
+
+    #[test]
+    fn timestamp_wrap_is_no_jitter() {
+        let t0 = Instant::now();
+        // Packets 3000 units (1/30 s at 90 kHz) apart, arriving on time,
+        // across 2^31 and across 2^32.
+        for start in [0x7FFF_F000u32, 0xFFFF_F000] {
+            let mut stats = ReceptionStats::new(1, 90_000);
+            for k in 0..20u32 {
+                let at = t0 + Duration::from_secs(k.into()) / 30;
+                stats.on_rtp(at, k as u16, start.wrapping_add(3000 * k));
+            }
+            assert_eq!(stats.report_block(t0).unwrap().jitter, 0, "{start:#x}");
+        }
     }
 
     #[test]
