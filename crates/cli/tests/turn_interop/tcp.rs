@@ -190,3 +190,30 @@ fn coturn_uclient_relays_over_tcp_allocations_between_two_clients() {
     );
     assert_eq!(totals(&out), (100, 100, 0), "{out}");
 }
+
+#[test]
+fn coturn_uclient_relays_over_tcp_allocations_on_tls() {
+    let tls = TestCertificate::new("turn-tcp-relay-tls", "localhost");
+    let (_server, listening) = serve_listening(&[
+        "--turn-user",
+        "alice:secret",
+        "--relay-allow",
+        "127.0.0.1/32",
+        "--tls-cert",
+        &tls.cert,
+        "--tls-key",
+        &tls.key,
+        "--turn-tls-port",
+        "0",
+    ]);
+    let tls_port = port_of(&listening, "(TLS)");
+    // -T -S: control and data connections over TLS; the pipe carries the
+    // TLS connection's plaintext to the other client's relay.
+    let out = uclient(
+        tls_port,
+        &[
+            "-T", "-S", "-u", "alice", "-w", "secret", "-n", "30", "-m", "2", "-l", "300",
+        ],
+    );
+    assert_eq!(totals(&out), (60, 60, 0), "{out}");
+}
