@@ -1,8 +1,12 @@
 //! Parses arbitrary bytes as an RTP packet and as an RTCP compound packet;
 //! what parses must write back to packets that parse to the same values.
+//! RTP payloads also go through the VP8 and H.264 depacketizers.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use realtimer_rtp::payload::h264::{nal_units, H264Depacketizer};
+use realtimer_rtp::payload::vp8::Vp8Depacketizer;
+use realtimer_rtp::payload::Depacketizer;
 use realtimer_rtp::rtcp::CompoundPacket;
 use realtimer_rtp::RtpPacket;
 
@@ -18,7 +22,12 @@ fuzz_target!(|data: &[u8]| {
         let again = RtpPacket::parse(&out).expect("our own RTP parses");
         assert_eq!(again.to_header(), header);
         assert_eq!(again.payload(), packet.payload());
+        // The payload as VP8 and as H.264.
+        let mut frame = Vec::new();
+        let _ = Vp8Depacketizer.depacketize(packet.payload(), &mut frame);
+        let _ = H264Depacketizer.depacketize(packet.payload(), &mut frame);
     }
+    let _ = nal_units(data).count();
     let mut out = Vec::new();
     let parsed: Vec<_> = CompoundPacket::new(data).map_while(Result::ok).collect();
     for packet in &parsed {

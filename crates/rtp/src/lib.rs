@@ -12,6 +12,8 @@
 //!   other packets are kept as opaque bytes.
 //! - [`ReceptionStats`] turns what a receiver saw of a source into report
 //!   blocks (loss, extended highest sequence number, jitter, LSR/DLSR).
+//! - [`payload`] splits VP8 and H.264 frames into payloads and joins them
+//!   back.
 //! - [`is_rtcp`] tells RTP from RTCP on a muxed port (RFC 5761 §4).
 //!
 //! ```
@@ -29,6 +31,7 @@
 mod error;
 mod extension;
 mod packet;
+pub mod payload;
 mod reception;
 pub mod rtcp;
 
