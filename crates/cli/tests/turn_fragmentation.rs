@@ -2,7 +2,8 @@
 //! (RFC 8656 §14: the DF bit only when the client asked): in a network
 //! namespace of the test's own, whose loopback has a 1280-byte MTU, a
 //! 1400-byte ChannelData message goes through `realtimer serve` to an echo
-//! peer and back. Needs root and `ip` (skipped otherwise); the client half
+//! peer and back, unless the client's Allocate asked for the DF bit
+//! (DONT-FRAGMENT). Needs root and `ip` (skipped otherwise); the client half
 //! runs in the namespace as this same test, started again by `ip netns
 //! exec`.
 
@@ -92,10 +93,21 @@ fn inside() {
         name: "alice",
         password: "secret",
     };
-    allocate_and_bind(&socket, server_address, user, 1, MIN_CHANNEL, peer_address).unwrap();
+    let channel = (MIN_CHANNEL, peer_address);
+    allocate_and_bind(&socket, server_address, user, 1, channel, false).unwrap();
     for len in [100, BIG] {
         assert_eq!(echo(&socket, server_address, len), Some(len), "{len} bytes");
     }
+    // A client that asked for the DF bit (DONT-FRAGMENT) gets it: past the
+    // MTU its datagrams are not fragmented, so they do not go out.
+    let asking = UdpSocket::bind("127.0.0.1:0").unwrap();
+    allocate_and_bind(&asking, server_address, user, 2, channel, true).unwrap();
+    assert_eq!(echo(&asking, server_address, 100), Some(100));
+    assert_eq!(
+        echo(&asking, server_address, BIG),
+        None,
+        "DF and {BIG} bytes"
+    );
 }
 
 /// Waits (bounded) until the server answers a STUN Binding request.

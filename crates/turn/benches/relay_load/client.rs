@@ -10,8 +10,8 @@ use std::net::{SocketAddr, UdpSocket};
 use std::time::Duration;
 
 use realtimer_stun::attributes::{
-    ChannelNumber, ErrorCode, Nonce, Realm, RequestedTransport, Username, XorPeerAddress,
-    XorRelayedAddress,
+    ChannelNumber, DontFragment, ErrorCode, Nonce, Realm, RequestedTransport, Username,
+    XorPeerAddress, XorRelayedAddress,
 };
 use realtimer_stun::{
     Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
@@ -36,20 +36,26 @@ struct Session {
     key: IntegrityKey,
 }
 
-/// Allocates a UDP relay for `socket` on `server` and binds `channel` to
-/// `peer`. The socket is left with a read timeout.
+/// Allocates a UDP relay for `socket` on `server` (asking for the DF bit
+/// on what it relays when `dont_fragment`, RFC 8656 §7.1) and binds
+/// `channel` to `peer`. The socket is left with a read timeout.
 pub(crate) fn allocate_and_bind(
     socket: &UdpSocket,
     server: SocketAddr,
     user: User<'_>,
     tid_seed: u64,
-    channel: u16,
-    peer: SocketAddr,
+    (channel, peer): (u16, SocketAddr),
+    dont_fragment: bool,
 ) -> io::Result<()> {
     socket.set_read_timeout(Some(ANSWER_WAIT))?;
     let mut tid = Transactions(tid_seed << 8);
-    let add_transport =
-        |enc: &mut MessageEncoder<'_>| enc.add(&RequestedTransport::UDP).map(|_| ());
+    let add_transport = |enc: &mut MessageEncoder<'_>| {
+        enc.add(&RequestedTransport::UDP)?;
+        if dont_fragment {
+            enc.add(&DontFragment)?;
+        }
+        Ok(())
+    };
     // RFC 8656 §7.1: the first Allocate, unsigned, learns REALM and NONCE.
     let challenge = exchange(
         socket,

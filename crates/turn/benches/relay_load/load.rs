@@ -155,7 +155,7 @@ impl Load {
         for i in 0..allocations {
             let socket = Endpoint::bind(1 << 20)?;
             let peer = peers[i % peers.len()].0;
-            allocate_and_bind(&socket, server, user, i as u64, MIN_CHANNEL, peer)
+            allocate_and_bind(&socket, server, user, i as u64, (MIN_CHANNEL, peer), false)
                 .map_err(|e| io::Error::new(e.kind(), format!("allocation {i}: {e}")))?;
             let mut endpoint = Endpoint::new(socket)?;
             poll.registry()
