@@ -24,7 +24,7 @@
 //! ```
 //! Env (defaults): URL (http://127.0.0.1:8080), FRONT sio|ws (sio),
 //! CLIENTS (10000), MSGS (10) INTERVAL_MS (2000) for the paced phase,
-//! BURST_MSGS (30) (0 skips a phase), SDP_BYTES (4000), CAND_BYTES (200),
+//! BURST_MSGS (30) for the burst (0 skips either), SDP_BYTES (4000), CAND_BYTES (200),
 //! SDP_EVERY (10), CONNECT_CONCURRENCY (128), THREADS (1), SERVER_PID,
 //! LABEL, JSON_OUT, TIME_LIMIT_S (150).
 // A benchmark driver owns the clock and reports on stdout.
@@ -149,11 +149,11 @@ impl Config {
         let mut phases = vec![Phase::Connect, Phase::Join];
         let msgs = env("MSGS", 10usize);
         let interval_ms = env("INTERVAL_MS", 2000u64);
-        if msgs > 0 {
+        if msgs > 0 && interval_ms > 0 {
             phases.push(Phase::Relay { msgs, interval_ms });
         }
         let burst = env("BURST_MSGS", 30usize);
-        if burst > 0 && interval_ms > 0 {
+        if burst > 0 {
             phases.push(Phase::Relay {
                 msgs: burst,
                 interval_ms: 0,
@@ -359,7 +359,9 @@ fn worker(
 struct Mark {
     at: Instant,
     generator_cpu_s: f64,
+    generator_wait_s: f64,
     server_cpu_s: Option<f64>,
+    server_wait_s: Option<f64>,
     server: Option<procfs::Memory>,
     machine: procfs::MachineTime,
 }
@@ -369,7 +371,9 @@ fn mark(cfg: &Config) -> Mark {
     Mark {
         at: now(),
         generator_cpu_s: procfs::cpu_s("self").unwrap_or(f64::NAN),
+        generator_wait_s: procfs::cpu_wait_s("self").unwrap_or(f64::NAN),
         server_cpu_s: pid.and_then(procfs::cpu_s),
+        server_wait_s: pid.and_then(procfs::cpu_wait_s),
         server: pid.and_then(procfs::memory),
         machine: procfs::machine(),
     }

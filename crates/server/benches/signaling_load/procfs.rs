@@ -20,6 +20,20 @@ pub(crate) fn cpu_s(pid: &str) -> Option<f64> {
     Some(ticks / TICKS_PER_S)
 }
 
+/// Seconds the threads of process `pid` spent runnable but waiting for a
+/// CPU (the second field of each thread's schedstat): time a busy machine
+/// took from it, which shows up in its latency.
+pub(crate) fn cpu_wait_s(pid: &str) -> Option<f64> {
+    let tasks = fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let ns: u64 = tasks
+        .filter_map(|task| {
+            let stat = fs::read_to_string(task.ok()?.path().join("schedstat")).ok()?;
+            stat.split_whitespace().nth(1)?.parse::<u64>().ok()
+        })
+        .sum();
+    Some(ns as f64 / 1e9)
+}
+
 /// Resident memory of process `pid` now and at its peak (VmRSS, VmHWM).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
 pub(crate) struct Memory {

@@ -75,6 +75,11 @@ pub(crate) struct PhaseResult {
     /// Server CPU per relayed message (relay) or per connection (connect).
     pub(crate) server_cpu_us_per_unit: Option<f64>,
     pub(crate) server_rss_mib: Option<f64>,
+    /// Time the server and the generator were runnable but waited for a
+    /// CPU (other programs, or each other when not pinned), in % of the
+    /// phase.
+    pub(crate) server_cpu_wait_pct: Option<f64>,
+    pub(crate) generator_cpu_wait_pct: f64,
     /// Busy share of all cores.
     pub(crate) machine_busy_pct: f64,
     /// CPU used by neither the server nor the generator, in % of one core.
@@ -135,6 +140,12 @@ impl PhaseResult {
                 .map(|s| s * 1e6 / units)
                 .filter(|v| v.is_finite()),
             server_rss_mib: end.server.map(|m| m.rss_mib),
+            server_cpu_wait_pct: end
+                .server_wait_s
+                .zip(start.server_wait_s)
+                .map(|(b, a)| 100.0 * (b - a) / wall_s),
+            generator_cpu_wait_pct: 100.0 * (end.generator_wait_s - start.generator_wait_s)
+                / wall_s,
             machine_busy_pct: if total > 0.0 {
                 100.0 * busy / total
             } else {
@@ -173,12 +184,15 @@ impl PhaseResult {
         let _ = write!(
             s,
             "\n         server CPU {:.2} s ({}), RSS {} MiB; generator CPU {:.2} s, scheduling delay {}; \
+             waiting for a CPU: server {:.1}%, generator {:.1}% of the phase; \
              machine {:.0}% busy, others {:.0}% of a core",
             self.server_cpu_s.unwrap_or(f64::NAN),
             self.server_cpu_us_per_unit.map_or("-".into(), |v| format!("{v:.1} µs per {per}")),
             self.server_rss_mib.map_or("-".into(), |v| format!("{v:.1}")),
             self.generator_cpu_s,
             self.generator_delay_ms.show(),
+            self.server_cpu_wait_pct.unwrap_or(f64::NAN),
+            self.generator_cpu_wait_pct,
             self.machine_busy_pct,
             self.other_cpu_pct,
         );
@@ -222,11 +236,13 @@ impl RunResult {
         self.phases.iter().find(|p| p.name == name)
     }
 
-    /// The most CPU others took in any phase (% of one core).
+    /// How much the server and the generator waited for a CPU in the
+    /// phase where they waited most (% of the phase): what other programs
+    /// took from them.
     fn disturbance(&self) -> f64 {
         self.phases
             .iter()
-            .map(|p| p.other_cpu_pct)
+            .map(|p| p.server_cpu_wait_pct.unwrap_or(0.0) + p.generator_cpu_wait_pct)
             .fold(0.0, f64::max)
     }
 
@@ -305,14 +321,20 @@ const FIGURES: &[Figure] = &[
                 .sum(),
         )
     }),
-    ("others' CPU, worst phase, % of a core", |r| {
+    ("waited for a CPU, worst phase, %", |r| {
         Some(r.disturbance())
+    }),
+    ("paced: server waited for a CPU, %", |r| {
+        r.phase("paced")?.server_cpu_wait_pct
+    }),
+    ("paced: others' CPU, % of a core", |r| {
+        relay(r, "paced", |p| p.other_cpu_pct)
     }),
     ("load average at start", |r| Some(r.loadavg_start)),
 ];
 
-/// Prints the quietest run of each label (the one where other programs
-/// took the least CPU) side by side, and each label's ratio to
+/// Prints the quietest run of each label (the one where the server and
+/// the generator waited least for a CPU) side by side, and each label's ratio to
 /// `reference`. Returns the process exit code.
 pub(crate) fn compare(reference: &str, files: &[String]) -> i32 {
     let mut by_label: BTreeMap<String, Vec<RunResult>> = BTreeMap::new();
