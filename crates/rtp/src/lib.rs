@@ -12,6 +12,8 @@
 //!   other packets are kept as opaque bytes.
 //! - [`ReceptionStats`] turns what a receiver saw of a source into report
 //!   blocks (loss, extended highest sequence number, jitter, LSR/DLSR).
+//! - [`NackRequester`] and [`RetransmitBuffer`] are the two ends of
+//!   retransmission on generic NACK.
 //! - [`payload`] splits VP8 and H.264 frames into payloads and joins them
 //!   back.
 //! - [`is_rtcp`] tells RTP from RTCP on a muxed port (RFC 5761 §4).
@@ -30,6 +32,7 @@
 
 mod error;
 mod extension;
+mod nack;
 mod packet;
 pub mod payload;
 mod reception;
@@ -37,6 +40,7 @@ pub mod rtcp;
 
 pub use error::{ParseError, WriteError};
 pub use extension::{Extension, ExtensionForm, Extensions};
+pub use nack::{NackRequester, RetransmitBuffer, MAX_MISSING, MAX_NACK_PACKETS};
 pub use packet::{header_len, RtpHeader, RtpPacket, RtpPacketMut, MAX_CSRCS};
 pub use reception::ReceptionStats;
 
