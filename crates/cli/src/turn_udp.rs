@@ -8,6 +8,7 @@
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd;
 
 use mio::net::UdpSocket;
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState, BATCH_SIZE};
@@ -183,17 +184,22 @@ fn send_many(socket: &UdpSocket, data: &[u8], runs: &[Run]) {
 
 /// Lets datagrams sent from `socket` be fragmented (no DF bit) when they
 /// are larger than the path MTU. quinn-udp asks for the DF bit on every
-/// socket it drives (IP_PMTUDISC_PROBE); a TURN server sets it on
-/// application data only when the client asked (RFC 8656 §14). IPv6 has
-/// no DF bit, but quinn-udp's IPV6_DONTFRAG still keeps the kernel from
-/// fragmenting there (rustix has no setter for it): over IPv6, what
-/// exceeds the path MTU is dropped.
+/// socket it drives (IP_PMTUDISC_PROBE, and IPV6_DONTFRAG); a TURN server
+/// sets it on application data only when the client asked (RFC 8656 §14).
+/// IPv6 has no DF bit: there the sender alone fragments, unless
+/// IPV6_DONTFRAG (RFC 3542 §11.2) forbids it.
 pub(crate) fn allow_fragmentation(socket: &UdpSocket, local: SocketAddr) -> io::Result<()> {
     use rustix::net::sockopt;
     if local.is_ipv4() {
         sockopt::set_ip_mtu_discover(socket, sockopt::Ipv4PathMtuDiscovery::DONT)?;
     } else {
         sockopt::set_ipv6_mtu_discover(socket, sockopt::Ipv6PathMtuDiscovery::DONT)?;
+        // rustix has no setter for this one.
+        nix::sys::socket::setsockopt(
+            socket.as_raw_fd(),
+            nix::sys::socket::sockopt::Ipv6DontFrag,
+            &false,
+        )?;
     }
     Ok(())
 }
@@ -339,6 +345,20 @@ mod tests {
             ip_mtu_discover(&socket).unwrap(),
             Ipv4PathMtuDiscovery::DONT
         );
+    }
+
+    #[test]
+    fn ipv6_relays_let_datagrams_fragment_too() {
+        use nix::sys::socket::{getsockopt, sockopt::Ipv6DontFrag};
+        let Ok(socket) = std::net::UdpSocket::bind("[::1]:0") else {
+            return; // no IPv6 loopback here
+        };
+        let local = socket.local_addr().unwrap();
+        let socket = UdpSocket::from_std(socket);
+        let _state = UdpSocketState::new(UdpSockRef::from(&socket)).unwrap();
+        assert!(getsockopt(socket.as_raw_fd(), Ipv6DontFrag).unwrap());
+        allow_fragmentation(&socket, local).unwrap();
+        assert!(!getsockopt(socket.as_raw_fd(), Ipv6DontFrag).unwrap());
     }
 
     #[test]
