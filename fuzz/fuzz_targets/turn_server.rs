@@ -1,7 +1,10 @@
 //! Drives the TURN server core with arbitrary datagrams from a client that
 //! already holds an allocation, a permission and a channel, and from peers,
 //! with time moving forward; and the same over a TCP stream (messages,
-//! then the stream closing). The server must never panic, and its state
+//! then the stream closing); and a TCP allocation (RFC 6062) with a
+//! connection to a peer bound to a data connection, taking signed Connect
+//! and ConnectionBind requests with the fuzzer's ids, peers' connections
+//! and the driver's reports. The server must never panic, and its state
 //! must stay within its limits.
 #![no_main]
 
@@ -10,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use libfuzzer_sys::fuzz_target;
 use realtimer_stun::attributes::{
-    ChannelNumber, Nonce, Realm, RequestedTransport, Username, XorPeerAddress,
+    ChannelNumber, ConnectionId, Nonce, Realm, RequestedTransport, Username, XorPeerAddress,
 };
 use realtimer_stun::{
     Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
@@ -19,17 +22,31 @@ use realtimer_turn::{Credentials, Event, Server, ServerConfig, Transport};
 
 const REALM: &str = "fuzz";
 
-fn drain(server: &mut Server, now: Instant) -> Option<String> {
+/// Plays the driver: binds relays (all but some ports), reaches peers (all
+/// but some ports), remembers CONNECTION-IDs; returns the last nonce seen.
+fn drain(server: &mut Server, now: Instant, connections: &mut Vec<u32>) -> Option<String> {
     let mut nonce = None;
     while let Some(event) = server.poll_event() {
-        if let Event::OpenRelay { relay } = event {
-            server.relay_opened(now, relay, relay.port() % 7 != 0);
+        match event {
+            Event::OpenRelay { relay } | Event::OpenTcpRelay { relay } => {
+                server.relay_opened(now, relay, relay.port() % 7 != 0)
+            }
+            Event::ConnectPeer {
+                connection, peer, ..
+            } => {
+                connections.push(connection);
+                server.peer_connected(now, connection, peer.port() % 3 != 0);
+            }
+            _ => {}
         }
     }
     while let Some(t) = server.poll_transmit() {
         if let Ok(m) = Message::decode(&t.contents) {
             if let Ok(Some(Nonce(n))) = m.get::<Nonce>() {
                 nonce = Some(n.to_owned());
+            }
+            if let Ok(Some(ConnectionId(id))) = m.get::<ConnectionId>() {
+                connections.push(id);
             }
         }
         server.recycle(t.contents);
@@ -69,6 +86,7 @@ fuzz_target!(|data: &[u8]| {
     config.limits.total_allocations = 4;
     config.limits.permissions_per_allocation = 4;
     config.limits.channels_per_allocation = 4;
+    config.limits.tcp_connections_per_allocation = 4;
     config
         .peer_policy
         .allow
@@ -80,6 +98,8 @@ fuzz_target!(|data: &[u8]| {
     let listener: SocketAddr = "127.0.0.1:3478".parse().unwrap();
     let client: SocketAddr = "127.0.0.1:5000".parse().unwrap();
     let peer: SocketAddr = "127.0.0.1:6000".parse().unwrap();
+    let tcp_client: SocketAddr = "127.0.0.1:5100".parse().unwrap();
+    let mut connections = Vec::new();
 
     // Set up: learn a nonce, allocate, permit, bind a channel.
     server.handle_client(
@@ -88,7 +108,7 @@ fuzz_target!(|data: &[u8]| {
         client,
         &request(Method::ALLOCATE, 1, "x", |_| {}),
     );
-    let nonce = drain(&mut server, now).unwrap_or_default();
+    let nonce = drain(&mut server, now, &mut connections).unwrap_or_default();
     let setup = [
         request(Method::ALLOCATE, 2, &nonce, |e| {
             e.add(&RequestedTransport::UDP).unwrap();
@@ -111,9 +131,54 @@ fuzz_target!(|data: &[u8]| {
                 server.relay_opened(now, relay, true);
             }
         }
-        drain(&mut server, now);
+        drain(&mut server, now, &mut connections);
     }
     let relay = relays.first().copied().unwrap_or(listener);
+
+    // A TCP allocation with a permission for the peer, a connection to it
+    // and that connection bound to a data connection.
+    let tcp = |server: &mut Server, now, from, message: &[u8]| {
+        server.handle_stream_message(now, Transport::Tcp, listener, from, message)
+    };
+    tcp(
+        &mut server,
+        now,
+        tcp_client,
+        &request(Method::ALLOCATE, 5, "x", |_| {}),
+    );
+    let tcp_nonce = drain(&mut server, now, &mut connections).unwrap_or_default();
+    let connect = |tid, to: SocketAddr| {
+        request(Method::CONNECT, tid, &tcp_nonce, |e| {
+            e.add(&XorPeerAddress(to)).unwrap();
+        })
+    };
+    let bind = |tid, id| {
+        request(Method::CONNECTION_BIND, tid, &tcp_nonce, |e| {
+            e.add(&ConnectionId(id)).unwrap();
+        })
+    };
+    tcp(
+        &mut server,
+        now,
+        tcp_client,
+        &request(Method::ALLOCATE, 6, &tcp_nonce, |e| {
+            e.add(&RequestedTransport::TCP).unwrap();
+        }),
+    );
+    let mut tcp_relay = listener;
+    while let Some(event) = server.poll_event() {
+        if let Event::OpenTcpRelay { relay } = event {
+            tcp_relay = relay;
+            server.relay_opened(now, relay, true);
+        }
+    }
+    tcp(&mut server, now, tcp_client, &connect(7, peer));
+    drain(&mut server, now, &mut connections);
+    let data_connection = SocketAddr::new(tcp_client.ip(), 5200);
+    if let Some(&id) = connections.first() {
+        tcp(&mut server, now, data_connection, &bind(8, id));
+    }
+    drain(&mut server, now, &mut connections);
 
     // Then the fuzzer's operations: [op, len_hi, len_lo, bytes...].
     let mut rest = data;
@@ -124,6 +189,13 @@ fuzz_target!(|data: &[u8]| {
         rest = &rest[3 + len..];
         let port = 5000 + u16::from(op >> 4);
         let from = SocketAddr::new(client.ip(), port);
+        let pick = |b: Option<&u8>| {
+            let i = usize::from(b.copied().unwrap_or(0));
+            connections
+                .get(i % connections.len().max(1))
+                .copied()
+                .unwrap_or(0)
+        };
         match op & 0x7 {
             0 => server.handle_client(now, listener, from, body),
             1 => server.handle_client(now, listener, client, body),
@@ -131,13 +203,41 @@ fuzz_target!(|data: &[u8]| {
             4 => server.handle_stream_message(now, Transport::Tcp, listener, client, body),
             5 => server.handle_stream_message(now, Transport::Tls, listener, from, body),
             6 => server.stream_closed(now, Transport::Tcp, listener, client),
+            // RFC 6062, by the first byte: a peer connecting, a signed
+            // Connect or ConnectionBind, a data connection closing, the
+            // driver's report on a connect.
+            3 => match body.first().copied().unwrap_or(0) % 5 {
+                0 => {
+                    let from = SocketAddr::new(peer.ip(), port + 1000);
+                    if let Some(id) = server.handle_peer_connection(now, tcp_relay, from) {
+                        connections.push(id);
+                    }
+                }
+                1 => tcp(
+                    &mut server,
+                    now,
+                    tcp_client,
+                    &connect(op, SocketAddr::new(peer.ip(), port)),
+                ),
+                2 => tcp(&mut server, now, from, &bind(op, pick(body.get(1)))),
+                3 => server.stream_closed(now, Transport::Tcp, listener, from),
+                _ => server.peer_connected(now, pick(body.get(1)), body.len() % 2 == 0),
+            },
             _ => {
                 let secs = body.first().copied().unwrap_or(1);
                 now += Duration::from_millis(u64::from(secs) * 250);
                 server.handle_timeout(now);
             }
         }
-        drain(&mut server, now);
+        drain(&mut server, now, &mut connections);
+        connections.truncate(64);
         assert!(server.allocation_count() <= 4);
     }
+    // At most 4 TCP allocations of 4 connections each.
+    let text = server.render_prometheus();
+    let active = text
+        .lines()
+        .find_map(|l| l.strip_prefix("realtimer_turn_tcp_connections_active "))
+        .and_then(|v| v.parse::<usize>().ok());
+    assert!(active.is_some_and(|n| n <= 16), "{active:?}");
 });

@@ -1,7 +1,9 @@
 //! Feeds arbitrary bytes, in chunks of a fuzzer-chosen size, to the TURN
 //! stream decoder (RFC 8656 §3.1, §12.5). It must never panic, never offer
 //! an empty read buffer, keep its buffer bounded, and return only whole
-//! STUN or ChannelData messages; after an error the stream is closed.
+//! STUN or ChannelData messages; after an error the stream is closed. The
+//! bytes it holds unread are the stream's last ones (a data connection's
+//! first bytes to its peer after a ConnectionBind, RFC 6062 §5.4).
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -10,9 +12,10 @@ use realtimer_turn::stream::MAX_FRAME_LEN;
 use realtimer_turn::StreamDecoder;
 
 fuzz_target!(|data: &[u8]| {
-    let Some((&chunk, mut rest)) = data.split_first() else {
+    let Some((&chunk, stream)) = data.split_first() else {
         return;
     };
+    let mut rest = stream;
     let chunk = usize::from(chunk) * 61 + 1;
     let mut decoder = StreamDecoder::new();
     while !rest.is_empty() {
@@ -43,5 +46,7 @@ fuzz_target!(|data: &[u8]| {
             }
         }
         assert!(decoder.buffered() <= MAX_FRAME_LEN + 8192);
+        let fed = &stream[..stream.len() - rest.len()];
+        assert_eq!(decoder.unread(), &fed[fed.len() - decoder.buffered()..]);
     }
 });
