@@ -2,6 +2,9 @@
 //! and arbitrary bytes never panic the parsers.
 
 use proptest::prelude::*;
+use realtimer_rtp::payload::h264::{nal_units, H264Depacketizer, H264Packetizer};
+use realtimer_rtp::payload::vp8::{Vp8Depacketizer, Vp8Packetizer};
+use realtimer_rtp::payload::{Depacketizer, FrameAssembler};
 use realtimer_rtp::rtcp::{CompoundPacket, Nack, ReceiverReport, ReportBlock, RtcpPacket};
 use realtimer_rtp::{header_len, Extension, RtpHeader, RtpPacket};
 
@@ -80,5 +83,57 @@ proptest! {
         for p in CompoundPacket::new(&data).flatten() {
             p.write(&mut Vec::new()).unwrap();
         }
+        let mut frame = Vec::new();
+        let _ = Vp8Depacketizer.depacketize(&data, &mut frame);
+        let _ = H264Depacketizer.depacketize(&data, &mut frame);
+        let _ = nal_units(&data).count();
     }
+
+    /// Frames split by the packetizers, sent in order, come back whole.
+    #[test]
+    fn payload_round_trip(
+        frames in proptest::collection::vec(proptest::collection::vec(1u8..=255, 1..4000), 1..5),
+        mtu in 20usize..1200,
+    ) {
+        let mut vp8 = FrameAssembler::new(Vp8Depacketizer, 1 << 20);
+        let mut h264 = FrameAssembler::new(H264Depacketizer, 1 << 20);
+        let mut packetizer = Vp8Packetizer::new(7);
+        let (mut vp8_seq, mut h264_seq) = (65530u16, 0u16);
+        for (i, frame) in frames.iter().enumerate() {
+            let timestamp = 3000 * i as u32;
+            let mut payloads = Vec::new();
+            packetizer.packetize(frame, mtu, &mut payloads);
+            prop_assert_eq!(send(&mut vp8, &payloads, &mut vp8_seq, timestamp), Some(frame.clone()));
+            // As an Annex B access unit: one IDR NAL unit (no zero bytes).
+            let access_unit: Vec<u8> = [0, 0, 0, 1, 0x65].into_iter().chain(frame.iter().copied()).collect();
+            let mut payloads = Vec::new();
+            H264Packetizer.packetize(&access_unit, mtu, &mut payloads);
+            prop_assert_eq!(send(&mut h264, &payloads, &mut h264_seq, timestamp), Some(access_unit));
+        }
+    }
+}
+
+/// Sends `payloads` as one frame's packets; returns what the assembler made.
+fn send<D: Depacketizer>(
+    assembler: &mut FrameAssembler<D>,
+    payloads: &[Vec<u8>],
+    seq: &mut u16,
+    timestamp: u32,
+) -> Option<Vec<u8>> {
+    let mut got = None;
+    for (k, payload) in payloads.iter().enumerate() {
+        let header = RtpHeader {
+            sequence_number: *seq,
+            timestamp,
+            marker: k + 1 == payloads.len(),
+            ..Default::default()
+        };
+        *seq = seq.wrapping_add(1);
+        let mut packet = Vec::new();
+        header.write_packet(payload, 0, &mut packet).unwrap();
+        got = assembler
+            .push(&RtpPacket::parse(&packet).unwrap())
+            .map(|f| f.data);
+    }
+    got
 }

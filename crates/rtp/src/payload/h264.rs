@@ -47,7 +47,9 @@ pub struct H264Packetizer;
 impl H264Packetizer {
     /// Appends the payloads of the Annex B `access_unit`, each at most
     /// `max_payload` bytes (at least 3), to `out`; the caller sends them
-    /// with one timestamp and the marker bit on the last.
+    /// with one timestamp and the marker bit on the last. The NAL units are
+    /// an encoder's (types 1-23): types 24-31 would read as RTP payload
+    /// structures on the other side.
     pub fn packetize(&self, access_unit: &[u8], max_payload: usize, out: &mut Vec<Vec<u8>>) {
         for nal in nal_units(access_unit) {
             if nal.len() <= max_payload {
