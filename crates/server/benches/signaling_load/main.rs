@@ -80,7 +80,7 @@ impl Phase {
             Phase::Connect => Duration::from_secs(60),
             Phase::Join => Duration::from_secs(30),
             Phase::Relay { msgs, interval_ms } => {
-                Duration::from_millis(msgs as u64 * interval_ms) + Duration::from_secs(30)
+                Duration::from_millis(msgs as u64 * interval_ms) + Duration::from_secs(45)
             }
         }
     }
