@@ -1,16 +1,16 @@
-//! The signaling load generator's framing and stamps
-//! (`benches/signaling_load`): what it sends is the protocol's JSON, and it
-//! reads frames and stamps back as both servers write them.
+//! The signaling load generator (`benches/signaling_load`): what it sends
+//! is the protocol's JSON, it reads frames and stamps back as both servers
+//! write them, and a small run against an in-process server delivers every
+//! message through both fronts.
 
-#[path = "../benches/signaling_load/front.rs"]
+#[path = "../benches/signaling_load/main.rs"]
 #[allow(dead_code)]
-mod front;
-#[path = "../benches/signaling_load/payload.rs"]
-mod payload;
+mod load;
 
 use bytes::BytesMut;
-use front::{Front, Incoming};
-use payload::{stamp, Payloads, Role, Stamp};
+use load::front::{Front, Incoming};
+use load::payload::{stamp, Payloads, Role, Stamp};
+use load::Phase;
 
 #[test]
 fn messages_are_json_of_the_asked_size_and_carry_their_stamp() {
@@ -111,4 +111,78 @@ fn frames_are_classified_as_each_front_writes_them() {
     }
     assert_eq!(Front::Sio.join("r-1"), r#"42["create or join","r-1"]"#);
     assert_eq!(Front::Ws.join("r-1"), r#"{"type":"join","room":"r-1"}"#);
+}
+
+/// Serves realtimer's signaling on a loopback port from a thread of its own.
+fn server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    listener.set_nonblocking(true).unwrap();
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        runtime.block_on(async move {
+            let listener = tokio::net::TcpListener::from_std(listener).unwrap();
+            realtimer_server::serve(listener, realtimer_server::ServerConfig::default()).await
+        })
+    });
+    addr
+}
+
+#[test]
+fn a_small_run_relays_every_message_through_both_fronts() {
+    let addr = server();
+    for front in [Front::Sio, Front::Ws] {
+        let phases = vec![
+            Phase::Connect,
+            Phase::Join,
+            Phase::Relay {
+                msgs: 3,
+                interval_ms: 20,
+            },
+            Phase::Relay {
+                msgs: 11,
+                interval_ms: 0,
+            },
+        ];
+        let result = load::run(load::Config::new(addr.to_string(), front, 20, phases));
+        assert_eq!(result.error, None, "{front:?}");
+        let [connect, join, paced, burst] = &result.phases[..] else {
+            panic!("{front:?}: {} phases", result.phases.len());
+        };
+        assert_eq!(connect.latency_ms.n, 20, "{front:?}: every client connects");
+        assert_eq!(join.latency_ms.n, 10, "{front:?}: every room gets ready");
+        for (relay, msgs) in [(paced, 3), (burst, 11)] {
+            assert_eq!(
+                (relay.expected, relay.received),
+                (20 * msgs, 20 * msgs),
+                "{front:?} {}",
+                relay.name
+            );
+            assert_eq!(relay.latency_ms.n as u64, relay.received);
+            assert!(relay.latency_ms.p50 > 0.0 && relay.latency_ms.max < 10_000.0);
+        }
+        for phase in &result.phases {
+            let misses = (
+                phase.failed,
+                phase.errors,
+                phase.foreign,
+                phase.echoed,
+                phase.closed,
+            );
+            assert_eq!(
+                misses,
+                (0, 0, 0, 0, 0),
+                "{front:?} {}: {:?}",
+                phase.name,
+                phase.notes
+            );
+        }
+        // The codelab's `log` echo of each relayed message: Socket.IO only.
+        let logs: u64 = result.phases.iter().map(|p| p.log_events).sum();
+        assert_eq!(
+            logs > 0,
+            front == Front::Sio,
+            "{front:?}: {logs} log events"
+        );
+    }
 }

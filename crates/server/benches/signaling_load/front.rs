@@ -4,7 +4,7 @@
 //! classified by their first bytes; only relayed messages are parsed
 //! further (for their stamp).
 
-use crate::payload::Framing;
+use super::payload::Framing;
 
 /// Which front the clients speak.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]

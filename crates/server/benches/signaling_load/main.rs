@@ -30,11 +30,11 @@
 // A benchmark driver owns the clock and reports on stdout.
 #![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
 
-mod front;
+pub(crate) mod front;
 mod pair;
-mod payload;
+pub(crate) mod payload;
 mod procfs;
-mod report;
+pub(crate) mod report;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
@@ -42,9 +42,9 @@ use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch, Semaphore};
 
-use crate::front::Front;
-use crate::payload::Payloads;
-use crate::report::{PhaseResult, RunResult};
+use self::front::Front;
+use self::payload::Payloads;
+use self::report::{PhaseResult, RunResult};
 
 /// The generator's clock.
 fn now() -> Instant {
@@ -126,6 +126,27 @@ fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
 }
 
 impl Config {
+    /// `clients` clients of `front` against the server at `addr`
+    /// (host:port), through `phases`, with the defaults of every other knob.
+    pub(crate) fn new(addr: String, front: Front, clients: usize, phases: Vec<Phase>) -> Self {
+        Self {
+            addr,
+            front,
+            clients,
+            phases,
+            room_prefix: format!("load-{}", std::process::id()),
+            connect_concurrency: 128,
+            threads: 1,
+            server_pid: None,
+            label: format!("{front:?}").to_lowercase(),
+            json_out: None,
+            time_limit: Duration::from_secs(150),
+            sdp_bytes: 4000,
+            cand_bytes: 200,
+            sdp_every: 10,
+        }
+    }
+
     fn from_env() -> Self {
         let url: String = env("URL", "http://127.0.0.1:8080".to_string());
         let addr = url
@@ -159,23 +180,17 @@ impl Config {
                 interval_ms: 0,
             });
         }
-        let default_label = format!("{front:?}").to_lowercase();
-        Self {
-            addr,
-            front,
-            clients,
-            phases,
-            room_prefix: format!("load-{}", std::process::id()),
-            connect_concurrency: env("CONNECT_CONCURRENCY", 128usize).max(1),
-            threads: env("THREADS", 1usize).max(1),
-            server_pid: std::env::var("SERVER_PID").ok().filter(|p| !p.is_empty()),
-            label: env("LABEL", default_label),
-            json_out: std::env::var("JSON_OUT").ok().filter(|p| !p.is_empty()),
-            time_limit: Duration::from_secs(env("TIME_LIMIT_S", 150u64)),
-            sdp_bytes: env("SDP_BYTES", 4000usize),
-            cand_bytes: env("CAND_BYTES", 200usize),
-            sdp_every: env("SDP_EVERY", 10usize),
-        }
+        let mut cfg = Self::new(addr, front, clients, phases);
+        cfg.connect_concurrency = env("CONNECT_CONCURRENCY", cfg.connect_concurrency).max(1);
+        cfg.threads = env("THREADS", cfg.threads).max(1);
+        cfg.server_pid = std::env::var("SERVER_PID").ok().filter(|p| !p.is_empty());
+        cfg.label = env("LABEL", cfg.label);
+        cfg.json_out = std::env::var("JSON_OUT").ok().filter(|p| !p.is_empty());
+        cfg.time_limit = Duration::from_secs(env("TIME_LIMIT_S", cfg.time_limit.as_secs()));
+        cfg.sdp_bytes = env("SDP_BYTES", cfg.sdp_bytes);
+        cfg.cand_bytes = env("CAND_BYTES", cfg.cand_bytes);
+        cfg.sdp_every = env("SDP_EVERY", cfg.sdp_every);
+        cfg
     }
 }
 
@@ -356,7 +371,7 @@ fn worker(
 
 /// Process readings at a phase boundary.
 #[derive(Debug, Clone, Copy)]
-struct Mark {
+pub(crate) struct Mark {
     at: Instant,
     generator_cpu_s: f64,
     generator_wait_s: f64,
@@ -379,7 +394,8 @@ fn mark(cfg: &Config) -> Mark {
     }
 }
 
-fn run(cfg: Config) -> RunResult {
+/// Runs every phase against the server; bounded by `cfg.time_limit`.
+pub(crate) fn run(cfg: Config) -> RunResult {
     let rooms = cfg.clients / 2;
     let payloads = Payloads::new(
         cfg.front.framing(),

@@ -15,9 +15,9 @@ use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 
-use crate::front::Incoming;
-use crate::payload::{stamp, Role};
-use crate::{now, Command, Ctx, Phase, Tally};
+use super::front::Incoming;
+use super::payload::{stamp, Role};
+use super::{now, Command, Ctx, Phase, Tally};
 
 type Ws = WebSocketStream<TcpStream>;
 

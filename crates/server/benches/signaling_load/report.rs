@@ -9,8 +9,8 @@ use std::fmt::Write as _;
 
 use serde::{Deserialize, Serialize};
 
-use crate::front::Front;
-use crate::{Mark, Phase, Tally};
+use super::front::Front;
+use super::{Mark, Phase, Tally};
 
 /// Quantiles of a sample, in milliseconds (nearest rank).
 #[derive(Debug, Clone, Copy, Default, Serialize, Deserialize)]
