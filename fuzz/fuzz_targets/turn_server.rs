@@ -172,13 +172,23 @@ fuzz_target!(|data: &[u8]| {
             server.relay_opened(now, relay, true);
         }
     }
-    tcp(&mut server, now, tcp_client, &connect(7, peer));
+    // Port 6001: the driver stand-in reaches it (not a multiple of 3).
+    tcp(
+        &mut server,
+        now,
+        tcp_client,
+        &connect(7, SocketAddr::new(peer.ip(), 6001)),
+    );
     drain(&mut server, now, &mut connections);
     let data_connection = SocketAddr::new(tcp_client.ip(), 5200);
     if let Some(&id) = connections.first() {
         tcp(&mut server, now, data_connection, &bind(8, id));
     }
     drain(&mut server, now, &mut connections);
+    assert!(
+        server.has_allocation(Transport::Tcp, listener, data_connection),
+        "the setup bound a data connection"
+    );
 
     // Then the fuzzer's operations: [op, len_hi, len_lo, bytes...].
     let mut rest = data;
