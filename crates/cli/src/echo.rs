@@ -1,8 +1,8 @@
 //! `realtimer echo`: a Rust peer that joins a room of `realtimer serve`
 //! (the web app's video call page, `web/call.html`) and sends each of the
 //! other side's tracks back to it as its own, forwarding keyframe
-//! requests (PLI/FIR) upstream. No codec is needed: RTP payloads are
-//! forwarded as they came, with our SSRC.
+//! requests (PLI/FIR) and NACKs upstream. No codec is needed: RTP payloads
+//! are forwarded as they came, with our SSRC.
 //!
 //! The flow is the page's (`web/js/room-peer.js`): whoever created the
 //! room offers on `ready`; messages are `{type: offer|answer|candidate|bye}`.
@@ -11,8 +11,9 @@ use std::time::Duration;
 
 use clap::Args;
 use realtimer::{
-    IceCandidateInit, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    PeerConnectionState, RtcError, SessionDescription, TrackLocal, TrackRemote,
+    Feedback, IceCandidateInit, MediaKind, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent, PeerConnectionState, RtcError, SessionDescription, TrackLocal,
+    TrackRemote,
 };
 use realtimer_server::client::{ClientError, SignalingClient, SignalingEvent, SignalingSender};
 use serde_json::{json, Value};
@@ -213,15 +214,22 @@ async fn handle_message(
     Ok(())
 }
 
-/// Sends `remote`'s packets back on `local`, and `local`'s keyframe
-/// requests to `remote`'s sender, until the connection goes.
+/// Sends `remote`'s packets back on `local` (sequence numbers kept, so
+/// the sender's retransmissions repair what the receiver lost), and
+/// `local`'s feedback (keyframe requests, NACKs) to `remote`'s sender,
+/// until the connection goes.
 async fn echo(remote: TrackRemote, local: TrackLocal) {
-    let keyframes = {
+    let feedback = {
         let (remote, local) = (remote.clone(), local.clone());
         tokio::spawn(async move {
-            while let Some(kind) = local.keyframe_request().await {
-                debug!(?kind, "keyframe requested: asking upstream");
-                if remote.request_keyframe().await.is_err() {
+            while let Some(feedback) = local.feedback().await {
+                debug!(?feedback, "feedback from the receiver: asking upstream");
+                let sent = match feedback {
+                    Feedback::Keyframe(_) => remote.request_keyframe().await,
+                    Feedback::Nack(lost) => remote.request_retransmission(lost).await,
+                    _ => Ok(()),
+                };
+                if sent.is_err() {
                     break;
                 }
             }
@@ -237,7 +245,7 @@ async fn echo(remote: TrackRemote, local: TrackLocal) {
             info!(kind = %remote.kind(), forwarded, "RTP packets echoed");
         }
     }
-    keyframes.abort();
+    feedback.abort();
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use realtimer_ice::{IceConnectionState, IceGatheringState};
 
 use crate::channel::{ChannelRef, DataChannelInfo};
 use crate::jsep::{IceCandidateInit, SignalingState};
-use crate::media::{KeyframeRequest, MediaRef, RtpPacket, TrackInfo};
+use crate::media::{Feedback, MediaRef, RtpPacket, TrackInfo};
 
 /// RTCPeerConnectionState (W3C webrtc-pc §4.3.3), from ICE and DTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -98,8 +98,9 @@ pub enum RtcEvent {
     Track(MediaRef, TrackInfo),
     /// An RTP packet of the peer's track on this transceiver.
     Rtp(MediaRef, RtpPacket),
-    /// The receiver of our track on this transceiver asks for a keyframe.
-    KeyframeRequest(MediaRef, KeyframeRequest),
+    /// The receiver of our track on this transceiver asks for a keyframe
+    /// or for lost packets.
+    Feedback(MediaRef, Feedback),
     /// The peer gave an mDNS `.local` host candidate: resolve the name and
     /// call [`crate::Rtc::resolve_mdns_name`].
     ResolveMdnsName(String),

@@ -39,7 +39,10 @@ pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState
 pub use error::RtcError;
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
-pub use media::{Codec, Direction, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo};
+pub use media::{
+    Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo,
+    MAX_NACKED,
+};
 pub use pc::{
     BundlePolicy, DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
     PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, RtpSender, TrackLocal,

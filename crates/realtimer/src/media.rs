@@ -162,6 +162,23 @@ pub struct RtpPacket {
     pub payload: Bytes,
 }
 
+/// What the receiver of one of our tracks asks of its sender (RFC 4585
+/// §6.1 feedback messages).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Feedback {
+    /// Send a keyframe.
+    Keyframe(KeyframeRequest),
+    /// Generic NACK (RFC 4585 §6.2.1): send these packets (by sequence
+    /// number) again. At most [`MAX_NACKED`] per message.
+    Nack(Vec<u16>),
+}
+
+/// Most sequence numbers of one [`Feedback::Nack`]: a NACK naming more
+/// is cut to its first ones (a receiver that lost that much needs a
+/// keyframe instead).
+pub const MAX_NACKED: usize = 256;
+
 /// A request for a keyframe from the receiver of one of our tracks.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 #[non_exhaustive]

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::Pair;
-use realtimer::{Direction, KeyframeRequest, MediaKind, RtcEvent, RtpPacket, SessionDescription};
+use realtimer::{
+    Direction, Feedback, KeyframeRequest, MediaKind, RtcEvent, RtpPacket, SessionDescription,
+};
 use realtimer_netsim::LinkConfig;
 
 const CHROMIUM_OFFER: &str =
@@ -229,11 +231,20 @@ fn rtp_flows_and_keyframe_requests_go_back() {
         .all(|(_, x)| x.ssrc == got[0].1.ssrc && x.ssrc != 0));
     // b asks for a keyframe: a hears a PLI for its track.
     p.with(b, |rtc, _| rtc.request_keyframe(receiver).unwrap());
-    assert!(
-        p.run_until(Duration::from_secs(1), |x, _| x.events.iter().any(
-            |(_, e)| { *e == RtcEvent::KeyframeRequest(sender, KeyframeRequest::Pli) }
-        ))
-    );
+    let pli = RtcEvent::Feedback(sender, Feedback::Keyframe(KeyframeRequest::Pli));
+    assert!(p.run_until(Duration::from_secs(1), |x, _| x
+        .events
+        .iter()
+        .any(|(_, e)| *e == pli)));
+    // And for lost packets: a's track hears a NACK naming them.
+    p.with(b, |rtc, _| {
+        rtc.request_retransmission(receiver, &[3, 5, 40]).unwrap()
+    });
+    let nack = RtcEvent::Feedback(sender, Feedback::Nack(vec![3, 5, 40]));
+    assert!(p.run_until(Duration::from_secs(1), |x, _| x
+        .events
+        .iter()
+        .any(|(_, e)| *e == nack)));
     // Reports flow every second; nothing else surfaces from them.
     p.run_until(Duration::from_secs(3), |_, _| false);
     assert_eq!(received(&p, b).len(), 20);

@@ -14,12 +14,12 @@ use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::error::RtcError;
 use crate::event::{PeerConnectionState, RtcEvent};
 use crate::jsep::SessionDescription;
-use crate::media::{KeyframeRequest, MediaRef, RtpPacket};
+use crate::media::{Feedback, MediaRef, RtpPacket};
 use crate::rtc::{payload_len, Rtc};
 
 use super::data_channel::{Inbound, SendGate};
 use super::mdns::{MdnsRegistration, MdnsService};
-use super::media::{RtpSender, TrackRemote, KEYFRAME_QUEUE, TRACK_QUEUE};
+use super::media::{RtpSender, TrackRemote, FEEDBACK_QUEUE, TRACK_QUEUE};
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, Transport};
 use super::{
@@ -67,8 +67,9 @@ pub(super) struct Driver {
     pub(super) gate: SendGate,
     /// The peer's tracks: where their RTP packets go.
     pub(super) tracks: HashMap<MediaRef, mpsc::Sender<RtpPacket>>,
-    /// Our tracks: where the peer's keyframe requests go.
-    pub(super) local_tracks: HashMap<MediaRef, mpsc::Sender<KeyframeRequest>>,
+    /// Our tracks: where the peer's feedback (keyframe requests, NACKs)
+    /// goes.
+    pub(super) local_tracks: HashMap<MediaRef, mpsc::Sender<Feedback>>,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -413,9 +414,9 @@ impl Driver {
                         debug!(%r, seq = p.sequence_number, "RTP packet dropped: the track's reader is behind");
                     }
                 }
-                RtcEvent::KeyframeRequest(r, kind) => {
+                RtcEvent::Feedback(r, feedback) => {
                     if let Some(t) = self.local_tracks.get(&r) {
-                        let _ = t.try_send(kind);
+                        let _ = t.try_send(feedback);
                     }
                 }
                 RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
@@ -553,7 +554,7 @@ impl Driver {
                     .rtc
                     .add_track(track.kind(), track.stream_id(), track.track_id())
                     .and_then(|media| {
-                        let (tx, rx) = mpsc::channel(KEYFRAME_QUEUE);
+                        let (tx, rx) = mpsc::channel(FEEDBACK_QUEUE);
                         if !track.bind(media, self.command_sender(), rx) {
                             return Err(RtcError::InvalidAccess(
                                 "the track was added to a connection already".into(),
@@ -571,6 +572,10 @@ impl Driver {
             }
             Command::RequestKeyframe(media, r) => {
                 let result = self.rtc.request_keyframe(media);
+                self.reply(r, result);
+            }
+            Command::RequestRetransmission(media, lost, r) => {
+                let result = self.rtc.request_retransmission(media, &lost);
                 self.reply(r, result);
             }
             Command::Close(r) => {

@@ -8,7 +8,7 @@ use std::sync::{Arc, OnceLock};
 use tokio::sync::mpsc;
 
 use crate::error::RtcError;
-use crate::media::{KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo};
+use crate::media::{Feedback, MediaKind, MediaRef, RtpPacket, TrackInfo};
 
 use super::{call, Command};
 
@@ -17,9 +17,10 @@ use super::{call, Command};
 /// keyframe to recover).
 pub(super) const TRACK_QUEUE: usize = 512;
 
-/// Keyframe requests a [`TrackLocal`] holds; more in a row are the same
-/// request.
-pub(super) const KEYFRAME_QUEUE: usize = 4;
+/// Feedback messages a [`TrackLocal`] holds for its reader; past it the
+/// newest are dropped (keyframe requests repeat, and NACKs are retried by
+/// the receiver).
+pub(super) const FEEDBACK_QUEUE: usize = 16;
 
 /// A track we send (MediaStreamTrack + RTCRtpSender): made with
 /// [`TrackLocal::new`], given to [`super::PeerConnection::add_track`],
@@ -42,7 +43,7 @@ struct LocalInner {
 struct Binding {
     media: MediaRef,
     commands: mpsc::Sender<Command>,
-    keyframes: tokio::sync::Mutex<mpsc::Receiver<KeyframeRequest>>,
+    feedback: tokio::sync::Mutex<mpsc::Receiver<Feedback>>,
 }
 
 impl TrackLocal {
@@ -79,14 +80,14 @@ impl TrackLocal {
         &self,
         media: MediaRef,
         commands: mpsc::Sender<Command>,
-        keyframes: mpsc::Receiver<KeyframeRequest>,
+        feedback: mpsc::Receiver<Feedback>,
     ) -> bool {
         self.inner
             .binding
             .set(Binding {
                 media,
                 commands,
-                keyframes: tokio::sync::Mutex::new(keyframes),
+                feedback: tokio::sync::Mutex::new(feedback),
             })
             .is_ok()
     }
@@ -104,11 +105,12 @@ impl TrackLocal {
             .map_err(|_| RtcError::state("the connection is closed"))
     }
 
-    /// The next keyframe request (PLI or FIR) from the peer's receiver;
-    /// `None` once the connection is gone. One reader at a time.
-    pub async fn keyframe_request(&self) -> Option<KeyframeRequest> {
+    /// The next request of the peer's receiver: a keyframe (PLI or FIR)
+    /// or lost packets (NACK); `None` once the connection is gone. One
+    /// reader at a time.
+    pub async fn feedback(&self) -> Option<Feedback> {
         let b = self.binding().ok()?;
-        b.keyframes.lock().await.recv().await
+        b.feedback.lock().await.recv().await
     }
 
     fn binding(&self) -> Result<&Binding, RtcError> {
@@ -177,5 +179,15 @@ impl TrackRemote {
     pub async fn request_keyframe(&self) -> Result<(), RtcError> {
         let media = self.media;
         call(&self.commands, |r| Command::RequestKeyframe(media, r)).await
+    }
+
+    /// Asks the sender to send these packets again (a generic NACK, RFC
+    /// 4585 §6.2.1; at most [`crate::MAX_NACKED`]).
+    pub async fn request_retransmission(&self, lost: Vec<u16>) -> Result<(), RtcError> {
+        let media = self.media;
+        call(&self.commands, |r| {
+            Command::RequestRetransmission(media, lost, r)
+        })
+        .await
     }
 }

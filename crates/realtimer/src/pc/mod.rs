@@ -277,6 +277,7 @@ enum Command {
     /// An RTP packet of one of our tracks (no reply: errors are logged).
     WriteRtp(crate::media::MediaRef, crate::media::RtpPacket),
     RequestKeyframe(crate::media::MediaRef, Reply<()>),
+    RequestRetransmission(crate::media::MediaRef, Vec<u16>, Reply<()>),
     GetStats(Reply<StatsReport>),
     Close(Reply<()>),
 }

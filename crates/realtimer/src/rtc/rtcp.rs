@@ -6,14 +6,14 @@
 use std::time::{Duration, Instant};
 
 use realtimer_rtp::rtcp::{
-    CompoundPacket, Pli, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem,
+    CompoundPacket, Nack, Pli, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem,
     SenderReport, SourceDescription,
 };
 use tracing::trace;
 
 use crate::error::RtcError;
 use crate::event::RtcEvent;
-use crate::media::{KeyframeRequest, MediaRef};
+use crate::media::{Feedback, KeyframeRequest, MediaRef, MAX_NACKED};
 use crate::stats::{InboundRtpStats, OutboundRtpStats};
 
 use super::Rtc;
@@ -225,20 +225,24 @@ impl Rtc {
                     }
                 }
                 RtcpPacket::Pli(pli) => {
-                    self.keyframe_requested(pli.media_ssrc, KeyframeRequest::Pli)
+                    self.feedback(pli.media_ssrc, Feedback::Keyframe(KeyframeRequest::Pli));
                 }
                 RtcpPacket::Fir(fir) => {
                     for entry in &fir.entries {
-                        self.keyframe_requested(entry.ssrc, KeyframeRequest::Fir);
+                        self.feedback(entry.ssrc, Feedback::Keyframe(KeyframeRequest::Fir));
                     }
+                }
+                RtcpPacket::Nack(nack) => {
+                    let lost = nack.lost().take(MAX_NACKED).collect();
+                    self.feedback(nack.media_ssrc, Feedback::Nack(lost));
                 }
                 _ => {}
             }
         }
     }
 
-    /// A PLI or FIR for `ssrc`: an event if it is one of our tracks.
-    fn keyframe_requested(&mut self, ssrc: u32, kind: KeyframeRequest) {
+    /// Feedback about `ssrc`: an event if it is one of our tracks.
+    fn feedback(&mut self, ssrc: u32, feedback: Feedback) {
         let found = self
             .transceivers
             .iter()
@@ -246,14 +250,48 @@ impl Rtc {
         match found {
             Some(i) => self
                 .events
-                .push_back(RtcEvent::KeyframeRequest(MediaRef(i as u32), kind)),
-            None => trace!(ssrc, "keyframe request for no track of ours"),
+                .push_back(RtcEvent::Feedback(MediaRef(i as u32), feedback)),
+            None => trace!(ssrc, "feedback for no track of ours"),
         }
     }
 
     /// Asks the peer for a keyframe of its track on `media` with a PLI
     /// (RFC 4585 §6.3.1), e.g. when a receiver of what we forward asks.
     pub fn request_keyframe(&mut self, media: MediaRef) -> Result<(), RtcError> {
+        self.send_feedback(media, |sender_ssrc, media_ssrc| {
+            RtcpPacket::Pli(Pli {
+                sender_ssrc,
+                media_ssrc,
+            })
+        })
+    }
+
+    /// Asks the peer to send the packets of its track on `media` with
+    /// these sequence numbers again, with a generic NACK (RFC 4585
+    /// §6.2.1), e.g. when a receiver of what we forward lost them. At
+    /// most [`MAX_NACKED`] are asked for.
+    pub fn request_retransmission(
+        &mut self,
+        media: MediaRef,
+        lost: &[u16],
+    ) -> Result<(), RtcError> {
+        let lost = &lost[..lost.len().min(MAX_NACKED)];
+        self.send_feedback(media, |sender_ssrc, media_ssrc| {
+            RtcpPacket::Nack(Nack::from_lost(
+                sender_ssrc,
+                media_ssrc,
+                lost.iter().copied(),
+            ))
+        })
+    }
+
+    /// Sends one feedback packet about the peer's stream on `media`, after
+    /// the report head a compound packet needs (RFC 3550 §6.1).
+    fn send_feedback(
+        &mut self,
+        media: MediaRef,
+        packet: impl FnOnce(u32, u32) -> RtcpPacket<'static>,
+    ) -> Result<(), RtcError> {
         self.check_open()?;
         let t = self
             .transceiver(media)
@@ -267,12 +305,9 @@ impl Rtc {
         let sender_ssrc = self.feedback_ssrc(t);
         let mut plain = Vec::new();
         self.write_report_head(&mut plain, None);
-        RtcpPacket::Pli(Pli {
-            sender_ssrc,
-            media_ssrc,
-        })
-        .write(&mut plain)
-        .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
+        packet(sender_ssrc, media_ssrc)
+            .write(&mut plain)
+            .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
         self.protect(&plain, true)
     }
 
