@@ -5,6 +5,9 @@
 //! many destinations (the listener answering many clients, the common case
 //! with many allocations) go out together in one `sendmmsg`. Receives are
 //! batched too: recvmmsg, and GRO trains split by their stride.
+//!
+//! Self-contained (nothing from the rest of the crate): the TURN load
+//! generator, `crates/turn/benches/relay_load`, includes it by path.
 
 use std::io::{self, IoSlice, IoSliceMut};
 use std::net::SocketAddr;
