@@ -317,3 +317,35 @@ fn hostile_media_datagrams_are_dropped() {
     });
     assert!(p.node(b).connected());
 }
+
+#[test]
+fn rollback_of_a_remote_offer_forgets_its_transceivers() {
+    let mut p = Pair::new(46, lan());
+    let b = p.b;
+    let (audio, negotiation_needed) = p.with(b, |rtc, now| {
+        rtc.set_remote_description(now, SessionDescription::offer(CHROMIUM_OFFER))
+            .unwrap();
+        // A track added meanwhile reuses the offer's audio transceiver.
+        let audio = rtc.add_track(MediaKind::Audio, "s", "mic").unwrap();
+        rtc.set_remote_description(now, SessionDescription::rollback())
+            .unwrap();
+        (audio, rtc.transceiver_mid(audio).is_none())
+    });
+    assert!(negotiation_needed, "the track's transceiver lost its mid");
+    assert!(p
+        .node(b)
+        .events
+        .iter()
+        .any(|(_, e)| *e == RtcEvent::NegotiationNeeded));
+    // Our offer has the track alone, plus the data section: the offer's
+    // video transceiver is gone.
+    let offer = p.with(b, |rtc, _| rtc.create_offer().unwrap()).sdp;
+    assert!(section(&offer, 0).starts_with("m=audio"), "{offer}");
+    assert!(section(&offer, 0).contains("a=msid:s mic"), "{offer}");
+    assert!(section(&offer, 1).starts_with("m=application"), "{offer}");
+    assert!(!offer.contains("m=video"), "{offer}");
+    assert_eq!(
+        p.with(b, |rtc, _| rtc.transceiver_kind(audio)),
+        Some(MediaKind::Audio)
+    );
+}

@@ -39,10 +39,32 @@ impl MLine {
     }
 }
 
+/// What an offer changes in a transceiver, saved before it is applied so
+/// a rollback can put it back (W3C webrtc-pc §4.4.1.5, RFC 8829 §5.7).
+#[derive(Debug, Clone)]
+struct Negotiated {
+    mid: Option<String>,
+    local_direction: Option<Direction>,
+    offered_direction: Option<Direction>,
+    codecs: Vec<Codec>,
+    mid_extension: Option<u8>,
+    remote: Option<RemoteMedia>,
+}
+
+/// The m-lines and transceivers before the pending offer.
+#[derive(Debug, Clone)]
+pub(crate) struct MediaSnapshot {
+    m_lines: Vec<MLine>,
+    transceivers: Vec<Negotiated>,
+}
+
 /// An RTCRtpTransceiver: one track each way in one `m=` section.
 #[derive(Debug)]
 pub(crate) struct Transceiver {
     pub(super) kind: MediaKind,
+    /// Made by a remote offer that was rolled back, without a track:
+    /// gone for negotiation (W3C webrtc-pc §4.4.1.5 removes it).
+    stopped: bool,
     /// Its `a=mid` once it is in a description.
     pub(super) mid: Option<String>,
     /// What the application wants (`direction`).
@@ -77,6 +99,26 @@ impl Transceiver {
                 .as_ref()
                 .is_some_and(|r| sdp_media::receives(r.direction))
             && !self.codecs.is_empty()
+    }
+
+    fn negotiated(&self) -> Negotiated {
+        Negotiated {
+            mid: self.mid.clone(),
+            local_direction: self.local_direction,
+            offered_direction: self.offered_direction,
+            codecs: self.codecs.clone(),
+            mid_extension: self.mid_extension,
+            remote: self.remote.clone(),
+        }
+    }
+
+    fn restore(&mut self, n: Negotiated) {
+        self.mid = n.mid;
+        self.local_direction = n.local_direction;
+        self.offered_direction = n.offered_direction;
+        self.codecs = n.codecs;
+        self.mid_extension = n.mid_extension;
+        self.remote = n.remote;
     }
 
     /// The direction our next description writes.
@@ -118,7 +160,7 @@ impl Rtc {
         let reusable = self
             .transceivers
             .iter()
-            .position(|t| t.kind == kind && t.sender.is_none());
+            .position(|t| t.kind == kind && t.sender.is_none() && !t.stopped);
         let r = match reusable {
             Some(i) => {
                 let t = &mut self.transceivers[i];
@@ -169,17 +211,22 @@ impl Rtc {
         self.transceivers.get(media.0 as usize)
     }
 
-    fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
-        let r = MediaRef(self.transceivers.len() as u32);
-        let codecs = self
-            .config
+    /// Our codecs of `kind`, as a transceiver offers them.
+    fn own_codecs(&self, kind: MediaKind) -> Vec<Codec> {
+        self.config
             .codecs
             .iter()
             .filter(|c| c.kind() == kind)
             .cloned()
-            .collect();
+            .collect()
+    }
+
+    fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
+        let r = MediaRef(self.transceivers.len() as u32);
+        let codecs = self.own_codecs(kind);
         self.transceivers.push(Transceiver {
             kind,
+            stopped: false,
             mid: None,
             direction,
             local_direction: None,
@@ -207,9 +254,59 @@ impl Rtc {
     /// W3C webrtc-pc §4.7.3 for transceivers: one without a mid, or whose
     /// direction differs from the one in our last description.
     pub(super) fn media_negotiation_needed(&self) -> bool {
-        self.transceivers
-            .iter()
-            .any(|t| t.mid.is_none() || t.local_direction != Some(t.wanted_direction()))
+        self.transceivers.iter().any(|t| {
+            !t.stopped && (t.mid.is_none() || t.local_direction != Some(t.wanted_direction()))
+        })
+    }
+
+    /// Saves the m-lines and transceivers before an offer is applied
+    /// (the first of a series: a rollback goes back to stable).
+    pub(super) fn save_media(&mut self) {
+        if self.media_before_offer.is_none() {
+            self.media_before_offer = Some(MediaSnapshot {
+                m_lines: self.m_lines.clone(),
+                transceivers: self
+                    .transceivers
+                    .iter()
+                    .map(Transceiver::negotiated)
+                    .collect(),
+            });
+        }
+    }
+
+    /// The offer/answer exchange completed: nothing to roll back to.
+    pub(super) fn forget_saved_media(&mut self) {
+        self.media_before_offer = None;
+    }
+
+    /// Rollback: the m-lines and transceivers as before the offer.
+    /// Transceivers the offer made are gone unless a track was added to
+    /// them; those become new ones, to negotiate again.
+    pub(super) fn restore_media(&mut self) {
+        let Some(saved) = self.media_before_offer.take() else {
+            return;
+        };
+        self.m_lines = saved.m_lines;
+        let mut saved = saved.transceivers.into_iter();
+        for i in 0..self.transceivers.len() {
+            match saved.next() {
+                Some(n) => self.transceivers[i].restore(n),
+                None => {
+                    let kind = self.transceivers[i].kind;
+                    let codecs = self.own_codecs(kind);
+                    let t = &mut self.transceivers[i];
+                    t.stopped = t.sender.is_none();
+                    t.restore(Negotiated {
+                        mid: None,
+                        local_direction: None,
+                        offered_direction: None,
+                        codecs,
+                        mid_extension: Some(MID_EXTENSION_ID),
+                        remote: None,
+                    });
+                }
+            }
+        }
     }
 
     /// The m-lines of our next offer: the current ones in place, then new
@@ -218,7 +315,7 @@ impl Rtc {
     pub(super) fn offer_m_lines(&self) -> Vec<MLine> {
         let mut lines = self.m_lines.clone();
         for (i, t) in self.transceivers.iter().enumerate() {
-            if t.mid.is_none() {
+            if t.mid.is_none() && !t.stopped {
                 let mid = free_mid(
                     lines
                         .iter()

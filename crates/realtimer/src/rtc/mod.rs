@@ -139,6 +139,8 @@ pub struct Rtc {
     transceivers: Vec<media::Transceiver>,
     /// The m-lines of the current (or pending) negotiation, in order.
     m_lines: Vec<media::MLine>,
+    /// The m-lines and transceivers before the pending offer (rollback).
+    media_before_offer: Option<media::MediaSnapshot>,
     /// Our RTCP CNAME (RFC 7022: random per connection).
     cname: String,
     /// How many SSRCs we drew (seeds the next one).
@@ -246,6 +248,7 @@ impl Rtc {
             slots: BTreeMap::new(),
             transceivers: Vec::new(),
             m_lines: Vec::new(),
+            media_before_offer: None,
             cname,
             ssrc_generation: 0,
             receiver_ssrc,

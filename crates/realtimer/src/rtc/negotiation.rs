@@ -119,6 +119,7 @@ impl Rtc {
                         "ICE credentials differ from the ones createOffer made".into(),
                     ));
                 }
+                self.save_media();
                 self.apply_local_m_lines(true);
                 // Candidates go with the BUNDLE-tagged (first) section.
                 if let Some(mid) = self.m_lines.first().and_then(super::media::MLine::mid) {
@@ -168,6 +169,7 @@ impl Rtc {
                 }
                 self.dtls_role = Some(role);
                 self.apply_local_m_lines(false);
+                self.forget_saved_media();
                 if let Some(r) = &self.remote {
                     self.local_mid = (r.mid.clone(), r.m_line_index);
                 }
@@ -198,6 +200,7 @@ impl Rtc {
             )));
         }
         self.pending_local = None;
+        self.restore_media();
         self.set_signaling(SignalingState::Stable);
         if self.awaiting_restart_answer {
             // The agent restarted with the offer's credentials: give it the
@@ -246,6 +249,7 @@ impl Rtc {
                 if self.current_remote.is_none() && !self.ice_is_lite_peer() {
                     self.ice.set_controlling(false);
                 }
+                self.save_media();
                 self.apply_remote_m_lines(&parsed, true);
                 self.remote_offer = Some(parsed);
                 self.last_answer = None;
@@ -278,6 +282,7 @@ impl Rtc {
                 }
                 self.apply_remote(now, remote, false)?;
                 self.apply_remote_m_lines(&parsed, false);
+                self.forget_saved_media();
                 self.dtls_role = Some(role);
                 if desc.sdp_type == SdpType::Answer {
                     self.current_remote = Some(desc);
@@ -319,6 +324,7 @@ impl Rtc {
         }
         self.remote_offer = None;
         self.pending_remote = None;
+        self.restore_media();
         self.set_signaling(SignalingState::Stable);
         self.update_negotiation_needed();
         self.process(now);
