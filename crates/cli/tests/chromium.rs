@@ -3,11 +3,14 @@
 //! the iceServers of GET /api/ice-servers (no TURN flags: serve draws the
 //! REST secret itself), over TURN/UDP and TURN/TCP; a data channel opens, a
 //! message crosses both ways, and getStats shows the selected pairs' local
-//! candidates are relayed (tests/browser/turn-relay.mjs).
+//! candidates are relayed (tests/browser/turn-relay.mjs). The video call
+//! page, and libwebrtc, with the Rust echo peer (`realtimer echo`).
 
 mod common;
 #[path = "../../server/tests/common/mod.rs"]
 mod node;
+#[path = "../../realtimer/tests/wrtc_peer/mod.rs"]
+mod wrtc_peer;
 
 use std::path::PathBuf;
 
@@ -88,4 +91,25 @@ fn chromium_call_page_with_the_rust_echo_peer_answering() {
 #[test]
 fn chromium_call_page_with_the_rust_echo_peer_offering() {
     echo_call("offer");
+}
+
+/// libwebrtc (Node's @roamhq/wrtc) calls `realtimer echo` through serve's
+/// /ws signaling with a video track of synthetic frames; the echoed track
+/// decodes in libwebrtc, and bye makes the echo exit
+/// (tests/wrtc/echo-call.cjs).
+#[test]
+fn libwebrtc_calls_the_rust_echo_peer() {
+    let peer = wrtc_peer::install("echo").expect("no libwebrtc peer folder on this machine");
+    let (_server, base) = serve(&[]);
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/wrtc/echo-call.cjs");
+    let output = std::process::Command::new("node")
+        .arg(&script)
+        .args([&base, REALTIMER])
+        .env("NODE_PATH", peer.node_modules())
+        .output()
+        .expect("cannot run node");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(output.status.success(), "{stdout}");
+    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
 }

@@ -19,8 +19,9 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 mod wrtc_cases;
+mod wrtc_peer;
 
-const PEER_DIR: &str = "/work/shared/interop/libwebrtc-peer";
+use wrtc_peer::{PeerDir, PEER_DIR};
 
 async fn echo(dc: DataChannel) {
     while let Some(m) = dc.recv().await {
@@ -271,42 +272,22 @@ true"#
     (summary.0, summary.1, stdout)
 }
 
-/// A copy of the peer folder with its node_modules, removed on drop.
-struct PeerDir(std::path::PathBuf);
-
-impl Drop for PeerDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// Copies the peer to a temp dir and `npm ci`s it; `None` (with a reason
-/// printed) when the peer or network namespaces are not available.
+/// The libwebrtc peer, installed; `None` (with a reason printed) when the
+/// peer or network namespaces are not available.
 fn prepare(tag: &str) -> Option<PeerDir> {
     let have_root = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
         .is_ok_and(|o| o.status.success());
-    if !Path::new(PEER_DIR).exists() || !have_root {
-        println!("skipped: no {PEER_DIR} or no network namespaces");
+    if !have_root {
+        println!("skipped: no network namespaces");
         return None;
     }
-    let dir = std::env::temp_dir().join(format!("realtimer-wrtc-{tag}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let status = std::process::Command::new("cp")
-        .args(["-r", PEER_DIR])
-        .arg(&dir)
-        .status()
-        .unwrap();
-    assert!(status.success());
-    let dir = PeerDir(dir);
-    let npm = std::process::Command::new("npm")
-        .args(["ci", "--no-audit", "--no-fund"])
-        .current_dir(&dir.0)
-        .status()
-        .unwrap();
-    assert!(npm.success(), "npm ci");
-    Some(dir)
+    let dir = wrtc_peer::install(tag);
+    if dir.is_none() {
+        println!("skipped: no {PEER_DIR}");
+    }
+    dir
 }
 
 fn both_roles(tester: Tester) {
