@@ -5,6 +5,7 @@
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use futures_util::SinkExt;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tracing::debug;
@@ -23,6 +24,12 @@ pub const MAX_FRAME: usize = 1024 * 1024;
 /// each read) cost 135 KiB of RSS per `/ws` client; engineioxide's 4 KiB
 /// cost 40 MB at 10,000 Socket.IO clients.
 pub const READ_BUFFER: usize = 1024;
+
+/// Outgoing frames collect in tungstenite's write buffer until it holds
+/// this much, then go to the socket (and at the end of each batch of
+/// queued events). Bounds the buffer, which never shrinks, per client;
+/// tungstenite's default is 128 KiB.
+pub const WRITE_BUFFER: usize = 8 * 1024;
 
 /// A request from a client.
 #[derive(Debug, Deserialize)]
@@ -58,6 +65,7 @@ enum Reply<'a> {
 pub async fn handler(State(hub): State<Hub>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
         .read_buffer_size(READ_BUFFER)
+        .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
         .on_upgrade(move |socket| serve(socket, hub))
@@ -110,6 +118,8 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
         hub.disconnect(id);
         return;
     }
+    // When the relayed messages of a batch were received, for the latency.
+    let mut relayed = Vec::new();
     loop {
         tokio::select! {
             event = outbound.recv() => {
@@ -121,13 +131,11 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
                     }))).await;
                     break;
                 };
-                if let Some(reply) = reply_for(&event) {
-                    if socket.send(encode(&reply)).await.is_err() {
-                        break;
-                    }
-                }
-                if let Outbound::Message { received, .. } = event {
-                    hub.relayed(received, now());
+                if write_queued(&mut socket, event, &mut outbound, &hub, &mut relayed)
+                    .await
+                    .is_err()
+                {
+                    break;
                 }
             }
             frame = socket.recv() => {
@@ -153,6 +161,33 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
         }
     }
     hub.disconnect(id);
+}
+
+/// Writes `first` and every event queued behind it, then flushes once: a
+/// burst of relayed messages costs one write, not one per message.
+async fn write_queued(
+    socket: &mut WebSocket,
+    first: Outbound,
+    outbound: &mut tokio::sync::mpsc::Receiver<Outbound>,
+    hub: &Hub,
+    relayed: &mut Vec<std::time::Instant>,
+) -> Result<(), axum::Error> {
+    let mut next = Some(first);
+    while let Some(event) = next {
+        if let Some(reply) = reply_for(&event) {
+            socket.feed(encode(&reply)).await?;
+        }
+        if let Outbound::Message { received, .. } = event {
+            relayed.push(received);
+        }
+        next = outbound.try_recv().ok();
+    }
+    socket.flush().await?;
+    let written = now();
+    for received in relayed.drain(..) {
+        hub.relayed(received, written);
+    }
+    Ok(())
 }
 
 /// Handles one text frame; true if it was a ping to answer.
