@@ -8,7 +8,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use common::Pair;
 use realtimer::{
-    Direction, Feedback, KeyframeRequest, MediaKind, RtcEvent, RtpPacket, SessionDescription,
+    Direction, Feedback, KeyframeRequest, MediaKind, RtcError, RtcEvent, RtpPacket,
+    SessionDescription,
 };
 use realtimer_netsim::LinkConfig;
 
@@ -285,6 +286,11 @@ fn writes_before_negotiation_or_without_a_track_are_refused() {
         && y.connected()));
     p.with(a, |rtc, now| {
         assert!(rtc.write_rtp(now, recv_only, &packet(1, b"x")).is_err());
+        // VP8's payload type on the audio track: not negotiated there.
+        assert!(matches!(
+            rtc.write_rtp(now, track, &packet(1, b"x")),
+            Err(RtcError::TypeError(_))
+        ));
         let mut opus = packet(1, b"x");
         opus.payload_type = 111;
         rtc.write_rtp(now, track, &opus).unwrap();

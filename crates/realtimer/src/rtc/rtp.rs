@@ -194,8 +194,9 @@ impl Rtc {
     /// the transceiver's SSRC and MID header extension (RFC 8843 §15), the
     /// application's payload type, sequence number, timestamp and marker.
     /// Fails when the transceiver may not send (not negotiated so, no
-    /// track), before DTLS made the SRTP keys, or when the send queue is
-    /// full (poll transmits, then retry).
+    /// track), with a payload type not negotiated there, before DTLS made
+    /// the SRTP keys, or when the send queue is full (poll transmits, then
+    /// retry).
     pub fn write_rtp(
         &mut self,
         now: Instant,
@@ -213,6 +214,16 @@ impl Rtc {
         if !t.can_send() {
             return Err(RtcError::state(format!(
                 "{media} is not negotiated to send"
+            )));
+        }
+        if !t
+            .codecs
+            .iter()
+            .any(|c| c.payload_type == packet.payload_type)
+        {
+            return Err(RtcError::TypeError(format!(
+                "payload type {} is not negotiated on {media}",
+                packet.payload_type
             )));
         }
         if self.media_out.len() >= MAX_MEDIA_QUEUE {
