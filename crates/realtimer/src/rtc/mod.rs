@@ -1,4 +1,5 @@
-//! The sans-IO core: ICE + DTLS + SCTP/DCEP behind one `&mut self` owner.
+//! The sans-IO core: ICE + DTLS + SCTP/DCEP + SRTP media behind one
+//! `&mut self` owner.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::net::SocketAddr;
@@ -86,7 +87,7 @@ impl RtcConfig {
 }
 
 /// One peer connection, sans-IO (RFC 8829 JSEP, RFC 8445 ICE, RFC 6347
-/// DTLS, RFC 8831/8832 data channels).
+/// DTLS, RFC 8831/8832 data channels, RFC 3711/5764 SRTP media).
 ///
 /// The driver gives it its local socket addresses ([`Rtc::add_local_address`]),
 /// every datagram received ([`Rtc::handle_receive`]) and the time
@@ -96,7 +97,14 @@ impl RtcConfig {
 /// delays output, never corrupts state.
 ///
 /// Datagrams are demultiplexed by first byte (RFC 7983 §7): 0–3 STUN to
-/// ICE, 20–63 DTLS; anything else is dropped.
+/// ICE, 20–63 DTLS, 128–191 SRTP/SRTCP; anything else is dropped.
+///
+/// Media: [`Rtc::add_track`] (or a remote offer) makes transceivers;
+/// [`RtcEvent::Track`] announces the peer's tracks, [`RtcEvent::Rtp`]
+/// brings their packets, [`Rtc::write_rtp`] sends ours, and
+/// [`RtcEvent::Feedback`] / [`Rtc::request_keyframe`] carry keyframe
+/// requests and NACKs. realtimer never encodes: payloads are forwarded or
+/// made by the application.
 #[derive(Debug)]
 pub struct Rtc {
     config: RtcConfig,
