@@ -347,6 +347,19 @@ fn connection_bind_is_refused_for_unknown_ids_other_users_and_control_connection
     assert_eq!(h.connection_bind(&mut bob, connection).0, Some(441));
     // Still there for Alice.
     assert_eq!(h.connection_bind(&mut data, connection).0, None);
+
+    // Not while the Connect is still under way; a repeated report of the
+    // connect changes nothing.
+    let pending = h.connect_request(&control, "198.51.100.21:7000".parse().unwrap());
+    let mut early = data_connection(&control, 5004);
+    assert_eq!(h.connection_bind(&mut early, pending).0, Some(400));
+    h.server.peer_connected(h.now, pending, true);
+    assert_eq!(h.transmits().len(), 1);
+    h.server.peer_connected(h.now, pending, false);
+    assert!(h.transmits().is_empty());
+    assert_eq!(h.drive(), vec![]);
+    let mut late = data_connection(&control, 5005);
+    assert_eq!(h.connection_bind(&mut late, pending).0, None);
 }
 
 #[test]
