@@ -133,6 +133,20 @@ impl ReceptionStats {
         self.previous = Some((now, timestamp));
     }
 
+    /// Packets lost since the first one (RFC 3550 §6.4.1 "cumulative
+    /// number of packets lost", before the 24-bit clamp): expected minus
+    /// received, negative when duplicates outnumber losses; 0 before any.
+    pub fn cumulative_lost(&self) -> i64 {
+        self.seq
+            .as_ref()
+            .map_or(0, |s| s.expected() as i64 - s.received as i64)
+    }
+
+    /// The interarrival jitter estimate in seconds (RFC 3550 §6.4.1).
+    pub fn jitter_seconds(&self) -> f64 {
+        self.jitter / f64::from(self.clock_rate.max(1))
+    }
+
     /// Records a sender report of the source that arrived at `now`, for
     /// the LSR and DLSR fields.
     pub fn on_sender_report(&mut self, now: Instant, report: &SenderReport) {
@@ -226,6 +240,7 @@ mod tests {
         assert_eq!((block.fraction_lost, block.cumulative_lost), (0, 0));
         assert_eq!(block.extended_highest_sequence, 1099);
         assert_eq!(block.jitter, 0);
+        assert_eq!(stats.jitter_seconds(), 0.0);
         assert_eq!((block.last_sr, block.delay_since_last_sr), (0, 0));
     }
 
@@ -245,6 +260,7 @@ mod tests {
         // Duplicates make the count negative (RFC 3550 §6.4.1).
         feed(&mut stats, t0, [199, 199, 199]);
         assert_eq!(stats.report_block(t0).unwrap().cumulative_lost, 7);
+        assert_eq!(stats.cumulative_lost(), -3 + 10);
     }
 
     #[test]

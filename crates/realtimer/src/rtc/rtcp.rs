@@ -9,6 +9,7 @@ use realtimer_rtp::rtcp::{
     CompoundPacket, Nack, Pli, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem,
     SenderReport, SourceDescription,
 };
+use realtimer_rtp::ReceptionStats;
 use tracing::trace;
 
 use crate::error::RtcError;
@@ -59,23 +60,12 @@ impl SendStream {
     }
 }
 
-/// What the peer sent on one SSRC, for receiver reports (RFC 3550
-/// Appendix A.1, A.3, A.8).
-#[derive(Debug, Clone, Default)]
+/// What the peer sent on one SSRC: the receiver-report statistics
+/// (RFC 3550 Appendix A.1, A.3, A.8) and the `inbound-rtp` counters.
+#[derive(Debug, Clone)]
 pub(crate) struct ReceiveStream {
     pub(crate) ssrc: u32,
-    base_seq: u16,
-    max_seq: u16,
-    /// Sequence number wraps, shifted left 16 (A.1 `cycles`).
-    cycles: u32,
-    received: u32,
-    expected_prior: u32,
-    received_prior: u32,
-    /// Interarrival jitter in timestamp units, times 16 (A.8).
-    jitter: u32,
-    last_transit: Option<i64>,
-    /// The middle 32 bits of the last SR's NTP time and when it came.
-    last_sr: Option<(u32, Instant)>,
+    reception: ReceptionStats,
     packets: u64,
     bytes: u64,
     /// Packets dropped because the application did not read the earlier
@@ -84,82 +74,21 @@ pub(crate) struct ReceiveStream {
 }
 
 impl ReceiveStream {
-    pub(crate) fn new(ssrc: u32) -> ReceiveStream {
+    pub(crate) fn new(ssrc: u32, clock_rate: u32) -> ReceiveStream {
         ReceiveStream {
             ssrc,
-            ..ReceiveStream::default()
+            reception: ReceptionStats::new(ssrc, clock_rate),
+            packets: 0,
+            bytes: 0,
+            discarded: 0,
         }
     }
 
-    /// Counts a packet (A.1 without probation: SRTP already proved it is
-    /// the peer's).
-    pub(crate) fn receive(
-        &mut self,
-        now: Instant,
-        created: Instant,
-        seq: u16,
-        timestamp: u32,
-        clock_rate: u32,
-        len: usize,
-    ) {
-        if self.received == 0 {
-            self.base_seq = seq;
-            self.max_seq = seq;
-        } else {
-            let delta = seq.wrapping_sub(self.max_seq);
-            if delta < 0x8000 {
-                if seq < self.max_seq {
-                    self.cycles = self.cycles.wrapping_add(1 << 16);
-                }
-                self.max_seq = seq;
-            }
-        }
-        self.received = self.received.wrapping_add(1);
+    /// Counts a packet of `len` bytes that arrived at `now`.
+    pub(crate) fn receive(&mut self, now: Instant, seq: u16, timestamp: u32, len: usize) {
+        self.reception.on_rtp(now, seq, timestamp);
         self.packets += 1;
         self.bytes += len as u64;
-        // A.8: transit time in timestamp units; jitter += (|D| - jitter)/16.
-        let arrival = now.saturating_duration_since(created).as_secs_f64() * f64::from(clock_rate);
-        let transit = arrival as i64 - i64::from(timestamp);
-        if let Some(last) = self.last_transit {
-            let d = (transit - last)
-                .unsigned_abs()
-                .min(u64::from(u32::MAX >> 4)) as u32;
-            self.jitter = self.jitter + d - ((self.jitter + 8) >> 4);
-        }
-        self.last_transit = Some(transit);
-    }
-
-    /// A.3: the report block, and the interval counters moved on.
-    fn report(&mut self, now: Instant) -> ReportBlock {
-        let extended_max = self.cycles | u32::from(self.max_seq);
-        let expected = extended_max.wrapping_sub(u32::from(self.base_seq)) + 1;
-        let lost = i64::from(expected) - i64::from(self.received);
-        let expected_interval = expected.wrapping_sub(self.expected_prior);
-        let received_interval = self.received.wrapping_sub(self.received_prior);
-        self.expected_prior = expected;
-        self.received_prior = self.received;
-        let lost_interval = i64::from(expected_interval) - i64::from(received_interval);
-        let fraction_lost = if expected_interval == 0 || lost_interval <= 0 {
-            0
-        } else {
-            ((lost_interval << 8) / i64::from(expected_interval)).min(255) as u8
-        };
-        let (last_sr, delay_since_last_sr) = match self.last_sr {
-            Some((lsr, at)) => {
-                let d = now.saturating_duration_since(at);
-                (lsr, (d.as_secs_f64() * 65_536.0) as u32)
-            }
-            None => (0, 0),
-        };
-        ReportBlock {
-            ssrc: self.ssrc,
-            fraction_lost,
-            cumulative_lost: lost.clamp(-0x80_0000, 0x7F_FFFF) as i32,
-            extended_highest_sequence: extended_max,
-            jitter: self.jitter >> 4,
-            last_sr,
-            delay_since_last_sr,
-        }
     }
 }
 
@@ -169,21 +98,16 @@ impl Rtc {
         self.transceivers
             .iter()
             .flat_map(|t| {
-                t.receive.iter().map(move |s| {
-                    let extended_max = s.cycles | u32::from(s.max_seq);
-                    let expected = extended_max.wrapping_sub(u32::from(s.base_seq)) + 1;
-                    let clock_rate = t.codecs.first().map_or(90_000, |c| c.clock_rate);
-                    InboundRtpStats {
-                        id: format!("IT{}", s.ssrc),
-                        ssrc: s.ssrc,
-                        kind: t.kind.as_str(),
-                        mid: t.mid.clone(),
-                        packets_received: s.packets,
-                        bytes_received: s.bytes,
-                        packets_lost: i64::from(expected) - i64::from(s.received),
-                        packets_discarded: s.discarded,
-                        jitter: f64::from(s.jitter >> 4) / f64::from(clock_rate),
-                    }
+                t.receive.iter().map(move |s| InboundRtpStats {
+                    id: format!("IT{}", s.ssrc),
+                    ssrc: s.ssrc,
+                    kind: t.kind.as_str(),
+                    mid: t.mid.clone(),
+                    packets_received: s.packets,
+                    bytes_received: s.bytes,
+                    packets_lost: s.reception.cumulative_lost(),
+                    packets_discarded: s.discarded,
+                    jitter: s.reception.jitter_seconds(),
                 })
             })
             .collect()
@@ -217,10 +141,9 @@ impl Rtc {
             };
             match packet {
                 RtcpPacket::SenderReport(sr) => {
-                    let middle = (sr.ntp_time >> 16) as u32;
                     for t in &mut self.transceivers {
                         if let Some(s) = t.receive.iter_mut().find(|s| s.ssrc == sr.ssrc) {
-                            s.last_sr = Some((middle, now));
+                            s.reception.on_sender_report(now, &sr);
                         }
                     }
                 }
@@ -357,7 +280,7 @@ impl Rtc {
             .transceivers
             .iter_mut()
             .flat_map(|t| t.receive.iter_mut())
-            .map(|s| s.report(now))
+            .filter_map(|s| s.reception.report_block(now))
             .collect();
         blocks.truncate(realtimer_rtp::rtcp::MAX_REPORT_BLOCKS);
         let mut ssrcs = Vec::new();
@@ -417,36 +340,6 @@ impl Rtc {
 #[allow(clippy::disallowed_methods)] // the tests' origin of time
 mod tests {
     use super::*;
-
-    #[test]
-    fn report_blocks_count_loss_per_interval_and_wraps() {
-        let start = Instant::now();
-        let mut s = ReceiveStream::new(7);
-        // 65534..=65535 then 0..=7 with 3 missing: 10 expected, 9 received.
-        for seq in [65534u16, 65535, 0, 1, 2, 4, 5, 6, 7] {
-            s.receive(start, start, seq, 0, 90_000, 100);
-        }
-        let r = s.report(start);
-        assert_eq!(r.extended_highest_sequence, (1 << 16) | 7);
-        assert_eq!(r.cumulative_lost, 1);
-        assert_eq!(r.fraction_lost, 25); // 1/10 in 1/256ths
-                                         // Next interval: nothing lost.
-        s.receive(start, start, 8, 0, 90_000, 100);
-        let r = s.report(start);
-        assert_eq!((r.cumulative_lost, r.fraction_lost), (1, 0));
-        assert_eq!((r.last_sr, r.delay_since_last_sr), (0, 0));
-    }
-
-    #[test]
-    fn delay_since_last_sr_is_in_units_of_1_65536_s() {
-        let start = Instant::now();
-        let mut s = ReceiveStream::new(7);
-        s.receive(start, start, 1, 0, 48_000, 10);
-        s.last_sr = Some((0xABCD_1234, start));
-        let r = s.report(start + Duration::from_millis(500));
-        assert_eq!(r.last_sr, 0xABCD_1234);
-        assert_eq!(r.delay_since_last_sr, 32_768);
-    }
 
     #[test]
     fn ntp_starts_at_the_unix_epoch_and_counts_fractions() {

@@ -149,7 +149,6 @@ impl Rtc {
         if !self.ssrc_routes.contains_key(&ssrc) && self.ssrc_routes.len() < MAX_SSRC_ROUTES {
             self.ssrc_routes.insert(ssrc, r);
         }
-        let created = self.created;
         let t = &mut self.transceivers[r.0 as usize];
         let clock_rate = t
             .codecs
@@ -159,17 +158,15 @@ impl Rtc {
         let stream = match t.receive.iter().position(|s| s.ssrc == ssrc) {
             Some(i) => &mut t.receive[i],
             None if t.receive.len() < MAX_SSRC_ROUTES => {
-                t.receive.push(ReceiveStream::new(ssrc));
+                t.receive.push(ReceiveStream::new(ssrc, clock_rate));
                 t.receive.last_mut().expect("just pushed")
             }
             None => return,
         };
         stream.receive(
             now,
-            created,
             packet.sequence_number(),
             packet.timestamp(),
-            clock_rate,
             plain.len(),
         );
         if self.rtp_events >= MAX_RTP_EVENTS {
