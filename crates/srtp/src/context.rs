@@ -150,9 +150,10 @@ pub struct SrtpContext {
     profile: ProtectionProfile,
     rtp: Transform,
     rtcp: Transform,
-    /// Highest SRTP index sent per SSRC (its rollover counter and
-    /// sequence number).
-    sent_rtp: HashMap<u32, u64>,
+    /// SRTP indices sent per SSRC (rollover counter and sequence number):
+    /// an index is never protected twice (RFC 3711 §9.1 keystream reuse,
+    /// RFC 7714 §8.1 nonce reuse).
+    sent_rtp: HashMap<u32, ReplayWindow>,
     /// Next SRTCP index to send per SSRC.
     sent_rtcp: HashMap<u32, u32>,
     /// Received SRTP indices per SSRC.
@@ -250,21 +251,29 @@ impl SrtpContext {
     /// the payload and appends the tag. The packet index continues the
     /// SSRC's rollover counter (a sequence number that wraps to 0 starts
     /// the next one).
+    ///
+    /// An index already protected, or older than [`REPLAY_WINDOW`] behind
+    /// the highest one, is refused with [`SrtpError::IndexReused`]: the same
+    /// index on other bytes would reuse the AES-CM keystream (RFC 3711
+    /// §9.1) or the GCM nonce (RFC 7714 §8.1). To retransmit, send the
+    /// protected bytes again.
+    ///
+    /// [`REPLAY_WINDOW`]: crate::REPLAY_WINDOW
     pub fn protect_rtp_in_place(&mut self, packet: &mut Vec<u8>) -> Result<(), SrtpError> {
         let header_len = realtimer_rtp::header_len(packet)?;
         let ssrc = be32(packet, 8);
         let seq = u16::from_be_bytes([packet[2], packet[3]]);
         let index = match self.sent_rtp.get(&ssrc) {
-            Some(&highest) => estimate_index(highest, seq),
+            Some(window) => estimate_index(window.top(), seq),
             None => u64::from(seq),
         };
         if index >> 48 != 0 {
             return Err(SrtpError::IndexExhausted { ssrc });
         }
-        match self.sent_rtp.get_mut(&ssrc) {
-            Some(highest) => *highest = index.max(*highest),
-            None => insert_bounded(&mut self.sent_rtp, ssrc, index)?,
+        if check_replay(&self.sent_rtp, ssrc, index).is_err() {
+            return Err(SrtpError::IndexReused { ssrc, index });
         }
+        accept(&mut self.sent_rtp, ssrc, index)?;
         let roc = (index >> 16) as u32;
         match &mut self.rtp {
             Transform::Cm {

@@ -83,6 +83,16 @@ pub enum SrtpError {
         /// The packet index.
         index: u64,
     },
+    /// RFC 3711 §9.1, RFC 7714 §8.1: this index was already protected
+    /// (or is too old to tell); protecting other bytes under it would reuse
+    /// the keystream or the GCM nonce. Retransmit the protected bytes.
+    #[error("SRTP index already sent: SSRC {ssrc:#010x} index {index}")]
+    IndexReused {
+        /// The stream.
+        ssrc: u32,
+        /// The packet index.
+        index: u64,
+    },
     /// The context already tracks [`MAX_SSRCS`] streams.
     #[error("more than {max} SSRCs in one SRTP context")]
     TooManySsrcs {

@@ -185,10 +185,39 @@ fn rollover_counter_follows_the_wrap() {
                 .unwrap_or_else(|e| panic!("{profile:?} packet {i}: {e}"));
         }
         assert_eq!(rx.received_rtp[&7].top(), 1 << 16 | 5);
-        // A retransmission of 65535 with ROC 0 protected again by the sender.
+        // 65535 with ROC 0 is not protected a second time.
         let mut again = Vec::new();
-        tx.protect_rtp(&rtp(65535, 7, 50), &mut again).unwrap();
-        assert_eq!(again, sent[5], "same index, same bytes");
+        assert!(matches!(
+            tx.protect_rtp(&rtp(65535, 7, 50), &mut again),
+            Err(SrtpError::IndexReused {
+                ssrc: 7,
+                index: 65535
+            })
+        ));
+    }
+}
+
+#[test]
+fn a_sent_index_is_never_protected_again() {
+    for profile in PROFILES {
+        let (mut tx, _) = pair(profile);
+        let mut out = Vec::new();
+        tx.protect_rtp(&rtp(10, 3, 20), &mut out).unwrap();
+        // Late but unused: allowed.
+        tx.protect_rtp(&rtp(5, 3, 20), &mut out).unwrap();
+        // 10 again with another payload would reuse keystream / nonce.
+        assert!(matches!(
+            tx.protect_rtp(&rtp(10, 3, 30), &mut out),
+            Err(SrtpError::IndexReused { ssrc: 3, index: 10 })
+        ));
+        // Out of the window: cannot tell, refused.
+        tx.protect_rtp(&rtp(2000, 3, 20), &mut out).unwrap();
+        assert!(matches!(
+            tx.protect_rtp(&rtp(20, 3, 20), &mut out),
+            Err(SrtpError::IndexReused { index: 20, .. })
+        ));
+        // Other SSRCs have their own space.
+        tx.protect_rtp(&rtp(10, 4, 20), &mut out).unwrap();
     }
 }
 
