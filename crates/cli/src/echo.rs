@@ -214,10 +214,10 @@ async fn handle_message(
     Ok(())
 }
 
-/// Sends `remote`'s packets back on `local` (sequence numbers kept, so
-/// the sender's retransmissions repair what the receiver lost), and
-/// `local`'s feedback (keyframe requests, NACKs) to `remote`'s sender,
-/// until the connection goes.
+/// Sends `remote`'s packets back on `local`, and `local`'s keyframe
+/// requests to `remote`'s sender, until the connection goes. Loss on the
+/// way back is repaired by the connection, which answers the receiver's
+/// NACKs from what it sent.
 async fn echo(remote: TrackRemote, local: TrackLocal) {
     let feedback = {
         let (remote, local) = (remote.clone(), local.clone());
@@ -226,7 +226,6 @@ async fn echo(remote: TrackRemote, local: TrackLocal) {
                 debug!(?feedback, "feedback from the receiver: asking upstream");
                 let sent = match feedback {
                     Feedback::Keyframe(_) => remote.request_keyframe().await,
-                    Feedback::Nack(lost) => remote.request_retransmission(lost).await,
                     _ => Ok(()),
                 };
                 if sent.is_err() {

@@ -169,14 +169,12 @@ pub struct RtpPacket {
 pub enum Feedback {
     /// Send a keyframe.
     Keyframe(KeyframeRequest),
-    /// Generic NACK (RFC 4585 §6.2.1): send these packets (by sequence
-    /// number) again. At most [`MAX_NACKED`] per message.
-    Nack(Vec<u16>),
 }
 
-/// Most sequence numbers of one [`Feedback::Nack`]: a NACK naming more
-/// is cut to its first ones (a receiver that lost that much needs a
-/// keyframe instead).
+/// Most sequence numbers asked for in one NACK we send: a request naming
+/// more is cut to its first ones (a receiver that lost that much needs a
+/// keyframe instead). Generic NACKs about our tracks are answered by
+/// [`crate::Rtc`] itself from the packets it sent.
 pub const MAX_NACKED: usize = 256;
 
 /// A request for a keyframe from the receiver of one of our tracks.

@@ -105,9 +105,9 @@ impl TrackLocal {
             .map_err(|_| RtcError::state("the connection is closed"))
     }
 
-    /// The next request of the peer's receiver: a keyframe (PLI or FIR)
-    /// or lost packets (NACK); `None` once the connection is gone. One
-    /// reader at a time.
+    /// The next request of the peer's receiver: a keyframe (PLI or FIR);
+    /// `None` once the connection is gone. Lost packets (NACK) are resent
+    /// by the connection itself. One reader at a time.
     pub async fn feedback(&self) -> Option<Feedback> {
         let b = self.binding().ok()?;
         b.feedback.lock().await.recv().await

@@ -9,7 +9,7 @@ use realtimer_rtp::rtcp::{
     CompoundPacket, Nack, Pli, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem,
     SenderReport, SourceDescription,
 };
-use realtimer_rtp::ReceptionStats;
+use realtimer_rtp::{ReceptionStats, RetransmitBuffer, MAX_NACK_PACKETS};
 use tracing::trace;
 
 use crate::error::RtcError;
@@ -35,7 +35,17 @@ fn ntp(now: Instant, created: Instant) -> u64 {
     ((NTP_UNIX_OFFSET + d.as_secs()) << 32) | ((u64::from(d.subsec_nanos()) << 32) / 1_000_000_000)
 }
 
-/// What one of our tracks sent, for sender reports (RFC 3550 §6.4.1).
+/// Protected packets of one track kept to answer generic NACKs (RFC 4585
+/// §6.2.1): about 5 s of audio, 1 s of 4 Mbit/s video.
+const RETRANSMIT_HISTORY: usize = 512;
+
+/// A step of the application's sequence numbers larger than this (or not
+/// forward) is a restart or a source switch, not loss: the wire sequence
+/// continues by one instead (as libwebrtc and str0m absorb it).
+const MAX_SEQUENCE_STEP: u16 = 3000;
+
+/// What one of our tracks sent, for sender reports (RFC 3550 §6.4.1), and
+/// the sequence numbers it put on the wire.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SendStream {
     pub(crate) ssrc: u32,
@@ -43,6 +53,13 @@ pub(crate) struct SendStream {
     octets: u32,
     /// The RTP timestamp of the last packet and when it went out.
     last: Option<(u32, Instant)>,
+    /// The application's and the wire's sequence number of the last
+    /// packet: the wire's never repeats, so no SRTP index is reused
+    /// (RFC 3711 §9.1).
+    last_seq: Option<(u16, u16)>,
+    /// The protected packets last sent, by wire sequence number (made on
+    /// the first packet).
+    history: Option<RetransmitBuffer>,
 }
 
 impl SendStream {
@@ -53,10 +70,45 @@ impl SendStream {
         }
     }
 
-    pub(crate) fn sent(&mut self, now: Instant, timestamp: u32, payload: usize) {
+    /// The wire sequence number for the application's `seq`: the same
+    /// step as the application's if it is forward and small, else the
+    /// next one.
+    pub(crate) fn wire_sequence(&self, seq: u16) -> u16 {
+        match self.last_seq {
+            None => seq,
+            Some((app, wire)) => {
+                let step = seq.wrapping_sub(app);
+                if (1..=MAX_SEQUENCE_STEP).contains(&step) {
+                    wire.wrapping_add(step)
+                } else {
+                    wire.wrapping_add(1)
+                }
+            }
+        }
+    }
+
+    /// Records a packet sent: the application's and wire sequence numbers
+    /// and the protected bytes.
+    pub(crate) fn sent(
+        &mut self,
+        now: Instant,
+        (seq, wire): (u16, u16),
+        timestamp: u32,
+        payload: usize,
+        protected: &[u8],
+    ) {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload as u32);
         self.last = Some((timestamp, now));
+        self.last_seq = Some((seq, wire));
+        self.history
+            .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
+            .insert(wire, protected);
+    }
+
+    /// The protected packet sent with wire sequence number `seq`, if kept.
+    pub(crate) fn sent_packet(&self, seq: u16) -> Option<&[u8]> {
+        self.history.as_ref()?.get(seq)
     }
 }
 
@@ -156,8 +208,7 @@ impl Rtc {
                     }
                 }
                 RtcpPacket::Nack(nack) => {
-                    let lost = nack.lost().take(MAX_NACKED).collect();
-                    self.feedback(nack.media_ssrc, Feedback::Nack(lost));
+                    self.retransmit(nack.media_ssrc, nack.lost().take(MAX_NACK_PACKETS));
                 }
                 _ => {}
             }
@@ -231,7 +282,8 @@ impl Rtc {
         packet(sender_ssrc, media_ssrc)
             .write(&mut plain)
             .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
-        self.protect(&plain, true)
+        self.protect(&plain, true)?;
+        Ok(())
     }
 
     /// The SSRC our feedback about `t`'s stream comes from: our track's,

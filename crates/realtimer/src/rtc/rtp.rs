@@ -189,7 +189,12 @@ impl Rtc {
 
     /// Sends an RTP packet of our track on `media` (RTCRtpSender): with
     /// the transceiver's SSRC and MID header extension (RFC 8843 §15), the
-    /// application's payload type, sequence number, timestamp and marker.
+    /// application's payload type, timestamp and marker. The sequence
+    /// number on the wire follows the application's steps, but a step back,
+    /// a repeat or a jump of more than 3000 continues the track's own
+    /// sequence instead, so an SRTP index is never reused (RFC 3711 §9.1)
+    /// and the receiver sees no restart. Generic NACKs from the peer are
+    /// answered from the packets last sent (RFC 4585 §6.2.1).
     /// Fails when the transceiver may not send (not negotiated so, no
     /// track), with a payload type not negotiated there, before DTLS made
     /// the SRTP keys, or when the send queue is full (poll transmits, then
@@ -226,10 +231,11 @@ impl Rtc {
         if self.media_out.len() >= MAX_MEDIA_QUEUE {
             return Err(RtcError::QueueFull);
         }
+        let wire_seq = t.send.wire_sequence(packet.sequence_number);
         let header = RtpHeader {
             marker: packet.marker,
             payload_type: packet.payload_type,
-            sequence_number: packet.sequence_number,
+            sequence_number: wire_seq,
             timestamp: packet.timestamp,
             ssrc: sender.ssrc,
             csrcs: Vec::new(),
@@ -248,14 +254,43 @@ impl Rtc {
             .map_err(|e| RtcError::TypeError(format!("RTP packet: {e}")))?;
         let result = self.protect(&plain, false);
         self.media_buffer = plain;
-        result?;
+        let protected = result?;
         let t = &mut self.transceivers[media.0 as usize];
-        t.send.sent(now, packet.timestamp, packet.payload.len());
+        t.send.sent(
+            now,
+            (packet.sequence_number, wire_seq),
+            packet.timestamp,
+            packet.payload.len(),
+            &protected,
+        );
         Ok(())
     }
 
-    /// Protects an RTP or RTCP packet and queues it for sending.
-    pub(super) fn protect(&mut self, plain: &[u8], rtcp: bool) -> Result<(), RtcError> {
+    /// A generic NACK (RFC 4585 §6.2.1) about our track with SSRC `ssrc`:
+    /// sends the packets still kept again, byte for byte (the same SRTP
+    /// index on the same bytes reveals nothing), while the queue has room.
+    pub(super) fn retransmit(&mut self, ssrc: u32, lost: impl Iterator<Item = u16>) {
+        let Some(t) = self
+            .transceivers
+            .iter()
+            .find(|t| t.sender.is_some() && t.send.ssrc == ssrc)
+        else {
+            trace!(ssrc, "NACK for no track of ours");
+            return;
+        };
+        for seq in lost {
+            if self.media_out.len() >= MAX_MEDIA_QUEUE {
+                break;
+            }
+            if let Some(protected) = t.send.sent_packet(seq) {
+                self.media_out.push_back(Bytes::copy_from_slice(protected));
+            }
+        }
+    }
+
+    /// Protects an RTP or RTCP packet and queues it for sending; returns
+    /// the protected bytes.
+    pub(super) fn protect(&mut self, plain: &[u8], rtcp: bool) -> Result<Bytes, RtcError> {
         let srtp = self
             .srtp
             .as_mut()
@@ -267,8 +302,9 @@ impl Rtc {
             srtp.local.protect_rtp(plain, &mut out)
         };
         result.map_err(|e| RtcError::OperationError(format!("SRTP: {e}")))?;
-        self.media_out.push_back(Bytes::from(out));
-        Ok(())
+        let out = Bytes::from(out);
+        self.media_out.push_back(out.clone());
+        Ok(out)
     }
 
     /// The next protected media datagram, on the selected pair.
