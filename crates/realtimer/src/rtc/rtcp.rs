@@ -260,7 +260,9 @@ impl Rtc {
     }
 
     /// Sends one feedback packet about the peer's stream on `media`, after
-    /// the report head a compound packet needs (RFC 3550 §6.1).
+    /// the minimal head a compound packet needs (RFC 4585 §3.1: an empty
+    /// receiver report and our CNAME), so it carries no statistics taken
+    /// out of time and leaves the report interval alone.
     fn send_feedback(
         &mut self,
         media: MediaRef,
@@ -278,7 +280,16 @@ impl Rtc {
             .ok_or_else(|| RtcError::state(format!("nothing received on {media} yet")))?;
         let sender_ssrc = self.feedback_ssrc(t);
         let mut plain = Vec::new();
-        self.write_report_head(&mut plain, None);
+        write_compound(
+            &mut plain,
+            &[
+                RtcpPacket::ReceiverReport(ReceiverReport {
+                    ssrc: sender_ssrc,
+                    reports: Vec::new(),
+                }),
+                cname_packet(&[sender_ssrc], self.cname.as_bytes()),
+            ],
+        );
         packet(sender_ssrc, media_ssrc)
             .write(&mut plain)
             .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
@@ -311,7 +322,7 @@ impl Rtc {
             Some(at) if at <= now => {
                 self.next_report = Some(now + REPORT_INTERVAL);
                 let mut plain = Vec::new();
-                self.write_report_head(&mut plain, Some(now));
+                self.write_report_head(&mut plain, now);
                 if let Err(e) = self.protect(&plain, true) {
                     trace!("reports not sent: {e}");
                 }
@@ -320,13 +331,11 @@ impl Rtc {
         }
     }
 
-    /// The head every compound packet starts with (RFC 3550 §6.1): a
-    /// sender report per track we send (the first with a report block per
-    /// stream we receive), else a receiver report, then SDES CNAMEs.
-    /// `now` is `None` for a feedback-only packet (RFC 5506 reduced size
-    /// is negotiated, but browsers take the full form).
-    fn write_report_head(&mut self, out: &mut Vec<u8>, now: Option<Instant>) {
-        let now = now.unwrap_or(self.created);
+    /// The periodic reports (RFC 3550 §6.1, §6.4): a sender report per
+    /// track that sent within the last two intervals (the first with a
+    /// report block per stream we receive), else a receiver report, then
+    /// SDES CNAMEs.
+    fn write_report_head(&mut self, out: &mut Vec<u8>, now: Instant) {
         let created = self.created;
         let mut blocks: Vec<ReportBlock> = self
             .transceivers
@@ -342,14 +351,18 @@ impl Rtc {
                 continue;
             }
             let s = &t.send;
-            let clock_rate = t.codecs.first().map_or(90_000, |c| c.clock_rate);
-            let rtp_time = match s.last {
-                Some((ts, at)) => ts.wrapping_add(
-                    (now.saturating_duration_since(at).as_secs_f64() * f64::from(clock_rate))
-                        as u32,
-                ),
-                None => 0,
+            // RFC 3550 §6.4: an SR only after sending; no RTP time to pair
+            // with the NTP time before the first packet.
+            let Some((ts, at)) = s
+                .last
+                .filter(|(_, at)| now.saturating_duration_since(*at) < 2 * REPORT_INTERVAL)
+            else {
+                continue;
             };
+            let clock_rate = t.codecs.first().map_or(90_000, |c| c.clock_rate);
+            let rtp_time = ts.wrapping_add(
+                (now.saturating_duration_since(at).as_secs_f64() * f64::from(clock_rate)) as u32,
+            );
             ssrcs.push(s.ssrc);
             packets.push(RtcpPacket::SenderReport(SenderReport {
                 ssrc: s.ssrc,
@@ -367,23 +380,32 @@ impl Rtc {
                 reports: blocks,
             }));
         }
-        let cname = self.cname.as_bytes();
-        packets.push(RtcpPacket::SourceDescription(SourceDescription {
-            chunks: ssrcs
-                .iter()
-                .map(|&ssrc| SdesChunk {
-                    ssrc,
-                    items: vec![SdesItem {
-                        kind: SdesItem::CNAME,
-                        value: cname,
-                    }],
-                })
-                .collect(),
-        }));
-        for p in &packets {
-            if let Err(e) = p.write(out) {
-                trace!("RTCP packet not written: {e}");
-            }
+        packets.push(cname_packet(&ssrcs, self.cname.as_bytes()));
+        write_compound(out, &packets);
+    }
+}
+
+/// An SDES packet giving `cname` for each of `ssrcs` (RFC 3550 §6.5.1).
+fn cname_packet<'a>(ssrcs: &[u32], cname: &'a [u8]) -> RtcpPacket<'a> {
+    RtcpPacket::SourceDescription(SourceDescription {
+        chunks: ssrcs
+            .iter()
+            .map(|&ssrc| SdesChunk {
+                ssrc,
+                items: vec![SdesItem {
+                    kind: SdesItem::CNAME,
+                    value: cname,
+                }],
+            })
+            .collect(),
+    })
+}
+
+/// Appends `packets` to `out` as one compound packet.
+fn write_compound(out: &mut Vec<u8>, packets: &[RtcpPacket<'_>]) {
+    for p in packets {
+        if let Err(e) = p.write(out) {
+            trace!("RTCP packet not written: {e}");
         }
     }
 }
@@ -399,5 +421,57 @@ mod tests {
         let t = ntp(start + Duration::from_millis(1500), start);
         assert_eq!(t >> 32, NTP_UNIX_OFFSET + 1);
         assert_eq!(t & 0xFFFF_FFFF, 1 << 31);
+    }
+
+    /// The kinds of the RTCP packets `rtc` queued last, decrypted with
+    /// `peer`; a receiver report with its blocks' fractions lost.
+    fn last_compound(rtc: &mut Rtc, peer: &mut realtimer_srtp::SrtpContext) -> Vec<String> {
+        let srtcp = rtc.media_out.pop_back().expect("an RTCP packet");
+        let mut plain = Vec::new();
+        peer.unprotect_rtcp(&srtcp, &mut plain).unwrap();
+        CompoundPacket::new(&plain)
+            .map(|p| match p.unwrap() {
+                RtcpPacket::SenderReport(_) => "SR".to_owned(),
+                RtcpPacket::ReceiverReport(rr) => format!(
+                    "RR{:?}",
+                    rr.reports
+                        .iter()
+                        .map(|b| b.fraction_lost)
+                        .collect::<Vec<_>>()
+                ),
+                RtcpPacket::SourceDescription(_) => "SDES".to_owned(),
+                RtcpPacket::Pli(_) => "PLI".to_owned(),
+                _ => "other".to_owned(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn feedback_carries_no_report_and_no_sr_goes_out_before_rtp() {
+        let now = Instant::now();
+        let cert = realtimer_dtls::Certificate::generate(std::time::SystemTime::now()).unwrap();
+        let mut rtc = Rtc::new(super::super::RtcConfig::default(), cert, now);
+        let profile = realtimer_srtp::ProtectionProfile::AeadAes128Gcm;
+        let (key, salt) = ([7u8; 16], [9u8; 12]);
+        let context = || realtimer_srtp::SrtpContext::new(profile, &key, &salt).unwrap();
+        rtc.srtp = Some(super::super::rtp::Srtp {
+            local: context(),
+            remote: context(),
+        });
+        let mut peer = context();
+        let video = rtc.add_track(crate::MediaKind::Video, "s", "cam").unwrap();
+        // The peer's stream on the same transceiver, with packets 1 and 3.
+        let t = &mut rtc.transceivers[video.0 as usize];
+        t.receive.push(ReceiveStream::new(0xABCD, 90_000));
+        for seq in [1, 3] {
+            t.receive[0].receive(now, seq, u32::from(seq) * 3000, 100);
+        }
+        rtc.request_keyframe(video).unwrap();
+        assert_eq!(last_compound(&mut rtc, &mut peer), ["RR[]", "SDES", "PLI"]);
+        // The periodic report still covers the loss of packet 2 (1 of 3:
+        // 85/256), and is no SR: the track sent nothing yet.
+        rtc.handle_report_timeout(now);
+        rtc.handle_report_timeout(now + REPORT_INTERVAL);
+        assert_eq!(last_compound(&mut rtc, &mut peer), ["RR[85]", "SDES"]);
     }
 }
