@@ -1,8 +1,10 @@
 //! `realtimer echo`: a Rust peer that joins a room of `realtimer serve`
 //! (the web app's video call page, `web/call.html`) and sends each of the
-//! other side's tracks back to it as its own, forwarding keyframe
-//! requests (PLI/FIR) and NACKs upstream. No codec is needed: RTP payloads
-//! are forwarded as they came, with our SSRC.
+//! other side's tracks back to it as its own (the first of each kind: one
+//! local track per kind, so two sources never share an SSRC), forwarding
+//! keyframe requests (PLI/FIR) upstream; NACKs are answered by the
+//! connection. No codec is needed: RTP payloads are forwarded as they
+//! came, with our SSRC.
 //!
 //! The flow is the page's (`web/js/room-peer.js`): whoever created the
 //! room offers on `ready`; messages are `{type: offer|answer|candidate|bye}`.
@@ -83,6 +85,8 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
     let video = TrackLocal::new(MediaKind::Video, "echo", "echo-video");
     pc.add_track(audio.clone()).await?;
     pc.add_track(video.clone()).await?;
+    // Each is given to the first remote track of its kind.
+    let (mut audio, mut video) = (Some(audio), Some(video));
     let mut initiator = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -143,11 +147,17 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
                     }
                     PeerConnectionEvent::Track(remote) => {
                         let local = match remote.kind() {
-                            MediaKind::Audio => audio.clone(),
-                            _ => video.clone(),
+                            MediaKind::Audio => audio.take(),
+                            _ => video.take(),
                         };
-                        info!(kind = %remote.kind(), mid = %remote.info().mid, "echoing a track");
-                        tokio::spawn(echo(remote, local));
+                        let (kind, mid) = (remote.kind(), remote.info().mid.clone());
+                        match local {
+                            Some(local) => {
+                                info!(%kind, %mid, "echoing a track");
+                                tokio::spawn(echo(remote, local));
+                            }
+                            None => warn!(%kind, %mid, "another track of this kind: not echoed"),
+                        }
                     }
                     _ => {}
                 }
