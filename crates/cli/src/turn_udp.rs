@@ -23,8 +23,9 @@ const MAX_GSO_BYTES: usize = 64_000;
 /// Datagrams per `sendmmsg` call.
 const MMSG_BATCH: usize = 64;
 /// Room for one received message: a datagram, or a GRO train of them
-/// (at most 64 segments, as the kernel's UDP_GRO_CNT_MAX).
-const RECEIVE_SLOT: usize = 64 * 1024 * 2;
+/// (the kernel merges at most UDP_GRO_CNT_MAX = 64 segments and never
+/// past 65,535 bytes, an IP datagram's limit).
+const RECEIVE_SLOT: usize = 64 * 1024;
 
 /// A run of datagrams of one size from one socket to one destination,
 /// stored in [`Outgoing::data`].
