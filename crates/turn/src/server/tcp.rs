@@ -142,10 +142,15 @@ impl Server {
             return Err(RequestError::BadRequest);
         };
         let allowed = self.config.peer_policy.allows(peer.ip());
-        let exists = self
-            .peer_connections
-            .values()
-            .any(|c| c.control == tuple && c.peer == peer);
+        // Only this allocation's connections (at most the per-allocation
+        // limit), not every connection of the server.
+        let exists = self.allocations.get(&tuple).is_some_and(|a| {
+            a.connections.iter().any(|id| {
+                self.peer_connections
+                    .get(id)
+                    .is_some_and(|c| c.peer == peer)
+            })
+        });
         let limits = &self.config.limits;
         let (connection_limit, permission_limit) = (
             limits.tcp_connections_per_allocation,
