@@ -212,11 +212,30 @@ fn is_usable_section(m: &MediaDescription) -> bool {
     is_data_section(m) || media::is_rtp_section(m)
 }
 
+/// Most `m=` sections a remote description may have: each can make a
+/// transceiver, which stays for the connection's life.
+pub(crate) const MAX_MEDIA_SECTIONS: usize = 256;
+
 /// Reads the transport of the peer's BUNDLE-tagged section (the first mid
 /// of its BUNDLE group; else its first data or RTP section) and its data
 /// section's SCTP parameters.
 pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcError> {
     let desc = Sdp::parse(text)?;
+    if desc.media.len() > MAX_MEDIA_SECTIONS {
+        return Err(RtcError::sdp(
+            m_line_number(text, MAX_MEDIA_SECTIONS),
+            format!("more than {MAX_MEDIA_SECTIONS} m= sections"),
+        ));
+    }
+    let mut mids = std::collections::HashSet::new();
+    for (i, m) in desc.media.iter().enumerate() {
+        if m.mid().is_some_and(|mid| !mids.insert(mid)) {
+            return Err(RtcError::sdp(
+                m_line_number(text, i),
+                "a=mid repeats an earlier section's (RFC 5888 §4, RFC 8829 §5.8)",
+            ));
+        }
+    }
     let tag = desc.attributes.iter().find_map(|a| match a {
         Attribute::Group(g) if g.is_bundle() => g.mids.first().cloned(),
         _ => None,

@@ -317,6 +317,69 @@ fn restarted_sequence_numbers_go_out_continued_and_nacks_repair_loss() {
     }
 }
 
+#[test]
+fn answers_must_match_the_offer_and_offers_are_bounded() {
+    let mut p = Pair::new(46, lan());
+    let (a, b) = (p.a, p.b);
+    let offer = p.with(a, |rtc, now| {
+        rtc.add_track(MediaKind::Audio, "s", "mic").unwrap();
+        rtc.add_track(MediaKind::Video, "s", "cam").unwrap();
+        let offer = rtc.create_offer().unwrap();
+        rtc.set_local_description(now, offer.clone()).unwrap();
+        offer
+    });
+    let answer = p.with(b, |rtc, now| {
+        rtc.set_remote_description(now, offer.clone()).unwrap();
+        let answer = rtc.create_answer().unwrap();
+        rtc.set_local_description(now, answer.clone()).unwrap();
+        answer.sdp
+    });
+    let (audio, video) = (section(&answer, 0), section(&answer, 1));
+    let tampered = [
+        // A mid of none of our sections.
+        answer.replace("a=mid:1\r\n", "a=mid:7\r\n"),
+        // Video where our audio was, and the other way round.
+        answer
+            .replace(&audio, "@")
+            .replace(&video, &audio)
+            .replace('@', &video),
+        // A section missing.
+        answer.replace(&format!("{video}\r\n"), ""),
+    ];
+    for sdp in tampered {
+        let refused = p.with(a, |rtc, now| {
+            rtc.set_remote_description(now, SessionDescription::answer(sdp.clone()))
+        });
+        assert!(
+            matches!(&refused, Err(RtcError::InvalidSdp { message, .. }) if message.contains("our offer")),
+            "{refused:?}\n{sdp}"
+        );
+    }
+    // The real answer still applies: nothing changed on the way.
+    p.with(a, |rtc, now| {
+        rtc.set_remote_description(now, SessionDescription::answer(answer.clone()))
+            .unwrap()
+    });
+
+    // Offers: a repeated mid, and more sections than a peer may add.
+    let first_media = section(&offer.sdp, 0) + "\r\n";
+    let repeated = format!("{}{}", offer.sdp, first_media);
+    let huge = (0..300).fold(offer.sdp.clone(), |sdp, i| {
+        sdp + &first_media.replace("a=mid:0\r\n", &format!("a=mid:x{i}\r\n"))
+    });
+    for (sdp, why) in [(repeated, "repeats"), (huge, "more than 256")] {
+        let mut fresh = Pair::new(47, lan());
+        let c = fresh.b;
+        let refused = fresh.with(c, |rtc, now| {
+            rtc.set_remote_description(now, SessionDescription::offer(sdp))
+        });
+        assert!(
+            matches!(&refused, Err(RtcError::InvalidSdp { message, .. }) if message.contains(why)),
+            "{refused:?}"
+        );
+    }
+}
+
 fn received_len(n: &common::RtcNode) -> usize {
     n.events
         .iter()

@@ -228,14 +228,18 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
     }
 }
 
-/// The `m=` line of one of our audio or video sections.
-pub(crate) fn media_line(media: &LocalMedia<'_>) -> MediaDescription {
-    let mt = match media.kind {
+/// The `m=` media type of a kind.
+pub(crate) fn media_type(kind: MediaKind) -> MediaType {
+    match kind {
         MediaKind::Audio => MediaType::Audio,
         MediaKind::Video => MediaType::Video,
-    };
+    }
+}
+
+/// The `m=` line of one of our audio or video sections.
+pub(crate) fn media_line(media: &LocalMedia<'_>) -> MediaDescription {
     MediaDescription::new(
-        mt,
+        media_type(media.kind),
         9,
         "UDP/TLS/RTP/SAVPF",
         media

@@ -4,7 +4,7 @@
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
-use realtimer_sdp::{MediaDescription, SessionDescription as Sdp, Setup};
+use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setup};
 
 use crate::error::RtcError;
 use crate::event::RtcEvent;
@@ -17,6 +17,10 @@ use crate::media::{Codec, Direction, MediaKind, MediaRef, TrackInfo};
 
 use super::rtcp::{ReceiveStream, SendStream};
 use super::Rtc;
+
+/// Most transceivers; a remote offer's sections past it are rejected
+/// (they would stay for the connection's life).
+const MAX_TRANSCEIVERS: usize = 256;
 
 /// One `m=` line of the current negotiation, in order (RFC 8829 §5.2.2:
 /// re-offers keep every line where it was).
@@ -439,6 +443,35 @@ impl Rtc {
         self.fire_tracks();
     }
 
+    /// RFC 3264 §6, RFC 8829 §5.10: an answer has our offer's `m=` lines,
+    /// in order, each with its media type and, unless rejected, its mid.
+    pub(super) fn check_answer_m_lines(&self, desc: &Sdp) -> Result<(), RtcError> {
+        if desc.media.len() != self.m_lines.len() {
+            return Err(RtcError::sdp(
+                0,
+                format!(
+                    "the answer has {} m= sections, our offer {}",
+                    desc.media.len(),
+                    self.m_lines.len()
+                ),
+            ));
+        }
+        for (i, (m, line)) in desc.media.iter().zip(&self.m_lines).enumerate() {
+            let media_type = match line {
+                MLine::Data(_) => MediaType::Application,
+                MLine::Media(r, _) => sdp_media::media_type(self.transceivers[r.0 as usize].kind),
+                MLine::Rejected(ours) => ours.media.clone(),
+            };
+            if m.media != media_type || (m.port != 0 && m.mid() != line.mid()) {
+                return Err(RtcError::sdp(
+                    0,
+                    format!("the answer's m= section {i} differs from our offer's in type or mid"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// The transceiver for one of the peer's offered sections.
     fn accept_remote_media(&mut self, rm: RemoteMedia) -> Option<MLine> {
         let existing = self
@@ -451,7 +484,10 @@ impl Rtc {
                     .position(|t| t.mid.is_none() && t.kind == rm.kind && t.sender.is_some())
             });
         let codecs = answer_codecs(&self.config.codecs, &rm.codecs, rm.kind);
-        if codecs.is_empty() || existing.is_some_and(|i| self.transceivers[i].kind != rm.kind) {
+        if codecs.is_empty()
+            || existing.is_some_and(|i| self.transceivers[i].kind != rm.kind)
+            || (existing.is_none() && self.transceivers.len() >= MAX_TRANSCEIVERS)
+        {
             return None;
         }
         let r = match existing {

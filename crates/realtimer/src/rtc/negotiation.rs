@@ -267,6 +267,7 @@ impl Rtc {
                     )));
                 }
                 let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
+                self.check_answer_m_lines(&parsed)?;
                 let role = match remote.setup {
                     Setup::Active => Role::Server,
                     Setup::Passive => Role::Client,
