@@ -550,8 +550,14 @@ impl Rtc {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<RtcEvent> {
         let event = self.events.pop_front();
-        if matches!(event, Some(RtcEvent::Rtp(..))) {
-            self.rtp_events -= 1;
+        match &event {
+            Some(RtcEvent::Rtp(..)) => self.rtp_events -= 1,
+            Some(RtcEvent::Feedback(r, _)) => {
+                if let Some(t) = self.transceivers.get_mut(r.0 as usize) {
+                    t.send.keyframe_pending = false;
+                }
+            }
+            _ => {}
         }
         event
     }

@@ -60,6 +60,10 @@ pub(crate) struct SendStream {
     /// The protected packets last sent, by wire sequence number (made on
     /// the first packet).
     history: Option<RetransmitBuffer>,
+    /// The command sequence number of the last FIR about this track.
+    last_fir: Option<u8>,
+    /// A keyframe request event waits in the queue.
+    pub(crate) keyframe_pending: bool,
 }
 
 impl SendStream {
@@ -200,11 +204,12 @@ impl Rtc {
                     }
                 }
                 RtcpPacket::Pli(pli) => {
-                    self.feedback(pli.media_ssrc, Feedback::Keyframe(KeyframeRequest::Pli));
+                    self.keyframe_request(pli.media_ssrc, KeyframeRequest::Pli, None);
                 }
                 RtcpPacket::Fir(fir) => {
                     for entry in &fir.entries {
-                        self.feedback(entry.ssrc, Feedback::Keyframe(KeyframeRequest::Fir));
+                        let seq = Some(entry.sequence_number);
+                        self.keyframe_request(entry.ssrc, KeyframeRequest::Fir, seq);
                     }
                 }
                 RtcpPacket::Nack(nack) => {
@@ -215,18 +220,30 @@ impl Rtc {
         }
     }
 
-    /// Feedback about `ssrc`: an event if it is one of our tracks.
-    fn feedback(&mut self, ssrc: u32, feedback: Feedback) {
-        let found = self
+    /// A keyframe request about `ssrc`: an event if it is one of our
+    /// tracks, unless one is pending already or a FIR repeats its command
+    /// sequence number (RFC 5104 §4.3.1.2), so at most one such event per
+    /// track waits, whatever the peer sends.
+    fn keyframe_request(&mut self, ssrc: u32, request: KeyframeRequest, fir_seq: Option<u8>) {
+        let Some(i) = self
             .transceivers
             .iter()
-            .position(|t| t.sender.is_some() && t.send.ssrc == ssrc);
-        match found {
-            Some(i) => self
-                .events
-                .push_back(RtcEvent::Feedback(MediaRef(i as u32), feedback)),
-            None => trace!(ssrc, "feedback for no track of ours"),
+            .position(|t| t.sender.is_some() && t.send.ssrc == ssrc)
+        else {
+            trace!(ssrc, "feedback for no track of ours");
+            return;
+        };
+        let s = &mut self.transceivers[i].send;
+        if fir_seq.is_some() && std::mem::replace(&mut s.last_fir, fir_seq) == fir_seq {
+            return;
         }
+        if std::mem::replace(&mut s.keyframe_pending, true) {
+            return;
+        }
+        self.events.push_back(RtcEvent::Feedback(
+            MediaRef(i as u32),
+            Feedback::Keyframe(request),
+        ));
     }
 
     /// Asks the peer for a keyframe of its track on `media` with a PLI
@@ -446,9 +463,9 @@ mod tests {
             .collect()
     }
 
-    #[test]
-    fn feedback_carries_no_report_and_no_sr_goes_out_before_rtp() {
-        let now = Instant::now();
+    /// A connection with SRTP keys and a video track, and the context
+    /// that unprotects what it sends.
+    fn rtc_with_track(now: Instant) -> (Rtc, MediaRef, realtimer_srtp::SrtpContext) {
         let cert = realtimer_dtls::Certificate::generate(std::time::SystemTime::now()).unwrap();
         let mut rtc = Rtc::new(super::super::RtcConfig::default(), cert, now);
         let profile = realtimer_srtp::ProtectionProfile::AeadAes128Gcm;
@@ -458,8 +475,52 @@ mod tests {
             local: context(),
             remote: context(),
         });
-        let mut peer = context();
         let video = rtc.add_track(crate::MediaKind::Video, "s", "cam").unwrap();
+        (rtc, video, context())
+    }
+
+    #[test]
+    fn keyframe_requests_are_merged_and_repeated_firs_ignored() {
+        let now = Instant::now();
+        let (mut rtc, video, _) = rtc_with_track(now);
+        let ssrc = rtc.transceivers[video.0 as usize].send.ssrc;
+        let fir = |seq| {
+            RtcpPacket::Fir(realtimer_rtp::rtcp::Fir {
+                sender_ssrc: 1,
+                entries: vec![realtimer_rtp::rtcp::FirEntry {
+                    ssrc,
+                    sequence_number: seq,
+                }],
+            })
+        };
+        let pli = RtcpPacket::Pli(Pli {
+            sender_ssrc: 1,
+            media_ssrc: ssrc,
+        });
+        let mut flood = Vec::new();
+        for p in std::iter::repeat_n(&pli, 80).chain([&fir(1), &fir(1)]) {
+            p.write(&mut flood).unwrap();
+        }
+        rtc.handle_rtcp(now, &flood);
+        let requests = |rtc: &mut Rtc| {
+            std::iter::from_fn(|| rtc.poll_event())
+                .filter(|e| matches!(e, RtcEvent::Feedback(..)))
+                .count()
+        };
+        assert_eq!(requests(&mut rtc), 1, "one pending request per track");
+        // Once read, a new PLI is a new request; FIR 1 again is not.
+        for (p, expected) in [(&fir(1), 0), (&pli, 1), (&fir(2), 1)] {
+            let mut plain = Vec::new();
+            p.write(&mut plain).unwrap();
+            rtc.handle_rtcp(now, &plain);
+            assert_eq!(requests(&mut rtc), expected, "{p:?}");
+        }
+    }
+
+    #[test]
+    fn feedback_carries_no_report_and_no_sr_goes_out_before_rtp() {
+        let now = Instant::now();
+        let (mut rtc, video, mut peer) = rtc_with_track(now);
         // The peer's stream on the same transceiver, with packets 1 and 3.
         let t = &mut rtc.transceivers[video.0 as usize];
         t.receive.push(ReceiveStream::new(0xABCD, 90_000));
