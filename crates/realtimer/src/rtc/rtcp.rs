@@ -44,6 +44,12 @@ const RETRANSMIT_HISTORY: usize = 512;
 /// continues by one instead (as libwebrtc and str0m absorb it).
 const MAX_SEQUENCE_STEP: u16 = 3000;
 
+/// A packet at most this far behind the application's last one, whose
+/// place on the wire was never sent, is late (reordered, or a
+/// retransmission from upstream): it keeps its place. Well within
+/// [`RETRANSMIT_HISTORY`], which tells whether the place was sent.
+const MAX_LATE: u16 = 64;
+
 /// What one of our tracks sent, for sender reports (RFC 3550 §6.4.1), and
 /// the sequence numbers it put on the wire.
 #[derive(Debug, Clone, Default)]
@@ -74,37 +80,43 @@ impl SendStream {
         }
     }
 
-    /// The wire sequence number for the application's `seq`: the same
-    /// step as the application's if it is forward and small, else the
-    /// next one.
-    pub(crate) fn wire_sequence(&self, seq: u16) -> u16 {
-        match self.last_seq {
-            None => seq,
-            Some((app, wire)) => {
-                let step = seq.wrapping_sub(app);
-                if (1..=MAX_SEQUENCE_STEP).contains(&step) {
-                    wire.wrapping_add(step)
-                } else {
-                    wire.wrapping_add(1)
-                }
-            }
+    /// Where the application's `seq` goes on the wire: the same step as
+    /// the application's if it is forward and small; a late packet (at most
+    /// [`MAX_LATE`] behind, its place never sent) in its place; else the
+    /// next number. The flag says the packet is late.
+    pub(crate) fn wire_sequence(&self, seq: u16) -> (u16, bool) {
+        let Some((app, wire)) = self.last_seq else {
+            return (seq, false);
+        };
+        let step = seq.wrapping_sub(app);
+        let back = app.wrapping_sub(seq);
+        if (1..=MAX_SEQUENCE_STEP).contains(&step) {
+            (wire.wrapping_add(step), false)
+        } else if (1..=MAX_LATE).contains(&back)
+            && self.sent_packet(wire.wrapping_sub(back)).is_none()
+        {
+            (wire.wrapping_sub(back), true)
+        } else {
+            (wire.wrapping_add(1), false)
         }
     }
 
-    /// Records a packet sent: the application's and wire sequence numbers
-    /// and the protected bytes.
+    /// Records a packet sent: the application's sequence number, where it
+    /// went on the wire ([`Self::wire_sequence`]) and the protected bytes.
     pub(crate) fn sent(
         &mut self,
         now: Instant,
-        (seq, wire): (u16, u16),
+        (seq, (wire, late)): (u16, (u16, bool)),
         timestamp: u32,
         payload: usize,
         protected: &[u8],
     ) {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload as u32);
-        self.last = Some((timestamp, now));
-        self.last_seq = Some((seq, wire));
+        if !late {
+            self.last = Some((timestamp, now));
+            self.last_seq = Some((seq, wire));
+        }
         self.history
             .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
             .insert(wire, protected);
@@ -461,6 +473,30 @@ mod tests {
                 _ => "other".to_owned(),
             })
             .collect()
+    }
+
+    #[test]
+    fn late_packets_keep_their_place_and_restarts_continue_the_sequence() {
+        let now = Instant::now();
+        let mut s = SendStream::new(1);
+        let send = |s: &mut SendStream, seq: u16| {
+            let wire = s.wire_sequence(seq);
+            s.sent(now, (seq, wire), 0, 1, &wire.0.to_be_bytes());
+            wire
+        };
+        // 12 comes after 13: it takes the place left for it.
+        for (seq, expected) in [(10, (10, false)), (11, (11, false)), (13, (13, false))] {
+            assert_eq!(send(&mut s, seq), expected);
+        }
+        assert_eq!(send(&mut s, 12), (12, true));
+        assert_eq!(send(&mut s, 14), (14, false));
+        // 12 again: its place is taken, so it is a restart.
+        assert_eq!(send(&mut s, 12), (15, false));
+        // Far back or far ahead: restarts too.
+        assert_eq!(send(&mut s, 60_000), (16, false));
+        assert_eq!(send(&mut s, 60_001), (17, false));
+        assert_eq!(send(&mut s, 5), (18, false));
+        assert_eq!(s.sent_packet(12), Some(&12u16.to_be_bytes()[..]));
     }
 
     /// A connection with SRTP keys and a video track, and the context

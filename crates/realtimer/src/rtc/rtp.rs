@@ -190,10 +190,11 @@ impl Rtc {
     /// Sends an RTP packet of our track on `media` (RTCRtpSender): with
     /// the transceiver's SSRC and MID header extension (RFC 8843 §15), the
     /// application's payload type, timestamp and marker. The sequence
-    /// number on the wire follows the application's steps, but a step back,
-    /// a repeat or a jump of more than 3000 continues the track's own
-    /// sequence instead, so an SRTP index is never reused (RFC 3711 §9.1)
-    /// and the receiver sees no restart. Generic NACKs from the peer are
+    /// number on the wire follows the application's steps, and a late
+    /// packet (up to 64 back) keeps its place if that was never sent; a
+    /// repeat, a larger step back or a jump of more than 3000 continues
+    /// the track's own sequence instead, so an SRTP index is never reused
+    /// (RFC 3711 §9.1) and the receiver sees no restart. Generic NACKs from the peer are
     /// answered from the packets last sent (RFC 4585 §6.2.1).
     /// Fails when the transceiver may not send (not negotiated so, no
     /// track), with a payload type not negotiated there, before DTLS made
@@ -235,7 +236,7 @@ impl Rtc {
         let header = RtpHeader {
             marker: packet.marker,
             payload_type: packet.payload_type,
-            sequence_number: wire_seq,
+            sequence_number: wire_seq.0,
             timestamp: packet.timestamp,
             ssrc: sender.ssrc,
             csrcs: Vec::new(),
