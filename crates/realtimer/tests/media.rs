@@ -318,6 +318,33 @@ fn restarted_sequence_numbers_go_out_continued_and_nacks_repair_loss() {
 }
 
 #[test]
+fn receivers_ask_for_lost_video_by_themselves() {
+    let (mut p, sender, _) = video_call(48);
+    let (a, b) = (p.a, p.b);
+    let host = p.net.node_host(a);
+    p.net
+        .set_uplink(host, lan().loss(realtimer_netsim::Loss::Independent(0.1)));
+    for seq in 1..=60u16 {
+        if seq == 51 {
+            // The last ones arrive, so every loss shows as a gap.
+            p.net.set_uplink(host, lan());
+        }
+        p.with(a, |rtc, now| {
+            rtc.write_rtp(now, sender, &packet(seq, b"frame")).unwrap()
+        });
+        p.run_until(Duration::from_millis(10), |_, _| false);
+    }
+    p.run_until(Duration::from_secs(2), |_, _| false);
+    let got: std::collections::BTreeSet<u16> = received(&p, b)
+        .iter()
+        .map(|(_, x)| x.sequence_number)
+        .collect();
+    assert_eq!(got, (1..=60u16).collect());
+    let lost = p.with(b, |rtc, now| rtc.stats(now)).inbound_rtp[0].packets_lost;
+    assert_eq!(lost, 0, "every loss was repaired");
+}
+
+#[test]
 fn answers_must_match_the_offer_and_offers_are_bounded() {
     let mut p = Pair::new(46, lan());
     let (a, b) = (p.a, p.b);

@@ -168,6 +168,9 @@ pub struct Rtc {
     rtp_events: usize,
     /// When the next RTCP reports are due.
     next_report: Option<Instant>,
+    /// When to ask the peer for missing video packets next (generic
+    /// NACK, RFC 4585 §6.2.1), while some are missing.
+    next_nack: Option<Instant>,
     /// SRTP or SRTCP packets that failed authentication or replay checks.
     unprotect_failures: u64,
     by_stream: HashMap<u16, ChannelRef>,
@@ -266,6 +269,7 @@ impl Rtc {
             ssrc_routes: HashMap::new(),
             rtp_events: 0,
             next_report: None,
+            next_nack: None,
             unprotect_failures: 0,
             by_stream: HashMap::new(),
             next_ref: 0,
@@ -528,6 +532,7 @@ impl Rtc {
             c.handle_timeout(now);
         }
         self.handle_report_timeout(now);
+        self.handle_nack_timeout(now);
         self.process(now);
     }
 
@@ -541,6 +546,7 @@ impl Rtc {
             self.dtls.as_ref().and_then(Dtls::poll_timeout),
             self.channels.as_ref().and_then(DataChannels::poll_timeout),
             self.report_timeout(),
+            self.srtp.as_ref().and(self.next_nack),
         ]
         .into_iter()
         .flatten()

@@ -9,7 +9,7 @@ use realtimer_rtp::rtcp::{
     CompoundPacket, Nack, Pli, ReceiverReport, ReportBlock, RtcpPacket, SdesChunk, SdesItem,
     SenderReport, SourceDescription,
 };
-use realtimer_rtp::{ReceptionStats, RetransmitBuffer, MAX_NACK_PACKETS};
+use realtimer_rtp::{NackRequester, ReceptionStats, RetransmitBuffer, MAX_NACK_PACKETS};
 use tracing::trace;
 
 use crate::error::RtcError;
@@ -49,6 +49,13 @@ const MAX_SEQUENCE_STEP: u16 = 3000;
 /// retransmission from upstream): it keeps its place. Well within
 /// [`RETRANSMIT_HISTORY`], which tells whether the place was sent.
 const MAX_LATE: u16 = 64;
+
+/// How often missing packets are looked at, while some are.
+const NACK_INTERVAL: Duration = Duration::from_millis(20);
+
+/// How long a NACK is given to be answered before the packet is asked
+/// for again (a round trip on a long path; at most 3 times).
+const NACK_RETRY: Duration = Duration::from_millis(150);
 
 /// What one of our tracks sent, for sender reports (RFC 3550 §6.4.1), and
 /// the sequence numbers it put on the wire.
@@ -139,24 +146,34 @@ pub(crate) struct ReceiveStream {
     /// Packets dropped because the application did not read the earlier
     /// ones ([`super::rtp::MAX_RTP_EVENTS`]).
     pub(crate) discarded: u64,
+    /// The packets missing, to ask for again (video only: audio is not
+    /// worth a round trip).
+    nack: Option<NackRequester>,
 }
 
 impl ReceiveStream {
-    pub(crate) fn new(ssrc: u32, clock_rate: u32) -> ReceiveStream {
+    /// A stream; `nack` to ask for its missing packets.
+    pub(crate) fn new(ssrc: u32, clock_rate: u32, nack: bool) -> ReceiveStream {
         ReceiveStream {
             ssrc,
             reception: ReceptionStats::new(ssrc, clock_rate),
             packets: 0,
             bytes: 0,
             discarded: 0,
+            nack: nack.then(NackRequester::new),
         }
     }
 
-    /// Counts a packet of `len` bytes that arrived at `now`.
-    pub(crate) fn receive(&mut self, now: Instant, seq: u16, timestamp: u32, len: usize) {
+    /// Counts a packet of `len` bytes that arrived at `now`; says whether
+    /// packets are missing now.
+    pub(crate) fn receive(&mut self, now: Instant, seq: u16, timestamp: u32, len: usize) -> bool {
         self.reception.on_rtp(now, seq, timestamp);
         self.packets += 1;
         self.bytes += len as u64;
+        self.nack.as_mut().is_some_and(|n| {
+            n.on_packet(seq);
+            n.missing() > 0
+        })
     }
 }
 
@@ -307,7 +324,17 @@ impl Rtc {
             .map(|s| s.ssrc)
             .or_else(|| t.remote.as_ref().and_then(|r| r.ssrcs.first().copied()))
             .ok_or_else(|| RtcError::state(format!("nothing received on {media} yet")))?;
-        let sender_ssrc = self.feedback_ssrc(t);
+        let sender_ssrc = feedback_ssrc(t, self.receiver_ssrc);
+        self.send_feedback_packet(sender_ssrc, &packet(sender_ssrc, media_ssrc))
+    }
+
+    /// Sends `packet` from `sender_ssrc` after the minimal head of a
+    /// compound packet (RFC 4585 §3.1).
+    fn send_feedback_packet(
+        &mut self,
+        sender_ssrc: u32,
+        packet: &RtcpPacket<'_>,
+    ) -> Result<(), RtcError> {
         let mut plain = Vec::new();
         write_compound(
             &mut plain,
@@ -319,21 +346,36 @@ impl Rtc {
                 cname_packet(&[sender_ssrc], self.cname.as_bytes()),
             ],
         );
-        packet(sender_ssrc, media_ssrc)
+        packet
             .write(&mut plain)
             .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
         self.protect(&plain, true)?;
         Ok(())
     }
 
-    /// The SSRC our feedback about `t`'s stream comes from: our track's,
-    /// else the connection's receive-only one.
-    fn feedback_ssrc(&self, t: &super::media::Transceiver) -> u32 {
-        if t.sender.is_some() {
-            t.send.ssrc
-        } else {
-            self.receiver_ssrc
+    /// Asks for the missing video packets that are due (RFC 4585
+    /// §6.2.1), and looks again in [`NACK_INTERVAL`] while some remain.
+    pub(super) fn handle_nack_timeout(&mut self, now: Instant) {
+        if self.srtp.is_none() || self.next_nack.is_none_or(|at| at > now) {
+            return;
         }
+        let mut nacks = Vec::new();
+        let mut missing = false;
+        for t in &mut self.transceivers {
+            let sender_ssrc = feedback_ssrc(t, self.receiver_ssrc);
+            for s in &mut t.receive {
+                let Some(n) = &mut s.nack else { continue };
+                nacks.extend(n.poll_nack(now, NACK_RETRY, sender_ssrc, s.ssrc));
+                missing |= n.missing() > 0;
+            }
+        }
+        for nack in nacks {
+            let sender_ssrc = nack.sender_ssrc;
+            if let Err(e) = self.send_feedback_packet(sender_ssrc, &RtcpPacket::Nack(nack)) {
+                trace!("NACK not sent: {e}");
+            }
+        }
+        self.next_nack = missing.then_some(now + NACK_INTERVAL);
     }
 
     /// When the next reports are due, once SRTP runs.
@@ -411,6 +453,16 @@ impl Rtc {
         }
         packets.push(cname_packet(&ssrcs, self.cname.as_bytes()));
         write_compound(out, &packets);
+    }
+}
+
+/// The SSRC our feedback about `t`'s stream comes from: our track's,
+/// else the connection's receive-only `receiver_ssrc`.
+fn feedback_ssrc(t: &super::media::Transceiver, receiver_ssrc: u32) -> u32 {
+    if t.sender.is_some() {
+        t.send.ssrc
+    } else {
+        receiver_ssrc
     }
 }
 
@@ -559,7 +611,7 @@ mod tests {
         let (mut rtc, video, mut peer) = rtc_with_track(now);
         // The peer's stream on the same transceiver, with packets 1 and 3.
         let t = &mut rtc.transceivers[video.0 as usize];
-        t.receive.push(ReceiveStream::new(0xABCD, 90_000));
+        t.receive.push(ReceiveStream::new(0xABCD, 90_000, false));
         for seq in [1, 3] {
             t.receive[0].receive(now, seq, u32::from(seq) * 3000, 100);
         }

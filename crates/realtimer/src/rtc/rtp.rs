@@ -11,7 +11,7 @@ use tracing::{debug, trace};
 
 use crate::error::RtcError;
 use crate::event::RtcEvent;
-use crate::media::{MediaRef, RtpPacket};
+use crate::media::{MediaKind, MediaRef, RtpPacket};
 
 use super::rtcp::ReceiveStream;
 use super::Rtc;
@@ -158,17 +158,22 @@ impl Rtc {
         let stream = match t.receive.iter().position(|s| s.ssrc == ssrc) {
             Some(i) => &mut t.receive[i],
             None if t.receive.len() < MAX_SSRC_ROUTES => {
-                t.receive.push(ReceiveStream::new(ssrc, clock_rate));
+                let nack = t.kind == MediaKind::Video;
+                t.receive.push(ReceiveStream::new(ssrc, clock_rate, nack));
                 t.receive.last_mut().expect("just pushed")
             }
             None => return,
         };
-        stream.receive(
+        let missing = stream.receive(
             now,
             packet.sequence_number(),
             packet.timestamp(),
             plain.len(),
         );
+        if missing {
+            // Ask for them soon (RFC 4585 §6.2.1).
+            self.next_nack.get_or_insert(now);
+        }
         if self.rtp_events >= MAX_RTP_EVENTS {
             stream.discarded += 1;
             return;
