@@ -67,8 +67,7 @@ pub(super) struct Driver {
     pub(super) gate: SendGate,
     /// The peer's tracks: where their RTP packets go.
     pub(super) tracks: HashMap<MediaRef, mpsc::Sender<RtpPacket>>,
-    /// Our tracks: where the peer's feedback (keyframe requests, NACKs)
-    /// goes.
+    /// Our tracks: where the peer's keyframe requests go.
     pub(super) local_tracks: HashMap<MediaRef, mpsc::Sender<Feedback>>,
 }
 

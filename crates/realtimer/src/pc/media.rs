@@ -18,8 +18,7 @@ use super::{call, Command};
 pub(super) const TRACK_QUEUE: usize = 512;
 
 /// Feedback messages a [`TrackLocal`] holds for its reader; past it the
-/// newest are dropped (keyframe requests repeat, and NACKs are retried by
-/// the receiver).
+/// newest are dropped (keyframe requests repeat).
 pub(super) const FEEDBACK_QUEUE: usize = 16;
 
 /// A track we send (MediaStreamTrack + RTCRtpSender): made with

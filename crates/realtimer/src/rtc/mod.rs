@@ -103,8 +103,10 @@ impl RtcConfig {
 /// [`RtcEvent::Track`] announces the peer's tracks, [`RtcEvent::Rtp`]
 /// brings their packets, [`Rtc::write_rtp`] sends ours, and
 /// [`RtcEvent::Feedback`] / [`Rtc::request_keyframe`] carry keyframe
-/// requests and NACKs. realtimer never encodes: payloads are forwarded or
-/// made by the application.
+/// requests. Lost packets are repaired by `Rtc` itself both ways: it asks
+/// for missing video packets and answers the peer's NACKs from what it
+/// sent (RFC 4585 §6.2.1). realtimer never encodes: payloads are
+/// forwarded or made by the application.
 #[derive(Debug)]
 pub struct Rtc {
     config: RtcConfig,
