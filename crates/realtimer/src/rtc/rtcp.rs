@@ -622,5 +622,16 @@ mod tests {
         rtc.handle_report_timeout(now);
         rtc.handle_report_timeout(now + REPORT_INTERVAL);
         assert_eq!(last_compound(&mut rtc, &mut peer), ["RR[85]", "SDES"]);
+        // With nowhere to send, RTCP stops at the queue's bound too.
+        rtc.media_out.extend(std::iter::repeat_n(
+            bytes::Bytes::new(),
+            super::super::rtp::MAX_MEDIA_QUEUE,
+        ));
+        assert!(matches!(
+            rtc.request_keyframe(video),
+            Err(RtcError::QueueFull)
+        ));
+        rtc.handle_report_timeout(now + 2 * REPORT_INTERVAL);
+        assert_eq!(rtc.media_out.len(), super::super::rtp::MAX_MEDIA_QUEUE);
     }
 }

@@ -234,9 +234,6 @@ impl Rtc {
                 packet.payload_type
             )));
         }
-        if self.media_out.len() >= MAX_MEDIA_QUEUE {
-            return Err(RtcError::QueueFull);
-        }
         let wire_seq = t.send.wire_sequence(packet.sequence_number);
         let header = RtpHeader {
             marker: packet.marker,
@@ -295,8 +292,12 @@ impl Rtc {
     }
 
     /// Protects an RTP or RTCP packet and queues it for sending; returns
-    /// the protected bytes.
+    /// the protected bytes. Refused when [`MAX_MEDIA_QUEUE`] datagrams
+    /// wait (e.g. no candidate pair yet).
     pub(super) fn protect(&mut self, plain: &[u8], rtcp: bool) -> Result<Bytes, RtcError> {
+        if self.media_out.len() >= MAX_MEDIA_QUEUE {
+            return Err(RtcError::QueueFull);
+        }
         let srtp = self
             .srtp
             .as_mut()
