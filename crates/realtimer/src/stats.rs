@@ -145,7 +145,8 @@ pub struct InboundRtpStats {
     pub mid: Option<String>,
     /// packetsReceived.
     pub packets_received: u64,
-    /// bytesReceived: of the RTP packets, headers included.
+    /// bytesReceived: RTP payload bytes (webrtc-stats §8.4: no headers or
+    /// padding), as the sender counts `bytesSent`.
     pub bytes_received: u64,
     /// packetsLost (RFC 3550 cumulative: expected less received).
     pub packets_lost: i64,

@@ -268,6 +268,8 @@ fn rtp_flows_and_keyframe_requests_go_back() {
     assert_eq!(got[0].ssrc, sent[0].ssrc);
     assert_eq!((got[0].kind, got[0].mid.as_deref()), ("video", Some("0")));
     assert_eq!((got[0].packets_received, got[0].packets_lost), (20, 0));
+    // Payload bytes on both sides (headers are not counted).
+    assert_eq!(got[0].bytes_received, sent[0].bytes_sent);
     let json = p.with(b, |rtc, now| rtc.stats(now)).to_json();
     assert!(json.contains("\"type\":\"inbound-rtp\""), "{json}");
 }

@@ -164,7 +164,7 @@ impl ReceiveStream {
         }
     }
 
-    /// Counts a packet of `len` bytes that arrived at `now`; says whether
+    /// Counts a packet with `len` payload bytes that arrived at `now`; says whether
     /// packets are missing now.
     pub(crate) fn receive(&mut self, now: Instant, seq: u16, timestamp: u32, len: usize) -> bool {
         self.reception.on_rtp(now, seq, timestamp);

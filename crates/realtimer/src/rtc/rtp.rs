@@ -168,7 +168,7 @@ impl Rtc {
             now,
             packet.sequence_number(),
             packet.timestamp(),
-            plain.len(),
+            packet.payload().len(),
         );
         if missing {
             // Ask for them soon (RFC 4585 §6.2.1).
