@@ -568,6 +568,60 @@ mod tests {
     }
 
     #[test]
+    fn a_mid_moves_a_learned_ssrc_route() {
+        let now = Instant::now();
+        let (mut rtc, first, _) = rtc_with_track(now);
+        let second = rtc.add_track(crate::MediaKind::Video, "s", "cam2").unwrap();
+        let pt = rtc.transceivers[0].codecs[0].payload_type;
+        for (r, mid) in [(first, "0"), (second, "1")] {
+            let t = &mut rtc.transceivers[r.0 as usize];
+            t.mid = Some(mid.to_owned());
+            t.mid_extension = Some(4);
+        }
+        // Only the first receives: the payload type alone routes there.
+        rtc.transceivers[0].remote = Some(crate::jsep::media::RemoteMedia {
+            mid: "0".to_owned(),
+            kind: crate::MediaKind::Video,
+            direction: crate::Direction::SendRecv,
+            codecs: rtc.transceivers[0].codecs.clone(),
+            mid_extension: Some(4),
+            ssrcs: Vec::new(),
+            stream_ids: Vec::new(),
+            track_id: None,
+        });
+        let mut deliver = |seq: u16, mid: Option<&str>| {
+            let header = realtimer_rtp::RtpHeader {
+                marker: false,
+                payload_type: pt,
+                sequence_number: seq,
+                timestamp: 0,
+                ssrc: 77,
+                csrcs: Vec::new(),
+                extensions: mid
+                    .map(|m| realtimer_rtp::Extension {
+                        id: 4,
+                        data: m.as_bytes().to_vec(),
+                    })
+                    .into_iter()
+                    .collect(),
+            };
+            let mut plain = Vec::new();
+            header.write_packet(b"x", 0, &mut plain).unwrap();
+            rtc.handle_rtp(now, &plain);
+            std::iter::from_fn(|| rtc.poll_event())
+                .find_map(|e| match e {
+                    RtcEvent::Rtp(r, _) => Some(r),
+                    _ => None,
+                })
+                .expect("delivered")
+        };
+        assert_eq!(deliver(1, None), first);
+        assert_eq!(deliver(2, Some("1")), second);
+        // Learned anew: packets without the MID follow it.
+        assert_eq!(deliver(3, None), second);
+    }
+
+    #[test]
     fn keyframe_requests_are_merged_and_repeated_firs_ignored() {
         let now = Instant::now();
         let (mut rtc, video, _) = rtc_with_track(now);

@@ -107,8 +107,8 @@ impl Rtc {
 
     /// RFC 8843 §9.2: the transceiver of a packet, by its MID header
     /// extension, else the SSRC it came with before, else a payload type
-    /// only one receiving transceiver has.
-    fn route(&self, packet: &realtimer_rtp::RtpPacket<'_>) -> Option<MediaRef> {
+    /// only one receiving transceiver has; and whether the MID said so.
+    fn route(&self, packet: &realtimer_rtp::RtpPacket<'_>) -> Option<(MediaRef, bool)> {
         let by_mid = packet.extensions().and_then(|ext| {
             self.transceivers.iter().position(|t| {
                 let (Some(id), Some(mid)) = (t.mid_extension, &t.mid) else {
@@ -117,23 +117,23 @@ impl Rtc {
                 ext.get(id) == Some(mid.as_bytes())
             })
         });
-        let index = by_mid
-            .map(|i| MediaRef(i as u32))
-            .or_else(|| self.ssrc_routes.get(&packet.ssrc()).copied())
-            .or_else(|| {
-                let pt = packet.payload_type();
-                let mut takers = self.transceivers.iter().enumerate().filter(|(_, t)| {
-                    t.remote.is_some() && t.codecs.iter().any(|c| c.payload_type == pt)
-                });
-                match (takers.next(), takers.next()) {
-                    (Some((i, _)), None) => Some(MediaRef(i as u32)),
-                    _ => None,
-                }
-            })?;
-        Some(index)
+        if let Some(i) = by_mid {
+            return Some((MediaRef(i as u32), true));
+        }
+        let index = self.ssrc_routes.get(&packet.ssrc()).copied().or_else(|| {
+            let pt = packet.payload_type();
+            let mut takers = self.transceivers.iter().enumerate().filter(|(_, t)| {
+                t.remote.is_some() && t.codecs.iter().any(|c| c.payload_type == pt)
+            });
+            match (takers.next(), takers.next()) {
+                (Some((i, _)), None) => Some(MediaRef(i as u32)),
+                _ => None,
+            }
+        })?;
+        Some((index, false))
     }
 
-    fn handle_rtp(&mut self, now: Instant, plain: &[u8]) {
+    pub(super) fn handle_rtp(&mut self, now: Instant, plain: &[u8]) {
         let packet = match realtimer_rtp::RtpPacket::parse(plain) {
             Ok(p) => p,
             Err(e) => {
@@ -141,12 +141,14 @@ impl Rtc {
                 return;
             }
         };
-        let Some(r) = self.route(&packet) else {
+        let Some((r, by_mid)) = self.route(&packet) else {
             trace!(ssrc = packet.ssrc(), "RTP for no transceiver: dropped");
             return;
         };
         let ssrc = packet.ssrc();
-        if !self.ssrc_routes.contains_key(&ssrc) && self.ssrc_routes.len() < MAX_SSRC_ROUTES {
+        // A MID updates what the SSRC was learned for (RFC 8843 §9.2).
+        let known = self.ssrc_routes.contains_key(&ssrc);
+        if (known && by_mid) || (!known && self.ssrc_routes.len() < MAX_SSRC_ROUTES) {
             self.ssrc_routes.insert(ssrc, r);
         }
         let t = &mut self.transceivers[r.0 as usize];
