@@ -3,7 +3,7 @@
 // --mdns: without --use-fake-ui-for-media-stream, so Chromium hides its host
 // addresses behind mDNS names, as for any page without camera permission.
 // Prints `RESULT {"passed":[...],"failed":[...]}` and exits 0 when nothing failed.
-import { chromium } from 'playwright-core';
+import { FAKE_MEDIA, launchChromium } from './launch.mjs';
 
 const url = process.argv[2];
 const mdns = process.argv.includes('--mdns');
@@ -11,21 +11,9 @@ if (!url) {
   console.error('usage: node dc-interop.mjs URL');
   process.exit(2);
 }
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: [
-    '--allow-loopback-in-peer-connection',
-    '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ].filter((f) => !(mdns && f === '--use-fake-ui-for-media-stream')),
-});
+const browser = await launchChromium(
+  FAKE_MEDIA.filter((f) => !(mdns && f === '--use-fake-ui-for-media-stream')),
+);
 let code = 1;
 try {
   const page = await browser.newPage();

@@ -9,7 +9,7 @@
 // video decodes frames (framesDecoded > 0) and audio arrives; hanging up
 // sends bye and the echo process exits 0. Prints one line per check and
 // "N passed, N failed"; exits 1 if any failed.
-import { chromium } from 'playwright-core';
+import { FAKE_MEDIA, launchChromium } from './launch.mjs';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,17 +70,7 @@ const INBOUND = `(async (pc) => {
   return out;
 })`;
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: [
-    '--allow-loopback-in-peer-connection',
-    '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream',
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-});
+const browser = await launchChromium(FAKE_MEDIA);
 let echo;
 try {
   const room = `echo-${order}-${process.pid}-${Date.now()}`;

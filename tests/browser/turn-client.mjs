@@ -9,7 +9,7 @@
 // The browser sends "ping", expects "pong" back, then prints
 // {"result": {...}} with the selected pair's local and remote candidate
 // types and the relayProtocol from getStats, and exits.
-import { chromium } from 'playwright-core';
+import { launchChromium } from './launch.mjs';
 import { createInterface } from 'node:readline';
 
 const [url, username, credential] = process.argv.slice(2);
@@ -19,14 +19,7 @@ if (!credential) {
 }
 const send = (m) => process.stdout.write(`${JSON.stringify(m)}\n`);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: [
-    '--allow-loopback-in-peer-connection',
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launchChromium();
 const page = await browser.newPage();
 page.on('console', (m) => console.error(`page ${m.type()}: ${m.text()}`));
 await page.exposeFunction('signal', (m) => send(m));

@@ -10,7 +10,7 @@
 // turns: URL). Checks that a data channel opens, a message crosses both ways,
 // and getStats shows the selected pair's local candidates are relayed over
 // that transport. Prints one line per check and "N passed, N failed".
-import { chromium } from 'playwright-core';
+import { launchChromium } from './launch.mjs';
 
 const [base, ...transports] = process.argv.slice(2);
 if (!base || transports.length === 0) {
@@ -18,16 +18,7 @@ if (!base || transports.length === 0) {
   process.exit(2);
 }
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: [
-    '--allow-loopback-in-peer-connection',
-    '--use-fake-ui-for-media-stream',
-    '--ignore-certificate-errors',
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-  ],
-});
+const browser = await launchChromium(['--use-fake-ui-for-media-stream', '--ignore-certificate-errors']);
 
 let passed = 0;
 let failed = 0;

@@ -6,7 +6,7 @@
 // are a secure context). With SECOND_BASE set, UC5's second tab opens on that
 // server instead (two servers sharing rooms through Redis). Saves a screenshot of each page to OUTDIR. Prints
 // one line per check and "N passed, N failed"; exits 1 if any failed.
-import { chromium } from 'playwright-core';
+import { FAKE_MEDIA, launchChromium } from './launch.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { createHash } from 'node:crypto';
@@ -18,17 +18,7 @@ if (!base || !outDir || cases.length === 0) {
 }
 mkdirSync(outDir, { recursive: true });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
-  args: [
-    '--allow-loopback-in-peer-connection',
-    '--use-fake-ui-for-media-stream',
-    '--use-fake-device-for-media-stream',
-    '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run',
-    '--disable-background-networking', '--disable-component-update', '--disable-sync',
-    '--autoplay-policy=no-user-gesture-required',
-  ],
-});
+const browser = await launchChromium(FAKE_MEDIA);
 const context = await browser.newContext();
 
 let passed = 0;
