@@ -60,6 +60,16 @@ pub struct Transmit {
     pub contents: Bytes,
 }
 
+impl From<realtimer_ice::Transmit> for Transmit {
+    fn from(t: realtimer_ice::Transmit) -> Self {
+        Transmit {
+            source: t.source,
+            destination: t.destination,
+            contents: t.contents,
+        }
+    }
+}
+
 /// Something the driver should know or do, with the browser's event names
 /// in the docs.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -1,6 +1,7 @@
 //! DTLS and SCTP glue: starting DTLS in its role, the association, and
 //! moving SCTP packets into DTLS records.
 
+use std::net::SocketAddr;
 use std::time::Instant;
 
 use realtimer_datachannel::{DataChannels, DtlsRole, SctpConfig};
@@ -123,36 +124,32 @@ impl Rtc {
         if let Some(t) = self.ice.poll_transmit() {
             self.traffic
                 .count_sent(selected, t.source, t.destination, t.contents.len());
-            return Some(Transmit {
-                source: t.source,
-                destination: t.destination,
-                contents: t.contents,
-            });
+            return Some(t.into());
         }
         if let Some(t) = self.next_media_transmit() {
-            self.traffic
-                .count_sent(selected, t.source, t.destination, t.contents.len());
-            if let Some(t) = self.ice.encapsulate(t) {
-                return Some(Transmit {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: t.contents,
-                });
+            if let Some(t) = self.count_and_wrap(selected, t) {
+                return Some(t);
             }
         }
         loop {
             let t = self.next_dtls_transmit()?;
-            self.traffic
-                .count_sent(selected, t.source, t.destination, t.contents.len());
-            // None: the relayed candidate's allocation is gone.
-            if let Some(t) = self.ice.encapsulate(t) {
-                return Some(Transmit {
-                    source: t.source,
-                    destination: t.destination,
-                    contents: t.contents,
-                });
+            if let Some(t) = self.count_and_wrap(selected, t) {
+                return Some(t);
             }
         }
+    }
+
+    /// Counts a media or DTLS datagram on `selected` and wraps it for its
+    /// TURN server when it leaves from a relayed candidate; `None` when
+    /// that candidate's allocation is gone.
+    fn count_and_wrap(
+        &mut self,
+        selected: Option<(SocketAddr, SocketAddr)>,
+        t: realtimer_ice::Transmit,
+    ) -> Option<Transmit> {
+        self.traffic
+            .count_sent(selected, t.source, t.destination, t.contents.len());
+        self.ice.encapsulate(t).map(Transmit::from)
     }
 
     pub(super) fn next_dtls_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
