@@ -57,14 +57,7 @@ fn chromium_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
 fn chromium_data_channel_relayed_through_our_turn_over_tls() {
     let tls = TestCertificate::new("chromium-turns", "127.0.0.1");
     // The HTTPS certificate serves turns: too; the page is loaded over HTTPS.
-    let (_server, base) = serve(&[
-        "--tls-cert",
-        &tls.cert,
-        "--tls-key",
-        &tls.key,
-        "--turn-tls-port",
-        "0",
-    ]);
+    let (_server, base) = serve(&tls.serve_flags());
     let out = node::run_node("turn-relay.mjs", &[&base, "tls"]);
     assert!(out.contains("tls: b relays over tls"), "{out}");
 }

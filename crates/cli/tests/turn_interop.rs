@@ -196,18 +196,14 @@ fn coturn_uclient_over_tcp_echoes_channel_data() {
 #[test]
 fn coturn_uclient_over_tls_echoes_channel_data() {
     let tls = TestCertificate::new("turn-tls", "localhost");
-    let (_server, listening) = serve_listening(&[
+    let mut flags = vec![
         "--turn-user",
         "alice:secret",
         "--relay-allow",
         "127.0.0.1/8",
-        "--tls-cert",
-        &tls.cert,
-        "--tls-key",
-        &tls.key,
-        "--turn-tls-port",
-        "0",
-    ]);
+    ];
+    flags.extend(tls.serve_flags());
+    let (_server, listening) = serve_listening(&flags);
     let tls_port = port_of(&listening, "(TLS)");
     // -t -S: TURN over TLS (uclient does not check the certificate).
     let out = uclient_to_echo(

@@ -104,6 +104,19 @@ impl TestCertificate {
             dir,
         }
     }
+
+    /// `realtimer serve` flags for HTTPS and TURN over TLS (on an
+    /// ephemeral port) with this certificate.
+    pub fn serve_flags(&self) -> [&str; 6] {
+        [
+            "--tls-cert",
+            &self.cert,
+            "--tls-key",
+            &self.key,
+            "--turn-tls-port",
+            "0",
+        ]
+    }
 }
 
 impl Drop for TestCertificate {

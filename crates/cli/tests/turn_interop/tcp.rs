@@ -194,18 +194,14 @@ fn coturn_uclient_relays_over_tcp_allocations_between_two_clients() {
 #[test]
 fn coturn_uclient_relays_over_tcp_allocations_on_tls() {
     let tls = TestCertificate::new("turn-tcp-relay-tls", "localhost");
-    let (_server, listening) = serve_listening(&[
+    let mut flags = vec![
         "--turn-user",
         "alice:secret",
         "--relay-allow",
         "127.0.0.1/32",
-        "--tls-cert",
-        &tls.cert,
-        "--tls-key",
-        &tls.key,
-        "--turn-tls-port",
-        "0",
-    ]);
+    ];
+    flags.extend(tls.serve_flags());
+    let (_server, listening) = serve_listening(&flags);
     let tls_port = port_of(&listening, "(TLS)");
     // -T -S: control and data connections over TLS; the pipe carries the
     // TLS connection's plaintext to the other client's relay.
