@@ -97,6 +97,13 @@ fn serve_web_dir_serves_pages_from_disk() {
     let server = serve(&["--web-dir", dir.to_str().unwrap()]);
     let index = get(server.address, "/");
     assert!(index.contains("<p>from disk</p>"), "{index}");
+    // The folder has no socket.io/ of its own: the server's client is still
+    // served, as a Socket.IO server does (the codelab's step folders rely on it).
+    let client = get(server.address, "/socket.io/socket.io.js");
+    assert!(
+        client.starts_with("HTTP/1.1 200") && client.contains("io.connect"),
+        "{client}"
+    );
     drop(server);
     let _ = std::fs::remove_dir_all(&dir);
 }

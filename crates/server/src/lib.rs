@@ -125,7 +125,7 @@ pub fn app(hub: Hub, web_dir: Option<PathBuf>) -> Router {
     Router::new()
         .route(
             "/socket.io/socket.io.js",
-            get(web::socket_io_client).with_state(site),
+            get(web::socket_io_client),
         )
         .fallback_service(inner)
 }

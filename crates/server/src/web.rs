@@ -16,8 +16,8 @@ use tracing::debug;
 /// The `web/` folder as it was at build time.
 static EMBEDDED: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/../../web");
 
-/// Where the Socket.IO client lives inside the web folder.
-const SOCKET_IO_CLIENT: &str = "socket.io/socket.io.js";
+/// Our Socket.IO client script, built in (see [`socket_io_client`]).
+const SOCKET_IO_CLIENT: &str = include_str!("../../../web/socket.io/socket.io.js");
 
 /// Where pages come from.
 #[derive(Debug, Clone)]
@@ -85,8 +85,19 @@ async fn page(State(site): State<Site>, uri: Uri) -> Response {
 /// `GET /socket.io/socket.io.js`: our small Socket.IO client (`io()`,
 /// `io.connect()`, `emit`, `on`; Engine.IO v4 over WebSocket), which the
 /// codelab's pages load from the signaling server.
-pub async fn socket_io_client(State(site): State<Site>) -> Response {
-    site.respond(SOCKET_IO_CLIENT).await
+///
+/// It belongs to the server, not to the pages: like a Socket.IO server, we
+/// serve the copy built into the binary whatever `--web-dir` says, so a
+/// folder of pages (the codelab's step folders) needs no copy of it.
+pub async fn socket_io_client() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        SOCKET_IO_CLIENT,
+    )
+        .into_response()
 }
 
 /// The rooms' counts in the Prometheus text exposition format (0.0.4),
