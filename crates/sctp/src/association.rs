@@ -228,19 +228,34 @@ impl Association {
     }
 
     /// Sends INIT (RFC 9260 §5.1).
+    ///
+    /// The first INIT offers zero checksum (RFC 9653 §5.1) when
+    /// [`SctpConfig::zero_checksum`] is on; its retransmissions do not.
+    /// RFC 9260 §3.2.1 tells a receiver to skip an unknown parameter whose
+    /// type starts with the bits 10 (0x8001 does), but some deployed stacks
+    /// drop the whole INIT instead (Pion v3.1.56: "unhandled ParamType"). A
+    /// stack that parses the parameter answers the first INIT within one
+    /// round trip, so nothing changes with it; one that drops it gets a
+    /// plain INIT after the first T1 timeout (`rto_initial`) instead of
+    /// never. Most such stacks also send their own INIT (Pion always does),
+    /// and our INIT ACK to it is plain (see [`Self::handle_init`]), so they
+    /// connect without waiting for T1 at all.
     pub fn connect(&mut self, now: Instant) {
         if self.state != AssociationState::Closed {
             return;
         }
-        let init = Chunk::Init(self.our_init(Vec::new()));
+        let init = Chunk::Init(self.our_init(Vec::new(), self.config.zero_checksum));
         self.state = AssociationState::CookieWait;
         self.send_handshake(now, init, 0);
     }
 
-    fn our_init(&self, mut params: Vec<Param>) -> Init {
+    /// Our INIT or INIT ACK. `offer_zero_checksum`: whether it carries
+    /// Zero Checksum Acceptable (see [`Self::connect`] and
+    /// [`Self::handle_init`] for when it does).
+    fn our_init(&self, mut params: Vec<Param>, offer_zero_checksum: bool) -> Init {
         params.push(Param::SupportedExtensions(Bytes::from_static(&EXTENSIONS)));
         params.push(Param::ForwardTsnSupported);
-        if self.config.zero_checksum {
+        if offer_zero_checksum {
             params.push(Param::ZeroChecksumAcceptable { edmid: EDMID_DTLS });
         }
         Init {
@@ -500,7 +515,15 @@ impl Association {
             return;
         }
         let cookie = self.make_cookie(now, &init);
-        let ack = Chunk::InitAck(self.our_init(vec![Param::StateCookie(cookie)]));
+        // RFC 9653 §5.1 asks for the parameter in the INIT or INIT ACK of an
+        // endpoint willing to accept zero checksums; we are willing only
+        // when the peer's INIT offered it too. A peer whose INIT lacks it
+        // would not send us zero checksums anyway (both known stacks tie
+        // both directions to one setting) and may not parse it: Pion
+        // v3.1.56 drops an INIT ACK carrying it, so no association ever
+        // opens.
+        let offer = self.config.zero_checksum && accepts_zero_checksum(&init.params);
+        let ack = Chunk::InitAck(self.our_init(vec![Param::StateCookie(cookie)], offer));
         self.write_packet(init.initiate_tag, vec![ack]);
     }
 
@@ -836,7 +859,7 @@ impl Association {
                     self.terminate(CloseReason::HandshakeTimeout);
                     return;
                 }
-                self.send_handshake(now, chunk, attempts + 1);
+                self.send_handshake(now, without_zero_checksum_offer(chunk), attempts + 1);
             } else {
                 self.handshake = Some((chunk, deadline, attempts));
             }
@@ -1093,6 +1116,23 @@ impl Association {
 
 /// Whether INIT or INIT ACK parameters say the sender accepts zero
 /// checksums over DTLS (RFC 9653 §4).
+/// A retransmitted INIT goes without Zero Checksum Acceptable, in case
+/// the peer dropped the first one for it (see [`Association::connect`]).
+fn without_zero_checksum_offer(chunk: Chunk) -> Chunk {
+    match chunk {
+        Chunk::Init(mut init) => {
+            let before = init.params.len();
+            init.params
+                .retain(|p| !matches!(p, Param::ZeroChecksumAcceptable { .. }));
+            if init.params.len() != before {
+                debug!("INIT unanswered: retransmitting it without Zero Checksum Acceptable");
+            }
+            Chunk::Init(init)
+        }
+        other => other,
+    }
+}
+
 fn accepts_zero_checksum(params: &[Param]) -> bool {
     params
         .iter()

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
-use realtimer_sctp::{Association, AssociationState, Message, SctpConfig, SctpEvent};
+use realtimer_sctp::{
+    Association, AssociationState, Chunk, Message, Packet, Param, SctpConfig, SctpEvent,
+};
 
 pub struct SctpNode {
     pub association: Association,
@@ -15,6 +17,12 @@ pub struct SctpNode {
     pub peer: SocketAddr,
     pub messages: Vec<(Instant, Message)>,
     pub events: Vec<(Instant, SctpEvent)>,
+    /// Behaves as Pion v3.1.56 does: drops a whole packet whose INIT or
+    /// INIT ACK carries Zero Checksum Acceptable (RFC 9653), a parameter it
+    /// cannot parse.
+    pub drops_zero_checksum_offers: bool,
+    /// Every packet this node sent, when recording (`Some`).
+    pub sent: Option<Vec<Bytes>>,
 }
 
 impl SctpNode {
@@ -42,10 +50,33 @@ impl SctpNode {
     pub fn received_bytes(&self) -> usize {
         self.messages.iter().map(|(_, m)| m.payload.len()).sum()
     }
+
+    /// When the association came up.
+    pub fn connected_at(&self) -> Option<Instant> {
+        self.events
+            .iter()
+            .find_map(|(t, e)| (*e == SctpEvent::Connected).then_some(*t))
+    }
+}
+
+/// Whether a packet's INIT or INIT ACK offers zero checksum.
+pub fn offers_zero_checksum(packet: &Bytes) -> bool {
+    Packet::parse(packet).is_ok_and(|p| {
+        p.chunks.iter().any(|c| match c {
+            Chunk::Init(init) | Chunk::InitAck(init) => init
+                .params
+                .iter()
+                .any(|p| matches!(p, Param::ZeroChecksumAcceptable { .. })),
+            _ => false,
+        })
+    })
 }
 
 impl Node for SctpNode {
     fn handle_datagram(&mut self, now: Instant, datagram: Datagram) {
+        if self.drops_zero_checksum_offers && offers_zero_checksum(&datagram.contents) {
+            return;
+        }
         self.association.handle_packet(now, &datagram.contents);
         self.collect(now);
     }
@@ -56,7 +87,11 @@ impl Node for SctpNode {
     }
 
     fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
-        self.association.poll_transmit().map(|contents| Datagram {
+        let contents = self.association.poll_transmit()?;
+        if let Some(sent) = &mut self.sent {
+            sent.push(contents.clone());
+        }
+        Some(Datagram {
             source: self.local,
             destination: self.peer,
             contents,
@@ -78,6 +113,18 @@ pub struct Pair {
 impl Pair {
     /// Two hosts; `link` on a's uplink (both directions), a clean 1 ms on b's.
     pub fn new(seed: u64, link: LinkConfig, connect_a: bool, connect_b: bool) -> Pair {
+        let config = SctpConfig::default();
+        Pair::with_configs(seed, link, [config.clone(), config], [connect_a, connect_b])
+    }
+
+    /// As [`Pair::new`], with each side's configuration (seeds are set here).
+    pub fn with_configs(
+        seed: u64,
+        link: LinkConfig,
+        configs: [SctpConfig; 2],
+        [connect_a, connect_b]: [bool; 2],
+    ) -> Pair {
+        let [config_a, config_b] = configs;
         let start = Instant::now();
         let mut net = Network::new(seed, start);
         let ha = net.add_host(&["192.0.2.1".parse().unwrap()], None);
@@ -86,14 +133,8 @@ impl Pair {
         net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(1)));
         let a_addr: SocketAddr = "192.0.2.1:5000".parse().unwrap();
         let b_addr: SocketAddr = "192.0.2.2:5000".parse().unwrap();
-        let make = |seed, local, peer, connect: bool| {
-            let mut association = Association::new(
-                SctpConfig {
-                    seed,
-                    ..SctpConfig::default()
-                },
-                start,
-            );
+        let make = |config: SctpConfig, seed, local, peer, connect: bool| {
+            let mut association = Association::new(SctpConfig { seed, ..config }, start);
             if connect {
                 association.connect(start);
             }
@@ -103,10 +144,12 @@ impl Pair {
                 peer,
                 messages: Vec::new(),
                 events: Vec::new(),
+                drops_zero_checksum_offers: false,
+                sent: None,
             }
         };
-        let node_a = make(seed * 2 + 1, a_addr, b_addr, connect_a);
-        let node_b = make(seed * 2 + 2, b_addr, a_addr, connect_b);
+        let node_a = make(config_a, seed * 2 + 1, a_addr, b_addr, connect_a);
+        let node_b = make(config_b, seed * 2 + 2, b_addr, a_addr, connect_b);
         let a = net.attach(ha, node_a);
         let b = net.attach(hb, node_b);
         Pair { net, a, b, start }
