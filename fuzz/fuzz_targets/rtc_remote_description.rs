@@ -12,7 +12,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, UNIX_EPOCH};
 
 use libfuzzer_sys::fuzz_target;
-use realtimer::{Certificate, MediaKind, Rtc, RtcConfig, SessionDescription};
+use realtimer_proto::{Certificate, MediaKind, Rtc, RtcConfig, SessionDescription};
 
 const CHROMIUM_SESSION: &str =
     "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n";

@@ -2,7 +2,8 @@
 //! and media tracks (RTP forwarded, never encoded here).
 //!
 //! Two layers, as in quinn:
-//! - [`Rtc`], the sans-IO core: one owner, `&mut self`, time from the
+//! - [`Rtc`], the sans-IO core (crate `realtimer-proto`, re-exported here;
+//!   its docs say in which order to drive it): one owner, `&mut self`, time from the
 //!   caller. It composes the ICE agent, DTLS, the data channels (SCTP +
 //!   DCEP) and SRTP media, demultiplexes datagrams by first byte (RFC 7983)
 //!   and does JSEP (RFC 8829) with audio, video and data sections.
@@ -26,33 +27,21 @@
 //! ```
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
-mod channel;
-mod error;
-mod event;
-mod jsep;
-mod media;
 mod pc;
-mod rtc;
-mod stats;
 
-pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
-pub use error::RtcError;
-pub use event::{PeerConnectionState, RtcEvent, Transmit};
-pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
-pub use media::{
-    Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo,
-    MAX_NACKED,
-};
 pub use pc::{
     BundlePolicy, DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
     PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, RtpSender, TrackLocal,
     TrackRemote, UdpMux,
 };
-pub use realtimer_datachannel::{ChannelData, SctpConfig};
-pub use realtimer_dtls::{Certificate, Fingerprint};
-pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
-pub use rtc::{Rtc, RtcConfig};
-pub use stats::{
-    CandidatePairStats, CandidateStats, DataChannelStats, InboundRtpStats, OutboundRtpStats,
-    PeerConnectionStats, SctpTransportStats, StatsReport, TransportStats,
+// The sans-IO core, re-exported so that `realtimer::Rtc` and the types the
+// PeerConnection API shares with it keep their paths.
+pub use realtimer_proto::{
+    CandidatePairStats, CandidateStats, Certificate, ChannelData, ChannelRef, Codec,
+    DataChannelInfo, DataChannelInit, DataChannelState, DataChannelStats, Direction, Feedback,
+    Fingerprint, IceCandidateInit, IceConfig, IceConnectionState, IceGatheringState,
+    InboundRtpStats, KeyframeRequest, MediaKind, MediaRef, OutboundRtpStats, PeerConnectionState,
+    PeerConnectionStats, Rtc, RtcConfig, RtcError, RtcEvent, RtpPacket, SctpConfig,
+    SctpTransportStats, SdpType, SessionDescription, SignalingState, StatsReport, TrackInfo,
+    Transmit, TransportStats, MAX_NACKED,
 };

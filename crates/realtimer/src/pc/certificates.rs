@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use realtimer_dtls::{Certificate, DtlsConfig};
 use tracing::debug;
 
-use crate::error::RtcError;
+use crate::RtcError;
 
 /// Certificates kept ready.
 const POOL_SIZE: usize = 4;
@@ -53,7 +53,7 @@ fn make() -> Result<Certificate, RtcError> {
     let certificate =
         Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?;
     DtlsConfig::new(certificate.clone())
-        .with_srtp_profiles(crate::rtc::SRTP_PROFILES.to_vec())
+        .with_srtp_profiles(realtimer_proto::SRTP_PROFILES.to_vec())
         .prepare()
         .map_err(|e| RtcError::OperationError(e.to_string()))?;
     Ok(certificate)

@@ -7,9 +7,9 @@ use bytes::Bytes;
 use realtimer_datachannel::ChannelData;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
-use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
-use crate::error::RtcError;
-use crate::rtc::payload_len;
+use crate::RtcError;
+use crate::{ChannelRef, DataChannelInfo, DataChannelState};
+use realtimer_proto::payload_len;
 
 use super::{call, ChannelStatus, Command, DataChannelEvent};
 
@@ -163,7 +163,7 @@ impl DataChannel {
                 }
                 self.queued.fetch_sub(len, Ordering::AcqRel);
                 self.gate.queued.fetch_sub(len, Ordering::AcqRel);
-                return Err(RtcError::state("the connection is closed"));
+                return Err(RtcError::InvalidState("the connection is closed".into()));
             }
             self.gate.queued.fetch_sub(len, Ordering::AcqRel);
         }

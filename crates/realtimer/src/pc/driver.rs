@@ -10,12 +10,13 @@ use std::time::Duration;
 use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tracing::debug;
 
-use crate::channel::{ChannelRef, DataChannelInfo, DataChannelState};
-use crate::error::RtcError;
-use crate::event::{PeerConnectionState, RtcEvent};
-use crate::jsep::SessionDescription;
-use crate::media::{Feedback, MediaRef, RtpPacket};
-use crate::rtc::{payload_len, Rtc};
+use crate::Rtc;
+use crate::RtcError;
+use crate::SessionDescription;
+use crate::{ChannelRef, DataChannelInfo, DataChannelState};
+use crate::{Feedback, MediaRef, RtpPacket};
+use crate::{PeerConnectionState, RtcEvent};
+use realtimer_proto::payload_len;
 
 use super::data_channel::{Inbound, SendGate};
 use super::mdns::{MdnsRegistration, MdnsService};
@@ -422,6 +423,9 @@ impl Driver {
                     Some(service) => self.mdns_names.push(service.register(name, address)),
                     None => debug!(%name, "no mDNS endpoint: the name will not resolve"),
                 },
+                // RtcEvent is non-exhaustive: an event this driver does not
+                // know yet is logged, not acted on.
+                other => debug!(?other, "event not handled by the PeerConnection driver"),
             }
         }
         // Channels that are closed and delivered are forgotten.

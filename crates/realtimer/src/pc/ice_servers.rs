@@ -15,7 +15,7 @@ use realtimer_stun::{Scheme, ServerUrl, UrlTransport};
 use tracing::warn;
 
 use super::{IceServer, PeerConnectionConfig};
-use crate::error::RtcError;
+use crate::RtcError;
 
 /// RTCIceTransportPolicy (W3C webrtc-pc §4.2.5): which candidates ICE may
 /// use.

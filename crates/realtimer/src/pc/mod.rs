@@ -17,12 +17,12 @@ use realtimer_ice::{IceConnectionState, IceGatheringState};
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{info_span, warn, Instrument};
 
-use crate::channel::{ChannelRef, DataChannelInit, DataChannelState};
-use crate::error::RtcError;
-use crate::event::PeerConnectionState;
-use crate::jsep::{IceCandidateInit, SessionDescription, SignalingState};
-use crate::rtc::{Rtc, RtcConfig};
-use crate::stats::StatsReport;
+use crate::PeerConnectionState;
+use crate::RtcError;
+use crate::StatsReport;
+use crate::{ChannelRef, DataChannelInit, DataChannelState};
+use crate::{IceCandidateInit, SessionDescription, SignalingState};
+use crate::{Rtc, RtcConfig};
 
 mod certificates;
 mod data_channel;
@@ -275,9 +275,9 @@ enum Command {
     RestartIce(Reply<()>),
     AddTrack(TrackLocal, Reply<RtpSender>),
     /// An RTP packet of one of our tracks (no reply: errors are logged).
-    WriteRtp(crate::media::MediaRef, crate::media::RtpPacket),
-    RequestKeyframe(crate::media::MediaRef, Reply<()>),
-    RequestRetransmission(crate::media::MediaRef, Vec<u16>, Reply<()>),
+    WriteRtp(crate::MediaRef, crate::RtpPacket),
+    RequestKeyframe(crate::MediaRef, Reply<()>),
+    RequestRetransmission(crate::MediaRef, Vec<u16>, Reply<()>),
     GetStats(Reply<StatsReport>),
     Close(Reply<()>),
 }
@@ -304,9 +304,9 @@ async fn call<T>(
     commands
         .send(make(tx))
         .await
-        .map_err(|_| RtcError::state("the connection is closed"))?;
+        .map_err(|_| RtcError::InvalidState("the connection is closed".into()))?;
     rx.await
-        .map_err(|_| RtcError::state("the connection is closed"))?
+        .map_err(|_| RtcError::InvalidState("the connection is closed".into()))?
 }
 
 /// The socket: `config.port`, else the first free port of

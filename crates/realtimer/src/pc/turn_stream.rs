@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 use tracing::{debug, trace, warn};
 
 use super::now;
-use crate::rtc::Rtc;
+use crate::Rtc;
 
 /// How long a connection (and its TLS handshake) may take.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);

@@ -18,7 +18,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tracing::debug;
 
-use crate::error::RtcError;
+use crate::RtcError;
 
 use super::udp_mux::MuxPort;
 

@@ -20,7 +20,7 @@ use realtimer_stun::Message;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, trace};
 
-use crate::error::RtcError;
+use crate::RtcError;
 
 use super::udp::{Outgoing, UdpIo};
 

@@ -24,8 +24,8 @@ mod transport;
 mod turn;
 
 use channels::Slot;
-pub(crate) use rtp::SRTP_PROFILES;
-pub(crate) use stats::payload_len;
+pub use rtp::{MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
+pub use stats::payload_len;
 
 use crate::channel::ChannelRef;
 use crate::event::{PeerConnectionState, RtcEvent, Transmit};

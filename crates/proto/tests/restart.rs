@@ -7,11 +7,11 @@ mod common;
 use std::time::Duration;
 
 use common::Pair;
-use realtimer::{
+use realtimer_netsim::{LinkConfig, NodeId};
+use realtimer_proto::{
     ChannelData, ChannelRef, DataChannelInit, IceConnectionState, PeerConnectionState, RtcEvent,
     SessionDescription, SignalingState,
 };
-use realtimer_netsim::{LinkConfig, NodeId};
 
 fn lan() -> LinkConfig {
     LinkConfig::default().delay(Duration::from_millis(5))

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::Pair;
-use realtimer::{
+use realtimer_netsim::{LinkConfig, Loss};
+use realtimer_proto::{
     ChannelData, DataChannelInit, DataChannelState, IceCandidateInit, PeerConnectionState,
     RtcError, RtcEvent, SdpType, SessionDescription, SignalingState,
 };
-use realtimer_netsim::{LinkConfig, Loss};
 
 fn lan() -> LinkConfig {
     LinkConfig::default().delay(Duration::from_millis(5))

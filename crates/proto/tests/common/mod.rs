@@ -6,11 +6,11 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
-use realtimer::{
+use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
+use realtimer_proto::{
     Certificate, ChannelData, ChannelRef, DataChannelInit, IceCandidateInit, PeerConnectionState,
     Rtc, RtcConfig, RtcEvent, SessionDescription,
 };
-use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
 
 pub struct RtcNode {
     pub rtc: Rtc,
@@ -57,7 +57,7 @@ impl RtcNode {
             .any(|(_, e)| matches!(e, RtcEvent::ChannelClosed(x) if *x == r))
     }
 
-    pub fn incoming(&self) -> Vec<(ChannelRef, realtimer::DataChannelInfo)> {
+    pub fn incoming(&self) -> Vec<(ChannelRef, realtimer_proto::DataChannelInfo)> {
         self.events
             .iter()
             .filter_map(|(_, e)| match e {

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::Pair;
-use realtimer::{ChannelData, DataChannelInit};
 use realtimer_netsim::LinkConfig;
+use realtimer_proto::{ChannelData, DataChannelInit};
 
 #[test]
 fn stats_after_a_known_transfer() {

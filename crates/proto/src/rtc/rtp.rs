@@ -19,16 +19,16 @@ use super::Rtc;
 /// The SRTP profiles DTLS offers, most preferred first (RFC 7714 GCM as
 /// browsers prefer it, then the profile every WebRTC stack has, RFC 8827
 /// §6.5).
-pub(crate) const SRTP_PROFILES: [SrtpProfile; 2] =
+pub const SRTP_PROFILES: [SrtpProfile; 2] =
     [SrtpProfile::AeadAes128Gcm, SrtpProfile::Aes128CmSha1_80];
 
 /// Most protected media datagrams waiting for [`Rtc::poll_transmit`]; past
 /// it [`Rtc::write_rtp`] says the queue is full.
-pub(crate) const MAX_MEDIA_QUEUE: usize = 1024;
+pub const MAX_MEDIA_QUEUE: usize = 1024;
 
 /// Most received RTP packets waiting in the event queue; past it newer
 /// ones are dropped (and counted): late media is useless.
-pub(crate) const MAX_RTP_EVENTS: usize = 1024;
+pub const MAX_RTP_EVENTS: usize = 1024;
 
 /// Most remote SSRCs remembered (RFC 8843 §9.2 routing table).
 const MAX_SSRC_ROUTES: usize = 256;

@@ -127,8 +127,9 @@ pub(crate) struct ChannelCounters {
     pub(crate) bytes_received: u64,
 }
 
-/// RTCDataChannelStats count payload bytes: UTF-8 bytes of text.
-pub(crate) fn payload_len(data: &ChannelData) -> u64 {
+/// RTCDataChannelStats count payload bytes: UTF-8 bytes of text. Drivers
+/// that queue messages outside the core count them the same way.
+pub fn payload_len(data: &ChannelData) -> u64 {
     match data {
         ChannelData::Text(t) => t.len() as u64,
         ChannelData::Binary(b) => b.len() as u64,

@@ -7,11 +7,11 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use common::Pair;
-use realtimer::{
+use realtimer_netsim::LinkConfig;
+use realtimer_proto::{
     Direction, Feedback, KeyframeRequest, MediaKind, RtcError, RtcEvent, RtpPacket,
     SessionDescription,
 };
-use realtimer_netsim::LinkConfig;
 
 const CHROMIUM_OFFER: &str =
     include_str!("../../sdp/tests/fixtures/chromium/offer-audio-video-data.sdp");
@@ -165,7 +165,7 @@ fn tracks_negotiate_between_two_cores_and_reoffers_keep_m_line_order() {
 }
 
 /// a sends a video track to b; both connected with SRTP keys.
-fn video_call(seed: u64) -> (Pair, realtimer::MediaRef, realtimer::MediaRef) {
+fn video_call(seed: u64) -> (Pair, realtimer_proto::MediaRef, realtimer_proto::MediaRef) {
     let mut p = Pair::new(seed, lan());
     let a = p.a;
     let sender = p.with(a, |rtc, _| {
@@ -197,7 +197,7 @@ fn packet(seq: u16, payload: &'static [u8]) -> RtpPacket {
     }
 }
 
-fn received(p: &Pair, id: realtimer_netsim::NodeId) -> Vec<(realtimer::MediaRef, RtpPacket)> {
+fn received(p: &Pair, id: realtimer_netsim::NodeId) -> Vec<(realtimer_proto::MediaRef, RtpPacket)> {
     p.node(id)
         .events
         .iter()
