@@ -123,10 +123,7 @@ pub fn app(hub: Hub, web_dir: Option<PathBuf>) -> Router {
         .layer(socketio::layer(hub))
         .layer(axum::middleware::map_request(socketio::own_request_head));
     Router::new()
-        .route(
-            "/socket.io/socket.io.js",
-            get(web::socket_io_client),
-        )
+        .route("/socket.io/socket.io.js", get(web::socket_io_client))
         .fallback_service(inner)
 }
 
