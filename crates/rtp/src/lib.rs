@@ -14,6 +14,10 @@
 //!   blocks (loss, extended highest sequence number, jitter, LSR/DLSR).
 //! - [`NackRequester`] and [`RetransmitBuffer`] are the two ends of
 //!   retransmission on generic NACK.
+//! - Congestion control feedback: transport-wide feedback
+//!   ([`rtcp::TransportFeedback`], built from arrivals by
+//!   [`TransportFeedbackGenerator`]), RFC 8888
+//!   ([`rtcp::CongestionControlFeedback`]) and REMB ([`rtcp::Remb`]).
 //! - [`payload`] splits VP8 and H.264 frames into payloads and joins them
 //!   back.
 //! - [`is_rtcp`] tells RTP from RTCP on a muxed port (RFC 5761 §4).
@@ -37,12 +41,17 @@ mod packet;
 pub mod payload;
 mod reception;
 pub mod rtcp;
+mod twcc;
 
 pub use error::{ParseError, WriteError};
 pub use extension::{Extension, ExtensionForm, Extensions};
 pub use nack::{NackRequester, RetransmitBuffer, MAX_MISSING, MAX_NACK_PACKETS};
 pub use packet::{header_len, RtpHeader, RtpPacket, RtpPacketMut, MAX_CSRCS};
 pub use reception::ReceptionStats;
+pub use twcc::{
+    parse_transport_sequence, FeedbackConfig, TransportFeedbackGenerator, MAX_PENDING_ARRIVALS,
+    TRANSPORT_CC_URI,
+};
 
 /// RFC 5761 §4: on a port shared by RTP and RTCP, a packet whose second byte
 /// (marker bit masked off) is in 64..=95 is RTCP (packet types 192..=223);

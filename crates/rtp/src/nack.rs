@@ -107,7 +107,7 @@ impl NackRequester {
 }
 
 /// The extended sequence number closest to `highest` (RFC 3550 A.1).
-fn extend(highest: u64, seq: u16) -> u64 {
+pub(crate) fn extend(highest: u64, seq: u16) -> u64 {
     let base = highest & !0xFFFF;
     let candidates = [base.wrapping_sub(1 << 16), base, base + (1 << 16)];
     candidates

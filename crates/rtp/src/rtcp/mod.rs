@@ -9,13 +9,19 @@
 //! assert_eq!(packets, vec![RtcpPacket::Pli(Pli { sender_ssrc: 1, media_ssrc: 2 })]);
 //! ```
 
+mod ccfb;
 mod feedback;
+mod remb;
 mod report;
 mod sdes;
+mod twcc;
 
+pub use ccfb::{CongestionControlFeedback, PacketMetric, StreamReport, MAX_METRICS_PER_STREAM};
 pub use feedback::{Fir, FirEntry, Nack, NackPair, Pli};
+pub use remb::Remb;
 pub use report::{ReceiverReport, ReportBlock, SenderReport, MAX_REPORT_BLOCKS};
 pub use sdes::{Bye, SdesChunk, SdesItem, SourceDescription};
+pub use twcc::{PacketArrival, TransportFeedback, DELTA_TICK_MICROS, REFERENCE_TIME_MICROS};
 
 use crate::{be16, ParseError, WriteError};
 
@@ -58,7 +64,14 @@ pub enum RtcpPacket<'a> {
     Fir(Fir),
     /// RFC 4585 §6.2.1: generic NACK.
     Nack(Nack),
-    /// Any other packet (APP, REMB, transport-cc, XR...), whole.
+    /// draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1.
+    TransportFeedback(TransportFeedback),
+    /// RFC 8888 §3.1: congestion control feedback.
+    CongestionControlFeedback(CongestionControlFeedback),
+    /// draft-alvestrand-rmcat-remb-03 §2.2: receiver estimated maximum
+    /// bitrate.
+    Remb(Remb),
+    /// Any other packet (APP, XR, other application feedback...), whole.
     Other {
         /// The packet type.
         packet_type: u8,
@@ -81,6 +94,9 @@ impl<'a> RtcpPacket<'a> {
             Self::Pli(p) => p.write(out),
             Self::Fir(p) => p.write(out),
             Self::Nack(p) => p.write(out),
+            Self::TransportFeedback(p) => p.write(out),
+            Self::CongestionControlFeedback(p) => p.write(out),
+            Self::Remb(p) => p.write(out),
             Self::Other { bytes, .. } => {
                 out.extend_from_slice(bytes);
                 Ok(())
@@ -106,6 +122,15 @@ impl<'a> RtcpPacket<'a> {
             }
             (packet_type::BYE, count) => Self::Bye(Bye::parse(body, count)?),
             (packet_type::RTPFB, Nack::FORMAT) => Self::Nack(Nack::parse(body)?),
+            (packet_type::RTPFB, TransportFeedback::FORMAT) => {
+                Self::TransportFeedback(TransportFeedback::parse(body)?)
+            }
+            (packet_type::RTPFB, CongestionControlFeedback::FORMAT) => {
+                Self::CongestionControlFeedback(CongestionControlFeedback::parse(body)?)
+            }
+            (packet_type::PSFB, Remb::FORMAT) if Remb::is_remb(&body) => {
+                Self::Remb(Remb::parse(body)?)
+            }
             (packet_type::PSFB, Pli::FORMAT) => Self::Pli(Pli::parse(body)?),
             (packet_type::PSFB, Fir::FORMAT) => Self::Fir(Fir::parse(body)?),
             (packet_type, format) => Self::Other {

@@ -26,7 +26,7 @@ fn block(ssrc: u32) -> ReportBlock {
 
 /// A compound packet as Chromium sends with video: SR with one report
 /// block, SDES CNAME, then a REMB (PSFB FMT 15) and a transport-cc
-/// feedback (RTPFB FMT 15) kept opaque.
+/// feedback (RTPFB FMT 15).
 #[rustfmt::skip]
 const CHROMIUM_COMPOUND: &[u8] = &[
     // SR, RC=1, length 12 words
@@ -74,17 +74,18 @@ fn parses_a_chromium_compound_packet() {
         panic!()
     };
     assert_eq!(sdes.chunks[0].cname(), Some(&b"abcdefgh12345678"[..]));
-    assert!(
-        matches!(packets[2], RtcpPacket::Other { packet_type: 206, format: 15, bytes } if bytes.len() == 24)
+    let RtcpPacket::Remb(remb) = &packets[2] else {
+        panic!("{:?}", packets[2])
+    };
+    assert_eq!(
+        (remb.bitrate, &remb.ssrcs[..]),
+        (1_000_000, &[0x5566_7788][..])
     );
-    assert!(matches!(
-        packets[3],
-        RtcpPacket::Other {
-            packet_type: 205,
-            format: 15,
-            ..
-        }
-    ));
+    let RtcpPacket::TransportFeedback(twcc) = &packets[3] else {
+        panic!("{:?}", packets[3])
+    };
+    assert_eq!((twcc.base_sequence, twcc.reference_time), (1, 1));
+    assert_eq!(twcc.packets, [PacketArrival::Received { delta: 4 }]);
     // Written again: the same bytes.
     let mut out = Vec::new();
     for p in &packets {
