@@ -1,0 +1,298 @@
+//! Send-side bandwidth estimation and pacing for WebRTC, sans-IO.
+//!
+//! After draft-ietf-rmcat-gcc-02 and what libwebrtc's goog_cc does today:
+//!
+//! - [`SendSideBwe`] takes every packet sent ([`SentPacket`], numbered by
+//!   the transport-wide sequence number) and every transport-wide feedback
+//!   packet, and keeps a target bitrate: the least of a delay-based
+//!   estimate (packet groups, trendline filter, over-use detector with an
+//!   adaptive threshold, AIMD rate control), a loss-based limit, and a
+//!   REMB cap if the peer sends one, pushed down while a standing queue
+//!   drains (as libwebrtc's congestion window pushback). It probes the path at start and
+//!   while probes keep succeeding, and periodically while the application
+//!   sends less than the target.
+//! - [`Pacer`] sends queued packets at the pacing rate in bursts of a few
+//!   milliseconds, audio first, and sends probe clusters at their rate.
+//!
+//! Time comes from the caller (`now: Instant` on every call); nothing
+//! here reads a clock, owns a socket or spawns.
+//!
+//! ```
+//! use std::time::{Duration, Instant};
+//! use realtimer_bwe::{Bitrate, BweConfig, SendSideBwe, SentPacket};
+//! use realtimer_rtp::rtcp::{PacketArrival, TransportFeedback};
+//!
+//! # #[allow(clippy::disallowed_methods)]
+//! let start = Instant::now();
+//! let mut bwe = SendSideBwe::new(BweConfig::default());
+//! for seq in 0..100u16 {
+//!     let at = start + Duration::from_millis(10 * u64::from(seq));
+//!     bwe.on_packet_sent(at, SentPacket { sequence: seq, size: 1000, probe_cluster: None });
+//! }
+//! // Everything arrived 10 ms apart, as sent: no queue builds up.
+//! let feedback = TransportFeedback {
+//!     base_sequence: 0,
+//!     packets: vec![PacketArrival::Received { delta: 40 }; 100],
+//!     ..Default::default()
+//! };
+//! bwe.on_transport_feedback(start + Duration::from_millis(1050), &feedback);
+//! assert!(bwe.target() >= BweConfig::default().start);
+//! ```
+
+// Library code never unwraps: peer input gets typed errors.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod acked;
+mod alr;
+mod bitrate;
+mod delay;
+mod history;
+mod loss;
+mod pacer;
+mod probe;
+mod queue;
+
+use std::time::{Duration, Instant};
+
+use realtimer_rtp::rtcp::TransportFeedback;
+
+pub use bitrate::Bitrate;
+pub use delay::BandwidthUsage;
+pub use history::{SentPacket, MAX_HISTORY};
+pub use pacer::{Paced, Pacer, PacerFull, PacketKind, DEFAULT_MAX_QUEUED};
+pub use probe::{ProbeCluster, ProbeClusterId, PROBE_DURATION};
+
+use acked::AckedBitrate;
+use alr::AlrDetector;
+use delay::DelayBasedBwe;
+use history::SendHistory;
+use loss::LossBasedBwe;
+use probe::{ProbeController, ProbeEstimator};
+use queue::QueueDelay;
+
+/// libwebrtc paces at this multiple of the target, so a frame leaves well
+/// within its frame interval and the queue stays short.
+pub const PACING_FACTOR: f64 = 2.5;
+/// Over-use seen this recently makes moderate loss count as congestion.
+const CONGESTION_MEMORY: Duration = Duration::from_secs(1);
+
+/// `d` in whole µs (saturating), for arithmetic with arrival times.
+fn micros(d: Duration) -> i64 {
+    i64::try_from(d.as_micros()).unwrap_or(i64::MAX)
+}
+
+/// Where the estimate starts and the bounds it keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BweConfig {
+    /// The first target, before any feedback (libwebrtc: 300 kbit/s).
+    pub start: Bitrate,
+    /// The target never goes under this.
+    pub min: Bitrate,
+    /// Nor over this.
+    pub max: Bitrate,
+    /// Probe at start (3× and 6× the start rate) and further while probes
+    /// succeed.
+    pub initial_probing: bool,
+}
+
+impl Default for BweConfig {
+    fn default() -> Self {
+        Self {
+            start: Bitrate::kbps(300),
+            min: Bitrate::kbps(30),
+            max: Bitrate::kbps(20_000),
+            initial_probing: true,
+        }
+    }
+}
+
+/// The send-side estimator.
+#[derive(Debug, Clone)]
+pub struct SendSideBwe {
+    config: BweConfig,
+    history: SendHistory,
+    delay: DelayBasedBwe,
+    loss: LossBasedBwe,
+    acked: AckedBitrate,
+    alr: AlrDetector,
+    probes: ProbeController,
+    probe_estimator: ProbeEstimator,
+    queue: QueueDelay,
+    rtt: Option<Duration>,
+    remb: Option<Bitrate>,
+    last_overuse: Option<Instant>,
+    target: Bitrate,
+}
+
+impl SendSideBwe {
+    /// An estimator at `config.start`.
+    pub fn new(config: BweConfig) -> Self {
+        let max = config.max.max(config.min);
+        let start = config.start.clamp(config.min, max);
+        let mut probes = ProbeController::new(max);
+        if !config.initial_probing {
+            // Nothing to wait for: straight to ALR probing only.
+            probes.on_probe_result_disabled();
+        }
+        Self {
+            config,
+            history: SendHistory::default(),
+            delay: DelayBasedBwe::new(start, config.min, max),
+            loss: LossBasedBwe::default(),
+            acked: AckedBitrate::default(),
+            alr: AlrDetector::default(),
+            probes,
+            probe_estimator: ProbeEstimator::default(),
+            queue: QueueDelay::default(),
+            rtt: None,
+            remb: None,
+            last_overuse: None,
+            target: start,
+        }
+    }
+
+    /// The target bitrate for everything we send (encoders, FEC, RTX).
+    pub fn target(&self) -> Bitrate {
+        self.target
+    }
+
+    /// The pacing rate: [`PACING_FACTOR`] × the target.
+    pub fn pacing_rate(&self) -> Bitrate {
+        self.target.scale(PACING_FACTOR)
+    }
+
+    /// What the delay detector says now.
+    pub fn usage(&self) -> BandwidthUsage {
+        self.delay.usage()
+    }
+
+    /// The rate the receiver got over the last 150 ms, when known.
+    pub fn acknowledged_bitrate(&self) -> Option<Bitrate> {
+        self.acked.rate()
+    }
+
+    /// The loss fraction of the last measured interval.
+    pub fn loss_fraction(&self) -> f64 {
+        self.loss.loss()
+    }
+
+    /// The standing queue at the bottleneck as of the last feedback (the
+    /// least queuing delay of its packets).
+    pub fn standing_queue(&self) -> Duration {
+        self.queue.standing()
+    }
+
+    /// The round-trip time seen through feedback, smoothed.
+    pub fn rtt(&self) -> Option<Duration> {
+        self.rtt
+    }
+
+    /// Whether the application sends well under the target (since when).
+    pub fn application_limited_since(&self) -> Option<Instant> {
+        self.alr.since()
+    }
+
+    /// A packet left (after the pacer, with its transport-wide sequence
+    /// number).
+    pub fn on_packet_sent(&mut self, now: Instant, packet: SentPacket) {
+        self.history.on_sent(now, packet);
+        if packet.probe_cluster.is_none() {
+            self.alr.on_sent(now, packet.size, self.target);
+        }
+    }
+
+    /// An RTT measured elsewhere (RTCP receiver reports, RFC 3550 §6.4.1).
+    pub fn on_rtt(&mut self, rtt: Duration) {
+        self.set_rtt(rtt);
+    }
+
+    fn set_rtt(&mut self, sample: Duration) {
+        let rtt = match self.rtt {
+            None => sample,
+            Some(rtt) => rtt.mul_f64(0.9) + sample.mul_f64(0.1),
+        };
+        self.rtt = Some(rtt);
+        self.delay.set_rtt(rtt);
+    }
+
+    /// The peer's REMB (draft-alvestrand-rmcat-remb-03): a cap on the
+    /// target, for peers that estimate on their side.
+    pub fn on_remb(&mut self, bitrate: Bitrate) {
+        self.remb = Some(bitrate);
+        self.update_target();
+    }
+
+    /// Transport-wide feedback arrived at `now`.
+    pub fn on_transport_feedback(&mut self, now: Instant, feedback: &TransportFeedback) {
+        let results = self.history.on_feedback(feedback);
+        if results.is_empty() {
+            return;
+        }
+        let mut lost = 0;
+        let mut received = 0;
+        let mut newest_send = None;
+        let mut probe = None;
+        for r in &results {
+            match r.arrival {
+                None => lost += 1,
+                Some(arrival) => {
+                    received += 1;
+                    self.acked.on_received(arrival, r.size);
+                    newest_send =
+                        Some(newest_send.map_or(r.send_time, |t: Instant| t.max(r.send_time)));
+                    if let Some((_, rate)) = self.probe_estimator.on_result(r) {
+                        probe = Some(rate);
+                    }
+                }
+            }
+        }
+        self.queue.on_feedback(now, &results);
+        if let Some(sent) = newest_send {
+            self.set_rtt(now.saturating_duration_since(sent));
+        }
+        let estimate = self
+            .delay
+            .on_feedback(now, &results, self.acked.rate(), probe);
+        if self.delay.usage() == BandwidthUsage::Overusing {
+            self.last_overuse = Some(now);
+        }
+        let congested = self
+            .last_overuse
+            .is_some_and(|t| now.saturating_duration_since(t) < CONGESTION_MEMORY);
+        self.loss.on_feedback(
+            now,
+            lost,
+            received,
+            self.target,
+            estimate,
+            congested,
+            self.rtt.unwrap_or(Duration::from_millis(100)),
+        );
+        self.update_target();
+        if let Some(rate) = probe {
+            self.probes
+                .on_probe_result(now, rate.min(self.target.max(rate)));
+        }
+        self.probes.on_alr(now, self.alr.since(), self.target);
+    }
+
+    fn update_target(&mut self) {
+        let mut target = self.delay.estimate();
+        if let Some(limit) = self.loss.limit() {
+            target = target.min(limit);
+        }
+        if let Some(remb) = self.remb {
+            target = target.min(remb);
+        }
+        target = target.scale(self.queue.pushback());
+        self.target = target.clamp(self.config.min, self.config.max.max(self.config.min));
+    }
+
+    /// The next probe cluster to send, if one is due: hand it to
+    /// [`Pacer::start_probe`].
+    pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeCluster> {
+        let cluster = self.probes.poll(now, self.target)?;
+        self.probe_estimator.on_cluster(&cluster);
+        Some(cluster)
+    }
+}
