@@ -1,5 +1,6 @@
 //! Server settings with safe defaults.
 
+use crate::auth_throttle::AuthThrottleLimits;
 use std::net::IpAddr;
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -99,6 +100,9 @@ pub struct Limits {
     /// A Connect's TCP connection to the peer must be up within this, or
     /// the client gets 447 (RFC 6062 §5.2).
     pub peer_connect_timeout: Duration,
+    /// How fast one client address may fail authentication before its signed
+    /// requests go unanswered for a while (10 at once, then one per 6 s).
+    pub auth_throttle: AuthThrottleLimits,
 }
 
 impl Default for Limits {
@@ -118,6 +122,7 @@ impl Default for Limits {
             tcp_connections_per_allocation: 16,
             connection_bind_timeout: Duration::from_secs(30),
             peer_connect_timeout: Duration::from_secs(10),
+            auth_throttle: AuthThrottleLimits::default(),
         }
     }
 }

@@ -140,4 +140,16 @@ impl RequestError {
                 | RequestError::StaleNonce
         )
     }
+
+    /// True when a signed request's credentials are wrong (no such user, a
+    /// wrong password, an expired REST credential): what a password guesser
+    /// causes, counted by the server's throttle. A stale nonce is not.
+    pub fn is_credential_failure(self) -> bool {
+        matches!(
+            self,
+            RequestError::UnknownUser
+                | RequestError::CredentialExpired
+                | RequestError::IntegrityMismatch
+        )
+    }
 }

@@ -49,6 +49,7 @@
 
 mod allocation;
 mod auth;
+mod auth_throttle;
 pub mod channel_data;
 mod config;
 mod error;
@@ -58,6 +59,7 @@ mod server;
 pub mod stream;
 
 pub use auth::{rest_password, Credentials};
+pub use auth_throttle::AuthThrottleLimits;
 pub use config::{ConfigError, Limits, ServerConfig};
 pub use error::RequestError;
 pub use metrics::{AuthFailure, Gauges, Metrics, Quota};

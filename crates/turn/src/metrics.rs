@@ -107,6 +107,9 @@ pub struct Gauges {
     pub channels: usize,
     /// TCP allocations' peer connections (RFC 6062), pending or bound.
     pub tcp_connections: usize,
+    /// Client addresses the failed-authentication throttle tracks (bounded
+    /// by [`crate::AuthThrottleLimits::max_addresses`]).
+    pub auth_throttle_addresses: usize,
 }
 
 /// Monotonic counters since the server started.
@@ -131,6 +134,9 @@ pub struct Metrics {
     pub other_errors: u64,
     /// Binding requests answered.
     pub binding_requests: u64,
+    /// Signed requests dropped unanswered because their address failed
+    /// authentication too often ([`crate::AuthThrottleLimits`]).
+    pub auth_throttled: u64,
     /// Datagrams relayed from clients to peers, and their payload bytes.
     pub packets_to_peers: u64,
     /// Payload bytes relayed from clients to peers.
@@ -213,6 +219,11 @@ impl Metrics {
                 "Peer connections of TCP allocations (RFC 6062), pending or bound.",
                 gauges.tcp_connections as u64,
             ),
+            (
+                "realtimer_turn_auth_throttle_addresses",
+                "Client addresses tracked for repeated failed authentication.",
+                gauges.auth_throttle_addresses as u64,
+            ),
         ];
         for (name, help, value) in gauges {
             let _ = writeln!(
@@ -240,6 +251,11 @@ impl Metrics {
                 "other_errors_total",
                 "Other error responses.",
                 self.other_errors,
+            ),
+            (
+                "auth_throttled_total",
+                "Signed requests dropped after repeated failed authentication from their address.",
+                self.auth_throttled,
             ),
             (
                 "binding_requests_total",

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use realtimer_stun::attributes::{
     AddressFamily, ChannelNumber, Data, ErrorCode, Lifetime, Nonce, Realm, RequestedAddressFamily,
-    RequestedTransport, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
+    RequestedTransport, Software, Username, XorMappedAddress, XorPeerAddress, XorRelayedAddress,
 };
 use realtimer_stun::{
     Class, IntegrityKey, Message, MessageEncoder, Method, PasswordAlgorithm, TransactionId,
@@ -297,6 +297,61 @@ fn no_credentials_get_401_with_realm_and_nonce() {
     assert!(!m.has_integrity());
     assert_eq!(h.server.allocation_count(), 0);
     assert!(h.server.poll_event().is_none());
+}
+
+/// Unauthenticated answers are small, as anyone can ask for them from a
+/// forged source: a 20-byte Binding request gets 32 bytes (coturn: 80), a
+/// 28-byte Allocate without credentials gets at most coturn's 92 with a
+/// 14-character realm (88 with serve's default "realtimer"), SOFTWARE
+/// configured. Authenticated answers still name the software.
+#[test]
+fn unauthenticated_answers_amplify_little() {
+    let mut config = config();
+    config.software = Some("realtimer 0.1.0".into());
+    let mut h = Harness::new(config);
+    let client = Client::new("192.0.2.10:5000", "alice", "wonderland");
+
+    let mut binding = Vec::new();
+    MessageEncoder::new(
+        &mut binding,
+        Class::Request,
+        Method::BINDING,
+        TransactionId::new([1; 12]),
+    )
+    .finish();
+    h.send(&client, &binding);
+    let out = h.transmits();
+    assert_eq!((binding.len(), out[0].contents.len()), (20, 32));
+
+    let mut allocate = Vec::new();
+    let mut enc = MessageEncoder::new(
+        &mut allocate,
+        Class::Request,
+        Method::ALLOCATE,
+        TransactionId::new([2; 12]),
+    );
+    enc.add(&RequestedTransport::UDP).unwrap();
+    enc.finish();
+    h.send(&client, &allocate);
+    let out = h.transmits();
+    let challenge = Message::decode(&out[0].contents).unwrap();
+    assert_eq!(challenge.get::<ErrorCode>().unwrap().unwrap().code, 401);
+    assert!(challenge.get::<Software>().unwrap().is_none());
+    assert_eq!(allocate.len(), 28);
+    assert!(
+        out[0].contents.len() <= 92,
+        "{} bytes",
+        out[0].contents.len()
+    );
+
+    let mut alice = Client::new("192.0.2.11:5000", "alice", "wonderland");
+    let success = h.allocate(&mut alice);
+    let success = Message::decode(&success).unwrap();
+    assert_eq!(success.class(), Class::SuccessResponse);
+    assert_eq!(
+        success.get::<Software>().unwrap(),
+        Some(Software("realtimer 0.1.0"))
+    );
 }
 
 #[test]
@@ -878,4 +933,38 @@ fn a_stream_closed_while_its_relay_is_being_bound_frees_the_relay_and_quota() {
     assert_eq!(h.server.allocation_count(), 0);
     let mut again = Client::new("192.0.2.10:5001", "alice", "wonderland").over(Transport::Tcp);
     h.allocate_ok(&mut again);
+}
+
+#[test]
+fn repeated_wrong_passwords_from_one_address_go_unanswered_for_a_while() {
+    let mut h = Harness::new(config());
+    let mut guesser = Client::new("192.0.2.66:5000", "alice", "guess");
+    // The challenge, then ten wrong passwords are answered with 401.
+    for _ in 0..10 {
+        assert_eq!(error_code(&h.allocate(&mut guesser)), Some(401));
+    }
+    // The eleventh wrong password is not answered at all.
+    let tid = h.next_tid();
+    let signed = allocate_request(&guesser, tid, true);
+    h.send(&guesser, &signed);
+    assert!(h.transmits().is_empty());
+    assert_eq!(h.server.metrics().auth_throttled, 1);
+    assert!(h
+        .server
+        .render_prometheus()
+        .contains("realtimer_turn_auth_throttled_total 1\n"));
+    assert!(h
+        .server
+        .render_prometheus()
+        .contains("realtimer_turn_auth_throttle_addresses 1\n"));
+    // Another address of the same user is unaffected.
+    let mut alice = Client::new("192.0.2.67:5000", "alice", "wonderland");
+    h.allocate_ok(&mut alice);
+    // Six seconds later one more try is answered.
+    h.advance(Duration::from_secs(6));
+    let tid = h.next_tid();
+    h.send(&guesser, &allocate_request(&guesser, tid, true));
+    let out = h.transmits();
+    assert_eq!(out.len(), 1);
+    assert_eq!(error_code(&out[0].contents), Some(401));
 }

@@ -24,6 +24,7 @@ use tracing::debug;
 
 use crate::allocation::{Allocation, ChannelBinding, FiveTuple, TokenBucket};
 use crate::auth::{Authenticated, NonceError, Nonces};
+use crate::auth_throttle::AuthThrottle;
 use crate::channel_data::{self, ChannelData};
 use crate::config::{ConfigError, ServerConfig};
 use crate::error::RequestError;
@@ -134,6 +135,8 @@ const MAX_PEERS_PER_REQUEST: usize = 16;
 pub struct Server {
     config: ServerConfig,
     nonces: Nonces,
+    /// Client addresses failing authentication again and again.
+    auth_throttle: AuthThrottle,
     binding: BindingServer,
     epoch: Instant,
     unix_epoch: u64,
@@ -175,7 +178,8 @@ impl Server {
         config.validate()?;
         Ok(Server {
             nonces: Nonces::new(config.nonce_secret),
-            binding: BindingServer::new(config.software.clone()),
+            auth_throttle: AuthThrottle::new(config.limits.auth_throttle),
+            binding: BindingServer::new(),
             rng: config.seed | 1,
             config,
             epoch: now,
@@ -235,6 +239,7 @@ impl Server {
             permissions,
             channels,
             tcp_connections: self.peer_connections.len(),
+            auth_throttle_addresses: self.auth_throttle.tracked(),
         })
     }
 

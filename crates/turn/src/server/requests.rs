@@ -44,9 +44,17 @@ impl Server {
             Method::CONNECTION_BIND => self.control_client_of(tuple, message),
             _ => None,
         };
+        if message.has_integrity() && !self.auth_throttle.allows(now, tuple.client.ip()) {
+            self.metrics.auth_throttled += 1;
+            debug!(client = %tuple.client, ?method, "dropped: too many failed authentications");
+            return;
+        }
         let auth = match self.authenticate(now, tuple.client, nonce_owner, message) {
             Ok(auth) => auth,
             Err(error) => {
+                if error.is_credential_failure() {
+                    self.auth_throttle.failed(now, tuple.client.ip());
+                }
                 debug!(client = %tuple.client, ?method, "refused: {error:?}");
                 self.send_error(tuple, method, transaction, error, None, &[]);
                 return;
@@ -304,10 +312,13 @@ impl Server {
                 enc.add(&Realm(self.config.credentials.realm()))?;
                 enc.add(&Nonce(nonce))?;
             }
-            if let Some(software) = &self.config.software {
-                enc.add(&Software(software))?;
-            }
+            // An answer to an unauthenticated request (a 401 anyone can ask
+            // for from a forged source) carries nothing it does not need: no
+            // SOFTWARE, and the short nonce of `Nonces::issue`.
             if let Some(key) = key {
+                if let Some(software) = &self.config.software {
+                    enc.add(&Software(software))?;
+                }
                 enc.add_message_integrity(key)?;
             }
             enc.add_fingerprint()
