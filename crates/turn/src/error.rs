@@ -27,6 +27,11 @@ pub enum RequestError {
     /// MESSAGE-INTEGRITY does not match: wrong password (401).
     #[error("Unauthorized")]
     IntegrityMismatch,
+    /// A signed request from an address that failed authentication too often
+    /// lately ([`crate::AuthThrottleLimits`]): refused without checking the
+    /// password (401, like a wrong one), so a guesser learns nothing.
+    #[error("Unauthorized")]
+    Throttled,
     /// Another user's allocation (441, RFC 8656 §5).
     #[error("Wrong Credentials")]
     WrongCredentials,
@@ -105,7 +110,7 @@ impl RequestError {
     pub fn code(self) -> u16 {
         use RequestError::*;
         match self {
-            Unauthenticated | UnknownUser | CredentialExpired | IntegrityMismatch => {
+            Unauthenticated | UnknownUser | CredentialExpired | IntegrityMismatch | Throttled => {
                 ErrorCode::UNAUTHENTICATED
             }
             MissingAuthAttributes | BadRequest | UnsupportedMethod | BadChannel | BadConnection => {
@@ -137,6 +142,7 @@ impl RequestError {
                 | RequestError::UnknownUser
                 | RequestError::CredentialExpired
                 | RequestError::IntegrityMismatch
+                | RequestError::Throttled
                 | RequestError::StaleNonce
         )
     }

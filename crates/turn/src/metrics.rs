@@ -22,16 +22,19 @@ pub enum AuthFailure {
     BadIntegrity,
     /// Another user than the allocation's (441).
     WrongCredentials,
+    /// Refused unchecked: the address failed too often lately.
+    Throttled,
 }
 
 impl AuthFailure {
-    const ALL: [AuthFailure; 6] = [
+    const ALL: [AuthFailure; 7] = [
         AuthFailure::Challenge,
         AuthFailure::StaleNonce,
         AuthFailure::UnknownUser,
         AuthFailure::Expired,
         AuthFailure::BadIntegrity,
         AuthFailure::WrongCredentials,
+        AuthFailure::Throttled,
     ];
 
     /// The label value.
@@ -43,6 +46,7 @@ impl AuthFailure {
             AuthFailure::Expired => "expired",
             AuthFailure::BadIntegrity => "bad_integrity",
             AuthFailure::WrongCredentials => "wrong_credentials",
+            AuthFailure::Throttled => "throttled",
         }
     }
 
@@ -54,6 +58,7 @@ impl AuthFailure {
             RequestError::CredentialExpired => AuthFailure::Expired,
             RequestError::IntegrityMismatch => AuthFailure::BadIntegrity,
             RequestError::WrongCredentials => AuthFailure::WrongCredentials,
+            RequestError::Throttled => AuthFailure::Throttled,
             _ => return None,
         })
     }
@@ -125,7 +130,7 @@ pub struct Metrics {
     /// Allocate requests refused with 486 (any quota).
     pub quota_rejections: u64,
     /// [`Metrics::auth_failures`] by reason, in `AuthFailure::ALL` order.
-    auth_by_reason: [u64; 6],
+    auth_by_reason: [u64; 7],
     /// [`Metrics::quota_rejections`] by quota, in `Quota::ALL` order.
     quota_by_kind: [u64; 3],
     /// Peer addresses refused by policy (403).
@@ -134,9 +139,6 @@ pub struct Metrics {
     pub other_errors: u64,
     /// Binding requests answered.
     pub binding_requests: u64,
-    /// Signed requests dropped unanswered because their address failed
-    /// authentication too often ([`crate::AuthThrottleLimits`]).
-    pub auth_throttled: u64,
     /// Datagrams relayed from clients to peers, and their payload bytes.
     pub packets_to_peers: u64,
     /// Payload bytes relayed from clients to peers.
@@ -251,11 +253,6 @@ impl Metrics {
                 "other_errors_total",
                 "Other error responses.",
                 self.other_errors,
-            ),
-            (
-                "auth_throttled_total",
-                "Signed requests dropped after repeated failed authentication from their address.",
-                self.auth_throttled,
             ),
             (
                 "binding_requests_total",

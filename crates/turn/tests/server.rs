@@ -936,35 +936,34 @@ fn a_stream_closed_while_its_relay_is_being_bound_frees_the_relay_and_quota() {
 }
 
 #[test]
-fn repeated_wrong_passwords_from_one_address_go_unanswered_for_a_while() {
+fn repeated_wrong_passwords_from_one_address_are_refused_unchecked_for_a_while() {
     let mut h = Harness::new(config());
     let mut guesser = Client::new("192.0.2.66:5000", "alice", "guess");
-    // The challenge, then ten wrong passwords are answered with 401.
+    // The challenge, then ten wrong passwords are checked and answered 401.
     for _ in 0..10 {
         assert_eq!(error_code(&h.allocate(&mut guesser)), Some(401));
     }
-    // The eleventh wrong password is not answered at all.
-    let tid = h.next_tid();
-    let signed = allocate_request(&guesser, tid, true);
-    h.send(&guesser, &signed);
-    assert!(h.transmits().is_empty());
-    assert_eq!(h.server.metrics().auth_throttled, 1);
-    assert!(h
-        .server
-        .render_prometheus()
-        .contains("realtimer_turn_auth_throttled_total 1\n"));
-    assert!(h
-        .server
-        .render_prometheus()
-        .contains("realtimer_turn_auth_throttle_addresses 1\n"));
+    assert_eq!(
+        h.server
+            .metrics()
+            .auth_failures_for(AuthFailure::BadIntegrity),
+        10
+    );
+    // Now even the right password from that address gets 401: it is not
+    // checked, so guessing teaches nothing.
+    guesser.password = "wonderland".into();
+    assert_eq!(error_code(&h.allocate(&mut guesser)), Some(401));
+    assert_eq!(
+        h.server.metrics().auth_failures_for(AuthFailure::Throttled),
+        1
+    );
+    let text = h.server.render_prometheus();
+    assert!(text.contains("realtimer_turn_auth_failures_total{reason=\"throttled\"} 1\n"));
+    assert!(text.contains("realtimer_turn_auth_throttle_addresses 1\n"));
     // Another address of the same user is unaffected.
     let mut alice = Client::new("192.0.2.67:5000", "alice", "wonderland");
     h.allocate_ok(&mut alice);
-    // Six seconds later one more try is answered.
+    // Six seconds later one try is checked again, and the right one works.
     h.advance(Duration::from_secs(6));
-    let tid = h.next_tid();
-    h.send(&guesser, &allocate_request(&guesser, tid, true));
-    let out = h.transmits();
-    assert_eq!(out.len(), 1);
-    assert_eq!(error_code(&out[0].contents), Some(401));
+    h.allocate_ok(&mut guesser);
 }

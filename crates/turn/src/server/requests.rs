@@ -45,8 +45,9 @@ impl Server {
             _ => None,
         };
         if message.has_integrity() && !self.auth_throttle.allows(now, tuple.client.ip()) {
-            self.metrics.auth_throttled += 1;
-            debug!(client = %tuple.client, ?method, "dropped: too many failed authentications");
+            debug!(client = %tuple.client, ?method, "refused unchecked: too many failed authentications");
+            let error = RequestError::Throttled;
+            self.send_error(tuple, method, transaction, error, None, &[]);
             return;
         }
         let auth = match self.authenticate(now, tuple.client, nonce_owner, message) {
