@@ -51,6 +51,12 @@ pub(crate) enum EchoError {
     /// The server refused a request.
     #[error("the server refused: {0}")]
     Refused(String),
+    /// The connection's event stream was taken before the echo loop.
+    #[error("the connection's events were taken")]
+    EventsTaken,
+    /// The connection state went to failed.
+    #[error("the connection failed")]
+    ConnectionFailed,
 }
 
 /// The `/ws` URL of a server's base URL.
@@ -75,9 +81,7 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
     info!(%url, room = %args.room, id = room.id(), "joining");
     let pc =
         PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
-    let mut pc_events = pc
-        .events()
-        .ok_or_else(|| RtcError::InvalidState("events taken".into()))?;
+    let mut pc_events = pc.events().ok_or(EchoError::EventsTaken)?;
     // One track of each kind to send back on: added before any offer, so
     // the peer's offer reuses these transceivers (RFC 8829 §5.10) and our
     // own offer carries both.
@@ -142,7 +146,7 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
                     PeerConnectionEvent::ConnectionStateChange(state) => {
                         info!(%state, "connection");
                         if state == PeerConnectionState::Failed {
-                            break Err(RtcError::OperationError("the connection failed".into()).into());
+                            break Err(EchoError::ConnectionFailed);
                         }
                     }
                     PeerConnectionEvent::Track(remote) => {

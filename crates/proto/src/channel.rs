@@ -4,7 +4,7 @@ use std::fmt;
 
 use realtimer_datachannel::ChannelInit;
 
-use crate::error::RtcError;
+use crate::error::{ArgumentError, RtcError};
 
 /// Names one data channel of an [`crate::Rtc`] for its whole life, before
 /// its SCTP stream id is known (W3C: `id` is null until the DTLS role is).
@@ -55,23 +55,20 @@ impl DataChannelInit {
     /// W3C webrtc-pc §6.1 createDataChannel steps: the TypeErrors.
     pub(crate) fn validate(&self, label: &str) -> Result<ChannelInit, RtcError> {
         if label.len() > 65535 {
-            return Err(RtcError::TypeError("label longer than 65535 bytes".into()));
+            return Err(ArgumentError::LabelTooLong { len: label.len() }.into());
         }
         if self.protocol.len() > 65535 {
-            return Err(RtcError::TypeError(
-                "protocol longer than 65535 bytes".into(),
-            ));
+            return Err(ArgumentError::ProtocolTooLong {
+                len: self.protocol.len(),
+            }
+            .into());
         }
         if self.max_packet_life_time.is_some() && self.max_retransmits.is_some() {
-            return Err(RtcError::TypeError(
-                "maxPacketLifeTime and maxRetransmits cannot both be set".into(),
-            ));
+            return Err(ArgumentError::BothReliabilityLimits.into());
         }
         let negotiated = match (self.negotiated, self.id) {
-            (true, None) => {
-                return Err(RtcError::TypeError("negotiated channels need an id".into()))
-            }
-            (true, Some(65535)) => return Err(RtcError::TypeError("id 65535 is reserved".into())),
+            (true, None) => return Err(ArgumentError::NegotiatedWithoutId.into()),
+            (true, Some(65535)) => return Err(ArgumentError::ReservedId.into()),
             (true, Some(id)) => Some(id),
             (false, _) => None,
         };

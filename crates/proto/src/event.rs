@@ -102,7 +102,7 @@ pub enum RtcEvent {
     ChannelClosed(ChannelRef),
     /// A channel's `error` (it could not be created, e.g. its id was taken)
     /// before its `close`.
-    ChannelError(ChannelRef, String),
+    ChannelError(ChannelRef, realtimer_datachannel::ChannelError),
     /// `track`: the peer sends a track on this transceiver (fired when
     /// the description saying so is applied, W3C webrtc-pc §5.1).
     Track(MediaRef, TrackInfo),

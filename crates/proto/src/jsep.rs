@@ -11,7 +11,7 @@ use realtimer_sdp::{
     SessionDescription as Sdp, Setup,
 };
 
-use crate::error::RtcError;
+use crate::error::{ModificationError, RtcError, SdpError};
 
 /// RTCSdpType.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -222,18 +222,20 @@ pub(crate) const MAX_MEDIA_SECTIONS: usize = 256;
 pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcError> {
     let desc = Sdp::parse(text)?;
     if desc.media.len() > MAX_MEDIA_SECTIONS {
-        return Err(RtcError::sdp(
-            m_line_number(text, MAX_MEDIA_SECTIONS),
-            format!("more than {MAX_MEDIA_SECTIONS} m= sections"),
-        ));
+        return Err(SdpError::TooManySections {
+            line: m_line_number(text, MAX_MEDIA_SECTIONS),
+            max: MAX_MEDIA_SECTIONS,
+        }
+        .into());
     }
     let mut mids = std::collections::HashSet::new();
     for (i, m) in desc.media.iter().enumerate() {
-        if m.mid().is_some_and(|mid| !mids.insert(mid)) {
-            return Err(RtcError::sdp(
-                m_line_number(text, i),
-                "a=mid repeats an earlier section's (RFC 5888 §4, RFC 8829 §5.8)",
-            ));
+        if let Some(mid) = m.mid().filter(|mid| !mids.insert(*mid)) {
+            return Err(SdpError::DuplicateMid {
+                line: m_line_number(text, i),
+                mid: mid.to_owned(),
+            }
+            .into());
         }
     }
     let tag = desc.attributes.iter().find_map(|a| match a {
@@ -251,15 +253,10 @@ pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcErro
                 .enumerate()
                 .find(|(_, m)| is_usable_section(m))
         })
-        .ok_or_else(|| {
-            RtcError::sdp(
-                0,
-                "no data (`UDP/DTLS/SCTP webrtc-datachannel`) or RTP (`UDP/TLS/RTP/SAVPF`) section",
-            )
-        })?;
+        .ok_or_else(|| RtcError::from(SdpError::NoUsableSection))?;
     let data_section = desc.media.iter().find(|m| is_data_section(m));
     let line = m_line_number(text, index);
-    let missing = |what: &str| RtcError::sdp(line, format!("the bundled section has no {what}"));
+    let missing = |attribute| SdpError::MissingAttribute { line, attribute };
     let mid = m.mid().ok_or_else(|| missing("a=mid"))?.to_owned();
     let ufrag = session_or_media(&desc, m, |a| match a {
         Attribute::IceUfrag(u) => Some(u.clone()),
@@ -281,7 +278,7 @@ pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcErro
     .ok_or_else(|| missing("a=fingerprint"))?;
     let fingerprint: realtimer_dtls::Fingerprint = fingerprint_text
         .parse()
-        .map_err(|e| RtcError::sdp(line, format!("unusable a=fingerprint: {e}")))?;
+        .map_err(|error| SdpError::Fingerprint { line, error })?;
     let setup = session_or_media(&desc, m, |a| match a {
         Attribute::Setup(s) => Some(*s),
         _ => None,
@@ -305,8 +302,10 @@ pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcErro
     let ice_lite = desc.attributes.contains(&Attribute::IceLite);
     let candidates = m.candidates().cloned().collect();
     let end_of_candidates = m.attributes.contains(&Attribute::EndOfCandidates);
-    let m_line_index =
-        u16::try_from(index).map_err(|_| RtcError::sdp(line, "too many media sections"))?;
+    let m_line_index = u16::try_from(index).map_err(|_| SdpError::TooManySections {
+        line,
+        max: MAX_MEDIA_SECTIONS,
+    })?;
     Ok((
         desc.clone(),
         RemoteTransport {
@@ -456,7 +455,7 @@ pub(crate) fn local_fields(text: &str) -> Result<(String, String, Setup), RtcErr
         .media
         .iter()
         .find(|m| is_usable_section(m))
-        .ok_or_else(|| RtcError::InvalidModification("every section was removed".into()))?;
+        .ok_or(ModificationError::NoSection)?;
     let get = |name: &str| {
         m.attributes.iter().find_map(|a| match (a, name) {
             (Attribute::IceUfrag(u), "ufrag") => Some(u.clone()),

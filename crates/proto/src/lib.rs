@@ -59,14 +59,17 @@ mod rtc;
 mod stats;
 
 pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
-pub use error::RtcError;
+pub use error::{
+    AccessError, ArgumentError, IceServerUrlError, JsepCall, ModificationError, OperationError,
+    RtcError, SdpError, StateError,
+};
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
 pub use media::{
     Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo,
     MAX_NACKED,
 };
-pub use realtimer_datachannel::{ChannelData, SctpConfig};
+pub use realtimer_datachannel::{ChannelData, ChannelError, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
 pub use rtc::{payload_len, Rtc, RtcConfig, MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};

@@ -9,8 +9,9 @@ use bytes::Bytes;
 use common::Pair;
 use realtimer_netsim::{LinkConfig, Loss};
 use realtimer_proto::{
-    ChannelData, DataChannelInit, DataChannelState, IceCandidateInit, PeerConnectionState,
-    RtcError, RtcEvent, SdpType, SessionDescription, SignalingState,
+    ArgumentError, ChannelData, DataChannelInit, DataChannelState, IceCandidateInit, JsepCall,
+    ModificationError, PeerConnectionState, RtcError, RtcEvent, SdpError, SdpType,
+    SessionDescription, SignalingState, StateError,
 };
 
 fn lan() -> LinkConfig {
@@ -182,7 +183,16 @@ fn signaling_errors_are_typed() {
     let mut p = Pair::new(4, lan());
     let (a, b) = (p.a, p.b);
     let err = p.with(a, |rtc, _| rtc.create_answer().unwrap_err());
-    assert!(matches!(err, RtcError::InvalidState(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            RtcError::InvalidState(StateError::Signaling {
+                call: JsepCall::CreateAnswer,
+                state: SignalingState::Stable,
+            })
+        ),
+        "{err}"
+    );
     let err = p.with(a, |rtc, now| {
         rtc.add_ice_candidate(
             now,
@@ -195,7 +205,10 @@ fn signaling_errors_are_typed() {
         )
         .unwrap_err()
     });
-    assert!(matches!(err, RtcError::InvalidState(_)), "{err}");
+    assert!(
+        matches!(err, RtcError::InvalidState(StateError::NoRemoteDescription)),
+        "{err}"
+    );
     let err = p.with(a, |rtc, now| {
         rtc.set_remote_description(
             now,
@@ -205,19 +218,41 @@ fn signaling_errors_are_typed() {
         )
         .unwrap_err()
     });
-    assert!(matches!(err, RtcError::InvalidSdp { line: 5, .. }), "{err}");
+    assert!(
+        matches!(&err, RtcError::InvalidSdp(e @ SdpError::Parse(_)) if e.line() == 5),
+        "{err}"
+    );
     // An answer in stable is refused; an edited local offer too.
     let offer = p.with(a, |rtc, _| rtc.create_offer().unwrap());
     let err = p.with(b, |rtc, now| {
         rtc.set_remote_description(now, SessionDescription::answer(offer.sdp.clone()))
             .unwrap_err()
     });
-    assert!(matches!(err, RtcError::InvalidState(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            RtcError::InvalidState(StateError::Signaling {
+                call: JsepCall::SetRemoteDescription(SdpType::Answer),
+                state: SignalingState::Stable,
+            })
+        ),
+        "{err}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "invalid state: setRemoteDescription(answer) in signaling state stable"
+    );
     let edited = SessionDescription::offer(offer.sdp.replace("a=ice-ufrag:", "a=ice-ufrag:x"));
     let err = p.with(a, |rtc, now| {
         rtc.set_local_description(now, edited).unwrap_err()
     });
-    assert!(matches!(err, RtcError::InvalidModification(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            RtcError::InvalidModification(ModificationError::IceCredentials(SdpType::Offer))
+        ),
+        "{err}"
+    );
     // Rollback returns to stable; the offer then goes through.
     p.with(a, |rtc, now| {
         rtc.set_local_description(now, offer.clone()).unwrap()
@@ -240,7 +275,13 @@ fn signaling_errors_are_typed() {
         )
         .unwrap_err()
     });
-    assert!(matches!(err, RtcError::TypeError(_)), "{err}");
+    assert!(
+        matches!(
+            err,
+            RtcError::TypeError(ArgumentError::BothReliabilityLimits)
+        ),
+        "{err}"
+    );
 }
 
 #[test]

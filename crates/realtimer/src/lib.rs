@@ -37,6 +37,10 @@ pub use pc::{
 // The sans-IO core, re-exported so that `realtimer::Rtc` and the types the
 // PeerConnection API shares with it keep their paths.
 pub use realtimer_proto::{
+    AccessError, ArgumentError, ChannelError, IceServerUrlError, JsepCall, ModificationError,
+    OperationError, SdpError, StateError,
+};
+pub use realtimer_proto::{
     CandidatePairStats, CandidateStats, Certificate, ChannelData, ChannelRef, Codec,
     DataChannelInfo, DataChannelInit, DataChannelState, DataChannelStats, Direction, Feedback,
     Fingerprint, IceCandidateInit, IceConfig, IceConnectionState, IceGatheringState,

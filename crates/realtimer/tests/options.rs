@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use realtimer::{
-    BundlePolicy, IceGatheringState, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    RtcError,
+    BundlePolicy, IceGatheringState, OperationError, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent, RtcError,
 };
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
@@ -42,7 +42,9 @@ async fn connections_take_free_ports_of_the_range_then_fail_clearly() {
     ports.dedup();
     assert_eq!(ports, vec![61_610, 61_611]);
     match PeerConnection::new(config()).await {
-        Err(RtcError::OperationError(e)) => assert!(e.contains("61610-61611"), "{e}"),
+        Err(RtcError::OperationError(OperationError::NoFreePort { first, last })) => {
+            assert_eq!((first, last), (61_610, 61_611));
+        }
         other => panic!("a third connection in a full range: {other:?}"),
     }
     first.close().await;

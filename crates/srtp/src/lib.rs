@@ -35,7 +35,7 @@ pub use profile::ProtectionProfile;
 pub use replay::REPLAY_WINDOW;
 
 /// Why a packet could not be protected or unprotected.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SrtpError {
     /// The master key or salt (or a session key) has the wrong length for

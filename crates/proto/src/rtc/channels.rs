@@ -6,7 +6,7 @@ use std::time::Instant;
 use realtimer_datachannel::{ChannelData, ChannelError, ChannelInit, DataChannelEvent};
 
 use crate::channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
-use crate::error::RtcError;
+use crate::error::{ArgumentError, OperationError, RtcError, StateError};
 use crate::event::RtcEvent;
 
 use super::Rtc;
@@ -43,8 +43,7 @@ impl Rtc {
             Err(e) => {
                 slot.state = DataChannelState::Closed;
                 self.slots.remove(&r);
-                self.events
-                    .push_back(RtcEvent::ChannelError(r, e.to_string()));
+                self.events.push_back(RtcEvent::ChannelError(r, e));
                 self.events.push_back(RtcEvent::ChannelClosed(r));
             }
         }
@@ -67,9 +66,7 @@ impl Rtc {
                 .values()
                 .any(|s| s.info.id == Some(id) && s.state != DataChannelState::Closed);
             if taken {
-                return Err(RtcError::OperationError(format!(
-                    "data channel id {id} is in use"
-                )));
+                return Err(OperationError::ChannelIdInUse { id }.into());
             }
         }
         let r = ChannelRef(self.next_ref);
@@ -105,16 +102,18 @@ impl Rtc {
     }
 
     pub(super) fn stream_of(&self, channel: ChannelRef) -> Result<u16, RtcError> {
-        let slot = self
-            .slots
-            .get(&channel)
-            .ok_or_else(|| RtcError::state(format!("{channel} is closed")))?;
+        let slot = self.slots.get(&channel).ok_or(StateError::Channel {
+            channel,
+            state: DataChannelState::Closed,
+        })?;
         if slot.state != DataChannelState::Open {
-            return Err(RtcError::state(format!("{channel} is {}", slot.state)));
+            return Err(StateError::Channel {
+                channel,
+                state: slot.state,
+            }
+            .into());
         }
-        slot.info
-            .id
-            .ok_or_else(|| RtcError::state(format!("{channel} has no stream yet")))
+        slot.info.id.ok_or(StateError::NoStream { channel }.into())
     }
 
     /// RTCDataChannel.send.
@@ -127,7 +126,7 @@ impl Rtc {
         self.check_open()?;
         let id = self.stream_of(channel)?;
         let Some(channels) = &mut self.channels else {
-            return Err(RtcError::state("no association"));
+            return Err(StateError::NoAssociation.into());
         };
         let len = super::stats::payload_len(&data);
         match channels.send(now, id, data) {
@@ -139,9 +138,7 @@ impl Rtc {
                 Ok(())
             }
             Err(ChannelError::Send(realtimer_sctp::SendError::TooLarge { size, max })) => {
-                Err(RtcError::TypeError(format!(
-                    "message of {size} bytes is larger than the peer's max-message-size {max}"
-                )))
+                Err(ArgumentError::MessageTooLarge { size, max }.into())
             }
             Err(e) => Err(e.into()),
         }

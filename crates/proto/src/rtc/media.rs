@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setup};
 
-use crate::error::RtcError;
+use crate::error::{RtcError, SdpError};
 use crate::event::RtcEvent;
 use crate::jsep::media::{
     self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, SenderInfo,
@@ -447,14 +447,11 @@ impl Rtc {
     /// in order, each with its media type and, unless rejected, its mid.
     pub(super) fn check_answer_m_lines(&self, desc: &Sdp) -> Result<(), RtcError> {
         if desc.media.len() != self.m_lines.len() {
-            return Err(RtcError::sdp(
-                0,
-                format!(
-                    "the answer has {} m= sections, our offer {}",
-                    desc.media.len(),
-                    self.m_lines.len()
-                ),
-            ));
+            return Err(SdpError::AnswerSectionCount {
+                answer: desc.media.len(),
+                offer: self.m_lines.len(),
+            }
+            .into());
         }
         for (i, (m, line)) in desc.media.iter().zip(&self.m_lines).enumerate() {
             let media_type = match line {
@@ -463,10 +460,7 @@ impl Rtc {
                 MLine::Rejected(ours) => ours.media.clone(),
             };
             if m.media != media_type || (m.port != 0 && m.mid() != line.mid()) {
-                return Err(RtcError::sdp(
-                    0,
-                    format!("the answer's m= section {i} differs from our offer's in type or mid"),
-                ));
+                return Err(SdpError::AnswerSectionMismatch { index: i }.into());
             }
         }
         Ok(())

@@ -9,7 +9,9 @@ use realtimer_ice::{IceAgent, IceError};
 use realtimer_sdp::Setup;
 use tracing::debug;
 
-use crate::error::RtcError;
+use crate::error::{
+    ArgumentError, JsepCall, ModificationError, OperationError, RtcError, SdpError, StateError,
+};
 use crate::event::RtcEvent;
 use crate::jsep::{
     self, IceCandidateInit, RemoteTransport, SdpType, SessionDescription, SignalingState,
@@ -17,10 +19,15 @@ use crate::jsep::{
 
 use super::Rtc;
 
+/// RFC 8829 §3.2: `call` is not allowed in signaling state `state`.
+fn signaling(call: JsepCall, state: SignalingState) -> RtcError {
+    StateError::Signaling { call, state }.into()
+}
+
 impl Rtc {
     pub(super) fn check_open(&self) -> Result<(), RtcError> {
         if self.closed {
-            Err(RtcError::state("the connection is closed"))
+            Err(StateError::Closed.into())
         } else {
             Ok(())
         }
@@ -32,7 +39,7 @@ impl Rtc {
         self.check_open()?;
         match self.signaling {
             SignalingState::Stable | SignalingState::HaveLocalOffer => {}
-            s => return Err(RtcError::state(format!("createOffer in {s}"))),
+            state => return Err(signaling(JsepCall::CreateOffer, state)),
         }
         self.session_version += 1;
         let credentials = self.credentials_for_offer();
@@ -52,10 +59,10 @@ impl Rtc {
         self.check_open()?;
         match self.signaling {
             SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {}
-            s => return Err(RtcError::state(format!("createAnswer in {s}"))),
+            state => return Err(signaling(JsepCall::CreateAnswer, state)),
         }
         let (Some(_), Some(remote)) = (&self.remote_offer, &self.remote) else {
-            return Err(RtcError::state("no remote offer"));
+            return Err(StateError::NoRemoteOffer.into());
         };
         let setup = match (self.dtls_role, remote.setup) {
             (Some(Role::Client), _) => Setup::Active,
@@ -98,10 +105,10 @@ impl Rtc {
                     self.signaling,
                     SignalingState::Stable | SignalingState::HaveLocalOffer
                 ) {
-                    return Err(RtcError::state(format!(
-                        "setLocalDescription(offer) in {}",
-                        self.signaling
-                    )));
+                    return Err(signaling(
+                        JsepCall::SetLocalDescription(SdpType::Offer),
+                        self.signaling,
+                    ));
                 }
                 if desc.sdp.is_empty() {
                     desc.sdp = match &self.last_offer {
@@ -115,9 +122,7 @@ impl Rtc {
                     .clone()
                     .filter(|c| c.ufrag == ufrag && c.pwd == pwd);
                 if restart.is_none() && (ufrag != self.local.ufrag || pwd != self.local.pwd) {
-                    return Err(RtcError::InvalidModification(
-                        "ICE credentials differ from the ones createOffer made".into(),
-                    ));
+                    return Err(ModificationError::IceCredentials(SdpType::Offer).into());
                 }
                 self.save_media();
                 self.apply_local_m_lines(true);
@@ -136,10 +141,10 @@ impl Rtc {
                     self.signaling,
                     SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer
                 ) {
-                    return Err(RtcError::state(format!(
-                        "setLocalDescription({}) in {}",
-                        desc.sdp_type, self.signaling
-                    )));
+                    return Err(signaling(
+                        JsepCall::SetLocalDescription(desc.sdp_type),
+                        self.signaling,
+                    ));
                 }
                 if desc.sdp.is_empty() {
                     desc.sdp = match &self.last_answer {
@@ -149,23 +154,15 @@ impl Rtc {
                 }
                 let (ufrag, pwd, setup) = jsep::local_fields(&desc.sdp)?;
                 if ufrag != self.local.ufrag || pwd != self.local.pwd {
-                    return Err(RtcError::InvalidModification(
-                        "ICE credentials differ from the ones createAnswer made".into(),
-                    ));
+                    return Err(ModificationError::IceCredentials(desc.sdp_type).into());
                 }
                 let role = match setup {
                     Setup::Active => Role::Client,
                     Setup::Passive => Role::Server,
-                    _ => {
-                        return Err(RtcError::InvalidModification(
-                            "an answer's a=setup must be active or passive".into(),
-                        ))
-                    }
+                    _ => return Err(ModificationError::AnswerSetup { setup }.into()),
                 };
                 if self.dtls_role.is_some_and(|r| r != role) {
-                    return Err(RtcError::InvalidModification(
-                        "the DTLS role cannot change".into(),
-                    ));
+                    return Err(ModificationError::DtlsRole.into());
                 }
                 self.dtls_role = Some(role);
                 self.apply_local_m_lines(false);
@@ -194,10 +191,10 @@ impl Rtc {
 
     pub(super) fn rollback_local(&mut self, now: Instant) -> Result<(), RtcError> {
         if self.signaling != SignalingState::HaveLocalOffer {
-            return Err(RtcError::state(format!(
-                "rollback of a local description in {}",
-                self.signaling
-            )));
+            return Err(signaling(
+                JsepCall::SetLocalDescription(SdpType::Rollback),
+                self.signaling,
+            ));
         }
         self.pending_local = None;
         self.restore_media();
@@ -239,10 +236,10 @@ impl Rtc {
                     self.signaling,
                     SignalingState::Stable | SignalingState::HaveRemoteOffer
                 ) {
-                    return Err(RtcError::state(format!(
-                        "setRemoteDescription(offer) in {}",
-                        self.signaling
-                    )));
+                    return Err(signaling(
+                        JsepCall::SetRemoteDescription(SdpType::Offer),
+                        self.signaling,
+                    ));
                 }
                 let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
                 self.apply_remote(now, remote, true)?;
@@ -261,10 +258,10 @@ impl Rtc {
                     self.signaling,
                     SignalingState::HaveLocalOffer | SignalingState::HaveRemotePranswer
                 ) {
-                    return Err(RtcError::state(format!(
-                        "setRemoteDescription({}) in {}",
-                        desc.sdp_type, self.signaling
-                    )));
+                    return Err(signaling(
+                        JsepCall::SetRemoteDescription(desc.sdp_type),
+                        self.signaling,
+                    ));
                 }
                 let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
                 self.check_answer_m_lines(&parsed)?;
@@ -272,14 +269,14 @@ impl Rtc {
                     Setup::Active => Role::Server,
                     Setup::Passive => Role::Client,
                     _ => {
-                        return Err(RtcError::sdp(
-                            0,
-                            "an answer's a=setup must be active or passive",
-                        ))
+                        return Err(SdpError::AnswerSetup {
+                            setup: remote.setup,
+                        }
+                        .into())
                     }
                 };
                 if self.dtls_role.is_some_and(|r| r != role) {
-                    return Err(RtcError::sdp(0, "the answer changes the DTLS role"));
+                    return Err(SdpError::AnswerChangesDtlsRole.into());
                 }
                 self.apply_remote(now, remote, false)?;
                 self.apply_remote_m_lines(&parsed, false);
@@ -308,10 +305,10 @@ impl Rtc {
 
     pub(super) fn rollback_remote(&mut self, now: Instant) -> Result<(), RtcError> {
         if self.signaling != SignalingState::HaveRemoteOffer {
-            return Err(RtcError::state(format!(
-                "rollback of a remote description in {}",
-                self.signaling
-            )));
+            return Err(signaling(
+                JsepCall::SetRemoteDescription(SdpType::Rollback),
+                self.signaling,
+            ));
         }
         if self.current_remote.is_none() {
             // First negotiation: nothing ran on the peer's parameters yet.
@@ -343,9 +340,7 @@ impl Rtc {
     ) -> Result<(), RtcError> {
         if let Some(old) = &self.remote {
             if old.fingerprint != remote.fingerprint {
-                return Err(RtcError::OperationError(
-                    "the remote certificate fingerprint changed".into(),
-                ));
+                return Err(OperationError::FingerprintChanged.into());
             }
             let changed = old.ufrag != remote.ufrag || old.pwd != remote.pwd;
             if changed && is_offer {
@@ -378,9 +373,7 @@ impl Rtc {
     ) -> Result<(), RtcError> {
         self.check_open()?;
         let Some(remote) = &self.remote else {
-            return Err(RtcError::state(
-                "addIceCandidate before setRemoteDescription",
-            ));
+            return Err(StateError::NoRemoteDescription.into());
         };
         let Some(init) = candidate.filter(|c| !c.candidate.is_empty()) else {
             self.ice.add_remote_end_of_candidates();
@@ -389,27 +382,28 @@ impl Rtc {
         };
         match (&init.sdp_mid, init.sdp_m_line_index) {
             (Some(mid), _) if !remote.mids.contains(mid) => {
-                return Err(RtcError::OperationError(format!(
-                    "no media section {mid:?}"
-                )))
+                return Err(OperationError::UnknownMid {
+                    mid: mid.to_owned(),
+                }
+                .into())
             }
             (None, Some(i)) if usize::from(i) >= remote.mids.len() => {
-                return Err(RtcError::OperationError(format!("no media section {i}")))
+                return Err(OperationError::NoSection {
+                    index: i,
+                    sections: remote.mids.len(),
+                }
+                .into())
             }
-            (None, None) => {
-                return Err(RtcError::TypeError(
-                    "sdpMid and sdpMLineIndex are both null".into(),
-                ))
-            }
+            (None, None) => return Err(ArgumentError::CandidateWithoutSection.into()),
             _ => {}
         }
-        let parsed = realtimer_sdp::Candidate::parse(&init.candidate)
-            .map_err(|e| RtcError::OperationError(format!("candidate does not parse: {e}")))?;
+        let parsed =
+            realtimer_sdp::Candidate::parse(&init.candidate).map_err(OperationError::Candidate)?;
         match self.ice.add_remote_candidate(now, &parsed) {
             Ok(()) => {}
             // Browsers skip candidates they cannot use (TCP, for one).
             Err(IceError::Candidate(e)) => debug!("remote candidate skipped: {e}"),
-            Err(e) => return Err(RtcError::OperationError(e.to_string())),
+            Err(e) => return Err(OperationError::Ice(e).into()),
         }
         self.process(now);
         Ok(())

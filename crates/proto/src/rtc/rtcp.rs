@@ -12,7 +12,7 @@ use realtimer_rtp::rtcp::{
 use realtimer_rtp::{NackRequester, ReceptionStats, RetransmitBuffer, MAX_NACK_PACKETS};
 use tracing::trace;
 
-use crate::error::RtcError;
+use crate::error::{OperationError, RtcError, StateError};
 use crate::event::RtcEvent;
 use crate::media::{Feedback, KeyframeRequest, MediaRef, MAX_NACKED};
 use crate::stats::{InboundRtpStats, OutboundRtpStats};
@@ -317,13 +317,13 @@ impl Rtc {
         self.check_open()?;
         let t = self
             .transceiver(media)
-            .ok_or_else(|| RtcError::state(format!("no {media}")))?;
+            .ok_or(StateError::UnknownMedia { media })?;
         let media_ssrc = t
             .receive
             .last()
             .map(|s| s.ssrc)
             .or_else(|| t.remote.as_ref().and_then(|r| r.ssrcs.first().copied()))
-            .ok_or_else(|| RtcError::state(format!("nothing received on {media} yet")))?;
+            .ok_or(StateError::NothingReceived { media })?;
         let sender_ssrc = feedback_ssrc(t, self.receiver_ssrc);
         self.send_feedback_packet(sender_ssrc, &packet(sender_ssrc, media_ssrc))
     }
@@ -346,9 +346,7 @@ impl Rtc {
                 cname_packet(&[sender_ssrc], self.cname.as_bytes()),
             ],
         );
-        packet
-            .write(&mut plain)
-            .map_err(|e| RtcError::OperationError(format!("RTCP: {e}")))?;
+        packet.write(&mut plain).map_err(OperationError::Rtcp)?;
         self.protect(&plain, true)?;
         Ok(())
     }

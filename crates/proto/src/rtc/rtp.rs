@@ -9,7 +9,7 @@ use realtimer_dtls::{SrtpKeyingMaterial, SrtpProfile};
 use realtimer_rtp::{Extension, RtpHeader};
 use tracing::{debug, trace};
 
-use crate::error::RtcError;
+use crate::error::{ArgumentError, OperationError, RtcError, StateError};
 use crate::event::RtcEvent;
 use crate::media::{MediaKind, MediaRef, RtpPacket};
 
@@ -45,18 +45,29 @@ impl std::fmt::Debug for Srtp {
     }
 }
 
+/// Why SRTP could not start from the keys DTLS exported.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum SrtpStartError {
+    /// DTLS agreed on a profile the SRTP crate does not implement.
+    #[error("no SRTP for {0}")]
+    Profile(SrtpProfile),
+    /// The keys do not fit the profile.
+    #[error(transparent)]
+    Context(realtimer_srtp::SrtpError),
+}
+
 impl Srtp {
     /// The contexts for the keys DTLS exported.
-    pub(crate) fn new(keys: &SrtpKeyingMaterial) -> Result<Srtp, String> {
+    pub(crate) fn new(keys: &SrtpKeyingMaterial) -> Result<Srtp, SrtpStartError> {
         let profile = match keys.profile {
             SrtpProfile::Aes128CmSha1_80 => realtimer_srtp::ProtectionProfile::Aes128CmHmacSha1_80,
             SrtpProfile::Aes128CmSha1_32 => realtimer_srtp::ProtectionProfile::Aes128CmHmacSha1_32,
             SrtpProfile::AeadAes128Gcm => realtimer_srtp::ProtectionProfile::AeadAes128Gcm,
             SrtpProfile::AeadAes256Gcm => realtimer_srtp::ProtectionProfile::AeadAes256Gcm,
-            other => return Err(format!("no SRTP for {other}")),
+            other => return Err(SrtpStartError::Profile(other)),
         };
         let context = |(key, salt)| {
-            realtimer_srtp::SrtpContext::new(profile, key, salt).map_err(|e| e.to_string())
+            realtimer_srtp::SrtpContext::new(profile, key, salt).map_err(SrtpStartError::Context)
         };
         let local = context(keys.local())?;
         let remote = context(keys.remote())?;
@@ -217,24 +228,23 @@ impl Rtc {
         let t = self
             .transceivers
             .get(media.0 as usize)
-            .ok_or_else(|| RtcError::state(format!("no {media}")))?;
+            .ok_or(StateError::UnknownMedia { media })?;
         let Some(sender) = &t.sender else {
-            return Err(RtcError::state(format!("{media} has no track")));
+            return Err(StateError::NoTrack { media }.into());
         };
         if !t.can_send() {
-            return Err(RtcError::state(format!(
-                "{media} is not negotiated to send"
-            )));
+            return Err(StateError::NotSending { media }.into());
         }
         if !t
             .codecs
             .iter()
             .any(|c| c.payload_type == packet.payload_type)
         {
-            return Err(RtcError::TypeError(format!(
-                "payload type {} is not negotiated on {media}",
-                packet.payload_type
-            )));
+            return Err(ArgumentError::PayloadType {
+                payload_type: packet.payload_type,
+                media,
+            }
+            .into());
         }
         let wire_seq = t.send.wire_sequence(packet.sequence_number);
         let header = RtpHeader {
@@ -256,7 +266,7 @@ impl Rtc {
         plain.clear();
         header
             .write_packet(&packet.payload, 0, &mut plain)
-            .map_err(|e| RtcError::TypeError(format!("RTP packet: {e}")))?;
+            .map_err(ArgumentError::RtpPacket)?;
         let result = self.protect(&plain, false);
         self.media_buffer = plain;
         let protected = result?;
@@ -300,17 +310,14 @@ impl Rtc {
         if self.media_out.len() >= MAX_MEDIA_QUEUE {
             return Err(RtcError::QueueFull);
         }
-        let srtp = self
-            .srtp
-            .as_mut()
-            .ok_or_else(|| RtcError::state("DTLS has not made the SRTP keys yet"))?;
+        let srtp = self.srtp.as_mut().ok_or(StateError::NoSrtpKeys)?;
         let mut out = Vec::with_capacity(plain.len() + 32);
         let result = if rtcp {
             srtp.local.protect_rtcp(plain, &mut out)
         } else {
             srtp.local.protect_rtp(plain, &mut out)
         };
-        result.map_err(|e| RtcError::OperationError(format!("SRTP: {e}")))?;
+        result.map_err(OperationError::Srtp)?;
         let out = Bytes::from(out);
         self.media_out.push_back(out.clone());
         Ok(out)

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 use realtimer_dtls::{Certificate, DtlsConfig};
 use tracing::debug;
 
-use crate::RtcError;
+use crate::{OperationError, RtcError};
 
 /// Certificates kept ready.
 const POOL_SIZE: usize = 4;
@@ -50,12 +50,11 @@ pub(super) fn fresh() -> Result<Certificate, RtcError> {
 fn make() -> Result<Certificate, RtcError> {
     #[allow(clippy::disallowed_methods)] // certificate validity needs the wall clock
     let wall = SystemTime::now();
-    let certificate =
-        Certificate::generate(wall).map_err(|e| RtcError::OperationError(e.to_string()))?;
+    let certificate = Certificate::generate(wall).map_err(OperationError::Certificate)?;
     DtlsConfig::new(certificate.clone())
         .with_srtp_profiles(realtimer_proto::SRTP_PROFILES.to_vec())
         .prepare()
-        .map_err(|e| RtcError::OperationError(e.to_string()))?;
+        .map_err(OperationError::Certificate)?;
     Ok(certificate)
 }
 

@@ -7,8 +7,8 @@ use bytes::Bytes;
 use realtimer_datachannel::ChannelData;
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit};
 
-use crate::RtcError;
 use crate::{ChannelRef, DataChannelInfo, DataChannelState};
+use crate::{RtcError, StateError};
 use realtimer_proto::payload_len;
 
 use super::{call, ChannelStatus, Command, DataChannelEvent};
@@ -163,7 +163,7 @@ impl DataChannel {
                 }
                 self.queued.fetch_sub(len, Ordering::AcqRel);
                 self.gate.queued.fetch_sub(len, Ordering::AcqRel);
-                return Err(RtcError::InvalidState("the connection is closed".into()));
+                return Err(RtcError::from(StateError::Closed));
             }
             self.gate.queued.fetch_sub(len, Ordering::AcqRel);
         }

@@ -11,8 +11,8 @@ use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tracing::debug;
 
 use crate::Rtc;
-use crate::RtcError;
 use crate::SessionDescription;
+use crate::{AccessError, RtcError};
 use crate::{ChannelRef, DataChannelInfo, DataChannelState};
 use crate::{Feedback, MediaRef, RtpPacket};
 use crate::{PeerConnectionState, RtcEvent};
@@ -559,9 +559,7 @@ impl Driver {
                     .and_then(|media| {
                         let (tx, rx) = mpsc::channel(FEEDBACK_QUEUE);
                         if !track.bind(media, self.command_sender(), rx) {
-                            return Err(RtcError::InvalidAccess(
-                                "the track was added to a connection already".into(),
-                            ));
+                            return Err(AccessError::TrackInUse.into());
                         }
                         self.local_tracks.insert(media, tx);
                         Ok(RtpSender { track })

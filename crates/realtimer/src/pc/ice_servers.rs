@@ -15,7 +15,7 @@ use realtimer_stun::{Scheme, ServerUrl, UrlTransport};
 use tracing::warn;
 
 use super::{IceServer, PeerConnectionConfig};
-use crate::RtcError;
+use crate::{AccessError, IceServerUrlError, RtcError};
 
 /// RTCIceTransportPolicy (W3C webrtc-pc §4.2.5): which candidates ICE may
 /// use.
@@ -47,7 +47,7 @@ fn validate(servers: &[IceServer]) -> Result<Vec<Checked>, RtcError> {
     let mut out = Vec::new();
     for server in servers {
         if server.urls.is_empty() {
-            return Err(RtcError::SyntaxError("an ICE server has no URL".into()));
+            return Err(IceServerUrlError::NoUrl.into());
         }
         for text in &server.urls {
             let has_scheme = text.split_once(':').is_some_and(|(scheme, _)| {
@@ -56,20 +56,20 @@ fn validate(servers: &[IceServer]) -> Result<Vec<Checked>, RtcError> {
                     .any(|s| scheme.eq_ignore_ascii_case(s))
             });
             if !has_scheme {
-                return Err(RtcError::SyntaxError(format!(
-                    "ICE server URL {text:?}: expected stun:, stuns:, turn: or turns:"
-                )));
+                return Err(IceServerUrlError::NoScheme { url: text.clone() }.into());
             }
-            let url = ServerUrl::parse(text)
-                .map_err(|e| RtcError::SyntaxError(format!("ICE server URL {text:?}: {e}")))?;
+            let url = ServerUrl::parse(text).map_err(|error| IceServerUrlError::Invalid {
+                url: text.clone(),
+                error,
+            })?;
             match url.scheme {
                 Scheme::Stun | Scheme::Stuns => out.push(Checked::Stun(url)),
                 Scheme::Turn | Scheme::Turns => {
                     let (Some(username), Some(password)) = (&server.username, &server.credential)
                     else {
-                        return Err(RtcError::InvalidAccess(format!(
-                            "TURN server {text:?} needs a username and a credential"
-                        )));
+                        return Err(
+                            AccessError::TurnWithoutCredentials { url: text.clone() }.into()
+                        );
                     };
                     out.push(Checked::Turn {
                         url,

@@ -7,8 +7,8 @@ use std::sync::{Arc, OnceLock};
 
 use tokio::sync::mpsc;
 
-use crate::RtcError;
 use crate::{Feedback, MediaKind, MediaRef, RtpPacket, TrackInfo};
+use crate::{RtcError, StateError};
 
 use super::{call, Command};
 
@@ -101,7 +101,7 @@ impl TrackLocal {
         b.commands
             .send(Command::WriteRtp(b.media, packet))
             .await
-            .map_err(|_| RtcError::InvalidState("the connection is closed".into()))
+            .map_err(|_| RtcError::from(StateError::Closed))
     }
 
     /// The next request of the peer's receiver: a keyframe (PLI or FIR);
@@ -116,7 +116,7 @@ impl TrackLocal {
         self.inner
             .binding
             .get()
-            .ok_or_else(|| RtcError::InvalidState("the track was not added to a connection".into()))
+            .ok_or(RtcError::from(StateError::TrackNotAdded))
     }
 }
 

@@ -15,13 +15,13 @@ use realtimer_datachannel::ChannelData;
 use realtimer_dtls::Certificate;
 use realtimer_ice::{IceConnectionState, IceGatheringState};
 use tokio::sync::{mpsc, oneshot, watch};
-use tracing::{info_span, warn, Instrument};
+use tracing::{debug, info_span, warn, Instrument};
 
 use crate::PeerConnectionState;
-use crate::RtcError;
 use crate::StatsReport;
 use crate::{ChannelRef, DataChannelInit, DataChannelState};
 use crate::{IceCandidateInit, SessionDescription, SignalingState};
+use crate::{OperationError, RtcError, StateError};
 use crate::{Rtc, RtcConfig};
 
 mod certificates;
@@ -230,8 +230,10 @@ pub enum DataChannelEvent {
     BufferedAmountLow,
     /// `closing`.
     Closing,
-    /// `error` (comes before `close`).
-    Error(String),
+    /// `error` (comes before `close`): why the channel could not be
+    /// created (W3C webrtc-pc §6.2, RTCErrorEvent with
+    /// `data-channel-failure`).
+    Error(crate::ChannelError),
     /// `close`.
     Close,
 }
@@ -304,9 +306,8 @@ async fn call<T>(
     commands
         .send(make(tx))
         .await
-        .map_err(|_| RtcError::InvalidState("the connection is closed".into()))?;
-    rx.await
-        .map_err(|_| RtcError::InvalidState("the connection is closed".into()))?
+        .map_err(|_| RtcError::from(StateError::Closed))?;
+    rx.await.map_err(|_| RtcError::from(StateError::Closed))?
 }
 
 /// The socket: `config.port`, else the first free port of
@@ -316,19 +317,17 @@ async fn bind(config: &PeerConnectionConfig) -> Result<UdpIo, RtcError> {
         (Some(range), 0) => range.clone(),
         _ => return UdpIo::bind(config.port).await,
     };
-    let mut last = None;
     for port in range.clone() {
         match UdpIo::bind(port).await {
             Ok(socket) => return Ok(socket),
-            Err(e) => last = Some(e),
+            Err(e) => debug!(port, "{e}"),
         }
     }
-    Err(RtcError::OperationError(format!(
-        "no free UDP port in {}-{}{}",
-        range.start(),
-        range.end(),
-        last.map(|e| format!(" (last: {e})")).unwrap_or_default()
-    )))
+    Err(OperationError::NoFreePort {
+        first: *range.start(),
+        last: *range.end(),
+    }
+    .into())
 }
 
 /// Host candidate addresses: `config.interfaces` as given, else every

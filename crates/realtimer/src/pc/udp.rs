@@ -18,7 +18,7 @@ use tokio::io::Interest;
 use tokio::net::UdpSocket;
 use tracing::debug;
 
-use crate::RtcError;
+use crate::{OperationError, RtcError};
 
 use super::udp_mux::MuxPort;
 
@@ -90,11 +90,14 @@ impl UdpIo {
     pub(super) async fn bind_addr(address: SocketAddr) -> Result<UdpIo, RtcError> {
         let socket = UdpSocket::bind(address)
             .await
-            .map_err(|e| RtcError::OperationError(format!("UDP bind {address}: {e}")))?;
+            .map_err(|e| OperationError::Bind {
+                address,
+                kind: e.kind(),
+            })?;
         let v6 = address.is_ipv6();
         keep_gro_enabled(v6);
         let state = UdpSocketState::new((&socket).into())
-            .map_err(|e| RtcError::OperationError(format!("UDP socket setup: {e}")))?;
+            .map_err(|e| OperationError::SocketSetup { kind: e.kind() })?;
         for (what, r) in [
             (
                 "SO_RCVBUF",
@@ -117,7 +120,7 @@ impl UdpIo {
         self.socket
             .local_addr()
             .map(canonical)
-            .map_err(|e| RtcError::OperationError(e.to_string()))
+            .map_err(|e| OperationError::SocketSetup { kind: e.kind() }.into())
     }
 
     /// Whether the socket is dual-stack IPv6.
