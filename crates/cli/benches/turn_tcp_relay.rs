@@ -12,8 +12,6 @@
 
 #[path = "../tests/turn_interop/client.rs"]
 mod client;
-#[path = "../tests/common/mod.rs"]
-mod common;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -22,9 +20,11 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use client::{connection_id, StreamClient};
-use common::{spawn, Running};
 use realtimer_stun::attributes::XorPeerAddress;
 use realtimer_stun::Method;
+use realtimer_test_support::coturn::Coturn;
+use realtimer_test_support::ports::free_udp_and_tcp_port;
+use realtimer_test_support::process::{spawn, Running};
 
 const REALM: &str = "realtimer.test";
 /// Bytes per run.
@@ -78,27 +78,31 @@ fn transfer(stream: &mut TcpStream) -> Duration {
     start.elapsed()
 }
 
-/// A port free on TCP and UDP just now.
-fn free_port() -> u16 {
-    loop {
-        let tcp = TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = tcp.local_addr().unwrap().port();
-        if std::net::UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
+/// A TURN server under test: the process and its TURN port.
+struct Turn {
+    name: &'static str,
+    process: Process,
+    port: u16,
+}
+
+/// The server's process, killed on drop.
+enum Process {
+    Realtimer(Running),
+    Coturn(Coturn),
+}
+
+impl Process {
+    fn pid(&self) -> u32 {
+        match self {
+            Process::Realtimer(process) => process.pid(),
+            Process::Coturn(coturn) => coturn.pid(),
         }
     }
 }
 
-/// A TURN server under test: the process and its TURN port.
-struct Turn {
-    name: &'static str,
-    process: Running,
-    port: u16,
-}
-
 impl Turn {
     fn realtimer() -> Turn {
-        let port = free_port();
+        let port = free_udp_and_tcp_port();
         let stun = format!("127.0.0.1:{port}");
         let process = spawn(
             env!("CARGO_BIN_EXE_realtimer"),
@@ -120,52 +124,19 @@ impl Turn {
         process.wait_for_line("HTTP server");
         Turn {
             name: "realtimer",
-            process,
+            process: Process::Realtimer(process),
             port,
         }
     }
 
     fn coturn() -> Option<Turn> {
         Command::new("turnserver").arg("--version").output().ok()?;
-        let port = free_port();
-        let (port_arg, cli_port) = (port.to_string(), free_port().to_string());
-        let process = spawn(
-            "turnserver",
-            &[
-                "-n",
-                "--listening-ip",
-                "127.0.0.1",
-                "--relay-ip",
-                "127.0.0.1",
-                "--listening-port",
-                &port_arg,
-                "--cli-port",
-                &cli_port,
-                "--lt-cred-mech",
-                "--user",
-                "alice:secret",
-                "--realm",
-                REALM,
-                "--allow-loopback-peers",
-                "--no-tls",
-                "--no-dtls",
-                "--no-cli",
-                "--log-file",
-                "stdout",
-            ],
-            &[],
-        );
-        for _ in 0..100 {
-            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Some(Turn {
-                    name: "coturn",
-                    process,
-                    port,
-                });
-            }
-            thread::sleep(Duration::from_millis(50));
-        }
-        None
+        let coturn = Coturn::start_for("alice:secret", &[], None);
+        Some(Turn {
+            name: "coturn",
+            port: coturn.port,
+            process: Process::Coturn(coturn),
+        })
     }
 
     /// A data connection piped to `peer` through a TCP allocation (and the

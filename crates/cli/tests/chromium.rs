@@ -6,15 +6,12 @@
 //! candidates are relayed (tests/browser/turn-relay.mjs). The video call
 //! page, and libwebrtc, with the Rust echo peer (`realtimer echo`).
 
-mod common;
-#[path = "../../server/tests/common/mod.rs"]
-mod node;
-#[path = "../../realtimer/tests/wrtc_peer/mod.rs"]
-mod wrtc_peer;
-
 use std::path::PathBuf;
 
-use common::{spawn, Running, TestCertificate};
+use realtimer_test_support::certificate::TestCertificate;
+use realtimer_test_support::libwebrtc as wrtc_peer;
+use realtimer_test_support::node;
+use realtimer_test_support::process::{spawn, Running};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
@@ -55,7 +52,7 @@ fn chromium_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
 
 #[test]
 fn chromium_data_channel_relayed_through_our_turn_over_tls() {
-    let tls = TestCertificate::new("chromium-turns", "127.0.0.1");
+    let tls = TestCertificate::new();
     // The HTTPS certificate serves turns: too; the page is loaded over HTTPS.
     let (_server, base) = serve(&tls.serve_flags());
     let out = node::run_node("turn-relay.mjs", &[&base, "tls"]);

@@ -2,12 +2,12 @@
 //! coturn (`turnserver`, `turnutils_stunclient`; Debian package `coturn`,
 //! installed by `scripts/test`).
 
-mod common;
-
-use common::{free_udp_port, spawn, Running};
-
 use std::net::SocketAddr;
 use std::process::{Command, Output};
+
+use realtimer_test_support::coturn::Coturn;
+use realtimer_test_support::ports::free_udp_port;
+use realtimer_test_support::process::{spawn, Running};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
@@ -107,35 +107,8 @@ fn coturn_stunclient_reads_our_mapped_address() {
 
 #[test]
 fn our_client_against_coturn_turnserver() {
-    let port = free_udp_port();
-    let port_text = port.to_string();
-    let dir = std::env::temp_dir().join(format!("realtimer-coturn-{port}"));
-    std::fs::create_dir_all(&dir).unwrap();
-    let pid_file = dir.join("turnserver.pid");
-    let turnserver = spawn(
-        "turnserver",
-        &[
-            "-n",
-            "--listening-ip",
-            "127.0.0.1",
-            "--listening-port",
-            &port_text,
-            "--relay-ip",
-            "127.0.0.1",
-            "--no-tls",
-            "--no-dtls",
-            "--no-cli",
-            "--log-file",
-            "stdout",
-            "--pidfile",
-            pid_file.to_str().unwrap(),
-            "--realm",
-            "realtimer.test",
-        ],
-        &[],
-    );
-    // Retransmissions cover coturn's start-up: up to ~6 s with these timers.
-    let server = format!("stun:127.0.0.1:{port}");
+    let coturn = Coturn::start(&[], None);
+    let server = format!("stun:{}", coturn.address());
     let output = realtimer_stun(&[
         &server,
         "--bind",
@@ -145,8 +118,7 @@ fn our_client_against_coturn_turnserver() {
         "--max-transmissions",
         "5",
     ]);
-    drop(turnserver);
-    let _ = std::fs::remove_dir_all(&dir);
+    drop(coturn);
     assert!(output.status.success(), "{output:?}");
     let local: SocketAddr = field(&output, "local address").parse().unwrap();
     let mapped: SocketAddr = field(&output, "mapped address").parse().unwrap();

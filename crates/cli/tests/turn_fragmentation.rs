@@ -7,16 +7,12 @@
 //! runs in the namespace as this same test, started again by `ip netns
 //! exec`.
 
-#[path = "../../turn/benches/relay_load/client.rs"]
-mod client;
-#[path = "../../realtimer/tests/netns/mod.rs"]
-mod netns;
-
 use std::net::{SocketAddr, UdpSocket};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-use client::{allocate_and_bind, User};
+use realtimer_test_support::netns;
+use realtimer_test_support::turn_client::{allocate_and_bind, User};
 use realtimer_turn::channel_data::{ChannelData, MIN_CHANNEL};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");

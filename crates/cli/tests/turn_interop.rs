@@ -5,12 +5,13 @@
 
 #[path = "turn_interop/client.rs"]
 mod client;
-mod common;
 #[path = "turn_interop/tcp.rs"]
 mod tcp;
 
 use client::signed_exchange;
-use common::{free_udp_port, spawn, Running, TestCertificate};
+use realtimer_test_support::certificate::TestCertificate;
+use realtimer_test_support::ports::free_udp_port;
+use realtimer_test_support::process::{spawn, Running};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -195,7 +196,7 @@ fn coturn_uclient_over_tcp_echoes_channel_data() {
 
 #[test]
 fn coturn_uclient_over_tls_echoes_channel_data() {
-    let tls = TestCertificate::new("turn-tls", "localhost");
+    let tls = TestCertificate::new();
     let mut flags = vec![
         "--turn-user",
         "alice:secret",

@@ -11,18 +11,16 @@
 //! only seconds have passed; its nonces go stale after 4 s).
 #![allow(clippy::disallowed_methods)] // a real-socket driver reads the real clock
 
-mod coturn;
-
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use coturn::{Coturn, PASSWORD, USER};
 use realtimer_ice::{
     Candidate, CandidateKind, IceAgent, IceConfig, IceConnectionState, IceEvent, TurnServer,
     TurnStreamDecoder, TurnTransport,
 };
 use realtimer_stun::attributes::{ErrorCode, Lifetime};
 use realtimer_stun::{Class, Message, Method};
+use realtimer_test_support::coturn::{Coturn, PASSWORD, USER};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpStream, UdpSocket};
 

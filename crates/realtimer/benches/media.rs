@@ -25,9 +25,7 @@ use realtimer_srtp::{ProtectionProfile, SrtpContext};
 use tokio::sync::{mpsc, Notify};
 use tokio::time::timeout;
 
-#[path = "../tests/pair/mod.rs"]
-mod common;
-use common::{config, negotiate};
+use realtimer_test_support::pair::{config, negotiate};
 
 const PACKETS: u64 = 200_000;
 const PAYLOAD: usize = 1200;

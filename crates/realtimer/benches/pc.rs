@@ -22,9 +22,7 @@ use bytes::Bytes;
 use realtimer::{Certificate, ChannelData, DataChannelInit};
 use serde_json::Value;
 
-#[path = "../tests/pair/mod.rs"]
-mod common;
-use common::{close, connect_pair};
+use realtimer_test_support::pair::{close, connect_pair};
 use tokio::sync::watch;
 use tokio::time::timeout;
 

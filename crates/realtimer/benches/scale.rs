@@ -15,9 +15,7 @@ use futures_util::future::join_all;
 use realtimer::{ChannelData, DataChannelInit};
 use tokio::time::timeout;
 
-#[path = "../tests/pair/mod.rs"]
-mod common;
-use common::{close, connect_pair, Connected};
+use realtimer_test_support::pair::{close, connect_pair, Connected};
 
 const PAIRS: usize = 1000;
 const CYCLES: usize = 10_000;

@@ -10,17 +10,13 @@
 //! installed; `scripts/test` installs it).
 #![allow(clippy::disallowed_methods, clippy::print_stdout)] // a benchmark reads the real clock and prints its figures
 
-#[path = "../../ice/tests/coturn/mod.rs"]
-mod coturn;
-#[path = "../tests/relay_pair/mod.rs"]
-mod relay_pair;
-
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use coturn::{Coturn, TestCertificate, PASSWORD};
 use realtimer::{ChannelData, DataChannelInit, PeerConnectionConfig};
-use relay_pair::{negotiate, relay_config, relay_pair};
+use realtimer_test_support::certificate::TestCertificate;
+use realtimer_test_support::coturn::{Coturn, PASSWORD};
+use realtimer_test_support::relay_pair::{negotiate, relay_config, relay_pair};
 use tokio::time::timeout;
 
 const MESSAGE: usize = 64 * 1024;

@@ -11,8 +11,7 @@
 //! the other's, Chromium with its own mDNS client, we with ours.
 #![allow(clippy::print_stdout)]
 
-mod netns;
-use netns::{ip, is_root, Namespaces};
+use realtimer_test_support::netns::{ip, is_root, Namespaces};
 
 use std::path::PathBuf;
 use std::process::Stdio;

@@ -2,14 +2,13 @@
 //! without a panic and the channel keeps working. (The same at the sans-IO
 //! core, and unreachable peers: `crates/proto/tests/hostile.rs`.)
 
-mod pair;
-
 use std::time::Duration;
 
 use rand::{Rng, SeedableRng};
 use realtimer::{
     ChannelData, DataChannelInit, PeerConnection, PeerConnectionConfig, PeerConnectionState,
 };
+use realtimer_test_support::pair;
 
 #[tokio::test]
 async fn garbage_datagrams_at_the_socket_are_dropped() {

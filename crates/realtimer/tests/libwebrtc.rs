@@ -19,9 +19,8 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 
 mod wrtc_cases;
-mod wrtc_peer;
 
-use wrtc_peer::{PeerDir, PEER_DIR};
+use realtimer_test_support::libwebrtc::{self as wrtc_peer, PeerDir, PEER_DIR};
 
 async fn echo(dc: DataChannel) {
     while let Some(m) = dc.recv().await {

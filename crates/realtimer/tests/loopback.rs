@@ -12,8 +12,7 @@ use realtimer::{
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-mod pair;
-use pair::{negotiate, pump};
+use realtimer_test_support::pair::{self, negotiate, pump};
 
 fn config() -> PeerConnectionConfig {
     pair::config(None)

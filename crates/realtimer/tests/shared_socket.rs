@@ -11,7 +11,7 @@ use realtimer::{
 use tokio::net::UdpSocket;
 use tokio::time::timeout;
 
-mod pair;
+use realtimer_test_support::pair;
 
 const CONNECTIONS: usize = 50;
 

@@ -17,15 +17,12 @@ use realtimer::{
 };
 use tokio::time::timeout;
 
-#[path = "../../ice/tests/coturn/mod.rs"]
-mod coturn;
+use realtimer_test_support::certificate::TestCertificate;
+use realtimer_test_support::coturn::{Coturn, PASSWORD, REALM, USER};
 
-use coturn::{Coturn, TestCertificate, PASSWORD, REALM, USER};
-
-mod relay_pair;
 mod turn_server;
 
-use relay_pair::{negotiate, relay_config, relay_pair};
+use realtimer_test_support::relay_pair::{negotiate, relay_config, relay_pair};
 
 /// Opens a channel over relayed candidates only, moves messages both
 /// ways, and checks getStats: the selected pair's local candidate is a

@@ -25,8 +25,7 @@ const ADDR_B: &str = "10.77.0.2";
 const SIGNAL_PORT: u16 = 7700;
 const MESSAGES: usize = 200;
 
-mod netns;
-use netns::{ip, is_root, Namespaces};
+use realtimer_test_support::netns::{ip, is_root, Namespaces};
 
 /// `rt-a<tag>-<pid>` and `rt-b<tag>-<pid>` with the veth pair between them.
 fn veth_namespaces(tag: &str) -> Namespaces {

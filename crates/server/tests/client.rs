@@ -1,7 +1,7 @@
 //! The Rust signaling client (`realtimer_server::client`) against the real
 //! server: rooms, relayed offer/answer/candidates, full, left, errors.
 
-mod common;
+use realtimer_test_support::{ports, server};
 
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ async fn next(events: &mut SignalingEvents) -> SignalingEvent {
 
 #[tokio::test]
 async fn native_peers_meet_in_a_room_and_exchange_offer_answer_candidates() {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     let url = format!("ws://{addr}/ws");
 
     let (a, mut a_events) = SignalingClient::connect(&url, "native").await.unwrap();
@@ -123,7 +123,7 @@ async fn refusals_arrive_as_error_events_and_leave_then_join_works() {
         },
         ..ServerConfig::default()
     };
-    let addr = common::start_server(config);
+    let addr = server::start_server(config);
     let url = format!("ws://{addr}/ws");
     let (a, mut events) = SignalingClient::connect(&url, "one").await.unwrap();
     assert!(matches!(
@@ -148,7 +148,7 @@ async fn refusals_arrive_as_error_events_and_leave_then_join_works() {
 
 #[tokio::test]
 async fn connecting_to_nothing_is_an_error() {
-    let port = common::free_port();
+    let port = ports::free_tcp_port();
     let result = SignalingClient::connect(&format!("ws://127.0.0.1:{port}/ws"), "r").await;
     assert!(matches!(result, Err(ClientError::WebSocket(_))));
 }

@@ -3,7 +3,7 @@
 //! on different processes in one room; each process subscribed only to its
 //! rooms' channels; a crashed process frees its slots.
 
-mod common;
+use realtimer_test_support::{node, process, serve};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -47,14 +47,14 @@ async fn send(ws: &mut Ws, value: Value) {
 
 /// Both processes with a short node TTL from a config file, Redis from the
 /// flag.
-fn two_servers(redis: &str) -> (tempdir::Dir, Vec<(common::Child, SocketAddr)>) {
+fn two_servers(redis: &str) -> (tempdir::Dir, Vec<(process::Running, SocketAddr)>) {
     let dir = tempdir::Dir::new();
     let config = dir.path().join("serve.toml");
     std::fs::write(&config, "[redis]\nnode_ttl_ms = 900\n").unwrap();
-    let binary = common::realtimer_binary();
+    let binary = serve::realtimer_binary();
     let config = config.to_str().unwrap().to_owned();
     let servers = (0..2)
-        .map(|_| common::start_serve(&binary, &["--redis", redis, "--config", &config]))
+        .map(|_| serve::start_serve(&binary, &["--redis", redis, "--config", &config]))
         .collect();
     (dir, servers)
 }
@@ -97,7 +97,7 @@ mod tempdir {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_a_room_through_redis() {
-    let (_redis, url) = common::start_redis();
+    let (_redis, url) = serve::start_redis();
     let (_dir, servers) = two_servers(&url);
     let (one, two) = (servers[0].1, servers[1].1);
 
@@ -204,7 +204,7 @@ async fn until_subscribers(
 /// it has members in: from the join on, until its last member there goes.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_hears_only_the_rooms_it_has_members_in() {
-    let (_redis, url) = common::start_redis();
+    let (_redis, url) = serve::start_redis();
     let (_dir, servers) = two_servers(&url);
     let (one, two) = (servers[0].1, servers[1].1);
     let mut redis = redis::Client::open(url.as_str())
@@ -257,7 +257,7 @@ async fn a_server_hears_only_the_rooms_it_has_members_in() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_server_frees_its_members_slots() {
-    let (_redis, url) = common::start_redis();
+    let (_redis, url) = serve::start_redis();
     let (_dir, mut servers) = two_servers(&url);
     let (one, two) = (servers[0].1, servers[1].1);
 
@@ -291,13 +291,13 @@ async fn a_crashed_server_frees_its_members_slots() {
 /// same room: the call connects and video decodes both ways.
 #[test]
 fn a_browser_on_each_server_calls_through_redis() {
-    let (_redis, url) = common::start_redis();
+    let (_redis, url) = serve::start_redis();
     let (_dir, servers) = two_servers(&url);
     // localhost, not 127.0.0.1: a secure context for getUserMedia.
     let first = format!("http://localhost:{}/", servers[0].1.port());
     let second = format!("http://localhost:{}/", servers[1].1.port());
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots-cluster");
-    let out = common::run_node_with_env(
+    let out = node::run_node_with_env(
         "webapp.mjs",
         &[&first, shots.to_str().unwrap(), "uc5"],
         &[("SECOND_BASE", &second)],

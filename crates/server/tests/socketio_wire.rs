@@ -2,32 +2,32 @@
 //! clients: socket.io-client 2.5 (Socket.IO v4 / Engine.IO v3, what the
 //! codelab serves) and 4.x (Socket.IO v5 / Engine.IO v4).
 
-mod common;
+use realtimer_test_support::{node, server};
 
 use realtimer_server::ServerConfig;
 
 fn url() -> String {
-    format!("http://{}", common::start_server(ServerConfig::default()))
+    format!("http://{}", server::start_server(ServerConfig::default()))
 }
 
 #[test]
 fn codelab_protocol_with_socket_io_client_2() {
-    common::run_node("socketio-wire.mjs", &[&url(), "v2"]);
+    node::run_node("socketio-wire.mjs", &[&url(), "v2"]);
 }
 
 #[test]
 fn codelab_protocol_with_socket_io_client_4() {
-    common::run_node("socketio-wire.mjs", &[&url(), "v4"]);
+    node::run_node("socketio-wire.mjs", &[&url(), "v4"]);
 }
 
 #[test]
 fn codelab_protocol_with_clients_2_and_4_in_one_room() {
-    common::run_node("socketio-wire.mjs", &[&url(), "mixed"]);
+    node::run_node("socketio-wire.mjs", &[&url(), "mixed"]);
 }
 
 #[test]
 fn bad_input_over_socket_io_is_refused_and_the_server_stays_up() {
-    common::run_node("socketio-wire.mjs", &[&url(), "bad"]);
+    node::run_node("socketio-wire.mjs", &[&url(), "bad"]);
 }
 
 /// One raw Engine.IO v4 WebSocket client that sends `create or join` the
@@ -77,7 +77,7 @@ async fn join_right_after_connect(addr: std::net::SocketAddr, room: String) -> b
 /// `create or join` vanished, so no `ready` and no offer).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_event_sent_right_after_connect_is_never_lost() {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     let clients: Vec<_> = (0..400)
         .map(|i| tokio::spawn(join_right_after_connect(addr, format!("race-{i}"))))
         .collect();
@@ -125,7 +125,7 @@ async fn a_client_past_the_limit_gets_connect_error() {
 
     let mut config = ServerConfig::default();
     config.rooms.max_clients = 1;
-    let addr = common::start_server(config);
+    let addr = server::start_server(config);
     let url = format!("ws://{addr}/socket.io/?EIO=4&transport=websocket");
     let mut first = tokio_tungstenite::connect_async(&url).await.unwrap().0;
     packet_starting_with(&mut first, "0").await;

@@ -1,7 +1,7 @@
 //! HTTPS and WSS with `TlsConfig` (`--tls-cert`/`--tls-key`): a self-signed
 //! certificate made here with rcgen, and clients that trust exactly it.
 
-mod common;
+use realtimer_test_support::server;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -72,7 +72,7 @@ async fn tls_stream(
 #[tokio::test]
 async fn https_and_wss_with_a_trusted_self_signed_certificate() {
     let cert = self_signed("ok");
-    let addr = common::start_server(ServerConfig {
+    let addr = server::start_server(ServerConfig {
         tls: Some(cert.tls.clone()),
         ..ServerConfig::default()
     });
@@ -127,7 +127,7 @@ async fn https_and_wss_with_a_trusted_self_signed_certificate() {
 async fn a_client_that_does_not_trust_the_certificate_is_refused() {
     let cert = self_signed("served");
     let other = self_signed("other");
-    let addr = common::start_server(ServerConfig {
+    let addr = server::start_server(ServerConfig {
         tls: Some(cert.tls.clone()),
         ..ServerConfig::default()
     });

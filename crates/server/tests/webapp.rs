@@ -2,18 +2,18 @@
 //! /usr/bin/chromium with fake media devices), served by the real server with
 //! the embedded app. Screenshots go to `$CARGO_TARGET_TMPDIR/screenshots/`.
 
-mod common;
+use realtimer_test_support::{node, server};
 
 use std::path::PathBuf;
 
 use realtimer_server::ServerConfig;
 
 fn run_case(case: &str) {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     // localhost, not 127.0.0.1: a secure context, so getUserMedia works.
     let url = format!("http://localhost:{}/", addr.port());
     let shots = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots");
-    let out = common::run_node("webapp.mjs", &[&url, shots.to_str().unwrap(), case]);
+    let out = node::run_node("webapp.mjs", &[&url, shots.to_str().unwrap(), case]);
     assert!(!out.contains("FAIL"), "{out}");
 }
 

@@ -1,7 +1,7 @@
 //! The WebSocket JSON front (`/ws`, docs/signaling.md) and raw garbage on
 //! the Socket.IO endpoint, with tokio-tungstenite.
 
-mod common;
+use realtimer_test_support::server;
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -42,7 +42,7 @@ async fn send(ws: &mut Ws, value: Value) {
 
 #[tokio::test]
 async fn websocket_rooms_created_joined_ready_full_message_left() {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     let (mut a, a_id) = open(addr).await;
     let (mut b, b_id) = open(addr).await;
     let (mut c, _) = open(addr).await;
@@ -83,7 +83,7 @@ async fn websocket_rooms_created_joined_ready_full_message_left() {
 
 #[tokio::test]
 async fn websocket_bad_input_gets_errors_and_the_connection_survives() {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     let (mut a, _) = open(addr).await;
     let cases: Vec<(Message, &str)> = vec![
         (Message::text("{not json"), "malformed"),
@@ -126,7 +126,7 @@ async fn websocket_bad_input_gets_errors_and_the_connection_survives() {
 
 #[tokio::test]
 async fn websocket_join_flood_is_rate_limited_and_other_rooms_work() {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     let (mut flooder, _) = open(addr).await;
     for i in 0..1000 {
         send(
@@ -159,7 +159,7 @@ async fn websocket_join_flood_is_rate_limited_and_other_rooms_work() {
 
 #[tokio::test]
 async fn engine_io_garbage_closes_only_that_connection() {
-    let addr = common::start_server(ServerConfig::default());
+    let addr = server::start_server(ServerConfig::default());
     for garbage in [
         "42[",
         "4garbage",

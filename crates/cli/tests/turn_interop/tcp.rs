@@ -193,7 +193,7 @@ fn coturn_uclient_relays_over_tcp_allocations_between_two_clients() {
 
 #[test]
 fn coturn_uclient_relays_over_tcp_allocations_on_tls() {
-    let tls = TestCertificate::new("turn-tcp-relay-tls", "localhost");
+    let tls = TestCertificate::new();
     let mut flags = vec![
         "--turn-user",
         "alice:secret",

@@ -21,7 +21,6 @@
 // A benchmark reads the real clock and prints its figures.
 #![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
 
-mod client;
 mod load;
 mod servers;
 // The server's batched UDP (recvmmsg and GRO; sendmmsg and GSO), so the
@@ -30,6 +29,7 @@ mod servers;
 #[allow(dead_code)]
 mod turn_udp;
 
+use realtimer_test_support::turn_client as client;
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;

@@ -1,5 +1,6 @@
-//! The TURN client side of the load generator (and, by path, of the cli's
-//! fragmentation test): an allocation over UDP with
+//! A blocking TURN client for the relay load generator
+//! (`realtimer-turn`'s `relay_load` bench) and the CLI's fragmentation
+//! test: an allocation over UDP with
 //! long-term credentials (RFC 8656 §7.1: Allocate, 401 with REALM and
 //! NONCE, Allocate again signed; RFC 8489 §9.2), then a ChannelBind to an
 //! echo peer (§12.1), which also installs the permission. Blocking, with
@@ -23,10 +24,12 @@ const ANSWER_WAIT: Duration = Duration::from_millis(500);
 const TRIES: usize = 6;
 
 /// A long-term user.
-#[derive(Clone, Copy)]
-pub(crate) struct User<'a> {
-    pub(crate) name: &'a str,
-    pub(crate) password: &'a str,
+#[derive(Debug, Clone, Copy)]
+pub struct User<'a> {
+    /// The USERNAME.
+    pub name: &'a str,
+    /// Its password.
+    pub password: &'a str,
 }
 
 /// What the server told one client: the credentials in use and the relay.
@@ -39,7 +42,7 @@ struct Session {
 /// Allocates a UDP relay for `socket` on `server` (asking for the DF bit
 /// on what it relays when `dont_fragment`, RFC 8656 §7.1) and binds
 /// `channel` to `peer`. The socket is left with a read timeout.
-pub(crate) fn allocate_and_bind(
+pub fn allocate_and_bind(
     socket: &UdpSocket,
     server: SocketAddr,
     user: User<'_>,

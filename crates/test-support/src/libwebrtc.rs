@@ -1,7 +1,7 @@
 //! libwebrtc for tests: a temp copy of /work/shared/interop/libwebrtc-peer
-//! with its node_modules (@roamhq/wrtc, ws), made by `npm ci`. Used by
-//! this crate's libwebrtc tests and, by path, the CLI's echo test.
-#![allow(dead_code, unreachable_pub)]
+//! with its node_modules (@roamhq/wrtc, ws), made by `npm ci` (the shared
+//! folder is read-only). Used by `realtimer`'s libwebrtc tests and the
+//! CLI's echo test.
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 pub const PEER_DIR: &str = "/work/shared/interop/libwebrtc-peer";
 
 /// A copy of the peer folder with its node_modules, removed on drop.
+#[derive(Debug)]
 pub struct PeerDir(pub PathBuf);
 
 impl Drop for PeerDir {

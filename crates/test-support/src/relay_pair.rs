@@ -1,18 +1,18 @@
 //! Two `PeerConnection`s in one process with `iceTransportPolicy: relay`
 //! and one TURN server, candidates trickled between them: shared by the
 //! relay tests and the relay benchmark.
-#![allow(dead_code, unreachable_pub)]
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use realtimer::{
     DataChannel, DataChannelInit, IceTransportPolicy, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionEvents,
 };
 use tokio::sync::mpsc;
 
-use super::coturn::USER;
+use crate::coturn::USER;
+pub use crate::pair::negotiate;
+use crate::pair::pump_recording;
 
 /// Relay-only on 127.0.0.1 with `turn_url` (when given), `password` for
 /// [`USER`], and `ca` trusted for `turns:`.
@@ -32,48 +32,30 @@ pub fn relay_config(
     c
 }
 
-/// Forwards `from`'s candidates to `to` and records them; hands incoming
-/// data channels out.
-fn pump(
-    mut events: PeerConnectionEvents,
-    to: PeerConnection,
-    channels: mpsc::UnboundedSender<DataChannel>,
-    candidates: Arc<Mutex<Vec<String>>>,
-) {
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            match e {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    if let Some(c) = &c {
-                        candidates.lock().unwrap().push(c.candidate.clone());
-                    }
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                _ => {}
-            }
-        }
-    });
-}
-
+/// Two relay-only connections whose candidates reach each other.
+#[derive(Debug)]
 pub struct RelayPair {
+    /// The offerer.
     pub a: PeerConnection,
+    /// The answerer.
     pub b: PeerConnection,
+    /// The channels `b` is offered.
     pub b_channels: mpsc::UnboundedReceiver<DataChannel>,
     /// Every candidate either side signalled.
     pub candidates: Arc<Mutex<Vec<String>>>,
 }
 
+/// Two connections with `config` (see [`relay_config`]), their
+/// candidates trickled to each other; nothing negotiated yet.
 pub async fn relay_pair(config: PeerConnectionConfig) -> RelayPair {
     let a = PeerConnection::new(config.clone()).await.unwrap();
     let b = PeerConnection::new(config).await.unwrap();
     let candidates = Arc::new(Mutex::new(Vec::new()));
     let (a_tx, _) = mpsc::unbounded_channel();
     let (b_tx, b_channels) = mpsc::unbounded_channel();
-    pump(a.events().unwrap(), b.clone(), a_tx, candidates.clone());
-    pump(b.events().unwrap(), a.clone(), b_tx, candidates.clone());
+    let (a_events, b_events) = (a.events().unwrap(), b.events().unwrap());
+    pump_recording(a_events, b.clone(), a_tx, Some(candidates.clone()));
+    pump_recording(b_events, a.clone(), b_tx, Some(candidates.clone()));
     RelayPair {
         a,
         b,
@@ -101,14 +83,4 @@ impl RelayPair {
             .expect("the pair is alive");
         (chat, remote)
     }
-}
-
-/// `a` offers, `b` answers.
-pub async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
-    let offer = a.create_offer().await.unwrap();
-    b.set_remote_description(offer.clone()).await.unwrap();
-    a.set_local_description(offer).await.unwrap();
-    let answer = b.create_answer().await.unwrap();
-    a.set_remote_description(answer.clone()).await.unwrap();
-    b.set_local_description(answer).await.unwrap();
 }

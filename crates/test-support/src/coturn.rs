@@ -1,21 +1,25 @@
 //! coturn's `turnserver` (Debian package `coturn`, installed by
 //! `scripts/test`) started on loopback for a test: one long-term user,
-//! relays on 127.0.0.1, loopback peers allowed, killed on drop. Shared by
-//! the TURN interop tests of `realtimer-ice` and `realtimer` (the latter
-//! includes this file by path).
-#![allow(dead_code, unreachable_pub)]
+//! relays on 127.0.0.1, loopback peers allowed, killed on drop. Used by
+//! the TURN and STUN interop tests and benchmarks of `realtimer-ice`,
+//! `realtimer` and the CLI.
 
-use std::net::{SocketAddr, TcpListener, UdpSocket};
+use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
-/// The realm, user and password every coturn started here has.
+use crate::ports::free_udp_and_tcp_port;
+
+/// The realm every coturn started here has.
 pub const REALM: &str = "realtimer.test";
+/// The long-term user of every coturn started here.
 pub const USER: &str = "alice";
+/// [`USER`]'s password.
 pub const PASSWORD: &str = "wonderland";
 
 /// A running `turnserver`.
+#[derive(Debug)]
 pub struct Coturn {
     child: Child,
     /// UDP and TCP listening port.
@@ -33,27 +37,21 @@ impl Drop for Coturn {
     }
 }
 
-/// A port free for both UDP and TCP on 127.0.0.1 (coturn listens on both).
-pub fn free_port() -> u16 {
-    loop {
-        let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
-        let port = udp.local_addr().unwrap().port();
-        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-}
-
 impl Coturn {
     /// Starts coturn with `extra` flags; with `tls` = (certificate,
     /// private key) PEM files, a TLS listener too.
     pub fn start(extra: &[&str], tls: Option<(&str, &str)>) -> Coturn {
+        Self::start_for(&format!("{USER}:{PASSWORD}"), extra, tls)
+    }
+
+    /// [`Coturn::start`] with another long-term `user` (`name:password`).
+    pub fn start_for(user: &str, extra: &[&str], tls: Option<(&str, &str)>) -> Coturn {
         // A port found free may be taken by another test's server before
         // coturn binds it (tests start `realtimer serve` on ephemeral ports
         // too); then the STUN answer comes from that server, and a test
         // would talk to it instead: try another port.
         for _ in 0..5 {
-            let coturn = Self::start_on_free_ports(extra, tls);
+            let coturn = Self::start_on_free_ports(user, extra, tls);
             if answers_as_coturn(coturn.address()) {
                 return coturn;
             }
@@ -61,12 +59,11 @@ impl Coturn {
         panic!("coturn did not come up on a port of its own in 5 tries");
     }
 
-    fn start_on_free_ports(extra: &[&str], tls: Option<(&str, &str)>) -> Coturn {
-        let port = free_port();
-        let tls_port = tls.map(|_| free_port());
+    fn start_on_free_ports(user: &str, extra: &[&str], tls: Option<(&str, &str)>) -> Coturn {
+        let port = free_udp_and_tcp_port();
+        let tls_port = tls.map(|_| free_udp_and_tcp_port());
         let dir = std::env::temp_dir().join(format!("realtimer-coturn-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let user = format!("{USER}:{PASSWORD}");
         let port_text = port.to_string();
         let pid = dir.join("turnserver.pid");
         let db = dir.join("turndb");
@@ -84,7 +81,7 @@ impl Coturn {
             "44999",
             "--lt-cred-mech",
             "--user",
-            &user,
+            user,
             "--realm",
             REALM,
             "--allow-loopback-peers",
@@ -122,6 +119,11 @@ impl Coturn {
         }
     }
 
+    /// The process id (for its CPU time in /proc).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The UDP (and TCP) listener.
     pub fn address(&self) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], self.port))
@@ -149,100 +151,4 @@ fn answers_as_coturn(server: SocketAddr) -> bool {
         }
     }
     panic!("TURN server on {server} does not answer STUN");
-}
-
-/// A test CA and a server certificate it signed for `localhost` and
-/// 127.0.0.1, made with the `openssl` command in a fresh directory.
-pub struct TestCertificate {
-    /// The CA certificate (PEM) clients trust.
-    pub ca_pem: String,
-    /// The server's certificate chain file.
-    pub cert: PathBuf,
-    /// The server's private key file.
-    pub key: PathBuf,
-    dir: PathBuf,
-}
-
-impl Drop for TestCertificate {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-impl TestCertificate {
-    pub fn new() -> TestCertificate {
-        let dir = std::env::temp_dir().join(format!(
-            "realtimer-turn-cert-{}-{}",
-            std::process::id(),
-            free_port()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let path = |name: &str| dir.join(name).to_str().unwrap().to_owned();
-        let openssl = |args: &[&str]| {
-            let out = Command::new("openssl").args(args).output().unwrap();
-            assert!(out.status.success(), "openssl {args:?}: {out:?}");
-        };
-        let (ca_key, ca_cert) = (path("ca.key"), path("ca.pem"));
-        let (key, csr, cert) = (path("server.key"), path("server.csr"), path("server.pem"));
-        let ext = path("ext.cnf");
-        std::fs::write(
-            &ext,
-            "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\n",
-        )
-        .unwrap();
-        openssl(&[
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &ca_key,
-            "-out",
-            &ca_cert,
-            "-days",
-            "2",
-            "-subj",
-            "/CN=realtimer test CA",
-        ]);
-        openssl(&[
-            "req",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-keyout",
-            &key,
-            "-out",
-            &csr,
-            "-subj",
-            "/CN=localhost",
-        ]);
-        openssl(&[
-            "x509",
-            "-req",
-            "-in",
-            &csr,
-            "-CA",
-            &ca_cert,
-            "-CAkey",
-            &ca_key,
-            "-CAcreateserial",
-            "-out",
-            &cert,
-            "-days",
-            "2",
-            "-extfile",
-            &ext,
-        ]);
-        TestCertificate {
-            ca_pem: std::fs::read_to_string(&ca_cert).unwrap(),
-            cert: cert.into(),
-            key: key.into(),
-            dir,
-        }
-    }
 }

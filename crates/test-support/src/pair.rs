@@ -1,8 +1,8 @@
 //! An in-process pair of connections on loopback, for tests and the
 //! benchmarks (which include this file): connected the way
 //! /work/shared/bench/libwebrtc's bench-core.js connects its pair.
-#![allow(dead_code, unreachable_pub, clippy::disallowed_methods)] // the open time is wall time
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use realtimer::{
@@ -12,7 +12,9 @@ use realtimer::{
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-pub(crate) fn config(certificate: Option<&Certificate>) -> PeerConnectionConfig {
+/// Loopback candidates on 127.0.0.1 only, with `certificate` when given
+/// (benchmarks reuse one to leave key generation out of what they time).
+pub fn config(certificate: Option<&Certificate>) -> PeerConnectionConfig {
     let mut c = PeerConnectionConfig::default().with_loopback(true);
     c.certificate = certificate.cloned();
     c.interfaces = vec!["127.0.0.1".parse().unwrap()];
@@ -20,15 +22,28 @@ pub(crate) fn config(certificate: Option<&Certificate>) -> PeerConnectionConfig 
 }
 
 /// Trickles `events`' candidates to `to`; hands out incoming channels.
-pub(crate) fn pump(
+pub fn pump(
+    events: PeerConnectionEvents,
+    to: PeerConnection,
+    channels: mpsc::UnboundedSender<DataChannel>,
+) {
+    pump_recording(events, to, channels, None);
+}
+
+/// [`pump`], also recording each candidate line in `candidates`.
+pub fn pump_recording(
     mut events: PeerConnectionEvents,
     to: PeerConnection,
     channels: mpsc::UnboundedSender<DataChannel>,
+    candidates: Option<Arc<Mutex<Vec<String>>>>,
 ) {
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
             match e {
                 PeerConnectionEvent::IceCandidate(c) => {
+                    if let (Some(c), Some(seen)) = (&c, &candidates) {
+                        seen.lock().unwrap().push(c.candidate.clone());
+                    }
                     let _ = to.add_ice_candidate(c).await;
                 }
                 PeerConnectionEvent::DataChannel(dc) => {
@@ -40,19 +55,26 @@ pub(crate) fn pump(
     });
 }
 
-pub(crate) struct Connected {
-    pub(crate) a: PeerConnection,
-    pub(crate) b: PeerConnection,
-    pub(crate) dc_a: DataChannel,
-    pub(crate) dc_b: DataChannel,
+/// A connected pair and the two ends of its channel.
+#[derive(Debug)]
+pub struct Connected {
+    /// The offerer.
+    pub a: PeerConnection,
+    /// The answerer.
+    pub b: PeerConnection,
+    /// The offerer's end of the channel.
+    pub dc_a: DataChannel,
+    /// The answerer's end of the channel.
+    pub dc_b: DataChannel,
     /// From just before the first `PeerConnection::new` to the offerer's
     /// channel open (bench-core.js `openOffererMs`).
-    pub(crate) open_offerer: Duration,
+    pub open_offerer: Duration,
 }
 
 /// bench-core.js `connectPair`: two PCs, one channel, offer/answer, until
 /// both ends of the channel are open.
-pub(crate) async fn connect_pair(
+#[allow(clippy::disallowed_methods)] // the open time is wall time
+pub async fn connect_pair(
     label: &str,
     init: DataChannelInit,
     certificate: Option<&Certificate>,
@@ -91,7 +113,7 @@ pub(crate) async fn connect_pair(
 
 /// Trickles candidates both ways between `a` and `b`, and echoes every
 /// message on the channels either receives.
-pub(crate) fn trickle_and_echo(a: &PeerConnection, b: &PeerConnection) {
+pub fn trickle_and_echo(a: &PeerConnection, b: &PeerConnection) {
     for (from, to) in [(a, b), (b, a)] {
         let mut events = from.events().unwrap();
         let to = to.clone();
@@ -117,7 +139,7 @@ pub(crate) fn trickle_and_echo(a: &PeerConnection, b: &PeerConnection) {
 
 /// `a` offers, `b` answers. The remote description goes first, so
 /// trickled candidates find it there (bench-core.js queues them instead).
-pub(crate) async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
+pub async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
     let offer = a.create_offer().await.unwrap();
     b.set_remote_description(offer.clone()).await.unwrap();
     a.set_local_description(offer).await.unwrap();
@@ -128,7 +150,8 @@ pub(crate) async fn negotiate(a: &PeerConnection, b: &PeerConnection) {
     assert_eq!(b.signaling_state(), SignalingState::Stable);
 }
 
-pub(crate) async fn close(p: Connected) {
+/// Closes the offerer's channel, then both connections.
+pub async fn close(p: Connected) {
     p.dc_a.close().await;
     p.a.close().await;
     p.b.close().await;

@@ -1,7 +1,6 @@
 //! Network namespaces for tests that need a network of their own: created
 //! by the test, deleted (with whatever still runs in them) on drop, even
 //! when the test fails. Needs root.
-#![allow(dead_code, unreachable_pub)]
 
 use std::process::Command;
 
@@ -28,7 +27,9 @@ pub fn is_root() -> bool {
 
 /// Namespaces made by the test; dropping kills what is left in them and
 /// deletes them (their links go with them).
+#[derive(Debug)]
 pub struct Namespaces {
+    /// Their names, as `ip netns` knows them.
     pub names: Vec<String>,
 }
 

@@ -1,0 +1,84 @@
+//! `realtimer serve` and `redis-server` as child processes of a test.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use crate::ports::{free_tcp_port, wait_for_port};
+use crate::process::Running;
+
+/// The `realtimer` binary, built (or found up to date) by cargo in this
+/// test's target directory (for crates that cannot name it with
+/// `CARGO_BIN_EXE_realtimer`).
+pub fn realtimer_binary() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    // target/<profile>/deps/<test> -> target/<profile>
+    let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
+    let target_dir = profile_dir.parent().unwrap();
+    let mut build = Command::new(env!("CARGO"));
+    build
+        .args([
+            "build",
+            "--quiet",
+            "-p",
+            "realtimer-cli",
+            "--bin",
+            "realtimer",
+        ])
+        .env("CARGO_TARGET_DIR", target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"));
+    if profile_dir.file_name().is_some_and(|n| n == "release") {
+        build.arg("--release");
+    }
+    let status = build.status().expect("cannot run cargo");
+    assert!(status.success(), "building the realtimer binary failed");
+    profile_dir.join("realtimer")
+}
+
+/// `realtimer serve` on `127.0.0.1:<free port>` (STUN on an ephemeral
+/// loopback port) with extra arguments; returns once HTTP accepts.
+pub fn start_serve(binary: &Path, extra: &[&str]) -> (Running, SocketAddr) {
+    let addr = SocketAddr::from(([127, 0, 0, 1], free_tcp_port()));
+    let child = Command::new(binary)
+        .args([
+            "serve",
+            "--listen",
+            &addr.to_string(),
+            "--stun-listen",
+            "127.0.0.1:0",
+            // TURN over TCP would take the ephemeral STUN port number on
+            // TCP too, which another socket may hold: flaky start-ups.
+            "--turn-tcp",
+            "false",
+        ])
+        .args(extra)
+        .env("RUST_LOG", "info")
+        .spawn()
+        .expect("cannot run realtimer serve");
+    let child = Running::new(child);
+    wait_for_port(addr);
+    (child, addr)
+}
+
+/// `redis-server` on a free loopback port, without persistence (apt
+/// package `redis-server`, installed by `scripts/test`); returns it and
+/// its `redis://` URL.
+pub fn start_redis() -> (Running, String) {
+    let port = free_tcp_port();
+    let child = Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args([
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ])
+        .stdout(Stdio::null())
+        .spawn()
+        .expect("cannot run redis-server (apt-get install redis-server; scripts/test does)");
+    let child = Running::new(child);
+    wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
+    (child, format!("redis://127.0.0.1:{port}"))
+}
