@@ -183,6 +183,8 @@ pub struct OggPacketReader<R> {
     /// The current page and the next lacing value to read in it.
     page: Option<(OggPage, usize, usize)>,
     partial: Vec<u8>,
+    /// `partial` holds the start of a packet that a later page continues.
+    in_packet: bool,
 }
 
 impl<R: Read> OggPacketReader<R> {
@@ -194,6 +196,7 @@ impl<R: Read> OggPacketReader<R> {
             max_packet_len,
             page: None,
             partial: Vec::new(),
+            in_packet: false,
         }
     }
 
@@ -210,11 +213,24 @@ impl<R: Read> OggPacketReader<R> {
                 let Some(page) = self.next_page_of_stream()? else {
                     return Ok(None);
                 };
+                let (mut segment, mut offset) = (0, 0);
                 if !page.continued {
                     // A packet left unfinished by the previous page is lost.
                     self.partial.clear();
+                    self.in_packet = false;
+                } else if !self.in_packet {
+                    // The page continues a packet whose start we never
+                    // saw (a lost page, or a file cut mid-stream): skip
+                    // its tail.
+                    while let Some(&len) = page.segments.get(segment) {
+                        segment += 1;
+                        offset += usize::from(len);
+                        if len < 255 {
+                            break;
+                        }
+                    }
                 }
-                self.page = Some((page, 0, 0));
+                self.page = Some((page, segment, offset));
                 continue;
             };
             while *segment < page.segments.len() {
@@ -229,6 +245,7 @@ impl<R: Read> OggPacketReader<R> {
                     .extend_from_slice(&page.body[*offset..*offset + len]);
                 *segment += 1;
                 *offset += len;
+                self.in_packet = len == 255;
                 if len < 255 {
                     let ends_last = !page.segments[*segment..].iter().any(|&s| s < 255);
                     let packet = OggPacket {
@@ -411,6 +428,32 @@ mod tests {
         }
         assert!(r.next_packet().unwrap().is_none());
         assert_eq!(r.serial(), Some(0x1234));
+    }
+
+    #[test]
+    fn a_page_that_continues_an_unseen_packet_is_skipped_to_the_next_packet() {
+        let mut w = OggStreamWriter::new(Vec::new(), 3);
+        w.write_packet(&[0], 0).unwrap();
+        w.flush_page(false).unwrap();
+        let first_page = w.get_mut().len();
+        // 300 x 255 bytes: more lacing values than a page holds.
+        w.write_packet(&[7; 300 * 255], 1).unwrap();
+        w.write_packet(b"next", 2).unwrap();
+        w.flush_page(true).unwrap();
+        let bytes = w.into_inner();
+        // Drop the page that starts the long packet.
+        let second_page = OggPageReader::new(&bytes[first_page..])
+            .next_page()
+            .unwrap()
+            .unwrap();
+        let second_len = 27 + second_page.segments.len() + second_page.body.len();
+        assert!(!second_page.continued && second_page.segments.len() == 255);
+        let mut cut = bytes[..first_page].to_vec();
+        cut.extend_from_slice(&bytes[first_page + second_len..]);
+        let mut r = OggPacketReader::new(&cut[..], 1 << 20);
+        assert_eq!(r.next_packet().unwrap().unwrap().data, [0]);
+        assert_eq!(r.next_packet().unwrap().unwrap().data, b"next");
+        assert!(r.next_packet().unwrap().is_none());
     }
 
     #[test]
