@@ -138,7 +138,8 @@ impl H264Encoder {
             .level(level(level_idc))
             // Keyframes on request only (PLI/FIR).
             .intra_frame_period(IntraFramePeriod::from_num_frames(0))
-            .skip_frames(false)
+            // OpenH264 holds the bitrate only when it may skip frames.
+            .skip_frames(true)
             .num_threads(1);
         if packetization_mode == 0 {
             settings = settings.max_slice_len(SINGLE_NAL_MAX);
