@@ -139,6 +139,7 @@ fn ivf_from_ffmpeg_reads_and_rewrites_for_ffprobe() {
     for (codec, fourcc, name) in [
         ("libvpx", Fourcc::Vp8, "vp8"),
         ("libvpx-vp9", Fourcc::Vp9, "vp9"),
+        ("libaom-av1", Fourcc::Av1, "av1"),
     ] {
         let bytes = test_pattern_ivf(&scratch, codec);
         let mut reader = IvfReader::new(&bytes[..]).unwrap();
