@@ -60,12 +60,11 @@ impl I420Frame {
         let mut at = 0;
         for (plane, stride, pw, ph) in planes {
             if stride < pw || plane.len() < stride * (ph - 1) + pw {
-                return Err(CodecError::BadInput {
-                    codec: "I420",
-                    what: format!(
-                        "a {pw}x{ph} plane with stride {stride} needs more than {} bytes",
-                        plane.len()
-                    ),
+                return Err(CodecError::PlaneTooShort {
+                    width: pw,
+                    height: ph,
+                    stride,
+                    len: plane.len(),
                 });
             }
             for row in 0..ph {

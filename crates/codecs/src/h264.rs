@@ -15,7 +15,9 @@ use openh264::formats::YUVSource;
 use openh264::OpenH264API;
 
 use crate::fmtp::{H264Params, H264Profile};
-use crate::video::{EncodedFrame, VideoCodec, VideoDecoder, VideoEncoder, VideoEncoderConfig};
+use crate::video::{
+    check_frame_size, EncodedFrame, VideoCodec, VideoDecoder, VideoEncoder, VideoEncoderConfig,
+};
 use crate::{CodecError, I420Frame};
 
 /// The largest NAL unit under `packetization-mode=0`: an RTP payload that
@@ -98,12 +100,11 @@ impl H264Encoder {
     /// level and packetization mode of `config.h264`.
     pub fn new(config: &VideoEncoderConfig) -> Result<Self, CodecError> {
         if config.width % 2 != 0 || config.height % 2 != 0 || config.width == 0 {
-            return Err(CodecError::BadConfig {
+            // OpenH264 takes even sizes only.
+            return Err(CodecError::UnsupportedSize {
                 codec: "H.264",
-                what: format!(
-                    "size {}x{}: OpenH264 takes even sizes",
-                    config.width, config.height
-                ),
+                width: config.width,
+                height: config.height,
             });
         }
         Ok(Self {
@@ -123,10 +124,7 @@ impl H264Encoder {
             H264Profile::Main => Profile::Main,
             H264Profile::High => Profile::High,
             H264Profile::Other(idc) => {
-                return Err(CodecError::BadConfig {
-                    codec: "H.264",
-                    what: format!("profile_idc {idc}"),
-                })
+                return Err(CodecError::UnsupportedProfile { profile_idc: idc })
             }
         };
         let mut settings = EncoderConfig::new()
@@ -144,7 +142,12 @@ impl H264Encoder {
         if packetization_mode == 0 {
             settings = settings.max_slice_len(SINGLE_NAL_MAX);
         }
-        Encoder::with_api_config(OpenH264API::from_source(), settings).map_err(encode_error)
+        Encoder::with_api_config(OpenH264API::from_source(), settings).map_err(|e| {
+            CodecError::Setup {
+                codec: "H.264",
+                detail: e.to_string(),
+            }
+        })
     }
 }
 
@@ -159,18 +162,7 @@ impl VideoEncoder for H264Encoder {
         timestamp_90k: u64,
     ) -> Result<Option<EncodedFrame>, CodecError> {
         let _ = timestamp_90k;
-        if (frame.width(), frame.height()) != (self.config.width, self.config.height) {
-            return Err(CodecError::BadInput {
-                codec: "H.264",
-                what: format!(
-                    "a {}x{} frame for an encoder set up for {}x{}",
-                    frame.width(),
-                    frame.height(),
-                    self.config.width,
-                    self.config.height
-                ),
-            });
-        }
+        check_frame_size("H.264", frame, (self.config.width, self.config.height))?;
         let stream = self.inner.encode(&Planes(frame)).map_err(encode_error)?;
         let keyframe = matches!(stream.frame_type(), FrameType::IDR | FrameType::I);
         if matches!(stream.frame_type(), FrameType::Skip | FrameType::Invalid) {
@@ -215,7 +207,7 @@ impl std::fmt::Debug for H264Decoder {
 impl H264Decoder {
     /// A decoder.
     pub fn new() -> Result<Self, CodecError> {
-        let inner = Decoder::new().map_err(|e| CodecError::Decode {
+        let inner = Decoder::new().map_err(|e| CodecError::Setup {
             codec: "H.264",
             detail: e.to_string(),
         })?;

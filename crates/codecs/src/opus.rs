@@ -25,6 +25,13 @@ fn encode_error(e: libopus::Error) -> CodecError {
     }
 }
 
+fn setup_error(e: libopus::Error) -> CodecError {
+    CodecError::Setup {
+        codec: "Opus",
+        detail: e.to_string(),
+    }
+}
+
 fn decode_error(e: libopus::Error) -> CodecError {
     CodecError::Decode {
         codec: "Opus",
@@ -36,10 +43,7 @@ fn channels(count: u8) -> Result<libopus::Channels, CodecError> {
     match count {
         1 => Ok(libopus::Channels::Mono),
         2 => Ok(libopus::Channels::Stereo),
-        n => Err(CodecError::BadConfig {
-            codec: "Opus",
-            what: format!("{n} channels (1 or 2)"),
-        }),
+        channels => Err(CodecError::UnsupportedChannels { channels }),
     }
 }
 
@@ -104,9 +108,8 @@ impl OpusEncoder {
     /// An encoder for speech and music in calls (libopus's VoIP mode).
     pub fn new(config: &OpusEncoderConfig) -> Result<Self, CodecError> {
         if ![10, 20, 40, 60].contains(&config.frame_ms) {
-            return Err(CodecError::BadConfig {
-                codec: "Opus",
-                what: format!("{} ms packets (10, 20, 40 or 60)", config.frame_ms),
+            return Err(CodecError::UnsupportedPacketDuration {
+                ms: config.frame_ms,
             });
         }
         let mut inner = libopus::Encoder::new(
@@ -114,14 +117,14 @@ impl OpusEncoder {
             channels(config.channels)?,
             libopus::Application::Voip,
         )
-        .map_err(encode_error)?;
+        .map_err(setup_error)?;
         inner
             .set_inband_fec(config.inband_fec)
             .and_then(|()| {
                 inner.set_packet_loss_perc(i32::from(config.expected_loss_percent.min(100)))
             })
             .and_then(|()| inner.set_dtx(config.dtx))
-            .map_err(encode_error)?;
+            .map_err(setup_error)?;
         let mut encoder = Self {
             inner,
             channels: usize::from(config.channels),
@@ -141,14 +144,9 @@ impl OpusEncoder {
     /// ([`Self::frame_samples`] per channel).
     pub fn encode(&mut self, pcm: &[i16]) -> Result<Vec<u8>, CodecError> {
         if pcm.len() != self.frame_samples * self.channels {
-            return Err(CodecError::BadInput {
-                codec: "Opus",
-                what: format!(
-                    "{} samples, expected {} x {} channels",
-                    pcm.len(),
-                    self.frame_samples,
-                    self.channels
-                ),
+            return Err(CodecError::PcmLength {
+                expected: self.frame_samples * self.channels,
+                got: pcm.len(),
             });
         }
         let len = self
@@ -163,14 +161,14 @@ impl OpusEncoder {
         let bps = bps.clamp(6_000, 510_000) as i32;
         self.inner
             .set_bitrate(libopus::Bitrate::Bits(bps))
-            .map_err(encode_error)
+            .map_err(setup_error)
     }
 
     /// Sets the loss the encoder plans FEC for, from the receiver's reports.
     pub fn set_expected_loss(&mut self, percent: u8) -> Result<(), CodecError> {
         self.inner
             .set_packet_loss_perc(i32::from(percent.min(100)))
-            .map_err(encode_error)
+            .map_err(setup_error)
     }
 }
 
@@ -192,7 +190,7 @@ impl OpusDecoder {
     /// encoded (libopus mixes or duplicates).
     pub fn new(channel_count: u8) -> Result<Self, CodecError> {
         let inner =
-            libopus::Decoder::new(SAMPLE_RATE, channels(channel_count)?).map_err(decode_error)?;
+            libopus::Decoder::new(SAMPLE_RATE, channels(channel_count)?).map_err(setup_error)?;
         let channels = usize::from(channel_count);
         Ok(Self {
             inner,
@@ -204,10 +202,7 @@ impl OpusDecoder {
     /// Decodes `packet`, appending its PCM to `out`; the samples per channel.
     pub fn decode(&mut self, packet: &[u8], out: &mut Vec<i16>) -> Result<usize, CodecError> {
         if packet.is_empty() {
-            return Err(CodecError::BadInput {
-                codec: "Opus",
-                what: "an empty packet (use conceal for a lost one)".into(),
-            });
+            return Err(CodecError::EmptyPacket);
         }
         self.run(packet, MAX_FRAME_SAMPLES, false, out)
     }

@@ -127,6 +127,25 @@ pub fn video_decoder(codec: VideoCodec) -> Result<Box<dyn VideoDecoder>, CodecEr
     }
 }
 
+/// Checks that `frame` has the size an encoder was set up for.
+#[allow(dead_code)]
+pub(crate) fn check_frame_size(
+    codec: &'static str,
+    frame: &I420Frame,
+    expected: (u32, u32),
+) -> Result<(), CodecError> {
+    let got = (frame.width(), frame.height());
+    if got == expected {
+        Ok(())
+    } else {
+        Err(CodecError::FrameSizeMismatch {
+            codec,
+            expected,
+            got,
+        })
+    }
+}
+
 #[allow(dead_code)]
 fn not_built(codec: VideoCodec) -> CodecError {
     let (codec, feature) = match codec {

@@ -25,7 +25,9 @@ use vpx_sys::{
     VPX_ERROR_RESILIENT_DEFAULT, VPX_FRAME_IS_KEY,
 };
 
-use crate::video::{EncodedFrame, VideoCodec, VideoDecoder, VideoEncoder, VideoEncoderConfig};
+use crate::video::{
+    check_frame_size, EncodedFrame, VideoCodec, VideoDecoder, VideoEncoder, VideoEncoderConfig,
+};
 use crate::{CodecError, I420Frame};
 
 /// The RTP video clock: timestamps given to the encoder are in its ticks.
@@ -138,16 +140,20 @@ impl VpxEncoder {
     /// rate.
     pub fn new(codec: VideoCodec, config: &VideoEncoderConfig) -> Result<Self, CodecError> {
         let codec_name = name(codec);
-        let bad = |what: String| CodecError::BadConfig {
+        let setup = |detail: String| CodecError::Setup {
             codec: codec_name,
-            what,
+            detail,
         };
         if config.width == 0
             || config.height == 0
             || config.width > 16_384
             || config.height > 16_384
         {
-            return Err(bad(format!("size {}x{}", config.width, config.height)));
+            return Err(CodecError::UnsupportedSize {
+                codec: codec_name,
+                width: config.width,
+                height: config.height,
+            });
         }
         // SAFETY: the interface getters return pointers to static tables.
         let iface: *mut vpx_codec_iface_t = unsafe {
@@ -161,7 +167,7 @@ impl VpxEncoder {
         // call fills; usage 0 is the only one.
         let err = unsafe { vpx_codec_enc_config_default(iface, cfg.as_mut_ptr(), 0) };
         if !ok(err) {
-            return Err(bad(describe(ptr::null_mut(), err)));
+            return Err(setup(describe(ptr::null_mut(), err)));
         }
         // SAFETY: filled by the successful call above.
         let mut cfg = unsafe { cfg.assume_init() };
@@ -196,7 +202,7 @@ impl VpxEncoder {
             vpx_codec_enc_init_ver(&mut *raw, iface, &cfg, 0, VPX_ENCODER_ABI_VERSION as c_int)
         };
         if !ok(err) {
-            return Err(bad(describe(&mut *raw, err)));
+            return Err(setup(describe(&mut *raw, err)));
         }
         let mut ctx = Context(raw);
         // libwebrtc's real-time speeds: VP8 -6 (speed 6, real time), VP9 7.
@@ -217,7 +223,7 @@ impl VpxEncoder {
             // takes one int argument.
             let err = unsafe { vpx_sys::vpx_codec_control_(ctx.as_ptr(), id as c_int, value) };
             if !ok(err) {
-                return Err(bad(format!(
+                return Err(setup(format!(
                     "control {id:?}: {}",
                     describe(ctx.as_ptr(), err)
                 )));
@@ -244,18 +250,7 @@ impl VideoEncoder for VpxEncoder {
         timestamp_90k: u64,
     ) -> Result<Option<EncodedFrame>, CodecError> {
         let codec = name(self.codec);
-        if (frame.width(), frame.height()) != (self.cfg.g_w, self.cfg.g_h) {
-            return Err(CodecError::BadInput {
-                codec,
-                what: format!(
-                    "a {}x{} frame for an encoder set up for {}x{}",
-                    frame.width(),
-                    frame.height(),
-                    self.cfg.g_w,
-                    self.cfg.g_h
-                ),
-            });
-        }
+        check_frame_size(codec, frame, (self.cfg.g_w, self.cfg.g_h))?;
         let mut image = MaybeUninit::<vpx_image_t>::zeroed();
         // SAFETY: vpx_img_wrap only fills the image descriptor (it reads no
         // pixel); the buffer it points at is the frame's, which outlives the
@@ -270,9 +265,9 @@ impl VideoEncoder for VpxEncoder {
                 frame.as_bytes().as_ptr().cast_mut(),
             );
             if wrapped.is_null() {
-                return Err(CodecError::BadInput {
+                return Err(CodecError::Encode {
                     codec,
-                    what: "libvpx refused the frame's layout".into(),
+                    detail: "libvpx refused the frame's layout".into(),
                 });
             }
             image.assume_init()
@@ -349,9 +344,9 @@ impl VideoEncoder for VpxEncoder {
         if ok(err) {
             Ok(())
         } else {
-            Err(CodecError::BadConfig {
+            Err(CodecError::Setup {
                 codec: name(self.codec),
-                what: describe(self.ctx.as_ptr(), err),
+                detail: describe(self.ctx.as_ptr(), err),
             })
         }
     }
@@ -398,9 +393,9 @@ impl VpxDecoder {
             vpx_codec_dec_init_ver(&mut *raw, iface, &cfg, 0, VPX_DECODER_ABI_VERSION as c_int)
         };
         if !ok(err) {
-            return Err(CodecError::BadConfig {
+            return Err(CodecError::Setup {
                 codec: name(codec),
-                what: describe(&mut *raw, err),
+                detail: describe(&mut *raw, err),
             });
         }
         Ok(Self {
@@ -417,9 +412,9 @@ impl VideoDecoder for VpxDecoder {
 
     fn decode(&mut self, frame: &[u8]) -> Result<Option<I420Frame>, CodecError> {
         let codec = name(self.codec);
-        let len = c_uint::try_from(frame.len()).map_err(|_| CodecError::BadInput {
+        let len = c_uint::try_from(frame.len()).map_err(|_| CodecError::FrameTooLarge {
             codec,
-            what: format!("a frame of {} bytes", frame.len()),
+            len: frame.len(),
         })?;
         // SAFETY: the context is initialized; data and len describe the
         // caller's slice, which libvpx only reads during the call.
@@ -450,12 +445,9 @@ impl VideoDecoder for VpxDecoder {
 /// Copies a decoded I420 image out of libvpx's buffers.
 fn copy_image(codec: &'static str, image: &vpx_image_t) -> Result<I420Frame, CodecError> {
     if image.fmt != vpx_img_fmt::VPX_IMG_FMT_I420 {
-        return Err(CodecError::BadInput {
+        return Err(CodecError::UnsupportedImageFormat {
             codec,
-            what: format!(
-                "decoded image format {:?}, only I420 is supported",
-                image.fmt
-            ),
+            format: image.fmt as u32,
         });
     }
     let (w, h) = (image.d_w, image.d_h);

@@ -230,3 +230,58 @@ fn opus_conceals_a_lost_packet_and_rebuilds_it_from_fec() {
         "FEC error {fec_error:.0}, PLC error {plc_error:.0}"
     );
 }
+
+#[test]
+fn bad_settings_and_input_give_typed_errors() {
+    use realtimer_codecs::{CodecError, I420Frame};
+    for codec in CODECS {
+        let mut encoder = video_encoder(codec, &VideoEncoderConfig::new(320, 240)).unwrap();
+        assert!(matches!(
+            encoder.encode(&I420Frame::new(160, 120), 0),
+            Err(CodecError::FrameSizeMismatch {
+                expected: (320, 240),
+                got: (160, 120),
+                ..
+            })
+        ));
+        // Garbage is an error or no picture, never a panic.
+        let mut decoder = video_decoder(codec).unwrap();
+        let _ = decoder.decode(&[0xFF; 64]);
+    }
+    assert!(matches!(
+        video_encoder(VideoCodec::H264, &VideoEncoderConfig::new(321, 240)),
+        Err(CodecError::UnsupportedSize { width: 321, .. })
+    ));
+    let h264_high10 = VideoEncoderConfig {
+        h264: H264Params::from_fmtp("profile-level-id=6e001f"),
+        ..VideoEncoderConfig::new(320, 240)
+    };
+    assert!(matches!(
+        video_encoder(VideoCodec::H264, &h264_high10),
+        Err(CodecError::UnsupportedProfile { profile_idc: 110 })
+    ));
+    let mono = OpusEncoderConfig::from_params(&OpusParams::default());
+    let mut encoder = OpusEncoder::new(&mono).unwrap();
+    assert!(matches!(
+        encoder.encode(&[0; 100]),
+        Err(CodecError::PcmLength {
+            expected: 960,
+            got: 100
+        })
+    ));
+    assert!(matches!(
+        OpusEncoder::new(&OpusEncoderConfig {
+            frame_ms: 30,
+            ..mono
+        }),
+        Err(CodecError::UnsupportedPacketDuration { ms: 30 })
+    ));
+    assert!(matches!(
+        OpusDecoder::new(3),
+        Err(CodecError::UnsupportedChannels { channels: 3 })
+    ));
+    assert!(matches!(
+        OpusDecoder::new(1).unwrap().decode(&[], &mut Vec::new()),
+        Err(CodecError::EmptyPacket)
+    ));
+}
