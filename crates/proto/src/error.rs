@@ -17,7 +17,7 @@ use realtimer_srtp::SrtpError;
 
 use crate::channel::{ChannelRef, DataChannelState};
 use crate::jsep::{SdpType, SignalingState};
-use crate::media::MediaRef;
+use crate::track::MediaRef;
 
 /// Why a call was refused (W3C webrtc-pc names the same failures).
 ///

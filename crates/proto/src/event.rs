@@ -9,7 +9,7 @@ use realtimer_ice::{IceConnectionState, IceGatheringState};
 
 use crate::channel::{ChannelRef, DataChannelInfo};
 use crate::jsep::{IceCandidateInit, SignalingState};
-use crate::media::{Feedback, MediaRef, RtpPacket, TrackInfo};
+use crate::track::{Feedback, MediaRef, RtpPacket, TrackInfo};
 
 /// RTCPeerConnectionState (W3C webrtc-pc §4.3.3), from ICE and DTLS.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]

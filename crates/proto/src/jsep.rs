@@ -4,7 +4,7 @@
 
 use std::fmt;
 
-pub(crate) mod media;
+pub(crate) mod media_section;
 
 use realtimer_sdp::{
     Attribute, Candidate as SdpCandidate, Connection, Group, MediaDescription, MediaType, Origin,
@@ -209,7 +209,7 @@ fn session_or_media<'a, T>(
 
 /// Whether a section can carry the bundle's transport: data or RTP.
 fn is_usable_section(m: &MediaDescription) -> bool {
-    is_data_section(m) || media::is_rtp_section(m)
+    is_data_section(m) || media_section::is_rtp_section(m)
 }
 
 /// Most `m=` sections a remote description may have: each can make a
@@ -352,7 +352,7 @@ pub(crate) enum LocalSection<'a> {
     /// Our data section with this mid.
     Data(&'a str),
     /// An audio or video section.
-    Media(media::LocalMedia<'a>),
+    Media(media_section::LocalMedia<'a>),
     /// A section we rejected (port 0), kept in its place (RFC 8829 §5.2.2).
     Rejected(&'a MediaDescription),
 }
@@ -426,11 +426,11 @@ pub(crate) fn write_description(
         let m = match section {
             LocalSection::Data(mid) => data_section(local, mid, setup),
             LocalSection::Media(media) => {
-                let mut m = media::media_line(media);
+                let mut m = media_section::media_line(media);
                 m.connections.push(placeholder_connection());
                 m.attributes
                     .extend(transport_attributes(local, media.mid, setup));
-                media::write_media_attributes(&mut m, media);
+                media_section::write_media_attributes(&mut m, media);
                 m
             }
             LocalSection::Rejected(m) => (*m).clone(),

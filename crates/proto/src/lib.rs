@@ -54,9 +54,9 @@ mod channel;
 mod error;
 mod event;
 mod jsep;
-mod media;
 mod rtc;
-mod stats;
+mod stats_report;
+mod track;
 
 pub use channel::{ChannelRef, DataChannelInfo, DataChannelInit, DataChannelState};
 pub use error::{
@@ -65,15 +65,15 @@ pub use error::{
 };
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
-pub use media::{
-    Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo,
-    MAX_NACKED,
-};
 pub use realtimer_datachannel::{ChannelData, ChannelError, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
 pub use rtc::{payload_len, Rtc, RtcConfig, MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
-pub use stats::{
+pub use stats_report::{
     CandidatePairStats, CandidateStats, DataChannelStats, InboundRtpStats, OutboundRtpStats,
     PeerConnectionStats, SctpTransportStats, StatsReport, TransportStats,
+};
+pub use track::{
+    Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo,
+    MAX_NACKED,
 };

@@ -18,7 +18,7 @@ pub(super) struct Slot {
     pub(super) init: ChannelInit,
     pub(super) state: DataChannelState,
     /// messagesSent, bytesSent, messagesReceived, bytesReceived.
-    pub(super) counters: super::stats::ChannelCounters,
+    pub(super) counters: super::get_stats::ChannelCounters,
     /// Buffered-amount-low threshold set before the stream id was known.
     pub(super) low_threshold: usize,
 }
@@ -128,7 +128,7 @@ impl Rtc {
         let Some(channels) = &mut self.channels else {
             return Err(StateError::NoAssociation.into());
         };
-        let len = super::stats::payload_len(&data);
+        let len = super::get_stats::payload_len(&data);
         match channels.send(now, id, data) {
             Ok(()) => {
                 if let Some(slot) = self.slots.get_mut(&channel) {
@@ -238,7 +238,7 @@ impl Rtc {
                     if let Some(r) = self.by_stream.get(&channel).copied() {
                         if let Some(slot) = self.slots.get_mut(&r) {
                             slot.counters.messages_received += 1;
-                            slot.counters.bytes_received += super::stats::payload_len(&data);
+                            slot.counters.bytes_received += super::get_stats::payload_len(&data);
                         }
                         self.events.push_back(RtcEvent::ChannelMessage(r, data));
                     }

@@ -14,25 +14,25 @@ use realtimer_ice::{
 use tracing::{debug, trace};
 
 mod channels;
-mod media;
+mod get_stats;
 mod negotiation;
 mod restart;
 mod rtcp;
 mod rtp;
-mod stats;
+mod transceivers;
 mod transport;
 mod turn;
 
 use channels::Slot;
+pub use get_stats::payload_len;
 pub use rtp::{MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
-pub use stats::payload_len;
 
 use crate::channel::ChannelRef;
 use crate::event::{PeerConnectionState, RtcEvent, Transmit};
 use crate::jsep::{
     IceCandidateInit, LocalTransport, RemoteTransport, SessionDescription, SignalingState,
 };
-use crate::media::Codec;
+use crate::track::Codec;
 
 /// Settings of an [`Rtc`]; `RtcConfig::default()` behaves like a browser.
 #[derive(Debug, Clone)]
@@ -146,11 +146,11 @@ pub struct Rtc {
     dtls_route: Option<(SocketAddr, SocketAddr)>,
     slots: BTreeMap<ChannelRef, Slot>,
     /// RTCRtpTransceivers, indexed by [`crate::MediaRef`].
-    transceivers: Vec<media::Transceiver>,
+    transceivers: Vec<transceivers::Transceiver>,
     /// The m-lines of the current (or pending) negotiation, in order.
-    m_lines: Vec<media::MLine>,
+    m_lines: Vec<transceivers::MLine>,
     /// The m-lines and transceivers before the pending offer (rollback).
-    media_before_offer: Option<media::MediaSnapshot>,
+    media_before_offer: Option<transceivers::MediaSnapshot>,
     /// Our RTCP CNAME (RFC 7022: random per connection).
     cname: String,
     /// How many SSRCs we drew (seeds the next one).
@@ -165,7 +165,7 @@ pub struct Rtc {
     /// A reused buffer for plain RTP and RTCP.
     media_buffer: Vec<u8>,
     /// Remote SSRC to transceiver, learned from packets (RFC 8843 §9.2).
-    ssrc_routes: HashMap<u32, crate::media::MediaRef>,
+    ssrc_routes: HashMap<u32, crate::track::MediaRef>,
     /// Received RTP packets in `events`.
     rtp_events: usize,
     /// When the next RTCP reports are due.
@@ -198,7 +198,7 @@ pub struct Rtc {
     /// When the connection was created (stats timestamps).
     created: Instant,
     /// Datagram and byte counters of the transport and selected pairs.
-    traffic: stats::Traffic,
+    traffic: get_stats::Traffic,
     /// dataChannelsOpened / dataChannelsClosed.
     channels_opened: u32,
     channels_closed: u32,
@@ -286,7 +286,7 @@ impl Rtc {
             awaiting_restart_answer: false,
             credential_generation: 0,
             created: now,
-            traffic: stats::Traffic::default(),
+            traffic: get_stats::Traffic::default(),
             channels_opened: 0,
             channels_closed: 0,
             closed: false,

@@ -127,7 +127,11 @@ impl Rtc {
                 self.save_media();
                 self.apply_local_m_lines(true);
                 // Candidates go with the BUNDLE-tagged (first) section.
-                if let Some(mid) = self.m_lines.first().and_then(super::media::MLine::mid) {
+                if let Some(mid) = self
+                    .m_lines
+                    .first()
+                    .and_then(super::transceivers::MLine::mid)
+                {
                     self.local_mid = (mid.to_owned(), 0);
                 }
                 self.pending_local = Some(desc);

@@ -14,8 +14,8 @@ use tracing::trace;
 
 use crate::error::{OperationError, RtcError, StateError};
 use crate::event::RtcEvent;
-use crate::media::{Feedback, KeyframeRequest, MediaRef, MAX_NACKED};
-use crate::stats::{InboundRtpStats, OutboundRtpStats};
+use crate::stats_report::{InboundRtpStats, OutboundRtpStats};
+use crate::track::{Feedback, KeyframeRequest, MediaRef, MAX_NACKED};
 
 use super::Rtc;
 
@@ -456,7 +456,7 @@ impl Rtc {
 
 /// The SSRC our feedback about `t`'s stream comes from: our track's,
 /// else the connection's receive-only `receiver_ssrc`.
-fn feedback_ssrc(t: &super::media::Transceiver, receiver_ssrc: u32) -> u32 {
+fn feedback_ssrc(t: &super::transceivers::Transceiver, receiver_ssrc: u32) -> u32 {
     if t.sender.is_some() {
         t.send.ssrc
     } else {
@@ -577,7 +577,7 @@ mod tests {
             t.mid_extension = Some(4);
         }
         // Only the first receives: the payload type alone routes there.
-        rtc.transceivers[0].remote = Some(crate::jsep::media::RemoteMedia {
+        rtc.transceivers[0].remote = Some(crate::jsep::media_section::RemoteMedia {
             mid: "0".to_owned(),
             kind: crate::MediaKind::Video,
             direction: crate::Direction::SendRecv,

@@ -11,7 +11,7 @@ use tracing::{debug, trace};
 
 use crate::error::{ArgumentError, OperationError, RtcError, StateError};
 use crate::event::RtcEvent;
-use crate::media::{MediaKind, MediaRef, RtpPacket};
+use crate::track::{MediaKind, MediaRef, RtpPacket};
 
 use super::rtcp::ReceiveStream;
 use super::Rtc;

@@ -5,7 +5,7 @@ use realtimer_sdp::{
     Attribute, Direction, Extmap, Fmtp, MediaDescription, MediaType, Msid, RtcpFb, Rtpmap, Ssrc,
 };
 
-use crate::media::{Codec, MediaKind};
+use crate::track::{Codec, MediaKind};
 
 /// RFC 8843 §15: the header extension that carries the MID in RTP.
 pub(crate) const MID_EXTENSION: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";

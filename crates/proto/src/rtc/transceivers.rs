@@ -8,12 +8,12 @@ use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setu
 
 use crate::error::{RtcError, SdpError};
 use crate::event::RtcEvent;
-use crate::jsep::media::{
+use crate::jsep::media_section::{
     self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, SenderInfo,
     MID_EXTENSION_ID,
 };
 use crate::jsep::{self, LocalSection};
-use crate::media::{Codec, Direction, MediaKind, MediaRef, TrackInfo};
+use crate::track::{Codec, Direction, MediaKind, MediaRef, TrackInfo};
 
 use super::rtcp::{ReceiveStream, SendStream};
 use super::Rtc;

@@ -7,7 +7,7 @@ use realtimer_datachannel::ChannelData;
 use realtimer_dtls::{DtlsState, Role};
 use realtimer_ice::{Candidate, SelectedPair};
 
-use crate::stats::{
+use crate::stats_report::{
     candidate_id, pair_id, CandidatePairStats, CandidateStats, DataChannelStats,
     PeerConnectionStats, SctpTransportStats, StatsReport, TransportStats,
 };
