@@ -204,8 +204,8 @@ impl Rtc {
             push(local);
             push(remote);
         }
-        let dtls_state = match self.dtls.as_ref().map(|d| d.state()) {
-            _ if self.closed => "closed",
+        let dtls_state = match self.dtls.running().map(|d| d.state()) {
+            _ if self.is_closed() => "closed",
             None => "new",
             Some(DtlsState::Connected) => "connected",
             Some(DtlsState::Failed) => "failed",

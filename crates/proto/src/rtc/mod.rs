@@ -8,14 +8,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use realtimer_datachannel::{DataChannels, SctpConfig};
 use realtimer_dtls::{Certificate, Dtls, DtlsEvent, DtlsState, Role};
-use realtimer_ice::{
-    IceAgent, IceConfig, IceConnectionState, IceCredentials, IceEvent, IceGatheringState,
-};
+use realtimer_ice::{IceAgent, IceConfig, IceConnectionState, IceEvent, IceGatheringState};
 use tracing::{debug, trace};
 
 mod channels;
 mod get_stats;
 mod negotiation;
+mod phase;
 mod restart;
 mod rtcp;
 mod rtp;
@@ -25,6 +24,7 @@ mod turn;
 
 use channels::Slot;
 pub use get_stats::payload_len;
+use phase::{DtlsPhase, Gathering, Lifecycle, RestartRequest};
 pub use rtp::{MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
 
 use crate::channel::ChannelRef;
@@ -114,11 +114,7 @@ pub struct Rtc {
     local: LocalTransport,
     ice: IceAgent,
     bases: Vec<SocketAddr>,
-    gathering_started: bool,
-    /// Candidates prefetched before setLocalDescription
-    /// ([`Rtc::prefetch_candidates`]) wait here, with their gathering
-    /// events, until it comes.
-    held_candidates: Option<Vec<RtcEvent>>,
+    gathering: Gathering,
     signaling: SignalingState,
     session_id: u64,
     session_version: u64,
@@ -133,10 +129,8 @@ pub struct Rtc {
     /// Our `a=mid` and m-line index for candidates.
     local_mid: (String, u16),
     dtls_role: Option<Role>,
-    dtls: Option<Dtls>,
+    dtls: DtlsPhase,
     channels: Option<DataChannels>,
-    /// DTLS datagrams that came before the DTLS connection existed.
-    early_dtls: VecDeque<Bytes>,
     /// DTLS's last records (SCTP ABORT, close_notify) taken at close, wrapped
     /// while TURN relays still existed; they go out before ICE's release of
     /// the allocations.
@@ -180,18 +174,12 @@ pub struct Rtc {
     events: VecDeque<RtcEvent>,
     ice_state: IceConnectionState,
     connection_state: PeerConnectionState,
-    dtls_failed: bool,
-    /// Both descriptions are set: DTLS may start.
-    transport_started: bool,
     /// The `[[NegotiationNeeded]]` flag (W3C webrtc-pc §4.7.3): set when
     /// `negotiationneeded` fired, cleared when signaling leaves stable.
     negotiation_needed: bool,
     /// `restartIce()` was called and no applied local offer carried new
     /// credentials yet.
-    ice_restart_requested: bool,
-    /// New credentials written into the last offer, applied to the ICE
-    /// agent when that offer is set.
-    offered_credentials: Option<IceCredentials>,
+    restart_request: Option<RestartRequest>,
     /// The applied local offer restarted ICE: the answer's credentials
     /// (and candidates) go to the agent even if they look unchanged.
     awaiting_restart_answer: bool,
@@ -204,7 +192,7 @@ pub struct Rtc {
     channels_closed: u32,
     /// How many credentials we made (seeds the next ones).
     credential_generation: u64,
-    closed: bool,
+    lifecycle: Lifecycle,
 }
 
 impl Rtc {
@@ -238,8 +226,7 @@ impl Rtc {
             local,
             ice,
             bases: Vec::new(),
-            gathering_started: false,
-            held_candidates: None,
+            gathering: Gathering::NotStarted,
             signaling: SignalingState::Stable,
             session_id,
             session_version: 1,
@@ -253,9 +240,8 @@ impl Rtc {
             remote: None,
             local_mid: ("0".to_owned(), 0),
             dtls_role: None,
-            dtls: None,
+            dtls: DtlsPhase::Waiting(VecDeque::new()),
             channels: None,
-            early_dtls: VecDeque::new(),
             last_words: VecDeque::new(),
             dtls_route: None,
             slots: BTreeMap::new(),
@@ -278,18 +264,15 @@ impl Rtc {
             events: VecDeque::new(),
             ice_state: IceConnectionState::New,
             connection_state: PeerConnectionState::New,
-            dtls_failed: false,
-            transport_started: false,
             negotiation_needed: false,
-            ice_restart_requested: false,
-            offered_credentials: None,
+            restart_request: None,
             awaiting_restart_answer: false,
             credential_generation: 0,
             created: now,
             traffic: get_stats::Traffic::default(),
             channels_opened: 0,
             channels_closed: 0,
-            closed: false,
+            lifecycle: Lifecycle::Negotiating,
         }
     }
 
@@ -300,7 +283,7 @@ impl Rtc {
             return;
         }
         self.bases.push(address);
-        if self.gathering_started && !self.closed {
+        if !matches!(self.gathering, Gathering::NotStarted) && !self.is_closed() {
             self.ice.gather(now, &[address]);
             self.process(now);
         }
@@ -328,7 +311,7 @@ impl Rtc {
 
     /// The ICE gathering state.
     pub fn ice_gathering_state(&self) -> IceGatheringState {
-        if self.held_candidates.is_some() {
+        if matches!(self.gathering, Gathering::Prefetching(_)) {
             // Prefetching is invisible until setLocalDescription.
             return IceGatheringState::New;
         }
@@ -341,27 +324,33 @@ impl Rtc {
     /// state) back until then, so the expensive part is done by the time
     /// the application negotiates.
     pub fn prefetch_candidates(&mut self, now: Instant) {
-        if self.gathering_started || self.closed {
+        if !matches!(self.gathering, Gathering::NotStarted) || self.is_closed() {
             return;
         }
-        self.held_candidates = Some(Vec::new());
         self.start_gathering(now);
+        self.gathering = Gathering::Prefetching(Vec::new());
         self.process(now);
     }
 
     /// Surfaces what [`Rtc::prefetch_candidates`] held back, in order.
     pub(super) fn release_held_candidates(&mut self) {
-        if let Some(held) = self.held_candidates.take() {
-            self.events.extend(held);
+        if let Gathering::Prefetching(held) = &mut self.gathering {
+            self.events.extend(std::mem::take(held));
+            self.gathering = Gathering::Started;
         }
     }
 
     /// A gathering event, or held back while prefetching.
     fn gathering_event(&mut self, event: RtcEvent) {
-        match &mut self.held_candidates {
-            Some(held) => held.push(event),
-            None => self.events.push_back(event),
+        match &mut self.gathering {
+            Gathering::Prefetching(held) => held.push(event),
+            _ => self.events.push_back(event),
         }
+    }
+
+    /// Whether `close` was called.
+    fn is_closed(&self) -> bool {
+        self.lifecycle == Lifecycle::Closed
     }
 
     /// The connection state.
@@ -423,7 +412,7 @@ impl Rtc {
     /// RTCPeerConnection.close: aborts SCTP, sends DTLS close_notify, stops
     /// ICE. Every channel closes; nothing runs afterwards.
     pub fn close(&mut self, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         if let Some(c) = &mut self.channels {
@@ -431,7 +420,7 @@ impl Rtc {
             c.handle_timeout(now);
         }
         self.flush_sctp();
-        if let Some(d) = &mut self.dtls {
+        if let Some(d) = self.dtls.running_mut() {
             d.close();
         }
         self.dtls_route = self.selected_pair().or(self.dtls_route);
@@ -441,7 +430,7 @@ impl Rtc {
             }
         }
         self.ice.close();
-        self.closed = true;
+        self.lifecycle = Lifecycle::Closed;
         self.srtp = None;
         self.media_out.clear();
         let refs: Vec<ChannelRef> = self.slots.keys().copied().collect();
@@ -463,7 +452,7 @@ impl Rtc {
         destination: SocketAddr,
         contents: &[u8],
     ) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         let selected = self.selected_pair();
@@ -494,17 +483,18 @@ impl Rtc {
             Some(20..=63) => {
                 self.dtls_route = Some((destination, source));
                 match &mut self.dtls {
-                    Some(dtls) => {
+                    DtlsPhase::Running(dtls) => {
                         if let Err(e) = dtls.handle_input(now, contents) {
                             trace!("DTLS datagram refused: {e}");
                         }
                     }
-                    None => {
-                        if self.early_dtls.len() >= self.config.max_early_dtls {
-                            self.early_dtls.pop_front();
+                    DtlsPhase::Waiting(early) => {
+                        if early.len() >= self.config.max_early_dtls {
+                            early.pop_front();
                         }
-                        self.early_dtls.push_back(Bytes::copy_from_slice(contents));
+                        early.push_back(Bytes::copy_from_slice(contents));
                     }
+                    DtlsPhase::CouldNotStart => {}
                 }
             }
             // RFC 7983 §7: RTP and RTCP.
@@ -519,11 +509,11 @@ impl Rtc {
 
     /// Moves time forward to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
-        if self.closed {
+        if self.is_closed() {
             return;
         }
         self.ice.handle_timeout(now);
-        if let Some(d) = &mut self.dtls {
+        if let Some(d) = self.dtls.running_mut() {
             d.handle_timeout(now);
         }
         if let Some(c) = &mut self.channels {
@@ -536,12 +526,12 @@ impl Rtc {
 
     /// When to call [`Rtc::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        if self.closed {
+        if self.is_closed() {
             return None;
         }
         [
             self.ice.poll_timeout(),
-            self.dtls.as_ref().and_then(Dtls::poll_timeout),
+            self.dtls.running().and_then(Dtls::poll_timeout),
             self.channels.as_ref().and_then(DataChannels::poll_timeout),
             self.report_timeout(),
             self.srtp.as_ref().and(self.next_nack),
@@ -614,13 +604,13 @@ impl Rtc {
             }
         }
         if self.dtls_role == Some(Role::Client)
-            && self.transport_started
+            && self.lifecycle == Lifecycle::TransportStarted
             && self.ice.selected_pair().is_some()
         {
             self.start_dtls(now);
         }
         let mut srtp_keys = None;
-        if let Some(dtls) = &mut self.dtls {
+        if let Some(dtls) = self.dtls.running_mut() {
             while let Some(event) = dtls.poll_event() {
                 match event {
                     DtlsEvent::Connected { srtp, .. } => {
@@ -638,8 +628,9 @@ impl Rtc {
                         }
                     }
                     DtlsEvent::Failed(e) => {
+                        // Its state is Failed now, which the connection
+                        // state reads.
                         debug!("DTLS failed: {e}");
-                        self.dtls_failed = true;
                     }
                     DtlsEvent::Closed => {
                         debug!("DTLS closed by the peer");
@@ -662,10 +653,10 @@ impl Rtc {
 
     /// W3C webrtc-pc §4.3.3 from the ICE and DTLS states.
     pub(super) fn update_connection_state(&mut self) {
-        let dtls = self.dtls.as_ref().map(Dtls::state);
-        let state = if self.closed {
+        let dtls = self.dtls.running().map(Dtls::state);
+        let state = if self.is_closed() {
             PeerConnectionState::Closed
-        } else if self.dtls_failed
+        } else if matches!(self.dtls, DtlsPhase::CouldNotStart)
             || dtls == Some(DtlsState::Failed)
             || self.ice_state == IceConnectionState::Failed
         {

@@ -17,6 +17,7 @@ use crate::jsep::{
     self, IceCandidateInit, RemoteTransport, SdpType, SessionDescription, SignalingState,
 };
 
+use super::phase::{Gathering, RestartRequest};
 use super::Rtc;
 
 /// RFC 8829 §3.2: `call` is not allowed in signaling state `state`.
@@ -26,7 +27,7 @@ fn signaling(call: JsepCall, state: SignalingState) -> RtcError {
 
 impl Rtc {
     pub(super) fn check_open(&self) -> Result<(), RtcError> {
-        if self.closed {
+        if self.is_closed() {
             Err(StateError::Closed.into())
         } else {
             Ok(())
@@ -118,8 +119,9 @@ impl Rtc {
                 }
                 let (ufrag, pwd, _) = jsep::local_fields(&desc.sdp)?;
                 let restart = self
-                    .offered_credentials
-                    .clone()
+                    .restart_request
+                    .as_ref()
+                    .and_then(|r| r.offered.clone())
                     .filter(|c| c.ufrag == ufrag && c.pwd == pwd);
                 if restart.is_none() && (ufrag != self.local.ufrag || pwd != self.local.pwd) {
                     return Err(ModificationError::IceCredentials(SdpType::Offer).into());
@@ -211,7 +213,7 @@ impl Rtc {
             if let Some(remote) = self.remote.clone() {
                 self.give_remote_to_ice(now, &remote);
             }
-            self.ice_restart_requested = true;
+            self.restart_request = Some(RestartRequest::default());
         }
         self.update_negotiation_needed();
         self.process(now);
@@ -219,8 +221,8 @@ impl Rtc {
     }
 
     pub(super) fn start_gathering(&mut self, now: Instant) {
-        if !self.gathering_started {
-            self.gathering_started = true;
+        if matches!(self.gathering, Gathering::NotStarted) {
+            self.gathering = Gathering::Started;
             let bases = self.bases.clone();
             self.ice.gather(now, &bases);
         }
@@ -319,7 +321,7 @@ impl Rtc {
             // The same seed gives the same credentials.
             self.ice = IceAgent::new(self.config.ice.clone(), true);
             self.remote = None;
-            if self.gathering_started {
+            if !matches!(self.gathering, Gathering::NotStarted) {
                 let bases = self.bases.clone();
                 self.ice.gather(now, &bases);
             }

@@ -22,6 +22,7 @@ use crate::error::RtcError;
 use crate::event::RtcEvent;
 use crate::jsep::{RemoteTransport, SignalingState};
 
+use super::phase::RestartRequest;
 use super::Rtc;
 
 /// `ice-char` (RFC 8839 §5.4).
@@ -33,7 +34,8 @@ impl Rtc {
     /// else once it is).
     pub fn restart_ice(&mut self) -> Result<(), RtcError> {
         self.check_open()?;
-        self.ice_restart_requested = true;
+        self.restart_request
+            .get_or_insert_with(RestartRequest::default);
         self.update_negotiation_needed();
         Ok(())
     }
@@ -62,12 +64,14 @@ impl Rtc {
     /// The credentials `create_offer` writes: new ones while a restart is
     /// requested (the same ones for every offer until one is applied).
     pub(super) fn credentials_for_offer(&mut self) -> IceCredentials {
-        if self.ice_restart_requested {
-            if let Some(c) = &self.offered_credentials {
+        if let Some(request) = &self.restart_request {
+            if let Some(c) = &request.offered {
                 return c.clone();
             }
             let c = self.new_credentials();
-            self.offered_credentials = Some(c.clone());
+            self.restart_request = Some(RestartRequest {
+                offered: Some(c.clone()),
+            });
             return c;
         }
         IceCredentials {
@@ -83,8 +87,7 @@ impl Rtc {
         self.ice.restart_with_credentials(now, credentials.clone());
         self.local.ufrag = credentials.ufrag;
         self.local.pwd = credentials.pwd;
-        self.offered_credentials = None;
-        self.ice_restart_requested = false;
+        self.restart_request = None;
         self.awaiting_restart_answer = true;
     }
 
@@ -97,8 +100,7 @@ impl Rtc {
         self.local.ufrag = credentials.ufrag;
         self.local.pwd = credentials.pwd;
         // A restart of our own is done by this one.
-        self.offered_credentials = None;
-        self.ice_restart_requested = false;
+        self.restart_request = None;
     }
 
     /// Hands the peer's credentials and candidates to the agent.
@@ -122,10 +124,10 @@ impl Rtc {
     /// data section was negotiated, or for transceivers not negotiated as
     /// they are.
     pub(super) fn update_negotiation_needed(&mut self) {
-        if self.closed || self.signaling != SignalingState::Stable {
+        if self.is_closed() || self.signaling != SignalingState::Stable {
             return;
         }
-        let needed = self.ice_restart_requested
+        let needed = self.restart_request.is_some()
             || (self.channels.is_none() && !self.slots.is_empty())
             || self.media_negotiation_needed();
         if !needed {

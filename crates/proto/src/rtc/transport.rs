@@ -11,6 +11,7 @@ use tracing::{debug, trace};
 use crate::channel::{ChannelRef, DataChannelState};
 use crate::event::Transmit;
 
+use super::phase::{DtlsPhase, Lifecycle};
 use super::Rtc;
 
 impl Rtc {
@@ -21,7 +22,9 @@ impl Rtc {
         let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
             return;
         };
-        self.transport_started = true;
+        if self.lifecycle == Lifecycle::Negotiating {
+            self.lifecycle = Lifecycle::TransportStarted;
+        }
         if !remote.data {
             if role == Role::Server {
                 self.start_dtls(now);
@@ -73,9 +76,9 @@ impl Rtc {
     }
 
     pub(super) fn start_dtls(&mut self, now: Instant) {
-        if self.dtls.is_some() || self.dtls_failed {
+        let DtlsPhase::Waiting(early) = &mut self.dtls else {
             return;
-        }
+        };
         let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
             return;
         };
@@ -85,21 +88,21 @@ impl Rtc {
         match Dtls::new(config, role, remote.fingerprint.clone(), now) {
             Ok(mut dtls) => {
                 debug!(?role, "DTLS started");
-                for d in std::mem::take(&mut self.early_dtls) {
+                for d in std::mem::take(early) {
                     let _ = dtls.handle_input(now, &d);
                 }
-                self.dtls = Some(dtls);
+                self.dtls = DtlsPhase::Running(Box::new(dtls));
             }
             Err(e) => {
                 debug!("DTLS could not start: {e}");
-                self.dtls_failed = true;
+                self.dtls = DtlsPhase::CouldNotStart;
             }
         }
     }
 
     /// Moves every SCTP packet into DTLS records.
     pub(super) fn flush_sctp(&mut self) {
-        let (Some(c), Some(d)) = (&mut self.channels, &mut self.dtls) else {
+        let (Some(c), Some(d)) = (&mut self.channels, self.dtls.running_mut()) else {
             return;
         };
         if d.state() != DtlsState::Connected {
@@ -154,11 +157,11 @@ impl Rtc {
 
     pub(super) fn next_dtls_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
         let route = self.selected_pair().or(self.dtls_route);
-        let dtls = self.dtls.as_mut()?;
+        let dtls = self.dtls.running_mut()?;
         let contents = match dtls.poll_transmit() {
             Some(d) => d,
             None => {
-                if self.closed || dtls.state() != DtlsState::Connected {
+                if self.lifecycle == Lifecycle::Closed || dtls.state() != DtlsState::Connected {
                     return None;
                 }
                 let channels = self.channels.as_mut()?;
