@@ -23,13 +23,26 @@ pub(super) struct Slot {
     pub(super) low_threshold: usize,
 }
 
+/// The data channels as the application names them ([`ChannelRef`]),
+/// mapped to their SCTP streams (RFC 8831 §6.5), with W3C's open/closed
+/// counts.
+#[derive(Debug)]
+pub(super) struct ChannelTable {
+    pub(super) slots: std::collections::BTreeMap<ChannelRef, Slot>,
+    pub(super) by_stream: std::collections::HashMap<u16, ChannelRef>,
+    pub(super) next_ref: u32,
+    /// dataChannelsOpened / dataChannelsClosed.
+    pub(super) channels_opened: u32,
+    pub(super) channels_closed: u32,
+}
+
 impl Rtc {
     /// Creates the SCTP side of a slot; errors end it with ChannelError.
     pub(super) fn open_slot(&mut self, now: Instant, r: ChannelRef) {
-        let (Some(channels), Some(slot)) = (&mut self.channels, self.slots.get_mut(&r)) else {
+        let (Some(channels), Some(slot)) = (&mut self.channels, self.data.slots.get_mut(&r)) else {
             return;
         };
-        if slot.info.negotiated && self.by_stream.values().any(|x| *x == r) {
+        if slot.info.negotiated && self.data.by_stream.values().any(|x| *x == r) {
             return;
         }
         match channels.create_channel(now, &slot.info.label, &slot.init) {
@@ -38,11 +51,11 @@ impl Rtc {
                 if slot.low_threshold > 0 {
                     channels.set_buffered_amount_low_threshold(id, slot.low_threshold);
                 }
-                self.by_stream.insert(id, r);
+                self.data.by_stream.insert(id, r);
             }
             Err(e) => {
                 slot.state = DataChannelState::Closed;
-                self.slots.remove(&r);
+                self.data.slots.remove(&r);
                 self.events.push_back(RtcEvent::ChannelError(r, e));
                 self.events.push_back(RtcEvent::ChannelClosed(r));
             }
@@ -62,6 +75,7 @@ impl Rtc {
         let sctp_init = init.validate(label)?;
         if let Some(id) = sctp_init.negotiated {
             let taken = self
+                .data
                 .slots
                 .values()
                 .any(|s| s.info.id == Some(id) && s.state != DataChannelState::Closed);
@@ -69,9 +83,9 @@ impl Rtc {
                 return Err(OperationError::ChannelIdInUse { id }.into());
             }
         }
-        let r = ChannelRef(self.next_ref);
-        self.next_ref = self.next_ref.wrapping_add(1);
-        self.slots.insert(
+        let r = ChannelRef(self.data.next_ref);
+        self.data.next_ref = self.data.next_ref.wrapping_add(1);
+        self.data.slots.insert(
             r,
             Slot {
                 info: DataChannelInfo::from_init(label, &sctp_init),
@@ -91,18 +105,19 @@ impl Rtc {
 
     /// What a channel is (None once it closed).
     pub fn channel_info(&self, channel: ChannelRef) -> Option<&DataChannelInfo> {
-        self.slots.get(&channel).map(|s| &s.info)
+        self.data.slots.get(&channel).map(|s| &s.info)
     }
 
     /// A channel's readyState (`Closed` once it is gone).
     pub fn channel_state(&self, channel: ChannelRef) -> DataChannelState {
-        self.slots
+        self.data
+            .slots
             .get(&channel)
             .map_or(DataChannelState::Closed, |s| s.state)
     }
 
     pub(super) fn stream_of(&self, channel: ChannelRef) -> Result<u16, RtcError> {
-        let slot = self.slots.get(&channel).ok_or(StateError::Channel {
+        let slot = self.data.slots.get(&channel).ok_or(StateError::Channel {
             channel,
             state: DataChannelState::Closed,
         })?;
@@ -131,7 +146,7 @@ impl Rtc {
         let len = super::get_stats::payload_len(&data);
         match channels.send(now, id, data) {
             Ok(()) => {
-                if let Some(slot) = self.slots.get_mut(&channel) {
+                if let Some(slot) = self.data.slots.get_mut(&channel) {
                     slot.counters.messages_sent += 1;
                     slot.counters.bytes_sent += len;
                 }
@@ -154,7 +169,7 @@ impl Rtc {
 
     /// RTCDataChannel.bufferedAmount: bytes queued and not yet sent.
     pub fn buffered_amount(&self, channel: ChannelRef) -> usize {
-        let id = self.slots.get(&channel).and_then(|s| s.info.id);
+        let id = self.data.slots.get(&channel).and_then(|s| s.info.id);
         match (id, &self.channels) {
             (Some(id), Some(c)) => c.buffered_amount(id),
             _ => 0,
@@ -163,7 +178,7 @@ impl Rtc {
 
     /// RTCDataChannel.bufferedAmountLowThreshold.
     pub fn set_buffered_amount_low_threshold(&mut self, channel: ChannelRef, threshold: usize) {
-        let Some(slot) = self.slots.get_mut(&channel) else {
+        let Some(slot) = self.data.slots.get_mut(&channel) else {
             return;
         };
         slot.low_threshold = threshold;
@@ -175,7 +190,7 @@ impl Rtc {
     /// RTCDataChannel.close: queued data is sent, then the stream is reset
     /// (RFC 8831 §6.7) and both sides see `close`.
     pub fn close_channel(&mut self, now: Instant, channel: ChannelRef) {
-        let Some(slot) = self.slots.get_mut(&channel) else {
+        let Some(slot) = self.data.slots.get_mut(&channel) else {
             return;
         };
         if matches!(
@@ -192,7 +207,7 @@ impl Rtc {
                 self.pump_channel_events(now);
             }
             _ => {
-                self.slots.remove(&channel);
+                self.data.slots.remove(&channel);
                 self.events.push_back(RtcEvent::ChannelClosed(channel));
             }
         }
@@ -206,20 +221,20 @@ impl Rtc {
         while let Some(event) = channels.poll_event() {
             match event {
                 DataChannelEvent::Opened(id) => {
-                    if let Some(r) = self.by_stream.get(&id).copied() {
-                        if let Some(slot) = self.slots.get_mut(&r) {
+                    if let Some(r) = self.data.by_stream.get(&id).copied() {
+                        if let Some(slot) = self.data.slots.get_mut(&r) {
                             slot.state = DataChannelState::Open;
                         }
                         self.events.push_back(RtcEvent::ChannelOpen(r, id));
-                        self.channels_opened += 1;
+                        self.data.channels_opened += 1;
                     }
                 }
                 DataChannelEvent::Incoming(info) => {
-                    let r = ChannelRef(self.next_ref);
-                    self.next_ref = self.next_ref.wrapping_add(1);
+                    let r = ChannelRef(self.data.next_ref);
+                    self.data.next_ref = self.data.next_ref.wrapping_add(1);
                     let info = DataChannelInfo::from_remote(&info);
                     let id = info.id.unwrap_or_default();
-                    self.slots.insert(
+                    self.data.slots.insert(
                         r,
                         Slot {
                             init: ChannelInit::default(),
@@ -229,14 +244,14 @@ impl Rtc {
                             counters: Default::default(),
                         },
                     );
-                    self.by_stream.insert(id, r);
+                    self.data.by_stream.insert(id, r);
                     self.events.push_back(RtcEvent::DataChannel(r, info));
                     self.events.push_back(RtcEvent::ChannelOpen(r, id));
-                    self.channels_opened += 1;
+                    self.data.channels_opened += 1;
                 }
                 DataChannelEvent::Message { channel, data } => {
-                    if let Some(r) = self.by_stream.get(&channel).copied() {
-                        if let Some(slot) = self.slots.get_mut(&r) {
+                    if let Some(r) = self.data.by_stream.get(&channel).copied() {
+                        if let Some(slot) = self.data.slots.get_mut(&r) {
                             slot.counters.messages_received += 1;
                             slot.counters.bytes_received += super::get_stats::payload_len(&data);
                         }
@@ -244,14 +259,14 @@ impl Rtc {
                     }
                 }
                 DataChannelEvent::BufferedAmountLow(id) => {
-                    if let Some(r) = self.by_stream.get(&id).copied() {
+                    if let Some(r) = self.data.by_stream.get(&id).copied() {
                         self.events.push_back(RtcEvent::ChannelBufferedAmountLow(r));
                     }
                 }
                 DataChannelEvent::Closed(id) => {
-                    if let Some(r) = self.by_stream.remove(&id) {
-                        self.slots.remove(&r);
-                        self.channels_closed += 1;
+                    if let Some(r) = self.data.by_stream.remove(&id) {
+                        self.data.slots.remove(&r);
+                        self.data.channels_closed += 1;
                         self.events.push_back(RtcEvent::ChannelClosed(r));
                     }
                 }

@@ -232,9 +232,10 @@ impl Rtc {
             },
             selected_candidate_pair_id: selected_id,
             selected_candidate_pair_changes: self.traffic.selections,
-            srtp_unprotect_failures: self.unprotect_failures,
+            srtp_unprotect_failures: self.media.unprotect_failures,
         };
         let data_channels = self
+            .data
             .slots
             .iter()
             .map(|(r, s)| DataChannelStats {
@@ -262,8 +263,8 @@ impl Rtc {
         StatsReport {
             timestamp: now.saturating_duration_since(self.created),
             peer_connection: PeerConnectionStats {
-                data_channels_opened: self.channels_opened,
-                data_channels_closed: self.channels_closed,
+                data_channels_opened: self.data.channels_opened,
+                data_channels_closed: self.data.channels_closed,
             },
             transport,
             candidate_pairs,

@@ -22,16 +22,16 @@ mod transceivers;
 mod transport;
 mod turn;
 
-use channels::Slot;
+use channels::ChannelTable;
 pub use get_stats::payload_len;
-use phase::{DtlsPhase, Gathering, Lifecycle, RestartRequest};
+use negotiation::Negotiation;
+use phase::{DtlsPhase, Gathering, Lifecycle};
 pub use rtp::{MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
+use transceivers::MediaSession;
 
 use crate::channel::ChannelRef;
 use crate::event::{PeerConnectionState, RtcEvent, Transmit};
-use crate::jsep::{
-    IceCandidateInit, LocalTransport, RemoteTransport, SessionDescription, SignalingState,
-};
+use crate::jsep::{IceCandidateInit, LocalTransport, SessionDescription, SignalingState};
 use crate::track::Codec;
 
 /// Settings of an [`Rtc`]; `RtcConfig::default()` behaves like a browser.
@@ -114,22 +114,12 @@ pub struct Rtc {
     local: LocalTransport,
     ice: IceAgent,
     bases: Vec<SocketAddr>,
+    /// Candidate gathering, and what prefetching holds back.
     gathering: Gathering,
-    signaling: SignalingState,
-    session_id: u64,
-    session_version: u64,
-    last_offer: Option<String>,
-    last_answer: Option<String>,
-    pending_local: Option<SessionDescription>,
-    current_local: Option<SessionDescription>,
-    pending_remote: Option<SessionDescription>,
-    current_remote: Option<SessionDescription>,
-    remote_offer: Option<realtimer_sdp::SessionDescription>,
-    remote: Option<RemoteTransport>,
-    /// Our `a=mid` and m-line index for candidates.
-    local_mid: (String, u16),
+    /// Ours, from the descriptions (RFC 8842 §5.3), once known.
     dtls_role: Option<Role>,
     dtls: DtlsPhase,
+    /// SCTP and DCEP, once both descriptions have a data section.
     channels: Option<DataChannels>,
     /// DTLS's last records (SCTP ABORT, close_notify) taken at close, wrapped
     /// while TURN relays still existed; they go out before ICE's release of
@@ -138,61 +128,20 @@ pub struct Rtc {
     /// Where DTLS goes when ICE has not selected a pair yet: (local, remote)
     /// of the last DTLS datagram received.
     dtls_route: Option<(SocketAddr, SocketAddr)>,
-    slots: BTreeMap<ChannelRef, Slot>,
-    /// RTCRtpTransceivers, indexed by [`crate::MediaRef`].
-    transceivers: Vec<transceivers::Transceiver>,
-    /// The m-lines of the current (or pending) negotiation, in order.
-    m_lines: Vec<transceivers::MLine>,
-    /// The m-lines and transceivers before the pending offer (rollback).
-    media_before_offer: Option<transceivers::MediaSnapshot>,
-    /// Our RTCP CNAME (RFC 7022: random per connection).
-    cname: String,
-    /// How many SSRCs we drew (seeds the next one).
-    ssrc_generation: u64,
-    /// The SSRC of our RTCP when we send no track (RFC 3550 §6.4.2).
-    receiver_ssrc: u32,
-    /// SRTP once DTLS exported the keys.
-    srtp: Option<rtp::Srtp>,
-    /// Protected media datagrams for [`Rtc::poll_transmit`] (bounded:
-    /// [`rtp::MAX_MEDIA_QUEUE`]).
-    media_out: VecDeque<Bytes>,
-    /// A reused buffer for plain RTP and RTCP.
-    media_buffer: Vec<u8>,
-    /// Remote SSRC to transceiver, learned from packets (RFC 8843 §9.2).
-    ssrc_routes: HashMap<u32, crate::track::MediaRef>,
-    /// Received RTP packets in `events`.
-    rtp_events: usize,
-    /// When the next RTCP reports are due.
-    next_report: Option<Instant>,
-    /// When to ask the peer for missing video packets next (generic
-    /// NACK, RFC 4585 §6.2.1), while some are missing.
-    next_nack: Option<Instant>,
-    /// SRTP or SRTCP packets that failed authentication or replay checks.
-    unprotect_failures: u64,
-    by_stream: HashMap<u16, ChannelRef>,
-    next_ref: u32,
     events: VecDeque<RtcEvent>,
     ice_state: IceConnectionState,
     connection_state: PeerConnectionState,
-    /// The `[[NegotiationNeeded]]` flag (W3C webrtc-pc §4.7.3): set when
-    /// `negotiationneeded` fired, cleared when signaling leaves stable.
-    negotiation_needed: bool,
-    /// `restartIce()` was called and no applied local offer carried new
-    /// credentials yet.
-    restart_request: Option<RestartRequest>,
-    /// The applied local offer restarted ICE: the answer's credentials
-    /// (and candidates) go to the agent even if they look unchanged.
-    awaiting_restart_answer: bool,
     /// When the connection was created (stats timestamps).
     created: Instant,
     /// Datagram and byte counters of the transport and selected pairs.
     traffic: get_stats::Traffic,
-    /// dataChannelsOpened / dataChannelsClosed.
-    channels_opened: u32,
-    channels_closed: u32,
-    /// How many credentials we made (seeds the next ones).
-    credential_generation: u64,
     lifecycle: Lifecycle,
+    /// Offer/answer: descriptions, signaling state, restart request.
+    jsep: Negotiation,
+    /// Transceivers, SRTP, RTCP and NACK timers.
+    media: MediaSession,
+    /// The application's channel names and their SCTP streams.
+    data: ChannelTable,
 }
 
 impl Rtc {
@@ -227,52 +176,58 @@ impl Rtc {
             ice,
             bases: Vec::new(),
             gathering: Gathering::NotStarted,
-            signaling: SignalingState::Stable,
-            session_id,
-            session_version: 1,
-            last_offer: None,
-            last_answer: None,
-            pending_local: None,
-            current_local: None,
-            pending_remote: None,
-            current_remote: None,
-            remote_offer: None,
-            remote: None,
-            local_mid: ("0".to_owned(), 0),
             dtls_role: None,
             dtls: DtlsPhase::Waiting(VecDeque::new()),
             channels: None,
             last_words: VecDeque::new(),
             dtls_route: None,
-            slots: BTreeMap::new(),
-            transceivers: Vec::new(),
-            m_lines: Vec::new(),
-            media_before_offer: None,
-            cname,
-            ssrc_generation: 0,
-            receiver_ssrc,
-            srtp: None,
-            media_out: VecDeque::new(),
-            media_buffer: Vec::new(),
-            ssrc_routes: HashMap::new(),
-            rtp_events: 0,
-            next_report: None,
-            next_nack: None,
-            unprotect_failures: 0,
-            by_stream: HashMap::new(),
-            next_ref: 0,
             events: VecDeque::new(),
             ice_state: IceConnectionState::New,
             connection_state: PeerConnectionState::New,
-            negotiation_needed: false,
-            restart_request: None,
-            awaiting_restart_answer: false,
-            credential_generation: 0,
             created: now,
             traffic: get_stats::Traffic::default(),
-            channels_opened: 0,
-            channels_closed: 0,
             lifecycle: Lifecycle::Negotiating,
+            jsep: Negotiation {
+                signaling: SignalingState::Stable,
+                session_id,
+                session_version: 1,
+                last_offer: None,
+                last_answer: None,
+                pending_local: None,
+                current_local: None,
+                pending_remote: None,
+                current_remote: None,
+                remote_offer: None,
+                remote: None,
+                local_mid: ("0".to_owned(), 0),
+                negotiation_needed: false,
+                restart_request: None,
+                awaiting_restart_answer: false,
+                credential_generation: 0,
+            },
+            media: MediaSession {
+                transceivers: Vec::new(),
+                m_lines: Vec::new(),
+                media_before_offer: None,
+                cname,
+                ssrc_generation: 0,
+                receiver_ssrc,
+                srtp: None,
+                media_out: VecDeque::new(),
+                media_buffer: Vec::new(),
+                ssrc_routes: HashMap::new(),
+                rtp_events: 0,
+                next_report: None,
+                next_nack: None,
+                unprotect_failures: 0,
+            },
+            data: ChannelTable {
+                slots: BTreeMap::new(),
+                by_stream: HashMap::new(),
+                next_ref: 0,
+                channels_opened: 0,
+                channels_closed: 0,
+            },
         }
     }
 
@@ -301,7 +256,7 @@ impl Rtc {
 
     /// The signaling state.
     pub fn signaling_state(&self) -> SignalingState {
-        self.signaling
+        self.jsep.signaling
     }
 
     /// The ICE connection state.
@@ -360,35 +315,39 @@ impl Rtc {
 
     /// pendingLocalDescription ?? currentLocalDescription.
     pub fn local_description(&self) -> Option<&SessionDescription> {
-        self.pending_local.as_ref().or(self.current_local.as_ref())
+        self.jsep
+            .pending_local
+            .as_ref()
+            .or(self.jsep.current_local.as_ref())
     }
 
     /// pendingRemoteDescription ?? currentRemoteDescription.
     pub fn remote_description(&self) -> Option<&SessionDescription> {
-        self.pending_remote
+        self.jsep
+            .pending_remote
             .as_ref()
-            .or(self.current_remote.as_ref())
+            .or(self.jsep.current_remote.as_ref())
     }
 
     /// currentLocalDescription: the last local description of a completed
     /// offer/answer exchange.
     pub fn current_local_description(&self) -> Option<&SessionDescription> {
-        self.current_local.as_ref()
+        self.jsep.current_local.as_ref()
     }
 
     /// currentRemoteDescription.
     pub fn current_remote_description(&self) -> Option<&SessionDescription> {
-        self.current_remote.as_ref()
+        self.jsep.current_remote.as_ref()
     }
 
     /// pendingLocalDescription.
     pub fn pending_local_description(&self) -> Option<&SessionDescription> {
-        self.pending_local.as_ref()
+        self.jsep.pending_local.as_ref()
     }
 
     /// pendingRemoteDescription.
     pub fn pending_remote_description(&self) -> Option<&SessionDescription> {
-        self.pending_remote.as_ref()
+        self.jsep.pending_remote.as_ref()
     }
 
     /// The selected candidate pair's local and remote addresses.
@@ -431,14 +390,14 @@ impl Rtc {
         }
         self.ice.close();
         self.lifecycle = Lifecycle::Closed;
-        self.srtp = None;
-        self.media_out.clear();
-        let refs: Vec<ChannelRef> = self.slots.keys().copied().collect();
-        self.slots.clear();
-        self.by_stream.clear();
+        self.media.srtp = None;
+        self.media.media_out.clear();
+        let refs: Vec<ChannelRef> = self.data.slots.keys().copied().collect();
+        self.data.slots.clear();
+        self.data.by_stream.clear();
         for r in refs {
             self.events.push_back(RtcEvent::ChannelClosed(r));
-            self.channels_closed += 1;
+            self.data.channels_closed += 1;
         }
         self.set_signaling(SignalingState::Closed);
         self.update_connection_state();
@@ -534,7 +493,7 @@ impl Rtc {
             self.dtls.running().and_then(Dtls::poll_timeout),
             self.channels.as_ref().and_then(DataChannels::poll_timeout),
             self.report_timeout(),
-            self.srtp.as_ref().and(self.next_nack),
+            self.media.srtp.as_ref().and(self.media.next_nack),
         ]
         .into_iter()
         .flatten()
@@ -545,9 +504,9 @@ impl Rtc {
     pub fn poll_event(&mut self) -> Option<RtcEvent> {
         let event = self.events.pop_front();
         match &event {
-            Some(RtcEvent::Rtp(..)) => self.rtp_events -= 1,
+            Some(RtcEvent::Rtp(..)) => self.media.rtp_events -= 1,
             Some(RtcEvent::Feedback(r, _)) => {
-                if let Some(t) = self.transceivers.get_mut(r.0 as usize) {
+                if let Some(t) = self.media.transceivers.get_mut(r.0 as usize) {
                     t.send.keyframe_pending = false;
                 }
             }
@@ -565,8 +524,8 @@ impl Rtc {
                     let sdp = c.to_sdp(Some(&ufrag));
                     self.gathering_event(RtcEvent::IceCandidate(Some(IceCandidateInit {
                         candidate: sdp.to_attribute_string(),
-                        sdp_mid: Some(self.local_mid.0.clone()),
-                        sdp_m_line_index: Some(self.local_mid.1),
+                        sdp_mid: Some(self.jsep.local_mid.0.clone()),
+                        sdp_m_line_index: Some(self.jsep.local_mid.1),
                         username_fragment: Some(ufrag),
                     })));
                 }

@@ -25,6 +25,37 @@ fn signaling(call: JsepCall, state: SignalingState) -> RtcError {
     StateError::Signaling { call, state }.into()
 }
 
+/// The offer/answer state (RFC 8829 §3.2, §4.1): the signaling state,
+/// the descriptions, what the peer's transport is, and the flags that make
+/// the next offer (negotiation-needed, ICE restart).
+#[derive(Debug)]
+pub(super) struct Negotiation {
+    pub(super) signaling: SignalingState,
+    pub(super) session_id: u64,
+    pub(super) session_version: u64,
+    pub(super) last_offer: Option<String>,
+    pub(super) last_answer: Option<String>,
+    pub(super) pending_local: Option<crate::jsep::SessionDescription>,
+    pub(super) current_local: Option<crate::jsep::SessionDescription>,
+    pub(super) pending_remote: Option<crate::jsep::SessionDescription>,
+    pub(super) current_remote: Option<crate::jsep::SessionDescription>,
+    pub(super) remote_offer: Option<realtimer_sdp::SessionDescription>,
+    pub(super) remote: Option<crate::jsep::RemoteTransport>,
+    /// Our `a=mid` and m-line index for candidates.
+    pub(super) local_mid: (String, u16),
+    /// The `[[NegotiationNeeded]]` flag (W3C webrtc-pc §4.7.3): set when
+    /// `negotiationneeded` fired, cleared when signaling leaves stable.
+    pub(super) negotiation_needed: bool,
+    /// `restartIce()` was called and no applied local offer carried new
+    /// credentials yet.
+    pub(super) restart_request: Option<RestartRequest>,
+    /// The applied local offer restarted ICE: the answer's credentials
+    /// (and candidates) go to the agent even if they look unchanged.
+    pub(super) awaiting_restart_answer: bool,
+    /// How many credentials we made (seeds the next ones).
+    pub(super) credential_generation: u64,
+}
+
 impl Rtc {
     pub(super) fn check_open(&self) -> Result<(), RtcError> {
         if self.is_closed() {
@@ -38,18 +69,18 @@ impl Rtc {
     /// transceivers' sections, then a data section if needed; all bundled.
     pub fn create_offer(&mut self) -> Result<SessionDescription, RtcError> {
         self.check_open()?;
-        match self.signaling {
+        match self.jsep.signaling {
             SignalingState::Stable | SignalingState::HaveLocalOffer => {}
             state => return Err(signaling(JsepCall::CreateOffer, state)),
         }
-        self.session_version += 1;
+        self.jsep.session_version += 1;
         let credentials = self.credentials_for_offer();
         let mut local = self.local.clone();
         local.ufrag = credentials.ufrag;
         local.pwd = credentials.pwd;
         let lines = self.offer_m_lines();
         let sdp = self.write_m_lines(&local, Setup::ActPass, &lines);
-        self.last_offer = Some(sdp.clone());
+        self.jsep.last_offer = Some(sdp.clone());
         Ok(SessionDescription::offer(sdp))
     }
 
@@ -58,11 +89,11 @@ impl Rtc {
     /// for, every other section rejected.
     pub fn create_answer(&mut self) -> Result<SessionDescription, RtcError> {
         self.check_open()?;
-        match self.signaling {
+        match self.jsep.signaling {
             SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer => {}
             state => return Err(signaling(JsepCall::CreateAnswer, state)),
         }
-        let (Some(_), Some(remote)) = (&self.remote_offer, &self.remote) else {
+        let (Some(_), Some(remote)) = (&self.jsep.remote_offer, &self.jsep.remote) else {
             return Err(StateError::NoRemoteOffer.into());
         };
         let setup = match (self.dtls_role, remote.setup) {
@@ -72,19 +103,19 @@ impl Rtc {
             (None, Setup::Active) => Setup::Passive,
             (None, _) => Setup::Active,
         };
-        self.session_version += 1;
-        let sdp = self.write_m_lines(&self.local, setup, &self.m_lines);
-        self.last_answer = Some(sdp.clone());
+        self.jsep.session_version += 1;
+        let sdp = self.write_m_lines(&self.local, setup, &self.media.m_lines);
+        self.jsep.last_answer = Some(sdp.clone());
         Ok(SessionDescription::answer(sdp))
     }
 
     pub(super) fn set_signaling(&mut self, state: SignalingState) {
-        if self.signaling != state {
-            self.signaling = state;
+        if self.jsep.signaling != state {
+            self.jsep.signaling = state;
             if state != SignalingState::Stable {
                 // Re-evaluated (and fired again if still needed) once
                 // stable again.
-                self.negotiation_needed = false;
+                self.jsep.negotiation_needed = false;
             }
             self.events.push_back(RtcEvent::SignalingState(state));
         }
@@ -103,22 +134,23 @@ impl Rtc {
             SdpType::Rollback => return self.rollback_local(now),
             SdpType::Offer => {
                 if !matches!(
-                    self.signaling,
+                    self.jsep.signaling,
                     SignalingState::Stable | SignalingState::HaveLocalOffer
                 ) {
                     return Err(signaling(
                         JsepCall::SetLocalDescription(SdpType::Offer),
-                        self.signaling,
+                        self.jsep.signaling,
                     ));
                 }
                 if desc.sdp.is_empty() {
-                    desc.sdp = match &self.last_offer {
+                    desc.sdp = match &self.jsep.last_offer {
                         Some(s) => s.clone(),
                         None => self.create_offer()?.sdp,
                     };
                 }
                 let (ufrag, pwd, _) = jsep::local_fields(&desc.sdp)?;
                 let restart = self
+                    .jsep
                     .restart_request
                     .as_ref()
                     .and_then(|r| r.offered.clone())
@@ -130,13 +162,14 @@ impl Rtc {
                 self.apply_local_m_lines(true);
                 // Candidates go with the BUNDLE-tagged (first) section.
                 if let Some(mid) = self
+                    .media
                     .m_lines
                     .first()
                     .and_then(super::transceivers::MLine::mid)
                 {
-                    self.local_mid = (mid.to_owned(), 0);
+                    self.jsep.local_mid = (mid.to_owned(), 0);
                 }
-                self.pending_local = Some(desc);
+                self.jsep.pending_local = Some(desc);
                 self.set_signaling(SignalingState::HaveLocalOffer);
                 if let Some(credentials) = restart {
                     self.apply_local_restart(now, credentials);
@@ -144,16 +177,16 @@ impl Rtc {
             }
             SdpType::Answer | SdpType::Pranswer => {
                 if !matches!(
-                    self.signaling,
+                    self.jsep.signaling,
                     SignalingState::HaveRemoteOffer | SignalingState::HaveLocalPranswer
                 ) {
                     return Err(signaling(
                         JsepCall::SetLocalDescription(desc.sdp_type),
-                        self.signaling,
+                        self.jsep.signaling,
                     ));
                 }
                 if desc.sdp.is_empty() {
-                    desc.sdp = match &self.last_answer {
+                    desc.sdp = match &self.jsep.last_answer {
                         Some(s) => s.clone(),
                         None => self.create_answer()?.sdp,
                     };
@@ -173,16 +206,20 @@ impl Rtc {
                 self.dtls_role = Some(role);
                 self.apply_local_m_lines(false);
                 self.forget_saved_media();
-                if let Some(r) = &self.remote {
-                    self.local_mid = (r.mid.clone(), r.m_line_index);
+                if let Some(r) = &self.jsep.remote {
+                    self.jsep.local_mid = (r.mid.clone(), r.m_line_index);
                 }
                 if desc.sdp_type == SdpType::Answer {
-                    self.current_local = Some(desc);
-                    self.pending_local = None;
-                    self.current_remote = self.pending_remote.take().or(self.current_remote.take());
+                    self.jsep.current_local = Some(desc);
+                    self.jsep.pending_local = None;
+                    self.jsep.current_remote = self
+                        .jsep
+                        .pending_remote
+                        .take()
+                        .or(self.jsep.current_remote.take());
                     self.set_signaling(SignalingState::Stable);
                 } else {
-                    self.pending_local = Some(desc);
+                    self.jsep.pending_local = Some(desc);
                     self.set_signaling(SignalingState::HaveLocalPranswer);
                 }
                 self.start_transport(now);
@@ -196,24 +233,24 @@ impl Rtc {
     }
 
     pub(super) fn rollback_local(&mut self, now: Instant) -> Result<(), RtcError> {
-        if self.signaling != SignalingState::HaveLocalOffer {
+        if self.jsep.signaling != SignalingState::HaveLocalOffer {
             return Err(signaling(
                 JsepCall::SetLocalDescription(SdpType::Rollback),
-                self.signaling,
+                self.jsep.signaling,
             ));
         }
-        self.pending_local = None;
+        self.jsep.pending_local = None;
         self.restore_media();
         self.set_signaling(SignalingState::Stable);
-        if self.awaiting_restart_answer {
+        if self.jsep.awaiting_restart_answer {
             // The agent restarted with the offer's credentials: give it the
             // peer's current ones back and ask for the restart again (the
             // peer never saw our new credentials).
-            self.awaiting_restart_answer = false;
-            if let Some(remote) = self.remote.clone() {
+            self.jsep.awaiting_restart_answer = false;
+            if let Some(remote) = self.jsep.remote.clone() {
                 self.give_remote_to_ice(now, &remote);
             }
-            self.restart_request = Some(RestartRequest::default());
+            self.jsep.restart_request = Some(RestartRequest::default());
         }
         self.update_negotiation_needed();
         self.process(now);
@@ -239,34 +276,34 @@ impl Rtc {
             SdpType::Rollback => return self.rollback_remote(now),
             SdpType::Offer => {
                 if !matches!(
-                    self.signaling,
+                    self.jsep.signaling,
                     SignalingState::Stable | SignalingState::HaveRemoteOffer
                 ) {
                     return Err(signaling(
                         JsepCall::SetRemoteDescription(SdpType::Offer),
-                        self.signaling,
+                        self.jsep.signaling,
                     ));
                 }
                 let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
                 self.apply_remote(now, remote, true)?;
-                if self.current_remote.is_none() && !self.ice_is_lite_peer() {
+                if self.jsep.current_remote.is_none() && !self.ice_is_lite_peer() {
                     self.ice.set_controlling(false);
                 }
                 self.save_media();
                 self.apply_remote_m_lines(&parsed, true);
-                self.remote_offer = Some(parsed);
-                self.last_answer = None;
-                self.pending_remote = Some(desc);
+                self.jsep.remote_offer = Some(parsed);
+                self.jsep.last_answer = None;
+                self.jsep.pending_remote = Some(desc);
                 self.set_signaling(SignalingState::HaveRemoteOffer);
             }
             SdpType::Answer | SdpType::Pranswer => {
                 if !matches!(
-                    self.signaling,
+                    self.jsep.signaling,
                     SignalingState::HaveLocalOffer | SignalingState::HaveRemotePranswer
                 ) {
                     return Err(signaling(
                         JsepCall::SetRemoteDescription(desc.sdp_type),
-                        self.signaling,
+                        self.jsep.signaling,
                     ));
                 }
                 let (parsed, remote) = jsep::parse_remote(&desc.sdp)?;
@@ -289,12 +326,16 @@ impl Rtc {
                 self.forget_saved_media();
                 self.dtls_role = Some(role);
                 if desc.sdp_type == SdpType::Answer {
-                    self.current_remote = Some(desc);
-                    self.pending_remote = None;
-                    self.current_local = self.pending_local.take().or(self.current_local.take());
+                    self.jsep.current_remote = Some(desc);
+                    self.jsep.pending_remote = None;
+                    self.jsep.current_local = self
+                        .jsep
+                        .pending_local
+                        .take()
+                        .or(self.jsep.current_local.take());
                     self.set_signaling(SignalingState::Stable);
                 } else {
-                    self.pending_remote = Some(desc);
+                    self.jsep.pending_remote = Some(desc);
                     self.set_signaling(SignalingState::HaveRemotePranswer);
                 }
                 self.start_transport(now);
@@ -306,28 +347,28 @@ impl Rtc {
     }
 
     pub(super) fn ice_is_lite_peer(&self) -> bool {
-        self.remote.as_ref().is_some_and(|r| r.ice_lite) && !self.config.ice.lite
+        self.jsep.remote.as_ref().is_some_and(|r| r.ice_lite) && !self.config.ice.lite
     }
 
     pub(super) fn rollback_remote(&mut self, now: Instant) -> Result<(), RtcError> {
-        if self.signaling != SignalingState::HaveRemoteOffer {
+        if self.jsep.signaling != SignalingState::HaveRemoteOffer {
             return Err(signaling(
                 JsepCall::SetRemoteDescription(SdpType::Rollback),
-                self.signaling,
+                self.jsep.signaling,
             ));
         }
-        if self.current_remote.is_none() {
+        if self.jsep.current_remote.is_none() {
             // First negotiation: nothing ran on the peer's parameters yet.
             // The same seed gives the same credentials.
             self.ice = IceAgent::new(self.config.ice.clone(), true);
-            self.remote = None;
+            self.jsep.remote = None;
             if !matches!(self.gathering, Gathering::NotStarted) {
                 let bases = self.bases.clone();
                 self.ice.gather(now, &bases);
             }
         }
-        self.remote_offer = None;
-        self.pending_remote = None;
+        self.jsep.remote_offer = None;
+        self.jsep.pending_remote = None;
         self.restore_media();
         self.set_signaling(SignalingState::Stable);
         self.update_negotiation_needed();
@@ -344,7 +385,7 @@ impl Rtc {
         remote: RemoteTransport,
         is_offer: bool,
     ) -> Result<(), RtcError> {
-        if let Some(old) = &self.remote {
+        if let Some(old) = &self.jsep.remote {
             if old.fingerprint != remote.fingerprint {
                 return Err(OperationError::FingerprintChanged.into());
             }
@@ -352,13 +393,13 @@ impl Rtc {
             if changed && is_offer {
                 self.apply_remote_restart(now);
                 self.give_remote_to_ice(now, &remote);
-            } else if changed || (!is_offer && self.awaiting_restart_answer) {
+            } else if changed || (!is_offer && self.jsep.awaiting_restart_answer) {
                 self.give_remote_to_ice(now, &remote);
             }
             if !is_offer {
-                self.awaiting_restart_answer = false;
+                self.jsep.awaiting_restart_answer = false;
             }
-            self.remote = Some(remote);
+            self.jsep.remote = Some(remote);
             return Ok(());
         }
         if remote.ice_lite && !self.config.ice.lite {
@@ -366,7 +407,7 @@ impl Rtc {
             self.ice.set_controlling(true);
         }
         self.give_remote_to_ice(now, &remote);
-        self.remote = Some(remote);
+        self.jsep.remote = Some(remote);
         Ok(())
     }
 
@@ -378,7 +419,7 @@ impl Rtc {
         candidate: Option<&IceCandidateInit>,
     ) -> Result<(), RtcError> {
         self.check_open()?;
-        let Some(remote) = &self.remote else {
+        let Some(remote) = &self.jsep.remote else {
             return Err(StateError::NoRemoteDescription.into());
         };
         let Some(init) = candidate.filter(|c| !c.candidate.is_empty()) else {

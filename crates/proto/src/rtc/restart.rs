@@ -34,7 +34,8 @@ impl Rtc {
     /// else once it is).
     pub fn restart_ice(&mut self) -> Result<(), RtcError> {
         self.check_open()?;
-        self.restart_request
+        self.jsep
+            .restart_request
             .get_or_insert_with(RestartRequest::default);
         self.update_negotiation_needed();
         Ok(())
@@ -43,10 +44,11 @@ impl Rtc {
     /// Fresh credentials (ufrag of 8, pwd of 24 `ice-char`s; RFC 8839 §5.4
     /// asks for at least 4 and 22), from the connection's seed.
     pub(super) fn new_credentials(&mut self) -> IceCredentials {
-        self.credential_generation += 1;
+        self.jsep.credential_generation += 1;
         let mut rng = StdRng::seed_from_u64(
             self.config.seed
                 ^ self
+                    .jsep
                     .credential_generation
                     .wrapping_mul(0x9E37_79B9_7F4A_7C15),
         );
@@ -64,12 +66,12 @@ impl Rtc {
     /// The credentials `create_offer` writes: new ones while a restart is
     /// requested (the same ones for every offer until one is applied).
     pub(super) fn credentials_for_offer(&mut self) -> IceCredentials {
-        if let Some(request) = &self.restart_request {
+        if let Some(request) = &self.jsep.restart_request {
             if let Some(c) = &request.offered {
                 return c.clone();
             }
             let c = self.new_credentials();
-            self.restart_request = Some(RestartRequest {
+            self.jsep.restart_request = Some(RestartRequest {
                 offered: Some(c.clone()),
             });
             return c;
@@ -87,8 +89,8 @@ impl Rtc {
         self.ice.restart_with_credentials(now, credentials.clone());
         self.local.ufrag = credentials.ufrag;
         self.local.pwd = credentials.pwd;
-        self.restart_request = None;
-        self.awaiting_restart_answer = true;
+        self.jsep.restart_request = None;
+        self.jsep.awaiting_restart_answer = true;
     }
 
     /// A remote offer with new credentials: we restart too, with our own new
@@ -100,7 +102,7 @@ impl Rtc {
         self.local.ufrag = credentials.ufrag;
         self.local.pwd = credentials.pwd;
         // A restart of our own is done by this one.
-        self.restart_request = None;
+        self.jsep.restart_request = None;
     }
 
     /// Hands the peer's credentials and candidates to the agent.
@@ -124,16 +126,16 @@ impl Rtc {
     /// data section was negotiated, or for transceivers not negotiated as
     /// they are.
     pub(super) fn update_negotiation_needed(&mut self) {
-        if self.is_closed() || self.signaling != SignalingState::Stable {
+        if self.is_closed() || self.jsep.signaling != SignalingState::Stable {
             return;
         }
-        let needed = self.restart_request.is_some()
-            || (self.channels.is_none() && !self.slots.is_empty())
+        let needed = self.jsep.restart_request.is_some()
+            || (self.channels.is_none() && !self.data.slots.is_empty())
             || self.media_negotiation_needed();
         if !needed {
-            self.negotiation_needed = false;
-        } else if !self.negotiation_needed {
-            self.negotiation_needed = true;
+            self.jsep.negotiation_needed = false;
+        } else if !self.jsep.negotiation_needed {
+            self.jsep.negotiation_needed = true;
             self.events.push_back(RtcEvent::NegotiationNeeded);
         }
     }

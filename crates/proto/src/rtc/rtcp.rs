@@ -180,7 +180,8 @@ impl ReceiveStream {
 impl Rtc {
     /// `inbound-rtp` stats: every SSRC received, by transceiver.
     pub(super) fn inbound_rtp_stats(&self) -> Vec<InboundRtpStats> {
-        self.transceivers
+        self.media
+            .transceivers
             .iter()
             .flat_map(|t| {
                 t.receive.iter().map(move |s| InboundRtpStats {
@@ -200,7 +201,8 @@ impl Rtc {
 
     /// `outbound-rtp` stats: every track we send.
     pub(super) fn outbound_rtp_stats(&self) -> Vec<OutboundRtpStats> {
-        self.transceivers
+        self.media
+            .transceivers
             .iter()
             .filter(|t| t.sender.is_some())
             .map(|t| OutboundRtpStats {
@@ -226,7 +228,7 @@ impl Rtc {
             };
             match packet {
                 RtcpPacket::SenderReport(sr) => {
-                    for t in &mut self.transceivers {
+                    for t in &mut self.media.transceivers {
                         if let Some(s) = t.receive.iter_mut().find(|s| s.ssrc == sr.ssrc) {
                             s.reception.on_sender_report(now, &sr);
                         }
@@ -255,6 +257,7 @@ impl Rtc {
     /// track waits, whatever the peer sends.
     fn keyframe_request(&mut self, ssrc: u32, request: KeyframeRequest, fir_seq: Option<u8>) {
         let Some(i) = self
+            .media
             .transceivers
             .iter()
             .position(|t| t.sender.is_some() && t.send.ssrc == ssrc)
@@ -262,7 +265,7 @@ impl Rtc {
             trace!(ssrc, "feedback for no track of ours");
             return;
         };
-        let s = &mut self.transceivers[i].send;
+        let s = &mut self.media.transceivers[i].send;
         if fir_seq.is_some() && std::mem::replace(&mut s.last_fir, fir_seq) == fir_seq {
             return;
         }
@@ -324,7 +327,7 @@ impl Rtc {
             .map(|s| s.ssrc)
             .or_else(|| t.remote.as_ref().and_then(|r| r.ssrcs.first().copied()))
             .ok_or(StateError::NothingReceived { media })?;
-        let sender_ssrc = feedback_ssrc(t, self.receiver_ssrc);
+        let sender_ssrc = feedback_ssrc(t, self.media.receiver_ssrc);
         self.send_feedback_packet(sender_ssrc, &packet(sender_ssrc, media_ssrc))
     }
 
@@ -343,7 +346,7 @@ impl Rtc {
                     ssrc: sender_ssrc,
                     reports: Vec::new(),
                 }),
-                cname_packet(&[sender_ssrc], self.cname.as_bytes()),
+                cname_packet(&[sender_ssrc], self.media.cname.as_bytes()),
             ],
         );
         packet.write(&mut plain).map_err(OperationError::Rtcp)?;
@@ -354,13 +357,13 @@ impl Rtc {
     /// Asks for the missing video packets that are due (RFC 4585
     /// §6.2.1), and looks again in [`NACK_INTERVAL`] while some remain.
     pub(super) fn handle_nack_timeout(&mut self, now: Instant) {
-        if self.srtp.is_none() || self.next_nack.is_none_or(|at| at > now) {
+        if self.media.srtp.is_none() || self.media.next_nack.is_none_or(|at| at > now) {
             return;
         }
         let mut nacks = Vec::new();
         let mut missing = false;
-        for t in &mut self.transceivers {
-            let sender_ssrc = feedback_ssrc(t, self.receiver_ssrc);
+        for t in &mut self.media.transceivers {
+            let sender_ssrc = feedback_ssrc(t, self.media.receiver_ssrc);
             for s in &mut t.receive {
                 let Some(n) = &mut s.nack else { continue };
                 nacks.extend(n.poll_nack(now, NACK_RETRY, sender_ssrc, s.ssrc));
@@ -373,23 +376,23 @@ impl Rtc {
                 trace!("NACK not sent: {e}");
             }
         }
-        self.next_nack = missing.then_some(now + NACK_INTERVAL);
+        self.media.next_nack = missing.then_some(now + NACK_INTERVAL);
     }
 
     /// When the next reports are due, once SRTP runs.
     pub(super) fn report_timeout(&self) -> Option<Instant> {
-        self.srtp.as_ref().and(self.next_report)
+        self.media.srtp.as_ref().and(self.media.next_report)
     }
 
     /// Sends the reports if due (RFC 3550 §6.4), and arms the next ones.
     pub(super) fn handle_report_timeout(&mut self, now: Instant) {
-        if self.srtp.is_none() {
+        if self.media.srtp.is_none() {
             return;
         }
-        match self.next_report {
-            None => self.next_report = Some(now + REPORT_INTERVAL),
+        match self.media.next_report {
+            None => self.media.next_report = Some(now + REPORT_INTERVAL),
             Some(at) if at <= now => {
-                self.next_report = Some(now + REPORT_INTERVAL);
+                self.media.next_report = Some(now + REPORT_INTERVAL);
                 let mut plain = Vec::new();
                 self.write_report_head(&mut plain, now);
                 if let Err(e) = self.protect(&plain, true) {
@@ -407,6 +410,7 @@ impl Rtc {
     fn write_report_head(&mut self, out: &mut Vec<u8>, now: Instant) {
         let created = self.created;
         let mut blocks: Vec<ReportBlock> = self
+            .media
             .transceivers
             .iter_mut()
             .flat_map(|t| t.receive.iter_mut())
@@ -415,7 +419,7 @@ impl Rtc {
         blocks.truncate(realtimer_rtp::rtcp::MAX_REPORT_BLOCKS);
         let mut ssrcs = Vec::new();
         let mut packets = Vec::new();
-        for t in &self.transceivers {
+        for t in &self.media.transceivers {
             if t.sender.is_none() {
                 continue;
             }
@@ -443,13 +447,13 @@ impl Rtc {
             }));
         }
         if packets.is_empty() {
-            ssrcs.push(self.receiver_ssrc);
+            ssrcs.push(self.media.receiver_ssrc);
             packets.push(RtcpPacket::ReceiverReport(ReceiverReport {
-                ssrc: self.receiver_ssrc,
+                ssrc: self.media.receiver_ssrc,
                 reports: blocks,
             }));
         }
-        packets.push(cname_packet(&ssrcs, self.cname.as_bytes()));
+        packets.push(cname_packet(&ssrcs, self.media.cname.as_bytes()));
         write_compound(out, &packets);
     }
 }
@@ -505,7 +509,7 @@ mod tests {
     /// The kinds of the RTCP packets `rtc` queued last, decrypted with
     /// `peer`; a receiver report with its blocks' fractions lost.
     fn last_compound(rtc: &mut Rtc, peer: &mut realtimer_srtp::SrtpContext) -> Vec<String> {
-        let srtcp = rtc.media_out.pop_back().expect("an RTCP packet");
+        let srtcp = rtc.media.media_out.pop_back().expect("an RTCP packet");
         let mut plain = Vec::new();
         peer.unprotect_rtcp(&srtcp, &mut plain).unwrap();
         CompoundPacket::new(&plain)
@@ -557,7 +561,7 @@ mod tests {
         let profile = realtimer_srtp::ProtectionProfile::AeadAes128Gcm;
         let (key, salt) = ([7u8; 16], [9u8; 12]);
         let context = || realtimer_srtp::SrtpContext::new(profile, &key, &salt).unwrap();
-        rtc.srtp = Some(super::super::rtp::Srtp {
+        rtc.media.srtp = Some(super::super::rtp::Srtp {
             local: context(),
             remote: context(),
         });
@@ -570,18 +574,18 @@ mod tests {
         let now = Instant::now();
         let (mut rtc, first, _) = rtc_with_track(now);
         let second = rtc.add_track(crate::MediaKind::Video, "s", "cam2").unwrap();
-        let pt = rtc.transceivers[0].codecs[0].payload_type;
+        let pt = rtc.media.transceivers[0].codecs[0].payload_type;
         for (r, mid) in [(first, "0"), (second, "1")] {
-            let t = &mut rtc.transceivers[r.0 as usize];
+            let t = &mut rtc.media.transceivers[r.0 as usize];
             t.mid = Some(mid.to_owned());
             t.mid_extension = Some(4);
         }
         // Only the first receives: the payload type alone routes there.
-        rtc.transceivers[0].remote = Some(crate::jsep::media_section::RemoteMedia {
+        rtc.media.transceivers[0].remote = Some(crate::jsep::media_section::RemoteMedia {
             mid: "0".to_owned(),
             kind: crate::MediaKind::Video,
             direction: crate::Direction::SendRecv,
-            codecs: rtc.transceivers[0].codecs.clone(),
+            codecs: rtc.media.transceivers[0].codecs.clone(),
             mid_extension: Some(4),
             ssrcs: Vec::new(),
             stream_ids: Vec::new(),
@@ -623,7 +627,7 @@ mod tests {
     fn keyframe_requests_are_merged_and_repeated_firs_ignored() {
         let now = Instant::now();
         let (mut rtc, video, _) = rtc_with_track(now);
-        let ssrc = rtc.transceivers[video.0 as usize].send.ssrc;
+        let ssrc = rtc.media.transceivers[video.0 as usize].send.ssrc;
         let fir = |seq| {
             RtcpPacket::Fir(realtimer_rtp::rtcp::Fir {
                 sender_ssrc: 1,
@@ -662,7 +666,7 @@ mod tests {
         let now = Instant::now();
         let (mut rtc, video, mut peer) = rtc_with_track(now);
         // The peer's stream on the same transceiver, with packets 1 and 3.
-        let t = &mut rtc.transceivers[video.0 as usize];
+        let t = &mut rtc.media.transceivers[video.0 as usize];
         t.receive.push(ReceiveStream::new(0xABCD, 90_000, false));
         for seq in [1, 3] {
             t.receive[0].receive(now, seq, u32::from(seq) * 3000, 100);
@@ -675,7 +679,7 @@ mod tests {
         rtc.handle_report_timeout(now + REPORT_INTERVAL);
         assert_eq!(last_compound(&mut rtc, &mut peer), ["RR[85]", "SDES"]);
         // With nowhere to send, RTCP stops at the queue's bound too.
-        rtc.media_out.extend(std::iter::repeat_n(
+        rtc.media.media_out.extend(std::iter::repeat_n(
             bytes::Bytes::new(),
             super::super::rtp::MAX_MEDIA_QUEUE,
         ));
@@ -684,6 +688,9 @@ mod tests {
             Err(RtcError::QueueFull)
         ));
         rtc.handle_report_timeout(now + 2 * REPORT_INTERVAL);
-        assert_eq!(rtc.media_out.len(), super::super::rtp::MAX_MEDIA_QUEUE);
+        assert_eq!(
+            rtc.media.media_out.len(),
+            super::super::rtp::MAX_MEDIA_QUEUE
+        );
     }
 }

@@ -81,7 +81,7 @@ impl Rtc {
         match Srtp::new(keys) {
             Ok(srtp) => {
                 debug!(profile = %keys.profile, "SRTP ready");
-                self.srtp = Some(srtp);
+                self.media.srtp = Some(srtp);
             }
             Err(e) => debug!("SRTP could not start: {e}"),
         }
@@ -90,17 +90,17 @@ impl Rtc {
     /// An SRTP or SRTCP datagram (RFC 7983 §7: first byte 128–191; RFC
     /// 5761 §4 tells RTCP by its packet type).
     pub(super) fn handle_srtp(&mut self, now: Instant, contents: &[u8]) {
-        let Some(srtp) = &mut self.srtp else {
+        let Some(srtp) = &mut self.media.srtp else {
             trace!("SRTP before the keys: dropped");
             return;
         };
-        let mut plain = std::mem::take(&mut self.media_buffer);
+        let mut plain = std::mem::take(&mut self.media.media_buffer);
         plain.clear();
         if realtimer_rtp::is_rtcp(contents) {
             match srtp.remote.unprotect_rtcp(contents, &mut plain) {
                 Ok(()) => self.handle_rtcp(now, &plain),
                 Err(e) => {
-                    self.unprotect_failures += 1;
+                    self.media.unprotect_failures += 1;
                     trace!("SRTCP refused: {e}");
                 }
             }
@@ -108,12 +108,12 @@ impl Rtc {
             match srtp.remote.unprotect_rtp(contents, &mut plain) {
                 Ok(()) => self.handle_rtp(now, &plain),
                 Err(e) => {
-                    self.unprotect_failures += 1;
+                    self.media.unprotect_failures += 1;
                     trace!("SRTP refused: {e}");
                 }
             }
         }
-        self.media_buffer = plain;
+        self.media.media_buffer = plain;
     }
 
     /// RFC 8843 §9.2: the transceiver of a packet, by its MID header
@@ -121,7 +121,7 @@ impl Rtc {
     /// only one receiving transceiver has; and whether the MID said so.
     fn route(&self, packet: &realtimer_rtp::RtpPacket<'_>) -> Option<(MediaRef, bool)> {
         let by_mid = packet.extensions().and_then(|ext| {
-            self.transceivers.iter().position(|t| {
+            self.media.transceivers.iter().position(|t| {
                 let (Some(id), Some(mid)) = (t.mid_extension, &t.mid) else {
                     return false;
                 };
@@ -131,16 +131,21 @@ impl Rtc {
         if let Some(i) = by_mid {
             return Some((MediaRef(i as u32), true));
         }
-        let index = self.ssrc_routes.get(&packet.ssrc()).copied().or_else(|| {
-            let pt = packet.payload_type();
-            let mut takers = self.transceivers.iter().enumerate().filter(|(_, t)| {
-                t.remote.is_some() && t.codecs.iter().any(|c| c.payload_type == pt)
-            });
-            match (takers.next(), takers.next()) {
-                (Some((i, _)), None) => Some(MediaRef(i as u32)),
-                _ => None,
-            }
-        })?;
+        let index = self
+            .media
+            .ssrc_routes
+            .get(&packet.ssrc())
+            .copied()
+            .or_else(|| {
+                let pt = packet.payload_type();
+                let mut takers = self.media.transceivers.iter().enumerate().filter(|(_, t)| {
+                    t.remote.is_some() && t.codecs.iter().any(|c| c.payload_type == pt)
+                });
+                match (takers.next(), takers.next()) {
+                    (Some((i, _)), None) => Some(MediaRef(i as u32)),
+                    _ => None,
+                }
+            })?;
         Some((index, false))
     }
 
@@ -158,11 +163,11 @@ impl Rtc {
         };
         let ssrc = packet.ssrc();
         // A MID updates what the SSRC was learned for (RFC 8843 §9.2).
-        let known = self.ssrc_routes.contains_key(&ssrc);
-        if (known && by_mid) || (!known && self.ssrc_routes.len() < MAX_SSRC_ROUTES) {
-            self.ssrc_routes.insert(ssrc, r);
+        let known = self.media.ssrc_routes.contains_key(&ssrc);
+        if (known && by_mid) || (!known && self.media.ssrc_routes.len() < MAX_SSRC_ROUTES) {
+            self.media.ssrc_routes.insert(ssrc, r);
         }
-        let t = &mut self.transceivers[r.0 as usize];
+        let t = &mut self.media.transceivers[r.0 as usize];
         let clock_rate = t
             .codecs
             .iter()
@@ -185,13 +190,13 @@ impl Rtc {
         );
         if missing {
             // Ask for them soon (RFC 4585 §6.2.1).
-            self.next_nack.get_or_insert(now);
+            self.media.next_nack.get_or_insert(now);
         }
-        if self.rtp_events >= MAX_RTP_EVENTS {
+        if self.media.rtp_events >= MAX_RTP_EVENTS {
             stream.discarded += 1;
             return;
         }
-        self.rtp_events += 1;
+        self.media.rtp_events += 1;
         self.events.push_back(RtcEvent::Rtp(
             r,
             RtpPacket {
@@ -226,6 +231,7 @@ impl Rtc {
     ) -> Result<(), RtcError> {
         self.check_open()?;
         let t = self
+            .media
             .transceivers
             .get(media.0 as usize)
             .ok_or(StateError::UnknownMedia { media })?;
@@ -262,15 +268,15 @@ impl Rtc {
                 _ => Vec::new(),
             },
         };
-        let mut plain = std::mem::take(&mut self.media_buffer);
+        let mut plain = std::mem::take(&mut self.media.media_buffer);
         plain.clear();
         header
             .write_packet(&packet.payload, 0, &mut plain)
             .map_err(ArgumentError::RtpPacket)?;
         let result = self.protect(&plain, false);
-        self.media_buffer = plain;
+        self.media.media_buffer = plain;
         let protected = result?;
-        let t = &mut self.transceivers[media.0 as usize];
+        let t = &mut self.media.transceivers[media.0 as usize];
         t.send.sent(
             now,
             (packet.sequence_number, wire_seq),
@@ -286,6 +292,7 @@ impl Rtc {
     /// index on the same bytes reveals nothing), while the queue has room.
     pub(super) fn retransmit(&mut self, ssrc: u32, lost: impl Iterator<Item = u16>) {
         let Some(t) = self
+            .media
             .transceivers
             .iter()
             .find(|t| t.sender.is_some() && t.send.ssrc == ssrc)
@@ -294,11 +301,13 @@ impl Rtc {
             return;
         };
         for seq in lost {
-            if self.media_out.len() >= MAX_MEDIA_QUEUE {
+            if self.media.media_out.len() >= MAX_MEDIA_QUEUE {
                 break;
             }
             if let Some(protected) = t.send.sent_packet(seq) {
-                self.media_out.push_back(Bytes::copy_from_slice(protected));
+                self.media
+                    .media_out
+                    .push_back(Bytes::copy_from_slice(protected));
             }
         }
     }
@@ -307,10 +316,10 @@ impl Rtc {
     /// the protected bytes. Refused when [`MAX_MEDIA_QUEUE`] datagrams
     /// wait (e.g. no candidate pair yet).
     pub(super) fn protect(&mut self, plain: &[u8], rtcp: bool) -> Result<Bytes, RtcError> {
-        if self.media_out.len() >= MAX_MEDIA_QUEUE {
+        if self.media.media_out.len() >= MAX_MEDIA_QUEUE {
             return Err(RtcError::QueueFull);
         }
-        let srtp = self.srtp.as_mut().ok_or(StateError::NoSrtpKeys)?;
+        let srtp = self.media.srtp.as_mut().ok_or(StateError::NoSrtpKeys)?;
         let mut out = Vec::with_capacity(plain.len() + 32);
         let result = if rtcp {
             srtp.local.protect_rtcp(plain, &mut out)
@@ -319,14 +328,14 @@ impl Rtc {
         };
         result.map_err(OperationError::Srtp)?;
         let out = Bytes::from(out);
-        self.media_out.push_back(out.clone());
+        self.media.media_out.push_back(out.clone());
         Ok(out)
     }
 
     /// The next protected media datagram, on the selected pair.
     pub(super) fn next_media_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
         let (source, destination) = self.selected_pair()?;
-        let contents = self.media_out.pop_front()?;
+        let contents = self.media.media_out.pop_front()?;
         Some(realtimer_ice::Transmit {
             source,
             destination,

@@ -142,6 +142,43 @@ fn free_mid<'a>(used: impl Iterator<Item = &'a str> + Clone) -> String {
         .unwrap_or_default()
 }
 
+/// The media half of the connection (RFC 3550, 3711, 4585, 8843): the
+/// transceivers and their m-lines, SRTP, the RTCP and NACK timers and the
+/// queues between the application and the wire.
+#[derive(Debug)]
+pub(super) struct MediaSession {
+    /// RTCRtpTransceivers, indexed by [`crate::MediaRef`].
+    pub(super) transceivers: Vec<Transceiver>,
+    /// The m-lines of the current (or pending) negotiation, in order.
+    pub(super) m_lines: Vec<MLine>,
+    /// The m-lines and transceivers before the pending offer (rollback).
+    pub(super) media_before_offer: Option<MediaSnapshot>,
+    /// Our RTCP CNAME (RFC 7022: random per connection).
+    pub(super) cname: String,
+    /// How many SSRCs we drew (seeds the next one).
+    pub(super) ssrc_generation: u64,
+    /// The SSRC of our RTCP when we send no track (RFC 3550 §6.4.2).
+    pub(super) receiver_ssrc: u32,
+    /// SRTP once DTLS exported the keys.
+    pub(super) srtp: Option<super::rtp::Srtp>,
+    /// Protected media datagrams for [`Rtc::poll_transmit`] (bounded:
+    /// [`rtp::MAX_MEDIA_QUEUE`]).
+    pub(super) media_out: std::collections::VecDeque<bytes::Bytes>,
+    /// A reused buffer for plain RTP and RTCP.
+    pub(super) media_buffer: Vec<u8>,
+    /// Remote SSRC to transceiver, learned from packets (RFC 8843 §9.2).
+    pub(super) ssrc_routes: std::collections::HashMap<u32, crate::track::MediaRef>,
+    /// Received RTP packets in `events`.
+    pub(super) rtp_events: usize,
+    /// When the next RTCP reports are due.
+    pub(super) next_report: Option<std::time::Instant>,
+    /// When to ask the peer for missing video packets next (generic
+    /// NACK, RFC 4585 §6.2.1), while some are missing.
+    pub(super) next_nack: Option<std::time::Instant>,
+    /// SRTP or SRTCP packets that failed authentication or replay checks.
+    pub(super) unprotect_failures: u64,
+}
+
 impl Rtc {
     /// addTrack (W3C webrtc-pc §5.1): sends a track of `kind` in stream
     /// `stream_id`. Reuses a transceiver of that kind the peer's offer
@@ -157,23 +194,24 @@ impl Rtc {
         let ssrc = self.random_ssrc();
         let sender = SenderInfo {
             ssrc,
-            cname: self.cname.clone(),
+            cname: self.media.cname.clone(),
             stream_id: stream_id.to_owned(),
             track_id: track_id.to_owned(),
         };
         let reusable = self
+            .media
             .transceivers
             .iter()
             .position(|t| t.kind == kind && t.sender.is_none() && !t.stopped);
         let r = match reusable {
             Some(i) => {
-                let t = &mut self.transceivers[i];
+                let t = &mut self.media.transceivers[i];
                 t.direction = sdp_media::direction(true, sdp_media::receives(t.direction));
                 MediaRef(i as u32)
             }
             None => self.new_transceiver(kind, Direction::SendRecv),
         };
-        let t = &mut self.transceivers[r.0 as usize];
+        let t = &mut self.media.transceivers[r.0 as usize];
         t.send = SendStream::new(ssrc);
         t.sender = Some(sender);
         self.update_negotiation_needed();
@@ -212,7 +250,7 @@ impl Rtc {
     }
 
     pub(super) fn transceiver(&self, media: MediaRef) -> Option<&Transceiver> {
-        self.transceivers.get(media.0 as usize)
+        self.media.transceivers.get(media.0 as usize)
     }
 
     /// Our codecs of `kind`, as a transceiver offers them.
@@ -226,9 +264,9 @@ impl Rtc {
     }
 
     fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
-        let r = MediaRef(self.transceivers.len() as u32);
+        let r = MediaRef(self.media.transceivers.len() as u32);
         let codecs = self.own_codecs(kind);
-        self.transceivers.push(Transceiver {
+        self.media.transceivers.push(Transceiver {
             kind,
             stopped: false,
             mid: None,
@@ -248,9 +286,13 @@ impl Rtc {
 
     /// A random non-zero SSRC (RFC 3550 §8.1), from the seed.
     fn random_ssrc(&mut self) -> u32 {
-        self.ssrc_generation += 1;
+        self.media.ssrc_generation += 1;
         let mut rng = StdRng::seed_from_u64(
-            self.config.seed ^ self.ssrc_generation.wrapping_mul(0xD1B5_4A32_D192_ED03),
+            self.config.seed
+                ^ self
+                    .media
+                    .ssrc_generation
+                    .wrapping_mul(0xD1B5_4A32_D192_ED03),
         );
         rng.random_range(1..=u32::MAX)
     }
@@ -258,7 +300,7 @@ impl Rtc {
     /// W3C webrtc-pc §4.7.3 for transceivers: one without a mid, or whose
     /// direction differs from the one in our last description.
     pub(super) fn media_negotiation_needed(&self) -> bool {
-        self.transceivers.iter().any(|t| {
+        self.media.transceivers.iter().any(|t| {
             !t.stopped && (t.mid.is_none() || t.local_direction != Some(t.wanted_direction()))
         })
     }
@@ -266,10 +308,11 @@ impl Rtc {
     /// Saves the m-lines and transceivers before an offer is applied
     /// (the first of a series: a rollback goes back to stable).
     pub(super) fn save_media(&mut self) {
-        if self.media_before_offer.is_none() {
-            self.media_before_offer = Some(MediaSnapshot {
-                m_lines: self.m_lines.clone(),
+        if self.media.media_before_offer.is_none() {
+            self.media.media_before_offer = Some(MediaSnapshot {
+                m_lines: self.media.m_lines.clone(),
                 transceivers: self
+                    .media
                     .transceivers
                     .iter()
                     .map(Transceiver::negotiated)
@@ -280,25 +323,25 @@ impl Rtc {
 
     /// The offer/answer exchange completed: nothing to roll back to.
     pub(super) fn forget_saved_media(&mut self) {
-        self.media_before_offer = None;
+        self.media.media_before_offer = None;
     }
 
     /// Rollback: the m-lines and transceivers as before the offer.
     /// Transceivers the offer made are gone unless a track was added to
     /// them; those become new ones, to negotiate again.
     pub(super) fn restore_media(&mut self) {
-        let Some(saved) = self.media_before_offer.take() else {
+        let Some(saved) = self.media.media_before_offer.take() else {
             return;
         };
-        self.m_lines = saved.m_lines;
+        self.media.m_lines = saved.m_lines;
         let mut saved = saved.transceivers.into_iter();
-        for i in 0..self.transceivers.len() {
+        for i in 0..self.media.transceivers.len() {
             match saved.next() {
-                Some(n) => self.transceivers[i].restore(n),
+                Some(n) => self.media.transceivers[i].restore(n),
                 None => {
-                    let kind = self.transceivers[i].kind;
+                    let kind = self.media.transceivers[i].kind;
                     let codecs = self.own_codecs(kind);
-                    let t = &mut self.transceivers[i];
+                    let t = &mut self.media.transceivers[i];
                     t.stopped = t.sender.is_none();
                     t.restore(Negotiated {
                         mid: None,
@@ -317,20 +360,22 @@ impl Rtc {
     /// transceivers, then a data section if none was negotiated and this
     /// is the first offer or a channel waits for one.
     pub(super) fn offer_m_lines(&self) -> Vec<MLine> {
-        let mut lines = self.m_lines.clone();
-        for (i, t) in self.transceivers.iter().enumerate() {
+        let mut lines = self.media.m_lines.clone();
+        for (i, t) in self.media.transceivers.iter().enumerate() {
             if t.mid.is_none() && !t.stopped {
                 let mid = free_mid(
-                    lines
-                        .iter()
-                        .filter_map(MLine::mid)
-                        .chain(self.transceivers.iter().filter_map(|t| t.mid.as_deref())),
+                    lines.iter().filter_map(MLine::mid).chain(
+                        self.media
+                            .transceivers
+                            .iter()
+                            .filter_map(|t| t.mid.as_deref()),
+                    ),
                 );
                 lines.push(MLine::Media(MediaRef(i as u32), mid));
             }
         }
         let has_data = lines.iter().any(|l| matches!(l, MLine::Data(_)));
-        if !has_data && (self.m_lines.is_empty() || !self.slots.is_empty()) {
+        if !has_data && (self.media.m_lines.is_empty() || !self.data.slots.is_empty()) {
             let mid = free_mid(lines.iter().filter_map(MLine::mid));
             // A first data-only offer keeps the data section at mid 0.
             lines.push(MLine::Data(mid));
@@ -351,7 +396,7 @@ impl Rtc {
             .map(|l| match l {
                 MLine::Data(mid) => LocalSection::Data(mid),
                 MLine::Media(r, mid) => {
-                    let t = &self.transceivers[r.0 as usize];
+                    let t = &self.media.transceivers[r.0 as usize];
                     LocalSection::Media(LocalMedia {
                         kind: t.kind,
                         mid,
@@ -371,8 +416,8 @@ impl Rtc {
         jsep::write_description(
             local,
             setup,
-            self.session_id,
-            self.session_version,
+            self.jsep.session_id,
+            self.jsep.session_version,
             &sections,
         )
     }
@@ -381,11 +426,11 @@ impl Rtc {
     /// of our description.
     pub(super) fn apply_local_m_lines(&mut self, offer: bool) {
         if offer {
-            self.m_lines = self.offer_m_lines();
+            self.media.m_lines = self.offer_m_lines();
         }
-        for line in &self.m_lines {
+        for line in &self.media.m_lines {
             if let MLine::Media(r, mid) = line {
-                let t = &mut self.transceivers[r.0 as usize];
+                let t = &mut self.media.transceivers[r.0 as usize];
                 t.mid = Some(mid.clone());
                 if offer {
                     t.offered_direction = None;
@@ -413,13 +458,13 @@ impl Rtc {
                 };
                 lines.push(line.unwrap_or_else(|| MLine::Rejected(jsep::rejected_section(m))));
             }
-            self.m_lines = lines;
+            self.media.m_lines = lines;
         } else {
             for (i, m) in desc.media.iter().enumerate() {
-                let Some(MLine::Media(r, _)) = self.m_lines.get(i).cloned() else {
+                let Some(MLine::Media(r, _)) = self.media.m_lines.get(i).cloned() else {
                     continue;
                 };
-                let t = &mut self.transceivers[r.0 as usize];
+                let t = &mut self.media.transceivers[r.0 as usize];
                 match sdp_media::remote_media(m) {
                     Some(rm) => {
                         let ours = &self.config.codecs;
@@ -435,7 +480,7 @@ impl Rtc {
                     None => {
                         t.codecs.clear();
                         t.remote = None;
-                        self.m_lines[i] = MLine::Rejected(jsep::rejected_section(m));
+                        self.media.m_lines[i] = MLine::Rejected(jsep::rejected_section(m));
                     }
                 }
             }
@@ -446,17 +491,19 @@ impl Rtc {
     /// RFC 3264 §6, RFC 8829 §5.10: an answer has our offer's `m=` lines,
     /// in order, each with its media type and, unless rejected, its mid.
     pub(super) fn check_answer_m_lines(&self, desc: &Sdp) -> Result<(), RtcError> {
-        if desc.media.len() != self.m_lines.len() {
+        if desc.media.len() != self.media.m_lines.len() {
             return Err(SdpError::AnswerSectionCount {
                 answer: desc.media.len(),
-                offer: self.m_lines.len(),
+                offer: self.media.m_lines.len(),
             }
             .into());
         }
-        for (i, (m, line)) in desc.media.iter().zip(&self.m_lines).enumerate() {
+        for (i, (m, line)) in desc.media.iter().zip(&self.media.m_lines).enumerate() {
             let media_type = match line {
                 MLine::Data(_) => MediaType::Application,
-                MLine::Media(r, _) => sdp_media::media_type(self.transceivers[r.0 as usize].kind),
+                MLine::Media(r, _) => {
+                    sdp_media::media_type(self.media.transceivers[r.0 as usize].kind)
+                }
                 MLine::Rejected(ours) => ours.media.clone(),
             };
             if m.media != media_type || (m.port != 0 && m.mid() != line.mid()) {
@@ -469,18 +516,20 @@ impl Rtc {
     /// The transceiver for one of the peer's offered sections.
     fn accept_remote_media(&mut self, rm: RemoteMedia) -> Option<MLine> {
         let existing = self
+            .media
             .transceivers
             .iter()
             .position(|t| t.mid.as_deref() == Some(rm.mid.as_str()))
             .or_else(|| {
-                self.transceivers
+                self.media
+                    .transceivers
                     .iter()
                     .position(|t| t.mid.is_none() && t.kind == rm.kind && t.sender.is_some())
             });
         let codecs = answer_codecs(&self.config.codecs, &rm.codecs, rm.kind);
         if codecs.is_empty()
-            || existing.is_some_and(|i| self.transceivers[i].kind != rm.kind)
-            || (existing.is_none() && self.transceivers.len() >= MAX_TRANSCEIVERS)
+            || existing.is_some_and(|i| self.media.transceivers[i].kind != rm.kind)
+            || (existing.is_none() && self.media.transceivers.len() >= MAX_TRANSCEIVERS)
         {
             return None;
         }
@@ -488,7 +537,7 @@ impl Rtc {
             Some(i) => MediaRef(i as u32),
             None => self.new_transceiver(rm.kind, Direction::RecvOnly),
         };
-        let t = &mut self.transceivers[r.0 as usize];
+        let t = &mut self.media.transceivers[r.0 as usize];
         t.mid = Some(rm.mid.clone());
         t.codecs = codecs;
         t.mid_extension = rm.mid_extension;
@@ -501,7 +550,7 @@ impl Rtc {
     /// RFC 8829 §5.10 / W3C "process remote tracks": `track` for every
     /// transceiver the peer now sends on.
     fn fire_tracks(&mut self) {
-        for (i, t) in self.transceivers.iter_mut().enumerate() {
+        for (i, t) in self.media.transceivers.iter_mut().enumerate() {
             let Some(rm) = &t.remote else { continue };
             if t.track_fired || !sdp_media::sends(rm.direction) {
                 continue;

@@ -19,7 +19,7 @@ impl Rtc {
     /// side when ICE has a pair) and, with a data section, the data
     /// channels.
     pub(super) fn start_transport(&mut self, now: Instant) {
-        let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
+        let (Some(role), Some(remote)) = (self.dtls_role, &self.jsep.remote) else {
             return;
         };
         if self.lifecycle == Lifecycle::Negotiating {
@@ -55,12 +55,14 @@ impl Rtc {
             .set_remote_max_message_size(peer_max);
         // Channels made before the role was known get their ids now.
         let waiting: Vec<ChannelRef> = self
+            .data
             .slots
             .iter()
             .filter(|(_, s)| s.state == DataChannelState::Connecting && s.info.id.is_none())
             .map(|(r, _)| *r)
             .chain(
-                self.slots
+                self.data
+                    .slots
                     .iter()
                     .filter(|(_, s)| s.info.negotiated)
                     .map(|(r, _)| *r),
@@ -79,7 +81,7 @@ impl Rtc {
         let DtlsPhase::Waiting(early) = &mut self.dtls else {
             return;
         };
-        let (Some(role), Some(remote)) = (self.dtls_role, &self.remote) else {
+        let (Some(role), Some(remote)) = (self.dtls_role, &self.jsep.remote) else {
             return;
         };
         let config = DtlsConfig::new(self.certificate.clone())
