@@ -13,11 +13,7 @@ use tracing_subscriber::EnvFilter;
 mod echo;
 mod serve;
 mod stun_client;
-mod turn_driver;
 mod turn_http;
-mod turn_peers;
-mod turn_streams;
-mod turn_udp;
 
 /// WebRTC for Rust, batteries included.
 #[derive(Debug, Parser)]

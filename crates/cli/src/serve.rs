@@ -1,19 +1,21 @@
 //! `realtimer serve`: the HTTP server (signaling rooms over Socket.IO and
 //! WebSocket, the web app) and a STUN/TURN server: the sans-IO
 //! `realtimer_turn::Server` answers Binding (RFC 8489) and TURN (RFC 8656)
-//! on UDP and TCP (same port) and TLS; [`crate::turn_driver`] drives it.
+//! on UDP and TCP (same port) and TLS; `realtimer_turn_server` drives it.
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Duration;
 
 use clap::{ArgAction, Args};
-use realtimer_turn::{Credentials, IpNet, Server, ServerConfig, Transport};
+use realtimer_turn::{Credentials, IpNet, ServerConfig};
+use realtimer_turn_server::{
+    BoundTurnServer, ConnectionLimits, TlsListener, Transport, TurnServerConfig, TurnServerError,
+};
 use tracing::{info, warn};
 
-use crate::turn_driver::{self, bind_tcp, bind_udp, Listeners, StreamLimits};
 use crate::turn_http::{self, IceServers};
 
 /// Options of `realtimer serve`.
@@ -172,11 +174,6 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 /// Why the server could not start.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ServeError {
-    #[error("cannot listen for STUN on {address}: {source}")]
-    Bind {
-        address: SocketAddr,
-        source: io::Error,
-    },
     #[error("cannot listen for HTTP on {address}: {source}")]
     BindHttp {
         address: SocketAddr,
@@ -184,16 +181,8 @@ pub(crate) enum ServeError {
     },
     #[error("the web folder {0} has no index.html")]
     WebDir(PathBuf),
-    #[error("cannot listen for TURN over {transport} on {address}: {source}")]
-    BindStream {
-        transport: &'static str,
-        address: SocketAddr,
-        source: io::Error,
-    },
-    #[error("cannot start the TURN driver: {0}")]
-    TurnDriver(io::Error),
-    #[error("no STUN listen address could be bound")]
-    NothingBound,
+    #[error(transparent)]
+    Turn(#[from] TurnServerError),
     #[error("waiting for Ctrl-C failed: {0}")]
     Signal(io::Error),
     #[error("--turn-user {0:?}: expected name:password")]
@@ -204,8 +193,6 @@ pub(crate) enum ServeError {
     RelayPorts(String),
     #[error("TURN: {0}")]
     TurnConfig(#[from] realtimer_turn::ConfigError),
-    #[error("cannot read the system clock: {0}")]
-    Clock(#[from] std::time::SystemTimeError),
     #[error(transparent)]
     Config(#[from] realtimer_server::ConfigError),
     #[error(transparent)]
@@ -226,30 +213,31 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     }
     args.stun_port = args.stun_port.or(file.stun.port);
     let defaults = args.stun_listen == default_stun_listen();
-    let mut listeners = Vec::new();
-    let mut tcp_prebound = Vec::new();
-    for mut address in args.stun_listen {
-        if let Some(port) = args.stun_port {
-            address.set_port(port);
-        }
-        match bind_udp_and_tcp(address, args.turn.tcp) {
-            Ok((socket, tcp)) => {
-                let local = socket.local_addr().unwrap_or(address);
-                info!("STUN server listening on {local} (UDP)");
-                listeners.push((local, socket));
-                tcp_prebound.extend(tcp);
-            }
-            // A host without IPv6 still serves IPv4 with the default addresses.
-            Err(source) if defaults && address.is_ipv6() => {
-                warn!(%address, "IPv6 STUN listener not started: {source}");
-            }
-            Err(source) => return Err(ServeError::Bind { address, source }),
-        }
+    let mut addresses = args.stun_listen.clone();
+    if let Some(port) = args.stun_port {
+        addresses.iter_mut().for_each(|a| a.set_port(port));
     }
-    if listeners.is_empty() {
-        return Err(ServeError::NothingBound);
+    let mut limits = ConnectionLimits::default();
+    limits.total = args.turn.max_connections;
+    limits.per_ip = args.turn.connections_per_ip;
+    limits.idle = Duration::from_secs(args.turn.idle_timeout);
+    let mut turn_listen = TurnServerConfig::new(addresses)
+        .with_tcp(args.turn.tcp)
+        .with_ipv6_optional(defaults)
+        .with_limits(limits);
+    if let Some(tls) = &http_config.tls {
+        let mut config = tls.load()?;
+        // RFC 7443 names "stun.turn", but browsers send no ALPN: accept any.
+        config.alpn_protocols.clear();
+        turn_listen = turn_listen.with_tls(TlsListener::new(Arc::new(config), args.turn.tls_port));
     }
-    let listen_addresses: Vec<SocketAddr> = listeners.iter().map(|(a, _)| *a).collect();
+    let bound = BoundTurnServer::bind(turn_listen)?;
+    let listen_addresses: Vec<SocketAddr> = bound
+        .local_addrs()
+        .into_iter()
+        .filter(|(t, _)| *t == Transport::Udp)
+        .map(|(_, a)| a)
+        .collect();
     let secret = match args.turn.turn_secret.clone() {
         Some(secret) => secret,
         None => {
@@ -264,143 +252,25 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     for ip in [config.relay_ipv4, config.relay_ipv6].into_iter().flatten() {
         info!("TURN relay address {ip}, ports {}", args.turn.relay_ports);
     }
-    let tls = match &http_config.tls {
-        Some(tls) => {
-            let mut config = tls.load()?;
-            // RFC 7443 names "stun.turn", but browsers send no ALPN: accept any.
-            config.alpn_protocols.clear();
-            Some(Arc::new(config))
-        }
-        None => None,
-    };
-    let streams = bind_streams(
-        &args.turn,
-        &listen_addresses,
-        tcp_prebound,
-        defaults,
-        tls.is_some(),
-    )?;
-    let (now, unix_now) = clocks()?;
-    let server = Server::new(config, now, unix_now)?;
-    let limits = StreamLimits {
-        total: args.turn.max_connections,
-        per_ip: args.turn.connections_per_ip,
-        idle: Duration::from_secs(args.turn.idle_timeout),
-        handshake: Duration::from_secs(10),
-    };
     let ice = IceServers {
         secret,
         ttl: args.turn.credential_ttl,
         host: args.turn.turn_host.clone(),
         port: listen_addresses[0].port(),
-        tcp: streams.iter().any(|(t, ..)| *t == Transport::Tcp),
-        tls_port: streams
-            .iter()
-            .find(|(t, ..)| *t == Transport::Tls)
-            .map(|(_, a, _)| a.port()),
+        tcp: bound.local_addr(Transport::Tcp).is_some(),
+        tls_port: bound.local_addr(Transport::Tls).map(|a| a.port()),
     };
-    let (turn, mut tasks) = turn_driver::start(
-        server,
-        Listeners {
-            udp: listeners,
-            streams,
-            tls,
-            limits,
-        },
-    )
-    .map_err(ServeError::TurnDriver)?;
-    let routes = |hub: &realtimer_server::Hub| turn_http::routes(hub.clone(), turn, ice);
-    if let Some(task) = start_http(listen, http_config, routes).await? {
-        tasks.push(task);
-    }
+    let turn = bound.start(config)?;
+    let handle = turn.handle();
+    let routes = |hub: &realtimer_server::Hub| turn_http::routes(hub.clone(), handle, ice);
+    let http = start_http(listen, http_config, routes).await?;
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
     info!("shutting down");
-    for task in tasks {
+    if let Some(task) = http {
         task.abort();
     }
+    turn.shutdown().await;
     Ok(())
-}
-
-/// Binds UDP on `address`; for an ephemeral port (0) with `tcp`, also TCP
-/// on the port UDP got, trying other ports while that one is taken for TCP.
-fn bind_udp_and_tcp(
-    address: SocketAddr,
-    tcp: bool,
-) -> io::Result<(std::net::UdpSocket, Option<tokio::net::TcpListener>)> {
-    let mut last = None;
-    for _ in 0..16 {
-        let udp = bind_udp(address)?;
-        if !tcp || address.port() != 0 {
-            return Ok((udp, None));
-        }
-        match bind_tcp(udp.local_addr()?) {
-            Ok(listener) => return Ok((udp, Some(listener))),
-            Err(e) => last = Some(e),
-        }
-    }
-    Err(last.unwrap_or_else(|| io::Error::from(io::ErrorKind::AddrInUse)))
-}
-
-/// TCP listeners on the UDP listeners' addresses and ports (`prebound`
-/// holds those already bound with their UDP socket), and TLS listeners on
-/// their addresses with the TLS port.
-fn bind_streams(
-    args: &TurnArgs,
-    udp: &[SocketAddr],
-    prebound: Vec<tokio::net::TcpListener>,
-    defaults: bool,
-    tls: bool,
-) -> Result<Vec<(Transport, SocketAddr, tokio::net::TcpListener)>, ServeError> {
-    let mut streams = Vec::new();
-    let mut wanted = Vec::new();
-    for listener in prebound {
-        let local = listener
-            .local_addr()
-            .map_err(|source| ServeError::BindStream {
-                transport: "tcp",
-                address: udp[0],
-                source,
-            })?;
-        info!("TURN server listening on {local} (TCP)");
-        streams.push((Transport::Tcp, local, listener));
-    }
-    for address in udp {
-        if args.tcp && !streams.iter().any(|(_, local, _)| local == address) {
-            wanted.push((Transport::Tcp, *address));
-        }
-        if tls {
-            wanted.push((Transport::Tls, SocketAddr::new(address.ip(), args.tls_port)));
-        }
-    }
-    for (transport, address) in wanted {
-        match bind_tcp(address) {
-            Ok(listener) => {
-                let local = listener.local_addr().unwrap_or(address);
-                let name = transport.name().to_uppercase();
-                info!("TURN server listening on {local} ({name})");
-                streams.push((transport, local, listener));
-            }
-            Err(source) if defaults && address.is_ipv6() => {
-                warn!(%address, "IPv6 TURN listener not started: {source}");
-            }
-            Err(source) => {
-                return Err(ServeError::BindStream {
-                    transport: transport.name(),
-                    address,
-                    source,
-                })
-            }
-        }
-    }
-    Ok(streams)
-}
-
-/// The server's two clocks at start: monotonic for timers, Unix seconds
-/// for REST credential expiry.
-#[allow(clippy::disallowed_methods)] // the driver owns the clock; the core takes it as input
-fn clocks() -> Result<(Instant, u64), ServeError> {
-    let unix = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH)?;
-    Ok((Instant::now(), unix.as_secs()))
 }
 
 /// The TURN core's settings from the flags.

@@ -17,7 +17,7 @@ use axum::Router;
 use realtimer_server::Hub;
 use serde_json::{json, Value};
 
-use crate::turn_driver::TurnHandle;
+use realtimer_turn_server::TurnHandle;
 
 /// How the ICE servers handed to pages are made.
 #[derive(Debug, Clone)]

@@ -1,6 +1,6 @@
 //! Two `PeerConnection`s with `iceTransportPolicy: relay` in one process,
 //! through a TURN server on loopback, over UDP, TCP and TLS: ours (the
-//! `realtimer_turn` core on tokio sockets, in this process) and coturn's
+//! `realtimer_turn_server` library, in this process) and coturn's
 //! `turnserver` (Debian package `coturn`, installed by `scripts/test`,
 //! started by the test).
 //! Also the failures: relay-only with no TURN server, a wrong password,
@@ -20,7 +20,66 @@ use tokio::time::timeout;
 use realtimer_test_support::certificate::TestCertificate;
 use realtimer_test_support::coturn::{Coturn, PASSWORD, REALM, USER};
 
-mod turn_server;
+/// Our TURN server in this process (`realtimer_turn_server`, what
+/// `realtimer serve` runs).
+mod turn_server {
+    use std::net::SocketAddr;
+    use std::sync::Arc;
+
+    use realtimer_turn_server::{
+        BoundTurnServer, Credentials, ServerConfig, TlsListener, Transport, TurnServer,
+        TurnServerConfig,
+    };
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    /// The server, stopped when dropped.
+    pub(crate) struct OurTurnServer {
+        /// The UDP and TCP listener (one port).
+        pub(crate) address: SocketAddr,
+        /// The TLS listener, when started with a certificate.
+        pub(crate) tls_address: Option<SocketAddr>,
+        _server: TurnServer,
+    }
+
+    /// Starts the server on 127.0.0.1 with one user, relays to loopback
+    /// allowed (denied by default); `tls` = (certificate chain, key) files.
+    pub(crate) async fn start(
+        realm: &str,
+        user: &str,
+        password: &str,
+        tls: Option<(&str, &str)>,
+    ) -> OurTurnServer {
+        let mut credentials = Credentials::new(realm);
+        credentials.add_user(user, password).unwrap();
+        let mut core = ServerConfig::new(credentials, [std::process::id() as u8; 16]);
+        core.peer_policy.allow = vec!["127.0.0.0/8".parse().unwrap()];
+        core.relay_ipv4 = Some([127, 0, 0, 1].into());
+        let mut listen = TurnServerConfig::new(vec!["127.0.0.1:0".parse().unwrap()]);
+        if let Some((cert, key)) = tls {
+            let chain = CertificateDer::pem_file_iter(cert)
+                .unwrap()
+                .map(Result::unwrap)
+                .collect();
+            let key = PrivateKeyDer::from_pem_file(key).unwrap();
+            let provider = Arc::new(rustls::crypto::ring::default_provider());
+            let config = rustls::ServerConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(chain, key)
+                .unwrap();
+            listen = listen.with_tls(TlsListener::new(Arc::new(config), 0));
+        }
+        let server = BoundTurnServer::bind(listen).unwrap();
+        let server = server.start(core).unwrap();
+        OurTurnServer {
+            address: server.local_addr(Transport::Udp).unwrap(),
+            tls_address: server.local_addr(Transport::Tls),
+            _server: server,
+        }
+    }
+}
 
 use realtimer_test_support::relay_pair::{negotiate, relay_config, relay_pair};
 

@@ -3,7 +3,7 @@
 //! (RFC 8656 §12.4) at a paced total rate or as a flood, and counting what
 //! comes back. One thread: mio over every socket, batched receives
 //! (recvmmsg, GRO) and sends (GSO for floods; the peers' echoes in
-//! sendmmsg calls, with the server's own `turn_udp`), so the generator
+//! sendmmsg calls, with the server's own batched UDP, `realtimer_udp`), so the generator
 //! costs a few system calls per message and stays far from the server's.
 
 use std::io;
@@ -12,13 +12,13 @@ use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
-use quinn_udp::{Transmit, UdpSockRef, UdpSocketState, BATCH_SIZE};
+use quinn_udp::{Transmit, UdpSockRef};
 use realtimer_turn::channel_data::{ChannelData, HEADER_LEN, MIN_CHANNEL};
-use socket2::{Domain, Protocol, Socket, Type};
+use realtimer_udp::{BindOptions, Received, SendQueue, Sockets, UdpSocketState, BATCH_SIZE};
+use std::os::fd::{AsFd, BorrowedFd};
 
 use crate::client::{allocate_and_bind, User};
 use crate::servers::cpu_seconds;
-use crate::turn_udp::{Outgoing, Received, Sockets};
 
 /// Echo peers: relayed traffic goes to several destinations, as real
 /// traffic does.
@@ -72,11 +72,11 @@ struct Endpoint {
 
 impl Endpoint {
     fn bind(buffer: usize) -> io::Result<std::net::UdpSocket> {
-        let socket = Socket::new(Domain::IPV4, Type::DGRAM, Some(Protocol::UDP))?;
-        let _ = socket.set_recv_buffer_size(buffer);
-        let _ = socket.set_send_buffer_size(buffer);
-        socket.bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())?;
-        Ok(socket.into())
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        let socket = realtimer_udp::bind(loopback, BindOptions::default().with_buffer(buffer))?;
+        // Blocking while the allocation is set up.
+        socket.set_nonblocking(false)?;
+        Ok(socket)
     }
 
     fn new(socket: std::net::UdpSocket) -> io::Result<Self> {
@@ -119,7 +119,7 @@ pub(crate) struct Load {
     /// Echo peers, with their addresses.
     peers: Vec<(SocketAddr, Endpoint)>,
     /// Echoes, sent in batches (sendmmsg, GSO) once a poll's events are read.
-    echoes: Outgoing,
+    echoes: SendQueue,
     received: Received,
     send_buf: Vec<u8>,
     /// One message's application data: the send time, then zeros.
@@ -173,7 +173,7 @@ impl Load {
             server,
             clients,
             peers,
-            echoes: Outgoing::new(segments.unwrap_or(1)),
+            echoes: SendQueue::new(segments.unwrap_or(1)),
             received: Received::new(),
             send_buf: Vec::new(),
             payload: Vec::new(),
@@ -339,8 +339,8 @@ impl Load {
                 // An ICMP error from an earlier send: reported once.
                 Err(_) => continue,
             };
-            for (_, datagram) in self.received.datagrams(count) {
-                let Ok(message) = ChannelData::decode(datagram) else {
+            for datagram in self.received.datagrams(count) {
+                let Ok(message) = ChannelData::decode(datagram.contents) else {
                     continue;
                 };
                 client.received += 1;
@@ -368,8 +368,8 @@ impl Load {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(_) => continue,
             };
-            for (source, datagram) in self.received.datagrams(count) {
-                self.echoes.push(*local, source, datagram);
+            for d in self.received.datagrams(count) {
+                self.echoes.push(*local, d.source, d.contents);
             }
             if count < BATCH_SIZE {
                 return;
@@ -378,13 +378,13 @@ impl Load {
     }
 }
 
-/// The echo peers by address, for [`Outgoing::send`].
+/// The echo peers by address, for [`SendQueue::send`].
 struct EchoPeers<'a>(&'a [(SocketAddr, Endpoint)]);
 
 impl Sockets for EchoPeers<'_> {
-    fn udp(&self, local: SocketAddr) -> Option<(&UdpSocket, &UdpSocketState)> {
+    fn udp(&self, local: SocketAddr) -> Option<(BorrowedFd<'_>, &UdpSocketState)> {
         let (_, peer) = self.0.iter().find(|(address, _)| *address == local)?;
-        Some((&peer.socket, &peer.state))
+        Some((peer.socket.as_fd(), &peer.state))
     }
 }
 

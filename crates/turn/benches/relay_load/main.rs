@@ -23,11 +23,6 @@
 
 mod load;
 mod servers;
-// The server's batched UDP (recvmmsg and GRO; sendmmsg and GSO), so the
-// echo peers answer many clients in one call.
-#[path = "../../../cli/src/turn_udp.rs"]
-#[allow(dead_code)]
-mod turn_udp;
 
 use realtimer_test_support::turn_client as client;
 use std::path::PathBuf;

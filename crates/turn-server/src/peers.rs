@@ -15,8 +15,8 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::turn_driver::{ConnectionKey, CoreSender, Input};
-use crate::turn_streams::ToClient;
+use crate::driver::{ConnectionKey, CoreSender, Input};
+use crate::streams::ToClient;
 
 /// Bytes in flight per direction of a pipe: what one read takes before it
 /// is written on, so a slow side holds the other back (backpressure).

@@ -3,7 +3,7 @@
 //! with `realtimer_turn::StreamDecoder`, hand them to the core's thread,
 //! and write back what the core sends. Bytes that are not TURN close that
 //! connection only. A data connection of a TCP allocation (RFC 6062 §5.4)
-//! turns into a byte pipe to its peer ([`crate::turn_peers::pipe`]) once
+//! turns into a byte pipe to its peer ([`crate::peers::pipe`]) once
 //! its ConnectionBind is answered.
 
 use std::io;
@@ -17,8 +17,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
 use tracing::{debug, warn};
 
-use crate::turn_driver::{ConnectionKey, CoreSender, Input};
-use crate::turn_peers::{self, PipeCounters};
+use crate::driver::{ConnectionKey, CoreSender, Input};
+use crate::peers::{self, PipeCounters};
 
 /// The STUN message types (RFC 8489 §5) of a ConnectionBind request and
 /// its error response (RFC 6062 §6.1).
@@ -168,7 +168,7 @@ async fn serve<S: AsyncRead + AsyncWrite + Unpin>(
                     break;
                 }
                 if let Some(peer) = peer {
-                    turn_peers::pipe(stream, decoder.unread(), peer, pipes, from_core).await;
+                    peers::pipe(stream, decoder.unread(), peer, pipes, from_core).await;
                     return;
                 }
             }

@@ -4,17 +4,18 @@
 //! live on one thread of their own, polled with mio: a readable socket is
 //! drained in batches (recvmmsg, and GRO where the kernel coalesced
 //! datagrams) straight into the core, and what the core gives back is sent
-//! in batches ([`crate::turn_udp`]: GSO trains, sendmmsg across clients).
+//! in batches ([`realtimer_udp::SendQueue`]: GSO trains, sendmmsg across
+//! clients).
 //! Under load a round that found several messages waits 200 µs before the
 //! next poll (interrupt moderation), so every wake-up finds a batch. No
 //! task switch, allocation or channel hop per datagram. TCP and TLS
-//! clients run as tokio tasks ([`crate::turn_streams`]) that hand messages
+//! clients run as tokio tasks ([`crate::streams`]) that hand messages
 //! to this thread through a bounded queue and a mio waker, and receive
 //! what the core sends through a bounded queue per connection. Connections
 //! are limited in number (total and per client IP), and one without an
 //! allocation is closed after an idle time. TCP allocations (RFC 6062)
 //! get a listener on their relayed address and connections to peers as
-//! tokio tasks ([`crate::turn_peers`]), which hand a client's data
+//! tokio tasks ([`crate::peers`]), which hand a client's data
 //! connection and its peer connection to one task that pipes bytes between
 //! them. All protocol logic stays in the core; this file moves bytes and
 //! owns the clock.
@@ -22,47 +23,36 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
-use quinn_udp::{UdpSockRef, UdpSocketState, BATCH_SIZE};
 use realtimer_turn::{Event, Server, Transport};
-use socket2::{Domain, Protocol, Socket, Type};
+use std::os::fd::{AsFd, BorrowedFd};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tracing::{debug, warn};
 
-use crate::turn_peers::{self, PeerSide, PipeCounters};
-use crate::turn_streams::{self, ToClient};
-use crate::turn_udp::{allow_fragmentation, Outgoing, Received, Sockets};
-
-/// Bounds on client connections over TCP and TLS.
-#[derive(Debug, Clone)]
-pub(crate) struct StreamLimits {
-    /// Connections open at once, all clients together.
-    pub(crate) total: usize,
-    /// Connections open at once from one IP address.
-    pub(crate) per_ip: usize,
-    /// A connection without an allocation is closed after this long
-    /// without a message.
-    pub(crate) idle: Duration,
-    /// The TLS handshake must finish within this.
-    pub(crate) handshake: Duration,
-}
+use crate::peers::{self, PeerSide, PipeCounters};
+use crate::streams::{self, ToClient};
+use crate::ConnectionLimits;
+use realtimer_udp::{
+    allow_fragmentation, BindOptions, Received, SendQueue, Sockets, UdpSocketState, BATCH_SIZE,
+};
 
 /// The sockets the driver serves.
 pub(crate) struct Listeners {
     /// UDP listeners (STUN and TURN), bound and non-blocking.
     pub(crate) udp: Vec<(SocketAddr, std::net::UdpSocket)>,
-    /// TCP listeners, plain or TLS.
-    pub(crate) streams: Vec<(Transport, SocketAddr, TcpListener)>,
+    /// TCP listeners, plain or TLS, bound and non-blocking.
+    pub(crate) streams: Vec<(Transport, SocketAddr, std::net::TcpListener)>,
     /// The server certificate for the TLS listeners.
     pub(crate) tls: Option<Arc<rustls::ServerConfig>>,
     /// Connection bounds.
-    pub(crate) limits: StreamLimits,
+    pub(crate) limits: ConnectionLimits,
 }
 
 /// A client connection: its transport and the addresses at both ends.
@@ -117,16 +107,19 @@ impl CoreSender {
     }
 }
 
-/// A way to ask the running driver things (for the HTTP server).
+/// A way to ask a running [`TurnServer`](crate::TurnServer) things, from
+/// any task (an HTTP server's `/metrics`, say). Cheap to clone.
 #[derive(Debug, Clone)]
-pub(crate) struct TurnHandle {
+pub struct TurnHandle {
     core: CoreSender,
 }
 
 impl TurnHandle {
-    /// The core's and the driver's metrics in Prometheus text format;
-    /// `None` once the driver has stopped.
-    pub(crate) async fn metrics(&self) -> Option<String> {
+    /// The core's and the driver's metrics in the Prometheus text
+    /// exposition format (0.0.4): allocations, relayed bytes and packets,
+    /// requests by outcome, connections, TCP relay bytes. `None` once the
+    /// server has stopped.
+    pub async fn metrics(&self) -> Option<String> {
         let (reply, answer) = oneshot::channel();
         self.core.send(Input::Metrics(reply)).await.ok()?;
         answer.await.ok()
@@ -153,8 +146,8 @@ const CONNECTION_QUEUE: usize = 256;
 /// How often idle connections are looked for.
 const IDLE_CHECK: Duration = Duration::from_secs(1);
 /// Socket buffers asked for (the kernel caps them at net.core.[rw]mem_max):
-/// listeners carry every client's traffic, relays one allocation's.
-const LISTENER_BUFFER: usize = 4 << 20;
+/// listeners carry every client's traffic ([`crate::bind`]), relays one
+/// allocation's.
 const RELAY_BUFFER: usize = 1 << 20;
 /// The waker's token; sockets use their slot index.
 const WAKER: Token = Token(usize::MAX);
@@ -164,57 +157,16 @@ fn now() -> Instant {
     Instant::now()
 }
 
-/// Binds a UDP socket; IPv6 sockets are IPv6-only, so `0.0.0.0:P` and
-/// `[::]:P` can both be bound.
-pub(crate) fn bind_udp(address: SocketAddr) -> io::Result<std::net::UdpSocket> {
-    bind_udp_buffered(address, LISTENER_BUFFER)
-}
-
-fn bind_udp_buffered(address: SocketAddr, buffer: usize) -> io::Result<std::net::UdpSocket> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::DGRAM,
-        Some(Protocol::UDP),
-    )?;
-    if address.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    // Larger buffers absorb bursts; failing to get them is not fatal.
-    let _ = socket.set_recv_buffer_size(buffer);
-    let _ = socket.set_send_buffer_size(buffer);
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    Ok(socket.into())
-}
-
-/// Binds a TCP listener, IPv6-only for IPv6 as [`bind_udp`].
-pub(crate) fn bind_tcp(address: SocketAddr) -> io::Result<TcpListener> {
-    let socket = Socket::new(
-        Domain::for_address(address),
-        Type::STREAM,
-        Some(Protocol::TCP),
-    )?;
-    if address.is_ipv6() {
-        socket.set_only_v6(true)?;
-    }
-    socket.set_reuse_address(true)?;
-    socket.set_nonblocking(true)?;
-    socket.bind(&address.into())?;
-    socket.listen(1024)?;
-    TcpListener::from_std(socket.into())
-}
-
 /// Starts the driver: the core's thread, and a tokio task per stream
 /// listener. Call from inside the tokio runtime.
-pub(crate) fn start(
-    server: Server,
-    listeners: Listeners,
-) -> io::Result<(TurnHandle, Vec<JoinHandle<()>>)> {
+pub(crate) fn start(server: Server, listeners: Listeners) -> io::Result<Started> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
     let (tx, rx) = mpsc::channel::<Input>(QUEUE);
     let core = CoreSender { tx, waker };
+    let stop = Arc::new(AtomicBool::new(false));
     let mut driver = Driver {
+        stop: stop.clone(),
         server,
         poll,
         sockets: Vec::new(),
@@ -227,7 +179,7 @@ pub(crate) fn start(
         connections: Connections::default(),
         tls: listeners.tls.map(tokio_rustls::TlsAcceptor::from),
         limits: listeners.limits,
-        outgoing: Outgoing::new(1),
+        outgoing: SendQueue::new(1),
         tcp_relays: HashMap::new(),
         peers: HashMap::new(),
     };
@@ -240,23 +192,44 @@ pub(crate) fn start(
         .iter()
         .flatten()
         .map(|s| s.state.max_gso_segments());
-    driver.outgoing = Outgoing::new(gso.min().unwrap_or(1));
-    let tasks = listeners
-        .streams
-        .into_iter()
-        .map(|(transport, local, listener)| {
-            tokio::spawn(turn_streams::accept(
-                listener,
-                transport,
-                local,
-                core.clone(),
-            ))
-        })
-        .collect();
-    std::thread::Builder::new()
+    driver.outgoing = SendQueue::new(gso.min().unwrap_or(1));
+    let mut tasks = Vec::new();
+    for (transport, local, listener) in listeners.streams {
+        let listener = TcpListener::from_std(listener)?;
+        let accept = streams::accept(listener, transport, local, core.clone());
+        tasks.push(tokio::spawn(accept));
+    }
+    let thread = std::thread::Builder::new()
         .name("turn".into())
         .spawn(move || driver.run())?;
-    Ok((TurnHandle { core }, tasks))
+    Ok(Started {
+        handle: TurnHandle { core },
+        listener_tasks: tasks,
+        thread,
+        stop,
+    })
+}
+
+/// A started driver: its handle, its listener tasks and its thread.
+pub(crate) struct Started {
+    pub(crate) handle: TurnHandle,
+    pub(crate) listener_tasks: Vec<JoinHandle<()>>,
+    pub(crate) thread: std::thread::JoinHandle<()>,
+    /// Set, then the waker woken: the thread returns at its next round.
+    pub(crate) stop: Arc<AtomicBool>,
+}
+
+impl Started {
+    /// Asks the core's thread to stop (it returns at its next round,
+    /// closing every socket and ending every connection's task) and stops
+    /// accepting connections.
+    pub(crate) fn signal_stop(&self) {
+        self.stop.store(true, Ordering::Release);
+        let _ = self.handle.core.waker.wake();
+        for task in &self.listener_tasks {
+            task.abort();
+        }
+    }
 }
 
 /// The open connections and how many each IP holds.
@@ -350,6 +323,8 @@ struct Slot {
 
 /// The core's thread and what it owns.
 struct Driver {
+    /// Set by [`Started::signal_stop`].
+    stop: Arc<AtomicBool>,
     server: Server,
     poll: Poll,
     /// UDP sockets by token.
@@ -364,13 +339,28 @@ struct Driver {
     runtime: tokio::runtime::Handle,
     connections: Connections,
     tls: Option<tokio_rustls::TlsAcceptor>,
-    limits: StreamLimits,
+    limits: ConnectionLimits,
     /// Datagrams to send at the end of the round.
-    outgoing: Outgoing,
+    outgoing: SendQueue,
     /// The listener task of each TCP relay (RFC 6062 §5.1).
     tcp_relays: HashMap<SocketAddr, JoinHandle<()>>,
     /// TCP allocations' peer connections, by CONNECTION-ID.
     peers: HashMap<u32, PeerSide>,
+}
+
+impl Drop for Driver {
+    /// The tasks of TCP relays and of peer connections being made end with
+    /// the driver; connections' tasks end when their queues close.
+    fn drop(&mut self) {
+        for (_, listener) in self.tcp_relays.drain() {
+            listener.abort();
+        }
+        for (_, side) in self.peers.drain() {
+            if let PeerSide::Connecting(task) = side {
+                task.abort();
+            }
+        }
+    }
 }
 
 impl Driver {
@@ -402,6 +392,9 @@ impl Driver {
                     WAKER => inputs_pending = true,
                     Token(slot) => self.mark_ready(slot),
                 }
+            }
+            if self.stop.load(Ordering::Acquire) {
+                return;
             }
             let now = now();
             if inputs_pending {
@@ -487,11 +480,11 @@ impl Driver {
                 }
             };
             total += count;
-            for (source, datagram) in received.datagrams(count) {
+            for d in received.datagrams(count) {
                 if relay {
-                    self.server.handle_peer(now, local, source, datagram);
+                    self.server.handle_peer(now, local, d.source, d.contents);
                 } else {
-                    self.server.handle_client(now, local, source, datagram);
+                    self.server.handle_client(now, local, d.source, d.contents);
                 }
             }
             if count < BATCH_SIZE {
@@ -588,7 +581,7 @@ impl Driver {
             Transport::Tls => self.tls.clone().map(|a| (a, self.limits.handshake)),
             _ => None,
         };
-        self.runtime.spawn(turn_streams::run(
+        self.runtime.spawn(streams::run(
             stream,
             key,
             id,
@@ -628,7 +621,7 @@ impl Driver {
         mut socket: UdpSocket,
         relay: bool,
     ) -> io::Result<()> {
-        let state = UdpSocketState::new(UdpSockRef::from(&socket))?;
+        let state = UdpSocketState::new((&socket).into())?;
         // RFC 8656 §14: application data (to peers, and to clients in
         // ChannelData and Data indications) goes without the DF bit, so it
         // is fragmented rather than lost past the path MTU, unless the
@@ -680,8 +673,11 @@ impl Driver {
         while let Some(event) = self.server.poll_event() {
             match event {
                 Event::OpenRelay { relay } => {
-                    let bound = bind_udp_buffered(relay, RELAY_BUFFER)
-                        .and_then(|s| self.add_socket(relay, UdpSocket::from_std(s), true));
+                    let bound = realtimer_udp::bind(
+                        relay,
+                        BindOptions::default().with_buffer(RELAY_BUFFER),
+                    )
+                    .and_then(|s| self.add_socket(relay, UdpSocket::from_std(s), true));
                     if let Err(e) = &bound {
                         debug!(%relay, "cannot bind relay: {e}");
                     }
@@ -696,11 +692,11 @@ impl Driver {
                 Event::OpenTcpRelay { relay } => {
                     let listener = {
                         let _runtime = self.runtime.enter();
-                        turn_peers::listen(relay)
+                        peers::listen(relay)
                     };
                     let bound = match listener {
                         Ok(listener) => {
-                            let task = turn_peers::accept(listener, relay, self.core.clone());
+                            let task = peers::accept(listener, relay, self.core.clone());
                             self.tcp_relays.insert(relay, self.runtime.spawn(task));
                             true
                         }
@@ -716,7 +712,7 @@ impl Driver {
                     relay,
                     peer,
                 } => {
-                    let task = turn_peers::connect(connection, relay, peer, self.core.clone());
+                    let task = peers::connect(connection, relay, peer, self.core.clone());
                     let task = self.runtime.spawn(task);
                     self.peers.insert(connection, PeerSide::Connecting(task));
                 }
@@ -770,14 +766,14 @@ impl Driver {
         }
     }
 
-    /// Sends what the core gave back (see [`Outgoing`]).
+    /// Sends what the core gave back (see [`SendQueue`]).
     fn flush(&mut self) {
         self.collect();
         self.send_outgoing();
     }
 
     /// Takes what the core gives back: stream messages to their
-    /// connections' queues, datagrams to [`Outgoing`].
+    /// connections' queues, datagrams to [`SendQueue`].
     fn collect(&mut self) {
         while let Some(transmit) = self.server.poll_transmit() {
             if transmit.transport.is_stream() {
@@ -812,15 +808,15 @@ impl Driver {
     }
 }
 
-/// The driver's UDP sockets by local address, for [`Outgoing::send`].
+/// The driver's UDP sockets by local address, for [`SendQueue::send`].
 struct SocketTable<'a> {
     sockets: &'a [Option<Slot>],
     by_address: &'a HashMap<SocketAddr, usize>,
 }
 
 impl Sockets for SocketTable<'_> {
-    fn udp(&self, local: SocketAddr) -> Option<(&UdpSocket, &UdpSocketState)> {
+    fn udp(&self, local: SocketAddr) -> Option<(BorrowedFd<'_>, &UdpSocketState)> {
         let slot = self.sockets.get(*self.by_address.get(&local)?)?.as_ref()?;
-        Some((&slot.socket, &slot.state))
+        Some((slot.socket.as_fd(), &slot.state))
     }
 }
