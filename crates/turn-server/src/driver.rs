@@ -421,6 +421,10 @@ impl Driver {
                 self.close_idle(now);
                 next_idle_check = now + IDLE_CHECK;
             }
+            // What the core sent goes out before relays close: the last
+            // data of a client whose connection ended this round leaves
+            // through its relay before the relay's socket is gone.
+            self.flush();
             self.handle_events();
             self.flush();
             // Interrupt moderation, as network cards do: under load (this
