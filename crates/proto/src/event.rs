@@ -114,6 +114,11 @@ pub enum RtcEvent {
     /// The peer gave an mDNS `.local` host candidate: resolve the name and
     /// call [`crate::Rtc::resolve_mdns_name`].
     ResolveMdnsName(String),
+    /// The send-side bandwidth estimate moved (bits per second): what all
+    /// our tracks together may send now (encoders follow it). Sent after
+    /// the peer's first transport-wide feedback, then when it changes by
+    /// 5% or more, at most every 200 ms.
+    BandwidthEstimate(u64),
     /// Publish this mDNS name for our host address (only with
     /// `IceConfig::mdns_host_candidates`).
     RegisterMdnsName(String, IpAddr),

@@ -79,6 +79,10 @@ pub struct CandidatePairStats {
     /// currentRoundTripTime in seconds, from the last ICE connectivity or
     /// consent check (RFC 7675).
     pub current_round_trip_time: Option<f64>,
+    /// availableOutgoingBitrate in bits per second: the send-side
+    /// estimate, on the selected pair once transport-wide feedback
+    /// measured it.
+    pub available_outgoing_bitrate: Option<u64>,
 }
 
 /// RTCIceCandidateStats (`local-candidate` or `remote-candidate`).
@@ -280,6 +284,9 @@ impl StatsReport {
             out.num("bytesReceived", p.bytes_received);
             if let Some(rtt) = p.current_round_trip_time {
                 out.num("currentRoundTripTime", rtt);
+            }
+            if let Some(bitrate) = p.available_outgoing_bitrate {
+                out.num("availableOutgoingBitrate", bitrate);
             }
             out.close();
         }

@@ -65,6 +65,15 @@ fn answers_chromiums_audio_video_and_data_offer() {
     let answer = p.with(b, |rtc, _| rtc.create_answer().unwrap());
     let sdp = &answer.sdp;
     assert!(sdp.contains("a=group:BUNDLE 0 1 2\r\n"), "{sdp}");
+    // Chromium offers transport-wide congestion control: the answer takes
+    // its extension id and asks for the feedback on every codec.
+    for m in [section(sdp, 0), section(sdp, 1)] {
+        assert!(
+            m.contains("a=extmap:3 http://www.ietf.org/id/draft-holmer-rmcat-transport-wide-cc-extensions-01\r\n"),
+            "{m}"
+        );
+        assert!(m.contains(" transport-cc\r\n"), "{m}");
+    }
     let audio_section = section(sdp, 0);
     assert!(
         audio_section.starts_with("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"),
@@ -525,4 +534,45 @@ fn rollback_of_a_remote_offer_forgets_its_transceivers() {
         p.with(b, |rtc, _| rtc.transceiver_kind(audio)),
         Some(MediaKind::Audio)
     );
+}
+
+/// Every packet a sends is numbered transport-wide; b's feedback on them
+/// reaches a's estimator, which says its estimate in an event and in
+/// getStats; on a link of 1 Mbit/s it ramps above what a sends (probing)
+/// but never past what the link carries plus the AIMD headroom.
+#[test]
+fn transport_wide_feedback_drives_the_estimate() {
+    let (mut p, sender, _) = video_call(51);
+    let (a, b) = (p.a, p.b);
+    let host = p.net.node_host(a);
+    p.net
+        .set_uplink(host, lan().bandwidth(1_000_000, 64 * 1024));
+    let payload: &'static [u8] = &[0u8; 1000];
+    // 50 packets of 1000 bytes a second: 400 kbit/s for 3 s.
+    for seq in 1..=150u16 {
+        p.with(a, |rtc, now| {
+            rtc.write_rtp(now, sender, &packet(seq, payload)).unwrap()
+        });
+        p.run_until(Duration::from_millis(20), |_, _| false);
+    }
+    let estimates: Vec<u64> = p
+        .node(a)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RtcEvent::BandwidthEstimate(bps) => Some(*bps),
+            _ => None,
+        })
+        .collect();
+    assert!(!estimates.is_empty(), "no estimate event");
+    let available = p.with(a, |rtc, _| rtc.available_outgoing_bitrate());
+    let available = available.expect("a measured estimate");
+    assert!((300_000..=1_600_000).contains(&available), "{available}");
+    let stats = p.with(a, |rtc, now| rtc.stats(now));
+    let pair = stats.candidate_pairs.iter().find(|c| c.selected).unwrap();
+    assert_eq!(pair.available_outgoing_bitrate, Some(available));
+    assert!(stats.to_json().contains("\"availableOutgoingBitrate\":"));
+    // b sent nothing: it estimates nothing.
+    assert_eq!(p.with(b, |rtc, _| rtc.available_outgoing_bitrate()), None);
+    assert_eq!(received(&p, b).len(), 150);
 }

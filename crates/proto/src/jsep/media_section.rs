@@ -5,6 +5,8 @@ use realtimer_sdp::{
     Attribute, Direction, Extmap, Fmtp, MediaDescription, MediaType, Msid, RtcpFb, Rtpmap, Ssrc,
 };
 
+use realtimer_rtp::TRANSPORT_CC_URI;
+
 use crate::track::{Codec, MediaKind};
 
 /// RFC 8843 §15: the header extension that carries the MID in RTP.
@@ -12,6 +14,10 @@ pub(crate) const MID_EXTENSION: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 /// The id we give the MID extension in our offers (Chromium's).
 pub(crate) const MID_EXTENSION_ID: u8 = 4;
+
+/// The id we give the transport-wide sequence number in our offers
+/// (Chromium's; draft-holmer-rmcat-transport-wide-cc-extensions-01 §4).
+pub(crate) const TRANSPORT_CC_EXTENSION_ID: u8 = 3;
 
 /// The profiles of an RTP section we accept (RFC 5764 §8, RFC 8829 §5.1.2).
 pub(crate) fn is_rtp_section(m: &MediaDescription) -> bool {
@@ -32,6 +38,8 @@ pub(crate) struct RemoteMedia {
     pub(crate) codecs: Vec<Codec>,
     /// The id of the MID header extension, if negotiated.
     pub(crate) mid_extension: Option<u8>,
+    /// The id of the transport-wide sequence number extension, if offered.
+    pub(crate) transport_cc_extension: Option<u8>,
     /// The SSRCs it announced (`a=ssrc`, RFC 5576).
     pub(crate) ssrcs: Vec<u32>,
     /// `a=msid` stream ids.
@@ -65,6 +73,7 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
     };
     let mut codecs = Vec::new();
     let mut mid_extension = None;
+    let mut transport_cc_extension = None;
     let mut ssrcs = Vec::new();
     let mut msid = None;
     for a in &m.attributes {
@@ -77,6 +86,9 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
             )),
             Attribute::Extmap(e) if e.uri == MID_EXTENSION => {
                 mid_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
+            }
+            Attribute::Extmap(e) if e.uri == TRANSPORT_CC_URI => {
+                transport_cc_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
             }
             Attribute::Ssrc(s) if !ssrcs.contains(&s.ssrc) => ssrcs.push(s.ssrc),
             Attribute::Msid(id) => msid = Some(id.clone()),
@@ -106,6 +118,7 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
         direction: m.direction(),
         codecs,
         mid_extension,
+        transport_cc_extension,
         ssrcs,
         stream_ids: msid.iter().map(|m| m.stream_id.clone()).collect(),
         track_id: msid.and_then(|m| m.track_id),
@@ -163,21 +176,28 @@ pub(crate) struct LocalMedia<'a> {
     pub(crate) direction: Direction,
     pub(crate) codecs: &'a [Codec],
     pub(crate) mid_extension: Option<u8>,
+    pub(crate) transport_cc_extension: Option<u8>,
     pub(crate) sender: Option<&'a SenderInfo>,
 }
 
 /// Our audio or video section after the transport attributes: MID
 /// extension, direction, msid, rtcp-mux (RFC 8829 §5.2.1), codecs with
-/// NACK, PLI and FIR feedback for video (RFC 4585, RFC 5104), and our
-/// SSRC (RFC 5576; RFC 8830 §2).
+/// NACK, PLI and FIR feedback for video (RFC 4585, RFC 5104), and
+/// transport-wide congestion control feedback where its extension is
+/// negotiated, and our SSRC (RFC 5576; RFC 8830 §2).
 pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedia<'_>) {
-    if let Some(id) = media.mid_extension {
-        m.attributes.push(Attribute::Extmap(Extmap {
-            id: id.into(),
-            direction: None,
-            uri: MID_EXTENSION.to_owned(),
-            attributes: None,
-        }));
+    for (id, uri) in [
+        (media.mid_extension, MID_EXTENSION),
+        (media.transport_cc_extension, TRANSPORT_CC_URI),
+    ] {
+        if let Some(id) = id {
+            m.attributes.push(Attribute::Extmap(Extmap {
+                id: id.into(),
+                direction: None,
+                uri: uri.to_owned(),
+                attributes: None,
+            }));
+        }
     }
     m.attributes.push(Attribute::Direction(media.direction));
     let sender = media.sender.filter(|_| sends(media.direction));
@@ -206,6 +226,13 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
                     parameter: parameter.map(str::to_owned),
                 }));
             }
+        }
+        if media.transport_cc_extension.is_some() {
+            m.attributes.push(Attribute::RtcpFb(RtcpFb {
+                payload_type: Some(c.payload_type),
+                feedback: "transport-cc".to_owned(),
+                parameter: None,
+            }));
         }
         if let Some(params) = &c.fmtp {
             m.attributes.push(Attribute::Fmtp(Fmtp {

@@ -200,6 +200,11 @@ impl Rtc {
                 } else {
                     None
                 },
+                available_outgoing_bitrate: if is_selected {
+                    self.available_outgoing_bitrate()
+                } else {
+                    None
+                },
             });
             push(local);
             push(remote);

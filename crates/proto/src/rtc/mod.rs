@@ -12,6 +12,7 @@ use realtimer_ice::{IceAgent, IceConfig, IceConnectionState, IceEvent, IceGather
 use tracing::{debug, trace};
 
 mod channels;
+mod congestion;
 mod get_stats;
 mod negotiation;
 mod phase;
@@ -220,6 +221,7 @@ impl Rtc {
                 next_report: None,
                 next_nack: None,
                 unprotect_failures: 0,
+                congestion: congestion::Congestion::new(),
             },
             data: ChannelTable {
                 slots: BTreeMap::new(),
@@ -480,6 +482,7 @@ impl Rtc {
         }
         self.handle_report_timeout(now);
         self.handle_nack_timeout(now);
+        self.handle_transport_cc_timeout(now);
         self.process(now);
     }
 
@@ -494,6 +497,7 @@ impl Rtc {
             self.channels.as_ref().and_then(DataChannels::poll_timeout),
             self.report_timeout(),
             self.media.srtp.as_ref().and(self.media.next_nack),
+            self.transport_cc_timeout(),
         ]
         .into_iter()
         .flatten()

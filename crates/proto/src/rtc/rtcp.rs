@@ -246,6 +246,10 @@ impl Rtc {
                 RtcpPacket::Nack(nack) => {
                     self.retransmit(nack.media_ssrc, nack.lost().take(MAX_NACK_PACKETS));
                 }
+                RtcpPacket::TransportFeedback(feedback) => {
+                    self.on_transport_feedback(now, &feedback);
+                }
+                RtcpPacket::Remb(remb) => self.on_remb(remb.bitrate),
                 _ => {}
             }
         }
@@ -333,7 +337,7 @@ impl Rtc {
 
     /// Sends `packet` from `sender_ssrc` after the minimal head of a
     /// compound packet (RFC 4585 §3.1).
-    fn send_feedback_packet(
+    pub(super) fn send_feedback_packet(
         &mut self,
         sender_ssrc: u32,
         packet: &RtcpPacket<'_>,
@@ -587,6 +591,7 @@ mod tests {
             direction: crate::Direction::SendRecv,
             codecs: rtc.media.transceivers[0].codecs.clone(),
             mid_extension: Some(4),
+            transport_cc_extension: None,
             ssrcs: Vec::new(),
             stream_ids: Vec::new(),
             track_id: None,

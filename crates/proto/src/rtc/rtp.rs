@@ -162,6 +162,13 @@ impl Rtc {
             return;
         };
         let ssrc = packet.ssrc();
+        let transport_cc = self.media.transceivers[r.0 as usize]
+            .transport_cc_extension
+            .and_then(|id| packet.extensions()?.get(id))
+            .and_then(realtimer_rtp::parse_transport_sequence);
+        if let Some(sequence) = transport_cc {
+            self.media.congestion.received(now, sequence, ssrc);
+        }
         // A MID updates what the SSRC was learned for (RFC 8843 §9.2).
         let known = self.media.ssrc_routes.contains_key(&ssrc);
         if (known && by_mid) || (!known && self.media.ssrc_routes.len() < MAX_SSRC_ROUTES) {
@@ -253,7 +260,7 @@ impl Rtc {
             .into());
         }
         let wire_seq = t.send.wire_sequence(packet.sequence_number);
-        let header = RtpHeader {
+        let mut header = RtpHeader {
             marker: packet.marker,
             payload_type: packet.payload_type,
             sequence_number: wire_seq.0,
@@ -268,6 +275,15 @@ impl Rtc {
                 _ => Vec::new(),
             },
         };
+        // draft-holmer-rmcat-transport-wide-cc-extensions-01 §2: every
+        // packet of the transport is numbered, whatever its stream.
+        let transport_cc = t.transport_cc_extension;
+        if let Some(id) = transport_cc {
+            header.extensions.push(Extension {
+                id,
+                data: self.media.congestion.next_sequence().to_be_bytes().to_vec(),
+            });
+        }
         let mut plain = std::mem::take(&mut self.media.media_buffer);
         plain.clear();
         header
@@ -276,6 +292,9 @@ impl Rtc {
         let result = self.protect(&plain, false);
         self.media.media_buffer = plain;
         let protected = result?;
+        if transport_cc.is_some() {
+            self.media.congestion.sent(now, protected.len());
+        }
         let t = &mut self.media.transceivers[media.0 as usize];
         t.send.sent(
             now,

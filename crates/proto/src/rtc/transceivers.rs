@@ -10,7 +10,7 @@ use crate::error::{RtcError, SdpError};
 use crate::event::RtcEvent;
 use crate::jsep::media_section::{
     self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, SenderInfo,
-    MID_EXTENSION_ID,
+    MID_EXTENSION_ID, TRANSPORT_CC_EXTENSION_ID,
 };
 use crate::jsep::{self, LocalSection};
 use crate::track::{Codec, Direction, MediaKind, MediaRef, TrackInfo};
@@ -52,6 +52,7 @@ struct Negotiated {
     offered_direction: Option<Direction>,
     codecs: Vec<Codec>,
     mid_extension: Option<u8>,
+    transport_cc_extension: Option<u8>,
     remote: Option<RemoteMedia>,
 }
 
@@ -84,6 +85,9 @@ pub(crate) struct Transceiver {
     pub(super) codecs: Vec<Codec>,
     /// The MID header extension's id, if negotiated (RFC 8843 §15).
     pub(super) mid_extension: Option<u8>,
+    /// The transport-wide sequence number extension's id, if negotiated
+    /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2).
+    pub(super) transport_cc_extension: Option<u8>,
     /// The peer's section as last applied.
     pub(super) remote: Option<RemoteMedia>,
     /// `track` fired for the peer's track.
@@ -112,6 +116,7 @@ impl Transceiver {
             offered_direction: self.offered_direction,
             codecs: self.codecs.clone(),
             mid_extension: self.mid_extension,
+            transport_cc_extension: self.transport_cc_extension,
             remote: self.remote.clone(),
         }
     }
@@ -122,6 +127,7 @@ impl Transceiver {
         self.offered_direction = n.offered_direction;
         self.codecs = n.codecs;
         self.mid_extension = n.mid_extension;
+        self.transport_cc_extension = n.transport_cc_extension;
         self.remote = n.remote;
     }
 
@@ -177,6 +183,8 @@ pub(super) struct MediaSession {
     pub(super) next_nack: Option<std::time::Instant>,
     /// SRTP or SRTCP packets that failed authentication or replay checks.
     pub(super) unprotect_failures: u64,
+    /// Transport-wide congestion control: our estimator, our feedback.
+    pub(super) congestion: super::congestion::Congestion,
 }
 
 impl Rtc {
@@ -276,6 +284,7 @@ impl Rtc {
             sender: None,
             codecs,
             mid_extension: Some(MID_EXTENSION_ID),
+            transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
             remote: None,
             track_fired: false,
             send: SendStream::new(0),
@@ -349,6 +358,7 @@ impl Rtc {
                         offered_direction: None,
                         codecs,
                         mid_extension: Some(MID_EXTENSION_ID),
+                        transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
                         remote: None,
                     });
                 }
@@ -407,6 +417,7 @@ impl Rtc {
                         },
                         codecs: &t.codecs,
                         mid_extension: t.mid_extension,
+                        transport_cc_extension: t.transport_cc_extension,
                         sender: t.sender.as_ref(),
                     })
                 }
@@ -475,6 +486,7 @@ impl Rtc {
                             .cloned()
                             .collect();
                         t.mid_extension = rm.mid_extension;
+                        t.transport_cc_extension = rm.transport_cc_extension;
                         t.remote = Some(rm);
                     }
                     None => {
@@ -541,6 +553,7 @@ impl Rtc {
         t.mid = Some(rm.mid.clone());
         t.codecs = codecs;
         t.mid_extension = rm.mid_extension;
+        t.transport_cc_extension = rm.transport_cc_extension;
         t.offered_direction = Some(rm.direction);
         let mid = rm.mid.clone();
         t.remote = Some(rm);

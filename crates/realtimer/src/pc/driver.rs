@@ -419,6 +419,9 @@ impl Driver {
                         let _ = t.try_send(feedback);
                     }
                 }
+                RtcEvent::BandwidthEstimate(bps) => {
+                    self.dispatch(Pending::Pc(PeerConnectionEvent::BandwidthEstimate(bps)));
+                }
                 RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
                     Some(service) => self.mdns_names.push(service.register(name, address)),
                     None => debug!(%name, "no mDNS endpoint: the name will not resolve"),

@@ -216,6 +216,10 @@ pub enum PeerConnectionEvent {
     DataChannel(DataChannel),
     /// `track`: the peer sends this track.
     Track(TrackRemote),
+    /// The send-side bandwidth estimate moved: what all our tracks
+    /// together may send now, bits per second (encoders follow it; also
+    /// `availableOutgoingBitrate` in getStats).
+    BandwidthEstimate(u64),
 }
 
 /// An RTCDataChannel event.
