@@ -13,12 +13,12 @@ use std::time::Duration;
 
 use clap::Args;
 use realtimer::{
-    Feedback, IceCandidateInit, MediaKind, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionState, RtcError, SessionDescription, TrackLocal,
-    TrackRemote,
+    Feedback, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
+    PeerConnectionState, RtcError, TrackLocal, TrackRemote,
 };
-use realtimer_server::client::{ClientError, SignalingClient, SignalingEvent, SignalingSender};
-use serde_json::{json, Value};
+use realtimer_signaling::{
+    ClientError, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient, SignalingEvent,
+};
 use tracing::{debug, info, warn};
 
 /// `realtimer echo` options.
@@ -39,18 +39,20 @@ pub(crate) struct EchoArgs {
 /// Why the echo peer stopped.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum EchoError {
-    /// Signaling failed.
+    /// Signaling failed (the server unreachable, the room full...).
     #[error("signaling: {0}")]
     Signaling(#[from] ClientError),
     /// The peer connection refused something.
     #[error("peer connection: {0}")]
     Rtc(#[from] RtcError),
-    /// The room is full.
-    #[error("room {0:?} is full")]
-    Full(String),
-    /// The server refused a request.
-    #[error("the server refused: {0}")]
-    Refused(String),
+    /// The server refused a request once in the room.
+    #[error("the server refused: {code}: {message}")]
+    Refused {
+        /// Why, for programs.
+        code: ErrorCode,
+        /// Why, in words.
+        message: String,
+    },
     /// The connection's event stream was taken before the echo loop.
     #[error("the connection's events were taken")]
     EventsTaken,
@@ -78,10 +80,17 @@ fn ws_url(server: &str) -> String {
 pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
     let url = ws_url(&args.server);
     let (signaling, mut room) = SignalingClient::connect(&url, &args.room).await?;
-    info!(%url, room = %args.room, id = room.id(), "joining");
+    // By the page's convention the room's creator offers on `ready`.
+    let initiator = room.created();
+    if initiator {
+        info!(%url, room = %args.room, id = room.id(), "created the room; waiting for the other side");
+    } else {
+        info!(%url, room = %args.room, id = room.id(), "joined the room");
+    }
     let pc =
         PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
     let mut pc_events = pc.events().ok_or(EchoError::EventsTaken)?;
+    let session = PeerSession::new(pc.clone());
     // One track of each kind to send back on: added before any offer, so
     // the peer's offer reuses these transceivers (RFC 8829 §5.10) and our
     // own offer carries both.
@@ -91,7 +100,6 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
     pc.add_track(video.clone()).await?;
     // Each is given to the first remote track of its kind.
     let (mut audio, mut video) = (Some(audio), Some(video));
-    let mut initiator = false;
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
     let result = loop {
@@ -101,33 +109,32 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
                     break Ok(());
                 };
                 match event {
-                    SignalingEvent::Created { .. } => {
-                        initiator = true;
-                        info!("created the room; waiting for the other side");
-                    }
-                    SignalingEvent::Joined { .. } => info!("joined the room"),
                     SignalingEvent::Ready { .. } if initiator => {
                         info!("the other side is here: offering");
-                        let offer = pc.create_offer().await?;
-                        pc.set_local_description(offer.clone()).await?;
-                        signaling.send(json!({"type": "offer", "sdp": offer.sdp})).await?;
+                        signaling.send(session.offer().await?.to_value()).await?;
                     }
                     SignalingEvent::Message { data, .. } => {
-                        if is_bye(&data) {
-                            info!("the other side hung up");
-                            break Ok(());
-                        }
-                        if let Err(e) = handle_message(&pc, &signaling, &data).await {
-                            warn!("signaling message refused: {e}");
+                        let Some(message) = SessionMessage::from_value(&data) else {
+                            debug!(%data, "message ignored");
+                            continue;
+                        };
+                        debug!(?message, "from the other side");
+                        match session.handle(message).await {
+                            Ok(Handled::Reply(reply)) => signaling.send(reply.to_value()).await?,
+                            Ok(Handled::Applied) => {}
+                            Ok(Handled::Bye) => {
+                                info!("the other side hung up");
+                                break Ok(());
+                            }
+                            Err(e) => warn!("signaling message refused: {e}"),
                         }
                     }
                     SignalingEvent::Left { .. } => {
                         info!("the other side left");
                         break Ok(());
                     }
-                    SignalingEvent::Full { room } => break Err(EchoError::Full(room)),
                     SignalingEvent::Error { code, message } => {
-                        break Err(EchoError::Refused(format!("{code}: {message}")));
+                        break Err(EchoError::Refused { code, message });
                     }
                     other => debug!(?other, "signaling event"),
                 }
@@ -136,12 +143,7 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
                 let Some(event) = event else { break Ok(()) };
                 match event {
                     PeerConnectionEvent::IceCandidate(Some(c)) => {
-                        signaling.send(json!({
-                            "type": "candidate",
-                            "candidate": c.candidate,
-                            "sdpMid": c.sdp_mid,
-                            "sdpMLineIndex": c.sdp_m_line_index,
-                        })).await?;
+                        signaling.send(PeerSession::candidate(Some(c)).to_value()).await?;
                     }
                     PeerConnectionEvent::ConnectionStateChange(state) => {
                         info!(%state, "connection");
@@ -168,7 +170,7 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
             }
             _ = &mut ctrl_c => {
                 info!("interrupted: hanging up");
-                let _ = signaling.send(json!({"type": "bye"})).await;
+                let _ = signaling.send(SessionMessage::Bye.to_value()).await;
                 break Ok(());
             }
         }
@@ -179,53 +181,6 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
     tokio::time::sleep(Duration::from_millis(50)).await;
     info!("done");
     result
-}
-
-/// The page's hang-up: `{type: "bye"}` (or the codelab's bare `"bye"`).
-fn is_bye(data: &Value) -> bool {
-    data.as_str() == Some("bye") || data.get("type").and_then(Value::as_str) == Some("bye")
-}
-
-/// An offer, answer or candidate from the other side.
-async fn handle_message(
-    pc: &PeerConnection,
-    signaling: &SignalingSender,
-    data: &Value,
-) -> Result<(), EchoError> {
-    let text = |key: &str| data.get(key).and_then(Value::as_str).map(str::to_owned);
-    match text("type").as_deref() {
-        Some("offer") => {
-            info!("offer received: answering");
-            let sdp = text("sdp").unwrap_or_default();
-            pc.set_remote_description(SessionDescription::offer(sdp))
-                .await?;
-            let answer = pc.create_answer().await?;
-            pc.set_local_description(answer.clone()).await?;
-            signaling
-                .send(json!({"type": "answer", "sdp": answer.sdp}))
-                .await?;
-        }
-        Some("answer") => {
-            info!("answer received");
-            let sdp = text("sdp").unwrap_or_default();
-            pc.set_remote_description(SessionDescription::answer(sdp))
-                .await?;
-        }
-        Some("candidate") => {
-            let candidate = IceCandidateInit {
-                candidate: text("candidate").unwrap_or_default(),
-                sdp_mid: text("sdpMid"),
-                sdp_m_line_index: data
-                    .get("sdpMLineIndex")
-                    .and_then(Value::as_u64)
-                    .and_then(|i| u16::try_from(i).ok()),
-                username_fragment: text("usernameFragment"),
-            };
-            pc.add_ice_candidate(Some(candidate)).await?;
-        }
-        other => debug!(?other, "message ignored"),
-    }
-    Ok(())
 }
 
 /// Sends `remote`'s packets back on `local`, and `local`'s keyframe
@@ -269,12 +224,5 @@ mod tests {
     fn ws_urls() {
         assert_eq!(ws_url("http://127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
         assert_eq!(ws_url("https://h.example/"), "wss://h.example/ws");
-    }
-
-    #[test]
-    fn bye_in_both_forms() {
-        assert!(is_bye(&json!("bye")));
-        assert!(is_bye(&json!({"type": "bye"})));
-        assert!(!is_bye(&json!({"type": "offer"})));
     }
 }

@@ -19,7 +19,7 @@ use std::process::{Child, Command, Stdio};
 use std::thread;
 use std::time::{Duration, SystemTime};
 
-use realtimer_server::client::{SignalingClient, SignalingEvent};
+use realtimer_signaling::{SignalingClient, SignalingEvent};
 use realtimer_stun::attributes::{
     ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, XorPeerAddress, XorRelayedAddress,
 };
@@ -370,7 +370,7 @@ fn ice_servers_credentials_work_out_of_the_box_and_metrics_count_the_traffic() {
     let _clients = runtime.block_on(async {
         let (a, _a_events) = SignalingClient::connect(&url, "metrics").await.unwrap();
         let (b, mut b_events) = SignalingClient::connect(&url, "metrics").await.unwrap();
-        // connect returns once the join is sent: wait until b is in the room.
+        // connect returns once b has joined: wait until the room is ready.
         loop {
             let event = tokio::time::timeout(Duration::from_secs(5), b_events.next()).await;
             match event {

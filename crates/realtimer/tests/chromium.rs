@@ -24,9 +24,11 @@ use axum::Router;
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, SessionDescription,
+    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent,
 };
+use realtimer_signaling::{Handled, PeerSession};
+use realtimer_test_support::session::apply;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
@@ -152,6 +154,7 @@ async fn run(browser_offers: bool, mode: Mode) {
     let pc = PeerConnection::new(config).await.unwrap();
     let mut browser_candidates = Vec::new();
     let mut events = pc.events().unwrap();
+    let session = PeerSession::new(pc.clone());
     let neg = pc
         .create_data_channel(
             "negotiated",
@@ -195,35 +198,18 @@ async fn run(browser_offers: bool, mode: Mode) {
                         match msg { Some(Ok(_)) => continue, _ => return None }
                     };
                     let m: Value = serde_json::from_str(&text).unwrap();
+                    if m["type"] == "candidate" {
+                        browser_candidates.push(m["candidate"].as_str().unwrap_or("").to_owned());
+                    }
+                    if let Some(handled) = apply(&session, &m).await {
+                        if let Handled::Reply(reply) = handled {
+                            out_tx.send(reply.to_value()).unwrap();
+                        }
+                        continue;
+                    }
                     match m["type"].as_str().unwrap_or("") {
-                        "offer" => {
-                            let sdp = m["sdp"].as_str().unwrap().to_owned();
-                            pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
-                            let answer = pc.create_answer().await.unwrap();
-                            pc.set_local_description(answer.clone()).await.unwrap();
-                            out_tx.send(json!({"type": "answer", "sdp": answer.sdp})).unwrap();
-                        }
                         "ready" => {
-                            let offer = pc.create_offer().await.unwrap();
-                            pc.set_local_description(offer.clone()).await.unwrap();
-                            out_tx.send(json!({"type": "offer", "sdp": offer.sdp})).unwrap();
-                        }
-                        "answer" => {
-                            let sdp = m["sdp"].as_str().unwrap().to_owned();
-                            pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
-                        }
-                        "candidate" => {
-                            let c = m["candidate"].as_str().unwrap_or("");
-                            browser_candidates.push(c.to_owned());
-                            let init = (!c.is_empty()).then(|| IceCandidateInit {
-                                candidate: c.to_owned(),
-                                sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
-                                sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                                username_fragment: None,
-                            });
-                            if let Err(e) = pc.add_ice_candidate(init).await {
-                                println!("addIceCandidate({c}): {e}");
-                            }
+                            out_tx.send(session.offer().await.unwrap().to_value()).unwrap();
                         }
                         "rust-channel-ready" => {
                             let dc = from_rust.clone();
@@ -240,12 +226,7 @@ async fn run(browser_offers: bool, mode: Mode) {
                 }
                 e = events.recv() => match e {
                     Some(PeerConnectionEvent::IceCandidate(c)) => {
-                        let v = match c {
-                            Some(c) => json!({"type": "candidate", "candidate": c.candidate,
-                                "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}),
-                            None => json!({"type": "candidate", "candidate": "", "sdpMid": "0", "sdpMLineIndex": 0}),
-                        };
-                        out_tx.send(v).unwrap();
+                        out_tx.send(PeerSession::candidate(c).to_value()).unwrap();
                     }
                     Some(PeerConnectionEvent::DataChannel(dc)) => {
                         tokio::spawn(serve_channel(dc, out_tx.clone()));

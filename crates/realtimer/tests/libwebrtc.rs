@@ -11,9 +11,10 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, SessionDescription,
+    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent,
 };
+use realtimer_signaling::{Handled, PeerSession, SessionMessage};
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
@@ -21,6 +22,7 @@ use tokio_tungstenite::tungstenite::Message;
 mod wrtc_cases;
 
 use realtimer_test_support::libwebrtc::{self as wrtc_peer, PeerDir, PEER_DIR};
+use realtimer_test_support::session::apply;
 
 async fn echo(dc: DataChannel) {
     while let Some(m) = dc.recv().await {
@@ -72,14 +74,13 @@ async fn signaling(
         }
     });
     let mut events = pc.events().unwrap();
+    let session = PeerSession::new(pc.clone());
     if offerer {
-        let offer = pc.create_offer().await.unwrap();
-        pc.set_local_description(offer.clone()).await.unwrap();
         out_tx
-            .send(json!({"type": "offer", "sdp": offer.sdp}))
+            .send(session.offer().await.unwrap().to_value())
             .unwrap();
     }
-    let (pc, tx) = (pc.clone(), out_tx.clone());
+    let tx = out_tx.clone();
     let task = tokio::spawn(async move {
         loop {
             tokio::select! {
@@ -87,38 +88,19 @@ async fn signaling(
                     let Some(Ok(msg)) = msg else { break };
                     let Message::Text(text) = msg else { continue };
                     let Ok(m) = serde_json::from_str::<Value>(&text) else { continue };
-                    match m["type"].as_str().unwrap_or("") {
-                        "offer" => {
-                            let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
-                            pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
-                            let answer = pc.create_answer().await.unwrap();
-                            pc.set_local_description(answer.clone()).await.unwrap();
-                            let _ = tx.send(json!({"type": "answer", "sdp": answer.sdp}));
+                    match apply(&session, &m).await {
+                        Some(Handled::Reply(reply)) => {
+                            let _ = tx.send(reply.to_value());
                         }
-                        "answer" => {
-                            let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
-                            pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
-                        }
-                        "candidate" => {
-                            let c = m["candidate"].as_str().unwrap_or("");
-                            let init = (!c.is_empty()).then(|| IceCandidateInit {
-                                candidate: c.to_owned(),
-                                sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
-                                sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                                username_fragment: None,
-                            });
-                            if let Err(e) = pc.add_ice_candidate(init).await {
-                                println!("addIceCandidate({c}): {e}");
-                            }
-                        }
-                        "bye" | "peer-left" => break,
+                        Some(Handled::Bye) => break,
+                        // relay.js says when the other peer's socket closed.
+                        None if m["type"] == "peer-left" => break,
                         _ => {}
                     }
                 }
                 e = events.recv() => match e {
                     Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
-                        let _ = tx.send(json!({"type": "candidate", "candidate": c.candidate,
-                            "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}));
+                        let _ = tx.send(PeerSession::candidate(Some(c)).to_value());
                     }
                     Some(PeerConnectionEvent::DataChannel(dc)) => on_channel(dc),
                     Some(_) => {}
@@ -202,7 +184,7 @@ async fn tester_peer_for_libwebrtc() {
     })
     .await;
     let (_passed, failed) = wrtc_cases::Tester::new(pc.clone(), neg).run_all().await;
-    let _ = tx.send(json!({"type": "bye"}));
+    let _ = tx.send(SessionMessage::Bye.to_value());
     tokio::time::sleep(Duration::from_millis(200)).await;
     task.abort();
     pc.close().await;

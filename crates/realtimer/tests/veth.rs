@@ -11,10 +11,10 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, SessionDescription,
+    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent,
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::mpsc;
@@ -25,7 +25,9 @@ const ADDR_B: &str = "10.77.0.2";
 const SIGNAL_PORT: u16 = 7700;
 const MESSAGES: usize = 200;
 
+use realtimer_signaling::{Handled, PeerSession, SessionMessage};
 use realtimer_test_support::netns::{ip, is_root, Namespaces};
+use realtimer_test_support::session::apply;
 
 /// `rt-a<tag>-<pid>` and `rt-b<tag>-<pid>` with the veth pair between them.
 fn veth_namespaces(tag: &str) -> Namespaces {
@@ -191,49 +193,29 @@ async fn veth_peer() {
     config.rtc.ice.mdns_host_candidates = mdns;
     let pc = PeerConnection::new(config).await.unwrap();
     let mut events = pc.events().unwrap();
+    let session = PeerSession::new(pc.clone());
     let chat = if offerer {
         let dc = pc
             .create_data_channel("chat", DataChannelInit::default())
             .await
             .unwrap();
-        let offer = pc.create_offer().await.unwrap();
-        pc.set_local_description(offer.clone()).await.unwrap();
-        tx.send(json!({"type": "offer", "sdp": offer.sdp})).unwrap();
+        tx.send(session.offer().await.unwrap().to_value()).unwrap();
         Some(dc)
     } else {
         None
     };
     let signaling = tokio::spawn({
-        let (pc, tx) = (pc.clone(), tx.clone());
+        let tx = tx.clone();
         async move {
             loop {
                 tokio::select! {
                     m = rx.recv() => {
                         let Some(m) = m else { break };
-                        match m["type"].as_str().unwrap_or("") {
-                            "offer" => {
-                                let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
-                                pc.set_remote_description(SessionDescription::offer(sdp)).await.unwrap();
-                                let answer = pc.create_answer().await.unwrap();
-                                pc.set_local_description(answer.clone()).await.unwrap();
-                                let _ = tx.send(json!({"type": "answer", "sdp": answer.sdp}));
+                        match apply(&session, &m).await {
+                            Some(Handled::Reply(reply)) => {
+                                let _ = tx.send(reply.to_value());
                             }
-                            "answer" => {
-                                let sdp = m["sdp"].as_str().unwrap_or("").to_owned();
-                                pc.set_remote_description(SessionDescription::answer(sdp)).await.unwrap();
-                            }
-                            "candidate" => {
-                                let init: Option<IceCandidateInit> = m["candidate"].as_str().map(|c| IceCandidateInit {
-                                    candidate: c.to_owned(),
-                                    sdp_mid: m["sdpMid"].as_str().map(str::to_owned),
-                                    sdp_m_line_index: m["sdpMLineIndex"].as_u64().map(|i| i as u16),
-                                    username_fragment: None,
-                                });
-                                if let Err(e) = pc.add_ice_candidate(init).await {
-                                    println!("addIceCandidate: {e}");
-                                }
-                            }
-                            "bye" => break,
+                            Some(Handled::Bye) => break,
                             _ => {}
                         }
                     }
@@ -244,8 +226,7 @@ async fn veth_peer() {
                                 assert!(c.candidate.contains(".local ") && !c.candidate.contains(&local.to_string()),
                                     "the host address stays hidden: {}", c.candidate);
                             }
-                            let _ = tx.send(json!({"type": "candidate", "candidate": c.candidate,
-                                "sdpMid": c.sdp_mid, "sdpMLineIndex": c.sdp_m_line_index}));
+                            let _ = tx.send(PeerSession::candidate(Some(c)).to_value());
                         }
                         Some(PeerConnectionEvent::DataChannel(dc)) => {
                             println!("remote channel {}", dc.label());
@@ -308,7 +289,7 @@ async fn veth_peer() {
         assert_eq!((l, r), (&local.to_string(), &remote.to_string()));
     }
     println!("echoed {MESSAGES} messages");
-    let _ = tx.send(json!({"type": "bye"}));
+    let _ = tx.send(SessionMessage::Bye.to_value());
     tokio::time::sleep(Duration::from_millis(100)).await;
     signaling.abort();
     pc.close().await;

@@ -7,6 +7,9 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
+use realtimer_signaling::codelab::LOG_PREFIX;
+use realtimer_signaling::{ErrorCode, SignalingEvent};
+use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
@@ -22,72 +25,39 @@ pub const OUTBOUND_QUEUE: usize = 256;
 #[derive(Debug, Clone, PartialEq)]
 #[non_exhaustive]
 pub enum Outbound {
-    /// You created `room`; `id` is your client id.
-    Created {
-        /// The room.
-        room: String,
-        /// The receiver's id.
-        id: String,
-    },
-    /// Someone is joining your `room` (sent before they are in it).
-    Join {
-        /// The room.
-        room: String,
-    },
-    /// You joined `room`; `id` is your client id.
-    Joined {
-        /// The room.
-        room: String,
-        /// The receiver's id.
-        id: String,
-    },
-    /// The room is complete: the first member may call.
-    Ready {
-        /// The room.
-        room: String,
-    },
-    /// The room is at capacity; you are not in it.
-    Full {
-        /// The room.
-        room: String,
-    },
-    /// A message from another member.
-    Message {
-        /// The sender's id.
-        from: String,
-        /// The message as sent.
-        data: Arc<Value>,
-        /// When it reached this process, for [`Hub::relayed`].
-        received: Instant,
-    },
-    /// Another member left the room.
-    Left {
-        /// The room.
-        room: String,
-        /// Who left.
-        id: String,
-    },
+    /// An event of the room protocol: `/ws` sends it as JSON, the
+    /// Socket.IO front as the codelab's event of the same name.
+    Event(SignalingEvent<Relayed>),
     /// The codelab's `log` event: text for the client's console.
     Log(Vec<Value>),
     /// The codelab's `log` echo of a message the client sent: `log`
     /// ([`"Message from server:"`, `"Client said: "`, message]). Shares the
     /// relayed message instead of copying it.
     Said(Arc<Value>),
-    /// A request was refused.
-    Error {
-        /// Stable machine-readable code ([`RoomError::code`]).
-        code: &'static str,
-        /// What went wrong, in words.
-        message: String,
-    },
+}
+
+/// A relayed message's data, shared by every receiver, and when it
+/// reached this process (for [`Hub::relayed`]). Serializes as the data.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Relayed {
+    /// The message as sent.
+    pub data: Arc<Value>,
+    /// When it reached this process.
+    pub received: Instant,
+}
+
+impl Serialize for Relayed {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.data.serialize(serializer)
+    }
 }
 
 impl Outbound {
     fn refused(error: &RoomError) -> Self {
-        Outbound::Error {
+        Outbound::Event(SignalingEvent::Error {
             code: error.code(),
             message: error.to_string(),
-        }
+        })
     }
 }
 
@@ -165,9 +135,6 @@ pub struct Hub {
     latency: Arc<LatencyHistogram>,
 }
 
-/// The codelab prefixes every `log` line with this.
-pub(crate) const LOG_PREFIX: &str = "Message from server:";
-
 fn log_line(parts: impl IntoIterator<Item = Value>) -> Outbound {
     let mut line = vec![Value::from(LOG_PREFIX)];
     line.extend(parts);
@@ -214,7 +181,7 @@ impl Hub {
         self.lock().rooms.stats()
     }
 
-    /// A front handed an [`Outbound::Message`] that reached this process at
+    /// A front handed an [`SignalingEvent::Message`] that reached this process at
     /// `received` to its receiver's transport at `now`.
     pub fn relayed(&self, received: Instant, now: Instant) {
         self.latency.record(now.saturating_duration_since(received));
@@ -292,7 +259,7 @@ impl Hub {
         Ok((id, name))
     }
 
-    /// Forgets a client; the others in its room get [`Outbound::Left`].
+    /// Forgets a client; the others in its room get [`SignalingEvent::Left`].
     pub fn disconnect(&self, id: ClientId) {
         let mut inner = self.lock();
         let name = inner.clients.get(&id).map(|h| h.name.clone());
@@ -413,21 +380,23 @@ impl Hub {
             return;
         }
         let outbound = match event {
-            RoomEvent::Join => Outbound::Join {
+            RoomEvent::Join => Outbound::Event(SignalingEvent::Join {
                 room: room.to_owned(),
-            },
-            RoomEvent::Ready => Outbound::Ready {
+            }),
+            RoomEvent::Ready => Outbound::Event(SignalingEvent::Ready {
                 room: room.to_owned(),
-            },
-            RoomEvent::Message { from, data } => Outbound::Message {
+            }),
+            RoomEvent::Message { from, data } => Outbound::Event(SignalingEvent::Message {
                 from: from.clone(),
-                data: Arc::clone(data),
-                received: crate::now(),
-            },
-            RoomEvent::Left { id } => Outbound::Left {
+                data: Relayed {
+                    data: Arc::clone(data),
+                    received: crate::now(),
+                },
+            }),
+            RoomEvent::Left { id } => Outbound::Event(SignalingEvent::Left {
                 room: room.to_owned(),
                 id: id.clone(),
-            },
+            }),
         };
         for member in members {
             inner.send(member, outbound.clone());
@@ -485,11 +454,13 @@ impl Hub {
                         inner.send(id, Outbound::refused(&e));
                     }
                 }
-                let message = Outbound::Message {
+                let message = Outbound::Event(SignalingEvent::Message {
                     from: name,
-                    data,
-                    received: now,
-                };
+                    data: Relayed {
+                        data,
+                        received: now,
+                    },
+                });
                 for member in relay.to {
                     inner.send(member, message.clone());
                 }
@@ -498,7 +469,7 @@ impl Hub {
     }
 
     /// Leaves the current room (the codelab's `bye`); the others get
-    /// [`Outbound::Left`].
+    /// [`SignalingEvent::Left`].
     pub fn leave(&self, id: ClientId, now: Instant) {
         let mut inner = self.lock();
         if let Err(e) = inner.rooms.admit(id, now) {
@@ -544,10 +515,10 @@ impl Hub {
                 }
                 inner.send(
                     member,
-                    Outbound::Error {
-                        code: "room-expired",
+                    Outbound::Event(SignalingEvent::Error {
+                        code: ErrorCode::RoomExpired,
                         message: format!("room {room:?} was idle too long and is closed"),
-                    },
+                    }),
                 );
             }
         }
@@ -580,10 +551,10 @@ impl Inner {
                 );
                 self.send(
                     id,
-                    Outbound::Created {
+                    Outbound::Event(SignalingEvent::Created {
                         room: room.to_owned(),
                         id: name,
-                    },
+                    }),
                 );
             }
             Decided::Joined { local_others, .. } => {
@@ -595,21 +566,21 @@ impl Inner {
                 for other in &local_others {
                     self.send(
                         *other,
-                        Outbound::Join {
+                        Outbound::Event(SignalingEvent::Join {
                             room: room.to_owned(),
-                        },
+                        }),
                     );
                 }
                 self.send(
                     id,
-                    Outbound::Joined {
+                    Outbound::Event(SignalingEvent::Joined {
                         room: room.to_owned(),
                         id: name,
-                    },
+                    }),
                 );
-                let ready = Outbound::Ready {
+                let ready = Outbound::Event(SignalingEvent::Ready {
                     room: room.to_owned(),
-                };
+                });
                 for member in local_others.iter().chain(std::iter::once(&id)) {
                     self.send(*member, ready.clone());
                 }
@@ -618,9 +589,9 @@ impl Inner {
                 debug!(client = %name, %room, "room full");
                 self.send(
                     id,
-                    Outbound::Full {
+                    Outbound::Event(SignalingEvent::Full {
                         room: room.to_owned(),
-                    },
+                    }),
                 );
             }
         }
@@ -634,10 +605,10 @@ impl Inner {
                 room: departure.room.clone(),
             });
         }
-        let left = Outbound::Left {
+        let left = Outbound::Event(SignalingEvent::Left {
             room: departure.room,
             id: name,
-        };
+        });
         for member in departure.remaining {
             self.send(member, left.clone());
         }
@@ -653,7 +624,7 @@ impl Inner {
         };
         // Refusals are advice to a client that is flooding us: when its
         // queue is full it has been told enough.
-        let refusal = matches!(event, Outbound::Error { .. });
+        let refusal = matches!(event, Outbound::Event(SignalingEvent::Error { .. }));
         let delivery = match &mut handle.route {
             Route::Queue(tx) => match tx.try_send(event) {
                 Ok(()) => Delivery::Sent,

@@ -36,11 +36,11 @@ fn kinds(recorder: &Recorder) -> Vec<&'static str> {
     events
         .iter()
         .filter_map(|e| match e {
-            Outbound::Created { .. } => Some("created"),
-            Outbound::Join { .. } => Some("join"),
-            Outbound::Joined { .. } => Some("joined"),
-            Outbound::Ready { .. } => Some("ready"),
-            Outbound::Message { .. } => Some("message"),
+            Outbound::Event(SignalingEvent::Created { .. }) => Some("created"),
+            Outbound::Event(SignalingEvent::Join { .. }) => Some("join"),
+            Outbound::Event(SignalingEvent::Joined { .. }) => Some("joined"),
+            Outbound::Event(SignalingEvent::Ready { .. }) => Some("ready"),
+            Outbound::Event(SignalingEvent::Message { .. }) => Some("message"),
             Outbound::Said(_) => Some("said"),
             _ => None,
         })

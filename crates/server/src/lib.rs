@@ -2,8 +2,9 @@
 //! ([`rooms`]), the classic WebRTC codelab's Socket.IO protocol
 //! ([`socketio`]), a plain WebSocket JSON protocol at `/ws` ([`ws`]), and the
 //! web app ([`web`]), embedded in the binary or served from a folder;
-//! [`client`] is a Rust client for the `/ws` protocol; [`cluster`] shares
-//! rooms between processes through Redis; [`config`] reads `--config`.
+//! [`cluster`] shares rooms between processes through Redis; [`config`]
+//! reads `--config`. The wire types of both protocols, and a Rust client
+//! for `/ws`, are the `realtimer-signaling` crate's.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), realtimer_server::ServerError> {
@@ -13,7 +14,6 @@
 //! # }
 //! ```
 
-pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod hub;
@@ -34,7 +34,7 @@ use tokio::net::TcpListener;
 
 pub use cluster::{ClusterConfig, ClusterError};
 pub use config::{ConfigError, ConfigFile, SignalingArgs};
-pub use hub::{Hub, Outbound};
+pub use hub::{Hub, Outbound, Relayed};
 pub use rooms::{ClientId, RoomError, Rooms, RoomsConfig};
 
 /// Settings of the HTTP server.

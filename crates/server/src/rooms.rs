@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use realtimer_signaling::ErrorCode;
+
 /// Identifies one connected client inside the server (any front).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClientId(pub u64);
@@ -109,20 +111,20 @@ pub enum RoomError {
 }
 
 impl RoomError {
-    /// A short stable code for the error, for machine-readable replies.
-    pub fn code(&self) -> &'static str {
+    /// The error's stable code on the wire (`docs/signaling.md`).
+    pub fn code(&self) -> ErrorCode {
         match self {
             Self::EmptyRoomName | Self::RoomNameTooLong { .. } | Self::RoomNameInvalid => {
-                "bad-room-name"
+                ErrorCode::BadRoomName
             }
-            Self::TooManyRooms { .. } | Self::TooManyClients { .. } => "server-full",
-            Self::AlreadyInRoom { .. } => "already-in-room",
-            Self::NotInRoom => "not-in-room",
-            Self::MessageTooLarge { .. } => "message-too-large",
-            Self::RateLimited => "rate-limited",
-            Self::UnknownClient => "unknown-client",
-            Self::Malformed(_) => "malformed",
-            Self::Unavailable(_) => "server-busy",
+            Self::TooManyRooms { .. } | Self::TooManyClients { .. } => ErrorCode::ServerFull,
+            Self::AlreadyInRoom { .. } => ErrorCode::AlreadyInRoom,
+            Self::NotInRoom => ErrorCode::NotInRoom,
+            Self::MessageTooLarge { .. } => ErrorCode::MessageTooLarge,
+            Self::RateLimited => ErrorCode::RateLimited,
+            Self::UnknownClient => ErrorCode::UnknownClient,
+            Self::Malformed(_) => ErrorCode::Malformed,
+            Self::Unavailable(_) => ErrorCode::ServerBusy,
         }
     }
 }

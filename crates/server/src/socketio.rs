@@ -25,7 +25,10 @@ use socketioxide::layer::SocketIoLayer;
 use socketioxide::{SendError, SocketError, SocketIo};
 use tracing::{debug, info};
 
-use crate::hub::{Deliver, Delivery, Hub, Outbound, LOG_PREFIX};
+use realtimer_signaling::codelab::{CodelabEvent, LOG_PREFIX};
+use realtimer_signaling::SignalingEvent;
+
+use crate::hub::{Deliver, Delivery, Hub, Outbound};
 use crate::now;
 use crate::rooms::{ClientId, RoomError};
 
@@ -107,7 +110,7 @@ impl Deliver for SocketSink {
             return Delivery::Gone;
         };
         let received = match &event {
-            Outbound::Message { received, .. } => Some(*received),
+            Outbound::Event(SignalingEvent::Message { data, .. }) => Some(data.received),
             _ => None,
         };
         match emit(&socket, event) {
@@ -169,40 +172,49 @@ fn register(socket: &SocketRef, hub: &Hub, sockets: &SocketIo) -> Result<(), Roo
     // socketioxide calls them in arrival order but spawns their futures,
     // and signaling must keep the order (an offer before its candidates).
     let h = hub.clone();
-    socket.on("create or join", move |TryData::<Value>(room)| {
-        match room {
-            Ok(Value::String(room)) => h.create_or_join(id, &room, now()),
-            Ok(other) => h.reject(
-                id,
-                RoomError::Malformed(format!("the room must be a string, not {}", kind(&other))),
-                now(),
-            ),
-            Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
-        }
-        ready(())
-    });
-    let h = hub.clone();
-    socket.on("message", move |TryData::<Value>(data)| {
-        match data {
-            Ok(data) => {
-                let len = json_len(&data);
-                h.message(id, data, len, true, now());
+    socket.on(
+        CodelabEvent::CreateOrJoin.name(),
+        move |TryData::<Value>(room)| {
+            match room {
+                Ok(Value::String(room)) => h.create_or_join(id, &room, now()),
+                Ok(other) => h.reject(
+                    id,
+                    RoomError::Malformed(format!(
+                        "the room must be a string, not {}",
+                        kind(&other)
+                    )),
+                    now(),
+                ),
+                Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
             }
-            Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
-        }
-        ready(())
-    });
+            ready(())
+        },
+    );
     let h = hub.clone();
-    socket.on("bye", move || {
+    socket.on(
+        CodelabEvent::Message.name(),
+        move |TryData::<Value>(data)| {
+            match data {
+                Ok(data) => {
+                    let len = json_len(&data);
+                    h.message(id, data, len, true, now());
+                }
+                Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
+            }
+            ready(())
+        },
+    );
+    let h = hub.clone();
+    socket.on(CodelabEvent::Bye.name(), move || {
         info!(client = id.0, "received bye");
         h.leave(id, now());
         ready(())
     });
     let h = hub.clone();
-    socket.on("ipaddr", move |s: SocketRef| {
+    socket.on(CodelabEvent::Ipaddr.name(), move |s: SocketRef| {
         if h.admit(id, now()) {
             for address in host_ipv4_addresses() {
-                let _ = s.emit("ipaddr", &address.to_string());
+                let _ = s.emit(CodelabEvent::Ipaddr.name(), &address.to_string());
             }
         }
         ready(())
@@ -262,20 +274,29 @@ fn kind(value: &Value) -> &'static str {
 /// are spread into several arguments by socketioxide, so single values that
 /// may be arrays are wrapped in a 1-tuple.
 fn emit(socket: &SocketRef, event: Outbound) -> Result<(), socketioxide::SendError> {
+    use CodelabEvent as E;
+    let event = match event {
+        Outbound::Event(event) => event,
+        Outbound::Log(line) => return socket.emit(E::Log.name(), &(line,)),
+        Outbound::Said(data) => {
+            return socket.emit(E::Log.name(), &((LOG_PREFIX, "Client said: ", &*data),))
+        }
+    };
     match event {
-        Outbound::Created { room, id } => socket.emit("created", &(room, id)),
-        Outbound::Join { room } => socket.emit("join", &(room,)),
-        Outbound::Joined { room, id } => socket.emit("joined", &(room, id)),
+        SignalingEvent::Created { room, id } => socket.emit(E::Created.name(), &(room, id)),
+        SignalingEvent::Join { room } => socket.emit(E::Join.name(), &(room,)),
+        SignalingEvent::Joined { room, id } => socket.emit(E::Joined.name(), &(room, id)),
         // The codelab's step 5 emits `ready` without arguments.
-        Outbound::Ready { .. } => socket.emit("ready", &[(); 0]),
-        Outbound::Full { room } => socket.emit("full", &(room,)),
-        Outbound::Message { data, .. } => socket.emit("message", &(&*data,)),
-        Outbound::Log(line) => socket.emit("log", &(line,)),
-        Outbound::Said(data) => socket.emit("log", &((LOG_PREFIX, "Client said: ", &*data),)),
-        Outbound::Error { code, message } => socket.emit("refused", &(code, message)),
+        SignalingEvent::Ready { .. } => socket.emit(E::Ready.name(), &[(); 0]),
+        SignalingEvent::Full { room } => socket.emit(E::Full.name(), &(room,)),
+        SignalingEvent::Message { data, .. } => socket.emit(E::Message.name(), &(&*data.data,)),
+        SignalingEvent::Error { code, message } => {
+            socket.emit(E::Refused.name(), &(code.as_str(), message))
+        }
         // The codelab tells peers about departures only through their own
-        // `message`('bye'); nothing to send here.
-        Outbound::Left { .. } => Ok(()),
+        // `message`('bye'); `welcome` and `pong` are `/ws` frames the hub
+        // never sends: nothing to send here.
+        _ => Ok(()),
     }
 }
 

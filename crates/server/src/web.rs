@@ -186,6 +186,8 @@ mod tests {
     #[test]
     fn the_app_is_embedded() {
         assert!(EMBEDDED.get_file("index.html").is_some());
-        assert!(EMBEDDED.get_file(SOCKET_IO_CLIENT).is_some());
+        // The built-in client is the script the web app ships.
+        let shipped = EMBEDDED.get_file("socket.io/socket.io.js").unwrap();
+        assert_eq!(shipped.contents(), SOCKET_IO_CLIENT.as_bytes());
     }
 }

@@ -6,11 +6,10 @@ use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgr
 use axum::extract::State;
 use axum::response::Response;
 use futures_util::SinkExt;
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use realtimer_signaling::{SignalingEvent, SignalingRequest};
 use tracing::debug;
 
-use crate::hub::{Hub, Outbound};
+use crate::hub::{Hub, Outbound, Relayed};
 use crate::now;
 use crate::rooms::RoomError;
 
@@ -31,36 +30,6 @@ pub const READ_BUFFER: usize = 1024;
 /// tungstenite's default is 128 KiB.
 pub const WRITE_BUFFER: usize = 8 * 1024;
 
-/// A request from a client.
-#[derive(Debug, Deserialize)]
-#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
-enum Request {
-    /// Create or join a room.
-    Join { room: String },
-    /// Relay `data` to the other members.
-    Message { data: Value },
-    /// Leave the room.
-    Leave,
-    /// Liveness check; answered with `pong`.
-    Ping,
-}
-
-/// An event to a client.
-#[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "kebab-case")]
-enum Reply<'a> {
-    Welcome { id: &'a str },
-    Created { room: &'a str, id: &'a str },
-    Join { room: &'a str },
-    Joined { room: &'a str, id: &'a str },
-    Ready { room: &'a str },
-    Full { room: &'a str },
-    Message { from: &'a str, data: &'a Value },
-    Left { room: &'a str, id: &'a str },
-    Error { code: &'a str, message: &'a str },
-    Pong,
-}
-
 /// `GET /ws`: upgrades to a WebSocket speaking the JSON protocol.
 pub async fn handler(State(hub): State<Hub>, upgrade: WebSocketUpgrade) -> Response {
     upgrade
@@ -71,24 +40,9 @@ pub async fn handler(State(hub): State<Hub>, upgrade: WebSocketUpgrade) -> Respo
         .on_upgrade(move |socket| serve(socket, hub))
 }
 
-fn encode(reply: &Reply<'_>) -> Message {
+fn encode(event: &SignalingEvent<Relayed>) -> Message {
     // Serializing these types cannot fail (string keys, JSON values).
-    Message::Text(serde_json::to_string(reply).unwrap_or_default().into())
-}
-
-fn reply_for(event: &Outbound) -> Option<Reply<'_>> {
-    Some(match event {
-        Outbound::Created { room, id } => Reply::Created { room, id },
-        Outbound::Join { room } => Reply::Join { room },
-        Outbound::Joined { room, id } => Reply::Joined { room, id },
-        Outbound::Ready { room } => Reply::Ready { room },
-        Outbound::Full { room } => Reply::Full { room },
-        Outbound::Message { from, data, .. } => Reply::Message { from, data },
-        Outbound::Left { room, id } => Reply::Left { room, id },
-        Outbound::Error { code, message } => Reply::Error { code, message },
-        // The codelab's console lines are for Socket.IO clients only.
-        Outbound::Log(_) | Outbound::Said(_) => return None,
-    })
+    Message::Text(serde_json::to_string(event).unwrap_or_default().into())
 }
 
 async fn serve(mut socket: WebSocket, hub: Hub) {
@@ -96,9 +50,9 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
         Ok(registered) => registered,
         Err(e) => {
             let _ = socket
-                .send(encode(&Reply::Error {
+                .send(encode(&SignalingEvent::Error {
                     code: e.code(),
-                    message: &e.to_string(),
+                    message: e.to_string(),
                 }))
                 .await;
             let _ = socket
@@ -111,7 +65,7 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
         }
     };
     if socket
-        .send(encode(&Reply::Welcome { id: &name }))
+        .send(encode(&SignalingEvent::Welcome { id: name.clone() }))
         .await
         .is_err()
     {
@@ -142,7 +96,7 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
                 match frame {
                     Some(Ok(Message::Text(text))) => {
                         if handle_text(&hub, id, text.as_str()) {
-                            let _ = socket.send(encode(&Reply::Pong)).await;
+                            let _ = socket.send(encode(&SignalingEvent::Pong)).await;
                         }
                     }
                     Some(Ok(Message::Binary(_))) => hub.reject(
@@ -174,11 +128,12 @@ async fn write_queued(
 ) -> Result<(), axum::Error> {
     let mut next = Some(first);
     while let Some(event) = next {
-        if let Some(reply) = reply_for(&event) {
-            socket.feed(encode(&reply)).await?;
-        }
-        if let Outbound::Message { received, .. } = event {
-            relayed.push(received);
+        // The codelab's console lines are for Socket.IO clients only.
+        if let Outbound::Event(event) = event {
+            socket.feed(encode(&event)).await?;
+            if let SignalingEvent::Message { data, .. } = event {
+                relayed.push(data.received);
+            }
         }
         next = outbound.try_recv().ok();
     }
@@ -192,7 +147,7 @@ async fn write_queued(
 
 /// Handles one text frame; true if it was a ping to answer.
 fn handle_text(hub: &Hub, id: crate::rooms::ClientId, text: &str) -> bool {
-    let request: Request = match serde_json::from_str(text) {
+    let request: SignalingRequest = match serde_json::from_str(text) {
         Ok(request) => request,
         Err(e) => {
             hub.reject(
@@ -204,13 +159,13 @@ fn handle_text(hub: &Hub, id: crate::rooms::ClientId, text: &str) -> bool {
         }
     };
     match request {
-        Request::Join { room } => hub.create_or_join(id, &room, now()),
-        Request::Message { data } => {
+        SignalingRequest::Join { room } => hub.create_or_join(id, &room, now()),
+        SignalingRequest::Message { data } => {
             // The frame's length bounds the message's; cheaper than re-encoding.
             hub.message(id, data, text.len(), false, now());
         }
-        Request::Leave => hub.leave(id, now()),
-        Request::Ping => return hub.admit(id, now()),
+        SignalingRequest::Leave => hub.leave(id, now()),
+        SignalingRequest::Ping => return hub.admit(id, now()),
     }
     false
 }

@@ -3,7 +3,7 @@
 //! coturn, the Node scripts that drive Chromium (`tests/browser`), the
 //! libwebrtc peer (`/work/shared/interop/libwebrtc-peer`), `realtimer
 //! serve` and Redis; network namespaces; test certificates; in-process
-//! `PeerConnection` pairs (feature `pc`) and the signaling server in a
+//! `PeerConnection` pairs and the signaling loops' rule (feature `pc`) and the signaling server in a
 //! thread (feature `server`).
 //!
 //! A dev-dependency only (`publish = false`). Helpers panic with a message
@@ -25,4 +25,6 @@ pub mod relay_pair;
 pub mod serve;
 #[cfg(feature = "server")]
 pub mod server;
+#[cfg(feature = "pc")]
+pub mod session;
 pub mod turn_client;

@@ -1,13 +1,15 @@
-//! The Rust signaling client (`realtimer_server::client`) against the real
-//! server: rooms, relayed offer/answer/candidates, full, left, errors.
-
-use realtimer_test_support::{ports, server};
+//! The Rust signaling client against the real server, over `ws://` and
+//! `wss://`: rooms, relayed offer/answer/candidates, full, left, errors.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use realtimer_server::client::{ClientError, SignalingClient, SignalingEvent, SignalingEvents};
-use realtimer_server::ServerConfig;
+use realtimer_server::{ServerConfig, TlsConfig};
+use realtimer_signaling::{
+    ClientError, ClientOptions, ErrorCode, SignalingClient, SignalingEvent, SignalingEvents,
+};
+use realtimer_test_support::certificate::TestCertificate;
+use realtimer_test_support::{ports, server};
 use serde_json::json;
 
 async fn next(events: &mut SignalingEvents) -> SignalingEvent {
@@ -24,22 +26,10 @@ async fn native_peers_meet_in_a_room_and_exchange_offer_answer_candidates() {
 
     let (a, mut a_events) = SignalingClient::connect(&url, "native").await.unwrap();
     let a_id = a_events.id().to_owned();
-    assert_eq!(
-        next(&mut a_events).await,
-        SignalingEvent::Created {
-            room: "native".into(),
-            id: a_id.clone()
-        }
-    );
+    assert!(a_events.created(), "the first member creates the room");
     let (b, mut b_events) = SignalingClient::connect(&url, "native").await.unwrap();
     let b_id = b_events.id().to_owned();
-    assert_eq!(
-        next(&mut b_events).await,
-        SignalingEvent::Joined {
-            room: "native".into(),
-            id: b_id.clone()
-        }
-    );
+    assert!(!b_events.created(), "the second joins it");
     assert!(matches!(
         next(&mut b_events).await,
         SignalingEvent::Ready { .. }
@@ -91,12 +81,10 @@ async fn native_peers_meet_in_a_room_and_exchange_offer_answer_candidates() {
     assert_eq!(next(&mut b_events).await, SignalingEvent::Pong);
 
     // A third is refused; dropping A's sender closes it and B is told.
-    let (_c, mut c_events) = SignalingClient::connect(&url, "native").await.unwrap();
-    assert_eq!(
-        next(&mut c_events).await,
-        SignalingEvent::Full {
-            room: "native".into()
-        }
+    let full = SignalingClient::connect(&url, "native").await;
+    assert!(
+        matches!(&full, Err(ClientError::RoomFull { room }) if room == "native"),
+        "{full:?}"
     );
     drop(a);
     assert_eq!(
@@ -126,14 +114,14 @@ async fn refusals_arrive_as_error_events_and_leave_then_join_works() {
     let addr = server::start_server(config);
     let url = format!("ws://{addr}/ws");
     let (a, mut events) = SignalingClient::connect(&url, "one").await.unwrap();
-    assert!(matches!(
-        next(&mut events).await,
-        SignalingEvent::Created { .. }
-    ));
+    assert!(events.created());
     a.send(json!("x".repeat(200))).await.unwrap();
     assert!(matches!(
         next(&mut events).await,
-        SignalingEvent::Error { code, .. } if code == "message-too-large"
+        SignalingEvent::Error {
+            code: ErrorCode::MessageTooLarge,
+            ..
+        }
     ));
     a.leave().await.unwrap();
     a.join("two").await.unwrap();
@@ -147,8 +135,68 @@ async fn refusals_arrive_as_error_events_and_leave_then_join_works() {
 }
 
 #[tokio::test]
-async fn connecting_to_nothing_is_an_error() {
+async fn connecting_to_nothing_or_a_bad_room_is_an_error() {
     let port = ports::free_tcp_port();
     let result = SignalingClient::connect(&format!("ws://127.0.0.1:{port}/ws"), "r").await;
-    assert!(matches!(result, Err(ClientError::WebSocket(_))));
+    assert!(
+        matches!(result, Err(ClientError::Unreachable { .. })),
+        "{result:?}"
+    );
+    let result = SignalingClient::connect(&format!("http://127.0.0.1:{port}/ws"), "r").await;
+    assert!(
+        matches!(result, Err(ClientError::InvalidUrl { .. })),
+        "{result:?}"
+    );
+
+    let addr = server::start_server(ServerConfig::default());
+    let result = SignalingClient::connect(&format!("ws://{addr}/ws"), "bad\nname").await;
+    assert!(
+        matches!(
+            result,
+            Err(ClientError::Refused {
+                code: ErrorCode::BadRoomName,
+                ..
+            })
+        ),
+        "{result:?}"
+    );
+}
+
+/// `wss://` against serve's HTTPS with a test CA: two peers meet and
+/// relay; a client that does not trust the CA cannot connect.
+#[tokio::test]
+async fn wss_with_a_test_certificate() {
+    let cert = TestCertificate::new();
+    let addr = server::start_server(ServerConfig {
+        tls: Some(TlsConfig {
+            cert: cert.cert.clone(),
+            key: cert.key.clone(),
+        }),
+        ..ServerConfig::default()
+    });
+    let url = format!("wss://localhost:{}/ws", addr.port());
+    let options = ClientOptions::trusting_pem(&cert.ca_pem).unwrap();
+    let (a, _a_events) = SignalingClient::connect_with(&url, "secure", &options)
+        .await
+        .unwrap();
+    let (_b, mut b_events) = SignalingClient::connect_with(&url, "secure", &options)
+        .await
+        .unwrap();
+    assert!(matches!(
+        next(&mut b_events).await,
+        SignalingEvent::Ready { .. }
+    ));
+    a.send(json!({"type": "bye"})).await.unwrap();
+    assert!(matches!(
+        next(&mut b_events).await,
+        SignalingEvent::Message { data, .. } if data == json!({"type": "bye"})
+    ));
+
+    let other = TestCertificate::new();
+    let untrusted = ClientOptions::trusting_pem(&other.ca_pem).unwrap();
+    let result = SignalingClient::connect_with(&url, "secure2", &untrusted).await;
+    assert!(
+        matches!(result, Err(ClientError::Unreachable { .. })),
+        "{result:?}"
+    );
 }
