@@ -6,8 +6,10 @@
 //! datagrams) straight into the core, and what the core gives back is sent
 //! in batches ([`realtimer_udp::SendQueue`]: GSO trains, sendmmsg across
 //! clients).
-//! Under load a round that found several messages waits 200 µs before the
-//! next poll (interrupt moderation), so every wake-up finds a batch. No
+//! When the arrival rate is high enough that a batch gathers within a few
+//! tens of microseconds, a round waits that long before the next poll
+//! (adaptive interrupt moderation, [`Moderation`]); at lighter loads it
+//! answers at once, so batching costs no latency there. No
 //! task switch, allocation or channel hop per datagram. TCP and TLS
 //! clients run as tokio tasks ([`crate::streams`]) that hand messages
 //! to this thread through a bounded queue and a mio waker, and receive
@@ -23,6 +25,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::num::NonZeroU64;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -133,10 +136,14 @@ const INPUTS_PER_ROUND: usize = 256;
 /// Receive calls (each up to `BATCH_SIZE` datagrams) on one socket before
 /// the next socket's turn.
 const RECEIVES_PER_TURN: usize = 2;
-/// A round that read this many messages waits [`COALESCE`] before the
+/// See [`Moderation`].
 /// next poll.
-const COALESCE_MIN: usize = 8;
-const COALESCE: Duration = Duration::from_micros(200);
+const COALESCE_BATCH: f64 = 8.0;
+const COALESCE_MAX: Duration = Duration::from_micros(60);
+const RATE_WINDOW: Duration = Duration::from_millis(2);
+/// Timer slack of the driver's thread: a 40 µs wait must not become 90
+/// (Linux's default slack is 50 µs).
+const TIMER_SLACK_NS: u64 = 2_000;
 /// Runs of datagrams queued (from sockets read one after another) before
 /// they are sent: one `sendmmsg` then carries many clients' datagrams.
 const SEND_BATCH: usize = 64;
@@ -365,6 +372,10 @@ impl Drop for Driver {
 
 impl Driver {
     fn run(mut self) {
+        if let Err(e) = rustix::thread::set_current_timer_slack(NonZeroU64::new(TIMER_SLACK_NS)) {
+            debug!("timer slack: {e}");
+        }
+        let mut moderation = Moderation::new(now());
         let mut events = Events::with_capacity(1024);
         let mut received = Received::new();
         let mut inputs_pending = false;
@@ -427,14 +438,16 @@ impl Driver {
             self.flush();
             self.handle_events();
             self.flush();
-            // Interrupt moderation, as network cards do: under load (this
-            // round brought several messages, and read every socket dry)
-            // wait a moment, so the next round finds a batch. Fewer
-            // wake-ups of this thread, and receivers woken once per burst,
-            // for at most COALESCE more latency; a quiet server answers at
-            // once, and one with a backlog goes on at once.
-            if arrived >= COALESCE_MIN && self.ready.is_empty() && !inputs_pending {
-                std::thread::sleep(COALESCE);
+            // Interrupt moderation, as network cards do: when datagrams
+            // come fast enough that a batch gathers in a short wait (and
+            // every socket was read dry), wait for it. Fewer wake-ups of
+            // this thread, and receivers woken once per burst; a server at
+            // light or paced load answers at once, and one with a backlog
+            // goes on at once.
+            if let Some(wait) = moderation.after_round(now, arrived) {
+                if self.ready.is_empty() && !inputs_pending {
+                    std::thread::sleep(wait);
+                }
             }
         }
     }
@@ -822,5 +835,86 @@ impl Sockets for SocketTable<'_> {
     fn udp(&self, local: SocketAddr) -> Option<(BorrowedFd<'_>, &UdpSocketState)> {
         let slot = self.sockets.get(*self.by_address.get(&local)?)?.as_ref()?;
         Some((slot.socket.as_fd(), &slot.state))
+    }
+}
+
+/// Adaptive interrupt moderation: the arrival rate measured over short
+/// windows decides whether the next round waits for a batch. A wait of
+/// `COALESCE_BATCH / rate` gathers a batch of about that many datagrams;
+/// it is taken only when it is at most [`COALESCE_MAX`], so it adds at
+/// most that (half on average) to a datagram's time in the server. Below
+/// that rate (a few tens of thousands of datagrams a second) each round
+/// answers at once: batching would cost latency and save little.
+#[derive(Debug)]
+struct Moderation {
+    window_start: Instant,
+    arrived: usize,
+    /// Datagrams per second in the last full window.
+    rate: f64,
+}
+
+impl Moderation {
+    fn new(now: Instant) -> Self {
+        Moderation {
+            window_start: now,
+            arrived: 0,
+            rate: 0.0,
+        }
+    }
+
+    /// Counts a round's arrivals; the wait before the next poll, if any.
+    fn after_round(&mut self, now: Instant, arrived: usize) -> Option<Duration> {
+        self.arrived += arrived;
+        let elapsed = now.saturating_duration_since(self.window_start);
+        if elapsed >= RATE_WINDOW {
+            self.rate = self.arrived as f64 / elapsed.as_secs_f64();
+            self.arrived = 0;
+            self.window_start = now;
+        }
+        if arrived == 0 || self.rate <= 0.0 {
+            return None;
+        }
+        let wait = Duration::from_secs_f64(COALESCE_BATCH / self.rate);
+        (wait <= COALESCE_MAX).then_some(wait)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds rounds of `per_round` arrivals every `every`; the last wait.
+    fn steady(per_round: usize, every: Duration) -> Option<Duration> {
+        let start = now();
+        let mut moderation = Moderation::new(start);
+        let mut wait = None;
+        // 10 ms of rounds: several rate windows.
+        let rounds = (Duration::from_millis(10).as_nanos() / every.as_nanos()) as u32;
+        for i in 1..=rounds {
+            wait = moderation.after_round(start + every * i, per_round);
+        }
+        wait
+    }
+
+    #[test]
+    fn paced_loads_are_answered_at_once() {
+        // 20k datagrams/s, one at a time: a batch of 8 would take 400 µs.
+        assert_eq!(steady(1, Duration::from_micros(50)), None);
+        // 100k/s: 80 µs for a batch, still too long a wait.
+        assert_eq!(steady(1, Duration::from_micros(10)), None);
+    }
+
+    #[test]
+    fn heavy_loads_wait_for_a_batch() {
+        // 400k/s: 8 arrive in 20 µs.
+        let wait = steady(4, Duration::from_micros(10)).unwrap();
+        assert!(wait <= COALESCE_MAX);
+        let micros = wait.as_secs_f64() * 1e6;
+        assert!((19.0..=21.0).contains(&micros), "{wait:?}");
+        // Nothing arrived this round: no wait.
+        let start = now();
+        let mut moderation = Moderation::new(start);
+        moderation.after_round(start + RATE_WINDOW, 1000);
+        assert_eq!(moderation.after_round(start + RATE_WINDOW * 2, 0), None);
     }
 }
