@@ -58,8 +58,10 @@ impl fmt::Display for Direction {
 /// One `a=` line. Known attributes are typed; the rest are kept verbatim as
 /// [`Attribute::Other`]. The order of attributes in a section is preserved.
 ///
-/// A known attribute name with a value that does not follow its grammar is a
-/// parse error rather than silently becoming `Other`.
+/// A known attribute whose value does not follow its grammar is a parse
+/// error when its value changes what we do (ICE credentials, fingerprint,
+/// DTLS role, candidates, codecs, SCTP port, BUNDLE group, mid); any other
+/// is kept as `Other`, verbatim, with a debug log.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum Attribute {
@@ -120,7 +122,9 @@ pub enum Attribute {
     Direction(Direction),
     /// `a=bundle-only` (RFC 8843 §6).
     BundleOnly,
-    /// Any other attribute, verbatim: `a=<name>` or `a=<name>:<value>`.
+    /// Any other attribute, verbatim: `a=<name>` or `a=<name>:<value>`;
+    /// also a known one whose value does not parse, where the value changes
+    /// nothing essential (see the type's doc).
     Other {
         /// Attribute name.
         name: String,
@@ -165,6 +169,25 @@ pub const KNOWN_ATTRIBUTES: [&str; 31] = [
     "bundle-only",
 ];
 
+/// Attributes whose value changes what a peer does with the session: a
+/// malformed one refuses the whole description. Any other known attribute
+/// that does not parse is kept as [`Attribute::Other`] (with a debug log),
+/// as libwebrtc does: one odd line that changes nothing we do (Pion and
+/// older libwebrtc write `a=msid-semantic: WMS ` with no identifiers, for
+/// instance) must not stop a call.
+const STRICT_ATTRIBUTES: [&str; 10] = [
+    "candidate",
+    "fingerprint",
+    "ice-ufrag",
+    "ice-pwd",
+    "setup",
+    "rtpmap",
+    "fmtp",
+    "sctp-port",
+    "group",
+    "mid",
+];
+
 /// Maps a known attribute name to the `&'static str` used in error reports.
 fn static_name(name: &str) -> &'static str {
     KNOWN_ATTRIBUTES
@@ -187,17 +210,28 @@ impl Attribute {
                 expected: "an attribute name without spaces",
             });
         }
-        Self::parse_known(name, value)
-            .unwrap_or_else(|| {
-                Ok(Self::Other {
-                    name: name.to_owned(),
-                    value: value.map(str::to_owned),
+        let other = || Self::Other {
+            name: name.to_owned(),
+            value: value.map(str::to_owned),
+        };
+        match Self::parse_known(name, value) {
+            None => Ok(other()),
+            Some(Ok(a)) => Ok(a),
+            Some(Err(expected)) if STRICT_ATTRIBUTES.contains(&name) => {
+                Err(ParseErrorKind::InvalidAttribute {
+                    name: static_name(name),
+                    expected,
                 })
-            })
-            .map_err(|expected| ParseErrorKind::InvalidAttribute {
-                name: static_name(name),
-                expected,
-            })
+            }
+            Some(Err(expected)) => {
+                tracing::debug!(
+                    attribute = name,
+                    expected,
+                    "keeping a malformed attribute as unknown"
+                );
+                Ok(other())
+            }
+        }
     }
 
     /// `None` when the name is not one we type.
