@@ -1,13 +1,15 @@
-//! Interop with libwebrtc (Node's @roamhq/wrtc, through
-//! /work/shared/interop/libwebrtc-peer): its `--mode test` runs its 13
-//! cases against our PeerConnection echoing, in a loopback-only network
-//! namespace (run-netns.sh). The outer test copies the peer folder to a
-//! temp dir, `npm ci`s it and runs relay + libwebrtc + this test binary's
-//! `echo_peer_for_libwebrtc` inside the namespace.
+//! Interop with native peers over tests/peers/js's JSON signaling relay:
+//! libwebrtc (Node's @roamhq/wrtc) and werift run peer-wrtc.js's 13 cases
+//! against our PeerConnection echoing, and we run the same cases against
+//! them echoing; Pion v3 (tests/peers/pion, Go) echoes while we test. Each
+//! round runs in a loopback-only network namespace (run-netns.sh): the
+//! outer test copies the peer folder to a temp dir, `npm ci`s it (builds
+//! the Go peer) and runs relay + the other peer + this test binary's
+//! `echo_peer_for_libwebrtc` or `tester_peer_for_libwebrtc` inside it.
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use realtimer::{
@@ -150,14 +152,27 @@ fn env_peer() -> Option<(String, bool)> {
     Some((url, offerer))
 }
 
+/// Prints how long the negotiated channel (it opens with the SCTP
+/// association) took from the start of signaling: the setup time of each
+/// peer, compared across runs (ICE, DTLS and SCTP handshakes together).
+fn report_setup_time(neg: &DataChannel, started: Instant) {
+    let neg = neg.clone();
+    tokio::spawn(async move {
+        if neg.wait_open().await {
+            println!("SETUP_MS {:.1}", started.elapsed().as_secs_f64() * 1e3);
+        }
+    });
+}
+
 /// Our echo peer; runs only inside the namespace (REALTIMER_WRTC_URL set).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by libwebrtc_tests_rust_echo inside a network namespace"]
+#[ignore = "run by the *_tests_rust_echo tests inside a network namespace"]
 async fn echo_peer_for_libwebrtc() {
     let Some((url, offerer)) = env_peer() else {
         return;
     };
     let (pc, neg, control) = wrtc_shaped_peer(offerer).await;
+    report_setup_time(&neg, Instant::now());
     tokio::spawn(echo(neg));
     if let Some(control) = control {
         tokio::spawn(echo(control));
@@ -166,61 +181,161 @@ async fn echo_peer_for_libwebrtc() {
         tokio::spawn(echo(dc));
     })
     .await;
-    let _ = task.await;
+    let ended = task.await;
     pc.close().await;
+    fail_on_panic(ended);
 }
 
-/// Our tester: peer-wrtc.js's 13 cases against libwebrtc echoing; runs only
-/// inside the namespace (REALTIMER_WRTC_URL set).
+/// A panic in a spawned task (the signaling loop's `unwrap`s) fails the
+/// test that spawned it: tokio catches it and returns it from `await`, so
+/// without this the test would report `ok`. Tokio's hook has printed it.
+fn fail_on_panic(ended: Result<(), tokio::task::JoinError>) {
+    if let Err(e) = ended {
+        if e.is_panic() {
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// Our tester: peer-wrtc.js's cases (those in REALTIMER_WRTC_CASES, a comma
+/// list, when set) against a peer echoing; runs only inside the namespace
+/// (REALTIMER_WRTC_URL set).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "run by rust_tests_libwebrtc_echo inside a network namespace"]
+#[ignore = "run by the rust_tests_*_echo tests inside a network namespace"]
 async fn tester_peer_for_libwebrtc() {
     let Some((url, offerer)) = env_peer() else {
         return;
     };
+    let cases = std::env::var("REALTIMER_WRTC_CASES").ok();
     let (pc, neg, _control) = wrtc_shaped_peer(offerer).await;
+    report_setup_time(&neg, Instant::now());
     let (tx, task) = signaling(&pc, &url, offerer, |dc| {
         println!("remote channel (ignored by tester) {}", dc.label());
     })
     .await;
-    let (_passed, failed) = wrtc_cases::Tester::new(pc.clone(), neg).run_all().await;
+    let (_passed, failed) = wrtc_cases::Tester::new(pc.clone(), neg)
+        .run(|name| {
+            cases
+                .as_deref()
+                .is_none_or(|c| c.split(',').any(|w| w == name))
+        })
+        .await;
     let _ = tx.send(SessionMessage::Bye.to_value());
     tokio::time::sleep(Duration::from_millis(200)).await;
-    task.abort();
+    if !task.is_finished() {
+        task.abort();
+    }
+    let ended = task.await;
     pc.close().await;
+    if ended.as_ref().is_err_and(|e| e.is_cancelled()) {
+        // Aborted above: still running, so it never panicked.
+    } else {
+        fail_on_panic(ended);
+    }
     assert_eq!(failed, 0);
+}
+
+/// The other peer of a round.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Peer {
+    /// libwebrtc in Node (@roamhq/wrtc), peer-wrtc.js.
+    Libwebrtc,
+    /// werift 0.25 (TypeScript), peer-wrtc.js `--stack werift`.
+    Werift,
+    /// Pion v3.1 (Go), tests/peers/pion: echoes only.
+    Pion,
+}
+
+impl Peer {
+    /// The cases this peer can pass (`None`: all 13), with why the others
+    /// are left out; docs/interop.md lists the same.
+    fn cases(self) -> Option<&'static str> {
+        match self {
+            Peer::Libwebrtc => None,
+            // werift 0.25.2 sends an empty message as a DATA chunk with no
+            // user data (RFC 8831 §6.6 wants PPID 56/57 and one byte), which
+            // stalls the association; it takes at most 64 KiB; it reports
+            // ordered = true for channels the other side opened unordered.
+            Peer::Werift => Some(
+                "text,binary-1,binary-64000,negotiated-5,protocol-chat,photo,ordered-burst,close",
+            ),
+            // Pion v3.1.56 writes no a=max-message-size and keeps a 64 KiB
+            // send limit; it reports ordered = true for an unordered
+            // maxRetransmits-0 channel the other side opened.
+            Peer::Pion => Some(
+                "text,text-empty,binary-0,binary-1,binary-64000,negotiated-5,protocol-chat,photo,ordered-burst,lifetime-1000,close",
+            ),
+        }
+    }
+
+    /// The command line of this peer in `mode` (echo or test) and `role`.
+    fn command(self, mode: &str, role: &str, pion: &Path) -> String {
+        let cases = self
+            .cases()
+            .map(|c| format!(" --cases {c}"))
+            .unwrap_or_default();
+        match self {
+            Peer::Libwebrtc => {
+                format!("node peer-wrtc.js --url $URL --role {role} --mode {mode} --timeout 150{cases}")
+            }
+            Peer::Werift => format!(
+                "node peer-wrtc.js --stack werift --url $URL --role {role} --mode {mode} --timeout 150{cases}"
+            ),
+            Peer::Pion => {
+                assert_eq!(mode, "echo", "the Pion peer only echoes");
+                format!("{} --url $URL --role {role} --timeout 150", pion.display())
+            }
+        }
+    }
 }
 
 /// Which side runs peer-wrtc.js's cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tester {
-    Libwebrtc,
+    Other,
     Rust,
 }
 
-/// One round in a fresh loopback-only namespace: relay, libwebrtc and this
-/// binary's ignored peer test; returns the tester's `N passed, N failed`
-/// and everything printed.
-fn run_round(dir: &Path, rust_role: &str, tester: Tester) -> (usize, usize, String) {
-    let wrtc_role = if rust_role == "offerer" {
+/// What a round printed and its tester's `N passed, N failed`.
+struct Round {
+    passed: usize,
+    /// `usize::MAX` when there was no summary, or our peer's process
+    /// failed (a panic included: its output is in `output`).
+    failed: usize,
+    /// Our peer's setup time (`SETUP_MS`), when it connected.
+    setup_ms: Option<f64>,
+    output: String,
+}
+
+/// One round in a fresh loopback-only namespace: relay, the other peer and
+/// this binary's ignored peer test.
+fn run_round(dir: &PeerFolder, peer: Peer, rust_role: &str, tester: Tester) -> Round {
+    let other_role = if rust_role == "offerer" {
         "answerer"
     } else {
         "offerer"
     };
     let exe = std::env::current_exe().unwrap();
+    let cases = peer
+        .cases()
+        .map(|c| format!("REALTIMER_WRTC_CASES={c} "))
+        .unwrap_or_default();
     let rust = |test: &str| {
         format!(
-            "REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE={rust_role} {} --exact {test} --ignored --nocapture",
+            "{cases}REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE={rust_role} {} --exact {test} --ignored --nocapture",
             exe.display()
         )
     };
     let (background, foreground) = match tester {
-        Tester::Libwebrtc => (
+        Tester::Other => (
             format!("{} > other.out 2>&1", rust("echo_peer_for_libwebrtc")),
-            format!("node peer-wrtc.js --url $URL --role {wrtc_role} --mode test --timeout 150"),
+            peer.command("test", other_role, &dir.pion),
         ),
         Tester::Rust => (
-            format!("node peer-wrtc.js --url $URL --role {wrtc_role} --mode echo --timeout 150 --quiet > other.out 2>&1"),
+            format!(
+                "{} > other.out 2>&1",
+                peer.command("echo", other_role, &dir.pion)
+            ),
             format!("{} 2>&1", rust("tester_peer_for_libwebrtc")),
         ),
     };
@@ -232,16 +347,20 @@ URL=$(sed -n 's/^RELAY //p' relay.out)/room
 {background} &
 OTHER=$!
 {foreground}
-sleep 0.5; kill $OTHER 2>/dev/null; wait $OTHER 2>/dev/null
+echo "FOREGROUND_EXIT $?"
+# Our echo peer ends by itself on the tester's bye; the other is stopped.
+for i in $(seq 50); do kill -0 $OTHER 2>/dev/null || break; sleep 0.1; done
+kill $OTHER 2>/dev/null; wait $OTHER; echo "BACKGROUND_EXIT $?"
+echo "--- background peer's output:"; cat other.out
 true"#
     );
     let out = std::process::Command::new("./run-netns.sh")
         .args(["bash", "-c", &script])
-        .current_dir(dir)
+        .current_dir(&dir.js.0)
         .output()
         .expect("run-netns.sh runs");
-    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    let summary = stdout
+    let output = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (passed, mut failed) = output
         .lines()
         .rev()
         .find_map(|l| {
@@ -250,12 +369,34 @@ true"#
             Some((p.trim().parse().ok()?, f.trim().parse().ok()?))
         })
         .unwrap_or((0, usize::MAX));
-    (summary.0, summary.1, stdout)
+    // Our peer's process: the foreground when we test, else the background.
+    let ours = match tester {
+        Tester::Other => "BACKGROUND_EXIT 0",
+        Tester::Rust => "FOREGROUND_EXIT 0",
+    };
+    if !output.lines().any(|l| l == ours) {
+        failed = usize::MAX;
+    }
+    let setup_ms = output
+        .lines()
+        .find_map(|l| l.strip_prefix("SETUP_MS ")?.trim().parse().ok());
+    Round {
+        passed,
+        failed,
+        setup_ms,
+        output,
+    }
 }
 
-/// The libwebrtc peer, installed; `None` (with a reason printed) when the
-/// peer or network namespaces are not available.
-fn prepare(tag: &str) -> Option<PeerDir> {
+/// The peers' folder, installed, and the Pion peer when built.
+struct PeerFolder {
+    js: PeerDir,
+    pion: std::path::PathBuf,
+}
+
+/// The peers, installed; `None` (with a reason printed) when network
+/// namespaces are not available.
+fn prepare(tag: &str, peer: Peer) -> Option<PeerFolder> {
     let have_root = std::process::Command::new("ip")
         .args(["netns", "list"])
         .output()
@@ -264,38 +405,64 @@ fn prepare(tag: &str) -> Option<PeerDir> {
         println!("skipped: no network namespaces");
         return None;
     }
-    let dir = wrtc_peer::install(tag);
-    if dir.is_none() {
-        println!("skipped: no {PEER_DIR}");
+    let js = wrtc_peer::install(tag).unwrap_or_else(|| panic!("no {PEER_DIR}"));
+    let pion = js.0.join("pionpeer");
+    if peer == Peer::Pion {
+        wrtc_peer::build_pion(&pion);
     }
-    dir
+    Some(PeerFolder { js, pion })
 }
 
-fn both_roles(tester: Tester) {
-    let Some(dir) = prepare(if tester == Tester::Rust { "rt" } else { "lt" }) else {
+/// The cases with `peer` in both roles; every case must pass.
+fn both_roles(peer: Peer, tester: Tester) {
+    let tag = format!("{peer:?}-{tester:?}").to_lowercase();
+    let Some(dir) = prepare(&tag, peer) else {
         return;
     };
     let mut report = Vec::new();
     for rust_role in ["answerer", "offerer"] {
-        let (passed, failed, out) = run_round(&dir.0, rust_role, tester);
-        println!("--- {tester:?} tests, rust {rust_role}:\n{out}");
-        report.push((rust_role, passed, failed));
+        let round = run_round(&dir, peer, rust_role, tester);
+        println!(
+            "--- {peer:?} with {tester:?} testing, rust {rust_role}:\n{}",
+            round.output
+        );
+        report.push((rust_role, round.passed, round.failed, round.setup_ms));
     }
     std::thread::sleep(Duration::from_millis(100));
-    println!("{report:?}");
-    for (role, passed, failed) in report {
-        assert_eq!((passed, failed), (13, 0), "rust as {role}");
+    println!("{peer:?}, {tester:?} tests: (rust role, passed, failed, setup ms) {report:?}");
+    let want = peer.cases().map_or(13, |c| c.split(',').count());
+    for (role, passed, failed, _) in report {
+        assert_eq!((passed, failed), (want, 0), "rust as {role}");
     }
 }
 
 /// libwebrtc runs the 13 cases; we echo.
 #[test]
 fn libwebrtc_tests_rust_echo() {
-    both_roles(Tester::Libwebrtc);
+    both_roles(Peer::Libwebrtc, Tester::Other);
 }
 
 /// We run the same 13 cases; libwebrtc echoes (`--mode echo`).
 #[test]
 fn rust_tests_libwebrtc_echo() {
-    both_roles(Tester::Rust);
+    both_roles(Peer::Libwebrtc, Tester::Rust);
+}
+
+/// werift runs the cases it can pass; we echo.
+#[test]
+fn werift_tests_rust_echo() {
+    both_roles(Peer::Werift, Tester::Other);
+}
+
+/// We run the cases werift can pass; werift echoes.
+#[test]
+fn rust_tests_werift_echo() {
+    both_roles(Peer::Werift, Tester::Rust);
+}
+
+/// We run the cases Pion can pass; Pion echoes (it opens with our default
+/// configuration: zero checksum stays on, see realtimer_sctp's connect).
+#[test]
+fn rust_tests_pion_echo() {
+    both_roles(Peer::Pion, Tester::Rust);
 }
