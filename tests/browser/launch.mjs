@@ -24,3 +24,27 @@ export function launchChromium(extra = []) {
     args: [...BASE_FLAGS, ...extra],
   });
 }
+
+/**
+ * Launches headless Firefox ESR (Debian's; FIREFOX_PATH overrides) through
+ * puppeteer-core over WebDriver BiDi, with the prefs INTEROP.md lists: fake
+ * camera and microphone granted without a prompt (without the permissions
+ * Firefox gathers only the default route's address) and loopback
+ * candidates.
+ */
+export async function launchFirefox() {
+  const puppeteer = (await import('puppeteer-core')).default;
+  return puppeteer.launch({
+    browser: 'firefox',
+    executablePath: process.env.FIREFOX_PATH || '/usr/bin/firefox-esr',
+    headless: true,
+    extraPrefsFirefox: {
+      'media.navigator.streams.fake': true,
+      'media.navigator.permission.disabled': true,
+      'permissions.default.camera': 1,
+      'permissions.default.microphone': 1,
+      'media.peerconnection.ice.loopback': true,
+      'media.autoplay.default': 0,
+    },
+  });
+}

@@ -177,11 +177,19 @@ pub(crate) struct RemoteTransport {
     pub(crate) end_of_candidates: bool,
 }
 
+/// Whether the peer wants section `m`: a port, or port 0 with
+/// `a=bundle-only` (RFC 8843 §6: an offerer sure of BUNDLE may offer a
+/// section only inside the bundle; GStreamer's webrtcbin offers every
+/// section after the first that way).
+pub(crate) fn is_wanted(m: &MediaDescription) -> bool {
+    m.port != 0 || m.attributes.contains(&Attribute::BundleOnly)
+}
+
 /// The data protocols of an `m=application` section we accept (RFC 8841 §4.1;
 /// the older `DTLS/SCTP` form is not).
 pub(crate) fn is_data_section(m: &MediaDescription) -> bool {
     m.media == MediaType::Application
-        && m.port != 0
+        && is_wanted(m)
         && (m.protocol == "UDP/DTLS/SCTP" || m.protocol == "TCP/DTLS/SCTP")
         && m.formats.iter().any(|f| f == "webrtc-datachannel")
 }

@@ -1,6 +1,7 @@
-//! Interop with headless Chromium: the test serves the page
+//! Interop with headless Chromium and Firefox ESR: the test serves the page
 //! (tests/browser/dc-interop.html) and a WebSocket for signaling from
-//! http://localhost, runs tests/browser/dc-interop.mjs (playwright-core),
+//! http://localhost, runs tests/browser/dc-interop.mjs (playwright-core for
+//! Chromium, puppeteer-core over WebDriver BiDi for Firefox),
 //! and our PeerConnection answers the page's cases: echo, channel
 //! parameters (`__dcinfo__`), the photo transfer both ways, a channel
 //! opened by Rust and closed by Rust, close from the browser.
@@ -105,9 +106,30 @@ enum Mode {
 /// Our and Chromium's address in the mDNS namespace.
 const MDNS_HOST: &str = "10.88.0.1";
 
+/// The browser the page runs in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    fn path(self) -> &'static str {
+        match self {
+            Browser::Chromium => "/usr/bin/chromium",
+            Browser::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+}
+
 async fn run(browser_offers: bool, mode: Mode) {
-    if !std::path::Path::new("/usr/bin/chromium").exists() {
-        println!("skipped: /usr/bin/chromium is not installed");
+    run_in(Browser::Chromium, browser_offers, mode).await;
+}
+
+async fn run_in(browser: Browser, browser_offers: bool, mode: Mode) {
+    // scripts/test installs both browsers; a developer may have neither.
+    if !std::path::Path::new(browser.path()).exists() {
+        println!("skipped: {} is not installed", browser.path());
         return;
     }
     let (sock_tx, mut sock_rx) = mpsc::unbounded_channel::<WebSocket>();
@@ -139,6 +161,7 @@ async fn run(browser_offers: bool, mode: Mode) {
             .arg("dc-interop.mjs")
             .arg(url)
             .args((mode == Mode::Mdns).then_some("--mdns"))
+            .args((browser == Browser::Firefox).then_some("--firefox"))
             .current_dir(browser_dir())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -300,6 +323,16 @@ async fn chromium_offers_rust_answers() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_offers_chromium_answers() {
     run(false, Mode::Loopback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_offers_rust_answers() {
+    run_in(Browser::Firefox, true, Mode::Loopback).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_offers_firefox_answers() {
+    run_in(Browser::Firefox, false, Mode::Loopback).await;
 }
 
 /// Creates `rt-mdns-<pid>` with loopback up and a veth link inside it (a

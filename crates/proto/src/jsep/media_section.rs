@@ -22,7 +22,7 @@ pub(crate) const TRANSPORT_CC_EXTENSION_ID: u8 = 3;
 /// The profiles of an RTP section we accept (RFC 5764 §8, RFC 8829 §5.1.2).
 pub(crate) fn is_rtp_section(m: &MediaDescription) -> bool {
     matches!(m.media, MediaType::Audio | MediaType::Video)
-        && m.port != 0
+        && super::is_wanted(m)
         && (m.protocol == "UDP/TLS/RTP/SAVPF" || m.protocol == "TCP/TLS/RTP/SAVPF")
 }
 
