@@ -28,6 +28,44 @@ fn section(sdp: &str, index: usize) -> String {
         .unwrap_or_default()
 }
 
+/// GStreamer webrtcbin's offer: its audio section has port 0 and
+/// `a=bundle-only` (RFC 8843 §6), so it is wanted inside the bundle, not
+/// rejected (it was, and webrtcbin's audio never flowed).
+#[test]
+fn answers_a_bundle_only_section_of_gstreamers_offer() {
+    const GSTREAMER_OFFER: &str =
+        include_str!("../../sdp/tests/fixtures/gstreamer/offer-audio-video.sdp");
+    let mut p = Pair::new(41, lan());
+    let b = p.b;
+    p.with(b, |rtc, now| {
+        rtc.set_remote_description(now, SessionDescription::offer(GSTREAMER_OFFER))
+            .unwrap()
+    });
+    let kinds: Vec<_> = p
+        .node(b)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RtcEvent::Track(_, info) => Some((info.kind, info.mid.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (MediaKind::Video, "video0".to_owned()),
+            (MediaKind::Audio, "audio1".to_owned())
+        ]
+    );
+    let answer = p.with(b, |rtc, _| rtc.create_answer().unwrap());
+    let sdp = &answer.sdp;
+    assert!(sdp.contains("a=group:BUNDLE video0 audio1\r\n"), "{sdp}");
+    assert!(
+        section(sdp, 1).starts_with("m=audio 9 UDP/TLS/RTP/SAVPF 111\r\n"),
+        "{sdp}"
+    );
+}
+
 #[test]
 fn answers_chromiums_audio_video_and_data_offer() {
     let mut p = Pair::new(40, lan());

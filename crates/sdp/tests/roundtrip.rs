@@ -78,13 +78,21 @@ fn round_trip_candidates(path: &Path) -> Vec<Candidate> {
 #[test]
 fn all_committed_fixtures_round_trip() {
     let mut n = 0;
-    for sub in ["chromium", "firefox", "rfc", "libwebrtc", "pion", "werift"] {
+    for sub in [
+        "chromium",
+        "firefox",
+        "rfc",
+        "libwebrtc",
+        "pion",
+        "werift",
+        "gstreamer",
+    ] {
         for f in sdp_files(&fixtures(sub)) {
             round_trip(&f);
             n += 1;
         }
     }
-    assert!(n >= 21, "only {n} fixtures");
+    assert!(n >= 22, "only {n} fixtures");
     assert!(round_trip_candidates(&fixtures("chromium/candidates.txt")).len() >= 8);
     assert_eq!(
         round_trip_candidates(&fixtures("rfc/candidates.txt")).len(),
@@ -310,6 +318,21 @@ fn other_stacks_data_channel_offers_and_answers() {
             );
         }
     }
+}
+
+/// GStreamer webrtcbin's offer: its second section has port 0 and
+/// `a=bundle-only` (RFC 8843 §6), and `a=rtcp-mux-only` (RFC 8858).
+#[test]
+fn gstreamer_offer_typed_values() {
+    let sd = round_trip(&fixtures("gstreamer/offer-audio-video.sdp"));
+    assert_eq!(sd.media.len(), 2);
+    let audio = &sd.media[1];
+    assert_eq!((audio.media.clone(), audio.port), (MediaType::Audio, 0));
+    assert!(audio.attributes.contains(&Attribute::BundleOnly));
+    assert!(audio
+        .attributes
+        .iter()
+        .any(|a| matches!(a, Attribute::Rtpmap(r) if r.encoding_name == "OPUS")));
 }
 
 #[test]
