@@ -7,9 +7,8 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use realtimer_turn::channel_data::ChannelData;
-use realtimer_turn::stream::MAX_FRAME_LEN;
-use realtimer_turn::StreamDecoder;
+use realtimer_stun::channel_data::ChannelData;
+use realtimer_stun::{StreamDecoder, MAX_FRAME_LEN};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&chunk, stream)) = data.split_first() else {

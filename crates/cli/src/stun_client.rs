@@ -11,7 +11,7 @@ use rand::RngCore;
 use realtimer_stun::attributes::{ErrorCode, MappedAddress, Software, XorMappedAddress};
 use realtimer_stun::{
     Class, ClientTransactions, DecodeError, Message, MessageEncoder, Method, OutgoingRequest,
-    RetransmitConfig, ServerUrl, TransactionEvent, TransactionId, UrlError,
+    RetransmitConfig, ServerUrl, TransactionEvent, TransactionId, Transmit, UrlError,
 };
 use tokio::net::UdpSocket;
 use tracing::debug;
@@ -157,10 +157,11 @@ async fn binding(
         start,
         OutgoingRequest {
             transaction_id: tid,
-            source: None,
-            destination: server,
-            contents: Bytes::from(request),
-            reliable: false,
+            transmit: Transmit::udp(
+                socket.local_addr().map_err(socket_error)?,
+                server,
+                Bytes::from(request),
+            ),
         },
         (),
     );

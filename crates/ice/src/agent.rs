@@ -4,9 +4,9 @@ use std::collections::VecDeque;
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
+use realtimer_net::{Transmit, Transport};
 use realtimer_sdp::Candidate as SdpCandidate;
 use realtimer_stun::attributes::XorMappedAddress;
 use realtimer_stun::{
@@ -17,7 +17,7 @@ use tracing::{debug, trace};
 
 use crate::candidate::{remote_address, Candidate, CandidateError, CandidateKind, RemoteAddress};
 use crate::checklist::{CandidatePair, PairState};
-use crate::config::{IceConfig, TurnTransport};
+use crate::config::IceConfig;
 use crate::event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
 use crate::relay::Relays;
 
@@ -28,18 +28,6 @@ pub struct IceCredentials {
     pub ufrag: String,
     /// `ice-pwd`: at least 22 characters.
     pub pwd: String,
-}
-
-/// A datagram for the driver to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Transmit {
-    /// The local address (a candidate's base) to send from.
-    pub source: SocketAddr,
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The bytes.
-    pub contents: Bytes,
 }
 
 /// Why an input was refused.
@@ -110,7 +98,7 @@ pub struct IceAgent {
     pub(crate) remote: Vec<Candidate>,
     pub(crate) pairs: Vec<CandidatePair>,
     /// (kind, base IP, server IP) of each foundation handed out (RFC 8445 §5.1.1.3).
-    pub(crate) foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>, TurnTransport)>,
+    pub(crate) foundations: Vec<(CandidateKind, IpAddr, Option<IpAddr>, Transport)>,
     pub(crate) triggered: VecDeque<usize>,
     pub(crate) transactions: ClientTransactions<Purpose>,
     pub(crate) gathering_state: IceGatheringState,
@@ -711,31 +699,13 @@ impl IceAgent {
             self.transmits = VecDeque::new();
         }
         while let Some(t) = self.transactions.poll_transmit() {
-            // Every request the agent starts names its base.
-            if let Some(source) = t.source {
-                let transmit = Transmit {
-                    source,
-                    destination: t.destination,
-                    contents: t.contents,
-                };
-                if let Some(t) = self
-                    .wrap_relayed(transmit)
-                    .and_then(|t| self.divert_to_stream(t))
-                {
-                    return Some(t);
-                }
+            if let Some(t) = self.wrap_relayed(t).and_then(|t| self.divert_to_stream(t)) {
+                return Some(t);
             }
         }
         while let Some(t) = self.relays.transactions.poll_transmit() {
-            if let Some(source) = t.source {
-                let transmit = Transmit {
-                    source,
-                    destination: t.destination,
-                    contents: t.contents,
-                };
-                if let Some(t) = self.divert_to_stream(transmit) {
-                    return Some(t);
-                }
+            if let Some(t) = self.divert_to_stream(t) {
+                return Some(t);
             }
         }
         None

@@ -4,9 +4,8 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
+use realtimer_net::Transport;
 use realtimer_sdp::{Candidate as SdpCandidate, CandidateType};
-
-use crate::config::TurnTransport;
 
 /// How a candidate was obtained (RFC 8445 §5.1.1).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -94,7 +93,7 @@ pub struct Candidate {
     pub mdns_name: Option<String>,
     /// For our relayed candidates, how the TURN server is reached (W3C
     /// webrtc-stats `relayProtocol`); `None` otherwise.
-    pub relay_protocol: Option<TurnTransport>,
+    pub relay_protocol: Option<Transport>,
 }
 
 /// Why a candidate from the peer is refused.

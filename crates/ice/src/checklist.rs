@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use realtimer_net::Transmit;
 use realtimer_stun::attributes::{
     ErrorCode, IceControlled, IceControlling, Priority, UseCandidate, Username, XorMappedAddress,
 };
@@ -262,10 +263,7 @@ impl IceAgent {
         trace!(%source, %destination, nominating, "sending check");
         let request = OutgoingRequest {
             transaction_id: tid,
-            source: Some(source),
-            destination,
-            contents: Bytes::copy_from_slice(&self.buf),
-            reliable: false,
+            transmit: Transmit::udp(source, destination, Bytes::copy_from_slice(&self.buf)),
         };
         self.transactions.start(now, request, purpose).is_ok()
     }

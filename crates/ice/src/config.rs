@@ -3,6 +3,8 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use realtimer_net::Transport;
+
 /// How an [`crate::IceAgent`] behaves. `IceConfig::default()` is what a
 /// browser does; every field can be changed.
 /// Build it with struct update syntax: `IceConfig { lite: true, ..IceConfig::default() }`.
@@ -92,45 +94,14 @@ impl Default for IceConfig {
     }
 }
 
-/// How the agent reaches a TURN server (RFC 8656 §3.1; `turn:` URLs with
-/// `?transport=`, `turns:` URLs, RFC 7065 §3.1). The relayed address is
-/// UDP in every case.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum TurnTransport {
-    /// Datagrams from the base's UDP socket.
-    #[default]
-    Udp,
-    /// A TCP connection to the server (RFC 8656 §3.1).
-    Tcp,
-    /// TLS over TCP (`turns:`, RFC 8656 §3.1).
-    Tls,
-}
-
-impl TurnTransport {
-    /// `udp`, `tcp` or `tls`, as W3C webrtc-stats' `relayProtocol`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            TurnTransport::Udp => "udp",
-            TurnTransport::Tcp => "tcp",
-            TurnTransport::Tls => "tls",
-        }
-    }
-
-    /// True over TCP and TLS: messages are framed on a byte stream.
-    pub fn is_stream(self) -> bool {
-        self != TurnTransport::Udp
-    }
-
-    /// RFC 8445 §5.1.2.1: relayed candidates reached over UDP are
-    /// preferred to TCP, then TLS (more overhead, head-of-line blocking);
-    /// this much is taken off their local preference.
-    pub(crate) fn preference_penalty(self) -> u16 {
-        match self {
-            TurnTransport::Udp => 0,
-            TurnTransport::Tcp => 1 << 12,
-            TurnTransport::Tls => 1 << 13,
-        }
+/// RFC 8445 §5.1.2.1: relayed candidates reached over UDP are preferred
+/// to TCP, then TLS (more overhead, head-of-line blocking); this much is
+/// taken off their local preference.
+pub(crate) fn preference_penalty(transport: Transport) -> u16 {
+    match transport {
+        Transport::Udp => 0,
+        Transport::Tcp => 1 << 12,
+        _ => 1 << 13,
     }
 }
 
@@ -144,8 +115,11 @@ pub struct TurnServer {
     pub username: String,
     /// The long-term password.
     pub password: String,
-    /// UDP, TCP or TLS to the server.
-    pub transport: TurnTransport,
+    /// How the agent reaches the server (RFC 8656 §3.1; `turn:` URLs with
+    /// `?transport=`, `turns:` URLs, RFC 7065 §3.1): UDP from the base's
+    /// socket, or a TCP or TLS connection. The relayed address is UDP in
+    /// every case.
+    pub transport: Transport,
 }
 
 impl TurnServer {
@@ -155,12 +129,12 @@ impl TurnServer {
             address,
             username: username.to_owned(),
             password: password.to_owned(),
-            transport: TurnTransport::Udp,
+            transport: Transport::Udp,
         }
     }
 
     /// The same server over another transport.
-    pub fn with_transport(mut self, transport: TurnTransport) -> Self {
+    pub fn with_transport(mut self, transport: Transport) -> Self {
         self.transport = transport;
         self
     }

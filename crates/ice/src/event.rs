@@ -167,6 +167,6 @@ pub enum IceEvent {
         /// Where to connect.
         address: SocketAddr,
         /// TCP or TLS.
-        transport: crate::TurnTransport,
+        transport: realtimer_net::Transport,
     },
 }

@@ -7,13 +7,13 @@ use std::time::Instant;
 use bytes::Bytes;
 use rand::RngCore;
 use rand_chacha::ChaCha8Rng;
+use realtimer_net::{Transmit, Transport};
 use realtimer_stun::attributes::Software;
 use realtimer_stun::{Class, MessageEncoder, Method, OutgoingRequest};
 use tracing::debug;
 
 use crate::agent::{IceAgent, LocalCandidate, Purpose};
 use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
-use crate::config::TurnTransport;
 use crate::event::{IceEvent, IceGatheringState};
 
 impl IceAgent {
@@ -143,7 +143,7 @@ impl IceAgent {
         base: IpAddr,
         server: Option<IpAddr>,
     ) -> String {
-        self.foundation_via(kind, base, server, TurnTransport::Udp)
+        self.foundation_via(kind, base, server, Transport::Udp)
     }
 
     /// [`IceAgent::foundation`] with the transport to the server, which
@@ -153,7 +153,7 @@ impl IceAgent {
         kind: CandidateKind,
         base: IpAddr,
         server: Option<IpAddr>,
-        transport: TurnTransport,
+        transport: Transport,
     ) -> String {
         let key = (kind, base, server, transport);
         let index = match self.foundations.iter().position(|f| *f == key) {
@@ -174,10 +174,7 @@ impl IceAgent {
         let _ = enc.add_fingerprint();
         let request = OutgoingRequest {
             transaction_id: tid,
-            source: Some(base),
-            destination: server,
-            contents: Bytes::copy_from_slice(&self.buf),
-            reliable: false,
+            transmit: Transmit::udp(base, server, Bytes::copy_from_slice(&self.buf)),
         };
         let generation = self.generation;
         if self

@@ -47,12 +47,13 @@ mod gather;
 mod relay;
 mod requests;
 
-pub use agent::{IceAgent, IceCredentials, IceError, Transmit};
+pub use agent::{IceAgent, IceCredentials, IceError};
 pub use candidate::{candidate_priority, pair_priority, Candidate, CandidateError, CandidateKind};
-pub use config::{IceConfig, TurnServer, TurnTransport};
+pub use config::{IceConfig, TurnServer};
 pub use event::{FailureReason, IceConnectionState, IceEvent, IceGatheringState, SelectedPair};
 /// Cuts what a TURN server sends on a TCP or TLS connection into STUN
 /// and ChannelData messages (RFC 8656 §3.1, §12.5), bounded: the server
 /// side's decoder, shared.
-pub use realtimer_turn::{StreamDecoder as TurnStreamDecoder, StreamError};
+pub use realtimer_net::{Transmit, Transport};
+pub use realtimer_stun::{StreamDecoder as TurnStreamDecoder, StreamError};
 pub use relay::{ReceivedData, TurnStreamTransmit};

@@ -10,7 +10,9 @@ use realtimer_stun::attributes::{
 use realtimer_stun::{Class, IntegrityKey, Message, MessageEncoder, Method};
 use tracing::{debug, trace};
 
-use crate::agent::{IceAgent, Transmit};
+use realtimer_net::Transmit;
+
+use crate::agent::IceAgent;
 use crate::candidate::{Candidate, CandidateKind};
 use crate::checklist::PairState;
 
@@ -237,10 +239,7 @@ impl IceAgent {
     }
 
     fn queue_response(&mut self, to: SocketAddr, from: SocketAddr) {
-        self.transmits.push_back(Transmit {
-            source: from,
-            destination: to,
-            contents: Bytes::copy_from_slice(&self.buf),
-        });
+        self.transmits
+            .push_back(Transmit::udp(from, to, Bytes::copy_from_slice(&self.buf)));
     }
 }

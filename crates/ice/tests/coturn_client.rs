@@ -15,8 +15,8 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use realtimer_ice::{
-    Candidate, CandidateKind, IceAgent, IceConfig, IceConnectionState, IceEvent, TurnServer,
-    TurnStreamDecoder, TurnTransport,
+    Candidate, CandidateKind, IceAgent, IceConfig, IceConnectionState, IceEvent, Transport,
+    TurnServer, TurnStreamDecoder,
 };
 use realtimer_stun::attributes::{ErrorCode, Lifetime};
 use realtimer_stun::{Class, Message, Method};
@@ -51,7 +51,7 @@ impl Peer {
     /// An agent reaching coturn at `server` over each of `transports`.
     async fn new(
         server: SocketAddr,
-        transports: &[TurnTransport],
+        transports: &[Transport],
         controlling: bool,
         seed: u64,
     ) -> Peer {
@@ -202,7 +202,7 @@ fn signal(from: &mut Peer, to: &mut Peer) {
                 address,
                 transport,
             } => {
-                assert_eq!(transport, TurnTransport::Tcp);
+                assert_eq!(transport, Transport::Tcp);
                 from.to_connect.push((server, address));
             }
             _ => {}
@@ -285,7 +285,7 @@ async fn run_until(
 #[tokio::test]
 async fn allocate_permission_channel_refresh_and_data_through_coturn() {
     let coturn = Coturn::start(&["--stale-nonce=4"], None);
-    let udp = [TurnTransport::Udp];
+    let udp = [Transport::Udp];
     let mut a = Peer::new(coturn.address(), &udp, true, 1).await;
     let mut b = Peer::new(coturn.address(), &udp, false, 2).await;
     a.agent
@@ -390,9 +390,9 @@ async fn allocate_permission_channel_refresh_and_data_through_coturn() {
 #[tokio::test]
 async fn allocation_and_channel_data_over_tcp_to_coturn() {
     let coturn = Coturn::start(&[], None);
-    let both = [TurnTransport::Udp, TurnTransport::Tcp];
+    let both = [Transport::Udp, Transport::Tcp];
     let mut a = Peer::new(coturn.address(), &both, true, 3).await;
-    let mut b = Peer::new(coturn.address(), &[TurnTransport::Tcp], false, 4).await;
+    let mut b = Peer::new(coturn.address(), &[Transport::Tcp], false, 4).await;
     a.agent
         .set_remote_credentials(b.agent.local_credentials().clone());
     b.agent

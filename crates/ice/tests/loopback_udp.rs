@@ -35,6 +35,7 @@ impl Peer {
             source,
             destination,
             contents,
+            ..
         }) = self.agent.poll_transmit()
         {
             assert_eq!(source, self.socket.local_addr().unwrap());

@@ -22,6 +22,7 @@ mod message;
 mod service;
 
 pub use message::{Message, MessageError, Question, Record, RecordData, MAX_MESSAGE};
+pub use realtimer_net::Transmit;
 pub use service::{
-    Mdns, MdnsConfig, MdnsEvent, RegisterError, Transmit, MDNS_PORT, MDNS_V4_GROUP, MDNS_V6_GROUP,
+    Mdns, MdnsConfig, MdnsEvent, RegisterError, MDNS_PORT, MDNS_V4_GROUP, MDNS_V6_GROUP,
 };

@@ -4,6 +4,8 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
+use realtimer_net::Transmit;
 use tracing::{debug, trace};
 
 use crate::message::{valid_name, Message, Question, Record, RecordData};
@@ -48,19 +50,6 @@ impl Default for MdnsConfig {
             max_pending: 256,
         }
     }
-}
-
-/// A packet to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transmit {
-    /// The group, or the asker for unicast answers.
-    pub destination: SocketAddr,
-    /// The DNS message.
-    pub contents: Vec<u8>,
-    /// The local interface (by its address) a multicast packet must leave
-    /// by: the address a published name stands for, or one of those given
-    /// to [`Mdns::resolve`]. `None` for unicast answers (routing decides).
-    pub interface: Option<IpAddr>,
 }
 
 /// What [`Mdns`] reports.
@@ -261,12 +250,9 @@ impl Mdns {
                 ..Message::default()
             }
             .to_bytes();
+            let contents = Bytes::from(contents);
             for &interface in interfaces {
-                self.transmits.push_back(Transmit {
-                    destination: self.config.group,
-                    contents: contents.clone(),
-                    interface: Some(interface),
-                });
+                self.push_transmit(Some(interface), self.config.group, contents.clone());
             }
         }
     }
@@ -281,11 +267,7 @@ impl Mdns {
             }],
             ..Message::default()
         };
-        self.transmits.push_back(Transmit {
-            destination: self.config.group,
-            contents: message.to_bytes(),
-            interface: Some(address),
-        });
+        self.push_transmit(Some(address), self.config.group, message.to_bytes().into());
     }
 
     /// RFC 6762 §6: answers the questions about names we publish.
@@ -333,11 +315,31 @@ impl Mdns {
             records,
         };
         trace!(%source, legacy, "answering mDNS query");
-        self.transmits.push_back(Transmit {
-            destination: if legacy { source } else { self.config.group },
-            contents: response.to_bytes(),
-            interface: if legacy { None } else { interface },
+        let (interface, destination) = if legacy {
+            (None, source)
+        } else {
+            (interface, self.config.group)
+        };
+        self.push_transmit(interface, destination, response.to_bytes().into());
+    }
+
+    /// Queues a packet. Its source is the local interface (by its address)
+    /// a multicast packet must leave by: the address a published name
+    /// stands for, or one of those given to [`Mdns::resolve`]. Unicast
+    /// answers have none (an unspecified IP): routing decides.
+    fn push_transmit(
+        &mut self,
+        interface: Option<IpAddr>,
+        destination: SocketAddr,
+        contents: Bytes,
+    ) {
+        let ip = interface.unwrap_or(match destination {
+            SocketAddr::V4(_) => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+            SocketAddr::V6(_) => IpAddr::V6(Ipv6Addr::UNSPECIFIED),
         });
+        let source = SocketAddr::new(ip, self.config.group.port());
+        self.transmits
+            .push_back(Transmit::udp(source, destination, contents));
     }
 
     fn take_answers(&mut self, response: &Message) {

@@ -86,17 +86,17 @@ fn packets_leave_by_the_interface_of_the_name_or_of_the_query() {
     let ours: IpAddr = "10.1.0.5".parse().unwrap();
     mdns.register(NAME, ours).unwrap();
     assert_eq!(
-        mdns.poll_transmit().unwrap().interface,
-        Some(ours),
+        mdns.poll_transmit().unwrap().source.ip(),
+        ours,
         "the announcement"
     );
     let lan: [IpAddr; 2] = ["10.1.0.5".parse().unwrap(), "10.2.0.5".parse().unwrap()];
     mdns.resolve(now, "peer.local", &lan);
     let queries: Vec<_> = std::iter::from_fn(|| mdns.poll_transmit()).collect();
-    let interfaces: Vec<_> = queries.iter().map(|t| t.interface).collect();
+    let interfaces: Vec<_> = queries.iter().map(|t| t.source.ip()).collect();
     assert_eq!(
         interfaces,
-        [Some(lan[0]), Some(lan[1])].repeat(2),
+        [lan[0], lan[1]].repeat(2),
         "A, then AAAA, on each interface"
     );
     // One question a message: some responders (Chromium's) read no more.
@@ -120,8 +120,8 @@ fn packets_leave_by_the_interface_of_the_name_or_of_the_query() {
     mdns.handle_input(now, host(9), &query.to_bytes());
     let answer = mdns.poll_transmit().unwrap();
     assert_eq!(
-        (answer.destination.ip().is_multicast(), answer.interface),
-        (true, Some(ours))
+        (answer.destination.ip().is_multicast(), answer.source.ip()),
+        (true, ours)
     );
 }
 
@@ -178,6 +178,10 @@ fn a_legacy_resolver_gets_a_direct_answer_with_its_id_and_a_short_ttl() {
     responder.handle_input(now, legacy, &query.to_bytes());
     let answer = responder.poll_transmit().unwrap();
     assert_eq!(answer.destination, legacy);
+    assert!(
+        answer.source.ip().is_unspecified(),
+        "routing picks the interface"
+    );
     let answer = Message::parse(&answer.contents).unwrap();
     assert_eq!(
         (answer.id, answer.questions.len(), answer.records[0].ttl),

@@ -3,7 +3,6 @@
 use std::fmt;
 use std::net::{IpAddr, SocketAddr};
 
-use bytes::Bytes;
 use realtimer_datachannel::ChannelData;
 use realtimer_ice::{IceConnectionState, IceGatheringState};
 
@@ -48,27 +47,8 @@ impl fmt::Display for PeerConnectionState {
     }
 }
 
-/// A datagram for the driver to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Transmit {
-    /// The local address to send from.
-    pub source: SocketAddr,
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The bytes.
-    pub contents: Bytes,
-}
-
-impl From<realtimer_ice::Transmit> for Transmit {
-    fn from(t: realtimer_ice::Transmit) -> Self {
-        Transmit {
-            source: t.source,
-            destination: t.destination,
-            contents: t.contents,
-        }
-    }
-}
+/// A datagram for the driver to send (UDP, from a candidate's base).
+pub use realtimer_net::Transmit;
 
 /// Something the driver should know or do, with the browser's event names
 /// in the docs.
@@ -132,6 +112,6 @@ pub enum RtcEvent {
         /// Where to connect.
         address: SocketAddr,
         /// TCP or TLS.
-        transport: realtimer_ice::TurnTransport,
+        transport: realtimer_ice::Transport,
     },
 }

@@ -9,6 +9,9 @@
 //! - [`IntegrityKey`] holds short-term (ICE) or long-term (TURN) credentials.
 //! - [`ClientTransactions`] retransmits requests on the caller's clock
 //!   (RFC 8489 §6.2.1) and matches responses by transaction id.
+//! - [`StreamDecoder`] cuts a TCP or TLS byte stream into STUN and TURN
+//!   [`channel_data`] messages (RFC 8656 §12.5), for TURN clients and
+//!   servers alike.
 //!
 //! ```
 //! use realtimer_stun::{attributes::XorMappedAddress, Class, Message, MessageEncoder, Method, TransactionId};
@@ -27,11 +30,13 @@
 
 mod address;
 pub mod attributes;
+pub mod channel_data;
 mod credentials;
 mod encode;
 mod error;
 mod message;
 mod server;
+mod stream;
 mod transaction;
 mod url;
 
@@ -45,9 +50,11 @@ pub use message::{
     is_stun, Class, Message, Method, RawAttribute, TransactionId, HEADER_LEN, MAGIC_COOKIE,
     MAX_ATTRIBUTES,
 };
+pub use realtimer_net::{Transmit, Transport};
 pub use server::{BindingOutcome, BindingServer};
+pub use stream::{StreamDecoder, StreamError, MAX_FRAME_LEN};
 pub use transaction::{
     ClientTransactions, Matched, OutgoingRequest, RetransmitConfig, TransactionError,
-    TransactionEvent, Transmit,
+    TransactionEvent,
 };
 pub use url::{Scheme, ServerUrl, UrlError, UrlTransport};

@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use realtimer_net::Transmit;
 
 use crate::message::{Message, TransactionId};
 
@@ -45,32 +45,15 @@ impl Default for RetransmitConfig {
     }
 }
 
-/// A datagram to send.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Transmit {
-    /// The local address to send from, when the caller has several sockets
-    /// (an ICE agent's candidate bases); `None` for the only one.
-    pub source: Option<SocketAddr>,
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The bytes.
-    pub contents: Bytes,
-}
-
 /// A request to send and retransmit until answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OutgoingRequest {
     /// The id the encoded request carries.
     pub transaction_id: TransactionId,
-    /// The local address to send from, if the caller has several.
-    pub source: Option<SocketAddr>,
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The encoded request.
-    pub contents: Bytes,
-    /// True over TCP or TLS: sent once, then wait Ti (RFC 8489 §6.2.2).
-    pub reliable: bool,
+    /// The encoded request, where from and where to. Over TCP or TLS
+    /// ([`realtimer_net::Transport::is_stream`]) it is sent once, then the
+    /// transaction waits Ti (RFC 8489 §6.2.2).
+    pub transmit: Transmit,
 }
 
 /// Something the transactions want the caller to know.
@@ -122,16 +105,6 @@ struct Pending<T> {
     context: T,
 }
 
-impl OutgoingRequest {
-    fn transmit(&self) -> Transmit {
-        Transmit {
-            source: self.source,
-            destination: self.destination,
-            contents: self.contents.clone(),
-        }
-    }
-}
-
 /// The client side of STUN transactions, for any number of requests.
 ///
 /// `T` is the caller's data for each transaction (a candidate pair, a TURN
@@ -170,12 +143,12 @@ impl<T> ClientTransactions<T> {
         if self.pending.len() >= self.config.max_pending {
             return Err(TransactionError::TooMany(self.config.max_pending));
         }
-        let wait = if request.reliable {
+        let wait = if request.transmit.transport.is_stream() {
             self.config.reliable_timeout
         } else {
             self.config.initial_rto
         };
-        self.transmits.push_back(request.transmit());
+        self.transmits.push_back(request.transmit.clone());
         self.pending.insert(
             request.transaction_id,
             Pending {
@@ -201,7 +174,7 @@ impl<T> ClientTransactions<T> {
         Some(Matched {
             rtt: (pending.transmissions == 1)
                 .then(|| now.saturating_duration_since(pending.started)),
-            destination: pending.request.destination,
+            destination: pending.request.transmit.destination,
             context: pending.context,
         })
     }
@@ -230,7 +203,9 @@ impl<T> ClientTransactions<T> {
             if pending.deadline > now {
                 continue;
             }
-            if pending.request.reliable || pending.transmissions >= config.max_transmissions {
+            if pending.request.transmit.transport.is_stream()
+                || pending.transmissions >= config.max_transmissions
+            {
                 expired.push(*id);
                 continue;
             }
@@ -244,13 +219,13 @@ impl<T> ClientTransactions<T> {
                 pending.rto
             };
             pending.deadline = now + wait;
-            self.transmits.push_back(pending.request.transmit());
+            self.transmits.push_back(pending.request.transmit.clone());
         }
         for id in expired {
             if let Some(p) = self.pending.remove(&id) {
                 self.events.push_back(TransactionEvent::TimedOut {
                     transaction_id: id,
-                    destination: p.request.destination,
+                    destination: p.request.transmit.destination,
                     context: p.context,
                 });
             }

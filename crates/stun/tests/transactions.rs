@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use realtimer_stun::{
     Class, ClientTransactions, Message, MessageEncoder, Method, OutgoingRequest, RetransmitConfig,
-    TransactionError, TransactionEvent, TransactionId,
+    TransactionError, TransactionEvent, TransactionId, Transmit, Transport,
 };
 
 fn request(tid: TransactionId) -> Bytes {
@@ -25,12 +25,19 @@ fn response(tid: TransactionId, class: Class) -> Vec<u8> {
 const SERVER: &str = "192.0.2.1:3478";
 
 fn outgoing(tid: TransactionId, destination: SocketAddr, reliable: bool) -> OutgoingRequest {
+    let transport = if reliable {
+        Transport::Tcp
+    } else {
+        Transport::Udp
+    };
     OutgoingRequest {
         transaction_id: tid,
-        source: None,
-        destination,
-        contents: request(tid),
-        reliable,
+        transmit: Transmit {
+            transport,
+            source: "0.0.0.0:0".parse().unwrap(),
+            destination,
+            contents: request(tid),
+        },
     }
 }
 

@@ -112,7 +112,7 @@ pub(crate) fn bind(config: &TurnServerConfig) -> Result<Bound, TurnServerError> 
         match bind_tcp(address) {
             Ok(listener) => {
                 let local = listener.local_addr().unwrap_or(address);
-                let name = transport.name().to_uppercase();
+                let name = transport.as_str().to_uppercase();
                 info!("TURN server listening on {local} ({name})");
                 streams.push((transport, local, listener));
             }

@@ -287,7 +287,7 @@ impl Connections {
             let _ = writeln!(
                 out,
                 "realtimer_turn_connections_active{{transport=\"{}\"}} {n}",
-                transport.name()
+                transport.as_str()
             );
         }
         for (name, help, value) in [

@@ -206,7 +206,7 @@ fn transport_name(transport: &Transport) -> &'static str {
         Transport::Udp => "STUN",
         Transport::Tcp => "TURN over TCP",
         Transport::Tls => "TURN over TLS",
-        other => other.name(),
+        other => other.as_str(),
     }
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use realtimer_stun::TransactionId;
 
-use crate::stream::Transport;
+use realtimer_stun::Transport;
 
 /// The 5-tuple of RFC 8656 §2.2: client address, the server address it
 /// wrote to, and the transport between them.

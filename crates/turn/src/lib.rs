@@ -50,13 +50,11 @@
 mod allocation;
 mod auth;
 mod auth_throttle;
-pub mod channel_data;
 mod config;
 mod error;
 mod metrics;
 mod policy;
 mod server;
-pub mod stream;
 
 pub use auth::{rest_password, Credentials};
 pub use auth_throttle::AuthThrottleLimits;
@@ -64,5 +62,7 @@ pub use config::{ConfigError, Limits, ServerConfig};
 pub use error::RequestError;
 pub use metrics::{AuthFailure, Gauges, Metrics, Quota};
 pub use policy::{is_denied_by_default, IpNet, IpNetParseError, PeerPolicy};
+/// ChannelData and the stream framing are shared with TURN clients, so
+/// they live in `realtimer-stun`; the server's API names them here too.
+pub use realtimer_stun::{channel_data, StreamDecoder, StreamError, Transport};
 pub use server::{Event, Server, Transmit};
-pub use stream::{StreamDecoder, StreamError, Transport};

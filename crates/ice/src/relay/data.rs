@@ -8,7 +8,9 @@ use std::time::Instant;
 use bytes::Bytes;
 use realtimer_stun::is_stun;
 
-use crate::agent::{IceAgent, Transmit};
+use realtimer_net::Transmit;
+
+use crate::agent::IceAgent;
 
 /// An application datagram received, as if straight from the peer
 /// (see [`IceAgent::handle_receive_data`]).
@@ -69,11 +71,11 @@ impl IceAgent {
             return None;
         }
         let selected = self.selected.as_ref()?;
-        let transmit = Transmit {
-            source: selected.local_base,
-            destination: selected.remote.address,
-            contents: Bytes::copy_from_slice(payload),
-        };
+        let transmit = Transmit::udp(
+            selected.local_base,
+            selected.remote.address,
+            Bytes::copy_from_slice(payload),
+        );
         self.encapsulate(transmit)
     }
 

@@ -19,18 +19,19 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use realtimer_net::{Transmit, Transport};
 use realtimer_stun::attributes::{
     Data, ErrorCode, Lifetime, Nonce, Realm, Username, XorPeerAddress,
 };
+use realtimer_stun::channel_data::{self, ChannelData};
 use realtimer_stun::{
     Class, ClientTransactions, IntegrityKey, Message, MessageEncoder, Method, RetransmitConfig,
     TransactionId,
 };
 use tracing::{debug, trace};
 
-use crate::agent::{IceAgent, Transmit};
+use crate::agent::IceAgent;
 use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
-use crate::config::TurnTransport;
 use crate::event::IceEvent;
 
 mod data;
@@ -60,8 +61,6 @@ const MAX_CHANNELS: usize = 8;
 /// RFC 8656 §12: channel numbers 0x4000 through 0x4FFF.
 const FIRST_CHANNEL: u16 = 0x4000;
 const LAST_CHANNEL: u16 = 0x4FFF;
-/// RFC 8656 §12.4: the ChannelData header.
-const CHANNEL_HEADER: usize = 4;
 
 /// What a TURN transaction is for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,7 +123,7 @@ pub(crate) struct Allocation {
     /// The host socket it is reached from; over TCP or TLS, the
     /// connection's local address.
     base: SocketAddr,
-    transport: TurnTransport,
+    transport: Transport,
     pub(crate) state: AllocationState,
     realm: Option<String>,
     nonce: Option<String>,
@@ -230,19 +229,15 @@ impl Relays {
         let AllocationState::Allocated { relayed, .. } = allocation.state else {
             return None;
         };
-        let first = *contents.first()?;
-        if (0x40..=0x4F).contains(&first) {
+        if channel_data::is_channel_data(contents) {
             // RFC 8656 §12.4: channel number, length, data (padding over UDP
             // is optional and ignored).
-            let header = contents.get(..CHANNEL_HEADER)?;
-            let number = u16::from_be_bytes([header[0], header[1]]);
-            let len = usize::from(u16::from_be_bytes([header[2], header[3]]));
-            let data = contents.get(CHANNEL_HEADER..CHANNEL_HEADER + len)?;
+            let message = ChannelData::decode(contents).ok()?;
             let channel = allocation
                 .channels
                 .iter()
-                .find(|c| c.number == number && c.bound)?;
-            return Some((channel.peer, relayed, data));
+                .find(|c| c.number == message.channel && c.bound)?;
+            return Some((channel.peer, relayed, message.data));
         }
         let message = Message::decode(contents).ok()?;
         if message.class() != Class::Indication || message.method() != Method::DATA {
@@ -353,8 +348,8 @@ impl IceAgent {
         let (base, server, transport) = (a.base, a.server, a.transport);
         let index = self.bases.iter().position(|b| *b == base).unwrap_or(0);
         // RFC 8445 §5.1.2.1: UDP relays before TCP before TLS.
-        let preference =
-            local_preference(&relayed, index).saturating_sub(transport.preference_penalty());
+        let preference = local_preference(&relayed, index)
+            .saturating_sub(crate::config::preference_penalty(transport));
         let candidate = Candidate {
             kind: CandidateKind::Relayed,
             address: relayed,
@@ -449,7 +444,7 @@ impl IceAgent {
             return (!dead_relay).then_some(transmit);
         };
         let a = &self.relays.allocations[allocation];
-        let (base, server, stream) = (a.base, a.server, a.transport.is_stream());
+        let (base, server, transport) = (a.base, a.server, a.transport);
         let channel = a
             .channels
             .iter()
@@ -457,16 +452,11 @@ impl IceAgent {
             .map(|c| c.number);
         let contents = match channel {
             Some(number) => {
-                let len = u16::try_from(transmit.contents.len()).ok()?;
-                let mut out = Vec::with_capacity(CHANNEL_HEADER + transmit.contents.len() + 3);
-                out.extend_from_slice(&number.to_be_bytes());
-                out.extend_from_slice(&len.to_be_bytes());
-                out.extend_from_slice(&transmit.contents);
-                if stream {
-                    // RFC 8656 §12.5: padded to a multiple of 4 over TCP.
-                    out.resize(out.len().next_multiple_of(4), 0);
-                }
-                out
+                let mut out =
+                    Vec::with_capacity(channel_data::HEADER_LEN + transmit.contents.len() + 3);
+                // RFC 8656 §12.5: padded to a multiple of 4 over TCP.
+                ChannelData::encode(number, &transmit.contents, transport.is_stream(), &mut out)
+                    .then_some(out)?
             }
             None => {
                 let tid = self.transaction_id();
@@ -479,6 +469,7 @@ impl IceAgent {
             }
         };
         Some(Transmit {
+            transport,
             source: base,
             destination: server,
             contents: Bytes::from(contents),
@@ -521,6 +512,7 @@ impl IceAgent {
             .ok()?;
         enc.add_fingerprint().ok()?;
         self.transmits.push_back(Transmit {
+            transport: a.transport,
             source: a.base,
             destination: a.server,
             contents: Bytes::from(buf),

@@ -10,7 +10,9 @@ use bytes::Bytes;
 use tracing::debug;
 
 use super::{AllocationState, Relays, TurnRequestKind};
-use crate::agent::{IceAgent, Transmit};
+use realtimer_net::Transmit;
+
+use crate::agent::IceAgent;
 
 /// Bytes for the TCP or TLS connection to a TURN server: one whole STUN
 /// or (padded) ChannelData message.

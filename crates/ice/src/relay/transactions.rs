@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use realtimer_net::Transmit;
 use realtimer_stun::attributes::{
     ChannelNumber, ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, Username,
     XorMappedAddress, XorPeerAddress, XorRelayedAddress,
@@ -20,7 +21,7 @@ use super::{
     AllocationState, TurnRequest, TurnRequestKind, CHANNEL_REFRESH, KEEPALIVE, MAX_AUTH_ATTEMPTS,
     PERMISSION_REFRESH, REFRESH_MARGIN, RETRY_AFTER,
 };
-use crate::agent::{IceAgent, Transmit};
+use crate::agent::IceAgent;
 
 impl IceAgent {
     /// Encodes and starts a TURN request; signed once the server told us its
@@ -75,11 +76,13 @@ impl IceAgent {
         }
         let request = OutgoingRequest {
             transaction_id: tid,
-            source: Some(a.base),
-            destination: a.server,
-            contents: Bytes::from(buf),
             // RFC 8489 §6.2.2: over TCP or TLS, sent once.
-            reliable: a.transport.is_stream(),
+            transmit: Transmit {
+                transport: a.transport,
+                source: a.base,
+                destination: a.server,
+                contents: Bytes::from(buf),
+            },
         };
         let context = TurnRequest {
             allocation,
@@ -303,7 +306,7 @@ impl IceAgent {
             }
             if a.keepalive_at.is_some_and(|t| now >= t) {
                 a.keepalive_at = Some(now + KEEPALIVE);
-                keepalives.push((a.base, a.server));
+                keepalives.push((a.transport, a.base, a.server));
             }
             if a.refresh_at.is_some_and(|t| now >= t) {
                 a.refresh_at = None;
@@ -331,12 +334,13 @@ impl IceAgent {
         for (allocation, kind) in due {
             self.send_turn_request(now, allocation, kind, 0);
         }
-        for (base, server) in keepalives {
+        for (transport, base, server) in keepalives {
             let tid = self.transaction_id();
             let mut buf = Vec::with_capacity(28);
             let enc = MessageEncoder::new(&mut buf, Class::Indication, Method::BINDING, tid);
             if enc.add_fingerprint().is_ok() {
                 self.transmits.push_back(Transmit {
+                    transport,
                     source: base,
                     destination: server,
                     contents: Bytes::from(buf),

@@ -17,7 +17,7 @@
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use realtimer_ice::{IceAgent, IceConfig, IceCredentials, IceEvent, TurnServer, TurnTransport};
+use realtimer_ice::{IceAgent, IceConfig, IceCredentials, IceEvent, Transport, TurnServer};
 use realtimer_stun::attributes::{Priority, Username};
 use realtimer_stun::{
     AttributeType, Class, IntegrityKey, Message, MessageEncoder, PasswordAlgorithm,
@@ -44,7 +44,7 @@ pub fn drive(data: &[u8], start: Instant) {
         vec![
             TurnServer::udp(addr(TURN_UDP), TURN_USER, TURN_PASSWORD),
             TurnServer::udp(addr(TURN_TCP), TURN_USER, TURN_PASSWORD)
-                .with_transport(TurnTransport::Tcp),
+                .with_transport(Transport::Tcp),
         ]
     } else {
         Vec::new()

@@ -153,7 +153,7 @@ fn candidate_stats(local: bool, c: &Candidate) -> CandidateStats {
         relay_protocol: c
             .relay_protocol
             .filter(|_| local)
-            .map(realtimer_ice::TurnTransport::as_str),
+            .map(realtimer_ice::Transport::as_str),
     }
 }
 

@@ -387,7 +387,7 @@ impl Rtc {
         self.dtls_route = self.selected_pair().or(self.dtls_route);
         while let Some(t) = self.next_dtls_transmit() {
             if let Some(t) = self.ice.encapsulate(t) {
-                self.last_words.push_back(t.into());
+                self.last_words.push_back(t);
             }
         }
         self.ice.close();

@@ -352,13 +352,9 @@ impl Rtc {
     }
 
     /// The next protected media datagram, on the selected pair.
-    pub(super) fn next_media_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
+    pub(super) fn next_media_transmit(&mut self) -> Option<crate::event::Transmit> {
         let (source, destination) = self.selected_pair()?;
         let contents = self.media.media_out.pop_front()?;
-        Some(realtimer_ice::Transmit {
-            source,
-            destination,
-            contents,
-        })
+        Some(crate::event::Transmit::udp(source, destination, contents))
     }
 }

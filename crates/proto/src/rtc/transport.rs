@@ -129,7 +129,7 @@ impl Rtc {
         if let Some(t) = self.ice.poll_transmit() {
             self.traffic
                 .count_sent(selected, t.source, t.destination, t.contents.len());
-            return Some(t.into());
+            return Some(t);
         }
         if let Some(t) = self.next_media_transmit() {
             if let Some(t) = self.count_and_wrap(selected, t) {
@@ -150,14 +150,14 @@ impl Rtc {
     fn count_and_wrap(
         &mut self,
         selected: Option<(SocketAddr, SocketAddr)>,
-        t: realtimer_ice::Transmit,
+        t: Transmit,
     ) -> Option<Transmit> {
         self.traffic
             .count_sent(selected, t.source, t.destination, t.contents.len());
-        self.ice.encapsulate(t).map(Transmit::from)
+        self.ice.encapsulate(t)
     }
 
-    pub(super) fn next_dtls_transmit(&mut self) -> Option<realtimer_ice::Transmit> {
+    pub(super) fn next_dtls_transmit(&mut self) -> Option<Transmit> {
         let route = self.selected_pair().or(self.dtls_route);
         let dtls = self.dtls.running_mut()?;
         let contents = match dtls.poll_transmit() {
@@ -182,10 +182,6 @@ impl Rtc {
             trace!("DTLS datagram held back: no route yet");
             return None;
         };
-        Some(realtimer_ice::Transmit {
-            source,
-            destination,
-            contents,
-        })
+        Some(Transmit::udp(source, destination, contents))
     }
 }

@@ -10,7 +10,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use realtimer_ice::{IceConfig, TurnServer, TurnTransport};
+use realtimer_ice::{IceConfig, Transport, TurnServer};
 use realtimer_stun::{Scheme, ServerUrl, UrlTransport};
 use tracing::warn;
 
@@ -118,12 +118,12 @@ async fn resolve(url: &ServerUrl) -> Option<SocketAddr> {
 /// RFC 7065 §3.1: `turns:` is TLS over TCP, `turn:` UDP unless
 /// `?transport=tcp`. `None` for DTLS (`turns:…?transport=udp`), which we
 /// do not speak.
-fn turn_transport(url: &ServerUrl) -> Option<TurnTransport> {
+fn turn_transport(url: &ServerUrl) -> Option<Transport> {
     match (url.scheme, url.transport) {
         (Scheme::Turns, Some(UrlTransport::Udp)) => None,
-        (Scheme::Turns, _) => Some(TurnTransport::Tls),
-        (_, Some(UrlTransport::Tcp)) => Some(TurnTransport::Tcp),
-        _ => Some(TurnTransport::Udp),
+        (Scheme::Turns, _) => Some(Transport::Tls),
+        (_, Some(UrlTransport::Tcp)) => Some(Transport::Tcp),
+        _ => Some(Transport::Udp),
     }
 }
 
@@ -250,8 +250,8 @@ mod tests {
             ice.turn_servers,
             vec![
                 udp.clone(),
-                udp.with_transport(TurnTransport::Tcp),
-                tls.with_transport(TurnTransport::Tls),
+                udp.with_transport(Transport::Tcp),
+                tls.with_transport(Transport::Tls),
             ]
         );
     }

@@ -227,9 +227,9 @@ fn join(socket: &UdpSocket, joined: &mut HashSet<Ipv4Addr>, address: IpAddr) {
 /// Sends a multicast packet out of the interface the core chose (joining
 /// the group there first), a unicast one directly.
 async fn send(socket: &UdpSocket, joined: &mut HashSet<Ipv4Addr>, t: &Transmit) {
-    match t.interface {
+    match t.source.ip() {
         _ if !t.destination.ip().is_multicast() => {}
-        Some(IpAddr::V4(interface)) => {
+        IpAddr::V4(interface) if !interface.is_unspecified() => {
             join(socket, joined, IpAddr::V4(interface));
             if let Err(e) = socket2::SockRef::from(socket).set_multicast_if_v4(&interface) {
                 debug!(%interface, "mDNS: cannot send from this interface: {e}");
@@ -240,6 +240,6 @@ async fn send(socket: &UdpSocket, joined: &mut HashSet<Ipv4Addr>, t: &Transmit) 
         _ => return,
     }
     if let Err(e) = socket.send_to(&t.contents, t.destination).await {
-        debug!(to = %t.destination, interface = ?t.interface, "mDNS send: {e}");
+        debug!(to = %t.destination, interface = %t.source.ip(), "mDNS send: {e}");
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use realtimer_ice::{TurnStreamDecoder, TurnTransport};
+use realtimer_ice::{Transport, TurnStreamDecoder};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
@@ -94,10 +94,10 @@ impl TurnStreams {
     }
 
     /// Starts connecting to `server` at `address`.
-    pub(super) fn open(&mut self, server: usize, address: SocketAddr, transport: TurnTransport) {
+    pub(super) fn open(&mut self, server: usize, address: SocketAddr, transport: Transport) {
         let name = self.names.get(server).cloned().unwrap_or_default();
         let tls = match transport {
-            TurnTransport::Tls => match self.tls_config() {
+            Transport::Tls => match self.tls_config() {
                 Ok(config) => Some((config, name)),
                 Err(e) => {
                     warn!(%address, "no TLS to the TURN server: {e}");

@@ -29,25 +29,13 @@ use crate::channel_data::{self, ChannelData};
 use crate::config::{ConfigError, ServerConfig};
 use crate::error::RequestError;
 use crate::metrics::{Gauges, Metrics};
-use crate::stream::Transport;
+use realtimer_stun::Transport;
 
-/// A message to send. Over UDP `source` is the local address to send from:
-/// a listener the client wrote to, or a relayed address. Over a stream
-/// (TCP, TLS) it goes on the connection between the listener `source` and
-/// the client `destination`, already framed (ChannelData padded).
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[must_use]
-pub struct Transmit {
-    /// How to send it; always [`Transport::Udp`] towards peers.
-    pub transport: Transport,
-    /// The local address (socket) to send from.
-    pub source: SocketAddr,
-    /// Where to send it.
-    pub destination: SocketAddr,
-    /// The datagram. Hand the buffer back with [`Server::recycle`] to spare
-    /// an allocation.
-    pub contents: Vec<u8>,
-}
+/// A message to send (see [`realtimer_net::Transmit`]). Over a stream it
+/// is already framed (ChannelData padded); towards peers it is always
+/// UDP. The buffer is a `Vec<u8>`: hand it back with [`Server::recycle`]
+/// to spare an allocation.
+pub type Transmit = realtimer_net::Transmit<Vec<u8>>;
 
 /// What the driver must do besides sending.
 #[derive(Debug, Clone, PartialEq, Eq)]

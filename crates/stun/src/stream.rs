@@ -1,47 +1,17 @@
-//! TURN over a stream (RFC 8656 §3.1, §12.5): over TCP and TLS, STUN
-//! messages and ChannelData follow each other on the byte stream, and each
-//! ChannelData message is padded to a multiple of 4 bytes. [`StreamDecoder`]
-//! cuts the stream back into messages, sans-IO, with a bounded buffer.
+//! STUN and TURN over a stream (RFC 8489 §6.2.2, RFC 8656 §3.1, §12.5):
+//! over TCP and TLS, STUN messages and ChannelData follow each other on the
+//! byte stream, and each ChannelData message is padded to a multiple of 4
+//! bytes. [`StreamDecoder`] cuts the stream back into messages, sans-IO,
+//! with a bounded buffer. It lives here, not in the TURN server crate,
+//! because TURN clients (the ICE agent) read the same framing.
 
 use crate::channel_data::{self, ChannelData};
+use crate::message::{HEADER_LEN, MAGIC_COOKIE};
 
-/// The client-to-server transport of a 5-tuple (RFC 8656 §2.2: the
-/// protocol is part of it).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-#[non_exhaustive]
-pub enum Transport {
-    /// Datagrams (RFC 8656 §3.1).
-    #[default]
-    Udp,
-    /// A TCP connection.
-    Tcp,
-    /// TLS over TCP.
-    Tls,
-}
-
-impl Transport {
-    /// True over TCP and TLS, where ChannelData is padded (RFC 8656 §12.5).
-    pub fn is_stream(self) -> bool {
-        !matches!(self, Transport::Udp)
-    }
-
-    /// The lowercase name, as in a `turn:` URL's `?transport=` (RFC 7065).
-    pub fn name(self) -> &'static str {
-        match self {
-            Transport::Udp => "udp",
-            Transport::Tcp => "tcp",
-            Transport::Tls => "tls",
-        }
-    }
-}
-
-/// STUN's header length and magic cookie (RFC 8489 §5).
-const STUN_HEADER_LEN: usize = 20;
-const MAGIC_COOKIE: [u8; 4] = [0x21, 0x12, 0xA4, 0x42];
 /// The longest message the 16-bit length fields allow: a STUN header plus
 /// 65532 bytes of attributes (a multiple of 4), or a ChannelData header
 /// plus 65535 bytes padded to 65536.
-pub const MAX_FRAME_LEN: usize = STUN_HEADER_LEN + 65_532;
+pub const MAX_FRAME_LEN: usize = HEADER_LEN + 65_532;
 /// The read size when no longer message is pending.
 const READ_CHUNK: usize = 8192;
 /// The buffer never grows past one longest message plus one read.
@@ -153,14 +123,14 @@ impl StreamDecoder {
         if head.len() < 8 {
             return Ok(None);
         }
-        if head[4..8] != MAGIC_COOKIE {
+        if head[4..8] != MAGIC_COOKIE.to_be_bytes() {
             return Err(StreamError::NoMagicCookie);
         }
         let len = usize::from(u16::from_be_bytes([head[2], head[3]]));
         if len % 4 != 0 {
             return Err(StreamError::UnalignedLength(len));
         }
-        Ok(Some(STUN_HEADER_LEN + len))
+        Ok(Some(HEADER_LEN + len))
     }
 
     /// The length the message at the head needs, when known and valid.
@@ -191,7 +161,7 @@ mod tests {
 
     fn stun(attributes: usize) -> Vec<u8> {
         let mut m = vec![0, 1, (attributes >> 8) as u8, attributes as u8];
-        m.extend_from_slice(&MAGIC_COOKIE);
+        m.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
         m.extend_from_slice(&[9; 12]);
         m.resize(20 + attributes, 7);
         m
@@ -243,7 +213,7 @@ mod tests {
         // The longest announced message never grows the buffer past the cap.
         let mut decoder = StreamDecoder::new();
         let mut header = vec![0, 1, 0xFF, 0xFC];
-        header.extend_from_slice(&MAGIC_COOKIE);
+        header.extend_from_slice(&MAGIC_COOKIE.to_be_bytes());
         let mut sent = 0;
         let space = decoder.read_buf();
         space[..8].copy_from_slice(&header);
@@ -263,12 +233,5 @@ mod tests {
         space[..bytes.len()].copy_from_slice(bytes);
         decoder.filled(bytes.len());
         decoder.next_message().map(|m| m.map(<[u8]>::to_vec))
-    }
-
-    #[test]
-    fn transports_name_themselves() {
-        assert!(!Transport::Udp.is_stream());
-        assert!(Transport::Tls.is_stream());
-        assert_eq!(Transport::Tcp.name(), "tcp");
     }
 }
