@@ -18,6 +18,7 @@ use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::SslContext;
 use openssl::x509::{X509Name, X509};
+use realtimer_sdp::HashFunction;
 
 use crate::{DtlsError, SrtpProfile};
 
@@ -100,7 +101,7 @@ impl Certificate {
             ));
         }
         let der = cert.to_der().map_err(cert_err)?;
-        let fingerprint = Fingerprint::of_der(HashAlgorithm::Sha256, &der)?;
+        let fingerprint = Fingerprint::of_der(HashFunction::Sha256, &der)?;
         Ok(Self {
             cert,
             key,
@@ -195,74 +196,16 @@ fn cert_err(e: openssl::error::ErrorStack) -> DtlsError {
     DtlsError::Certificate(e.to_string())
 }
 
-/// A hash function for certificate fingerprints (RFC 8122 §5, names from
-/// the IANA "Hash Function Textual Names" registry).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-#[non_exhaustive]
-pub enum HashAlgorithm {
-    /// `sha-1` (still accepted from peers; RFC 8122 §5 allows it).
-    Sha1,
-    /// `sha-224`.
-    Sha224,
-    /// `sha-256`, what browsers send and what we generate.
-    Sha256,
-    /// `sha-384`.
-    Sha384,
-    /// `sha-512`.
-    Sha512,
-}
-
-impl HashAlgorithm {
-    /// The textual name as written in SDP.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Sha1 => "sha-1",
-            Self::Sha224 => "sha-224",
-            Self::Sha256 => "sha-256",
-            Self::Sha384 => "sha-384",
-            Self::Sha512 => "sha-512",
-        }
-    }
-
-    /// Parses a textual name. RFC 8122 §5 registers them in lower case;
-    /// upper case is accepted too, as some endpoints send `SHA-256`.
-    pub fn from_name(name: &str) -> Option<Self> {
-        let all = [
-            Self::Sha1,
-            Self::Sha224,
-            Self::Sha256,
-            Self::Sha384,
-            Self::Sha512,
-        ];
-        all.into_iter()
-            .find(|a| a.as_str().eq_ignore_ascii_case(name))
-    }
-
-    /// The digest length in bytes.
-    pub fn digest_len(self) -> usize {
-        match self {
-            Self::Sha1 => 20,
-            Self::Sha224 => 28,
-            Self::Sha256 => 32,
-            Self::Sha384 => 48,
-            Self::Sha512 => 64,
-        }
-    }
-
-    fn digest(self) -> MessageDigest {
-        match self {
-            Self::Sha1 => MessageDigest::sha1(),
-            Self::Sha224 => MessageDigest::sha224(),
-            Self::Sha256 => MessageDigest::sha256(),
-            Self::Sha384 => MessageDigest::sha384(),
-            Self::Sha512 => MessageDigest::sha512(),
-        }
-    }
-}
-
-impl fmt::Display for HashAlgorithm {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
+/// The OpenSSL digest of a hash function, for those a fingerprint can use
+/// (RFC 8122 §5: SHA-1 is still accepted from peers, MD5 and MD2 are not).
+fn message_digest(algorithm: &HashFunction) -> Option<MessageDigest> {
+    match algorithm {
+        HashFunction::Sha1 => Some(MessageDigest::sha1()),
+        HashFunction::Sha224 => Some(MessageDigest::sha224()),
+        HashFunction::Sha256 => Some(MessageDigest::sha256()),
+        HashFunction::Sha384 => Some(MessageDigest::sha384()),
+        HashFunction::Sha512 => Some(MessageDigest::sha512()),
+        _ => None,
     }
 }
 
@@ -274,16 +217,18 @@ impl fmt::Display for HashAlgorithm {
 /// `AB:CD:…` part. [`FromStr`] parses the attribute value.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fingerprint {
-    /// The hash function.
-    pub algorithm: HashAlgorithm,
+    /// The hash function, as `a=fingerprint` names it.
+    pub algorithm: HashFunction,
     /// The digest.
     pub bytes: Vec<u8>,
 }
 
 impl Fingerprint {
     /// The fingerprint of a DER-encoded certificate.
-    pub fn of_der(algorithm: HashAlgorithm, der: &[u8]) -> Result<Self, DtlsError> {
-        let digest = hash(algorithm.digest(), der).map_err(|e| DtlsError::Ssl(e.to_string()))?;
+    pub fn of_der(algorithm: HashFunction, der: &[u8]) -> Result<Self, DtlsError> {
+        let digest = message_digest(&algorithm)
+            .ok_or_else(|| DtlsError::UnsupportedHash(algorithm.to_string()))?;
+        let digest = hash(digest, der).map_err(|e| DtlsError::Ssl(e.to_string()))?;
         Ok(Self {
             algorithm,
             bytes: digest.to_vec(),
@@ -321,9 +266,13 @@ impl FromStr for Fingerprint {
             .trim()
             .split_once(' ')
             .ok_or(DtlsError::MalformedFingerprint("expected `<hash> <hex>`"))?;
-        let algorithm = HashAlgorithm::from_name(name)
+        // RFC 8122 §5 registers the names in lower case; upper case is
+        // accepted too, as some endpoints send `SHA-256`.
+        let algorithm = HashFunction::from_name(&name.to_ascii_lowercase());
+        let digest_len = message_digest(&algorithm)
+            .and(algorithm.digest_len())
             .ok_or_else(|| DtlsError::UnsupportedHash(name.to_owned()))?;
-        let mut bytes = Vec::with_capacity(algorithm.digest_len());
+        let mut bytes = Vec::with_capacity(digest_len);
         for pair in hex.trim().split(':') {
             let byte = match pair.as_bytes() {
                 [h, l] => hex_val(*h).zip(hex_val(*l)).map(|(h, l)| h << 4 | l),
@@ -333,7 +282,7 @@ impl FromStr for Fingerprint {
                 "expected colon-separated hex pairs",
             ))?);
         }
-        if bytes.len() != algorithm.digest_len() {
+        if bytes.len() != digest_len {
             return Err(DtlsError::MalformedFingerprint(
                 "digest length does not match the hash function",
             ));
@@ -380,7 +329,7 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let cert = Certificate::generate(now).unwrap();
         let fp = cert.fingerprint();
-        assert_eq!(fp.algorithm, HashAlgorithm::Sha256);
+        assert_eq!(fp.algorithm, HashFunction::Sha256);
         assert_eq!(fp.bytes.len(), 32);
         let text = fp.to_string();
         assert!(text.starts_with("sha-256 "));

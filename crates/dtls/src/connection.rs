@@ -305,7 +305,7 @@ impl Dtls {
                 let Some(der) = ctx.current_cert().and_then(|c| c.to_der().ok()) else {
                     return false;
                 };
-                match Fingerprint::of_der(expected.algorithm, &der) {
+                match Fingerprint::of_der(expected.algorithm.clone(), &der) {
                     Ok(actual) if actual == expected => true,
                     Ok(actual) => {
                         let _ = seen.set(actual);
@@ -764,7 +764,7 @@ impl Dtls {
         let ssl = self.ssl()?;
         let cert = ssl.peer_certificate().ok_or(DtlsError::NoPeerCertificate)?;
         let der = cert.to_der().map_err(|e| DtlsError::Ssl(e.to_string()))?;
-        let actual = Fingerprint::of_der(self.remote_fingerprint.algorithm, &der)?;
+        let actual = Fingerprint::of_der(self.remote_fingerprint.algorithm.clone(), &der)?;
         if actual != self.remote_fingerprint {
             return Err(DtlsError::FingerprintMismatch {
                 expected: self.remote_fingerprint.clone(),

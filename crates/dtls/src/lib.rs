@@ -51,7 +51,10 @@ mod pipe;
 mod protection;
 mod record;
 
-pub use certificate::{Certificate, Fingerprint, HashAlgorithm};
+pub use certificate::{Certificate, Fingerprint};
 pub use config::{DtlsConfig, Role, SrtpProfile};
 pub use connection::{Dtls, DtlsEvent, DtlsState, SrtpKeyingMaterial, MAX_APPLICATION_DATA};
 pub use error::{alert_name, DtlsError};
+/// The hash functions of `a=fingerprint` (RFC 8122 §5): one definition,
+/// the SDP crate's.
+pub use realtimer_sdp::HashFunction;

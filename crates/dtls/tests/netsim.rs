@@ -169,7 +169,7 @@ fn a_fingerprint_mismatch_fails_with_the_typed_error() {
     let mut config = PairConfig::new(6);
     let der = config.server.certificate.to_der().unwrap();
     config.client_expects =
-        Some(Fingerprint::of_der(realtimer_dtls::HashAlgorithm::Sha512, &der).unwrap());
+        Some(Fingerprint::of_der(realtimer_dtls::HashFunction::Sha512, &der).unwrap());
     let mut pair = Pair::new(config);
     assert!(pair.run_handshake(Duration::from_secs(5)));
 }

@@ -382,7 +382,7 @@ fn transport_attributes(local: &LocalTransport, mid: &str, setup: Setup) -> [Att
         Attribute::IcePwd(local.pwd.clone()),
         Attribute::IceOptions(vec!["trickle".to_owned()]),
         Attribute::Fingerprint(realtimer_sdp::Fingerprint {
-            hash: realtimer_sdp::HashFunction::from_name(local.fingerprint.algorithm.as_str()),
+            hash: local.fingerprint.algorithm.clone(),
             value: local.fingerprint.bytes.clone(),
         }),
         Attribute::Setup(setup),
