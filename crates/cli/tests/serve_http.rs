@@ -4,62 +4,37 @@
 //! `scripts/test` in tests/browser).
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::thread;
-use std::time::Duration;
+use std::process::Command;
+
+use realtimer_test_support::process::{self, Running};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
 struct Server {
-    child: Child,
+    /// Killed when the test ends.
+    _process: Running,
     address: SocketAddr,
 }
 
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn serve(extra: &[&str]) -> Server {
-    let mut child = Command::new(REALTIMER)
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--stun-listen",
-            "127.0.0.1:0",
-        ])
-        .args(extra)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = child.stderr.take().unwrap();
-    let (tx, rx) = mpsc::channel();
-    thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let mut server = Server {
-        child,
-        address: "0.0.0.0:0".parse().unwrap(),
-    };
-    loop {
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("no 'HTTP server listening on' line");
-        if let Some(rest) = line.split("HTTP server listening on http://").nth(1) {
-            server.address = rest.trim().parse().unwrap();
-            return server;
-        }
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--stun-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let process = process::spawn(REALTIMER, &args, &[]);
+    let marker = "HTTP server listening on http://";
+    let line = process.wait_for_line(marker);
+    let address = line.split(marker).nth(1).unwrap().trim().parse().unwrap();
+    Server {
+        _process: process,
+        address,
     }
 }
 

@@ -6,10 +6,11 @@
 
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use crate::ports::free_udp_and_tcp_port;
+use crate::process::Running;
 
 /// The realm every coturn started here has.
 pub const REALM: &str = "realtimer.test";
@@ -21,7 +22,7 @@ pub const PASSWORD: &str = "wonderland";
 /// A running `turnserver`.
 #[derive(Debug)]
 pub struct Coturn {
-    child: Child,
+    process: Running,
     /// UDP and TCP listening port.
     pub port: u16,
     /// TLS listening port, when started with a certificate.
@@ -31,8 +32,8 @@ pub struct Coturn {
 
 impl Drop for Coturn {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Stopped before its folder goes.
+        self.process.crash();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -112,7 +113,7 @@ impl Coturn {
             .spawn()
             .expect("turnserver (coturn) must be installed: scripts/test installs it");
         Coturn {
-            child,
+            process: Running::new(child),
             port,
             tls_port,
             dir,
@@ -121,7 +122,7 @@ impl Coturn {
 
     /// The process id (for its CPU time in /proc).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// The UDP (and TCP) listener.

@@ -6,8 +6,10 @@
 use std::io;
 use std::net::{SocketAddr, UdpSocket};
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
+
+use realtimer_test_support::process::Running;
 
 use crate::client::User;
 
@@ -100,15 +102,15 @@ impl Drop for AutogroupNice {
 
 /// A running server, stopped (by its PID) on drop.
 pub(crate) struct Server {
-    child: Child,
+    process: Running,
     pub(crate) address: SocketAddr,
     dir: PathBuf,
 }
 
 impl Drop for Server {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        // Stopped before its folder goes.
+        self.process.crash();
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
@@ -205,7 +207,7 @@ impl Server {
             .stderr(Stdio::null())
             .spawn()?;
         let server = Server {
-            child,
+            process: Running::new(child),
             address: SocketAddr::from(([127, 0, 0, 1], port)),
             dir,
         };
@@ -214,7 +216,7 @@ impl Server {
     }
 
     pub(crate) fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.pid()
     }
 
     /// Waits (bounded) for a STUN Binding answer on the server's port.
