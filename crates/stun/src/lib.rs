@@ -47,8 +47,8 @@ pub use credentials::{
 pub use encode::MessageEncoder;
 pub use error::{AttributeError, DecodeError, EncodeError, IntegrityError};
 pub use message::{
-    is_stun, Class, Message, Method, RawAttribute, TransactionId, HEADER_LEN, MAGIC_COOKIE,
-    MAX_ATTRIBUTES,
+    is_stun, local_ufrag, Class, Message, Method, RawAttribute, TransactionId, HEADER_LEN,
+    MAGIC_COOKIE, MAX_ATTRIBUTES,
 };
 pub use realtimer_net::{Transmit, Transport};
 pub use server::{BindingOutcome, BindingServer};

@@ -181,6 +181,19 @@ pub fn is_stun(datagram: &[u8]) -> bool {
     datagram.len() >= HEADER_LEN && datagram[0] < 4 && datagram[4..8] == MAGIC_COOKIE.to_be_bytes()
 }
 
+/// The receiver's ICE ufrag that a STUN message's USERNAME names:
+/// "LFRAG:RFRAG" as the sender writes it, the receiver's first (RFC 8445
+/// §7.2.2). What a socket shared by many ICE agents routes checks by.
+pub fn local_ufrag(datagram: &[u8]) -> Option<&str> {
+    if !is_stun(datagram) {
+        return None;
+    }
+    let message = Message::decode(datagram).ok()?;
+    let crate::attributes::Username(name) =
+        message.get::<crate::attributes::Username<'_>>().ok()??;
+    name.split_once(':').map(|(local, _)| local)
+}
+
 /// One attribute as it stands in the message: type and unpadded value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RawAttribute<'a> {

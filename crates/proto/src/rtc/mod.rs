@@ -13,6 +13,7 @@ use tracing::{debug, trace};
 
 mod channels;
 mod congestion;
+mod forward;
 mod get_stats;
 mod negotiation;
 mod phase;

@@ -199,13 +199,7 @@ impl Rtc {
         track_id: &str,
     ) -> Result<MediaRef, RtcError> {
         self.check_open()?;
-        let ssrc = self.random_ssrc();
-        let sender = SenderInfo {
-            ssrc,
-            cname: self.media.cname.clone(),
-            stream_id: stream_id.to_owned(),
-            track_id: track_id.to_owned(),
-        };
+        let sender = self.new_sender(stream_id, track_id);
         let reusable = self
             .media
             .transceivers
@@ -220,10 +214,20 @@ impl Rtc {
             None => self.new_transceiver(kind, Direction::SendRecv),
         };
         let t = &mut self.media.transceivers[r.0 as usize];
-        t.send = SendStream::new(ssrc);
+        t.send = SendStream::new(sender.ssrc);
         t.sender = Some(sender);
         self.update_negotiation_needed();
         Ok(r)
+    }
+
+    /// Our track's sender, with a new SSRC.
+    pub(super) fn new_sender(&mut self, stream_id: &str, track_id: &str) -> SenderInfo {
+        SenderInfo {
+            ssrc: self.random_ssrc(),
+            cname: self.media.cname.clone(),
+            stream_id: stream_id.to_owned(),
+            track_id: track_id.to_owned(),
+        }
     }
 
     /// addTransceiver (W3C webrtc-pc §5.1) without a track: e.g.
@@ -271,7 +275,7 @@ impl Rtc {
             .collect()
     }
 
-    fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
+    pub(super) fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
         let r = MediaRef(self.media.transceivers.len() as u32);
         let codecs = self.own_codecs(kind);
         self.media.transceivers.push(Transceiver {

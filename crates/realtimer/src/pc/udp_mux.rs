@@ -15,8 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use bytes::Bytes;
-use realtimer_stun::attributes::Username;
-use realtimer_stun::Message;
+use realtimer_stun::local_ufrag;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, trace};
 
@@ -167,17 +166,6 @@ impl Shared {
             self.dropped.fetch_add(1, Ordering::Relaxed);
         }
     }
-}
-
-/// The local ufrag a STUN request names: USERNAME is "LFRAG:RFRAG" from
-/// the receiver's side (RFC 8445 §7.2.2).
-fn local_ufrag(datagram: &[u8]) -> Option<&str> {
-    if !matches!(datagram.first(), Some(0..=3)) {
-        return None;
-    }
-    let message = Message::decode(datagram).ok()?;
-    let Username(name) = message.get::<Username<'_>>().ok()??;
-    name.split_once(':').map(|(local, _)| local)
 }
 
 /// The reading task: until stopped, everything the socket gets goes to

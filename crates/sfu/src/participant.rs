@@ -1,0 +1,80 @@
+//! One participant: its connection, what it publishes and what it
+//! receives.
+
+use std::time::Instant;
+
+use realtimer_proto::{ChannelRef, Codec, MediaKind, MediaRef, Rtc};
+
+use crate::meter::BitrateMeter;
+use crate::rewrite::StreamRewriter;
+use crate::{ParticipantId, TrackId};
+
+/// A participant's peer connection to the server and its part in the room.
+#[derive(Debug)]
+pub(crate) struct Participant {
+    pub(crate) rtc: Rtc,
+    pub(crate) room: String,
+    /// The tracks it sends us.
+    pub(crate) published: Vec<Published>,
+    /// The other participants' tracks we send it, by our transceiver.
+    pub(crate) subscriptions: Vec<(TrackId, MediaRef)>,
+    /// The first data channel it opened: room messages go there.
+    pub(crate) room_channel: Option<ChannelRef>,
+    /// What it sends us, all tracks together (the publisher limit).
+    pub(crate) meter: BitrateMeter,
+    /// Over [`crate::Limits::bitrate_per_publisher`]: its video is held.
+    pub(crate) over_limit: bool,
+    /// The send-side estimate towards it (bit/s), once known.
+    pub(crate) estimate: Option<u64>,
+    /// Its video is paused because the estimate cannot carry it.
+    pub(crate) video_paused: bool,
+    /// In the transmit queue ([`crate::Sfu::poll_transmit`]).
+    pub(crate) dirty: bool,
+    /// The instant its timer is in the timer heap for.
+    pub(crate) scheduled: Option<Instant>,
+}
+
+/// A track a participant publishes and where it goes.
+#[derive(Debug)]
+pub(crate) struct Published {
+    pub(crate) media: MediaRef,
+    pub(crate) kind: MediaKind,
+    pub(crate) codecs: Vec<Codec>,
+    /// Held by its publisher (mute): nothing is forwarded.
+    pub(crate) muted: bool,
+    pub(crate) forwards: Vec<Forward>,
+    pub(crate) meter: BitrateMeter,
+    /// When we last asked the publisher for a keyframe.
+    pub(crate) keyframe_requested: Option<Instant>,
+}
+
+/// One subscriber of a published track.
+#[derive(Debug)]
+pub(crate) struct Forward {
+    pub(crate) subscriber: ParticipantId,
+    /// Our transceiver on the subscriber's connection.
+    pub(crate) media: MediaRef,
+    pub(crate) rewriter: StreamRewriter,
+    /// Video starts (and resumes) on a keyframe only.
+    pub(crate) waiting_keyframe: bool,
+    /// Publisher payload type to the subscriber's, learned per codec.
+    pub(crate) payload_types: Vec<(u8, Option<u8>)>,
+}
+
+impl Participant {
+    pub(crate) fn new(rtc: Rtc, room: String) -> Participant {
+        Participant {
+            rtc,
+            room,
+            published: Vec::new(),
+            subscriptions: Vec::new(),
+            room_channel: None,
+            meter: BitrateMeter::default(),
+            over_limit: false,
+            estimate: None,
+            video_paused: false,
+            dirty: false,
+            scheduled: None,
+        }
+    }
+}

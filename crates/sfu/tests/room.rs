@@ -1,0 +1,429 @@
+//! A room of peers around the forwarding unit on the simulated network
+//! (virtual time): tracks go to every other participant with continuous
+//! sequence numbers, keyframes are asked for, leaving renegotiates.
+#![allow(clippy::disallowed_methods, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime};
+
+use bytes::Bytes;
+use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
+use realtimer_proto::{
+    Certificate, ChannelData, ChannelRef, DataChannelInit, Feedback, IceCandidateInit, MediaKind,
+    MediaRef, PeerConnectionState, Rtc, RtcConfig, RtcEvent, RtpPacket, SessionDescription,
+};
+use realtimer_sfu::{LimitError, Limits, ParticipantId, Sfu, SfuConfig, SfuError, SfuEvent};
+
+const SFU_ADDRESS: &str = "10.0.0.100:3478";
+
+struct SfuNode {
+    sfu: Sfu,
+    events: Vec<SfuEvent>,
+}
+
+impl SfuNode {
+    fn collect(&mut self) {
+        while let Some(e) = self.sfu.poll_event() {
+            self.events.push(e);
+        }
+    }
+}
+
+impl Node for SfuNode {
+    fn handle_datagram(&mut self, now: Instant, d: Datagram) {
+        self.sfu
+            .handle_receive(now, d.source, d.destination, &d.contents);
+        self.collect();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.sfu.handle_timeout(now);
+        self.collect();
+    }
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
+        self.sfu.poll_transmit().map(|t| Datagram {
+            source: t.source,
+            destination: t.destination,
+            contents: t.contents,
+        })
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.sfu.poll_timeout()
+    }
+}
+
+/// A participant: publishes one audio and one video track, counts what
+/// it receives.
+struct Peer {
+    rtc: Rtc,
+    candidates: Vec<Option<IceCandidateInit>>,
+    keyframe_wanted: bool,
+    audio: Option<MediaRef>,
+    video: Option<MediaRef>,
+    sequence: u16,
+    frames: u32,
+    /// Received RTP per transceiver: (sequence numbers, payload heads).
+    received: HashMap<MediaRef, Vec<(u16, u8)>>,
+    tracks: Vec<(MediaRef, MediaKind)>,
+    channel: Option<ChannelRef>,
+    messages: Vec<ChannelData>,
+}
+
+impl Peer {
+    fn new(now: Instant, seed: u64, address: SocketAddr) -> Peer {
+        let cert = Certificate::generate(SystemTime::now()).unwrap();
+        let mut rtc = Rtc::new(RtcConfig::default().with_seed(seed), cert, now);
+        rtc.add_local_address(now, address);
+        Peer {
+            rtc,
+            candidates: Vec::new(),
+            keyframe_wanted: false,
+            audio: None,
+            video: None,
+            sequence: 0,
+            frames: 0,
+            received: HashMap::new(),
+            tracks: Vec::new(),
+            channel: None,
+            messages: Vec::new(),
+        }
+    }
+
+    fn collect(&mut self) {
+        while let Some(e) = self.rtc.poll_event() {
+            match e {
+                RtcEvent::IceCandidate(c) => self.candidates.push(c),
+                RtcEvent::Feedback(_, Feedback::Keyframe(_)) => self.keyframe_wanted = true,
+                RtcEvent::Rtp(m, p) => self
+                    .received
+                    .entry(m)
+                    .or_default()
+                    .push((p.sequence_number, p.payload[0])),
+                RtcEvent::Track(m, info) => self.tracks.push((m, info.kind)),
+                RtcEvent::ChannelMessage(_, d) => self.messages.push(d),
+                _ => {}
+            }
+        }
+    }
+
+    /// One 20 ms tick of media: an Opus packet, and a VP8 frame every
+    /// other tick (a keyframe when asked).
+    fn send_media(&mut self, now: Instant) {
+        if self.rtc.connection_state() != PeerConnectionState::Connected {
+            return;
+        }
+        self.frames += 1;
+        let audio = RtpPacket {
+            payload_type: 111,
+            sequence_number: self.frames as u16,
+            timestamp: self.frames * 960,
+            marker: false,
+            ssrc: 0,
+            payload: Bytes::from_static(&[0xAA; 60]),
+        };
+        let _ = self.rtc.write_rtp(now, self.audio.unwrap(), &audio);
+        if self.frames % 2 == 0 {
+            // VP8 descriptor (S, partition 0), then the frame tag's P bit.
+            let tag = if std::mem::take(&mut self.keyframe_wanted) {
+                0x00
+            } else {
+                0x01
+            };
+            for i in 0..3u8 {
+                self.sequence = self.sequence.wrapping_add(1);
+                let video = RtpPacket {
+                    payload_type: 96,
+                    sequence_number: self.sequence,
+                    timestamp: self.frames * 1800,
+                    marker: i == 2,
+                    ssrc: 0,
+                    payload: Bytes::from(vec![if i == 0 { 0x10 } else { 0x00 }, tag, 0, 0]),
+                };
+                let _ = self.rtc.write_rtp(now, self.video.unwrap(), &video);
+            }
+        }
+        self.collect();
+    }
+}
+
+impl Node for Peer {
+    fn handle_datagram(&mut self, now: Instant, d: Datagram) {
+        self.rtc
+            .handle_receive(now, d.source, d.destination, &d.contents);
+        self.collect();
+    }
+    fn handle_timeout(&mut self, now: Instant) {
+        self.rtc.handle_timeout(now);
+        self.collect();
+    }
+    fn poll_transmit(&mut self, _now: Instant) -> Option<Datagram> {
+        self.rtc.poll_transmit().map(|t| Datagram {
+            source: t.source,
+            destination: t.destination,
+            contents: t.contents,
+        })
+    }
+    fn poll_timeout(&self) -> Option<Instant> {
+        self.rtc.poll_timeout()
+    }
+}
+
+/// What signaling does to one peer of the room.
+type Step = Box<dyn FnOnce(&mut Room, usize)>;
+
+struct Room {
+    net: Network,
+    sfu: NodeId,
+    peers: Vec<(NodeId, ParticipantId)>,
+}
+
+impl Room {
+    fn new(seed: u64, limits: Limits) -> Room {
+        let start = Instant::now();
+        let mut net = Network::new(seed, start);
+        let address: SocketAddr = SFU_ADDRESS.parse().unwrap();
+        let host = net.add_host(&[address.ip()], None);
+        net.set_uplink(host, LinkConfig::default().delay(Duration::from_millis(2)));
+        let cert = Certificate::generate(SystemTime::now()).unwrap();
+        let mut config = SfuConfig::new(vec![address], cert);
+        config.limits = limits;
+        config.seed = seed;
+        let sfu = net.attach(
+            host,
+            SfuNode {
+                sfu: Sfu::new(config),
+                events: Vec::new(),
+            },
+        );
+        Room {
+            net,
+            sfu,
+            peers: Vec::new(),
+        }
+    }
+
+    fn sfu(&mut self) -> &mut SfuNode {
+        self.net.node_mut::<SfuNode>(self.sfu)
+    }
+
+    fn peer(&mut self, i: usize) -> &mut Peer {
+        let id = self.peers[i].0;
+        self.net.node_mut::<Peer>(id)
+    }
+
+    /// A peer joins, publishing audio and video and opening a channel.
+    fn join(&mut self, n: u8) -> Result<usize, SfuError> {
+        let now = self.net.now();
+        let participant = self.sfu().sfu.join(now, "room")?;
+        let ip = format!("10.0.0.{n}").parse().unwrap();
+        let host = self.net.add_host(&[ip], None);
+        self.net
+            .set_uplink(host, LinkConfig::default().delay(Duration::from_millis(5)));
+        let mut peer = Peer::new(now, u64::from(n), SocketAddr::new(ip, 5000));
+        peer.audio = Some(peer.rtc.add_track(MediaKind::Audio, "s", "mic").unwrap());
+        peer.video = Some(peer.rtc.add_track(MediaKind::Video, "s", "cam").unwrap());
+        peer.channel = Some(
+            peer.rtc
+                .create_data_channel(now, "room", &DataChannelInit::default())
+                .unwrap(),
+        );
+        let offer = peer.rtc.create_offer().unwrap();
+        peer.rtc.set_local_description(now, offer.clone()).unwrap();
+        let node = self.net.attach(host, peer);
+        let answer = self.sfu().sfu.handle_offer(now, participant, offer)?;
+        let peer = self.net.node_mut::<Peer>(node);
+        peer.rtc
+            .set_remote_description(now, SessionDescription::answer(answer.sdp))
+            .unwrap();
+        peer.collect();
+        self.sfu().collect();
+        self.peers.push((node, participant));
+        Ok(self.peers.len() - 1)
+    }
+
+    /// Signaling at once: candidates both ways, the unit's offers answered.
+    fn signal(&mut self) {
+        let now = self.net.now();
+        let events = std::mem::take(&mut self.sfu().events);
+        for e in events {
+            let (pid, f): (ParticipantId, Step) = match e {
+                SfuEvent::IceCandidate(p, c) => (
+                    p,
+                    Box::new(move |room, i| {
+                        room.peer(i).rtc.add_ice_candidate(now, c.as_ref()).unwrap()
+                    }),
+                ),
+                SfuEvent::Offer(p, offer) => (
+                    p,
+                    Box::new(move |room, i| {
+                        let peer = room.peer(i);
+                        peer.rtc.set_remote_description(now, offer).unwrap();
+                        let answer = peer.rtc.create_answer().unwrap();
+                        peer.rtc.set_local_description(now, answer.clone()).unwrap();
+                        peer.collect();
+                        let pid = room.peers[i].1;
+                        room.sfu()
+                            .sfu
+                            .handle_answer(now, pid, SessionDescription::answer(answer.sdp))
+                            .unwrap();
+                        room.sfu().collect();
+                    }),
+                ),
+                _ => continue,
+            };
+            if let Some(i) = self.peers.iter().position(|(_, p)| *p == pid) {
+                f(self, i);
+            }
+        }
+        for i in 0..self.peers.len() {
+            let pid = self.peers[i].1;
+            let candidates = std::mem::take(&mut self.peer(i).candidates);
+            for c in candidates {
+                self.sfu()
+                    .sfu
+                    .add_ice_candidate(now, pid, c.as_ref())
+                    .unwrap();
+            }
+        }
+        self.sfu().collect();
+    }
+
+    /// Runs `duration` in 20 ms ticks of media and signaling.
+    fn run(&mut self, duration: Duration) {
+        let end = self.net.now() + duration;
+        while self.net.now() < end {
+            self.signal();
+            let now = self.net.now();
+            for i in 0..self.peers.len() {
+                self.peer(i).send_media(now);
+            }
+            self.net.run_for(Duration::from_millis(20));
+        }
+        self.signal();
+    }
+
+    /// What peer `i` received, per kind: (transceiver, packets).
+    fn received(&mut self, i: usize, kind: MediaKind) -> Vec<(MediaRef, Vec<(u16, u8)>)> {
+        let peer = self.peer(i);
+        let mut out: Vec<_> = peer
+            .received
+            .iter()
+            .filter(|(m, _)| peer.rtc.transceiver_kind(**m) == Some(kind))
+            .map(|(m, v)| (*m, v.clone()))
+            .collect();
+        out.sort_by_key(|(m, _)| *m);
+        out
+    }
+}
+
+/// Sequence numbers in order, each one more than the last (the link
+/// neither loses nor reorders here).
+fn continuous(packets: &[(u16, u8)]) -> bool {
+    packets.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1))
+}
+
+#[test]
+fn three_participants_receive_each_other_and_one_leaves() {
+    let mut room = Room::new(7, Limits::default());
+    for n in 1..=3 {
+        room.join(n).unwrap();
+    }
+    room.run(Duration::from_secs(3));
+    for i in 0..3 {
+        let connected = room.peer(i).rtc.connection_state();
+        assert_eq!(connected, PeerConnectionState::Connected, "peer {i}");
+        let audio = room.received(i, MediaKind::Audio);
+        let video = room.received(i, MediaKind::Video);
+        assert_eq!(audio.len(), 2, "peer {i} hears the two others");
+        assert_eq!(video.len(), 2, "peer {i} sees the two others");
+        for (_, packets) in audio.iter().chain(&video) {
+            assert!(packets.len() > 30, "peer {i}: {} packets", packets.len());
+            assert!(continuous(packets), "peer {i}: {packets:?}");
+        }
+        // Video starts on a keyframe (asked for by the unit).
+        for (_, packets) in &video {
+            assert_eq!(packets[0].1, 0x10, "starts a frame");
+        }
+    }
+    // Keyframes were asked of every publisher.
+    let stats = room.sfu().sfu.stats();
+    assert!(stats.forwarded > 1000, "{stats:?}");
+
+    // A room message reaches the others.
+    let now = room.net.now();
+    let channel = room.peer(0).channel.unwrap();
+    room.peer(0)
+        .rtc
+        .send(now, channel, ChannelData::Text("hello".into()))
+        .unwrap();
+    room.run(Duration::from_millis(200));
+    for i in 1..3 {
+        assert_eq!(room.peer(i).messages, [ChannelData::Text("hello".into())]);
+    }
+
+    // Peer 0 leaves: the others get an offer without its tracks and keep
+    // receiving each other without a gap.
+    let now = room.net.now();
+    let gone = room.peers[0].1;
+    room.sfu().sfu.leave(now, gone).unwrap();
+    room.sfu().collect();
+    let unpublished = room
+        .sfu()
+        .events
+        .iter()
+        .filter(|e| matches!(e, SfuEvent::TrackUnpublished { .. }))
+        .count();
+    assert_eq!(unpublished, 2);
+    let before: Vec<usize> = (1..3)
+        .map(|i| {
+            room.received(i, MediaKind::Video)
+                .iter()
+                .map(|(_, p)| p.len())
+                .sum()
+        })
+        .collect();
+    room.run(Duration::from_secs(2));
+    for (k, i) in (1..3).enumerate() {
+        let video = room.received(i, MediaKind::Video);
+        let total: usize = video.iter().map(|(_, p)| p.len()).sum();
+        assert!(total > before[k] + 50, "peer {i} keeps receiving");
+        for (_, packets) in &video {
+            assert!(continuous(packets));
+        }
+        let sending = room.peer(i).rtc.remote_description().unwrap().sdp.clone();
+        assert_eq!(
+            sending.matches("a=sendonly").count(),
+            2,
+            "one audio and one video from the remaining other: {sending}"
+        );
+    }
+    assert_eq!(room.sfu().sfu.room("room").len(), 2);
+}
+
+#[test]
+fn limits_are_refused_with_their_value() {
+    let limits = Limits {
+        participants_per_room: 2,
+        tracks_per_participant: 1,
+        ..Limits::default()
+    };
+    let mut room = Room::new(8, limits);
+    room.join(1).unwrap();
+    room.join(2).unwrap();
+    match room.join(3) {
+        Err(SfuError::Limit(LimitError::RoomFull { limit: 2, .. })) => {}
+        other => panic!("{other:?}"),
+    }
+    let too_many = room
+        .sfu()
+        .events
+        .iter()
+        .filter(|e| {
+            matches!(
+                e,
+                SfuEvent::LimitExceeded(LimitError::TooManyTracks { limit: 1, .. })
+            )
+        })
+        .count();
+    assert_eq!(too_many, 2, "each published two tracks");
+}
