@@ -14,6 +14,9 @@ use tracing::{debug, trace};
 
 use crate::chunk::{Chunk, DataChunk, Init, ReConfig};
 use crate::config::SctpConfig;
+
+/// The "No User Data" error cause code (RFC 9260 §3.3.10.9).
+const NO_USER_DATA_CAUSE: u16 = 9;
 use crate::error::ChunkType;
 use crate::packet::{CommonHeader, Packet, COMMON_HEADER_LEN};
 use crate::param::{Param, ReconfigParam, EDMID_DTLS};
@@ -58,6 +61,12 @@ pub enum CloseReason {
     HandshakeTimeout,
     /// Data went unacknowledged through `max_retransmits` timeouts.
     PeerUnreachable,
+    /// The peer sent a DATA chunk without user data (TSN `tsn`); we
+    /// aborted with the "No User Data" cause (RFC 9260 §6.2, §3.3.10.9).
+    NoUserData {
+        /// The TSN of the empty DATA chunk.
+        tsn: u32,
+    },
 }
 
 /// What the association tells its user.
@@ -357,15 +366,20 @@ impl Association {
             return;
         }
         if self.state != AssociationState::Closed {
-            self.write_packet(
-                self.peer_tag,
-                vec![Chunk::Abort {
-                    reflected_tag: false,
-                    causes: Bytes::new(),
-                }],
-            );
+            self.send_abort(Bytes::new());
         }
         self.terminate(CloseReason::LocalAbort);
+    }
+
+    /// Writes an ABORT (RFC 9260 §3.3.7) with `causes`, already encoded.
+    fn send_abort(&mut self, causes: Bytes) {
+        self.write_packet(
+            self.peer_tag,
+            vec![Chunk::Abort {
+                reflected_tag: false,
+                causes,
+            }],
+        );
     }
 
     fn terminate(&mut self, reason: CloseReason) {
@@ -410,6 +424,16 @@ impl Association {
         let mut had_data = false;
         for chunk in packet.chunks {
             match chunk {
+                Chunk::Data(d) if d.payload.is_empty() => {
+                    // RFC 9260 §6.2: a DATA chunk without user data MUST be
+                    // answered with an ABORT carrying "No User Data"
+                    // (§3.3.10.9: cause 9, the chunk's TSN). Ignoring it
+                    // instead leaves a hole at its TSN that stalls the
+                    // peer's later messages (werift 0.25 sends empty
+                    // messages so).
+                    self.abort_no_user_data(d.tsn);
+                    return;
+                }
                 Chunk::Data(d) => {
                     had_data = true;
                     self.handle_data(d);
@@ -671,9 +695,6 @@ impl Association {
     }
 
     fn handle_data(&mut self, chunk: DataChunk) {
-        if chunk.payload.is_empty() {
-            return; // RFC 9260 §6.2: no user data; ignored
-        }
         let Some(receiver) = self.receiver.as_mut() else {
             return;
         };
@@ -940,14 +961,18 @@ impl Association {
     }
 
     fn abort_unreachable(&mut self) {
-        self.write_packet(
-            self.peer_tag,
-            vec![Chunk::Abort {
-                reflected_tag: false,
-                causes: Bytes::new(),
-            }],
-        );
+        self.send_abort(Bytes::new());
         self.terminate(CloseReason::PeerUnreachable);
+    }
+
+    /// RFC 9260 §3.3.10.9: cause code 9, length 8, the TSN.
+    fn abort_no_user_data(&mut self, tsn: u32) {
+        let mut cause = Vec::with_capacity(8);
+        cause.put_u16(NO_USER_DATA_CAUSE);
+        cause.put_u16(8);
+        cause.put_u32(tsn);
+        self.send_abort(Bytes::from(cause));
+        self.terminate(CloseReason::NoUserData { tsn });
     }
 
     fn send_reset_request(&mut self, now: Instant, request_seq: u32, streams: Vec<u16>) {

@@ -320,3 +320,54 @@ fn streams_take_turns_between_messages() {
         .collect();
     assert_eq!(stream1, big, "in order within the stream");
 }
+
+/// RFC 9260 §6.2: a DATA chunk without user data gets an ABORT with the
+/// "No User Data" cause and its TSN (§3.3.10.9), not silence; werift 0.25
+/// sends empty messages so, and an ignored chunk left a hole at its TSN
+/// that stalled everything after it.
+#[test]
+fn a_data_chunk_without_user_data_is_aborted_with_no_user_data() {
+    let mut p = Pair::new(13, clean(5), true, false);
+    let (a, b) = (p.a, p.b);
+    p.node_mut(b).sent = Some(Vec::new());
+    p.connect();
+    // Any packet b sent after the INIT carries a's verification tag.
+    let from_b = p.node(b).sent.as_ref().unwrap().last().unwrap().clone();
+    let header = realtimer_sctp::Packet::parse_accepting_zero_checksum(&from_b)
+        .unwrap()
+        .header;
+    let tsn = 0x1234_5678;
+    let empty = realtimer_sctp::Packet {
+        header,
+        chunks: vec![realtimer_sctp::Chunk::Data(realtimer_sctp::DataChunk {
+            tsn,
+            stream: 1,
+            ssn: 0,
+            ppid: 51,
+            unordered: false,
+            beginning: true,
+            ending: true,
+            immediate: false,
+            payload: bytes::Bytes::new(),
+        })],
+    };
+    let now = p.net.now();
+    let node = p.node_mut(a);
+    node.sent = Some(Vec::new());
+    node.association.handle_packet(now, &empty.to_bytes());
+    let abort = node.association.poll_transmit().expect("an ABORT");
+    let abort = realtimer_sctp::Packet::parse_accepting_zero_checksum(&abort).unwrap();
+    let mut cause = vec![0, 9, 0, 8];
+    cause.extend_from_slice(&tsn.to_be_bytes());
+    assert!(
+        matches!(&abort.chunks[..], [realtimer_sctp::Chunk::Abort { reflected_tag: false, causes }] if causes[..] == cause[..]),
+        "{abort:?}"
+    );
+    while let Some(e) = node.association.poll_event() {
+        node.events.push((now, e));
+    }
+    assert!(node
+        .events
+        .iter()
+        .any(|(_, e)| *e == SctpEvent::Closed(CloseReason::NoUserData { tsn })));
+}
