@@ -14,7 +14,7 @@ use std::time::Duration;
 use futures_util::{SinkExt, StreamExt};
 use realtimer::{
     ChannelData, DataChannel, DataChannelInit, MediaKind, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionState, TrackLocal, TrackRemote,
+    PeerConnectionEvent, PeerConnectionState, RtpPacket, TrackLocal, TrackRemote,
 };
 use realtimer_signaling::{Handled, PeerSession, SessionMessage};
 use serde_json::{json, Value};
@@ -307,6 +307,155 @@ async fn media_echo_peer() {
     fail_on_panic(ended);
 }
 
+/// Our media tester against a peer that echoes RTP (Pion's `--media`):
+/// an Opus and a VP8 track of ours send numbered packets for 3 s (audio
+/// every 20 ms, video 30 frames a second of 3 packets, the last with the
+/// marker); the remote track of each kind must bring back, byte-exact and
+/// under our negotiated payload type, all but a few of them (the first ones
+/// may reach the peer before it reads). Prints one line per check and
+/// `N passed, N failed`; runs only inside the namespace.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by rust_sends_media_to_*_echo inside a network namespace"]
+async fn media_tester_peer() {
+    let Some((url, offerer)) = env_peer() else {
+        return;
+    };
+    let mut config = PeerConnectionConfig::default().with_loopback(true);
+    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let locals = [MediaKind::Audio, MediaKind::Video]
+        .map(|kind| TrackLocal::new(kind, "tester", &format!("tester-{kind}")));
+    for local in &locals {
+        pc.add_track(local.clone()).await.unwrap();
+    }
+    let (remote_tx, mut remote_rx) = mpsc::unbounded_channel();
+    let (tx, task) = signaling(
+        &pc,
+        &url,
+        offerer,
+        |_| {},
+        move |remote| {
+            let _ = remote_tx.send(remote);
+        },
+    )
+    .await;
+    let mut remotes = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while remotes.len() < 2 {
+        match tokio::time::timeout_at(deadline, remote_rx.recv()).await {
+            Ok(Some(remote)) => remotes.push(remote),
+            _ => panic!("the peer's tracks never came: {} of 2", remotes.len()),
+        }
+    }
+    while pc.connection_state() != PeerConnectionState::Connected {
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Our sender and the peer's track of a kind share the section's
+    // negotiated codecs.
+    let payload_type = |kind: MediaKind, name: &str| {
+        remotes
+            .iter()
+            .find(|r| r.kind() == kind)
+            .and_then(|r| {
+                r.info()
+                    .codecs
+                    .iter()
+                    .find(|c| c.name.eq_ignore_ascii_case(name))
+            })
+            .unwrap_or_else(|| panic!("no {name} negotiated"))
+            .payload_type
+    };
+    let kinds = [
+        (MediaKind::Audio, payload_type(MediaKind::Audio, "opus")),
+        (MediaKind::Video, payload_type(MediaKind::Video, "VP8")),
+    ];
+    let readers: Vec<_> = remotes
+        .into_iter()
+        .map(|remote| {
+            tokio::spawn(async move {
+                let mut got = Vec::new();
+                while let Ok(Some(p)) =
+                    tokio::time::timeout(Duration::from_secs(2), remote.read_rtp()).await
+                {
+                    got.push(p);
+                }
+                (remote.kind(), got)
+            })
+        })
+        .collect();
+    let numbered = |kind: MediaKind, i: u32, len: usize| {
+        let mut payload = vec![u8::from(kind == MediaKind::Video)];
+        payload.extend_from_slice(&i.to_be_bytes());
+        payload.extend((0..len).map(|j| (j as u32 * 31 + i) as u8));
+        bytes::Bytes::from(payload)
+    };
+    let mut sent = [Vec::new(), Vec::new()];
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for step in 0u32..300 {
+        tick.tick().await;
+        if step % 2 == 0 {
+            let i = step / 2;
+            let payload = numbered(MediaKind::Audio, i, 120);
+            let packet = RtpPacket {
+                payload_type: kinds[0].1,
+                sequence_number: i as u16,
+                timestamp: i * 960,
+                marker: i == 0,
+                ssrc: 0,
+                payload: payload.clone(),
+            };
+            locals[0].write_rtp(packet).await.unwrap();
+            sent[0].push(payload);
+        }
+        if step % 3 == 0 {
+            let frame = step / 3;
+            for part in 0..3 {
+                let i = frame * 3 + part;
+                let payload = numbered(MediaKind::Video, i, 900);
+                let packet = RtpPacket {
+                    payload_type: kinds[1].1,
+                    sequence_number: i as u16,
+                    timestamp: frame * 3000,
+                    marker: part == 2,
+                    ssrc: 0,
+                    payload: payload.clone(),
+                };
+                locals[1].write_rtp(packet).await.unwrap();
+                sent[1].push(payload);
+            }
+        }
+    }
+    let (mut passed, mut failed) = (0, 0);
+    for reader in readers {
+        let (kind, got) = reader.await.unwrap();
+        let slot = usize::from(kind == MediaKind::Video);
+        let (sent, want_pt) = (&sent[slot], kinds[slot].1);
+        let exact = got
+            .iter()
+            .filter(|p| p.payload_type == want_pt && sent.contains(&p.payload))
+            .count();
+        let ok = exact == got.len() && exact + 10 >= sent.len();
+        println!(
+            "{} {kind}: {} of {} packets echoed, {exact} byte-exact with payload type {want_pt}",
+            if ok { "PASS" } else { "FAIL" },
+            got.len(),
+            sent.len()
+        );
+        if ok {
+            passed += 1;
+        } else {
+            failed += 1;
+        }
+    }
+    println!("{passed} passed, {failed} failed");
+    let _ = tx.send(SessionMessage::Bye.to_value());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    task.abort();
+    pc.close().await;
+    assert_eq!((passed, failed), (2, 0));
+}
+
 /// GStreamer's webrtcbin (tests/peers/gstreamer/peer.py) offers VP8 video
 /// and Opus audio (its audio section `bundle-only` with port 0, RFC 8843
 /// §6); our media echo peer answers and sends both back; the recording
@@ -324,11 +473,11 @@ fn gstreamer_sends_vp8_and_opus_and_records_our_echo() {
         "/../../tests/peers/gstreamer/peer.py"
     );
     let exe = std::env::current_exe().unwrap();
+    let dump = sdp_dump("gstreamer-media");
     let script = format!(
         r#"set -u
-ip link add gst0 type veth peer name gst1; ip addr add 10.99.0.1/24 dev gst0
-ip link set gst0 up; ip link set gst1 up
-node relay.js --port 0 --exit-when-empty --timeout 120 > relay.out 2>&1 &
+{VETH_SETUP}
+node relay.js --port 0 --exit-when-empty --timeout 120{dump} > relay.out 2>&1 &
 for i in $(seq 100); do grep -q RELAY relay.out && break; sleep 0.1; done
 URL=$(sed -n 's/^RELAY //p' relay.out)/room
 REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE=answerer {exe} --exact media_echo_peer --ignored --nocapture > other.out 2>&1 &
@@ -372,6 +521,8 @@ enum Peer {
     Werift,
     /// Pion v3.1 (Go), tests/peers/pion: echoes only.
     Pion,
+    /// aiortc (Python), tests/peers/aiortc: echoes only.
+    Aiortc,
 }
 
 impl Peer {
@@ -393,6 +544,7 @@ impl Peer {
             Peer::Pion => Some(
                 "text,text-empty,binary-0,binary-1,binary-64000,negotiated-5,protocol-chat,photo,ordered-burst,lifetime-1000,close",
             ),
+            Peer::Aiortc => None,
         }
     }
 
@@ -410,18 +562,61 @@ impl Peer {
                 "node peer-wrtc.js --stack werift --url $URL --role {role} --mode {mode} --timeout 150{cases}"
             ),
             Peer::Pion => {
-                assert_eq!(mode, "echo", "the Pion peer only echoes");
-                format!("{} --url $URL --role {role} --timeout 150", pion.display())
+                let media = match mode {
+                    "echo" => "",
+                    "media-echo" => " --media",
+                    _ => panic!("the Pion peer only echoes"),
+                };
+                format!(
+                    "{} --url $URL --role {role} --timeout 150{media}",
+                    pion.display()
+                )
+            }
+            Peer::Aiortc => {
+                assert_eq!(mode, "echo", "the aiortc peer only echoes");
+                format!("python3 {AIORTC_PEER} --url $URL --role {role} --timeout 150")
             }
         }
     }
+
+    /// Shell lines that prepare the namespace for this peer: aiortc (as
+    /// libnice) gathers no loopback address, so it gets a veth pair whose
+    /// address (10.99.0.1) it uses; nothing leaves the namespace.
+    fn namespace_setup(self) -> &'static str {
+        match self {
+            Peer::Aiortc => VETH_SETUP,
+            _ => "",
+        }
+    }
 }
+
+/// The aiortc peer (run with the `python3` on PATH, which has aiortc).
+const AIORTC_PEER: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../../tests/peers/aiortc/peer.py"
+);
+
+/// relay.js's `--dump` argument when REALTIMER_INTEROP_SDP_DIR is set: the
+/// offers and answers of the round go to that folder's `tag` subfolder
+/// (how `crates/sdp/tests/fixtures/` was captured).
+fn sdp_dump(tag: &str) -> String {
+    std::env::var("REALTIMER_INTEROP_SDP_DIR")
+        .map(|dir| format!(" --dump {dir}/{}", tag.to_lowercase()))
+        .unwrap_or_default()
+}
+
+/// A veth pair with 10.99.0.1 for peers that gather no loopback address.
+const VETH_SETUP: &str =
+    "ip link add gst0 type veth peer name gst1; ip addr add 10.99.0.1/24 dev gst0
+ip link set gst0 up; ip link set gst1 up";
 
 /// Which side runs peer-wrtc.js's cases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Tester {
     Other,
     Rust,
+    /// Our media tester (`media_tester_peer`) against the peer's media echo.
+    RustMedia,
 }
 
 /// What a round printed and its tester's `N passed, N failed`.
@@ -467,10 +662,20 @@ fn run_round(dir: &PeerFolder, peer: Peer, rust_role: &str, tester: Tester) -> R
             ),
             format!("{} 2>&1", rust("tester_peer_for_libwebrtc")),
         ),
+        Tester::RustMedia => (
+            format!(
+                "{} > other.out 2>&1",
+                peer.command("media-echo", other_role, &dir.pion)
+            ),
+            format!("{} 2>&1", rust("media_tester_peer")),
+        ),
     };
+    let setup = peer.namespace_setup();
+    let dump = sdp_dump(&format!("{peer:?}-{tester:?}-rust-{rust_role}"));
     let script = format!(
         r#"set -u
-node relay.js --port 0 --exit-when-empty --timeout 180 > relay.out 2>&1 &
+{setup}
+node relay.js --port 0 --exit-when-empty --timeout 180{dump} > relay.out 2>&1 &
 for i in $(seq 100); do grep -q RELAY relay.out && break; sleep 0.1; done
 URL=$(sed -n 's/^RELAY //p' relay.out)/room
 {background} &
@@ -501,7 +706,7 @@ true"#
     // Our peer's process: the foreground when we test, else the background.
     let ours = match tester {
         Tester::Other => "BACKGROUND_EXIT 0",
-        Tester::Rust => "FOREGROUND_EXIT 0",
+        Tester::Rust | Tester::RustMedia => "FOREGROUND_EXIT 0",
     };
     if !output.lines().any(|l| l == ours) {
         failed = usize::MAX;
@@ -564,7 +769,10 @@ fn both_roles(peer: Peer, tester: Tester) {
     println!(
         "{peer:?}, {tester:?} tests: (rust role, passed, failed, (setup ms, SCTP ms)) {report:?}"
     );
-    let want = peer.cases().map_or(13, |c| c.split(',').count());
+    let want = match tester {
+        Tester::RustMedia => 2,
+        _ => peer.cases().map_or(13, |c| c.split(',').count()),
+    };
     for (role, passed, failed, _) in report {
         assert_eq!((passed, failed), (want, 0), "rust as {role}");
     }
@@ -599,4 +807,24 @@ fn rust_tests_werift_echo() {
 #[test]
 fn rust_tests_pion_echo() {
     both_roles(Peer::Pion, Tester::Rust);
+}
+
+/// We run all 13 cases; aiortc echoes. aiortc comes from pip: when
+/// `scripts/test` could not install it (no network) it says so in
+/// REALTIMER_SKIP_AIORTC and this test skips loudly; otherwise a missing
+/// aiortc fails it.
+#[test]
+fn rust_tests_aiortc_echo() {
+    if let Ok(why) = std::env::var("REALTIMER_SKIP_AIORTC") {
+        println!("!!! SKIPPED: {why} !!!");
+        return;
+    }
+    both_roles(Peer::Aiortc, Tester::Rust);
+}
+
+/// Audio and video with Pion: our Opus and VP8 tracks' RTP comes back
+/// through Pion's own tracks (`--media`), both roles.
+#[test]
+fn rust_sends_media_to_pion_echo() {
+    both_roles(Peer::Pion, Tester::RustMedia);
 }
