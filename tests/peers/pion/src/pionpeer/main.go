@@ -8,6 +8,13 @@
 //
 //	pionpeer --url ws://127.0.0.1:PORT/room --role offerer|answerer [--timeout 120]
 //
+// With --media it instead sends back what it receives on media: one Opus
+// and one VP8 track of its own (added before the offer or answer) carry
+// the RTP of the first remote track of their kind, as Pion's reflect
+// example does (payloads unchanged; SSRC and payload type its own).
+//
+//	pionpeer --url ... --role ... --media
+//
 // Built in GOPATH mode (GO111MODULE=off GOPATH=tests/peers/pion:/usr/share/gocode).
 package main
 
@@ -23,6 +30,7 @@ import (
 
 	"github.com/gorilla/websocket"
 	"github.com/pion/datachannel"
+	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v3"
 )
 
@@ -50,6 +58,7 @@ func main() {
 	url := flag.String("url", "", "relay URL with room")
 	role := flag.String("role", "answerer", "offerer or answerer")
 	timeout := flag.Int("timeout", 120, "seconds before giving up")
+	media := flag.Bool("media", false, "echo audio and video RTP instead of data channels")
 	flag.Parse()
 	if *url == "" || (*role != "offerer" && *role != "answerer") {
 		log.Fatal("usage: pionpeer --url ws://127.0.0.1:PORT/room --role offerer|answerer")
@@ -77,7 +86,17 @@ func main() {
 	se := webrtc.SettingEngine{}
 	se.SetIncludeLoopbackCandidate(true)
 	se.DetachDataChannels()
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	// Pion's default codecs (Opus, VP8, ...) and interceptors (NACK,
+	// RTCP reports), as webrtc.NewPeerConnection would register them.
+	codecs := &webrtc.MediaEngine{}
+	if err := codecs.RegisterDefaultCodecs(); err != nil {
+		log.Fatalf("codecs: %v", err)
+	}
+	interceptors := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(codecs, interceptors); err != nil {
+		log.Fatalf("interceptors: %v", err)
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(codecs), webrtc.WithInterceptorRegistry(interceptors))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		log.Fatalf("NewPeerConnection: %v", err)
@@ -100,22 +119,12 @@ func main() {
 			os.Exit(4)
 		}
 	})
-	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
-		log.Printf("remote channel %s", dc.Label())
-		echo(dc)
-	})
-	yes, id := true, uint16(negotiatedID)
-	negotiated, err := pc.CreateDataChannel("negotiated-5", &webrtc.DataChannelInit{Negotiated: &yes, ID: &id})
-	if err != nil {
-		log.Fatalf("negotiated channel: %v", err)
+	if *media {
+		echoMedia(pc)
+	} else {
+		echoChannels(pc, *role == "offerer")
 	}
-	echo(negotiated)
 	if *role == "offerer" {
-		control, err := pc.CreateDataChannel("control", nil)
-		if err != nil {
-			log.Fatalf("control channel: %v", err)
-		}
-		echo(control)
 		offer, err := pc.CreateOffer(nil)
 		if err != nil {
 			log.Fatalf("CreateOffer: %v", err)
@@ -177,6 +186,83 @@ func main() {
 	_ = pc.Close()
 }
 
+// echoChannels makes the channels of --mode echo: the negotiated id 5,
+// "control" on the offerer, and every channel the other side opens.
+func echoChannels(pc *webrtc.PeerConnection, offerer bool) {
+	pc.OnDataChannel(func(dc *webrtc.DataChannel) {
+		log.Printf("remote channel %s", dc.Label())
+		echo(dc)
+	})
+	yes, id := true, uint16(negotiatedID)
+	negotiated, err := pc.CreateDataChannel("negotiated-5", &webrtc.DataChannelInit{Negotiated: &yes, ID: &id})
+	if err != nil {
+		log.Fatalf("negotiated channel: %v", err)
+	}
+	echo(negotiated)
+	if offerer {
+		control, err := pc.CreateDataChannel("control", nil)
+		if err != nil {
+			log.Fatalf("control channel: %v", err)
+		}
+		echo(control)
+	}
+}
+
+// echoMedia adds an Opus and a VP8 track and sends on each the RTP of the
+// first remote track of its kind.
+func echoMedia(pc *webrtc.PeerConnection) {
+	locals := map[webrtc.RTPCodecType]*webrtc.TrackLocalStaticRTP{}
+	for kind, mime := range map[webrtc.RTPCodecType]string{
+		webrtc.RTPCodecTypeAudio: webrtc.MimeTypeOpus,
+		webrtc.RTPCodecTypeVideo: webrtc.MimeTypeVP8,
+	} {
+		track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: mime}, "echo-"+kind.String(), "pion")
+		if err != nil {
+			log.Fatalf("local %s track: %v", kind, err)
+		}
+		sender, err := pc.AddTrack(track)
+		if err != nil {
+			log.Fatalf("AddTrack %s: %v", kind, err)
+		}
+		// Reads RTCP so the interceptors (NACK, reports) run.
+		go func() {
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := sender.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		locals[kind] = track
+	}
+	var mu sync.Mutex
+	pc.OnTrack(func(remote *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		mu.Lock()
+		local := locals[remote.Kind()]
+		delete(locals, remote.Kind())
+		mu.Unlock()
+		if local == nil {
+			return
+		}
+		log.Printf("remote %s track %s, payload type %d", remote.Kind(), remote.Codec().MimeType, remote.PayloadType())
+		go func() {
+			echoed := 0
+			for {
+				packet, _, err := remote.ReadRTP()
+				if err != nil {
+					log.Printf("%d RTP packets of %s echoed", echoed, remote.Kind())
+					return
+				}
+				if err := local.WriteRTP(packet); err != nil {
+					log.Printf("echo %s: %v", remote.Kind(), err)
+					return
+				}
+				echoed++
+			}
+		}()
+	})
+}
+
 func addCandidate(pc *webrtc.PeerConnection, c webrtc.ICECandidateInit) {
 	c.Candidate = strings.TrimPrefix(c.Candidate, "a=")
 	if err := pc.AddICECandidate(c); err != nil {
@@ -223,4 +309,3 @@ func echoLoop(raw datachannel.ReadWriteCloser, info dcInfo) {
 		}
 	}
 }
-
