@@ -5,6 +5,8 @@
 //! message crosses both ways, and getStats shows the selected pairs' local
 //! candidates are relayed (tests/browser/turn-relay.mjs). The video call
 //! page, and libwebrtc, with the Rust echo peer (`realtimer echo`).
+//! Firefox ESR on the web app's call and snap pages against Chromium,
+//! against Firefox and against `realtimer echo`.
 
 use std::path::PathBuf;
 
@@ -102,4 +104,36 @@ fn libwebrtc_calls_the_rust_echo_peer() {
     println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+}
+
+/// Headless Firefox ESR on the web app's two-party pages
+/// (tests/browser/webapp-firefox.mjs): the call page decodes video and
+/// receives audio both ways, and the snap page sends a photo over the data
+/// channel each way with every pixel equal; `pairing` is the other side
+/// ("chromium" or "firefox"), or "echo" for `realtimer echo` on the call
+/// page with the page offering and then answering. `checks`: how many
+/// checks the script must pass.
+fn firefox_pages(pairing: &str, checks: usize) {
+    let (_server, base) = serve(&[]);
+    let shots = std::env::temp_dir().join(format!("realtimer-firefox-{}", std::process::id()));
+    let out = node::run_node(
+        "webapp-firefox.mjs",
+        &[&base, REALTIMER, shots.to_str().unwrap(), pairing],
+    );
+    assert!(out.contains(&format!("{checks} passed, 0 failed")), "{out}");
+}
+
+#[test]
+fn firefox_and_chromium_call_and_send_photos_both_ways_on_the_web_app() {
+    firefox_pages("chromium", 5);
+}
+
+#[test]
+fn two_firefox_tabs_call_and_send_photos_both_ways_on_the_web_app() {
+    firefox_pages("firefox", 5);
+}
+
+#[test]
+fn firefox_call_page_with_the_rust_echo_peer_offering_and_answering() {
+    firefox_pages("echo", 4);
 }
