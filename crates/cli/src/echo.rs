@@ -61,24 +61,10 @@ pub(crate) enum EchoError {
     ConnectionFailed,
 }
 
-/// The `/ws` URL of a server's base URL.
-fn ws_url(server: &str) -> String {
-    let base = server.trim_end_matches('/');
-    let base = base
-        .strip_prefix("https://")
-        .map(|rest| format!("wss://{rest}"))
-        .or_else(|| {
-            base.strip_prefix("http://")
-                .map(|rest| format!("ws://{rest}"))
-        })
-        .unwrap_or_else(|| base.to_owned());
-    format!("{base}/ws")
-}
-
 /// Runs the echo peer until the other side hangs up, the room empties,
 /// or Ctrl-C.
 pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
-    let url = ws_url(&args.server);
+    let (url, _) = crate::peer::server_urls(&args.server);
     let (signaling, mut room) = SignalingClient::connect(&url, &args.room).await?;
     // By the page's convention the room's creator offers on `ready`.
     let initiator = room.created();
@@ -214,15 +200,4 @@ async fn echo(remote: TrackRemote, local: TrackLocal) {
         }
     }
     feedback.abort();
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ws_urls() {
-        assert_eq!(ws_url("http://127.0.0.1:8080"), "ws://127.0.0.1:8080/ws");
-        assert_eq!(ws_url("https://h.example/"), "wss://h.example/ws");
-    }
 }

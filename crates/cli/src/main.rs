@@ -1,6 +1,8 @@
 //! The `realtimer` command: `serve` runs the server, `stun` asks a STUN
-//! server for this host's reflexive address, `echo` joins a room and sends
-//! the other side's media back.
+//! server for this host's reflexive address; the peers join a room of
+//! `realtimer serve` like the web app's pages do: `echo` sends the other
+//! side's media back, `send`/`recv` move files, `chat` moves lines of
+//! text, `bench` measures a data channel.
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -10,7 +12,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use tracing_subscriber::EnvFilter;
 
+mod bench;
+mod chat;
 mod echo;
+mod files;
+mod ice_config;
+mod peer;
 mod serve;
 mod stun_client;
 mod turn_http;
@@ -34,7 +41,77 @@ enum Command {
     /// Join a room of `realtimer serve` (the video call page's) and send
     /// the other side's audio and video back to it.
     Echo(echo::EchoArgs),
+    /// Send files to the other side of a room (`realtimer recv`, or the
+    /// web app's file page), each checked by SHA-256 at the end.
+    #[command(after_help = SEND_HELP)]
+    Send(files::SendArgs),
+    /// Receive files from the other side of a room (`realtimer send`, or
+    /// the web app's file page) into a folder.
+    #[command(after_help = RECV_HELP)]
+    Recv(files::RecvArgs),
+    /// Chat: lines of stdin to the other side of a room (`realtimer
+    /// chat`, or the web app's chat page), and its lines to stdout.
+    #[command(after_help = CHAT_HELP)]
+    Chat(chat::ChatArgs),
+    /// Measure a data channel between two peers in a room: round-trip
+    /// time and throughput, as a table.
+    #[command(after_help = BENCH_HELP)]
+    Bench(bench::BenchArgs),
 }
+
+/// The peers' exit codes ([`peer::PeerError::exit_code`]), for their
+/// `--help`.
+macro_rules! exit_codes {
+    () => {
+        "Exit codes:
+  0    done
+  1    another error (a file, the peer connection, a bad option's value)
+  2    bad usage (an unknown option, a missing argument)
+  3    the server is unreachable, refused us, or signaling broke
+  4    the room is full
+  5    nobody came within --wait, or the connection failed
+  6    the transfer is incomplete or a checksum does not match
+  130  interrupted (Ctrl-C)"
+    };
+}
+
+const SEND_HELP: &str = concat!(
+    "Examples:
+  realtimer recv --room r1 downloads/          # on one side
+  realtimer send --room r1 report.pdf a.iso    # on the other
+  realtimer send --server https://rtc.example.org --room r1 photo.jpg
+      # to a browser showing https://rtc.example.org/files.html?room=r1
+
+",
+    exit_codes!()
+);
+const RECV_HELP: &str = concat!(
+    "Examples:
+  realtimer recv --room r1 downloads/             # until the sender leaves
+  realtimer recv --room r1 --count 1 --wait 60 .  # one file; give up after 60 s alone
+
+",
+    exit_codes!()
+);
+const CHAT_HELP: &str = concat!(
+    "Examples:
+  realtimer chat --room r1                        # type lines; Ctrl-D or Ctrl-C ends
+  echo 'build 1234 passed' | realtimer chat --room r1 --wait 30
+  realtimer chat --server https://rtc.example.org --room r1
+      # with a browser showing https://rtc.example.org/chat.html?room=r1
+
+",
+    exit_codes!()
+);
+const BENCH_HELP: &str = concat!(
+    "Examples:
+  realtimer bench --room b1                       # on one host: it measures
+  realtimer bench --room b1                       # on another: it answers
+  realtimer bench --room b1 --seconds 10 --message-size 16384
+
+",
+    exit_codes!()
+);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -58,17 +135,26 @@ fn main() -> ExitCode {
         }
     };
     let result = runtime.block_on(async {
+        let failure = |e: &dyn std::fmt::Display| (e.to_string(), ExitCode::FAILURE);
+        let peer = |e: peer::PeerError| (e.to_string(), e.exit_code());
         match cli.command {
-            Command::Serve(args) => serve::run(args).await.map_err(|e| e.to_string()),
-            Command::Stun(args) => stun_client::run(args).await.map_err(|e| e.to_string()),
-            Command::Echo(args) => echo::run(args).await.map_err(|e| e.to_string()),
+            Command::Serve(args) => serve::run(args).await.map_err(|e| failure(&e)),
+            Command::Stun(args) => stun_client::run(args).await.map_err(|e| failure(&e)),
+            Command::Echo(args) => echo::run(args).await.map_err(|e| failure(&e)),
+            Command::Send(args) => files::send(args).await.map_err(peer),
+            Command::Recv(args) => files::recv(args).await.map_err(peer),
+            Command::Chat(args) => chat::run(args).await.map_err(peer),
+            Command::Bench(args) => bench::run(args).await.map_err(peer),
         }
     });
+    // The peers' tasks (signaling, the connection's driver) are not
+    // waited for: the peer already hung up.
+    runtime.shutdown_background();
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
+        Err((message, code)) => {
             eprintln!("error: {message}");
-            ExitCode::FAILURE
+            code
         }
     }
 }

@@ -1,0 +1,548 @@
+//! What every data-channel peer of the CLI (`send`, `recv`, `chat`,
+//! `bench`) shares: the options (`--server`, `--room`, `--ice-server`...),
+//! joining a room of `realtimer serve` over `/ws`, the server's STUN/TURN
+//! servers from `GET /api/ice-servers`, the offer/answer exchange of the
+//! web app's pages (`web/js/room-peer.js`: whoever created the room offers
+//! on `ready` and creates the data channel), and the exit codes.
+//!
+//! Signaling keeps running in a task after the channel opens (trickled
+//! candidates, `bye`), and tells the verb when the other side is gone.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::Args;
+use realtimer::{
+    DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
+    PeerConnectionEvents, PeerConnectionState, RtcError,
+};
+use realtimer_signaling::{
+    ClientError, ClientOptions, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient,
+    SignalingEvent, SignalingEvents, SignalingSender,
+};
+use tokio::sync::{oneshot, watch};
+use tracing::{debug, info, warn};
+
+use crate::ice_config;
+
+/// How long the connection may take from the other side's arrival to an
+/// open data channel (ICE checks, DTLS, SCTP): past it, `ConnectionFailed`.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Options of every peer verb.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct PeerArgs {
+    /// The server: its web address (`http://HOST:PORT`, `https://...`) or
+    /// its WebSocket signaling URL (`ws://HOST:PORT/ws`, `wss://...`).
+    #[arg(
+        long,
+        env = "REALTIMER_SERVER",
+        default_value = "http://127.0.0.1:8080"
+    )]
+    pub(crate) server: String,
+
+    /// The room to create or join (the web app's `?room=` parameter).
+    #[arg(long, env = "REALTIMER_ROOM")]
+    pub(crate) room: String,
+
+    /// A STUN or TURN server to use instead of the server's (repeatable):
+    /// `stun:HOST:PORT`, `turn:USER:PASSWORD@HOST:PORT[?transport=tcp]`,
+    /// `turns:USER:PASSWORD@HOST:PORT`. `--ice-server none` uses none.
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub(crate) ice_servers: Vec<String>,
+
+    /// Offer loopback host candidates too (both peers on this host, no
+    /// other network).
+    #[arg(long, env = "REALTIMER_LOOPBACK", value_parser = clap::builder::BoolishValueParser::new())]
+    pub(crate) loopback: bool,
+
+    /// Trust this PEM CA certificate for `https://`/`wss://` and `turns:`
+    /// instead of the system's (a private deployment, a test CA).
+    #[arg(long = "ca-file", value_name = "PEM")]
+    pub(crate) ca_file: Option<PathBuf>,
+
+    /// Give up if the other side has not arrived after this many seconds
+    /// (0: wait as long as it takes).
+    #[arg(long, value_name = "SECONDS", default_value_t = 0)]
+    pub(crate) wait: u64,
+}
+
+/// Why a peer verb stopped. Each cause has its own exit code
+/// ([`PeerError::exit_code`]), listed in `--help`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PeerError {
+    /// The server could not be reached or did not speak the protocol.
+    #[error("{0}")]
+    Unreachable(ClientError),
+    /// The room already has two members.
+    #[error("room {room:?} is full (two members already): choose another room")]
+    RoomFull {
+        /// The room.
+        room: String,
+    },
+    /// The server refused the join or a message.
+    #[error("the server refused: {code}: {message}")]
+    Refused {
+        /// Why, for programs.
+        code: ErrorCode,
+        /// Why, in words.
+        message: String,
+    },
+    /// Signaling broke after the join.
+    #[error("signaling: {0}")]
+    Signaling(ClientError),
+    /// The peer connection refused something.
+    #[error("peer connection: {0}")]
+    Rtc(#[from] RtcError),
+    /// No other side within `--wait`.
+    #[error("nobody joined room {room:?} within {waited:?}")]
+    NobodyCame {
+        /// The room.
+        room: String,
+        /// How long we waited.
+        waited: Duration,
+    },
+    /// The connection failed or took too long.
+    #[error("the connection to the other side failed: {reason}")]
+    ConnectionFailed {
+        /// What happened.
+        reason: String,
+    },
+    /// The other side left before the work was done.
+    #[error("the other side left before the end: {what}")]
+    Incomplete {
+        /// What was missing.
+        what: String,
+    },
+    /// A received file does not match its checksum.
+    #[error("{name}: checksum mismatch: expected SHA-256 {expected}, got {got}")]
+    Checksum {
+        /// The file.
+        name: String,
+        /// The sender's.
+        expected: String,
+        /// Ours.
+        got: String,
+    },
+    /// A local file or terminal error.
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done.
+        what: String,
+        /// Why it failed.
+        source: std::io::Error,
+    },
+    /// The other side sent something this protocol does not allow.
+    #[error("the other side broke the protocol: {0}")]
+    Protocol(String),
+    /// Ctrl-C.
+    #[error("interrupted")]
+    Interrupted,
+}
+
+impl PeerError {
+    /// The process's exit code for this error (listed in the peers'
+    /// `--help`).
+    pub(crate) fn exit_code(&self) -> ExitCode {
+        ExitCode::from(match self {
+            PeerError::Unreachable(_) | PeerError::Refused { .. } | PeerError::Signaling(_) => 3,
+            PeerError::RoomFull { .. } => 4,
+            PeerError::NobodyCame { .. } | PeerError::ConnectionFailed { .. } => 5,
+            PeerError::Incomplete { .. } | PeerError::Checksum { .. } => 6,
+            PeerError::Interrupted => 130,
+            PeerError::Rtc(_) | PeerError::Io { .. } | PeerError::Protocol(_) => 1,
+        })
+    }
+
+    /// An I/O error while doing `what`.
+    pub(crate) fn io(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> PeerError {
+        let what = what.into();
+        move |source| PeerError::Io { what, source }
+    }
+}
+
+impl From<ClientError> for PeerError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::RoomFull { room } => PeerError::RoomFull { room },
+            ClientError::Refused { code, message } => PeerError::Refused { code, message },
+            e @ (ClientError::InvalidUrl { .. }
+            | ClientError::Tls { .. }
+            | ClientError::Unreachable { .. }
+            | ClientError::Timeout { .. }
+            | ClientError::Protocol { .. }) => PeerError::Unreachable(e),
+            e => PeerError::Signaling(e),
+        }
+    }
+}
+
+/// The `/ws` URL and the web base URL of `--server` (`http(s)://HOST`
+/// or `ws(s)://HOST[/PATH]`). Another scheme is passed on as it is, for
+/// the signaling client to refuse by name.
+pub(crate) fn server_urls(server: &str) -> (String, String) {
+    let server = server.trim_end_matches('/');
+    let Some((scheme, rest)) = server.split_once("://") else {
+        return (server.to_owned(), server.to_owned());
+    };
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let (ws, web) = match scheme {
+        "http" | "ws" => ("ws", "http"),
+        "https" | "wss" => ("wss", "https"),
+        _ => return (server.to_owned(), server.to_owned()),
+    };
+    let path = if scheme.starts_with("ws") && !path.is_empty() {
+        path
+    } else {
+        "/ws"
+    };
+    (format!("{ws}://{host}{path}"), format!("{web}://{host}"))
+}
+
+/// A joined room, a peer connection, and (once the other side is here)
+/// its data channel.
+pub(crate) struct Peer {
+    pc: PeerConnection,
+    signaling: SignalingSender,
+    channel: Option<oneshot::Receiver<DataChannel>>,
+    /// Why the session ended, once it has (the other side left, hung up,
+    /// or the connection failed).
+    ended: watch::Receiver<Option<Ended>>,
+    room: String,
+    wait: Duration,
+    /// We created the room (and so offer, and make the channel).
+    created: bool,
+}
+
+/// How the session ended without us.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Ended {
+    /// `bye`, or the other side left the room.
+    Left,
+    /// The connection failed.
+    Failed,
+    /// The signaling connection closed.
+    SignalingClosed,
+}
+
+impl Peer {
+    /// Joins `args.room`, fetches the ICE servers, makes the connection,
+    /// and starts the offer/answer exchange; the data channel is labelled
+    /// `label` when we create it (we created the room).
+    pub(crate) async fn join(args: &PeerArgs, label: &str) -> Result<Peer, PeerError> {
+        let (ws_url, web_url) = server_urls(&args.server);
+        let ca_pem = match &args.ca_file {
+            Some(path) => Some(
+                std::fs::read_to_string(path)
+                    .map_err(PeerError::io(format!("reading {}", path.display())))?,
+            ),
+            None => None,
+        };
+        let options = match &ca_pem {
+            Some(pem) => ClientOptions::trusting_pem(pem)?,
+            None => ClientOptions::default(),
+        };
+        let (signaling, room) =
+            SignalingClient::connect_with(&ws_url, &args.room, &options).await?;
+        let initiator = room.created();
+        info!(url = %ws_url, room = %args.room, created = initiator, "in the room");
+
+        let ice_servers = if args.ice_servers.is_empty() {
+            match ice_config::fetch(&web_url, options.tls.clone()).await {
+                Ok(servers) => servers,
+                Err(e) => {
+                    warn!("no STUN/TURN servers from {web_url}/api/ice-servers: {e}");
+                    Vec::new()
+                }
+            }
+        } else {
+            ice_config::parse_overrides(&args.ice_servers)
+                .map_err(|e| PeerError::Protocol(format!("--ice-server: {e}")))?
+        };
+        debug!(?ice_servers, "ICE servers");
+        let mut config = PeerConnectionConfig::default().with_loopback(args.loopback);
+        config.ice_servers = ice_servers;
+        config.turn_tls_ca_pem = ca_pem;
+        let pc = PeerConnection::new(config).await?;
+        let events = pc.events().ok_or_else(|| PeerError::ConnectionFailed {
+            reason: "the connection's events were taken".into(),
+        })?;
+        let (channel_tx, channel_rx) = oneshot::channel();
+        let (ended_tx, ended_rx) = watch::channel(None);
+        let driver = Driver {
+            session: PeerSession::new(pc.clone()),
+            signaling: signaling.clone(),
+            initiator,
+            label: label.to_owned(),
+            channel: Some(channel_tx),
+            ended: ended_tx,
+        };
+        tokio::spawn(driver.run(room, events));
+        Ok(Peer {
+            pc,
+            signaling,
+            channel: Some(channel_rx),
+            ended: ended_rx,
+            room: args.room.clone(),
+            wait: Duration::from_secs(args.wait),
+            created: initiator,
+        })
+    }
+
+    /// Whether we created the room (the first member: the one that offers).
+    pub(crate) fn created_room(&self) -> bool {
+        self.created
+    }
+
+    /// Waits for the other side and the open data channel.
+    pub(crate) async fn channel(&mut self) -> Result<DataChannel, PeerError> {
+        let Some(rx) = self.channel.take() else {
+            return Err(PeerError::Protocol("the channel was already taken".into()));
+        };
+        let wait = async {
+            if self.wait.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(self.wait).await;
+        };
+        let channel = tokio::select! {
+            channel = rx => channel.map_err(|_| self.ended_error("before the data channel opened"))?,
+            () = wait => {
+                return Err(PeerError::NobodyCame { room: self.room.clone(), waited: self.wait });
+            }
+        };
+        info!(
+            label = channel.label(),
+            "the other side is here: connecting"
+        );
+        let opened = tokio::time::timeout(CONNECT_TIMEOUT, channel.wait_open()).await;
+        match opened {
+            Ok(true) => {
+                info!(label = channel.label(), "data channel open");
+                Ok(channel)
+            }
+            Ok(false) => Err(self.ended_error("the data channel closed before it opened")),
+            Err(_) => Err(PeerError::ConnectionFailed {
+                reason: format!(
+                    "no open data channel within {CONNECT_TIMEOUT:?} (state {})",
+                    self.pc.connection_state()
+                ),
+            }),
+        }
+    }
+
+    /// The error for the session having ended while `when`.
+    fn ended_error(&self, when: &str) -> PeerError {
+        match self.ended.borrow().clone() {
+            Some(Ended::Failed) | None => PeerError::ConnectionFailed {
+                reason: when.to_owned(),
+            },
+            Some(Ended::Left) => PeerError::Incomplete {
+                what: format!("the other side left {when}"),
+            },
+            Some(Ended::SignalingClosed) => {
+                PeerError::Signaling(realtimer_signaling::ClientError::Closed)
+            }
+        }
+    }
+
+    /// What resolves once the session ended without us (held apart from
+    /// the peer, to wait on while it is borrowed).
+    pub(crate) fn ended(&self) -> EndedWatch {
+        EndedWatch(self.ended.clone())
+    }
+
+    /// Hangs up: `bye` to the other side, the connection closed, the room
+    /// left.
+    pub(crate) async fn hang_up(self) {
+        if self.ended.borrow().is_none() {
+            let _ = self.signaling.send(SessionMessage::Bye.to_value()).await;
+        }
+        self.pc.close().await;
+        let _ = self.signaling.leave().await;
+        // Let the bye and the leave reach the server before the socket
+        // closes with the process.
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// See [`Peer::ended`].
+pub(crate) struct EndedWatch(watch::Receiver<Option<Ended>>);
+
+impl EndedWatch {
+    /// Resolves once the session ended without us, with how.
+    pub(crate) async fn wait(mut self) -> Ended {
+        match self.0.wait_for(Option::is_some).await {
+            Ok(ended) => ended.clone().unwrap_or(Ended::SignalingClosed),
+            Err(_) => Ended::SignalingClosed,
+        }
+    }
+}
+
+/// How long [`close_channel`] waits for the other side to close its end.
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Closes `channel` and waits (a while) until it is closed: the stream
+/// reset (RFC 8831 §6.7) is done only once the other side has received
+/// everything sent before it, so what was sent is delivered before the
+/// connection goes.
+pub(crate) async fn close_channel(channel: &DataChannel) {
+    channel.close().await;
+    if tokio::time::timeout(CLOSE_TIMEOUT, channel.wait_closed())
+        .await
+        .is_err()
+    {
+        debug!("the data channel did not close within {CLOSE_TIMEOUT:?}");
+    }
+}
+
+/// A rate in MB/s (10^6 bytes) for the summary lines and tables.
+pub(crate) fn rate(bytes: u64, elapsed: Duration) -> f64 {
+    bytes as f64 / elapsed.as_secs_f64().max(1e-6) / 1e6
+}
+
+/// Resolves on Ctrl-C (never, if the handler cannot be installed).
+pub(crate) async fn ctrl_c() {
+    if tokio::signal::ctrl_c().await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+/// Moves signaling messages to the connection and back, in order.
+struct Driver {
+    session: PeerSession,
+    signaling: SignalingSender,
+    initiator: bool,
+    label: String,
+    channel: Option<oneshot::Sender<DataChannel>>,
+    ended: watch::Sender<Option<Ended>>,
+}
+
+impl Driver {
+    async fn run(mut self, mut room: SignalingEvents, mut events: PeerConnectionEvents) {
+        let ended = loop {
+            tokio::select! {
+                event = room.next() => {
+                    let Some(event) = event else { break Ended::SignalingClosed };
+                    match self.on_signaling(event).await {
+                        Ok(None) => {}
+                        Ok(Some(ended)) => break ended,
+                        Err(e) => {
+                            warn!("signaling: {e}");
+                            break Ended::SignalingClosed;
+                        }
+                    }
+                }
+                event = events.recv() => {
+                    let Some(event) = event else { break Ended::Failed };
+                    if let Some(ended) = self.on_connection(event).await {
+                        break ended;
+                    }
+                }
+            }
+        };
+        debug!(?ended, "session over");
+        let _ = self.ended.send(Some(ended));
+    }
+
+    async fn on_signaling(&mut self, event: SignalingEvent) -> Result<Option<Ended>, PeerError> {
+        match event {
+            SignalingEvent::Ready { .. } if self.initiator => {
+                // The page's convention: the room's creator makes the
+                // channel, then offers (the channel is in the offer).
+                let channel = self
+                    .session
+                    .peer_connection()
+                    .create_data_channel(&self.label, DataChannelInit::default())
+                    .await?;
+                if let Some(tx) = self.channel.take() {
+                    let _ = tx.send(channel);
+                }
+                let offer = self.session.offer().await?;
+                self.signaling.send(offer.to_value()).await?;
+            }
+            SignalingEvent::Message { data, .. } => {
+                let Some(message) = SessionMessage::from_value(&data) else {
+                    debug!(%data, "message ignored");
+                    return Ok(None);
+                };
+                match self.session.handle(message).await {
+                    Ok(Handled::Reply(reply)) => self.signaling.send(reply.to_value()).await?,
+                    Ok(Handled::Applied) => {}
+                    Ok(Handled::Bye) => {
+                        info!("the other side hung up");
+                        return Ok(Some(Ended::Left));
+                    }
+                    Err(e) => warn!("signaling message refused: {e}"),
+                }
+            }
+            SignalingEvent::Left { .. } => {
+                info!("the other side left the room");
+                return Ok(Some(Ended::Left));
+            }
+            SignalingEvent::Error { code, message } => {
+                return Err(PeerError::Refused { code, message });
+            }
+            other => debug!(?other, "signaling event"),
+        }
+        Ok(None)
+    }
+
+    async fn on_connection(&mut self, event: PeerConnectionEvent) -> Option<Ended> {
+        match event {
+            PeerConnectionEvent::IceCandidate(candidate) => {
+                let message = PeerSession::candidate(candidate);
+                if self.signaling.send(message.to_value()).await.is_err() {
+                    return Some(Ended::SignalingClosed);
+                }
+            }
+            PeerConnectionEvent::ConnectionStateChange(state) => {
+                debug!(%state, "connection");
+                if state == PeerConnectionState::Failed {
+                    return Some(Ended::Failed);
+                }
+            }
+            PeerConnectionEvent::DataChannel(channel) => {
+                if let Some(tx) = self.channel.take() {
+                    let _ = tx.send(channel);
+                } else {
+                    debug!(label = channel.label(), "another data channel: ignored");
+                }
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_urls_from_web_and_ws_forms() {
+        let both = |s: &str| server_urls(s);
+        assert_eq!(
+            both("http://127.0.0.1:8080"),
+            (
+                "ws://127.0.0.1:8080/ws".into(),
+                "http://127.0.0.1:8080".into()
+            )
+        );
+        assert_eq!(
+            both("https://h.example/"),
+            ("wss://h.example/ws".into(), "https://h.example".into())
+        );
+        assert_eq!(
+            both("ws://127.0.0.1:8080/ws"),
+            (
+                "ws://127.0.0.1:8080/ws".into(),
+                "http://127.0.0.1:8080".into()
+            )
+        );
+        assert_eq!(
+            both("wss://h.example"),
+            ("wss://h.example/ws".into(), "https://h.example".into())
+        );
+    }
+}
