@@ -71,7 +71,10 @@ pub(crate) async fn run(args: BenchArgs) -> Result<(), PeerError> {
     let mut peer = Peer::join(&args.peer, LABEL).await?;
     let measuring = peer.created_room();
     let ended = peer.ended();
+    // Biased: what the work already has (a receipt, a last line) is
+    // taken before the other side's hang-up, which may overtake it.
     let result = tokio::select! {
+        biased;
         result = async {
             let channel = peer.channel().await?;
             let result = if measuring {

@@ -26,9 +26,20 @@ pub(crate) async fn run(args: ChatArgs) -> Result<(), PeerError> {
     let mut peer = Peer::join(&args.peer, LABEL).await?;
     info!("waiting for the other side of room {:?}", args.peer.room);
     let ended = peer.ended();
+    // Biased: what the work already has (a receipt, a last line) is
+    // taken before the other side's hang-up, which may overtake it.
     let result = tokio::select! {
+        biased;
         result = async {
-            let channel = peer.channel().await?;
+            let channel = match peer.channel().await {
+                Ok(channel) => channel,
+                // Leaving is how a chat ends, whenever it happens.
+                Err(PeerError::Incomplete { .. }) => {
+                    info!("the other side left");
+                    return Ok(());
+                }
+                Err(e) => return Err(e),
+            };
             info!("connected: type lines to send them; end with Ctrl-D");
             chat(&channel).await
         } => result,

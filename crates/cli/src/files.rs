@@ -26,7 +26,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufWriter};
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::peer::{ctrl_c, rate, Peer, PeerArgs, PeerError};
+use crate::peer::{close_channel, ctrl_c, rate, Peer, PeerArgs, PeerError};
 
 /// Bytes per binary message: the page's size (browsers take 256 KiB).
 pub(crate) const CHUNK: usize = 64 * 1024;
@@ -156,7 +156,10 @@ pub(crate) async fn send(args: SendArgs) -> Result<(), PeerError> {
     }
     let mut peer = Peer::join(&args.peer, LABEL).await?;
     let ended = peer.ended();
+    // Biased: what the work already has (a receipt, a last line) is
+    // taken before the other side's hang-up, which may overtake it.
     let result = tokio::select! {
+        biased;
         result = async {
             let channel = peer.channel().await?;
             send_all(&channel, &files).await
@@ -263,10 +266,16 @@ pub(crate) async fn recv(args: RecvArgs) -> Result<(), PeerError> {
     };
     let count = args.count;
     let ended = peer.ended();
+    // Biased: what the work already has (a receipt, a last line) is
+    // taken before the other side's hang-up, which may overtake it.
     let result = tokio::select! {
+        biased;
         result = async {
             let channel = peer.channel().await?;
-            receiver.run(&channel, count).await
+            let result = receiver.run(&channel, count).await;
+            // The last receipt reaches the sender before our hang-up.
+            close_channel(&channel).await;
+            result
         } => result,
         _ = ended.wait() => Ok(()),
         () = ctrl_c() => Err(PeerError::Interrupted),
