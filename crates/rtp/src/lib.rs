@@ -18,7 +18,7 @@
 //!   ([`rtcp::TransportFeedback`], built from arrivals by
 //!   [`TransportFeedbackGenerator`]), RFC 8888
 //!   ([`rtcp::CongestionControlFeedback`]) and REMB ([`rtcp::Remb`]).
-//! - [`payload`] splits VP8 and H.264 frames into payloads and joins them
+//! - [`payload`] splits VP8, VP9 and H.264 frames into payloads and joins them
 //!   back.
 //! - [`is_rtcp`] tells RTP from RTCP on a muxed port (RFC 5761 §4).
 //!

@@ -1,6 +1,7 @@
 //! Payload formats: codec frames split into RTP payloads and joined back.
 //!
 //! - [`vp8`]: RFC 7741 (payload descriptor, packetizer, depacketizer).
+//! - [`vp9`]: RFC 9628 (payload descriptor, packetizer, depacketizer).
 //! - [`h264`]: RFC 6184, packetization mode 1 (single NAL unit, STAP-A,
 //!   FU-A), frames as Annex B byte streams.
 //! - Opus (RFC 7587 §4.2) needs no module: one Opus packet is one payload.
@@ -10,6 +11,7 @@
 
 pub mod h264;
 pub mod vp8;
+pub mod vp9;
 
 use crate::{ParseError, RtpPacket};
 
@@ -19,6 +21,29 @@ pub trait Depacketizer {
     /// the payload starts a frame (so a frame whose first packet was lost
     /// is known to be broken).
     fn depacketize(&mut self, payload: &[u8], frame: &mut Vec<u8>) -> Result<bool, ParseError>;
+}
+
+/// Splits `frame` into payloads of at most `max_payload` bytes, each the
+/// descriptor `descriptor(first, last)` gives followed by the next part
+/// of the frame (the VP8 and VP9 way, RFC 7741 §4.2, RFC 9628 §4.2); an
+/// empty frame still makes one payload.
+fn split_after_descriptor<const N: usize>(
+    frame: &[u8],
+    max_payload: usize,
+    out: &mut Vec<Vec<u8>>,
+    descriptor: impl Fn(bool, bool) -> [u8; N],
+) {
+    let chunk = max_payload.saturating_sub(N).max(1);
+    let count = frame.len().div_ceil(chunk).max(1);
+    let parts = frame
+        .chunks(chunk)
+        .chain(frame.is_empty().then_some(&[][..]));
+    for (i, part) in parts.enumerate() {
+        let mut payload = Vec::with_capacity(N + part.len());
+        payload.extend_from_slice(&descriptor(i == 0, i + 1 == count));
+        payload.extend_from_slice(part);
+        out.push(payload);
+    }
 }
 
 /// A whole frame out of a [`FrameAssembler`].

@@ -105,15 +105,11 @@ impl Vp8Packetizer {
     /// (at least 5), to `out`; the caller sends them with one timestamp
     /// and the marker bit on the last.
     pub fn packetize(&mut self, frame: &[u8], max_payload: usize, out: &mut Vec<Vec<u8>>) {
-        let chunk = max_payload.saturating_sub(DESCRIPTOR_LEN).max(1);
         let id = self.picture_id;
-        for (i, part) in frame.chunks(chunk).enumerate() {
-            let start = if i == 0 { 0x10 } else { 0 };
-            let mut payload = Vec::with_capacity(DESCRIPTOR_LEN + part.len());
-            payload.extend_from_slice(&[0x80 | start, 0x80, 0x80 | (id >> 8) as u8, id as u8]);
-            payload.extend_from_slice(part);
-            out.push(payload);
-        }
+        super::split_after_descriptor::<DESCRIPTOR_LEN>(frame, max_payload, out, |first, _| {
+            let start = if first { 0x10 } else { 0 };
+            [0x80 | start, 0x80, 0x80 | (id >> 8) as u8, id as u8]
+        });
         self.picture_id = (id + 1) & 0x7FFF;
     }
 }

@@ -1,0 +1,24 @@
+//! The media pipeline of realtimer, sans-IO (time comes from the caller):
+//!
+//! - [`PayloadFormat`]: which RTP payload format a negotiated codec uses
+//!   (Opus, VP8, VP9, H.264 in packetization mode 0 or 1).
+//! - [`SampleWriter`]: samples (one encoded frame or audio packet and its
+//!   duration) to RTP packets: payloads by format, timestamps from the
+//!   durations, markers.
+//! - [`FrameBuffer`]: received packets back to whole frames in decode
+//!   order, waiting a bounded time for a retransmission, then asking for
+//!   a keyframe and dropping what cannot be decoded.
+//!
+//! The PeerConnection's `TrackLocal::write_sample` and
+//! `TrackRemote::read_sample` are these on a track.
+
+// Library code never unwraps: peer input gets typed errors.
+#![cfg_attr(not(test), warn(clippy::unwrap_used))]
+
+mod format;
+mod frame_buffer;
+mod writer;
+
+pub use format::PayloadFormat;
+pub use frame_buffer::{FrameBuffer, FrameBufferConfig, FrameBufferStats, ReceivedFrame};
+pub use writer::{OutgoingPacket, SampleWriter, MAX_PAYLOAD};
