@@ -75,6 +75,55 @@ impl I420Frame {
         Ok(frame)
     }
 
+    /// Converts an RGBA picture (8 bits a channel, `width * 4` bytes a
+    /// row, alpha ignored) to I420 with the BT.601 limited-range matrix
+    /// cameras and WebRTC use; each chroma sample is the mean of its 2x2
+    /// block.
+    pub fn from_rgba(width: u32, height: u32, rgba: &[u8]) -> Result<Self, CodecError> {
+        let (w, h) = (width as usize, height as usize);
+        if width == 0 || height == 0 || rgba.len() < w * h * 4 {
+            return Err(CodecError::PlaneTooShort {
+                width: w * 4,
+                height: h,
+                stride: w * 4,
+                len: rgba.len(),
+            });
+        }
+        let mut frame = Self::new(width, height);
+        let cw = frame.chroma_width() as usize;
+        let (y, u, v) = frame.planes_mut();
+        let rgb = |x: usize, row: usize| {
+            let at = (row * w + x) * 4;
+            (
+                i32::from(rgba[at]),
+                i32::from(rgba[at + 1]),
+                i32::from(rgba[at + 2]),
+            )
+        };
+        for row in 0..h {
+            for x in 0..w {
+                let (r, g, b) = rgb(x, row);
+                y[row * w + x] = (((66 * r + 129 * g + 25 * b + 128) >> 8) + 16) as u8;
+            }
+        }
+        for row in 0..h.div_ceil(2) {
+            for x in 0..cw {
+                let (mut r, mut g, mut b, mut n) = (0, 0, 0, 0);
+                for (dx, dy) in [(0, 0), (1, 0), (0, 1), (1, 1)] {
+                    let (px, py) = (2 * x + dx, 2 * row + dy);
+                    if px < w && py < h {
+                        let (pr, pg, pb) = rgb(px, py);
+                        (r, g, b, n) = (r + pr, g + pg, b + pb, n + 1);
+                    }
+                }
+                let (r, g, b) = (r / n, g / n, b / n);
+                u[row * cw + x] = (((-38 * r - 74 * g + 112 * b + 128) >> 8) + 128) as u8;
+                v[row * cw + x] = (((112 * r - 94 * g - 18 * b + 128) >> 8) + 128) as u8;
+            }
+        }
+        Ok(frame)
+    }
+
     /// Width in pixels.
     pub fn width(&self) -> u32 {
         self.width
@@ -146,5 +195,23 @@ mod tests {
         let g = I420Frame::from_planes(5, 3, &y, 8, &u, 4, &v, 4).unwrap();
         assert!(g.y().iter().all(|&b| b == 1) && g.v().iter().all(|&b| b == 3));
         assert!(I420Frame::from_planes(5, 3, &y[..10], 8, &u, 4, &v, 4).is_err());
+    }
+
+    #[test]
+    fn rgba_converts_with_the_bt601_limited_range_matrix() {
+        // White, black, red, blue in a 2x2 picture, then a 3x1 of white.
+        let rgba = [
+            255, 255, 255, 255, 0, 0, 0, 255, 255, 0, 0, 255, 0, 0, 255, 255,
+        ];
+        let f = I420Frame::from_rgba(2, 2, &rgba).unwrap();
+        assert_eq!(f.y(), [235, 16, 82, 41]);
+        // The mean colour (127, 63, 127): U and V of that.
+        assert_eq!((f.u(), f.v()), (&[147][..], &[152][..]));
+        let white = I420Frame::from_rgba(3, 1, &[255; 12]).unwrap();
+        assert_eq!(
+            (white.y(), white.u(), white.v()),
+            (&[235, 235, 235][..], &[128, 128][..], &[128, 128][..])
+        );
+        assert!(I420Frame::from_rgba(2, 2, &rgba[..15]).is_err());
     }
 }

@@ -16,16 +16,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use realtimer::{
-    MediaKind, PeerConnection, PeerConnectionEvent, PeerConnectionState, RtpPacket, TrackLocal,
-    TrackRemote,
-};
+use realtimer::{MediaKind, RtpPacket};
 use realtimer_rtp::RtpHeader;
 use realtimer_srtp::{ProtectionProfile, SrtpContext};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio::time::timeout;
 
-use realtimer_test_support::pair::{config, negotiate};
+use realtimer_test_support::pair::{config, connect_track};
 
 const PACKETS: u64 = 200_000;
 const PAYLOAD: usize = 1200;
@@ -55,47 +52,10 @@ fn packet(seq: u64) -> RtpPacket {
     }
 }
 
-/// Trickles `from`'s candidates to `to`; hands out the tracks it gets.
-fn pump(from: &PeerConnection, to: PeerConnection, tracks: mpsc::UnboundedSender<TrackRemote>) {
-    let mut events = from.events().unwrap();
-    tokio::spawn(async move {
-        while let Some(e) = events.recv().await {
-            match e {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::Track(t) => {
-                    let _ = tracks.send(t);
-                }
-                _ => {}
-            }
-        }
-    });
-}
-
 /// Sends [`PACKETS`] packets from a to b; returns (seconds, CPU seconds,
 /// packets received).
 async fn realtimer_run() -> (f64, f64, u64) {
-    let a = PeerConnection::new(config(None)).await.unwrap();
-    let b = PeerConnection::new(config(None)).await.unwrap();
-    let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
-    pump(&a, b.clone(), mpsc::unbounded_channel().0);
-    pump(&b, a.clone(), tracks_tx);
-    let local = TrackLocal::new(MediaKind::Video, "bench", "video");
-    a.add_track(local.clone()).await.unwrap();
-    negotiate(&a, &b).await;
-    let remote = timeout(Duration::from_secs(10), tracks.recv())
-        .await
-        .unwrap()
-        .unwrap();
-    timeout(Duration::from_secs(15), async {
-        a.wait_for_connection_state(PeerConnectionState::Connected)
-            .await;
-        b.wait_for_connection_state(PeerConnectionState::Connected)
-            .await;
-    })
-    .await
-    .expect("connected within 15 s");
+    let (a, b, local, remote) = connect_track(config(None), MediaKind::Video).await;
     // Until SRTP runs on both ends, packets are refused: send until one
     // comes through.
     loop {

@@ -1,5 +1,7 @@
 //! WebRTC for Rust: a browser-shaped `PeerConnection` for data channels
-//! and media tracks (RTP forwarded, never encoded here).
+//! and media tracks: RTP packets, samples (whole encoded frames,
+//! packetized by the negotiated codec) or, with the `codecs` feature, raw
+//! frames and PCM encoded and decoded here.
 //!
 //! Two layers, as in quinn:
 //! - [`Rtc`], the sans-IO core (crate `realtimer-proto`, re-exported here;
@@ -29,11 +31,19 @@
 
 mod pc;
 
+#[cfg(feature = "codecs")]
+pub use pc::{AudioFrame, MediaError, VideoFrame, DEFAULT_VIDEO_BITRATE};
 pub use pc::{
     BundlePolicy, DataChannel, DataChannelEvent, IceServer, IceTransportPolicy, PeerConnection,
-    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, RtpSender, TrackLocal,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, RtpSender, Sample, TrackLocal,
     TrackRemote, UdpMux,
 };
+/// The codecs (feature `codecs`): [`codecs::I420Frame`], the test pattern
+/// and tone sources, and the encoders and decoders the tracks use.
+#[cfg(feature = "codecs")]
+pub use realtimer_codecs as codecs;
+/// The sans-IO media pipeline under the tracks' sample API.
+pub use realtimer_media::{FrameBufferStats, PayloadFormat, ReceivedFrame};
 // The sans-IO core, re-exported so that `realtimer::Rtc` and the types the
 // PeerConnection API shares with it keep their paths.
 pub use realtimer_proto::{

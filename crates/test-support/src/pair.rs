@@ -156,3 +156,59 @@ pub async fn close(p: Connected) {
     p.a.close().await;
     p.b.close().await;
 }
+
+/// Trickles `from`'s candidates to `to`; hands out the tracks it gets.
+pub fn pump_tracks(
+    from: &PeerConnection,
+    to: PeerConnection,
+    tracks: mpsc::UnboundedSender<realtimer::TrackRemote>,
+) {
+    let mut events = from.events().unwrap();
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            match e {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    let _ = to.add_ice_candidate(c).await;
+                }
+                PeerConnectionEvent::Track(t) => {
+                    let _ = tracks.send(t);
+                }
+                _ => {}
+            }
+        }
+    });
+}
+
+/// A pair on loopback where the offerer `a` (configured `offerer`) sends
+/// one track of `kind` to the answerer `b`: both ends, once connected.
+pub async fn connect_track(
+    offerer: PeerConnectionConfig,
+    kind: realtimer::MediaKind,
+) -> (
+    PeerConnection,
+    PeerConnection,
+    realtimer::TrackLocal,
+    realtimer::TrackRemote,
+) {
+    let a = PeerConnection::new(offerer).await.unwrap();
+    let b = PeerConnection::new(config(None)).await.unwrap();
+    let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
+    pump_tracks(&a, b.clone(), mpsc::unbounded_channel().0);
+    pump_tracks(&b, a.clone(), tracks_tx);
+    let local = realtimer::TrackLocal::new(kind, "stream", &format!("{kind}"));
+    a.add_track(local.clone()).await.unwrap();
+    negotiate(&a, &b).await;
+    let remote = timeout(Duration::from_secs(10), tracks.recv())
+        .await
+        .expect("track event within 10 s")
+        .unwrap();
+    timeout(Duration::from_secs(20), async {
+        a.wait_for_connection_state(realtimer::PeerConnectionState::Connected)
+            .await;
+        b.wait_for_connection_state(realtimer::PeerConnectionState::Connected)
+            .await;
+    })
+    .await
+    .expect("connected within 20 s");
+    (a, b, local, remote)
+}

@@ -14,13 +14,13 @@ use crate::Rtc;
 use crate::SessionDescription;
 use crate::{AccessError, RtcError};
 use crate::{ChannelRef, DataChannelInfo, DataChannelState};
-use crate::{Feedback, MediaRef, RtpPacket};
+use crate::{MediaRef, RtpPacket};
 use crate::{PeerConnectionState, RtcEvent};
 use realtimer_proto::payload_len;
 
 use super::data_channel::{Inbound, SendGate};
 use super::mdns::{MdnsRegistration, MdnsService};
-use super::media::{RtpSender, TrackRemote, FEEDBACK_QUEUE, TRACK_QUEUE};
+use super::media::{RtpSender, SenderEnd, TrackRemote, TRACK_QUEUE};
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, Transport};
 use super::{
@@ -69,7 +69,7 @@ pub(super) struct Driver {
     /// The peer's tracks: where their RTP packets go.
     pub(super) tracks: HashMap<MediaRef, mpsc::Sender<RtpPacket>>,
     /// Our tracks: where the peer's keyframe requests go.
-    pub(super) local_tracks: HashMap<MediaRef, mpsc::Sender<Feedback>>,
+    pub(super) local_tracks: HashMap<MediaRef, SenderEnd>,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -416,10 +416,11 @@ impl Driver {
                 }
                 RtcEvent::Feedback(r, feedback) => {
                     if let Some(t) = self.local_tracks.get(&r) {
-                        let _ = t.try_send(feedback);
+                        t.on_feedback(feedback);
                     }
                 }
                 RtcEvent::BandwidthEstimate(bps) => {
+                    SenderEnd::share_estimate(bps, self.local_tracks.values());
                     self.dispatch(Pending::Pc(PeerConnectionEvent::BandwidthEstimate(bps)));
                 }
                 RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
@@ -495,10 +496,12 @@ impl Driver {
             }
             Command::SetLocal(d, r) => {
                 let result = self.rtc.set_local_description(t, d);
+                self.tell_tracks_their_codecs();
                 self.reply(r, result);
             }
             Command::SetRemote(d, r) => {
                 let result = self.rtc.set_remote_description(t, d);
+                self.tell_tracks_their_codecs();
                 self.reply(r, result);
             }
             Command::AddCandidate(c, r) => {
@@ -560,11 +563,11 @@ impl Driver {
                     .rtc
                     .add_track(track.kind(), track.stream_id(), track.track_id())
                     .and_then(|media| {
-                        let (tx, rx) = mpsc::channel(FEEDBACK_QUEUE);
-                        if !track.bind(media, self.command_sender(), rx) {
-                            return Err(AccessError::TrackInUse.into());
-                        }
-                        self.local_tracks.insert(media, tx);
+                        let end = track
+                            .bind(media, self.command_sender())
+                            .ok_or(AccessError::TrackInUse)?;
+                        end.on_negotiated(self.rtc.transceiver_codecs(media));
+                        self.local_tracks.insert(media, end);
                         Ok(RtpSender { track })
                     });
                 self.reply(r, result);
@@ -587,6 +590,16 @@ impl Driver {
                 let result = Ok(());
                 self.reply(r, result);
             }
+        }
+    }
+}
+
+impl Driver {
+    /// After a description: each of our tracks learns the codec its
+    /// samples are packetized for.
+    fn tell_tracks_their_codecs(&self) {
+        for (media, end) in &self.local_tracks {
+            end.on_negotiated(self.rtc.transceiver_codecs(*media));
         }
     }
 }

@@ -1,16 +1,23 @@
 //! Tracks on the tokio side: [`TrackLocal`] (what we send, with the
 //! peer's keyframe requests) and [`TrackRemote`] (what the peer sends).
-//! realtimer never encodes or decodes: an application forwards or
-//! produces RTP payloads.
+//! Three levels each way: RTP packets (`write_rtp`, `read_rtp`), samples
+//! (whole encoded frames: `write_sample`, `read_sample`, packetized by the
+//! negotiated codec through realtimer-media), and with the `codecs`
+//! feature raw frames and PCM that realtimer encodes and decodes.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
-use tokio::sync::mpsc;
+use bytes::Bytes;
+use realtimer_media::{FrameBuffer, FrameBufferConfig, PayloadFormat, ReceivedFrame, SampleWriter};
+use tokio::sync::{mpsc, watch};
+use tracing::debug;
 
-use crate::{Feedback, MediaKind, MediaRef, RtpPacket, TrackInfo};
+use crate::{Codec, Feedback, MediaKind, MediaRef, RtpPacket, TrackInfo};
 use crate::{RtcError, StateError};
 
-use super::{call, Command};
+use super::{call, now, Command};
 
 /// Received RTP packets a [`TrackRemote`] holds for its reader; past it
 /// the newest are dropped (late media is useless; the reader asks for a
@@ -31,11 +38,16 @@ pub struct TrackLocal {
 }
 
 #[derive(Debug)]
-struct LocalInner {
+pub(super) struct LocalInner {
     kind: MediaKind,
     stream_id: String,
     track_id: String,
     binding: OnceLock<Binding>,
+    /// The packetizer of `write_sample`, for the codec it was made for.
+    writer: Mutex<Option<(Codec, SampleWriter)>>,
+    /// The encoders of `write_video_frame` and `write_audio`.
+    #[cfg(feature = "codecs")]
+    pub(super) encoding: Mutex<super::coding::Encoding>,
 }
 
 #[derive(Debug)]
@@ -43,6 +55,89 @@ struct Binding {
     media: MediaRef,
     commands: mpsc::Sender<Command>,
     feedback: tokio::sync::Mutex<mpsc::Receiver<Feedback>>,
+    /// What the driver says about sending (codec, target bitrate).
+    sending: watch::Receiver<Sending>,
+    /// The peer asked for a keyframe since the encoder last looked.
+    keyframe_wanted: Arc<AtomicBool>,
+}
+
+/// What a track sends with, as the driver last saw it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct Sending {
+    /// The negotiated codec samples are packetized for: the first one the
+    /// pipeline carries; `None` before negotiation.
+    pub(super) codec: Option<Codec>,
+    /// The encoder's target, bits per second: the track's share of the
+    /// bandwidth estimate; `None` until the first estimate.
+    pub(super) target_bps: Option<u64>,
+}
+
+/// The driver's end of a [`TrackLocal`]: keyframe requests, the
+/// negotiated codec and the target bitrate go to the track through it.
+#[derive(Debug)]
+pub(super) struct SenderEnd {
+    kind: MediaKind,
+    feedback: mpsc::Sender<Feedback>,
+    sending: watch::Sender<Sending>,
+    keyframe_wanted: Arc<AtomicBool>,
+}
+
+/// What an Opus track takes of the estimate when it is shared out: the
+/// rate of a stereo Opus encoder at full quality (RFC 7587 §3.1.1).
+const AUDIO_SHARE_BPS: u64 = 64_000;
+
+impl SenderEnd {
+    /// A request of the peer's receiver: queued for
+    /// [`TrackLocal::feedback`], and flagged for the track's encoder.
+    pub(super) fn on_feedback(&self, feedback: Feedback) {
+        if matches!(feedback, Feedback::Keyframe(_)) {
+            self.keyframe_wanted.store(true, Ordering::Relaxed);
+        }
+        let _ = self.feedback.try_send(feedback);
+    }
+
+    /// After negotiation: the first codec of `codecs` the pipeline can
+    /// packetize.
+    pub(super) fn on_negotiated(&self, codecs: &[Codec]) {
+        let codec = codecs
+            .iter()
+            .find(|c| PayloadFormat::from_codec(&c.name, c.fmtp.as_deref()).is_some())
+            .cloned();
+        self.sending.send_if_modified(|s| {
+            let changed = s.codec != codec;
+            s.codec = codec;
+            changed
+        });
+    }
+
+    /// The send-side estimate moved to `bps` for all of `tracks`: audio
+    /// tracks take [`AUDIO_SHARE_BPS`] each, video tracks share the rest
+    /// equally.
+    pub(super) fn share_estimate<'a>(
+        bps: u64,
+        tracks: impl Iterator<Item = &'a SenderEnd> + Clone,
+    ) {
+        let audio = tracks
+            .clone()
+            .filter(|t| t.kind == MediaKind::Audio)
+            .count() as u64;
+        let video = tracks
+            .clone()
+            .filter(|t| t.kind == MediaKind::Video)
+            .count() as u64;
+        let for_video = bps.saturating_sub(audio * AUDIO_SHARE_BPS) / video.max(1);
+        for t in tracks {
+            let share = match t.kind {
+                MediaKind::Audio => bps.min(AUDIO_SHARE_BPS),
+                _ => for_video,
+            };
+            t.sending.send_if_modified(|s| {
+                let changed = s.target_bps != Some(share);
+                s.target_bps = Some(share);
+                changed
+            });
+        }
+    }
 }
 
 impl TrackLocal {
@@ -55,6 +150,9 @@ impl TrackLocal {
                 stream_id: stream_id.to_owned(),
                 track_id: track_id.to_owned(),
                 binding: OnceLock::new(),
+                writer: Mutex::new(None),
+                #[cfg(feature = "codecs")]
+                encoding: Mutex::new(super::coding::Encoding::default()),
             }),
         }
     }
@@ -74,21 +172,101 @@ impl TrackLocal {
         &self.inner.track_id
     }
 
-    /// Binds the track to a connection's transceiver (once).
+    /// Binds the track to a connection's transceiver (once); the driver's
+    /// end, or `None` when it was bound already.
     pub(super) fn bind(
         &self,
         media: MediaRef,
         commands: mpsc::Sender<Command>,
-        feedback: mpsc::Receiver<Feedback>,
-    ) -> bool {
+    ) -> Option<SenderEnd> {
+        let (feedback_tx, feedback) = mpsc::channel(FEEDBACK_QUEUE);
+        let (sending_tx, sending) = watch::channel(Sending::default());
+        let keyframe_wanted = Arc::new(AtomicBool::new(false));
         self.inner
             .binding
             .set(Binding {
                 media,
                 commands,
                 feedback: tokio::sync::Mutex::new(feedback),
+                sending,
+                keyframe_wanted: keyframe_wanted.clone(),
             })
-            .is_ok()
+            .ok()?;
+        Some(SenderEnd {
+            kind: self.inner.kind,
+            feedback: feedback_tx,
+            sending: sending_tx,
+            keyframe_wanted,
+        })
+    }
+
+    /// The codec [`TrackLocal::write_sample`] packetizes for: the first
+    /// negotiated one realtimer carries (Opus, VP8, VP9, H.264); `None`
+    /// before negotiation.
+    pub fn codec(&self) -> Option<Codec> {
+        self.inner.binding.get()?.sending.borrow().codec.clone()
+    }
+
+    /// What the encoder should aim at, bits per second: this track's share
+    /// of the connection's bandwidth estimate (audio takes up to 64 kbit/s,
+    /// video tracks share the rest); `None` before the first estimate.
+    pub fn target_bitrate(&self) -> Option<u64> {
+        self.inner.binding.get()?.sending.borrow().target_bps
+    }
+
+    /// Whether the peer asked for a keyframe (PLI or FIR) since the last
+    /// call; for an application that encodes and uses
+    /// [`TrackLocal::write_sample`].
+    pub fn take_keyframe_request(&self) -> bool {
+        self.inner
+            .binding
+            .get()
+            .is_some_and(|b| b.keyframe_wanted.swap(false, Ordering::Relaxed))
+    }
+
+    /// Sends one sample: a whole encoded frame (H.264: an Annex B access
+    /// unit; VP8, VP9: the encoder's frame) or one Opus packet, encoded
+    /// with [`TrackLocal::codec`], shown for `duration`. It is split into
+    /// RTP payloads by that codec's format (RFC 7587, 7741, 9628, 6184 in
+    /// the negotiated packetization mode) under a timestamp that advances
+    /// by each sample's duration. Before negotiation the sample is dropped
+    /// (with a debug log), as with [`TrackLocal::write_rtp`]. One writer
+    /// at a time.
+    pub async fn write_sample(&self, sample: Sample) -> Result<(), RtcError> {
+        let b = self.binding()?;
+        let Some(codec) = b.sending.borrow().codec.clone() else {
+            debug!(track = %self.inner.track_id, "sample dropped: no codec negotiated yet");
+            return Ok(());
+        };
+        let packets = {
+            let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
+            let w = match &mut *writer {
+                Some((c, w)) if *c == codec => w,
+                slot => {
+                    let format = PayloadFormat::from_codec(&codec.name, codec.fmtp.as_deref())
+                        .ok_or(StateError::NoTrack { media: b.media })?;
+                    // RFC 3550 §5.1: random first sequence number and timestamp.
+                    let w =
+                        SampleWriter::new(format, codec.clock_rate, rand::random(), rand::random());
+                    &mut slot.insert((codec.clone(), w)).1
+                }
+            };
+            let mut out = Vec::new();
+            w.write(&sample.data, sample.duration, &mut out);
+            out
+        };
+        for p in packets {
+            let packet = RtpPacket {
+                payload_type: codec.payload_type,
+                sequence_number: p.sequence_number,
+                timestamp: p.timestamp,
+                marker: p.marker,
+                ssrc: 0,
+                payload: p.payload,
+            };
+            self.write_rtp(packet).await?;
+        }
+        Ok(())
     }
 
     /// Sends an RTP packet: the payload type must be one of the
@@ -112,11 +290,43 @@ impl TrackLocal {
         b.feedback.lock().await.recv().await
     }
 
+    #[cfg(feature = "codecs")]
+    pub(super) fn inner(&self) -> &LocalInner {
+        &self.inner
+    }
+
+    /// The state the driver keeps current: codec and target bitrate.
+    #[cfg(feature = "codecs")]
+    pub(super) fn sending(&self) -> Result<Sending, RtcError> {
+        Ok(self.binding()?.sending.borrow().clone())
+    }
+
     fn binding(&self) -> Result<&Binding, RtcError> {
         self.inner
             .binding
             .get()
             .ok_or(RtcError::from(StateError::TrackNotAdded))
+    }
+}
+
+/// One sample to send: a whole encoded frame or audio packet and how long
+/// it is shown or played (RTP timestamps advance by it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sample {
+    /// The encoded bytes.
+    pub data: Bytes,
+    /// Its duration: 1/30 s for a frame of 30 fps video, 20 ms for a
+    /// usual Opus packet.
+    pub duration: Duration,
+}
+
+impl Sample {
+    /// A sample of `data` lasting `duration`.
+    pub fn new(data: impl Into<Bytes>, duration: Duration) -> Self {
+        Self {
+            data: data.into(),
+            duration,
+        }
     }
 }
 
@@ -141,6 +351,11 @@ pub struct TrackRemote {
     media: MediaRef,
     commands: mpsc::Sender<Command>,
     packets: Arc<tokio::sync::Mutex<mpsc::Receiver<RtpPacket>>>,
+    /// `read_sample`'s buffer, for one payload type.
+    frames: Arc<tokio::sync::Mutex<Option<(u8, FrameBuffer)>>>,
+    /// The decoders of `read_video_frame` and `read_audio`.
+    #[cfg(feature = "codecs")]
+    pub(super) decoding: Arc<tokio::sync::Mutex<super::coding::Decoding>>,
 }
 
 impl TrackRemote {
@@ -155,6 +370,9 @@ impl TrackRemote {
             media,
             commands,
             packets: Arc::new(tokio::sync::Mutex::new(packets)),
+            frames: Arc::new(tokio::sync::Mutex::new(None)),
+            #[cfg(feature = "codecs")]
+            decoding: Arc::default(),
         }
     }
 
@@ -169,9 +387,75 @@ impl TrackRemote {
     }
 
     /// The next RTP packet; `None` once the connection is gone. Clones
-    /// share one queue.
+    /// share one queue, and so do [`TrackRemote::read_sample`] and the
+    /// decoded reads: use one of them.
     pub async fn read_rtp(&self) -> Option<RtpPacket> {
         self.packets.lock().await.recv().await
+    }
+
+    /// The next whole frame (audio: packet) in decode order, depacketized
+    /// by its payload type's codec; `None` once the connection is gone.
+    /// Packets are reordered; a missing one is waited for while the
+    /// connection NACKs it (video: up to 200 ms; audio: 40 ms, then it is
+    /// skipped and counted in [`ReceivedFrame::skipped_before`]); after a
+    /// video loss frames are dropped until a keyframe, which is asked for
+    /// (PLI) at once and every 500 ms until it comes. Packets of codecs
+    /// the pipeline does not carry are skipped.
+    pub async fn read_sample(&self) -> Option<ReceivedFrame> {
+        let mut packets = self.packets.lock().await;
+        let mut frames = self.frames.lock().await;
+        loop {
+            let t = now();
+            if let Some((_, buffer)) = &mut *frames {
+                if let Some(frame) = buffer.poll_frame(t) {
+                    return Some(frame);
+                }
+                if buffer.poll_keyframe_request(t) {
+                    let media = self.media;
+                    let _ = self.commands.try_send(Command::RequestKeyframe(
+                        media,
+                        tokio::sync::oneshot::channel().0,
+                    ));
+                }
+            }
+            let deadline = frames.as_ref().and_then(|(_, b)| b.poll_timeout());
+            let packet = match deadline {
+                Some(d) => match tokio::time::timeout_at(d.into(), packets.recv()).await {
+                    Ok(p) => p?,
+                    Err(_) => continue,
+                },
+                None => packets.recv().await?,
+            };
+            let buffer = match &mut *frames {
+                Some((pt, buffer)) if *pt == packet.payload_type => buffer,
+                slot => {
+                    let Some(format) = self
+                        .info
+                        .codecs
+                        .iter()
+                        .find(|c| c.payload_type == packet.payload_type)
+                        .and_then(|c| PayloadFormat::from_codec(&c.name, c.fmtp.as_deref()))
+                    else {
+                        continue;
+                    };
+                    let buffer = FrameBuffer::new(format, FrameBufferConfig::for_format(format));
+                    &mut slot.insert((packet.payload_type, buffer)).1
+                }
+            };
+            buffer.insert(
+                now(),
+                packet.sequence_number,
+                packet.timestamp,
+                packet.marker,
+                packet.payload,
+            );
+        }
+    }
+
+    /// What `read_sample`'s buffer has done so far (frames handed out and
+    /// dropped, late packets, keyframe requests).
+    pub async fn frame_stats(&self) -> Option<realtimer_media::FrameBufferStats> {
+        Some(self.frames.lock().await.as_ref()?.1.stats())
     }
 
     /// Asks the sender for a keyframe (a PLI, RFC 4585 §6.3.1).

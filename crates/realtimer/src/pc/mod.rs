@@ -25,6 +25,8 @@ use crate::{OperationError, RtcError, StateError};
 use crate::{Rtc, RtcConfig};
 
 mod certificates;
+#[cfg(feature = "codecs")]
+mod coding;
 mod data_channel;
 mod driver;
 mod ice_servers;
@@ -34,10 +36,12 @@ mod turn_stream;
 mod udp;
 mod udp_mux;
 
+#[cfg(feature = "codecs")]
+pub use coding::{AudioFrame, MediaError, VideoFrame, DEFAULT_VIDEO_BITRATE};
 pub use data_channel::DataChannel;
 use driver::Driver;
 pub use ice_servers::IceTransportPolicy;
-pub use media::{RtpSender, TrackLocal, TrackRemote};
+pub use media::{RtpSender, Sample, TrackLocal, TrackRemote};
 use udp::{Transport, UdpIo};
 pub use udp_mux::UdpMux;
 
