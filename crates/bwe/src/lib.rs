@@ -75,6 +75,12 @@ use queue::QueueDelay;
 pub const PACING_FACTOR: f64 = 2.5;
 /// Over-use seen this recently makes moderate loss count as congestion.
 const CONGESTION_MEMORY: Duration = Duration::from_secs(1);
+/// A REMB caps the target this long: receivers repeat it about every
+/// second (draft-alvestrand-rmcat-remb-03 §2.2 sends it on every change,
+/// libwebrtc at least once a second), so a peer that stopped sending it
+/// (it moved to transport-wide feedback, or renegotiated) no longer holds
+/// the estimate down.
+pub const REMB_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// `d` in whole µs (saturating), for arithmetic with arrival times.
 fn micros(d: Duration) -> i64 {
@@ -119,7 +125,8 @@ pub struct SendSideBwe {
     probe_estimator: ProbeEstimator,
     queue: QueueDelay,
     rtt: Option<Duration>,
-    remb: Option<Bitrate>,
+    /// The last REMB and when it came.
+    remb: Option<(Bitrate, Instant)>,
     last_overuse: Option<Instant>,
     target: Bitrate,
 }
@@ -215,11 +222,21 @@ impl SendSideBwe {
         self.delay.set_rtt(rtt);
     }
 
-    /// The peer's REMB (draft-alvestrand-rmcat-remb-03): a cap on the
-    /// target, for peers that estimate on their side.
-    pub fn on_remb(&mut self, bitrate: Bitrate) {
-        self.remb = Some(bitrate);
-        self.update_target();
+    /// The peer's REMB (draft-alvestrand-rmcat-remb-03) at `now`: a cap on
+    /// the target, for peers that estimate on their side, until
+    /// [`REMB_TIMEOUT`] passes without another.
+    pub fn on_remb(&mut self, now: Instant, bitrate: Bitrate) {
+        self.remb = Some((bitrate, now));
+        self.update_target(now);
+    }
+
+    /// The application wants to send at `rate`: above the target, a probe
+    /// cluster at that rate (then further while results keep up), for
+    /// [`SendSideBwe::poll_probe`].
+    pub fn request_probe(&mut self, now: Instant, rate: Bitrate) {
+        if rate > self.target {
+            self.probes.request(now, rate);
+        }
     }
 
     /// Transport-wide feedback arrived at `now`.
@@ -268,7 +285,7 @@ impl SendSideBwe {
             congested,
             self.rtt.unwrap_or(Duration::from_millis(100)),
         );
-        self.update_target();
+        self.update_target(now);
         if let Some(rate) = probe {
             self.probes
                 .on_probe_result(now, rate.min(self.target.max(rate)));
@@ -276,12 +293,15 @@ impl SendSideBwe {
         self.probes.on_alr(now, self.alr.since(), self.target);
     }
 
-    fn update_target(&mut self) {
+    fn update_target(&mut self, now: Instant) {
         let mut target = self.delay.estimate();
         if let Some(limit) = self.loss.limit() {
             target = target.min(limit);
         }
-        if let Some(remb) = self.remb {
+        self.remb = self
+            .remb
+            .filter(|(_, at)| now.saturating_duration_since(*at) < REMB_TIMEOUT);
+        if let Some((remb, _)) = self.remb {
             target = target.min(remb);
         }
         target = target.scale(self.queue.pushback());
@@ -294,5 +314,72 @@ impl SendSideBwe {
         let cluster = self.probes.poll(now, self.target)?;
         self.probe_estimator.on_cluster(&cluster);
         Some(cluster)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use realtimer_rtp::rtcp::PacketArrival;
+
+    /// Feedback on 100 packets of 1000 bytes sent 10 ms apart from `start`
+    /// (sequence numbers from `base`), all arrived as sent.
+    fn steady(bwe: &mut SendSideBwe, start: Instant, base: u16) -> Instant {
+        for i in 0..100u16 {
+            let at = start + Duration::from_millis(10 * u64::from(i));
+            bwe.on_packet_sent(
+                at,
+                SentPacket {
+                    sequence: base + i,
+                    size: 1000,
+                    probe_cluster: None,
+                },
+            );
+        }
+        let feedback = TransportFeedback {
+            base_sequence: base,
+            packets: vec![PacketArrival::Received { delta: 40 }; 100],
+            ..Default::default()
+        };
+        let now = start + Duration::from_millis(1050);
+        bwe.on_transport_feedback(now, &feedback);
+        now
+    }
+
+    #[test]
+    fn a_remb_caps_the_target_until_it_is_no_longer_repeated() {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        let mut bwe = SendSideBwe::new(BweConfig::default());
+        bwe.on_remb(t0, Bitrate::kbps(100));
+        assert_eq!(bwe.target(), Bitrate::kbps(100));
+        let now = steady(&mut bwe, t0, 0);
+        assert_eq!(bwe.target(), Bitrate::kbps(100));
+        // No REMB for longer than REMB_TIMEOUT: the estimate alone.
+        steady(&mut bwe, now + REMB_TIMEOUT, 100);
+        assert!(
+            bwe.target() >= BweConfig::default().start,
+            "{:?}",
+            bwe.target()
+        );
+    }
+
+    #[test]
+    fn the_application_asking_for_more_starts_a_probe_there() {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        let config = BweConfig {
+            initial_probing: false,
+            ..BweConfig::default()
+        };
+        let mut bwe = SendSideBwe::new(config);
+        assert_eq!(bwe.poll_probe(t0), None);
+        // Below the target: nothing to find out.
+        bwe.request_probe(t0, Bitrate::kbps(200));
+        assert_eq!(bwe.poll_probe(t0), None);
+        bwe.request_probe(t0, Bitrate::kbps(2500));
+        let cluster = bwe.poll_probe(t0).expect("a probe");
+        assert_eq!(cluster.rate, Bitrate::kbps(2500));
+        assert_eq!(bwe.poll_probe(t0), None);
     }
 }

@@ -117,6 +117,13 @@ impl ProbeController {
         }
     }
 
+    /// The application asked for `rate`: probe there now (in place of
+    /// the initial probes if none went yet), then further while results
+    /// keep up.
+    pub(crate) fn request(&mut self, now: Instant, rate: Bitrate) {
+        self.probe(now, rate);
+    }
+
     /// No initial probing: only ALR probes.
     pub(crate) fn on_probe_result_disabled(&mut self) {
         self.phase = Phase::Done;

@@ -65,6 +65,7 @@ pub use error::{
 };
 pub use event::{PeerConnectionState, RtcEvent, Transmit};
 pub use jsep::{IceCandidateInit, SdpType, SessionDescription, SignalingState};
+pub use realtimer_bwe::{Bitrate, BweConfig};
 pub use realtimer_datachannel::{ChannelData, ChannelError, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};

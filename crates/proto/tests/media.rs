@@ -9,8 +9,8 @@ use bytes::Bytes;
 use common::Pair;
 use realtimer_netsim::LinkConfig;
 use realtimer_proto::{
-    ArgumentError, Direction, Feedback, KeyframeRequest, MediaKind, RtcError, RtcEvent, RtpPacket,
-    SdpError, SessionDescription, StateError,
+    ArgumentError, Direction, Feedback, KeyframeRequest, MediaKind, RtcConfig, RtcError, RtcEvent,
+    RtpPacket, SdpError, SessionDescription, StateError,
 };
 
 const CHROMIUM_OFFER: &str =
@@ -613,4 +613,69 @@ fn transport_wide_feedback_drives_the_estimate() {
     // b sent nothing: it estimates nothing.
     assert_eq!(p.with(b, |rtc, _| rtc.available_outgoing_bitrate()), None);
     assert_eq!(received(&p, b).len(), 150);
+}
+
+/// Where transport-cc is negotiated, a's packets leave through its pacer:
+/// a burst of 100 video packets written at once (an encoder's keyframe,
+/// 100 kB) reaches b spread over about a second at 2.5× the 300 kbit/s
+/// start target (initial probing off, so no probe takes them faster), not
+/// in one burst; an audio packet written after them overtakes all but
+/// the first (which left at once); the encoders' targets share the
+/// estimate.
+#[test]
+fn packets_leave_at_the_pacing_rate_audio_first() {
+    let mut config = RtcConfig::default();
+    config.bwe.initial_probing = false;
+    let mut p = Pair::with_config(52, lan(), config);
+    let (a, b) = (p.a, p.b);
+    let (video, audio) = p.with(a, |rtc, _| {
+        (
+            rtc.add_track(MediaKind::Video, "s", "cam").unwrap(),
+            rtc.add_track(MediaKind::Audio, "s", "mic").unwrap(),
+        )
+    });
+    p.negotiate();
+    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+        && y.connected()));
+    let payload: &'static [u8] = &[0u8; 1000];
+    let start = p.with(a, |rtc, now| {
+        for seq in 1..=100u16 {
+            rtc.write_rtp(now, video, &packet(seq, payload)).unwrap();
+        }
+        let mut opus = packet(1, b"opus");
+        opus.payload_type = 111;
+        rtc.write_rtp(now, audio, &opus).unwrap();
+        now
+    });
+    assert!(p.run_until(Duration::from_secs(5), |_, y| received_len(y) >= 101));
+    let arrivals: Vec<(std::time::Instant, u8)> = p
+        .node(b)
+        .events
+        .iter()
+        .filter_map(|(at, e)| match e {
+            RtcEvent::Rtp(_, x) => Some((*at, x.payload_type)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(arrivals.len(), 101);
+    // Audio second, although written last.
+    assert_eq!(arrivals[1].1, 111, "{arrivals:?}");
+    // 100 × ~1040 bytes at 750 kbit/s take about 1.1 s; unpaced they took
+    // the link's 5 ms.
+    let spread = arrivals[100].0 - arrivals[1].0;
+    assert!(
+        spread >= Duration::from_millis(800) && spread <= Duration::from_millis(2100),
+        "{spread:?}"
+    );
+    assert!(arrivals[100].0 - start <= Duration::from_millis(2100));
+    // The estimate split: audio its share, video the rest.
+    let (v, au, total) = p.with(a, |rtc, _| {
+        (
+            rtc.target_bitrate(video).unwrap(),
+            rtc.target_bitrate(audio).unwrap(),
+            rtc.available_outgoing_bitrate().unwrap(),
+        )
+    });
+    assert_eq!(au, 64_000);
+    assert_eq!(v + au, total);
 }

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use realtimer::{MediaKind, RtpPacket};
+use realtimer::{Bitrate, BweConfig, MediaKind, RtpPacket};
 use realtimer_rtp::RtpHeader;
 use realtimer_srtp::{ProtectionProfile, SrtpContext};
 use tokio::sync::Notify;
@@ -55,7 +55,18 @@ fn packet(seq: u64) -> RtpPacket {
 /// Sends [`PACKETS`] packets from a to b; returns (seconds, CPU seconds,
 /// packets received).
 async fn realtimer_run() -> (f64, f64, u64) {
-    let (a, b, local, remote) = connect_track(config(None), MediaKind::Video).await;
+    // The estimator and the pacer run on every packet, as in a call; held
+    // at a rate far above loopback's so they measure their cost, not
+    // limit the flow.
+    let mut sender = config(None);
+    let unlimited = Bitrate::bps(100_000_000_000);
+    sender.rtc.bwe = BweConfig {
+        start: unlimited,
+        min: unlimited,
+        max: unlimited,
+        initial_probing: false,
+    };
+    let (a, b, local, remote) = connect_track(sender, MediaKind::Video).await;
     // Until SRTP runs on both ends, packets are refused: send until one
     // comes through.
     loop {

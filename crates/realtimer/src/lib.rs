@@ -50,6 +50,7 @@ pub use realtimer_proto::{
     AccessError, ArgumentError, ChannelError, IceServerUrlError, JsepCall, ModificationError,
     OperationError, SdpError, StateError,
 };
+pub use realtimer_proto::{Bitrate, BweConfig};
 pub use realtimer_proto::{
     CandidatePairStats, CandidateStats, Certificate, ChannelData, ChannelRef, Codec,
     DataChannelInfo, DataChannelInit, DataChannelState, DataChannelStats, Direction, Feedback,

@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::time::Instant;
 
 use bytes::Bytes;
+use realtimer_bwe::BweConfig;
 use realtimer_datachannel::{DataChannels, SctpConfig};
 use realtimer_dtls::{Certificate, Dtls, DtlsEvent, DtlsState, Role};
 use realtimer_ice::{IceAgent, IceConfig, IceConnectionState, IceEvent, IceGatheringState};
@@ -59,6 +60,10 @@ pub struct RtcConfig {
     /// The codecs we offer and accept, most preferred first
     /// ([`Codec::defaults`]: Opus, VP8, VP9, H.264, AV1).
     pub codecs: Vec<Codec>,
+    /// The send-side estimator's start rate and bounds (browsers': start
+    /// at 300 kbit/s, probe at once). Our packets are paced at 2.5× its
+    /// target where transport-cc is negotiated.
+    pub bwe: BweConfig,
 }
 
 impl Default for RtcConfig {
@@ -70,6 +75,7 @@ impl Default for RtcConfig {
             seed: 0,
             max_early_dtls: 16,
             codecs: Codec::defaults(),
+            bwe: BweConfig::default(),
         }
     }
 }
@@ -150,7 +156,6 @@ impl Rtc {
     /// A new connection with `certificate` (its fingerprint goes into our
     /// SDP; generate one with [`Certificate::generate`]).
     pub fn new(config: RtcConfig, certificate: Certificate, now: Instant) -> Rtc {
-        let _ = now;
         let mut config = config;
         config.ice.seed = config.seed;
         config.sctp.seed = config.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5c7f;
@@ -171,6 +176,7 @@ impl Rtc {
             config.seed.wrapping_mul(0xA24B_AED4_963E_E407) | 1
         );
         let receiver_ssrc = (config.seed.wrapping_mul(0xC2B2_AE3D_27D4_EB4F) >> 32) as u32 | 1;
+        let congestion = congestion::Congestion::new(config.bwe, now);
         Rtc {
             config,
             certificate,
@@ -222,7 +228,7 @@ impl Rtc {
                 next_report: None,
                 next_nack: None,
                 unprotect_failures: 0,
-                congestion: congestion::Congestion::new(),
+                congestion,
             },
             data: ChannelTable {
                 slots: BTreeMap::new(),
@@ -484,6 +490,7 @@ impl Rtc {
         self.handle_report_timeout(now);
         self.handle_nack_timeout(now);
         self.handle_transport_cc_timeout(now);
+        self.send_paced(now);
         self.process(now);
     }
 

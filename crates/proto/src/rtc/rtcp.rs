@@ -108,28 +108,43 @@ impl SendStream {
         }
     }
 
-    /// Records a packet sent: the application's sequence number, where it
-    /// went on the wire ([`Self::wire_sequence`]) and the protected bytes.
-    pub(crate) fn sent(
+    /// Gives a packet of the application its place on the wire
+    /// ([`Self::wire_sequence`]) when it is written, before the pacer lets
+    /// it go: the next packet's place follows from it, and a repeat of it
+    /// while it waits is not given the same place (the history holds an
+    /// empty placeholder until [`Self::sent`]).
+    pub(crate) fn assign(
         &mut self,
         now: Instant,
         (seq, (wire, late)): (u16, (u16, bool)),
         timestamp: u32,
-        payload: usize,
-        protected: &[u8],
     ) {
-        self.packets = self.packets.wrapping_add(1);
-        self.octets = self.octets.wrapping_add(payload as u32);
         if !late {
             self.last = Some((timestamp, now));
             self.last_seq = Some((seq, wire));
         }
         self.history
             .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
+            .insert(wire, &[]);
+    }
+
+    /// Records a packet that left with wire sequence number `wire`:
+    /// `payload` bytes for the statistics and the protected bytes.
+    pub(crate) fn sent(&mut self, wire: u16, payload: usize, protected: &[u8]) {
+        self.packets = self.packets.wrapping_add(1);
+        self.octets = self.octets.wrapping_add(payload as u32);
+        self.history
+            .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
             .insert(wire, protected);
     }
 
-    /// The protected packet sent with wire sequence number `seq`, if kept.
+    /// Whether a packet of the application's was given a place yet.
+    pub(crate) fn has_sent(&self) -> bool {
+        self.last_seq.is_some()
+    }
+
+    /// The protected packet sent with wire sequence number `seq`, if kept;
+    /// empty while it waits in the pacer.
     pub(crate) fn sent_packet(&self, seq: u16) -> Option<&[u8]> {
         self.history.as_ref()?.get(seq)
     }
@@ -244,12 +259,12 @@ impl Rtc {
                     }
                 }
                 RtcpPacket::Nack(nack) => {
-                    self.retransmit(nack.media_ssrc, nack.lost().take(MAX_NACK_PACKETS));
+                    self.retransmit(now, nack.media_ssrc, nack.lost().take(MAX_NACK_PACKETS));
                 }
                 RtcpPacket::TransportFeedback(feedback) => {
                     self.on_transport_feedback(now, &feedback);
                 }
-                RtcpPacket::Remb(remb) => self.on_remb(remb.bitrate),
+                RtcpPacket::Remb(remb) => self.on_remb(now, remb.bitrate),
                 _ => {}
             }
         }
@@ -539,7 +554,8 @@ mod tests {
         let mut s = SendStream::new(1);
         let send = |s: &mut SendStream, seq: u16| {
             let wire = s.wire_sequence(seq);
-            s.sent(now, (seq, wire), 0, 1, &wire.0.to_be_bytes());
+            s.assign(now, (seq, wire), 0);
+            s.sent(wire.0, 1, &wire.0.to_be_bytes());
             wire
         };
         // 12 comes after 13: it takes the place left for it.
@@ -555,6 +571,11 @@ mod tests {
         assert_eq!(send(&mut s, 60_001), (17, false));
         assert_eq!(send(&mut s, 5), (18, false));
         assert_eq!(s.sent_packet(12), Some(&12u16.to_be_bytes()[..]));
+        // 6 waits in the pacer; 6 again is not given its place.
+        let wire = s.wire_sequence(6);
+        assert_eq!(wire, (19, false));
+        s.assign(now, (6, wire), 0);
+        assert_eq!(s.wire_sequence(6), (20, false));
     }
 
     /// A connection with SRTP keys and a video track, and the context

@@ -9,10 +9,13 @@ use realtimer_dtls::{SrtpKeyingMaterial, SrtpProfile};
 use realtimer_rtp::{Extension, RtpHeader};
 use tracing::{debug, trace};
 
+use realtimer_bwe::{PacketKind, ProbeClusterId};
+
 use crate::error::{ArgumentError, OperationError, RtcError, StateError};
 use crate::event::RtcEvent;
 use crate::track::{MediaKind, MediaRef, RtpPacket};
 
+use super::congestion::Outgoing;
 use super::rtcp::ReceiveStream;
 use super::Rtc;
 
@@ -32,6 +35,20 @@ pub const MAX_RTP_EVENTS: usize = 1024;
 
 /// Most remote SSRCs remembered (RFC 8843 §9.2 routing table).
 const MAX_SSRC_ROUTES: usize = 256;
+
+/// What the pacer counts for a packet beyond its payload: the RTP header
+/// with MID and transport-wide sequence extensions, and the SRTP tag.
+const PACED_HEADER_ESTIMATE: usize = 40;
+
+/// The fixed-header fields of one of our packets; the SSRC and the
+/// extensions come from its transceiver.
+#[derive(Debug, Clone, Copy)]
+struct RtpParts {
+    marker: bool,
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp: u32,
+}
 
 /// SRTP contexts of the connection: ours protects, the peer's unprotects.
 pub(crate) struct Srtp {
@@ -199,6 +216,10 @@ impl Rtc {
             // Ask for them soon (RFC 4585 §6.2.1).
             self.media.next_nack.get_or_insert(now);
         }
+        if packet.payload().is_empty() && packet.padding_len() > 0 {
+            // Padding (a probe, RFC 3550 §5.1): counted, not media.
+            return;
+        }
         if self.media.rtp_events >= MAX_RTP_EVENTS {
             stream.discarded += 1;
             return;
@@ -224,12 +245,14 @@ impl Rtc {
     /// packet (up to 64 back) keeps its place if that was never sent; a
     /// repeat, a larger step back or a jump of more than 3000 continues
     /// the track's own sequence instead, so an SRTP index is never reused
-    /// (RFC 3711 §9.1) and the receiver sees no restart. Generic NACKs from the peer are
-    /// answered from the packets last sent (RFC 4585 §6.2.1).
+    /// (RFC 3711 §9.1) and the receiver sees no restart. Generic NACKs from
+    /// the peer are answered from the packets last sent (RFC 4585 §6.2.1).
+    /// Where transport-cc is negotiated the packet waits in the pacer
+    /// (see [`Rtc::target_bitrate`] for what an encoder should produce).
     /// Fails when the transceiver may not send (not negotiated so, no
     /// track), with a payload type not negotiated there, before DTLS made
-    /// the SRTP keys, or when the send queue is full (poll transmits, then
-    /// retry).
+    /// the SRTP keys, or when the pacer or the send queue is full (poll
+    /// transmits, then retry).
     pub fn write_rtp(
         &mut self,
         now: Instant,
@@ -242,9 +265,9 @@ impl Rtc {
             .transceivers
             .get(media.0 as usize)
             .ok_or(StateError::UnknownMedia { media })?;
-        let Some(sender) = &t.sender else {
+        if t.sender.is_none() {
             return Err(StateError::NoTrack { media }.into());
-        };
+        }
         if !t.can_send() {
             return Err(StateError::NotSending { media }.into());
         }
@@ -259,13 +282,118 @@ impl Rtc {
             }
             .into());
         }
-        let wire_seq = t.send.wire_sequence(packet.sequence_number);
-        let mut header = RtpHeader {
+        if self.media.srtp.is_none() {
+            return Err(StateError::NoSrtpKeys.into());
+        }
+        let paced = self.paced(media);
+        let room = if paced {
+            self.media.congestion.pacer_has_room()
+        } else {
+            self.media.media_out.len() < MAX_MEDIA_QUEUE
+        };
+        if !room {
+            return Err(RtcError::QueueFull);
+        }
+        let kind = t.kind;
+        let t = &mut self.media.transceivers[media.0 as usize];
+        let wire = t.send.wire_sequence(packet.sequence_number);
+        t.send
+            .assign(now, (packet.sequence_number, wire), packet.timestamp);
+        let outgoing = Outgoing::Media {
+            media,
+            wire: wire.0,
             marker: packet.marker,
             payload_type: packet.payload_type,
-            sequence_number: wire_seq.0,
             timestamp: packet.timestamp,
-            ssrc: sender.ssrc,
+            payload: packet.payload.clone(),
+        };
+        if !paced {
+            self.send_outgoing(now, outgoing, None);
+            return Ok(());
+        }
+        let kind = match kind {
+            MediaKind::Audio => PacketKind::Audio,
+            _ => PacketKind::Video,
+        };
+        // Checked for room above; the estimate of the header's size does
+        // not need to be exact for pacing.
+        let size = packet.payload.len() + PACED_HEADER_ESTIMATE;
+        if self
+            .media
+            .congestion
+            .enqueue(now, kind, size, outgoing)
+            .is_err()
+        {
+            return Err(RtcError::QueueFull);
+        }
+        self.send_paced(now);
+        Ok(())
+    }
+
+    /// Writes, numbers and protects a packet the pacer (or an unpaced
+    /// track) let go, into the send queue; it goes into the track's
+    /// history for NACKs. A packet that cannot be written is dropped with
+    /// a trace: its place on the wire stays a gap.
+    pub(super) fn send_outgoing(
+        &mut self,
+        now: Instant,
+        outgoing: Outgoing,
+        probe: Option<ProbeClusterId>,
+    ) {
+        match outgoing {
+            Outgoing::Retransmission { media, wire } => {
+                let Some(t) = self.media.transceivers.get(media.0 as usize) else {
+                    return;
+                };
+                // Byte for byte: the same SRTP index on the same bytes
+                // reveals nothing.
+                if let Some(protected) = t.send.sent_packet(wire).filter(|p| !p.is_empty()) {
+                    let protected = Bytes::copy_from_slice(protected);
+                    self.media.media_out.push_back(protected);
+                }
+            }
+            Outgoing::Media {
+                media,
+                wire,
+                marker,
+                payload_type,
+                timestamp,
+                payload,
+            } => {
+                let parts = RtpParts {
+                    marker,
+                    payload_type,
+                    sequence_number: wire,
+                    timestamp,
+                };
+                if let Err(e) = self.send_rtp(now, media, parts, &payload, 0, probe) {
+                    debug!(%media, "RTP packet not sent: {e}");
+                }
+            }
+        }
+    }
+
+    /// Writes an RTP packet of our track on `media` with its extensions
+    /// (MID, RFC 8843 §15; the transport-wide sequence number, every
+    /// packet of the transport numbered whatever its stream,
+    /// draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), protects
+    /// and queues it, and records it.
+    fn send_rtp(
+        &mut self,
+        now: Instant,
+        media: MediaRef,
+        parts: RtpParts,
+        payload: &[u8],
+        padding: u8,
+        probe: Option<ProbeClusterId>,
+    ) -> Result<(), RtcError> {
+        let t = &self.media.transceivers[media.0 as usize];
+        let mut header = RtpHeader {
+            marker: parts.marker,
+            payload_type: parts.payload_type,
+            sequence_number: parts.sequence_number,
+            timestamp: parts.timestamp,
+            ssrc: t.send.ssrc,
             csrcs: Vec::new(),
             extensions: match (t.mid_extension, &t.mid) {
                 (Some(id), Some(mid)) => vec![Extension {
@@ -275,8 +403,6 @@ impl Rtc {
                 _ => Vec::new(),
             },
         };
-        // draft-holmer-rmcat-transport-wide-cc-extensions-01 §2: every
-        // packet of the transport is numbered, whatever its stream.
         let transport_cc = t.transport_cc_extension;
         if let Some(id) = transport_cc {
             header.extensions.push(Extension {
@@ -286,48 +412,66 @@ impl Rtc {
         }
         let mut plain = std::mem::take(&mut self.media.media_buffer);
         plain.clear();
-        header
-            .write_packet(&packet.payload, 0, &mut plain)
-            .map_err(ArgumentError::RtpPacket)?;
-        let result = self.protect(&plain, false);
+        let written = header
+            .write_packet(payload, padding, &mut plain)
+            .map_err(ArgumentError::RtpPacket);
+        let result = written
+            .map_err(RtcError::from)
+            .and_then(|()| self.protect(&plain, false));
         self.media.media_buffer = plain;
         let protected = result?;
         if transport_cc.is_some() {
-            self.media.congestion.sent(now, protected.len());
+            self.media.congestion.sent(now, protected.len(), probe);
         }
-        let t = &mut self.media.transceivers[media.0 as usize];
-        t.send.sent(
-            now,
-            (packet.sequence_number, wire_seq),
-            packet.timestamp,
-            packet.payload.len(),
+        self.media.transceivers[media.0 as usize].send.sent(
+            parts.sequence_number,
+            payload.len(),
             &protected,
         );
         Ok(())
     }
 
     /// A generic NACK (RFC 4585 §6.2.1) about our track with SSRC `ssrc`:
-    /// sends the packets still kept again, byte for byte (the same SRTP
-    /// index on the same bytes reveals nothing), while the queue has room.
-    pub(super) fn retransmit(&mut self, ssrc: u32, lost: impl Iterator<Item = u16>) {
-        let Some(t) = self
+    /// sends the packets still kept again, byte for byte, while the queue
+    /// has room; through the pacer, before new video, where it paces.
+    pub(super) fn retransmit(&mut self, now: Instant, ssrc: u32, lost: impl Iterator<Item = u16>) {
+        let Some(i) = self
             .media
             .transceivers
             .iter()
-            .find(|t| t.sender.is_some() && t.send.ssrc == ssrc)
+            .position(|t| t.sender.is_some() && t.send.ssrc == ssrc)
         else {
             trace!(ssrc, "NACK for no track of ours");
             return;
         };
-        for seq in lost {
-            if self.media.media_out.len() >= MAX_MEDIA_QUEUE {
+        let media = MediaRef(i as u32);
+        let paced = self.paced(media);
+        for wire in lost {
+            let t = &self.media.transceivers[i];
+            let Some(size) = t.send.sent_packet(wire).map(<[u8]>::len) else {
+                continue;
+            };
+            if size == 0 {
+                // Still in the pacer: it goes anyway.
+                continue;
+            }
+            let outgoing = Outgoing::Retransmission { media, wire };
+            if !paced {
+                if self.media.media_out.len() >= MAX_MEDIA_QUEUE {
+                    break;
+                }
+                self.send_outgoing(now, outgoing, None);
+            } else if self
+                .media
+                .congestion
+                .enqueue(now, PacketKind::Retransmission, size, outgoing)
+                .is_err()
+            {
                 break;
             }
-            if let Some(protected) = t.send.sent_packet(seq) {
-                self.media
-                    .media_out
-                    .push_back(Bytes::copy_from_slice(protected));
-            }
+        }
+        if paced {
+            self.send_paced(now);
         }
     }
 

@@ -20,9 +20,9 @@ pub struct RtcNode {
 }
 
 impl RtcNode {
-    pub fn new(now: Instant, seed: u64, address: SocketAddr) -> Self {
+    pub fn new(now: Instant, config: RtcConfig, address: SocketAddr) -> Self {
         let cert = Certificate::generate(SystemTime::now()).unwrap();
-        let mut rtc = Rtc::new(RtcConfig::default().with_seed(seed), cert, now);
+        let mut rtc = Rtc::new(config, cert, now);
         rtc.add_local_address(now, address);
         RtcNode {
             rtc,
@@ -118,14 +118,23 @@ pub struct Pair {
 impl Pair {
     /// Two hosts on a LAN, `link` on both uplinks.
     pub fn new(seed: u64, link: LinkConfig) -> Pair {
+        Pair::with_config(seed, link, RtcConfig::default())
+    }
+
+    /// [`Pair::new`] with both cores on `config` (seeds from `seed`).
+    pub fn with_config(seed: u64, link: LinkConfig, config: RtcConfig) -> Pair {
         let start = Instant::now();
         let mut net = Network::new(seed, start);
         let ha = net.add_host(&["10.0.0.1".parse().unwrap()], None);
         let hb = net.add_host(&["10.0.0.2".parse().unwrap()], None);
         net.set_uplink(ha, link.clone());
         net.set_uplink(hb, link);
-        let a = RtcNode::new(start, seed * 2 + 1, "10.0.0.1:5000".parse().unwrap());
-        let b = RtcNode::new(start, seed * 2 + 2, "10.0.0.2:5000".parse().unwrap());
+        let node = |n: u64, address: &str| {
+            let config = config.clone().with_seed(seed * 2 + n);
+            RtcNode::new(start, config, address.parse().unwrap())
+        };
+        let a = node(1, "10.0.0.1:5000");
+        let b = node(2, "10.0.0.2:5000");
         let a = net.attach(ha, a);
         let b = net.attach(hb, b);
         Pair {
