@@ -264,7 +264,7 @@ try {
   const index = await open('/');
   const links = await index.$$eval('a', (as) => as.map((a) => a.getAttribute('href')));
   ok('the index links every page',
-    ['camera.html', 'local.html', 'datachannel.html', 'rooms.html', 'call.html', 'snap.html', 'files.html'].every((h) => links.includes(h)));
+    ['camera.html', 'local.html', 'datachannel.html', 'rooms.html', 'call.html', 'snap.html', 'files.html', 'chat.html'].every((h) => links.includes(h)));
   await shot(index, 'index');
 } finally {
   await browser.close();

@@ -137,3 +137,16 @@ fn two_firefox_tabs_call_and_send_photos_both_ways_on_the_web_app() {
 fn firefox_call_page_with_the_rust_echo_peer_offering_and_answering() {
     firefox_pages("echo", 4);
 }
+
+/// The CLI peers with the web app's pages (tests/browser/cli-peers.mjs):
+/// `realtimer send` to the file page and the page to `realtimer recv`
+/// (SHA-256 checked on both sides, the bytes on disk compared), and the
+/// chat page with `realtimer chat` a line each way.
+#[test]
+fn chromium_pages_with_the_cli_peers() {
+    let (_server, base) = serve(&[]);
+    let work = std::env::temp_dir().join(format!("realtimer-cli-peers-{}", std::process::id()));
+    let out = node::run_node("cli-peers.mjs", &[&base, REALTIMER, work.to_str().unwrap()]);
+    assert!(out.contains("10 passed, 0 failed"), "{out}");
+    let _ = std::fs::remove_dir_all(&work);
+}
