@@ -9,16 +9,22 @@
 //!   order, waiting a bounded time for a retransmission, then asking for
 //!   a keyframe and dropping what cannot be decoded.
 //!
+//! - [`AudioJitterBuffer`]: audio packets to a steady playout, the delay
+//!   following measured jitter, losses rebuilt from FEC or concealed, with
+//!   Chrome's statistics.
+//!
 //! The PeerConnection's `TrackLocal::write_sample` and
 //! `TrackRemote::read_sample` are these on a track.
 
 // Library code never unwraps: peer input gets typed errors.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod audio;
 mod format;
 mod frame_buffer;
 mod writer;
 
+pub use audio::{AudioJitterBuffer, AudioJitterConfig, AudioJitterStats, Playout};
 pub use format::PayloadFormat;
 pub use frame_buffer::{FrameBuffer, FrameBufferConfig, FrameBufferStats, ReceivedFrame};
 pub use writer::{OutgoingPacket, SampleWriter, MAX_PAYLOAD};

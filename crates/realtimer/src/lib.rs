@@ -43,7 +43,7 @@ pub use pc::{
 #[cfg(feature = "codecs")]
 pub use realtimer_codecs as codecs;
 /// The sans-IO media pipeline under the tracks' sample API.
-pub use realtimer_media::{FrameBufferStats, PayloadFormat, ReceivedFrame};
+pub use realtimer_media::{AudioJitterStats, FrameBufferStats, PayloadFormat, ReceivedFrame};
 // The sans-IO core, re-exported so that `realtimer::Rtc` and the types the
 // PeerConnection API shares with it keep their paths.
 pub use realtimer_proto::{

@@ -104,22 +104,49 @@ async fn h264_frames_decode_with_their_counters() {
     .await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn opus_carries_a_440_hz_tone() {
-    let codec = Codec::new(111, "opus", 48_000, Some(2)).with_fmtp("minptime=10;useinbandfec=1");
-    let (a, b, local, remote) = connect(MediaKind::Audio, codec).await;
-    let sender = tokio::spawn(async move {
+/// Sends a 440 Hz tone, 10 ms at a time on a steady clock (the track
+/// gathers 20 ms packets).
+fn send_tone(local: TrackLocal) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut tone = Tone::new(440.0, 48_000, 1);
-        // 10 ms at a time: the track gathers 20 ms packets.
         let mut pcm = vec![0i16; 480];
+        let mut clock = tokio::time::interval(Duration::from_millis(10));
         loop {
+            clock.tick().await;
             tone.fill(&mut pcm);
             if local.write_audio(&pcm, 1).await.is_err() {
                 break;
             }
-            tokio::time::sleep(Duration::from_millis(10)).await;
         }
-    });
+    })
+}
+
+fn opus() -> Codec {
+    Codec::new(111, "opus", 48_000, Some(2)).with_fmtp("minptime=10;useinbandfec=1")
+}
+
+/// The tone's power against 1 kHz's in `pcm`, the mean over 20 ms
+/// windows (a concealed or skipped frame shifts the phase, which a
+/// single window over all would count against the tone): the tone must
+/// dominate.
+fn assert_tone(pcm: &[i16]) {
+    let mean = |f: f64| {
+        let windows = pcm.chunks_exact(960);
+        let n = windows.len() as f64;
+        windows.map(|w| tone_power(w, 1, 48_000, f)).sum::<f64>() / n
+    };
+    let (at_440, at_1000) = (mean(440.0), mean(1_000.0));
+    // A third of full scale is 1/9 in power; Opus keeps most of it.
+    assert!(
+        at_440 > 0.05 && at_440 > 100.0 * at_1000,
+        "440 Hz {at_440}, 1 kHz {at_1000}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_carries_a_440_hz_tone() {
+    let (a, b, local, remote) = connect(MediaKind::Audio, opus()).await;
+    let sender = send_tone(local);
     let mut pcm = Vec::new();
     let mut packets = 0;
     timeout(Duration::from_secs(30), async {
@@ -136,13 +163,51 @@ async fn opus_carries_a_440_hz_tone() {
     })
     .await
     .expect("50 Opus packets within 30 s");
-    let at_440 = tone_power(&pcm, 1, 48_000, 440.0);
-    let at_1000 = tone_power(&pcm, 1, 48_000, 1_000.0);
-    // A third of full scale is 1/9 in power; Opus keeps most of it.
+    assert_tone(&pcm);
+    sender.abort();
+    a.close().await;
+    b.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn opus_plays_out_through_the_jitter_buffer_at_its_pace() {
+    let (a, b, local, remote) = connect(MediaKind::Audio, opus()).await;
+    let sender = send_tone(local);
+    let mut pcm = Vec::new();
+    let started = tokio::time::Instant::now();
+    let mut frames = 0;
+    timeout(Duration::from_secs(30), async {
+        // Until 1 s of the tone has played after the decoder's ramp-up.
+        while pcm.len() < 48_000 {
+            let frame = remote.play_audio().await.unwrap().expect("connection open");
+            assert_eq!((frame.channels, frame.pcm.len()), (1, 960));
+            frames += 1;
+            let playing = remote
+                .audio_stats()
+                .await
+                .unwrap()
+                .jitter_buffer_emitted_count
+                > 10 * 960;
+            if playing {
+                pcm.extend_from_slice(&frame.pcm);
+            }
+        }
+    })
+    .await
+    .expect("a second of playout within 30 s");
+    // One frame each 20 ms of the playout clock.
     assert!(
-        at_440 > 0.05 && at_440 > 100.0 * at_1000,
-        "440 Hz {at_440}, 1 kHz {at_1000}"
+        started.elapsed() >= Duration::from_millis(20) * (frames - 1),
+        "{frames} frames in {:?}",
+        started.elapsed()
     );
+    let stats = remote.audio_stats().await.unwrap();
+    eprintln!("{stats:?}");
+    assert_tone(&pcm);
+    // On loopback the delay stays near the least target (20 ms), with a
+    // frame of pull phase.
+    assert!(stats.mean_delay() <= Duration::from_millis(60), "{stats:?}");
+    assert!(stats.concealed_samples <= 10 * 960, "{stats:?}");
     sender.abort();
     a.close().await;
     b.close().await;

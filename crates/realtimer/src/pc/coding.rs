@@ -11,7 +11,9 @@ use realtimer_codecs::{
     video_decoder, video_encoder, CodecError, I420Frame, VideoCodec, VideoDecoder, VideoEncoder,
     VideoEncoderConfig,
 };
-use realtimer_media::PayloadFormat;
+use realtimer_media::{
+    AudioJitterBuffer, AudioJitterConfig, AudioJitterStats, PayloadFormat, Playout,
+};
 use tracing::debug;
 
 use crate::{Codec, RtcError};
@@ -260,11 +262,21 @@ struct AudioDecoding {
     last_samples: usize,
 }
 
+/// `play_audio`'s state: the jitter buffer, its decoder and the playout
+/// clock.
+struct AudioPlayout {
+    buffer: AudioJitterBuffer,
+    decoder: AudioDecoding,
+    /// When the next frame is due.
+    next: Instant,
+}
+
 /// A track's decoders, made for the codec of what arrives.
 #[derive(Default)]
 pub(super) struct Decoding {
     video: Option<(VideoCodec, Box<dyn VideoDecoder>)>,
     audio: Option<AudioDecoding>,
+    playout: Option<AudioPlayout>,
 }
 
 impl std::fmt::Debug for Decoding {
@@ -272,6 +284,7 @@ impl std::fmt::Debug for Decoding {
         f.debug_struct("Decoding")
             .field("video", &self.video.as_ref().map(|v| v.0))
             .field("audio", &self.audio.as_ref().map(|a| a.channels))
+            .field("playout", &self.playout.as_ref().map(|p| p.buffer.stats()))
             .finish()
     }
 }
@@ -286,6 +299,123 @@ fn video_codec(format: PayloadFormat) -> Option<VideoCodec> {
 }
 
 impl TrackRemote {
+    /// An Opus decoder for this track: stereo when the negotiated `fmtp`
+    /// says `stereo=1`, else mono.
+    fn opus_decoding(&self) -> Result<AudioDecoding, MediaError> {
+        let opus = self
+            .info()
+            .codecs
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case("opus"));
+        let params = OpusParams::from_fmtp(opus.and_then(|c| c.fmtp.as_deref()).unwrap_or(""));
+        let channels = if params.stereo { 2 } else { 1 };
+        Ok(AudioDecoding {
+            decoder: OpusDecoder::new(channels)?,
+            channels,
+            last_samples: 960,
+        })
+    }
+
+    /// The next frame of audio at the pace it is played: waits for the
+    /// playout clock (one frame, 20 ms for usual Opus, after the last
+    /// call), takes in the packets that came meanwhile, and gives what
+    /// the jitter buffer ([`AudioJitterBuffer`]) says to play, decoded:
+    /// the due packet, a lost one rebuilt from the next one's in-band FEC,
+    /// concealment, or silence before playout starts. Its delay follows
+    /// the measured jitter. `Ok(None)` once the connection is gone. Use
+    /// either this or the other reads of the track.
+    pub async fn play_audio(&self) -> Result<Option<AudioFrame>, MediaError> {
+        let mut packets = self.packets.lock().await;
+        let mut decoding = self.decoding.lock().await;
+        let opus = self
+            .info()
+            .codecs
+            .iter()
+            .find(|c| c.name.eq_ignore_ascii_case("opus"))
+            .cloned()
+            .ok_or_else(|| MediaError::WrongKind {
+                name: self
+                    .info()
+                    .codecs
+                    .first()
+                    .map_or_else(String::new, |c| c.name.clone()),
+            })?;
+        let state = match &mut decoding.playout {
+            Some(p) => p,
+            slot => {
+                let fec = opus
+                    .fmtp
+                    .as_deref()
+                    .is_some_and(|f| OpusParams::from_fmtp(f).use_inband_fec);
+                let config = AudioJitterConfig {
+                    clock_rate: opus.clock_rate,
+                    fec,
+                    ..AudioJitterConfig::default()
+                };
+                slot.insert(AudioPlayout {
+                    buffer: AudioJitterBuffer::new(config),
+                    decoder: self.opus_decoding()?,
+                    next: super::now(),
+                })
+            }
+        };
+        let deadline = tokio::time::Instant::from_std(state.next);
+        loop {
+            tokio::select! {
+                packet = packets.recv() => match packet {
+                    Some(p) if p.payload_type == opus.payload_type => {
+                        state.buffer.insert(super::now(), p.sequence_number, p.timestamp, p.payload);
+                    }
+                    Some(_) => {}
+                    None => return Ok(None),
+                },
+                () = tokio::time::sleep_until(deadline) => break,
+            }
+        }
+        let now = super::now();
+        let frame = Duration::from_secs_f64(
+            f64::from(state.buffer.frame_samples()) / f64::from(opus.clock_rate),
+        );
+        // The clock ticks on from where it was; a caller that fell behind
+        // by more than a frame starts afresh.
+        state.next = if now > state.next + frame {
+            now + frame
+        } else {
+            state.next + frame
+        };
+        let d = &mut state.decoder;
+        let mut pcm = Vec::new();
+        let (decoded, concealed) = match state.buffer.pull(now) {
+            Playout::Packet(p) => (d.decoder.decode(&p, &mut pcm)?, 0),
+            Playout::Fec { next, samples } => {
+                let n = d.decoder.decode_fec(&next, samples as usize, &mut pcm)?;
+                (n, n)
+            }
+            Playout::Conceal { samples } => {
+                let n = d.decoder.conceal(samples as usize, &mut pcm)?;
+                (n, n)
+            }
+            Playout::Silence { samples } => {
+                pcm.resize(samples as usize * usize::from(d.channels), 0);
+                (samples as usize, 0)
+            }
+        };
+        d.last_samples = decoded;
+        Ok(Some(AudioFrame {
+            pcm,
+            channels: d.channels,
+            timestamp: state.buffer.pulled_timestamp().unwrap_or(0),
+            concealed_samples: concealed,
+        }))
+    }
+
+    /// [`TrackRemote::play_audio`]'s jitter buffer statistics, Chrome's
+    /// `inbound-rtp` names (`jitterBufferDelay`, `concealedSamples`...);
+    /// `None` before the first call.
+    pub async fn audio_stats(&self) -> Option<AudioJitterStats> {
+        Some(self.decoding.lock().await.playout.as_ref()?.buffer.stats())
+    }
+
     /// The next decoded picture (from [`TrackRemote::read_sample`]'s
     /// frames, decoded with the codec of their payload type); `Ok(None)`
     /// once the connection is gone. A frame the decoder refuses is
@@ -340,21 +470,7 @@ impl TrackRemote {
         }
         let state = match &mut decoding.audio {
             Some(a) => a,
-            slot => {
-                let stereo = self
-                    .info()
-                    .codecs
-                    .iter()
-                    .find(|c| c.name.eq_ignore_ascii_case("opus"))
-                    .and_then(|c| c.fmtp.as_deref())
-                    .is_some_and(|f| OpusParams::from_fmtp(f).stereo);
-                let channels = if stereo { 2 } else { 1 };
-                slot.insert(AudioDecoding {
-                    decoder: OpusDecoder::new(channels)?,
-                    channels,
-                    last_samples: 960,
-                })
-            }
+            slot => slot.insert(self.opus_decoding()?),
         };
         let mut pcm = Vec::new();
         let mut concealed = 0;

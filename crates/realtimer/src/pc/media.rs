@@ -350,7 +350,7 @@ pub struct TrackRemote {
     info: TrackInfo,
     media: MediaRef,
     commands: mpsc::Sender<Command>,
-    packets: Arc<tokio::sync::Mutex<mpsc::Receiver<RtpPacket>>>,
+    pub(super) packets: Arc<tokio::sync::Mutex<mpsc::Receiver<RtpPacket>>>,
     /// `read_sample`'s buffer, for one payload type.
     frames: Arc<tokio::sync::Mutex<Option<(u8, FrameBuffer)>>>,
     /// The decoders of `read_video_frame` and `read_audio`.

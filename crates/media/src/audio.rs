@@ -1,0 +1,360 @@
+//! The audio jitter buffer: packets in, one frame of playout out each time
+//! the sound card asks, with a delay that follows the measured jitter.
+//!
+//! - The target delay is the 95th percentile, over the last
+//!   [`AudioJitterConfig::window`] packets, of how much later than the
+//!   fastest one each packet arrived for its timestamp (the spread RFC 3550
+//!   §6.4.1 jitter describes), clamped to
+//!   [`AudioJitterConfig::min_delay`]..=[`AudioJitterConfig::max_delay`].
+//! - Playout starts once the first packet has waited the target. A
+//!   packet missing at its turn while later ones are here is lost: it is
+//!   rebuilt from the next packet's in-band FEC when that is here (Opus
+//!   LBRR, RFC 6716 §2.1.7) or concealed (PLC). When the buffer runs dry
+//!   the gap is concealed without moving on (the delay grows, as NetEq's
+//!   expand does); when it holds more than the target and a frame, one
+//!   packet is skipped (acceleration).
+//! - Bounded: at most [`AudioJitterConfig::max_packets`] packets; past it
+//!   the oldest are dropped.
+//! - [`AudioJitterStats`] are Chrome's `inbound-rtp` audio statistics
+//!   (W3C webrtc-stats §8.6): `jitterBufferDelay`,
+//!   `jitterBufferTargetDelay`, `jitterBufferEmittedCount`,
+//!   `concealedSamples`, `concealmentEvents`,
+//!   `removedSamplesForAcceleration`, `packetsDiscarded`.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+
+/// How the buffer adapts and how much it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AudioJitterConfig {
+    /// The RTP clock rate (48 kHz for Opus, RFC 7587 §4.1).
+    pub clock_rate: u32,
+    /// The least target delay.
+    pub min_delay: Duration,
+    /// The most target delay.
+    pub max_delay: Duration,
+    /// Packets held at most.
+    pub max_packets: usize,
+    /// Packets whose arrival spread sets the target.
+    pub window: usize,
+    /// Rebuild a lost packet from the next one's in-band FEC (the codec
+    /// was negotiated with `useinbandfec=1`).
+    pub fec: bool,
+}
+
+impl Default for AudioJitterConfig {
+    /// Opus at 48 kHz with FEC: 20 ms to 500 ms of delay, 250 packets (5 s
+    /// of 20 ms packets), the spread of the last 100 packets (2 s).
+    fn default() -> Self {
+        Self {
+            clock_rate: 48_000,
+            min_delay: Duration::from_millis(20),
+            max_delay: Duration::from_millis(500),
+            max_packets: 250,
+            window: 100,
+            fec: true,
+        }
+    }
+}
+
+/// What to play for one frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Playout {
+    /// Nothing yet: play `samples` of silence.
+    Silence {
+        /// Samples (per channel).
+        samples: u32,
+    },
+    /// Decode this packet.
+    Packet(Bytes),
+    /// The packet due now was lost: rebuild `samples` from the in-band
+    /// FEC of `next`, the packet after it (which is then played in turn).
+    Fec {
+        /// The next packet.
+        next: Bytes,
+        /// Samples (per channel) of the lost packet.
+        samples: u32,
+    },
+    /// The packet due now is lost or late: conceal `samples` (PLC).
+    Conceal {
+        /// Samples (per channel).
+        samples: u32,
+    },
+}
+
+/// Chrome's jitter buffer statistics (W3C webrtc-stats §8.6).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct AudioJitterStats {
+    /// Packets inserted.
+    pub packets_received: u64,
+    /// Packets that came after their turn, or pushed out by the bound
+    /// (`packetsDiscarded`).
+    pub packets_discarded: u64,
+    /// Sum over emitted samples of the time each waited between arrival
+    /// and playout, in seconds (`jitterBufferDelay`).
+    pub jitter_buffer_delay: f64,
+    /// Sum over emitted samples of the target delay when each was played,
+    /// in seconds (`jitterBufferTargetDelay`).
+    pub jitter_buffer_target_delay: f64,
+    /// Samples played from received packets (`jitterBufferEmittedCount`).
+    pub jitter_buffer_emitted_count: u64,
+    /// Samples concealed or rebuilt from FEC (`concealedSamples`).
+    pub concealed_samples: u64,
+    /// Runs of concealment (`concealmentEvents`).
+    pub concealment_events: u64,
+    /// Lost packets rebuilt from FEC.
+    pub fec_recovered: u64,
+    /// Samples skipped to bring the delay down
+    /// (`removedSamplesForAcceleration`).
+    pub removed_samples_for_acceleration: u64,
+}
+
+impl AudioJitterStats {
+    /// `jitterBufferDelay / jitterBufferEmittedCount`: the mean time a
+    /// played sample waited.
+    pub fn mean_delay(&self) -> Duration {
+        if self.jitter_buffer_emitted_count == 0 {
+            return Duration::ZERO;
+        }
+        Duration::from_secs_f64(self.jitter_buffer_delay / self.jitter_buffer_emitted_count as f64)
+    }
+}
+
+/// The audio jitter buffer of one stream (sans-IO).
+#[derive(Debug)]
+pub struct AudioJitterBuffer {
+    config: AudioJitterConfig,
+    /// Payload and arrival by extended timestamp.
+    packets: BTreeMap<u64, (Bytes, Instant)>,
+    highest: Option<u64>,
+    /// The timestamp due at the next pull; `None` before playout starts.
+    play: Option<u64>,
+    /// Samples a packet holds (per channel), from consecutive packets.
+    frame: u32,
+    last: Option<(u16, u64)>,
+    /// Arrival minus timestamp, in ms, of the last `window` packets.
+    spread: VecDeque<f64>,
+    target: Duration,
+    /// The origin of the arrival clock the spread is measured on.
+    epoch: Option<Instant>,
+    concealing: bool,
+    /// The timestamp of the frame the last pull gave.
+    pulled: Option<u64>,
+    stats: AudioJitterStats,
+}
+
+impl AudioJitterBuffer {
+    /// An empty buffer; the first target is twice the least delay.
+    pub fn new(config: AudioJitterConfig) -> Self {
+        Self {
+            config,
+            packets: BTreeMap::new(),
+            highest: None,
+            play: None,
+            frame: config.clock_rate / 50,
+            last: None,
+            spread: VecDeque::new(),
+            target: (config.min_delay * 2).min(config.max_delay),
+            epoch: None,
+            concealing: false,
+            pulled: None,
+            stats: AudioJitterStats::default(),
+        }
+    }
+
+    /// The statistics so far.
+    pub fn stats(&self) -> AudioJitterStats {
+        self.stats
+    }
+
+    /// The delay it aims at now.
+    pub fn target_delay(&self) -> Duration {
+        self.target
+    }
+
+    /// Packets held.
+    pub fn len(&self) -> usize {
+        self.packets.len()
+    }
+
+    /// Whether it holds no packet.
+    pub fn is_empty(&self) -> bool {
+        self.packets.is_empty()
+    }
+
+    /// The RTP timestamp of the frame the last [`AudioJitterBuffer::pull`]
+    /// gave (the one concealed, for a concealment); `None` before playout.
+    pub fn pulled_timestamp(&self) -> Option<u32> {
+        self.pulled.map(|t| t as u32)
+    }
+
+    /// Samples (per channel) one packet holds, as measured.
+    pub fn frame_samples(&self) -> u32 {
+        self.frame
+    }
+
+    /// Adds a packet received at `now`.
+    pub fn insert(&mut self, now: Instant, sequence_number: u16, timestamp: u32, payload: Bytes) {
+        let ext = match self.highest {
+            None => 1 << 32 | u64::from(timestamp),
+            Some(h) => h.wrapping_add_signed(i64::from(timestamp.wrapping_sub(h as u32) as i32)),
+        };
+        self.stats.packets_received += 1;
+        if self.play.is_some_and(|p| ext < p) || self.packets.contains_key(&ext) {
+            self.stats.packets_discarded += 1;
+            return;
+        }
+        if let Some((seq, ts)) = self.last {
+            let step = ext.wrapping_sub(ts);
+            if sequence_number == seq.wrapping_add(1)
+                && (self.config.clock_rate / 400..=self.config.clock_rate / 8)
+                    .contains(&(step as u32))
+                && step < u64::from(u32::MAX)
+            {
+                self.frame = step as u32;
+            }
+        }
+        self.last = Some((sequence_number, ext));
+        self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
+        self.packets.insert(ext, (payload, now));
+        while self.packets.len() > self.config.max_packets {
+            self.packets.pop_first();
+            self.stats.packets_discarded += 1;
+        }
+        self.measure(now, ext);
+    }
+
+    fn measure(&mut self, now: Instant, ext: u64) {
+        let epoch = *self.epoch.get_or_insert(now);
+        let arrival_ms = now.duration_since(epoch).as_secs_f64() * 1e3;
+        let ts_ms = ext as f64 * 1e3 / f64::from(self.config.clock_rate);
+        self.spread.push_back(arrival_ms - ts_ms);
+        if self.spread.len() > self.config.window {
+            self.spread.pop_front();
+        }
+        let min = self.spread.iter().copied().fold(f64::INFINITY, f64::min);
+        let mut late: Vec<f64> = self.spread.iter().map(|d| d - min).collect();
+        late.sort_by(f64::total_cmp);
+        let p95 = late[(late.len() * 95 / 100).min(late.len() - 1)];
+        let target = Duration::from_secs_f64(p95.max(0.0) / 1e3);
+        self.target = target.clamp(self.config.min_delay, self.config.max_delay);
+    }
+
+    fn frame_duration(&self) -> Duration {
+        Duration::from_secs_f64(f64::from(self.frame) / f64::from(self.config.clock_rate))
+    }
+
+    /// What to play for the next frame ([`AudioJitterBuffer::frame_samples`]
+    /// long), asked at `now` by the playout clock.
+    pub fn pull(&mut self, now: Instant) -> Playout {
+        let frame = self.frame;
+        let Some(play) = self.play else {
+            // Start once the first packet has waited the target.
+            let Some((&first, &(_, arrived))) = self.packets.first_key_value() else {
+                return Playout::Silence { samples: frame };
+            };
+            if now < arrived + self.target {
+                return Playout::Silence { samples: frame };
+            }
+            self.play = Some(first);
+            return self.pull(now);
+        };
+        // Too much buffered: skip one packet (acceleration).
+        let buffered = self
+            .packets
+            .last_key_value()
+            .map_or(0, |(&last, _)| last + u64::from(frame) - play);
+        let buffered = Duration::from_secs_f64(buffered as f64 / f64::from(self.config.clock_rate));
+        if buffered > self.target + 2 * self.frame_duration()
+            && self.packets.contains_key(&(play + u64::from(frame)))
+        {
+            if self.packets.remove(&play).is_some() {
+                self.stats.removed_samples_for_acceleration += u64::from(frame);
+            }
+            self.play = Some(play + u64::from(frame));
+            return self.pull(now);
+        }
+        self.pulled = Some(play);
+        if let Some((payload, arrived)) = self.packets.remove(&play) {
+            self.play = Some(play + u64::from(frame));
+            self.concealing = false;
+            let samples = f64::from(frame);
+            self.stats.jitter_buffer_emitted_count += u64::from(frame);
+            self.stats.jitter_buffer_delay +=
+                now.saturating_duration_since(arrived).as_secs_f64() * samples;
+            self.stats.jitter_buffer_target_delay += self.target.as_secs_f64() * samples;
+            return Playout::Packet(payload);
+        }
+        if !self.concealing {
+            self.stats.concealment_events += 1;
+            self.concealing = true;
+        }
+        self.stats.concealed_samples += u64::from(frame);
+        let Some((&later, _)) = self.packets.range(play..).next() else {
+            // Dry: conceal and wait (the delay grows by a frame).
+            return Playout::Conceal { samples: frame };
+        };
+        // Lost: move on, from the next packet's FEC when it is here.
+        self.play = Some(play + u64::from(frame));
+        if self.config.fec && later == play + u64::from(frame) {
+            self.stats.fec_recovered += 1;
+            let next = self.packets[&later].0.clone();
+            return Playout::Fec {
+                next,
+                samples: frame,
+            };
+        }
+        Playout::Conceal { samples: frame }
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::disallowed_methods)] // tests read the clock once for a start time
+mod tests {
+    use super::*;
+
+    fn packet(i: u16) -> Bytes {
+        Bytes::copy_from_slice(&i.to_be_bytes())
+    }
+
+    #[test]
+    fn a_burst_is_played_down_to_the_target_and_memory_stays_bounded() {
+        let t0 = Instant::now();
+        let config = AudioJitterConfig {
+            max_packets: 30,
+            ..AudioJitterConfig::default()
+        };
+        let mut b = AudioJitterBuffer::new(config);
+        // 40 packets at once (a stalled link let go): the oldest 10 go.
+        for i in 0..40u16 {
+            b.insert(t0, i, u32::from(i) * 960, packet(i));
+        }
+        assert_eq!((b.len(), b.stats().packets_discarded), (30, 10));
+        assert_eq!(b.pull(t0), Playout::Silence { samples: 960 });
+        let mut now = t0 + b.target_delay();
+        let mut played = Vec::new();
+        for _ in 0..30 {
+            match b.pull(now) {
+                Playout::Packet(p) => played.push(u16::from_be_bytes([p[0], p[1]])),
+                other => panic!("{other:?}"),
+            }
+            now += Duration::from_millis(20);
+            if b.is_empty() {
+                break;
+            }
+        }
+        assert!(b.stats().removed_samples_for_acceleration > 0);
+        assert!(played.windows(2).all(|w| w[1] > w[0]));
+        assert_eq!(played.last(), Some(&39));
+        assert_eq!(b.pulled_timestamp(), Some(39 * 960));
+        // Then dry: concealment without moving on, and the next packet
+        // still plays in its turn.
+        assert_eq!(b.pull(now), Playout::Conceal { samples: 960 });
+        b.insert(now, 40, 40 * 960, packet(40));
+        assert_eq!(b.pull(now), Playout::Packet(packet(40)));
+        let s = b.stats();
+        assert_eq!((s.concealment_events, s.concealed_samples), (1, 960));
+    }
+}
