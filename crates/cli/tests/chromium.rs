@@ -128,8 +128,13 @@ fn firefox_and_chromium_call_and_send_photos_both_ways_on_the_web_app() {
     firefox_pages("chromium", 5);
 }
 
+/// FULL=1 only: Firefox against Chromium and against our echo run by
+/// default.
 #[test]
 fn two_firefox_tabs_call_and_send_photos_both_ways_on_the_web_app() {
+    if !realtimer_test_support::full_matrix("two_firefox_tabs") {
+        return;
+    }
     firefox_pages("firefox", 5);
 }
 

@@ -28,3 +28,15 @@ pub mod server;
 #[cfg(feature = "pc")]
 pub mod session;
 pub mod turn_client;
+
+/// Whether the slow half of the interop matrix runs: `FULL=1` (as
+/// `FULL=1 scripts/test`). Otherwise prints that `test` was skipped, so a
+/// default run keeps within the CI budget with every peer still in it at
+/// least once.
+pub fn full_matrix(test: &str) -> bool {
+    let full = std::env::var("FULL").as_deref() == Ok("1");
+    if !full {
+        println!("skipped {test}: part of the slow half of the matrix, run with FULL=1");
+    }
+    full
+}
