@@ -12,6 +12,8 @@
 //! - [`AudioJitterBuffer`]: audio packets to a steady playout, the delay
 //!   following measured jitter, losses rebuilt from FEC or concealed, with
 //!   Chrome's statistics.
+//! - [`LipSync`]: the sender reports of audio and video map both onto the
+//!   sender's wallclock, so a frame is shown with its audio.
 //!
 //! The PeerConnection's `TrackLocal::write_sample` and
 //! `TrackRemote::read_sample` are these on a track.
@@ -22,9 +24,11 @@
 mod audio;
 mod format;
 mod frame_buffer;
+mod lipsync;
 mod writer;
 
 pub use audio::{AudioJitterBuffer, AudioJitterConfig, AudioJitterStats, Playout};
 pub use format::PayloadFormat;
 pub use frame_buffer::{FrameBuffer, FrameBufferConfig, FrameBufferStats, ReceivedFrame};
+pub use lipsync::LipSync;
 pub use writer::{OutgoingPacket, SampleWriter, MAX_PAYLOAD};

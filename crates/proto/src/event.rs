@@ -99,6 +99,9 @@ pub enum RtcEvent {
     /// the peer's first transport-wide feedback, then when it changes by
     /// 5% or more, at most every 200 ms.
     BandwidthEstimate(u64),
+    /// A sender report of the peer's track on this transceiver: its
+    /// RTP-to-wallclock mapping, for aligning audio and video.
+    SenderReport(MediaRef, crate::SenderClock),
     /// Publish this mDNS name for our host address (only with
     /// `IceConfig::mdns_host_candidates`).
     RegisterMdnsName(String, IpAddr),

@@ -75,6 +75,6 @@ pub use stats_report::{
     PeerConnectionStats, SctpTransportStats, StatsReport, TransportStats,
 };
 pub use track::{
-    Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, TrackInfo,
-    MAX_NACKED,
+    Codec, Direction, Feedback, KeyframeRequest, MediaKind, MediaRef, RtpPacket, SenderClock,
+    TrackInfo, MAX_NACKED,
 };

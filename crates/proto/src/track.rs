@@ -186,3 +186,15 @@ pub enum KeyframeRequest {
     /// Full Intra Request (RFC 5104 §4.3.1).
     Fir,
 }
+
+/// The clock of a sender report (RFC 3550 §6.4.1): the sender's wallclock
+/// as an NTP timestamp and the same instant in the stream's RTP clock.
+/// Tracks of one sender share the wallclock, so their reports map their
+/// timestamps onto one timeline (lip sync, RFC 3550 §6.4.1 and §7.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SenderClock {
+    /// The wallclock, 64-bit NTP (seconds since 1900 in the high 32 bits).
+    pub ntp_time: u64,
+    /// The RTP timestamp of that instant.
+    pub rtp_time: u32,
+}

@@ -43,7 +43,9 @@ pub use pc::{
 #[cfg(feature = "codecs")]
 pub use realtimer_codecs as codecs;
 /// The sans-IO media pipeline under the tracks' sample API.
-pub use realtimer_media::{AudioJitterStats, FrameBufferStats, PayloadFormat, ReceivedFrame};
+pub use realtimer_media::{
+    AudioJitterStats, FrameBufferStats, LipSync, PayloadFormat, ReceivedFrame,
+};
 // The sans-IO core, re-exported so that `realtimer::Rtc` and the types the
 // PeerConnection API shares with it keep their paths.
 pub use realtimer_proto::{
@@ -57,6 +59,6 @@ pub use realtimer_proto::{
     Fingerprint, IceCandidateInit, IceConfig, IceConnectionState, IceGatheringState,
     InboundRtpStats, KeyframeRequest, MediaKind, MediaRef, OutboundRtpStats, PeerConnectionState,
     PeerConnectionStats, Rtc, RtcConfig, RtcError, RtcEvent, RtpPacket, SctpConfig,
-    SctpTransportStats, SdpType, SessionDescription, SignalingState, StatsReport, TrackInfo,
-    Transmit, TransportStats, MAX_NACKED,
+    SctpTransportStats, SdpType, SenderClock, SessionDescription, SignalingState, StatsReport,
+    TrackInfo, Transmit, TransportStats, MAX_NACKED,
 };

@@ -243,9 +243,25 @@ impl Rtc {
             };
             match packet {
                 RtcpPacket::SenderReport(sr) => {
-                    for t in &mut self.media.transceivers {
+                    for (i, t) in self.media.transceivers.iter_mut().enumerate() {
                         if let Some(s) = t.receive.iter_mut().find(|s| s.ssrc == sr.ssrc) {
                             s.reception.on_sender_report(now, &sr);
+                            let media = MediaRef(i as u32);
+                            let clock = crate::SenderClock {
+                                ntp_time: sr.ntp_time,
+                                rtp_time: sr.rtp_time,
+                            };
+                            // One pending report a track: a newer one
+                            // replaces it (bounded however often the peer
+                            // reports).
+                            let pending = self.events.iter_mut().find_map(|e| match e {
+                                RtcEvent::SenderReport(m, c) if *m == media => Some(c),
+                                _ => None,
+                            });
+                            match pending {
+                                Some(c) => *c = clock,
+                                None => self.events.push_back(RtcEvent::SenderReport(media, clock)),
+                            }
                         }
                     }
                 }

@@ -70,6 +70,8 @@ pub(super) struct Driver {
     pub(super) tracks: HashMap<MediaRef, mpsc::Sender<RtpPacket>>,
     /// Our tracks: where the peer's keyframe requests go.
     pub(super) local_tracks: HashMap<MediaRef, SenderEnd>,
+    /// The peer's tracks' latest sender report clocks.
+    pub(super) remote_clocks: HashMap<MediaRef, watch::Sender<Option<crate::SenderClock>>>,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -402,7 +404,9 @@ impl Driver {
                 RtcEvent::Track(r, info) => {
                     let (tx, rx) = mpsc::channel(TRACK_QUEUE);
                     self.tracks.insert(r, tx);
-                    let track = TrackRemote::new(info, r, self.command_sender(), rx);
+                    let (clock_tx, clock) = watch::channel(None);
+                    self.remote_clocks.insert(r, clock_tx);
+                    let track = TrackRemote::new(info, r, self.command_sender(), rx, clock);
                     self.dispatch(Pending::Pc(PeerConnectionEvent::Track(track)));
                 }
                 RtcEvent::Rtp(r, packet) => {
@@ -417,6 +421,11 @@ impl Driver {
                 RtcEvent::Feedback(r, feedback) => {
                     if let Some(t) = self.local_tracks.get(&r) {
                         t.on_feedback(feedback);
+                    }
+                }
+                RtcEvent::SenderReport(r, clock) => {
+                    if let Some(c) = self.remote_clocks.get(&r) {
+                        c.send_replace(Some(clock));
                     }
                 }
                 RtcEvent::BandwidthEstimate(bps) => {

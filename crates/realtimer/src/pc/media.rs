@@ -351,6 +351,8 @@ pub struct TrackRemote {
     media: MediaRef,
     commands: mpsc::Sender<Command>,
     pub(super) packets: Arc<tokio::sync::Mutex<mpsc::Receiver<RtpPacket>>>,
+    /// The latest sender report's clock.
+    clock: watch::Receiver<Option<crate::SenderClock>>,
     /// `read_sample`'s buffer, for one payload type.
     frames: Arc<tokio::sync::Mutex<Option<(u8, FrameBuffer)>>>,
     /// The decoders of `read_video_frame` and `read_audio`.
@@ -364,12 +366,14 @@ impl TrackRemote {
         media: MediaRef,
         commands: mpsc::Sender<Command>,
         packets: mpsc::Receiver<RtpPacket>,
+        clock: watch::Receiver<Option<crate::SenderClock>>,
     ) -> TrackRemote {
         TrackRemote {
             info,
             media,
             commands,
             packets: Arc::new(tokio::sync::Mutex::new(packets)),
+            clock,
             frames: Arc::new(tokio::sync::Mutex::new(None)),
             #[cfg(feature = "codecs")]
             decoding: Arc::default(),
@@ -396,10 +400,10 @@ impl TrackRemote {
     /// The next whole frame (audio: packet) in decode order, depacketized
     /// by its payload type's codec; `None` once the connection is gone.
     /// Packets are reordered; a missing one is waited for while the
-    /// connection NACKs it (video: up to 200 ms; audio: 40 ms, then it is
+    /// connection NACKs it (video: up to 400 ms; audio: 40 ms, then it is
     /// skipped and counted in [`ReceivedFrame::skipped_before`]); after a
     /// video loss frames are dropped until a keyframe, which is asked for
-    /// (PLI) at once and every 500 ms until it comes. Packets of codecs
+    /// (PLI) at once and every 200 ms until it comes. Packets of codecs
     /// the pipeline does not carry are skipped.
     pub async fn read_sample(&self) -> Option<ReceivedFrame> {
         let mut packets = self.packets.lock().await;
@@ -450,6 +454,13 @@ impl TrackRemote {
                 packet.payload,
             );
         }
+    }
+
+    /// The RTP-to-wallclock mapping of the sender's latest report (RFC
+    /// 3550 §6.4.1); with the audio track's, a [`realtimer_media::LipSync`]
+    /// tells when to show each video frame. `None` before the first.
+    pub fn sender_clock(&self) -> Option<crate::SenderClock> {
+        *self.clock.borrow()
     }
 
     /// What `read_sample`'s buffer has done so far (frames handed out and

@@ -422,6 +422,7 @@ impl PeerConnection {
             gate: data_channel::SendGate::default(),
             tracks: HashMap::new(),
             local_tracks: HashMap::new(),
+            remote_clocks: HashMap::new(),
         };
         // Boxed: an async fn stores its by-value argument twice in its
         // future (rust-lang/rust#62958), which made each connection's task
