@@ -2,7 +2,8 @@
 //! server for this host's reflexive address; the peers join a room of
 //! `realtimer serve` like the web app's pages do: `echo` sends the other
 //! side's media back, `send`/`recv` move files, `chat` moves lines of
-//! text, `bench` measures a data channel.
+//! text, `bench` measures a data channel, `play` and `record` stream
+//! media files.
 // A command-line tool prints its results.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
@@ -17,6 +18,7 @@ mod chat;
 mod echo;
 mod files;
 mod ice_config;
+mod media;
 mod peer;
 mod serve;
 mod stun_client;
@@ -57,6 +59,14 @@ enum Command {
     /// time and throughput, as a table.
     #[command(after_help = BENCH_HELP)]
     Bench(bench::BenchArgs),
+    /// Play an IVF (VP8, VP9) and/or Ogg Opus file to the other side of a
+    /// room (the web app's video call page), at the file's timing.
+    #[command(after_help = PLAY_HELP)]
+    Play(media::PlayArgs),
+    /// Record the other side of a room (the video call page's camera and
+    /// microphone) to IVF (video), Ogg (audio) or WebM (both).
+    #[command(after_help = RECORD_HELP)]
+    Record(media::RecordArgs),
 }
 
 /// The peers' exit codes ([`peer::PeerError::exit_code`]), for their
@@ -113,6 +123,25 @@ const BENCH_HELP: &str = concat!(
     exit_codes!()
 );
 
+const PLAY_HELP: &str = concat!(
+    "Examples:
+  realtimer play --room call1 movie.ivf sound.ogg   # to https://HOST/call.html?room=call1
+  realtimer play --room call1 --loop clip.ivf
+  ffmpeg -i in.mp4 -c:v libvpx -b:v 1M clip.ivf      # make a VP8 IVF file
+
+",
+    exit_codes!()
+);
+const RECORD_HELP: &str = concat!(
+    "Examples:
+  realtimer record --room call1 call.webm               # until the page hangs up
+  realtimer record --room call1 --seconds 10 cam.ivf    # video only, 10 s
+  realtimer record --room call1 mic.ogg                 # audio only
+
+",
+    exit_codes!()
+);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -145,6 +174,8 @@ fn main() -> ExitCode {
             Command::Recv(args) => files::recv(args).await.map_err(peer),
             Command::Chat(args) => chat::run(args).await.map_err(peer),
             Command::Bench(args) => bench::run(args).await.map_err(peer),
+            Command::Play(args) => media::play(args).await.map_err(peer),
+            Command::Record(args) => media::record(args).await.map_err(peer),
         }
     });
     // The peers' tasks (signaling, the connection's driver) are not

@@ -15,13 +15,13 @@ use std::time::Duration;
 use clap::Args;
 use realtimer::{
     DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    PeerConnectionEvents, PeerConnectionState, RtcError,
+    PeerConnectionEvents, PeerConnectionState, RtcError, TrackLocal, TrackRemote,
 };
 use realtimer_signaling::{
     ClientError, ClientOptions, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient,
     SignalingEvent, SignalingEvents, SignalingSender,
 };
-use tokio::sync::{oneshot, watch};
+use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
 
 use crate::ice_config;
@@ -29,6 +29,9 @@ use crate::ice_config;
 /// How long the connection may take from the other side's arrival to an
 /// open data channel (ICE checks, DTLS, SCTP): past it, `ConnectionFailed`.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Remote tracks held until the verb takes them (a call has two).
+const REMOTE_TRACKS: usize = 8;
 
 /// Options of every peer verb.
 #[derive(Debug, Clone, Args)]
@@ -205,6 +208,8 @@ pub(crate) struct Peer {
     pc: PeerConnection,
     signaling: SignalingSender,
     channel: Option<oneshot::Receiver<DataChannel>>,
+    /// The other side's tracks, as they come.
+    tracks: mpsc::Receiver<TrackRemote>,
     /// Why the session ended, once it has (the other side left, hung up,
     /// or the connection failed).
     ended: watch::Receiver<Option<Ended>>,
@@ -230,6 +235,25 @@ impl Peer {
     /// and starts the offer/answer exchange; the data channel is labelled
     /// `label` when we create it (we created the room).
     pub(crate) async fn join(args: &PeerArgs, label: &str) -> Result<Peer, PeerError> {
+        Self::join_with(args, Some(label), Vec::new()).await
+    }
+
+    /// A media peer: `tracks` are added before any offer (so an offer of
+    /// ours carries them, and the other side's reuses their
+    /// transceivers, RFC 8829 §5.10); no data channel; the other side's
+    /// tracks come from [`Peer::remote_track`].
+    pub(crate) async fn join_media(
+        args: &PeerArgs,
+        tracks: Vec<TrackLocal>,
+    ) -> Result<Peer, PeerError> {
+        Self::join_with(args, None, tracks).await
+    }
+
+    async fn join_with(
+        args: &PeerArgs,
+        label: Option<&str>,
+        tracks: Vec<TrackLocal>,
+    ) -> Result<Peer, PeerError> {
         let (ws_url, web_url) = server_urls(&args.server);
         let ca_pem = match &args.ca_file {
             Some(path) => Some(
@@ -264,17 +288,22 @@ impl Peer {
         config.ice_servers = ice_servers;
         config.turn_tls_ca_pem = ca_pem;
         let pc = PeerConnection::new(config).await?;
+        for track in tracks {
+            pc.add_track(track).await?;
+        }
         let events = pc.events().ok_or_else(|| PeerError::ConnectionFailed {
             reason: "the connection's events were taken".into(),
         })?;
         let (channel_tx, channel_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = watch::channel(None);
+        let (tracks_tx, tracks_rx) = mpsc::channel(REMOTE_TRACKS);
         let driver = Driver {
             session: PeerSession::new(pc.clone()),
             signaling: signaling.clone(),
             initiator,
-            label: label.to_owned(),
+            label: label.map(str::to_owned),
             channel: Some(channel_tx),
+            tracks: tracks_tx,
             ended: ended_tx,
         };
         tokio::spawn(driver.run(room, events));
@@ -282,6 +311,7 @@ impl Peer {
             pc,
             signaling,
             channel: Some(channel_rx),
+            tracks: tracks_rx,
             ended: ended_rx,
             room: args.room.clone(),
             wait: Duration::from_secs(args.wait),
@@ -329,6 +359,33 @@ impl Peer {
                 ),
             }),
         }
+    }
+
+    /// Waits for the other side and a connected connection (media peers).
+    pub(crate) async fn connected(&self) -> Result<(), PeerError> {
+        let wait = async {
+            if self.wait.is_zero() {
+                std::future::pending::<()>().await;
+            }
+            tokio::time::sleep(self.wait).await;
+        };
+        tokio::select! {
+            () = self.pc.wait_for_connection_state(PeerConnectionState::Connected) => {}
+            () = wait => {
+                return Err(PeerError::NobodyCame { room: self.room.clone(), waited: self.wait });
+            }
+        }
+        if self.pc.connection_state() == PeerConnectionState::Connected {
+            info!("connected");
+            Ok(())
+        } else {
+            Err(self.ended_error("before the connection was up"))
+        }
+    }
+
+    /// The next track of the other side; `None` once the session is over.
+    pub(crate) async fn remote_track(&mut self) -> Option<TrackRemote> {
+        self.tracks.recv().await
     }
 
     /// The error for the session having ended while `when`.
@@ -413,8 +470,10 @@ struct Driver {
     session: PeerSession,
     signaling: SignalingSender,
     initiator: bool,
-    label: String,
+    /// The data channel to create when we offer.
+    label: Option<String>,
     channel: Option<oneshot::Sender<DataChannel>>,
+    tracks: mpsc::Sender<TrackRemote>,
     ended: watch::Sender<Option<Ended>>,
 }
 
@@ -450,13 +509,15 @@ impl Driver {
             SignalingEvent::Ready { .. } if self.initiator => {
                 // The page's convention: the room's creator makes the
                 // channel, then offers (the channel is in the offer).
-                let channel = self
-                    .session
-                    .peer_connection()
-                    .create_data_channel(&self.label, DataChannelInit::default())
-                    .await?;
-                if let Some(tx) = self.channel.take() {
-                    let _ = tx.send(channel);
+                if let Some(label) = &self.label {
+                    let channel = self
+                        .session
+                        .peer_connection()
+                        .create_data_channel(label, DataChannelInit::default())
+                        .await?;
+                    if let Some(tx) = self.channel.take() {
+                        let _ = tx.send(channel);
+                    }
                 }
                 let offer = self.session.offer().await?;
                 self.signaling.send(offer.to_value()).await?;
@@ -500,6 +561,12 @@ impl Driver {
                 debug!(%state, "connection");
                 if state == PeerConnectionState::Failed {
                     return Some(Ended::Failed);
+                }
+            }
+            PeerConnectionEvent::Track(track) => {
+                let full = self.tracks.try_send(track).is_err();
+                if full {
+                    debug!("more remote tracks than wanted: ignored");
                 }
             }
             PeerConnectionEvent::DataChannel(channel) => {

@@ -155,3 +155,50 @@ fn chromium_pages_with_the_cli_peers() {
     assert!(out.contains("10 passed, 0 failed"), "{out}");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// `realtimer play` into the video call page (the page decodes the file's
+/// VP8 and receives its Opus) and `realtimer record` of the page's fake
+/// camera and microphone to WebM, read back by ffprobe
+/// (tests/browser/cli-media.mjs).
+#[test]
+fn chromium_call_page_with_play_and_record() {
+    let (_server, base) = serve(&[]);
+    let work = std::env::temp_dir().join(format!("realtimer-cli-media-{}", std::process::id()));
+    let (video, audio) = realtimer_test_support::media::test_clips(&work);
+    let out = node::run_node(
+        "cli-media.mjs",
+        &[
+            &base,
+            REALTIMER,
+            work.to_str().unwrap(),
+            video.to_str().unwrap(),
+            audio.to_str().unwrap(),
+        ],
+    );
+    assert!(out.contains("5 passed, 0 failed"), "{out}");
+    let probe = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-count_frames",
+            "-show_entries",
+            "stream=codec_name,nb_read_frames",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(work.join("call.webm"))
+        .output()
+        .expect("cannot run ffprobe");
+    let streams = String::from_utf8_lossy(&probe.stdout);
+    println!("ffprobe: {streams}");
+    let frames = |codec: &str| {
+        streams
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{codec},")))
+            .and_then(|n| n.trim().parse::<u32>().ok())
+            .unwrap_or(0)
+    };
+    assert!(frames("vp8") > 30, "{streams}");
+    assert!(frames("opus") > 50, "{streams}");
+    let _ = std::fs::remove_dir_all(&work);
+}

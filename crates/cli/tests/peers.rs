@@ -333,3 +333,55 @@ fn exit_codes_for_scripts() {
         second.stderr
     );
 }
+
+#[test]
+fn play_to_record_keeps_every_frame() {
+    let (server, base) = serve();
+    let dir = temp_dir("media");
+    let (video, audio) = realtimer_test_support::media::test_clips(&dir);
+    let record = peer(&base, &dir, &["record", "--room", "media-1", "call.webm"]);
+    wait_until_in_room(&server, "media-1");
+    let play = peer(
+        &base,
+        &dir,
+        &[
+            "play",
+            "--room",
+            "media-1",
+            video.to_str().unwrap(),
+            audio.to_str().unwrap(),
+        ],
+    );
+    let played = play.finish();
+    let recorded = record.finish();
+    assert_eq!(played.code, Some(0), "{}", played.stderr);
+    assert_eq!(recorded.code, Some(0), "{}", recorded.stderr);
+    // Every frame and packet of the files, none lost on loopback.
+    let packets = |file: &Path| {
+        let probe = Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-count_packets",
+                "-show_entries",
+                "stream=nb_read_packets",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(file)
+            .output()
+            .expect("cannot run ffprobe");
+        String::from_utf8_lossy(&probe.stdout).trim().to_owned()
+    };
+    let expected = format!(
+        "recorded {} video frames and {} audio packets",
+        packets(&video),
+        packets(&audio)
+    );
+    assert!(
+        recorded.stdout.contains(&expected),
+        "{expected:?} in {}",
+        recorded.stdout
+    );
+    assert!(std::fs::metadata(dir.join("call.webm")).unwrap().len() > 50_000);
+}

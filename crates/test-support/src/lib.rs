@@ -14,6 +14,7 @@
 pub mod certificate;
 pub mod coturn;
 pub mod libwebrtc;
+pub mod media;
 pub mod netns;
 pub mod node;
 #[cfg(feature = "pc")]
