@@ -385,3 +385,66 @@ fn play_to_record_keeps_every_frame() {
     );
     assert!(std::fs::metadata(dir.join("call.webm")).unwrap().len() > 50_000);
 }
+
+/// Every `sh` block of docs/guide/cli.md runs as it is (bash, `set -e`)
+/// against a fresh server, with `realtimer` on the PATH: the guide's
+/// commands work.
+#[test]
+fn guide_commands_run() {
+    let guide = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/guide/cli.md");
+    let text = std::fs::read_to_string(&guide).unwrap();
+    let mut blocks = Vec::new();
+    let mut current: Option<String> = None;
+    for line in text.lines() {
+        match (&mut current, line.trim_end()) {
+            (None, "```sh") => current = Some(String::new()),
+            (Some(block), "```") => {
+                blocks.push(std::mem::take(block));
+                current = None;
+            }
+            (Some(block), line) => {
+                block.push_str(line);
+                block.push('\n');
+            }
+            (None, _) => {}
+        }
+    }
+    assert!(
+        blocks.len() >= 5,
+        "sh blocks in the guide: {}",
+        blocks.len()
+    );
+    let (_server, base) = serve();
+    let bin = Path::new(REALTIMER).parent().unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    for (i, block) in blocks.iter().enumerate() {
+        let dir = temp_dir(&format!("guide-{i}"));
+        let child = Command::new("bash")
+            .args(["-e", "-c", block])
+            .current_dir(&dir)
+            .env("PATH", &path)
+            .env("REALTIMER_SERVER", &base)
+            .env("REALTIMER_LOOPBACK", "1")
+            .env("REALTIMER_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let finished = PeerProcess {
+            child,
+            name: format!("guide block {i}"),
+        }
+        .finish();
+        assert_eq!(
+            finished.code,
+            Some(0),
+            "block {i}:\n{block}\n{}",
+            finished.stderr
+        );
+    }
+}
