@@ -204,10 +204,16 @@ async fn opus_plays_out_through_the_jitter_buffer_at_its_pace() {
     let stats = remote.audio_stats().await.unwrap();
     eprintln!("{stats:?}");
     assert_tone(&pcm);
-    // On loopback the delay stays near the least target (20 ms), with a
-    // frame of pull phase.
-    assert!(stats.mean_delay() <= Duration::from_millis(60), "{stats:?}");
-    assert!(stats.concealed_samples <= 10 * 960, "{stats:?}");
+    // What played came out of the buffer and is counted. (How long it
+    // waited and how much was concealed depend on how the two tasks are
+    // scheduled, up to seconds on a starved machine; the netsim test of
+    // realtimer-media checks both on a deterministic link.)
+    let played = u64::from(frames) * 960;
+    assert!(stats.jitter_buffer_emitted_count >= 48_000, "{stats:?}");
+    assert!(
+        stats.jitter_buffer_emitted_count + stats.concealed_samples <= played,
+        "{frames} frames: {stats:?}"
+    );
     sender.abort();
     a.close().await;
     b.close().await;
