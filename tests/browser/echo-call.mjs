@@ -10,7 +10,7 @@
 // sends bye and the echo process exits 0. Prints one line per check and
 // "N passed, N failed"; exits 1 if any failed.
 import { FAKE_MEDIA, launchChromium } from './launch.mjs';
-import { spawn } from 'node:child_process';
+import { checks, startEcho } from './checks.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -21,32 +21,7 @@ if (!base || !realtimer || !outDir || !['answer', 'offer'].includes(order)) {
 }
 mkdirSync(outDir, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-function ok(name, cond, detail = '') {
-  if (cond) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-const t0 = Date.now();
-const stamp = () => ((Date.now() - t0) / 1000).toFixed(3).padStart(8);
-const logs = [];
-
-/** Starts `realtimer echo` in `room`; resolves its exit code on `exited`. */
-function startEcho(room) {
-  const child = spawn(realtimer, ['echo', '--server', base, '--room', room, '--loopback'], {
-    env: { ...process.env, REALTIMER_LOG: process.env.REALTIMER_LOG || 'info,realtimer=debug' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const echo = { child, output: '' };
-  const take = (d) => {
-    echo.output += d;
-    for (const line of String(d).split('\n')) if (line) logs.push(`${stamp()} echo: ${line}`);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  echo.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  return echo;
-}
+const { ok, log, finish } = checks();
 
 async function waitFor(what, f, ms) {
   const end = Date.now() + ms;
@@ -75,17 +50,17 @@ let echo;
 try {
   const room = `echo-${order}-${process.pid}-${Date.now()}`;
   const page = await (await browser.newContext()).newPage();
-  page.on('console', (m) => logs.push(`${stamp()} page ${m.type()}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`${stamp()} page error: ${e}`));
+  page.on('console', (m) => log(`page ${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => log(`page error: ${e}`));
   await page.goto(new URL(`call.html?room=${encodeURIComponent(room)}`, base).href);
   if (order === 'offer') {
-    echo = startEcho(room);
+    echo = startEcho(realtimer, base, room, log);
     await waitFor('the echo to create the room', () => echo.output.includes('created the room'), 15000);
     await page.click('#join');
   } else {
     await page.click('#join');
     await page.waitForFunction(() => window.app?.peer?.initiator === true, null, { timeout: 10000 });
-    echo = startEcho(room);
+    echo = startEcho(realtimer, base, room, log);
   }
   let inbound = { video: 0, audio: 0 };
   await waitFor('decoded frames', async () => {
@@ -104,9 +79,7 @@ try {
 } catch (e) {
   ok(`${order}: the call ran`, false, e.message.split('\n')[0]);
 } finally {
-  if (failed) for (const line of logs) console.log(`  ${line}`);
   echo?.child.kill();
   await browser.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(finish());

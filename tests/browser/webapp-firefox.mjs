@@ -14,7 +14,7 @@
 //   exit 0.
 // Prints one line per check and "N passed, N failed"; exits 1 if any failed.
 import { FAKE_MEDIA, launchChromium, launchFirefox } from './launch.mjs';
-import { spawn } from 'node:child_process';
+import { checks, startEcho } from './checks.mjs';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
@@ -25,15 +25,7 @@ if (!base || !realtimer || !outDir || !['chromium', 'firefox', 'echo'].includes(
 }
 mkdirSync(outDir, { recursive: true });
 
-let passed = 0;
-let failed = 0;
-function ok(name, cond, detail = '') {
-  if (cond) { passed++; console.log(`ok   ${name}`); } else { failed++; console.log(`FAIL ${name} ${detail}`); }
-}
-
-const t0 = Date.now();
-const stamp = () => ((Date.now() - t0) / 1000).toFixed(3).padStart(8);
-const logs = [];
+const { ok, log, finish } = checks();
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const room = (page) => `ff-${pairing}-${page}-${process.pid}-${Date.now()}`;
 
@@ -41,8 +33,8 @@ const room = (page) => `ff-${pairing}-${page}-${process.pid}-${Date.now()}`;
 // screenshot; waiting is done here by polling, the same for both.
 async function open(browser, name, path) {
   const page = await browser.newPage();
-  page.on('console', (m) => logs.push(`${stamp()} ${name}: ${m.text()}`));
-  page.on('pageerror', (e) => logs.push(`${stamp()} ${name} page error: ${e.message || e}`));
+  page.on('console', (m) => log(`${name}: ${m.text()}`));
+  page.on('pageerror', (e) => log(`${name} page error: ${e.message || e}`));
   await page.goto(new URL(path, base).href);
   return page;
 }
@@ -135,23 +127,6 @@ async function snap([firstName, first], [secondName, second]) {
   await b.close();
 }
 
-/** Starts `realtimer echo` in `r`; resolves its exit code on `exited`. */
-function startEcho(r) {
-  const child = spawn(realtimer, ['echo', '--server', base, '--room', r, '--loopback'], {
-    env: { ...process.env, REALTIMER_LOG: process.env.REALTIMER_LOG || 'info' },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const echo = { child, output: '' };
-  const take = (d) => {
-    echo.output += d;
-    for (const line of String(d).split('\n')) if (line) logs.push(`${stamp()} echo: ${line}`);
-  };
-  child.stdout.on('data', take);
-  child.stderr.on('data', take);
-  echo.exited = new Promise((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal)));
-  return echo;
-}
-
 /** Firefox's call page with the echo; `order`: who joins first. */
 async function echoCall(firefox, order) {
   const r = room(`echo-${order}`);
@@ -161,9 +136,9 @@ async function echoCall(firefox, order) {
     if (order === 'page-offers') {
       await page.click('#join');
       await until(page, 'the page to create the room', () => window.app?.peer?.initiator === true, undefined, 15000);
-      echo = startEcho(r);
+      echo = startEcho(realtimer, base, r, log);
     } else {
-      echo = startEcho(r);
+      echo = startEcho(realtimer, base, r, log);
       const end = Date.now() + 15000;
       while (!echo.output.includes('created the room') && Date.now() < end) await sleep(100);
       await page.click('#join');
@@ -192,9 +167,7 @@ try {
 } catch (e) {
   ok('the pages ran', false, e.message.split('\n')[0]);
 } finally {
-  if (failed) for (const line of logs) console.log(`  ${line}`);
   if (other && other !== firefox) await other.close();
   await firefox.close();
 }
-console.log(`${passed} passed, ${failed} failed`);
-process.exit(failed ? 1 : 0);
+process.exit(finish());

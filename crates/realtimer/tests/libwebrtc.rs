@@ -261,6 +261,20 @@ async fn tester_peer_for_libwebrtc() {
     assert_eq!(failed, 0);
 }
 
+/// A PeerConnection on IPv4 loopback with an audio and a video track of
+/// ours (stream `stream`), added before any offer or answer.
+async fn media_peer(stream: &str) -> (PeerConnection, [TrackLocal; 2]) {
+    let mut config = PeerConnectionConfig::default().with_loopback(true);
+    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let locals = [MediaKind::Audio, MediaKind::Video]
+        .map(|kind| TrackLocal::new(kind, stream, &format!("{stream}-{kind}")));
+    for local in &locals {
+        pc.add_track(local.clone()).await.unwrap();
+    }
+    (pc, locals)
+}
+
 /// Our media echo peer for GStreamer (it offers): one local track of each
 /// kind sends back the RTP of the first remote track of that kind, as
 /// `realtimer echo` does; runs only inside the namespace.
@@ -270,14 +284,7 @@ async fn media_echo_peer() {
     let Some((url, offerer)) = env_peer() else {
         return;
     };
-    let mut config = PeerConnectionConfig::default().with_loopback(true);
-    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
-    let pc = PeerConnection::new(config).await.unwrap();
-    let locals = [MediaKind::Audio, MediaKind::Video]
-        .map(|kind| TrackLocal::new(kind, "echo", &format!("echo-{kind}")));
-    for local in &locals {
-        pc.add_track(local.clone()).await.unwrap();
-    }
+    let (pc, locals) = media_peer("echo").await;
     let locals = std::sync::Mutex::new(locals.map(Some));
     let (_tx, task) = signaling(
         &pc,
@@ -320,14 +327,7 @@ async fn media_tester_peer() {
     let Some((url, offerer)) = env_peer() else {
         return;
     };
-    let mut config = PeerConnectionConfig::default().with_loopback(true);
-    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
-    let pc = PeerConnection::new(config).await.unwrap();
-    let locals = [MediaKind::Audio, MediaKind::Video]
-        .map(|kind| TrackLocal::new(kind, "tester", &format!("tester-{kind}")));
-    for local in &locals {
-        pc.add_track(local.clone()).await.unwrap();
-    }
+    let (pc, locals) = media_peer("tester").await;
     let (remote_tx, mut remote_rx) = mpsc::unbounded_channel();
     let (tx, task) = signaling(
         &pc,
