@@ -2,7 +2,7 @@
 // (iceTransportPolicy 'relay') through realtimer's TURN server, with the
 // iceServers its GET /api/ice-servers hands to pages (REST credentials).
 //
-//   node turn-relay.mjs URL udp|tcp|tls ...
+//   node turn-relay.mjs URL udp|tcp|tls ... [--firefox]
 //
 // URL is the server's base, e.g. http://127.0.0.1:8080 (the TURN URLs name
 // the page's host; with TLS the server's certificate is not checked). For
@@ -10,15 +10,19 @@
 // turns: URL). Checks that a data channel opens, a message crosses both ways,
 // and getStats shows the selected pair's local candidates are relayed over
 // that transport. Prints one line per check and "N passed, N failed".
-import { launchChromium } from './launch.mjs';
+// --firefox: in Firefox ESR instead (puppeteer-core over BiDi).
+import { launchChromium, launchFirefox } from './launch.mjs';
 
-const [base, ...transports] = process.argv.slice(2);
+const firefox = process.argv.includes('--firefox');
+const [base, ...transports] = process.argv.slice(2).filter((a) => a !== '--firefox');
 if (!base || transports.length === 0) {
   console.error('usage: node turn-relay.mjs URL udp|tcp ...');
   process.exit(2);
 }
 
-const browser = await launchChromium(['--use-fake-ui-for-media-stream', '--ignore-certificate-errors']);
+const browser = firefox
+  ? await launchFirefox()
+  : await launchChromium(['--use-fake-ui-for-media-stream', '--ignore-certificate-errors']);
 
 let passed = 0;
 let failed = 0;
@@ -41,7 +45,8 @@ for (const transport of transports) {
       const types = { a: [], b: [] };
       for (const [pc, other, name] of [[a, b, 'a'], [b, a, 'b']]) {
         pc.onicecandidate = (e) => {
-          if (e.candidate) {
+          // Firefox ends gathering with an empty candidate.
+          if (e.candidate?.candidate) {
             types[name].push(e.candidate.type);
             other.addIceCandidate(e.candidate);
           }
@@ -67,6 +72,8 @@ for (const transport of transports) {
         const stats = await pc.getStats();
         let pairId;
         stats.forEach((s) => { if (s.type === 'transport' && s.selectedCandidatePairId) pairId = s.selectedCandidatePairId; });
+        // Firefox has no transport stats: its pair in use says selected.
+        stats.forEach((s) => { if (!pairId && s.type === 'candidate-pair' && s.selected) pairId = s.id; });
         const pair = stats.get(pairId);
         const local = pair && stats.get(pair.localCandidateId);
         return local ? { type: local.candidateType, relayProtocol: local.relayProtocol } : null;

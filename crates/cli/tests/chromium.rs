@@ -52,6 +52,15 @@ fn chromium_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
     assert!(out.contains("tcp: b relays over tcp"), "{out}");
 }
 
+/// The same in Firefox ESR (puppeteer-core over BiDi), which has no
+/// transport stats: its selected candidate pair says which is in use.
+#[test]
+fn firefox_data_channel_relayed_through_our_turn_over_udp_and_tcp() {
+    let (_server, base) = serve(&[]);
+    let out = node::run_node("turn-relay.mjs", &[&base, "udp", "tcp", "--firefox"]);
+    assert!(out.contains("14 passed, 0 failed"), "{out}");
+}
+
 #[test]
 fn chromium_data_channel_relayed_through_our_turn_over_tls() {
     let tls = TestCertificate::new();
