@@ -177,6 +177,10 @@ pub struct OutboundRtpStats {
     pub packets_sent: u64,
     /// bytesSent: payload bytes.
     pub bytes_sent: u64,
+    /// retransmittedPacketsSent: NACKed packets sent again.
+    pub retransmitted_packets_sent: u64,
+    /// retransmittedBytesSent: their payload bytes.
+    pub retransmitted_bytes_sent: u64,
 }
 
 /// The SCTP association, with the member names of the drafts'
@@ -349,6 +353,8 @@ impl StatsReport {
             rtp_stream_members(&mut out, r.ssrc, r.kind, r.mid.as_deref());
             out.num("packetsSent", r.packets_sent);
             out.num("bytesSent", r.bytes_sent);
+            out.num("retransmittedPacketsSent", r.retransmitted_packets_sent);
+            out.num("retransmittedBytesSent", r.retransmitted_bytes_sent);
             out.close();
         }
         out.finish()

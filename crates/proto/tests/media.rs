@@ -132,11 +132,19 @@ fn answers_chromiums_audio_video_and_data_offer() {
     assert!(!audio_section.contains("abs-send-time"));
     let video_section = section(sdp, 1);
     // VP8 first, then the offered VP9 profile 0, H.264 mode 1 and AV1,
-    // with the offerer's payload types; rtx and red are not taken.
+    // with the offerer's payload types, each with its rtx (RFC 4588 §8.6);
+    // red is not taken.
     assert!(
-        video_section.starts_with("m=video 9 UDP/TLS/RTP/SAVPF 96 98 102 45\r\n"),
+        video_section.starts_with("m=video 9 UDP/TLS/RTP/SAVPF 96 97 98 99 102 103 45 46\r\n"),
         "{video_section}"
     );
+    for line in [
+        "a=rtpmap:97 rtx/90000",
+        "a=fmtp:97 apt=96",
+        "a=fmtp:103 apt=102",
+    ] {
+        assert!(video_section.contains(line), "no {line}:\n{video_section}");
+    }
     for line in [
         "a=rtcp-fb:96 nack\r\n",
         "a=rtcp-fb:96 nack pli",
@@ -284,9 +292,9 @@ fn rtp_flows_and_keyframe_requests_go_back() {
         .events
         .iter()
         .any(|(_, e)| *e == pli)));
-    // A NACK is answered by a itself with the bytes it sent: b already
-    // has 3 and 5, so its SRTP refuses the copies as replays; 40 was never
-    // sent. The application hears nothing of it.
+    // A NACK is answered by a itself on its RTX stream (RFC 4588): b
+    // already has 3 and 5, so it drops the repairs as duplicates; 40 was
+    // never sent. The application hears nothing of it.
     let failures = |p: &mut Pair| {
         p.with(b, |rtc, now| rtc.stats(now))
             .transport
@@ -297,7 +305,10 @@ fn rtp_flows_and_keyframe_requests_go_back() {
         rtc.request_retransmission(receiver, &[3, 5, 40]).unwrap()
     });
     p.run_until(Duration::from_millis(200), |_, _| false);
-    assert_eq!(failures(&mut p), before + 2);
+    assert_eq!(failures(&mut p), before);
+    let sent = p.with(a, |rtc, now| rtc.stats(now)).outbound_rtp;
+    assert_eq!(sent[0].retransmitted_packets_sent, 2);
+    assert_eq!(sent[0].retransmitted_bytes_sent, 2 * 5);
     assert!(!p
         .node(a)
         .events
@@ -391,6 +402,15 @@ fn receivers_ask_for_lost_video_by_themselves() {
     assert_eq!(got, (1..=60u16).collect());
     let lost = p.with(b, |rtc, now| rtc.stats(now)).inbound_rtp[0].packets_lost;
     assert_eq!(lost, 0, "every loss was repaired");
+    // Repaired over RTX (RFC 4588): a's offer paired its SSRCs, the
+    // repairs went on the RTX SSRC, b counts one stream only.
+    let offer = p.with(a, |rtc, _| rtc.local_description().unwrap().sdp.clone());
+    assert!(offer.contains("a=ssrc-group:FID "), "{offer}");
+    let sent = p.with(a, |rtc, now| rtc.stats(now)).outbound_rtp;
+    assert!(sent[0].retransmitted_packets_sent > 0);
+    let got = p.with(b, |rtc, now| rtc.stats(now)).inbound_rtp;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].ssrc, sent[0].ssrc);
 }
 
 #[test]

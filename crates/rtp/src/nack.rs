@@ -71,6 +71,16 @@ impl NackRequester {
         self.highest = Some(seq);
     }
 
+    /// Whether a repair of `sequence_number` is wanted: it is missing, or
+    /// beyond the highest received (a lost last packet shows no gap); any
+    /// other repair is a duplicate.
+    pub fn wants(&self, sequence_number: u16) -> bool {
+        self.highest.is_none_or(|h| {
+            let seq = extend(h, sequence_number);
+            seq > h || self.missing.contains_key(&seq)
+        })
+    }
+
     /// The NACK to send at `now`, if a missing packet is due: never asked,
     /// or last asked at least `rtt` ago; the oldest [`MAX_NACK_PACKETS`]
     /// first. Packets asked for 3 times are given up.
@@ -176,6 +186,8 @@ mod tests {
             r.on_packet(seq);
         }
         assert_eq!(r.missing(), 2);
+        assert!(r.wants(65535) && r.wants(0) && r.wants(3));
+        assert!(!r.wants(65534) && !r.wants(2));
         let nack = r.poll_nack(t0, RTT, 1, 2).unwrap();
         assert_eq!((nack.sender_ssrc, nack.media_ssrc), (1, 2));
         assert_eq!(nack.lost().collect::<Vec<_>>(), vec![65535, 0]);

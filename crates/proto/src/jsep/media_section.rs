@@ -3,6 +3,7 @@
 
 use realtimer_sdp::{
     Attribute, Direction, Extmap, Fmtp, MediaDescription, MediaType, Msid, RtcpFb, Rtpmap, Ssrc,
+    SsrcGroup,
 };
 
 use realtimer_rtp::TRANSPORT_CC_URI;
@@ -26,6 +27,35 @@ pub(crate) fn is_rtp_section(m: &MediaDescription) -> bool {
         && (m.protocol == "UDP/TLS/RTP/SAVPF" || m.protocol == "TCP/TLS/RTP/SAVPF")
 }
 
+/// An RTX payload type (RFC 4588 §8.6: `a=rtpmap:<pt> rtx/<rate>` with
+/// `a=fmtp:<pt> apt=<original pt>`): retransmissions of `apt`'s packets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Rtx {
+    pub(crate) payload_type: u8,
+    pub(crate) apt: u8,
+}
+
+/// RTX payload types for our video codecs: the codec's type + 1 where
+/// free (Chromium's numbering for our defaults: 97 for 96, 99 for 98, 103
+/// for 102, 46 for 45), else the lowest free dynamic type (RFC 3551 §3).
+pub(crate) fn offer_rtx(codecs: &[Codec]) -> Vec<Rtx> {
+    let mut taken: Vec<u8> = codecs.iter().map(|c| c.payload_type).collect();
+    let mut rtx = Vec::new();
+    for c in codecs.iter().filter(|c| c.kind() == MediaKind::Video) {
+        let next = c.payload_type.checked_add(1).filter(|pt| *pt <= 127);
+        let free = next
+            .filter(|pt| !taken.contains(pt))
+            .or_else(|| (96..=127).chain(35..=63).find(|pt| !taken.contains(pt)));
+        let Some(pt) = free else { break };
+        taken.push(pt);
+        rtx.push(Rtx {
+            payload_type: pt,
+            apt: c.payload_type,
+        });
+    }
+    rtx
+}
+
 /// What the peer says about one of its audio or video sections.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct RemoteMedia {
@@ -40,8 +70,12 @@ pub(crate) struct RemoteMedia {
     pub(crate) mid_extension: Option<u8>,
     /// The id of the transport-wide sequence number extension, if offered.
     pub(crate) transport_cc_extension: Option<u8>,
+    /// Its RTX payload types (RFC 4588 §8.6).
+    pub(crate) rtx: Vec<Rtx>,
     /// The SSRCs it announced (`a=ssrc`, RFC 5576).
     pub(crate) ssrcs: Vec<u32>,
+    /// `a=ssrc-group:FID <media> <rtx>` pairs (RFC 5576 §4.2, RFC 4588 §8.7).
+    pub(crate) rtx_ssrcs: Vec<(u32, u32)>,
     /// `a=msid` stream ids.
     pub(crate) stream_ids: Vec<String>,
     /// `a=msid` track id.
@@ -75,9 +109,19 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
     let mut mid_extension = None;
     let mut transport_cc_extension = None;
     let mut ssrcs = Vec::new();
+    let mut rtx_ssrcs = Vec::new();
+    let mut rtx_types = Vec::new();
     let mut msid = None;
     for a in &m.attributes {
         match a {
+            Attribute::Rtpmap(r) if r.encoding_name.eq_ignore_ascii_case("rtx") => {
+                rtx_types.push(r.payload_type);
+            }
+            Attribute::SsrcGroup(SsrcGroup { semantics, ssrcs }) if semantics == "FID" => {
+                if let [media, rtx] = ssrcs[..] {
+                    rtx_ssrcs.push((media, rtx));
+                }
+            }
             Attribute::Rtpmap(r) if !is_auxiliary(&r.encoding_name) => codecs.push(Codec::new(
                 r.payload_type,
                 &r.encoding_name,
@@ -105,6 +149,18 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
             }
         }
     }
+    let rtx = m
+        .attributes
+        .iter()
+        .filter_map(|a| match a {
+            Attribute::Fmtp(f) => {
+                let payload_type = f.payload_type().filter(|pt| rtx_types.contains(pt))?;
+                let apt = f.parameters().find(|(k, _)| *k == "apt")?.1.parse().ok()?;
+                Some(Rtx { payload_type, apt })
+            }
+            _ => None,
+        })
+        .collect();
     // Payload types on the m= line without an rtpmap are static ones we
     // never use; the m= line's order is the peer's preference.
     codecs.sort_by_key(|c| {
@@ -119,7 +175,9 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
         codecs,
         mid_extension,
         transport_cc_extension,
+        rtx,
         ssrcs,
+        rtx_ssrcs,
         stream_ids: msid.iter().map(|m| m.stream_id.clone()).collect(),
         track_id: msid.and_then(|m| m.track_id),
     })
@@ -163,6 +221,9 @@ pub(crate) fn direction(send: bool, recv: bool) -> Direction {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct SenderInfo {
     pub(crate) ssrc: u32,
+    /// The SSRC of its retransmissions (RFC 4588 §8.7), used where RTX is
+    /// negotiated.
+    pub(crate) rtx_ssrc: u32,
     pub(crate) cname: String,
     pub(crate) stream_id: String,
     pub(crate) track_id: String,
@@ -175,6 +236,7 @@ pub(crate) struct LocalMedia<'a> {
     pub(crate) mid: &'a str,
     pub(crate) direction: Direction,
     pub(crate) codecs: &'a [Codec],
+    pub(crate) rtx: &'a [Rtx],
     pub(crate) mid_extension: Option<u8>,
     pub(crate) transport_cc_extension: Option<u8>,
     pub(crate) sender: Option<&'a SenderInfo>,
@@ -240,18 +302,40 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
                 params: params.clone(),
             }));
         }
+        for rtx in media.rtx.iter().filter(|r| r.apt == c.payload_type) {
+            m.attributes.push(Attribute::Rtpmap(Rtpmap {
+                payload_type: rtx.payload_type,
+                encoding_name: "rtx".to_owned(),
+                clock_rate: c.clock_rate,
+                encoding_params: None,
+            }));
+            m.attributes.push(Attribute::Fmtp(Fmtp {
+                format: rtx.payload_type.to_string(),
+                params: format!("apt={}", c.payload_type),
+            }));
+        }
     }
     if let Some(s) = sender {
-        m.attributes.push(Attribute::Ssrc(Ssrc {
-            ssrc: s.ssrc,
-            attribute: "cname".to_owned(),
-            value: Some(s.cname.clone()),
-        }));
-        m.attributes.push(Attribute::Ssrc(Ssrc {
-            ssrc: s.ssrc,
-            attribute: "msid".to_owned(),
-            value: Some(format!("{} {}", s.stream_id, s.track_id)),
-        }));
+        let mut ssrcs = vec![s.ssrc];
+        if !media.rtx.is_empty() {
+            m.attributes.push(Attribute::SsrcGroup(SsrcGroup {
+                semantics: "FID".to_owned(),
+                ssrcs: vec![s.ssrc, s.rtx_ssrc],
+            }));
+            ssrcs.push(s.rtx_ssrc);
+        }
+        for ssrc in ssrcs {
+            m.attributes.push(Attribute::Ssrc(Ssrc {
+                ssrc,
+                attribute: "cname".to_owned(),
+                value: Some(s.cname.clone()),
+            }));
+            m.attributes.push(Attribute::Ssrc(Ssrc {
+                ssrc,
+                attribute: "msid".to_owned(),
+                value: Some(format!("{} {}", s.stream_id, s.track_id)),
+            }));
+        }
     }
 }
 
@@ -272,7 +356,11 @@ pub(crate) fn media_line(media: &LocalMedia<'_>) -> MediaDescription {
         media
             .codecs
             .iter()
-            .map(|c| c.payload_type.to_string())
+            .flat_map(|c| {
+                let rtx = media.rtx.iter().filter(|r| r.apt == c.payload_type);
+                std::iter::once(c.payload_type).chain(rtx.map(|r| r.payload_type))
+            })
+            .map(|pt| pt.to_string())
             .collect(),
     )
 }

@@ -192,16 +192,18 @@ impl Rtc {
             let Some(paced) = self.media.congestion.pacer.poll_send(now) else {
                 break;
             };
-            // Padding-only packets on the media SSRC would shift the
-            // application's sequence numbers on the wire; they wait for an
-            // RTX stream. Until then probes carry queued media only.
-            if let Paced::Packet {
-                packet,
-                probe_cluster,
-                ..
-            } = paced
-            {
-                self.send_outgoing(now, packet, probe_cluster);
+            match paced {
+                Paced::Packet {
+                    packet,
+                    probe_cluster,
+                    ..
+                } => self.send_outgoing(now, packet, probe_cluster),
+                Paced::Padding {
+                    size,
+                    probe_cluster,
+                } => self.send_padding(now, size, probe_cluster),
+                // Paced is non-exhaustive.
+                _ => {}
             }
         }
     }

@@ -77,9 +77,45 @@ pub(crate) struct SendStream {
     last_fir: Option<u8>,
     /// A keyframe request event waits in the queue.
     pub(crate) keyframe_pending: bool,
+    /// What RTX needs of the packets last sent (RFC 4588 §4: the original
+    /// header fields and payload), where RTX is negotiated.
+    plain: Vec<Option<PlainPacket>>,
+    /// The sequence number of our next RTX packet (its own space, RFC 4588
+    /// §4).
+    pub(crate) rtx_sequence: u16,
+    /// Bytes and packets sent again (W3C webrtc-stats
+    /// `retransmittedBytesSent`, `retransmittedPacketsSent`).
+    pub(crate) retransmitted: (u64, u64),
+}
+
+/// A packet of ours as the application wrote it, for RTX.
+#[derive(Debug, Clone)]
+pub(crate) struct PlainPacket {
+    pub(crate) wire: u16,
+    pub(crate) timestamp: u32,
+    pub(crate) marker: bool,
+    pub(crate) payload_type: u8,
+    pub(crate) payload: bytes::Bytes,
 }
 
 impl SendStream {
+    /// Keeps what RTX needs to send `packet` again.
+    pub(crate) fn keep_plain(&mut self, packet: PlainPacket) {
+        if self.plain.is_empty() {
+            self.plain = vec![None; RETRANSMIT_HISTORY];
+        }
+        let slot = usize::from(packet.wire) % RETRANSMIT_HISTORY;
+        self.plain[slot] = Some(packet);
+    }
+
+    /// The packet sent with wire sequence number `wire`, if kept for RTX.
+    pub(crate) fn plain_packet(&self, wire: u16) -> Option<&PlainPacket> {
+        self.plain
+            .get(usize::from(wire) % RETRANSMIT_HISTORY)?
+            .as_ref()
+            .filter(|p| p.wire == wire)
+    }
+
     pub(crate) fn new(ssrc: u32) -> SendStream {
         SendStream {
             ssrc,
@@ -138,6 +174,11 @@ impl SendStream {
             .insert(wire, protected);
     }
 
+    /// The RTP timestamp of the last packet of the application's.
+    pub(crate) fn last_timestamp(&self) -> Option<u32> {
+        self.last.map(|(ts, _)| ts)
+    }
+
     /// Whether a packet of the application's was given a place yet.
     pub(crate) fn has_sent(&self) -> bool {
         self.last_seq.is_some()
@@ -181,6 +222,12 @@ impl ReceiveStream {
 
     /// Counts a packet with `len` payload bytes that arrived at `now`; says whether
     /// packets are missing now.
+    /// Whether a repair (RTX) of `seq` is wanted (missing, or beyond what
+    /// arrived); without NACK nothing was asked for.
+    pub(crate) fn wants_repair(&self, seq: u16) -> bool {
+        self.nack.as_ref().is_some_and(|n| n.wants(seq))
+    }
+
     pub(crate) fn receive(&mut self, now: Instant, seq: u16, timestamp: u32, len: usize) -> bool {
         self.reception.on_rtp(now, seq, timestamp);
         self.packets += 1;
@@ -227,6 +274,8 @@ impl Rtc {
                 mid: t.mid.clone(),
                 packets_sent: u64::from(t.send.packets),
                 bytes_sent: u64::from(t.send.octets),
+                retransmitted_packets_sent: t.send.retransmitted.1,
+                retransmitted_bytes_sent: t.send.retransmitted.0,
             })
             .collect()
     }
@@ -629,7 +678,9 @@ mod tests {
             codecs: rtc.media.transceivers[0].codecs.clone(),
             mid_extension: Some(4),
             transport_cc_extension: None,
+            rtx: Vec::new(),
             ssrcs: Vec::new(),
+            rtx_ssrcs: Vec::new(),
             stream_ids: Vec::new(),
             track_id: None,
         });

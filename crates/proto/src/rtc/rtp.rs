@@ -16,7 +16,7 @@ use crate::event::RtcEvent;
 use crate::track::{MediaKind, MediaRef, RtpPacket};
 
 use super::congestion::Outgoing;
-use super::rtcp::ReceiveStream;
+use super::rtcp::{PlainPacket, ReceiveStream};
 use super::Rtc;
 
 /// The SRTP profiles DTLS offers, most preferred first (RFC 7714 GCM as
@@ -39,6 +39,27 @@ const MAX_SSRC_ROUTES: usize = 256;
 /// What the pacer counts for a packet beyond its payload: the RTP header
 /// with MID and transport-wide sequence extensions, and the SRTP tag.
 const PACED_HEADER_ESTIMATE: usize = 40;
+
+/// The header fields of a packet received, as its stream knows them.
+#[derive(Debug, Clone, Copy)]
+struct Received {
+    /// Unwrapped from RTX: delivered only if still missing.
+    repair: bool,
+    ssrc: u32,
+    payload_type: u8,
+    sequence_number: u16,
+    timestamp: u32,
+    marker: bool,
+}
+
+/// Which of a track's streams a packet goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stream {
+    /// The media SSRC.
+    Media,
+    /// The RTX SSRC (RFC 4588).
+    Rtx,
+}
 
 /// The fixed-header fields of one of our packets; the SSRC and the
 /// extensions come from its transceiver.
@@ -191,12 +212,60 @@ impl Rtc {
         if (known && by_mid) || (!known && self.media.ssrc_routes.len() < MAX_SSRC_ROUTES) {
             self.media.ssrc_routes.insert(ssrc, r);
         }
+        let t = &self.media.transceivers[r.0 as usize];
+        let fields = Received {
+            repair: false,
+            ssrc,
+            payload_type: packet.payload_type(),
+            sequence_number: packet.sequence_number(),
+            timestamp: packet.timestamp(),
+            marker: packet.marker(),
+        };
+        let payload = packet.payload();
+        match t.rtx.iter().find(|x| x.payload_type == fields.payload_type) {
+            Some(rtx) => {
+                // RFC 4588 §4: the original sequence number, then the
+                // original payload; less is padding (a probe).
+                let Some((osn, original)) = payload.split_first_chunk::<2>() else {
+                    return;
+                };
+                let original_ssrc = t
+                    .remote
+                    .as_ref()
+                    .and_then(|rm| rm.rtx_ssrcs.iter().find(|(_, x)| *x == ssrc))
+                    .map(|(m, _)| *m)
+                    .or_else(|| match &t.receive[..] {
+                        [only] => Some(only.ssrc),
+                        _ => None,
+                    });
+                let Some(original_ssrc) = original_ssrc else {
+                    trace!(ssrc, "RTX for no known stream: dropped");
+                    return;
+                };
+                let fields = Received {
+                    repair: true,
+                    ssrc: original_ssrc,
+                    payload_type: rtx.apt,
+                    sequence_number: u16::from_be_bytes(*osn),
+                    ..fields
+                };
+                self.receive_rtp(now, r, fields, original);
+            }
+            None => self.receive_rtp(now, r, fields, payload),
+        }
+    }
+
+    /// A packet of the peer's stream `fields.ssrc` on `r` (unwrapped from
+    /// RTX if it came so): statistics, NACK bookkeeping, and the event
+    /// unless it is padding.
+    fn receive_rtp(&mut self, now: Instant, r: MediaRef, fields: Received, payload: &[u8]) {
         let t = &mut self.media.transceivers[r.0 as usize];
         let clock_rate = t
             .codecs
             .iter()
-            .find(|c| c.payload_type == packet.payload_type())
+            .find(|c| c.payload_type == fields.payload_type)
             .map_or(90_000, |c| c.clock_rate);
+        let ssrc = fields.ssrc;
         let stream = match t.receive.iter().position(|s| s.ssrc == ssrc) {
             Some(i) => &mut t.receive[i],
             None if t.receive.len() < MAX_SSRC_ROUTES => {
@@ -206,18 +275,22 @@ impl Rtc {
             }
             None => return,
         };
-        let missing = stream.receive(
-            now,
-            packet.sequence_number(),
-            packet.timestamp(),
-            packet.payload().len(),
-        );
+        if fields.repair && !stream.wants_repair(fields.sequence_number) {
+            trace!(
+                ssrc,
+                seq = fields.sequence_number,
+                "RTX of a packet not missing: dropped"
+            );
+            return;
+        }
+        let missing = stream.receive(now, fields.sequence_number, fields.timestamp, payload.len());
         if missing {
             // Ask for them soon (RFC 4585 §6.2.1).
             self.media.next_nack.get_or_insert(now);
         }
-        if packet.payload().is_empty() && packet.padding_len() > 0 {
-            // Padding (a probe, RFC 3550 §5.1): counted, not media.
+        if payload.is_empty() {
+            // Padding (a probe, RFC 3550 §5.1): its sequence number is
+            // counted, it is not media.
             return;
         }
         if self.media.rtp_events >= MAX_RTP_EVENTS {
@@ -228,12 +301,12 @@ impl Rtc {
         self.events.push_back(RtcEvent::Rtp(
             r,
             RtpPacket {
-                payload_type: packet.payload_type(),
-                sequence_number: packet.sequence_number(),
-                timestamp: packet.timestamp(),
-                marker: packet.marker(),
+                payload_type: fields.payload_type,
+                sequence_number: fields.sequence_number,
+                timestamp: fields.timestamp,
+                marker: fields.marker,
                 ssrc,
-                payload: Bytes::copy_from_slice(packet.payload()),
+                payload: Bytes::copy_from_slice(payload),
             },
         ));
     }
@@ -342,13 +415,42 @@ impl Rtc {
     ) {
         match outgoing {
             Outgoing::Retransmission { media, wire } => {
-                let Some(t) = self.media.transceivers.get(media.0 as usize) else {
+                let Some(t) = self.media.transceivers.get_mut(media.0 as usize) else {
                     return;
                 };
-                // Byte for byte: the same SRTP index on the same bytes
-                // reveals nothing.
+                // RFC 4588 §4: on the RTX SSRC where negotiated for the
+                // packet's payload type, with the original sequence number
+                // first; a new transport-wide number, so the estimator
+                // counts it.
+                let rtx = t.send.plain_packet(wire).and_then(|p| {
+                    let rtx = t.rtx.iter().find(|r| r.apt == p.payload_type)?;
+                    Some((rtx.payload_type, p.clone()))
+                });
+                if let Some((rtx_pt, p)) = rtx {
+                    let mut payload = Vec::with_capacity(p.payload.len() + 2);
+                    payload.extend_from_slice(&wire.to_be_bytes());
+                    payload.extend_from_slice(&p.payload);
+                    let parts = RtpParts {
+                        marker: p.marker,
+                        payload_type: rtx_pt,
+                        sequence_number: t.send.rtx_sequence,
+                        timestamp: p.timestamp,
+                    };
+                    t.send.rtx_sequence = t.send.rtx_sequence.wrapping_add(1);
+                    t.send.retransmitted.0 += p.payload.len() as u64;
+                    t.send.retransmitted.1 += 1;
+                    if let Err(e) =
+                        self.send_rtp(now, media, parts, Stream::Rtx, &payload, 0, probe)
+                    {
+                        debug!(%media, "RTX packet not sent: {e}");
+                    }
+                    return;
+                }
+                // Byte for byte otherwise: the same SRTP index on the same
+                // bytes reveals nothing.
                 if let Some(protected) = t.send.sent_packet(wire).filter(|p| !p.is_empty()) {
                     let protected = Bytes::copy_from_slice(protected);
+                    t.send.retransmitted.1 += 1;
                     self.media.media_out.push_back(protected);
                 }
             }
@@ -366,9 +468,59 @@ impl Rtc {
                     sequence_number: wire,
                     timestamp,
                 };
-                if let Err(e) = self.send_rtp(now, media, parts, &payload, 0, probe) {
+                if let Err(e) = self.send_rtp(now, media, parts, Stream::Media, &payload, 0, probe)
+                {
                     debug!(%media, "RTP packet not sent: {e}");
+                    return;
                 }
+                let t = &mut self.media.transceivers[media.0 as usize];
+                if !t.rtx.is_empty() {
+                    t.send.keep_plain(PlainPacket {
+                        wire,
+                        timestamp,
+                        marker,
+                        payload_type,
+                        payload,
+                    });
+                }
+            }
+        }
+    }
+
+    /// Padding for a probe (RFC 3550 §5.1): about `size` bytes in
+    /// padding-only packets on the RTX SSRC of a paced track that sent
+    /// media (RFC 4588's own sequence space, so the media stream's numbers
+    /// stay the application's); none without one.
+    pub(super) fn send_padding(&mut self, now: Instant, size: usize, probe: ProbeClusterId) {
+        let Some(i) = self.media.transceivers.iter().position(|t| {
+            t.sender.is_some()
+                && t.transport_cc_extension.is_some()
+                && !t.rtx.is_empty()
+                && t.can_send()
+                && t.send.has_sent()
+        }) else {
+            return;
+        };
+        let media = MediaRef(i as u32);
+        let mut left = size;
+        while left > 0 && self.media.media_out.len() < MAX_MEDIA_QUEUE {
+            let t = &mut self.media.transceivers[i];
+            let Some(timestamp) = t.send.last_timestamp() else {
+                return;
+            };
+            let padding = left.min(usize::from(u8::MAX)) as u8;
+            left -= usize::from(padding);
+            let parts = RtpParts {
+                marker: false,
+                payload_type: t.rtx[0].payload_type,
+                sequence_number: t.send.rtx_sequence,
+                timestamp,
+            };
+            t.send.rtx_sequence = t.send.rtx_sequence.wrapping_add(1);
+            let sent = self.send_rtp(now, media, parts, Stream::Rtx, &[], padding, Some(probe));
+            if let Err(e) = sent {
+                debug!(%media, "padding not sent: {e}");
+                return;
             }
         }
     }
@@ -377,23 +529,29 @@ impl Rtc {
     /// (MID, RFC 8843 §15; the transport-wide sequence number, every
     /// packet of the transport numbered whatever its stream,
     /// draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), protects
-    /// and queues it, and records it.
+    /// and queues it; a media packet goes into the track's histories.
+    #[allow(clippy::too_many_arguments)]
     fn send_rtp(
         &mut self,
         now: Instant,
         media: MediaRef,
         parts: RtpParts,
+        stream: Stream,
         payload: &[u8],
         padding: u8,
         probe: Option<ProbeClusterId>,
     ) -> Result<(), RtcError> {
         let t = &self.media.transceivers[media.0 as usize];
+        let ssrc = match (stream, &t.sender) {
+            (Stream::Rtx, Some(sender)) => sender.rtx_ssrc,
+            _ => t.send.ssrc,
+        };
         let mut header = RtpHeader {
             marker: parts.marker,
             payload_type: parts.payload_type,
             sequence_number: parts.sequence_number,
             timestamp: parts.timestamp,
-            ssrc: t.send.ssrc,
+            ssrc,
             csrcs: Vec::new(),
             extensions: match (t.mid_extension, &t.mid) {
                 (Some(id), Some(mid)) => vec![Extension {
@@ -422,6 +580,9 @@ impl Rtc {
         let protected = result?;
         if transport_cc.is_some() {
             self.media.congestion.sent(now, protected.len(), probe);
+        }
+        if stream == Stream::Rtx {
+            return Ok(());
         }
         self.media.transceivers[media.0 as usize].send.sent(
             parts.sequence_number,

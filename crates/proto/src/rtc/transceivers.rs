@@ -9,7 +9,7 @@ use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setu
 use crate::error::{RtcError, SdpError};
 use crate::event::RtcEvent;
 use crate::jsep::media_section::{
-    self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, SenderInfo,
+    self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, Rtx, SenderInfo,
     MID_EXTENSION_ID, TRANSPORT_CC_EXTENSION_ID,
 };
 use crate::jsep::{self, LocalSection};
@@ -51,6 +51,7 @@ struct Negotiated {
     local_direction: Option<Direction>,
     offered_direction: Option<Direction>,
     codecs: Vec<Codec>,
+    rtx: Vec<Rtx>,
     mid_extension: Option<u8>,
     transport_cc_extension: Option<u8>,
     remote: Option<RemoteMedia>,
@@ -83,6 +84,10 @@ pub(crate) struct Transceiver {
     pub(super) sender: Option<SenderInfo>,
     /// The negotiated codecs (ours before the first negotiation).
     pub(super) codecs: Vec<Codec>,
+    /// The negotiated RTX payload types (RFC 4588), ours before the first
+    /// negotiation; retransmissions go on our RTX SSRC where one covers
+    /// the packet's payload type.
+    pub(super) rtx: Vec<Rtx>,
     /// The MID header extension's id, if negotiated (RFC 8843 §15).
     pub(super) mid_extension: Option<u8>,
     /// The transport-wide sequence number extension's id, if negotiated
@@ -96,6 +101,16 @@ pub(crate) struct Transceiver {
     pub(super) send: SendStream,
     /// What the peer sent, by SSRC, for receiver reports.
     pub(super) receive: Vec<ReceiveStream>,
+}
+
+/// The peer's RTX payload types for codecs we kept (RFC 4588 §8.6; an
+/// answer repeats the offerer's numbers, RFC 8829 §5.3.1).
+fn negotiated_rtx(rm: &RemoteMedia, codecs: &[Codec]) -> Vec<Rtx> {
+    rm.rtx
+        .iter()
+        .filter(|r| codecs.iter().any(|c| c.payload_type == r.apt))
+        .copied()
+        .collect()
 }
 
 impl Transceiver {
@@ -115,6 +130,7 @@ impl Transceiver {
             local_direction: self.local_direction,
             offered_direction: self.offered_direction,
             codecs: self.codecs.clone(),
+            rtx: self.rtx.clone(),
             mid_extension: self.mid_extension,
             transport_cc_extension: self.transport_cc_extension,
             remote: self.remote.clone(),
@@ -126,6 +142,7 @@ impl Transceiver {
         self.local_direction = n.local_direction;
         self.offered_direction = n.offered_direction;
         self.codecs = n.codecs;
+        self.rtx = n.rtx;
         self.mid_extension = n.mid_extension;
         self.transport_cc_extension = n.transport_cc_extension;
         self.remote = n.remote;
@@ -224,6 +241,7 @@ impl Rtc {
     pub(super) fn new_sender(&mut self, stream_id: &str, track_id: &str) -> SenderInfo {
         SenderInfo {
             ssrc: self.random_ssrc(),
+            rtx_ssrc: self.random_ssrc(),
             cname: self.media.cname.clone(),
             stream_id: stream_id.to_owned(),
             track_id: track_id.to_owned(),
@@ -278,6 +296,7 @@ impl Rtc {
     pub(super) fn new_transceiver(&mut self, kind: MediaKind, direction: Direction) -> MediaRef {
         let r = MediaRef(self.media.transceivers.len() as u32);
         let codecs = self.own_codecs(kind);
+        let rtx = sdp_media::offer_rtx(&codecs);
         self.media.transceivers.push(Transceiver {
             kind,
             stopped: false,
@@ -287,6 +306,7 @@ impl Rtc {
             offered_direction: None,
             sender: None,
             codecs,
+            rtx,
             mid_extension: Some(MID_EXTENSION_ID),
             transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
             remote: None,
@@ -360,6 +380,7 @@ impl Rtc {
                         mid: None,
                         local_direction: None,
                         offered_direction: None,
+                        rtx: sdp_media::offer_rtx(&codecs),
                         codecs,
                         mid_extension: Some(MID_EXTENSION_ID),
                         transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
@@ -420,6 +441,7 @@ impl Rtc {
                             t.direction
                         },
                         codecs: &t.codecs,
+                        rtx: &t.rtx,
                         mid_extension: t.mid_extension,
                         transport_cc_extension: t.transport_cc_extension,
                         sender: t.sender.as_ref(),
@@ -489,6 +511,7 @@ impl Rtc {
                             .filter(|c| ours.iter().any(|o| o.matches(c)))
                             .cloned()
                             .collect();
+                        t.rtx = negotiated_rtx(&rm, &t.codecs);
                         t.mid_extension = rm.mid_extension;
                         t.transport_cc_extension = rm.transport_cc_extension;
                         t.remote = Some(rm);
@@ -555,6 +578,7 @@ impl Rtc {
         };
         let t = &mut self.media.transceivers[r.0 as usize];
         t.mid = Some(rm.mid.clone());
+        t.rtx = negotiated_rtx(&rm, &codecs);
         t.codecs = codecs;
         t.mid_extension = rm.mid_extension;
         t.transport_cc_extension = rm.transport_cc_extension;
