@@ -171,39 +171,13 @@ fn register(socket: &SocketRef, hub: &Hub, sockets: &SocketIo) -> Result<(), Roo
     // Handlers do their work synchronously and return a finished future:
     // socketioxide calls them in arrival order but spawns their futures,
     // and signaling must keep the order (an offer before its candidates).
-    let h = hub.clone();
-    socket.on(
-        CodelabEvent::CreateOrJoin.name(),
-        move |TryData::<Value>(room)| {
-            match room {
-                Ok(Value::String(room)) => h.create_or_join(id, &room, now()),
-                Ok(other) => h.reject(
-                    id,
-                    RoomError::Malformed(format!(
-                        "the room must be a string, not {}",
-                        kind(&other)
-                    )),
-                    now(),
-                ),
-                Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
-            }
+    for event in [CodelabEvent::CreateOrJoin, CodelabEvent::Message] {
+        let h = hub.clone();
+        socket.on(event.name(), move |TryData::<Value>(data)| {
+            handle_event(&h, id, event, data.map_err(|e| e.to_string()));
             ready(())
-        },
-    );
-    let h = hub.clone();
-    socket.on(
-        CodelabEvent::Message.name(),
-        move |TryData::<Value>(data)| {
-            match data {
-                Ok(data) => {
-                    let len = json_len(&data);
-                    h.message(id, data, len, true, now());
-                }
-                Err(e) => h.reject(id, RoomError::Malformed(e.to_string()), now()),
-            }
-            ready(())
-        },
-    );
+        });
+    }
     let h = hub.clone();
     socket.on(CodelabEvent::Bye.name(), move || {
         info!(client = id.0, "received bye");
@@ -238,6 +212,32 @@ fn register(socket: &SocketRef, hub: &Hub, sockets: &SocketIo) -> Result<(), Roo
         ready(())
     });
     Ok(())
+}
+
+/// What a client's `create or join` or `message` does, given the event's
+/// first argument or why it did not deserialize: the handlers [`layer`]
+/// installs call it, and so does the `signaling_frames` fuzz target with
+/// what socketioxide's parser makes of arbitrary frames. Other events are
+/// ignored here.
+pub fn handle_event(hub: &Hub, id: ClientId, event: CodelabEvent, data: Result<Value, String>) {
+    match (event, data) {
+        (CodelabEvent::CreateOrJoin, Ok(Value::String(room))) => {
+            hub.create_or_join(id, &room, now())
+        }
+        (CodelabEvent::CreateOrJoin, Ok(other)) => hub.reject(
+            id,
+            RoomError::Malformed(format!("the room must be a string, not {}", kind(&other))),
+            now(),
+        ),
+        (CodelabEvent::Message, Ok(data)) => {
+            let len = json_len(&data);
+            hub.message(id, data, len, true, now());
+        }
+        (CodelabEvent::CreateOrJoin | CodelabEvent::Message, Err(e)) => {
+            hub.reject(id, RoomError::Malformed(e), now())
+        }
+        _ => {}
+    }
 }
 
 /// The length of `value`'s JSON encoding, counted without building it.

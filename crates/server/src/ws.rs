@@ -145,8 +145,10 @@ async fn write_queued(
     Ok(())
 }
 
-/// Handles one text frame; true if it was a ping to answer.
-fn handle_text(hub: &Hub, id: crate::rooms::ClientId, text: &str) -> bool {
+/// Handles one text frame from client `id`: a JSON request, or an `error`
+/// to the client (charged to its rate limit) if it is not one. True if it
+/// was a ping to answer. Public for the `signaling_frames` fuzz target.
+pub fn handle_text(hub: &Hub, id: crate::rooms::ClientId, text: &str) -> bool {
     let request: SignalingRequest = match serde_json::from_str(text) {
         Ok(request) => request,
         Err(e) => {
