@@ -109,6 +109,8 @@ struct Inner {
     next_id: u64,
     /// With `--redis`: the shared rooms; `None` keeps rooms in-process.
     cluster: Option<Link>,
+    /// Clients dropped because their outbound queue was full.
+    slow_clients_dropped: u64,
     /// Clients whose join the cluster is deciding.
     joining: HashSet<ClientId>,
 }
@@ -159,6 +161,7 @@ impl Hub {
                 clients: HashMap::new(),
                 next_id: 1,
                 cluster,
+                slow_clients_dropped: 0,
                 joining: HashSet::new(),
             })),
             latency: Arc::default(),
@@ -178,7 +181,11 @@ impl Hub {
 
     /// Counts for metrics.
     pub fn stats(&self) -> RoomsStats {
-        self.lock().rooms.stats()
+        let inner = self.lock();
+        RoomsStats {
+            slow_clients_dropped: inner.slow_clients_dropped,
+            ..inner.rooms.stats()
+        }
     }
 
     /// A front handed an [`SignalingEvent::Message`] that reached this process at
@@ -652,6 +659,7 @@ impl Inner {
         };
         if delivery == Delivery::Full && !refusal {
             warn!(client = %handle.name, "outbound queue full; dropping the client");
+            self.slow_clients_dropped += 1;
             self.drop_client(to);
         }
     }

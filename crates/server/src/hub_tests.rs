@@ -87,6 +87,7 @@ fn a_direct_client_whose_transport_is_full_is_dropped_and_closed() {
     hub.message(a_id, Value::from(2), 1, false, now);
     assert!(*b.closed.lock().unwrap());
     assert_eq!(hub.stats().clients, 1);
+    assert_eq!(hub.stats().slow_clients_dropped, 1, "counted for /metrics");
     *b.answer.lock().unwrap() = None;
     hub.message(a_id, Value::from(3), 1, false, now);
     assert_eq!(kinds(&b), ["joined", "ready"]);
@@ -109,4 +110,5 @@ fn a_direct_client_that_never_goes_live_holds_a_bounded_backlog() {
     }
     assert!(*b.closed.lock().unwrap(), "over the bound: dropped");
     assert_eq!(hub.stats().clients, 1);
+    assert_eq!(hub.stats().slow_clients_dropped, 1);
 }

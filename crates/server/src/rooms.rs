@@ -172,6 +172,9 @@ pub struct RoomsStats {
     pub relayed: u64,
     /// Requests refused since start.
     pub refused: u64,
+    /// Clients dropped because their outbound queue (a front's, bounded
+    /// by the hub) was full: they did not read what their room sent.
+    pub slow_clients_dropped: u64,
 }
 
 /// A token bucket: `burst` tokens, refilled at `per_second`.

@@ -128,6 +128,12 @@ pub fn rooms_prometheus(stats: crate::rooms::RoomsStats) -> String {
             "Signaling requests refused.",
             stats.refused,
         ),
+        (
+            "slow_clients_dropped_total",
+            "counter",
+            "Signaling clients dropped because their outbound queue was full.",
+            stats.slow_clients_dropped,
+        ),
     ];
     lines
         .iter()
@@ -175,12 +181,14 @@ mod tests {
             clients: 3,
             relayed: 40,
             refused: 1,
+            slow_clients_dropped: 5,
         });
         assert!(text
             .contains("# TYPE realtimer_signaling_clients gauge\nrealtimer_signaling_clients 3\n"));
         assert!(text.contains("realtimer_signaling_rooms 2\n"));
         assert!(text.contains("realtimer_signaling_messages_relayed_total 40\n"));
         assert!(text.contains("realtimer_signaling_rejections_total 1\n"));
+        assert!(text.contains("realtimer_signaling_slow_clients_dropped_total 5\n"));
     }
 
     #[test]
