@@ -369,6 +369,13 @@ impl DataChannels {
         self.process(now);
     }
 
+    /// How many bytes of delivered messages ([`DataChannelEvent::Message`])
+    /// the application holds unread: they count against the SCTP receive
+    /// window ([`Association::set_unread`]), which bounds them.
+    pub fn set_unread(&mut self, now: Instant, bytes: usize) {
+        self.sctp.set_unread(now, bytes);
+    }
+
     /// Moves time to `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         self.sctp.handle_timeout(now);

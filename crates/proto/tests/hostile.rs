@@ -1,6 +1,8 @@
 //! Bad networks and bad peers at the core: an unreachable peer fails the
 //! connection within the ICE and consent timeouts; garbage datagrams after
-//! connect are dropped without a panic and the channel keeps working.
+//! connect are dropped without a panic and the channel keeps working; a
+//! peer sending faster than the application reads fills at most the SCTP
+//! receive window.
 //! (The same garbage at a real socket: `crates/realtimer/tests/hostile.rs`.)
 
 mod common;
@@ -111,4 +113,65 @@ fn garbage_datagrams_at_the_core_never_panic() {
         );
     }
     assert!(p.node(a).connected());
+}
+
+/// An application that stops polling events holds at most SCTP's receive
+/// window of messages: the unread bytes close the window the core
+/// advertises, so the sender keeps the rest in its own buffer (where
+/// `bufferedAmount` shows it); once the application reads again, every
+/// message arrives, in order.
+#[test]
+fn unread_channel_messages_are_bounded_by_the_receive_window() {
+    const WINDOW: usize = 4 * 1024 * 1024; // SctpConfig::default().receive_window
+    const SIZE: usize = 16 * 1024;
+    const COUNT: usize = 768; // 12 MiB: three windows
+    let mut p = Pair::new(34, lan());
+    let (a, b) = (p.a, p.b);
+    let (ch, remote) = p.open_channel("c", &DataChannelInit::default());
+    p.node_mut(a).hold_events = true;
+    p.with(b, |rtc, now| {
+        for i in 0..COUNT {
+            let mut data = vec![(i % 251) as u8; SIZE];
+            data[..4].copy_from_slice(&(i as u32).to_be_bytes());
+            rtc.send(now, remote, ChannelData::Binary(data.into()))
+                .unwrap();
+        }
+    });
+    p.run_until(Duration::from_secs(10), |_, _| false);
+    // What a holds, read now.
+    let mut held = Vec::new();
+    while let Some(event) = p.node_mut(a).rtc.poll_event() {
+        if let RtcEvent::ChannelMessage(_, ChannelData::Binary(data)) = event {
+            held.push(data);
+        }
+    }
+    let held_bytes: usize = held.iter().map(|d| d.len()).sum();
+    assert!(
+        held_bytes <= WINDOW + SIZE,
+        "{held_bytes} bytes queued unread, over the {WINDOW}-byte window"
+    );
+    assert!(
+        held_bytes >= WINDOW / 2,
+        "the window was used: {held_bytes}"
+    );
+    let waiting = p.with(b, |rtc, _| rtc.buffered_amount(remote));
+    assert!(
+        waiting >= COUNT * SIZE - held_bytes - WINDOW,
+        "the sender keeps the rest: {waiting}"
+    );
+    // Reading again: the rest arrives, in order after what was held.
+    p.node_mut(a).hold_events = false;
+    assert!(p.run_until(Duration::from_secs(30), |x, _| held.len()
+        + x.messages(ch).len()
+        == COUNT));
+    let order: Vec<u32> = held
+        .iter()
+        .cloned()
+        .chain(p.node(a).messages(ch).into_iter().map(|m| match m {
+            ChannelData::Binary(d) => d,
+            ChannelData::Text(_) => panic!("text"),
+        }))
+        .map(|d| u32::from_be_bytes([d[0], d[1], d[2], d[3]]))
+        .collect();
+    assert_eq!(order, (0..COUNT as u32).collect::<Vec<_>>());
 }

@@ -1009,6 +1009,22 @@ impl Association {
         .min()
     }
 
+    /// Tells the association how many bytes of the messages it delivered
+    /// ([`SctpEvent::Message`]) the application holds unread. They count
+    /// against the receive window it advertises (RFC 9260 §6.2), so a
+    /// peer cannot send faster than the application reads: a reader that
+    /// stops holds at most `receive_window` bytes. When reading reopens
+    /// the window past half, a SACK tells the peer at once.
+    pub fn set_unread(&mut self, now: Instant, bytes: usize) {
+        let Some(receiver) = self.receiver.as_mut() else {
+            return;
+        };
+        if receiver.set_unread(bytes) {
+            self.ack_deadline = Some(now);
+            self.flush(now);
+        }
+    }
+
     /// The next packet for DTLS.
     pub fn poll_transmit(&mut self) -> Option<Bytes> {
         self.transmits.pop_front()

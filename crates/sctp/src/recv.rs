@@ -53,6 +53,10 @@ pub(crate) struct Receiver {
     duplicates: Vec<u32>,
     /// Bytes held in fragments and waiting messages.
     buffered: usize,
+    /// Bytes of delivered messages the application has not read yet
+    /// ([`Receiver::set_unread`]): they still occupy the receive buffer
+    /// that the advertised window describes (RFC 9260 §6.2).
+    unread: usize,
     window: usize,
     max_message_size: usize,
     pub(crate) delivered: VecDeque<Message>,
@@ -85,6 +89,7 @@ impl Receiver {
             streams: HashMap::new(),
             duplicates: Vec::new(),
             buffered: 0,
+            unread: 0,
             window,
             max_message_size,
             delivered: VecDeque::new(),
@@ -96,8 +101,18 @@ impl Receiver {
     /// The receiver window left (RFC 9260 §6.2).
     pub(crate) fn a_rwnd(&self) -> u32 {
         self.window
-            .saturating_sub(self.buffered)
+            .saturating_sub(self.buffered + self.unread)
             .min(u32::MAX as usize) as u32
+    }
+
+    /// Sets how many bytes of delivered messages the application holds
+    /// unread; true if that reopened a window that had closed below half,
+    /// which the peer should hear about at once (a window update).
+    pub(crate) fn set_unread(&mut self, bytes: usize) -> bool {
+        let half = (self.window / 2) as u32;
+        let before = self.a_rwnd();
+        self.unread = bytes;
+        before < half && self.a_rwnd() >= half
     }
 
     pub(crate) fn cumulative_tsn(&self) -> u32 {
@@ -119,8 +134,13 @@ impl Receiver {
         }
         // RFC 9260 §6.2: drop what does not fit, but always take the chunk
         // that moves the cumulative TSN, so a full window cannot deadlock.
+        // Unread messages are the application's to drain, so a window
+        // they fill refuses even that chunk: a peer that ignores the
+        // window cannot grow the application's queue.
         let fills_gap = tsn == self.cumulative_tsn + 1;
-        if !fills_gap && self.buffered + cost(chunk.payload.len()) > self.window {
+        if self.unread >= self.window
+            || (!fills_gap && self.buffered + self.unread + cost(chunk.payload.len()) > self.window)
+        {
             self.ack_now = true;
             return Accepted::Dropped;
         }

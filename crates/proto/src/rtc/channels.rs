@@ -34,6 +34,9 @@ pub(super) struct ChannelTable {
     /// dataChannelsOpened / dataChannelsClosed.
     pub(super) channels_opened: u32,
     pub(super) channels_closed: u32,
+    /// Bytes of `ChannelMessage` events queued and not yet polled: they
+    /// count against SCTP's receive window (see [`Rtc::report_unread`]).
+    pub(super) unread: usize,
 }
 
 impl Rtc {
@@ -213,6 +216,17 @@ impl Rtc {
         }
     }
 
+    /// Tells SCTP how much of what it delivered the caller has not polled
+    /// yet, before it takes more: the receive window it advertises shrinks
+    /// by that much, so a peer can never queue more than the window
+    /// (`SctpConfig::receive_window`) of messages here, however long the
+    /// caller leaves them (RFC 9260 §6.2 flow control, end to end).
+    pub(super) fn report_unread(&mut self, now: Instant) {
+        if let Some(channels) = &mut self.channels {
+            channels.set_unread(now, self.data.unread);
+        }
+    }
+
     pub(super) fn pump_channel_events(&mut self, now: Instant) {
         let _ = now;
         let Some(channels) = &mut self.channels else {
@@ -255,6 +269,7 @@ impl Rtc {
                             slot.counters.messages_received += 1;
                             slot.counters.bytes_received += super::get_stats::payload_len(&data);
                         }
+                        self.data.unread += super::get_stats::payload_len(&data) as usize;
                         self.events.push_back(RtcEvent::ChannelMessage(r, data));
                     }
                 }

@@ -236,6 +236,7 @@ impl Rtc {
                 next_ref: 0,
                 channels_opened: 0,
                 channels_closed: 0,
+                unread: 0,
             },
         }
     }
@@ -517,6 +518,12 @@ impl Rtc {
         let event = self.events.pop_front();
         match &event {
             Some(RtcEvent::Rtp(..)) => self.media.rtp_events -= 1,
+            Some(RtcEvent::ChannelMessage(_, data)) => {
+                self.data.unread = self
+                    .data
+                    .unread
+                    .saturating_sub(get_stats::payload_len(data) as usize);
+            }
             Some(RtcEvent::Feedback(r, _)) => {
                 if let Some(t) = self.media.transceivers.get_mut(r.0 as usize) {
                     t.send.keyframe_pending = false;
@@ -529,6 +536,7 @@ impl Rtc {
 
     /// Collects what ICE, DTLS and the channels did.
     pub(super) fn process(&mut self, now: Instant) {
+        self.report_unread(now);
         while let Some(event) = self.ice.poll_event() {
             match event {
                 IceEvent::LocalCandidate(c) => {

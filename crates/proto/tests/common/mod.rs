@@ -14,6 +14,8 @@ use realtimer_proto::{
 
 pub struct RtcNode {
     pub rtc: Rtc,
+    /// Leave events in the core (an application that stops reading).
+    pub hold_events: bool,
     pub events: Vec<(Instant, RtcEvent)>,
     pub outbox: Vec<Option<IceCandidateInit>>,
     inbox: VecDeque<(Instant, Option<IceCandidateInit>)>,
@@ -26,6 +28,7 @@ impl RtcNode {
         rtc.add_local_address(now, address);
         RtcNode {
             rtc,
+            hold_events: false,
             events: Vec::new(),
             outbox: Vec::new(),
             inbox: VecDeque::new(),
@@ -33,6 +36,9 @@ impl RtcNode {
     }
 
     pub fn collect(&mut self, now: Instant) {
+        if self.hold_events {
+            return;
+        }
         while let Some(e) = self.rtc.poll_event() {
             if let RtcEvent::IceCandidate(c) = &e {
                 self.outbox.push(c.clone());
