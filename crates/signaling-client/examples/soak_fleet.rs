@@ -1,0 +1,238 @@
+//! A fleet of Rust peers for `scripts/soak`: PAIRS pairs in loops, each
+//! round joining a fresh room of `realtimer serve` over `/ws`, connecting
+//! (pair k uses TURN_URLS[k % n] with a relay-only policy when TURN_URLS is
+//! given and k is odd; host candidates otherwise), exchanging reliable
+//! data-channel messages for a random 1 to 4 seconds (every message must
+//! come back from the echoing side, in order), then closing and leaving.
+//!
+//! Every REPORT_S seconds it prints one line of counts,
+//! `fleet rounds=… failures=… messages=…`, and at the end the same with
+//! `fleet done`; each failure is printed as `fleet failure: …`. Exits 1 if
+//! any round failed.
+//!
+//! ```text
+//! SERVER=http://127.0.0.1:8080 PAIRS=4 DURATION_S=60 \
+//!   TURN_URLS='turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp' \
+//!   TURN_USER=u TURN_PASSWORD=p cargo run --example soak_fleet --features peer
+//! ```
+// A load driver owns the clock and reports on stdout.
+#![allow(clippy::disallowed_methods, clippy::print_stdout)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use realtimer::{
+    ChannelData, DataChannelInit, IceTransportPolicy, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent, PeerConnectionState,
+};
+use realtimer_signaling::{Handled, PeerSession, SessionMessage, SignalingClient, SignalingEvent};
+
+#[derive(Default)]
+struct Counts {
+    rounds: AtomicU64,
+    failures: AtomicU64,
+    messages: AtomicU64,
+}
+
+impl Counts {
+    fn line(&self) -> String {
+        format!(
+            "rounds={} failures={} messages={}",
+            self.rounds.load(Ordering::Relaxed),
+            self.failures.load(Ordering::Relaxed),
+            self.messages.load(Ordering::Relaxed)
+        )
+    }
+}
+
+fn env(name: &str, default: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| default.to_owned())
+}
+
+/// One pair's settings.
+#[derive(Clone)]
+struct Setup {
+    ws_url: String,
+    turn: Option<(String, String, String)>,
+}
+
+impl Setup {
+    fn config(&self) -> PeerConnectionConfig {
+        let config = PeerConnectionConfig::default().with_loopback(true);
+        match &self.turn {
+            Some((url, user, password)) => config
+                .with_turn_server(url, user, password)
+                .with_ice_transport_policy(IceTransportPolicy::Relay),
+            None => config,
+        }
+    }
+}
+
+/// Joins `room`, connects with whoever else joins, and runs the data
+/// exchange: the room's creator sends `messages` numbered texts and
+/// expects each back, in order; the other side echoes them.
+async fn peer(setup: Setup, room: String, messages: u64) -> Result<u64, String> {
+    let (signaling, mut events) = SignalingClient::connect(&setup.ws_url, &room)
+        .await
+        .map_err(|e| format!("signaling: {e}"))?;
+    let initiator = events.created();
+    let pc = PeerConnection::new(setup.config())
+        .await
+        .map_err(|e| format!("new: {e}"))?;
+    let mut pc_events = pc.events().ok_or("events taken")?;
+    let session = PeerSession::new(pc.clone());
+    let channel = if initiator {
+        Some(
+            pc.create_data_channel("soak", DataChannelInit::default())
+                .await
+                .map_err(|e| format!("channel: {e}"))?,
+        )
+    } else {
+        None
+    };
+    let result: Result<u64, String> = async {
+        let mut echo_channel = None;
+        // Signaling until connected (and, for the answerer, the channel).
+        loop {
+            tokio::select! {
+                event = events.next() => match event {
+                    Some(SignalingEvent::Ready { .. }) if initiator => {
+                        let offer = session.offer().await.map_err(|e| format!("offer: {e}"))?;
+                        signaling.send(offer.to_value()).await.map_err(|e| e.to_string())?;
+                    }
+                    Some(SignalingEvent::Message { data, .. }) => {
+                        let Some(message) = SessionMessage::from_value(&data) else { continue };
+                        match session.handle(message).await.map_err(|e| format!("apply: {e}"))? {
+                            Handled::Reply(reply) => signaling.send(reply.to_value()).await.map_err(|e| e.to_string())?,
+                            Handled::Applied => {}
+                            Handled::Bye => return Err("bye before connecting".into()),
+                        }
+                    }
+                    Some(SignalingEvent::Error { code, message }) => return Err(format!("refused: {code:?} {message}")),
+                    Some(_) => {}
+                    None => return Err("signaling closed before connecting".into()),
+                },
+                event = pc_events.recv() => match event {
+                    Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
+                        signaling.send(PeerSession::candidate(Some(c)).to_value()).await.map_err(|e| e.to_string())?;
+                    }
+                    Some(PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed)) => {
+                        return Err("connection failed".into());
+                    }
+                    Some(PeerConnectionEvent::DataChannel(dc)) => echo_channel = Some(dc),
+                    Some(_) => {}
+                    None => return Err("connection gone".into()),
+                },
+            }
+            if pc.connection_state() == PeerConnectionState::Connected
+                && (initiator || echo_channel.is_some())
+            {
+                break;
+            }
+        }
+        if let Some(dc) = echo_channel {
+            // Echo until the other side closes.
+            while let Some(data) = dc.recv().await {
+                dc.send(data).await.map_err(|e| format!("echo: {e}"))?;
+            }
+            return Ok(0);
+        }
+        let dc = channel.ok_or("no channel")?;
+        if !dc.wait_open().await {
+            return Err("the channel closed before opening".into());
+        }
+        let mut sent = 0;
+        while sent < messages {
+            dc.send_text(format!("message {sent}")).await.map_err(|e| format!("send: {e}"))?;
+            match dc.recv().await {
+                Some(ChannelData::Text(text)) if text == format!("message {sent}") => sent += 1,
+                other => return Err(format!("expected message {sent}, got {other:?}")),
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        dc.close().await;
+        Ok(sent)
+    }
+    .await;
+    pc.close().await;
+    let _ = signaling.leave().await;
+    result
+}
+
+#[tokio::main]
+async fn main() {
+    let server = env("SERVER", "http://127.0.0.1:8080");
+    let ws_url = format!(
+        "{}/ws",
+        server.trim_end_matches('/').replacen("http", "ws", 1)
+    );
+    let pairs: u64 = env("PAIRS", "4").parse().expect("PAIRS is a number");
+    let duration = Duration::from_secs(env("DURATION_S", "60").parse().expect("DURATION_S"));
+    let report = Duration::from_secs(env("REPORT_S", "5").parse().expect("REPORT_S"));
+    let turn_urls: Vec<String> = env("TURN_URLS", "")
+        .split(',')
+        .filter(|u| !u.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let (user, password) = (env("TURN_USER", "u"), env("TURN_PASSWORD", "p"));
+    let counts = Arc::new(Counts::default());
+    let deadline = Instant::now() + duration;
+    let mut tasks = Vec::new();
+    for pair in 0..pairs {
+        let turn = (pair % 2 == 1 && !turn_urls.is_empty()).then(|| {
+            let url = &turn_urls[(pair as usize / 2) % turn_urls.len()];
+            (url.clone(), user.clone(), password.clone())
+        });
+        let setup = Setup {
+            ws_url: ws_url.clone(),
+            turn,
+        };
+        let counts = counts.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut round = 0u64;
+            while Instant::now() < deadline {
+                round += 1;
+                let room = format!("soak-{pair}-{round}");
+                // 1 to 4 seconds of messages at about 40 per second.
+                let messages = 40 + (pair * 7919 + round * 104_729) % 120;
+                let (a, b) = tokio::join!(peer(setup.clone(), room.clone(), messages), async {
+                    // The second peer joins once the first created the room.
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    peer(setup.clone(), room.clone(), messages).await
+                });
+                match (a, b) {
+                    (Ok(x), Ok(y)) => {
+                        counts.messages.fetch_add(x + y, Ordering::Relaxed);
+                        counts.rounds.fetch_add(1, Ordering::Relaxed);
+                    }
+                    (a, b) => {
+                        counts.failures.fetch_add(1, Ordering::Relaxed);
+                        println!(
+                            "fleet failure: pair {pair} round {round}: {:?} / {:?}",
+                            a.err(),
+                            b.err()
+                        );
+                    }
+                }
+            }
+        }));
+    }
+    let reporter = {
+        let counts = counts.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(report).await;
+                println!("fleet {}", counts.line());
+            }
+        })
+    };
+    for task in tasks {
+        let _ = task.await;
+    }
+    reporter.abort();
+    println!("fleet done {}", counts.line());
+    if counts.failures.load(Ordering::Relaxed) > 0 {
+        std::process::exit(1);
+    }
+}
