@@ -20,7 +20,9 @@ fuzz_target!(|data: &[u8]| {
         PayloadFormat::Opus,
         PayloadFormat::Vp8,
         PayloadFormat::Vp9,
-        PayloadFormat::H264 { packetization_mode: 1 },
+        PayloadFormat::H264 {
+            packetization_mode: 1,
+        },
     ][usize::from(selector % 4)];
     let config = FrameBufferConfig {
         max_packets: 64,
