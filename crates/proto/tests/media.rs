@@ -219,9 +219,12 @@ fn tracks_negotiate_between_two_cores_and_reoffers_keep_m_line_order() {
     assert!(offer.contains("a=group:BUNDLE 0 1 2\r\n"), "{offer}");
 }
 
-/// a sends a video track to b; both connected with SRTP keys.
+/// a sends a video track to b; both connected with SRTP keys; NACKed
+/// packets go again over RTX.
 fn video_call(seed: u64) -> (Pair, realtimer_proto::MediaRef, realtimer_proto::MediaRef) {
-    let mut p = Pair::new(seed, lan());
+    let mut config = RtcConfig::default();
+    config.send_rtx = true;
+    let mut p = Pair::with_config(seed, lan(), config);
     let a = p.a;
     let sender = p.with(a, |rtc, _| {
         rtc.add_track(MediaKind::Video, "s", "cam").unwrap()

@@ -415,6 +415,7 @@ impl Rtc {
     ) {
         match outgoing {
             Outgoing::Retransmission { media, wire } => {
+                let send_rtx = self.config.send_rtx;
                 let Some(t) = self.media.transceivers.get_mut(media.0 as usize) else {
                     return;
                 };
@@ -422,10 +423,14 @@ impl Rtc {
                 // packet's payload type, with the original sequence number
                 // first; a new transport-wide number, so the estimator
                 // counts it.
-                let rtx = t.send.plain_packet(wire).and_then(|p| {
-                    let rtx = t.rtx.iter().find(|r| r.apt == p.payload_type)?;
-                    Some((rtx.payload_type, p.clone()))
-                });
+                let rtx = t
+                    .send
+                    .plain_packet(wire)
+                    .filter(|_| send_rtx)
+                    .and_then(|p| {
+                        let rtx = t.rtx.iter().find(|r| r.apt == p.payload_type)?;
+                        Some((rtx.payload_type, p.clone()))
+                    });
                 if let Some((rtx_pt, p)) = rtx {
                     let mut payload = Vec::with_capacity(p.payload.len() + 2);
                     payload.extend_from_slice(&wire.to_be_bytes());
