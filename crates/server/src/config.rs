@@ -204,6 +204,18 @@ pub struct SignalingArgs {
         arg(long = "room-idle-timeout", env = "REALTIMER_ROOM_IDLE_TIMEOUT")
     )]
     pub room_idle_timeout: Option<u64>,
+
+    /// UDP address of the selective forwarding unit (group calls, WHIP,
+    /// WHEP); repeat for more [every IPv4 interface, any port].
+    #[cfg_attr(feature = "clap", arg(long = "sfu-udp", env = "REALTIMER_SFU_UDP"))]
+    pub sfu_udp: Vec<SocketAddr>,
+
+    /// Bearer token WHIP and WHEP requests must carry [none: open].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "whip-token", env = "REALTIMER_WHIP_TOKEN")
+    )]
+    pub whip_token: Option<String>,
 }
 
 impl SignalingArgs {
@@ -266,11 +278,21 @@ impl SignalingArgs {
             (None, None) => None,
             _ => return Err(ConfigError::TlsHalf),
         };
+        let sfu = crate::sfu::SfuSettings {
+            udp: if self.sfu_udp.is_empty() {
+                crate::sfu::interface_addresses()
+            } else {
+                self.sfu_udp.clone()
+            },
+            token: self.whip_token.clone(),
+            ..crate::sfu::SfuSettings::default()
+        };
         Ok(ServerConfig {
             rooms,
             web_dir: web_dir.or_else(|| file.http.web_dir.clone()),
             cluster,
             tls,
+            sfu: Some(sfu),
         })
     }
 }

@@ -19,6 +19,7 @@ pub mod config;
 pub mod hub;
 pub mod latency;
 pub mod rooms;
+pub mod sfu;
 pub mod socketio;
 pub mod web;
 pub mod ws;
@@ -48,6 +49,9 @@ pub struct ServerConfig {
     pub cluster: Option<ClusterConfig>,
     /// Serve HTTPS and WSS instead of HTTP and WS.
     pub tls: Option<TlsConfig>,
+    /// Run the selective forwarding unit (group calls on `/ws`, WHIP and
+    /// WHEP) with these settings.
+    pub sfu: Option<sfu::SfuSettings>,
 }
 
 /// A certificate and key for HTTPS (browsers need a secure context for the
@@ -102,6 +106,9 @@ pub enum ServerError {
     /// The TLS certificate or key could not be used.
     #[error("TLS: {0}")]
     Tls(String),
+    /// The forwarding unit could not start.
+    #[error(transparent)]
+    Sfu(#[from] sfu::SfuStartError),
 }
 
 /// The fronts take the time of each request from the wall clock; the rooms
@@ -143,6 +150,7 @@ pub struct Prepared {
     app: Router,
     tls: Option<rustls::ServerConfig>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
+    sfu: Option<sfu::SfuService>,
 }
 
 /// Loads the TLS files and joins the cluster (if configured).
@@ -167,12 +175,22 @@ pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepar
         hub.clone(),
         Duration::from_secs(5),
     )));
+    let mut app = app(hub.clone(), config.web_dir);
+    let sfu = match config.sfu {
+        Some(settings) => {
+            let service = sfu::SfuService::start(settings).await?;
+            app = app.merge(sfu::whip::routes(service.clone()));
+            Some(service)
+        }
+        None => None,
+    };
     Ok(Prepared {
         listener,
-        hub: hub.clone(),
-        app: app(hub, config.web_dir),
+        hub,
+        app,
         tls,
         tasks,
+        sfu,
     })
 }
 
@@ -185,6 +203,11 @@ impl Prepared {
     /// The rooms, e.g. for their counts ([`web::rooms_prometheus`]).
     pub fn hub(&self) -> &Hub {
         &self.hub
+    }
+
+    /// The forwarding unit, when it runs.
+    pub fn sfu(&self) -> Option<&sfu::SfuService> {
+        self.sfu.as_ref()
     }
 
     /// Adds the embedding program's routes (e.g. `/metrics`), which take
@@ -202,6 +225,7 @@ impl Prepared {
             app,
             tls,
             tasks,
+            sfu: _,
         } = self;
         // Signaling is small messages that must go now: no Nagle delay
         // (else a message written while an earlier one is unacknowledged

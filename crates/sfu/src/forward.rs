@@ -82,6 +82,7 @@ impl Sfu {
             .iter()
             .copied()
             .filter(|o| *o != id)
+            .filter(|o| self.participants.get(o).is_some_and(|p| p.subscribes))
             .collect();
         for other in others {
             self.subscribe(now, other, track);
@@ -90,7 +91,7 @@ impl Sfu {
 
     /// Every track of the participant's room it does not receive yet.
     pub(crate) fn subscribe_to_room(&mut self, now: Instant, id: ParticipantId) {
-        let Some(p) = self.participants.get(&id) else {
+        let Some(p) = self.participants.get(&id).filter(|p| p.subscribes) else {
             return;
         };
         let tracks: Vec<TrackId> = self

@@ -18,6 +18,8 @@ pub(crate) struct Participant {
     pub(crate) published: Vec<Published>,
     /// The other participants' tracks we send it, by our transceiver.
     pub(crate) subscriptions: Vec<(TrackId, MediaRef)>,
+    /// It receives the others' tracks.
+    pub(crate) subscribes: bool,
     /// The first data channel it opened: room messages go there.
     pub(crate) room_channel: Option<ChannelRef>,
     /// What it sends us, all tracks together (the publisher limit).
@@ -68,6 +70,7 @@ impl Participant {
             room,
             published: Vec::new(),
             subscriptions: Vec::new(),
+            subscribes: true,
             room_channel: None,
             meter: BitrateMeter::default(),
             over_limit: false,

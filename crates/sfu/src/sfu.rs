@@ -90,6 +90,18 @@ impl Sfu {
     /// room's tracks come in the answer where its offer has room for them
     /// and by a server offer ([`SfuEvent::Offer`]) otherwise.
     pub fn join(&mut self, now: Instant, room: &str) -> Result<ParticipantId, SfuError> {
+        self.join_with(now, room, true)
+    }
+
+    /// [`Sfu::join`] for a participant that receives the others' tracks
+    /// only if `subscribe` (a WHIP publisher does not: it could not take
+    /// our offers).
+    pub fn join_with(
+        &mut self,
+        now: Instant,
+        room: &str,
+        subscribe: bool,
+    ) -> Result<ParticipantId, SfuError> {
         let limit = self.config.limits.participants_per_room;
         if self.room(room).len() >= limit {
             return Err(LimitError::RoomFull {
@@ -110,8 +122,9 @@ impl Sfu {
             rtc.add_local_address(now, *address);
         }
         self.by_ufrag.insert(rtc.local_ufrag().to_owned(), id);
-        self.participants
-            .insert(id, Participant::new(rtc, room.to_owned()));
+        let mut participant = Participant::new(rtc, room.to_owned());
+        participant.subscribes = subscribe;
+        self.participants.insert(id, participant);
         self.rooms.entry(room.to_owned()).or_default().push(id);
         debug!(%id, room, "joined");
         Ok(id)

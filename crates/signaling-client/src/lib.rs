@@ -12,6 +12,8 @@
 //!   [`PeerSession`], which drives a `realtimer::PeerConnection` from them.
 //! - [`client`] (feature `client`, on by default): [`SignalingClient`],
 //!   an async client for `/ws` over `ws://` and `wss://` (rustls).
+//! - [`whip`] (feature `client`): [`whip::WhipClient`], the client half
+//!   of WHIP (RFC 9725) and WHEP over `http://`.
 //!
 //! ```no_run
 //! # async fn run() -> Result<(), realtimer_signaling::ClientError> {
@@ -43,6 +45,8 @@ pub mod codelab;
 #[cfg(feature = "peer")]
 mod peer;
 pub mod session;
+#[cfg(feature = "client")]
+pub mod whip;
 pub mod ws;
 
 #[cfg(feature = "client")]

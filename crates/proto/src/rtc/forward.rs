@@ -13,11 +13,13 @@ impl Rtc {
     /// addTransceiver(track, {direction: "sendonly"}) (W3C webrtc-pc
     /// §5.1): sends a track of `kind` in stream `stream_id` on a
     /// transceiver of our own. Unlike [`Rtc::add_track`] it never takes a
-    /// transceiver the peer's offer made (a forwarding server must not
-    /// answer the peer's camera with someone else's); it reuses one
-    /// whose track [`Rtc::remove_track`] took off (inactive, no track),
-    /// keeping the `m=` section in place (RFC 8829 §5.2.2), else adds
-    /// one. Needs negotiation.
+    /// transceiver the peer offered to send only on (a forwarding server
+    /// cannot answer the peer's camera with someone else's): it reuses one
+    /// without a track that the peer's offer wants to receive on (so a
+    /// viewer's offer is answered with the track, RFC 3264 §6.1), or one
+    /// whose track [`Rtc::remove_track`] took off (inactive), keeping the
+    /// `m=` section in place (RFC 8829 §5.2.2), else adds a `sendonly`
+    /// one, which needs negotiation.
     pub fn add_send_track(
         &mut self,
         kind: MediaKind,
@@ -29,15 +31,15 @@ impl Rtc {
         let reusable = self.media.transceivers.iter().position(|t| {
             t.kind == kind
                 && t.sender.is_none()
-                && t.direction == Direction::Inactive
-                && t.mid.is_some()
+                && ((t.direction == Direction::Inactive && t.mid.is_some())
+                    || t.offered_direction.is_some_and(sdp_media::receives))
         });
         let r = match reusable {
             Some(i) => MediaRef(i as u32),
             None => self.new_transceiver(kind, Direction::SendOnly),
         };
         let t = &mut self.media.transceivers[r.0 as usize];
-        t.direction = Direction::SendOnly;
+        t.direction = sdp_media::direction(true, sdp_media::receives(t.direction));
         t.send = SendStream::new(sender.ssrc);
         t.sender = Some(sender);
         self.update_negotiation_needed();
