@@ -44,6 +44,11 @@ pub(crate) struct ServeArgs {
     #[arg(long = "stun-port", env = "REALTIMER_STUN_PORT")]
     stun_port: Option<u16>,
 
+    /// Print the settings in force (flags and environment over --config
+    /// over the defaults) as a realtimer.toml, and exit without serving.
+    #[arg(long = "print-config")]
+    print_config: bool,
+
     #[command(flatten)]
     turn: Box<TurnArgs>,
 
@@ -212,6 +217,10 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
         args.stun_listen = file.stun.listen.clone().unwrap_or_else(default_stun_listen);
     }
     args.stun_port = args.stun_port.or(file.stun.port);
+    if args.print_config {
+        print!("{}", config_text(listen, &http_config, &args));
+        return Ok(());
+    }
     let defaults = args.stun_listen == default_stun_listen();
     let mut addresses = args.stun_listen.clone();
     if let Some(port) = args.stun_port {
@@ -379,4 +388,114 @@ fn default_stun_listen() -> Vec<SocketAddr> {
         .iter()
         .filter_map(|a| a.parse().ok())
         .collect()
+}
+
+/// A TOML string (basic string escapes).
+fn quoted(text: &str) -> String {
+    let mut out = String::from("\"");
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if c.is_control() => out.push_str(&format!("\\u{:04X}", u32::from(c))),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The settings in force as a `--config` file (docs/config.md): the file's
+/// sections with every value, then the TURN settings, which are flags only,
+/// as comments.
+fn config_text(
+    listen: SocketAddr,
+    http: &realtimer_server::ServerConfig,
+    args: &ServeArgs,
+) -> String {
+    let path = |p: &std::path::Path| quoted(&p.display().to_string());
+    let mut out = String::from(
+        "# realtimer serve: the settings in force (flags and REALTIMER_* over\n\
+         # --config over the defaults). Use with `realtimer serve --config FILE`.\n\n[http]\n",
+    );
+    out += &format!("listen = {}\n", quoted(&listen.to_string()));
+    match &http.web_dir {
+        Some(dir) => out += &format!("web_dir = {}\n", path(dir)),
+        None => out += "# web_dir: none, the web app built into the binary\n",
+    }
+    match &http.tls {
+        Some(tls) => {
+            out += &format!(
+                "tls_cert = {}\ntls_key = {}\n",
+                path(&tls.cert),
+                path(&tls.key)
+            )
+        }
+        None => out += "# tls_cert, tls_key: none, plain HTTP\n",
+    }
+    let r = &http.rooms;
+    out += &format!(
+        "\n[rooms]\ncapacity = {}\nmax_rooms = {}\nmax_clients = {}\nmax_room_name = {}\n\
+         max_message_bytes = {}\nrate_burst = {}\nrate_per_second = {}\nidle_timeout_secs = {}\n",
+        r.capacity,
+        r.max_rooms,
+        r.max_clients,
+        r.max_room_name,
+        r.max_message_bytes,
+        r.rate_burst,
+        r.rate_per_second,
+        r.room_idle_timeout.as_secs()
+    );
+    out += "\n[redis]\n";
+    match &http.cluster {
+        Some(c) => {
+            out += &format!(
+                "url = {}\nprefix = {}\nnode_ttl_ms = {}\n",
+                quoted(&c.url),
+                quoted(&c.prefix),
+                c.node_ttl.as_millis()
+            );
+        }
+        None => out += "# url: none, rooms live in this process only\n",
+    }
+    let listen: Vec<String> = args
+        .stun_listen
+        .iter()
+        .map(|a| quoted(&a.to_string()))
+        .collect();
+    out += &format!("\n[stun]\nlisten = [{}]\n", listen.join(", "));
+    match args.stun_port {
+        Some(port) => out += &format!("port = {port}\n"),
+        None => out += "# port: each listen address's own\n",
+    }
+    let t = &args.turn;
+    out += &format!(
+        "\n# TURN (flags and REALTIMER_* variables only):\n\
+         # --turn-realm {}\n# --turn-users: {} given\n# --turn-secret: {}\n\
+         # --turn-credential-ttl {}\n# --turn-host {}\n# --relay-ip {:?}\n# --relay-ports {}\n\
+         # --relay-allow {:?}\n# --relay-deny {:?}\n# --turn-total-quota {}\n# --turn-user-quota {}\n\
+         # --turn-ip-quota {}\n# --turn-bandwidth {}\n# --turn-tcp-relay-connections {}\n\
+         # --turn-tcp {}\n# --turn-tls-port {}\n# --turn-max-connections {}\n\
+         # --turn-connections-per-ip {}\n# --turn-idle-timeout {}\n",
+        t.turn_realm,
+        t.turn_users.len(),
+        if t.turn_secret.is_some() { "given" } else { "none (a random one per run)" },
+        t.credential_ttl,
+        t.turn_host.as_deref().unwrap_or("(the page's host)"),
+        t.relay_ip,
+        t.relay_ports,
+        t.relay_allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        t.relay_deny.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        t.total_quota,
+        t.user_quota,
+        t.ip_quota,
+        t.bandwidth,
+        t.tcp_relay_connections,
+        t.tcp,
+        t.tls_port,
+        t.max_connections,
+        t.connections_per_ip,
+        t.idle_timeout
+    );
+    out
 }

@@ -122,3 +122,38 @@ fn serve_speaks_the_codelab_socket_io_protocol() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains(" passed, 0 failed"));
 }
+
+/// `serve --print-config` prints the settings in force as a config file
+/// that `--config` reads back to the same settings, flags included; the
+/// commented example docs/realtimer.toml is such a file, with the defaults.
+#[test]
+fn print_config_round_trips_and_the_example_parses() {
+    let print = |args: &[&str]| {
+        let output = Command::new(REALTIMER)
+            .args(["serve", "--print-config"])
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let printed = print(&["--room-capacity", "3", "--stun-listen", "127.0.0.1:3478"]);
+    assert!(printed.contains("\ncapacity = 3\n"), "{printed}");
+    assert!(
+        printed.contains("listen = [\"127.0.0.1:3478\"]"),
+        "{printed}"
+    );
+    let file = std::env::temp_dir().join(format!(
+        "realtimer-print-config-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(&file, &printed).unwrap();
+    assert_eq!(print(&["--config", file.to_str().unwrap()]), printed);
+    let _ = std::fs::remove_file(&file);
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/realtimer.toml");
+    assert_eq!(print(&["--config", example.to_str().unwrap()]), print(&[]));
+}
