@@ -6,19 +6,18 @@
 //! reused across connections, as `RTCCertificate` is in browsers.
 
 use std::fmt;
-use std::str::FromStr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openssl::asn1::Asn1Time;
 use openssl::bn::{BigNum, MsbOption};
 use openssl::ec::{EcGroup, EcKey};
-use openssl::hash::{hash, MessageDigest};
+use openssl::hash::MessageDigest;
 use openssl::nid::Nid;
 use openssl::pkey::{PKey, Private};
 use openssl::ssl::SslContext;
 use openssl::x509::{X509Name, X509};
-use realtimer_sdp::HashFunction;
+use realtimer_sdp::{Fingerprint, HashFunction};
 
 use crate::{DtlsError, SrtpProfile};
 
@@ -101,7 +100,7 @@ impl Certificate {
             ));
         }
         let der = cert.to_der().map_err(cert_err)?;
-        let fingerprint = Fingerprint::of_der(HashFunction::Sha256, &der)?;
+        let fingerprint = fingerprint_of_der(HashFunction::Sha256, &der)?;
         Ok(Self {
             cert,
             key,
@@ -209,95 +208,31 @@ fn message_digest(algorithm: &HashFunction) -> Option<MessageDigest> {
     }
 }
 
-/// A certificate fingerprint: the hash of the DER certificate (RFC 8122 §5).
-///
-/// `Display` writes the `a=fingerprint` attribute value,
-/// `sha-256 AB:CD:…` (upper-case hex, RFC 8122 `UHEX`), the same text as
-/// `realtimer_sdp::Fingerprint`; [`Fingerprint::hex`] writes only the
-/// `AB:CD:…` part. [`FromStr`] parses the attribute value.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Fingerprint {
-    /// The hash function, as `a=fingerprint` names it.
-    pub algorithm: HashFunction,
-    /// The digest.
-    pub bytes: Vec<u8>,
+/// The fingerprint of a DER-encoded certificate: its hash by `hash`
+/// (RFC 8122 §5).
+pub fn fingerprint_of_der(hash: HashFunction, der: &[u8]) -> Result<Fingerprint, DtlsError> {
+    let digest =
+        message_digest(&hash).ok_or_else(|| DtlsError::UnsupportedHash(hash.to_string()))?;
+    let digest = openssl::hash::hash(digest, der).map_err(|e| DtlsError::Ssl(e.to_string()))?;
+    Ok(Fingerprint {
+        hash,
+        value: digest.to_vec(),
+    })
 }
 
-impl Fingerprint {
-    /// The fingerprint of a DER-encoded certificate.
-    pub fn of_der(algorithm: HashFunction, der: &[u8]) -> Result<Self, DtlsError> {
-        let digest = message_digest(&algorithm)
-            .ok_or_else(|| DtlsError::UnsupportedHash(algorithm.to_string()))?;
-        let digest = hash(digest, der).map_err(|e| DtlsError::Ssl(e.to_string()))?;
-        Ok(Self {
-            algorithm,
-            bytes: digest.to_vec(),
-        })
+/// Checks that a peer's fingerprint can authenticate it: a hash function we
+/// compute (RFC 8122 §5 forbids MD5 and MD2) and a digest of that
+/// function's length.
+pub fn check_fingerprint(fingerprint: &Fingerprint) -> Result<(), DtlsError> {
+    let expected_len = message_digest(&fingerprint.hash)
+        .and(fingerprint.hash.digest_len())
+        .ok_or_else(|| DtlsError::UnsupportedHash(fingerprint.hash.to_string()))?;
+    if fingerprint.value.len() != expected_len {
+        return Err(DtlsError::MalformedFingerprint(
+            "digest length does not match the hash function",
+        ));
     }
-
-    /// The digest as colon-separated upper-case hex pairs, `AB:CD:…`.
-    pub fn hex(&self) -> String {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
-        let mut s = String::with_capacity(self.bytes.len() * 3);
-        for (i, b) in self.bytes.iter().enumerate() {
-            if i > 0 {
-                s.push(':');
-            }
-            s.push(char::from(HEX[usize::from(b >> 4)]));
-            s.push(char::from(HEX[usize::from(b & 15)]));
-        }
-        s
-    }
-}
-
-impl fmt::Display for Fingerprint {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.algorithm, self.hex())
-    }
-}
-
-impl FromStr for Fingerprint {
-    type Err = DtlsError;
-
-    /// Parses `sha-256 AB:CD:…` (hex in either case); the digest length must
-    /// match the hash function.
-    fn from_str(s: &str) -> Result<Self, DtlsError> {
-        let (name, hex) = s
-            .trim()
-            .split_once(' ')
-            .ok_or(DtlsError::MalformedFingerprint("expected `<hash> <hex>`"))?;
-        // RFC 8122 §5 registers the names in lower case; upper case is
-        // accepted too, as some endpoints send `SHA-256`.
-        let algorithm = HashFunction::from_name(&name.to_ascii_lowercase());
-        let digest_len = message_digest(&algorithm)
-            .and(algorithm.digest_len())
-            .ok_or_else(|| DtlsError::UnsupportedHash(name.to_owned()))?;
-        let mut bytes = Vec::with_capacity(digest_len);
-        for pair in hex.trim().split(':') {
-            let byte = match pair.as_bytes() {
-                [h, l] => hex_val(*h).zip(hex_val(*l)).map(|(h, l)| h << 4 | l),
-                _ => None,
-            };
-            bytes.push(byte.ok_or(DtlsError::MalformedFingerprint(
-                "expected colon-separated hex pairs",
-            ))?);
-        }
-        if bytes.len() != digest_len {
-            return Err(DtlsError::MalformedFingerprint(
-                "digest length does not match the hash function",
-            ));
-        }
-        Ok(Self { algorithm, bytes })
-    }
-}
-
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        _ => None,
-    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -329,8 +264,8 @@ mod tests {
         let now = UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         let cert = Certificate::generate(now).unwrap();
         let fp = cert.fingerprint();
-        assert_eq!(fp.algorithm, HashFunction::Sha256);
-        assert_eq!(fp.bytes.len(), 32);
+        assert_eq!(fp.hash, HashFunction::Sha256);
+        assert_eq!(fp.value.len(), 32);
         let text = fp.to_string();
         assert!(text.starts_with("sha-256 "));
         assert_eq!(text.len(), "sha-256 ".len() + 32 * 3 - 1);
@@ -367,18 +302,20 @@ mod tests {
     }
 
     #[test]
-    fn malformed_fingerprints_are_rejected() {
+    fn fingerprints_that_cannot_authenticate_are_rejected() {
         for bad in [
-            "",
-            "sha-256",
-            "sha-256 AB:C",
             "sha-256 AB:CD",
             "md5 AB",
-            "sha-1 GG",
+            "md5 00:01:02:03:04:05:06:07:08:09:0A:0B:0C:0D:0E:0F",
         ] {
+            let parsed: Fingerprint = bad.parse().unwrap();
+            assert!(check_fingerprint(&parsed).is_err(), "{bad}");
+        }
+        for bad in ["", "sha-256", "sha-256 AB:C", "sha-1 GG"] {
             assert!(bad.parse::<Fingerprint>().is_err(), "{bad}");
         }
-        let sha1 = format!("sha-1 {}", ["0a"; 20].join(":"));
-        assert_eq!(sha1.parse::<Fingerprint>().unwrap().bytes, vec![10; 20]);
+        let sha1: Fingerprint = format!("sha-1 {}", ["0a"; 20].join(":")).parse().unwrap();
+        assert_eq!(check_fingerprint(&sha1), Ok(()));
+        assert_eq!(sha1.value, vec![10; 20]);
     }
 }

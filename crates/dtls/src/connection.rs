@@ -276,6 +276,7 @@ impl Dtls {
         remote_fingerprint: Fingerprint,
         now: Instant,
     ) -> Result<Self, DtlsError> {
+        crate::check_fingerprint(&remote_fingerprint)?;
         let mtu = u32::try_from(config.mtu).map_err(|_| DtlsError::Config("MTU too large"))?;
         let ssl_err = |e: openssl::error::ErrorStack| DtlsError::Ssl(e.to_string());
 
@@ -305,7 +306,7 @@ impl Dtls {
                 let Some(der) = ctx.current_cert().and_then(|c| c.to_der().ok()) else {
                     return false;
                 };
-                match Fingerprint::of_der(expected.algorithm.clone(), &der) {
+                match crate::fingerprint_of_der(expected.hash.clone(), &der) {
                     Ok(actual) if actual == expected => true,
                     Ok(actual) => {
                         let _ = seen.set(actual);
@@ -764,7 +765,7 @@ impl Dtls {
         let ssl = self.ssl()?;
         let cert = ssl.peer_certificate().ok_or(DtlsError::NoPeerCertificate)?;
         let der = cert.to_der().map_err(|e| DtlsError::Ssl(e.to_string()))?;
-        let actual = Fingerprint::of_der(self.remote_fingerprint.algorithm.clone(), &der)?;
+        let actual = crate::fingerprint_of_der(self.remote_fingerprint.hash.clone(), &der)?;
         if actual != self.remote_fingerprint {
             return Err(DtlsError::FingerprintMismatch {
                 expected: self.remote_fingerprint.clone(),

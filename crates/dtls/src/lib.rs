@@ -51,10 +51,14 @@ mod pipe;
 mod protection;
 mod record;
 
-pub use certificate::{Certificate, Fingerprint};
+pub use certificate::{check_fingerprint, fingerprint_of_der, Certificate};
 pub use config::{DtlsConfig, Role, SrtpProfile};
 pub use connection::{Dtls, DtlsEvent, DtlsState, SrtpKeyingMaterial, MAX_APPLICATION_DATA};
 pub use error::{alert_name, DtlsError};
+/// A certificate fingerprint (RFC 8122 §5): one definition, the SDP
+/// crate's; [`fingerprint_of_der`] computes one, [`check_fingerprint`]
+/// says whether a peer's can authenticate it.
+pub use realtimer_sdp::Fingerprint;
 /// The hash functions of `a=fingerprint` (RFC 8122 §5): one definition,
 /// the SDP crate's.
 pub use realtimer_sdp::HashFunction;

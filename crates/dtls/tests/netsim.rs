@@ -12,9 +12,7 @@ use openssl::pkey::PKey;
 use openssl::rsa::Rsa;
 use openssl::x509::extension::SubjectAlternativeName;
 use openssl::x509::{X509Name, X509};
-use realtimer_dtls::{
-    Certificate, DtlsConfig, DtlsError, DtlsEvent, DtlsState, Fingerprint, SrtpProfile,
-};
+use realtimer_dtls::{Certificate, DtlsConfig, DtlsError, DtlsEvent, DtlsState, SrtpProfile};
 use realtimer_netsim::{seed_from_env_or, LinkConfig, Loss};
 
 #[test]
@@ -168,8 +166,9 @@ fn a_fingerprint_mismatch_fails_with_the_typed_error() {
     // The right certificate under another hash function is accepted.
     let mut config = PairConfig::new(6);
     let der = config.server.certificate.to_der().unwrap();
-    config.client_expects =
-        Some(Fingerprint::of_der(realtimer_dtls::HashFunction::Sha512, &der).unwrap());
+    config.client_expects = Some(
+        realtimer_dtls::fingerprint_of_der(realtimer_dtls::HashFunction::Sha512, &der).unwrap(),
+    );
     let mut pair = Pair::new(config);
     assert!(pair.run_handshake(Duration::from_secs(5)));
 }

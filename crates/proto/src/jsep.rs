@@ -276,16 +276,12 @@ pub(crate) fn parse_remote(text: &str) -> Result<(Sdp, RemoteTransport), RtcErro
         _ => None,
     })
     .ok_or_else(|| missing("a=ice-pwd"))?;
-    let fingerprint_text = session_or_media(&desc, m, |a| match a {
-        Attribute::Fingerprint(f) => {
-            let mut s = String::new();
-            f.write_value(&mut s).ok().map(|_| s)
-        }
+    let fingerprint = session_or_media(&desc, m, |a| match a {
+        Attribute::Fingerprint(f) => Some(f.clone()),
         _ => None,
     })
     .ok_or_else(|| missing("a=fingerprint"))?;
-    let fingerprint: realtimer_dtls::Fingerprint = fingerprint_text
-        .parse()
+    realtimer_dtls::check_fingerprint(&fingerprint)
         .map_err(|error| SdpError::Fingerprint { line, error })?;
     let setup = session_or_media(&desc, m, |a| match a {
         Attribute::Setup(s) => Some(*s),
@@ -381,10 +377,7 @@ fn transport_attributes(local: &LocalTransport, mid: &str, setup: Setup) -> [Att
         Attribute::IceUfrag(local.ufrag.clone()),
         Attribute::IcePwd(local.pwd.clone()),
         Attribute::IceOptions(vec!["trickle".to_owned()]),
-        Attribute::Fingerprint(realtimer_sdp::Fingerprint {
-            hash: local.fingerprint.algorithm.clone(),
-            value: local.fingerprint.bytes.clone(),
-        }),
+        Attribute::Fingerprint(local.fingerprint.clone()),
         Attribute::Setup(setup),
         Attribute::Mid(mid.to_owned()),
     ]

@@ -1,6 +1,7 @@
 //! DTLS attributes: `a=fingerprint` (RFC 8122 §5) and `a=setup` (RFC 4145 §4).
 
 use std::fmt;
+use std::str::FromStr;
 
 use crate::util::split_first;
 
@@ -8,7 +9,18 @@ use crate::util::split_first;
 /// certificate the peer will present in the DTLS handshake.
 ///
 /// Hex digits are accepted in either case and written in upper case, as
-/// RFC 8122 §5 (`UHEX`) requires.
+/// RFC 8122 §5 (`UHEX`) requires; the hash function's name is accepted in
+/// either case too (some endpoints write `SHA-256`). The one fingerprint
+/// type of the stack: the DTLS crate computes and checks these.
+///
+/// ```
+/// use realtimer_sdp::{Fingerprint, HashFunction};
+///
+/// let f: Fingerprint = "SHA-1 0a:0B:0c:0d:0e:0f:10:11:12:13:14:15:16:17:18:19:1a:1b:1c:1d".parse()?;
+/// assert_eq!(f.hash, HashFunction::Sha1);
+/// assert_eq!(f.to_string(), "sha-1 0A:0B:0C:0D:0E:0F:10:11:12:13:14:15:16:17:18:19:1A:1B:1C:1D");
+/// # Ok::<(), realtimer_sdp::InvalidFingerprint>(())
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Fingerprint {
     /// The hash function.
@@ -112,9 +124,52 @@ impl Fingerprint {
             }
         }
         Ok(Self {
-            hash: HashFunction::from_name(hash),
+            hash: match HashFunction::from_name(&hash.to_ascii_lowercase()) {
+                // An unknown name is kept as written.
+                HashFunction::Other(_) => HashFunction::Other(hash.to_owned()),
+                known => known,
+            },
             value,
         })
+    }
+
+    /// The digest as colon-separated upper-case hex pairs, `AB:CD:…`
+    /// (the attribute value without the hash function's name).
+    pub fn hex(&self) -> String {
+        let mut s = String::with_capacity(self.value.len() * 3);
+        // Writing to a String cannot fail.
+        let _ = self.write_hex(&mut s);
+        s
+    }
+
+    fn write_hex<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
+        const HEX: &[u8; 16] = b"0123456789ABCDEF";
+        for (i, b) in self.value.iter().enumerate() {
+            if i > 0 {
+                w.write_char(':')?;
+            }
+            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
+            w.write_char(char::from(HEX[usize::from(b & 15)]))?;
+        }
+        Ok(())
+    }
+}
+
+/// A fingerprint's text is not `<hash-func> AB:CD:…` (RFC 8122 §5).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid fingerprint: expected {expected}")]
+pub struct InvalidFingerprint {
+    /// What the text lacked.
+    pub expected: &'static str,
+}
+
+impl FromStr for Fingerprint {
+    type Err = InvalidFingerprint;
+
+    /// Parses the attribute value, `sha-256 AB:CD:…`. Whether the digest's
+    /// length fits the hash function is the DTLS crate's check.
+    fn from_str(s: &str) -> Result<Self, InvalidFingerprint> {
+        Self::parse_value(s.trim()).map_err(|expected| InvalidFingerprint { expected })
     }
 }
 
@@ -127,16 +182,11 @@ impl fmt::Display for Fingerprint {
 impl Fingerprint {
     /// Writes the attribute value (what follows the colon) into `w`.
     pub fn write_value<W: fmt::Write + ?Sized>(&self, w: &mut W) -> fmt::Result {
-        const HEX: &[u8; 16] = b"0123456789ABCDEF";
         w.write_str(self.hash.as_str())?;
-        let mut sep = ' ';
-        for b in &self.value {
-            w.write_char(sep)?;
-            w.write_char(char::from(HEX[usize::from(b >> 4)]))?;
-            w.write_char(char::from(HEX[usize::from(b & 15)]))?;
-            sep = ':';
+        if !self.value.is_empty() {
+            w.write_char(' ')?;
         }
-        Ok(())
+        self.write_hex(w)
     }
 }
 

@@ -41,7 +41,7 @@ mod util;
 
 pub use attribute::{Attribute, Direction, KNOWN_ATTRIBUTES};
 pub use candidate::{Candidate, CandidateProtocol, CandidateType, TcpType, MAX_CANDIDATE_LEN};
-pub use dtls::{Fingerprint, HashFunction, Setup};
+pub use dtls::{Fingerprint, HashFunction, InvalidFingerprint, Setup};
 pub use error::{ParseError, ParseErrorKind};
 pub use media::{MediaDescription, MediaType};
 pub use parse::Limits;
