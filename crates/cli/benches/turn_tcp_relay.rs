@@ -10,21 +10,18 @@
 //! skipped when `turnserver` is not installed).
 #![allow(clippy::print_stdout)]
 
-#[path = "../tests/turn_interop/client.rs"]
-mod client;
-
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::Command;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use client::{connection_id, StreamClient};
 use realtimer_stun::attributes::XorPeerAddress;
 use realtimer_stun::Method;
 use realtimer_test_support::coturn::Coturn;
 use realtimer_test_support::ports::free_udp_and_tcp_port;
 use realtimer_test_support::process::{spawn, Running};
+use realtimer_test_support::turn_client::{connection_id, StreamClient, User};
 
 const REALM: &str = "realtimer.test";
 /// Bytes per run.
@@ -142,13 +139,19 @@ impl Turn {
     /// A data connection piped to `peer` through a TCP allocation (and the
     /// control connection, which must stay open).
     fn pipe_to(&self, peer: SocketAddr) -> (StreamClient, StreamClient) {
-        let mut control = StreamClient::connect(self.port);
-        control.allocate_tcp();
-        let response = control.request_ok(Method::CONNECT, &|enc| {
-            enc.add(&XorPeerAddress(peer)).unwrap();
-        });
-        let mut data = control.data_connection(self.port);
-        data.bind(connection_id(&response));
+        let alice = User {
+            name: "alice",
+            password: "secret",
+        };
+        let mut control = StreamClient::connect(self.port, alice).unwrap();
+        control.allocate_tcp().unwrap();
+        let response = control
+            .request_ok(Method::CONNECT, &|enc| {
+                enc.add(&XorPeerAddress(peer)).map(|_| ())
+            })
+            .unwrap();
+        let mut data = control.data_connection(self.port).unwrap();
+        data.bind(connection_id(&response).unwrap()).unwrap();
         (control, data)
     }
 

@@ -3,15 +3,13 @@
 //! security cases over real loopback sockets with a small client built on
 //! `realtimer-stun`.
 
-#[path = "turn_interop/client.rs"]
-mod client;
 #[path = "turn_interop/tcp.rs"]
 mod tcp;
 
-use client::signed_exchange;
 use realtimer_test_support::certificate::TestCertificate;
 use realtimer_test_support::ports::free_udp_port;
 use realtimer_test_support::process::{spawn, Running};
+use realtimer_test_support::turn_client::{Credentials, User};
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
@@ -23,7 +21,7 @@ use realtimer_signaling::{SignalingClient, SignalingEvent};
 use realtimer_stun::attributes::{
     ErrorCode, Lifetime, Nonce, Realm, RequestedTransport, XorPeerAddress, XorRelayedAddress,
 };
-use realtimer_stun::{Class, Message, MessageEncoder, Method, TransactionId};
+use realtimer_stun::{Class, EncodeError, Message, MessageEncoder, Method, TransactionId};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 const REALM: &str = "realtimer.test";
@@ -467,14 +465,13 @@ fn coturn_uclient_with_a_wrong_password_gets_nothing() {
     assert!(!out.contains("tot_recv_msgs=5"), "{out}");
 }
 
-/// A minimal TURN client over a real socket, for the security cases.
+/// A minimal TURN client over a real socket, for the security cases: one
+/// send and one wait per request (no retransmission, so an unanswered
+/// request fails at once).
 struct Client {
     socket: UdpSocket,
     server: SocketAddr,
-    username: String,
-    password: String,
-    nonce: Option<String>,
-    tid: u8,
+    credentials: Credentials,
 }
 
 impl Client {
@@ -483,13 +480,14 @@ impl Client {
         socket
             .set_read_timeout(Some(Duration::from_millis(1500)))
             .unwrap();
+        let user = User {
+            name: username,
+            password,
+        };
         Client {
             socket,
             server: SocketAddr::from(([127, 0, 0, 1], server_port)),
-            username: username.into(),
-            password: password.into(),
-            nonce: None,
-            tid: 0,
+            credentials: Credentials::new(user, 0),
         }
     }
 
@@ -505,25 +503,26 @@ impl Client {
 
     /// Sends a request (signed once a nonce is known), retrying once on
     /// 401/438 with the server's nonce; returns the final response.
-    fn request(&mut self, method: Method, build: &dyn Fn(&mut MessageEncoder<'_>)) -> Vec<u8> {
+    fn request(
+        &mut self,
+        method: Method,
+        build: &dyn Fn(&mut MessageEncoder<'_>) -> Result<(), EncodeError>,
+    ) -> Vec<u8> {
         let (socket, server) = (&self.socket, self.server);
-        signed_exchange(
-            (&self.username, &self.password),
-            (&mut self.nonce, &mut self.tid),
-            (method, build),
-            |request| {
-                socket.send_to(request, server).unwrap();
+        self.credentials
+            .exchange(method, build, |request| {
+                socket.send_to(request, server)?;
                 let mut buf = [0u8; 2048];
-                let (len, _) = socket.recv_from(&mut buf).expect("a response");
-                buf[..len].to_vec()
-            },
-        )
+                let (len, _) = socket.recv_from(&mut buf)?;
+                Ok(buf[..len].to_vec())
+            })
+            .expect("a response")
     }
 
     fn allocate(&mut self) -> Result<SocketAddr, u16> {
         let response = self.request(Method::ALLOCATE, &|enc| {
-            enc.add(&RequestedTransport::UDP).unwrap();
-            enc.add(&Lifetime(60)).unwrap();
+            enc.add(&RequestedTransport::UDP)?.add(&Lifetime(60))?;
+            Ok(())
         });
         let m = Message::decode(&response).unwrap();
         match m.get::<ErrorCode>().unwrap() {
@@ -535,7 +534,7 @@ impl Client {
     fn permit(&mut self, peer: &str) -> Option<u16> {
         let peer: SocketAddr = peer.parse().unwrap();
         let response = self.request(Method::CREATE_PERMISSION, &|enc| {
-            enc.add(&XorPeerAddress(peer)).unwrap();
+            enc.add(&XorPeerAddress(peer)).map(|_| ())
         });
         let m = Message::decode(&response).unwrap();
         m.get::<ErrorCode>().unwrap().map(|e| e.code)

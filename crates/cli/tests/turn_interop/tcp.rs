@@ -5,8 +5,13 @@
 
 use std::net::{Shutdown, TcpListener};
 
-use super::client::{connection_id, read_message, StreamClient};
 use super::*;
+use realtimer_test_support::turn_client::{connection_id, read_message, StreamClient, User};
+
+const ALICE: User<'static> = User {
+    name: "alice",
+    password: "secret",
+};
 
 /// Bytes each way before the pipe is trusted, in uneven writes.
 const ECHO_BYTES: usize = 256 * 1024;
@@ -64,14 +69,16 @@ fn echoes(writer: &TcpStream, reader: &mut TcpStream) -> bool {
 fn connect_and_connection_bind_pipe_bytes_to_a_tcp_peer_and_back() {
     let (_server, listening, port) = serve_tcp_relays();
     let peer = tcp_echo_peer(1);
-    let mut control = StreamClient::connect(port);
-    control.allocate_tcp();
-    let response = control.request_ok(Method::CONNECT, &|enc| {
-        enc.add(&XorPeerAddress(peer)).unwrap();
-    });
-    let connection = connection_id(&response);
-    let mut data = control.data_connection(port);
-    data.bind(connection);
+    let mut control = StreamClient::connect(port, ALICE).unwrap();
+    control.allocate_tcp().unwrap();
+    let response = control
+        .request_ok(Method::CONNECT, &|enc| {
+            enc.add(&XorPeerAddress(peer)).map(|_| ())
+        })
+        .unwrap();
+    let connection = connection_id(&response).unwrap();
+    let mut data = control.data_connection(port).unwrap();
+    data.bind(connection).unwrap();
     let mut pipe = data.stream.try_clone().unwrap();
     assert!(echoes(&data.stream, &mut pipe), "the echo came back intact");
 
@@ -105,28 +112,32 @@ fn a_refused_connect_gets_447_and_an_internal_peer_403() {
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut control = StreamClient::connect(port);
-    control.allocate_tcp();
+    let mut control = StreamClient::connect(port, ALICE).unwrap();
+    control.allocate_tcp().unwrap();
     let code = |response: Vec<u8>| {
         let m = Message::decode(&response).unwrap();
         m.get::<ErrorCode>().unwrap().map(|e| e.code)
     };
-    let refused = control.request(Method::CONNECT, &|enc| {
-        enc.add(&XorPeerAddress(closed)).unwrap();
-    });
+    let refused = control
+        .request(Method::CONNECT, &|enc| {
+            enc.add(&XorPeerAddress(closed)).map(|_| ())
+        })
+        .unwrap();
     assert_eq!(code(refused), Some(447));
     let internal: SocketAddr = "10.0.0.1:80".parse().unwrap();
-    let forbidden = control.request(Method::CONNECT, &|enc| {
-        enc.add(&XorPeerAddress(internal)).unwrap();
-    });
+    let forbidden = control
+        .request(Method::CONNECT, &|enc| {
+            enc.add(&XorPeerAddress(internal)).map(|_| ())
+        })
+        .unwrap();
     assert_eq!(code(forbidden), Some(403));
 }
 
 #[test]
 fn a_peer_connecting_to_the_relay_is_announced_and_bound() {
     let (_server, _listening, port) = serve_tcp_relays();
-    let mut control = StreamClient::connect(port);
-    let relay = control.allocate_tcp();
+    let mut control = StreamClient::connect(port, ALICE).unwrap();
+    let relay = control.allocate_tcp().unwrap();
     // Without a permission the server closes a peer's connection at once.
     let mut stranger = TcpStream::connect(relay).unwrap();
     stranger
@@ -134,13 +145,15 @@ fn a_peer_connecting_to_the_relay_is_announced_and_bound() {
         .unwrap();
     assert!(matches!(stranger.read(&mut [0u8; 1]), Ok(0) | Err(_)));
 
-    control.request_ok(Method::CREATE_PERMISSION, &|enc| {
-        enc.add(&XorPeerAddress(relay)).unwrap();
-    });
+    control
+        .request_ok(Method::CREATE_PERMISSION, &|enc| {
+            enc.add(&XorPeerAddress(relay)).map(|_| ())
+        })
+        .unwrap();
     let mut peer = TcpStream::connect(relay).unwrap();
     peer.set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();
-    let attempt = read_message(&mut control.stream);
+    let attempt = read_message(&mut control.stream).unwrap();
     let m = Message::decode(&attempt).unwrap();
     assert_eq!(
         (m.class(), m.method()),
@@ -152,8 +165,8 @@ fn a_peer_connecting_to_the_relay_is_announced_and_bound() {
     );
     // Bytes the peer sends before the bind wait for it.
     peer.write_all(b"early").unwrap();
-    let mut data = control.data_connection(port);
-    data.bind(connection_id(&attempt));
+    let mut data = control.data_connection(port).unwrap();
+    data.bind(connection_id(&attempt).unwrap()).unwrap();
     let mut early = [0u8; 5];
     data.stream.read_exact(&mut early).unwrap();
     assert_eq!(&early, b"early");
