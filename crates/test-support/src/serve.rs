@@ -7,10 +7,16 @@ use std::process::{Command, Stdio};
 use crate::ports::{free_tcp_port, wait_for_port};
 use crate::process::Running;
 
-/// The `realtimer` binary, built (or found up to date) by cargo in this
-/// test's target directory (for crates that cannot name it with
-/// `CARGO_BIN_EXE_realtimer`).
+/// The `realtimer` binary (for crates that cannot name it with
+/// `CARGO_BIN_EXE_realtimer`): `REALTIMER_BIN` when set (`scripts/test`
+/// sets it to the binary its workspace build just made), else built (or
+/// found up to date) by cargo in this test's target directory. That build
+/// is `-p realtimer-cli` alone, whose features differ from a workspace
+/// build's, so it rebuilds dependencies: minutes on a loaded machine.
 pub fn realtimer_binary() -> PathBuf {
+    if let Some(binary) = std::env::var_os("REALTIMER_BIN") {
+        return PathBuf::from(binary);
+    }
     let exe = std::env::current_exe().unwrap();
     // target/<profile>/deps/<test> -> target/<profile>
     let profile_dir = exe.parent().unwrap().parent().unwrap().to_owned();
