@@ -26,7 +26,8 @@ use realtimer::{
     Feedback, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, RtpPacket,
     TrackLocal, TrackRemote,
 };
-use tokio::sync::{broadcast, mpsc};
+use realtimer_examples::{negotiate, trickle};
+use tokio::sync::broadcast;
 
 type Error = Box<dyn std::error::Error + Send + Sync>;
 
@@ -44,46 +45,19 @@ struct Args {
 /// VP8's payload type in our offers (`Codec::defaults`).
 const VP8: u8 = 96;
 
-/// Connects `sender` (offering) to `receiver` and returns the tracks the
-/// receiver is given.
-async fn connect(
-    sender: &PeerConnection,
-    receiver: &PeerConnection,
-) -> Result<mpsc::UnboundedReceiver<TrackRemote>, Error> {
-    let (tracks_tx, tracks) = mpsc::unbounded_channel();
-    for (from, to, tracks) in [
-        (sender, receiver, None),
-        (receiver, sender, Some(tracks_tx)),
-    ] {
-        let mut events = from.events().ok_or("events taken")?;
-        let to = to.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    PeerConnectionEvent::IceCandidate(c) => {
-                        let _ = to.add_ice_candidate(c).await;
-                    }
-                    PeerConnectionEvent::Track(track) => {
-                        if let Some(tracks) = &tracks {
-                            let _ = tracks.send(track);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        });
+/// Connects `sender` (offering) to `receiver` and returns the first
+/// track the receiver is given.
+async fn connect(sender: &PeerConnection, receiver: &PeerConnection) -> Result<TrackRemote, Error> {
+    let _sender_events = trickle(sender, receiver);
+    let mut receiver_events = trickle(receiver, sender);
+    negotiate(sender, receiver).await?;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(20), receiver_events.recv()).await? {
+            Some(PeerConnectionEvent::Track(track)) => return Ok(track),
+            Some(_) => {}
+            None => return Err("the receiver closed".into()),
+        }
     }
-    let offer = sender.create_offer().await?;
-    // Each description reaches the other side before its own side
-    // starts gathering: a candidate that arrived before the description
-    // it belongs to would be refused (addIceCandidate needs a remote
-    // description, as in browsers).
-    receiver.set_remote_description(offer.clone()).await?;
-    sender.set_local_description(offer).await?;
-    let answer = receiver.create_answer().await?;
-    sender.set_remote_description(answer.clone()).await?;
-    receiver.set_local_description(answer).await?;
-    Ok(tracks)
 }
 
 /// A viewer: counts the packets it gets and checks their order.
@@ -114,11 +88,7 @@ async fn main() -> Result<(), Error> {
     let camera = TrackLocal::new(MediaKind::Video, "broadcast", "camera");
     broadcaster.add_track(camera.clone()).await?;
     let hub_in = PeerConnection::new(config.clone()).await?;
-    let mut incoming = connect(&broadcaster, &hub_in).await?;
-    let upstream = incoming
-        .recv()
-        .await
-        .ok_or("no track from the broadcaster")?;
+    let upstream = connect(&broadcaster, &hub_in).await?;
 
     // One hub connection per viewer, each with its own outgoing track;
     // the hub's forwarding task hands every packet to all of them.
@@ -129,8 +99,7 @@ async fn main() -> Result<(), Error> {
         let viewer = PeerConnection::new(config.clone()).await?;
         let track = TrackLocal::new(MediaKind::Video, "broadcast", "camera");
         hub_out.add_track(track.clone()).await?;
-        let mut tracks = connect(&hub_out, &viewer).await?;
-        let remote = tracks.recv().await.ok_or("no track at the viewer")?;
+        let remote = connect(&hub_out, &viewer).await?;
         hub_out
             .wait_for_connection_state(realtimer::PeerConnectionState::Connected)
             .await;

@@ -18,27 +18,18 @@
 #![allow(clippy::print_stdout)] // an example prints what it does
 
 use clap::Parser;
-use realtimer::{
-    ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent,
-};
+use realtimer::{ChannelData, DataChannel, DataChannelInit, PeerConnectionEvent};
 use tokio::sync::mpsc;
 
 /// Options.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// The room to join.
-    #[arg(long)]
-    room: String,
+    /// Where and which room.
+    #[command(flatten)]
+    room: realtimer_examples::RoomArgs,
     /// Messages to send, and to wait for.
     #[arg(long, default_value_t = 3)]
     count: usize,
-    /// Offer loopback candidates too (a browser on this host).
-    #[arg(long)]
-    loopback: bool,
 }
 
 /// Sends the greetings on `channel` and prints what comes back until
@@ -70,8 +61,7 @@ async fn talk(channel: DataChannel, count: usize) {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     realtimer_examples::init_logging();
     let args = Args::parse();
-    let pc =
-        PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
+    let pc = args.room.peer_connection().await?;
     // Our own channel, in our offer if we make it. A channel made by an
     // answerer before the offer arrives would need a renegotiation, so
     // when the browser offers we use its channel instead.
@@ -96,7 +86,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let until = async move {
         let _ = done_rx.recv().await;
     };
-    realtimer_examples::run_in_room(&args.server, &args.room, pc, on_event, until).await?;
+    realtimer_examples::run_in_room(&args.room, pc, on_event, until).await?;
     println!("done");
     Ok(())
 }

@@ -20,6 +20,7 @@ use realtimer::{
     ChannelData, DataChannelInit, IceTransportPolicy, PeerConnection, PeerConnectionConfig,
     PeerConnectionEvent,
 };
+use realtimer_examples::{negotiate, trickle};
 use realtimer_turn_server::{
     BoundTurnServer, Credentials, ServerConfig, Transport, TurnServerConfig,
 };
@@ -50,41 +51,24 @@ async fn main() -> Result<(), Error> {
         .with_ice_transport_policy(IceTransportPolicy::Relay);
     let a = PeerConnection::new(config.clone()).await?;
     let b = PeerConnection::new(config).await?;
-    for (from, to) in [(&a, &b), (&b, &a)] {
-        let mut events = from.events().expect("first call");
-        let to = to.clone();
-        tokio::spawn(async move {
-            while let Some(event) = events.recv().await {
-                match event {
-                    PeerConnectionEvent::IceCandidate(c) => {
-                        let _ = to.add_ice_candidate(c).await;
+    // Candidates cross as they are found; b echoes on a's channel.
+    let _a_events = trickle(&a, &b);
+    let mut b_events = trickle(&b, &a);
+    tokio::spawn(async move {
+        while let Some(event) = b_events.recv().await {
+            if let PeerConnectionEvent::DataChannel(dc) = event {
+                tokio::spawn(async move {
+                    while let Some(message) = dc.recv().await {
+                        let _ = dc.send(message).await;
                     }
-                    // b's end of the channel: echo.
-                    PeerConnectionEvent::DataChannel(dc) => {
-                        tokio::spawn(async move {
-                            while let Some(message) = dc.recv().await {
-                                let _ = dc.send(message).await;
-                            }
-                        });
-                    }
-                    _ => {}
-                }
+                });
             }
-        });
-    }
+        }
+    });
     let chat = a
         .create_data_channel("chat", DataChannelInit::default())
         .await?;
-    let offer = a.create_offer().await?;
-    // Each description reaches the other side before its own side
-    // starts gathering: a candidate that arrived before the description
-    // it belongs to would be refused (addIceCandidate needs a remote
-    // description, as in browsers).
-    b.set_remote_description(offer.clone()).await?;
-    a.set_local_description(offer).await?;
-    let answer = b.create_answer().await?;
-    a.set_remote_description(answer.clone()).await?;
-    b.set_local_description(answer).await?;
+    negotiate(&a, &b).await?;
     if !tokio::time::timeout(Duration::from_secs(30), chat.wait_open()).await? {
         return Err("the channel did not open".into());
     }

@@ -19,51 +19,24 @@ use realtimer::{
     ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
     PeerConnectionEvent,
 };
-use tokio::sync::mpsc;
+use realtimer_examples::{negotiate, trickle};
 
 type Error = Box<dyn std::error::Error>;
 
-/// Trickles `from`'s candidates to `to`; hands out incoming channels.
-fn trickle(
-    from: &PeerConnection,
-    to: &PeerConnection,
-    channels: mpsc::UnboundedSender<DataChannel>,
-) {
-    let mut events = from.events().expect("first call");
-    let to = to.clone();
-    tokio::spawn(async move {
-        while let Some(event) = events.recv().await {
-            match event {
-                PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
-                }
-                PeerConnectionEvent::DataChannel(dc) => {
-                    let _ = channels.send(dc);
-                }
-                _ => {}
-            }
-        }
-    });
-}
-
 /// One offer/answer round; returns the offer's `a=ice-ufrag`.
-async fn negotiate(offerer: &PeerConnection, answerer: &PeerConnection) -> Result<String, Error> {
-    let offer = offerer.create_offer().await?;
-    let ufrag = offer
+async fn negotiate_ufrag(
+    offerer: &PeerConnection,
+    answerer: &PeerConnection,
+) -> Result<String, Error> {
+    negotiate(offerer, answerer).await?;
+    let ufrag = offerer
+        .current_local_description()
+        .ok_or("no local description")?
         .sdp
         .lines()
         .find_map(|l| l.strip_prefix("a=ice-ufrag:"))
         .ok_or("no ice-ufrag in the offer")?
         .to_owned();
-    // Each description reaches the other side before its own side
-    // starts gathering: a candidate that arrived before the description
-    // it belongs to would be refused (addIceCandidate needs a remote
-    // description, as in browsers).
-    answerer.set_remote_description(offer.clone()).await?;
-    offerer.set_local_description(offer).await?;
-    let answer = answerer.create_answer().await?;
-    offerer.set_remote_description(answer.clone()).await?;
-    answerer.set_local_description(answer).await?;
     Ok(ufrag)
 }
 
@@ -85,18 +58,19 @@ async fn main() -> Result<(), Error> {
     let config = PeerConnectionConfig::default().with_loopback(true);
     let a = PeerConnection::new(config.clone()).await?;
     let b = PeerConnection::new(config).await?;
-    let (a_channels, _a_incoming) = mpsc::unbounded_channel();
-    let (b_channels, mut b_incoming) = mpsc::unbounded_channel();
-    trickle(&a, &b, a_channels);
-    trickle(&b, &a, b_channels);
-
+    let _a_events = trickle(&a, &b);
+    let mut b_events = trickle(&b, &a);
     let ours = a
         .create_data_channel("chat", DataChannelInit::default())
         .await?;
-    let first = negotiate(&a, &b).await?;
-    let theirs = tokio::time::timeout(Duration::from_secs(20), b_incoming.recv())
-        .await?
-        .ok_or("no channel")?;
+    let first = negotiate_ufrag(&a, &b).await?;
+    let theirs = loop {
+        match tokio::time::timeout(Duration::from_secs(20), b_events.recv()).await? {
+            Some(PeerConnectionEvent::DataChannel(dc)) => break dc,
+            Some(_) => {}
+            None => return Err("b closed".into()),
+        }
+    };
     if !ours.wait_open().await {
         return Err("the channel did not open".into());
     }
@@ -105,7 +79,7 @@ async fn main() -> Result<(), Error> {
 
     // restartIce() marks the next offer as a restart; negotiate again.
     a.restart_ice().await?;
-    let second = negotiate(&a, &b).await?;
+    let second = negotiate_ufrag(&a, &b).await?;
     if first == second {
         return Err("the restart kept the old credentials".into());
     }

@@ -23,8 +23,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use clap::Parser;
 use realtimer::{
-    MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, PeerConnectionState,
-    RtpPacket, TrackLocal,
+    MediaKind, PeerConnection, PeerConnectionEvent, PeerConnectionState, RtpPacket, TrackLocal,
 };
 use realtimer_media_files::ivf::IvfReader;
 use realtimer_media_files::ogg::OggOpusReader;
@@ -37,21 +36,15 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Options.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// The room to join.
-    #[arg(long)]
-    room: String,
+    /// Where and which room.
+    #[command(flatten)]
+    room: realtimer_examples::RoomArgs,
     /// A VP8 video in IVF.
     #[arg(long)]
     video: Option<PathBuf>,
     /// An Opus audio in Ogg.
     #[arg(long)]
     audio: Option<PathBuf>,
-    /// Offer loopback candidates too (a peer on this host).
-    #[arg(long)]
-    loopback: bool,
 }
 
 /// Largest RTP payload we send: with the RTP, SRTP, UDP and IP headers
@@ -140,8 +133,7 @@ async fn main() -> Result<(), Error> {
     if args.video.is_none() && args.audio.is_none() {
         return Err("nothing to play: give --video, --audio or both".into());
     }
-    let pc =
-        PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
+    let pc = args.room.peer_connection().await?;
     let video = TrackLocal::new(MediaKind::Video, "disk", "video");
     let audio = TrackLocal::new(MediaKind::Audio, "disk", "audio");
     if args.video.is_some() {
@@ -186,7 +178,7 @@ async fn main() -> Result<(), Error> {
             tokio::time::sleep(Duration::from_millis(500)).await;
         }
     };
-    realtimer_examples::run_in_room(&args.server, &args.room, pc, on_event, playing).await?;
+    realtimer_examples::run_in_room(&args.room, pc, on_event, playing).await?;
     println!("done");
     Ok(())
 }

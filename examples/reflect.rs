@@ -17,23 +17,14 @@
 #![allow(clippy::print_stdout)] // an example prints what it does
 
 use clap::Parser;
-use realtimer::{
-    Feedback, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackLocal,
-    TrackRemote,
-};
+use realtimer::{Feedback, MediaKind, PeerConnectionEvent, TrackLocal, TrackRemote};
 
 /// Options.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// The room to join.
-    #[arg(long)]
-    room: String,
-    /// Offer loopback candidates too (a peer on this host).
-    #[arg(long)]
-    loopback: bool,
+    /// Where and which room.
+    #[command(flatten)]
+    room: realtimer_examples::RoomArgs,
 }
 
 /// Sends `remote`'s packets on `local` and `local`'s keyframe requests
@@ -66,8 +57,7 @@ async fn reflect(remote: TrackRemote, local: TrackLocal) {
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     realtimer_examples::init_logging();
     let args = Args::parse();
-    let pc =
-        PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
+    let pc = args.room.peer_connection().await?;
     // One local track per kind, added before any offer so that the other
     // side's offer reuses their transceivers (RFC 8829 §5.10) and ours
     // carries both.
@@ -99,14 +89,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         }
         _ => {}
     };
-    realtimer_examples::run_in_room(
-        &args.server,
-        &args.room,
-        pc,
-        on_event,
-        std::future::pending(),
-    )
-    .await?;
+    realtimer_examples::run_in_room(&args.room, pc, on_event, std::future::pending()).await?;
     println!("done");
     Ok(())
 }

@@ -22,9 +22,7 @@ use std::io::BufWriter;
 use std::path::PathBuf;
 
 use clap::Parser;
-use realtimer::{
-    MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackRemote,
-};
+use realtimer::{MediaKind, PeerConnectionEvent, TrackRemote};
 use realtimer_media_files::ivf::{Fourcc, IvfHeader, IvfWriter};
 use realtimer_media_files::ogg::{OggOpusWriter, OpusHead};
 use realtimer_media_files::RtpTimeline;
@@ -37,21 +35,15 @@ type Error = Box<dyn std::error::Error + Send + Sync>;
 /// Options.
 #[derive(Debug, Parser)]
 struct Args {
-    /// The server's base URL.
-    #[arg(long, default_value = "http://127.0.0.1:8080")]
-    server: String,
-    /// The room to join.
-    #[arg(long)]
-    room: String,
+    /// Where and which room.
+    #[command(flatten)]
+    room: realtimer_examples::RoomArgs,
     /// Where to write the video (IVF).
     #[arg(long, default_value = "out.ivf")]
     video: PathBuf,
     /// Where to write the audio (Ogg Opus).
     #[arg(long, default_value = "out.ogg")]
     audio: PathBuf,
-    /// Offer loopback candidates too (a peer on this host).
-    #[arg(long)]
-    loopback: bool,
 }
 
 /// Largest VP8 frame kept, against a sender that never sets the marker.
@@ -143,8 +135,7 @@ async fn record_audio(track: TrackRemote, path: PathBuf) -> Result<u64, Error> {
 async fn main() -> Result<(), Error> {
     realtimer_examples::init_logging();
     let args = Args::parse();
-    let pc =
-        PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
+    let pc = args.room.peer_connection().await?;
     let mut recorders = Vec::new();
     let (mut video_path, mut audio_path) = (Some(args.video), Some(args.audio));
     let on_event = |event| {
@@ -160,14 +151,7 @@ async fn main() -> Result<(), Error> {
             recorders.extend(task);
         }
     };
-    realtimer_examples::run_in_room(
-        &args.server,
-        &args.room,
-        pc,
-        on_event,
-        std::future::pending(),
-    )
-    .await?;
+    realtimer_examples::run_in_room(&args.room, pc, on_event, std::future::pending()).await?;
     for recorder in recorders {
         match recorder.await? {
             Ok(count) => println!("saved {count} frames or packets"),

@@ -13,6 +13,7 @@ use realtimer::{PeerConnection, PeerConnectionEvent, PeerConnectionState, RtcErr
 use realtimer_signaling::{
     ClientError, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient, SignalingEvent,
 };
+use tokio::sync::mpsc;
 use tracing::{debug, info, warn};
 
 /// Logs to stderr at `info` (or as `REALTIMER_LOG` / `RUST_LOG` say), so
@@ -25,6 +26,71 @@ pub fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .init();
+}
+
+/// The options of every example that joins a room of `realtimer serve`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct RoomArgs {
+    /// The server's base URL.
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    pub server: String,
+    /// The room to join.
+    #[arg(long)]
+    pub room: String,
+    /// Offer loopback candidates too (the other end on this host, with no
+    /// other network).
+    #[arg(long)]
+    pub loopback: bool,
+}
+
+impl RoomArgs {
+    /// A connection configured as these options say.
+    pub async fn peer_connection(&self) -> Result<PeerConnection, RtcError> {
+        PeerConnection::new(realtimer::PeerConnectionConfig::default().with_loopback(self.loopback))
+            .await
+    }
+}
+
+/// For two connections in one process: passes each ICE candidate of
+/// `from` to `to` as it is found (trickle ICE, RFC 8838), and every other
+/// event of `from` to the returned receiver.
+pub fn trickle(
+    from: &PeerConnection,
+    to: &PeerConnection,
+) -> mpsc::UnboundedReceiver<PeerConnectionEvent> {
+    let mut events = from.events().expect("the events of a new connection");
+    let to = to.clone();
+    let (tx, rx) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            match event {
+                PeerConnectionEvent::IceCandidate(c) => {
+                    let _ = to.add_ice_candidate(c).await;
+                }
+                other => {
+                    let _ = tx.send(other);
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// For two connections in one process: one offer/answer exchange (JSEP,
+/// RFC 8829). Each description reaches the other side before its own
+/// side starts gathering, so that no candidate arrives before the
+/// description it belongs to (addIceCandidate needs a remote description,
+/// as in browsers).
+pub async fn negotiate(
+    offerer: &PeerConnection,
+    answerer: &PeerConnection,
+) -> Result<(), RtcError> {
+    let offer = offerer.create_offer().await?;
+    answerer.set_remote_description(offer.clone()).await?;
+    offerer.set_local_description(offer).await?;
+    let answer = answerer.create_answer().await?;
+    offerer.set_remote_description(answer.clone()).await?;
+    answerer.set_local_description(answer).await
 }
 
 /// Why a room peer stopped early.
@@ -66,7 +132,7 @@ pub fn ws_url(server: &str) -> String {
     format!("{base}/ws")
 }
 
-/// Joins `room` on the server at `server` (its base URL) and drives `pc`
+/// Joins the room of `args` on its server and drives `pc`
 /// through the room: offers when this side created the room and the
 /// other side arrived, answers otherwise, and trickles candidates both
 /// ways. Every other event of `pc` goes to `on_event`.
@@ -75,13 +141,12 @@ pub fn ws_url(server: &str) -> String {
 /// completes (then this side says bye), or on Ctrl-C. Closes `pc` before
 /// returning.
 pub async fn run_in_room(
-    server: &str,
-    room: &str,
+    args: &RoomArgs,
     pc: PeerConnection,
     mut on_event: impl FnMut(PeerConnectionEvent),
     until: impl Future<Output = ()>,
 ) -> Result<(), RoomError> {
-    let url = ws_url(server);
+    let (url, room) = (ws_url(&args.server), args.room.as_str());
     let (signaling, mut members) = SignalingClient::connect(&url, room).await?;
     let caller = members.created();
     info!(%url, room, caller, "in the room");

@@ -66,10 +66,12 @@ fn shell_blocks(text: &str) -> Result<Vec<Block>, String> {
             ["test", "background"] => Mode::Background,
             ["long"] => Mode::Long,
             ["manual"] => Mode::Manual,
-            _ => return Err(format!(
+            _ => {
+                return Err(format!(
                 "line {}: shell block tagged {tags:?}: say test, test background, long or manual",
                 n + 1
-            )),
+            ))
+            }
         };
         blocks.push(Block {
             line: n + 1,
