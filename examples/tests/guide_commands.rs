@@ -159,7 +159,8 @@ fn guide_commands_run() {
         .join("..")
         .canonicalize()
         .unwrap();
-    let binary = realtimer_binary();
+    // `scripts/test` builds it just before the tests and says where.
+    let binary = std::env::var_os("REALTIMER_BIN").map_or_else(realtimer_binary, PathBuf::from);
     let bin_dir = binary.parent().unwrap().display().to_string();
     let full = std::env::var("FULL").is_ok_and(|v| v == "1");
     let mut files = vec![root.join("README.md")];

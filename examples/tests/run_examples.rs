@@ -21,6 +21,12 @@ use realtimer::{
 use realtimer_signaling::{Handled, PeerSession, SignalingClient, SignalingEvent};
 use realtimer_test_support::serve::{realtimer_binary, start_serve};
 
+/// The `realtimer` binary: `REALTIMER_BIN` when set (`scripts/test`
+/// builds it just before the tests), else built here by cargo.
+fn realtimer() -> std::path::PathBuf {
+    std::env::var_os("REALTIMER_BIN").map_or_else(realtimer_binary, Into::into)
+}
+
 /// Generous: the machine that runs the tests may be busy.
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -245,7 +251,7 @@ impl Example {
 
 #[test]
 fn browser_data_channel_with_chromium() {
-    let (_serve, addr) = start_serve(&realtimer_binary(), &[]);
+    let (_serve, addr) = start_serve(&realtimer(), &[]);
     let url = format!("http://{addr}");
     let example = Example::start(
         "browser-data-channel",
@@ -275,7 +281,7 @@ fn browser_data_channel_with_chromium() {
 /// track, and checks that `reflect` sends both back.
 #[tokio::test(flavor = "multi_thread")]
 async fn reflect_returns_messages_and_rtp() {
-    let (_serve, addr) = start_serve(&realtimer_binary(), &[]);
+    let (_serve, addr) = start_serve(&realtimer(), &[]);
     let url = format!("http://{addr}");
     let (signaling, mut room) = SignalingClient::connect(&format!("ws://{addr}/ws"), "reflect")
         .await
@@ -426,7 +432,7 @@ fn play_from_disk_into_save_to_disk() {
     std::fs::create_dir_all(&dir).unwrap();
     let (video, audio) = media_files(&dir);
     let (out_video, out_audio) = (dir.join("out.ivf"), dir.join("out.ogg"));
-    let (_serve, addr) = start_serve(&realtimer_binary(), &[]);
+    let (_serve, addr) = start_serve(&realtimer(), &[]);
     let url = format!("http://{addr}");
     // The player creates the room and offers its two tracks; the
     // recorder answers.
