@@ -136,10 +136,14 @@ const INPUTS_PER_ROUND: usize = 256;
 /// Receive calls (each up to `BATCH_SIZE` datagrams) on one socket before
 /// the next socket's turn.
 const RECEIVES_PER_TURN: usize = 2;
-/// See [`Moderation`].
-/// next poll.
+/// The batch a round waits for, and the longest wait: see [`Moderation`].
+/// Waiting for smaller batches was measured and refused: a 60 µs wait
+/// whenever two datagrams were due (relay_load `many`, 40k datagrams/s)
+/// saved 5% of the server's CPU and added 0.17 ms to the median RTT
+/// (0.81 ms at `load60k`).
 const COALESCE_BATCH: f64 = 8.0;
 const COALESCE_MAX: Duration = Duration::from_micros(60);
+/// How long the arrival rate is measured over.
 const RATE_WINDOW: Duration = Duration::from_millis(2);
 /// Timer slack of the driver's thread: a 40 µs wait must not become 90
 /// (Linux's default slack is 50 µs).
