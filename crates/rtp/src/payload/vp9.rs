@@ -95,9 +95,11 @@ impl Vp9Descriptor {
                     at += 1 + references;
                 }
             }
-            if at > payload.len() {
-                return Err(truncated(at));
-            }
+        }
+        // Fields skipped without being read (TL0PICIDX, sizes, reference
+        // indices) must be there too.
+        if at > payload.len() {
+            return Err(truncated(at));
         }
         Ok((d, at))
     }
@@ -210,6 +212,19 @@ mod tests {
         p.packetize(&[0x84, 1], 1200, &mut next);
         let (d, _) = Vp9Descriptor::parse(&next[0]).unwrap();
         assert_eq!((d.picture_id, d.inter_picture), (Some(0), true));
+    }
+
+    #[test]
+    fn a_descriptor_cut_inside_skipped_fields_is_truncated() {
+        // Found by the media_frames fuzz target: layer indices in
+        // non-flexible mode announce a TL0PICIDX the payload lacks.
+        for cut in [&[0x20u8, 0x00][..], &[0xA0, 0x01, 0x00], &[0x02, 0x10, 0, 0]] {
+            assert!(
+                matches!(Vp9Descriptor::parse(cut), Err(ParseError::Truncated { .. })),
+                "{cut:?}"
+            );
+            assert!(Vp9Depacketizer.depacketize(cut, &mut Vec::new()).is_err());
+        }
     }
 
     #[test]
