@@ -218,7 +218,11 @@ mod tests {
     fn a_descriptor_cut_inside_skipped_fields_is_truncated() {
         // Found by the media_frames fuzz target: layer indices in
         // non-flexible mode announce a TL0PICIDX the payload lacks.
-        for cut in [&[0x20u8, 0x00][..], &[0xA0, 0x01, 0x00], &[0x02, 0x10, 0, 0]] {
+        for cut in [
+            &[0x20u8, 0x00][..],
+            &[0xA0, 0x01, 0x00],
+            &[0x02, 0x10, 0, 0],
+        ] {
             assert!(
                 matches!(Vp9Descriptor::parse(cut), Err(ParseError::Truncated { .. })),
                 "{cut:?}"
