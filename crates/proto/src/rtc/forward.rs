@@ -6,7 +6,6 @@ use crate::error::{RtcError, StateError};
 use crate::jsep::media_section as sdp_media;
 use crate::track::{Direction, MediaKind, MediaRef};
 
-use super::rtcp::SendStream;
 use super::Rtc;
 
 impl Rtc {
@@ -38,12 +37,7 @@ impl Rtc {
             Some(i) => MediaRef(i as u32),
             None => self.new_transceiver(kind, Direction::SendOnly),
         };
-        let t = &mut self.media.transceivers[r.0 as usize];
-        t.direction = sdp_media::direction(true, sdp_media::receives(t.direction));
-        t.send = SendStream::new(sender.ssrc);
-        t.sender = Some(sender);
-        self.update_negotiation_needed();
-        Ok(r)
+        Ok(self.attach_sender(r, sender))
     }
 
     /// removeTrack (W3C webrtc-pc §5.1): our track on `media` stops; the

@@ -223,18 +223,22 @@ impl Rtc {
             .iter()
             .position(|t| t.kind == kind && t.sender.is_none() && !t.stopped);
         let r = match reusable {
-            Some(i) => {
-                let t = &mut self.media.transceivers[i];
-                t.direction = sdp_media::direction(true, sdp_media::receives(t.direction));
-                MediaRef(i as u32)
-            }
+            Some(i) => MediaRef(i as u32),
             None => self.new_transceiver(kind, Direction::SendRecv),
         };
+        Ok(self.attach_sender(r, sender))
+    }
+
+    /// Puts `sender` on the transceiver `r`: its direction gains `send`
+    /// (a new `sendrecv` or `sendonly` one keeps its own), and the change
+    /// needs negotiation.
+    pub(super) fn attach_sender(&mut self, r: MediaRef, sender: SenderInfo) -> MediaRef {
         let t = &mut self.media.transceivers[r.0 as usize];
+        t.direction = sdp_media::direction(true, sdp_media::receives(t.direction));
         t.send = SendStream::new(sender.ssrc);
         t.sender = Some(sender);
         self.update_negotiation_needed();
-        Ok(r)
+        r
     }
 
     /// Our track's sender, with a new SSRC.
