@@ -121,7 +121,9 @@ impl Peer {
             ssrc: 0,
             payload: Bytes::from_static(&[0xAA; 60]),
         };
-        let _ = self.rtc.write_rtp(now, self.audio.unwrap(), &audio);
+        self.rtc
+            .write_rtp(now, self.audio.unwrap(), &audio)
+            .unwrap_or_else(|e| panic!("audio of a connected peer: {e}"));
         if self.frames % 2 == 0 {
             // VP8 descriptor (S, partition 0), then the frame tag's P bit.
             let tag = if std::mem::take(&mut self.keyframe_wanted) {
@@ -139,7 +141,9 @@ impl Peer {
                     ssrc: 0,
                     payload: Bytes::from(vec![if i == 0 { 0x10 } else { 0x00 }, tag, 0, 0]),
                 };
-                let _ = self.rtc.write_rtp(now, self.video.unwrap(), &video);
+                self.rtc
+                    .write_rtp(now, self.video.unwrap(), &video)
+                    .unwrap_or_else(|e| panic!("video of a connected peer: {e}"));
             }
         }
         self.collect();
@@ -215,6 +219,13 @@ impl Room {
     fn join(&mut self, n: u8) -> Result<usize, SfuError> {
         let now = self.net.now();
         let participant = self.sfu().sfu.join(now, "room")?;
+        self.offer(n, participant)
+    }
+
+    /// A peer admitted by [`Sfu::join`] sends its offer (audio, video, a
+    /// channel) and takes the answer.
+    fn offer(&mut self, n: u8, participant: ParticipantId) -> Result<usize, SfuError> {
+        let now = self.net.now();
         let ip = format!("10.0.0.{n}").parse().unwrap();
         let host = self.net.add_host(&[ip], None);
         self.net
@@ -426,4 +437,56 @@ fn limits_are_refused_with_their_value() {
         })
         .count();
     assert_eq!(too_many, 2, "each published two tracks");
+}
+
+/// Peers joining one at a time while the others already send: each
+/// joiner's tracks go out on the offered transceivers of those already
+/// in, and nobody's own sending breaks (`write_rtp` failing is a panic in
+/// `send_media`).
+#[test]
+fn four_participants_joining_one_by_one_keep_sending() {
+    let mut room = Room::new(9, Limits::default());
+    for n in 1..=4 {
+        room.join(n).unwrap();
+        room.run(Duration::from_millis(700));
+    }
+    room.run(Duration::from_secs(2));
+    for i in 0..4 {
+        let audio = room.received(i, MediaKind::Audio);
+        let video = room.received(i, MediaKind::Video);
+        assert_eq!(audio.len(), 3, "peer {i} hears the three others");
+        assert_eq!(video.len(), 3, "peer {i} sees the three others");
+        for (_, packets) in audio.iter().chain(&video) {
+            assert!(packets.len() > 30, "peer {i}: {} packets", packets.len());
+            assert!(continuous(packets), "peer {i}: {packets:?}");
+        }
+    }
+}
+
+/// Everyone admitted before anyone offers (a server that takes the join
+/// requests of a room before their offers): the unit's own offers to
+/// those not heard from yet are rolled back by their offers, and the
+/// transceivers they made must not swallow the peers' own audio and video
+/// (answering the peer's camera `sendonly` left it unable to send).
+#[test]
+fn four_admitted_before_their_offers_all_send_and_receive() {
+    let mut room = Room::new(10, Limits::default());
+    let now = room.net.now();
+    let ids: Vec<_> = (0..4)
+        .map(|_| room.sfu().sfu.join(now, "room").unwrap())
+        .collect();
+    for (n, id) in (1..).zip(ids) {
+        room.offer(n, id).unwrap();
+    }
+    room.run(Duration::from_secs(3));
+    for i in 0..4 {
+        let audio = room.received(i, MediaKind::Audio);
+        let video = room.received(i, MediaKind::Video);
+        assert_eq!(audio.len(), 3, "peer {i} hears the three others");
+        assert_eq!(video.len(), 3, "peer {i} sees the three others");
+        for (_, packets) in audio.iter().chain(&video) {
+            assert!(packets.len() > 30, "peer {i}: {} packets", packets.len());
+            assert!(continuous(packets), "peer {i}: {packets:?}");
+        }
+    }
 }

@@ -30,6 +30,7 @@ impl Rtc {
         let reusable = self.media.transceivers.iter().position(|t| {
             t.kind == kind
                 && t.sender.is_none()
+                && !t.stopped
                 && ((t.direction == Direction::Inactive && t.mid.is_some())
                     || t.offered_direction.is_some_and(sdp_media::receives))
         });

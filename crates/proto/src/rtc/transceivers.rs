@@ -70,7 +70,7 @@ pub(crate) struct Transceiver {
     pub(super) kind: MediaKind,
     /// Made by a remote offer that was rolled back, without a track:
     /// gone for negotiation (W3C webrtc-pc §4.4.1.5 removes it).
-    stopped: bool,
+    pub(super) stopped: bool,
     /// Its `a=mid` once it is in a description.
     pub(super) mid: Option<String>,
     /// What the application wants (`direction`).
@@ -82,6 +82,10 @@ pub(crate) struct Transceiver {
     pub(super) offered_direction: Option<Direction>,
     /// Our track, once added.
     pub(super) sender: Option<SenderInfo>,
+    /// Made by [`Rtc::add_track`]: only such a transceiver may take an
+    /// `m=` section a remote offer adds (RFC 8829 §5.10); one made by
+    /// `addTransceiver` (or [`Rtc::add_send_track`]) keeps its own.
+    made_by_add_track: bool,
     /// The negotiated codecs (ours before the first negotiation).
     pub(super) codecs: Vec<Codec>,
     /// The negotiated RTX payload types (RFC 4588), ours before the first
@@ -224,7 +228,11 @@ impl Rtc {
             .position(|t| t.kind == kind && t.sender.is_none() && !t.stopped);
         let r = match reusable {
             Some(i) => MediaRef(i as u32),
-            None => self.new_transceiver(kind, Direction::SendRecv),
+            None => {
+                let r = self.new_transceiver(kind, Direction::SendRecv);
+                self.media.transceivers[r.0 as usize].made_by_add_track = true;
+                r
+            }
         };
         Ok(self.attach_sender(r, sender))
     }
@@ -309,6 +317,7 @@ impl Rtc {
             local_direction: None,
             offered_direction: None,
             sender: None,
+            made_by_add_track: false,
             codecs,
             rtx,
             mid_extension: Some(MID_EXTENSION_ID),
@@ -564,10 +573,18 @@ impl Rtc {
             .iter()
             .position(|t| t.mid.as_deref() == Some(rm.mid.as_str()))
             .or_else(|| {
-                self.media
-                    .transceivers
-                    .iter()
-                    .position(|t| t.mid.is_none() && t.kind == rm.kind && t.sender.is_some())
+                // RFC 8829 §5.10: a section the peer would receive on
+                // takes the first unassociated, unstopped transceiver
+                // addTrack made; any other keeps the direction its maker
+                // chose (a sendonly one would answer the peer's camera
+                // "sendonly" and leave the peer unable to send).
+                self.media.transceivers.iter().position(|t| {
+                    t.mid.is_none()
+                        && t.kind == rm.kind
+                        && t.made_by_add_track
+                        && !t.stopped
+                        && sdp_media::receives(rm.direction)
+                })
             });
         let codecs = answer_codecs(&self.config.codecs, &rm.codecs, rm.kind);
         if codecs.is_empty()
