@@ -2,8 +2,7 @@
 //! running ICE agent: no input may panic it.
 #![no_main]
 
-#[path = "../../crates/ice/tests/common/garbage.rs"]
-mod garbage;
+use realtimer_test_support::garbage::ice as garbage;
 
 use libfuzzer_sys::fuzz_target;
 

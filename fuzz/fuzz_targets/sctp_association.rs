@@ -2,8 +2,7 @@
 //! established SCTP association: no input may panic it.
 #![no_main]
 
-#[path = "../../crates/sctp/tests/common/garbage.rs"]
-mod garbage;
+use realtimer_test_support::garbage::sctp as garbage;
 
 use libfuzzer_sys::fuzz_target;
 

@@ -1,8 +1,7 @@
 //! No datagram from the network makes a running agent panic.
 #![allow(clippy::disallowed_methods)]
 
-#[path = "common/garbage.rs"]
-mod garbage;
+use realtimer_test_support::garbage::ice as garbage;
 
 use std::time::Instant;
 

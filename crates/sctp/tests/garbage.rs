@@ -1,8 +1,7 @@
 //! No packet makes an established association panic.
 #![allow(clippy::disallowed_methods)]
 
-#[path = "common/garbage.rs"]
-mod garbage;
+use realtimer_test_support::garbage::sctp as garbage;
 
 use std::time::Instant;
 

@@ -4,7 +4,9 @@
 //! libwebrtc peer (`/work/shared/interop/libwebrtc-peer`), `realtimer
 //! serve` and Redis; network namespaces; test certificates; in-process
 //! `PeerConnection` pairs and the signaling loops' rule (feature `pc`) and the signaling server in a
-//! thread (feature `server`).
+//! thread (feature `server`); drivers of arbitrary bytes into an ICE agent
+//! or an SCTP association for property tests and fuzz targets (features
+//! `ice`, `sctp`).
 //!
 //! A dev-dependency only (`publish = false`). Helpers panic with a message
 //! that says what is missing (a program, root, a folder): a test that
@@ -13,6 +15,8 @@
 
 pub mod certificate;
 pub mod coturn;
+#[cfg(any(feature = "ice", feature = "sctp"))]
+pub mod garbage;
 pub mod libwebrtc;
 pub mod media;
 pub mod netns;

@@ -1,5 +1,5 @@
 //! Feeds arbitrary bytes to a running agent: shared by the `ice_agent` fuzz
-//! target and the property test in `tests/garbage.rs`.
+//! target and the property test in `crates/ice/tests/garbage.rs`.
 //!
 //! Raw bytes rarely get past MESSAGE-INTEGRITY, so some chunks are
 //! re-signed: decoded as STUN and re-encoded with the right key, as a request
@@ -11,8 +11,6 @@
 //! reach the TURN client (responses re-signed with the long-term key for
 //! realm [`TURN_REALM`], Data indications, ChannelData), and application
 //! data goes out through [`IceAgent::send_data`].
-
-#![allow(unreachable_pub)]
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};

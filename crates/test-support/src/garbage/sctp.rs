@@ -1,7 +1,6 @@
 //! Feeds arbitrary packets to an established association: shared by the
-//! `sctp_association` fuzz target and `tests/garbage.rs`. Packets get the
+//! `sctp_association` fuzz target and `crates/sctp/tests/garbage.rs`. Packets get the
 //! right verification tag and checksum, so the chunk handlers see them.
-#![allow(unreachable_pub)]
 
 use std::time::{Duration, Instant};
 
