@@ -47,6 +47,7 @@ mod alr;
 mod bitrate;
 mod delay;
 mod history;
+mod layers;
 mod loss;
 mod pacer;
 mod probe;
@@ -59,6 +60,7 @@ use realtimer_rtp::rtcp::TransportFeedback;
 pub use bitrate::Bitrate;
 pub use delay::BandwidthUsage;
 pub use history::{SentPacket, MAX_HISTORY};
+pub use layers::{allocate_layers, pick_layer, LAYER_START_SHARE};
 pub use pacer::{Paced, Pacer, PacerFull, PacketKind, DEFAULT_MAX_QUEUED};
 pub use probe::{ProbeCluster, ProbeClusterId, PROBE_DURATION};
 

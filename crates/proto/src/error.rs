@@ -160,6 +160,15 @@ pub enum StateError {
     /// DTLS has not exported the SRTP keys yet (RFC 5764 §4.2).
     #[error("DTLS has not made the SRTP keys yet")]
     NoSrtpKeys,
+    /// The peer did not accept this simulcast layer (its answer has no
+    /// `a=simulcast:recv` with the rid, or pauses it; RFC 8853 §5.3).
+    #[error("the peer does not receive layer {rid:?} of {media}")]
+    LayerNotReceived {
+        /// The layer's rid.
+        rid: String,
+        /// The transceiver.
+        media: MediaRef,
+    },
     /// The track was never added to a connection.
     #[error("the track was not added to a connection")]
     TrackNotAdded,
@@ -390,6 +399,21 @@ pub enum ArgumentError {
     /// The RTP packet could not be written (RFC 3550 §5.1).
     #[error("RTP packet: {0}")]
     RtpPacket(WriteError),
+    /// Simulcast layers need 1 to 8 distinct rids of RFC 8851 §10's
+    /// characters (letters, digits, `-`, `_`), each at most 16 bytes.
+    #[error("simulcast rids {rids:?}: 1 to 8 distinct ids of letters, digits, - and _, at most 16 bytes each")]
+    Rids {
+        /// The rids given.
+        rids: Vec<String>,
+    },
+    /// No simulcast layer of the track has this rid.
+    #[error("{media} has no layer {rid:?}")]
+    UnknownRid {
+        /// The rid asked for.
+        rid: String,
+        /// The transceiver.
+        media: MediaRef,
+    },
 }
 
 /// Why an ICE server URL was refused ([`RtcError::SyntaxError`]).

@@ -69,7 +69,10 @@ pub use realtimer_bwe::{Bitrate, BweConfig};
 pub use realtimer_datachannel::{ChannelData, ChannelError, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
-pub use rtc::{payload_len, Rtc, RtcConfig, MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
+pub use rtc::{
+    payload_len, LayerTarget, RemoteLayer, Rtc, RtcConfig, SendLayerInit, MAX_MEDIA_QUEUE,
+    MAX_RTP_EVENTS, SRTP_PROFILES,
+};
 pub use stats_report::{
     CandidatePairStats, CandidateStats, DataChannelStats, InboundRtpStats, OutboundRtpStats,
     PeerConnectionStats, SctpTransportStats, StatsReport, TransportStats,

@@ -147,6 +147,8 @@ pub struct InboundRtpStats {
     pub kind: &'static str,
     /// mid, once negotiated.
     pub mid: Option<String>,
+    /// rid: the simulcast layer of this SSRC (RFC 8853), once learned.
+    pub rid: Option<String>,
     /// packetsReceived.
     pub packets_received: u64,
     /// bytesReceived: RTP payload bytes (webrtc-stats §8.4: no headers or
@@ -173,6 +175,9 @@ pub struct OutboundRtpStats {
     pub kind: &'static str,
     /// mid, once negotiated.
     pub mid: Option<String>,
+    /// rid: the simulcast layer (RFC 8853) this SSRC sends, where the
+    /// peer accepted our simulcast.
+    pub rid: Option<String>,
     /// packetsSent.
     pub packets_sent: u64,
     /// bytesSent: payload bytes.
@@ -341,6 +346,9 @@ impl StatsReport {
         for r in &self.inbound_rtp {
             out.open(&r.id, "inbound-rtp", ts);
             rtp_stream_members(&mut out, r.ssrc, r.kind, r.mid.as_deref());
+            if let Some(rid) = &r.rid {
+                out.str("rid", rid);
+            }
             out.num("packetsReceived", r.packets_received);
             out.num("bytesReceived", r.bytes_received);
             out.num("packetsLost", r.packets_lost);
@@ -351,6 +359,9 @@ impl StatsReport {
         for r in &self.outbound_rtp {
             out.open(&r.id, "outbound-rtp", ts);
             rtp_stream_members(&mut out, r.ssrc, r.kind, r.mid.as_deref());
+            if let Some(rid) = &r.rid {
+                out.str("rid", rid);
+            }
             out.num("packetsSent", r.packets_sent);
             out.num("bytesSent", r.bytes_sent);
             out.num("retransmittedPacketsSent", r.retransmitted_packets_sent);

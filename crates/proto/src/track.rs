@@ -141,6 +141,11 @@ pub struct TrackInfo {
     pub track_id: Option<String>,
     /// The negotiated codecs, the sender's preference first.
     pub codecs: Vec<Codec>,
+    /// The rids of the simulcast layers the peer sends on this one track
+    /// (RFC 8853), in its order (Chromium: lowest resolution first);
+    /// empty without simulcast. Which layer a packet belongs to:
+    /// [`crate::Rtc::remote_rid`] by its SSRC.
+    pub rids: Vec<String>,
 }
 
 /// An RTP packet as an application reads or writes it (RFC 3550 §5.1),

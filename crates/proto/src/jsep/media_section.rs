@@ -2,8 +2,8 @@
 //! read from the peer's `m=audio`/`m=video` sections and how we write ours.
 
 use realtimer_sdp::{
-    Attribute, Direction, Extmap, Fmtp, MediaDescription, MediaType, Msid, RtcpFb, Rtpmap, Ssrc,
-    SsrcGroup,
+    Attribute, Direction, Extmap, Fmtp, MediaDescription, MediaType, Msid, Rid, RidDirection,
+    RtcpFb, Rtpmap, Simulcast, SimulcastList, SimulcastRid, Ssrc, SsrcGroup,
 };
 
 use realtimer_rtp::TRANSPORT_CC_URI;
@@ -15,6 +15,23 @@ pub(crate) const MID_EXTENSION: &str = "urn:ietf:params:rtp-hdrext:sdes:mid";
 
 /// The id we give the MID extension in our offers (Chromium's).
 pub(crate) const MID_EXTENSION_ID: u8 = 4;
+
+/// RFC 8852 §3.1: the header extension that carries a stream's rid.
+pub(crate) const RID_EXTENSION: &str = "urn:ietf:params:rtp-hdrext:sdes:rtp-stream-id";
+
+/// RFC 8852 §3.2: the rid of the stream an RTX stream repairs.
+pub(crate) const REPAIRED_RID_EXTENSION: &str =
+    "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id";
+
+/// The ids we give the rid and repaired-rid extensions in our offers
+/// (Chromium's).
+pub(crate) const RID_EXTENSION_ID: u8 = 10;
+pub(crate) const REPAIRED_RID_EXTENSION_ID: u8 = 11;
+
+/// Most simulcast layers of one section we take from a peer (Chromium
+/// sends at most four, libwebrtc's kMaxSimulcastStreams); the rest are
+/// left out of the answer.
+pub(crate) const MAX_LAYERS: usize = 8;
 
 /// The id we give the transport-wide sequence number in our offers
 /// (Chromium's; draft-holmer-rmcat-transport-wide-cc-extensions-01 §4).
@@ -80,6 +97,54 @@ pub(crate) struct RemoteMedia {
     pub(crate) stream_ids: Vec<String>,
     /// `a=msid` track id.
     pub(crate) track_id: Option<String>,
+    /// The id of the rid extension, if offered (RFC 8852 §3.1).
+    pub(crate) rid_extension: Option<u8>,
+    /// The id of the repaired-rid extension, if offered (RFC 8852 §3.2).
+    pub(crate) repaired_rid_extension: Option<u8>,
+    /// The simulcast layers the peer sends (`a=simulcast:send`, each
+    /// declared by `a=rid:<id> send`; RFC 8853 §5.1), in its order.
+    pub(crate) send_layers: Vec<SimulcastRid>,
+    /// The simulcast layers the peer receives (`a=simulcast:recv` with
+    /// `a=rid:<id> recv`).
+    pub(crate) receive_layers: Vec<SimulcastRid>,
+}
+
+/// Whether a rid is one we take: RFC 8851 §10's `rid-id` (letters,
+/// digits, `-`, `_`), at most 16 bytes so it fits a one-byte header
+/// extension element (RFC 8285 §4.2).
+pub(crate) fn is_valid_rid(id: &str) -> bool {
+    (1..=16).contains(&id.len())
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The layers of a section in one direction: the first alternative of
+/// each stream of its `a=simulcast` list (RFC 8853 §5.1) that an `a=rid`
+/// line of that direction declares (§5.2), at most [`MAX_LAYERS`].
+fn simulcast_layers(m: &MediaDescription, direction: RidDirection) -> Vec<SimulcastRid> {
+    let declared = |id: &str| {
+        m.attributes
+            .iter()
+            .any(|a| matches!(a, Attribute::Rid(r) if r.id == id && r.direction == direction))
+    };
+    let mut layers: Vec<SimulcastRid> = Vec::new();
+    for a in &m.attributes {
+        let Attribute::Simulcast(s) = a else { continue };
+        for list in s.lists.iter().filter(|l| l.direction == direction) {
+            for stream in &list.streams {
+                let Some(rid) = stream.first() else { continue };
+                if is_valid_rid(&rid.id)
+                    && declared(&rid.id)
+                    && !layers.iter().any(|l| l.id == rid.id)
+                    && layers.len() < MAX_LAYERS
+                {
+                    layers.push(rid.clone());
+                }
+            }
+        }
+    }
+    layers
 }
 
 /// Payload formats that only protect or decorate another one.
@@ -108,6 +173,8 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
     let mut codecs = Vec::new();
     let mut mid_extension = None;
     let mut transport_cc_extension = None;
+    let mut rid_extension = None;
+    let mut repaired_rid_extension = None;
     let mut ssrcs = Vec::new();
     let mut rtx_ssrcs = Vec::new();
     let mut rtx_types = Vec::new();
@@ -133,6 +200,12 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
             }
             Attribute::Extmap(e) if e.uri == TRANSPORT_CC_URI => {
                 transport_cc_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
+            }
+            Attribute::Extmap(e) if e.uri == RID_EXTENSION => {
+                rid_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
+            }
+            Attribute::Extmap(e) if e.uri == REPAIRED_RID_EXTENSION => {
+                repaired_rid_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
             }
             Attribute::Ssrc(s) if !ssrcs.contains(&s.ssrc) => ssrcs.push(s.ssrc),
             Attribute::Msid(id) => msid = Some(id.clone()),
@@ -180,6 +253,10 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
         rtx_ssrcs,
         stream_ids: msid.iter().map(|m| m.stream_id.clone()).collect(),
         track_id: msid.and_then(|m| m.track_id),
+        rid_extension,
+        repaired_rid_extension,
+        send_layers: simulcast_layers(m, RidDirection::Send),
+        receive_layers: simulcast_layers(m, RidDirection::Recv),
     })
 }
 
@@ -239,7 +316,13 @@ pub(crate) struct LocalMedia<'a> {
     pub(crate) rtx: &'a [Rtx],
     pub(crate) mid_extension: Option<u8>,
     pub(crate) transport_cc_extension: Option<u8>,
+    pub(crate) rid_extension: Option<u8>,
+    pub(crate) repaired_rid_extension: Option<u8>,
     pub(crate) sender: Option<&'a SenderInfo>,
+    /// The layers we send (`a=simulcast:send`), if we send simulcast.
+    pub(crate) send_layers: &'a [SimulcastRid],
+    /// The peer's layers we receive (`a=simulcast:recv`).
+    pub(crate) receive_layers: &'a [SimulcastRid],
 }
 
 /// Our audio or video section after the transport attributes: MID
@@ -251,6 +334,8 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
     for (id, uri) in [
         (media.mid_extension, MID_EXTENSION),
         (media.transport_cc_extension, TRANSPORT_CC_URI),
+        (media.rid_extension, RID_EXTENSION),
+        (media.repaired_rid_extension, REPAIRED_RID_EXTENSION),
     ] {
         if let Some(id) = id {
             m.attributes.push(Attribute::Extmap(Extmap {
@@ -315,7 +400,11 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
             }));
         }
     }
-    if let Some(s) = sender {
+    write_simulcast(m, media);
+    // A simulcast sender announces no SSRC: the receiver learns each
+    // layer's from its rid (RFC 8853 §5.4; an `a=ssrc` would make it a
+    // stream of its own).
+    if let Some(s) = sender.filter(|_| media.send_layers.is_empty()) {
         let mut ssrcs = vec![s.ssrc];
         if !media.rtx.is_empty() {
             m.attributes.push(Attribute::SsrcGroup(SsrcGroup {
@@ -336,6 +425,43 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
                 value: Some(format!("{} {}", s.stream_id, s.track_id)),
             }));
         }
+    }
+}
+
+/// `a=rid` and `a=simulcast` (RFC 8851 §10, RFC 8853 §5.1): the layers
+/// we send where we send, the peer's layers we receive where we receive
+/// (an answer reverses the offer's direction, RFC 8853 §5.3).
+fn write_simulcast(m: &mut MediaDescription, media: &LocalMedia<'_>) {
+    let mut lists = Vec::new();
+    for (layers, direction, on) in [
+        (
+            media.send_layers,
+            RidDirection::Send,
+            sends(media.direction),
+        ),
+        (
+            media.receive_layers,
+            RidDirection::Recv,
+            receives(media.direction),
+        ),
+    ] {
+        if layers.is_empty() || !on || media.rid_extension.is_none() {
+            continue;
+        }
+        for layer in layers {
+            m.attributes.push(Attribute::Rid(Rid {
+                id: layer.id.clone(),
+                direction,
+                params: None,
+            }));
+        }
+        lists.push(SimulcastList {
+            direction,
+            streams: layers.iter().map(|l| vec![l.clone()]).collect(),
+        });
+    }
+    if !lists.is_empty() {
+        m.attributes.push(Attribute::Simulcast(Simulcast { lists }));
     }
 }
 

@@ -45,6 +45,8 @@ pub(crate) enum Outgoing {
     /// A packet of the application's, with its place on the wire.
     Media {
         media: MediaRef,
+        /// The simulcast layer (0 without simulcast).
+        layer: u8,
         wire: u16,
         marker: bool,
         payload_type: u8,
@@ -52,7 +54,11 @@ pub(crate) enum Outgoing {
         payload: Bytes,
     },
     /// The protected packet sent with `wire` on `media`, again (a NACK).
-    Retransmission { media: MediaRef, wire: u16 },
+    Retransmission {
+        media: MediaRef,
+        layer: u8,
+        wire: u16,
+    },
 }
 
 /// What an audio track is given of the estimate before video shares the

@@ -21,6 +21,7 @@ mod phase;
 mod restart;
 mod rtcp;
 mod rtp;
+mod simulcast;
 mod transceivers;
 mod transport;
 mod turn;
@@ -30,6 +31,7 @@ pub use get_stats::payload_len;
 use negotiation::Negotiation;
 use phase::{DtlsPhase, Gathering, Lifecycle};
 pub use rtp::{MAX_MEDIA_QUEUE, MAX_RTP_EVENTS, SRTP_PROFILES};
+pub use simulcast::{LayerTarget, RemoteLayer, SendLayerInit};
 use transceivers::MediaSession;
 
 use crate::channel::ChannelRef;

@@ -248,6 +248,7 @@ impl Rtc {
             .flat_map(|t| {
                 t.receive.iter().map(move |s| InboundRtpStats {
                     id: format!("IT{}", s.ssrc),
+                    rid: t.received_layers.rid_of(s.ssrc).map(str::to_owned),
                     ssrc: s.ssrc,
                     kind: t.kind.as_str(),
                     mid: t.mid.clone(),
@@ -267,15 +268,18 @@ impl Rtc {
             .transceivers
             .iter()
             .filter(|t| t.sender.is_some())
-            .map(|t| OutboundRtpStats {
-                id: format!("OT{}", t.send.ssrc),
-                ssrc: t.send.ssrc,
-                kind: t.kind.as_str(),
-                mid: t.mid.clone(),
-                packets_sent: u64::from(t.send.packets),
-                bytes_sent: u64::from(t.send.octets),
-                retransmitted_packets_sent: t.send.retransmitted.1,
-                retransmitted_bytes_sent: t.send.retransmitted.0,
+            .flat_map(|t| {
+                t.send_streams().map(move |(rid, s)| OutboundRtpStats {
+                    id: format!("OT{}", s.ssrc),
+                    ssrc: s.ssrc,
+                    kind: t.kind.as_str(),
+                    mid: t.mid.clone(),
+                    rid: rid.map(str::to_owned),
+                    packets_sent: u64::from(s.packets),
+                    bytes_sent: u64::from(s.octets),
+                    retransmitted_packets_sent: s.retransmitted.1,
+                    retransmitted_bytes_sent: s.retransmitted.0,
+                })
             })
             .collect()
     }
@@ -344,7 +348,7 @@ impl Rtc {
             .media
             .transceivers
             .iter()
-            .position(|t| t.sender.is_some() && t.send.ssrc == ssrc)
+            .position(|t| t.send_layer_of(ssrc).is_some())
         else {
             trace!(ssrc, "feedback for no track of ours");
             return;
@@ -365,12 +369,7 @@ impl Rtc {
     /// Asks the peer for a keyframe of its track on `media` with a PLI
     /// (RFC 4585 §6.3.1), e.g. when a receiver of what we forward asks.
     pub fn request_keyframe(&mut self, media: MediaRef) -> Result<(), RtcError> {
-        self.send_feedback(media, |sender_ssrc, media_ssrc| {
-            RtcpPacket::Pli(Pli {
-                sender_ssrc,
-                media_ssrc,
-            })
-        })
+        self.send_feedback(media, None, pli)
     }
 
     /// Asks the peer to send the packets of its track on `media` with
@@ -383,7 +382,7 @@ impl Rtc {
         lost: &[u16],
     ) -> Result<(), RtcError> {
         let lost = &lost[..lost.len().min(MAX_NACKED)];
-        self.send_feedback(media, |sender_ssrc, media_ssrc| {
+        self.send_feedback(media, None, |sender_ssrc, media_ssrc| {
             RtcpPacket::Nack(Nack::from_lost(
                 sender_ssrc,
                 media_ssrc,
@@ -392,23 +391,23 @@ impl Rtc {
         })
     }
 
-    /// Sends one feedback packet about the peer's stream on `media`, after
-    /// the minimal head a compound packet needs (RFC 4585 §3.1: an empty
-    /// receiver report and our CNAME), so it carries no statistics taken
-    /// out of time and leaves the report interval alone.
-    fn send_feedback(
+    /// Sends one feedback packet about the peer's stream `media_ssrc` on
+    /// `media` (`None`: the one heard last), after the minimal head a
+    /// compound packet needs (RFC 4585 §3.1: an empty receiver report and
+    /// our CNAME), so it carries no statistics taken out of time and
+    /// leaves the report interval alone.
+    pub(super) fn send_feedback(
         &mut self,
         media: MediaRef,
+        media_ssrc: Option<u32>,
         packet: impl FnOnce(u32, u32) -> RtcpPacket<'static>,
     ) -> Result<(), RtcError> {
         self.check_open()?;
         let t = self
             .transceiver(media)
             .ok_or(StateError::UnknownMedia { media })?;
-        let media_ssrc = t
-            .receive
-            .last()
-            .map(|s| s.ssrc)
+        let media_ssrc = media_ssrc
+            .or_else(|| t.receive.last().map(|s| s.ssrc))
             .or_else(|| t.remote.as_ref().and_then(|r| r.ssrcs.first().copied()))
             .ok_or(StateError::NothingReceived { media })?;
         let sender_ssrc = feedback_ssrc(t, self.media.receiver_ssrc);
@@ -503,11 +502,12 @@ impl Rtc {
         blocks.truncate(realtimer_rtp::rtcp::MAX_REPORT_BLOCKS);
         let mut ssrcs = Vec::new();
         let mut packets = Vec::new();
-        for t in &self.media.transceivers {
-            if t.sender.is_none() {
-                continue;
-            }
-            let s = &t.send;
+        let senders = self
+            .media
+            .transceivers
+            .iter()
+            .filter(|t| t.sender.is_some());
+        for (t, s) in senders.flat_map(|t| t.send_streams().map(move |(_, s)| (t, s))) {
             // RFC 3550 §6.4: an SR only after sending; no RTP time to pair
             // with the NTP time before the first packet.
             let Some((ts, at)) = s
@@ -550,6 +550,14 @@ fn feedback_ssrc(t: &super::transceivers::Transceiver, receiver_ssrc: u32) -> u3
     } else {
         receiver_ssrc
     }
+}
+
+/// A PLI (RFC 4585 §6.3.1) from `sender_ssrc` about `media_ssrc`.
+pub(super) fn pli(sender_ssrc: u32, media_ssrc: u32) -> RtcpPacket<'static> {
+    RtcpPacket::Pli(Pli {
+        sender_ssrc,
+        media_ssrc,
+    })
 }
 
 /// An SDES packet giving `cname` for each of `ssrcs` (RFC 3550 §6.5.1).
@@ -683,6 +691,10 @@ mod tests {
             rtx_ssrcs: Vec::new(),
             stream_ids: Vec::new(),
             track_id: None,
+            rid_extension: None,
+            repaired_rid_extension: None,
+            send_layers: Vec::new(),
+            receive_layers: Vec::new(),
         });
         let mut deliver = |seq: u16, mid: Option<&str>| {
             let header = realtimer_rtp::RtpHeader {

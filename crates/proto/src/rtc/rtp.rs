@@ -212,6 +212,7 @@ impl Rtc {
         if (known && by_mid) || (!known && self.media.ssrc_routes.len() < MAX_SSRC_ROUTES) {
             self.media.ssrc_routes.insert(ssrc, r);
         }
+        self.learn_layer(r, &packet);
         let t = &self.media.transceivers[r.0 as usize];
         let fields = Received {
             repair: false,
@@ -234,6 +235,7 @@ impl Rtc {
                     .as_ref()
                     .and_then(|rm| rm.rtx_ssrcs.iter().find(|(_, x)| *x == ssrc))
                     .map(|(m, _)| *m)
+                    .or_else(|| t.received_layers.repaired_ssrc(ssrc))
                     .or_else(|| match &t.receive[..] {
                         [only] => Some(only.ssrc),
                         _ => None,
@@ -252,6 +254,27 @@ impl Rtc {
                 self.receive_rtp(now, r, fields, original);
             }
             None => self.receive_rtp(now, r, fields, payload),
+        }
+    }
+
+    /// The simulcast layer a packet names in its rid or repaired-rid
+    /// extension (RFC 8852 §3): its SSRC is that layer's from now on.
+    fn learn_layer(&mut self, r: MediaRef, packet: &realtimer_rtp::RtpPacket<'_>) {
+        let t = &mut self.media.transceivers[r.0 as usize];
+        let (Some(ext), (Some(rid_id), repaired_id)) = (packet.extensions(), t.rid_extensions)
+        else {
+            return;
+        };
+        let Some(rm) = t.remote.as_ref().filter(|rm| !rm.send_layers.is_empty()) else {
+            return;
+        };
+        if let Some(rid) = ext.get(rid_id) {
+            t.received_layers
+                .learn(&rm.send_layers, rid, packet.ssrc(), false);
+        }
+        if let Some(rid) = repaired_id.and_then(|id| ext.get(id)) {
+            t.received_layers
+                .learn(&rm.send_layers, rid, packet.ssrc(), true);
         }
     }
 
@@ -332,6 +355,18 @@ impl Rtc {
         media: MediaRef,
         packet: &RtpPacket,
     ) -> Result<(), RtcError> {
+        self.write_layer_rtp(now, media, 0, packet)
+    }
+
+    /// [`Rtc::write_rtp`] on our simulcast layer `layer` (an index into
+    /// the layers the track was added with; 0 without simulcast).
+    pub(super) fn write_layer_rtp(
+        &mut self,
+        now: Instant,
+        media: MediaRef,
+        layer: u8,
+        packet: &RtpPacket,
+    ) -> Result<(), RtcError> {
         self.check_open()?;
         let t = self
             .media
@@ -369,11 +404,14 @@ impl Rtc {
         }
         let kind = t.kind;
         let t = &mut self.media.transceivers[media.0 as usize];
-        let wire = t.send.wire_sequence(packet.sequence_number);
-        t.send
-            .assign(now, (packet.sequence_number, wire), packet.timestamp);
+        let send = t
+            .layer_stream_mut(layer)
+            .ok_or(StateError::UnknownMedia { media })?;
+        let wire = send.wire_sequence(packet.sequence_number);
+        send.assign(now, (packet.sequence_number, wire), packet.timestamp);
         let outgoing = Outgoing::Media {
             media,
+            layer,
             wire: wire.0,
             marker: packet.marker,
             payload_type: packet.payload_type,
@@ -414,23 +452,26 @@ impl Rtc {
         probe: Option<ProbeClusterId>,
     ) {
         match outgoing {
-            Outgoing::Retransmission { media, wire } => {
+            Outgoing::Retransmission { media, layer, wire } => {
                 let send_rtx = self.config.send_rtx;
-                let Some(t) = self.media.transceivers.get_mut(media.0 as usize) else {
+                let Some(t) = self.media.transceivers.get(media.0 as usize) else {
+                    return;
+                };
+                let Some(send) = t.layer_stream(layer) else {
                     return;
                 };
                 // RFC 4588 §4: on the RTX SSRC where negotiated for the
                 // packet's payload type, with the original sequence number
                 // first; a new transport-wide number, so the estimator
                 // counts it.
-                let rtx = t
-                    .send
-                    .plain_packet(wire)
-                    .filter(|_| send_rtx)
-                    .and_then(|p| {
-                        let rtx = t.rtx.iter().find(|r| r.apt == p.payload_type)?;
-                        Some((rtx.payload_type, p.clone()))
-                    });
+                let rtx = send.plain_packet(wire).filter(|_| send_rtx).and_then(|p| {
+                    let rtx = t.rtx.iter().find(|r| r.apt == p.payload_type)?;
+                    Some((rtx.payload_type, p.clone()))
+                });
+                let t = &mut self.media.transceivers[media.0 as usize];
+                let Some(send) = t.layer_stream_mut(layer) else {
+                    return;
+                };
                 if let Some((rtx_pt, p)) = rtx {
                     let mut payload = Vec::with_capacity(p.payload.len() + 2);
                     payload.extend_from_slice(&wire.to_be_bytes());
@@ -438,29 +479,29 @@ impl Rtc {
                     let parts = RtpParts {
                         marker: p.marker,
                         payload_type: rtx_pt,
-                        sequence_number: t.send.rtx_sequence,
+                        sequence_number: send.rtx_sequence,
                         timestamp: p.timestamp,
                     };
-                    t.send.rtx_sequence = t.send.rtx_sequence.wrapping_add(1);
-                    t.send.retransmitted.0 += p.payload.len() as u64;
-                    t.send.retransmitted.1 += 1;
-                    if let Err(e) =
-                        self.send_rtp(now, media, parts, Stream::Rtx, &payload, 0, probe)
-                    {
+                    send.rtx_sequence = send.rtx_sequence.wrapping_add(1);
+                    send.retransmitted.0 += p.payload.len() as u64;
+                    send.retransmitted.1 += 1;
+                    let on = (media, layer, Stream::Rtx);
+                    if let Err(e) = self.send_rtp(now, on, parts, &payload, 0, probe) {
                         debug!(%media, "RTX packet not sent: {e}");
                     }
                     return;
                 }
                 // Byte for byte otherwise: the same SRTP index on the same
                 // bytes reveals nothing.
-                if let Some(protected) = t.send.sent_packet(wire).filter(|p| !p.is_empty()) {
+                if let Some(protected) = send.sent_packet(wire).filter(|p| !p.is_empty()) {
                     let protected = Bytes::copy_from_slice(protected);
-                    t.send.retransmitted.1 += 1;
+                    send.retransmitted.1 += 1;
                     self.media.media_out.push_back(protected);
                 }
             }
             Outgoing::Media {
                 media,
+                layer,
                 wire,
                 marker,
                 payload_type,
@@ -473,14 +514,15 @@ impl Rtc {
                     sequence_number: wire,
                     timestamp,
                 };
-                if let Err(e) = self.send_rtp(now, media, parts, Stream::Media, &payload, 0, probe)
-                {
+                let on = (media, layer, Stream::Media);
+                if let Err(e) = self.send_rtp(now, on, parts, &payload, 0, probe) {
                     debug!(%media, "RTP packet not sent: {e}");
                     return;
                 }
                 let t = &mut self.media.transceivers[media.0 as usize];
-                if !t.rtx.is_empty() {
-                    t.send.keep_plain(PlainPacket {
+                let keep = !t.rtx.is_empty();
+                if let Some(send) = t.layer_stream_mut(layer).filter(|_| keep) {
+                    send.keep_plain(PlainPacket {
                         wire,
                         timestamp,
                         marker,
@@ -522,7 +564,8 @@ impl Rtc {
                 timestamp,
             };
             t.send.rtx_sequence = t.send.rtx_sequence.wrapping_add(1);
-            let sent = self.send_rtp(now, media, parts, Stream::Rtx, &[], padding, Some(probe));
+            let on = (media, 0, Stream::Rtx);
+            let sent = self.send_rtp(now, on, parts, &[], padding, Some(probe));
             if let Err(e) = sent {
                 debug!(%media, "padding not sent: {e}");
                 return;
@@ -530,26 +573,27 @@ impl Rtc {
         }
     }
 
-    /// Writes an RTP packet of our track on `media` with its extensions
-    /// (MID, RFC 8843 §15; the transport-wide sequence number, every
-    /// packet of the transport numbered whatever its stream,
+    /// Writes an RTP packet of our track on `media`'s simulcast layer
+    /// `layer` with its extensions (MID, RFC 8843 §15; the layer's rid or,
+    /// on RTX, repaired rid, RFC 8852 §3, on every packet; the
+    /// transport-wide sequence number, every packet of the transport
+    /// numbered whatever its stream,
     /// draft-holmer-rmcat-transport-wide-cc-extensions-01 §2), protects
-    /// and queues it; a media packet goes into the track's histories.
-    #[allow(clippy::too_many_arguments)]
+    /// and queues it; a media packet goes into the layer's histories.
     fn send_rtp(
         &mut self,
         now: Instant,
-        media: MediaRef,
+        (media, layer, stream): (MediaRef, u8, Stream),
         parts: RtpParts,
-        stream: Stream,
         payload: &[u8],
         padding: u8,
         probe: Option<ProbeClusterId>,
     ) -> Result<(), RtcError> {
         let t = &self.media.transceivers[media.0 as usize];
-        let ssrc = match (stream, &t.sender) {
-            (Stream::Rtx, Some(sender)) => sender.rtx_ssrc,
-            _ => t.send.ssrc,
+        let (media_ssrc, rtx_ssrc) = t.layer_ssrcs(layer).ok_or(StateError::NoTrack { media })?;
+        let ssrc = match stream {
+            Stream::Rtx => rtx_ssrc,
+            Stream::Media => media_ssrc,
         };
         let mut header = RtpHeader {
             marker: parts.marker,
@@ -566,6 +610,15 @@ impl Rtc {
                 _ => Vec::new(),
             },
         };
+        let rid_extension = match (stream, t.rid_extensions) {
+            (Stream::Media, (id, _)) | (Stream::Rtx, (_, id)) => id,
+        };
+        if let (Some(id), Some(rid)) = (rid_extension, t.sent_rid(layer)) {
+            header.extensions.push(Extension {
+                id,
+                data: rid.as_bytes().to_vec(),
+            });
+        }
         let transport_cc = t.transport_cc_extension;
         if let Some(id) = transport_cc {
             header.extensions.push(Extension {
@@ -589,11 +642,9 @@ impl Rtc {
         if stream == Stream::Rtx {
             return Ok(());
         }
-        self.media.transceivers[media.0 as usize].send.sent(
-            parts.sequence_number,
-            payload.len(),
-            &protected,
-        );
+        if let Some(send) = self.media.transceivers[media.0 as usize].layer_stream_mut(layer) {
+            send.sent(parts.sequence_number, payload.len(), &protected);
+        }
         Ok(())
     }
 
@@ -601,11 +652,12 @@ impl Rtc {
     /// sends the packets still kept again, byte for byte, while the queue
     /// has room; through the pacer, before new video, where it paces.
     pub(super) fn retransmit(&mut self, now: Instant, ssrc: u32, lost: impl Iterator<Item = u16>) {
-        let Some(i) = self
+        let Some((i, layer)) = self
             .media
             .transceivers
             .iter()
-            .position(|t| t.sender.is_some() && t.send.ssrc == ssrc)
+            .enumerate()
+            .find_map(|(i, t)| Some((i, t.send_layer_of(ssrc)?)))
         else {
             trace!(ssrc, "NACK for no track of ours");
             return;
@@ -614,14 +666,18 @@ impl Rtc {
         let paced = self.paced(media);
         for wire in lost {
             let t = &self.media.transceivers[i];
-            let Some(size) = t.send.sent_packet(wire).map(<[u8]>::len) else {
+            let Some(size) = t
+                .layer_stream(layer)
+                .and_then(|s| s.sent_packet(wire))
+                .map(<[u8]>::len)
+            else {
                 continue;
             };
             if size == 0 {
                 // Still in the pacer: it goes anyway.
                 continue;
             }
-            let outgoing = Outgoing::Retransmission { media, wire };
+            let outgoing = Outgoing::Retransmission { media, layer, wire };
             if !paced {
                 if self.media.media_out.len() >= MAX_MEDIA_QUEUE {
                     break;

@@ -6,6 +6,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setup};
 
+use super::simulcast::ReceivedLayers;
 use crate::error::{RtcError, SdpError};
 use crate::event::RtcEvent;
 use crate::jsep::media_section::{
@@ -54,6 +55,7 @@ struct Negotiated {
     rtx: Vec<Rtx>,
     mid_extension: Option<u8>,
     transport_cc_extension: Option<u8>,
+    rid_extensions: (Option<u8>, Option<u8>),
     remote: Option<RemoteMedia>,
 }
 
@@ -97,12 +99,23 @@ pub(crate) struct Transceiver {
     /// The transport-wide sequence number extension's id, if negotiated
     /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2).
     pub(super) transport_cc_extension: Option<u8>,
+    /// The ids of the rid and repaired-rid extensions, if negotiated
+    /// (RFC 8852 §3): the peer's simulcast layers are told apart by them.
+    pub(super) rid_extensions: (Option<u8>, Option<u8>),
+    /// The SSRCs of the peer's simulcast layers, learned from packets.
+    pub(super) received_layers: ReceivedLayers,
     /// The peer's section as last applied.
     pub(super) remote: Option<RemoteMedia>,
     /// `track` fired for the peer's track.
     pub(super) track_fired: bool,
-    /// What we sent, for sender reports.
+    /// What we sent, for sender reports (the first simulcast layer's).
     pub(super) send: SendStream,
+    /// Our simulcast layers' rids, lowest first (RFC 8853); empty
+    /// without simulcast.
+    pub(super) send_rids: Vec<realtimer_sdp::SimulcastRid>,
+    /// The layers after the first, which sends on `sender`'s SSRCs and
+    /// `send`.
+    pub(super) send_layers: Vec<super::simulcast::SendLayer>,
     /// What the peer sent, by SSRC, for receiver reports.
     pub(super) receive: Vec<ReceiveStream>,
 }
@@ -128,6 +141,15 @@ impl Transceiver {
             && !self.codecs.is_empty()
     }
 
+    /// The peer's simulcast layers we receive: those it offered or
+    /// answered with the rid extension negotiated (RFC 8853 §5.3).
+    pub(super) fn receive_layers(&self) -> &[realtimer_sdp::SimulcastRid] {
+        match &self.remote {
+            Some(rm) if self.rid_extensions.0.is_some() => &rm.send_layers,
+            _ => &[],
+        }
+    }
+
     fn negotiated(&self) -> Negotiated {
         Negotiated {
             mid: self.mid.clone(),
@@ -137,6 +159,7 @@ impl Transceiver {
             rtx: self.rtx.clone(),
             mid_extension: self.mid_extension,
             transport_cc_extension: self.transport_cc_extension,
+            rid_extensions: self.rid_extensions,
             remote: self.remote.clone(),
         }
     }
@@ -149,6 +172,7 @@ impl Transceiver {
         self.rtx = n.rtx;
         self.mid_extension = n.mid_extension;
         self.transport_cc_extension = n.transport_cc_extension;
+        self.rid_extensions = n.rid_extensions;
         self.remote = n.remote;
     }
 
@@ -322,16 +346,20 @@ impl Rtc {
             rtx,
             mid_extension: Some(MID_EXTENSION_ID),
             transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
+            rid_extensions: (None, None),
+            received_layers: ReceivedLayers::default(),
             remote: None,
             track_fired: false,
             send: SendStream::new(0),
+            send_rids: Vec::new(),
+            send_layers: Vec::new(),
             receive: Vec::new(),
         });
         r
     }
 
     /// A random non-zero SSRC (RFC 3550 §8.1), from the seed.
-    fn random_ssrc(&mut self) -> u32 {
+    pub(super) fn random_ssrc(&mut self) -> u32 {
         self.media.ssrc_generation += 1;
         let mut rng = StdRng::seed_from_u64(
             self.config.seed
@@ -397,6 +425,7 @@ impl Rtc {
                         codecs,
                         mid_extension: Some(MID_EXTENSION_ID),
                         transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
+                        rid_extensions: (None, None),
                         remote: None,
                     });
                 }
@@ -457,7 +486,11 @@ impl Rtc {
                         rtx: &t.rtx,
                         mid_extension: t.mid_extension,
                         transport_cc_extension: t.transport_cc_extension,
+                        rid_extension: t.rid_extensions.0,
+                        repaired_rid_extension: t.rid_extensions.1,
                         sender: t.sender.as_ref(),
+                        send_layers: t.offered_send_layers(answering),
+                        receive_layers: t.receive_layers(),
                     })
                 }
                 MLine::Rejected(m) => LocalSection::Rejected(m),
@@ -527,6 +560,7 @@ impl Rtc {
                         t.rtx = negotiated_rtx(&rm, &t.codecs);
                         t.mid_extension = rm.mid_extension;
                         t.transport_cc_extension = rm.transport_cc_extension;
+                        t.rid_extensions = (rm.rid_extension, rm.repaired_rid_extension);
                         t.remote = Some(rm);
                     }
                     None => {
@@ -603,6 +637,7 @@ impl Rtc {
         t.codecs = codecs;
         t.mid_extension = rm.mid_extension;
         t.transport_cc_extension = rm.transport_cc_extension;
+        t.rid_extensions = (rm.rid_extension, rm.repaired_rid_extension);
         t.offered_direction = Some(rm.direction);
         let mid = rm.mid.clone();
         t.remote = Some(rm);
@@ -626,6 +661,7 @@ impl Rtc {
                     stream_ids: rm.stream_ids.clone(),
                     track_id: rm.track_id.clone(),
                     codecs: t.codecs.clone(),
+                    rids: t.receive_layers().iter().map(|l| l.id.clone()).collect(),
                 },
             ));
         }
