@@ -1,17 +1,22 @@
 //! A fleet of Rust peers for `scripts/soak`: PAIRS pairs in loops, each
 //! round joining a fresh room of `realtimer serve` over `/ws`, connecting
-//! (pair k uses TURN_URLS[k % n] with a relay-only policy when TURN_URLS is
-//! given and k is odd; host candidates otherwise), exchanging reliable
-//! data-channel messages for a random 1 to 4 seconds (every message must
-//! come back from the echoing side, in order), then closing and leaving.
+//! (odd pairs relay-only through TURN_URLS\[(k / 2) % n\] when TURN_URLS
+//! is given, `turns:` ones trusting the PEM CA of TURN_CA_FILE; host
+//! candidates otherwise), exchanging reliable data-channel messages for a
+//! random 1 to 4 seconds (every message must come back from the echoing
+//! side, in order) while the room's creator sends an audio track of 20 ms
+//! samples (the other side must receive some), then closing and leaving.
+//! Beside them SIO_CLIENTS Socket.IO clients (Engine.IO v4 over WebSocket)
+//! come and go: connect, `create or join` a room of their own, wait for
+//! `created`, `bye`, close.
 //!
 //! Every REPORT_S seconds it prints one line of counts,
-//! `fleet rounds=… failures=… messages=…`, and at the end the same with
-//! `fleet done`; each failure is printed as `fleet failure: …`. Exits 1 if
-//! any round failed.
+//! `fleet rounds=… failures=… messages=… media_packets=… sio_clients=…`,
+//! and at the end the same with `fleet done`; each failure is printed as
+//! `fleet failure: …`. Exits 1 if any round failed.
 //!
 //! ```text
-//! SERVER=http://127.0.0.1:8080 PAIRS=4 DURATION_S=60 \
+//! SERVER=http://127.0.0.1:8080 PAIRS=4 DURATION_S=60 SIO_CLIENTS=2 \
 //!   TURN_URLS='turn:127.0.0.1:3478?transport=udp,turn:127.0.0.1:3478?transport=tcp' \
 //!   TURN_USER=u TURN_PASSWORD=p cargo run --example soak_fleet --features peer
 //! ```
@@ -23,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use realtimer::{
-    ChannelData, DataChannelInit, IceTransportPolicy, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionState,
+    ChannelData, DataChannelInit, IceTransportPolicy, MediaKind, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionState, Sample, TrackLocal,
 };
 use realtimer_signaling::{Handled, PeerSession, SessionMessage, SignalingClient, SignalingEvent};
 
@@ -33,15 +38,19 @@ struct Counts {
     rounds: AtomicU64,
     failures: AtomicU64,
     messages: AtomicU64,
+    media_packets: AtomicU64,
+    sio_clients: AtomicU64,
 }
 
 impl Counts {
     fn line(&self) -> String {
         format!(
-            "rounds={} failures={} messages={}",
+            "rounds={} failures={} messages={} media_packets={} sio_clients={}",
             self.rounds.load(Ordering::Relaxed),
             self.failures.load(Ordering::Relaxed),
-            self.messages.load(Ordering::Relaxed)
+            self.messages.load(Ordering::Relaxed),
+            self.media_packets.load(Ordering::Relaxed),
+            self.sio_clients.load(Ordering::Relaxed)
         )
     }
 }
@@ -55,11 +64,13 @@ fn env(name: &str, default: &str) -> String {
 struct Setup {
     ws_url: String,
     turn: Option<(String, String, String)>,
+    turn_ca_pem: Option<String>,
 }
 
 impl Setup {
     fn config(&self) -> PeerConnectionConfig {
-        let config = PeerConnectionConfig::default().with_loopback(true);
+        let mut config = PeerConnectionConfig::default().with_loopback(true);
+        config.turn_tls_ca_pem = self.turn_ca_pem.clone();
         match &self.turn {
             Some((url, user, password)) => config
                 .with_turn_server(url, user, password)
@@ -71,8 +82,15 @@ impl Setup {
 
 /// Joins `room`, connects with whoever else joins, and runs the data
 /// exchange: the room's creator sends `messages` numbered texts and
-/// expects each back, in order; the other side echoes them.
-async fn peer(setup: Setup, room: String, messages: u64) -> Result<u64, String> {
+/// expects each back, in order, while it sends audio samples; the other
+/// side echoes the messages and counts the media packets (into
+/// `media_packets`), failing if none came.
+async fn peer(
+    setup: Setup,
+    room: String,
+    messages: u64,
+    counts: Arc<Counts>,
+) -> Result<u64, String> {
     let (signaling, mut events) = SignalingClient::connect(&setup.ws_url, &room)
         .await
         .map_err(|e| format!("signaling: {e}"))?;
@@ -91,6 +109,13 @@ async fn peer(setup: Setup, room: String, messages: u64) -> Result<u64, String> 
     } else {
         None
     };
+    let audio = TrackLocal::new(MediaKind::Audio, "soak", "audio");
+    if initiator {
+        pc.add_track(audio.clone())
+            .await
+            .map_err(|e| format!("add_track: {e}"))?;
+    }
+    let received = Arc::new(AtomicU64::new(0));
     let result: Result<u64, String> = async {
         let mut echo_channel = None;
         // Signaling until connected (and, for the answerer, the channel).
@@ -121,6 +146,14 @@ async fn peer(setup: Setup, room: String, messages: u64) -> Result<u64, String> 
                         return Err("connection failed".into());
                     }
                     Some(PeerConnectionEvent::DataChannel(dc)) => echo_channel = Some(dc),
+                    Some(PeerConnectionEvent::Track(track)) => {
+                        let received = received.clone();
+                        tokio::spawn(async move {
+                            while track.read_rtp().await.is_some() {
+                                received.fetch_add(1, Ordering::Relaxed);
+                            }
+                        });
+                    }
                     Some(_) => {}
                     None => return Err("connection gone".into()),
                 },
@@ -136,8 +169,24 @@ async fn peer(setup: Setup, room: String, messages: u64) -> Result<u64, String> 
             while let Some(data) = dc.recv().await {
                 dc.send(data).await.map_err(|e| format!("echo: {e}"))?;
             }
+            let packets = received.load(Ordering::Relaxed);
+            counts.media_packets.fetch_add(packets, Ordering::Relaxed);
+            if packets == 0 {
+                return Err("no media packet arrived".into());
+            }
             return Ok(0);
         }
+        // 20 ms of "Opus" (opaque bytes: nothing decodes them) per sample.
+        let _sender = AbortOnDrop(tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(20));
+            loop {
+                tick.tick().await;
+                let sample = Sample::new(vec![0xf8; 80], Duration::from_millis(20));
+                if audio.write_sample(sample).await.is_err() {
+                    break;
+                }
+            }
+        }));
         let dc = channel.ok_or("no channel")?;
         if !dc.wait_open().await {
             return Err("the channel closed before opening".into());
@@ -160,6 +209,76 @@ async fn peer(setup: Setup, room: String, messages: u64) -> Result<u64, String> 
     result
 }
 
+/// Aborts its task when dropped, whichever way the round ends.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// One Socket.IO client's life (Engine.IO v4 over WebSocket, the
+/// protocol the codelab's pages speak): open, connect the default
+/// namespace, `create or join` `room`, wait for `created`, `bye`, close.
+async fn socket_io_client(server: &str, room: &str) -> Result<(), String> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+    let url = format!(
+        "{}/socket.io/?EIO=4&transport=websocket",
+        server.trim_end_matches('/').replacen("http", "ws", 1)
+    );
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .map_err(|e| format!("socket.io connect: {e}"))?;
+    // Engine.IO packets: 0 open, 2 ping, 3 pong, 4 message; Socket.IO
+    // inside a message: 0 connect, 2 event. The server may ping at any
+    // point: answered here; `log` events are skipped.
+    async fn next_text<S>(ws: &mut S) -> Result<String, String>
+    where
+        S: futures_util::Stream<Item = Result<Message, tokio_tungstenite::tungstenite::Error>>
+            + futures_util::Sink<Message, Error = tokio_tungstenite::tungstenite::Error>
+            + Unpin,
+    {
+        loop {
+            match ws.next().await {
+                Some(Ok(Message::Text(text))) if text.as_str() == "2" => {
+                    ws.send(Message::text("3"))
+                        .await
+                        .map_err(|e| e.to_string())?;
+                }
+                Some(Ok(Message::Text(text))) if text.starts_with(r#"42["log""#) => {}
+                Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
+                Some(Ok(_)) => {}
+                other => return Err(format!("socket.io: connection ended: {other:?}")),
+            }
+        }
+    }
+    for (send, prefix) in [
+        (None, "0{"),
+        (Some("40".to_owned()), "40"),
+        (
+            Some(format!(r#"42["create or join","{room}"]"#)),
+            r#"42["created""#,
+        ),
+    ] {
+        if let Some(send) = send {
+            ws.send(Message::text(send))
+                .await
+                .map_err(|e| e.to_string())?;
+        }
+        let text = next_text(&mut ws).await?;
+        if !text.starts_with(prefix) {
+            return Err(format!("socket.io: expected {prefix}…, got {text}"));
+        }
+    }
+    ws.send(Message::text(r#"42["bye"]"#))
+        .await
+        .map_err(|e| e.to_string())?;
+    ws.close(None).await.map_err(|e| e.to_string())?;
+    Ok(())
+}
+
 #[tokio::main]
 async fn main() {
     let server = env("SERVER", "http://127.0.0.1:8080");
@@ -176,6 +295,12 @@ async fn main() {
         .map(str::to_owned)
         .collect();
     let (user, password) = (env("TURN_USER", "u"), env("TURN_PASSWORD", "p"));
+    let turn_ca_pem = std::env::var("TURN_CA_FILE")
+        .ok()
+        .map(|f| std::fs::read_to_string(f).expect("TURN_CA_FILE is readable"));
+    let sio_clients: u64 = env("SIO_CLIENTS", "0")
+        .parse()
+        .expect("SIO_CLIENTS is a number");
     let counts = Arc::new(Counts::default());
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
@@ -187,6 +312,7 @@ async fn main() {
         let setup = Setup {
             ws_url: ws_url.clone(),
             turn,
+            turn_ca_pem: turn_ca_pem.clone(),
         };
         let counts = counts.clone();
         tasks.push(tokio::spawn(async move {
@@ -196,11 +322,14 @@ async fn main() {
                 let room = format!("soak-{pair}-{round}");
                 // 1 to 4 seconds of messages at about 40 per second.
                 let messages = 40 + (pair * 7919 + round * 104_729) % 120;
-                let (a, b) = tokio::join!(peer(setup.clone(), room.clone(), messages), async {
-                    // The second peer joins once the first created the room.
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                    peer(setup.clone(), room.clone(), messages).await
-                });
+                let (a, b) = tokio::join!(
+                    peer(setup.clone(), room.clone(), messages, counts.clone()),
+                    async {
+                        // The second peer joins once the first created the room.
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                        peer(setup.clone(), room.clone(), messages, counts.clone()).await
+                    }
+                );
                 match (a, b) {
                     (Ok(x), Ok(y)) => {
                         counts.messages.fetch_add(x + y, Ordering::Relaxed);
@@ -215,6 +344,27 @@ async fn main() {
                         );
                     }
                 }
+            }
+        }));
+    }
+    for client in 0..sio_clients {
+        let counts = counts.clone();
+        let server = server.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut round = 0u64;
+            while Instant::now() < deadline {
+                round += 1;
+                match socket_io_client(&server, &format!("sio-{client}-{round}")).await {
+                    Ok(()) => counts.sio_clients.fetch_add(1, Ordering::Relaxed),
+                    Err(e) => {
+                        println!("fleet failure: socket.io client {client} round {round}: {e}");
+                        counts.failures.fetch_add(1, Ordering::Relaxed)
+                    }
+                };
+                tokio::time::sleep(Duration::from_millis(
+                    200 + (client * 37 + round * 53) % 800,
+                ))
+                .await;
             }
         }));
     }
