@@ -64,7 +64,9 @@ async fn signaling(
     on_channel: impl Fn(DataChannel) + Send + 'static,
     on_track: impl Fn(TrackRemote) + Send + 'static,
 ) -> (mpsc::UnboundedSender<Value>, tokio::task::JoinHandle<()>) {
-    let (ws, _) = tokio_tungstenite::connect_async(url).await.unwrap();
+    let (ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .unwrap_or_else(|e| panic!("signaling at {url:?}: {e}"));
     let (mut ws_tx, mut ws_rx) = ws.split();
     let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
     tokio::spawn(async move {
@@ -314,6 +316,53 @@ async fn media_echo_peer() {
     fail_on_panic(ended);
 }
 
+/// What a media tester sent on one track and what came back on the
+/// peer's track of the same kind.
+struct Echoed {
+    kind: MediaKind,
+    sent: Vec<bytes::Bytes>,
+    got: Vec<bytes::Bytes>,
+}
+
+impl Echoed {
+    /// Prints the check's line; passes when every frame that came back is
+    /// one we sent, byte for byte, and at most `missing` of ours did not.
+    fn check(&self, what: &str, missing: usize) -> bool {
+        let exact = self.got.iter().filter(|g| self.sent.contains(g)).count();
+        let ok = exact == self.got.len() && exact + missing >= self.sent.len();
+        println!(
+            "{} {}: {} of {} {what} came back, {exact} byte-exact",
+            if ok { "PASS" } else { "FAIL" },
+            self.kind,
+            self.got.len(),
+            self.sent.len()
+        );
+        ok
+    }
+}
+
+/// The first remote track of each kind (audio, video) once `pc` is
+/// connected, or a panic after 60 s.
+async fn connected_with_tracks(
+    pc: &PeerConnection,
+    remotes: &mut mpsc::UnboundedReceiver<TrackRemote>,
+) -> [TrackRemote; 2] {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (mut audio, mut video) = (None, None);
+    while audio.is_none() || video.is_none() {
+        match tokio::time::timeout_at(deadline, remotes.recv()).await {
+            Ok(Some(r)) if r.kind() == MediaKind::Audio => audio = audio.or(Some(r)),
+            Ok(Some(r)) => video = video.or(Some(r)),
+            _ => panic!("the peer's tracks never came"),
+        }
+    }
+    while pc.connection_state() != PeerConnectionState::Connected {
+        assert!(Instant::now() < deadline, "never connected");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    [audio.unwrap(), video.unwrap()]
+}
+
 /// Our media tester against a peer that echoes RTP (Pion's `--media`):
 /// an Opus and a VP8 track of ours send numbered packets for 3 s (audio
 /// every 20 ms, video 30 frames a second of 3 packets, the last with the
@@ -339,18 +388,7 @@ async fn media_tester_peer() {
         },
     )
     .await;
-    let mut remotes = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while remotes.len() < 2 {
-        match tokio::time::timeout_at(deadline, remote_rx.recv()).await {
-            Ok(Some(remote)) => remotes.push(remote),
-            _ => panic!("the peer's tracks never came: {} of 2", remotes.len()),
-        }
-    }
-    while pc.connection_state() != PeerConnectionState::Connected {
-        assert!(Instant::now() < deadline, "never connected");
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    let remotes = connected_with_tracks(&pc, &mut remote_rx).await;
     // Our sender and the peer's track of a kind share the section's
     // negotiated codecs.
     let payload_type = |kind: MediaKind, name: &str| {
@@ -426,28 +464,23 @@ async fn media_tester_peer() {
             }
         }
     }
-    let (mut passed, mut failed) = (0, 0);
+    let mut passed = 0;
     for reader in readers {
         let (kind, got) = reader.await.unwrap();
         let slot = usize::from(kind == MediaKind::Video);
-        let (sent, want_pt) = (&sent[slot], kinds[slot].1);
-        let exact = got
-            .iter()
-            .filter(|p| p.payload_type == want_pt && sent.contains(&p.payload))
-            .count();
-        let ok = exact == got.len() && exact + 10 >= sent.len();
-        println!(
-            "{} {kind}: {} of {} packets echoed, {exact} byte-exact with payload type {want_pt}",
-            if ok { "PASS" } else { "FAIL" },
-            got.len(),
-            sent.len()
-        );
-        if ok {
+        let want_pt = kinds[slot].1;
+        let other_types = got.iter().filter(|p| p.payload_type != want_pt).count();
+        let echoed = Echoed {
+            kind,
+            sent: std::mem::take(&mut sent[slot]),
+            got: got.into_iter().map(|p| p.payload).collect(),
+        };
+        let what = format!("packets ({other_types} not of payload type {want_pt})");
+        if echoed.check(&what, 10) && other_types == 0 {
             passed += 1;
-        } else {
-            failed += 1;
         }
     }
+    let failed = 2 - passed;
     println!("{passed} passed, {failed} failed");
     let _ = tx.send(SessionMessage::Bye.to_value());
     tokio::time::sleep(Duration::from_millis(200)).await;
@@ -456,53 +489,145 @@ async fn media_tester_peer() {
     assert_eq!((passed, failed), (2, 0));
 }
 
+/// Our sample tester against a peer that answers our offer of Opus and
+/// VP8 and sends back, payloaded anew, the frames it receives (GStreamer's
+/// `--role answerer`): 4 s of our own encoder's output (the test pattern
+/// in VP8 at 320x240, 30 fps; a 440 Hz tone in 20 ms Opus packets) go out
+/// through `write_sample`; every frame and packet `read_sample` gives back
+/// must be one we sent, byte for byte, and all but a few of ours must come
+/// back. Prints one line per check and `N passed, N failed`; runs only
+/// inside the namespace.
+#[cfg(feature = "codecs")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by gstreamer_answers_our_vp8_and_opus_and_sends_them_back inside a network namespace"]
+async fn sample_tester_peer() {
+    use realtimer::codecs::opus::{OpusEncoder, OpusEncoderConfig};
+    use realtimer::codecs::source::{TestPattern, Tone};
+    use realtimer::codecs::{video_encoder, VideoCodec, VideoEncoderConfig};
+    use realtimer::Sample;
+
+    let Some((url, offerer)) = env_peer() else {
+        return;
+    };
+    let (pc, [audio, video]) = media_peer("tester").await;
+    let (remote_tx, mut remote_rx) = mpsc::unbounded_channel();
+    let (tx, task) = signaling(
+        &pc,
+        &url,
+        offerer,
+        |_| {},
+        move |remote| {
+            let _ = remote_tx.send(remote);
+        },
+    )
+    .await;
+    let remotes = connected_with_tracks(&pc, &mut remote_rx).await;
+    for (local, name) in [(&audio, "opus"), (&video, "VP8")] {
+        let codec = local.codec().expect("a codec negotiated").name;
+        assert!(
+            codec.eq_ignore_ascii_case(name),
+            "{name} wanted, {codec} negotiated"
+        );
+    }
+    // Read until 3 s pass without a frame (30 s for the first).
+    let readers = remotes.map(|remote| {
+        tokio::spawn(async move {
+            let mut got = Vec::new();
+            let mut wait = Duration::from_secs(30);
+            while let Ok(Some(f)) = tokio::time::timeout(wait, remote.read_sample()).await {
+                got.push(f.data);
+                wait = Duration::from_secs(3);
+            }
+            got
+        })
+    });
+    let mut opus = OpusEncoder::new(&OpusEncoderConfig {
+        channels: 2,
+        bitrate_bps: 64_000,
+        frame_ms: 20,
+        inband_fec: false,
+        expected_loss_percent: 0,
+        dtx: false,
+    })
+    .unwrap();
+    let mut tone = Tone::new(440.0, 48_000, 2);
+    let mut pcm = vec![0i16; opus.frame_samples() * 2];
+    let mut vp8 = video_encoder(VideoCodec::Vp8, &VideoEncoderConfig::new(320, 240)).unwrap();
+    let mut pattern = TestPattern::new(320, 240);
+    let (mut sent_audio, mut sent_video) = (Vec::new(), Vec::new());
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    for step in 0u64..400 {
+        tick.tick().await;
+        if step % 2 == 0 {
+            tone.fill(&mut pcm);
+            let packet = bytes::Bytes::from(opus.encode(&pcm).unwrap());
+            audio
+                .write_sample(Sample::new(packet.clone(), Duration::from_millis(20)))
+                .await
+                .unwrap();
+            sent_audio.push(packet);
+        }
+        if step % 3 == 0 {
+            if video.take_keyframe_request() {
+                vp8.request_keyframe();
+            }
+            let frame = pattern.next_frame();
+            if let Some(encoded) = vp8.encode(&frame, step / 3 * 3000).unwrap() {
+                let data = bytes::Bytes::from(encoded.data);
+                video
+                    .write_sample(Sample::new(data.clone(), Duration::from_millis(30)))
+                    .await
+                    .unwrap();
+                sent_video.push(data);
+            }
+        }
+    }
+    let [got_audio, got_video] = readers;
+    let echoed = [
+        Echoed {
+            kind: MediaKind::Audio,
+            sent: sent_audio,
+            got: got_audio.await.unwrap(),
+        },
+        Echoed {
+            kind: MediaKind::Video,
+            sent: sent_video,
+            got: got_video.await.unwrap(),
+        },
+    ];
+    // The first packets may reach the peer before its branch is linked.
+    let passed = [
+        echoed[0].check("Opus packets", 10),
+        echoed[1].check("VP8 frames", 5),
+    ]
+    .iter()
+    .filter(|ok| **ok)
+    .count();
+    println!("{passed} passed, {} failed", 2 - passed);
+    let _ = tx.send(SessionMessage::Bye.to_value());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    task.abort();
+    pc.close().await;
+    assert_eq!(passed, 2);
+}
+
 /// GStreamer's webrtcbin (tests/peers/gstreamer/peer.py) offers VP8 video
 /// and Opus audio (its audio section `bundle-only` with port 0, RFC 8843
 /// §6); our media echo peer answers and sends both back; the recording
 /// webrtcbin makes of what it receives from us must decode whole with
-/// ffmpeg and hold a VP8 and an Opus stream of a few seconds. libnice
-/// gathers no loopback address, so the namespace gets a veth pair whose
-/// address (10.99.0.1) it uses; nothing leaves the namespace.
+/// ffmpeg and hold a VP8 and an Opus stream of a few seconds.
 #[test]
 fn gstreamer_sends_vp8_and_opus_and_records_our_echo() {
-    let Some(dir) = prepare("gstreamer", Peer::Libwebrtc) else {
+    let Some(output) = gstreamer_round(
+        "gstreamer-media",
+        "--seconds 6",
+        ("media_echo_peer", "answerer"),
+        Side::Gstreamer,
+    ) else {
         return;
     };
-    let peer = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/peers/gstreamer/peer.py"
-    );
-    let exe = std::env::current_exe().unwrap();
-    let dump = sdp_dump("gstreamer-media");
-    let script = format!(
-        r#"set -u
-{VETH_SETUP}
-node relay.js --port 0 --exit-when-empty --timeout 120{dump} > relay.out 2>&1 &
-for i in $(seq 100); do grep -q RELAY relay.out && break; sleep 0.1; done
-URL=$(sed -n 's/^RELAY //p' relay.out)/room
-REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE=answerer {exe} --exact media_echo_peer --ignored --nocapture > other.out 2>&1 &
-OTHER=$!
-/usr/bin/python3 {peer} --url $URL --out $PWD/echo.mkv --seconds 6 --timeout 90 2>&1
-echo "FOREGROUND_EXIT $?"
-for i in $(seq 50); do kill -0 $OTHER 2>/dev/null || break; sleep 0.1; done
-kill $OTHER 2>/dev/null; wait $OTHER; echo "BACKGROUND_EXIT $?"
-echo "--- background peer's output:"; cat other.out
-ffprobe -v error -show_entries stream=codec_name:format=duration -of compact echo.mkv
-ffmpeg -v error -i echo.mkv -f null - && echo DECODED"#,
-        exe = exe.display()
-    );
-    let out = std::process::Command::new("./run-netns.sh")
-        .args(["bash", "-c", &script])
-        .current_dir(&dir.js.0)
-        .output()
-        .expect("run-netns.sh runs");
-    let output = String::from_utf8_lossy(&out.stdout);
-    println!("{output}{}", String::from_utf8_lossy(&out.stderr));
-    for line in ["FOREGROUND_EXIT 0", "BACKGROUND_EXIT 0", "DECODED"] {
+    for line in ["FOREGROUND_EXIT 0", "BACKGROUND_EXIT 0"] {
         assert!(output.lines().any(|l| l == line), "no {line:?}");
-    }
-    for codec in ["codec_name=vp8", "codec_name=opus"] {
-        assert!(output.contains(codec), "the recording has no {codec}");
     }
     let duration: f64 = output
         .lines()
@@ -510,6 +635,118 @@ ffmpeg -v error -i echo.mkv -f null - && echo DECODED"#,
         .and_then(|d| d.trim().parse().ok())
         .expect("a duration");
     assert!(duration > 2.0, "recorded {duration} s");
+    assert_recording(&output, 30, 50);
+}
+
+/// The other direction: we offer Opus and VP8 of our own encoders
+/// (`sample_tester_peer`, through `write_sample`), webrtcbin answers (its
+/// answer goes to `crates/sdp/tests/fixtures/gstreamer/` when
+/// REALTIMER_INTEROP_SDP_DIR is set), records what it receives and sends
+/// the frames back payloaded anew; every frame we read back must be one of
+/// ours byte for byte, and the recording must decode with ffmpeg, nearly
+/// every frame we sent in it (4 s: 200 Opus packets, about 133 VP8 frames).
+#[cfg(feature = "codecs")]
+#[test]
+fn gstreamer_answers_our_vp8_and_opus_and_sends_them_back() {
+    let answer = std::env::var("REALTIMER_INTEROP_SDP_DIR")
+        .map(|dir| format!(" --answer-out {dir}/gstreamer-answer-audio-video.sdp"))
+        .unwrap_or_default();
+    let Some(output) = gstreamer_round(
+        "gstreamer-answer",
+        &format!("--role answerer --seconds 30{answer}"),
+        ("sample_tester_peer", "offerer"),
+        Side::Rust,
+    ) else {
+        return;
+    };
+    for line in [
+        "FOREGROUND_EXIT 0",
+        "BACKGROUND_EXIT 0",
+        "2 passed, 0 failed",
+    ] {
+        assert!(output.lines().any(|l| l == line), "no {line:?}");
+    }
+    assert_recording(&output, 100, 150);
+}
+
+/// Who runs in the foreground of a GStreamer round (its exit ends it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Side {
+    Gstreamer,
+    Rust,
+}
+
+/// One round with GStreamer's peer (`gst_args` added to its command line)
+/// and this binary's ignored `rust` test in `role`, in a namespace; then
+/// ffprobe counts the frames of the recording webrtcbin made and ffmpeg
+/// decodes it. Returns what the round printed; `None` when namespaces are
+/// not available. libnice gathers no loopback address, so the namespace
+/// gets a veth pair whose address (10.99.0.1) it uses; nothing leaves the
+/// namespace.
+fn gstreamer_round(
+    tag: &str,
+    gst_args: &str,
+    (rust, role): (&str, &str),
+    foreground: Side,
+) -> Option<String> {
+    let dir = prepare(tag, Peer::Libwebrtc)?;
+    let peer = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/peers/gstreamer/peer.py"
+    );
+    let exe = std::env::current_exe().unwrap();
+    let dump = sdp_dump(tag);
+    let gst = format!(
+        "/usr/bin/python3 {peer} --url $URL --out $PWD/recording.mkv --timeout 90 {gst_args}"
+    );
+    let ours = format!(
+        "REALTIMER_WRTC_URL=$URL REALTIMER_WRTC_ROLE={role} {} --exact {rust} --ignored --nocapture",
+        exe.display()
+    );
+    let (background, foreground) = match foreground {
+        Side::Gstreamer => (ours, gst),
+        Side::Rust => (gst, ours),
+    };
+    let script = format!(
+        r#"set -u
+{VETH_SETUP}
+node relay.js --port 0 --exit-when-empty --timeout 120{dump} > relay.out 2>&1 &
+{RELAY_URL}
+{background} > other.out 2>&1 &
+OTHER=$!
+{foreground} 2>&1
+echo "FOREGROUND_EXIT $?"
+for i in $(seq 100); do kill -0 $OTHER 2>/dev/null || break; sleep 0.1; done
+kill $OTHER 2>/dev/null; wait $OTHER; echo "BACKGROUND_EXIT $?"
+echo "--- background peer's output:"; cat other.out
+ffprobe -v error -count_frames -show_entries stream=codec_name,nb_read_frames:format=duration -of compact recording.mkv
+ffmpeg -v error -i recording.mkv -f null - && echo DECODED"#
+    );
+    let out = std::process::Command::new("./run-netns.sh")
+        .args(["bash", "-c", &script])
+        .current_dir(&dir.js.0)
+        .output()
+        .expect("run-netns.sh runs");
+    let output = String::from_utf8_lossy(&out.stdout).into_owned();
+    println!("{output}{}", String::from_utf8_lossy(&out.stderr));
+    Some(output)
+}
+
+/// The recording decoded whole, with at least `video` VP8 frames and
+/// `audio` Opus packets (ffprobe's `stream|codec_name=..|nb_read_frames=..`).
+fn assert_recording(output: &str, video: u64, audio: u64) {
+    assert!(output.lines().any(|l| l == "DECODED"), "not decoded");
+    for (codec, least) in [("vp8", video), ("opus", audio)] {
+        let frames: u64 = output
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("stream|codec_name={codec}|nb_read_frames=")))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("the recording has no {codec}"));
+        assert!(
+            frames >= least,
+            "{frames} {codec} frames recorded, {least} wanted"
+        );
+    }
 }
 
 /// The other peer of a round.
@@ -605,6 +842,16 @@ fn sdp_dump(tag: &str) -> String {
         .unwrap_or_default()
 }
 
+/// Shell lines that wait for the relay started just before them to print
+/// where it listens and set `URL` to its room. Node may take many seconds
+/// to start on a loaded machine: a fixed 10 s wait once handed the peers
+/// `/room`, and ours panicked on `Url(NoHostName)`. The wait is now 120 s
+/// and, if the relay never says, the round stops with relay.out.
+const RELAY_URL: &str = r#"for i in $(seq 1200); do grep -q '^RELAY ws://.*:[0-9][0-9]*$' relay.out && break; sleep 0.1; done
+URL=$(sed -n 's/^RELAY \(ws:.*\)$/\1/p' relay.out)
+if [ -z "$URL" ]; then echo "the relay never said where it listens:"; cat relay.out; exit 1; fi
+URL=$URL/room"#;
+
 /// A veth pair with 10.99.0.1 for peers that gather no loopback address.
 const VETH_SETUP: &str =
     "ip link add gst0 type veth peer name gst1; ip addr add 10.99.0.1/24 dev gst0
@@ -676,8 +923,7 @@ fn run_round(dir: &PeerFolder, peer: Peer, rust_role: &str, tester: Tester) -> R
         r#"set -u
 {setup}
 node relay.js --port 0 --exit-when-empty --timeout 180{dump} > relay.out 2>&1 &
-for i in $(seq 100); do grep -q RELAY relay.out && break; sleep 0.1; done
-URL=$(sed -n 's/^RELAY //p' relay.out)/room
+{RELAY_URL}
 {background} &
 OTHER=$!
 {foreground}

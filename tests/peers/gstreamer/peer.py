@@ -1,19 +1,27 @@
 #!/usr/bin/python3
 """Interop peer on GStreamer's webrtcbin, speaking the JSON signaling of
-tests/peers/js/relay.js (offer/answer/candidate/bye) as the offerer.
+tests/peers/js/relay.js (offer/answer/candidate/bye).
 
-It sends VP8 video (videotestsrc) and Opus audio (audiotestsrc), and records
-what comes back from the other peer (an echo) into a Matroska file, one track
-per kind, for ffprobe to check. After --seconds it says bye, finishes the
-file and prints `RECEIVED kind=N` (RTP buffers per kind) and `RECORDED path`.
+As the offerer (default) it sends VP8 video (videotestsrc) and Opus audio
+(audiotestsrc). As the answerer (--role answerer) it answers an offer of
+VP8 and Opus, each section send-receive, and sends back what it receives:
+the frames are depayloaded and payloaded again by GStreamer (new SSRC,
+sequence numbers and packet boundaries; the same VP8 frames and Opus
+packets). Either way it records what the other peer sends into a Matroska
+file, one track per kind, for ffprobe to check. After --seconds (counted
+from the first media it receives when answering) it says bye, finishes the
+file and prints `RECEIVED kind=N` (RTP buffers per kind) and
+`RECORDED path`; with --answer-out it also writes its answer SDP there.
 
     /usr/bin/python3 peer.py --url ws://127.0.0.1:PORT/room --out echo.mkv
+    /usr/bin/python3 peer.py --role answerer --url ... --out received.mkv
 
 Needs Debian's gstreamer1.0-plugins-{base,good,bad}, gstreamer1.0-nice,
 python3-gi, gir1.2-gst-plugins-bad-1.0 and python3-websocket.
 """
 import argparse
 import json
+import re
 import sys
 import threading
 
@@ -36,6 +44,33 @@ SEND = (
     "matroskamux name=mux ! filesink name=sink"
 )
 
+# The answerer starts with webrtcbin and the recording only; the sending
+# branches are built from the offer's payload types.
+ANSWER = "webrtcbin name=webrtc bundle-policy=max-bundle matroskamux name=mux ! filesink name=sink"
+
+# Per kind: the encoding we take, its clock rate, depayloader, payloader and
+# the parser in front of the muxer.
+KINDS = {
+    "video": ("VP8", 90000, "rtpvp8depay", "rtpvp8pay", "identity"),
+    "audio": ("OPUS", 48000, "rtpopusdepay", "rtpopuspay", "opusparse"),
+}
+
+
+def offered_payload_types(sdp):
+    """{kind: (m-line index, payload type)} of VP8 and Opus in an offer
+    (the first section and payload type of each)."""
+    found, kind, index = {}, None, -1
+    for line in sdp.splitlines():
+        m = re.match(r"m=([a-z]+) ", line)
+        if m:
+            index += 1
+            kind = m.group(1) if m.group(1) in KINDS else None
+            continue
+        m = re.match(r"a=rtpmap:(\d+) ([A-Za-z0-9]+)/", line)
+        if m and kind and kind not in found and m.group(2).upper() == KINDS[kind][0]:
+            found[kind] = (index, int(m.group(1)))
+    return found
+
 
 def log(msg):
     print("[gstreamer] " + msg, file=sys.stderr, flush=True)
@@ -44,8 +79,9 @@ def log(msg):
 class Peer:
     def __init__(self, args):
         self.args = args
+        self.answering = args.role == "answerer"
         self.loop = GLib.MainLoop()
-        self.pipe = Gst.parse_launch(SEND)
+        self.pipe = Gst.parse_launch(ANSWER if self.answering else SEND)
         self.pipe.get_by_name("sink").set_property("location", args.out)
         self.webrtc = self.pipe.get_by_name("webrtc")
         self.mux = self.pipe.get_by_name("mux")
@@ -58,9 +94,13 @@ class Peer:
             "audio": self.mux.request_pad_simple("audio_%u"),
         }
         self.queues = []
+        # Answerer: per kind, the payloader whose output goes back.
+        self.senders = {}
+        self.started = False
         sink_pad = self.pipe.get_by_name("sink").get_static_pad("sink")
         sink_pad.add_probe(Gst.PadProbeType.EVENT_DOWNSTREAM, self.on_sink_event)
-        self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
+        if not self.answering:
+            self.webrtc.connect("on-negotiation-needed", self.on_negotiation_needed)
         self.webrtc.connect("on-ice-candidate", self.on_ice_candidate)
         self.webrtc.connect("pad-added", self.on_pad_added)
         self.ws = websocket.create_connection(args.url)
@@ -87,7 +127,9 @@ class Peer:
 
     def on_signal(self, msg):
         kind = msg.get("type")
-        if kind == "answer":
+        if kind == "offer" and self.answering:
+            self.on_offer(msg["sdp"])
+        elif kind == "answer":
             ok, sdp = GstSdp.SDPMessage.new_from_text(msg["sdp"])
             answer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.ANSWER, sdp)
             self.webrtc.emit("set-remote-description", answer, Gst.Promise.new())
@@ -138,6 +180,75 @@ class Peer:
         element.emit("set-local-description", offer, Gst.Promise.new())
         self.send({"type": "offer", "sdp": offer.sdp.as_text()})
 
+    def on_offer(self, text):
+        """Adds a send-receive transceiver per offered kind, sets the
+        offer, links a payloader to each transceiver, then answers."""
+        self.offered = offered_payload_types(text)
+        log("offer's (m-line, payload type) %s" % self.offered)
+        for media, (_, pt) in sorted(self.offered.items()):
+            self.webrtc.emit("add-transceiver", GstWebRTC.WebRTCRTPTransceiverDirection.SENDRECV,
+                             self.rtp_caps(media, pt))
+        ok, sdp = GstSdp.SDPMessage.new_from_text(text)
+        offer = GstWebRTC.WebRTCSessionDescription.new(GstWebRTC.WebRTCSDPType.OFFER, sdp)
+        promise = Gst.Promise.new_with_change_func(self.on_offer_set)
+        self.webrtc.emit("set-remote-description", offer, promise)
+        self.remote_set = True
+        for c in self.pending:
+            self.add_candidate(c)
+        self.pending = []
+
+    @staticmethod
+    def rtp_caps(media, pt):
+        enc, rate = KINDS[media][:2]
+        return Gst.Caps.from_string(
+            "application/x-rtp,media=%s,encoding-name=%s,payload=%d,clock-rate=%d"
+            % (media, enc, pt, rate))
+
+    def on_offer_set(self, promise, *_):
+        promise.wait()
+        GLib.idle_add(self.link_senders)
+
+    def link_senders(self):
+        """Per kind: tee -> queue -> payloader -> caps -> webrtcbin's sink
+        pad of the transceiver at that m-line (named sink_<m-line>, which
+        webrtcbin gives the transceiver the offer put there)."""
+        for media, (mline, pt) in sorted(self.offered.items()):
+            pay = Gst.ElementFactory.make(KINDS[media][3])
+            pay.set_property("pt", pt)
+            tee = Gst.ElementFactory.make("tee")
+            tee.set_property("allow-not-linked", True)
+            filt = Gst.ElementFactory.make("capsfilter")
+            filt.set_property("caps", self.rtp_caps(media, pt))
+            for e in (tee, pay, filt):
+                self.pipe.add(e)
+                e.sync_state_with_parent()
+            queue = self.queue()
+            tee.link(queue)
+            queue.link(pay)
+            pay.link(filt)
+            sink = self.webrtc.request_pad_simple("sink_%d" % mline)
+            log("%s goes back on m-line %d" % (media, sink.get_property("transceiver").get_property("mlineindex")))
+            filt.get_static_pad("src").link(sink)
+            self.senders[media] = tee
+        promise = Gst.Promise.new_with_change_func(self.on_answer_created)
+        self.webrtc.emit("create-answer", None, promise)
+        return False
+
+    def on_answer_created(self, promise, *_):
+        promise.wait()
+        reply = promise.get_reply()
+        answer = reply.get_value("answer") if reply else None
+        if answer is None or answer.sdp is None:
+            log("create-answer failed: %s" % (reply.to_string() if reply else "no reply"))
+            GLib.idle_add(self.quit)
+            return
+        self.webrtc.emit("set-local-description", answer, Gst.Promise.new())
+        text = answer.sdp.as_text()
+        if self.args.answer_out:
+            with open(self.args.answer_out, "w") as f:
+                f.write(text)
+        self.send({"type": "answer", "sdp": text})
+
     def on_ice_candidate(self, _element, mline, candidate):
         log("local candidate " + candidate)
         # webrtcbin names no mid here; the index is enough (RFC 8839 §5.1).
@@ -156,10 +267,9 @@ class Peer:
             pad.link(self.fakesink())
             return
         self.recording.add(media)
-        depay = Gst.ElementFactory.make("rtpvp8depay" if media == "video" else "rtpopusdepay")
-        parse = Gst.ElementFactory.make("identity")
-        if media == "audio":
-            parse = Gst.ElementFactory.make("opusparse")
+        _, _, depay_name, _, parse_name = KINDS[media]
+        depay = Gst.ElementFactory.make(depay_name)
+        parse = Gst.ElementFactory.make(parse_name)
         q = Gst.ElementFactory.make("queue")
         for e in (q, depay, parse):
             self.pipe.add(e)
@@ -167,9 +277,26 @@ class Peer:
         pad.add_probe(Gst.PadProbeType.BUFFER, self.count, media)
         pad.link(q.get_static_pad("sink"))
         q.link(depay)
-        depay.link(parse)
+        tee = self.senders.get(media)
+        if tee is not None:
+            # The frames go to the recording and back to the peer.
+            depay.link(tee)
+            to_mux = self.queue()
+            tee.link(to_mux)
+            to_mux.link(parse)
+        else:
+            depay.link(parse)
         parse.get_static_pad("src").link(self.mux_pads[media])
         self.queues.append(q)
+        if self.answering and not self.started:
+            self.started = True
+            GLib.timeout_add_seconds(self.args.seconds, self.stop)
+
+    def queue(self):
+        q = Gst.ElementFactory.make("queue")
+        self.pipe.add(q)
+        q.sync_state_with_parent()
+        return q
 
     def fakesink(self):
         sink = Gst.ElementFactory.make("fakesink")
@@ -229,7 +356,8 @@ class Peer:
         bus.connect("message", self.on_bus)
         threading.Thread(target=self.read_signaling, daemon=True).start()
         self.pipe.set_state(Gst.State.PLAYING)
-        GLib.timeout_add_seconds(self.args.seconds, self.stop)
+        if not self.answering:
+            GLib.timeout_add_seconds(self.args.seconds, self.stop)
         GLib.timeout_add_seconds(self.args.timeout, self.quit)
         self.loop.run()
         self.pipe.set_state(Gst.State.NULL)
@@ -242,6 +370,8 @@ class Peer:
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--url", required=True)
+    p.add_argument("--role", choices=("offerer", "answerer"), default="offerer")
+    p.add_argument("--answer-out", help="answerer: write the answer SDP here")
     p.add_argument("--out", required=True)
     p.add_argument("--seconds", type=int, default=5)
     p.add_argument("--timeout", type=int, default=60)
