@@ -83,6 +83,24 @@ pub fn is_keyframe(frame: &[u8]) -> bool {
     frame.first().is_some_and(|b| b & 0x01 == 0)
 }
 
+/// The width and height of a VP8 key frame, from the start of its
+/// bitstream (RFC 6386 §9.1: the 3-byte frame tag, the start code
+/// 0x9d 0x01 0x2a, then 14-bit width and height, little-endian, each
+/// with 2 bits of scaling above); `None` for an inter frame or too few
+/// bytes. The first packet of a frame holds it.
+pub fn keyframe_size(frame: &[u8]) -> Option<(u16, u16)> {
+    if !is_keyframe(frame) {
+        return None;
+    }
+    match frame.get(3..10)? {
+        [0x9d, 0x01, 0x2a, w0, w1, h0, h1] => Some((
+            u16::from_le_bytes([*w0, *w1]) & 0x3FFF,
+            u16::from_le_bytes([*h0, *h1]) & 0x3FFF,
+        )),
+        _ => None,
+    }
+}
+
 /// Splits VP8 frames into payloads with a descriptor carrying a 15-bit
 /// picture ID, as browsers send (RFC 7741 §4.2).
 #[derive(Debug, Clone, Default)]
@@ -226,5 +244,20 @@ mod tests {
         assert!(a
             .iter()
             .all(|p| assembler.push(&RtpPacket::parse(p).unwrap()).is_none()));
+    }
+
+    #[test]
+    fn keyframe_size_reads_the_key_frame_header() {
+        // A 1280x720 key frame's first bytes (frame tag, start code, sizes
+        // with scale bits set, which are not part of the size).
+        let key = [0x50, 0x42, 0x00, 0x9d, 0x01, 0x2a, 0x00, 0x45, 0xd0, 0x42];
+        assert_eq!(keyframe_size(&key), Some((1280, 720)));
+        let mut inter = key;
+        inter[0] |= 1;
+        assert_eq!(keyframe_size(&inter), None);
+        assert_eq!(keyframe_size(&key[..9]), None);
+        let mut wrong = key;
+        wrong[4] = 0;
+        assert_eq!(keyframe_size(&wrong), None);
     }
 }

@@ -1,0 +1,109 @@
+// Headless Chromium sends its fake camera at 1280x720 as three simulcast
+// layers (sendEncodings with rids q, h, f: a quarter, a half and full
+// size, RFC 8853) to a peer the caller runs, and reports its sending side:
+//
+//   node simulcast-sender.mjs
+//
+// One JSON object a line on stdout:
+//   {"offer": SDP}        the offer, ICE gathered (no trickle);
+// then reads one line {"answer": SDP} on stdin, and every second prints
+//   {"stats": {"t": s, "layers": {rid: {...}}, "available": bps, "rtt": s}}
+// with each layer's outbound-rtp frameWidth, frameHeight, framesEncoded,
+// bytesSent, active and qualityLimitationReason, and the candidate pair's
+// availableOutgoingBitrate and currentRoundTripTime; it stops when stdin
+// closes (or after SECONDS, default 120) and exits 0.
+//
+// The sender keeps its resolution under load (degradationPreference
+// maintain-resolution): on a loaded machine Chromium would otherwise
+// scale the layers down, and the test checks their sizes.
+import { launchChromium, FAKE_MEDIA } from './launch.mjs';
+import { createServer } from 'node:http';
+import { createInterface } from 'node:readline';
+
+const seconds = Number(process.env.SECONDS_LIMIT || 120);
+const PAGE = '<!doctype html><meta charset="utf-8"><title>simulcast</title>';
+const server = createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
+  res.end(PAGE);
+});
+await new Promise((ok) => server.listen(0, '127.0.0.1', ok));
+
+const browser = await launchChromium(FAKE_MEDIA);
+const page = await browser.newPage();
+page.on('console', (m) => console.error(`page: ${m.text()}`));
+await page.goto(`http://localhost:${server.address().port}/`);
+
+const offer = await page.evaluate(async () => {
+  const stream = await navigator.mediaDevices.getUserMedia({
+    video: { width: { exact: 1280 }, height: { exact: 720 }, frameRate: 30 },
+  });
+  const pc = new RTCPeerConnection();
+  window.pc = pc;
+  const transceiver = pc.addTransceiver(stream.getVideoTracks()[0], {
+    direction: 'sendonly',
+    streams: [stream],
+    sendEncodings: [
+      { rid: 'q', scaleResolutionDownBy: 4 },
+      { rid: 'h', scaleResolutionDownBy: 2 },
+      { rid: 'f' },
+    ],
+  });
+  const params = transceiver.sender.getParameters();
+  params.degradationPreference = 'maintain-resolution';
+  await transceiver.sender.setParameters(params);
+  // VP8 first: the test reads its key frames' sizes.
+  const vp8 = RTCRtpSender.getCapabilities('video').codecs.filter(
+    (c) => c.mimeType === 'video/VP8' || c.mimeType === 'video/rtx',
+  );
+  transceiver.setCodecPreferences(vp8);
+  await pc.setLocalDescription(await pc.createOffer());
+  await new Promise((ok) => {
+    if (pc.iceGatheringState === 'complete') ok();
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') ok();
+    });
+  });
+  return pc.localDescription.sdp;
+});
+console.log(JSON.stringify({ offer }));
+
+const lines = createInterface({ input: process.stdin });
+const iterator = lines[Symbol.asyncIterator]();
+const first = await iterator.next();
+if (first.done) process.exit(1);
+const { answer } = JSON.parse(first.value);
+await page.evaluate((sdp) => window.pc.setRemoteDescription({ type: 'answer', sdp }), answer);
+
+let open = true;
+(async () => {
+  for await (const _ of iterator) { /* ignore */ }
+  open = false;
+})();
+const start = Date.now();
+while (open && Date.now() - start < seconds * 1000) {
+  await new Promise((r) => setTimeout(r, 1000));
+  const stats = await page.evaluate(async () => {
+    const report = await window.pc.getStats();
+    const out = { layers: {}, available: null, rtt: null, state: window.pc.connectionState };
+    report.forEach((s) => {
+      if (s.type === 'outbound-rtp' && s.kind === 'video') {
+        out.layers[s.rid] = {
+          frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+          framesEncoded: s.framesEncoded, bytesSent: s.bytesSent, active: s.active,
+          qualityLimitationReason: s.qualityLimitationReason,
+          nackCount: s.nackCount, retransmittedBytesSent: s.retransmittedBytesSent,
+        };
+      }
+      if (s.type === 'candidate-pair' && s.nominated && s.state === 'succeeded') {
+        out.available = s.availableOutgoingBitrate ?? null;
+        out.rtt = s.currentRoundTripTime ?? null;
+      }
+    });
+    return out;
+  });
+  stats.t = (Date.now() - start) / 1000;
+  console.log(JSON.stringify({ stats }));
+}
+await browser.close();
+server.close();
+process.exit(0);
