@@ -172,6 +172,16 @@ pub enum StateError {
     /// The track was never added to a connection.
     #[error("the track was not added to a connection")]
     TrackNotAdded,
+    /// Samples need a payload format to split them into packets (RFC
+    /// 7587, 7741, 9628, 6184), and the codec negotiated for the
+    /// transceiver has none here; its RTP packets can still be written.
+    #[error("{media} negotiated {codec}, which samples cannot be packetized for")]
+    UnsupportedCodec {
+        /// The transceiver.
+        media: MediaRef,
+        /// The negotiated codec's encoding name.
+        codec: String,
+    },
 }
 
 /// What is wrong with a remote description ([`RtcError::InvalidSdp`]).

@@ -9,8 +9,11 @@
 use std::time::Duration;
 
 use realtimer::codecs::source::{read_frame_counter, tone_power, TestPattern, Tone};
-use realtimer::{Codec, MediaKind, PeerConnection, TrackLocal, TrackRemote};
-use realtimer_test_support::pair::{config, connect_track};
+use realtimer::{
+    Codec, MediaError, MediaKind, PeerConnection, RtcError, Sample, StateError, TrackLocal,
+    TrackRemote,
+};
+use realtimer_test_support::pair::{config, connect_track, connect_track_to};
 use tokio::time::timeout;
 
 /// A sends one track of `kind` to b, offering only `codec`.
@@ -215,6 +218,41 @@ async fn opus_plays_out_through_the_jitter_buffer_at_its_pace() {
         "{frames} frames: {stats:?}"
     );
     sender.abort();
+    a.close().await;
+    b.close().await;
+}
+
+/// A negotiated codec without a payload format here (PCMU) refuses
+/// samples and raw PCM with its own error, naming the codec, instead of
+/// dropping them; its RTP packets still go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_codec_samples_cannot_be_packetized_for_is_refused_by_name() {
+    let pcmu = || {
+        let mut c = config(None);
+        c.rtc.codecs = vec![Codec::new(0, "PCMU", 8_000, Some(1))];
+        c
+    };
+    let (a, b, local, _remote) = connect_track_to(pcmu(), pcmu(), MediaKind::Audio).await;
+    let refused = local
+        .write_sample(Sample::new(vec![0xFFu8; 160], Duration::from_millis(20)))
+        .await;
+    assert!(
+        matches!(
+            &refused,
+            Err(RtcError::InvalidState(StateError::UnsupportedCodec { codec, .. })) if codec == "PCMU"
+        ),
+        "{refused:?}"
+    );
+    let raw = local.write_audio(&[0i16; 960], 1).await;
+    assert!(
+        matches!(
+            &raw,
+            Err(MediaError::Rtc(RtcError::InvalidState(
+                StateError::UnsupportedCodec { .. }
+            )))
+        ),
+        "{raw:?}"
+    );
     a.close().await;
     b.close().await;
 }

@@ -190,8 +190,22 @@ pub async fn connect_track(
     realtimer::TrackLocal,
     realtimer::TrackRemote,
 ) {
+    connect_track_to(offerer, config(None), kind).await
+}
+
+/// [`connect_track`] with the answerer configured `answerer` too.
+pub async fn connect_track_to(
+    offerer: PeerConnectionConfig,
+    answerer: PeerConnectionConfig,
+    kind: realtimer::MediaKind,
+) -> (
+    PeerConnection,
+    PeerConnection,
+    realtimer::TrackLocal,
+    realtimer::TrackRemote,
+) {
     let a = PeerConnection::new(offerer).await.unwrap();
-    let b = PeerConnection::new(config(None)).await.unwrap();
+    let b = PeerConnection::new(answerer).await.unwrap();
     let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
     pump_tracks(&a, b.clone(), mpsc::unbounded_channel().0);
     pump_tracks(&b, a.clone(), tracks_tx);

@@ -135,7 +135,7 @@ impl TrackLocal {
         duration: Duration,
     ) -> Result<(), MediaError> {
         let sending = self.sending()?;
-        let codec = sending.codec.ok_or(MediaError::NotNegotiated)?;
+        let codec = self.packetized_codec()?.ok_or(MediaError::NotNegotiated)?;
         let kind =
             VideoCodec::from_encoding_name(&codec.name).ok_or_else(|| MediaError::WrongKind {
                 name: codec.name.clone(),
@@ -208,8 +208,7 @@ impl TrackLocal {
     /// DTX on `usedtx=1`), and sends each packet as a sample. Any length:
     /// what does not fill a packet waits for the next call.
     pub async fn write_audio(&self, pcm: &[i16], channels: u8) -> Result<(), MediaError> {
-        let sending = self.sending()?;
-        let codec = sending.codec.ok_or(MediaError::NotNegotiated)?;
+        let codec = self.packetized_codec()?.ok_or(MediaError::NotNegotiated)?;
         if PayloadFormat::from_codec(&codec.name, None) != Some(PayloadFormat::Opus) {
             return Err(MediaError::WrongKind { name: codec.name });
         }

@@ -70,6 +70,10 @@ pub(super) struct Sending {
     /// The encoder's target, bits per second: the track's share of the
     /// bandwidth estimate; `None` until the first estimate.
     pub(super) target_bps: Option<u64>,
+    /// The first negotiated codec's name when the pipeline packetizes
+    /// none of them (`codec` is `None` then): samples are refused with
+    /// [`StateError::UnsupportedCodec`] rather than dropped.
+    pub(super) unsupported: Option<String>,
 }
 
 /// The driver's end of a [`TrackLocal`]: keyframe requests, the
@@ -103,9 +107,14 @@ impl SenderEnd {
             .iter()
             .find(|c| PayloadFormat::from_codec(&c.name, c.fmtp.as_deref()).is_some())
             .cloned();
+        let unsupported = codecs
+            .first()
+            .filter(|_| codec.is_none())
+            .map(|c| c.name.clone());
         self.sending.send_if_modified(|s| {
-            let changed = s.codec != codec;
+            let changed = s.codec != codec || s.unsupported != unsupported;
             s.codec = codec;
+            s.unsupported = unsupported;
             changed
         });
     }
@@ -231,10 +240,12 @@ impl TrackLocal {
     /// the negotiated packetization mode) under a timestamp that advances
     /// by each sample's duration. Before negotiation the sample is dropped
     /// (with a debug log), as with [`TrackLocal::write_rtp`]. One writer
-    /// at a time.
+    /// at a time. A negotiated codec the pipeline cannot packetize is
+    /// refused with [`StateError::UnsupportedCodec`].
     pub async fn write_sample(&self, sample: Sample) -> Result<(), RtcError> {
         let b = self.binding()?;
-        let Some(codec) = b.sending.borrow().codec.clone() else {
+        let codec = self.packetized_codec()?;
+        let Some(codec) = codec else {
             debug!(track = %self.inner.track_id, "sample dropped: no codec negotiated yet");
             return Ok(());
         };
@@ -244,7 +255,10 @@ impl TrackLocal {
                 Some((c, w)) if *c == codec => w,
                 slot => {
                     let format = PayloadFormat::from_codec(&codec.name, codec.fmtp.as_deref())
-                        .ok_or(StateError::NoTrack { media: b.media })?;
+                        .ok_or_else(|| StateError::UnsupportedCodec {
+                            media: b.media,
+                            codec: codec.name.clone(),
+                        })?;
                     // RFC 3550 §5.1: random first sequence number and timestamp.
                     let w =
                         SampleWriter::new(format, codec.clock_rate, rand::random(), rand::random());
@@ -293,6 +307,22 @@ impl TrackLocal {
     #[cfg(feature = "codecs")]
     pub(super) fn inner(&self) -> &LocalInner {
         &self.inner
+    }
+
+    /// The codec samples are packetized for: `None` before negotiation,
+    /// [`StateError::UnsupportedCodec`] when the negotiated one has no
+    /// payload format here.
+    pub(super) fn packetized_codec(&self) -> Result<Option<Codec>, RtcError> {
+        let b = self.binding()?;
+        let sending = b.sending.borrow();
+        match (&sending.codec, &sending.unsupported) {
+            (None, Some(name)) => Err(StateError::UnsupportedCodec {
+                media: b.media,
+                codec: name.clone(),
+            }
+            .into()),
+            (codec, _) => Ok(codec.clone()),
+        }
     }
 
     /// The state the driver keeps current: codec and target bitrate.
