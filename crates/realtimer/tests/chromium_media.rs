@@ -1,0 +1,483 @@
+//! Media with headless Chromium (fake camera and microphone): the test
+//! serves tests/browser/media-interop.html and a WebSocket for signaling
+//! from http://localhost, and tests/browser/dc-interop.mjs opens it.
+//!
+//! - Chromium -> Rust, one run per video codec (VP8, VP9, H.264): the
+//!   page offers its 320x240 camera with only that codec and its
+//!   microphone; we answer, decode the video to frames of the camera's
+//!   size and play the Opus audio through the jitter buffer to PCM with
+//!   energy in it. The VP8 run also records both to WebM from
+//!   `read_sample`, and ffprobe reads the file back: codec, size, and a
+//!   duration within 10% of the time recorded.
+//! - Rust -> Chromium: we offer the test pattern (VP8) and a 440 Hz tone;
+//!   the page reads the pattern's frame counters back from a canvas and
+//!   finds the tone's peak with a WebAudio analyser.
+#![cfg(feature = "codecs")]
+#![allow(clippy::print_stdout)]
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::time::Duration;
+
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::response::Html;
+use axum::routing::get;
+use axum::Router;
+use futures_util::{SinkExt, StreamExt};
+use realtimer::codecs::opus::OpusDecoder;
+use realtimer::codecs::source::{TestPattern, Tone};
+use realtimer::codecs::{video_decoder, VideoCodec};
+use realtimer::{
+    MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackLocal, TrackRemote,
+};
+use realtimer_media_files::webm::{WebmAudioTrack, WebmVideoCodec, WebmVideoTrack, WebmWriter};
+use realtimer_media_files::RtpTimeline;
+use realtimer_signaling::{Handled, PeerSession};
+use realtimer_test_support::session::apply;
+use serde_json::{json, Value};
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+const PAGE: &str = include_str!("../../../tests/browser/media-interop.html");
+const CHROMIUM: &str = "/usr/bin/chromium";
+
+fn browser_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
+}
+
+/// The page's end of a run: its socket, and node's exit.
+struct Page {
+    from_page: mpsc::UnboundedReceiver<Value>,
+    to_page: mpsc::UnboundedSender<Value>,
+    node: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
+}
+
+/// Serves the page, starts Chromium on `?query` through dc-interop.mjs,
+/// and connects to the page's socket.
+async fn open_page(query: &str) -> Page {
+    let (sock_tx, mut sock_rx) = mpsc::unbounded_channel::<WebSocket>();
+    let app = Router::new()
+        .route("/", get(|| async { Html(PAGE) }))
+        .route(
+            "/ws",
+            get(move |up: WebSocketUpgrade| {
+                let tx = sock_tx.clone();
+                async move {
+                    up.on_upgrade(move |s| async move {
+                        let _ = tx.send(s);
+                    })
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let url = format!("http://localhost:{port}/?{query}");
+    let node = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg("dc-interop.mjs")
+            .arg(url)
+            .current_dir(browser_dir())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .output()
+    });
+    let socket = tokio::time::timeout(Duration::from_secs(90), sock_rx.recv())
+        .await
+        .expect("the page connects within 90 s")
+        .unwrap();
+    let (mut ws_tx, mut ws_rx) = socket.split();
+    let (to_page, mut out_rx) = mpsc::unbounded_channel::<Value>();
+    tokio::spawn(async move {
+        while let Some(v) = out_rx.recv().await {
+            if ws_tx
+                .send(Message::Text(v.to_string().into()))
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    });
+    let (in_tx, from_page) = mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        while let Some(Ok(msg)) = ws_rx.next().await {
+            if let Message::Text(text) = msg {
+                if let Ok(v) = serde_json::from_str(&text) {
+                    let _ = in_tx.send(v);
+                }
+            }
+        }
+    });
+    Page {
+        from_page,
+        to_page,
+        node,
+    }
+}
+
+/// A PeerConnection on loopback whose signaling with the page runs in a
+/// task: descriptions and candidates are applied and answered there,
+/// tracks go to `tracks`, the page's own messages to `messages`.
+async fn connect(
+    page: Page,
+) -> (
+    PeerConnection,
+    PeerSession,
+    mpsc::UnboundedReceiver<TrackRemote>,
+    mpsc::UnboundedReceiver<Value>,
+    mpsc::UnboundedSender<Value>,
+    tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
+) {
+    let mut config = PeerConnectionConfig::default().with_loopback(true);
+    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let session = PeerSession::new(pc.clone());
+    let mut events = pc.events().unwrap();
+    let (tracks_tx, tracks) = mpsc::unbounded_channel();
+    let (messages_tx, messages) = mpsc::unbounded_channel();
+    let Page {
+        mut from_page,
+        to_page,
+        node,
+    } = page;
+    let (task_session, out) = (session.clone(), to_page.clone());
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                m = from_page.recv() => {
+                    let Some(m) = m else { break };
+                    match apply(&task_session, &m).await {
+                        Some(Handled::Reply(reply)) => { let _ = out.send(reply.to_value()); }
+                        Some(_) => {}
+                        None => { let _ = messages_tx.send(m); }
+                    }
+                }
+                e = events.recv() => match e {
+                    Some(PeerConnectionEvent::IceCandidate(c)) => {
+                        let _ = out.send(PeerSession::candidate(c).to_value());
+                    }
+                    Some(PeerConnectionEvent::Track(t)) => { let _ = tracks_tx.send(t); }
+                    Some(_) => {}
+                    None => break,
+                },
+            }
+        }
+    });
+    (pc, session, tracks, messages, to_page, node)
+}
+
+/// The next message of the page of `kind`, within 90 s.
+async fn message(messages: &mut mpsc::UnboundedReceiver<Value>, kind: &str) -> Value {
+    tokio::time::timeout(Duration::from_secs(90), async {
+        loop {
+            let m = messages.recv().await.expect("the page's socket is open");
+            if m["type"] == kind {
+                return m;
+            }
+        }
+    })
+    .await
+    .unwrap_or_else(|_| panic!("the page's {kind} within 90 s"))
+}
+
+/// What node printed, once it exited (the page's result is in it).
+async fn node_output(node: tokio::task::JoinHandle<std::io::Result<std::process::Output>>) {
+    let output = tokio::time::timeout(Duration::from_secs(60), node)
+        .await
+        .expect("node exits within 60 s of the result")
+        .unwrap()
+        .expect("node runs");
+    println!("{}", String::from_utf8_lossy(&output.stdout));
+}
+
+/// Root mean square of 16-bit PCM.
+fn rms(pcm: &[i16]) -> f64 {
+    let sum: f64 = pcm.iter().map(|&s| f64::from(s).powi(2)).sum();
+    (sum / pcm.len().max(1) as f64).sqrt()
+}
+
+/// Frames of video and seconds of audio each run waits for (the
+/// recording lasts as long as the longer).
+const FRAMES: usize = 60;
+const AUDIO_SECONDS: usize = 5;
+
+/// Chromium sends its camera with `codec` and its microphone.
+async fn chromium_sends(codec: &str) {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        println!("skipped: {CHROMIUM} is not installed");
+        return;
+    }
+    let page = open_page(&format!("case=send&codec={codec}")).await;
+    let (pc, _session, mut tracks, mut messages, to_page, node) = connect(page).await;
+    let settings = message(&mut messages, "settings").await;
+    let size = (
+        settings["width"].as_u64().unwrap() as u32,
+        settings["height"].as_u64().unwrap() as u32,
+    );
+    println!("the page's camera: {size:?}");
+    let (mut video, mut audio) = (None, None);
+    while video.is_none() || audio.is_none() {
+        let track = tokio::time::timeout(Duration::from_secs(60), tracks.recv())
+            .await
+            .expect("both tracks within 60 s")
+            .unwrap();
+        match track.kind() {
+            MediaKind::Video => video = Some(track),
+            _ => audio = Some(track),
+        }
+    }
+    let (video, audio) = (video.unwrap(), audio.unwrap());
+    let negotiated: Vec<_> = video.info().codecs.iter().map(|c| c.name.clone()).collect();
+    println!("video codecs: {negotiated:?}");
+    assert!(
+        negotiated.iter().all(|n| n.eq_ignore_ascii_case(codec)
+            || n.eq_ignore_ascii_case("rtx")
+            || n.eq_ignore_ascii_case("red")
+            || n.eq_ignore_ascii_case("ulpfec")),
+        "{negotiated:?}"
+    );
+    let record = codec == "VP8";
+    let work =
+        std::env::temp_dir().join(format!("realtimer-chromium-media-{}", std::process::id()));
+    let outcome = tokio::time::timeout(Duration::from_secs(120), async {
+        if record {
+            record_webm(&video, &audio, size, &work).await
+        } else {
+            decode(&video, &audio, size).await;
+            None
+        }
+    })
+    .await
+    .expect("the frames and audio within 120 s");
+    to_page.send(json!({"type": "done"})).unwrap();
+    let result = message(&mut messages, "result").await;
+    node_output(node).await;
+    assert_eq!(result["failed"], json!([]), "the page: {result}");
+    if let Some((path, recorded)) = outcome {
+        check_recording(&path, size, recorded);
+        let _ = std::fs::remove_dir_all(&work);
+    }
+    pc.close().await;
+}
+
+/// `FRAMES` decoded frames of the camera's size, and `AUDIO_SECONDS` of
+/// played-out audio with energy in it.
+async fn decode(video: &TrackRemote, audio: &TrackRemote, size: (u32, u32)) {
+    let frames = async {
+        for _ in 0..FRAMES {
+            let frame = video.read_video_frame().await.unwrap().expect("open");
+            assert_eq!((frame.picture.width(), frame.picture.height()), size);
+        }
+    };
+    let pcm = async {
+        let mut pcm = Vec::new();
+        while pcm.len() < AUDIO_SECONDS * 48_000 {
+            let frame = audio.play_audio().await.unwrap().expect("open");
+            pcm.extend(frame.pcm.iter().step_by(usize::from(frame.channels)));
+        }
+        pcm
+    };
+    let ((), pcm) = tokio::join!(frames, pcm);
+    let stats = audio.audio_stats().await.unwrap();
+    println!("audio: rms {:.0}, {stats:?}", rms(&pcm));
+    assert_energy(&pcm);
+}
+
+/// The fake microphone beeps: over seconds of it, the PCM is far from
+/// silence (a silent or all-concealed stream has an RMS near 0).
+fn assert_energy(pcm: &[i16]) {
+    let peak = pcm.iter().map(|s| s.unsigned_abs()).max().unwrap_or(0);
+    assert!(
+        rms(pcm) > 100.0 && peak > 3_000,
+        "rms {}, peak {peak}",
+        rms(pcm)
+    );
+}
+
+/// Records `FRAMES` frames and the audio meanwhile to WebM from
+/// `read_sample`, decoding them too (frames of the camera's size, audio
+/// with energy). Each track's RTP timeline starts where its first sample
+/// arrived on the recording's clock. Returns the file and the time
+/// recorded (from the first sample written to the last).
+async fn record_webm(
+    video: &TrackRemote,
+    audio: &TrackRemote,
+    size: (u32, u32),
+    work: &std::path::Path,
+) -> Option<(PathBuf, Duration)> {
+    std::fs::create_dir_all(work).unwrap();
+    let path = work.join("chromium.webm");
+    let file = std::io::BufWriter::new(std::fs::File::create(&path).unwrap());
+    let webm = WebmWriter::new(
+        file,
+        Some(WebmVideoTrack {
+            codec: WebmVideoCodec::Vp8,
+            width: size.0 as u16,
+            height: size.1 as u16,
+        }),
+        Some(WebmAudioTrack { channels: 1 }),
+    )
+    .unwrap();
+    let webm = std::sync::Mutex::new(webm);
+    let clock = std::sync::Mutex::new((None::<Instant>, Instant::now()));
+    // Nanoseconds from the recording's start to now, and the latest
+    // sample's time.
+    let arrived = || {
+        let mut c = clock.lock().unwrap();
+        let now = Instant::now();
+        c.1 = now;
+        now.duration_since(*c.0.get_or_insert(now)).as_nanos() as i64
+    };
+    let video_done = std::sync::atomic::AtomicBool::new(false);
+    let frames = async {
+        let mut decoder = video_decoder(VideoCodec::Vp8).unwrap();
+        let mut timeline = RtpTimeline::new(90_000);
+        let mut offset = None;
+        let mut decoded = 0;
+        while decoded < FRAMES {
+            let frame = video.read_sample().await.expect("open");
+            if offset.is_none() && !frame.keyframe {
+                continue;
+            }
+            let now = arrived();
+            let at = *offset.get_or_insert(now) + timeline.nanos(frame.timestamp);
+            webm.lock()
+                .unwrap()
+                .write_video(&frame.data, at, frame.keyframe)
+                .unwrap();
+            if let Some(picture) = decoder.decode(&frame.data).unwrap() {
+                assert_eq!((picture.width(), picture.height()), size);
+                decoded += 1;
+            }
+        }
+        video_done.store(true, std::sync::atomic::Ordering::Relaxed);
+    };
+    let sound = async {
+        let mut decoder = OpusDecoder::new(1).unwrap();
+        let mut timeline = RtpTimeline::new(48_000);
+        let mut offset = None;
+        let mut pcm = Vec::new();
+        while pcm.len() < AUDIO_SECONDS * 48_000
+            || !video_done.load(std::sync::atomic::Ordering::Relaxed)
+        {
+            let packet = audio.read_sample().await.expect("open");
+            let now = arrived();
+            let at = *offset.get_or_insert(now) + timeline.nanos(packet.timestamp);
+            webm.lock().unwrap().write_audio(&packet.data, at).unwrap();
+            decoder.decode(&packet.data, &mut pcm).unwrap();
+        }
+        pcm
+    };
+    let ((), pcm) = tokio::join!(frames, sound);
+    let (first, last) = *clock.lock().unwrap();
+    let recorded = last.duration_since(first.unwrap());
+    webm.into_inner().unwrap().finish().unwrap();
+    println!("audio: rms {:.0}", rms(&pcm));
+    assert_energy(&pcm);
+    Some((path, recorded))
+}
+
+/// ffprobe reads the recording: VP8 of the camera's size, Opus, and a
+/// duration within 10% of the time recorded.
+fn check_recording(path: &std::path::Path, size: (u32, u32), recorded: Duration) {
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error", "-show_entries"])
+        .arg("stream=codec_name,width,height:format=duration")
+        .args(["-of", "json"])
+        .arg(path)
+        .output()
+        .expect("cannot run ffprobe");
+    let info: Value = serde_json::from_slice(&probe.stdout).unwrap();
+    println!("ffprobe: {info}; recorded for {recorded:?}");
+    let streams = info["streams"].as_array().unwrap();
+    let video = streams
+        .iter()
+        .find(|s| s["codec_name"] == "vp8")
+        .expect("a VP8 stream");
+    assert_eq!(
+        (video["width"].as_u64(), video["height"].as_u64()),
+        (Some(u64::from(size.0)), Some(u64::from(size.1)))
+    );
+    assert!(streams.iter().any(|s| s["codec_name"] == "opus"), "{info}");
+    let duration: f64 = info["format"]["duration"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let recorded = recorded.as_secs_f64();
+    assert!(
+        (duration - recorded).abs() <= 0.1 * recorded,
+        "ffprobe says {duration} s, recorded {recorded} s"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_sends_vp8_and_opus_rust_decodes_and_records_webm() {
+    chromium_sends("VP8").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_sends_vp9_and_opus_rust_decodes() {
+    chromium_sends("VP9").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_sends_h264_and_opus_rust_decodes() {
+    chromium_sends("H264").await;
+}
+
+/// We send the test pattern and a 440 Hz tone; the page reads them back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_sends_pattern_and_tone_chromium_reads_them_back() {
+    if !std::path::Path::new(CHROMIUM).exists() {
+        println!("skipped: {CHROMIUM} is not installed");
+        return;
+    }
+    let page = open_page("case=recv").await;
+    let (pc, session, _tracks, mut messages, to_page, node) = connect(page).await;
+    let video = TrackLocal::new(MediaKind::Video, "rust", "pattern");
+    let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
+    pc.add_track(video.clone()).await.unwrap();
+    pc.add_track(audio.clone()).await.unwrap();
+    message(&mut messages, "ready").await;
+    to_page
+        .send(session.offer().await.unwrap().to_value())
+        .unwrap();
+    let pattern = tokio::spawn(async move {
+        let mut pattern = TestPattern::new(320, 240);
+        let mut clock = tokio::time::interval(Duration::from_nanos(33_333_333));
+        loop {
+            clock.tick().await;
+            let frame = pattern.next_frame();
+            match video
+                .write_video_frame(&frame, Duration::from_nanos(33_333_333))
+                .await
+            {
+                Ok(()) | Err(realtimer::MediaError::NotNegotiated) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let tone = tokio::spawn(async move {
+        let mut tone = Tone::new(440.0, 48_000, 1);
+        let mut pcm = vec![0i16; 480];
+        let mut clock = tokio::time::interval(Duration::from_millis(10));
+        loop {
+            clock.tick().await;
+            tone.fill(&mut pcm);
+            match audio.write_audio(&pcm, 1).await {
+                Ok(()) | Err(realtimer::MediaError::NotNegotiated) => {}
+                Err(_) => break,
+            }
+        }
+    });
+    let result = message(&mut messages, "result").await;
+    pattern.abort();
+    tone.abort();
+    node_output(node).await;
+    println!("the page: {result}");
+    assert_eq!(result["failed"], json!([]), "the page: {result}");
+    assert_eq!(result["passed"].as_array().map(Vec::len), Some(5));
+    pc.close().await;
+}
