@@ -6,6 +6,9 @@
 //! outer test copies the peer folder to a temp dir, `npm ci`s it (builds
 //! the Go peer) and runs relay + the other peer + this test binary's
 //! `echo_peer_for_libwebrtc` or `tester_peer_for_libwebrtc` inside it.
+//! The `*_relayed` rounds also start `realtimer serve` in the namespace
+//! and make the other peer relay-only through its TURN server; GStreamer's
+//! rounds carry audio and video both ways.
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
@@ -248,6 +251,7 @@ async fn tester_peer_for_libwebrtc() {
                 .is_none_or(|c| c.split(',').any(|w| w == name))
         })
         .await;
+    let relayed = check_relayed(&pc).await;
     let _ = tx.send(SessionMessage::Bye.to_value());
     tokio::time::sleep(Duration::from_millis(200)).await;
     if !task.is_finished() {
@@ -261,6 +265,33 @@ async fn tester_peer_for_libwebrtc() {
         fail_on_panic(ended);
     }
     assert_eq!(failed, 0);
+    assert!(relayed, "the peer's packets did not come through the relay");
+}
+
+/// When REALTIMER_WRTC_RELAY_PORTS (`first-last`) is set, the peer is
+/// relay-only through `realtimer serve`'s TURN, whose relayed addresses
+/// take ports in that range (outside the kernel's ephemeral 32768-60999,
+/// where host candidates are): the selected pair's remote candidate must
+/// be on one of them (type `relay`, or `prflx` when the peer's check came
+/// before its candidate). Prints `RELAYED type address:port`; true when
+/// there is nothing to check.
+async fn check_relayed(pc: &PeerConnection) -> bool {
+    let Ok(range) = std::env::var("REALTIMER_WRTC_RELAY_PORTS") else {
+        return true;
+    };
+    let (first, last) = range.split_once('-').expect("first-last");
+    let ports = first.parse::<u16>().unwrap()..=last.parse::<u16>().unwrap();
+    let stats = pc.get_stats().await.unwrap();
+    let Some(pair) = stats.selected_candidate_pair() else {
+        println!("RELAYED: no selected pair");
+        return false;
+    };
+    let remote = stats.candidate(&pair.remote_candidate_id).unwrap();
+    println!(
+        "RELAYED {} {}:{} ({} bytes received on the pair)",
+        remote.candidate_type, remote.address, remote.port, pair.bytes_received
+    );
+    ports.contains(&remote.port) && pair.bytes_received > 0
 }
 
 /// A PeerConnection on IPv4 loopback with an audio and a video track of
@@ -864,6 +895,33 @@ enum Tester {
     Rust,
     /// Our media tester (`media_tester_peer`) against the peer's media echo.
     RustMedia,
+    /// We run the cases; the peer echoes relay-only through `realtimer
+    /// serve`'s TURN (the iceServers of its GET /api/ice-servers), and the
+    /// selected pair must be on a relayed address (`check_relayed`).
+    RustRelayed,
+}
+
+/// The ports `realtimer serve` takes relayed addresses on in a relayed
+/// round: outside the kernel's ephemeral range (32768-60999), so no host
+/// candidate has one.
+const RELAY_PORTS: &str = "20000-20999";
+
+/// Shell lines that start `realtimer serve` (STUN/TURN on loopback,
+/// relays to loopback allowed, relayed ports in RELAY_PORTS) and set
+/// `ICE` to the iceServers list of its GET /api/ice-servers (TURN REST
+/// credentials for this run) as JSON; the round stops with serve's output
+/// when it does not come up.
+fn serve_turn() -> String {
+    let binary = realtimer_test_support::serve::realtimer_binary();
+    format!(
+        r#"REALTIMER_LOG=info {} serve --listen 127.0.0.1:0 --stun-listen 127.0.0.1:0 --relay-ports {RELAY_PORTS} --relay-allow 127.0.0.1/8 > serve.out 2>&1 &
+for i in $(seq 1200); do grep -q 'HTTP server listening on ' serve.out && break; sleep 0.1; done
+BASE=$(sed -n 's/.*HTTP server listening on \(http[^ ]*\).*/\1/p' serve.out | head -1)
+ICE=$(python3 -c 'import json, sys, urllib.request; print(json.dumps(json.load(urllib.request.urlopen(sys.argv[1] + "/api/ice-servers"))["iceServers"]))' "$BASE")
+if [ -z "$ICE" ]; then echo "realtimer serve gave no ICE servers:"; cat serve.out; exit 1; fi
+echo "ICE $ICE""#,
+        binary.display()
+    )
 }
 
 /// What a round printed and its tester's `N passed, N failed`.
@@ -916,8 +974,21 @@ fn run_round(dir: &PeerFolder, peer: Peer, rust_role: &str, tester: Tester) -> R
             ),
             format!("{} 2>&1", rust("media_tester_peer")),
         ),
+        Tester::RustRelayed => (
+            format!(
+                "{} --ice-servers \"$ICE\" --relay > other.out 2>&1",
+                peer.command("echo", other_role, &dir.pion)
+            ),
+            format!(
+                "REALTIMER_WRTC_RELAY_PORTS={RELAY_PORTS} {} 2>&1",
+                rust("tester_peer_for_libwebrtc")
+            ),
+        ),
     };
-    let setup = peer.namespace_setup();
+    let mut setup = peer.namespace_setup().to_owned();
+    if tester == Tester::RustRelayed {
+        setup = format!("{setup}\n{}", serve_turn());
+    }
     let dump = sdp_dump(&format!("{peer:?}-{tester:?}-rust-{rust_role}"));
     let script = format!(
         r#"set -u
@@ -952,7 +1023,7 @@ true"#
     // Our peer's process: the foreground when we test, else the background.
     let ours = match tester {
         Tester::Other => "BACKGROUND_EXIT 0",
-        Tester::Rust | Tester::RustMedia => "FOREGROUND_EXIT 0",
+        Tester::Rust | Tester::RustMedia | Tester::RustRelayed => "FOREGROUND_EXIT 0",
     };
     if !output.lines().any(|l| l == ours) {
         failed = usize::MAX;
@@ -1081,4 +1152,24 @@ fn rust_tests_aiortc_echo() {
 #[test]
 fn rust_sends_media_to_pion_echo() {
     both_roles(Peer::Pion, Tester::RustMedia);
+}
+
+/// The TURN cell of libwebrtc: it echoes relay-only through `realtimer
+/// serve`'s TURN (UDP and TCP URLs offered), we run the 13 cases on the
+/// relayed pair.
+#[test]
+fn rust_tests_libwebrtc_echo_relayed() {
+    both_roles(Peer::Libwebrtc, Tester::RustRelayed);
+}
+
+/// The TURN cell of Pion v3.1.56: as libwebrtc's, its 11 cases.
+#[test]
+fn rust_tests_pion_echo_relayed() {
+    both_roles(Peer::Pion, Tester::RustRelayed);
+}
+
+/// The TURN cell of werift 0.25.2: as libwebrtc's, its 8 cases.
+#[test]
+fn rust_tests_werift_echo_relayed() {
+    both_roles(Peer::Werift, Tester::RustRelayed);
 }

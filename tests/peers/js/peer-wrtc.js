@@ -77,7 +77,12 @@ const hardStop = setTimeout(() => { log('timeout ' + args.timeout + ' s, exiting
 // ---- signaling ----
 const ws = new WebSocket(args.url);
 const send = (obj) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(obj)); };
-const pc = STACK.peerConnection();
+// --ice-servers JSON (RTCIceServer list, e.g. GET /api/ice-servers of
+// `realtimer serve`) and --relay (iceTransportPolicy 'relay').
+const pc = STACK.peerConnection({
+  iceServers: args['ice-servers'] ? JSON.parse(args['ice-servers']) : [],
+  iceTransportPolicy: args.relay ? 'relay' : 'all',
+});
 let remoteSet = false;
 const pendingCands = [];
 let sigChain = Promise.resolve();

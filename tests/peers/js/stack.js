@@ -1,5 +1,7 @@
 // The WebRTC stack peer-wrtc.js runs on: libwebrtc (@roamhq/wrtc) or werift,
 // behind the three things where they differ from a browser.
+// peerConnection(ice) takes {iceServers, iceTransportPolicy} (default: no
+// servers, every candidate).
 'use strict';
 
 // Binary messages as an ArrayBuffer, whatever the stack hands out (werift
@@ -9,12 +11,14 @@ function arrayBuffer(d) {
   return d.buffer.slice(d.byteOffset, d.byteOffset + d.byteLength);
 }
 
+const NO_SERVERS = { iceServers: [] };
+
 module.exports = function stack(name) {
   switch (name) {
     case 'wrtc': {
       const { RTCPeerConnection } = require('@roamhq/wrtc');
       return {
-        peerConnection: () => new RTCPeerConnection({ iceServers: [] }),
+        peerConnection: (ice = NO_SERVERS) => new RTCPeerConnection(ice),
         data: arrayBuffer,
         send: (ch, d) => ch.send(d),
       };
@@ -23,8 +27,11 @@ module.exports = function stack(name) {
       const { RTCPeerConnection } = require('werift');
       return {
         // werift leaves out loopback addresses unless told to add them.
-        peerConnection: () => new RTCPeerConnection({
-          iceServers: [],
+        // werift takes one URL per server, a string.
+        peerConnection: (ice = NO_SERVERS) => new RTCPeerConnection({
+          ...ice,
+          iceServers: ice.iceServers.flatMap((server) => [].concat(server.urls)
+            .map((urls) => ({ ...server, urls }))),
           iceAdditionalHostAddresses: ['127.0.0.1'],
           iceUseIpv6: false,
         }),

@@ -59,6 +59,8 @@ func main() {
 	role := flag.String("role", "answerer", "offerer or answerer")
 	timeout := flag.Int("timeout", 120, "seconds before giving up")
 	media := flag.Bool("media", false, "echo audio and video RTP instead of data channels")
+	iceServers := flag.String("ice-servers", "[]", "RTCIceServer list as JSON (urls, username, credential)")
+	relay := flag.Bool("relay", false, "iceTransportPolicy relay: only relayed candidates")
 	flag.Parse()
 	if *url == "" || (*role != "offerer" && *role != "answerer") {
 		log.Fatal("usage: pionpeer --url ws://127.0.0.1:PORT/room --role offerer|answerer")
@@ -97,7 +99,14 @@ func main() {
 		log.Fatalf("interceptors: %v", err)
 	}
 	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(codecs), webrtc.WithInterceptorRegistry(interceptors))
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	config := webrtc.Configuration{}
+	if err := json.Unmarshal([]byte(*iceServers), &config.ICEServers); err != nil {
+		log.Fatalf("--ice-servers: %v", err)
+	}
+	if *relay {
+		config.ICETransportPolicy = webrtc.ICETransportPolicyRelay
+	}
+	pc, err := api.NewPeerConnection(config)
 	if err != nil {
 		log.Fatalf("NewPeerConnection: %v", err)
 	}
