@@ -1,11 +1,11 @@
 //! Chromium's simulcast reaches us as three layers of one track (RFC
-//! 8853): headless Chromium (tests/browser/simulcast-sender.mjs) offers
-//! its fake camera at 1280x720 with sendEncodings q, h and f (a quarter,
-//! a half, full size); our PeerConnection answers, and the track's
-//! packets are told apart by the rid our core learned for each SSRC. Each
-//! layer's VP8 key frames must have its resolution, and no SSRC but the
-//! three layers' may carry video. Chromium's per-layer stats and
-//! availableOutgoingBitrate are printed as they came.
+//! 8853): headless Chromium (tests/browser/chromium-video-peer.mjs with
+//! SIMULCAST=1) offers its fake camera at 1280x720 with sendEncodings q,
+//! h and f (a quarter, a half, full size); our PeerConnection answers,
+//! and the track's packets are told apart by the rid our core learned for
+//! each SSRC. Each layer's VP8 key frames must have its resolution, and no
+//! SSRC but the three layers' may carry video. Chromium's per-layer stats
+//! and availableOutgoingBitrate are printed as they came.
 #![allow(clippy::print_stdout, clippy::disallowed_methods)] // a test on the wall clock
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -37,7 +37,8 @@ struct Seen {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_simulcast_arrives_as_three_layers_with_their_sizes() {
     let mut node = Command::new("node")
-        .arg("simulcast-sender.mjs")
+        .arg("chromium-video-peer.mjs")
+        .env("SIMULCAST", "1")
         .current_dir(browser_dir())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

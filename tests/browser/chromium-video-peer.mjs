@@ -1,26 +1,38 @@
-// Headless Chromium sends its fake camera at 1280x720 as three simulcast
-// layers (sendEncodings with rids q, h, f: a quarter, a half and full
-// size, RFC 8853) to a peer the caller runs, and reports its sending side:
+// Headless Chromium with its fake camera at 1280x720 as the other end of
+// a video call the caller runs, reporting both directions' stats:
 //
-//   node simulcast-sender.mjs
+//   SIMULCAST=1 node chromium-video-peer.mjs   three layers, send only
+//   node chromium-video-peer.mjs               one stream, send and receive
+//
+// With SIMULCAST=1 the camera goes out as three simulcast layers
+// (sendEncodings with rids q, h, f: a quarter, a half and full size, RFC
+// 8853); otherwise as one stream on a sendrecv transceiver, and what the
+// peer sends back is received and decoded.
 //
 // One JSON object a line on stdout:
 //   {"offer": SDP}        the offer, ICE gathered (no trickle);
-// then reads one line {"answer": SDP} on stdin, and every second prints
-//   {"stats": {"t": s, "layers": {rid: {...}}, "available": bps, "rtt": s}}
-// with each layer's outbound-rtp frameWidth, frameHeight, framesEncoded,
-// bytesSent, active and qualityLimitationReason, and the candidate pair's
-// availableOutgoingBitrate and currentRoundTripTime; it stops when stdin
-// closes (or after SECONDS, default 120) and exits 0.
+// then reads one line {"answer": SDP} on stdin, and every STATS_MS
+// (default 1000) prints
+//   {"stats": {"t": s, "layers": {rid: {...}}, "inbound": {...},
+//              "available": bps, "rtt": s}}
+// with each outgoing stream's outbound-rtp frameWidth, frameHeight,
+// framesEncoded, bytesSent, nackCount, retransmittedBytesSent and
+// qualityLimitationReason (under "layers", by rid, "-" without one), the
+// video inbound-rtp's bytesReceived, framesDecoded, nackCount and
+// packetsLost, and the candidate pair's availableOutgoingBitrate and
+// currentRoundTripTime; it stops when stdin closes (or after
+// SECONDS_LIMIT, default 120) and exits 0.
 //
 // The sender keeps its resolution under load (degradationPreference
 // maintain-resolution): on a loaded machine Chromium would otherwise
-// scale the layers down, and the test checks their sizes.
+// scale the layers down, and the simulcast test checks their sizes.
 import { launchChromium, FAKE_MEDIA } from './launch.mjs';
 import { createServer } from 'node:http';
 import { createInterface } from 'node:readline';
 
 const seconds = Number(process.env.SECONDS_LIMIT || 120);
+const statsMs = Number(process.env.STATS_MS || 1000);
+const simulcast = process.env.SIMULCAST === '1';
 const PAGE = '<!doctype html><meta charset="utf-8"><title>simulcast</title>';
 const server = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -33,20 +45,29 @@ const page = await browser.newPage();
 page.on('console', (m) => console.error(`page: ${m.text()}`));
 await page.goto(`http://localhost:${server.address().port}/`);
 
-const offer = await page.evaluate(async () => {
+const offer = await page.evaluate(async (simulcast) => {
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { width: { exact: 1280 }, height: { exact: 720 }, frameRate: 30 },
   });
   const pc = new RTCPeerConnection();
   window.pc = pc;
+  const layers = [
+    { rid: 'q', scaleResolutionDownBy: 4 },
+    { rid: 'h', scaleResolutionDownBy: 2 },
+    { rid: 'f' },
+  ];
   const transceiver = pc.addTransceiver(stream.getVideoTracks()[0], {
-    direction: 'sendonly',
+    direction: simulcast ? 'sendonly' : 'sendrecv',
     streams: [stream],
-    sendEncodings: [
-      { rid: 'q', scaleResolutionDownBy: 4 },
-      { rid: 'h', scaleResolutionDownBy: 2 },
-      { rid: 'f' },
-    ],
+    sendEncodings: simulcast ? layers : undefined,
+  });
+  // What the peer sends is decoded (framesDecoded counts it).
+  pc.addEventListener('track', (e) => {
+    const video = document.createElement('video');
+    video.muted = true;
+    video.srcObject = new MediaStream([e.track]);
+    document.body.append(video);
+    video.play().catch(() => {});
   });
   const params = transceiver.sender.getParameters();
   params.degradationPreference = 'maintain-resolution';
@@ -64,7 +85,7 @@ const offer = await page.evaluate(async () => {
     });
   });
   return pc.localDescription.sdp;
-});
+}, simulcast);
 console.log(JSON.stringify({ offer }));
 
 const lines = createInterface({ input: process.stdin });
@@ -81,13 +102,20 @@ let open = true;
 })();
 const start = Date.now();
 while (open && Date.now() - start < seconds * 1000) {
-  await new Promise((r) => setTimeout(r, 1000));
+  await new Promise((r) => setTimeout(r, statsMs));
   const stats = await page.evaluate(async () => {
     const report = await window.pc.getStats();
-    const out = { layers: {}, available: null, rtt: null, state: window.pc.connectionState };
+    const out = { layers: {}, inbound: null, available: null, rtt: null, state: window.pc.connectionState };
     report.forEach((s) => {
+      if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        out.inbound = {
+          bytesReceived: s.bytesReceived, framesDecoded: s.framesDecoded,
+          nackCount: s.nackCount, packetsLost: s.packetsLost,
+          frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+        };
+      }
       if (s.type === 'outbound-rtp' && s.kind === 'video') {
-        out.layers[s.rid] = {
+        out.layers[s.rid ?? '-'] = {
           frameWidth: s.frameWidth, frameHeight: s.frameHeight,
           framesEncoded: s.framesEncoded, bytesSent: s.bytesSent, active: s.active,
           qualityLimitationReason: s.qualityLimitationReason,

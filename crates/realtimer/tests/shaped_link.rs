@@ -1,0 +1,406 @@
+//! Both directions of a video call with headless Chromium through a
+//! 2.5 Mbit/s bottleneck: two network namespaces joined by a veth pair
+//! whose ends are each shaped with `tc qdisc ... tbf` (the kernel has no
+//! netem), Chromium (tests/browser/chromium-video-peer.mjs, its fake
+//! camera at 1280x720) in one, our PeerConnection (this binary's ignored
+//! `shaped_link_peer`) in the other, sending back VP8 at the track's
+//! target bitrate of frames textured enough that only the estimate limits
+//! it. The test relays
+//! the offer and answer and reads both sides' stats every 500 ms:
+//!
+//! - Chromium → us: Chromium's availableOutgoingBitrate, fed only by our
+//!   transport-wide feedback, must ramp towards the link's rate, and its
+//!   sending stay under it;
+//! - us → Chromium: our estimate must follow Chromium's feedback to the
+//!   link's rate and not past it, while the round-trip time on the link
+//!   (Chromium's STUN RTT; an empty link has well under 1 ms) stays
+//!   bounded, and Chromium decodes what we send.
+//!
+//! A table of both over time is printed. It runs only with `FULL=1` (60
+//! s): in real time against a browser, its numbers are the machine's as
+//! much as ours, and on a machine shared by many builds (load 20-28 on 2
+//! cores) runs ranged from our estimate settling at 1.4-1.6 Mbit/s to it
+//! falling to 0.7 after a 400 ms CPU stall and climbing back by 60 kbit/s
+//! a second. Needs root (namespaces and tc); prints why and passes
+//! without.
+#![allow(clippy::print_stdout, clippy::disallowed_methods)] // a test on the wall clock
+
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use realtimer::codecs::I420Frame;
+use realtimer::{
+    IceGatheringState, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
+    SessionDescription, TrackLocal,
+};
+use realtimer_test_support::netns::{ip, is_root, Namespaces};
+use realtimer_test_support::node::browser_dir;
+use serde_json::{json, Value};
+
+/// The bottleneck, each way.
+const RATE_BPS: u64 = 2_500_000;
+const ADDR_US: &str = "10.79.0.1";
+const ADDR_CHROMIUM: &str = "10.79.0.2";
+
+/// How long the call runs once answered.
+const RUN: Duration = Duration::from_secs(60);
+
+/// Shapes `dev` in namespace `ns` to [`RATE_BPS`]: a token bucket of 10
+/// kB, and a queue of up to 300 ms, far more than the estimators should
+/// let build up, so the delay the test sees is theirs, not tbf's drops.
+fn shape(ns: &str, dev: &str) {
+    let status = Command::new("ip")
+        .args([
+            "netns", "exec", ns, "tc", "qdisc", "add", "dev", dev, "root",
+        ])
+        .args(["tbf", "rate", &format!("{RATE_BPS}bit")])
+        .args(["burst", "10kb", "latency", "300ms"])
+        .status()
+        .expect("tc runs");
+    assert!(status.success(), "tc qdisc add on {ns}/{dev}");
+}
+
+/// Reads `child`'s stdout JSON lines into a channel; other lines printed.
+fn json_lines(child: &mut Child, who: &'static str) -> mpsc::Receiver<Value> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            match serde_json::from_str::<Value>(&line) {
+                Ok(v) if v.is_object() => {
+                    if tx.send(v).is_err() {
+                        break;
+                    }
+                }
+                _ => println!("{who}: {line}"),
+            }
+        }
+    });
+    rx
+}
+
+fn first_with(rx: &mpsc::Receiver<Value>, key: &str, within: Duration) -> Value {
+    let end = Instant::now() + within;
+    loop {
+        let left = end.saturating_duration_since(Instant::now());
+        let v = rx
+            .recv_timeout(left)
+            .unwrap_or_else(|e| panic!("no {key} within {within:?}: {e}"));
+        if let Some(x) = v.get(key) {
+            return x.clone();
+        }
+    }
+}
+
+/// A sample of one side: seconds since the answer on that side's clock
+/// (the samples of a loaded process reach the test late and in bunches),
+/// and the numbers.
+#[derive(Debug, Clone, Copy, Default)]
+struct Sample {
+    t: f64,
+    /// Bytes this side sent (payload), cumulative.
+    sent: f64,
+    /// Its estimate (availableOutgoingBitrate), bits per second.
+    available: Option<f64>,
+    /// Chromium: the candidate pair's RTT, seconds.
+    rtt: Option<f64>,
+    /// Chromium: frames of ours decoded.
+    decoded: f64,
+}
+
+/// The rate between two cumulative byte counts, bits per second.
+fn rate(a: &Sample, b: &Sample) -> f64 {
+    (b.sent - a.sent) * 8.0 / (b.t - a.t).max(1e-3)
+}
+
+fn percentile(mut xs: Vec<f64>, p: f64) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    xs.get(((xs.len() as f64 - 1.0) * p).round() as usize)
+        .copied()
+        .unwrap_or(f64::NAN)
+}
+
+#[test]
+fn chromium_and_realtimer_follow_a_shaped_link() {
+    if std::env::var("FULL").as_deref() != Ok("1") {
+        println!("skipped: FULL=1 runs it (60 s in real time)");
+        return;
+    }
+    if !is_root() {
+        println!("skipped: namespaces and tc need root");
+        return;
+    }
+    let pid = std::process::id();
+    let (us, chromium) = (format!("rt-us{pid}"), format!("rt-ch{pid}"));
+    let _ns = Namespaces::create(&[us.clone(), chromium.clone()]);
+    ip(&[
+        "-n", &us, "link", "add", "veth-us", "type", "veth", "peer", "name", "veth-ch", "netns",
+        &chromium,
+    ]);
+    for (n, dev, addr) in [
+        (&us, "veth-us", ADDR_US),
+        (&chromium, "veth-ch", ADDR_CHROMIUM),
+    ] {
+        ip(&["-n", n, "addr", "add", &format!("{addr}/24"), "dev", dev]);
+        ip(&["-n", n, "link", "set", dev, "up"]);
+        shape(n, dev);
+    }
+    let seconds = RUN.as_secs();
+    let mut browser = Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            &chromium,
+            "node",
+            "chromium-video-peer.mjs",
+        ])
+        .current_dir(browser_dir())
+        .env("STATS_MS", "500")
+        .env("SECONDS_LIMIT", (seconds + 30).to_string())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("node runs");
+    let mut peer = Command::new("ip")
+        .args(["netns", "exec", &us])
+        .arg(std::env::current_exe().unwrap())
+        .args(["--exact", "shaped_link_peer", "--ignored", "--nocapture"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("the peer runs");
+    let browser_lines = json_lines(&mut browser, "chromium");
+    let peer_lines = json_lines(&mut peer, "peer");
+    let mut browser_in = browser.stdin.take().unwrap();
+    let mut peer_in = peer.stdin.take().unwrap();
+    let offer = first_with(&browser_lines, "offer", Duration::from_secs(90));
+    writeln!(peer_in, "{}", json!({ "offer": offer })).unwrap();
+    let answer = first_with(&peer_lines, "answer", Duration::from_secs(30));
+    writeln!(browser_in, "{}", json!({ "answer": answer })).unwrap();
+
+    let started = Instant::now();
+    let mut theirs: Vec<Sample> = Vec::new();
+    let mut ours: Vec<Sample> = Vec::new();
+    while started.elapsed() < Duration::from_secs(seconds) {
+        std::thread::sleep(Duration::from_millis(100));
+        let t = started.elapsed().as_secs_f64();
+        for v in browser_lines.try_iter() {
+            let Some(s) = v.get("stats") else { continue };
+            let sent = s["layers"]
+                .as_object()
+                .map(|l| l.values().filter_map(|x| x["bytesSent"].as_f64()).sum())
+                .unwrap_or(0.0);
+            theirs.push(Sample {
+                t: s["t"].as_f64().unwrap_or(t),
+                sent,
+                available: s["available"].as_f64(),
+                rtt: s["rtt"].as_f64(),
+                decoded: s["inbound"]["framesDecoded"].as_f64().unwrap_or(0.0),
+            });
+        }
+        for v in peer_lines.try_iter() {
+            let Some(s) = v.get("ours") else { continue };
+            ours.push(Sample {
+                t: s["t"].as_f64().unwrap_or(t),
+                sent: s["sent"].as_f64().unwrap_or(0.0),
+                available: s["available"].as_f64(),
+                ..Sample::default()
+            });
+        }
+    }
+    drop(browser_in);
+    drop(peer_in);
+    let _ = browser.wait();
+    let _ = peer.wait();
+
+    println!("   t | Chromium sends  est.  |  we send   est.  | RTT ms | decoded");
+    let kbps = |x: Option<f64>| x.map_or("-".to_owned(), |x| format!("{:.0}", x / 1e3));
+    // Rates over a second (two samples back): a loaded process reports
+    // late, so shorter windows show its bunching, not its sending.
+    for (i, c) in theirs.iter().enumerate().skip(2) {
+        let o = ours.iter().rposition(|o| o.t <= c.t);
+        let (our_rate, our_est) = match o {
+            Some(k) if k > 1 => (Some(rate(&ours[k - 2], &ours[k])), ours[k].available),
+            _ => (None, None),
+        };
+        println!(
+            "{:5.1} | {:>6} {:>6} | {:>6} {:>6} | {:>6} | {}",
+            c.t,
+            kbps(Some(rate(&theirs[i - 2], c))),
+            kbps(c.available),
+            kbps(our_rate),
+            kbps(our_est),
+            c.rtt.map_or("-".to_owned(), |r| format!("{:.0}", r * 1e3)),
+            c.decoded
+        );
+    }
+    assert!(theirs.len() > 10 && ours.len() > 10, "too few samples");
+
+    // After a ramp-up, both estimates at least half the link's rate (the
+    // fake camera's content keeps Chromium's encoder under 1 Mbit/s, so
+    // its estimate stops where its probes do: 1.85 Mbit/s in most runs,
+    // 5 in one where probes seem to have passed in tbf's burst), ours not
+    // past the link by more than a tenth.
+    let settled = |xs: &[Sample]| -> Vec<f64> {
+        xs.iter()
+            .filter(|s| s.t > 10.0)
+            .filter_map(|s| s.available)
+            .collect()
+    };
+    let (their_est, our_est) = (settled(&theirs), settled(&ours));
+    let cap = RATE_BPS as f64;
+    let their_median = percentile(their_est.clone(), 0.5);
+    let our_median = percentile(our_est.clone(), 0.5);
+    println!(
+        "settled (t > 10 s): Chromium's estimate median {:.0} kbit/s, ours {:.0} kbit/s (link {:.0})",
+        their_median / 1e3,
+        our_median / 1e3,
+        cap / 1e3
+    );
+    assert!(
+        their_median >= 0.5 * cap,
+        "Chromium's estimate {their_median}"
+    );
+    assert!(our_median >= 0.5 * cap, "our estimate {our_median}");
+    assert!(our_median <= 1.1 * cap, "our estimate {our_median}");
+    // What each side sends stays under the link (2-second windows).
+    for (who, xs) in [("Chromium", &theirs), ("we", &ours)] {
+        for w in xs.windows(5).filter(|w| w[0].t > 5.0) {
+            let r = rate(&w[0], &w[4]);
+            assert!(
+                r <= 1.15 * cap,
+                "{who} sent {r:.0} bit/s at {:.1} s",
+                w[4].t
+            );
+        }
+    }
+    // The queues stay short: the RTT through both (Chromium's STUN
+    // checks, every few seconds), which a sender ignoring the link would
+    // hold near tbf's 300 ms each way. The median: on a loaded machine a
+    // check now and then waits for a CPU, not for the link.
+    let rtts: Vec<f64> = theirs
+        .iter()
+        .filter(|s| s.t > 5.0)
+        .filter_map(|s| s.rtt)
+        .collect();
+    let (median, p95) = (percentile(rtts.clone(), 0.5), percentile(rtts, 0.95));
+    println!(
+        "RTT (t > 5 s): median {:.0} ms, p95 {:.0} ms",
+        median * 1e3,
+        p95 * 1e3
+    );
+    assert!(median <= 0.15, "RTT median {median} s");
+    // Chromium decodes what we send.
+    let decoded = theirs.last().map_or(0.0, |s| s.decoded);
+    assert!(decoded >= 10.0 * seconds as f64, "{decoded} frames decoded");
+}
+
+/// Frames of a moving gradient under faint noise: at a coarse quantizer
+/// the noise is gone and the frame costs little, at a fine one it costs
+/// much, so the encoder can meet any target from a few hundred kbit/s to
+/// the link's rate (pure noise overshoots every target; a plain pattern
+/// never reaches the link).
+fn textured_frames(width: u32, height: u32, count: usize) -> Vec<I420Frame> {
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let (w, h) = (width as usize, height as usize);
+    (0..count)
+        .map(|n| {
+            let y: Vec<u8> = (0..w * h)
+                .map(|i| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    let base = (i % w + i / w + 6 * n) % 192 + 32;
+                    (base as i64 + (x >> 60) as i64 - 8).clamp(16, 235) as u8
+                })
+                .collect();
+            let chroma = vec![128u8; w * h / 4];
+            I420Frame::from_planes(width, height, &y, w, &chroma, w / 2, &chroma, w / 2).unwrap()
+        })
+        .collect()
+}
+
+/// Our side, inside its namespace: answers the offer read on stdin,
+/// sends VP8 at the track's target bitrate, and prints its
+/// estimate and bytes sent every 500 ms until stdin closes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "run by chromium_and_realtimer_follow_a_shaped_link inside a namespace"]
+async fn shaped_link_peer() {
+    let (lines_tx, mut lines) = tokio::sync::mpsc::unbounded_channel::<Value>();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lines() {
+            let Ok(line) = line else { break };
+            if let Ok(v) = serde_json::from_str(&line) {
+                if lines_tx.send(v).is_err() {
+                    break;
+                }
+            }
+        }
+    });
+    let offer = lines.recv().await.expect("an offer");
+    let offer = offer["offer"].as_str().expect("offer").to_owned();
+    let mut config = PeerConnectionConfig::default();
+    config.interfaces = vec![ADDR_US.parse().unwrap()];
+    let pc = PeerConnection::new(config).await.unwrap();
+    let mut events = pc.events().unwrap();
+    let track = TrackLocal::new(MediaKind::Video, "s", "noise");
+    pc.set_remote_description(SessionDescription::offer(offer))
+        .await
+        .unwrap();
+    pc.add_track(track.clone()).await.unwrap();
+    let answer = pc.create_answer().await.unwrap();
+    pc.set_local_description(answer).await.unwrap();
+    while pc.ice_gathering_state() != IceGatheringState::Complete {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let answer = pc.local_description().unwrap().sdp;
+    println!("{}", json!({ "answer": answer }));
+    tokio::spawn(async move {
+        while let Some(e) = events.recv().await {
+            if let PeerConnectionEvent::Track(t) = e {
+                // Read what Chromium sends, so it is counted and NACKed.
+                tokio::spawn(async move { while t.read_rtp().await.is_some() {} });
+            }
+        }
+    });
+    let sender = {
+        let track = track.clone();
+        tokio::spawn(async move {
+            let frames = textured_frames(640, 360, 32);
+            let interval = Duration::from_millis(33);
+            let mut next = tokio::time::Instant::now();
+            for frame in frames.iter().cycle() {
+                if track.write_video_frame(frame, interval).await.is_err() {
+                    // Not connected yet.
+                    tokio::time::sleep(interval).await;
+                }
+                next += interval;
+                tokio::time::sleep_until(next).await;
+            }
+        })
+    };
+    let mut report = tokio::time::interval(Duration::from_millis(500));
+    let start = std::time::Instant::now();
+    loop {
+        tokio::select! {
+            line = lines.recv() => if line.is_none() { break },
+            _ = report.tick() => {
+                let stats = pc.get_stats().await.unwrap();
+                let sent: u64 = stats.outbound_rtp.iter().map(|s| s.bytes_sent).sum();
+                let available = stats
+                    .selected_candidate_pair()
+                    .and_then(|p| p.available_outgoing_bitrate);
+                let target = track.target_bitrate();
+                let t = start.elapsed().as_secs_f64();
+                println!("{}", json!({ "ours": { "t": t, "sent": sent, "available": available, "target": target } }));
+            }
+        }
+    }
+    sender.abort();
+    pc.close().await;
+}
