@@ -161,6 +161,36 @@ pub struct InboundRtpStats {
     pub packets_discarded: u64,
     /// jitter, in seconds.
     pub jitter: f64,
+    /// The members below belong to whoever plays the stream out (a jitter
+    /// buffer and a decoder, which the sans-IO core does not hold): 0 in
+    /// a bare [`crate::Rtc`]'s report; realtimer's `get_stats` fills them
+    /// from its tracks' `play_audio` and `read_video_frame`, with
+    /// Chrome's meanings (W3C webrtc-stats §8.6).
+    ///
+    /// jitterBufferDelay: seconds each emitted sample (audio) or frame
+    /// (video) waited in the buffer, summed.
+    pub jitter_buffer_delay: f64,
+    /// jitterBufferTargetDelay: the buffer's target delay when each was
+    /// emitted, summed, in seconds (audio).
+    pub jitter_buffer_target_delay: f64,
+    /// jitterBufferEmittedCount: samples (audio) or frames (video) that
+    /// left the buffer.
+    pub jitter_buffer_emitted_count: u64,
+    /// concealedSamples: samples made up for lost or late packets (loss
+    /// concealment or in-band FEC).
+    pub concealed_samples: u64,
+    /// concealmentEvents: runs of concealed samples.
+    pub concealment_events: u64,
+    /// removedSamplesForAcceleration: samples dropped to bring the delay
+    /// down.
+    pub removed_samples_for_acceleration: u64,
+    /// framesDecoded (video).
+    pub frames_decoded: u64,
+    /// keyFramesDecoded (video).
+    pub key_frames_decoded: u64,
+    /// framesDropped (video): frames given up before decoding (a packet
+    /// missing past its wait, or waiting for a keyframe).
+    pub frames_dropped: u64,
 }
 
 /// RTCOutboundRtpStreamStats: one of our tracks (W3C webrtc-stats §8.8).
@@ -354,6 +384,21 @@ impl StatsReport {
             out.num("packetsLost", r.packets_lost);
             out.num("packetsDiscarded", r.packets_discarded);
             out.num("jitter", r.jitter);
+            out.num("jitterBufferDelay", r.jitter_buffer_delay);
+            out.num("jitterBufferEmittedCount", r.jitter_buffer_emitted_count);
+            if r.kind == "audio" {
+                out.num("jitterBufferTargetDelay", r.jitter_buffer_target_delay);
+                out.num("concealedSamples", r.concealed_samples);
+                out.num("concealmentEvents", r.concealment_events);
+                out.num(
+                    "removedSamplesForAcceleration",
+                    r.removed_samples_for_acceleration,
+                );
+            } else {
+                out.num("framesDecoded", r.frames_decoded);
+                out.num("keyFramesDecoded", r.key_frames_decoded);
+                out.num("framesDropped", r.frames_dropped);
+            }
             out.close();
         }
         for r in &self.outbound_rtp {

@@ -244,7 +244,8 @@ async fn chromium_sends(codec: &str) {
         if record {
             record_webm(&video, &audio, size, &work).await
         } else {
-            decode(&video, &audio, size).await;
+            let played = decode(&video, &audio, size).await;
+            check_inbound_stats(&pc, &played).await;
             None
         }
     })
@@ -262,8 +263,12 @@ async fn chromium_sends(codec: &str) {
 }
 
 /// `FRAMES` decoded frames of the camera's size, and `AUDIO_SECONDS` of
-/// played-out audio with energy in it.
-async fn decode(video: &TrackRemote, audio: &TrackRemote, size: (u32, u32)) {
+/// played-out audio with energy in it; the jitter buffer's counters.
+async fn decode(
+    video: &TrackRemote,
+    audio: &TrackRemote,
+    size: (u32, u32),
+) -> realtimer::AudioJitterStats {
     let frames = async {
         for _ in 0..FRAMES {
             let frame = video.read_video_frame().await.unwrap().expect("open");
@@ -282,6 +287,22 @@ async fn decode(video: &TrackRemote, audio: &TrackRemote, size: (u32, u32)) {
     let stats = audio.audio_stats().await.unwrap();
     println!("audio: rms {:.0}, {stats:?}", rms(&pcm));
     assert_energy(&pcm);
+    stats
+}
+
+/// getStats' inbound-rtp entries carry what was played out: the audio
+/// jitter buffer's counters and the frames decoded.
+async fn check_inbound_stats(pc: &PeerConnection, played: &realtimer::AudioJitterStats) {
+    let report = pc.get_stats().await.unwrap();
+    let of = |kind| report.inbound_rtp.iter().find(|s| s.kind == kind).unwrap();
+    let (audio, video) = (of("audio"), of("video"));
+    println!("inbound-rtp: {audio:?} {video:?}");
+    assert_eq!(
+        audio.jitter_buffer_emitted_count,
+        played.jitter_buffer_emitted_count
+    );
+    assert!(audio.jitter_buffer_delay > 0.0 && audio.jitter_buffer_target_delay > 0.0);
+    assert!(video.frames_decoded >= FRAMES as u64 && video.key_frames_decoded >= 1);
 }
 
 /// The fake microphone beeps: over seconds of it, the PCM is far from

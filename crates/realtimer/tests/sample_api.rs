@@ -83,6 +83,19 @@ async fn video_round_trip(codec: Codec) {
     assert_eq!(gaps, 0, "{name}: {counters:?}");
     let stats = remote.frame_stats().await.unwrap();
     assert!(stats.frames >= 40, "{name}: {stats:?}");
+    // getStats reports what read_video_frame decoded.
+    let report = b.get_stats().await.unwrap();
+    let inbound = report
+        .inbound_rtp
+        .iter()
+        .find(|s| s.kind == "video")
+        .unwrap();
+    assert!(
+        inbound.frames_decoded >= counters.len() as u64
+            && inbound.key_frames_decoded >= 2
+            && inbound.jitter_buffer_emitted_count == inbound.frames_decoded,
+        "{name}: {inbound:?}"
+    );
     sender.abort();
     a.close().await;
     b.close().await;
@@ -206,6 +219,33 @@ async fn opus_plays_out_through_the_jitter_buffer_at_its_pace() {
     );
     let stats = remote.audio_stats().await.unwrap();
     eprintln!("{stats:?}");
+    // getStats carries the jitter buffer's counters, Chrome's names.
+    let report = b.get_stats().await.unwrap();
+    let inbound = report
+        .inbound_rtp
+        .iter()
+        .find(|s| s.kind == "audio")
+        .unwrap();
+    assert_eq!(
+        (
+            inbound.jitter_buffer_emitted_count,
+            inbound.jitter_buffer_delay,
+            inbound.concealed_samples
+        ),
+        (
+            stats.jitter_buffer_emitted_count,
+            stats.jitter_buffer_delay,
+            stats.concealed_samples
+        )
+    );
+    let json = report.to_json();
+    for member in [
+        "jitterBufferDelay",
+        "jitterBufferEmittedCount",
+        "concealedSamples",
+    ] {
+        assert!(json.contains(member), "{member} in {json}");
+    }
     assert_tone(&pcm);
     // What played came out of the buffer and is counted. (How long it
     // waited and how much was concealed depend on how the two tasks are

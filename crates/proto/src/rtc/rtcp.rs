@@ -257,6 +257,15 @@ impl Rtc {
                     packets_lost: s.reception.cumulative_lost(),
                     packets_discarded: s.discarded,
                     jitter: s.reception.jitter_seconds(),
+                    jitter_buffer_delay: 0.0,
+                    jitter_buffer_target_delay: 0.0,
+                    jitter_buffer_emitted_count: 0,
+                    concealed_samples: 0,
+                    concealment_events: 0,
+                    removed_samples_for_acceleration: 0,
+                    frames_decoded: 0,
+                    key_frames_decoded: 0,
+                    frames_dropped: 0,
                 })
             })
             .collect()

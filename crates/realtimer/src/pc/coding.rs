@@ -400,6 +400,7 @@ impl TrackRemote {
             }
         };
         d.last_samples = decoded;
+        self.playout().audio = Some(state.buffer.stats());
         Ok(Some(AudioFrame {
             pcm,
             channels: d.channels,
@@ -436,12 +437,19 @@ impl TrackRemote {
             };
             match decoder.decode(&frame.data) {
                 Ok(Some(picture)) => {
+                    let mut stats = self.playout();
+                    stats.frames_decoded += 1;
+                    stats.key_frames_decoded += u64::from(frame.keyframe);
+                    stats.frame_delay += super::now()
+                        .saturating_duration_since(frame.arrived)
+                        .as_secs_f64();
+                    drop(stats);
                     return Ok(Some(VideoFrame {
                         picture,
                         timestamp: frame.timestamp,
                         keyframe: frame.keyframe,
                         arrived: frame.arrived,
-                    }))
+                    }));
                 }
                 Ok(None) => {}
                 Err(e) => {

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
@@ -20,7 +20,7 @@ use realtimer_proto::payload_len;
 
 use super::data_channel::{Inbound, SendGate};
 use super::mdns::{MdnsRegistration, MdnsService};
-use super::media::{RtpSender, SenderEnd, TrackRemote, TRACK_QUEUE};
+use super::media::{PlayoutStats, RtpSender, SenderEnd, TrackRemote, TRACK_QUEUE};
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, Transport};
 use super::{
@@ -72,6 +72,9 @@ pub(super) struct Driver {
     pub(super) local_tracks: HashMap<MediaRef, SenderEnd>,
     /// The peer's tracks' latest sender report clocks.
     pub(super) remote_clocks: HashMap<MediaRef, watch::Sender<Option<crate::SenderClock>>>,
+    /// The peer's tracks' playout counters (jitter buffer, decoder), by
+    /// mid, for `get_stats`.
+    pub(super) playout: HashMap<MediaRef, (String, Arc<Mutex<PlayoutStats>>)>,
 }
 
 /// Most timeouts handled in a row without waiting (a core whose timeout
@@ -406,7 +409,11 @@ impl Driver {
                     self.tracks.insert(r, tx);
                     let (clock_tx, clock) = watch::channel(None);
                     self.remote_clocks.insert(r, clock_tx);
-                    let track = TrackRemote::new(info, r, self.command_sender(), rx, clock);
+                    let playout = Arc::default();
+                    self.playout
+                        .insert(r, (info.mid.clone(), Arc::clone(&playout)));
+                    let track =
+                        TrackRemote::new(info, r, self.command_sender(), rx, clock, playout);
                     self.dispatch(Pending::Pc(PeerConnectionEvent::Track(track)));
                 }
                 RtcEvent::Rtp(r, packet) => {
@@ -560,7 +567,9 @@ impl Driver {
             }
             Command::CloseChannel(ch) => self.rtc.close_channel(t, ch),
             Command::GetStats(r) => {
-                let result = Ok(self.rtc.stats(t));
+                let mut report = self.rtc.stats(t);
+                self.fill_playout_stats(&mut report);
+                let result = Ok(report);
                 self.reply(r, result);
             }
             Command::RestartIce(r) => {
@@ -609,6 +618,25 @@ impl Driver {
     fn tell_tracks_their_codecs(&self) {
         for (media, end) in &self.local_tracks {
             end.on_negotiated(self.rtc.transceiver_codecs(*media));
+        }
+    }
+
+    /// Adds what each of the peer's tracks played out (jitter buffer,
+    /// decoder) to the inbound-rtp entry of its mid: the SSRC that
+    /// brought the most packets (with simulcast, the layer read).
+    fn fill_playout_stats(&self, report: &mut crate::StatsReport) {
+        for (mid, playout) in self.playout.values() {
+            let best = report
+                .inbound_rtp
+                .iter_mut()
+                .filter(|s| s.mid.as_deref() == Some(mid.as_str()))
+                .max_by_key(|s| s.packets_received);
+            if let Some(stats) = best {
+                playout
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .fill(stats);
+            }
         }
     }
 }

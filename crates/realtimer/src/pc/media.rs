@@ -360,6 +360,45 @@ impl Sample {
     }
 }
 
+/// What a [`TrackRemote`]'s reads played out: the inbound-rtp members
+/// a jitter buffer and a decoder own (Chrome's names), which `get_stats`
+/// adds to the core's report.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(super) struct PlayoutStats {
+    /// `play_audio`'s jitter buffer.
+    pub(super) audio: Option<realtimer_media::AudioJitterStats>,
+    /// Video frames decoded, keyframes among them.
+    pub(super) frames_decoded: u64,
+    pub(super) key_frames_decoded: u64,
+    /// Video frames `read_sample`'s buffer gave up.
+    pub(super) frames_dropped: u64,
+    /// Seconds decoded frames waited between their last packet and
+    /// their decoding, summed.
+    pub(super) frame_delay: f64,
+}
+
+impl PlayoutStats {
+    /// Writes these members into `stats`, the inbound-rtp entry of the
+    /// stream they were played from.
+    pub(super) fn fill(&self, stats: &mut crate::InboundRtpStats) {
+        if let Some(a) = &self.audio {
+            stats.jitter_buffer_delay = a.jitter_buffer_delay;
+            stats.jitter_buffer_target_delay = a.jitter_buffer_target_delay;
+            stats.jitter_buffer_emitted_count = a.jitter_buffer_emitted_count;
+            stats.concealed_samples = a.concealed_samples;
+            stats.concealment_events = a.concealment_events;
+            stats.removed_samples_for_acceleration = a.removed_samples_for_acceleration;
+        }
+        if self.frames_decoded > 0 || self.frames_dropped > 0 {
+            stats.jitter_buffer_delay = self.frame_delay;
+            stats.jitter_buffer_emitted_count = self.frames_decoded;
+            stats.frames_decoded = self.frames_decoded;
+            stats.key_frames_decoded = self.key_frames_decoded;
+            stats.frames_dropped = self.frames_dropped;
+        }
+    }
+}
+
 /// What [`super::PeerConnection::add_track`] returns (RTCRtpSender).
 #[derive(Debug, Clone)]
 pub struct RtpSender {
@@ -385,6 +424,9 @@ pub struct TrackRemote {
     clock: watch::Receiver<Option<crate::SenderClock>>,
     /// `read_sample`'s buffer, for one payload type.
     frames: Arc<tokio::sync::Mutex<Option<(u8, FrameBuffer)>>>,
+    /// What the reads played out, for `get_stats` (the driver holds the
+    /// other end).
+    pub(super) playout: Arc<Mutex<PlayoutStats>>,
     /// The decoders of `read_video_frame` and `read_audio`.
     #[cfg(feature = "codecs")]
     pub(super) decoding: Arc<tokio::sync::Mutex<super::coding::Decoding>>,
@@ -397,6 +439,7 @@ impl TrackRemote {
         commands: mpsc::Sender<Command>,
         packets: mpsc::Receiver<RtpPacket>,
         clock: watch::Receiver<Option<crate::SenderClock>>,
+        playout: Arc<Mutex<PlayoutStats>>,
     ) -> TrackRemote {
         TrackRemote {
             info,
@@ -405,6 +448,7 @@ impl TrackRemote {
             packets: Arc::new(tokio::sync::Mutex::new(packets)),
             clock,
             frames: Arc::new(tokio::sync::Mutex::new(None)),
+            playout,
             #[cfg(feature = "codecs")]
             decoding: Arc::default(),
         }
@@ -442,6 +486,9 @@ impl TrackRemote {
             let t = now();
             if let Some((_, buffer)) = &mut *frames {
                 if let Some(frame) = buffer.poll_frame(t) {
+                    if self.info.kind == MediaKind::Video {
+                        self.playout().frames_dropped = buffer.stats().frames_dropped;
+                    }
                     return Some(frame);
                 }
                 if buffer.poll_keyframe_request(t) {
@@ -484,6 +531,11 @@ impl TrackRemote {
                 packet.payload,
             );
         }
+    }
+
+    /// The counters `get_stats` reports for this track.
+    pub(super) fn playout(&self) -> std::sync::MutexGuard<'_, PlayoutStats> {
+        self.playout.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     /// The RTP-to-wallclock mapping of the sender's latest report (RFC

@@ -423,6 +423,7 @@ impl PeerConnection {
             tracks: HashMap::new(),
             local_tracks: HashMap::new(),
             remote_clocks: HashMap::new(),
+            playout: HashMap::new(),
         };
         // Boxed: an async fn stores its by-value argument twice in its
         // future (rust-lang/rust#62958), which made each connection's task
