@@ -28,7 +28,23 @@
 //! it). The connection speaks RESP3 (Redis 6 or later), whose pushes carry
 //! the messages of the subscribed channels on the same connection, and the
 //! client resubscribes by itself after a reconnect.
+//!
+//! Losing Redis (a restart without persistence, a network cut) does not
+//! stop the rooms of one process: local members still reach each other,
+//! and the events for other processes wait in the command queue (bounded;
+//! what does not fit is refused and counted). Each event is published by a
+//! script that also counts the live processes with members in the room;
+//! while fewer of them heard it (one has not resubscribed yet) it is
+//! published again, and receivers drop what they already had by its
+//! per-process sequence number. After an outage the task first waits one
+//! node TTL: by then every live process has rewritten its key and, if
+//! Redis lost its data, put its members back in their rooms (the
+//! heartbeat sees its own key gone), so the count is right again. A
+//! process that cannot reach Redis for [`OUTAGE_LIMIT`] stops waiting:
+//! its events are then dropped (counted) until Redis answers again.
 
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -85,6 +101,33 @@ pub enum ClusterError {
 /// Redis task.
 const COMMAND_QUEUE: usize = 16 * 1024;
 
+/// How long the Redis task keeps retrying one event or leave while Redis
+/// does not answer; past it, events are dropped (and counted) at once
+/// until Redis is back, so joins are refused promptly instead of waiting
+/// behind a queue that cannot drain.
+pub(crate) const OUTAGE_LIMIT: Duration = Duration::from_secs(30);
+
+/// Longest wait between two attempts while Redis does not answer.
+const RETRY_MAX: Duration = Duration::from_secs(1);
+
+/// Origins whose last sequence number a process remembers; more are
+/// forgotten at once (a process name is random per start, so only
+/// restarts add names).
+const ORIGINS_REMEMBERED: usize = 1024;
+
+/// What the cluster layer counts for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct ClusterCounters {
+    /// Commands refused because the queue to the Redis task was full.
+    pub(crate) commands_dropped: AtomicU64,
+    /// Events given up after [`OUTAGE_LIMIT`] without Redis, or published
+    /// while fewer processes listened than had members after retries.
+    pub(crate) events_lost: AtomicU64,
+    /// Events received twice (a retry after an unclear failure) and
+    /// dropped by their sequence number.
+    pub(crate) duplicates_dropped: AtomicU64,
+}
+
 /// A room event as carried between processes.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(tag = "k", rename_all = "kebab-case")]
@@ -111,6 +154,12 @@ pub(crate) enum RoomEvent {
 struct Envelope {
     /// The node that published it (which delivered it locally already).
     origin: String,
+    /// Numbers the origin's events from 1, across rooms (one task publishes
+    /// them in order, and Redis keeps a publisher's order per subscriber):
+    /// a receiver drops one not above the last it had from that origin.
+    /// 0 (absent) is never dropped.
+    #[serde(default)]
+    seq: u64,
     room: String,
     #[serde(flatten)]
     event: RoomEvent,
@@ -155,6 +204,7 @@ pub(crate) enum Command {
 pub(crate) struct Link {
     pub(crate) node: String,
     tx: mpsc::Sender<Command>,
+    pub(crate) counters: Arc<ClusterCounters>,
 }
 
 impl Link {
@@ -163,6 +213,9 @@ impl Link {
         match self.tx.try_send(command) {
             Ok(()) => true,
             Err(e) => {
+                self.counters
+                    .commands_dropped
+                    .fetch_add(1, Ordering::Relaxed);
                 warn!("cluster command queue: {e}");
                 false
             }
@@ -202,6 +255,34 @@ redis.call('LREM', KEYS[1], 0, ARGV[1])
 if redis.call('LLEN', KEYS[1]) == 0 then
   redis.call('DEL', KEYS[1])
 end
+return 0
+"#;
+
+/// Publishes ARGV[2] on channel ARGV[1]; returns {processes that heard it,
+/// live processes with members in the room KEYS[1]} (node keys are
+/// ARGV[3] .. node).
+const PUBLISH: &str = r#"
+local members = redis.call('LRANGE', KEYS[1], 0, -1)
+local seen = {}
+local live = 0
+for _, m in ipairs(members) do
+  local node = string.match(m, '^([^\t]*)\t')
+  if node ~= nil and seen[node] == nil then
+    seen[node] = true
+    if redis.call('EXISTS', ARGV[3] .. node) == 1 then
+      live = live + 1
+    end
+  end
+end
+local heard = redis.call('PUBLISH', ARGV[1], ARGV[2])
+return {heard, live}
+"#;
+
+/// Puts ARGV[1] back in the room KEYS[1] (once), after Redis lost it.
+const REJOIN: &str = r#"
+redis.call('LREM', KEYS[1], 0, ARGV[1])
+redis.call('RPUSH', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return 0
 "#;
 
@@ -309,90 +390,221 @@ pub async fn start(
         .map_err(redis_error)?;
 
     let (tx, rx) = mpsc::channel(COMMAND_QUEUE);
-    let hub = Hub::with_cluster(rooms, Link { node, tx });
+    let counters = Arc::new(ClusterCounters::default());
+    let link = Link {
+        node,
+        tx,
+        counters: counters.clone(),
+    };
+    let hub = Hub::with_cluster(rooms, link);
     info!(node = %names.node, url = %config.url, "sharing rooms through Redis");
     let tasks = vec![
         tokio::spawn(run_commands(
             hub.clone(),
-            manager.clone(),
-            names.clone(),
+            Publisher::new(manager.clone(), names.clone(), counters.clone()),
             rx,
         )),
-        tokio::spawn(receive_events(hub.clone(), push_rx, names.clone())),
+        tokio::spawn(receive_events(
+            hub.clone(),
+            push_rx,
+            names.clone(),
+            counters,
+        )),
         tokio::spawn(heartbeat(hub.clone(), manager, names)),
     ];
     Ok((hub, tasks))
 }
 
-/// Publishes one event of this node's clients.
-async fn publish(manager: &mut ConnectionManager, names: &Names, room: &str, event: RoomEvent) {
-    let envelope = Envelope {
-        origin: names.node.clone(),
-        room: room.to_owned(),
-        event,
-    };
-    let payload = serde_json::to_string(&envelope).unwrap_or_default();
-    let published: redis::RedisResult<i64> = manager.publish(names.channel(room), payload).await;
-    if let Err(e) = published {
-        warn!("Redis PUBLISH failed, event lost: {e}");
-    }
-}
-
-/// Tells everyone, here and elsewhere, that pruned members are gone.
-async fn announce_pruned(
-    hub: &Hub,
-    manager: &mut ConnectionManager,
-    names: &Names,
-    room: &str,
-    pruned: Vec<String>,
-) {
-    for member in pruned {
-        let id = member_name(&member).to_owned();
-        info!(%room, client = %id, "member of a dead server removed");
-        let event = RoomEvent::Left { id };
-        hub.deliver(room, &event);
-        publish(manager, names, room, event).await;
-    }
-}
-
-async fn run_commands(
-    hub: Hub,
-    mut manager: ConnectionManager,
+/// The Redis task's connection and what it keeps across commands: the
+/// sequence of published events and whether Redis is out.
+struct Publisher {
+    manager: ConnectionManager,
     names: Names,
-    mut rx: mpsc::Receiver<Command>,
-) {
+    counters: Arc<ClusterCounters>,
+    publish: Script,
+    leave: Script,
+    seq: u64,
+    /// Redis has not answered for [`OUTAGE_LIMIT`]: try each command once.
+    given_up: bool,
+}
+
+/// What one attempt of a retried command found.
+enum Attempt {
+    Done,
+    /// Redis answered, but not every live member's process heard it.
+    Unheard,
+    Failed(redis::RedisError),
+}
+
+impl Publisher {
+    fn new(manager: ConnectionManager, names: Names, counters: Arc<ClusterCounters>) -> Self {
+        Self {
+            manager,
+            names,
+            counters,
+            publish: Script::new(PUBLISH),
+            leave: Script::new(LEAVE),
+            seq: 0,
+            given_up: false,
+        }
+    }
+
+    /// Runs `attempt` until it is done: while Redis fails, with a backoff
+    /// up to [`RETRY_MAX`] for at most [`OUTAGE_LIMIT`], then one node TTL
+    /// of grace once it answers again (so every live process is back in
+    /// its rooms, see the module doc) and once more; while it answers but
+    /// a live process did not hear, for up to two node TTLs. False if it
+    /// gave up.
+    async fn retry<'a, F>(&'a mut self, what: &str, mut attempt: F) -> bool
+    where
+        F: for<'b> FnMut(
+            &'b mut Publisher,
+        ) -> std::pin::Pin<
+            Box<dyn std::future::Future<Output = Attempt> + Send + 'b>,
+        >,
+    {
+        let started = tokio::time::Instant::now();
+        let mut wait = Duration::from_millis(50);
+        let mut outage = false;
+        loop {
+            match attempt(self).await {
+                Attempt::Done if outage => {
+                    // Redis is back: let every process come back, and go
+                    // again (receivers drop a copy they had).
+                    info!("Redis answers again");
+                    self.given_up = false;
+                    outage = false;
+                    tokio::time::sleep(self.names.node_ttl).await;
+                }
+                Attempt::Done => return true,
+                Attempt::Unheard if started.elapsed() < self.names.node_ttl * 2 => {}
+                Attempt::Unheard => {
+                    warn!("{what}: a process with members did not hear it");
+                    return false;
+                }
+                Attempt::Failed(e) if self.given_up || started.elapsed() >= OUTAGE_LIMIT => {
+                    if !self.given_up {
+                        warn!("Redis unreachable for {OUTAGE_LIMIT:?}; dropping events until it is back");
+                    }
+                    self.given_up = true;
+                    debug!("{what} failed: {e}");
+                    return false;
+                }
+                Attempt::Failed(e) => {
+                    if !outage {
+                        warn!("{what} failed, retrying until Redis is back: {e}");
+                    }
+                    outage = true;
+                }
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(RETRY_MAX);
+        }
+    }
+
+    /// Publishes one event of this node's clients, until every live
+    /// process with members in the room heard it (or gives up, counted).
+    async fn publish(&mut self, room: &str, event: RoomEvent) {
+        self.seq += 1;
+        let envelope = Envelope {
+            origin: self.names.node.clone(),
+            seq: self.seq,
+            room: room.to_owned(),
+            event,
+        };
+        let payload = serde_json::to_string(&envelope).unwrap_or_default();
+        let (key, channel) = (self.names.room(room), self.names.channel(room));
+        let published = self
+            .retry("Redis PUBLISH", |p| {
+                let (key, channel, payload) = (key.clone(), channel.clone(), payload.clone());
+                Box::pin(async move {
+                    let heard: redis::RedisResult<(i64, i64)> = p
+                        .publish
+                        .key(key)
+                        .arg(channel)
+                        .arg(payload)
+                        .arg(p.names.node_prefix())
+                        .invoke_async(&mut p.manager)
+                        .await;
+                    match heard {
+                        Ok((heard, live)) if heard >= live => Attempt::Done,
+                        Ok(_) => Attempt::Unheard,
+                        Err(e) => Attempt::Failed(e),
+                    }
+                })
+            })
+            .await;
+        if !published {
+            self.counters.events_lost.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Takes `name` out of the room's list (retried like an event: a
+    /// leave that never lands keeps a slot taken while this process lives).
+    async fn leave(&mut self, name: &str, room: &str) {
+        let (key, member) = (self.names.room(room), self.names.member(name));
+        self.retry("Redis leave", |p| {
+            let (key, member) = (key.clone(), member.clone());
+            Box::pin(async move {
+                let done: redis::RedisResult<i64> = p
+                    .leave
+                    .key(key)
+                    .arg(member)
+                    .invoke_async(&mut p.manager)
+                    .await;
+                match done {
+                    Ok(_) => Attempt::Done,
+                    Err(e) => Attempt::Failed(e),
+                }
+            })
+        })
+        .await;
+    }
+
+    /// Tells everyone, here and elsewhere, that pruned members are gone.
+    async fn announce_pruned(&mut self, hub: &Hub, room: &str, pruned: Vec<String>) {
+        for member in pruned {
+            let id = member_name(&member).to_owned();
+            info!(%room, client = %id, "member of a dead server removed");
+            let event = RoomEvent::Left { id };
+            hub.deliver(room, &event);
+            self.publish(room, event).await;
+        }
+    }
+}
+
+async fn run_commands(hub: Hub, mut p: Publisher, mut rx: mpsc::Receiver<Command>) {
     let join = Script::new(JOIN);
-    let leave = Script::new(LEAVE);
     let capacity = hub.config().capacity;
     while let Some(command) = rx.recv().await {
         match command {
             Command::Join { id, name, room } => {
                 // Hear the room before anyone can see this member in it.
                 let subscribed: redis::RedisResult<()> =
-                    manager.subscribe(names.channel(&room)).await;
+                    p.manager.subscribe(p.names.channel(&room)).await;
                 if let Err(e) = subscribed {
                     warn!(%room, "Redis SUBSCRIBE failed: {e}");
                     hub.join_failed(id, &e.to_string());
                     continue;
                 }
                 let result: redis::RedisResult<(String, usize, Vec<String>)> = join
-                    .key(names.room(&room))
-                    .arg(names.member(&name))
+                    .key(p.names.room(&room))
+                    .arg(p.names.member(&name))
                     .arg(capacity)
-                    .arg(names.node_prefix())
-                    .arg(millis(names.room_ttl))
-                    .invoke_async(&mut manager)
+                    .arg(p.names.node_prefix())
+                    .arg(millis(p.names.room_ttl))
+                    .invoke_async(&mut p.manager)
                     .await;
                 let (outcome, live, pruned) = match result {
                     Ok(decided) => decided,
                     Err(e) => {
                         warn!(%room, "Redis join failed: {e}");
                         hub.join_failed(id, &e.to_string());
-                        unsubscribe_if_unused(&hub, &mut manager, &names, &room).await;
+                        unsubscribe_if_unused(&hub, &mut p.manager, &p.names, &room).await;
                         continue;
                     }
                 };
-                announce_pruned(&hub, &mut manager, &names, &room, pruned).await;
+                p.announce_pruned(&hub, &room, pruned).await;
                 let outcome = match outcome.as_str() {
                     "created" => ClusterJoin::Created,
                     "joined" => ClusterJoin::Joined { others: live },
@@ -401,39 +613,23 @@ async fn run_commands(
                 match hub.finish_join(id, &room, outcome) {
                     Some(events) => {
                         for event in events {
-                            publish(&mut manager, &names, &room, event).await;
+                            p.publish(&room, event).await;
                         }
                     }
                     None if outcome != (ClusterJoin::Full { members: live }) => {
                         // The client left while its join was in flight.
-                        let undone: redis::RedisResult<i64> = leave
-                            .key(names.room(&room))
-                            .arg(names.member(&name))
-                            .invoke_async(&mut manager)
-                            .await;
-                        if let Err(e) = undone {
-                            warn!(%room, "Redis leave failed: {e}");
-                        }
+                        p.leave(&name, &room).await;
                     }
                     None => {}
                 }
-                unsubscribe_if_unused(&hub, &mut manager, &names, &room).await;
+                unsubscribe_if_unused(&hub, &mut p.manager, &p.names, &room).await;
             }
             Command::Leave { name, room } => {
-                let done: redis::RedisResult<i64> = leave
-                    .key(names.room(&room))
-                    .arg(names.member(&name))
-                    .invoke_async(&mut manager)
-                    .await;
-                if let Err(e) = done {
-                    warn!(%room, "Redis leave failed: {e}");
-                }
-                publish(&mut manager, &names, &room, RoomEvent::Left { id: name }).await;
-                unsubscribe_if_unused(&hub, &mut manager, &names, &room).await;
+                p.leave(&name, &room).await;
+                p.publish(&room, RoomEvent::Left { id: name }).await;
+                unsubscribe_if_unused(&hub, &mut p.manager, &p.names, &room).await;
             }
-            Command::Publish { room, event } => {
-                publish(&mut manager, &names, &room, event).await;
-            }
+            Command::Publish { room, event } => p.publish(&room, event).await,
         }
     }
 }
@@ -458,9 +654,16 @@ async fn unsubscribe_if_unused(
 }
 
 /// Delivers the other nodes' events (pushes of the subscribed rooms'
-/// channels) to local members. After a lost connection the client
-/// resubscribes; events published meanwhile are lost.
-async fn receive_events(hub: Hub, mut pushes: mpsc::UnboundedReceiver<PushInfo>, names: Names) {
+/// channels) to local members, each once (by its origin's sequence). After
+/// a lost connection the client resubscribes; publishers publish again
+/// what not every process heard (see the module doc).
+async fn receive_events(
+    hub: Hub,
+    mut pushes: mpsc::UnboundedReceiver<PushInfo>,
+    names: Names,
+    counters: Arc<ClusterCounters>,
+) {
+    let mut last_seq: HashMap<String, u64> = HashMap::new();
     while let Some(push) = pushes.recv().await {
         match push.kind {
             PushKind::Message => {
@@ -470,7 +673,22 @@ async fn receive_events(hub: Hub, mut pushes: mpsc::UnboundedReceiver<PushInfo>,
                 };
                 match serde_json::from_slice::<Envelope>(payload) {
                     Ok(envelope) if envelope.origin == names.node => {}
-                    Ok(envelope) => hub.deliver(&envelope.room, &envelope.event),
+                    Ok(envelope) => {
+                        if envelope.seq != 0 {
+                            if last_seq.len() >= ORIGINS_REMEMBERED
+                                && !last_seq.contains_key(&envelope.origin)
+                            {
+                                last_seq.clear();
+                            }
+                            let last = last_seq.entry(envelope.origin.clone()).or_default();
+                            if envelope.seq <= *last {
+                                counters.duplicates_dropped.fetch_add(1, Ordering::Relaxed);
+                                continue;
+                            }
+                            *last = envelope.seq;
+                        }
+                        hub.deliver(&envelope.room, &envelope.event)
+                    }
                     Err(e) => debug!("ignoring a malformed room event: {e}"),
                 }
             }
@@ -483,9 +701,12 @@ async fn receive_events(hub: Hub, mut pushes: mpsc::UnboundedReceiver<PushInfo>,
 }
 
 /// Keeps this node's key alive and prunes dead members from rooms with
-/// local members.
+/// local members. When the key was gone (Redis restarted without its data,
+/// or this process was silent past its TTL), puts its members back in
+/// their rooms' lists.
 async fn heartbeat(hub: Hub, mut manager: ConnectionManager, names: Names) {
     let prune = Script::new(PRUNE);
+    let rejoin = Script::new(REJOIN);
     let beat = names.node_ttl / 3;
     let sweeps_every = 3u32;
     let mut tick = tokio::time::interval(beat.max(Duration::from_millis(10)));
@@ -493,17 +714,39 @@ async fn heartbeat(hub: Hub, mut manager: ConnectionManager, names: Names) {
     let mut n = 0u32;
     loop {
         tick.tick().await;
-        let written: redis::RedisResult<()> = manager
+        let written: redis::RedisResult<Option<i64>> = manager
             .set_options(
                 names.node_key(),
                 1,
                 redis::SetOptions::default()
+                    .get(true)
                     .with_expiration(redis::SetExpiry::PX(millis(names.node_ttl))),
             )
             .await;
-        if let Err(e) = written {
-            warn!("Redis heartbeat failed: {e}");
-            continue;
+        match written {
+            Err(e) => {
+                warn!("Redis heartbeat failed: {e}");
+                continue;
+            }
+            Ok(Some(_)) => {}
+            Ok(None) => {
+                let members = hub.local_members();
+                info!(
+                    members = members.len(),
+                    "this process was gone from Redis; putting its members back"
+                );
+                for (room, name) in members {
+                    let done: redis::RedisResult<i64> = rejoin
+                        .key(names.room(&room))
+                        .arg(names.member(&name))
+                        .arg(millis(names.room_ttl))
+                        .invoke_async(&mut manager)
+                        .await;
+                    if let Err(e) = done {
+                        warn!(%room, "Redis rejoin failed: {e}");
+                    }
+                }
+            }
         }
         n = n.wrapping_add(1);
         if n % sweeps_every != 0 {
@@ -516,7 +759,13 @@ async fn heartbeat(hub: Hub, mut manager: ConnectionManager, names: Names) {
                 .invoke_async(&mut manager)
                 .await;
             match pruned {
-                Ok(pruned) => announce_pruned(&hub, &mut manager, &names, &room, pruned).await,
+                Ok(pruned) => {
+                    for member in pruned {
+                        // The Redis task publishes it (in order with the
+                        // room's other events).
+                        hub.member_pruned(&room, member_name(&member));
+                    }
+                }
                 Err(e) => warn!(%room, "Redis prune failed: {e}"),
             }
         }
@@ -531,6 +780,7 @@ mod tests {
     fn envelopes_round_trip() {
         let envelope = Envelope {
             origin: "n1".into(),
+            seq: 7,
             room: "r".into(),
             event: RoomEvent::Message {
                 from: "c1".into(),
@@ -540,6 +790,10 @@ mod tests {
         let text = serde_json::to_string(&envelope).unwrap();
         let back: Envelope = serde_json::from_str(&text).unwrap();
         assert_eq!(back.event, envelope.event);
+        assert_eq!(back.seq, 7);
         assert_eq!(member_name("n1\tc1"), "c1");
+        // An envelope of an older process (no sequence) is never a copy.
+        let old: Envelope = serde_json::from_str(&text.replace(r#""seq":7,"#, "")).unwrap();
+        assert_eq!(old.seq, 0);
     }
 }

@@ -4,6 +4,7 @@
 //! client and a WebSocket client can share a room.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
@@ -182,8 +183,17 @@ impl Hub {
     /// Counts for metrics.
     pub fn stats(&self) -> RoomsStats {
         let inner = self.lock();
+        let counter = |read: fn(&crate::cluster::ClusterCounters) -> &AtomicU64| {
+            inner
+                .cluster
+                .as_ref()
+                .map_or(0, |link| read(&link.counters).load(Ordering::Relaxed))
+        };
         RoomsStats {
             slow_clients_dropped: inner.slow_clients_dropped,
+            cluster_commands_dropped: counter(|c| &c.commands_dropped),
+            cluster_events_lost: counter(|c| &c.events_lost),
+            cluster_duplicates_dropped: counter(|c| &c.duplicates_dropped),
             ..inner.rooms.stats()
         }
     }
@@ -418,6 +428,39 @@ impl Hub {
     /// Rooms with members in this process.
     pub(crate) fn local_rooms(&self) -> Vec<String> {
         self.lock().rooms.room_names().map(str::to_owned).collect()
+    }
+
+    /// Every (room, member name) of this process, for putting them back in
+    /// a Redis that lost them.
+    pub(crate) fn local_members(&self) -> Vec<(String, String)> {
+        let inner = self.lock();
+        inner
+            .rooms
+            .room_names()
+            .flat_map(|room| {
+                inner.rooms.members(room).iter().filter_map(|id| {
+                    let name = inner.clients.get(id)?.name.clone();
+                    Some((room.to_owned(), name))
+                })
+            })
+            .collect()
+    }
+
+    /// The cluster's sweep removed `name`, a member of a dead process, from
+    /// `room`: tells the members here, and queues the news for the other
+    /// processes (after the room's events already queued).
+    pub(crate) fn member_pruned(&self, room: &str, name: &str) {
+        info!(%room, client = %name, "member of a dead server removed");
+        let event = RoomEvent::Left {
+            id: name.to_owned(),
+        };
+        self.deliver(room, &event);
+        if let Some(link) = self.lock().cluster.clone() {
+            link.queue(Command::Publish {
+                room: room.to_owned(),
+                event,
+            });
+        }
     }
 
     /// Refuses a request that could not even be parsed, charging the rate

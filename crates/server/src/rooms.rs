@@ -175,6 +175,15 @@ pub struct RoomsStats {
     /// Clients dropped because their outbound queue (a front's, bounded
     /// by the hub) was full: they did not read what their room sent.
     pub slow_clients_dropped: u64,
+    /// With Redis: room events and joins refused because the queue to the
+    /// Redis task was full (Redis slow or gone).
+    pub cluster_commands_dropped: u64,
+    /// With Redis: room events given up (Redis gone too long, or a process
+    /// with members never heard them).
+    pub cluster_events_lost: u64,
+    /// With Redis: room events heard twice (published again after an
+    /// outage) and dropped.
+    pub cluster_duplicates_dropped: u64,
 }
 
 /// A token bucket: `burst` tokens, refilled at `per_second`.

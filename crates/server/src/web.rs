@@ -134,6 +134,24 @@ pub fn rooms_prometheus(stats: crate::rooms::RoomsStats) -> String {
             "Signaling clients dropped because their outbound queue was full.",
             stats.slow_clients_dropped,
         ),
+        (
+            "cluster_commands_dropped_total",
+            "counter",
+            "Room events and joins refused because the queue to Redis was full.",
+            stats.cluster_commands_dropped,
+        ),
+        (
+            "cluster_events_lost_total",
+            "counter",
+            "Room events for other processes given up (Redis unreachable too long, or unheard).",
+            stats.cluster_events_lost,
+        ),
+        (
+            "cluster_duplicates_dropped_total",
+            "counter",
+            "Room events from other processes heard twice and dropped.",
+            stats.cluster_duplicates_dropped,
+        ),
     ];
     lines
         .iter()
@@ -182,6 +200,8 @@ mod tests {
             relayed: 40,
             refused: 1,
             slow_clients_dropped: 5,
+            cluster_events_lost: 6,
+            ..Default::default()
         });
         assert!(text
             .contains("# TYPE realtimer_signaling_clients gauge\nrealtimer_signaling_clients 3\n"));
@@ -189,6 +209,7 @@ mod tests {
         assert!(text.contains("realtimer_signaling_messages_relayed_total 40\n"));
         assert!(text.contains("realtimer_signaling_rejections_total 1\n"));
         assert!(text.contains("realtimer_signaling_slow_clients_dropped_total 5\n"));
+        assert!(text.contains("realtimer_signaling_cluster_events_lost_total 6\n"));
     }
 
     #[test]

@@ -287,6 +287,99 @@ async fn a_crashed_server_frees_its_members_slots() {
     assert_eq!(next(&mut b).await["type"], "ready");
 }
 
+/// No message within `quiet` (to show nothing comes twice).
+async fn nothing_within(ws: &mut Ws, quiet: Duration) {
+    if let Ok(frame) = tokio::time::timeout(quiet, ws.next()).await {
+        panic!("expected silence, got {frame:?}");
+    }
+}
+
+/// Redis killed and restarted empty (no persistence) under two servers: a
+/// room inside one process keeps relaying meanwhile; the events a client
+/// sends to a member on the other process wait and arrive once Redis is
+/// back, each once and in order; the processes put their members back, so
+/// new cross-process rooms work and the capacity still holds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_redis_restart_loses_and_repeats_no_room_event() {
+    let (mut redis, url) = serve::start_redis();
+    let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
+    let (_dir, servers) = two_servers(&url);
+    let (one, two) = (servers[0].1, servers[1].1);
+
+    let (mut a, a_id) = open(one).await;
+    let (mut b, b_id) = open(two).await;
+    let (mut c, _) = open(one).await;
+    let (mut d, _) = open(one).await;
+    send(&mut a, json!({"type": "join", "room": "across"})).await;
+    assert_eq!(next(&mut a).await["type"], "created");
+    send(&mut b, json!({"type": "join", "room": "across"})).await;
+    assert_eq!(next(&mut b).await["type"], "joined");
+    assert_eq!(next(&mut b).await["type"], "ready");
+    assert_eq!(next(&mut a).await["type"], "join");
+    assert_eq!(next(&mut a).await["type"], "ready");
+    send(&mut c, json!({"type": "join", "room": "inside"})).await;
+    assert_eq!(next(&mut c).await["type"], "created");
+    send(&mut d, json!({"type": "join", "room": "inside"})).await;
+    assert_eq!(next(&mut d).await["type"], "joined");
+    assert_eq!(next(&mut d).await["type"], "ready");
+    assert_eq!(next(&mut c).await["type"], "join");
+    assert_eq!(next(&mut c).await["type"], "ready");
+
+    redis.crash();
+    // Inside one process: relayed at once, Redis or not.
+    for i in 0..5 {
+        send(
+            &mut c,
+            json!({"type": "message", "data": format!("inside {i}")}),
+        )
+        .await;
+        assert_eq!(next(&mut d).await["data"], format!("inside {i}"));
+    }
+    // Across: queued on server one while Redis is gone.
+    for i in 0..10 {
+        send(
+            &mut a,
+            json!({"type": "message", "data": format!("across {i}")}),
+        )
+        .await;
+    }
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    redis = serve::start_redis_on(port);
+    for i in 0..10 {
+        let got = next_within(&mut b, Duration::from_secs(15)).await;
+        assert_eq!(
+            got,
+            json!({"type": "message", "from": a_id, "data": format!("across {i}")})
+        );
+    }
+    // The other way, after the restart.
+    send(&mut b, json!({"type": "message", "data": "back"})).await;
+    assert_eq!(
+        next_within(&mut a, Duration::from_secs(10)).await,
+        json!({"type": "message", "from": b_id, "data": "back"})
+    );
+    // Nothing twice (a copy would come within the retries' two node TTLs).
+    nothing_within(&mut b, Duration::from_secs(3)).await;
+    nothing_within(&mut a, Duration::from_millis(100)).await;
+
+    // Both processes are back in Redis's rooms: the room is full for a
+    // third client on either, and a new room spans both.
+    let (mut e, _) = open(two).await;
+    send(&mut e, json!({"type": "join", "room": "across"})).await;
+    assert_eq!(next(&mut e).await["type"], "full");
+    send(&mut e, json!({"type": "join", "room": "new"})).await;
+    assert_eq!(next(&mut e).await["type"], "created");
+    let (mut f, _) = open(one).await;
+    send(&mut f, json!({"type": "join", "room": "new"})).await;
+    assert_eq!(next(&mut f).await["type"], "joined");
+    assert_eq!(next(&mut f).await["type"], "ready");
+    send(&mut f, json!({"type": "message", "data": "new room"})).await;
+    assert_eq!(next(&mut e).await["type"], "join");
+    assert_eq!(next(&mut e).await["type"], "ready");
+    assert_eq!(next(&mut e).await["data"], "new room");
+    drop(redis);
+}
+
 /// The scale-out check: two servers, one browser tab on each, the
 /// same room: the call connects and video decodes both ways.
 #[test]

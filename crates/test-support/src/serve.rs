@@ -71,6 +71,12 @@ pub fn start_serve(binary: &Path, extra: &[&str]) -> (Running, SocketAddr) {
 /// its `redis://` URL.
 pub fn start_redis() -> (Running, String) {
     let port = free_tcp_port();
+    (start_redis_on(port), format!("redis://127.0.0.1:{port}"))
+}
+
+/// `redis-server` on loopback `port` (again, for a test that restarts it),
+/// empty, as a restart without persistence leaves it.
+pub fn start_redis_on(port: u16) -> Running {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
         .args([
@@ -86,5 +92,5 @@ pub fn start_redis() -> (Running, String) {
         .expect("cannot run redis-server (apt-get install redis-server; scripts/test does)");
     let child = Running::new(child);
     wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
-    (child, format!("redis://127.0.0.1:{port}"))
+    child
 }
