@@ -95,8 +95,9 @@ fn chromium_call_page_with_the_rust_echo_peer_offering() {
 }
 
 /// libwebrtc (Node's @roamhq/wrtc) calls `realtimer echo` through serve's
-/// /ws signaling with a video track of synthetic frames; the echoed track
-/// decodes in libwebrtc, and bye makes the echo exit
+/// /ws signaling with a video track of synthetic frames and an audio track
+/// of a 440 Hz tone; the echoed video decodes in libwebrtc, the echoed
+/// audio plays the tone there, and bye makes the echo exit
 /// (tests/wrtc/echo-call.cjs).
 #[test]
 fn libwebrtc_calls_the_rust_echo_peer() {
@@ -112,7 +113,7 @@ fn libwebrtc_calls_the_rust_echo_peer() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     println!("{stdout}\n{}", String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "{stdout}");
-    assert!(stdout.contains("3 passed, 0 failed"), "{stdout}");
+    assert!(stdout.contains("4 passed, 0 failed"), "{stdout}");
 }
 
 /// Headless Firefox ESR on the web app's two-party pages

@@ -1,8 +1,10 @@
 // libwebrtc (Node's @roamhq/wrtc) calls `realtimer echo` through
 // `realtimer serve`'s /ws signaling: it sends a video track of synthetic
-// I420 frames (and no audio), and checks that frames of the echoed track
-// come back decoded (RTCVideoSink), then hangs up with bye and checks that
-// the echo exits 0.
+// I420 frames (RTCVideoSource) and an audio track of a 440 Hz tone
+// (RTCAudioSource, 10 ms of 48 kHz PCM at a time), and checks that frames
+// of the echoed video come back decoded (RTCVideoSink) and that the echoed
+// audio, decoded by libwebrtc (RTCAudioSink), carries the tone; then it
+// hangs up with bye and checks that the echo exits 0.
 //
 //   NODE_PATH=<dir with @roamhq/wrtc and ws> node echo-call.cjs URL REALTIMER
 //
@@ -56,10 +58,56 @@ const timer = setInterval(() => {
   source.onFrame({ width, height, data: frame });
 }, 33);
 
+// 440 Hz at 48 kHz, mono, 10 ms a call, as libwebrtc's audio device would.
+const audioSource = new nonstandard.RTCAudioSource();
+const audioTrack = audioSource.createTrack();
+pc.addTrack(audioTrack);
+const RATE = 48000;
+const TONE = 440;
+let sampleIndex = 0;
+const audioTimer = setInterval(() => {
+  const samples = new Int16Array(RATE / 100);
+  for (let i = 0; i < samples.length; i++, sampleIndex++) {
+    samples[i] = Math.round(8000 * Math.sin((2 * Math.PI * TONE * sampleIndex) / RATE));
+  }
+  audioSource.onData({ samples, sampleRate: RATE, bitsPerSample: 16, channelCount: 1, numberOfFrames: samples.length });
+}, 10);
+
+// Goertzel: the power of `freq` in the first channel of `pcm`.
+function power(pcm, channels, rate, freq) {
+  const k = 2 * Math.cos((2 * Math.PI * freq) / rate);
+  let s1 = 0;
+  let s2 = 0;
+  for (let i = 0; i < pcm.length; i += channels) {
+    const s0 = pcm[i] + k * s1 - s2;
+    s2 = s1;
+    s1 = s0;
+  }
+  return s1 * s1 + s2 * s2 - k * s1 * s2;
+}
+
+// Echoed audio: 10 ms chunks; a chunk counts when 440 Hz is over 100x the
+// power of 1 kHz and the chunk is not silent.
+let chunksBack = 0;
+let toneChunks = 0;
+let audioFormat = '';
+
 let framesBack = 0;
 let frameSize = '';
 pc.ontrack = (e) => {
   log(`track ${e.track.kind}`);
+  if (e.track.kind === 'audio') {
+    const audioSink = new nonstandard.RTCAudioSink(e.track);
+    audioSink.ondata = ({ samples, sampleRate, channelCount }) => {
+      chunksBack++;
+      audioFormat = `${sampleRate} Hz, ${channelCount} ch`;
+      const loud = samples.reduce((m, v) => Math.max(m, Math.abs(v)), 0) > 1000;
+      if (loud && power(samples, channelCount, sampleRate, TONE) > 100 * power(samples, channelCount, sampleRate, 1000)) {
+        toneChunks++;
+      }
+    };
+    return;
+  }
   if (e.track.kind !== 'video') return;
   const sink = new nonstandard.RTCVideoSink(e.track);
   sink.onframe = ({ frame: f }) => { framesBack++; frameSize = `${f.width}x${f.height}`; };
@@ -106,11 +154,16 @@ async function waitFor(what, f, ms) {
   await waitFor('echoed frames', () => framesBack >= 30, 30000);
   ok('libwebrtc decodes its video echoed by realtimer (30 frames)', framesBack >= 30, `frames=${framesBack}`);
   ok('the echoed frames keep their size', frameSize === `${width}x${height}`, frameSize);
+  await waitFor('the echoed tone', () => toneChunks >= 100, 30000);
+  ok('libwebrtc plays its 440 Hz tone echoed by realtimer (1 s of it)', toneChunks >= 100,
+    `${toneChunks} of ${chunksBack} chunks with the tone (${audioFormat})`);
   send({ type: 'bye' });
   const code = await Promise.race([echoExit, new Promise((r) => setTimeout(() => r('still running'), 10000))]);
   ok('bye makes the echo exit 0', code === 0, `exit: ${code}`);
   clearInterval(timer);
+  clearInterval(audioTimer);
   track.stop();
+  audioTrack.stop();
   pc.close();
   ws.close();
   echo.kill();
