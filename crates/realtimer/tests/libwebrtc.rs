@@ -394,7 +394,8 @@ async fn connected_with_tracks(
     [audio.unwrap(), video.unwrap()]
 }
 
-/// Our media tester against a peer that echoes RTP (Pion's `--media`):
+/// Our media tester against a peer that echoes RTP (Pion's `--media`,
+/// werift's `--mode media-echo`):
 /// an Opus and a VP8 track of ours send numbered packets for 3 s (audio
 /// every 20 ms, video 30 frames a second of 3 packets, the last with the
 /// marker); the remote track of each kind must bring back, byte-exact and
@@ -1172,4 +1173,12 @@ fn rust_tests_pion_echo_relayed() {
 #[test]
 fn rust_tests_werift_echo_relayed() {
     both_roles(Peer::Werift, Tester::RustRelayed);
+}
+
+/// Audio and video with werift: our Opus and VP8 tracks' RTP comes back
+/// through werift's senders of the same transceivers (peer-wrtc.js
+/// `--mode media-echo`), both roles.
+#[test]
+fn rust_sends_media_to_werift_echo() {
+    both_roles(Peer::Werift, Tester::RustMedia);
 }

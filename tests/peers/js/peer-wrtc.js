@@ -30,6 +30,8 @@
 //   {"dcinfo":{label,protocol,ordered,maxRetransmits,maxPacketLifeTime,negotiated,id}}
 //   as seen by this side, so the tester can check DCEP parameters. A peer that
 //   echoes "__dcinfo__" verbatim is accepted; the parameter check is skipped.
+// --mode media-echo (--stack werift): audio and video RTP sent back, see
+//   below; channels are ignored.
 // --mode test: runs the cases below one by one, prints "PASS name" /
 //   "FAIL name: reason" and a closing "N passed, N failed"; exit 0 if all pass.
 //
@@ -45,9 +47,11 @@ const args = parseArgs(process.argv.slice(2), {
 });
 const STACK = require('./stack')(args.stack);
 if (!args.url) { console.error('usage: --url ws://127.0.0.1:PORT [--role offerer|answerer] [--mode echo|test]'); process.exit(2); }
-if (!['offerer', 'answerer'].includes(args.role) || !['echo', 'test'].includes(args.mode)) {
+if (!['offerer', 'answerer'].includes(args.role) || !['echo', 'test', 'media-echo'].includes(args.mode)) {
   console.error('bad --role or --mode'); process.exit(2);
 }
+// Both echo modes end on the tester's bye; only the tester has a verdict.
+const ECHOING = args.mode !== 'test';
 const TAG = '[peer ' + args.role + '/' + args.mode + '] ';
 const log = (m) => { if (!args.quiet) console.error(TAG + m); };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -116,6 +120,11 @@ async function onSignal(msg) {
       if (args.role !== 'answerer') { log('unexpected offer'); return; }
       await pc.setRemoteDescription({ type: 'offer', sdp: msg.sdp });
       remoteSet = true;
+      // The offer's media sections come as receive-only transceivers: they
+      // send the echo back, so they send too.
+      if (args.mode === 'media-echo') {
+        for (const t of pc.getTransceivers()) if (t.kind !== 'application') t.setDirection('sendrecv');
+      }
       for (const c of pendingCands.splice(0)) await pc.addIceCandidate(c).catch((e) => log('addIceCandidate: ' + e.message));
       const ans = await pc.createAnswer();
       await pc.setLocalDescription(ans);
@@ -135,7 +144,7 @@ async function onSignal(msg) {
     case 'bye':
     case 'peer-left':
       log('remote said ' + msg.type);
-      if (args.mode === 'echo') finish(0);
+      if (ECHOING) finish(0);
       else if (!testsDone) { console.log('FAIL remote left before the tests finished'); finish(1); }
       // else: runTests() is about to exit with its own status
       break;
@@ -149,7 +158,7 @@ ws.on('message', (data) => {
   try { msg = JSON.parse(data.toString()); } catch (e) { log('bad JSON from signaling'); return; }
   sigChain = sigChain.then(() => onSignal(msg)).catch((e) => log('signaling error: ' + e.message));
 });
-ws.on('close', () => { log('signaling closed'); if (!finished && args.mode === 'echo') finish(0); });
+ws.on('close', () => { log('signaling closed'); if (!finished && ECHOING) finish(0); });
 ws.on('error', (e) => { log('signaling error: ' + e.message); finish(5); });
 
 // ---- channels ----
@@ -191,6 +200,26 @@ const negotiated = pc.createDataChannel('negotiated-5', { negotiated: true, id: 
 negotiated.binaryType = 'arraybuffer';
 let control = null;
 if (args.role === 'offerer') { control = pc.createDataChannel('control'); control.binaryType = 'arraybuffer'; }
+
+// --mode media-echo (werift only, as Pion's --media): every RTP packet of
+// the peer's audio and video tracks goes back through this side's sender
+// of the same transceiver, which puts its own SSRC and negotiated payload
+// type on it and keeps the sequence numbers running; the payloads are
+// untouched, so the tester checks that its own come back byte for byte.
+if (args.mode === 'media-echo') {
+  if (args.stack !== 'werift') throw new Error('--mode media-echo needs --stack werift (RTP forwarding)');
+  if (args.role === 'offerer') {
+    for (const kind of ['audio', 'video']) pc.addTransceiver(kind, { direction: 'sendrecv' });
+  }
+  pc.ontrack = ({ track, transceiver }) => {
+    log('remote ' + track.kind + ' track');
+    let echoed = 0;
+    track.onReceiveRtp.subscribe((rtp) => {
+      if (++echoed % 100 === 0) log(echoed + ' RTP packets of ' + track.kind + ' echoed');
+      transceiver.sender.sendRtp(rtp).catch((e) => log('echo ' + track.kind + ': ' + e.message));
+    });
+  };
+}
 
 if (args.mode === 'echo') {
   echo(negotiated);
