@@ -216,6 +216,16 @@ pub struct SignalingArgs {
         arg(long = "whip-token", env = "REALTIMER_WHIP_TOKEN")
     )]
     pub whip_token: Option<String>,
+
+    /// This node's base URL as clients reach it, where other nodes
+    /// sharing rooms through Redis redirect joins of the forwarding
+    /// unit's rooms it hosts [http(s)://the listening address, unless it
+    /// is a wildcard one].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "sfu-public-url", env = "REALTIMER_SFU_PUBLIC_URL")
+    )]
+    pub sfu_public_url: Option<String>,
 }
 
 impl SignalingArgs {
@@ -285,6 +295,7 @@ impl SignalingArgs {
                 self.sfu_udp.clone()
             },
             token: self.whip_token.clone(),
+            public_url: self.sfu_public_url.clone(),
             ..crate::sfu::SfuSettings::default()
         };
         Ok(ServerConfig {

@@ -109,6 +109,20 @@ pub enum ServerError {
     /// The forwarding unit could not start.
     #[error(transparent)]
     Sfu(#[from] sfu::SfuStartError),
+    /// The forwarding unit's room placement (Redis) could not start.
+    #[error(transparent)]
+    Placement(#[from] sfu::placement::PlacementError),
+}
+
+/// `http[s]://ADDRESS` of the listener, unless it listens on a wildcard
+/// address (which says nothing of how clients reach it).
+fn listening_url(listener: &TcpListener, tls: bool) -> Option<String> {
+    let address = listener.local_addr().ok()?;
+    if address.ip().is_unspecified() {
+        return None;
+    }
+    let scheme = if tls { "https" } else { "http" };
+    Some(format!("{scheme}://{address}"))
 }
 
 /// The fronts take the time of each request from the wall clock; the rooms
@@ -156,7 +170,7 @@ pub struct Prepared {
 /// Loads the TLS files and joins the cluster (if configured).
 pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepared, ServerError> {
     let tls = config.tls.as_ref().map(TlsConfig::load).transpose()?;
-    let (hub, mut tasks) = match config.cluster {
+    let (hub, mut tasks) = match config.cluster.clone() {
         Some(cluster) => cluster::start(config.rooms, cluster).await?,
         None => (Hub::new(config.rooms), Vec::new()),
     };
@@ -178,8 +192,34 @@ pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepar
     let mut app = app(hub.clone(), config.web_dir);
     let sfu = match config.sfu {
         Some(settings) => {
+            let public_url = settings
+                .public_url
+                .clone()
+                .or_else(|| listening_url(&listener, tls.is_some()));
             let service = sfu::SfuService::start(settings).await?;
-            app = app.merge(sfu::whip::routes(service.clone()));
+            let placement = match (&config.cluster, public_url) {
+                (Some(cluster), Some(public_url)) => {
+                    let placement_config = sfu::placement::PlacementConfig {
+                        redis_url: cluster.url.clone(),
+                        prefix: cluster.prefix.clone(),
+                        public_url,
+                        node_ttl: cluster.node_ttl,
+                    };
+                    let (placement, task) =
+                        sfu::placement::Placement::start(placement_config, service.clone()).await?;
+                    tasks.push(task);
+                    Some(placement)
+                }
+                (Some(_), None) => {
+                    tracing::warn!(
+                        "the forwarding unit's rooms are not placed across nodes: \
+                         the server listens on a wildcard address, so set --sfu-public-url"
+                    );
+                    None
+                }
+                (None, _) => None,
+            };
+            app = app.merge(sfu::whip::routes(service.clone(), placement));
             Some(service)
         }
         None => None,

@@ -3,7 +3,7 @@
 //! on different processes in one room; each process subscribed only to its
 //! rooms' channels; a crashed process frees its slots.
 
-use realtimer_test_support::{node, process, serve};
+use realtimer_test_support::{node, serve};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -45,61 +45,16 @@ async fn send(ws: &mut Ws, value: Value) {
     ws.send(Message::text(value.to_string())).await.unwrap();
 }
 
-/// Both processes with a short node TTL from a config file, Redis from the
-/// flag.
-fn two_servers(redis: &str) -> (tempdir::Dir, Vec<(process::Running, SocketAddr)>) {
-    let dir = tempdir::Dir::new();
-    let config = dir.path().join("serve.toml");
-    std::fs::write(&config, "[redis]\nnode_ttl_ms = 900\n").unwrap();
-    let binary = serve::realtimer_binary();
-    let config = config.to_str().unwrap().to_owned();
-    let servers = (0..2)
-        .map(|_| serve::start_serve(&binary, &["--redis", redis, "--config", &config]))
-        .collect();
-    (dir, servers)
-}
-
-/// A temporary directory removed on drop (no extra dependency).
-mod tempdir {
-    use std::path::{Path, PathBuf};
-
-    pub(crate) struct Dir(PathBuf);
-
-    impl Dir {
-        pub(crate) fn new() -> Self {
-            let path = std::env::temp_dir().join(format!(
-                "realtimer-cluster-{}-{}",
-                std::process::id(),
-                rand_suffix()
-            ));
-            std::fs::create_dir_all(&path).unwrap();
-            Self(path)
-        }
-
-        pub(crate) fn path(&self) -> &Path {
-            &self.0
-        }
-    }
-
-    fn rand_suffix() -> u64 {
-        use std::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u8(0);
-        h.finish()
-    }
-
-    impl Drop for Dir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+/// Both processes with a short node TTL, Redis from the flag.
+fn two_servers(redis: &str) -> serve::Cluster {
+    serve::Cluster::start(redis, 2, 900, &[])
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_servers_share_a_room_through_redis() {
     let (_redis, url) = serve::start_redis();
-    let (_dir, servers) = two_servers(&url);
-    let (one, two) = (servers[0].1, servers[1].1);
+    let servers = two_servers(&url);
+    let (one, two) = (servers.address(0), servers.address(1));
 
     let (mut a, a_id) = open(one).await;
     let (mut b, b_id) = open(two).await;
@@ -205,8 +160,8 @@ async fn until_subscribers(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_hears_only_the_rooms_it_has_members_in() {
     let (_redis, url) = serve::start_redis();
-    let (_dir, servers) = two_servers(&url);
-    let (one, two) = (servers[0].1, servers[1].1);
+    let servers = two_servers(&url);
+    let (one, two) = (servers.address(0), servers.address(1));
     let mut redis = redis::Client::open(url.as_str())
         .unwrap()
         .get_multiplexed_async_connection()
@@ -258,8 +213,8 @@ async fn a_server_hears_only_the_rooms_it_has_members_in() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_crashed_server_frees_its_members_slots() {
     let (_redis, url) = serve::start_redis();
-    let (_dir, mut servers) = two_servers(&url);
-    let (one, two) = (servers[0].1, servers[1].1);
+    let mut servers = two_servers(&url);
+    let (one, two) = (servers.address(0), servers.address(1));
 
     let (mut a, a_id) = open(one).await;
     let (mut b, _) = open(two).await;
@@ -273,7 +228,7 @@ async fn a_crashed_server_frees_its_members_slots() {
     assert_eq!(next(&mut c).await["type"], "full");
 
     // Server one dies without a word: no leave reaches Redis.
-    servers[0].0.crash();
+    servers.nodes[0].0.crash();
     // Its node key expires after 0.9 s; the sweep of server two (every
     // node TTL) removes A and tells B.
     assert_eq!(
@@ -385,10 +340,10 @@ async fn a_redis_restart_loses_and_repeats_no_room_event() {
 #[test]
 fn a_browser_on_each_server_calls_through_redis() {
     let (_redis, url) = serve::start_redis();
-    let (_dir, servers) = two_servers(&url);
+    let servers = two_servers(&url);
     // localhost, not 127.0.0.1: a secure context for getUserMedia.
-    let first = format!("http://localhost:{}/", servers[0].1.port());
-    let second = format!("http://localhost:{}/", servers[1].1.port());
+    let first = format!("http://localhost:{}/", servers.address(0).port());
+    let second = format!("http://localhost:{}/", servers.address(1).port());
     let shots = std::path::PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screenshots-cluster");
     let out = node::run_node_with_env(
         "webapp.mjs",

@@ -13,6 +13,7 @@ use realtimer_server::sfu::SfuSettings;
 use realtimer_server::ServerConfig;
 use realtimer_signaling::whip::{WhipClient, WhipResponse};
 use realtimer_test_support::pair;
+use realtimer_test_support::serve;
 use realtimer_test_support::server::start_server;
 use tokio::time::timeout;
 
@@ -64,21 +65,10 @@ fn pump(
     });
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_whip_publishers_video_reaches_a_whep_viewer() {
-    let server = sfu_server(None);
-    let camera = TrackLocal::new(MediaKind::Video, "publisher", "camera");
-    let (publisher, whip) = connect(&format!("http://{server}/whip/stage"), &camera).await;
-    let (no_tracks, _) = tokio::sync::mpsc::unbounded_channel();
-    pump(&publisher, whip.clone(), no_tracks);
-    timeout(
-        Duration::from_secs(30),
-        publisher.wait_for_connection_state(PeerConnectionState::Connected),
-    )
-    .await
-    .expect("the publisher connects to the unit");
-    // 30 frames a second of 2-packet VP8 frames, a keyframe every 15.
-    let sender = tokio::spawn(async move {
+/// 30 frames a second for 20 s of 2-packet VP8 frames, a keyframe every
+/// 15; each payload ends in `[7, 7]`.
+fn send_video(camera: TrackLocal) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
         let mut sequence = 0u16;
         for frame in 0u32..600 {
             let tag = if frame % 15 == 0 { 0x00 } else { 0x01 };
@@ -96,11 +86,30 @@ async fn a_whip_publishers_video_reaches_a_whep_viewer() {
             }
             tokio::time::sleep(Duration::from_millis(33)).await;
         }
-    });
+    })
+}
 
-    // A viewer (its offer's video section receives; it sends nothing).
+/// A publisher by WHIP at `url`, connected and sending video.
+async fn publish(url: &str) -> (PeerConnection, tokio::task::JoinHandle<()>) {
+    let camera = TrackLocal::new(MediaKind::Video, "publisher", "camera");
+    let (publisher, whip) = connect(url, &camera).await;
+    let (no_tracks, _) = tokio::sync::mpsc::unbounded_channel();
+    pump(&publisher, whip, no_tracks);
+    timeout(
+        Duration::from_secs(30),
+        publisher.wait_for_connection_state(PeerConnectionState::Connected),
+    )
+    .await
+    .expect("the publisher connects to the unit");
+    (publisher, send_video(camera))
+}
+
+/// A viewer by WHEP at `url` (its offer's video section receives; it
+/// sends nothing): its connection and session, and the first `count`
+/// packets of the room's video.
+async fn watch(url: &str, count: usize) -> (PeerConnection, WhipClient, Vec<RtpPacket>) {
     let unused = TrackLocal::new(MediaKind::Video, "viewer", "unused");
-    let (viewer, mut whep) = connect(&format!("http://{server}/whep/stage"), &unused).await;
+    let (viewer, whep) = connect(url, &unused).await;
     let (tracks_tx, mut tracks) = tokio::sync::mpsc::unbounded_channel();
     pump(&viewer, whep.clone(), tracks_tx);
     let track = timeout(Duration::from_secs(30), tracks.recv())
@@ -110,13 +119,21 @@ async fn a_whip_publishers_video_reaches_a_whep_viewer() {
     assert_eq!(track.kind(), MediaKind::Video);
     let mut received = Vec::new();
     timeout(Duration::from_secs(30), async {
-        while received.len() < 40 {
+        while received.len() < count {
             let p = track.read_rtp().await.expect("RTP");
             received.push(p);
         }
     })
     .await
-    .expect("40 packets forwarded to the viewer");
+    .expect("packets forwarded to the viewer");
+    (viewer, whep, received)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_whip_publishers_video_reaches_a_whep_viewer() {
+    let server = sfu_server(None);
+    let (publisher, sender) = publish(&format!("http://{server}/whip/stage")).await;
+    let (viewer, mut whep, received) = watch(&format!("http://{server}/whep/stage"), 40).await;
     // Starts on a keyframe; sequence numbers run on without a gap (no
     // loss on loopback); the payload is the publisher's, untouched.
     assert_eq!(&received[0].payload[..2], &[0x10, 0x00]);
@@ -136,6 +153,61 @@ async fn a_whip_publishers_video_reaches_a_whep_viewer() {
     sender.abort();
     publisher.close().await;
     viewer.close().await;
+}
+
+/// Rooms placed through Redis (two `serve` processes): a room lives on the
+/// node its first participant reached; a WHEP viewer that asks the other
+/// node is redirected (307) there and gets the publisher's video; once the
+/// home node dies, the room is placed again on the node a new publisher
+/// reaches.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_room_lives_on_one_node_of_a_redis_cluster() {
+    let (_redis, redis_url) = serve::start_redis();
+    let mut cluster = serve::Cluster::start(&redis_url, 2, 900, &["--sfu-udp", "127.0.0.1:0"]);
+    let (one, two) = (cluster.address(0), cluster.address(1));
+    let (publisher, sender) = publish(&format!("http://{one}/whip/stage")).await;
+
+    // Asked of node two, a new session in "stage" is sent to node one; a
+    // room nobody is in yet is placed on the node asked.
+    let asked = WhipClient::new(&format!("http://{two}/whep/stage"), None).unwrap();
+    let sdp = Some("application/sdp");
+    let redirect = send(&asked, "POST", "/whep/stage", sdp, "v=0\r\n").await;
+    assert_eq!(redirect.status, 307, "{redirect:?}");
+    assert_eq!(
+        redirect.location.as_deref(),
+        Some(format!("http://{one}/whep/stage").as_str())
+    );
+    let elsewhere = send(&asked, "POST", "/whep/other", sdp, "v=0\r\n").await;
+    assert_eq!(
+        elsewhere.status, 400,
+        "placed on node two, then refused as SDP"
+    );
+
+    // The client follows the redirect: the viewer watches on node one.
+    let (viewer, _whep, received) = watch(&format!("http://{two}/whep/stage"), 20).await;
+    assert!(received.iter().all(|p| p.payload[2..] == [7, 7]));
+    sender.abort();
+    publisher.close().await;
+    viewer.close().await;
+
+    // Node one dies without a word; after its node key expires (0.9 s), a
+    // publisher reaching node two gets the room there.
+    cluster.nodes[0].0.crash();
+    let placed_again = timeout(Duration::from_secs(10), async {
+        loop {
+            let r = send(&asked, "POST", "/whip/stage", sdp, "v=0\r\n").await;
+            if r.status != 307 {
+                return r.status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .expect("the room is placed again within 10 s");
+    assert_eq!(placed_again, 400, "placed on node two, then refused as SDP");
+    let (publisher, sender) = publish(&format!("http://{two}/whip/stage")).await;
+    sender.abort();
+    publisher.close().await;
 }
 
 fn hyper_method(m: &str) -> realtimer_signaling::whip::Method {

@@ -75,6 +75,11 @@ impl Sfu {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
     }
 
+    /// The names of the rooms with participants, in no order.
+    pub fn rooms(&self) -> impl Iterator<Item = &str> {
+        self.rooms.keys().map(String::as_str)
+    }
+
     /// The room a participant is in.
     pub fn room_of(&self, participant: ParticipantId) -> Option<&str> {
         Some(&self.participants.get(&participant)?.room)

@@ -13,6 +13,10 @@ use tokio::net::TcpStream;
 /// Largest response body read (an SDP answer is a few KB).
 const MAX_RESPONSE: usize = 256 * 1024;
 
+/// Redirects followed for one offer before the last answer is taken as it
+/// is (a loop of redirects then fails as a `307` status).
+pub const MAX_REDIRECTS: usize = 4;
+
 /// Why a WHIP or WHEP request failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -31,7 +35,7 @@ pub enum WhipError {
         /// Its body (the server's reason).
         body: String,
     },
-    /// A 201 without a `Location`.
+    /// A 201 or a redirect without a `Location`.
     #[error("no Location in the server's answer")]
     NoLocation,
 }
@@ -144,16 +148,35 @@ impl WhipClient {
     }
 
     /// POSTs `offer` (RFC 9725 §4.2); returns the answer's SDP and keeps
-    /// the session's `Location`.
+    /// the session's `Location`. A `307`/`308` redirect (a deployment
+    /// sending the room to the node it lives on) is followed, at most
+    /// [`MAX_REDIRECTS`] times, and the session then lives there.
     pub async fn offer(&mut self, offer: &str) -> Result<String, WhipError> {
-        let response = self
-            .request(
-                Method::POST,
-                &self.endpoint.clone(),
-                Some("application/sdp"),
-                offer,
-            )
-            .await?;
+        let mut redirects = 0;
+        let response = loop {
+            let response = self
+                .request(
+                    Method::POST,
+                    &self.endpoint.clone(),
+                    Some("application/sdp"),
+                    offer,
+                )
+                .await?;
+            let redirect = response.status == StatusCode::TEMPORARY_REDIRECT.as_u16()
+                || response.status == StatusCode::PERMANENT_REDIRECT.as_u16();
+            if !redirect || redirects == MAX_REDIRECTS {
+                break response;
+            }
+            redirects += 1;
+            let location = response.location.ok_or(WhipError::NoLocation)?;
+            if location.starts_with('/') {
+                self.endpoint = location;
+            } else {
+                let target = WhipClient::new(&location, None)?;
+                self.authority = target.authority;
+                self.endpoint = target.endpoint;
+            }
+        };
         if response.status != StatusCode::CREATED.as_u16() {
             return Err(WhipError::Status {
                 status: response.status,

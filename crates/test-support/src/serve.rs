@@ -94,3 +94,51 @@ pub fn start_redis_on(port: u16) -> Running {
     wait_for_port(SocketAddr::from(([127, 0, 0, 1], port)));
     child
 }
+
+/// `realtimer serve` processes sharing rooms through one Redis, with a
+/// short node TTL (from a config file of their own) so that a crashed
+/// node's slots and rooms are freed within a test.
+pub struct Cluster {
+    /// The processes and their HTTP addresses, in start order.
+    pub nodes: Vec<(Running, SocketAddr)>,
+    dir: PathBuf,
+}
+
+impl Cluster {
+    /// `count` processes on the Redis at `redis_url`, each with `extra`
+    /// arguments, silent nodes expiring after `node_ttl_ms`.
+    pub fn start(redis_url: &str, count: usize, node_ttl_ms: u64, extra: &[&str]) -> Cluster {
+        let dir = std::env::temp_dir().join(format!(
+            "realtimer-cluster-{}-{}",
+            std::process::id(),
+            free_tcp_port()
+        ));
+        std::fs::create_dir_all(&dir).expect("a temporary directory");
+        let config = dir.join("serve.toml");
+        std::fs::write(&config, format!("[redis]\nnode_ttl_ms = {node_ttl_ms}\n"))
+            .expect("the config file");
+        let config = config.to_str().expect("a UTF-8 temporary path").to_owned();
+        let binary = realtimer_binary();
+        let nodes = (0..count)
+            .map(|_| {
+                let mut args = vec!["--redis", redis_url, "--config", &config];
+                args.extend_from_slice(extra);
+                start_serve(&binary, &args)
+            })
+            .collect();
+        Cluster { nodes, dir }
+    }
+
+    /// The HTTP address of node `i`.
+    pub fn address(&self, i: usize) -> SocketAddr {
+        self.nodes[i].1
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        // The processes stop before their config goes.
+        self.nodes.clear();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

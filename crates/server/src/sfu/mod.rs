@@ -3,6 +3,7 @@
 //! connection on the same ports) and takes commands from the signaling
 //! fronts: WHIP and WHEP ([`whip`]) and the SFU messages of `/ws`.
 
+pub mod placement;
 pub mod whip;
 
 use std::collections::HashMap;
@@ -46,6 +47,12 @@ pub struct SfuSettings {
     /// The bearer token WHIP and WHEP requests must carry
     /// (`Authorization: Bearer TOKEN`, RFC 9725 §4.5); `None`: open.
     pub token: Option<String>,
+    /// This node's base URL as clients reach it (`http[s]://HOST[:PORT]`),
+    /// where other nodes redirect joins of the rooms it hosts when rooms
+    /// are shared through Redis ([`placement`]). `None`: the listening
+    /// address, unless that is a wildcard one (then rooms are not placed
+    /// across nodes).
+    pub public_url: Option<String>,
 }
 
 impl Default for SfuSettings {
@@ -55,6 +62,7 @@ impl Default for SfuSettings {
             udp: vec![SocketAddr::from(([127, 0, 0, 1], 0))],
             limits: Limits::default(),
             token: None,
+            public_url: None,
         }
     }
 }
@@ -136,6 +144,9 @@ enum Command {
     Leave {
         participant: ParticipantId,
         reply: oneshot::Sender<Result<(), SfuError>>,
+    },
+    Rooms {
+        reply: oneshot::Sender<Result<Vec<String>, SfuError>>,
     },
 }
 
@@ -307,6 +318,11 @@ impl SfuService {
         self.call(|reply| Command::Leave { participant, reply })
             .await
     }
+
+    /// The names of the rooms with participants on this unit.
+    pub async fn rooms(&self) -> Result<Vec<String>, SfuCommandError> {
+        self.call(|reply| Command::Rooms { reply }).await
+    }
 }
 
 /// The certificate's validity starts now (the driver owns the clock).
@@ -453,6 +469,9 @@ fn handle_command(
         Command::Leave { participant, reply } => {
             listeners.remove(&participant);
             let _ = reply.send(sfu.leave(now, participant));
+        }
+        Command::Rooms { reply } => {
+            let _ = reply.send(Ok(sfu.rooms().map(str::to_owned).collect()));
         }
     }
 }

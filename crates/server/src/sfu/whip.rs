@@ -11,6 +11,8 @@
 //!   trickled candidates → `204`; an ICE restart (new ufrag) → `422`, as
 //!   RFC 9725 §4.3.1 asks of a server that trickles but does not restart.
 //! - `DELETE` on a session → `200`, the participant leaves.
+//! - When nodes share rooms through Redis ([`super::placement`]), a `POST`
+//!   for a room that lives on another node → `307` to the same path there.
 //! - Another method → `405`; a body of another type → `415`; a body over
 //!   [`MAX_SDP`] → `413`; no or a wrong bearer token when one is set →
 //!   `401` (RFC 9725 §4.5); an unknown session → `404`.
@@ -29,6 +31,7 @@ use realtimer_sfu::{ParticipantId, SfuError, SfuEvent};
 use tokio::sync::mpsc;
 use tracing::debug;
 
+use super::placement::{Placed, Placement};
 use super::{SfuCommandError, SfuService, PARTICIPANT_EVENTS};
 
 /// Largest SDP offer or fragment taken (a browser's offer with audio,
@@ -68,6 +71,8 @@ struct Session {
 struct Whip {
     service: SfuService,
     sessions: Arc<Mutex<HashMap<String, Session>>>,
+    /// Where rooms live when nodes share them through Redis.
+    placement: Option<Placement>,
 }
 
 impl Whip {
@@ -78,11 +83,13 @@ impl Whip {
     }
 }
 
-/// The WHIP and WHEP routes on `service`.
-pub fn routes(service: SfuService) -> Router {
+/// The WHIP and WHEP routes on `service`; with a `placement`, a new
+/// session for a room that lives on another node is redirected there.
+pub fn routes(service: SfuService, placement: Option<Placement>) -> Router {
     let state = Whip {
         service,
         sessions: Arc::default(),
+        placement,
     };
     Router::new()
         .route(
@@ -208,6 +215,18 @@ async fn create(
             "the body is not an SDP offer",
         ));
     }
+    if let Some(placement) = &whip.placement {
+        if let Placed::Elsewhere { url } = placement.place(&room).await {
+            // The same request on the room's node (307 keeps the method
+            // and the body; RFC 9725, Load Balancing and Redirections).
+            let location = format!("{url}/{}/{}", protocol.path(), path_segment(&room));
+            let mut response = StatusCode::TEMPORARY_REDIRECT.into_response();
+            if let Ok(v) = HeaderValue::from_str(&location) {
+                response.headers_mut().insert(header::LOCATION, v);
+            }
+            return Ok(response);
+        }
+    }
     if whip.sessions().len() >= MAX_SESSIONS {
         return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"));
     }
@@ -250,6 +269,20 @@ async fn create(
         h.insert(header::ETAG, v);
     }
     Ok(response)
+}
+
+/// `text` percent-encoded as one path segment: every byte but RFC 3986's
+/// unreserved characters (§2.3) as `%XX`.
+fn path_segment(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
 }
 
 /// Ends the session when its participant's connection fails or closes.
