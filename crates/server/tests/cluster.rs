@@ -258,8 +258,8 @@ async fn nothing_within(ws: &mut Ws, quiet: Duration) {
 async fn a_redis_restart_loses_and_repeats_no_room_event() {
     let (mut redis, url) = serve::start_redis();
     let port: u16 = url.rsplit(':').next().unwrap().parse().unwrap();
-    let (_dir, servers) = two_servers(&url);
-    let (one, two) = (servers[0].1, servers[1].1);
+    let servers = two_servers(&url);
+    let (one, two) = (servers.address(0), servers.address(1));
 
     let (mut a, a_id) = open(one).await;
     let (mut b, b_id) = open(two).await;
