@@ -62,6 +62,23 @@ pub enum CodecError {
         /// Samples given.
         got: usize,
     },
+    /// Audio processing takes 10 ms at a time.
+    #[error("audio processing takes {expected} interleaved samples (10 ms), given {got}")]
+    ProcessingLength {
+        /// Samples (all channels) of 10 ms.
+        expected: usize,
+        /// Samples given.
+        got: usize,
+    },
+    /// WebRTC's AudioProcessing module refused a frame (its error code,
+    /// `AudioProcessing::Error`).
+    #[error("audio processing failed on the {stream} stream: error {code}")]
+    Processing {
+        /// `render` (far end) or `capture` (microphone).
+        stream: &'static str,
+        /// The module's error code.
+        code: i32,
+    },
     /// An empty packet given to decode (a lost packet is concealed instead).
     #[error("an empty Opus packet (conceal a lost packet instead)")]
     EmptyPacket,

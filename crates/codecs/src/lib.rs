@@ -12,6 +12,10 @@
 //! - [`fmtp`]: the negotiated format parameters (Opus `useinbandfec`,
 //!   `stereo`, `minptime`; H.264 `profile-level-id`, `packetization-mode`)
 //!   that configure the encoders.
+//! - `apm::AudioProcessor` (feature `apm`): echo cancellation, noise
+//!   suppression and gain control through WebRTC's AudioProcessing module
+//!   (Debian's libwebrtc-audio-processing, pkg-config); left out with a
+//!   build warning where the library is missing.
 //! - [`source`]: a test pattern whose frame counter a receiver reads back
 //!   from the pixels, and a tone, with a Goertzel filter to find it.
 //!
@@ -31,6 +35,8 @@ mod frame;
 pub mod source;
 mod video;
 
+#[cfg(feature = "apm")]
+pub mod apm;
 #[cfg(feature = "h264")]
 pub mod h264;
 #[cfg(feature = "opus")]

@@ -296,3 +296,83 @@ async fn a_codec_samples_cannot_be_packetized_for_is_refused_by_name() {
     a.close().await;
     b.close().await;
 }
+
+/// A room with a loudspeaker and a microphone: a sends a 440 Hz tone to
+/// b, which plays it out; what b plays comes back into c's microphone at
+/// half the level (the echo) and c sends it on to d. The tone's power at
+/// d over its last second, with c's audio processing as `config` (b's
+/// playout its far end) or without.
+async fn echo_heard_at_the_far_side(
+    config: Option<realtimer::codecs::apm::AudioProcessingConfig>,
+) -> f64 {
+    let (a, b, tone_out, played) = connect(MediaKind::Audio, opus()).await;
+    let (c, d, microphone, heard) = connect(MediaKind::Audio, opus()).await;
+    if let Some(config) = config {
+        microphone
+            .set_audio_processing(config, 1, Some(&played))
+            .await
+            .unwrap();
+    }
+    let sender = send_tone(tone_out);
+    let room = tokio::spawn(async move {
+        while let Ok(Some(frame)) = played.play_audio().await {
+            let echo: Vec<i16> = frame
+                .pcm
+                .iter()
+                .step_by(usize::from(frame.channels))
+                .map(|s| s / 2)
+                .collect();
+            if microphone.write_audio(&echo, 1).await.is_err() {
+                break;
+            }
+        }
+    });
+    let mut pcm = Vec::new();
+    timeout(Duration::from_secs(30), async {
+        // 4 s: the canceller converges within the first two.
+        while pcm.len() < 4 * 48_000 {
+            let frame = heard.read_audio().await.unwrap().expect("connection open");
+            pcm.extend(frame.pcm.iter().step_by(usize::from(frame.channels)));
+        }
+    })
+    .await
+    .expect("4 s of audio within 30 s");
+    sender.abort();
+    room.abort();
+    for pc in [a, b, c, d] {
+        pc.close().await;
+    }
+    let last = &pcm[pcm.len() - 48_000..];
+    last.chunks_exact(960)
+        .map(|w| tone_power(w, 1, 48_000, 440.0))
+        .sum::<f64>()
+        / 50.0
+}
+
+/// The echo of what b played, captured back, is cut by at least 20 dB by
+/// echo cancellation in `write_audio` with b's `play_audio` as the far
+/// end (noise suppression off: it would cut a steady tone as noise by
+/// itself).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn echo_cancellation_removes_the_played_tone_from_the_microphone() {
+    if !realtimer::codecs::apm::AudioProcessor::AVAILABLE {
+        println!("skipped: built without webrtc-audio-processing");
+        return;
+    }
+    let without = echo_heard_at_the_far_side(None).await;
+    let with = echo_heard_at_the_far_side(Some(realtimer::codecs::apm::AudioProcessingConfig {
+        echo_cancellation: true,
+        noise_suppression: false,
+        gain_control: false,
+    }))
+    .await;
+    let db = 10.0 * (without / with.max(1e-12)).log10();
+    println!(
+        "echo at the far side: {without:.4} without, {with:.6} with processing: {db:.1} dB down"
+    );
+    assert!(
+        without > 0.01,
+        "the echo is heard without processing: {without}"
+    );
+    assert!(db >= 20.0, "{db:.1} dB");
+}

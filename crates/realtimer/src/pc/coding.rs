@@ -5,6 +5,9 @@
 
 use std::time::{Duration, Instant};
 
+use std::sync::{Arc, Mutex};
+
+use realtimer_codecs::apm::{AudioProcessingConfig, AudioProcessor};
 use realtimer_codecs::fmtp::{H264Params, OpusParams};
 use realtimer_codecs::opus::{OpusDecoder, OpusEncoder, OpusEncoderConfig};
 use realtimer_codecs::{
@@ -101,6 +104,18 @@ struct AudioEncoding {
 pub(super) struct Encoding {
     video: Option<VideoEncoding>,
     audio: Option<AudioEncoding>,
+    /// `set_audio_processing`'s processor and the PCM not yet processed
+    /// (it takes 10 ms at a time).
+    processing: Option<(SharedProcessor, Vec<i16>)>,
+}
+
+/// One audio processor shared by the track it cleans (capture) and the
+/// track whose playout is its far end (render).
+type SharedProcessor = Arc<Mutex<AudioProcessor>>;
+
+/// Locks a shared processor (a panic elsewhere leaves it usable).
+fn lock(p: &SharedProcessor) -> std::sync::MutexGuard<'_, AudioProcessor> {
+    p.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 impl std::fmt::Debug for Encoding {
@@ -218,6 +233,7 @@ impl TrackLocal {
                 .encoding
                 .lock()
                 .unwrap_or_else(|e| e.into_inner());
+            let encoding = &mut *encoding;
             let state = match &mut encoding.audio {
                 Some(a) if a.codec == codec && a.channels == channels => a,
                 slot => {
@@ -235,7 +251,23 @@ impl TrackLocal {
                     })
                 }
             };
-            state.pending.extend_from_slice(pcm);
+            match &mut encoding.processing {
+                Some((processor, raw)) => {
+                    let mut processor = lock(processor);
+                    if processor.frame_len() != 480 * usize::from(channels) {
+                        return Err(CodecError::UnsupportedChannels { channels }.into());
+                    }
+                    raw.extend_from_slice(pcm);
+                    let mut at = 0;
+                    while raw.len() - at >= processor.frame_len() {
+                        let frame = &mut raw[at..at + processor.frame_len()];
+                        processor.process_capture(frame, 0)?;
+                        at += frame.len();
+                    }
+                    state.pending.extend(raw.drain(..at));
+                }
+                None => state.pending.extend_from_slice(pcm),
+            }
             let chunk = state.encoder.frame_samples() * usize::from(channels);
             let mut packets = Vec::new();
             let mut at = 0;
@@ -251,6 +283,57 @@ impl TrackLocal {
         }
         Ok(())
     }
+}
+
+impl TrackLocal {
+    /// Processes what [`TrackLocal::write_audio`] is given before it is
+    /// encoded, as a browser processes its microphone: the echo of
+    /// `far_end`'s [`TrackRemote::play_audio`] output removed (what the
+    /// loudspeaker played, found again in the microphone), noise
+    /// suppressed, the level evened out, as `config` says. `channels` is
+    /// what `write_audio` will be given. Through WebRTC's AudioProcessing
+    /// module (`codecs::apm`); [`CodecError::NotBuilt`] where this build
+    /// lacks it.
+    pub async fn set_audio_processing(
+        &self,
+        config: AudioProcessingConfig,
+        channels: u8,
+        far_end: Option<&TrackRemote>,
+    ) -> Result<(), MediaError> {
+        let processor = Arc::new(Mutex::new(AudioProcessor::new(config, channels)?));
+        if let Some(remote) = far_end {
+            remote.decoding.lock().await.echo_reference = Some(Arc::clone(&processor));
+        }
+        self.inner()
+            .encoding
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .processing = Some((processor, Vec::new()));
+        Ok(())
+    }
+}
+
+/// Gives `pcm` (as played, `channels` interleaved) to `processor` as its
+/// far end, 10 ms at a time in the processor's channel count; a partial
+/// last frame is left out.
+fn render(processor: &SharedProcessor, pcm: &[i16], channels: u8) -> Result<(), CodecError> {
+    let mut processor = lock(processor);
+    let to = processor.frame_len() / 480;
+    let from = usize::from(channels.max(1));
+    let mut frame = Vec::with_capacity(processor.frame_len());
+    for chunk in pcm.chunks_exact(480 * from) {
+        frame.clear();
+        for sample in chunk.chunks_exact(from) {
+            let mean = sample.iter().map(|&s| i32::from(s)).sum::<i32>() / from as i32;
+            match to {
+                1 => frame.push(mean as i16),
+                _ if from == 2 => frame.extend_from_slice(sample),
+                _ => frame.extend_from_slice(&[sample[0], sample[0]]),
+            }
+        }
+        processor.process_render(&frame)?;
+    }
+    Ok(())
 }
 
 struct AudioDecoding {
@@ -276,6 +359,8 @@ pub(super) struct Decoding {
     video: Option<(VideoCodec, Box<dyn VideoDecoder>)>,
     audio: Option<AudioDecoding>,
     playout: Option<AudioPlayout>,
+    /// The processor this track's playout is the far end of.
+    echo_reference: Option<SharedProcessor>,
 }
 
 impl std::fmt::Debug for Decoding {
@@ -326,6 +411,7 @@ impl TrackRemote {
     pub async fn play_audio(&self) -> Result<Option<AudioFrame>, MediaError> {
         let mut packets = self.packets.lock().await;
         let mut decoding = self.decoding.lock().await;
+        let decoding = &mut *decoding;
         let opus = self
             .info()
             .codecs
@@ -401,6 +487,9 @@ impl TrackRemote {
         };
         d.last_samples = decoded;
         self.playout().audio = Some(state.buffer.stats());
+        if let Some(processor) = &decoding.echo_reference {
+            render(processor, &pcm, d.channels)?;
+        }
         Ok(Some(AudioFrame {
             pcm,
             channels: d.channels,
