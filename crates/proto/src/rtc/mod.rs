@@ -67,12 +67,12 @@ pub struct RtcConfig {
     /// target where transport-cc is negotiated.
     pub bwe: BweConfig,
     /// Send NACKed packets again on the RTX SSRC (RFC 4588) where RTX is
-    /// negotiated, instead of byte for byte on the media SSRC. Off by
-    /// default for now: on netsim's 5% loss with 50 ms jitter
-    /// (`media_pipeline` test) fewer frames recovered with it (249 of 300
-    /// against at least 255 byte for byte), not yet understood. RTX we
-    /// receive is unwrapped either way, and probe padding uses the RTX
-    /// SSRC.
+    /// negotiated (the default), instead of byte for byte on the media
+    /// SSRC: a repair has its own SRTP index and transport-wide number,
+    /// so the estimator counts it. On netsim's 5% loss with 50 ms jitter
+    /// (`media_pipeline`'s video test over 20 seeds) RTX brings 273 of 300
+    /// frames on average, resends byte for byte 272. RTX we receive is
+    /// unwrapped either way, and probe padding uses the RTX SSRC.
     pub send_rtx: bool,
 }
 
@@ -86,7 +86,7 @@ impl Default for RtcConfig {
             max_early_dtls: 16,
             codecs: Codec::defaults(),
             bwe: BweConfig::default(),
-            send_rtx: false,
+            send_rtx: true,
         }
     }
 }
