@@ -3,6 +3,10 @@
 // reaches the network on its own, and loopback candidates allowed (without
 // that flag a loopback peer connection never opens). See INTEROP.md.
 import { chromium } from 'playwright-core';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 const BASE_FLAGS = [
   '--allow-loopback-in-peer-connection',
@@ -30,12 +34,16 @@ export function launchChromium(extra = []) {
  * puppeteer-core over WebDriver BiDi, with the prefs INTEROP.md lists: fake
  * camera and microphone granted without a prompt (without the permissions
  * Firefox gathers only the default route's address) and loopback
- * candidates.
+ * candidates. `caFile`: a CA (PEM) the profile trusts for TLS servers, for
+ * HTTPS pages and TURN over TLS: Firefox checks a `turns:` server's
+ * certificate with its own store (a BiDi session's acceptInsecureCerts
+ * loads the page, but TURN over TLS still gathers nothing).
  */
-export async function launchFirefox() {
+export async function launchFirefox({ caFile = null } = {}) {
   const puppeteer = (await import('puppeteer-core')).default;
   return puppeteer.launch({
     browser: 'firefox',
+    ...(caFile ? { userDataDir: firefoxProfileTrusting(caFile) } : {}),
     executablePath: process.env.FIREFOX_PATH || '/usr/bin/firefox-esr',
     headless: true,
     extraPrefsFirefox: {
@@ -47,4 +55,15 @@ export async function launchFirefox() {
       'media.autoplay.default': 0,
     },
   });
+}
+
+/**
+ * A fresh Firefox profile folder whose NSS store trusts `caFile` to issue
+ * server certificates (`certutil`, Debian's libnss3-tools).
+ */
+function firefoxProfileTrusting(caFile) {
+  const dir = mkdtempSync(join(tmpdir(), 'realtimer-firefox-profile-'));
+  execFileSync('certutil', ['-N', '-d', `sql:${dir}`, '--empty-password']);
+  execFileSync('certutil', ['-A', '-d', `sql:${dir}`, '-n', 'realtimer test CA', '-t', 'C,,', '-i', caFile]);
+  return dir;
 }

@@ -2,7 +2,7 @@
 // (iceTransportPolicy 'relay') through realtimer's TURN server, with the
 // iceServers its GET /api/ice-servers hands to pages (REST credentials).
 //
-//   node turn-relay.mjs URL udp|tcp|tls ... [--firefox]
+//   node turn-relay.mjs URL udp|tcp|tls ... [--firefox [--ca FILE]]
 //
 // URL is the server's base, e.g. http://127.0.0.1:8080 (the TURN URLs name
 // the page's host; with TLS the server's certificate is not checked). For
@@ -14,14 +14,19 @@
 import { launchChromium, launchFirefox } from './launch.mjs';
 
 const firefox = process.argv.includes('--firefox');
-const [base, ...transports] = process.argv.slice(2).filter((a) => a !== '--firefox');
+// --ca FILE: the CA of the server's certificate, which Firefox's profile
+// then trusts (for tls in Firefox).
+const caAt = process.argv.indexOf('--ca');
+const caFile = caAt > 0 ? process.argv[caAt + 1] : null;
+const [base, ...transports] = process.argv.slice(2)
+  .filter((a, i, all) => a !== '--firefox' && a !== '--ca' && all[i - 1] !== '--ca');
 if (!base || transports.length === 0) {
   console.error('usage: node turn-relay.mjs URL udp|tcp ...');
   process.exit(2);
 }
 
 const browser = firefox
-  ? await launchFirefox()
+  ? await launchFirefox({ caFile })
   : await launchChromium(['--use-fake-ui-for-media-stream', '--ignore-certificate-errors']);
 
 let passed = 0;

@@ -212,3 +212,22 @@ fn chromium_call_page_with_play_and_record() {
     assert!(frames("opus") > 50, "{streams}");
     let _ = std::fs::remove_dir_all(&work);
 }
+
+/// TURN over TLS in Firefox ESR: Firefox checks a `turns:` server's
+/// certificate against its own store, so its profile trusts the test CA
+/// (certutil), and the page is loaded from `localhost` so that the TURN
+/// URLs name a host (with `turns:127.0.0.1` it gathered no candidate,
+/// the CA trusted or not); the same certificate serves HTTPS and `turns:`.
+#[test]
+fn firefox_data_channel_relayed_through_our_turn_over_tls() {
+    let tls = TestCertificate::new();
+    let ca = tls.cert.with_file_name("firefox-ca.pem");
+    std::fs::write(&ca, &tls.ca_pem).unwrap();
+    let (_server, base) = serve(&tls.serve_flags());
+    let base = base.replace("127.0.0.1", "localhost");
+    let out = node::run_node(
+        "turn-relay.mjs",
+        &[&base, "tls", "--firefox", "--ca", ca.to_str().unwrap()],
+    );
+    assert!(out.contains("tls: b relays over tls"), "{out}");
+}
