@@ -222,6 +222,28 @@ fn fail_on_panic(ended: Result<(), tokio::task::JoinError>) {
     }
 }
 
+/// A tester's end: says bye to the peer, gives the signaling task 200 ms
+/// to end, stops it if it has not, and closes `pc`; a panic in the task
+/// (before it was stopped) fails the test as `fail_on_panic` does.
+async fn say_bye(
+    pc: &PeerConnection,
+    tx: &mpsc::UnboundedSender<Value>,
+    task: tokio::task::JoinHandle<()>,
+) {
+    let _ = tx.send(SessionMessage::Bye.to_value());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    if !task.is_finished() {
+        task.abort();
+    }
+    let ended = task.await;
+    pc.close().await;
+    if ended.as_ref().is_err_and(|e| e.is_cancelled()) {
+        // Aborted above: still running, so it never panicked.
+    } else {
+        fail_on_panic(ended);
+    }
+}
+
 /// Our tester: peer-wrtc.js's cases (those in REALTIMER_WRTC_CASES, a comma
 /// list, when set) against a peer echoing; runs only inside the namespace
 /// (REALTIMER_WRTC_URL set).
@@ -252,18 +274,7 @@ async fn tester_peer_for_libwebrtc() {
         })
         .await;
     let relayed = check_relayed(&pc).await;
-    let _ = tx.send(SessionMessage::Bye.to_value());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    if !task.is_finished() {
-        task.abort();
-    }
-    let ended = task.await;
-    pc.close().await;
-    if ended.as_ref().is_err_and(|e| e.is_cancelled()) {
-        // Aborted above: still running, so it never panicked.
-    } else {
-        fail_on_panic(ended);
-    }
+    say_bye(&pc, &tx, task).await;
     assert_eq!(failed, 0);
     assert!(relayed, "the peer's packets did not come through the relay");
 }
@@ -514,10 +525,7 @@ async fn media_tester_peer() {
     }
     let failed = 2 - passed;
     println!("{passed} passed, {failed} failed");
-    let _ = tx.send(SessionMessage::Bye.to_value());
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    task.abort();
-    pc.close().await;
+    say_bye(&pc, &tx, task).await;
     assert_eq!((passed, failed), (2, 0));
 }
 
@@ -636,10 +644,7 @@ async fn sample_tester_peer() {
     .filter(|ok| **ok)
     .count();
     println!("{passed} passed, {} failed", 2 - passed);
-    let _ = tx.send(SessionMessage::Bye.to_value());
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    task.abort();
-    pc.close().await;
+    say_bye(&pc, &tx, task).await;
     assert_eq!(passed, 2);
 }
 
