@@ -16,7 +16,13 @@ import asyncio
 import json
 import sys
 
-from aiortc import RTCPeerConnection, RTCSessionDescription
+from aiortc import (
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.rtcconfiguration import RTCIceTransportPolicy
 from aiortc.sdp import candidate_from_sdp
 import websockets
 
@@ -52,7 +58,14 @@ def echo(ch):
 
 
 async def run(args):
-    pc = RTCPeerConnection()
+    # --ice-servers: an RTCIceServer list as JSON (realtimer serve's
+    # /api/ice-servers); --relay: iceTransportPolicy relay.
+    servers = [
+        RTCIceServer(urls=s["urls"], username=s.get("username"), credential=s.get("credential"))
+        for s in json.loads(args.ice_servers)
+    ]
+    policy = RTCIceTransportPolicy.RELAY if args.relay else RTCIceTransportPolicy.ALL
+    pc = RTCPeerConnection(RTCConfiguration(iceServers=servers, iceTransportPolicy=policy))
 
     @pc.on("connectionstatechange")
     def on_state():
@@ -93,6 +106,8 @@ def main():
     p.add_argument("--url", required=True)
     p.add_argument("--role", choices=["offerer", "answerer"], default="answerer")
     p.add_argument("--timeout", type=float, default=120)
+    p.add_argument("--ice-servers", default="[]")
+    p.add_argument("--relay", action="store_true")
     args = p.parse_args()
     try:
         asyncio.run(asyncio.wait_for(run(args), args.timeout))
