@@ -244,6 +244,22 @@ async fn say_bye(
     }
 }
 
+/// What the ignored entry points rely on: a signaling task that panicked
+/// makes `fail_on_panic` panic with the task's message, so the entry
+/// point's process fails (and nextest prints it) instead of saying `ok`.
+#[tokio::test]
+async fn a_panicking_signaling_task_fails_the_entry_point() {
+    let ended = tokio::spawn(async { panic!("the signaling task broke") }).await;
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fail_on_panic(ended)))
+        .expect_err("it fails");
+    assert_eq!(
+        caught.downcast_ref::<&str>(),
+        Some(&"the signaling task broke")
+    );
+    let ended = tokio::spawn(async {}).await;
+    fail_on_panic(ended);
+}
+
 /// Our tester: peer-wrtc.js's cases (those in REALTIMER_WRTC_CASES, a comma
 /// list, when set) against a peer echoing; runs only inside the namespace
 /// (REALTIMER_WRTC_URL set).
