@@ -65,7 +65,7 @@ fn every_captured_offer_of_every_peer_is_answered_section_for_section() {
         }
     }
     // Two per peer at least (data-only and media), GStreamer's media only.
-    assert!(answered.len() >= 19, "{answered:?}");
+    assert!(answered.len() >= 20, "{answered:?}");
     for peer in ["firefox", "libwebrtc", "pion", "werift", "aiortc"] {
         let of_peer = answered.iter().filter(|n| n.starts_with(peer)).count();
         assert!(of_peer >= 2, "{peer}: {answered:?}");

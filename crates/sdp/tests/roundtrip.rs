@@ -93,7 +93,7 @@ fn all_committed_fixtures_round_trip() {
             n += 1;
         }
     }
-    assert!(n >= 37, "only {n} fixtures");
+    assert!(n >= 40, "only {n} fixtures");
     assert!(round_trip_candidates(&fixtures("chromium/candidates.txt")).len() >= 8);
     assert_eq!(
         round_trip_candidates(&fixtures("rfc/candidates.txt")).len(),
