@@ -99,6 +99,12 @@ pub enum RtcEvent {
     /// the peer's first transport-wide feedback, then when it changes by
     /// 5% or more, at most every 200 ms.
     BandwidthEstimate(u64),
+    /// The target of our track on this transceiver moved with the
+    /// estimate (bits per second, as [`crate::Rtc::target_bitrate`]
+    /// gives it; for simulcast layers see [`crate::Rtc::layer_targets`]):
+    /// what its encoder should produce now. One for each sending track
+    /// right after each [`RtcEvent::BandwidthEstimate`].
+    TargetBitrate(MediaRef, u64),
     /// A sender report of the peer's track on this transceiver: its
     /// RTP-to-wallclock mapping, for aligning audio and video.
     SenderReport(MediaRef, crate::SenderClock),

@@ -5,7 +5,13 @@
 //! the reference, measured in the same run, is the SRTP work alone
 //! (protect + unprotect of the same packets with realtimer-srtp) plus one
 //! UDP send and receive a packet on a blocking socket pair, the floor any
-//! stack pays, and the ratio.
+//! stack pays, and the ratio. The flow runs twice in the same process:
+//! with transport-wide congestion control (the estimator and the pacer
+//! on every packet, as in a call) and without it (packets leave as
+//! written), and the ratio of the two is the cost of the estimator and
+//! pacer. Each run's CPU wait (time its threads were runnable but not
+//! running, /proc/self/task/*/schedstat) is printed: on a shared machine
+//! it says how much the numbers were disturbed.
 //!
 //! `cargo bench -p realtimer --bench media`.
 // A benchmark measures wall-clock time and reports on stdout.
@@ -52,12 +58,34 @@ fn packet(seq: u64) -> RtpPacket {
     }
 }
 
-/// Sends [`PACKETS`] packets from a to b; returns (seconds, CPU seconds,
-/// packets received).
-async fn realtimer_run() -> (f64, f64, u64) {
-    // The estimator and the pacer run on every packet, as in a call; held
-    // at a rate far above loopback's so they measure their cost, not
-    // limit the flow.
+/// Seconds this process's threads waited for a CPU while runnable (the
+/// second field of each thread's schedstat, nanoseconds).
+fn cpu_wait_seconds() -> f64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0.0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
+        .sum::<f64>()
+        / 1e9
+}
+
+/// One run's figures.
+struct Run {
+    seconds: f64,
+    cpu: f64,
+    cpu_wait: f64,
+    received: u64,
+}
+
+/// Sends [`PACKETS`] packets from a to b, with transport-wide congestion
+/// control (estimator and pacer) or without.
+async fn realtimer_run(transport_cc: bool) -> Run {
+    // With it, the estimator and the pacer run on every packet, as in a
+    // call; held at a rate far above loopback's so they measure their
+    // cost, not limit the flow.
     let mut sender = config(None);
     let unlimited = Bitrate::bps(100_000_000_000);
     sender.rtc.bwe = BweConfig {
@@ -66,6 +94,7 @@ async fn realtimer_run() -> (f64, f64, u64) {
         max: unlimited,
         initial_probing: false,
     };
+    sender.rtc.transport_cc = transport_cc;
     let (a, b, local, remote) = connect_track(sender, MediaKind::Video).await;
     // Until SRTP runs on both ends, packets are refused: send until one
     // comes through.
@@ -94,7 +123,7 @@ async fn realtimer_run() -> (f64, f64, u64) {
             }
         })
     };
-    let (t0, cpu0) = (Instant::now(), cpu_seconds());
+    let (t0, cpu0, wait0) = (Instant::now(), cpu_seconds(), cpu_wait_seconds());
     for seq in 1..=PACKETS {
         // A lost packet must not stall the writer: wait 20 ms at most.
         if seq - received.load(Ordering::Relaxed) > WINDOW {
@@ -104,9 +133,15 @@ async fn realtimer_run() -> (f64, f64, u64) {
     }
     let _ = reader.await;
     let (seconds, cpu) = (t0.elapsed().as_secs_f64(), cpu_seconds() - cpu0);
+    let cpu_wait = cpu_wait_seconds() - wait0;
     a.close().await;
     b.close().await;
-    (seconds, cpu, received.load(Ordering::Relaxed))
+    Run {
+        seconds,
+        cpu,
+        cpu_wait,
+        received: received.load(Ordering::Relaxed),
+    }
 }
 
 /// A second reference: the same datagrams (payload + RTP header + GCM
@@ -160,18 +195,23 @@ fn main() {
         .enable_all()
         .build()
         .unwrap();
-    let (seconds, cpu, received) = runtime.block_on(realtimer_run());
+    let paced = runtime.block_on(realtimer_run(true));
+    let unpaced = runtime.block_on(realtimer_run(false));
     let reference = srtp_reference();
     let udp = udp_reference();
     let per_packet = |cpu: f64| cpu / PACKETS as f64 * 1e6;
     println!("== RTP {PAYLOAD} B, {PACKETS} packets, TrackLocal -> TrackRemote over loopback (SRTP AES-128-GCM) ==");
-    println!(
-        "realtimer      {:>9.0} packets/s  {:>6.1} MB/s  {:>6.2} CPU-us a packet  ({received} received, {:.2}% lost)",
-        received as f64 / seconds,
-        received as f64 * PAYLOAD as f64 / seconds / 1e6,
-        per_packet(cpu),
-        100.0 * (PACKETS - received.min(PACKETS)) as f64 / PACKETS as f64,
-    );
+    for (name, r) in [("realtimer", &paced), ("without tcc", &unpaced)] {
+        println!(
+            "{name:<14} {:>9.0} packets/s  {:>6.1} MB/s  {:>6.2} CPU-us a packet  ({} received, {:.2}% lost; waited {:.2} s for a CPU)",
+            r.received as f64 / r.seconds,
+            r.received as f64 * PAYLOAD as f64 / r.seconds / 1e6,
+            per_packet(r.cpu),
+            r.received,
+            100.0 * (PACKETS - r.received.min(PACKETS)) as f64 / PACKETS as f64,
+            r.cpu_wait,
+        );
+    }
     println!(
         "reference: SRTP protect + unprotect alone  {:>6.2} CPU-us a packet",
         per_packet(reference)
@@ -182,6 +222,10 @@ fn main() {
     );
     println!(
         "ratio realtimer / (SRTP + unbatched UDP alone): {:.2}x",
-        cpu / (reference + udp).max(1e-9)
+        paced.cpu / (reference + udp).max(1e-9)
+    );
+    println!(
+        "ratio with / without transport-wide CC (estimator, pacer, feedback): {:.2}x",
+        paced.cpu / unpaced.cpu.max(1e-9)
     );
 }

@@ -6,7 +6,8 @@
 //! receive we send feedback ourselves, so the peer's estimator (Chrome's)
 //! adapts to our link. The estimate reaches the application as
 //! [`RtcEvent::BandwidthEstimate`], `availableOutgoingBitrate` and a
-//! target per track ([`Rtc::target_bitrate`]).
+//! target per track ([`RtcEvent::TargetBitrate`], [`Rtc::target_bitrate`],
+//! [`Rtc::layer_targets`] for simulcast layers).
 //!
 //! Where the estimator is fed (transport-cc negotiated on the
 //! transceiver), our packets leave through a [`Pacer`]: at 2.5× the
@@ -296,6 +297,12 @@ impl Rtc {
             c.reported = Some((target, now));
             self.events
                 .push_back(RtcEvent::BandwidthEstimate(target.as_bps()));
+            for i in 0..self.media.transceivers.len() {
+                let media = MediaRef(i as u32);
+                if let Some(bps) = self.target_bitrate(media) {
+                    self.events.push_back(RtcEvent::TargetBitrate(media, bps));
+                }
+            }
         }
         self.send_paced(now);
     }

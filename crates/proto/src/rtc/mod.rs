@@ -74,6 +74,14 @@ pub struct RtcConfig {
     /// frames on average, resends byte for byte 272. RTX we receive is
     /// unwrapped either way, and probe padding uses the RTX SSRC.
     pub send_rtx: bool,
+    /// Offer and accept the transport-wide sequence number
+    /// (draft-holmer-rmcat-transport-wide-cc-extensions-01), on by
+    /// default: with it the send-side estimator and the pacer run and
+    /// the peer gets our feedback. Off, our packets go out as written and
+    /// the peer estimates from REMB or receiver reports, as a stack
+    /// without it would (and `cargo bench --bench media` measures what
+    /// the estimator and pacer cost).
+    pub transport_cc: bool,
 }
 
 impl Default for RtcConfig {
@@ -87,6 +95,7 @@ impl Default for RtcConfig {
             codecs: Codec::defaults(),
             bwe: BweConfig::default(),
             send_rtx: true,
+            transport_cc: true,
         }
     }
 }

@@ -333,6 +333,10 @@ impl Rtc {
         let r = MediaRef(self.media.transceivers.len() as u32);
         let codecs = self.own_codecs(kind);
         let rtx = sdp_media::offer_rtx(&codecs);
+        let transport_cc = self
+            .config
+            .transport_cc
+            .then_some(TRANSPORT_CC_EXTENSION_ID);
         self.media.transceivers.push(Transceiver {
             kind,
             stopped: false,
@@ -345,7 +349,7 @@ impl Rtc {
             codecs,
             rtx,
             mid_extension: Some(MID_EXTENSION_ID),
-            transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
+            transport_cc_extension: transport_cc,
             rid_extensions: (None, None),
             received_layers: ReceivedLayers::default(),
             remote: None,
@@ -415,6 +419,10 @@ impl Rtc {
                 None => {
                     let kind = self.media.transceivers[i].kind;
                     let codecs = self.own_codecs(kind);
+                    let transport_cc = self
+                        .config
+                        .transport_cc
+                        .then_some(TRANSPORT_CC_EXTENSION_ID);
                     let t = &mut self.media.transceivers[i];
                     t.stopped = t.sender.is_none();
                     t.restore(Negotiated {
@@ -424,7 +432,7 @@ impl Rtc {
                         rtx: sdp_media::offer_rtx(&codecs),
                         codecs,
                         mid_extension: Some(MID_EXTENSION_ID),
-                        transport_cc_extension: Some(TRANSPORT_CC_EXTENSION_ID),
+                        transport_cc_extension: transport_cc,
                         rid_extensions: (None, None),
                         remote: None,
                     });
@@ -547,6 +555,7 @@ impl Rtc {
                 let Some(MLine::Media(r, _)) = self.media.m_lines.get(i).cloned() else {
                     continue;
                 };
+                let transport_cc = self.config.transport_cc;
                 let t = &mut self.media.transceivers[r.0 as usize];
                 match sdp_media::remote_media(m) {
                     Some(rm) => {
@@ -559,7 +568,8 @@ impl Rtc {
                             .collect();
                         t.rtx = negotiated_rtx(&rm, &t.codecs);
                         t.mid_extension = rm.mid_extension;
-                        t.transport_cc_extension = rm.transport_cc_extension;
+                        t.transport_cc_extension =
+                            rm.transport_cc_extension.filter(|_| transport_cc);
                         t.rid_extensions = (rm.rid_extension, rm.repaired_rid_extension);
                         t.remote = Some(rm);
                     }
@@ -621,6 +631,7 @@ impl Rtc {
                 })
             });
         let codecs = answer_codecs(&self.config.codecs, &rm.codecs, rm.kind);
+        let transport_cc = self.config.transport_cc;
         if codecs.is_empty()
             || existing.is_some_and(|i| self.media.transceivers[i].kind != rm.kind)
             || (existing.is_none() && self.media.transceivers.len() >= MAX_TRANSCEIVERS)
@@ -636,7 +647,7 @@ impl Rtc {
         t.rtx = negotiated_rtx(&rm, &codecs);
         t.codecs = codecs;
         t.mid_extension = rm.mid_extension;
-        t.transport_cc_extension = rm.transport_cc_extension;
+        t.transport_cc_extension = rm.transport_cc_extension.filter(|_| transport_cc);
         t.rid_extensions = (rm.rid_extension, rm.repaired_rid_extension);
         t.offered_direction = Some(rm.direction);
         let mid = rm.mid.clone();

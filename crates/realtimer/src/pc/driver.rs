@@ -436,8 +436,12 @@ impl Driver {
                     }
                 }
                 RtcEvent::BandwidthEstimate(bps) => {
-                    SenderEnd::share_estimate(bps, self.local_tracks.values());
                     self.dispatch(Pending::Pc(PeerConnectionEvent::BandwidthEstimate(bps)));
+                }
+                RtcEvent::TargetBitrate(r, bps) => {
+                    if let Some(t) = self.local_tracks.get(&r) {
+                        t.on_target(bps);
+                    }
                 }
                 RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
                     Some(service) => self.mdns_names.push(service.register(name, address)),

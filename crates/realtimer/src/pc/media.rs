@@ -80,15 +80,10 @@ pub(super) struct Sending {
 /// negotiated codec and the target bitrate go to the track through it.
 #[derive(Debug)]
 pub(super) struct SenderEnd {
-    kind: MediaKind,
     feedback: mpsc::Sender<Feedback>,
     sending: watch::Sender<Sending>,
     keyframe_wanted: Arc<AtomicBool>,
 }
-
-/// What an Opus track takes of the estimate when it is shared out: the
-/// rate of a stereo Opus encoder at full quality (RFC 7587 §3.1.1).
-const AUDIO_SHARE_BPS: u64 = 64_000;
 
 impl SenderEnd {
     /// A request of the peer's receiver: queued for
@@ -119,33 +114,15 @@ impl SenderEnd {
         });
     }
 
-    /// The send-side estimate moved to `bps` for all of `tracks`: audio
-    /// tracks take [`AUDIO_SHARE_BPS`] each, video tracks share the rest
-    /// equally.
-    pub(super) fn share_estimate<'a>(
-        bps: u64,
-        tracks: impl Iterator<Item = &'a SenderEnd> + Clone,
-    ) {
-        let audio = tracks
-            .clone()
-            .filter(|t| t.kind == MediaKind::Audio)
-            .count() as u64;
-        let video = tracks
-            .clone()
-            .filter(|t| t.kind == MediaKind::Video)
-            .count() as u64;
-        let for_video = bps.saturating_sub(audio * AUDIO_SHARE_BPS) / video.max(1);
-        for t in tracks {
-            let share = match t.kind {
-                MediaKind::Audio => bps.min(AUDIO_SHARE_BPS),
-                _ => for_video,
-            };
-            t.sending.send_if_modified(|s| {
-                let changed = s.target_bps != Some(share);
-                s.target_bps = Some(share);
-                changed
-            });
-        }
+    /// The core's target for this track moved to `bps` (its share of
+    /// the estimate: audio first, up to 64 kbit/s each, video tracks
+    /// share the rest).
+    pub(super) fn on_target(&self, bps: u64) {
+        self.sending.send_if_modified(|s| {
+            let changed = s.target_bps != Some(bps);
+            s.target_bps = Some(bps);
+            changed
+        });
     }
 }
 
@@ -202,7 +179,6 @@ impl TrackLocal {
             })
             .ok()?;
         Some(SenderEnd {
-            kind: self.inner.kind,
             feedback: feedback_tx,
             sending: sending_tx,
             keyframe_wanted,
@@ -221,6 +197,23 @@ impl TrackLocal {
     /// video tracks share the rest); `None` before the first estimate.
     pub fn target_bitrate(&self) -> Option<u64> {
         self.inner.binding.get()?.sending.borrow().target_bps
+    }
+
+    /// Waits for [`TrackLocal::target_bitrate`] to move (the estimate
+    /// changed by 5% or more, at most every 200 ms) and returns the new
+    /// target, for an encoder that sleeps between frames or a simulcast
+    /// sender choosing layers; `None` once the connection is gone (or
+    /// before the track was added).
+    pub async fn target_bitrate_changed(&self) -> Option<u64> {
+        let mut sending = self.inner.binding.get()?.sending.clone();
+        let last = sending.borrow_and_update().target_bps;
+        loop {
+            sending.changed().await.ok()?;
+            let target = sending.borrow_and_update().target_bps;
+            if target != last {
+                return target;
+            }
+        }
     }
 
     /// Whether the peer asked for a keyframe (PLI or FIR) since the last
