@@ -280,7 +280,6 @@ fn browser_data_channel_with_chromium() {
 /// The test's own peer in a room: offers a data channel and a video
 /// track, and checks that `reflect` sends both back.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "times out since main's RTX/WHIP commits (5e1f498, 7420691); passed before them: to investigate"]
 async fn reflect_returns_messages_and_rtp() {
     let (_serve, addr) = start_serve(&realtimer(), &[]);
     let url = format!("http://{addr}");
@@ -305,9 +304,17 @@ async fn reflect_returns_messages_and_rtp() {
     );
 
     let mut remote = None;
+    let mut open = false;
     let deadline = tokio::time::Instant::now() + LIMIT;
-    while !chat.ready_state().eq(&realtimer::DataChannelState::Open) || remote.is_none() {
+    while !open || remote.is_none() {
         tokio::select! {
+            // The channel's opening is not a connection event: waited on
+            // here, or the loop would sleep to its deadline when the track
+            // and the last candidate came before the open (1 run in 6).
+            opened = chat.wait_open(), if !open => {
+                assert!(opened, "the chat channel closed before it opened");
+                open = true;
+            }
             event = room.next() => match event.unwrap() {
                 SignalingEvent::Ready { .. } => {
                     signaling.send(session.offer().await.unwrap().to_value()).await.unwrap();
