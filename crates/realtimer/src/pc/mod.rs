@@ -299,6 +299,38 @@ const CHANNEL_QUEUE: usize = 1024;
 
 /// RTCPeerConnection: a handle to the connection's driver task. Dropping
 /// every handle (and every [`DataChannel`]) closes the connection.
+///
+/// The browser's calls, async: make channels and tracks, create and set
+/// descriptions, pass candidates (the [`PeerConnectionEvent::IceCandidate`]
+/// events) to the other side by any signaling, and its candidates to
+/// [`PeerConnection::add_ice_candidate`]. `docs/guide/library.md` connects
+/// two of them; `examples/` has whole programs.
+///
+/// ```
+/// use realtimer::{DataChannelInit, PeerConnection, PeerConnectionConfig, PeerConnectionEvent};
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() -> Result<(), realtimer::RtcError> {
+/// let pc = PeerConnection::new(PeerConnectionConfig::default().with_loopback(true)).await?;
+/// let mut events = pc.events().expect("taken once");
+/// let chat = pc.create_data_channel("chat", DataChannelInit::default()).await?;
+/// let offer = pc.create_offer().await?;
+/// assert!(offer.sdp.contains("m=application"));
+/// pc.set_local_description(offer).await?;
+/// // Gathering starts: each candidate is for the other side's addIceCandidate.
+/// while let Some(event) = events.recv().await {
+///     if let PeerConnectionEvent::IceCandidate(candidate) = event {
+///         match candidate {
+///             Some(c) => assert!(c.candidate.starts_with("candidate:")),
+///             None => break, // end of candidates
+///         }
+///     }
+/// }
+/// # let _ = chat;
+/// pc.close().await;
+/// # Ok(())
+/// # }
+/// ```
 #[derive(Debug, Clone)]
 pub struct PeerConnection {
     commands: mpsc::Sender<Command>,
