@@ -133,6 +133,9 @@ impl ConfigFile {
 /// means "not given", so the file or the default applies.
 #[derive(Debug, Clone, Default)]
 #[cfg_attr(feature = "clap", derive(clap::Args))]
+// These comments are also the flags' --help, where `[N]` shows the
+// default; rustdoc would take each for a link.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub struct SignalingArgs {
     /// A TOML file with settings (docs/config.md); flags and environment
     /// variables override it.
