@@ -247,7 +247,7 @@ impl Association {
     /// round trip, so nothing changes with it; one that drops it gets a
     /// plain INIT after the first T1 timeout (`rto_initial`) instead of
     /// never. Most such stacks also send their own INIT (Pion always does),
-    /// and our INIT ACK to it is plain (see [`Self::handle_init`]), so they
+    /// and our INIT ACK to it is plain (see `handle_init`), so they
     /// connect without waiting for T1 at all.
     pub fn connect(&mut self, now: Instant) {
         if self.state != AssociationState::Closed {
