@@ -130,7 +130,7 @@ async fn peer(
                         let Some(message) = SessionMessage::from_value(&data) else { continue };
                         match session.handle(message).await.map_err(|e| format!("apply: {e}"))? {
                             Handled::Reply(reply) => signaling.send(reply.to_value()).await.map_err(|e| e.to_string())?,
-                            Handled::Applied => {}
+                            Handled::Applied | Handled::Held => {}
                             Handled::Bye => return Err("bye before connecting".into()),
                         }
                     }

@@ -52,6 +52,6 @@ pub mod ws;
 #[cfg(feature = "client")]
 pub use client::{ClientError, ClientOptions, SignalingClient, SignalingEvents, SignalingSender};
 #[cfg(feature = "peer")]
-pub use peer::{Handled, PeerSession};
+pub use peer::{Handled, PeerSession, MAX_HELD_CANDIDATES};
 pub use session::SessionMessage;
 pub use ws::{ErrorCode, SignalingEvent, SignalingRequest};
