@@ -9,12 +9,10 @@
 
 use std::future::Future;
 
-use realtimer::{PeerConnection, PeerConnectionEvent, PeerConnectionState, RtcError};
-use realtimer_signaling::{
-    ClientError, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient, SignalingEvent,
-};
+use realtimer::{PeerConnection, PeerConnectionEvent, RtcError};
+use realtimer_signaling::{ClientOptions, RoomEnd, RoomError, RoomPeer};
 use tokio::sync::mpsc;
-use tracing::{debug, info, warn};
+use tracing::{info, warn};
 
 /// Logs to stderr at `info` (or as `REALTIMER_LOG` / `RUST_LOG` say), so
 /// that stdout stays for what an example prints.
@@ -65,7 +63,11 @@ pub fn trickle(
         while let Some(event) = events.recv().await {
             match event {
                 PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
+                    // Refused before `to` has a remote description (W3C
+                    // InvalidStateError): `negotiate` sees to the order.
+                    if let Err(e) = to.add_ice_candidate(c).await {
+                        warn!("addIceCandidate: {e}");
+                    }
                 }
                 other => {
                     let _ = tx.send(other);
@@ -93,31 +95,6 @@ pub async fn negotiate(
     answerer.set_local_description(answer).await
 }
 
-/// Why a room peer stopped early.
-#[derive(Debug, thiserror::Error)]
-pub enum RoomError {
-    /// Signaling failed: the server unreachable, the room full...
-    #[error("signaling: {0}")]
-    Signaling(#[from] ClientError),
-    /// The peer connection refused a description or a call.
-    #[error("peer connection: {0}")]
-    Rtc(#[from] RtcError),
-    /// The server refused a request once in the room.
-    #[error("the server refused: {code}: {message}")]
-    Refused {
-        /// Why, for programs.
-        code: ErrorCode,
-        /// Why, in words.
-        message: String,
-    },
-    /// The connection's event stream was already taken.
-    #[error("the connection's events were taken")]
-    EventsTaken,
-    /// The connection state went to failed.
-    #[error("the connection failed")]
-    ConnectionFailed,
-}
-
 /// The `/ws` URL of a server's base URL (`http://HOST:PORT` →
 /// `ws://HOST:PORT/ws`, `https://` → `wss://`).
 pub fn ws_url(server: &str) -> String {
@@ -132,10 +109,10 @@ pub fn ws_url(server: &str) -> String {
     format!("{base}/ws")
 }
 
-/// Joins the room of `args` on its server and drives `pc`
-/// through the room: offers when this side created the room and the
-/// other side arrived, answers otherwise, and trickles candidates both
-/// ways. Every other event of `pc` goes to `on_event`.
+/// Joins the room of `args` on its server and drives `pc` through it
+/// ([`RoomPeer`]: offers when this side created the room and the other
+/// side arrived, answers otherwise, trickles candidates both ways).
+/// Every other event of `pc` goes to `on_event`.
 ///
 /// Returns when the other side says bye or leaves, when `until`
 /// completes (then this side says bye), or on Ctrl-C. Closes `pc` before
@@ -143,81 +120,23 @@ pub fn ws_url(server: &str) -> String {
 pub async fn run_in_room(
     args: &RoomArgs,
     pc: PeerConnection,
-    mut on_event: impl FnMut(PeerConnectionEvent),
+    on_event: impl FnMut(PeerConnectionEvent),
     until: impl Future<Output = ()>,
-) -> Result<(), RoomError> {
-    let (url, room) = (ws_url(&args.server), args.room.as_str());
-    let (signaling, mut members) = SignalingClient::connect(&url, room).await?;
-    let caller = members.created();
-    info!(%url, room, caller, "in the room");
-    let mut pc_events = pc.events().ok_or(RoomError::EventsTaken)?;
-    let session = PeerSession::new(pc.clone());
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c, until);
-    let result = loop {
+) -> Result<RoomEnd, RoomError> {
+    let room = RoomPeer::join(
+        &ws_url(&args.server),
+        &args.room,
+        &ClientOptions::default(),
+        pc,
+    )
+    .await?;
+    let until_or_ctrl_c = async {
         tokio::select! {
-            event = members.next() => match event {
-                None => break Ok(()),
-                Some(SignalingEvent::Ready { .. }) if caller => {
-                    info!("the other side is here: offering");
-                    signaling.send(session.offer().await?.to_value()).await?;
-                }
-                Some(SignalingEvent::Message { data, .. }) => {
-                    let Some(message) = SessionMessage::from_value(&data) else {
-                        debug!(%data, "not a session message");
-                        continue;
-                    };
-                    match session.handle(message).await {
-                        Ok(Handled::Reply(reply)) => signaling.send(reply.to_value()).await?,
-                        Ok(Handled::Applied) => {}
-                        Ok(Handled::Bye) => {
-                            info!("the other side hung up");
-                            break Ok(());
-                        }
-                        // A candidate of an address family we do not use.
-                        Err(e) => warn!("message refused: {e}"),
-                    }
-                }
-                Some(SignalingEvent::Left { .. }) => {
-                    info!("the other side left");
-                    break Ok(());
-                }
-                Some(SignalingEvent::Error { code, message }) => {
-                    break Err(RoomError::Refused { code, message });
-                }
-                Some(other) => debug!(?other, "signaling"),
-            },
-            event = pc_events.recv() => match event {
-                None => break Ok(()),
-                Some(PeerConnectionEvent::IceCandidate(candidate)) => {
-                    signaling.send(PeerSession::candidate(candidate).to_value()).await?;
-                }
-                Some(PeerConnectionEvent::ConnectionStateChange(state)) => {
-                    info!(%state, "connection");
-                    if state == PeerConnectionState::Failed {
-                        break Err(RoomError::ConnectionFailed);
-                    }
-                    on_event(PeerConnectionEvent::ConnectionStateChange(state));
-                }
-                Some(other) => on_event(other),
-            },
-            () = &mut until => {
-                info!("done: hanging up");
-                signaling.send(SessionMessage::Bye.to_value()).await?;
-                break Ok(());
-            }
-            _ = &mut ctrl_c => {
-                info!("interrupted: hanging up");
-                let _ = signaling.send(SessionMessage::Bye.to_value()).await;
-                break Ok(());
-            }
+            () = until => {}
+            _ = tokio::signal::ctrl_c() => info!("interrupted"),
         }
     };
-    pc.close().await;
-    let _ = signaling.leave().await;
-    // Let the bye and the leave reach the server before the socket drops.
-    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    result
+    room.run(on_event, until_or_ctrl_c).await
 }
 
 #[cfg(test)]

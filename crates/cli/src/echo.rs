@@ -9,16 +9,12 @@
 //! The flow is the page's (`web/js/room-peer.js`): whoever created the
 //! room offers on `ready`; messages are `{type: offer|answer|candidate|bye}`.
 
-use std::time::Duration;
-
 use clap::Args;
 use realtimer::{
-    Feedback, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    PeerConnectionState, RtcError, TrackLocal, TrackRemote,
+    Feedback, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackLocal,
+    TrackRemote,
 };
-use realtimer_signaling::{
-    ClientError, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient, SignalingEvent,
-};
+use realtimer_signaling::{ClientOptions, RoomError, RoomPeer};
 use tracing::{debug, info, warn};
 
 /// `realtimer echo` options.
@@ -36,47 +32,12 @@ pub(crate) struct EchoArgs {
     loopback: bool,
 }
 
-/// Why the echo peer stopped.
-#[derive(Debug, thiserror::Error)]
-pub(crate) enum EchoError {
-    /// Signaling failed (the server unreachable, the room full...).
-    #[error("signaling: {0}")]
-    Signaling(#[from] ClientError),
-    /// The peer connection refused something.
-    #[error("peer connection: {0}")]
-    Rtc(#[from] RtcError),
-    /// The server refused a request once in the room.
-    #[error("the server refused: {code}: {message}")]
-    Refused {
-        /// Why, for programs.
-        code: ErrorCode,
-        /// Why, in words.
-        message: String,
-    },
-    /// The connection's event stream was taken before the echo loop.
-    #[error("the connection's events were taken")]
-    EventsTaken,
-    /// The connection state went to failed.
-    #[error("the connection failed")]
-    ConnectionFailed,
-}
-
 /// Runs the echo peer until the other side hangs up, the room empties,
 /// or Ctrl-C.
-pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
+pub(crate) async fn run(args: EchoArgs) -> Result<(), RoomError> {
     let (url, _) = crate::peer::server_urls(&args.server);
-    let (signaling, mut room) = SignalingClient::connect(&url, &args.room).await?;
-    // By the page's convention the room's creator offers on `ready`.
-    let initiator = room.created();
-    if initiator {
-        info!(%url, room = %args.room, id = room.id(), "created the room; waiting for the other side");
-    } else {
-        info!(%url, room = %args.room, id = room.id(), "joined the room");
-    }
     let pc =
         PeerConnection::new(PeerConnectionConfig::default().with_loopback(args.loopback)).await?;
-    let mut pc_events = pc.events().ok_or(EchoError::EventsTaken)?;
-    let session = PeerSession::new(pc.clone());
     // One track of each kind to send back on: added before any offer, so
     // the peer's offer reuses these transceivers (RFC 8829 §5.10) and our
     // own offer carries both.
@@ -84,89 +45,35 @@ pub(crate) async fn run(args: EchoArgs) -> Result<(), EchoError> {
     let video = TrackLocal::new(MediaKind::Video, "echo", "echo-video");
     pc.add_track(audio.clone()).await?;
     pc.add_track(video.clone()).await?;
+    let room = RoomPeer::join(&url, &args.room, &ClientOptions::default(), pc).await?;
+    // By the page's convention the room's creator offers on `ready`
+    // (the wrtc test waits for these words).
+    if room.created() {
+        info!(room = %args.room, "created the room; waiting for the other side");
+    } else {
+        info!(room = %args.room, "joined the room");
+    }
     // Each is given to the first remote track of its kind.
     let (mut audio, mut video) = (Some(audio), Some(video));
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    let result = loop {
-        tokio::select! {
-            event = room.next() => {
-                let Some(event) = event else {
-                    break Ok(());
-                };
-                match event {
-                    SignalingEvent::Ready { .. } if initiator => {
-                        info!("the other side is here: offering");
-                        signaling.send(session.offer().await?.to_value()).await?;
-                    }
-                    SignalingEvent::Message { data, .. } => {
-                        let Some(message) = SessionMessage::from_value(&data) else {
-                            debug!(%data, "message ignored");
-                            continue;
-                        };
-                        debug!(?message, "from the other side");
-                        match session.handle(message).await {
-                            Ok(Handled::Reply(reply)) => signaling.send(reply.to_value()).await?,
-                            Ok(Handled::Applied) => {}
-                            Ok(Handled::Bye) => {
-                                info!("the other side hung up");
-                                break Ok(());
-                            }
-                            Err(e) => warn!("signaling message refused: {e}"),
-                        }
-                    }
-                    SignalingEvent::Left { .. } => {
-                        info!("the other side left");
-                        break Ok(());
-                    }
-                    SignalingEvent::Error { code, message } => {
-                        break Err(EchoError::Refused { code, message });
-                    }
-                    other => debug!(?other, "signaling event"),
+    let on_event = |event| {
+        if let PeerConnectionEvent::Track(remote) = event {
+            let local = match remote.kind() {
+                MediaKind::Audio => audio.take(),
+                _ => video.take(),
+            };
+            let (kind, mid) = (remote.kind(), remote.info().mid.clone());
+            match local {
+                Some(local) => {
+                    info!(%kind, %mid, "echoing a track");
+                    tokio::spawn(echo(remote, local));
                 }
-            }
-            event = pc_events.recv() => {
-                let Some(event) = event else { break Ok(()) };
-                match event {
-                    PeerConnectionEvent::IceCandidate(Some(c)) => {
-                        signaling.send(PeerSession::candidate(Some(c)).to_value()).await?;
-                    }
-                    PeerConnectionEvent::ConnectionStateChange(state) => {
-                        info!(%state, "connection");
-                        if state == PeerConnectionState::Failed {
-                            break Err(EchoError::ConnectionFailed);
-                        }
-                    }
-                    PeerConnectionEvent::Track(remote) => {
-                        let local = match remote.kind() {
-                            MediaKind::Audio => audio.take(),
-                            _ => video.take(),
-                        };
-                        let (kind, mid) = (remote.kind(), remote.info().mid.clone());
-                        match local {
-                            Some(local) => {
-                                info!(%kind, %mid, "echoing a track");
-                                tokio::spawn(echo(remote, local));
-                            }
-                            None => warn!(%kind, %mid, "another track of this kind: not echoed"),
-                        }
-                    }
-                    _ => {}
-                }
-            }
-            _ = &mut ctrl_c => {
-                info!("interrupted: hanging up");
-                let _ = signaling.send(SessionMessage::Bye.to_value()).await;
-                break Ok(());
+                None => warn!(%kind, %mid, "another track of this kind: not echoed"),
             }
         }
     };
-    pc.close().await;
-    let _ = signaling.leave().await;
-    // Let the leave reach the server before the connection drops.
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    info!("done");
-    result
+    let end = room.run(on_event, crate::peer::ctrl_c()).await?;
+    info!(?end, "done");
+    Ok(())
 }
 
 /// Sends `remote`'s packets back on `local`, and `local`'s keyframe

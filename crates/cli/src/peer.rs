@@ -15,11 +15,11 @@ use std::time::Duration;
 use clap::Args;
 use realtimer::{
     DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    PeerConnectionEvents, PeerConnectionState, RtcError, TrackLocal, TrackRemote,
+    PeerConnectionState, RtcError, TrackLocal, TrackRemote,
 };
 use realtimer_signaling::{
-    ClientError, ClientOptions, ErrorCode, Handled, PeerSession, SessionMessage, SignalingClient,
-    SignalingEvent, SignalingEvents, SignalingSender,
+    ClientError, ClientOptions, ErrorCode, RoomEnd, RoomEvent, RoomPeer, SessionMessage,
+    SignalingClient, SignalingSender,
 };
 use tokio::sync::{mpsc, oneshot, watch};
 use tracing::{debug, info, warn};
@@ -291,22 +291,21 @@ impl Peer {
         for track in tracks {
             pc.add_track(track).await?;
         }
-        let events = pc.events().ok_or_else(|| PeerError::ConnectionFailed {
-            reason: "the connection's events were taken".into(),
+        let room = RoomPeer::new(signaling.clone(), room, pc.clone()).map_err(|e| {
+            PeerError::ConnectionFailed {
+                reason: e.to_string(),
+            }
         })?;
         let (channel_tx, channel_rx) = oneshot::channel();
         let (ended_tx, ended_rx) = watch::channel(None);
         let (tracks_tx, tracks_rx) = mpsc::channel(REMOTE_TRACKS);
         let driver = Driver {
-            session: PeerSession::new(pc.clone()),
-            signaling: signaling.clone(),
-            initiator,
             label: label.map(str::to_owned),
             channel: Some(channel_tx),
             tracks: tracks_tx,
             ended: ended_tx,
         };
-        tokio::spawn(driver.run(room, events));
+        tokio::spawn(driver.run(room));
         Ok(Peer {
             pc,
             signaling,
@@ -465,11 +464,9 @@ pub(crate) async fn ctrl_c() {
     }
 }
 
-/// Moves signaling messages to the connection and back, in order.
+/// Runs the room session in its own task: hands the verb its data
+/// channel and the other side's tracks, and says how the session ended.
 struct Driver {
-    session: PeerSession,
-    signaling: SignalingSender,
-    initiator: bool,
     /// The data channel to create when we offer.
     label: Option<String>,
     channel: Option<oneshot::Sender<DataChannel>>,
@@ -478,107 +475,64 @@ struct Driver {
 }
 
 impl Driver {
-    async fn run(mut self, mut room: SignalingEvents, mut events: PeerConnectionEvents) {
+    async fn run(mut self, mut room: RoomPeer) {
         let ended = loop {
-            tokio::select! {
-                event = room.next() => {
-                    let Some(event) = event else { break Ended::SignalingClosed };
-                    match self.on_signaling(event).await {
-                        Ok(None) => {}
-                        Ok(Some(ended)) => break ended,
-                        Err(e) => {
-                            warn!("signaling: {e}");
-                            break Ended::SignalingClosed;
-                        }
+            match room.next().await {
+                Ok(RoomEvent::Arrived) => {
+                    if let Err(e) = self.arrived(&room).await {
+                        warn!("{e}");
+                        break Ended::Failed;
                     }
                 }
-                event = events.recv() => {
-                    let Some(event) = event else { break Ended::Failed };
-                    if let Some(ended) = self.on_connection(event).await {
-                        break ended;
-                    }
+                Ok(RoomEvent::Connection(event)) => self.on_connection(event),
+                Ok(RoomEvent::Refused(e)) => warn!("signaling message refused: {e}"),
+                Ok(RoomEvent::Ended(RoomEnd::HungUp | RoomEnd::Left)) => break Ended::Left,
+                Ok(RoomEvent::Ended(RoomEnd::SignalingClosed)) => break Ended::SignalingClosed,
+                Ok(RoomEvent::Ended(_)) => break Ended::Failed,
+                Ok(_) => {}
+                Err(e) => {
+                    warn!("{e}");
+                    break Ended::SignalingClosed;
                 }
             }
         };
-        debug!(?ended, "session over");
         let _ = self.ended.send(Some(ended));
     }
 
-    async fn on_signaling(&mut self, event: SignalingEvent) -> Result<Option<Ended>, PeerError> {
-        match event {
-            SignalingEvent::Ready { .. } if self.initiator => {
-                // The page's convention: the room's creator makes the
-                // channel, then offers (the channel is in the offer).
-                if let Some(label) = &self.label {
-                    let channel = self
-                        .session
-                        .peer_connection()
-                        .create_data_channel(label, DataChannelInit::default())
-                        .await?;
-                    if let Some(tx) = self.channel.take() {
-                        let _ = tx.send(channel);
-                    }
-                }
-                let offer = self.session.offer().await?;
-                self.signaling.send(offer.to_value()).await?;
-            }
-            SignalingEvent::Message { data, .. } => {
-                let Some(message) = SessionMessage::from_value(&data) else {
-                    debug!(%data, "message ignored");
-                    return Ok(None);
-                };
-                match self.session.handle(message).await {
-                    Ok(Handled::Reply(reply)) => self.signaling.send(reply.to_value()).await?,
-                    Ok(Handled::Applied) => {}
-                    Ok(Handled::Bye) => {
-                        info!("the other side hung up");
-                        return Ok(Some(Ended::Left));
-                    }
-                    Err(e) => warn!("signaling message refused: {e}"),
-                }
-            }
-            SignalingEvent::Left { .. } => {
-                info!("the other side left the room");
-                return Ok(Some(Ended::Left));
-            }
-            SignalingEvent::Error { code, message } => {
-                return Err(PeerError::Refused { code, message });
-            }
-            other => debug!(?other, "signaling event"),
+    /// The other side is here: as the room's creator we make the channel
+    /// now, so that it is in the offer that goes out next (the page's
+    /// convention).
+    async fn arrived(&mut self, room: &RoomPeer) -> Result<(), RtcError> {
+        let Some(label) = self.label.as_deref().filter(|_| room.created()) else {
+            return Ok(());
+        };
+        let channel = room
+            .peer_connection()
+            .create_data_channel(label, DataChannelInit::default())
+            .await?;
+        if let Some(tx) = self.channel.take() {
+            let _ = tx.send(channel);
         }
-        Ok(None)
+        Ok(())
     }
 
-    async fn on_connection(&mut self, event: PeerConnectionEvent) -> Option<Ended> {
+    fn on_connection(&mut self, event: PeerConnectionEvent) {
         match event {
-            PeerConnectionEvent::IceCandidate(candidate) => {
-                let message = PeerSession::candidate(candidate);
-                if self.signaling.send(message.to_value()).await.is_err() {
-                    return Some(Ended::SignalingClosed);
-                }
-            }
-            PeerConnectionEvent::ConnectionStateChange(state) => {
-                debug!(%state, "connection");
-                if state == PeerConnectionState::Failed {
-                    return Some(Ended::Failed);
-                }
-            }
+            PeerConnectionEvent::ConnectionStateChange(state) => debug!(%state, "connection"),
             PeerConnectionEvent::Track(track) => {
                 let full = self.tracks.try_send(track).is_err();
                 if full {
                     debug!("more remote tracks than wanted: ignored");
                 }
             }
-            PeerConnectionEvent::DataChannel(channel) => {
-                if let Some(tx) = self.channel.take() {
+            PeerConnectionEvent::DataChannel(channel) => match self.channel.take() {
+                Some(tx) => {
                     let _ = tx.send(channel);
-                } else {
-                    debug!(label = channel.label(), "another data channel: ignored");
                 }
-            }
+                None => debug!(label = channel.label(), "another data channel: ignored"),
+            },
             _ => {}
         }
-        None
     }
 }
 

@@ -12,6 +12,9 @@
 //!   [`PeerSession`], which drives a `realtimer::PeerConnection` from them.
 //! - [`client`] (feature `client`, on by default): [`SignalingClient`],
 //!   an async client for `/ws` over `ws://` and `wss://` (rustls).
+//! - [`RoomPeer`] (features `client` and `peer`): a `PeerConnection` in
+//!   a room, run by the web app's convention (the room's creator offers
+//!   when the other side arrives), as the CLI's peers and the examples do.
 //! - [`whip`] (feature `client`): [`whip::WhipClient`], the client half
 //!   of WHIP (RFC 9725) and WHEP over `http://`.
 //!
@@ -44,6 +47,8 @@ pub mod client;
 pub mod codelab;
 #[cfg(feature = "peer")]
 mod peer;
+#[cfg(all(feature = "client", feature = "peer"))]
+mod room;
 pub mod session;
 #[cfg(feature = "client")]
 pub mod whip;
@@ -53,5 +58,7 @@ pub mod ws;
 pub use client::{ClientError, ClientOptions, SignalingClient, SignalingEvents, SignalingSender};
 #[cfg(feature = "peer")]
 pub use peer::{Handled, PeerSession, MAX_HELD_CANDIDATES};
+#[cfg(all(feature = "client", feature = "peer"))]
+pub use room::{RoomEnd, RoomError, RoomEvent, RoomPeer};
 pub use session::SessionMessage;
 pub use ws::{ErrorCode, SignalingEvent, SignalingRequest};
