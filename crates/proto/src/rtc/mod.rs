@@ -163,21 +163,32 @@ impl RtcConfig {
 /// a.set_remote_description(now, answer.clone())?;
 /// b.set_local_description(now, answer)?;
 ///
-/// let mut received = None;
-/// for _ in 0..10_000 {
-///     // Outputs of each side are inputs of the other.
-///     for (from, to) in [(&mut a, &mut b), (&mut b, &mut a)] {
-///         while let Some(t) = from.poll_transmit() {
-///             to.handle_receive(now, t.source, t.destination, &t.contents);
-///         }
-///         while let Some(event) = from.poll_event() {
-///             match event {
-///                 RtcEvent::IceCandidate(c) => to.add_ice_candidate(now, c.as_ref())?,
-///                 RtcEvent::ChannelMessage(_, message) => received = Some(message),
-///                 _ => {}
-///             }
+/// // The outputs of one side are the inputs of the other; a message
+/// // that arrived is returned.
+/// fn relay(
+///     from: &mut Rtc,
+///     to: &mut Rtc,
+///     now: Instant,
+/// ) -> Result<Option<ChannelData>, Box<dyn std::error::Error>> {
+///     let mut received = None;
+///     while let Some(t) = from.poll_transmit() {
+///         to.handle_receive(now, t.source, t.destination, &t.contents);
+///     }
+///     while let Some(event) = from.poll_event() {
+///         match event {
+///             RtcEvent::IceCandidate(c) => to.add_ice_candidate(now, c.as_ref())?,
+///             RtcEvent::ChannelMessage(_, message) => received = Some(message),
+///             _ => {}
 ///         }
 ///     }
+///     Ok(received)
+/// }
+///
+/// let mut received = None;
+/// for _ in 0..10_000 {
+///     let to_b = relay(&mut a, &mut b, now)?;
+///     let to_a = relay(&mut b, &mut a, now)?;
+///     received = received.or(to_b).or(to_a);
 ///     if received.is_some() {
 ///         break;
 ///     }
