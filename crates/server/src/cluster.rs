@@ -40,7 +40,7 @@
 //! node TTL: by then every live process has rewritten its key and, if
 //! Redis lost its data, put its members back in their rooms (the
 //! heartbeat sees its own key gone), so the count is right again. A
-//! process that cannot reach Redis for [`OUTAGE_LIMIT`] stops waiting:
+//! process that cannot reach Redis for `OUTAGE_LIMIT` stops waiting:
 //! its events are then dropped (counted) until Redis answers again.
 
 use std::collections::HashMap;
