@@ -106,6 +106,9 @@ pub struct AudioJitterStats {
     pub concealment_events: u64,
     /// Lost packets rebuilt from FEC.
     pub fec_recovered: u64,
+    /// Lost packets rebuilt whole from a later packet's RED copy (RFC
+    /// 2198), before their turn came.
+    pub red_recovered: u64,
     /// Samples skipped to bring the delay down
     /// (`removedSamplesForAcceleration`).
     pub removed_samples_for_acceleration: u64,
@@ -226,6 +229,33 @@ impl AudioJitterBuffer {
         self.measure(now, ext);
     }
 
+    /// A redundant copy (RFC 2198) of the packet `timestamp_offset` ticks
+    /// before `timestamp`, the packet that carried it: kept only when that
+    /// packet is missing and its turn has not come. It is not counted as
+    /// received nor measured for jitter (a copy arrives a packet late by
+    /// design). Call after inserting the carrying packet's primary.
+    pub fn insert_redundant(
+        &mut self,
+        now: Instant,
+        timestamp: u32,
+        timestamp_offset: u16,
+        payload: Bytes,
+    ) {
+        let Some(highest) = self.highest else { return };
+        let timestamp = timestamp.wrapping_sub(u32::from(timestamp_offset));
+        let ext =
+            highest.wrapping_add_signed(i64::from(timestamp.wrapping_sub(highest as u32) as i32));
+        if payload.is_empty()
+            || self.play.is_some_and(|p| ext < p)
+            || self.packets.contains_key(&ext)
+            || self.packets.len() >= self.config.max_packets
+        {
+            return;
+        }
+        self.stats.red_recovered += 1;
+        self.packets.insert(ext, (payload, now));
+    }
+
     fn measure(&mut self, now: Instant, ext: u64) {
         let epoch = *self.epoch.get_or_insert(now);
         let arrival_ms = now.duration_since(epoch).as_secs_f64() * 1e3;
@@ -317,6 +347,41 @@ mod tests {
 
     fn packet(i: u16) -> Bytes {
         Bytes::copy_from_slice(&i.to_be_bytes())
+    }
+
+    /// Every tenth packet lost, each packet carrying a RED copy of the one
+    /// before (as Chromium sends it): every loss is played whole from the
+    /// copy, nothing concealed, and the copies neither count as received
+    /// nor move the target.
+    #[test]
+    fn red_copies_fill_the_losses() {
+        let t0 = Instant::now();
+        let mut b = AudioJitterBuffer::new(AudioJitterConfig::default());
+        let mut now = t0;
+        let mut played = Vec::new();
+        for i in 0..200u16 {
+            if i % 10 != 5 {
+                b.insert(now, i, u32::from(i) * 960, packet(i));
+                if i > 0 {
+                    b.insert_redundant(now, u32::from(i) * 960, 960, packet(i - 1));
+                }
+            }
+            match b.pull(now) {
+                Playout::Packet(p) => played.push(u16::from_be_bytes([p[0], p[1]])),
+                Playout::Silence { .. } => {}
+                other => panic!("{other:?} at {i}"),
+            }
+            now += Duration::from_millis(20);
+        }
+        let stats = b.stats();
+        assert_eq!(
+            (stats.red_recovered, stats.concealed_samples),
+            (20, 0),
+            "{stats:?}"
+        );
+        assert_eq!(stats.packets_received, 180);
+        assert!(played.windows(2).all(|w| w[1] == w[0] + 1), "{played:?}");
+        assert_eq!(b.target_delay(), AudioJitterConfig::default().min_delay);
     }
 
     #[test]

@@ -18,12 +18,9 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
+use axum::extract::ws::Message;
 use bytes::Bytes;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use realtimer::{
     ChannelData, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
     PeerConnectionEvent,
@@ -32,6 +29,8 @@ use realtimer_signaling::{Handled, PeerSession};
 use realtimer_test_support::session::apply;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
+
+mod page_server;
 
 const PAGE: &str = include_str!("../../../tests/browser/dc-interop.html");
 
@@ -132,23 +131,7 @@ async fn run_in(browser: Browser, browser_offers: bool, mode: Mode) {
         println!("skipped: {} is not installed", browser.path());
         return;
     }
-    let (sock_tx, mut sock_rx) = mpsc::unbounded_channel::<WebSocket>();
-    let app = Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
-        .route(
-            "/ws",
-            get(move |up: WebSocketUpgrade| {
-                let tx = sock_tx.clone();
-                async move {
-                    up.on_upgrade(move |s| async move {
-                        let _ = tx.send(s);
-                    })
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (port, mut sock_rx) = page_server::serve(PAGE).await;
 
     let role = if browser_offers {
         "offerer"
@@ -198,19 +181,8 @@ async fn run_in(browser: Browser, browser_offers: bool, mode: Mode) {
         .await
         .expect("the page connects")
         .unwrap();
-    let (mut ws_tx, mut ws_rx) = socket.split();
-    let (out_tx, mut out_rx) = mpsc::unbounded_channel::<Value>();
-    tokio::spawn(async move {
-        while let Some(v) = out_rx.recv().await {
-            if ws_tx
-                .send(Message::Text(v.to_string().into()))
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
+    let (ws_tx, mut ws_rx) = socket.split();
+    let out_tx = page_server::json_sender(ws_tx);
     tokio::spawn(serve_channel(neg, out_tx.clone()));
 
     let result = tokio::time::timeout(Duration::from_secs(120), async {

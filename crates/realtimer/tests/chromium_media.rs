@@ -6,7 +6,9 @@
 //!   page offers its 320x240 camera with only that codec and its
 //!   microphone; we answer, decode the video to frames of the camera's
 //!   size and play the Opus audio through the jitter buffer to PCM with
-//!   energy in it. The VP8 run also records both to WebM from
+//!   energy in it; there Chromium sends its Opus in RED (RFC 2198), which
+//!   we put first in our answer, unwrapped into the jitter buffer. The
+//!   VP8 run also records both to WebM from
 //!   `read_sample`, and ffprobe reads the file back: codec, size, and a
 //!   duration within 10% of the time recorded.
 //! - Rust -> Chromium: we offer the test pattern (VP8) and a 440 Hz tone;
@@ -19,16 +21,14 @@ use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::Duration;
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::response::Html;
-use axum::routing::get;
-use axum::Router;
-use futures_util::{SinkExt, StreamExt};
+use axum::extract::ws::Message;
+use futures_util::StreamExt;
 use realtimer::codecs::opus::OpusDecoder;
 use realtimer::codecs::source::{TestPattern, Tone};
 use realtimer::codecs::{video_decoder, VideoCodec};
 use realtimer::{
-    MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackLocal, TrackRemote,
+    Codec, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackLocal,
+    TrackRemote,
 };
 use realtimer_media_files::webm::{WebmAudioTrack, WebmVideoCodec, WebmVideoTrack, WebmWriter};
 use realtimer_media_files::RtpTimeline;
@@ -37,6 +37,8 @@ use realtimer_test_support::session::apply;
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
+
+mod page_server;
 
 const PAGE: &str = include_str!("../../../tests/browser/media-interop.html");
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -55,23 +57,7 @@ struct Page {
 /// Serves the page, starts Chromium on `?query` through dc-interop.mjs,
 /// and connects to the page's socket.
 async fn open_page(query: &str) -> Page {
-    let (sock_tx, mut sock_rx) = mpsc::unbounded_channel::<WebSocket>();
-    let app = Router::new()
-        .route("/", get(|| async { Html(PAGE) }))
-        .route(
-            "/ws",
-            get(move |up: WebSocketUpgrade| {
-                let tx = sock_tx.clone();
-                async move {
-                    up.on_upgrade(move |s| async move {
-                        let _ = tx.send(s);
-                    })
-                }
-            }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move { axum::serve(listener, app).await });
+    let (port, mut sock_rx) = page_server::serve(PAGE).await;
     let url = format!("http://localhost:{port}/?{query}");
     let node = tokio::task::spawn_blocking(move || {
         std::process::Command::new("node")
@@ -86,19 +72,8 @@ async fn open_page(query: &str) -> Page {
         .await
         .expect("the page connects within 90 s")
         .unwrap();
-    let (mut ws_tx, mut ws_rx) = socket.split();
-    let (to_page, mut out_rx) = mpsc::unbounded_channel::<Value>();
-    tokio::spawn(async move {
-        while let Some(v) = out_rx.recv().await {
-            if ws_tx
-                .send(Message::Text(v.to_string().into()))
-                .await
-                .is_err()
-            {
-                break;
-            }
-        }
-    });
+    let (ws_tx, mut ws_rx) = socket.split();
+    let to_page = page_server::json_sender(ws_tx);
     let (in_tx, from_page) = mpsc::unbounded_channel();
     tokio::spawn(async move {
         while let Some(Ok(msg)) = ws_rx.next().await {
@@ -121,6 +96,7 @@ async fn open_page(query: &str) -> Page {
 /// tracks go to `tracks`, the page's own messages to `messages`.
 async fn connect(
     page: Page,
+    codecs: Option<Vec<Codec>>,
 ) -> (
     PeerConnection,
     PeerSession,
@@ -131,6 +107,9 @@ async fn connect(
 ) {
     let mut config = PeerConnectionConfig::default().with_loopback(true);
     config.interfaces = vec!["127.0.0.1".parse().unwrap()];
+    if let Some(codecs) = codecs {
+        config.rtc.codecs = codecs;
+    }
     let pc = PeerConnection::new(config).await.unwrap();
     let session = PeerSession::new(pc.clone());
     let mut events = pc.events().unwrap();
@@ -209,7 +188,15 @@ async fn chromium_sends(codec: &str) {
         return;
     }
     let page = open_page(&format!("case=send&codec={codec}")).await;
-    let (pc, _session, mut tracks, mut messages, to_page, node) = connect(page).await;
+    // Where we play the audio out, RED (RFC 2198) comes first in our
+    // answer, so Chromium wraps its Opus in it (it offers red/48000/2);
+    // the recording takes plain Opus.
+    let record = codec == "VP8";
+    let codecs = (!record).then(|| {
+        let red = Codec::new(63, "red", 48_000, Some(2)).with_fmtp("111/111");
+        [vec![red], Codec::defaults()].concat()
+    });
+    let (pc, _session, mut tracks, mut messages, to_page, node) = connect(page, codecs).await;
     let settings = message(&mut messages, "settings").await;
     let size = (
         settings["width"].as_u64().unwrap() as u32,
@@ -237,7 +224,11 @@ async fn chromium_sends(codec: &str) {
             || n.eq_ignore_ascii_case("ulpfec")),
         "{negotiated:?}"
     );
-    let record = codec == "VP8";
+    let audio_codecs: Vec<_> = audio.info().codecs.iter().map(|c| c.name.clone()).collect();
+    println!("audio codecs: {audio_codecs:?}");
+    if !record {
+        assert_eq!(audio_codecs.first().map(String::as_str), Some("red"));
+    }
     let work =
         std::env::temp_dir().join(format!("realtimer-chromium-media-{}", std::process::id()));
     let outcome = tokio::time::timeout(Duration::from_secs(120), async {
@@ -456,7 +447,7 @@ async fn rust_sends_pattern_and_tone_chromium_reads_them_back() {
         return;
     }
     let page = open_page("case=recv").await;
-    let (pc, session, _tracks, mut messages, to_page, node) = connect(page).await;
+    let (pc, session, _tracks, mut messages, to_page, node) = connect(page, None).await;
     let video = TrackLocal::new(MediaKind::Video, "rust", "pattern");
     let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
     pc.add_track(video.clone()).await.unwrap();

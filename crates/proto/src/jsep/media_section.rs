@@ -147,18 +147,14 @@ fn simulcast_layers(m: &MediaDescription, direction: RidDirection) -> Vec<Simulc
     layers
 }
 
-/// Payload formats that only protect or decorate another one.
+/// Payload formats that only protect or decorate another one. RED (RFC
+/// 2198) is not among them: it is read as a codec, so an answer takes it
+/// where our configuration lists it (first, to have the peer send its
+/// audio in it), and by default, not listed, it is left out as before.
 fn is_auxiliary(name: &str) -> bool {
-    [
-        "rtx",
-        "red",
-        "ulpfec",
-        "flexfec-03",
-        "CN",
-        "telephone-event",
-    ]
-    .iter()
-    .any(|a| name.eq_ignore_ascii_case(a))
+    ["rtx", "ulpfec", "flexfec-03", "CN", "telephone-event"]
+        .iter()
+        .any(|a| name.eq_ignore_ascii_case(a))
 }
 
 /// Reads an RTP section of the peer (`None` if it is not one we could use).

@@ -447,9 +447,21 @@ impl TrackRemote {
         let deadline = tokio::time::Instant::from_std(state.next);
         loop {
             tokio::select! {
-                packet = packets.recv() => match packet {
-                    Some(p) if p.payload_type == opus.payload_type => {
-                        state.buffer.insert(super::now(), p.sequence_number, p.timestamp, p.payload);
+                packet = packets.recv() => match packet.map(|p| self.unwrap_red(p)) {
+                    Some(Some(u)) if u.primary.payload_type == opus.payload_type => {
+                        let (now, p) = (super::now(), u.packet);
+                        state.buffer.insert(now, p.sequence_number, p.timestamp, u.primary.data);
+                        // RED's copies of earlier packets fill what was lost.
+                        for block in u.redundant {
+                            if block.payload_type == opus.payload_type {
+                                state.buffer.insert_redundant(
+                                    now,
+                                    p.timestamp,
+                                    block.timestamp_offset,
+                                    block.data,
+                                );
+                            }
+                        }
                     }
                     Some(_) => {}
                     None => return Ok(None),

@@ -392,6 +392,15 @@ impl PlayoutStats {
     }
 }
 
+/// A received packet and its RED blocks (the packet's own payload as
+/// the primary when it is not RED).
+#[derive(Debug)]
+pub(super) struct Unwrapped {
+    pub(super) packet: RtpPacket,
+    pub(super) primary: realtimer_media::RedBlock,
+    pub(super) redundant: Vec<realtimer_media::RedBlock>,
+}
+
 /// What [`super::PeerConnection::add_track`] returns (RTCRtpSender).
 #[derive(Debug, Clone)]
 pub struct RtpSender {
@@ -500,6 +509,15 @@ impl TrackRemote {
                 },
                 None => packets.recv().await?,
             };
+            // RED (RFC 2198): the primary block is the packet.
+            let packet = match self.unwrap_red(packet) {
+                Some(red) => RtpPacket {
+                    payload_type: red.primary.payload_type,
+                    payload: red.primary.data,
+                    ..red.packet
+                },
+                None => continue,
+            };
             let buffer = match &mut *frames {
                 Some((pt, buffer)) if *pt == packet.payload_type => buffer,
                 slot => {
@@ -524,6 +542,39 @@ impl TrackRemote {
                 packet.payload,
             );
         }
+    }
+
+    /// The packet's RED blocks when its payload type is the negotiated
+    /// `red` (RFC 2198), else the packet as its own primary block;
+    /// `None` for a RED payload that does not parse (it is dropped).
+    pub(super) fn unwrap_red(&self, packet: RtpPacket) -> Option<Unwrapped> {
+        let is_red =
+            self.info.codecs.iter().any(|c| {
+                c.payload_type == packet.payload_type && c.name.eq_ignore_ascii_case("red")
+            });
+        let red = if is_red {
+            match realtimer_media::parse_red(&packet.payload) {
+                Ok(red) => red,
+                Err(e) => {
+                    debug!("RED packet dropped: {e}");
+                    return None;
+                }
+            }
+        } else {
+            realtimer_media::RedPacket {
+                redundant: Vec::new(),
+                primary: realtimer_media::RedBlock {
+                    payload_type: packet.payload_type,
+                    timestamp_offset: 0,
+                    data: packet.payload.clone(),
+                },
+            }
+        };
+        Some(Unwrapped {
+            redundant: red.redundant,
+            primary: red.primary,
+            packet,
+        })
     }
 
     /// The counters `get_stats` reports for this track.
