@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use clap::Args;
 use realtimer::{
-    DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
-    PeerConnectionState, RtcError, TrackLocal, TrackRemote,
+    DataChannel, DataChannelInit, IceTransportPolicy, PeerConnection, PeerConnectionConfig,
+    PeerConnectionEvent, PeerConnectionState, RtcError, TrackLocal, TrackRemote,
 };
 use realtimer_signaling::{
     ClientError, ClientOptions, ErrorCode, RoomEnd, RoomEvent, RoomPeer, SessionMessage,
@@ -59,6 +59,12 @@ pub(crate) struct PeerArgs {
     /// other network).
     #[arg(long, env = "REALTIMER_LOOPBACK", value_parser = clap::builder::BoolishValueParser::new())]
     pub(crate) loopback: bool,
+
+    /// Use TURN relays only (W3C `iceTransportPolicy: "relay"`): no host
+    /// or server-reflexive candidates, so the other side never learns
+    /// this host's addresses.
+    #[arg(long = "relay-only")]
+    pub(crate) relay_only: bool,
 
     /// Trust this PEM CA certificate for `https://`/`wss://` and `turns:`
     /// instead of the system's (a private deployment, a test CA).
@@ -287,6 +293,9 @@ impl Peer {
         let mut config = PeerConnectionConfig::default().with_loopback(args.loopback);
         config.ice_servers = ice_servers;
         config.turn_tls_ca_pem = ca_pem;
+        if args.relay_only {
+            config.ice_transport_policy = IceTransportPolicy::Relay;
+        }
         let pc = PeerConnection::new(config).await?;
         for track in tracks {
             pc.add_track(track).await?;
@@ -348,6 +357,7 @@ impl Peer {
         match opened {
             Ok(true) => {
                 info!(label = channel.label(), "data channel open");
+                log_route(&self.pc).await;
                 Ok(channel)
             }
             Ok(false) => Err(self.ended_error("the data channel closed before it opened")),
@@ -376,6 +386,7 @@ impl Peer {
         }
         if self.pc.connection_state() == PeerConnectionState::Connected {
             info!("connected");
+            log_route(&self.pc).await;
             Ok(())
         } else {
             Err(self.ended_error("before the connection was up"))
@@ -420,6 +431,30 @@ impl Peer {
         // closes with the process.
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+/// Logs the selected candidate pair (RFC 8445 §8.1), each end as its
+/// type, transport and address: `host` is direct, `srflx`/`prflx`
+/// through a NAT, `relay` through a TURN server (what troubleshooting
+/// "connected, but how?" needs first).
+async fn log_route(pc: &PeerConnection) {
+    let Ok(stats) = pc.get_stats().await else {
+        return;
+    };
+    let Some(pair) = stats.selected_candidate_pair() else {
+        return;
+    };
+    let describe = |id: &str| {
+        stats.candidate(id).map_or_else(String::new, |c| {
+            let transport = c.relay_protocol.unwrap_or(c.protocol);
+            format!("{} {transport} {}:{}", c.candidate_type, c.address, c.port)
+        })
+    };
+    info!(
+        local = describe(&pair.local_candidate_id),
+        remote = describe(&pair.remote_candidate_id),
+        "route"
+    );
 }
 
 /// See [`Peer::ended`].

@@ -1,7 +1,8 @@
 //! The CLI peers against each other through a spawned `realtimer serve`:
 //! `send` → `recv` (files checked by SHA-256 on both sides), `chat` both
 //! ways, `bench`'s table, and the exit codes scripts rely on (an
-//! unreachable server, a full room, nobody coming, Ctrl-C).
+//! unreachable server, a full room, nobody coming, Ctrl-C); `wss://`
+//! with a private CA, and a relay-only pair through serve's TURN.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
 use std::io::Write;
@@ -11,6 +12,7 @@ use std::sync::mpsc;
 use std::thread;
 use std::time::Duration;
 
+use realtimer_test_support::certificate::TestCertificate;
 use realtimer_test_support::process::{self, Running};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
@@ -20,23 +22,35 @@ const PEER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// `realtimer serve` on ephemeral loopback ports; its base URL.
 fn serve() -> (Running, String) {
-    let server = process::spawn(
-        REALTIMER,
-        &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--stun-listen",
-            "127.0.0.1:0",
-            "--turn-tcp",
-            "false",
-        ],
-        &[("REALTIMER_LOG", "info")],
-    );
+    let (server, base, _) = serve_with(&[]);
+    (server, base)
+}
+
+/// `realtimer serve` on ephemeral loopback ports with `extra` flags; its
+/// base URL (`http://` or `https://`) and its STUN/TURN UDP port.
+fn serve_with(extra: &[&str]) -> (Running, String, u16) {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--stun-listen",
+        "127.0.0.1:0",
+        "--turn-tcp",
+        "false",
+    ];
+    args.extend_from_slice(extra);
+    let server = process::spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
+    let stun = server.wait_for_line("STUN server listening on ");
+    let port = stun
+        .split(" (UDP)")
+        .next()
+        .and_then(|s| s.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {stun:?}"));
     let marker = "HTTP server listening on ";
     let line = server.wait_for_line(marker);
     let base = line.split(marker).nth(1).unwrap().trim().to_owned();
-    (server, base)
+    (server, base, port)
 }
 
 /// A peer process: its stdin piped (for `chat`), its output collected.
@@ -211,6 +225,108 @@ fn send_to_recv_checks_every_file() {
     );
     assert_eq!(recv.finish().code, Some(0));
     assert!(dir.join("received/notes.txt.1").exists());
+}
+
+/// serve with TLS (a CA and a certificate made here): one peer comes by
+/// `wss://…/ws`, the other by `https://`, both trusting the CA through
+/// `--ca-file`, and both take serve's STUN/TURN list from
+/// `https://…/api/ice-servers`. Without `--ca-file` the server is refused
+/// with the exit code of an unreachable one.
+#[test]
+fn send_over_wss_with_a_private_ca() {
+    let cert = TestCertificate::new();
+    let (server, base, _) =
+        serve_with(&["--tls-cert", cert.cert_path(), "--tls-key", cert.key_path()]);
+    assert!(base.starts_with("https://"), "{base}");
+    let dir = temp_dir("wss");
+    std::fs::write(dir.join("ca.pem"), &cert.ca_pem).unwrap();
+    std::fs::write(dir.join("notes.txt"), "over TLS\n").unwrap();
+    let wss = format!("{}/ws", base.replacen("https://", "wss://", 1));
+    let recv = peer(
+        &wss,
+        &dir,
+        &[
+            "recv",
+            "--room",
+            "wss-1",
+            "--ca-file",
+            "ca.pem",
+            "--count",
+            "1",
+            "got",
+        ],
+    );
+    wait_until_in_room(&server, "wss-1");
+    let sent = peer(
+        &base,
+        &dir,
+        &[
+            "send",
+            "--room",
+            "wss-1",
+            "--ca-file",
+            "ca.pem",
+            "notes.txt",
+        ],
+    )
+    .finish();
+    let received = recv.finish();
+    assert_eq!(sent.code, Some(0), "{}", sent.stderr);
+    assert_eq!(received.code, Some(0), "{}", received.stderr);
+    assert_eq!(
+        std::fs::read_to_string(dir.join("got/notes.txt")).unwrap(),
+        "over TLS\n"
+    );
+    for side in [&sent, &received] {
+        assert!(
+            !side.stderr.contains("no STUN/TURN servers"),
+            "/api/ice-servers over https: {}",
+            side.stderr
+        );
+    }
+    let untrusted = peer(&base, &dir, &["chat", "--room", "wss-2"]).finish();
+    assert_eq!(untrusted.code, Some(3), "{}", untrusted.stderr);
+}
+
+/// Two relay-only peers (`--relay-only`) given serve's TURN by
+/// `--ice-server` instead of `/api/ice-servers`: the file crosses, and
+/// each side's route is a relayed candidate of serve's (127.0.0.1 is
+/// allowed as a peer address for the test, RFC 8656 §21.1.2).
+#[test]
+fn relay_only_peers_through_an_ice_server_flag() {
+    let (server, base, port) = serve_with(&[
+        "--turn-user",
+        "alice:wonderland",
+        "--relay-allow",
+        "127.0.0.0/8",
+    ]);
+    let dir = temp_dir("relay");
+    let data = pseudo_random(256 << 10, 11);
+    std::fs::write(dir.join("relayed.bin"), &data).unwrap();
+    let turn = format!("turn:alice:wonderland@127.0.0.1:{port}");
+    let flags = ["--relay-only", "--ice-server", turn.as_str()];
+    let mut args = vec!["recv", "--room", "relay-1", "--count", "1", "got"];
+    args.extend(flags);
+    let recv = peer(&base, &dir, &args);
+    wait_until_in_room(&server, "relay-1");
+    let mut args = vec!["send", "--room", "relay-1", "relayed.bin"];
+    args.extend(flags);
+    let sent = peer(&base, &dir, &args).finish();
+    let received = recv.finish();
+    assert_eq!(sent.code, Some(0), "{}", sent.stderr);
+    assert_eq!(received.code, Some(0), "{}", received.stderr);
+    assert_eq!(std::fs::read(dir.join("got/relayed.bin")).unwrap(), data);
+    for side in [&sent, &received] {
+        let route = side
+            .stderr
+            .lines()
+            .find(|l| l.contains("route"))
+            .unwrap_or_else(|| panic!("no route line: {}", side.stderr));
+        assert!(
+            route.contains("\"relay udp 127.0.0.1:"),
+            "the local end is a relayed candidate: {route}"
+        );
+    }
 }
 
 #[test]
