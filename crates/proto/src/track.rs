@@ -38,6 +38,14 @@ impl fmt::Display for MediaKind {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MediaRef(pub(crate) u32);
 
+impl MediaRef {
+    /// The transceiver's place in the connection's list (in the order
+    /// they were made), e.g. to name a track after it.
+    pub fn index(self) -> u32 {
+        self.0
+    }
+}
+
 impl fmt::Display for MediaRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "transceiver {}", self.0)

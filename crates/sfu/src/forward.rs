@@ -19,9 +19,14 @@ const KEYFRAME_RETRY: Duration = Duration::from_millis(500);
 /// voice, with headers).
 const AUDIO_RESERVE: u64 = 64_000;
 
-/// Video resumes once the estimate exceeds what it needs by this factor
-/// (hysteresis, so a subscriber at the edge does not flap).
+/// A held video track resumes once the estimate exceeds what it needs by
+/// this factor (hysteresis, so a subscriber at the edge does not flap).
 const RESUME_FACTOR: u64 = 5; // in quarters: 1.25
+
+/// Least time between holding a subscriber's video track and releasing
+/// it, or the reverse: every release costs a keyframe, and a delay-based
+/// estimate swings for a moment on a burst.
+const MIN_HOLD_CHANGE: Duration = Duration::from_secs(2);
 
 impl Forward {
     /// Stops until resumed on a keyframe: the next packet forwarded
@@ -140,6 +145,8 @@ impl Sfu {
             rewriter: StreamRewriter::new(clock_rate),
             waiting_keyframe: kind == MediaKind::Video,
             payload_types: Vec::new(),
+            held: false,
+            held_changed: None,
         });
         if kind == MediaKind::Video {
             self.request_keyframe(now, track);
@@ -249,51 +256,103 @@ impl Sfu {
         }
     }
 
-    /// The send-side estimate towards a subscriber moved: pause its video
-    /// when the estimate cannot carry it with the audio, resume when it
-    /// can again.
-    pub(crate) fn estimate(&mut self, _now: Instant, id: ParticipantId, bps: u64) {
+    /// The send-side estimate towards a subscriber moved: its video tracks
+    /// share what is left after its audio, the lightest first; a track
+    /// that does not fit is held (audio never is), and a held one comes
+    /// back, on a keyframe, once the estimate carries it with a margin.
+    /// While any is held the connection probes for the bitrate of all
+    /// (a held track sends nothing, so the estimate could not grow).
+    pub(crate) fn estimate(&mut self, now: Instant, id: ParticipantId, bps: u64) {
         let Some(s) = self.participants.get(&id) else {
             return;
         };
-        let video_needs: u64 = s
-            .subscriptions
-            .iter()
-            .filter_map(|(track, _)| self.published(*track))
-            .filter(|t| t.kind == MediaKind::Video && !t.muted)
-            .map(|t| t.meter.rate())
-            .sum();
-        let audio_needs = AUDIO_RESERVE
-            * s.subscriptions
-                .iter()
-                .filter_map(|(track, _)| self.published(*track))
-                .filter(|t| t.kind == MediaKind::Audio)
-                .count() as u64;
-        let paused = s.video_paused;
-        let pause = !paused && bps < audio_needs + video_needs;
-        let resume = paused && bps * 4 > (audio_needs + video_needs) * RESUME_FACTOR;
-        let subscriptions = s.subscriptions.clone();
-        if let Some(s) = self.participants.get_mut(&id) {
-            s.estimate = Some(bps);
-            if pause || resume {
-                s.video_paused = pause;
-                debug!(%id, bps, audio_needs, video_needs, pause, "video to subscriber");
+        let mut audio_tracks = 0u64;
+        // (track, its rate, held now, when that last changed)
+        let mut videos = Vec::new();
+        for (track, _) in &s.subscriptions {
+            let Some(t) = self.published(*track) else {
+                continue;
+            };
+            if t.kind == MediaKind::Audio {
+                audio_tracks += 1;
+                continue;
             }
-        }
-        if resume {
-            for (track, _) in subscriptions {
-                if self
-                    .published(track)
-                    .is_some_and(|t| t.kind == MediaKind::Video)
-                {
-                    if let Some(t) = self.published_mut(track) {
-                        for f in t.forwards.iter_mut().filter(|f| f.subscriber == id) {
-                            f.pause(MediaKind::Video);
-                        }
-                    }
-                    self.request_keyframe(_now, track);
+            if let Some(f) = t.forwards.iter().find(|f| f.subscriber == id) {
+                if !t.muted {
+                    videos.push((*track, t.meter.rate(), f.held, f.held_changed));
                 }
             }
+        }
+        videos.sort_by_key(|v| v.1);
+        // Nothing is held on the estimator's first guess: only once the
+        // subscriber's transport-wide feedback has measured the path.
+        let measured = s.rtc.available_outgoing_bitrate().is_some();
+        let mut budget = bps.saturating_sub(AUDIO_RESERVE * audio_tracks);
+        let mut changes = Vec::new();
+        let mut wanted = AUDIO_RESERVE * audio_tracks;
+        for (track, rate, held, changed) in videos {
+            wanted += rate;
+            let need = if held { rate * RESUME_FACTOR / 4 } else { rate };
+            let fits = need <= budget;
+            if fits {
+                budget -= rate;
+            }
+            let settled =
+                changed.is_none_or(|at| now.saturating_duration_since(at) >= MIN_HOLD_CHANGE);
+            if fits == held && settled && (measured || held) {
+                changes.push((track, !fits));
+            }
+        }
+        let any_held = self
+            .participants
+            .get(&id)
+            .into_iter()
+            .flat_map(|s| &s.subscriptions)
+            .filter_map(|(track, _)| self.published(*track))
+            .flat_map(|t| &t.forwards)
+            .any(|f| f.subscriber == id && f.held);
+        if let Some(s) = self.participants.get_mut(&id) {
+            s.estimate = Some(bps);
+            if any_held || changes.iter().any(|(_, hold)| *hold) {
+                // Ask for room for everything: the pacer probes at that
+                // rate, and the estimate follows if the path has it.
+                s.rtc.request_bitrate(now, wanted * RESUME_FACTOR / 4);
+            }
+        }
+        for (track, hold) in changes {
+            debug!(subscriber = %id, %track, bps, hold, "video track to subscriber");
+            if let Some(t) = self.published_mut(track) {
+                for f in t.forwards.iter_mut().filter(|f| f.subscriber == id) {
+                    f.held = hold;
+                    f.held_changed = Some(now);
+                    f.pause(MediaKind::Video);
+                }
+            }
+            if !hold {
+                self.request_keyframe(now, track);
+            }
+        }
+        self.touch(id);
+    }
+
+    /// Looks again at every subscriber some of whose video is held.
+    pub(crate) fn reallocate_held(&mut self, now: Instant) {
+        let held: Vec<(ParticipantId, u64)> = self
+            .participants
+            .values()
+            .flat_map(|p| &p.published)
+            .flat_map(|t| &t.forwards)
+            .filter(|f| f.held)
+            .map(|f| f.subscriber)
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .filter_map(|id| {
+                let s = self.participants.get(&id)?;
+                Some((id, s.rtc.available_outgoing_bitrate().or(s.estimate)?))
+            })
+            .collect();
+        for (id, bps) in held {
+            self.estimate(now, id, bps);
         }
     }
 
@@ -348,7 +407,7 @@ impl Sfu {
             let Some(s) = self.participants.get_mut(&f.subscriber) else {
                 continue;
             };
-            if kind == MediaKind::Video && s.video_paused {
+            if f.held {
                 continue;
             }
             if f.waiting_keyframe {

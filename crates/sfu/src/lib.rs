@@ -68,7 +68,9 @@ pub struct TrackId {
 
 impl fmt::Display for TrackId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}-{}", self.participant.0, self.media)
+        // A token (RFC 8830 §2): it is the `a=msid` track id at the
+        // subscribers.
+        write!(f, "{}-{}", self.participant.0, self.media.index())
     }
 }
 
@@ -138,6 +140,29 @@ pub enum SfuEvent {
     Offer(ParticipantId, SessionDescription),
     /// The participant's connection changed state.
     ConnectionState(ParticipantId, PeerConnectionState),
+    /// A participant joined `room` (told to the room, the newcomer too).
+    ParticipantJoined {
+        /// The room.
+        room: String,
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// A participant left `room`, by [`Sfu::leave`] or because its
+    /// connection failed or closed (told to those still in the room).
+    ParticipantLeft {
+        /// The room.
+        room: String,
+        /// Who.
+        participant: ParticipantId,
+    },
+    /// Who speaks in `room` changed (RFC 6464 audio levels): told to
+    /// the room.
+    ActiveSpeaker {
+        /// The room.
+        room: String,
+        /// The loudest voice now; `None`: silence.
+        participant: Option<ParticipantId>,
+    },
     /// A participant published a track in `room`.
     TrackPublished {
         /// The room.

@@ -28,8 +28,6 @@ pub(crate) struct Participant {
     pub(crate) over_limit: bool,
     /// The send-side estimate towards it (bit/s), once known.
     pub(crate) estimate: Option<u64>,
-    /// Its video is paused because the estimate cannot carry it.
-    pub(crate) video_paused: bool,
     /// In the transmit queue ([`crate::Sfu::poll_transmit`]).
     pub(crate) dirty: bool,
     /// The instant its timer is in the timer heap for.
@@ -61,6 +59,10 @@ pub(crate) struct Forward {
     pub(crate) waiting_keyframe: bool,
     /// Publisher payload type to the subscriber's, learned per codec.
     pub(crate) payload_types: Vec<(u8, Option<u8>)>,
+    /// Held because the subscriber's estimate cannot carry it too.
+    pub(crate) held: bool,
+    /// When `held` last changed (holding and releasing are rate-limited).
+    pub(crate) held_changed: Option<Instant>,
 }
 
 impl Participant {
@@ -75,7 +77,6 @@ impl Participant {
             meter: BitrateMeter::default(),
             over_limit: false,
             estimate: None,
-            video_paused: false,
             dirty: false,
             scheduled: None,
         }

@@ -16,6 +16,11 @@ use tracing::{debug, trace};
 use crate::participant::Participant;
 use crate::{LimitError, ParticipantId, SfuConfig, SfuError, SfuEvent};
 
+/// How often a subscriber with held video has its estimate looked at
+/// again (the estimate may not move enough for an event while little is
+/// sent, and each look asks for a probe).
+const REALLOCATION: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Counters of the forwarding unit.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
@@ -46,6 +51,8 @@ pub struct Sfu {
     timers: BinaryHeap<Reverse<(Instant, ParticipantId)>>,
     pub(crate) events: VecDeque<SfuEvent>,
     pub(crate) stats: SfuStats,
+    /// When subscribers with held video are looked at again.
+    next_reallocation: Option<Instant>,
 }
 
 impl Sfu {
@@ -62,6 +69,7 @@ impl Sfu {
             timers: BinaryHeap::new(),
             events: VecDeque::new(),
             stats: SfuStats::default(),
+            next_reallocation: None,
         }
     }
 
@@ -131,6 +139,10 @@ impl Sfu {
         participant.subscribes = subscribe;
         self.participants.insert(id, participant);
         self.rooms.entry(room.to_owned()).or_default().push(id);
+        self.events.push_back(SfuEvent::ParticipantJoined {
+            room: room.to_owned(),
+            participant: id,
+        });
         debug!(%id, room, "joined");
         Ok(id)
     }
@@ -219,6 +231,10 @@ impl Sfu {
                 self.rooms.remove(&p.room);
             }
         }
+        self.events.push_back(SfuEvent::ParticipantLeft {
+            room: p.room.clone(),
+            participant,
+        });
         self.unpublish(now, participant, &p);
         // Its subscriptions: drop it from the forwards it was in.
         for (track, _) in &p.subscriptions {
@@ -280,6 +296,10 @@ impl Sfu {
             self.drain(now, id);
         }
         self.request_missing_keyframes(now);
+        if self.next_reallocation.is_none_or(|at| at <= now) {
+            self.next_reallocation = Some(now + REALLOCATION);
+            self.reallocate_held(now);
+        }
     }
 
     /// When to call [`Sfu::handle_timeout`] next.
