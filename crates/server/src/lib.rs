@@ -219,7 +219,9 @@ pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepar
                 }
                 (None, _) => None,
             };
-            app = app.merge(sfu::whip::routes(service.clone(), placement));
+            app = app
+                .merge(sfu::whip::routes(service.clone(), placement))
+                .layer(axum::Extension(service.clone()));
             Some(service)
         }
         None => None,

@@ -5,6 +5,7 @@
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::State;
 use axum::response::Response;
+use axum::Extension;
 use futures_util::SinkExt;
 use realtimer_signaling::{SignalingEvent, SignalingRequest};
 use tracing::debug;
@@ -31,13 +32,20 @@ pub const READ_BUFFER: usize = 1024;
 pub const WRITE_BUFFER: usize = 8 * 1024;
 
 /// `GET /ws`: upgrades to a WebSocket speaking the JSON protocol.
-pub async fn handler(State(hub): State<Hub>, upgrade: WebSocketUpgrade) -> Response {
+/// With the forwarding unit's service (an extension the server adds when
+/// it runs one), the connection also takes group calls' `sfu-...` frames.
+pub async fn handler(
+    State(hub): State<Hub>,
+    sfu: Option<Extension<crate::sfu::SfuService>>,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let sfu = sfu.map(|Extension(s)| s);
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(socket, hub))
+        .on_upgrade(move |socket| serve(socket, hub, sfu))
 }
 
 fn encode(event: &SignalingEvent<Relayed>) -> Message {
@@ -45,7 +53,12 @@ fn encode(event: &SignalingEvent<Relayed>) -> Message {
     Message::Text(serde_json::to_string(event).unwrap_or_default().into())
 }
 
-async fn serve(mut socket: WebSocket, hub: Hub) {
+fn encode_sfu(frame: &realtimer_signaling::sfu::SfuEvent) -> Message {
+    Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
+}
+
+async fn serve(mut socket: WebSocket, hub: Hub, sfu: Option<crate::sfu::SfuService>) {
+    let mut call = crate::sfu::ws::SfuCall::new(sfu);
     let (id, name, mut outbound) = match hub.connect(None, now()) {
         Ok(registered) => registered,
         Err(e) => {
@@ -92,10 +105,28 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
                     break;
                 }
             }
+            frame = call.next() => {
+                if socket.send(encode_sfu(&frame)).await.is_err() {
+                    break;
+                }
+            }
             frame = socket.recv() => {
                 match frame {
                     Some(Ok(Message::Text(text))) => {
-                        if handle_text(&hub, id, text.as_str()) {
+                        if let Some(request) = crate::sfu::ws::parse(text.as_str()) {
+                            if !hub.admit(id, now()) {
+                                continue;
+                            }
+                            let reply = match request {
+                                Ok(request) => call.handle(request).await,
+                                Err(refused) => Some(refused),
+                            };
+                            if let Some(reply) = reply {
+                                if socket.send(encode_sfu(&reply)).await.is_err() {
+                                    break;
+                                }
+                            }
+                        } else if handle_text(&hub, id, text.as_str()) {
                             let _ = socket.send(encode(&SignalingEvent::Pong)).await;
                         }
                     }
@@ -114,6 +145,7 @@ async fn serve(mut socket: WebSocket, hub: Hub) {
             }
         }
     }
+    call.close().await;
     hub.disconnect(id);
 }
 

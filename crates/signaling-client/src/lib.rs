@@ -50,6 +50,7 @@ mod peer;
 #[cfg(all(feature = "client", feature = "peer"))]
 mod room;
 pub mod session;
+pub mod sfu;
 #[cfg(feature = "client")]
 pub mod whip;
 pub mod ws;

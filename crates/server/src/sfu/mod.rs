@@ -5,6 +5,7 @@
 
 pub mod placement;
 pub mod whip;
+pub mod ws;
 
 use std::collections::HashMap;
 use std::io;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use realtimer_proto::{Certificate, IceCandidateInit, SessionDescription};
-use realtimer_sfu::{Limits, ParticipantId, Sfu, SfuConfig, SfuError, SfuEvent};
+use realtimer_sfu::{LimitError, Limits, ParticipantId, Sfu, SfuConfig, SfuError, SfuEvent};
 use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
@@ -119,7 +120,7 @@ enum Command {
         room: String,
         subscribe: bool,
         events: mpsc::Sender<SfuEvent>,
-        reply: oneshot::Sender<Result<ParticipantId, SfuError>>,
+        reply: oneshot::Sender<Result<Joined, SfuError>>,
     },
     Offer {
         participant: ParticipantId,
@@ -148,6 +149,15 @@ enum Command {
     Rooms {
         reply: oneshot::Sender<Result<Vec<String>, SfuError>>,
     },
+}
+
+/// A participant that joined, and who was in its room before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Joined {
+    /// The newcomer.
+    pub participant: ParticipantId,
+    /// The others in the room, in the order they joined.
+    pub others: Vec<ParticipantId>,
 }
 
 /// A handle on the server's forwarding unit; clones share it. The task
@@ -240,13 +250,24 @@ impl SfuService {
     }
 
     /// Joins `room` (receiving the others' tracks if `subscribe`); the
-    /// participant's events come on `events`.
+    /// participant's events come on `events`, with those of its room
+    /// (who joins and leaves, tracks published and gone).
     pub async fn join(
         &self,
         room: &str,
         events: mpsc::Sender<SfuEvent>,
         subscribe: bool,
     ) -> Result<ParticipantId, SfuCommandError> {
+        Ok(self.join_room(room, events, subscribe).await?.participant)
+    }
+
+    /// [`SfuService::join`], also saying who is in the room already.
+    pub async fn join_room(
+        &self,
+        room: &str,
+        events: mpsc::Sender<SfuEvent>,
+        subscribe: bool,
+    ) -> Result<Joined, SfuCommandError> {
         let room = room.to_owned();
         self.call(|reply| Command::Join {
             room,
@@ -397,7 +418,7 @@ async fn run(
             }
         }
         while let Some(event) = sfu.poll_event() {
-            dispatch(&mut listeners, event, &mut dropped_events);
+            dispatch(&mut listeners, &sfu, event, &mut dropped_events);
         }
     }
 }
@@ -416,10 +437,19 @@ fn handle_command(
             events,
             reply,
         } => {
-            let result = sfu.join_with(now, &room, subscribe);
-            if let Ok(id) = result {
-                listeners.insert(id, events);
-            }
+            let result = sfu.join_with(now, &room, subscribe).map(|participant| {
+                listeners.insert(participant, events);
+                let others = sfu
+                    .room(&room)
+                    .iter()
+                    .copied()
+                    .filter(|p| *p != participant)
+                    .collect();
+                Joined {
+                    participant,
+                    others,
+                }
+            });
             let _ = reply.send(result);
         }
         Command::Offer {
@@ -439,7 +469,7 @@ fn handle_command(
                             candidates.push(c.candidate.clone());
                         }
                     }
-                    dispatch(listeners, event, dropped);
+                    dispatch(listeners, sfu, event, dropped);
                 }
                 with_candidates(answer, &candidates)
             });
@@ -500,28 +530,41 @@ fn with_candidates(answer: SessionDescription, candidates: &[String]) -> Session
     SessionDescription::answer(out)
 }
 
-/// Gives an event to its participant's signaling front.
+/// Gives an event to its participant's signaling front, or a room's
+/// event to the front of every participant in the room.
 fn dispatch(
     listeners: &mut HashMap<ParticipantId, mpsc::Sender<SfuEvent>>,
+    sfu: &Sfu,
     event: SfuEvent,
     dropped: &mut u64,
 ) {
-    let to = match &event {
+    let to: Vec<ParticipantId> = match &event {
         SfuEvent::IceCandidate(p, _)
         | SfuEvent::Offer(p, _)
         | SfuEvent::ConnectionState(p, _)
         | SfuEvent::Message(p, _)
-        | SfuEvent::Left(p) => *p,
+        | SfuEvent::Left(p)
+        | SfuEvent::LimitExceeded(
+            LimitError::TooManyTracks { participant: p, .. }
+            | LimitError::BitrateExceeded { participant: p, .. },
+        ) => vec![*p],
+        SfuEvent::ParticipantJoined { room, .. }
+        | SfuEvent::ParticipantLeft { room, .. }
+        | SfuEvent::TrackPublished { room, .. }
+        | SfuEvent::TrackUnpublished { room, .. }
+        | SfuEvent::ActiveSpeaker { room, .. } => sfu.room(room).to_vec(),
         _ => return,
     };
-    let left = matches!(event, SfuEvent::Left(_));
-    if let Some(listener) = listeners.get(&to) {
-        if listener.try_send(event).is_err() {
+    for p in &to {
+        let Some(listener) = listeners.get(p) else {
+            continue;
+        };
+        if listener.try_send(event.clone()).is_err() {
             *dropped += 1;
-            warn!(participant = %to, dropped, "SFU event dropped: its front does not read");
+            warn!(participant = %p, dropped, "SFU event dropped: its front does not read");
         }
     }
-    if left {
-        listeners.remove(&to);
+    if let SfuEvent::Left(p) = event {
+        listeners.remove(&p);
     }
 }
