@@ -23,6 +23,7 @@ mod peer;
 mod serve;
 mod stun_client;
 mod turn_http;
+mod whip;
 
 /// WebRTC for Rust, batteries included.
 #[derive(Debug, Parser)]
@@ -67,6 +68,12 @@ enum Command {
     /// microphone) to IVF (video), Ogg (audio) or WebM (both).
     #[command(after_help = RECORD_HELP)]
     Record(media::RecordArgs),
+    /// Publish media files to a WHIP endpoint (RFC 9725).
+    #[command(after_help = WHIP_HELP)]
+    Whip(whip::WhipArgs),
+    /// Record what a WHEP endpoint plays into a file.
+    #[command(after_help = WHEP_HELP)]
+    Whep(whip::WhepArgs),
 }
 
 /// The peers' exit codes ([`peer::PeerError::exit_code`]), for their
@@ -142,6 +149,23 @@ const RECORD_HELP: &str = concat!(
     exit_codes!()
 );
 
+const WHIP_HELP: &str = concat!(
+    "Examples:
+  realtimer whip http://HOST:8080/whip/stage clip.ivf tone.ogg   # into room stage
+  realtimer whip --token s3cret --loop http://HOST:8080/whip/stage clip.ivf
+
+",
+    exit_codes!()
+);
+const WHEP_HELP: &str = concat!(
+    "Examples:
+  realtimer whep http://HOST:8080/whep/stage show.webm            # until the session ends
+  realtimer whep --seconds 10 http://HOST:8080/whep/stage cam.ivf
+
+",
+    exit_codes!()
+);
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
@@ -176,6 +200,8 @@ fn main() -> ExitCode {
             Command::Bench(args) => bench::run(args).await.map_err(peer),
             Command::Play(args) => media::play(args).await.map_err(peer),
             Command::Record(args) => media::record(args).await.map_err(peer),
+            Command::Whip(args) => whip::whip(args).await.map_err(peer),
+            Command::Whep(args) => whip::whep(args).await.map_err(peer),
         }
     });
     // The peers' tasks (signaling, the connection's driver) are not

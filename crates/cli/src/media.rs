@@ -25,7 +25,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 use tracing::{info, warn};
 
-use crate::peer::{ctrl_c, Ended, Peer, PeerArgs, PeerError};
+use crate::peer::{ctrl_c, Ended, EndedWatch, Peer, PeerArgs, PeerError};
 
 /// How long `play` stays after the last sample.
 const LINGER: Duration = Duration::from_millis(500);
@@ -105,38 +105,92 @@ fn open_source(path: &Path) -> Result<Source, PeerError> {
     }
 }
 
+/// What `play` and `record` need of a session with the other side: a
+/// room's peer ([`Peer`]) or a WHIP/WHEP endpoint's
+/// ([`crate::whip::WhipSession`]).
+pub(crate) trait MediaSession {
+    /// Waits until the connection is up.
+    async fn connected(&self) -> Result<(), PeerError>;
+    /// What resolves once the session ended without us.
+    fn ended(&self) -> EndedWatch;
+    /// The other side's next track; `None` once the session is over.
+    async fn remote_track(&mut self) -> Option<TrackRemote>;
+    /// Ends the session from our side.
+    async fn hang_up(self);
+}
+
+impl MediaSession for Peer {
+    async fn connected(&self) -> Result<(), PeerError> {
+        Peer::connected(self).await
+    }
+    fn ended(&self) -> EndedWatch {
+        Peer::ended(self)
+    }
+    async fn remote_track(&mut self) -> Option<TrackRemote> {
+        Peer::remote_track(self).await
+    }
+    async fn hang_up(self) {
+        Peer::hang_up(self).await;
+    }
+}
+
+/// The files to play, opened, and a track of their kind for each.
+pub(crate) struct Playlist {
+    sources: Vec<Source>,
+    tracks: Vec<TrackLocal>,
+}
+
+impl Playlist {
+    /// Opens `files` (at most one of each kind); the tracks are in stream
+    /// `stream`.
+    pub(crate) fn open(files: &[PathBuf], stream: &str) -> Result<Playlist, PeerError> {
+        let sources = files
+            .iter()
+            .map(|p| open_source(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut tracks = Vec::new();
+        for (source, path) in sources.iter().zip(files) {
+            let kind = match source {
+                Source::Video(..) => MediaKind::Video,
+                Source::Audio(..) => MediaKind::Audio,
+            };
+            if tracks.iter().any(|t: &TrackLocal| t.kind() == kind) {
+                return Err(bad_file(
+                    path,
+                    format!("a second {kind} file: give one of each kind"),
+                ));
+            }
+            tracks.push(TrackLocal::new(kind, stream, &format!("play-{kind}")));
+        }
+        Ok(Playlist { sources, tracks })
+    }
+
+    /// The tracks, to add to the connection before its offer.
+    pub(crate) fn tracks(&self) -> Vec<TrackLocal> {
+        self.tracks.clone()
+    }
+}
+
 /// Runs `realtimer play`.
 pub(crate) async fn play(args: PlayArgs) -> Result<(), PeerError> {
-    let sources = args
-        .files
-        .iter()
-        .map(|p| open_source(p))
-        .collect::<Result<Vec<_>, _>>()?;
-    let mut tracks = Vec::new();
-    for source in &sources {
-        let kind = match source {
-            Source::Video(..) => MediaKind::Video,
-            Source::Audio(..) => MediaKind::Audio,
-        };
-        if tracks.iter().any(|t: &TrackLocal| t.kind() == kind) {
-            return Err(bad_file(
-                &args.files[1],
-                format!("a second {kind} file: give one of each kind"),
-            ));
-        }
-        tracks.push(TrackLocal::new(
-            kind,
-            "realtimer-play",
-            &format!("play-{kind}"),
-        ));
-    }
-    let peer = Peer::join_media(&args.peer, tracks.clone()).await?;
+    let playlist = Playlist::open(&args.files, "realtimer-play")?;
+    let peer = Peer::join_media(&args.peer, playlist.tracks()).await?;
+    play_on(peer, playlist, args.repeat).await
+}
+
+/// Plays `playlist` to the other side of `peer` once it is connected,
+/// then hangs up.
+pub(crate) async fn play_on(
+    peer: impl MediaSession,
+    playlist: Playlist,
+    repeat: bool,
+) -> Result<(), PeerError> {
+    let Playlist { sources, tracks } = playlist;
     let ended = peer.ended();
     let result = tokio::select! {
         result = async {
             peer.connected().await?;
             let players = sources.into_iter().zip(tracks).map(|(source, track)| {
-                let repeat = args.repeat;
                 tokio::spawn(async move { play_source(source, track, repeat).await })
             });
             let players: Vec<_> = players.collect();
@@ -272,57 +326,92 @@ enum Sink {
     ),
 }
 
-/// Runs `realtimer record`.
-pub(crate) async fn record(args: RecordArgs) -> Result<(), PeerError> {
-    let ext = args
-        .out
-        .extension()
-        .and_then(|e| e.to_str())
-        .unwrap_or_default()
-        .to_ascii_lowercase();
-    let (want_video, want_audio) = match ext.as_str() {
-        "ivf" => (true, false),
-        "ogg" | "opus" => (false, true),
-        "webm" => (true, true),
-        _ => return Err(bad_file(&args.out, "write to an .ivf, .ogg or .webm file")),
-    };
-    let out = File::create(&args.out)
-        .map_err(PeerError::io(format!("creating {}", args.out.display())))?;
-    let out = BufWriter::new(out);
-    // Receive-only in effect: our tracks are never written, but they give
-    // our own offer its audio and video sections.
-    let tracks = vec![
+/// A file being recorded: where it goes, what of the media it takes.
+pub(crate) struct Recording {
+    path: PathBuf,
+    sink: Sink,
+    /// The file, until the sink's writer takes it (at the first keyframe
+    /// for IVF and WebM).
+    out: Option<BufWriter<File>>,
+    want_video: bool,
+    want_audio: bool,
+}
+
+impl Recording {
+    /// Creates `path`; its extension says what it records.
+    pub(crate) fn create(path: &Path) -> Result<Recording, PeerError> {
+        let ext = path
+            .extension()
+            .and_then(|e| e.to_str())
+            .unwrap_or_default()
+            .to_ascii_lowercase();
+        let (want_video, want_audio) = match ext.as_str() {
+            "ivf" => (true, false),
+            "ogg" | "opus" => (false, true),
+            "webm" => (true, true),
+            _ => return Err(bad_file(path, "write to an .ivf, .ogg or .webm file")),
+        };
+        let out =
+            File::create(path).map_err(PeerError::io(format!("creating {}", path.display())))?;
+        let mut out = Some(BufWriter::new(out));
+        let sink = match ext.as_str() {
+            "ivf" => Sink::Ivf(None, RtpTimeline::new(90_000)),
+            "webm" => Sink::Webm(None, RtpTimeline::new(90_000), RtpTimeline::new(48_000)),
+            _ => {
+                let writer = OggOpusWriter::new(
+                    out.take()
+                        .ok_or_else(|| PeerError::Protocol("no output".into()))?,
+                    &OpusHead::for_recording(2),
+                    rand::random(),
+                )
+                .map_err(|e| bad_file(path, e))?;
+                Sink::Ogg(writer, RtpTimeline::new(48_000))
+            }
+        };
+        Ok(Recording {
+            path: path.to_owned(),
+            sink,
+            out,
+            want_video,
+            want_audio,
+        })
+    }
+}
+
+/// Receive-only in effect: these tracks are never written, but they give
+/// our own offer its audio and video sections.
+pub(crate) fn record_tracks() -> Vec<TrackLocal> {
+    vec![
         TrackLocal::new(MediaKind::Audio, "realtimer-record", "record-audio"),
         TrackLocal::new(MediaKind::Video, "realtimer-record", "record-video"),
-    ];
-    let mut peer = Peer::join_media(&args.peer, tracks).await?;
-    let mut sink = match ext.as_str() {
-        "ivf" => Some(Sink::Ivf(None, RtpTimeline::new(90_000))),
-        "webm" => Some(Sink::Webm(
-            None,
-            RtpTimeline::new(90_000),
-            RtpTimeline::new(48_000),
-        )),
-        _ => None,
-    };
-    let mut out = Some(out);
-    if sink.is_none() {
-        let writer = OggOpusWriter::new(
-            out.take()
-                .ok_or_else(|| PeerError::Protocol("no output".into()))?,
-            &OpusHead::for_recording(2),
-            rand::random(),
-        )
-        .map_err(|e| bad_file(&args.out, e))?;
-        sink = Some(Sink::Ogg(writer, RtpTimeline::new(48_000)));
-    }
-    let Some(mut sink) = sink else {
-        return Err(PeerError::Protocol("no output".into()));
-    };
+    ]
+}
+
+/// Runs `realtimer record`.
+pub(crate) async fn record(args: RecordArgs) -> Result<(), PeerError> {
+    let recording = Recording::create(&args.out)?;
+    let peer = Peer::join_media(&args.peer, record_tracks()).await?;
+    record_on(peer, recording, args.seconds).await
+}
+
+/// Records what the other side of `peer` sends into `recording` until it
+/// leaves, `seconds` pass or Ctrl-C; then hangs up.
+pub(crate) async fn record_on(
+    mut peer: impl MediaSession,
+    recording: Recording,
+    seconds: Option<f64>,
+) -> Result<(), PeerError> {
+    let Recording {
+        path,
+        mut sink,
+        mut out,
+        want_video,
+        want_audio,
+    } = recording;
     let (frames_tx, mut frames_rx) = mpsc::channel::<(MediaKind, ReceivedFrame)>(64);
     let ended = peer.ended();
     let deadline = async {
-        match args.seconds {
+        match seconds {
             Some(s) => tokio::time::sleep(Duration::from_secs_f64(s.max(0.0))).await,
             None => std::future::pending().await,
         }
@@ -342,7 +431,7 @@ pub(crate) async fn record(args: RecordArgs) -> Result<(), PeerError> {
                     }
                     frame = frames_rx.recv() => {
                         let Some((kind, frame)) = frame else { return Ok(()) };
-                        write_frame(&mut sink, &mut out, kind, &frame).map_err(|e| bad_file(&args.out, e))?;
+                        write_frame(&mut sink, &mut out, kind, &frame).map_err(|e| bad_file(&path, e))?;
                         if kind == MediaKind::Video { counts.0 += 1 } else { counts.1 += 1 }
                     }
                 }
@@ -354,7 +443,7 @@ pub(crate) async fn record(args: RecordArgs) -> Result<(), PeerError> {
     };
     // Frames already read from the tracks go in too.
     while let Ok((kind, frame)) = frames_rx.try_recv() {
-        write_frame(&mut sink, &mut out, kind, &frame).map_err(|e| bad_file(&args.out, e))?;
+        write_frame(&mut sink, &mut out, kind, &frame).map_err(|e| bad_file(&path, e))?;
         if kind == MediaKind::Video {
             counts.0 += 1
         } else {
@@ -362,12 +451,12 @@ pub(crate) async fn record(args: RecordArgs) -> Result<(), PeerError> {
         }
     }
     peer.hang_up().await;
-    finish(sink).map_err(|e| bad_file(&args.out, e))?;
+    finish(sink).map_err(|e| bad_file(&path, e))?;
     println!(
         "recorded {} video frames and {} audio packets to {}",
         counts.0,
         counts.1,
-        args.out.display()
+        path.display()
     );
     if counts == (0, 0) && result.is_ok() {
         return Err(PeerError::Incomplete {

@@ -28,7 +28,7 @@ use crate::ice_config;
 
 /// How long the connection may take from the other side's arrival to an
 /// open data channel (ICE checks, DTLS, SCTP): past it, `ConnectionFailed`.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Remote tracks held until the verb takes them (a call has two).
 const REMOTE_TRACKS: usize = 8;
@@ -142,6 +142,9 @@ pub(crate) enum PeerError {
         /// Why it failed.
         source: std::io::Error,
     },
+    /// A WHIP or WHEP endpoint refused us or could not be reached.
+    #[error("WHIP/WHEP: {0}")]
+    Whip(#[from] realtimer_signaling::whip::WhipError),
     /// The other side sent something this protocol does not allow.
     #[error("the other side broke the protocol: {0}")]
     Protocol(String),
@@ -155,7 +158,10 @@ impl PeerError {
     /// `--help`).
     pub(crate) fn exit_code(&self) -> ExitCode {
         ExitCode::from(match self {
-            PeerError::Unreachable(_) | PeerError::Refused { .. } | PeerError::Signaling(_) => 3,
+            PeerError::Unreachable(_)
+            | PeerError::Refused { .. }
+            | PeerError::Signaling(_)
+            | PeerError::Whip(_) => 3,
             PeerError::RoomFull { .. } => 4,
             PeerError::NobodyCame { .. } | PeerError::ConnectionFailed { .. } => 5,
             PeerError::Incomplete { .. } | PeerError::Checksum { .. } => 6,
@@ -458,7 +464,7 @@ async fn log_route(pc: &PeerConnection) {
 }
 
 /// See [`Peer::ended`].
-pub(crate) struct EndedWatch(watch::Receiver<Option<Ended>>);
+pub(crate) struct EndedWatch(pub(crate) watch::Receiver<Option<Ended>>);
 
 impl EndedWatch {
     /// Resolves once the session ended without us, with how.
