@@ -210,7 +210,10 @@ mod tests {
         };
         assert_eq!(c.sdp_mid.as_deref(), Some("0"));
         assert_eq!(c.sdp_m_line_index, Some(0));
-        assert!(serde_json::from_str::<SfuRequest>(r#"{"type":"sfu-leave","x":1}"#).is_err());
+        assert!(
+            serde_json::from_str::<SfuRequest>(r#"{"type":"sfu-mute","muted":true,"x":1}"#)
+                .is_err()
+        );
         let event = SfuEvent::SfuActiveSpeaker {
             participant: Some(3),
         };

@@ -189,8 +189,9 @@ async fn options() -> Response {
     response
 }
 
-/// The first `a=ice-ufrag` of an SDP or fragment.
-fn ice_ufrag(sdp: &str) -> Option<&str> {
+/// The first `a=ice-ufrag` of an SDP or fragment (public for the
+/// `sfu_signaling` fuzz target).
+pub fn ice_ufrag(sdp: &str) -> Option<&str> {
     sdp.lines()
         .find_map(|l| l.trim_end().strip_prefix("a=ice-ufrag:"))
 }
@@ -304,8 +305,9 @@ fn lookup(whip: &Whip, session: &str, protocol: Protocol) -> Result<ParticipantI
 }
 
 /// Trickled candidates in an SDP fragment (RFC 8840 §4.4): each
-/// `a=candidate` with the `a=mid` before it; `a=end-of-candidates`.
-fn fragment_candidates(fragment: &str) -> Vec<Option<IceCandidateInit>> {
+/// `a=candidate` with the `a=mid` before it; `a=end-of-candidates`
+/// (public for the `sfu_signaling` fuzz target).
+pub fn fragment_candidates(fragment: &str) -> Vec<Option<IceCandidateInit>> {
     let mut mid = None;
     let mut out = Vec::new();
     for line in fragment.lines().map(str::trim_end) {
