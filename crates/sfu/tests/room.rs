@@ -333,6 +333,21 @@ fn continuous(packets: &[(u16, u8)]) -> bool {
     packets.windows(2).all(|w| w[1].0 == w[0].0.wrapping_add(1))
 }
 
+/// Each of `n` peers receives the audio and video of the `n - 1` others,
+/// continuous.
+fn every_peer_receives_the_others(room: &mut Room, n: usize) {
+    for i in 0..n {
+        let audio = room.received(i, MediaKind::Audio);
+        let video = room.received(i, MediaKind::Video);
+        assert_eq!(audio.len(), n - 1, "peer {i} hears the others");
+        assert_eq!(video.len(), n - 1, "peer {i} sees the others");
+        for (_, packets) in audio.iter().chain(&video) {
+            assert!(packets.len() > 30, "peer {i}: {} packets", packets.len());
+            assert!(continuous(packets), "peer {i}: {packets:?}");
+        }
+    }
+}
+
 #[test]
 fn three_participants_receive_each_other_and_one_leaves() {
     let mut room = Room::new(7, Limits::default());
@@ -451,16 +466,7 @@ fn four_participants_joining_one_by_one_keep_sending() {
         room.run(Duration::from_millis(700));
     }
     room.run(Duration::from_secs(2));
-    for i in 0..4 {
-        let audio = room.received(i, MediaKind::Audio);
-        let video = room.received(i, MediaKind::Video);
-        assert_eq!(audio.len(), 3, "peer {i} hears the three others");
-        assert_eq!(video.len(), 3, "peer {i} sees the three others");
-        for (_, packets) in audio.iter().chain(&video) {
-            assert!(packets.len() > 30, "peer {i}: {} packets", packets.len());
-            assert!(continuous(packets), "peer {i}: {packets:?}");
-        }
-    }
+    every_peer_receives_the_others(&mut room, 4);
 }
 
 /// Everyone admitted before anyone offers (a server that takes the join
@@ -479,14 +485,5 @@ fn four_admitted_before_their_offers_all_send_and_receive() {
         room.offer(n, id).unwrap();
     }
     room.run(Duration::from_secs(3));
-    for i in 0..4 {
-        let audio = room.received(i, MediaKind::Audio);
-        let video = room.received(i, MediaKind::Video);
-        assert_eq!(audio.len(), 3, "peer {i} hears the three others");
-        assert_eq!(video.len(), 3, "peer {i} sees the three others");
-        for (_, packets) in audio.iter().chain(&video) {
-            assert!(packets.len() > 30, "peer {i}: {} packets", packets.len());
-            assert!(continuous(packets), "peer {i}: {packets:?}");
-        }
-    }
+    every_peer_receives_the_others(&mut room, 4);
 }
