@@ -291,11 +291,20 @@ impl AudioJitterBuffer {
             self.play = Some(first);
             return self.pull(now);
         };
+        // A packet whose timestamp the playout passed without meeting it
+        // (off the frame grid, as after a change of frame size) can no
+        // longer play: drop it, or it would sit until the bound.
+        while let Some((&oldest, _)) = self.packets.first_key_value() {
+            if oldest >= play {
+                break;
+            }
+            self.packets.remove(&oldest);
+            self.stats.packets_discarded += 1;
+        }
         // Too much buffered: skip one packet (acceleration).
-        let buffered = self
-            .packets
-            .last_key_value()
-            .map_or(0, |(&last, _)| last + u64::from(frame) - play);
+        let buffered = self.packets.last_key_value().map_or(0, |(&last, _)| {
+            (last + u64::from(frame)).saturating_sub(play)
+        });
         let buffered = Duration::from_secs_f64(buffered as f64 / f64::from(self.config.clock_rate));
         if buffered > self.target + 2 * self.frame_duration()
             && self.packets.contains_key(&(play + u64::from(frame)))
@@ -382,6 +391,34 @@ mod tests {
         assert_eq!(stats.packets_received, 180);
         assert!(played.windows(2).all(|w| w[1] == w[0] + 1), "{played:?}");
         assert_eq!(b.target_delay(), AudioJitterConfig::default().min_delay);
+    }
+
+    /// A packet off the frame grid (its timestamp between two turns) is
+    /// passed by the playout: it is dropped as discarded rather than kept
+    /// to the bound, and the buffer's fill is never negative (the fuzz
+    /// target red_audio found that subtraction overflowing).
+    #[test]
+    fn a_packet_the_playout_passed_is_dropped() {
+        let t0 = Instant::now();
+        let mut b = AudioJitterBuffer::new(AudioJitterConfig::default());
+        b.insert(t0, 0, 0, packet(0));
+        b.insert(t0, 1, 960, packet(1));
+        let mut now = t0 + b.target_delay();
+        assert_eq!(b.pull(now), Playout::Packet(packet(0)));
+        assert_eq!(b.pull(now), Playout::Packet(packet(1)));
+        // Sequence 3 half a frame late: between the turns of 1920 and 2880.
+        b.insert(now, 3, 2400, packet(3));
+        for _ in 0..4 {
+            now += Duration::from_millis(20);
+            assert!(matches!(b.pull(now), Playout::Conceal { .. }));
+        }
+        assert!(b.is_empty());
+        assert_eq!(b.stats().packets_discarded, 1);
+        // The stream goes on at the turn the playout waits at (dry, it
+        // does not move on).
+        let next = b.pulled_timestamp().unwrap();
+        b.insert(now, 9, next, packet(9));
+        assert_eq!(b.pull(now), Playout::Packet(packet(9)));
     }
 
     #[test]
