@@ -13,7 +13,8 @@ use std::path::PathBuf;
 use realtimer_test_support::certificate::TestCertificate;
 use realtimer_test_support::libwebrtc as wrtc_peer;
 use realtimer_test_support::node;
-use realtimer_test_support::process::{spawn, Running};
+use realtimer_test_support::process::Running;
+use realtimer_test_support::serve;
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
@@ -23,26 +24,14 @@ const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 fn serve(extra: &[&str]) -> (Running, String) {
     let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
     let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--stun-listen",
-        "127.0.0.1:0",
         "--relay-allow",
         "127.0.0.1/8",
         "--web-dir",
         web.to_str().unwrap(),
     ];
     args.extend_from_slice(extra);
-    let server = spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
-    let line = server.wait_for_line("HTTP server listening on ");
-    let base = line
-        .split("listening on ")
-        .nth(1)
-        .unwrap()
-        .trim()
-        .to_owned();
-    (server, base)
+    let serve = serve::serve_on_ephemeral_ports(REALTIMER, &args);
+    (serve.process, serve.base)
 }
 
 #[test]

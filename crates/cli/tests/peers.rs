@@ -13,7 +13,8 @@ use std::thread;
 use std::time::Duration;
 
 use realtimer_test_support::certificate::TestCertificate;
-use realtimer_test_support::process::{self, Running};
+use realtimer_test_support::process::Running;
+use realtimer_test_support::serve;
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
@@ -29,28 +30,10 @@ fn serve() -> (Running, String) {
 /// `realtimer serve` on ephemeral loopback ports with `extra` flags; its
 /// base URL (`http://` or `https://`) and its STUN/TURN UDP port.
 fn serve_with(extra: &[&str]) -> (Running, String, u16) {
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--stun-listen",
-        "127.0.0.1:0",
-        "--turn-tcp",
-        "false",
-    ];
+    let mut args = vec!["--turn-tcp", "false"];
     args.extend_from_slice(extra);
-    let server = process::spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
-    let stun = server.wait_for_line("STUN server listening on ");
-    let port = stun
-        .split(" (UDP)")
-        .next()
-        .and_then(|s| s.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {stun:?}"));
-    let marker = "HTTP server listening on ";
-    let line = server.wait_for_line(marker);
-    let base = line.split(marker).nth(1).unwrap().trim().to_owned();
-    (server, base, port)
+    let serve = serve::serve_on_ephemeral_ports(REALTIMER, &args);
+    (serve.process, serve.base, serve.stun_port)
 }
 
 /// A peer process: its stdin piped (for `chat`), its output collected.

@@ -11,6 +11,7 @@ use std::process::{Command, Stdio};
 
 use realtimer_test_support::node;
 use realtimer_test_support::process::{spawn, Running};
+use realtimer_test_support::serve;
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
@@ -18,14 +19,9 @@ const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 /// as `http://localhost:PORT/` (a secure context for the page's camera).
 fn serve() -> (Running, String) {
     let web = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../web");
-    let server = spawn(
+    let serve = serve::serve_on_ephemeral_ports(
         REALTIMER,
         &[
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--stun-listen",
-            "127.0.0.1:0",
             "--turn-tcp",
             "false",
             "--sfu-udp",
@@ -33,12 +29,9 @@ fn serve() -> (Running, String) {
             "--web-dir",
             web.to_str().unwrap(),
         ],
-        &[("REALTIMER_LOG", "info")],
     );
-    let line = server.wait_for_line("HTTP server listening on ");
-    let address = line.split("listening on ").nth(1).unwrap().trim();
-    let port = address.rsplit(':').next().unwrap();
-    (server, format!("http://localhost:{port}/"))
+    let port = serve.base.rsplit(':').next().unwrap().to_owned();
+    (serve.process, format!("http://localhost:{port}/"))
 }
 
 fn work_dir(case: &str) -> PathBuf {

@@ -142,3 +142,49 @@ impl Drop for Cluster {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A `realtimer serve` on ephemeral loopback ports ([`serve_on_ephemeral_ports`]).
+pub struct EphemeralServe {
+    /// The process, stopped on drop.
+    pub process: Running,
+    /// Its HTTP base URL as it logged it (`http://127.0.0.1:PORT` or
+    /// `https://…`).
+    pub base: String,
+    /// The UDP port of its STUN/TURN server.
+    pub stun_port: u16,
+}
+
+/// `realtimer serve` (`binary`) with HTTP and STUN/TURN on ephemeral
+/// loopback ports and `extra` flags, logging at info; returns once it has
+/// logged both addresses (STUN's comes first).
+pub fn serve_on_ephemeral_ports(binary: &str, extra: &[&str]) -> EphemeralServe {
+    let mut args = vec![
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--stun-listen",
+        "127.0.0.1:0",
+    ];
+    args.extend_from_slice(extra);
+    let process = crate::process::spawn(binary, &args, &[("REALTIMER_LOG", "info")]);
+    let stun = process.wait_for_line("STUN server listening on ");
+    let stun_port = stun
+        .split(" (UDP)")
+        .next()
+        .and_then(|s| s.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .unwrap_or_else(|| panic!("no port in {stun:?}"));
+    let marker = "HTTP server listening on ";
+    let line = process.wait_for_line(marker);
+    let base = line
+        .split(marker)
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim()
+        .to_owned();
+    EphemeralServe {
+        process,
+        base,
+        stun_port,
+    }
+}
