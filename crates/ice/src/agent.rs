@@ -349,6 +349,15 @@ impl IceAgent {
             {
                 self.remote[i].kind = candidate.kind;
                 self.remote[i].foundation = candidate.foundation;
+                // The selected pair names the same candidate: what getStats
+                // and the application see of it changes with it.
+                if let Some(selected) = self
+                    .selected
+                    .as_mut()
+                    .filter(|s| s.remote.address == candidate.address)
+                {
+                    selected.remote = self.remote[i].clone();
+                }
             }
             return Ok(i);
         }

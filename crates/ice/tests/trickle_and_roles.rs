@@ -148,6 +148,42 @@ fn peer_reflexive_when_candidates_never_arrive() {
 }
 
 #[test]
+fn a_peer_reflexive_candidate_signalled_later_becomes_what_was_signalled() {
+    let mut s = two_hosts(
+        8,
+        "192.0.2.1",
+        "192.0.2.2",
+        config(0),
+        true,
+        config(0),
+        false,
+    );
+    let (a_id, b_id) = (s.a, s.b);
+    // a's host candidate reaches b only after a's checks taught b the address.
+    let held: Vec<Signal> = {
+        let outbox = &mut s.node_mut(a_id).outbox;
+        let (held, rest) = std::mem::take(outbox)
+            .into_iter()
+            .partition(|sig| matches!(sig, Signal::Candidate(_)));
+        *outbox = rest;
+        held
+    };
+    assert!(!held.is_empty(), "a gathered a host candidate");
+    assert!(s.both_connected(Duration::from_secs(5)));
+    let kind = |s: &Session| s.node(b_id).selected().unwrap().remote.kind;
+    assert_eq!(kind(&s), CandidateKind::PeerReflexive);
+    let now = s.net.now();
+    for signal in held {
+        s.node_mut(b_id).deliver(now, signal);
+    }
+    s.run_for(Duration::from_millis(200));
+    assert_eq!(kind(&s), CandidateKind::Host, "the selected pair's remote");
+    let remote: Vec<_> = s.node(b_id).agent.remote_candidates().collect();
+    assert_eq!(remote.len(), 1, "one candidate for one address: {remote:?}");
+    assert_eq!(remote[0].kind, CandidateKind::Host);
+}
+
+#[test]
 fn without_end_of_candidates_the_state_stays_connected() {
     let mut s = two_hosts(
         9,

@@ -178,7 +178,14 @@ impl Rtc {
         let mut selected_id = None;
         for p in &self.traffic.pairs {
             let local = candidate_stats(true, &p.local);
-            let remote = candidate_stats(false, &p.remote);
+            // A peer-reflexive candidate that the peer then signalled is
+            // reported as what it was signalled as (RFC 8445 §7.3.1.3); the
+            // pair's copy is kept for pairs of an earlier ICE generation.
+            let current = self
+                .ice
+                .remote_candidates()
+                .find(|c| c.address == p.remote.address);
+            let remote = candidate_stats(false, current.unwrap_or(&p.remote));
             let id = pair_id(&local.id, &remote.id);
             let is_selected = selected == Some(p.route);
             if is_selected {
