@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::{IpAddr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -60,8 +61,12 @@ pub(crate) struct ServeArgs {
 /// TURN options of `realtimer serve`. TURN runs on the STUN sockets (UDP),
 /// TCP on the same ports, and TLS when a certificate is given; without
 /// --turn-secret a random secret serves the credentials of
-/// GET /api/ice-servers (docs/turn.md).
+/// GET /api/ice-servers (docs/turn.md). Each flag can also be set in the
+/// `[turn]` section of --config; a flag overrides the file.
 #[derive(Debug, Args)]
+// These comments are also the flags' --help, where `[N]` shows the
+// default; rustdoc would take each for a link.
+#[allow(rustdoc::broken_intra_doc_links)]
 pub(crate) struct TurnArgs {
     /// A TURN user as `name:password` (repeatable).
     #[arg(
@@ -78,22 +83,18 @@ pub(crate) struct TurnArgs {
     #[arg(long = "turn-secret", env = "REALTIMER_TURN_SECRET")]
     turn_secret: Option<String>,
 
-    /// Seconds the credentials of GET /api/ice-servers stay valid.
-    #[arg(long = "turn-credential-ttl", default_value_t = 86_400)]
-    credential_ttl: u64,
+    /// Seconds the credentials of GET /api/ice-servers stay valid [86400].
+    #[arg(long = "turn-credential-ttl")]
+    credential_ttl: Option<u64>,
 
     /// Host name in the STUN/TURN URLs of GET /api/ice-servers (default:
     /// the host the page was loaded from).
     #[arg(long = "turn-host", env = "REALTIMER_TURN_HOST")]
     turn_host: Option<String>,
 
-    /// The realm of TURN's long-term credentials.
-    #[arg(
-        long = "turn-realm",
-        env = "REALTIMER_TURN_REALM",
-        default_value = "realtimer"
-    )]
-    turn_realm: String,
+    /// The realm of TURN's long-term credentials [realtimer].
+    #[arg(long = "turn-realm", env = "REALTIMER_TURN_REALM")]
+    turn_realm: Option<String>,
 
     /// Relayed addresses are taken on this address (repeatable, one per
     /// family). Default: each specific STUN listen address, or for a
@@ -101,13 +102,9 @@ pub(crate) struct TurnArgs {
     #[arg(long = "relay-ip", env = "REALTIMER_RELAY_IP", value_delimiter = ',')]
     relay_ip: Vec<IpAddr>,
 
-    /// Ports of relayed addresses, as `first-last`.
-    #[arg(
-        long = "relay-ports",
-        env = "REALTIMER_RELAY_PORTS",
-        default_value = "49152-65535"
-    )]
-    relay_ports: String,
+    /// Ports of relayed addresses, as `first-last` [49152-65535].
+    #[arg(long = "relay-ports", env = "REALTIMER_RELAY_PORTS")]
+    relay_ports: Option<String>,
 
     /// Allow relaying to peers in this prefix although the defaults deny it
     /// (loopback, private, link-local...), e.g. `127.0.0.1/8` (repeatable).
@@ -126,52 +123,147 @@ pub(crate) struct TurnArgs {
     )]
     relay_deny: Vec<IpNet>,
 
-    /// Allocations on the whole server.
-    #[arg(long = "turn-total-quota", default_value_t = 10_000)]
-    total_quota: usize,
+    /// Allocations on the whole server [10000].
+    #[arg(long = "turn-total-quota")]
+    total_quota: Option<usize>,
 
-    /// Allocations per user (a REST user counts once whatever its expiry).
-    #[arg(long = "turn-user-quota", default_value_t = 100)]
-    user_quota: usize,
+    /// Allocations per user (a REST user counts once whatever its expiry)
+    /// [100].
+    #[arg(long = "turn-user-quota")]
+    user_quota: Option<usize>,
 
-    /// Allocations per client IP address.
-    #[arg(long = "turn-ip-quota", default_value_t = 100)]
-    ip_quota: usize,
+    /// Allocations per client IP address [100].
+    #[arg(long = "turn-ip-quota")]
+    ip_quota: Option<usize>,
 
-    /// Bytes per second relayed per allocation, both ways; 0 for no cap.
-    #[arg(long = "turn-bandwidth", default_value_t = 4_000_000)]
-    bandwidth: u64,
+    /// Bytes per second relayed per allocation, both ways; 0 for no cap
+    /// [4000000].
+    #[arg(long = "turn-bandwidth")]
+    bandwidth: Option<u64>,
 
     /// TCP connections with peers per TCP allocation (RFC 6062, asked for
-    /// by clients on TCP or TLS); 0 turns TCP allocations off.
-    #[arg(long = "turn-tcp-relay-connections", default_value_t = 16)]
-    tcp_relay_connections: usize,
+    /// by clients on TCP or TLS); 0 turns TCP allocations off [16].
+    #[arg(long = "turn-tcp-relay-connections")]
+    tcp_relay_connections: Option<usize>,
 
-    /// TURN over TCP on the STUN listen addresses and ports.
-    #[arg(long = "turn-tcp", env = "REALTIMER_TURN_TCP", default_value_t = true, action = ArgAction::Set)]
-    tcp: bool,
+    /// TURN over TCP on the STUN listen addresses and ports [true].
+    #[arg(long = "turn-tcp", env = "REALTIMER_TURN_TCP", action = ArgAction::Set)]
+    tcp: Option<bool>,
 
     /// Port of TURN over TLS on the STUN listen addresses, served when
-    /// --tls-cert and --tls-key are given (the HTTPS certificate).
-    #[arg(
-        long = "turn-tls-port",
-        env = "REALTIMER_TURN_TLS_PORT",
-        default_value_t = 5349
-    )]
-    tls_port: u16,
+    /// --tls-cert and --tls-key are given (the HTTPS certificate) [5349].
+    #[arg(long = "turn-tls-port", env = "REALTIMER_TURN_TLS_PORT")]
+    tls_port: Option<u16>,
 
-    /// TCP and TLS connections open at once, in total.
-    #[arg(long = "turn-max-connections", default_value_t = 10_000)]
-    max_connections: usize,
+    /// TCP and TLS connections open at once, in total [10000].
+    #[arg(long = "turn-max-connections")]
+    max_connections: Option<usize>,
 
-    /// TCP and TLS connections open at once from one IP address.
-    #[arg(long = "turn-connections-per-ip", default_value_t = 200)]
-    connections_per_ip: usize,
+    /// TCP and TLS connections open at once from one IP address [200].
+    #[arg(long = "turn-connections-per-ip")]
+    connections_per_ip: Option<usize>,
 
     /// Seconds a TCP or TLS connection without an allocation may stay
-    /// silent before it is closed.
-    #[arg(long = "turn-idle-timeout", default_value_t = 30)]
+    /// silent before it is closed [30].
+    #[arg(long = "turn-idle-timeout")]
+    idle_timeout: Option<u64>,
+}
+
+/// The TURN settings in force: the flags over the `[turn]` section of
+/// --config over the defaults.
+#[derive(Debug, Clone, PartialEq)]
+struct TurnSettings {
+    users: Vec<String>,
+    secret: Option<String>,
+    credential_ttl: u64,
+    host: Option<String>,
+    realm: String,
+    relay_ip: Vec<IpAddr>,
+    relay_ports: RangeInclusive<u16>,
+    relay_allow: Vec<IpNet>,
+    relay_deny: Vec<IpNet>,
+    total_quota: usize,
+    user_quota: usize,
+    ip_quota: usize,
+    bandwidth: u64,
+    tcp_relay_connections: usize,
+    tcp: bool,
+    tls_port: u16,
+    max_connections: usize,
+    connections_per_ip: usize,
     idle_timeout: u64,
+}
+
+/// The flag's list when given, else the file's, else none.
+fn list_or<T: Clone>(flag: &[T], file: Option<&Vec<T>>) -> Vec<T> {
+    if flag.is_empty() {
+        file.cloned().unwrap_or_default()
+    } else {
+        flag.to_vec()
+    }
+}
+
+/// `first-last` as a port range.
+fn port_range(text: &str) -> Result<RangeInclusive<u16>, ServeError> {
+    let error = || ServeError::RelayPorts(text.to_owned());
+    let (first, last) = text.split_once('-').ok_or_else(error)?;
+    let first: u16 = first.trim().parse().map_err(|_| error())?;
+    let last: u16 = last.trim().parse().map_err(|_| error())?;
+    Ok(first..=last)
+}
+
+impl TurnSettings {
+    /// Merges the flags over the file's `[turn]` over the defaults.
+    fn new(args: &TurnArgs, file: &realtimer_server::TurnSection) -> Result<Self, ServeError> {
+        let prefixes = |flag: &[IpNet], file: &Option<Vec<String>>| {
+            if !flag.is_empty() {
+                return Ok(flag.to_vec());
+            }
+            file.iter()
+                .flatten()
+                .map(|p| p.parse::<IpNet>())
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(ServeError::RelayPrefix)
+        };
+        let ports = args.relay_ports.as_ref().or(file.relay_ports.as_ref());
+        Ok(TurnSettings {
+            users: list_or(&args.turn_users, file.users.as_ref()),
+            secret: args.turn_secret.clone().or_else(|| file.secret.clone()),
+            credential_ttl: args
+                .credential_ttl
+                .or(file.credential_ttl_secs)
+                .unwrap_or(86_400),
+            host: args.turn_host.clone().or_else(|| file.host.clone()),
+            realm: args
+                .turn_realm
+                .clone()
+                .or_else(|| file.realm.clone())
+                .unwrap_or_else(|| "realtimer".into()),
+            relay_ip: list_or(&args.relay_ip, file.relay_ip.as_ref()),
+            relay_ports: ports.map_or(Ok(49_152..=65_535), |p| port_range(p))?,
+            relay_allow: prefixes(&args.relay_allow, &file.relay_allow)?,
+            relay_deny: prefixes(&args.relay_deny, &file.relay_deny)?,
+            total_quota: args.total_quota.or(file.total_quota).unwrap_or(10_000),
+            user_quota: args.user_quota.or(file.user_quota).unwrap_or(100),
+            ip_quota: args.ip_quota.or(file.ip_quota).unwrap_or(100),
+            bandwidth: args.bandwidth.or(file.bandwidth).unwrap_or(4_000_000),
+            tcp_relay_connections: args
+                .tcp_relay_connections
+                .or(file.tcp_relay_connections)
+                .unwrap_or(16),
+            tcp: args.tcp.or(file.tcp).unwrap_or(true),
+            tls_port: args.tls_port.or(file.tls_port).unwrap_or(5349),
+            max_connections: args
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(10_000),
+            connections_per_ip: args
+                .connections_per_ip
+                .or(file.connections_per_ip)
+                .unwrap_or(200),
+            idle_timeout: args.idle_timeout.or(file.idle_timeout_secs).unwrap_or(30),
+        })
+    }
 }
 
 const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
@@ -196,6 +288,8 @@ pub(crate) enum ServeError {
     Credential(#[from] realtimer_stun::CredentialError),
     #[error("--relay-ports {0:?}: expected first-last, e.g. 49152-65535")]
     RelayPorts(String),
+    #[error("[turn] relay_allow or relay_deny: {0}")]
+    RelayPrefix(realtimer_turn::IpNetParseError),
     #[error("TURN: {0}")]
     TurnConfig(#[from] realtimer_turn::ConfigError),
     #[error(transparent)]
@@ -217,8 +311,9 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
         args.stun_listen = file.stun.listen.clone().unwrap_or_else(default_stun_listen);
     }
     args.stun_port = args.stun_port.or(file.stun.port);
+    let mut turn = TurnSettings::new(&args.turn, &file.turn)?;
     if args.print_config {
-        print!("{}", config_text(listen, &http_config, &args));
+        print!("{}", config_text(listen, &http_config, &args, &turn));
         return Ok(());
     }
     let defaults = args.stun_listen == default_stun_listen();
@@ -227,18 +322,18 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
         addresses.iter_mut().for_each(|a| a.set_port(port));
     }
     let mut limits = ConnectionLimits::default();
-    limits.total = args.turn.max_connections;
-    limits.per_ip = args.turn.connections_per_ip;
-    limits.idle = Duration::from_secs(args.turn.idle_timeout);
+    limits.total = turn.max_connections;
+    limits.per_ip = turn.connections_per_ip;
+    limits.idle = Duration::from_secs(turn.idle_timeout);
     let mut turn_listen = TurnServerConfig::new(addresses)
-        .with_tcp(args.turn.tcp)
+        .with_tcp(turn.tcp)
         .with_ipv6_optional(defaults)
         .with_limits(limits);
     if let Some(tls) = &http_config.tls {
         let mut config = tls.load()?;
         // RFC 7443 names "stun.turn", but browsers send no ALPN: accept any.
         config.alpn_protocols.clear();
-        turn_listen = turn_listen.with_tls(TlsListener::new(Arc::new(config), args.turn.tls_port));
+        turn_listen = turn_listen.with_tls(TlsListener::new(Arc::new(config), turn.tls_port));
     }
     let bound = BoundTurnServer::bind(turn_listen)?;
     let listen_addresses: Vec<SocketAddr> = bound
@@ -247,7 +342,7 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
         .filter(|(t, _)| *t == Transport::Udp)
         .map(|(_, a)| a)
         .collect();
-    let secret = match args.turn.turn_secret.clone() {
+    let secret = match turn.secret.clone() {
         Some(secret) => secret,
         None => {
             info!("TURN: no --turn-secret, so a random one serves this run's /api/ice-servers");
@@ -256,15 +351,19 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
             bytes.iter().map(|b| format!("{b:02x}")).collect()
         }
     };
-    args.turn.turn_secret = Some(secret.clone());
-    let config = turn_config(&args.turn, &listen_addresses)?;
+    turn.secret = Some(secret.clone());
+    let config = turn_config(&turn, &listen_addresses)?;
     for ip in [config.relay_ipv4, config.relay_ipv6].into_iter().flatten() {
-        info!("TURN relay address {ip}, ports {}", args.turn.relay_ports);
+        info!(
+            "TURN relay address {ip}, ports {}-{}",
+            turn.relay_ports.start(),
+            turn.relay_ports.end()
+        );
     }
     let ice = IceServers {
         secret,
-        ttl: args.turn.credential_ttl,
-        host: args.turn.turn_host.clone(),
+        ttl: turn.credential_ttl,
+        host: turn.host.clone(),
         port: listen_addresses[0].port(),
         tcp: bound.local_addr(Transport::Tcp).is_some(),
         tls_port: bound.local_addr(Transport::Tls).map(|a| a.port()),
@@ -282,17 +381,17 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// The TURN core's settings from the flags.
-fn turn_config(args: &TurnArgs, listeners: &[SocketAddr]) -> Result<ServerConfig, ServeError> {
-    let mut credentials = Credentials::new(args.turn_realm.clone());
-    for user in &args.turn_users {
+/// The TURN core's settings.
+fn turn_config(args: &TurnSettings, listeners: &[SocketAddr]) -> Result<ServerConfig, ServeError> {
+    let mut credentials = Credentials::new(args.realm.clone());
+    for user in &args.users {
         let (name, password) = user
             .split_once(':')
             .filter(|(n, _)| !n.is_empty())
             .ok_or_else(|| ServeError::TurnUser(user.clone()))?;
         credentials.add_user(name, password)?;
     }
-    if let Some(secret) = &args.turn_secret {
+    if let Some(secret) = &args.secret {
         credentials.set_rest_secret(secret.as_bytes().to_vec());
     }
     let mut nonce_secret = [0u8; 16];
@@ -300,11 +399,7 @@ fn turn_config(args: &TurnArgs, listeners: &[SocketAddr]) -> Result<ServerConfig
     let mut config = ServerConfig::new(credentials, nonce_secret);
     config.seed = rand::random();
     config.software = Some(format!("realtimer {}", env!("CARGO_PKG_VERSION")));
-    let ports = || ServeError::RelayPorts(args.relay_ports.clone());
-    let (first, last) = args.relay_ports.split_once('-').ok_or_else(ports)?;
-    let first: u16 = first.trim().parse().map_err(|_| ports())?;
-    let last: u16 = last.trim().parse().map_err(|_| ports())?;
-    config.port_range = first..=last;
+    config.port_range = args.relay_ports.clone();
     config.peer_policy.allow = args.relay_allow.clone();
     config.peer_policy.deny = args.relay_deny.clone();
     config.limits.total_allocations = args.total_quota;
@@ -405,13 +500,13 @@ fn quoted(text: &str) -> String {
     out
 }
 
-/// The settings in force as a `--config` file (docs/config.md): the file's
-/// sections with every value, then the TURN settings, which are flags only,
-/// as comments.
+/// The settings in force as a `--config` file (docs/config.md), every
+/// section with every value; what is unset is a comment saying so.
 fn config_text(
     listen: SocketAddr,
     http: &realtimer_server::ServerConfig,
     args: &ServeArgs,
+    turn: &TurnSettings,
 ) -> String {
     let path = |p: &std::path::Path| quoted(&p.display().to_string());
     let mut out = String::from(
@@ -468,24 +563,43 @@ fn config_text(
         Some(port) => out += &format!("port = {port}\n"),
         None => out += "# port: each listen address's own\n",
     }
-    let t = &args.turn;
+    let strings = |items: Vec<String>| {
+        let items: Vec<String> = items.iter().map(|s| quoted(s)).collect();
+        format!("[{}]", items.join(", "))
+    };
+    let t = turn;
+    out += &format!("\n[turn]\nrealm = {}\n", quoted(&t.realm));
+    if t.users.is_empty() {
+        out += "# users: none\n";
+    } else {
+        out += &format!("users = {}\n", strings(t.users.clone()));
+    }
+    match &t.secret {
+        Some(secret) => out += &format!("secret = {}\n", quoted(secret)),
+        None => out += "# secret: none, a random one per run\n",
+    }
+    out += &format!("credential_ttl_secs = {}\n", t.credential_ttl);
+    match &t.host {
+        Some(host) => out += &format!("host = {}\n", quoted(host)),
+        None => out += "# host: none, the host the page was loaded from\n",
+    }
+    if t.relay_ip.is_empty() {
+        out += "# relay_ip: none, the STUN listen addresses (or the default route's)\n";
+    } else {
+        let ips = t.relay_ip.iter().map(ToString::to_string).collect();
+        out += &format!("relay_ip = {}\n", strings(ips));
+    }
     out += &format!(
-        "\n# TURN (flags and REALTIMER_* variables only):\n\
-         # --turn-realm {}\n# --turn-users: {} given\n# --turn-secret: {}\n\
-         # --turn-credential-ttl {}\n# --turn-host {}\n# --relay-ip {:?}\n# --relay-ports {}\n\
-         # --relay-allow {:?}\n# --relay-deny {:?}\n# --turn-total-quota {}\n# --turn-user-quota {}\n\
-         # --turn-ip-quota {}\n# --turn-bandwidth {}\n# --turn-tcp-relay-connections {}\n\
-         # --turn-tcp {}\n# --turn-tls-port {}\n# --turn-max-connections {}\n\
-         # --turn-connections-per-ip {}\n# --turn-idle-timeout {}\n",
-        t.turn_realm,
-        t.turn_users.len(),
-        if t.turn_secret.is_some() { "given" } else { "none (a random one per run)" },
-        t.credential_ttl,
-        t.turn_host.as_deref().unwrap_or("(the page's host)"),
-        t.relay_ip,
-        t.relay_ports,
-        t.relay_allow.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        t.relay_deny.iter().map(ToString::to_string).collect::<Vec<_>>(),
+        "relay_ports = \"{}-{}\"\nrelay_allow = {}\nrelay_deny = {}\n",
+        t.relay_ports.start(),
+        t.relay_ports.end(),
+        strings(t.relay_allow.iter().map(ToString::to_string).collect()),
+        strings(t.relay_deny.iter().map(ToString::to_string).collect()),
+    );
+    out += &format!(
+        "total_quota = {}\nuser_quota = {}\nip_quota = {}\nbandwidth = {}\n\
+         tcp_relay_connections = {}\ntcp = {}\ntls_port = {}\nmax_connections = {}\n\
+         connections_per_ip = {}\nidle_timeout_secs = {}\n",
         t.total_quota,
         t.user_quota,
         t.ip_quota,

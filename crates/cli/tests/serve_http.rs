@@ -141,8 +141,32 @@ fn print_config_round_trips_and_the_example_parses() {
         );
         String::from_utf8(output.stdout).unwrap()
     };
-    let printed = print(&["--room-capacity", "3", "--stun-listen", "127.0.0.1:3478"]);
+    let printed = print(&[
+        "--room-capacity",
+        "3",
+        "--stun-listen",
+        "127.0.0.1:3478",
+        "--turn-user",
+        "alice:pw",
+        "--relay-ports",
+        "40000-40999",
+        "--relay-deny",
+        "198.51.100.0/24",
+        "--turn-tcp",
+        "false",
+    ]);
     assert!(printed.contains("\ncapacity = 3\n"), "{printed}");
+    for line in [
+        "users = [\"alice:pw\"]",
+        "relay_ports = \"40000-40999\"",
+        "relay_deny = [\"198.51.100.0/24\"]",
+        "tcp = false",
+    ] {
+        assert!(
+            printed.contains(&format!("\n{line}\n")),
+            "{line} in {printed}"
+        );
+    }
     assert!(
         printed.contains("listen = [\"127.0.0.1:3478\"]"),
         "{printed}"

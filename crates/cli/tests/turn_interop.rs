@@ -51,14 +51,19 @@ fn port_of(lines: &[String], transport: &str) -> u16 {
 /// Starts `realtimer serve` as [`serve`] does and returns its "listening
 /// on" lines, up to the HTTP server's.
 fn serve_listening(extra: &[&str]) -> (Running, Vec<String>) {
+    serve_with(&[&["--turn-realm", REALM], extra].concat())
+}
+
+/// `realtimer serve` on ephemeral loopback ports with `extra` flags only
+/// (no realm of the tests'); its "listening on" lines, up to the HTTP
+/// server's.
+fn serve_with(extra: &[&str]) -> (Running, Vec<String>) {
     let mut args = vec![
         "serve",
         "--listen",
         "127.0.0.1:0",
         "--stun-listen",
         "127.0.0.1:0",
-        "--turn-realm",
-        REALM,
     ];
     args.extend_from_slice(extra);
     let server = spawn(REALTIMER, &args, &[("REALTIMER_LOG", "info")]);
@@ -519,6 +524,26 @@ impl Client {
             .expect("a response")
     }
 
+    /// Sends an Allocate without credentials and returns the realm of
+    /// the 401 challenge (which must carry a nonce too).
+    fn challenge_realm(&self) -> String {
+        let mut buf = Vec::new();
+        let mut enc = MessageEncoder::new(
+            &mut buf,
+            Class::Request,
+            Method::ALLOCATE,
+            TransactionId::new([1; 12]),
+        );
+        enc.add(&RequestedTransport::UDP).unwrap();
+        enc.add_fingerprint().unwrap();
+        self.send_raw(&buf);
+        let response = self.receive().unwrap();
+        let m = Message::decode(&response).unwrap();
+        assert_eq!(m.get::<ErrorCode>().unwrap().unwrap().code, 401);
+        assert!(m.get::<Nonce>().unwrap().is_some());
+        m.get::<Realm>().unwrap().unwrap().0.to_owned()
+    }
+
     fn allocate(&mut self) -> Result<SocketAddr, u16> {
         let response = self.request(Method::ALLOCATE, &|enc| {
             enc.add(&RequestedTransport::UDP)?.add(&Lifetime(60))?;
@@ -558,21 +583,7 @@ fn security_no_or_wrong_or_expired_credentials_get_401() {
     let (_server, port) = serve(&["--turn-user", "alice:secret", "--turn-secret", "north"]);
     // No credentials at all: the first answer is 401 with REALM and NONCE.
     let mut anonymous = Client::new("127.0.0.1:0", port, "alice", "secret");
-    let mut buf = Vec::new();
-    let mut enc = MessageEncoder::new(
-        &mut buf,
-        Class::Request,
-        Method::ALLOCATE,
-        TransactionId::new([1; 12]),
-    );
-    enc.add(&RequestedTransport::UDP).unwrap();
-    enc.add_fingerprint().unwrap();
-    anonymous.send_raw(&buf);
-    let response = anonymous.receive().unwrap();
-    let m = Message::decode(&response).unwrap();
-    assert_eq!(m.get::<ErrorCode>().unwrap().unwrap().code, 401);
-    assert_eq!(m.get::<Realm>().unwrap(), Some(Realm(REALM)));
-    assert!(m.get::<Nonce>().unwrap().is_some());
+    assert_eq!(anonymous.challenge_realm(), REALM);
 
     let mut wrong = Client::new("127.0.0.1:0", port, "alice", "not-secret");
     assert_eq!(wrong.allocate(), Err(401));
@@ -687,4 +698,58 @@ fn security_malformed_channel_data_and_garbage_are_dropped() {
         .unwrap();
     // The server is still there and the allocation still works.
     assert_eq!(client.permit("127.0.0.1:9"), None);
+}
+
+/// The `[turn]` section of `--config` alone sets TURN up (realm, user,
+/// relay ports, a peer prefix allowed), and a flag overrides the file's
+/// value while the rest of the file still applies.
+#[test]
+fn turn_settings_from_the_config_file_take_effect_and_flags_override_them() {
+    let file =
+        std::env::temp_dir().join(format!("realtimer-turn-config-{}.toml", std::process::id()));
+    std::fs::write(
+        &file,
+        "[turn]\nrealm = \"from.the.file\"\nusers = [\"carol:from-file\"]\n\
+         relay_ports = \"40100-40199\"\nrelay_allow = [\"127.0.0.0/8\"]\n",
+    )
+    .unwrap();
+    let config = file.to_str().unwrap();
+
+    let (server, lines) = serve_with(&["--config", config]);
+    let port = port_of(&lines, "(UDP)");
+    let mut carol = Client::new("127.0.0.1:0", port, "carol", "from-file");
+    assert_eq!(carol.challenge_realm(), "from.the.file");
+    let relayed = carol.allocate().expect("the file's user allocates");
+    assert!(
+        (40_100..=40_199).contains(&relayed.port()),
+        "{relayed} outside the file's relay_ports"
+    );
+    // Loopback is denied by default (403); the file's relay_allow permits it.
+    assert_eq!(carol.permit("127.0.0.1:9"), None);
+    drop(server);
+
+    let (_server, lines) = serve_with(&[
+        "--config",
+        config,
+        "--relay-ports",
+        "40200-40299",
+        "--turn-user",
+        "dave:from-flag",
+    ]);
+    let port = port_of(&lines, "(UDP)");
+    let mut carol = Client::new("127.0.0.1:0", port, "carol", "from-file");
+    assert_eq!(carol.challenge_realm(), "from.the.file");
+    assert_eq!(
+        carol.allocate(),
+        Err(401),
+        "--turn-user replaces the file's users"
+    );
+    let mut dave = Client::new("127.0.0.1:0", port, "dave", "from-flag");
+    let relayed = dave.allocate().expect("the flag's user allocates");
+    assert!(
+        (40_200..=40_299).contains(&relayed.port()),
+        "{relayed} outside --relay-ports"
+    );
+    assert_eq!(dave.permit("127.0.0.1:9"), None);
+    let _ = std::fs::remove_file(&file);
 }

@@ -2,7 +2,7 @@
 //! (see `docs/config.md`). Command-line flags and `REALTIMER_*` environment
 //! variables override the file; the file overrides the defaults.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -25,6 +25,9 @@ pub struct ConfigFile {
     pub redis: RedisSection,
     /// `[stun]`: the STUN/TURN UDP listeners.
     pub stun: StunSection,
+    /// `[turn]`: TURN credentials, relay addresses and quotas. Read by the
+    /// `realtimer` binary, which runs the TURN server.
+    pub turn: TurnSection,
 }
 
 /// `[http]`.
@@ -83,6 +86,58 @@ pub struct StunSection {
     pub listen: Option<Vec<SocketAddr>>,
     /// Use this port on every listen address.
     pub port: Option<u16>,
+}
+
+/// `[turn]`: every TURN flag of `realtimer serve` (docs/turn.md), each
+/// named after its flag without the `--turn-` prefix. `None` means "not in
+/// the file": the flag or the default applies. Prefixes and the port range
+/// stay text here and are parsed where the TURN server is configured.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TurnSection {
+    /// Static users as `name:password` (`--turn-user`).
+    pub users: Option<Vec<String>>,
+    /// Shared secret of the REST scheme (`--turn-secret`).
+    pub secret: Option<String>,
+    /// Seconds the credentials of `GET /api/ice-servers` stay valid
+    /// (`--turn-credential-ttl`).
+    pub credential_ttl_secs: Option<u64>,
+    /// Host name in the URLs of `GET /api/ice-servers` (`--turn-host`).
+    pub host: Option<String>,
+    /// Realm of the long-term credentials (`--turn-realm`).
+    pub realm: Option<String>,
+    /// Addresses relayed addresses are taken on (`--relay-ip`).
+    pub relay_ip: Option<Vec<IpAddr>>,
+    /// Ports of relayed addresses as `first-last` (`--relay-ports`).
+    pub relay_ports: Option<String>,
+    /// Peer prefixes allowed although denied by default (`--relay-allow`).
+    pub relay_allow: Option<Vec<String>>,
+    /// Peer prefixes denied on top of the defaults (`--relay-deny`).
+    pub relay_deny: Option<Vec<String>>,
+    /// Allocations on the whole server (`--turn-total-quota`).
+    pub total_quota: Option<usize>,
+    /// Allocations per user (`--turn-user-quota`).
+    pub user_quota: Option<usize>,
+    /// Allocations per client IP address (`--turn-ip-quota`).
+    pub ip_quota: Option<usize>,
+    /// Bytes per second relayed per allocation, 0 for no cap
+    /// (`--turn-bandwidth`).
+    pub bandwidth: Option<u64>,
+    /// Peer TCP connections per TCP allocation, 0 for none
+    /// (`--turn-tcp-relay-connections`).
+    pub tcp_relay_connections: Option<usize>,
+    /// TURN over TCP on the STUN ports (`--turn-tcp`).
+    pub tcp: Option<bool>,
+    /// Port of TURN over TLS (`--turn-tls-port`).
+    pub tls_port: Option<u16>,
+    /// TCP and TLS connections at once (`--turn-max-connections`).
+    pub max_connections: Option<usize>,
+    /// TCP and TLS connections at once from one IP address
+    /// (`--turn-connections-per-ip`).
+    pub connections_per_ip: Option<usize>,
+    /// Seconds a TCP or TLS connection without an allocation may stay
+    /// silent (`--turn-idle-timeout`).
+    pub idle_timeout_secs: Option<u64>,
 }
 
 /// Why a configuration file was refused.
@@ -328,6 +383,9 @@ mod tests {
         assert_eq!(file.rooms.capacity, Some(2));
         assert_eq!(file.redis.url.as_deref(), Some("redis://127.0.0.1:6379"));
         assert_eq!(file.stun.listen.as_ref().map(Vec::len), Some(2));
+        assert_eq!(file.turn.realm.as_deref(), Some("realtimer"));
+        assert_eq!(file.turn.relay_ports.as_deref(), Some("49152-65535"));
+        assert_eq!(file.turn.tcp, Some(true));
         let config = SignalingArgs::default().server_config(&file, None).unwrap();
         assert_eq!(config.rooms.max_message_bytes, 65_536);
         assert_eq!(config.cluster.unwrap().node_ttl, Duration::from_secs(5));

@@ -34,7 +34,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use cluster::{ClusterConfig, ClusterError};
-pub use config::{ConfigError, ConfigFile, SignalingArgs};
+pub use config::{ConfigError, ConfigFile, SignalingArgs, TurnSection};
 pub use hub::{Hub, Outbound, Relayed};
 pub use rooms::{ClientId, RoomError, Rooms, RoomsConfig};
 
