@@ -12,7 +12,8 @@
 //! - [`Received`]: one `recvmmsg` fills up to [`BATCH_SIZE`] slots, each a
 //!   datagram or a GRO train of datagrams of one size (`UDP_GRO`), split
 //!   again by their stride, with the local address each came to
-//!   (`IP_PKTINFO` / `IPV6_RECVPKTINFO`).
+//!   (`IP_PKTINFO` / `IPV6_RECVPKTINFO`) and when the kernel received it
+//!   (`SO_TIMESTAMPNS`, on the `Instant` clock).
 //! - [`bind`], [`allow_fragmentation`], [`keep_gro_enabled`]: the socket
 //!   settings the drivers share (buffers, IPv6-only or dual-stack, the DF
 //!   bit).

@@ -1,9 +1,11 @@
 //! Batched receives: one `recvmmsg` into [`BATCH_SIZE`] slots, each a
-//! datagram or a GRO train of datagrams of one size from one source.
+//! datagram or a GRO train of datagrams of one size from one source, with
+//! the time the kernel received it (`SO_TIMESTAMPNS`).
 
 use std::io::{self, IoSliceMut};
 use std::net::{IpAddr, SocketAddr};
 use std::os::fd::AsFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use quinn_udp::{RecvMeta, UdpSockRef, UdpSocketState, BATCH_SIZE};
 
@@ -24,6 +26,49 @@ pub struct Datagram<'a> {
     pub destination: Option<IpAddr>,
     /// Its bytes.
     pub contents: &'a [u8],
+    /// When the kernel received it, on the [`Instant`] clock: the socket's
+    /// `SO_TIMESTAMPNS` stamp (quinn-udp turns it on for every socket on
+    /// Linux) moved from the wall clock to the monotonic one at the read.
+    /// A receiver's transport-wide feedback must say when a packet
+    /// arrived, not when a busy driver got to it: reads that bunch
+    /// datagrams up would otherwise look like a link faster than it is.
+    /// Without a stamp (another OS), the time of the read.
+    pub arrival: Instant,
+}
+
+/// Longest time a stamp may lie before its read: older ones (the wall
+/// clock was set back, or a stall longer than any queue holds) count as
+/// received at the read.
+const MAX_STAMP_AGE: Duration = Duration::from_secs(2);
+
+/// The two clocks read together just after a receive, to move the
+/// kernel's wall-clock stamps onto the [`Instant`] clock.
+#[derive(Debug, Clone, Copy)]
+struct ReadClocks {
+    instant: Instant,
+    wall: Duration,
+}
+
+impl ReadClocks {
+    #[allow(clippy::disallowed_methods)] // the IO layer owns the clock: this is a read's time
+    fn now() -> Self {
+        ReadClocks {
+            instant: Instant::now(),
+            wall: SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap_or_default(),
+        }
+    }
+
+    /// `stamp` (since the Unix epoch) on the `Instant` clock: as long
+    /// before the read as the wall clock says, never after it.
+    fn arrival(&self, stamp: Option<Duration>) -> Instant {
+        let age = stamp.map_or(Duration::ZERO, |s| self.wall.saturating_sub(s));
+        if age > MAX_STAMP_AGE {
+            return self.instant;
+        }
+        self.instant.checked_sub(age).unwrap_or(self.instant)
+    }
 }
 
 /// Buffers for batched receives, reused from call to call.
@@ -31,6 +76,8 @@ pub struct Received {
     data: Vec<u8>,
     metas: [RecvMeta; BATCH_SIZE],
     slots: usize,
+    /// The clocks at the last read.
+    read_at: ReadClocks,
 }
 
 impl std::fmt::Debug for Received {
@@ -62,6 +109,7 @@ impl Received {
             data: vec![0; RECEIVE_SLOT * slots],
             metas: [RecvMeta::default(); BATCH_SIZE],
             slots,
+            read_at: ReadClocks::now(),
         }
     }
 
@@ -79,11 +127,19 @@ impl Received {
             .chunks_mut(RECEIVE_SLOT)
             .map(IoSliceMut::new)
             .collect();
-        state.recv(
+        let count = state.recv(
             UdpSockRef::from(socket),
             &mut slices,
             &mut self.metas[..self.slots],
-        )
+        )?;
+        self.read_at = ReadClocks::now();
+        Ok(count)
+    }
+
+    /// When the last [`Received::read`] that got something returned, on
+    /// the [`Instant`] clock: no datagram of it arrived later.
+    pub fn read_at(&self) -> Instant {
+        self.read_at.instant
     }
 
     /// The datagrams of the first `count` messages of the last
@@ -96,12 +152,15 @@ impl Received {
                 let stride = meta.stride.max(1);
                 let source = canonical(meta.addr);
                 let destination = meta.dst_ip.map(|ip| ip.to_canonical());
+                // A GRO train carries one stamp: its first segment's.
+                let arrival = self.read_at.arrival(meta.timestamp);
                 slot[..meta.len.min(slot.len())]
                     .chunks(stride)
                     .map(move |contents| Datagram {
                         source,
                         destination,
                         contents,
+                        arrival,
                     })
             })
     }
@@ -194,6 +253,61 @@ mod tests {
         if send_state.max_gso_segments() > 1 && state.gro_segments() > 1 {
             assert_eq!(messages, 1, "one GRO train");
         }
+    }
+
+    /// The kernel's stamp, not the read, is the arrival: a datagram read
+    /// 150 ms after it came reports when it came (Linux; elsewhere there is
+    /// no stamp and the read's time stands).
+    #[test]
+    #[allow(clippy::disallowed_methods)] // a test waits on the real clock
+    fn a_delayed_read_reports_the_kernel_arrival() {
+        let receiver = bind("127.0.0.1:0".parse().unwrap(), BindOptions::default()).unwrap();
+        let state = UdpSocketState::new((&receiver).into()).unwrap();
+        let sender = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        // The first socket asking for stamps turns the kernel's stamping on
+        // through a work queue; until it runs, datagrams are stamped when
+        // read. (`keep_gro_enabled`'s socket keeps it on in a driver.)
+        std::thread::sleep(Duration::from_millis(50));
+        let sent_at = Instant::now();
+        sender
+            .send_to(b"early", receiver.local_addr().unwrap())
+            .unwrap();
+        let sent = Instant::now();
+        std::thread::sleep(Duration::from_millis(150));
+        let mut received = Received::with_slots(1);
+        let count = received.read(&receiver, &state).unwrap();
+        let arrivals: Vec<Instant> = received.datagrams(count).map(|d| d.arrival).collect();
+        assert_eq!(arrivals.len(), 1);
+        assert!(received.read_at() >= sent_at + Duration::from_millis(150));
+        if cfg!(target_os = "linux") {
+            // Loopback delivers within the send call; allow the clocks'
+            // disagreement (they are read one after the other).
+            let slack = Duration::from_millis(20);
+            assert!(
+                arrivals[0] + slack >= sent_at && arrivals[0] <= sent + slack,
+                "arrival {:?} after the send, read {:?} after it",
+                arrivals[0].saturating_duration_since(sent_at),
+                received.read_at() - sent_at
+            );
+        }
+    }
+
+    #[test]
+    fn stamps_map_onto_the_instant_clock_before_the_read() {
+        let clocks = ReadClocks::now();
+        let ms = Duration::from_millis;
+        assert_eq!(clocks.arrival(None), clocks.instant);
+        assert_eq!(
+            clocks.arrival(Some(clocks.wall - ms(30))),
+            clocks.instant - ms(30)
+        );
+        // A stamp after the read (the wall clock stepped): the read.
+        assert_eq!(clocks.arrival(Some(clocks.wall + ms(30))), clocks.instant);
+        // One older than any queue holds: the read.
+        assert_eq!(
+            clocks.arrival(Some(clocks.wall - ms(60_000))),
+            clocks.instant
+        );
     }
 
     /// A wildcard socket learns the local address each datagram came to.

@@ -101,7 +101,10 @@ static GRO_KEEPER: OnceLock<Option<std::net::UdpSocket>> = OnceLock::new();
 
 /// Keeps one GRO socket open for the rest of the process, so programs that
 /// open and close sockets often (a connection each) skip the kernel's
-/// switch each time. `v6`: try the IPv6 loopback first.
+/// switch each time. `v6`: try the IPv6 loopback first. The socket also
+/// asks for receive stamps (`SO_TIMESTAMPNS`), which keeps the kernel's
+/// stamping switched on too: its first user turns it on through a work
+/// queue, and until that ran a datagram is stamped only when read.
 pub fn keep_gro_enabled(v6: bool) {
     GRO_KEEPER.get_or_init(|| {
         let loopback: IpAddr = if v6 {

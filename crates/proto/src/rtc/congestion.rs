@@ -148,10 +148,10 @@ impl Congestion {
         self.pacer.set_rate(now, self.bwe.pacing_rate());
     }
 
-    /// A packet of the peer's numbered `sequence` arrived.
-    pub(crate) fn received(&mut self, now: Instant, sequence: u16, ssrc: u32) {
+    /// A packet of the peer's numbered `sequence` arrived at `arrival`.
+    pub(crate) fn received(&mut self, arrival: Instant, sequence: u16, ssrc: u32) {
         self.media_ssrc = ssrc;
-        self.feedback.on_packet(now, sequence);
+        self.feedback.on_packet(arrival, sequence);
     }
 
     /// The estimate, once the peer's feedback measured it.

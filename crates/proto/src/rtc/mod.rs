@@ -513,6 +513,25 @@ impl Rtc {
         destination: SocketAddr,
         contents: &[u8],
     ) {
+        self.handle_receive_arrived(now, now, source, destination, contents);
+    }
+
+    /// A datagram that arrived at `arrival` (the kernel's receive stamp)
+    /// and is handled at `now`. Transport-wide feedback reports `arrival`
+    /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §3.1: the
+    /// receive time of each packet): a busy driver reads datagrams in
+    /// bunches, and stamping them at `now` would squeeze their spacing and
+    /// show the sender a link faster than it is. Everything else runs at
+    /// `now`. An `arrival` after `now` counts as `now`.
+    pub fn handle_receive_arrived(
+        &mut self,
+        now: Instant,
+        arrival: Instant,
+        source: SocketAddr,
+        destination: SocketAddr,
+        contents: &[u8],
+    ) {
+        let arrival = arrival.min(now);
         if self.is_closed() {
             return;
         }
@@ -559,7 +578,7 @@ impl Rtc {
                 }
             }
             // RFC 7983 §7: RTP and RTCP.
-            Some(128..=191) => self.handle_srtp(now, contents),
+            Some(128..=191) => self.handle_srtp(now, arrival, contents),
             _ => trace!(
                 len = contents.len(),
                 "datagram neither STUN, DTLS nor RTP dropped"

@@ -723,7 +723,7 @@ mod tests {
             };
             let mut plain = Vec::new();
             header.write_packet(b"x", 0, &mut plain).unwrap();
-            rtc.handle_rtp(now, &plain);
+            rtc.handle_rtp(now, now, &plain);
             std::iter::from_fn(|| rtc.poll_event())
                 .find_map(|e| match e {
                     RtcEvent::Rtp(r, _) => Some(r),
@@ -735,6 +735,77 @@ mod tests {
         assert_eq!(deliver(2, Some("1")), second);
         // Learned anew: packets without the MID follow it.
         assert_eq!(deliver(3, None), second);
+    }
+
+    /// Transport-wide feedback says when packets arrived (the kernel's
+    /// stamp the driver passes), not when they were handled: two packets
+    /// that came 20 ms apart and were read together 40 ms later are
+    /// reported 20 ms apart.
+    #[test]
+    fn transport_feedback_reports_arrival_not_handling_time() {
+        let start = Instant::now();
+        let (mut rtc, video, mut peer) = rtc_with_track(start);
+        let (cc_id, pt) = (5, rtc.media.transceivers[0].codecs[0].payload_type);
+        let t = &mut rtc.media.transceivers[video.0 as usize];
+        t.transport_cc_extension = Some(cc_id);
+        t.remote = Some(crate::jsep::media_section::RemoteMedia {
+            mid: "0".to_owned(),
+            kind: crate::MediaKind::Video,
+            direction: crate::Direction::SendRecv,
+            codecs: t.codecs.clone(),
+            mid_extension: None,
+            transport_cc_extension: Some(cc_id),
+            rtx: Vec::new(),
+            ssrcs: Vec::new(),
+            rtx_ssrcs: Vec::new(),
+            stream_ids: Vec::new(),
+            track_id: None,
+            rid_extension: None,
+            repaired_rid_extension: None,
+            send_layers: Vec::new(),
+            receive_layers: Vec::new(),
+        });
+        let (from, to) = (
+            "192.0.2.1:5000".parse().unwrap(),
+            "192.0.2.2:6000".parse().unwrap(),
+        );
+        let ms = Duration::from_millis;
+        let handled = start + ms(40);
+        for (seq, arrival) in [(10u16, start), (11, start + ms(20))] {
+            let header = realtimer_rtp::RtpHeader {
+                marker: false,
+                payload_type: pt,
+                sequence_number: seq,
+                timestamp: 0,
+                ssrc: 77,
+                csrcs: Vec::new(),
+                extensions: vec![realtimer_rtp::Extension {
+                    id: cc_id,
+                    data: seq.to_be_bytes().to_vec(),
+                }],
+            };
+            let (mut plain, mut srtp) = (Vec::new(), Vec::new());
+            header.write_packet(b"x", 0, &mut plain).unwrap();
+            peer.protect_rtp(&plain, &mut srtp).unwrap();
+            rtc.handle_receive_arrived(handled, arrival, from, to, &srtp);
+        }
+        rtc.media.media_out.clear();
+        rtc.handle_transport_cc_timeout(handled + ms(100));
+        let srtcp = rtc.media.media_out.pop_back().expect("feedback sent");
+        let mut plain = Vec::new();
+        peer.unprotect_rtcp(&srtcp, &mut plain).unwrap();
+        let feedback = CompoundPacket::new(&plain)
+            .find_map(|p| match p.unwrap() {
+                RtcpPacket::TransportFeedback(f) => Some(f),
+                _ => None,
+            })
+            .expect("transport-wide feedback");
+        let arrivals: Vec<(u16, Option<i64>)> = feedback.arrivals().collect();
+        let (Some(first), Some(second)) = (arrivals[0].1, arrivals[1].1) else {
+            panic!("both reported: {arrivals:?}");
+        };
+        assert_eq!((arrivals[0].0, arrivals[1].0), (10, 11));
+        assert_eq!(second - first, 20_000, "µs between the arrivals");
     }
 
     #[test]

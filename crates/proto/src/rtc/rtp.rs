@@ -126,8 +126,9 @@ impl Rtc {
     }
 
     /// An SRTP or SRTCP datagram (RFC 7983 §7: first byte 128–191; RFC
-    /// 5761 §4 tells RTCP by its packet type).
-    pub(super) fn handle_srtp(&mut self, now: Instant, contents: &[u8]) {
+    /// 5761 §4 tells RTCP by its packet type). `arrival`: when it came
+    /// ([`Rtc::handle_receive_arrived`]).
+    pub(super) fn handle_srtp(&mut self, now: Instant, arrival: Instant, contents: &[u8]) {
         let Some(srtp) = &mut self.media.srtp else {
             trace!("SRTP before the keys: dropped");
             return;
@@ -144,7 +145,7 @@ impl Rtc {
             }
         } else {
             match srtp.remote.unprotect_rtp(contents, &mut plain) {
-                Ok(()) => self.handle_rtp(now, &plain),
+                Ok(()) => self.handle_rtp(now, arrival, &plain),
                 Err(e) => {
                     self.media.unprotect_failures += 1;
                     trace!("SRTP refused: {e}");
@@ -187,7 +188,7 @@ impl Rtc {
         Some((index, false))
     }
 
-    pub(super) fn handle_rtp(&mut self, now: Instant, plain: &[u8]) {
+    pub(super) fn handle_rtp(&mut self, now: Instant, arrival: Instant, plain: &[u8]) {
         let packet = match realtimer_rtp::RtpPacket::parse(plain) {
             Ok(p) => p,
             Err(e) => {
@@ -205,7 +206,7 @@ impl Rtc {
             .and_then(|id| packet.extensions()?.get(id))
             .and_then(realtimer_rtp::parse_transport_sequence);
         if let Some(sequence) = transport_cc {
-            self.media.congestion.received(now, sequence, ssrc);
+            self.media.congestion.received(arrival, sequence, ssrc);
         }
         // A MID updates what the SSRC was learned for (RFC 8843 §9.2).
         let known = self.media.ssrc_routes.contains_key(&ssrc);

@@ -190,17 +190,19 @@ impl Driver {
     /// Feeds what the socket holds to the core (one batch: the driver
     /// sends the answers before it reads more).
     fn receive(&mut self) {
-        let t = now();
         let Driver {
             rtc, socket, bases, ..
         } = self;
         let port = bases.first().map_or(0, SocketAddr::port);
-        let r = socket.try_recv(|from, to_ip, d| {
+        // Read after the receive: no datagram of the batch came later.
+        let mut t = None;
+        let r = socket.try_recv(|from, to_ip, d, arrival| {
+            let t = *t.get_or_insert_with(now);
             let to = match to_ip {
                 Some(ip) if bases.iter().any(|b| b.ip() == ip) => SocketAddr::new(ip, port),
                 _ => base_for(bases, from),
             };
-            rtc.handle_receive(t, from, to, d);
+            rtc.handle_receive_arrived(t, arrival, from, to, d);
         });
         if let Err(e) = r {
             debug!("UDP receive: {e}");

@@ -11,6 +11,7 @@
 use std::cell::RefCell;
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::time::Instant;
 
 use bytes::Bytes;
 use realtimer_udp::{
@@ -131,11 +132,11 @@ impl UdpIo {
     }
 
     /// Reads what is waiting (one `recvmmsg`, GRO batches split) and hands
-    /// each datagram to `handle` with its source and the local IP it came
-    /// to. `Ok(0)` when nothing was waiting.
+    /// each datagram to `handle` with its source, the local IP it came to
+    /// and when the kernel received it. `Ok(0)` when nothing was waiting.
     pub(super) fn try_recv(
         &self,
-        mut handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8]),
+        mut handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8], Instant),
     ) -> io::Result<usize> {
         RECV.with_borrow_mut(|received| {
             let received = received.get_or_insert_with(|| Received::with_slots(RECV_SLOTS));
@@ -148,7 +149,7 @@ impl UdpIo {
             };
             let mut count = 0;
             for d in received.datagrams(n) {
-                handle(d.source, d.destination, d.contents);
+                handle(d.source, d.destination, d.contents, d.arrival);
                 count += 1;
             }
             Ok(count)
@@ -214,7 +215,7 @@ impl Transport {
     /// See [`UdpIo::try_recv`].
     pub(super) fn try_recv(
         &mut self,
-        handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8]),
+        handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8], Instant),
     ) -> io::Result<usize> {
         match self {
             Transport::Own(io) => io.try_recv(handle),

@@ -13,6 +13,7 @@ use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 use bytes::Bytes;
 use realtimer_stun::local_ufrag;
@@ -86,6 +87,8 @@ pub(super) struct Datagram {
     from: SocketAddr,
     to_ip: Option<IpAddr>,
     contents: Bytes,
+    /// When the kernel received it.
+    arrival: Instant,
 }
 
 impl UdpMux {
@@ -142,7 +145,7 @@ impl Shared {
     }
 
     /// Hands one read to its connection, or drops it.
-    fn route(&self, from: SocketAddr, to_ip: Option<IpAddr>, contents: &[u8]) {
+    fn route(&self, from: SocketAddr, to_ip: Option<IpAddr>, contents: &[u8], arrival: Instant) {
         let mut routes = self.routes();
         let id = match local_ufrag(contents).and_then(|u| routes.by_ufrag.get(u).copied()) {
             Some(id) => {
@@ -158,6 +161,7 @@ impl Shared {
                 from,
                 to_ip,
                 contents: Bytes::copy_from_slice(contents),
+                arrival,
             })
         });
         drop(routes);
@@ -181,8 +185,8 @@ async fn read(shared: Arc<Shared>, mut stop: oneshot::Receiver<()>) {
                 }
                 // Each datagram of a GRO batch on its own: two checks for
                 // two of our connections can come from one peer socket.
-                let r = shared.io.try_recv(|from, to_ip, contents| {
-                    shared.route(from, to_ip, contents);
+                let r = shared.io.try_recv(|from, to_ip, contents, arrival| {
+                    shared.route(from, to_ip, contents, arrival);
                 });
                 if let Err(e) = r {
                     debug!("shared socket receive: {e}");
@@ -257,7 +261,7 @@ impl MuxPort {
     /// `try_recv` does.
     pub(super) fn try_recv(
         &mut self,
-        mut handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8]),
+        mut handle: impl FnMut(SocketAddr, Option<IpAddr>, &[u8], Instant),
     ) -> io::Result<usize> {
         let mut count = 0;
         let mut next = self.first.take();
@@ -265,7 +269,7 @@ impl MuxPort {
             let Some(d) = next.take().or_else(|| self.rx.try_recv().ok()) else {
                 break;
             };
-            handle(d.from, d.to_ip, &d.contents);
+            handle(d.from, d.to_ip, &d.contents, d.arrival);
             count += 1;
         }
         Ok(count)
