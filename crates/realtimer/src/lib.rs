@@ -57,8 +57,8 @@ pub use realtimer_proto::{
     CandidatePairStats, CandidateStats, Certificate, ChannelData, ChannelRef, Codec,
     DataChannelInfo, DataChannelInit, DataChannelState, DataChannelStats, Direction, Feedback,
     Fingerprint, IceCandidateInit, IceConfig, IceConnectionState, IceGatheringState,
-    InboundRtpStats, KeyframeRequest, MediaKind, MediaRef, OutboundRtpStats, PeerConnectionState,
-    PeerConnectionStats, Rtc, RtcConfig, RtcError, RtcEvent, RtpPacket, SctpConfig,
-    SctpTransportStats, SdpType, SenderClock, SessionDescription, SignalingState, StatsReport,
-    TrackInfo, Transmit, TransportStats, MAX_NACKED,
+    InboundRtpStats, KeyframeRequest, LayerTarget, MediaKind, MediaRef, OutboundRtpStats,
+    PeerConnectionState, PeerConnectionStats, Rtc, RtcConfig, RtcError, RtcEvent, RtpPacket,
+    SctpConfig, SctpTransportStats, SdpType, SendLayerInit, SenderClock, SessionDescription,
+    SignalingState, StatsReport, TrackInfo, Transmit, TransportStats, MAX_NACKED,
 };

@@ -204,13 +204,25 @@ pub async fn connect_track_to(
     realtimer::TrackLocal,
     realtimer::TrackRemote,
 ) {
+    let local = realtimer::TrackLocal::new(kind, "stream", &format!("{kind}"));
+    let (a, b, remote) = connect_local_track(offerer, answerer, local.clone()).await;
+    (a, b, local, remote)
+}
+
+/// A pair on loopback where the offerer `a` sends `local` (a plain or
+/// simulcast track) to the answerer `b`: both ends and `b`'s track, once
+/// connected.
+pub async fn connect_local_track(
+    offerer: PeerConnectionConfig,
+    answerer: PeerConnectionConfig,
+    local: realtimer::TrackLocal,
+) -> (PeerConnection, PeerConnection, realtimer::TrackRemote) {
     let a = PeerConnection::new(offerer).await.unwrap();
     let b = PeerConnection::new(answerer).await.unwrap();
     let (tracks_tx, mut tracks) = mpsc::unbounded_channel();
     pump_tracks(&a, b.clone(), mpsc::unbounded_channel().0);
     pump_tracks(&b, a.clone(), tracks_tx);
-    let local = realtimer::TrackLocal::new(kind, "stream", &format!("{kind}"));
-    a.add_track(local.clone()).await.unwrap();
+    a.add_track(local).await.unwrap();
     negotiate(&a, &b).await;
     let remote = timeout(Duration::from_secs(10), tracks.recv())
         .await
@@ -224,5 +236,5 @@ pub async fn connect_track_to(
     })
     .await
     .expect("connected within 20 s");
-    (a, b, local, remote)
+    (a, b, remote)
 }

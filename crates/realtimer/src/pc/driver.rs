@@ -443,6 +443,9 @@ impl Driver {
                 RtcEvent::TargetBitrate(r, bps) => {
                     if let Some(t) = self.local_tracks.get(&r) {
                         t.on_target(bps);
+                        if t.is_simulcast() {
+                            t.on_layer_targets(self.rtc.layer_targets(r));
+                        }
                     }
                 }
                 RtcEvent::RegisterMdnsName(name, address) => match MdnsService::get() {
@@ -583,22 +586,35 @@ impl Driver {
                 self.reply(r, result);
             }
             Command::AddTrack(track, r) => {
-                let result = self
-                    .rtc
-                    .add_track(track.kind(), track.stream_id(), track.track_id())
-                    .and_then(|media| {
-                        let end = track
-                            .bind(media, self.command_sender())
-                            .ok_or(AccessError::TrackInUse)?;
-                        end.on_negotiated(self.rtc.transceiver_codecs(media));
-                        self.local_tracks.insert(media, end);
-                        Ok(RtpSender { track })
-                    });
+                let added = if track.layers().is_empty() {
+                    self.rtc
+                        .add_track(track.kind(), track.stream_id(), track.track_id())
+                } else {
+                    self.rtc.add_simulcast_track(
+                        track.kind(),
+                        track.stream_id(),
+                        track.track_id(),
+                        track.layers(),
+                    )
+                };
+                let result = added.and_then(|media| {
+                    let end = track
+                        .bind(media, self.command_sender())
+                        .ok_or(AccessError::TrackInUse)?;
+                    end.on_negotiated(self.rtc.transceiver_codecs(media));
+                    self.local_tracks.insert(media, end);
+                    Ok(RtpSender { track })
+                });
                 self.reply(r, result);
             }
             Command::WriteRtp(media, packet) => {
                 if let Err(e) = self.rtc.write_rtp(t, media, &packet) {
                     debug!(%media, "RTP packet not sent: {e}");
+                }
+            }
+            Command::WriteRtpLayer(media, rid, packet) => {
+                if let Err(e) = self.rtc.write_rtp_layer(t, media, &rid, &packet) {
+                    debug!(%media, %rid, "RTP packet not sent: {e}");
                 }
             }
             Command::RequestKeyframe(media, r) => {
@@ -624,6 +640,10 @@ impl Driver {
     fn tell_tracks_their_codecs(&self) {
         for (media, end) in &self.local_tracks {
             end.on_negotiated(self.rtc.transceiver_codecs(*media));
+            if end.is_simulcast() {
+                // The answer may have paused layers the peer won't receive.
+                end.on_layer_targets(self.rtc.layer_targets(*media));
+            }
         }
     }
 

@@ -5,6 +5,7 @@
 //! negotiated codec through realtimer-media), and with the `codecs`
 //! feature raw frames and PCM that realtimer encodes and decodes.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
@@ -14,7 +15,9 @@ use realtimer_media::{FrameBuffer, FrameBufferConfig, PayloadFormat, ReceivedFra
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
-use crate::{Codec, Feedback, MediaKind, MediaRef, RtpPacket, TrackInfo};
+use crate::{
+    Codec, Feedback, LayerTarget, MediaKind, MediaRef, RtpPacket, SendLayerInit, TrackInfo,
+};
 use crate::{RtcError, StateError};
 
 use super::{call, now, Command};
@@ -31,7 +34,8 @@ pub(super) const FEEDBACK_QUEUE: usize = 16;
 /// A track we send (MediaStreamTrack + RTCRtpSender): made with
 /// [`TrackLocal::new`], given to [`super::PeerConnection::add_track`],
 /// then fed RTP packets with [`TrackLocal::write_rtp`]. Clones share the
-/// track.
+/// track. A simulcast track ([`TrackLocal::simulcast`], RFC 8853) sends
+/// several encodings of one source, each on its own SSRC and rid.
 #[derive(Debug, Clone)]
 pub struct TrackLocal {
     inner: Arc<LocalInner>,
@@ -42,9 +46,13 @@ pub(super) struct LocalInner {
     kind: MediaKind,
     stream_id: String,
     track_id: String,
+    /// Simulcast layers, lowest first; empty for one plain stream.
+    layers: Vec<SendLayerInit>,
     binding: OnceLock<Binding>,
     /// The packetizer of `write_sample`, for the codec it was made for.
     writer: Mutex<Option<(Codec, SampleWriter)>>,
+    /// The packetizers of `write_sample_layer`, by rid.
+    layer_writers: Mutex<HashMap<String, (Codec, SampleWriter)>>,
     /// The encoders of `write_video_frame` and `write_audio`.
     #[cfg(feature = "codecs")]
     pub(super) encoding: Mutex<super::coding::Encoding>,
@@ -74,6 +82,8 @@ pub(super) struct Sending {
     /// none of them (`codec` is `None` then): samples are refused with
     /// [`StateError::UnsupportedCodec`] rather than dropped.
     pub(super) unsupported: Option<String>,
+    /// A simulcast track's layers' targets (`Rtc::layer_targets`).
+    pub(super) layers: Vec<LayerTarget>,
 }
 
 /// The driver's end of a [`TrackLocal`]: keyframe requests, the
@@ -83,9 +93,17 @@ pub(super) struct SenderEnd {
     feedback: mpsc::Sender<Feedback>,
     sending: watch::Sender<Sending>,
     keyframe_wanted: Arc<AtomicBool>,
+    /// The track sends simulcast layers.
+    simulcast: bool,
 }
 
 impl SenderEnd {
+    /// Whether the track sends simulcast layers (their targets follow
+    /// the track's).
+    pub(super) fn is_simulcast(&self) -> bool {
+        self.simulcast
+    }
+
     /// A request of the peer's receiver: queued for
     /// [`TrackLocal::feedback`], and flagged for the track's encoder.
     pub(super) fn on_feedback(&self, feedback: Feedback) {
@@ -124,19 +142,51 @@ impl SenderEnd {
             changed
         });
     }
+
+    /// A simulcast track's layers' targets moved (with the track's target,
+    /// or the peer's answer paused a layer).
+    pub(super) fn on_layer_targets(&self, layers: Vec<LayerTarget>) {
+        self.sending.send_if_modified(|s| {
+            let changed = s.layers != layers;
+            s.layers = layers;
+            changed
+        });
+    }
 }
 
 impl TrackLocal {
     /// A track of `kind` with id `track_id`, in stream `stream_id` (the
     /// peer sees both in `a=msid`, RFC 8830 §2).
     pub fn new(kind: MediaKind, stream_id: &str, track_id: &str) -> TrackLocal {
+        Self::simulcast(kind, stream_id, track_id, &[])
+    }
+
+    /// A track sent as simulcast layers (RFC 8853), lowest first, e.g. a
+    /// quarter, a half and the full size of a camera: each layer has its
+    /// own SSRC, RTX SSRC and sequence numbers and carries its rid (RFC
+    /// 8852) on every packet. Write each layer with
+    /// [`TrackLocal::write_sample_layer`] or
+    /// [`TrackLocal::write_rtp_layer`], encoded at its
+    /// [`TrackLocal::layer_targets`]. A peer that answers without simulcast
+    /// receives the first layer as a plain stream. `layers` empty: a plain
+    /// track, as [`TrackLocal::new`]. The rids are checked when the track is
+    /// added ([`super::PeerConnection::add_track`]: RFC 8851 characters, at
+    /// most 16 bytes, distinct, 1 to 8 layers).
+    pub fn simulcast(
+        kind: MediaKind,
+        stream_id: &str,
+        track_id: &str,
+        layers: &[SendLayerInit],
+    ) -> TrackLocal {
         TrackLocal {
             inner: Arc::new(LocalInner {
                 kind,
                 stream_id: stream_id.to_owned(),
                 track_id: track_id.to_owned(),
+                layers: layers.to_vec(),
                 binding: OnceLock::new(),
                 writer: Mutex::new(None),
+                layer_writers: Mutex::new(HashMap::new()),
                 #[cfg(feature = "codecs")]
                 encoding: Mutex::new(super::coding::Encoding::default()),
             }),
@@ -156,6 +206,26 @@ impl TrackLocal {
     /// The track id.
     pub fn track_id(&self) -> &str {
         &self.inner.track_id
+    }
+
+    /// Its simulcast layers, lowest first (empty: one plain stream).
+    pub fn layers(&self) -> &[SendLayerInit] {
+        &self.inner.layers
+    }
+
+    /// What each simulcast layer's encoder should aim at now, lowest
+    /// first: the track's [`TrackLocal::target_bitrate`] split over the
+    /// layers, each up to its `max_bitrate`; a layer whose `bitrate` is
+    /// `None` is paused (the estimate does not reach it, or the peer does
+    /// not receive it): write nothing on it. Follows the estimate as
+    /// [`TrackLocal::target_bitrate_changed`] does; empty before the first
+    /// estimate and for a plain track.
+    pub fn layer_targets(&self) -> Vec<LayerTarget> {
+        self.inner
+            .binding
+            .get()
+            .map(|b| b.sending.borrow().layers.clone())
+            .unwrap_or_default()
     }
 
     /// Binds the track to a connection's transceiver (once); the driver's
@@ -182,6 +252,7 @@ impl TrackLocal {
             feedback: feedback_tx,
             sending: sending_tx,
             keyframe_wanted,
+            simulcast: !self.inner.layers.is_empty(),
         })
     }
 
@@ -236,44 +307,79 @@ impl TrackLocal {
     /// at a time. A negotiated codec the pipeline cannot packetize is
     /// refused with [`StateError::UnsupportedCodec`].
     pub async fn write_sample(&self, sample: Sample) -> Result<(), RtcError> {
-        let b = self.binding()?;
-        let codec = self.packetized_codec()?;
-        let Some(codec) = codec else {
-            debug!(track = %self.inner.track_id, "sample dropped: no codec negotiated yet");
-            return Ok(());
-        };
         let packets = {
             let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
-            let w = match &mut *writer {
-                Some((c, w)) if *c == codec => w,
-                slot => {
-                    let format = PayloadFormat::from_codec(&codec.name, codec.fmtp.as_deref())
-                        .ok_or_else(|| StateError::UnsupportedCodec {
-                            media: b.media,
-                            codec: codec.name.clone(),
-                        })?;
-                    // RFC 3550 §5.1: random first sequence number and timestamp.
-                    let w =
-                        SampleWriter::new(format, codec.clock_rate, rand::random(), rand::random());
-                    &mut slot.insert((codec.clone(), w)).1
-                }
-            };
-            let mut out = Vec::new();
-            w.write(&sample.data, sample.duration, &mut out);
-            out
+            self.packetize(&mut writer, &sample)?
         };
-        for p in packets {
-            let packet = RtpPacket {
+        for packet in packets {
+            self.write_rtp(packet).await?;
+        }
+        Ok(())
+    }
+
+    /// [`TrackLocal::write_sample`] on the simulcast layer `rid`: each
+    /// layer has its own packetizer (sequence numbers and timestamps).
+    /// Fails for a rid the track was not made with
+    /// ([`crate::ArgumentError::UnknownRid`]).
+    pub async fn write_sample_layer(&self, rid: &str, sample: Sample) -> Result<(), RtcError> {
+        let packets = {
+            let mut writers = self
+                .inner
+                .layer_writers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner());
+            let mut slot = writers.remove(rid);
+            let packets = self.packetize(&mut slot, &sample);
+            if let Some(w) = slot {
+                writers.insert(rid.to_owned(), w);
+            }
+            packets?
+        };
+        for packet in packets {
+            self.write_rtp_layer(rid, packet).await?;
+        }
+        Ok(())
+    }
+
+    /// `sample` as RTP packets of the codec samples are packetized for,
+    /// by the packetizer in `slot` (made anew when the codec changed);
+    /// none before negotiation (with a debug log).
+    fn packetize(
+        &self,
+        slot: &mut Option<(Codec, SampleWriter)>,
+        sample: &Sample,
+    ) -> Result<Vec<RtpPacket>, RtcError> {
+        let media = self.binding()?.media;
+        let Some(codec) = self.packetized_codec()? else {
+            debug!(track = %self.inner.track_id, "sample dropped: no codec negotiated yet");
+            return Ok(Vec::new());
+        };
+        let w = match slot {
+            Some((c, w)) if *c == codec => w,
+            slot => {
+                let format = PayloadFormat::from_codec(&codec.name, codec.fmtp.as_deref())
+                    .ok_or_else(|| StateError::UnsupportedCodec {
+                        media,
+                        codec: codec.name.clone(),
+                    })?;
+                // RFC 3550 §5.1: random first sequence number and timestamp.
+                let w = SampleWriter::new(format, codec.clock_rate, rand::random(), rand::random());
+                &mut slot.insert((codec.clone(), w)).1
+            }
+        };
+        let mut out = Vec::new();
+        w.write(&sample.data, sample.duration, &mut out);
+        Ok(out
+            .into_iter()
+            .map(|p| RtpPacket {
                 payload_type: codec.payload_type,
                 sequence_number: p.sequence_number,
                 timestamp: p.timestamp,
                 marker: p.marker,
                 ssrc: 0,
                 payload: p.payload,
-            };
-            self.write_rtp(packet).await?;
-        }
-        Ok(())
+            })
+            .collect())
     }
 
     /// Sends an RTP packet: the payload type must be one of the
@@ -285,6 +391,25 @@ impl TrackLocal {
         let b = self.binding()?;
         b.commands
             .send(Command::WriteRtp(b.media, packet))
+            .await
+            .map_err(|_| RtcError::from(StateError::Closed))
+    }
+
+    /// [`TrackLocal::write_rtp`] on the simulcast layer `rid`: the SSRC is
+    /// the layer's, the rid goes in the packet's header extension. Fails
+    /// for a rid the track was not made with; a packet on a layer the peer
+    /// does not receive is dropped (with a debug log).
+    pub async fn write_rtp_layer(&self, rid: &str, packet: RtpPacket) -> Result<(), RtcError> {
+        let b = self.binding()?;
+        if !self.inner.layers.iter().any(|l| l.rid == rid) {
+            return Err(crate::ArgumentError::UnknownRid {
+                rid: rid.to_owned(),
+                media: b.media,
+            }
+            .into());
+        }
+        b.commands
+            .send(Command::WriteRtpLayer(b.media, rid.to_owned(), packet))
             .await
             .map_err(|_| RtcError::from(StateError::Closed))
     }

@@ -286,6 +286,8 @@ enum Command {
     AddTrack(TrackLocal, Reply<RtpSender>),
     /// An RTP packet of one of our tracks (no reply: errors are logged).
     WriteRtp(crate::MediaRef, crate::RtpPacket),
+    /// An RTP packet of one simulcast layer (by rid) of one of our tracks.
+    WriteRtpLayer(crate::MediaRef, String, crate::RtpPacket),
     RequestKeyframe(crate::MediaRef, Reply<()>),
     RequestRetransmission(crate::MediaRef, Vec<u16>, Reply<()>),
     GetStats(Reply<StatsReport>),
