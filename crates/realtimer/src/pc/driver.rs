@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::sync::{mpsc, watch, Semaphore, TryAcquireError};
 use tracing::debug;
@@ -24,8 +24,8 @@ use super::media::{PlayoutStats, RtpSender, SenderEnd, TrackRemote, TRACK_QUEUE}
 use super::turn_stream::TurnStreams;
 use super::udp::{Outgoing, Transport};
 use super::{
-    now, ChannelStatus, Command, DataChannel, DataChannelEvent, PcStatus, PeerConnectionEvent,
-    Reply, CHANNEL_QUEUE,
+    now, ChannelStatus, Command, DataChannel, DataChannelEvent, HostListing, PcStatus,
+    PeerConnectionEvent, Reply, CHANNEL_QUEUE,
 };
 
 /// The driver's side of one channel.
@@ -52,6 +52,9 @@ pub(super) struct Driver {
     pub(super) rtc: Rtc,
     pub(super) socket: Transport,
     pub(super) bases: Vec<SocketAddr>,
+    /// Lists the host addresses again at an ICE restart (when they were
+    /// listed from the interfaces, not given).
+    pub(super) relisting: Option<HostListing>,
     pub(super) commands: mpsc::Receiver<Command>,
     pub(super) command_tx: mpsc::WeakSender<Command>,
     pub(super) events: mpsc::Sender<Box<PeerConnectionEvent>>,
@@ -583,6 +586,9 @@ impl Driver {
             }
             Command::RestartIce(r) => {
                 let result = self.rtc.restart_ice();
+                if result.is_ok() {
+                    self.add_new_host_addresses(t);
+                }
                 self.reply(r, result);
             }
             Command::AddTrack(track, r) => {
@@ -635,6 +641,25 @@ impl Driver {
 }
 
 impl Driver {
+    /// At an ICE restart: addresses the interfaces gained since the
+    /// connection listed them become bases, so the restart's gathering
+    /// offers them (the peer can no longer reach an address we lost; the
+    /// restart's checks settle on a pair that works). Bases are not taken
+    /// away: the core keeps its list, and a lost address's candidate just
+    /// fails its checks.
+    fn add_new_host_addresses(&mut self, t: Instant) {
+        let Some(listing) = self.relisting else {
+            return;
+        };
+        for address in listing.list() {
+            if !self.bases.contains(&address) {
+                debug!(%address, "new host address for the ICE restart");
+                self.bases.push(address);
+                self.rtc.add_local_address(t, address);
+            }
+        }
+    }
+
     /// After a description: each of our tracks learns the codec its
     /// samples are packetized for.
     fn tell_tracks_their_codecs(&self) {

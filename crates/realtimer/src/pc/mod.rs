@@ -374,22 +374,42 @@ async fn bind(config: &PeerConnectionConfig) -> Result<UdpIo, RtcError> {
 
 /// Host candidate addresses: `config.interfaces` as given, else every
 /// interface's (listing them is a netlink dump, about 0.1 ms a connection).
-fn host_addresses(config: &PeerConnectionConfig, port: u16, v6: bool) -> Vec<SocketAddr> {
-    let ips = if config.interfaces.is_empty() {
+fn host_addresses(config: &PeerConnectionConfig, listing: HostListing) -> Vec<SocketAddr> {
+    if config.interfaces.is_empty() {
+        return listing.list();
+    }
+    listing.filter(config.interfaces.iter().copied())
+}
+
+/// How host candidate addresses are listed from the machine's interfaces,
+/// at creation and again at each ICE restart: a restart is how an agent
+/// whose addresses changed (another network) offers its new ones
+/// (RFC 8445 §9).
+#[derive(Debug, Clone, Copy)]
+pub(super) struct HostListing {
+    port: u16,
+    v6: bool,
+    include_loopback: bool,
+}
+
+impl HostListing {
+    /// Every interface's addresses that the socket can use.
+    pub(super) fn list(self) -> Vec<SocketAddr> {
         match if_addrs::get_if_addrs() {
-            Ok(ifaces) => ifaces.iter().map(if_addrs::Interface::ip).collect(),
+            Ok(ifaces) => self.filter(ifaces.iter().map(if_addrs::Interface::ip)),
             Err(e) => {
                 warn!("cannot list network interfaces: {e}");
                 Vec::new()
             }
         }
-    } else {
-        config.interfaces.clone()
-    };
-    ips.into_iter()
-        .filter(|ip| (config.include_loopback || !ip.is_loopback()) && (v6 || ip.is_ipv4()))
-        .map(|ip| SocketAddr::new(ip, port))
-        .collect()
+    }
+
+    /// Of `ips`, those the socket can use (loopback only when asked).
+    fn filter(self, ips: impl Iterator<Item = IpAddr>) -> Vec<SocketAddr> {
+        ips.filter(|ip| (self.include_loopback || !ip.is_loopback()) && (self.v6 || ip.is_ipv4()))
+            .map(|ip| SocketAddr::new(ip, self.port))
+            .collect()
+    }
 }
 
 impl PeerConnection {
@@ -413,10 +433,21 @@ impl PeerConnection {
         let turn_names = ice_servers::configure(&config, &mut rtc_config.ice).await?;
         let start = now();
         let mut rtc = Rtc::new(rtc_config, certificate, start);
-        let bases = match socket.local_addr()? {
-            one if !one.ip().is_unspecified() => vec![one],
-            _ => host_addresses(&config, port, v6),
+        let listing = HostListing {
+            port,
+            v6,
+            include_loopback: config.include_loopback,
         };
+        let bound = socket.local_addr()?;
+        let bases = if bound.ip().is_unspecified() {
+            host_addresses(&config, listing)
+        } else {
+            vec![bound]
+        };
+        // Listed again at an ICE restart only when they were listed here:
+        // a fixed list or address stays fixed.
+        let relisting =
+            (bound.ip().is_unspecified() && config.interfaces.is_empty()).then_some(listing);
         for b in &bases {
             rtc.add_local_address(start, *b);
         }
@@ -443,6 +474,7 @@ impl PeerConnection {
             rtc,
             socket,
             bases,
+            relisting,
             commands: cmd_rx,
             command_tx: cmd_tx.downgrade(),
             events: event_tx,
