@@ -3,6 +3,8 @@
 //
 //   SIMULCAST=1 node chromium-video-peer.mjs   three layers, send only
 //   node chromium-video-peer.mjs               one stream, send and receive
+//   ANSWER=1 node chromium-video-peer.mjs      answers the caller's offer,
+//                                              receive only
 //
 // With SIMULCAST=1 the camera goes out as three simulcast layers
 // (sendEncodings with rids q, h, f: a quarter, a half and full size, RFC
@@ -11,7 +13,8 @@
 //
 // One JSON object a line on stdout:
 //   {"offer": SDP}        the offer, ICE gathered (no trickle);
-// then reads one line {"answer": SDP} on stdin, and every STATS_MS
+// then reads one line {"answer": SDP} on stdin (with ANSWER=1: reads
+// {"offer": SDP} first and prints {"answer": SDP}), and every STATS_MS
 // (default 1000) prints
 //   {"stats": {"t": s, "layers": {rid: {...}}, "inbound": {...},
 //              "available": bps, "rtt": s}}
@@ -19,7 +22,8 @@
 // framesEncoded, bytesSent, nackCount, retransmittedBytesSent and
 // qualityLimitationReason (under "layers", by rid, "-" without one), the
 // video inbound-rtp's bytesReceived, framesDecoded, nackCount and
-// packetsLost, and the candidate pair's availableOutgoingBitrate and
+// packetsLost (every video inbound-rtp's under "inbounds", with its ssrc
+// and frame size), and the candidate pair's availableOutgoingBitrate and
 // currentRoundTripTime; it stops when stdin closes (or after
 // SECONDS_LIMIT, default 120) and exits 0.
 //
@@ -33,6 +37,7 @@ import { createInterface } from 'node:readline';
 const seconds = Number(process.env.SECONDS_LIMIT || 120);
 const statsMs = Number(process.env.STATS_MS || 1000);
 const simulcast = process.env.SIMULCAST === '1';
+const answering = process.env.ANSWER === '1';
 const PAGE = '<!doctype html><meta charset="utf-8"><title>simulcast</title>';
 const server = createServer((req, res) => {
   res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
@@ -45,7 +50,44 @@ const page = await browser.newPage();
 page.on('console', (m) => console.error(`page: ${m.text()}`));
 await page.goto(`http://localhost:${server.address().port}/`);
 
-const offer = await page.evaluate(async (simulcast) => {
+const lines = createInterface({ input: process.stdin });
+const iterator = lines[Symbol.asyncIterator]();
+const gathered = () => page.evaluate(() => new Promise((ok) => {
+  const pc = window.pc;
+  if (pc.iceGatheringState === 'complete') ok();
+  pc.addEventListener('icegatheringstatechange', () => {
+    if (pc.iceGatheringState === 'complete') ok();
+  });
+}));
+
+// What the peer sends is decoded (framesDecoded counts it).
+await page.evaluate(() => {
+  window.playTracks = (pc) => pc.addEventListener('track', (e) => {
+    const video = document.createElement('video');
+    video.muted = true;
+    video.srcObject = new MediaStream([e.track]);
+    document.body.append(video);
+    video.play().catch(() => {});
+  });
+});
+
+if (answering) {
+  const first = await iterator.next();
+  if (first.done) process.exit(1);
+  const { offer } = JSON.parse(first.value);
+  await page.evaluate(async (sdp) => {
+    const pc = new RTCPeerConnection();
+    window.pc = pc;
+    window.playTracks(pc);
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    await pc.setLocalDescription(await pc.createAnswer());
+  }, offer);
+  await gathered();
+  const answer = await page.evaluate(() => window.pc.localDescription.sdp);
+  console.log(JSON.stringify({ answer }));
+}
+
+if (!answering) await page.evaluate(async (simulcast) => {
   const stream = await navigator.mediaDevices.getUserMedia({
     video: { width: { exact: 1280 }, height: { exact: 720 }, frameRate: 30 },
   });
@@ -61,14 +103,7 @@ const offer = await page.evaluate(async (simulcast) => {
     streams: [stream],
     sendEncodings: simulcast ? layers : undefined,
   });
-  // What the peer sends is decoded (framesDecoded counts it).
-  pc.addEventListener('track', (e) => {
-    const video = document.createElement('video');
-    video.muted = true;
-    video.srcObject = new MediaStream([e.track]);
-    document.body.append(video);
-    video.play().catch(() => {});
-  });
+  window.playTracks(pc);
   const params = transceiver.sender.getParameters();
   params.degradationPreference = 'maintain-resolution';
   await transceiver.sender.setParameters(params);
@@ -78,22 +113,16 @@ const offer = await page.evaluate(async (simulcast) => {
   );
   transceiver.setCodecPreferences(vp8);
   await pc.setLocalDescription(await pc.createOffer());
-  await new Promise((ok) => {
-    if (pc.iceGatheringState === 'complete') ok();
-    pc.addEventListener('icegatheringstatechange', () => {
-      if (pc.iceGatheringState === 'complete') ok();
-    });
-  });
-  return pc.localDescription.sdp;
 }, simulcast);
-console.log(JSON.stringify({ offer }));
-
-const lines = createInterface({ input: process.stdin });
-const iterator = lines[Symbol.asyncIterator]();
-const first = await iterator.next();
-if (first.done) process.exit(1);
-const { answer } = JSON.parse(first.value);
-await page.evaluate((sdp) => window.pc.setRemoteDescription({ type: 'answer', sdp }), answer);
+if (!answering) {
+  await gathered();
+  const offer = await page.evaluate(() => window.pc.localDescription.sdp);
+  console.log(JSON.stringify({ offer }));
+  const first = await iterator.next();
+  if (first.done) process.exit(1);
+  const { answer } = JSON.parse(first.value);
+  await page.evaluate((sdp) => window.pc.setRemoteDescription({ type: 'answer', sdp }), answer);
+}
 
 let open = true;
 (async () => {
@@ -105,9 +134,16 @@ while (open && Date.now() - start < seconds * 1000) {
   await new Promise((r) => setTimeout(r, statsMs));
   const stats = await page.evaluate(async () => {
     const report = await window.pc.getStats();
-    const out = { layers: {}, inbound: null, available: null, rtt: null, state: window.pc.connectionState };
+    const out = {
+      layers: {}, inbound: null, inbounds: [], available: null, rtt: null,
+      state: window.pc.connectionState,
+    };
     report.forEach((s) => {
       if (s.type === 'inbound-rtp' && s.kind === 'video') {
+        out.inbounds.push({
+          ssrc: s.ssrc, framesDecoded: s.framesDecoded, bytesReceived: s.bytesReceived,
+          frameWidth: s.frameWidth, frameHeight: s.frameHeight,
+        });
         out.inbound = {
           bytesReceived: s.bytesReceived, framesDecoded: s.framesDecoded,
           nackCount: s.nackCount, packetsLost: s.packetsLost,
