@@ -88,6 +88,11 @@ pub enum RtcEvent {
     Track(MediaRef, TrackInfo),
     /// An RTP packet of the peer's track on this transceiver.
     Rtp(MediaRef, RtpPacket),
+    /// The audio level (RFC 6464) the peer's packet on this transceiver
+    /// carried, told right before that packet's [`RtcEvent::Rtp`] where
+    /// the extension is negotiated (realtimer offers it in audio
+    /// sections; Chromium and Firefox send it on every audio packet).
+    AudioLevel(MediaRef, realtimer_rtp::AudioLevel),
     /// The receiver of our track on this transceiver asks for a keyframe
     /// or for lost packets.
     Feedback(MediaRef, Feedback),

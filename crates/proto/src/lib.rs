@@ -69,6 +69,7 @@ pub use realtimer_bwe::{Bitrate, BweConfig};
 pub use realtimer_datachannel::{ChannelData, ChannelError, SctpConfig};
 pub use realtimer_dtls::{Certificate, Fingerprint};
 pub use realtimer_ice::{IceConfig, IceConnectionState, IceGatheringState};
+pub use realtimer_rtp::AudioLevel;
 pub use rtc::{
     payload_len, LayerTarget, RemoteLayer, Rtc, RtcConfig, SendLayerInit, MAX_MEDIA_QUEUE,
     MAX_RTP_EVENTS, SRTP_PROFILES,

@@ -130,6 +130,12 @@ fn answers_chromiums_audio_video_and_data_offer() {
         assert!(audio_section.contains(line), "no {line}:\n{audio_section}");
     }
     assert!(!audio_section.contains("abs-send-time"));
+    // The audio level (RFC 6464) with Chromium's id, in audio only.
+    assert!(
+        audio_section.contains("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"),
+        "{audio_section}"
+    );
+    assert!(!section(sdp, 1).contains("ssrc-audio-level"));
     let video_section = section(sdp, 1);
     // VP8 first, then the offered VP9 profile 0, H.264 mode 1 and AV1,
     // with the offerer's payload types, each with its rtx (RFC 4588 §8.6);
@@ -333,6 +339,61 @@ fn rtp_flows_and_keyframe_requests_go_back() {
     assert_eq!(got[0].bytes_received, sent[0].bytes_sent);
     let json = p.with(b, |rtc, now| rtc.stats(now)).to_json();
     assert!(json.contains("\"type\":\"inbound-rtp\""), "{json}");
+}
+
+#[test]
+fn audio_levels_go_out_in_the_extension_and_come_in_as_events() {
+    let mut p = Pair::new(47, lan());
+    let a = p.a;
+    let sender = p.with(a, |rtc, _| {
+        rtc.add_track(MediaKind::Audio, "s", "mic").unwrap()
+    });
+    let offer = p.with(a, |rtc, _| rtc.create_offer().unwrap());
+    assert!(offer
+        .sdp
+        .contains("a=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n"));
+    p.negotiate();
+    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+        && y.connected()));
+    let level = |level, voice| realtimer_proto::AudioLevel { level, voice };
+    for (seq, told) in [
+        (1u16, None),
+        (2, Some(level(25, true))),
+        (3, Some(level(127, false))),
+    ] {
+        p.with(a, |rtc, now| {
+            rtc.set_audio_level(sender, told).unwrap();
+            let packet = RtpPacket {
+                payload_type: 111,
+                timestamp: 960 * u32::from(seq),
+                ..packet(seq, b"opus")
+            };
+            rtc.write_rtp(now, sender, &packet).unwrap()
+        });
+        p.run_until(Duration::from_millis(20), |_, _| false);
+    }
+    assert!(p.run_until(Duration::from_secs(1), |_, y| received_len(y) >= 3));
+    // Each level right before its packet; the packet without one has none.
+    let events: Vec<_> = p
+        .node(p.b)
+        .events
+        .iter()
+        .filter_map(|(_, e)| match e {
+            RtcEvent::AudioLevel(_, l) => Some(Some(*l)),
+            RtcEvent::Rtp(..) => Some(None),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        events,
+        vec![
+            None,
+            Some(level(25, true)),
+            None,
+            Some(level(127, false)),
+            None
+        ]
+    );
 }
 
 #[test]

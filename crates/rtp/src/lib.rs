@@ -20,6 +20,7 @@
 //!   ([`rtcp::CongestionControlFeedback`]) and REMB ([`rtcp::Remb`]).
 //! - [`payload`] splits VP8, VP9 and H.264 frames into payloads and joins them
 //!   back.
+//! - [`AudioLevel`] reads the audio level extension (RFC 6464).
 //! - [`is_rtcp`] tells RTP from RTCP on a muxed port (RFC 5761 §4).
 //!
 //! ```
@@ -34,6 +35,7 @@
 // Library code never unwraps: peer input gets typed errors.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
+mod audio_level;
 mod error;
 mod extension;
 mod nack;
@@ -43,6 +45,7 @@ mod reception;
 pub mod rtcp;
 mod twcc;
 
+pub use audio_level::{AudioLevel, AUDIO_LEVEL_URI};
 pub use error::{ParseError, WriteError};
 pub use extension::{Extension, ExtensionForm, Extensions};
 pub use nack::{NackRequester, RetransmitBuffer, MAX_MISSING, MAX_NACK_PACKETS};

@@ -69,6 +69,7 @@ impl Sfu {
             forwards: Vec::new(),
             meter: Default::default(),
             keyframe_requested: None,
+            audio_level: None,
         });
         let room = p.room.clone();
         let track = TrackId {
@@ -386,6 +387,7 @@ impl Sfu {
             return;
         };
         track.meter.add(now, packet.payload.len() + 12);
+        let audio_level = track.audio_level.take();
         let kind = track.kind;
         if track.muted || (over_limit && kind == MediaKind::Video) {
             return;
@@ -457,6 +459,10 @@ impl Sfu {
                 ssrc: 0,
                 payload: packet.payload.clone(),
             };
+            if kind == MediaKind::Audio {
+                // Subscribers' browsers show it (getSynchronizationSources).
+                let _ = s.rtc.set_audio_level(f.media, audio_level);
+            }
             match s.rtc.write_rtp(now, f.media, &out) {
                 Ok(()) => {
                     self.stats.forwarded += 1;

@@ -21,6 +21,10 @@
 //! NACKs upstream. When a subscriber's send-side estimate cannot carry
 //! audio and video, its video is paused before its audio suffers.
 //!
+//! Each room's dominant speaker is found from the audio levels its
+//! publishers send (RFC 6464, [`SpeakerDetector`]) and announced
+//! ([`SfuEvent::ActiveSpeaker`]).
+//!
 //! Limits ([`Limits`]): participants per room, tracks per participant and
 //! bitrate per publisher, each refused with an [`SfuError`] variant.
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
@@ -32,6 +36,7 @@ mod meter;
 mod participant;
 mod rewrite;
 mod sfu;
+mod speaker;
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -46,6 +51,7 @@ pub use keyframe::starts_keyframe;
 pub use meter::BitrateMeter;
 pub use rewrite::StreamRewriter;
 pub use sfu::{Sfu, SfuStats};
+pub use speaker::{SpeakerConfig, SpeakerDetector};
 
 /// A participant of some room of an [`Sfu`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -113,6 +119,9 @@ pub struct SfuConfig {
     pub limits: Limits,
     /// Seeds the connections' randomness (ICE credentials, SSRCs).
     pub seed: u64,
+    /// How each room's dominant speaker is chosen
+    /// ([`SfuEvent::ActiveSpeaker`]).
+    pub speaker: SpeakerConfig,
 }
 
 impl SfuConfig {
@@ -125,6 +134,7 @@ impl SfuConfig {
             certificate,
             limits: Limits::default(),
             seed: 0,
+            speaker: SpeakerConfig::default(),
         }
     }
 }

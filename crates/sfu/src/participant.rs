@@ -46,6 +46,9 @@ pub(crate) struct Published {
     pub(crate) meter: BitrateMeter,
     /// When we last asked the publisher for a keyframe.
     pub(crate) keyframe_requested: Option<Instant>,
+    /// The audio level (RFC 6464) of the packet about to be forwarded,
+    /// passed on to the subscribers with it.
+    pub(crate) audio_level: Option<realtimer_proto::AudioLevel>,
 }
 
 /// One subscriber of a published track.

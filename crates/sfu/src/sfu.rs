@@ -14,6 +14,7 @@ use realtimer_stun::local_ufrag;
 use tracing::{debug, trace};
 
 use crate::participant::Participant;
+use crate::speaker::SpeakerDetector;
 use crate::{LimitError, ParticipantId, SfuConfig, SfuError, SfuEvent};
 
 /// How often a subscriber with held video has its estimate looked at
@@ -53,6 +54,11 @@ pub struct Sfu {
     pub(crate) stats: SfuStats,
     /// When subscribers with held video are looked at again.
     next_reallocation: Option<Instant>,
+    /// Each room's dominant speaker, for rooms whose publishers send
+    /// audio levels.
+    pub(crate) speakers: HashMap<String, SpeakerDetector<ParticipantId>>,
+    /// When the speaker detectors tick next (while there are any).
+    next_speaker_tick: Option<Instant>,
 }
 
 impl Sfu {
@@ -70,6 +76,8 @@ impl Sfu {
             events: VecDeque::new(),
             stats: SfuStats::default(),
             next_reallocation: None,
+            speakers: HashMap::new(),
+            next_speaker_tick: None,
         }
     }
 
@@ -231,6 +239,12 @@ impl Sfu {
                 self.rooms.remove(&p.room);
             }
         }
+        if let Some(d) = self.speakers.get_mut(&p.room) {
+            d.remove(participant);
+            if !self.rooms.contains_key(&p.room) {
+                self.speakers.remove(&p.room);
+            }
+        }
         self.events.push_back(SfuEvent::ParticipantLeft {
             room: p.room.clone(),
             participant,
@@ -296,6 +310,9 @@ impl Sfu {
             self.drain(now, id);
         }
         self.request_missing_keyframes(now);
+        if self.next_speaker_tick.is_some_and(|at| at <= now) {
+            self.tick_speakers(now);
+        }
         if self.next_reallocation.is_none_or(|at| at <= now) {
             self.next_reallocation = Some(now + REALLOCATION);
             self.reallocate_held(now);
@@ -304,7 +321,11 @@ impl Sfu {
 
     /// When to call [`Sfu::handle_timeout`] next.
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
+        let timer = self.timers.peek().map(|Reverse((at, _))| *at);
+        match (timer, self.next_speaker_tick) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
     }
 
     /// The next datagram to send, from any participant's connection.
@@ -384,6 +405,7 @@ impl Sfu {
             }
             RtcEvent::NegotiationNeeded => self.offer(now, id),
             RtcEvent::Track(media, info) => self.publish(now, id, media, info),
+            RtcEvent::AudioLevel(media, level) => self.audio_level(now, id, media, level),
             RtcEvent::Rtp(media, packet) => self.forward(now, id, media, packet),
             RtcEvent::Feedback(media, feedback) => self.feedback(now, id, media, feedback),
             RtcEvent::BandwidthEstimate(bps) => self.estimate(now, id, bps),
@@ -395,6 +417,59 @@ impl Sfu {
             RtcEvent::ChannelMessage(_, data) => self.relay_message(now, id, data),
             _ => {}
         }
+    }
+
+    /// The audio level of a publisher's packet: to its room's speaker
+    /// detector, unless the track is muted or not one we forward.
+    fn audio_level(
+        &mut self,
+        now: Instant,
+        id: ParticipantId,
+        media: realtimer_proto::MediaRef,
+        level: realtimer_proto::AudioLevel,
+    ) {
+        let Some(p) = self.participants.get_mut(&id) else {
+            return;
+        };
+        let Some(track) = p
+            .published
+            .iter_mut()
+            .find(|t| t.media == media && t.kind == realtimer_proto::MediaKind::Audio)
+        else {
+            return;
+        };
+        track.audio_level = Some(level);
+        if track.muted {
+            return;
+        }
+        match self.speakers.get_mut(&p.room) {
+            Some(d) => d.record(id, level),
+            None => {
+                let mut d = SpeakerDetector::new(self.config.speaker);
+                d.record(id, level);
+                self.speakers.insert(p.room.clone(), d);
+            }
+        }
+        self.next_speaker_tick
+            .get_or_insert(now + self.config.speaker.tick);
+    }
+
+    /// Every room's speaker detector ticks; changes are announced to the
+    /// room. The ticks stop while no room has levels.
+    fn tick_speakers(&mut self, now: Instant) {
+        for (room, d) in &mut self.speakers {
+            if let Some(participant) = d.tick(now) {
+                debug!(room, ?participant, "active speaker");
+                self.events.push_back(SfuEvent::ActiveSpeaker {
+                    room: room.clone(),
+                    participant,
+                });
+            }
+        }
+        self.speakers
+            .retain(|_, d| !d.is_empty() || d.current().is_some());
+        self.next_speaker_tick =
+            (!self.speakers.is_empty()).then(|| now + self.config.speaker.tick);
     }
 
     /// Negotiation is needed (tracks came or went): our offer.

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant, SystemTime};
 use bytes::Bytes;
 use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
 use realtimer_proto::{
-    Certificate, ChannelData, ChannelRef, DataChannelInit, Feedback, IceCandidateInit, MediaKind,
-    MediaRef, PeerConnectionState, Rtc, RtcConfig, RtcEvent, RtpPacket, SessionDescription,
+    AudioLevel, Certificate, ChannelData, ChannelRef, DataChannelInit, Feedback, IceCandidateInit,
+    MediaKind, MediaRef, PeerConnectionState, Rtc, RtcConfig, RtcEvent, RtpPacket,
+    SessionDescription,
 };
 use realtimer_sfu::{LimitError, Limits, ParticipantId, Sfu, SfuConfig, SfuError, SfuEvent};
 
@@ -19,12 +20,18 @@ const SFU_ADDRESS: &str = "10.0.0.100:3478";
 
 struct SfuNode {
     sfu: Sfu,
+    /// Events not yet handled by signaling.
     events: Vec<SfuEvent>,
+    /// Who was announced speaking, in order.
+    speakers: Vec<Option<ParticipantId>>,
 }
 
 impl SfuNode {
     fn collect(&mut self) {
         while let Some(e) = self.sfu.poll_event() {
+            if let SfuEvent::ActiveSpeaker { participant, .. } = &e {
+                self.speakers.push(*participant);
+            }
             self.events.push(e);
         }
     }
@@ -67,6 +74,10 @@ struct Peer {
     tracks: Vec<(MediaRef, MediaKind)>,
     channel: Option<ChannelRef>,
     messages: Vec<ChannelData>,
+    /// The audio level (-dBov, RFC 6464) its packets carry.
+    level: Option<u8>,
+    /// Levels of what it receives, by transceiver.
+    levels: HashMap<MediaRef, Vec<u8>>,
 }
 
 impl Peer {
@@ -86,6 +97,8 @@ impl Peer {
             tracks: Vec::new(),
             channel: None,
             messages: Vec::new(),
+            level: None,
+            levels: HashMap::new(),
         }
     }
 
@@ -101,6 +114,7 @@ impl Peer {
                     .push((p.sequence_number, p.payload[0])),
                 RtcEvent::Track(m, info) => self.tracks.push((m, info.kind)),
                 RtcEvent::ChannelMessage(_, d) => self.messages.push(d),
+                RtcEvent::AudioLevel(m, l) => self.levels.entry(m).or_default().push(l.level),
                 _ => {}
             }
         }
@@ -121,6 +135,10 @@ impl Peer {
             ssrc: 0,
             payload: Bytes::from_static(&[0xAA; 60]),
         };
+        let level = self.level.map(|level| AudioLevel { level, voice: true });
+        self.rtc
+            .set_audio_level(self.audio.unwrap(), level)
+            .unwrap();
         self.rtc
             .write_rtp(now, self.audio.unwrap(), &audio)
             .unwrap_or_else(|e| panic!("audio of a connected peer: {e}"));
@@ -197,6 +215,7 @@ impl Room {
             SfuNode {
                 sfu: Sfu::new(config),
                 events: Vec::new(),
+                speakers: Vec::new(),
             },
         );
         Room {
@@ -486,4 +505,49 @@ fn four_admitted_before_their_offers_all_send_and_receive() {
     }
     room.run(Duration::from_secs(3));
     every_peer_receives_the_others(&mut room, 4);
+}
+
+/// Peers' audio levels (RFC 6464) decide who is announced speaking: the
+/// one who talks, then, once another talks for a while, that one; the
+/// subscribers get each packet's level with it.
+#[test]
+fn the_loudest_publisher_is_announced_as_the_active_speaker() {
+    let mut room = Room::new(11, Limits::default());
+    for n in 1..=3 {
+        room.join(n).unwrap();
+    }
+    for i in 0..3 {
+        room.peer(i).level = Some(127);
+    }
+    room.run(Duration::from_secs(2));
+    // Everyone silent: nobody announced.
+    assert_eq!(room.sfu().speakers, vec![]);
+    room.peer(0).level = Some(25);
+    room.run(Duration::from_secs(3));
+    let first = room.peers[0].1;
+    assert_eq!(room.sfu().speakers, vec![Some(first)]);
+    // Peer 2 hears peer 0's level with its audio, and peer 1's silence.
+    let heard: Vec<Vec<u8>> = room.peer(2).levels.values().cloned().collect();
+    assert_eq!(heard.len(), 2, "{heard:?}");
+    assert!(heard.iter().any(|l| l.last() == Some(&25)), "{heard:?}");
+    assert!(
+        heard.iter().any(|l| l.iter().all(|x| *x == 127)),
+        "{heard:?}"
+    );
+    // Peer 1 speaks louder, peer 0 goes on quietly: the floor changes,
+    // once.
+    room.peer(1).level = Some(15);
+    room.peer(0).level = Some(50);
+    room.run(Duration::from_secs(3));
+    let second = room.peers[1].1;
+    assert_eq!(room.sfu().speakers, vec![Some(first), Some(second)]);
+    // Peer 1 leaves while speaking: peer 0, still above the floor, has it.
+    let now = room.net.now();
+    room.sfu().sfu.leave(now, second).unwrap();
+    room.peer(1).level = None;
+    room.run(Duration::from_secs(1));
+    assert_eq!(
+        room.sfu().speakers,
+        vec![Some(first), Some(second), Some(first)]
+    );
 }

@@ -6,7 +6,7 @@ use realtimer_sdp::{
     RtcpFb, Rtpmap, Simulcast, SimulcastList, SimulcastRid, Ssrc, SsrcGroup,
 };
 
-use realtimer_rtp::TRANSPORT_CC_URI;
+use realtimer_rtp::{AUDIO_LEVEL_URI, TRANSPORT_CC_URI};
 
 use crate::track::{Codec, MediaKind};
 
@@ -36,6 +36,10 @@ pub(crate) const MAX_LAYERS: usize = 8;
 /// The id we give the transport-wide sequence number in our offers
 /// (Chromium's; draft-holmer-rmcat-transport-wide-cc-extensions-01 §4).
 pub(crate) const TRANSPORT_CC_EXTENSION_ID: u8 = 3;
+
+/// The id we give the audio level extension in our audio sections
+/// (Chromium's; RFC 6464).
+pub(crate) const AUDIO_LEVEL_EXTENSION_ID: u8 = 1;
 
 /// The profiles of an RTP section we accept (RFC 5764 §8, RFC 8829 §5.1.2).
 pub(crate) fn is_rtp_section(m: &MediaDescription) -> bool {
@@ -87,6 +91,9 @@ pub(crate) struct RemoteMedia {
     pub(crate) mid_extension: Option<u8>,
     /// The id of the transport-wide sequence number extension, if offered.
     pub(crate) transport_cc_extension: Option<u8>,
+    /// The id of the audio level extension (RFC 6464), if offered in an
+    /// audio section.
+    pub(crate) audio_level_extension: Option<u8>,
     /// Its RTX payload types (RFC 4588 §8.6).
     pub(crate) rtx: Vec<Rtx>,
     /// The SSRCs it announced (`a=ssrc`, RFC 5576).
@@ -169,6 +176,7 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
     let mut codecs = Vec::new();
     let mut mid_extension = None;
     let mut transport_cc_extension = None;
+    let mut audio_level_extension = None;
     let mut rid_extension = None;
     let mut repaired_rid_extension = None;
     let mut ssrcs = Vec::new();
@@ -196,6 +204,9 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
             }
             Attribute::Extmap(e) if e.uri == TRANSPORT_CC_URI => {
                 transport_cc_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
+            }
+            Attribute::Extmap(e) if e.uri == AUDIO_LEVEL_URI && kind == MediaKind::Audio => {
+                audio_level_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
             }
             Attribute::Extmap(e) if e.uri == RID_EXTENSION => {
                 rid_extension = u8::try_from(e.id).ok().filter(|id| (1..=14).contains(id));
@@ -244,6 +255,7 @@ pub(crate) fn remote_media(m: &MediaDescription) -> Option<RemoteMedia> {
         codecs,
         mid_extension,
         transport_cc_extension,
+        audio_level_extension,
         rtx,
         ssrcs,
         rtx_ssrcs,
@@ -312,6 +324,7 @@ pub(crate) struct LocalMedia<'a> {
     pub(crate) rtx: &'a [Rtx],
     pub(crate) mid_extension: Option<u8>,
     pub(crate) transport_cc_extension: Option<u8>,
+    pub(crate) audio_level_extension: Option<u8>,
     pub(crate) rid_extension: Option<u8>,
     pub(crate) repaired_rid_extension: Option<u8>,
     pub(crate) sender: Option<&'a SenderInfo>,
@@ -330,6 +343,7 @@ pub(crate) fn write_media_attributes(m: &mut MediaDescription, media: &LocalMedi
     for (id, uri) in [
         (media.mid_extension, MID_EXTENSION),
         (media.transport_cc_extension, TRANSPORT_CC_URI),
+        (media.audio_level_extension, AUDIO_LEVEL_URI),
         (media.rid_extension, RID_EXTENSION),
         (media.repaired_rid_extension, REPAIRED_RID_EXTENSION),
     ] {

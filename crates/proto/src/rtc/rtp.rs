@@ -50,6 +50,8 @@ struct Received {
     sequence_number: u16,
     timestamp: u32,
     marker: bool,
+    /// Its audio level (RFC 6464), where negotiated and present.
+    audio_level: Option<realtimer_rtp::AudioLevel>,
 }
 
 /// Which of a track's streams a packet goes on.
@@ -215,6 +217,10 @@ impl Rtc {
         }
         self.learn_layer(r, &packet);
         let t = &self.media.transceivers[r.0 as usize];
+        let audio_level = t
+            .audio_level_extension
+            .and_then(|id| packet.extensions()?.get(id))
+            .and_then(realtimer_rtp::AudioLevel::parse);
         let fields = Received {
             repair: false,
             ssrc,
@@ -222,6 +228,7 @@ impl Rtc {
             sequence_number: packet.sequence_number(),
             timestamp: packet.timestamp(),
             marker: packet.marker(),
+            audio_level,
         };
         let payload = packet.payload();
         match t.rtx.iter().find(|x| x.payload_type == fields.payload_type) {
@@ -250,6 +257,8 @@ impl Rtc {
                     ssrc: original_ssrc,
                     payload_type: rtx.apt,
                     sequence_number: u16::from_be_bytes(*osn),
+                    // A repair's level is stale: the original's was told.
+                    audio_level: None,
                     ..fields
                 };
                 self.receive_rtp(now, r, fields, original);
@@ -322,6 +331,9 @@ impl Rtc {
             return;
         }
         self.media.rtp_events += 1;
+        if let Some(level) = fields.audio_level {
+            self.events.push_back(RtcEvent::AudioLevel(r, level));
+        }
         self.events.push_back(RtcEvent::Rtp(
             r,
             RtpPacket {
@@ -618,6 +630,14 @@ impl Rtc {
             header.extensions.push(Extension {
                 id,
                 data: rid.as_bytes().to_vec(),
+            });
+        }
+        if let (Some(id), Some(level), Stream::Media) =
+            (t.audio_level_extension, t.sent_audio_level, stream)
+        {
+            header.extensions.push(Extension {
+                id,
+                data: vec![level.to_byte()],
             });
         }
         let transport_cc = t.transport_cc_extension;

@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setup};
 
 use super::simulcast::ReceivedLayers;
-use crate::error::{RtcError, SdpError};
+use crate::error::{RtcError, SdpError, StateError};
 use crate::event::RtcEvent;
 use crate::jsep::media_section::{
     self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, Rtx, SenderInfo,
@@ -55,6 +55,7 @@ struct Negotiated {
     rtx: Vec<Rtx>,
     mid_extension: Option<u8>,
     transport_cc_extension: Option<u8>,
+    audio_level_extension: Option<u8>,
     rid_extensions: (Option<u8>, Option<u8>),
     remote: Option<RemoteMedia>,
 }
@@ -99,6 +100,12 @@ pub(crate) struct Transceiver {
     /// The transport-wide sequence number extension's id, if negotiated
     /// (draft-holmer-rmcat-transport-wide-cc-extensions-01 §2).
     pub(super) transport_cc_extension: Option<u8>,
+    /// The audio level extension's id, if negotiated (RFC 6464): each
+    /// received packet's level is told in [`crate::RtcEvent::AudioLevel`].
+    pub(super) audio_level_extension: Option<u8>,
+    /// The level our next packets on it carry, where the audio level
+    /// extension is negotiated ([`Rtc::set_audio_level`]).
+    pub(super) sent_audio_level: Option<realtimer_rtp::AudioLevel>,
     /// The ids of the rid and repaired-rid extensions, if negotiated
     /// (RFC 8852 §3): the peer's simulcast layers are told apart by them.
     pub(super) rid_extensions: (Option<u8>, Option<u8>),
@@ -159,6 +166,7 @@ impl Transceiver {
             rtx: self.rtx.clone(),
             mid_extension: self.mid_extension,
             transport_cc_extension: self.transport_cc_extension,
+            audio_level_extension: self.audio_level_extension,
             rid_extensions: self.rid_extensions,
             remote: self.remote.clone(),
         }
@@ -172,6 +180,7 @@ impl Transceiver {
         self.rtx = n.rtx;
         self.mid_extension = n.mid_extension;
         self.transport_cc_extension = n.transport_cc_extension;
+        self.audio_level_extension = n.audio_level_extension;
         self.rid_extensions = n.rid_extensions;
         self.remote = n.remote;
     }
@@ -183,6 +192,12 @@ impl Transceiver {
             None => self.direction,
         }
     }
+}
+
+/// The audio level extension (RFC 6464) we offer in a section of
+/// `kind`: in audio ones, so an SFU of ours can tell who speaks.
+fn own_audio_level(kind: MediaKind) -> Option<u8> {
+    (kind == MediaKind::Audio).then_some(sdp_media::AUDIO_LEVEL_EXTENSION_ID)
 }
 
 /// The smallest decimal mid not in `used`.
@@ -315,6 +330,23 @@ impl Rtc {
             .map_or(&[], |t| &t.codecs)
     }
 
+    /// The audio level (RFC 6464) our next RTP packets on `media` carry,
+    /// where the peer negotiated the extension (`None`: none). An SFU
+    /// passes on the publisher's, an application measures its own.
+    pub fn set_audio_level(
+        &mut self,
+        media: MediaRef,
+        level: Option<realtimer_rtp::AudioLevel>,
+    ) -> Result<(), RtcError> {
+        let t = self
+            .media
+            .transceivers
+            .get_mut(media.0 as usize)
+            .ok_or(StateError::UnknownMedia { media })?;
+        t.sent_audio_level = level;
+        Ok(())
+    }
+
     pub(super) fn transceiver(&self, media: MediaRef) -> Option<&Transceiver> {
         self.media.transceivers.get(media.0 as usize)
     }
@@ -350,6 +382,8 @@ impl Rtc {
             rtx,
             mid_extension: Some(MID_EXTENSION_ID),
             transport_cc_extension: transport_cc,
+            audio_level_extension: own_audio_level(kind),
+            sent_audio_level: None,
             rid_extensions: (None, None),
             received_layers: ReceivedLayers::default(),
             remote: None,
@@ -433,6 +467,7 @@ impl Rtc {
                         codecs,
                         mid_extension: Some(MID_EXTENSION_ID),
                         transport_cc_extension: transport_cc,
+                        audio_level_extension: own_audio_level(kind),
                         rid_extensions: (None, None),
                         remote: None,
                     });
@@ -494,6 +529,7 @@ impl Rtc {
                         rtx: &t.rtx,
                         mid_extension: t.mid_extension,
                         transport_cc_extension: t.transport_cc_extension,
+                        audio_level_extension: t.audio_level_extension,
                         rid_extension: t.rid_extensions.0,
                         repaired_rid_extension: t.rid_extensions.1,
                         sender: t.sender.as_ref(),
@@ -570,6 +606,7 @@ impl Rtc {
                         t.mid_extension = rm.mid_extension;
                         t.transport_cc_extension =
                             rm.transport_cc_extension.filter(|_| transport_cc);
+                        t.audio_level_extension = rm.audio_level_extension;
                         t.rid_extensions = (rm.rid_extension, rm.repaired_rid_extension);
                         t.remote = Some(rm);
                     }
@@ -648,6 +685,7 @@ impl Rtc {
         t.codecs = codecs;
         t.mid_extension = rm.mid_extension;
         t.transport_cc_extension = rm.transport_cc_extension.filter(|_| transport_cc);
+        t.audio_level_extension = rm.audio_level_extension;
         t.rid_extensions = (rm.rid_extension, rm.repaired_rid_extension);
         t.offered_direction = Some(rm.direction);
         let mid = rm.mid.clone();

@@ -457,6 +457,8 @@ impl Driver {
                 },
                 // RtcEvent is non-exhaustive: an event this driver does not
                 // know yet is logged, not acted on.
+                // One per received audio packet: not worth a log line.
+                RtcEvent::AudioLevel(..) => {}
                 other => debug!(?other, "event not handled by the PeerConnection driver"),
             }
         }
