@@ -5,6 +5,10 @@
 //   node sfu.mjs URL ROOM group4      four tabs in ROOM: each decodes three
 //                                     remote videos and receives three audio
 //                                     streams; one leaves, the rest go on
+//   node sfu.mjs URL ROOM speaker     two tabs, microphones a test tone (the
+//                                     WAV file in $TONE): the tab whose track
+//                                     is enabled is announced speaking by
+//                                     both, then the other once they swap
 //   node sfu.mjs URL ROOM whep        watches ROOM by WHEP until frames decode
 //                                     (a publisher must be in ROOM)
 //   node sfu.mjs URL ROOM whip SECS   publishes the fake camera into ROOM by
@@ -29,7 +33,8 @@ function ok(name, cond, detail = '') {
 
 const t0 = Date.now();
 const logs = [];
-const browser = await launchChromium(FAKE_MEDIA);
+const tone = process.env.TONE ? [`--use-file-for-fake-audio-capture=${process.env.TONE}`] : [];
+const browser = await launchChromium([...FAKE_MEDIA, ...tone]);
 const context = await browser.newContext();
 
 async function open(path) {
@@ -92,6 +97,33 @@ async function group4() {
   }
 }
 
+async function speaker() {
+  const tabs = [];
+  for (let i = 0; i < 2; i++) {
+    const page = await open(`/group.html?room=${encodeURIComponent(room)}&size=160x120&processing=off`);
+    await page.click('#join');
+    tabs.push(page);
+  }
+  const ids = [];
+  for (const page of tabs) {
+    const state = await until(page, measure, (s) => flowing(s, 1), 120);
+    ok('the two tabs receive each other', flowing(state, 1), JSON.stringify(state));
+    ids.push(state?.participant);
+  }
+  const talk = (page, on) => page.evaluate((on) => {
+    for (const t of window.app.call.stream.getAudioTracks()) t.enabled = on;
+  }, on);
+  // Tab 2 talks (the tone), tab 1's microphone is off (silence).
+  for (const [who, other] of [[1, 0], [0, 1]]) {
+    await talk(tabs[other], false);
+    await talk(tabs[who], true);
+    for (const [i, page] of tabs.entries()) {
+      const state = await until(page, measure, (s) => s?.speaker === ids[who], 60);
+      ok(`tab ${i + 1} shows tab ${who + 1} (participant ${ids[who]}) speaking`, state?.speaker === ids[who], JSON.stringify(state));
+    }
+  }
+}
+
 async function whep() {
   const page = await open(`/watch.html?room=${encodeURIComponent(room)}`);
   await page.click('#watch');
@@ -114,7 +146,7 @@ async function whip() {
 }
 
 try {
-  const cases = { group4, whep, whip };
+  const cases = { group4, speaker, whep, whip };
   if (!cases[mode]) throw new Error(`unknown mode ${mode}`);
   await cases[mode]();
 } catch (e) {

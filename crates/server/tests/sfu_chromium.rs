@@ -39,6 +39,53 @@ fn four_tabs_decode_each_other_and_one_leaves() {
     assert!(!out.contains("FAIL"), "{out}");
 }
 
+/// A 440 Hz tone at -12 dBFS, 48 kHz mono 16-bit WAV, `seconds` long
+/// (Chromium loops it as its fake microphone).
+fn tone_wav(seconds: u32) -> Vec<u8> {
+    let rate = 48_000u32;
+    let samples = rate * seconds;
+    let mut wav = Vec::with_capacity(44 + 2 * samples as usize);
+    let data_len = 2 * samples;
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&rate.to_le_bytes());
+    wav.extend_from_slice(&(2 * rate).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    let amplitude = f64::from(i16::MAX) * 10f64.powf(-12.0 / 20.0);
+    for n in 0..samples {
+        let phase = 2.0 * std::f64::consts::PI * 440.0 * f64::from(n) / f64::from(rate);
+        wav.extend_from_slice(&((amplitude * phase.sin()) as i16).to_le_bytes());
+    }
+    wav
+}
+
+/// Two tabs whose fake microphones play a tone: the one whose track is
+/// enabled is announced speaking (RFC 6464 levels read by the unit) to
+/// both, then the other once they swap.
+#[test]
+fn the_tab_that_talks_is_announced_speaking() {
+    let server = sfu_server();
+    let url = format!("http://localhost:{}/", server.port());
+    let dir = std::env::temp_dir().join(format!("realtimer-speaker-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let tone = dir.join("tone.wav");
+    std::fs::write(&tone, tone_wav(2)).unwrap();
+    let out = node::run_node_with_env(
+        "sfu.mjs",
+        &[&url, &room("speaker"), "speaker"],
+        &[("TONE", tone.to_str().unwrap())],
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(!out.contains("FAIL"), "{out}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_chromium_whip_publisher_reaches_a_rust_whep_viewer() {
     let server = sfu_server();
