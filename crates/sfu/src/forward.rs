@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use realtimer_proto::{ChannelData, Feedback, MediaKind, MediaRef, RtcError, RtpPacket, TrackInfo};
 use tracing::{debug, trace};
 
-use crate::participant::{Forward, Participant, Published};
+use crate::participant::{Forward, Layer, Participant, Published};
 use crate::rewrite::StreamRewriter;
 use crate::{starts_keyframe, LimitError, ParticipantId, Sfu, SfuEvent, TrackId};
 
@@ -28,12 +28,91 @@ const RESUME_FACTOR: u64 = 5; // in quarters: 1.25
 /// estimate swings for a moment on a burst.
 const MIN_HOLD_CHANGE: Duration = Duration::from_secs(2);
 
+/// A simulcast layer with no packet for this long is not arriving (its
+/// publisher paused it, RFC 8853 §5.3, or its encoder dropped it).
+const LAYER_STALE: Duration = Duration::from_secs(1);
+
 impl Forward {
     /// Stops until resumed on a keyframe: the next packet forwarded
     /// continues the subscriber's stream without a gap.
     pub(crate) fn pause(&mut self, kind: MediaKind) {
         self.rewriter.resync();
         self.waiting_keyframe = kind == MediaKind::Video;
+        self.layer = None;
+    }
+
+    /// Whether a packet of simulcast layer `layer` (`None`: the track
+    /// has no layers) that starts a keyframe or not goes to this
+    /// subscriber. Video starts on a keyframe; a subscriber moves to its
+    /// target layer on that layer's keyframe, forwarding the layer it had
+    /// until then, and the rewriter continues the stream across the
+    /// switch (RFC 7667 §3.7).
+    fn takes(&mut self, layer: Option<usize>, keyframe: bool) -> bool {
+        let Some(layer) = layer else {
+            if self.waiting_keyframe {
+                if !keyframe {
+                    return false;
+                }
+                self.waiting_keyframe = false;
+            }
+            return true;
+        };
+        let switching = self.waiting_keyframe || self.layer != self.target;
+        if switching && self.target == Some(layer) && keyframe {
+            if self.layer != Some(layer) {
+                self.rewriter.resync();
+            }
+            self.layer = Some(layer);
+            self.waiting_keyframe = false;
+            return true;
+        }
+        !self.waiting_keyframe && self.layer == Some(layer)
+    }
+
+    /// Whether it waits for a keyframe: to start, resume or switch.
+    pub(crate) fn needs_keyframe(&self) -> bool {
+        self.waiting_keyframe || self.layer != self.target
+    }
+}
+
+impl Published {
+    /// The simulcast layer of a packet with `ssrc` (`None` for a track
+    /// without layers), learned from the publisher's rid extension
+    /// ([`realtimer_proto::Rtc::remote_rid`]); `Err` for a packet of no
+    /// known layer yet.
+    fn layer_of(&mut self, rtc: &realtimer_proto::Rtc, ssrc: u32) -> Result<Option<usize>, ()> {
+        if self.layers.is_empty() {
+            return Ok(None);
+        }
+        if let Some(i) = self.layers.iter().position(|l| l.ssrc == Some(ssrc)) {
+            return Ok(Some(i));
+        }
+        let rid = rtc.remote_rid(self.media, ssrc).ok_or(())?;
+        let i = self.layers.iter().position(|l| l.rid == rid).ok_or(())?;
+        self.layers[i].ssrc = Some(ssrc);
+        Ok(Some(i))
+    }
+
+    /// Each layer's rate (bit/s) over the last second, 0 for one not
+    /// arriving or not measured yet: [`realtimer_bwe::pick_layer`]'s
+    /// input.
+    pub(crate) fn layer_rates(&self, now: Instant) -> Vec<u64> {
+        self.layers
+            .iter()
+            .map(|l| if l.arriving(now) { l.meter.rate() } else { 0 })
+            .collect()
+    }
+
+    /// The lowest layer arriving.
+    fn lowest_layer(&self, now: Instant) -> Option<usize> {
+        self.layers.iter().position(|l| l.arriving(now))
+    }
+}
+
+impl Layer {
+    fn arriving(&self, now: Instant) -> bool {
+        self.last_packet
+            .is_some_and(|at| now.saturating_duration_since(at) < LAYER_STALE)
     }
 }
 
@@ -70,6 +149,16 @@ impl Sfu {
             meter: Default::default(),
             keyframe_requested: None,
             audio_level: None,
+            layers: info
+                .rids
+                .iter()
+                .map(|rid| Layer {
+                    rid: rid.clone(),
+                    ssrc: None,
+                    meter: Default::default(),
+                    last_packet: None,
+                })
+                .collect(),
         });
         let room = p.room.clone();
         let track = TrackId {
@@ -148,6 +237,9 @@ impl Sfu {
             payload_types: Vec::new(),
             held: false,
             held_changed: None,
+            layer: None,
+            target: None,
+            target_raised: None,
         });
         if kind == MediaKind::Video {
             self.request_keyframe(now, track);
@@ -209,10 +301,32 @@ impl Sfu {
             return;
         }
         t.keyframe_requested = Some(now);
-        match p.rtc.request_keyframe(track.media) {
-            Ok(()) => self.touch(track.participant),
-            Err(e) => trace!(%track, "keyframe not requested: {e}"),
+        if t.layers.is_empty() {
+            match p.rtc.request_keyframe(track.media) {
+                Ok(()) => self.touch(track.participant),
+                Err(e) => trace!(%track, "keyframe not requested: {e}"),
+            }
+            return;
         }
+        // Simulcast: a PLI on each layer some subscriber waits to start
+        // or switch to (every layer before any is chosen).
+        let mut wanted: Vec<usize> = t
+            .forwards
+            .iter()
+            .filter(|f| f.needs_keyframe())
+            .filter_map(|f| f.target)
+            .collect();
+        if wanted.is_empty() {
+            wanted = (0..t.layers.len()).collect();
+        }
+        wanted.sort_unstable();
+        wanted.dedup();
+        for i in wanted {
+            if let Err(e) = p.rtc.request_layer_keyframe(track.media, &t.layers[i].rid) {
+                trace!(%track, layer = i, "keyframe not requested: {e}");
+            }
+        }
+        self.touch(track.participant);
     }
 
     /// Asks again for the tracks some subscriber still waits on.
@@ -223,7 +337,7 @@ impl Sfu {
             .flat_map(|(id, p)| {
                 p.published
                     .iter()
-                    .filter(|t| !t.muted && t.forwards.iter().any(|f| f.waiting_keyframe))
+                    .filter(|t| !t.muted && t.forwards.iter().any(|f| f.needs_keyframe()))
                     .map(|t| TrackId {
                         participant: *id,
                         media: t.media,
@@ -264,6 +378,7 @@ impl Sfu {
     /// While any is held the connection probes for the bitrate of all
     /// (a held track sends nothing, so the estimate could not grow).
     pub(crate) fn estimate(&mut self, now: Instant, id: ParticipantId, bps: u64) {
+        self.choose_layers(now, id, bps);
         let Some(s) = self.participants.get(&id) else {
             return;
         };
@@ -280,7 +395,12 @@ impl Sfu {
             }
             if let Some(f) = t.forwards.iter().find(|f| f.subscriber == id) {
                 if !t.muted {
-                    videos.push((*track, t.meter.rate(), f.held, f.held_changed));
+                    // A simulcast track costs the layer chosen for it.
+                    let rate = match f.target {
+                        Some(l) => t.layer_rates(now).get(l).copied().unwrap_or(0),
+                        None => t.meter.rate(),
+                    };
+                    videos.push((*track, rate, f.held, f.held_changed));
                 }
             }
         }
@@ -336,15 +456,100 @@ impl Sfu {
         self.touch(id);
     }
 
-    /// Looks again at every subscriber some of whose video is held.
+    /// Simulcast (RFC 8853): the layer each of the subscriber's simulcast
+    /// video tracks gets from an estimate of `bps`: what is left after
+    /// its audio and its other video, shared evenly among its simulcast
+    /// tracks, picks the highest arriving layer that fits
+    /// ([`realtimer_bwe::pick_layer`]). Down at
+    /// once; up only with a 25% margin and [`MIN_HOLD_CHANGE`] after the
+    /// last step up, so an estimate at the edge does not flap (each
+    /// switch costs a keyframe). A layer that stops arriving is left at
+    /// once. A subscriber starts on the lowest layer arriving, until its
+    /// first estimate. A new target asks its keyframe.
+    fn choose_layers(&mut self, now: Instant, id: ParticipantId, bps: u64) {
+        let Some(s) = self.participants.get(&id) else {
+            return;
+        };
+        // What the rest takes, and what all would take at the top.
+        let (mut others, mut simulcast, mut full) = (0u64, 0u64, 0u64);
+        for (track, _) in &s.subscriptions {
+            match self.published(*track) {
+                Some(t) if t.kind == MediaKind::Audio => others += AUDIO_RESERVE,
+                Some(t) if t.muted => {}
+                Some(t) if t.layers.is_empty() => others += t.meter.rate(),
+                Some(t) => {
+                    simulcast += 1;
+                    full += t.layer_rates(now).into_iter().max().unwrap_or(0);
+                }
+                None => {}
+            }
+        }
+        let share = bps.saturating_sub(others) / simulcast.max(1);
+        let mut below_top = false;
+        let tracks: Vec<TrackId> = s.subscriptions.iter().map(|(t, _)| *t).collect();
+        let mut switched = Vec::new();
+        for track in tracks {
+            let Some(t) = self.published_mut(track) else {
+                continue;
+            };
+            if t.layers.is_empty() || t.muted {
+                continue;
+            }
+            let rates = t.layer_rates(now);
+            let Some(wanted) = realtimer_bwe::pick_layer(share, &rates) else {
+                continue;
+            };
+            let Some(f) = t.forwards.iter_mut().find(|f| f.subscriber == id) else {
+                continue;
+            };
+            let current = f.target.filter(|c| rates.get(*c).is_some_and(|r| *r > 0));
+            let next = match current {
+                Some(c) if wanted > c => {
+                    let settled = f
+                        .target_raised
+                        .is_none_or(|at| now.saturating_duration_since(at) >= MIN_HOLD_CHANGE);
+                    let fits = share >= rates[wanted] * RESUME_FACTOR / 4;
+                    if settled && fits {
+                        wanted
+                    } else {
+                        c
+                    }
+                }
+                _ => wanted,
+            };
+            below_top |= rates[next + 1..].iter().any(|r| *r > 0);
+            if f.target != Some(next) {
+                debug!(subscriber = %id, %track, layer = next, share, "simulcast layer");
+                if f.target.is_some_and(|c| next > c) {
+                    f.target_raised = Some(now);
+                }
+                f.target = Some(next);
+                switched.push(track);
+            }
+        }
+        if below_top {
+            // Probe for the top layers: an estimate only grows with what
+            // is sent, and a lower layer sends less.
+            if let Some(s) = self.participants.get_mut(&id) {
+                s.rtc
+                    .request_bitrate(now, (others + full) * RESUME_FACTOR / 4);
+            }
+        }
+        for track in switched {
+            self.request_keyframe(now, track);
+        }
+    }
+
+    /// Looks again at every subscriber some of whose video is held or
+    /// comes from simulcast layers (a layer may fit again, or stop).
     pub(crate) fn reallocate_held(&mut self, now: Instant) {
         let held: Vec<(ParticipantId, u64)> = self
             .participants
             .values()
             .flat_map(|p| &p.published)
-            .flat_map(|t| &t.forwards)
-            .filter(|f| f.held)
-            .map(|f| f.subscriber)
+            .flat_map(|t| t.forwards.iter().map(move |f| (t, f)))
+            .filter(|(t, f)| f.held || !t.layers.is_empty())
+            .map(|(_, f)| f.subscriber)
             .collect::<std::collections::BTreeSet<_>>()
             .into_iter()
             .filter_map(|id| {
@@ -387,6 +592,15 @@ impl Sfu {
             return;
         };
         track.meter.add(now, packet.payload.len() + 12);
+        let Ok(layer) = track.layer_of(&p.rtc, packet.ssrc) else {
+            trace!(%publisher, ssrc = packet.ssrc, "a simulcast packet of no known layer");
+            return;
+        };
+        if let Some(l) = layer {
+            track.layers[l].meter.add(now, packet.payload.len() + 12);
+            track.layers[l].last_packet = Some(now);
+        }
+        let lowest = track.lowest_layer(now);
         let audio_level = track.audio_level.take();
         let kind = track.kind;
         if track.muted || (over_limit && kind == MediaKind::Video) {
@@ -400,7 +614,7 @@ impl Sfu {
             return;
         };
         let keyframe = kind == MediaKind::Video
-            && track.forwards.iter().any(|f| f.waiting_keyframe)
+            && track.forwards.iter().any(Forward::needs_keyframe)
             && starts_keyframe(&codec.name, &packet.payload);
         let codec = codec.clone();
         let mut forwards = std::mem::take(&mut track.forwards);
@@ -412,11 +626,13 @@ impl Sfu {
             if f.held {
                 continue;
             }
-            if f.waiting_keyframe {
-                if !keyframe {
-                    continue;
-                }
-                f.waiting_keyframe = false;
+            if layer.is_some() && f.target.is_none() {
+                // Start low, as a sender's estimator does; the
+                // subscriber's estimate raises it.
+                f.target = lowest;
+            }
+            if !f.takes(layer, keyframe) {
+                continue;
             }
             let payload_type = match f
                 .payload_types

@@ -49,6 +49,20 @@ pub(crate) struct Published {
     /// The audio level (RFC 6464) of the packet about to be forwarded,
     /// passed on to the subscribers with it.
     pub(crate) audio_level: Option<realtimer_proto::AudioLevel>,
+    /// Its simulcast layers (RFC 8853), the publisher's order (lowest
+    /// first); empty without simulcast.
+    pub(crate) layers: Vec<Layer>,
+}
+
+/// One simulcast layer of a published track.
+#[derive(Debug)]
+pub(crate) struct Layer {
+    pub(crate) rid: String,
+    /// Its SSRC, once a packet named the rid.
+    pub(crate) ssrc: Option<u32>,
+    pub(crate) meter: BitrateMeter,
+    /// When its last packet came (a layer the publisher paused stops).
+    pub(crate) last_packet: Option<Instant>,
 }
 
 /// One subscriber of a published track.
@@ -66,6 +80,12 @@ pub(crate) struct Forward {
     pub(crate) held: bool,
     /// When `held` last changed (holding and releasing are rate-limited).
     pub(crate) held_changed: Option<Instant>,
+    /// Simulcast: the layer forwarded now (`None`: none yet).
+    pub(crate) layer: Option<usize>,
+    /// Simulcast: the layer wanted; the switch happens on its keyframe.
+    pub(crate) target: Option<usize>,
+    /// When `target` last went up (up-switches are rate-limited).
+    pub(crate) target_raised: Option<Instant>,
 }
 
 impl Participant {

@@ -8,10 +8,10 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
-use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
+use realtimer_netsim::{Datagram, Direction, LinkConfig, Network, Node, NodeId};
 use realtimer_proto::{
     AudioLevel, Certificate, ChannelData, ChannelRef, DataChannelInit, Feedback, IceCandidateInit,
-    MediaKind, MediaRef, PeerConnectionState, Rtc, RtcConfig, RtcEvent, RtpPacket,
+    MediaKind, MediaRef, PeerConnectionState, Rtc, RtcConfig, RtcEvent, RtpPacket, SendLayerInit,
     SessionDescription,
 };
 use realtimer_sfu::{LimitError, Limits, ParticipantId, Sfu, SfuConfig, SfuError, SfuEvent};
@@ -78,7 +78,17 @@ struct Peer {
     level: Option<u8>,
     /// Levels of what it receives, by transceiver.
     levels: HashMap<MediaRef, Vec<u8>>,
+    /// Its video goes as three simulcast layers ([`LAYERS`]).
+    simulcast: bool,
+    /// The third payload byte of each video packet received (the
+    /// simulcast layer it was sent on), by transceiver.
+    layers: HashMap<MediaRef, Vec<u8>>,
 }
+
+/// A simulcast publisher's layers: rid and payload bytes per packet
+/// (three packets a frame, 25 frames a second: about 60, 240 and 660
+/// kbit/s).
+const LAYERS: [(&str, usize); 3] = [("q", 100), ("h", 400), ("f", 1100)];
 
 impl Peer {
     fn new(now: Instant, seed: u64, address: SocketAddr) -> Peer {
@@ -99,6 +109,8 @@ impl Peer {
             messages: Vec::new(),
             level: None,
             levels: HashMap::new(),
+            simulcast: false,
+            layers: HashMap::new(),
         }
     }
 
@@ -107,11 +119,15 @@ impl Peer {
             match e {
                 RtcEvent::IceCandidate(c) => self.candidates.push(c),
                 RtcEvent::Feedback(_, Feedback::Keyframe(_)) => self.keyframe_wanted = true,
-                RtcEvent::Rtp(m, p) => self
-                    .received
-                    .entry(m)
-                    .or_default()
-                    .push((p.sequence_number, p.payload[0])),
+                RtcEvent::Rtp(m, p) => {
+                    if let Some(layer) = p.payload.get(2).filter(|_| p.payload.len() > 4) {
+                        self.layers.entry(m).or_default().push(*layer);
+                    }
+                    self.received
+                        .entry(m)
+                        .or_default()
+                        .push((p.sequence_number, p.payload[0]));
+                }
                 RtcEvent::Track(m, info) => self.tracks.push((m, info.kind)),
                 RtcEvent::ChannelMessage(_, d) => self.messages.push(d),
                 RtcEvent::AudioLevel(m, l) => self.levels.entry(m).or_default().push(l.level),
@@ -149,6 +165,11 @@ impl Peer {
             } else {
                 0x01
             };
+            if self.simulcast {
+                self.send_layers(now, tag);
+                self.collect();
+                return;
+            }
             for i in 0..3u8 {
                 self.sequence = self.sequence.wrapping_add(1);
                 let video = RtpPacket {
@@ -165,6 +186,35 @@ impl Peer {
             }
         }
         self.collect();
+    }
+}
+
+impl Peer {
+    /// One frame on each simulcast layer; each packet's third byte names
+    /// its layer. The pacer may refuse some at first (its estimate starts
+    /// low): those are not sent.
+    fn send_layers(&mut self, now: Instant, tag: u8) {
+        let first = self.sequence.wrapping_add(1);
+        for (layer, (rid, size)) in LAYERS.iter().enumerate() {
+            for i in 0..3u16 {
+                let mut payload = vec![0u8; *size];
+                payload[0] = if i == 0 { 0x10 } else { 0x00 };
+                payload[1] = tag;
+                payload[2] = layer as u8;
+                let video = RtpPacket {
+                    payload_type: 96,
+                    sequence_number: first.wrapping_add(i),
+                    timestamp: self.frames * 1800,
+                    marker: i == 2,
+                    ssrc: 0,
+                    payload: Bytes::from(payload),
+                };
+                let _ = self
+                    .rtc
+                    .write_rtp_layer(now, self.video.unwrap(), rid, &video);
+            }
+        }
+        self.sequence = first.wrapping_add(2);
     }
 }
 
@@ -244,14 +294,41 @@ impl Room {
     /// A peer admitted by [`Sfu::join`] sends its offer (audio, video, a
     /// channel) and takes the answer.
     fn offer(&mut self, n: u8, participant: ParticipantId) -> Result<usize, SfuError> {
+        self.offer_with(n, participant, false, None)
+    }
+
+    /// [`Room::offer`], its video in simulcast layers if `simulcast`,
+    /// its downlink `downlink` if given.
+    fn offer_with(
+        &mut self,
+        n: u8,
+        participant: ParticipantId,
+        simulcast: bool,
+        downlink: Option<LinkConfig>,
+    ) -> Result<usize, SfuError> {
         let now = self.net.now();
         let ip = format!("10.0.0.{n}").parse().unwrap();
         let host = self.net.add_host(&[ip], None);
         self.net
             .set_uplink(host, LinkConfig::default().delay(Duration::from_millis(5)));
+        if let Some(link) = downlink {
+            self.net.set_link(host, Direction::Inbound, link);
+        }
         let mut peer = Peer::new(now, u64::from(n), SocketAddr::new(ip, 5000));
         peer.audio = Some(peer.rtc.add_track(MediaKind::Audio, "s", "mic").unwrap());
-        peer.video = Some(peer.rtc.add_track(MediaKind::Video, "s", "cam").unwrap());
+        peer.simulcast = simulcast;
+        peer.video = Some(if simulcast {
+            let layers: Vec<_> = LAYERS
+                .iter()
+                .zip([100_000, 300_000, 900_000])
+                .map(|((rid, _), max)| SendLayerInit::new(rid, max))
+                .collect();
+            peer.rtc
+                .add_simulcast_track(MediaKind::Video, "s", "cam", &layers)
+                .unwrap()
+        } else {
+            peer.rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
+        });
         peer.channel = Some(
             peer.rtc
                 .create_data_channel(now, "room", &DataChannelInit::default())
@@ -550,4 +627,64 @@ fn the_loudest_publisher_is_announced_as_the_active_speaker() {
         room.sfu().speakers,
         vec![Some(first), Some(second), Some(first)]
     );
+}
+
+/// Simulcast (RFC 8853): one publisher sends three layers; the unit
+/// forwards one per subscriber, from that subscriber's estimate. A
+/// subscriber behind a 600 kbit/s downlink (too little for the top layer
+/// with the room's audio) ends on a lower layer, one with room climbs to
+/// the highest; each subscriber's stream has no jump in its sequence
+/// numbers across the switches.
+#[test]
+fn each_subscriber_gets_the_simulcast_layer_its_link_carries() {
+    let mut room = Room::new(12, Limits::default());
+    let now = room.net.now();
+    let publisher = room.sfu().sfu.join(now, "room").unwrap();
+    room.offer_with(1, publisher, true, None).unwrap();
+    let wide = room.sfu().sfu.join(now, "room").unwrap();
+    room.offer_with(2, wide, false, None).unwrap();
+    let narrow = room.sfu().sfu.join(now, "room").unwrap();
+    let link = LinkConfig::default()
+        .delay(Duration::from_millis(5))
+        .bandwidth(600_000, 30_000);
+    room.offer_with(3, narrow, false, Some(link)).unwrap();
+    room.run(Duration::from_secs(12));
+    let video_of_publisher = |room: &mut Room, i: usize| -> Vec<u8> {
+        let peer = room.peer(i);
+        let mut v: Vec<_> = peer
+            .layers
+            .iter()
+            .filter(|(m, l)| {
+                peer.rtc.transceiver_kind(**m) == Some(MediaKind::Video) && l.len() > 50
+            })
+            .map(|(_, l)| l.clone())
+            .collect();
+        assert_eq!(v.len(), 1, "one simulcast track received: {v:?}");
+        v.pop().unwrap()
+    };
+    let wide_layers = video_of_publisher(&mut room, 1);
+    let narrow_layers = video_of_publisher(&mut room, 2);
+    // The last three seconds: 75 frames of 3 packets.
+    let tail = |l: &[u8]| l[l.len().saturating_sub(200)..].to_vec();
+    assert!(
+        tail(&wide_layers).iter().all(|l| *l == 2),
+        "{wide_layers:?}"
+    );
+    let narrow_tail = tail(&narrow_layers);
+    assert!(
+        narrow_tail.len() == 200 && narrow_tail.iter().all(|l| *l < 2),
+        "{narrow_layers:?}"
+    );
+    // Both started on the lowest.
+    assert_eq!((wide_layers[0], narrow_layers[0]), (0, 0));
+    // Sequence numbers at the switches: the rewriter continued them (a
+    // lost packet or two on the narrow link is a gap of a few at most).
+    for i in [1, 2] {
+        for (_, packets) in room.received(i, MediaKind::Video) {
+            assert!(
+                packets.windows(2).all(|w| w[1].0.wrapping_sub(w[0].0) < 50),
+                "peer {i}: {packets:?}"
+            );
+        }
+    }
 }
