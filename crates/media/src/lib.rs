@@ -13,7 +13,8 @@
 //!   following measured jitter, losses rebuilt from FEC or concealed, with
 //!   Chrome's statistics.
 //! - [`parse_red`]: RED (RFC 2198) packets split into the primary and
-//!   the redundant copies of earlier ones, for the jitter buffer.
+//!   the redundant copies of earlier ones, for the jitter buffer;
+//!   [`RedEncoder`] wraps Opus packets in it to send.
 //! - [`LipSync`]: the sender reports of audio and video map both onto the
 //!   sender's wallclock, so a frame is shown with its audio.
 //!
@@ -34,5 +35,5 @@ pub use audio::{AudioJitterBuffer, AudioJitterConfig, AudioJitterStats, Playout}
 pub use format::PayloadFormat;
 pub use frame_buffer::{FrameBuffer, FrameBufferConfig, FrameBufferStats, ReceivedFrame};
 pub use lipsync::LipSync;
-pub use red::{parse_red, RedBlock, RedError, RedPacket, MAX_REDUNDANT_BLOCKS};
+pub use red::{parse_red, RedBlock, RedEncoder, RedError, RedPacket, MAX_REDUNDANT_BLOCKS};
 pub use writer::{OutgoingPacket, SampleWriter, MAX_PAYLOAD};

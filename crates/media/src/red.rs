@@ -10,7 +10,11 @@
 //! bits) — then a 1-byte header for the primary — F=0 and its payload
 //! type — then the blocks' data in the same order.
 
-use bytes::Bytes;
+use std::collections::VecDeque;
+
+use bytes::{BufMut, Bytes, BytesMut};
+
+use crate::writer::MAX_PAYLOAD;
 
 /// Redundant blocks a packet may carry here: Chromium sends one or two;
 /// RFC 2198 sets no limit, so one is set against a hostile peer (each
@@ -108,6 +112,80 @@ pub fn parse_red(payload: &Bytes) -> Result<RedPacket, RedError> {
     })
 }
 
+/// The largest timestamp offset a redundant block's header holds (14
+/// bits, RFC 2198 §3).
+const MAX_TIMESTAMP_OFFSET: u32 = 0x3FFF;
+/// The largest block a redundant block's header holds (10 bits).
+const MAX_BLOCK_LENGTH: usize = 0x3FF;
+
+/// Wraps each packet of one stream in RED (RFC 2198 §3) with copies of the
+/// `distance` packets before it, so a receiver rebuilds up to `distance`
+/// consecutive losses whole from the next packet that arrives (Chromium
+/// plays them as received, without concealment). A copy is left out when
+/// its header cannot say it (an offset past 14 bits or a block past 10
+/// bits) or when the packet would pass [`MAX_PAYLOAD`] (the oldest first);
+/// empty packets (DTX) are not copied.
+#[derive(Debug, Clone)]
+pub struct RedEncoder {
+    /// The payload type of the blocks (Opus').
+    block_payload_type: u8,
+    distance: usize,
+    /// The last `distance` packets: timestamp and payload.
+    history: VecDeque<(u32, Bytes)>,
+}
+
+impl RedEncoder {
+    /// An encoder of blocks of `block_payload_type` with up to `distance`
+    /// (at most [`MAX_REDUNDANT_BLOCKS`]) copies in each packet.
+    pub fn new(block_payload_type: u8, distance: usize) -> Self {
+        let distance = distance.min(MAX_REDUNDANT_BLOCKS);
+        Self {
+            block_payload_type: block_payload_type & 0x7F,
+            distance,
+            history: VecDeque::with_capacity(distance + 1),
+        }
+    }
+
+    /// The RED payload for the packet of `timestamp` carrying `payload`.
+    pub fn encode(&mut self, timestamp: u32, payload: &Bytes) -> Bytes {
+        let mut blocks: Vec<(u32, &Bytes)> = self
+            .history
+            .iter()
+            .filter_map(|(t, data)| {
+                let offset = timestamp.wrapping_sub(*t);
+                ((1..=MAX_TIMESTAMP_OFFSET).contains(&offset) && data.len() <= MAX_BLOCK_LENGTH)
+                    .then_some((offset, data))
+            })
+            .collect();
+        let size = |blocks: &[(u32, &Bytes)]| {
+            1 + payload.len() + blocks.iter().map(|(_, d)| 4 + d.len()).sum::<usize>()
+        };
+        while !blocks.is_empty() && size(&blocks) > MAX_PAYLOAD {
+            blocks.remove(0);
+        }
+        let mut out = BytesMut::with_capacity(size(&blocks));
+        for (offset, data) in &blocks {
+            out.put_u8(0x80 | self.block_payload_type);
+            // 14 bits of offset, then 10 of length.
+            out.put_u8((offset >> 6) as u8);
+            out.put_u8(((offset & 0x3F) << 2) as u8 | (data.len() >> 8) as u8);
+            out.put_u8(data.len() as u8);
+        }
+        out.put_u8(self.block_payload_type);
+        for (_, data) in &blocks {
+            out.put_slice(data);
+        }
+        out.put_slice(payload);
+        if self.distance > 0 && !payload.is_empty() {
+            if self.history.len() == self.distance {
+                self.history.pop_front();
+            }
+            self.history.push_back((timestamp, payload.clone()));
+        }
+        out.freeze()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +212,48 @@ mod tests {
             (red.primary.payload_type, &red.primary.data[..]),
             (111, &b"new!"[..])
         );
+    }
+
+    /// What the encoder writes, the parser reads back: each packet its
+    /// primary and copies of the two before it, oldest first, at their
+    /// timestamp offsets.
+    #[test]
+    fn encoded_packets_carry_the_two_before_them() {
+        let mut red = RedEncoder::new(111, 2);
+        let packets: Vec<Bytes> = (0..5u8)
+            .map(|i| Bytes::from(vec![i; 10 + usize::from(i)]))
+            .collect();
+        for (i, p) in packets.iter().enumerate() {
+            let timestamp = 1_000u32.wrapping_add(960 * i as u32);
+            let parsed = parse_red(&red.encode(timestamp, p)).unwrap();
+            assert_eq!(parsed.primary.data, *p);
+            assert_eq!(parsed.primary.payload_type, 111);
+            let expected: Vec<(u16, Bytes)> = (i.saturating_sub(2)..i)
+                .map(|j| ((960 * (i - j)) as u16, packets[j].clone()))
+                .collect();
+            let got: Vec<(u16, Bytes)> = parsed
+                .redundant
+                .iter()
+                .map(|b| (b.timestamp_offset, b.data.clone()))
+                .collect();
+            assert_eq!(got, expected);
+        }
+    }
+
+    /// Copies that would pass the payload bound or whose offset does not
+    /// fit 14 bits are left out; the primary always goes.
+    #[test]
+    fn copies_that_do_not_fit_are_left_out() {
+        let mut red = RedEncoder::new(111, 2);
+        let big = Bytes::from(vec![1u8; 700]);
+        red.encode(0, &big);
+        let parsed = parse_red(&red.encode(960, &big)).unwrap();
+        assert!(parsed.redundant.is_empty());
+        let small = Bytes::from_static(b"opus");
+        red.encode(1_920, &small);
+        let parsed = parse_red(&red.encode(1_920 + 0x4000, &small)).unwrap();
+        assert!(parsed.redundant.is_empty(), "offset past 14 bits");
+        assert_eq!(parsed.primary.data, small);
     }
 
     #[test]

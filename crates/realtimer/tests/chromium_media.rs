@@ -18,157 +18,30 @@
 #![allow(clippy::print_stdout)]
 
 use std::path::PathBuf;
-use std::process::Stdio;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use axum::extract::ws::Message;
-use futures_util::StreamExt;
 use realtimer::codecs::opus::OpusDecoder;
-use realtimer::codecs::source::{TestPattern, Tone};
+use realtimer::codecs::source::TestPattern;
 use realtimer::codecs::{video_decoder, VideoCodec};
-use realtimer::{
-    Codec, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent, TrackLocal,
-    TrackRemote,
-};
+use realtimer::{MediaKind, PeerConnection, TrackLocal, TrackRemote};
 use realtimer_media_files::webm::{WebmAudioTrack, WebmVideoCodec, WebmVideoTrack, WebmWriter};
 use realtimer_media_files::RtpTimeline;
-use realtimer_signaling::{Handled, PeerSession};
-use realtimer_test_support::session::apply;
+use realtimer_test_support::impaired_relay::Impairment;
 use serde_json::{json, Value};
-use tokio::sync::mpsc;
 use tokio::time::Instant;
 
+// Each includer (these tests, the chromium_media bench) uses a part.
+#[allow(dead_code)]
+mod chromium_page;
 mod page_server;
 
+use chromium_page::{
+    codecs_with_red, connect, have_chromium, message, node_output, open_page, spawn_tone, Connected,
+};
+
 const PAGE: &str = include_str!("../../../tests/browser/media-interop.html");
-const CHROMIUM: &str = "/usr/bin/chromium";
-
-fn browser_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../tests/browser")
-}
-
-/// The page's end of a run: its socket, and node's exit.
-struct Page {
-    from_page: mpsc::UnboundedReceiver<Value>,
-    to_page: mpsc::UnboundedSender<Value>,
-    node: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
-}
-
-/// Serves the page, starts Chromium on `?query` through dc-interop.mjs,
-/// and connects to the page's socket.
-async fn open_page(query: &str) -> Page {
-    let (port, mut sock_rx) = page_server::serve(PAGE).await;
-    let url = format!("http://localhost:{port}/?{query}");
-    let node = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .arg("dc-interop.mjs")
-            .arg(url)
-            .current_dir(browser_dir())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .output()
-    });
-    let socket = tokio::time::timeout(Duration::from_secs(90), sock_rx.recv())
-        .await
-        .expect("the page connects within 90 s")
-        .unwrap();
-    let (ws_tx, mut ws_rx) = socket.split();
-    let to_page = page_server::json_sender(ws_tx);
-    let (in_tx, from_page) = mpsc::unbounded_channel();
-    tokio::spawn(async move {
-        while let Some(Ok(msg)) = ws_rx.next().await {
-            if let Message::Text(text) = msg {
-                if let Ok(v) = serde_json::from_str(&text) {
-                    let _ = in_tx.send(v);
-                }
-            }
-        }
-    });
-    Page {
-        from_page,
-        to_page,
-        node,
-    }
-}
-
-/// A PeerConnection on loopback whose signaling with the page runs in a
-/// task: descriptions and candidates are applied and answered there,
-/// tracks go to `tracks`, the page's own messages to `messages`.
-async fn connect(
-    page: Page,
-    codecs: Option<Vec<Codec>>,
-) -> (
-    PeerConnection,
-    PeerSession,
-    mpsc::UnboundedReceiver<TrackRemote>,
-    mpsc::UnboundedReceiver<Value>,
-    mpsc::UnboundedSender<Value>,
-    tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
-) {
-    let mut config = PeerConnectionConfig::default().with_loopback(true);
-    config.interfaces = vec!["127.0.0.1".parse().unwrap()];
-    if let Some(codecs) = codecs {
-        config.rtc.codecs = codecs;
-    }
-    let pc = PeerConnection::new(config).await.unwrap();
-    let session = PeerSession::new(pc.clone());
-    let mut events = pc.events().unwrap();
-    let (tracks_tx, tracks) = mpsc::unbounded_channel();
-    let (messages_tx, messages) = mpsc::unbounded_channel();
-    let Page {
-        mut from_page,
-        to_page,
-        node,
-    } = page;
-    let (task_session, out) = (session.clone(), to_page.clone());
-    tokio::spawn(async move {
-        loop {
-            tokio::select! {
-                m = from_page.recv() => {
-                    let Some(m) = m else { break };
-                    match apply(&task_session, &m).await {
-                        Some(Handled::Reply(reply)) => { let _ = out.send(reply.to_value()); }
-                        Some(_) => {}
-                        None => { let _ = messages_tx.send(m); }
-                    }
-                }
-                e = events.recv() => match e {
-                    Some(PeerConnectionEvent::IceCandidate(c)) => {
-                        let _ = out.send(PeerSession::candidate(c).to_value());
-                    }
-                    Some(PeerConnectionEvent::Track(t)) => { let _ = tracks_tx.send(t); }
-                    Some(_) => {}
-                    None => break,
-                },
-            }
-        }
-    });
-    (pc, session, tracks, messages, to_page, node)
-}
-
-/// The next message of the page of `kind`, within 90 s.
-async fn message(messages: &mut mpsc::UnboundedReceiver<Value>, kind: &str) -> Value {
-    tokio::time::timeout(Duration::from_secs(90), async {
-        loop {
-            let m = messages.recv().await.expect("the page's socket is open");
-            if m["type"] == kind {
-                return m;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("the page's {kind} within 90 s"))
-}
-
-/// What node printed, once it exited (the page's result is in it).
-async fn node_output(node: tokio::task::JoinHandle<std::io::Result<std::process::Output>>) {
-    let output = tokio::time::timeout(Duration::from_secs(60), node)
-        .await
-        .expect("node exits within 60 s of the result")
-        .unwrap()
-        .expect("node runs");
-    println!("{}", String::from_utf8_lossy(&output.stdout));
-}
+const BENCH_PAGE: &str = include_str!("../../../tests/browser/media-bench.html");
 
 /// Root mean square of 16-bit PCM.
 fn rms(pcm: &[i16]) -> f64 {
@@ -183,20 +56,23 @@ const AUDIO_SECONDS: usize = 5;
 
 /// Chromium sends its camera with `codec` and its microphone.
 async fn chromium_sends(codec: &str) {
-    if !std::path::Path::new(CHROMIUM).exists() {
-        println!("skipped: {CHROMIUM} is not installed");
+    if !have_chromium(codec) {
         return;
     }
-    let page = open_page(&format!("case=send&codec={codec}")).await;
+    let page = open_page(PAGE, &format!("case=send&codec={codec}")).await;
     // Where we play the audio out, RED (RFC 2198) comes first in our
     // answer, so Chromium wraps its Opus in it (it offers red/48000/2);
     // the recording takes plain Opus.
     let record = codec == "VP8";
-    let codecs = (!record).then(|| {
-        let red = Codec::new(63, "red", 48_000, Some(2)).with_fmtp("111/111");
-        [vec![red], Codec::defaults()].concat()
-    });
-    let (pc, _session, mut tracks, mut messages, to_page, node) = connect(page, codecs).await;
+    let codecs = (!record).then(codecs_with_red);
+    let Connected {
+        pc,
+        mut tracks,
+        mut messages,
+        to_page,
+        node,
+        ..
+    } = connect(page, codecs, None).await;
     let settings = message(&mut messages, "settings").await;
     let size = (
         settings["width"].as_u64().unwrap() as u32,
@@ -442,12 +318,18 @@ async fn chromium_sends_h264_and_opus_rust_decodes() {
 /// We send the test pattern and a 440 Hz tone; the page reads them back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rust_sends_pattern_and_tone_chromium_reads_them_back() {
-    if !std::path::Path::new(CHROMIUM).exists() {
-        println!("skipped: {CHROMIUM} is not installed");
+    if !have_chromium("the pattern and tone") {
         return;
     }
-    let page = open_page("case=recv").await;
-    let (pc, session, _tracks, mut messages, to_page, node) = connect(page, None).await;
+    let page = open_page(PAGE, "case=recv").await;
+    let Connected {
+        pc,
+        session,
+        mut messages,
+        to_page,
+        node,
+        ..
+    } = connect(page, None, None).await;
     let video = TrackLocal::new(MediaKind::Video, "rust", "pattern");
     let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
     pc.add_track(video.clone()).await.unwrap();
@@ -471,19 +353,7 @@ async fn rust_sends_pattern_and_tone_chromium_reads_them_back() {
             }
         }
     });
-    let tone = tokio::spawn(async move {
-        let mut tone = Tone::new(440.0, 48_000, 1);
-        let mut pcm = vec![0i16; 480];
-        let mut clock = tokio::time::interval(Duration::from_millis(10));
-        loop {
-            clock.tick().await;
-            tone.fill(&mut pcm);
-            match audio.write_audio(&pcm, 1).await {
-                Ok(()) | Err(realtimer::MediaError::NotNegotiated) => {}
-                Err(_) => break,
-            }
-        }
-    });
+    let tone = spawn_tone(vec![audio]);
     let result = message(&mut messages, "result").await;
     pattern.abort();
     tone.abort();
@@ -491,5 +361,98 @@ async fn rust_sends_pattern_and_tone_chromium_reads_them_back() {
     println!("the page: {result}");
     assert_eq!(result["failed"], json!([]), "the page: {result}");
     assert_eq!(result["passed"].as_array().map(Vec::len), Some(5));
+    pc.close().await;
+}
+
+/// We send Opus in RED (RFC 2198, two copies a packet) when Chromium
+/// takes it, through a relay that loses our RTP in pairs (3% of packets
+/// start a loss of two): Chromium rebuilds both from the copies and plays
+/// through. Opus' in-band FEC alone rebuilds only the second of a pair
+/// (from the packet after it), so without RED every pair is a concealment
+/// event; with it, at most a quarter of them (a loaded machine may stall
+/// playout now and then).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rust_sends_red_chromium_plays_through_loss() {
+    if !have_chromium("RED through loss") {
+        return;
+    }
+    let pairs = Impairment {
+        loss: 0.03,
+        burst: 2,
+        jitter: Duration::ZERO,
+        seed: 2198,
+    };
+    const LOST: u64 = 40;
+    let page = open_page(BENCH_PAGE, "case=jitter").await;
+    let Connected {
+        pc,
+        session,
+        mut messages,
+        to_page,
+        node,
+        relay,
+        ..
+    } = connect(page, Some(codecs_with_red()), Some(pairs)).await;
+    let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
+    pc.add_track(audio.clone()).await.unwrap();
+    message(&mut messages, "ready").await;
+    to_page
+        .send(session.offer().await.unwrap().to_value())
+        .unwrap();
+    let tone = spawn_tone(vec![audio.clone()]);
+    // Until LOST packets were dropped (about 670 sent, 13 s).
+    let dropped = || {
+        relay
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map_or(0, |r| r.counts.dropped.load(Ordering::Relaxed))
+    };
+    tokio::time::timeout(Duration::from_secs(120), async {
+        while dropped() < LOST {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+    .await
+    .unwrap_or_else(|_| {
+        let r = relay.lock().unwrap();
+        panic!(
+            "{LOST} packets dropped within 120 s; the relay: {:?}",
+            r.as_ref().map(|r| &r.counts)
+        )
+    });
+    // The last dropped ones have had time to be rebuilt and played.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    to_page.send(json!({"type": "done"})).unwrap();
+    let stats = message(&mut messages, "stats").await;
+    tone.abort();
+    let result = message(&mut messages, "result").await;
+    node_output(node).await;
+    assert_eq!(result["failed"], json!([]), "the page: {result}");
+    let dropped = dropped();
+    println!("dropped {dropped}; Chromium: {stats}");
+    assert_eq!(audio.red_payload_type(), Some(63), "Chromium took RED");
+    let inbound = &stats["inbound"];
+    // Chromium's RED splitter drops the copies of packets it has: two a
+    // packet, less the ones that rebuilt a loss.
+    let (received, discarded) = (
+        inbound["packetsReceived"].as_u64().unwrap(),
+        inbound["packetsDiscarded"].as_u64().unwrap(),
+    );
+    assert!(
+        discarded >= received,
+        "{discarded} copies discarded of {received} packets"
+    );
+    let lost = inbound["packetsLost"].as_u64().unwrap();
+    assert!(
+        lost >= dropped / 2,
+        "Chromium lost {lost} of {dropped} dropped"
+    );
+    let events = inbound["concealmentEvents"].as_u64().unwrap();
+    assert!(
+        events <= dropped / 2 / 4,
+        "Chromium concealed {events} times for {} pairs dropped",
+        dropped / 2
+    );
     pc.close().await;
 }

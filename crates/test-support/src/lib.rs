@@ -17,6 +17,8 @@ pub mod certificate;
 pub mod coturn;
 #[cfg(any(feature = "ice", feature = "sctp"))]
 pub mod garbage;
+#[cfg(feature = "pc")]
+pub mod impaired_relay;
 pub mod libwebrtc;
 pub mod media;
 pub mod netns;

@@ -11,7 +11,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use bytes::Bytes;
-use realtimer_media::{FrameBuffer, FrameBufferConfig, PayloadFormat, ReceivedFrame, SampleWriter};
+use realtimer_media::{
+    FrameBuffer, FrameBufferConfig, PayloadFormat, ReceivedFrame, RedEncoder, SampleWriter,
+};
 use tokio::sync::{mpsc, watch};
 use tracing::debug;
 
@@ -49,14 +51,28 @@ pub(super) struct LocalInner {
     /// Simulcast layers, lowest first; empty for one plain stream.
     layers: Vec<SendLayerInit>,
     binding: OnceLock<Binding>,
-    /// The packetizer of `write_sample`, for the codec it was made for.
-    writer: Mutex<Option<(Codec, SampleWriter)>>,
+    /// The packetizer of `write_sample`, for the codec (and RED payload
+    /// type) it was made for, with its RED encoder when sending RED.
+    writer: Mutex<Option<Packetizing>>,
     /// The packetizers of `write_sample_layer`, by rid.
-    layer_writers: Mutex<HashMap<String, (Codec, SampleWriter)>>,
+    layer_writers: Mutex<HashMap<String, Packetizing>>,
     /// The encoders of `write_video_frame` and `write_audio`.
     #[cfg(feature = "codecs")]
     pub(super) encoding: Mutex<super::coding::Encoding>,
 }
+
+/// How `write_sample` turns samples into packets now.
+#[derive(Debug)]
+struct Packetizing {
+    codec: Codec,
+    red: Option<u8>,
+    writer: SampleWriter,
+    red_encoder: Option<RedEncoder>,
+}
+
+/// Earlier packets each RED packet we send carries (RFC 2198): two, so
+/// two consecutive losses are rebuilt whole.
+const RED_DISTANCE: usize = 2;
 
 #[derive(Debug)]
 struct Binding {
@@ -84,6 +100,32 @@ pub(super) struct Sending {
     pub(super) unsupported: Option<String>,
     /// A simulcast track's layers' targets (`Rtc::layer_targets`).
     pub(super) layers: Vec<LayerTarget>,
+    /// RED's payload type when Opus samples go out wrapped in it (RFC
+    /// 2198): `red` was negotiated ahead of `codec` with blocks of its
+    /// payload type (fmtp `111/111`, or none).
+    pub(super) red: Option<u8>,
+}
+
+/// The payload type of `red` in `codecs` when it comes before `codec`
+/// (Opus) and its blocks are of that codec (RFC 2198 §5's fmtp lists the
+/// blocks' payload types; Chromium writes `111/111`), so the peer prefers
+/// it: samples of `codec` then go out in RED.
+fn red_ahead_of(codecs: &[Codec], codec: &Codec) -> Option<u8> {
+    if !codec.name.eq_ignore_ascii_case("opus") {
+        return None;
+    }
+    let at = codecs.iter().position(|c| c == codec)?;
+    codecs[..at]
+        .iter()
+        .find(|c| {
+            c.name.eq_ignore_ascii_case("red")
+                && c.clock_rate == codec.clock_rate
+                && c.fmtp.as_deref().is_none_or(|f| {
+                    f.split('/')
+                        .all(|pt| pt.trim().parse::<u8>() == Ok(codec.payload_type))
+                })
+        })
+        .map(|c| c.payload_type)
 }
 
 /// The driver's end of a [`TrackLocal`]: keyframe requests, the
@@ -124,10 +166,12 @@ impl SenderEnd {
             .first()
             .filter(|_| codec.is_none())
             .map(|c| c.name.clone());
+        let red = codec.as_ref().and_then(|c| red_ahead_of(codecs, c));
         self.sending.send_if_modified(|s| {
-            let changed = s.codec != codec || s.unsupported != unsupported;
+            let changed = s.codec != codec || s.unsupported != unsupported || s.red != red;
             s.codec = codec;
             s.unsupported = unsupported;
+            s.red = red;
             changed
         });
     }
@@ -263,6 +307,13 @@ impl TrackLocal {
         self.inner.binding.get()?.sending.borrow().codec.clone()
     }
 
+    /// The payload type of RED (RFC 2198) that [`TrackLocal::write_sample`]
+    /// wraps Opus in, when the peer negotiated `red` ahead of Opus; `None`
+    /// when samples go out plain (or before negotiation).
+    pub fn red_payload_type(&self) -> Option<u8> {
+        self.inner.binding.get()?.sending.borrow().red
+    }
+
     /// What the encoder should aim at, bits per second: this track's share
     /// of the connection's bandwidth estimate (audio takes up to 64 kbit/s,
     /// video tracks share the rest); `None` before the first estimate.
@@ -302,7 +353,11 @@ impl TrackLocal {
     /// with [`TrackLocal::codec`], shown for `duration`. It is split into
     /// RTP payloads by that codec's format (RFC 7587, 7741, 9628, 6184 in
     /// the negotiated packetization mode) under a timestamp that advances
-    /// by each sample's duration. Before negotiation the sample is dropped
+    /// by each sample's duration. Opus goes out in RED (RFC 2198), each
+    /// packet with copies of the two before it, when `red` was negotiated
+    /// ahead of Opus (as Chromium offers `red/48000/2` first when it
+    /// prefers it), so the peer rebuilds isolated losses whole. Before
+    /// negotiation the sample is dropped
     /// (with a debug log), as with [`TrackLocal::write_rtp`]. One writer
     /// at a time. A negotiated codec the pipeline cannot packetize is
     /// refused with [`StateError::UnsupportedCodec`].
@@ -346,7 +401,7 @@ impl TrackLocal {
     /// none before negotiation (with a debug log).
     fn packetize(
         &self,
-        slot: &mut Option<(Codec, SampleWriter)>,
+        slot: &mut Option<Packetizing>,
         sample: &Sample,
     ) -> Result<Vec<RtpPacket>, RtcError> {
         let media = self.binding()?.media;
@@ -354,8 +409,9 @@ impl TrackLocal {
             debug!(track = %self.inner.track_id, "sample dropped: no codec negotiated yet");
             return Ok(Vec::new());
         };
-        let w = match slot {
-            Some((c, w)) if *c == codec => w,
+        let red = self.binding()?.sending.borrow().red;
+        let p = match slot {
+            Some(p) if p.codec == codec && p.red == red => p,
             slot => {
                 let format = PayloadFormat::from_codec(&codec.name, codec.fmtp.as_deref())
                     .ok_or_else(|| StateError::UnsupportedCodec {
@@ -363,16 +419,28 @@ impl TrackLocal {
                         codec: codec.name.clone(),
                     })?;
                 // RFC 3550 §5.1: random first sequence number and timestamp.
-                let w = SampleWriter::new(format, codec.clock_rate, rand::random(), rand::random());
-                &mut slot.insert((codec.clone(), w)).1
+                let writer =
+                    SampleWriter::new(format, codec.clock_rate, rand::random(), rand::random());
+                slot.insert(Packetizing {
+                    red_encoder: red.map(|_| RedEncoder::new(codec.payload_type, RED_DISTANCE)),
+                    codec: codec.clone(),
+                    red,
+                    writer,
+                })
             }
         };
         let mut out = Vec::new();
-        w.write(&sample.data, sample.duration, &mut out);
+        p.writer.write(&sample.data, sample.duration, &mut out);
+        if let Some(encoder) = &mut p.red_encoder {
+            for packet in &mut out {
+                packet.payload = encoder.encode(packet.timestamp, &packet.payload);
+            }
+        }
+        let payload_type = red.unwrap_or(codec.payload_type);
         Ok(out
             .into_iter()
             .map(|p| RtpPacket {
-                payload_type: codec.payload_type,
+                payload_type,
                 sequence_number: p.sequence_number,
                 timestamp: p.timestamp,
                 marker: p.marker,
