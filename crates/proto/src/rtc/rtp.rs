@@ -608,6 +608,16 @@ impl Rtc {
             Stream::Rtx => rtx_ssrc,
             Stream::Media => media_ssrc,
         };
+        // Room for every extension we may add (mid, rid, audio level,
+        // transport-wide number): growing the vector one push at a time
+        // was a reallocation on every paced packet (perf, media bench).
+        let mut extensions = Vec::with_capacity(4);
+        if let (Some(id), Some(mid)) = (t.mid_extension, &t.mid) {
+            extensions.push(Extension {
+                id,
+                data: mid.as_bytes().to_vec(),
+            });
+        }
         let mut header = RtpHeader {
             marker: parts.marker,
             payload_type: parts.payload_type,
@@ -615,13 +625,7 @@ impl Rtc {
             timestamp: parts.timestamp,
             ssrc,
             csrcs: Vec::new(),
-            extensions: match (t.mid_extension, &t.mid) {
-                (Some(id), Some(mid)) => vec![Extension {
-                    id,
-                    data: mid.as_bytes().to_vec(),
-                }],
-                _ => Vec::new(),
-            },
+            extensions,
         };
         let rid_extension = match (stream, t.rid_extensions) {
             (Stream::Media, (id, _)) | (Stream::Rtx, (_, id)) => id,
