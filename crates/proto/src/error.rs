@@ -293,6 +293,18 @@ pub enum ModificationError {
     /// Every media section was removed.
     #[error("every section was removed")]
     NoSection,
+    /// `setCodecPreferences` named a codec that is not one of the
+    /// connection's codecs of the transceiver's kind (W3C webrtc-pc §5.4
+    /// throws InvalidModificationError).
+    #[error("{codec} is not one of the {kind} codecs of this connection ({media})")]
+    CodecNotSupported {
+        /// The transceiver.
+        media: MediaRef,
+        /// Its kind.
+        kind: crate::track::MediaKind,
+        /// The codec asked for, as `name/clock rate`.
+        codec: String,
+    },
 }
 
 /// Why an operation failed ([`RtcError::OperationError`]).

@@ -9,8 +9,8 @@ use bytes::Bytes;
 use common::Pair;
 use realtimer_netsim::LinkConfig;
 use realtimer_proto::{
-    ArgumentError, Direction, Feedback, KeyframeRequest, MediaKind, RtcConfig, RtcError, RtcEvent,
-    RtpPacket, SdpError, SessionDescription, StateError,
+    ArgumentError, Codec, Direction, Feedback, KeyframeRequest, MediaKind, ModificationError,
+    RtcConfig, RtcError, RtcEvent, RtpPacket, SdpError, SessionDescription, StateError,
 };
 
 const CHROMIUM_OFFER: &str =
@@ -762,4 +762,83 @@ fn packets_leave_at_the_pacing_rate_audio_first() {
     });
     assert_eq!(au, 64_000);
     assert_eq!(v + au, total);
+}
+
+/// The payload types of the `index`-th section's `m=` line.
+fn m_line_payload_types(sdp: &str, index: usize) -> Vec<String> {
+    let section = section(sdp, index);
+    let line = section.lines().next().unwrap_or_default();
+    line.split(' ').skip(3).map(str::to_owned).collect()
+}
+
+/// setCodecPreferences (W3C webrtc-pc §5.4): an offer lists only the
+/// preferred codecs, in their order (each with its RTX), so the answer
+/// has no other, and answering Chromium's offer keeps only the preferred
+/// ones; a codec the connection lacks, or of the other kind, is
+/// InvalidModificationError.
+#[test]
+fn codec_preferences_order_and_filter_a_transceivers_codecs() {
+    let vp8 = Codec::new(0, "VP8", 90_000, None);
+    let vp9 = Codec::new(0, "VP9", 90_000, None).with_fmtp("profile-id=0");
+    let mut p = Pair::new(43, lan());
+    let (a, b) = (p.a, p.b);
+    let video = p.with(a, |rtc, _| {
+        rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
+    });
+    p.with(a, |rtc, _| {
+        rtc.set_codec_preferences(video, &[vp9.clone(), vp8.clone()])
+            .unwrap()
+    });
+    let offer = p.with(a, |rtc, _| rtc.create_offer().unwrap()).sdp;
+    // VP9 (98) and its RTX first, then VP8 (96) and its RTX; no H.264 or AV1.
+    let types = m_line_payload_types(&offer, 0);
+    assert_eq!(types.len(), 4, "{offer}");
+    assert_eq!(types[0], "98", "{offer}");
+    assert!(types.contains(&"96".to_owned()), "{offer}");
+    assert!(!offer.contains("H264") && !offer.contains("AV1"), "{offer}");
+    p.negotiate();
+    let info = p.node(b).events.iter().find_map(|(_, e)| match e {
+        RtcEvent::Track(_, info) => Some(info.clone()),
+        _ => None,
+    });
+    // b answers in its own order (RFC 8829 §5.3.1), among the two offered.
+    let mut names: Vec<String> = info
+        .expect("b got the track")
+        .codecs
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["VP8", "VP9"]);
+    let negotiated = p.with(a, |rtc, _| rtc.transceiver_codecs(video).len());
+    assert_eq!(negotiated, 2);
+
+    // Errors: Opus on a video transceiver, a codec the connection lacks.
+    let opus = Codec::new(0, "opus", 48_000, Some(2));
+    for codec in [opus, Codec::new(0, "H265", 90_000, None)] {
+        let e = p
+            .with(a, |rtc, _| rtc.set_codec_preferences(video, &[codec]))
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                RtcError::InvalidModification(ModificationError::CodecNotSupported { .. })
+            ),
+            "{e}"
+        );
+    }
+
+    // Answering Chromium's offer (VP8, VP9, H.264, AV1...) with VP9 only.
+    let mut p = Pair::new(44, lan());
+    let b = p.b;
+    let answer = p.with(b, |rtc, now| {
+        let video = rtc.add_track(MediaKind::Video, "s", "cam").unwrap();
+        rtc.set_codec_preferences(video, std::slice::from_ref(&vp9))
+            .unwrap();
+        rtc.set_remote_description(now, SessionDescription::offer(CHROMIUM_OFFER))
+            .unwrap();
+        rtc.create_answer().unwrap().sdp
+    });
+    let types = m_line_payload_types(&answer, 1);
+    assert_eq!(types, ["98", "99"], "{answer}");
 }

@@ -10,10 +10,12 @@ use std::time::Duration;
 
 use realtimer::codecs::source::{read_frame_counter, tone_power, TestPattern, Tone};
 use realtimer::{
-    Codec, MediaError, MediaKind, PeerConnection, RtcError, Sample, StateError, TrackLocal,
-    TrackRemote,
+    Codec, MediaError, MediaKind, ModificationError, PeerConnection, RtcError, Sample, StateError,
+    TrackLocal, TrackRemote,
 };
-use realtimer_test_support::pair::{config, connect_track, connect_track_to};
+use realtimer_test_support::pair::{
+    config, connect_track, connect_track_to, negotiate, pump_tracks,
+};
 use tokio::time::timeout;
 
 /// A sends one track of `kind` to b, offering only `codec`.
@@ -257,6 +259,65 @@ async fn opus_plays_out_through_the_jitter_buffer_at_its_pace() {
         stats.jitter_buffer_emitted_count + stats.concealed_samples <= played,
         "{frames} frames: {stats:?}"
     );
+    sender.abort();
+    a.close().await;
+    b.close().await;
+}
+
+/// setCodecPreferences on a track: given before `add_track`, the offer
+/// carries only VP9 of the default codecs (VP8 first), so VP9 is what the
+/// track sends and the other side decodes; after `add_track`, a codec of
+/// the other kind or one the connection lacks is InvalidModification.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn codec_preferences_make_vp9_the_sent_codec() {
+    let vp9 = Codec::new(0, "VP9", 90_000, None);
+    let a = PeerConnection::new(config(None)).await.unwrap();
+    let b = PeerConnection::new(config(None)).await.unwrap();
+    let (tracks_tx, mut tracks) = tokio::sync::mpsc::unbounded_channel();
+    pump_tracks(&a, b.clone(), tokio::sync::mpsc::unbounded_channel().0);
+    pump_tracks(&b, a.clone(), tracks_tx);
+    let local = TrackLocal::new(MediaKind::Video, "stream", "video");
+    local.set_codec_preferences(&[vp9]).await.unwrap();
+    a.add_track(local.clone()).await.unwrap();
+    for wrong in [opus(), Codec::new(0, "H265", 90_000, None)] {
+        let refused = local.set_codec_preferences(&[wrong]).await;
+        assert!(
+            matches!(
+                refused,
+                Err(RtcError::InvalidModification(
+                    ModificationError::CodecNotSupported { .. }
+                ))
+            ),
+            "{refused:?}"
+        );
+    }
+    negotiate(&a, &b).await;
+    let offer = a.current_local_description().unwrap().sdp;
+    assert!(
+        offer.contains("VP9/90000") && !offer.contains("VP8/90000"),
+        "{offer}"
+    );
+    let remote = timeout(Duration::from_secs(10), tracks.recv())
+        .await
+        .expect("track event within 10 s")
+        .unwrap();
+    assert_eq!(local.codec().map(|c| c.name), Some("VP9".into()));
+    let sender = tokio::spawn(async move {
+        let mut pattern = TestPattern::new(320, 240);
+        while local
+            .write_video_frame(&pattern.next_frame(), FRAME)
+            .await
+            .is_ok()
+        {
+            tokio::time::sleep(FRAME).await;
+        }
+    });
+    let frame = timeout(Duration::from_secs(30), remote.read_video_frame())
+        .await
+        .expect("a decoded frame within 30 s")
+        .unwrap()
+        .expect("connection open");
+    assert_eq!((frame.picture.width(), frame.picture.height()), (320, 240));
     sender.abort();
     a.close().await;
     b.close().await;

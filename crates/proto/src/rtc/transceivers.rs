@@ -7,7 +7,7 @@ use rand::{Rng, SeedableRng};
 use realtimer_sdp::{MediaDescription, MediaType, SessionDescription as Sdp, Setup};
 
 use super::simulcast::ReceivedLayers;
-use crate::error::{RtcError, SdpError, StateError};
+use crate::error::{ModificationError, RtcError, SdpError, StateError};
 use crate::event::RtcEvent;
 use crate::jsep::media_section::{
     self as sdp_media, answer_codecs, answer_direction, LocalMedia, RemoteMedia, Rtx, SenderInfo,
@@ -91,6 +91,10 @@ pub(crate) struct Transceiver {
     made_by_add_track: bool,
     /// The negotiated codecs (ours before the first negotiation).
     pub(super) codecs: Vec<Codec>,
+    /// `setCodecPreferences` (W3C webrtc-pc §5.4, [[PreferredCodecs]]):
+    /// the codecs this transceiver offers and accepts, in this order,
+    /// instead of all of the configuration's; `None` when not set.
+    preferred_codecs: Option<Vec<Codec>>,
     /// The negotiated RTX payload types (RFC 4588), ours before the first
     /// negotiation; retransmissions go on our RTX SSRC where one covers
     /// the packet's payload type.
@@ -351,6 +355,62 @@ impl Rtc {
         self.media.transceivers.get(media.0 as usize)
     }
 
+    /// setCodecPreferences (W3C webrtc-pc §5.4): the transceiver offers
+    /// and accepts only `codecs`, in this order (the first is the one the
+    /// peer should send and, in our offer, the one it answers first), from
+    /// its next offer or answer on. Each must be one of the configuration's
+    /// ([`RtcConfig::codecs`](super::RtcConfig)) of the transceiver's kind,
+    /// matched by name, clock rate and the parameters that make payloads
+    /// incompatible; its payload type is ours. RTX is added for each kept
+    /// video codec as usual. An empty list goes back to the configuration's
+    /// codecs. A transceiver already negotiated keeps its codecs until the
+    /// next negotiation it answers.
+    pub fn set_codec_preferences(
+        &mut self,
+        media: MediaRef,
+        codecs: &[Codec],
+    ) -> Result<(), RtcError> {
+        self.check_open()?;
+        let kind = self
+            .transceiver(media)
+            .ok_or(StateError::UnknownMedia { media })?
+            .kind;
+        let mut preferred: Vec<Codec> = Vec::with_capacity(codecs.len());
+        for codec in codecs {
+            let ours = self
+                .config
+                .codecs
+                .iter()
+                .find(|o| o.kind() == kind && o.matches(codec))
+                .ok_or_else(|| ModificationError::CodecNotSupported {
+                    media,
+                    kind,
+                    codec: format!("{}/{}", codec.name, codec.clock_rate),
+                })?;
+            if !preferred.contains(ours) {
+                preferred.push(ours.clone());
+            }
+        }
+        let t = &mut self.media.transceivers[media.0 as usize];
+        t.preferred_codecs = (!preferred.is_empty()).then_some(preferred);
+        if t.remote.is_none() {
+            let codecs = self.offered_codecs(media);
+            let t = &mut self.media.transceivers[media.0 as usize];
+            t.rtx = sdp_media::offer_rtx(&codecs);
+            t.codecs = codecs;
+        }
+        Ok(())
+    }
+
+    /// The codecs transceiver `media` offers and accepts: its preferences,
+    /// else the configuration's of its kind.
+    fn offered_codecs(&self, media: MediaRef) -> Vec<Codec> {
+        let t = &self.media.transceivers[media.0 as usize];
+        t.preferred_codecs
+            .clone()
+            .unwrap_or_else(|| self.own_codecs(t.kind))
+    }
+
     /// Our codecs of `kind`, as a transceiver offers them.
     fn own_codecs(&self, kind: MediaKind) -> Vec<Codec> {
         self.config
@@ -378,6 +438,7 @@ impl Rtc {
             offered_direction: None,
             sender: None,
             made_by_add_track: false,
+            preferred_codecs: None,
             codecs,
             rtx,
             mid_extension: Some(MID_EXTENSION_ID),
@@ -452,7 +513,7 @@ impl Rtc {
                 Some(n) => self.media.transceivers[i].restore(n),
                 None => {
                     let kind = self.media.transceivers[i].kind;
-                    let codecs = self.own_codecs(kind);
+                    let codecs = self.offered_codecs(MediaRef(i as u32));
                     let transport_cc = self
                         .config
                         .transport_cc
@@ -592,10 +653,10 @@ impl Rtc {
                     continue;
                 };
                 let transport_cc = self.config.transport_cc;
+                let ours = self.offered_codecs(r);
                 let t = &mut self.media.transceivers[r.0 as usize];
                 match sdp_media::remote_media(m) {
                     Some(rm) => {
-                        let ours = &self.config.codecs;
                         t.codecs = rm
                             .codecs
                             .iter()
@@ -667,7 +728,13 @@ impl Rtc {
                         && sdp_media::receives(rm.direction)
                 })
             });
-        let codecs = answer_codecs(&self.config.codecs, &rm.codecs, rm.kind);
+        let ours = match existing {
+            Some(i) if self.media.transceivers[i].kind == rm.kind => {
+                self.offered_codecs(MediaRef(i as u32))
+            }
+            _ => self.config.codecs.clone(),
+        };
+        let codecs = answer_codecs(&ours, &rm.codecs, rm.kind);
         let transport_cc = self.config.transport_cc;
         if codecs.is_empty()
             || existing.is_some_and(|i| self.media.transceivers[i].kind != rm.kind)

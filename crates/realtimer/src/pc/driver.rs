@@ -605,14 +605,26 @@ impl Driver {
                         track.layers(),
                     )
                 };
-                let result = added.and_then(|media| {
-                    let end = track
-                        .bind(media, self.command_sender())
-                        .ok_or(AccessError::TrackInUse)?;
-                    end.on_negotiated(self.rtc.transceiver_codecs(media));
-                    self.local_tracks.insert(media, end);
-                    Ok(RtpSender { track })
-                });
+                let result = added
+                    .and_then(|media| {
+                        let preferred = track.preferred_codecs();
+                        if !preferred.is_empty() {
+                            self.rtc.set_codec_preferences(media, &preferred)?;
+                        }
+                        Ok(media)
+                    })
+                    .and_then(|media| {
+                        let end = track
+                            .bind(media, self.command_sender())
+                            .ok_or(AccessError::TrackInUse)?;
+                        end.on_negotiated(self.rtc.transceiver_codecs(media));
+                        self.local_tracks.insert(media, end);
+                        Ok(RtpSender { track })
+                    });
+                self.reply(r, result);
+            }
+            Command::SetCodecPreferences(media, codecs, r) => {
+                let result = self.rtc.set_codec_preferences(media, &codecs);
                 self.reply(r, result);
             }
             Command::WriteRtp(media, packet) => {

@@ -51,6 +51,9 @@ pub(super) struct LocalInner {
     /// Simulcast layers, lowest first; empty for one plain stream.
     layers: Vec<SendLayerInit>,
     binding: OnceLock<Binding>,
+    /// setCodecPreferences given before the track was added: applied to
+    /// its transceiver by `add_track`.
+    preferred_codecs: Mutex<Vec<Codec>>,
     /// The packetizer of `write_sample`, for the codec (and RED payload
     /// type) it was made for, with its RED encoder when sending RED.
     writer: Mutex<Option<Packetizing>>,
@@ -229,6 +232,7 @@ impl TrackLocal {
                 track_id: track_id.to_owned(),
                 layers: layers.to_vec(),
                 binding: OnceLock::new(),
+                preferred_codecs: Mutex::new(Vec::new()),
                 writer: Mutex::new(None),
                 layer_writers: Mutex::new(HashMap::new()),
                 #[cfg(feature = "codecs")]
@@ -319,6 +323,51 @@ impl TrackLocal {
     /// video tracks share the rest); `None` before the first estimate.
     pub fn target_bitrate(&self) -> Option<u64> {
         self.inner.binding.get()?.sending.borrow().target_bps
+    }
+
+    /// setCodecPreferences (W3C webrtc-pc §5.4) of this track's
+    /// transceiver: it offers and accepts only `codecs`, in this order
+    /// (the first is the one asked for), e.g. `[VP9]` to send a VP9 file
+    /// to a browser that prefers VP8. Each must be one of the connection's
+    /// codecs (`PeerConnectionConfig::rtc.codecs`, by default
+    /// [`Codec::defaults`]) of the track's kind, matched by name, clock
+    /// rate and `profile-id`/`packetization-mode`; payload types are the
+    /// connection's. Empty: all of them again. Given before
+    /// [`super::PeerConnection::add_track`], it applies there (and
+    /// `add_track` fails with the error); given after, it applies from the
+    /// transceiver's next offer or answer (one already negotiated keeps its
+    /// codecs until then).
+    ///
+    /// Errors: [`RtcError::InvalidModification`] with
+    /// [`crate::ModificationError::CodecNotSupported`] for a codec of the
+    /// other kind or one the connection does not have.
+    pub async fn set_codec_preferences(&self, codecs: &[Codec]) -> Result<(), RtcError> {
+        match self.inner.binding.get() {
+            Some(b) => {
+                let (media, codecs) = (b.media, codecs.to_vec());
+                call(&b.commands, |r| {
+                    Command::SetCodecPreferences(media, codecs, r)
+                })
+                .await
+            }
+            None => {
+                *self
+                    .inner
+                    .preferred_codecs
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner()) = codecs.to_vec();
+                Ok(())
+            }
+        }
+    }
+
+    /// The preferences given before the track was added.
+    pub(super) fn preferred_codecs(&self) -> Vec<Codec> {
+        self.inner
+            .preferred_codecs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Waits for [`TrackLocal::target_bitrate`] to move (the estimate

@@ -284,6 +284,7 @@ enum Command {
     CloseChannel(ChannelRef),
     RestartIce(Reply<()>),
     AddTrack(TrackLocal, Reply<RtpSender>),
+    SetCodecPreferences(crate::MediaRef, Vec<crate::Codec>, Reply<()>),
     /// An RTP packet of one of our tracks (no reply: errors are logged).
     WriteRtp(crate::MediaRef, crate::RtpPacket),
     /// An RTP packet of one simulcast layer (by rid) of one of our tracks.
