@@ -2,7 +2,7 @@
 // page (web/call.html) in headless Chromium (fake camera and microphone),
 // through `realtimer serve`:
 //
-//   node cli-media.mjs URL REALTIMER WORKDIR VIDEO.ivf AUDIO.ogg
+//   node cli-media.mjs URL REALTIMER WORKDIR VIDEO.ivf AUDIO.ogg [vp9]
 //
 // play:   the page joins first (it offers), `realtimer play` answers and
 //         streams the files; the page decodes the video (framesDecoded)
@@ -11,13 +11,18 @@
 //         offers), the page answers with its camera and microphone; record
 //         exits 0 and prints its frame counts (the Rust test reads the file
 //         back with ffprobe).
+// With `vp9` (VIDEO is VP9): play must reach the page as VP9 (the file's
+// codec decides what play offers and accepts), and record asks for VP9
+// with `--video-codec vp9` into WORKDIR/call-vp9.ivf (video only; the
+// Rust test reads its header and ffprobe decodes it).
 // Prints one line per check and "N passed, N failed"; exits 1 if any failed.
 import { FAKE_MEDIA, launchChromium } from './launch.mjs';
 import { spawn } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 
-const [base, realtimer, workDir, video, audio] = process.argv.slice(2);
+const [base, realtimer, workDir, video, audio, mode] = process.argv.slice(2);
+const vp9 = mode === 'vp9';
 if (!base || !realtimer || !workDir || !video || !audio) {
   console.error('usage: node cli-media.mjs URL REALTIMER WORKDIR VIDEO.ivf AUDIO.ogg');
   process.exit(2);
@@ -57,10 +62,14 @@ async function waitFor(what, f, ms) {
 }
 
 const INBOUND = `(async (pc) => {
-  const out = { video: 0, audio: 0 };
-  (await pc.getStats()).forEach((s) => {
+  const out = { video: 0, audio: 0, videoCodec: '' };
+  const stats = await pc.getStats();
+  stats.forEach((s) => {
     if (s.type !== 'inbound-rtp') return;
-    if (s.kind === 'video') out.video = Math.max(out.video, s.framesDecoded || 0);
+    if (s.kind === 'video') {
+      out.video = Math.max(out.video, s.framesDecoded || 0);
+      out.videoCodec = stats.get(s.codecId)?.mimeType || out.videoCodec;
+    }
     if (s.kind === 'audio') out.audio = Math.max(out.audio, s.packetsReceived || 0);
   });
   return out;
@@ -89,6 +98,7 @@ try {
       return inbound.video >= 30 && inbound.audio >= 25;
     }, 30000).catch(() => {});
     ok('play: the call page decodes the file\'s video (30+ frames)', inbound.video >= 30, JSON.stringify(inbound));
+    if (vp9) ok('play: the page decodes VP9', inbound.videoCodec === 'video/VP9', JSON.stringify(inbound));
     ok('play: the file\'s audio arrives (25+ packets)', inbound.audio >= 25, JSON.stringify(inbound));
     const code = await exitWithin(play, 30000);
     ok('play: exits 0 at the end of the files', code === 0, `exit ${code}`);
@@ -97,7 +107,9 @@ try {
   }
   {
     const room = `record-${process.pid}`;
-    const record = cli(['record', '--room', room, '--seconds', '6', join(workDir, 'call.webm')]);
+    const record = cli(vp9
+      ? ['record', '--room', room, '--seconds', '6', '--video-codec', 'vp9', join(workDir, 'call-vp9.ivf')]
+      : ['record', '--room', room, '--seconds', '6', join(workDir, 'call.webm')]);
     peers.push(record);
     await waitFor('record to create the room', () => record.stderr.includes('created=true'), 15000);
     const page = await open(`call.html?room=${room}`);
@@ -105,8 +117,12 @@ try {
     const code = await exitWithin(record, 60000);
     const counts = /recorded (\d+) video frames and (\d+) audio packets/.exec(record.stdout);
     ok('record: exits 0 after --seconds', code === 0, `exit ${code}`);
-    ok('record: the camera\'s frames and the microphone\'s packets were written',
-      counts && Number(counts[1]) > 30 && Number(counts[2]) > 50, record.stdout);
+    if (vp9) {
+      ok('record: the camera\'s VP9 frames were written', counts && Number(counts[1]) > 30, record.stdout);
+    } else {
+      ok('record: the camera\'s frames and the microphone\'s packets were written',
+        counts && Number(counts[1]) > 30 && Number(counts[2]) > 50, record.stdout);
+    }
     await page.close();
   }
 } catch (e) {

@@ -16,7 +16,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Args;
-use realtimer::{MediaKind, ReceivedFrame, Sample, TrackLocal, TrackRemote};
+use realtimer::{Codec, MediaKind, ReceivedFrame, Sample, TrackLocal, TrackRemote};
+use realtimer_media_files::frame_size;
 use realtimer_media_files::ivf::{Fourcc, IvfHeader, IvfReader, IvfWriter};
 use realtimer_media_files::ogg::{OggOpusReader, OggOpusWriter, OpusHead};
 use realtimer_media_files::webm::{WebmAudioTrack, WebmVideoCodec, WebmVideoTrack, WebmWriter};
@@ -55,8 +56,40 @@ pub(crate) struct RecordArgs {
     /// or Ctrl-C).
     #[arg(long, value_name = "SECONDS")]
     seconds: Option<f64>,
+    /// Ask the other side for this video codec only (default: whichever
+    /// of VP8 and VP9 it prefers).
+    #[arg(long = "video-codec", value_name = "CODEC")]
+    video_codec: Option<VideoCodec>,
     #[command(flatten)]
     peer: PeerArgs,
+}
+
+/// A video codec `play` and `record` carry without transcoding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum VideoCodec {
+    /// VP8 (RFC 7741).
+    Vp8,
+    /// VP9 profile 0 (RFC 9628).
+    Vp9,
+}
+
+impl VideoCodec {
+    /// The codec as the connection names it, for `setCodecPreferences`.
+    fn codec(self) -> Codec {
+        match self {
+            VideoCodec::Vp8 => Codec::new(0, "VP8", 90_000, None),
+            VideoCodec::Vp9 => Codec::new(0, "VP9", 90_000, None).with_fmtp("profile-id=0"),
+        }
+    }
+}
+
+/// Makes `track` offer and accept only `codec` (W3C setCodecPreferences),
+/// so the other side's first choice cannot be another.
+async fn prefer(track: &TrackLocal, codec: VideoCodec) -> Result<(), PeerError> {
+    track
+        .set_codec_preferences(&[codec.codec()])
+        .await
+        .map_err(|e| PeerError::Protocol(format!("codec preferences: {e}")))
 }
 
 /// A file to play, opened.
@@ -142,8 +175,9 @@ pub(crate) struct Playlist {
 
 impl Playlist {
     /// Opens `files` (at most one of each kind); the tracks are in stream
-    /// `stream`.
-    pub(crate) fn open(files: &[PathBuf], stream: &str) -> Result<Playlist, PeerError> {
+    /// `stream`. The video track offers and accepts only the file's codec
+    /// (a browser would otherwise pick VP8 for a VP9 file).
+    pub(crate) async fn open(files: &[PathBuf], stream: &str) -> Result<Playlist, PeerError> {
         let sources = files
             .iter()
             .map(|p| open_source(p))
@@ -160,7 +194,15 @@ impl Playlist {
                     format!("a second {kind} file: give one of each kind"),
                 ));
             }
-            tracks.push(TrackLocal::new(kind, stream, &format!("play-{kind}")));
+            let track = TrackLocal::new(kind, stream, &format!("play-{kind}"));
+            if let Source::Video(reader, _) = source {
+                let codec = match reader.header().fourcc {
+                    Fourcc::Vp9 => VideoCodec::Vp9,
+                    _ => VideoCodec::Vp8,
+                };
+                prefer(&track, codec).await?;
+            }
+            tracks.push(track);
         }
         Ok(Playlist { sources, tracks })
     }
@@ -173,7 +215,7 @@ impl Playlist {
 
 /// Runs `realtimer play`.
 pub(crate) async fn play(args: PlayArgs) -> Result<(), PeerError> {
-    let playlist = Playlist::open(&args.files, "realtimer-play")?;
+    let playlist = Playlist::open(&args.files, "realtimer-play").await?;
     let peer = Peer::join_media(&args.peer, playlist.tracks()).await?;
     play_on(peer, playlist, args.repeat).await
 }
@@ -379,18 +421,26 @@ impl Recording {
 }
 
 /// Receive-only in effect: these tracks are never written, but they give
-/// our own offer its audio and video sections.
-pub(crate) fn record_tracks() -> Vec<TrackLocal> {
-    vec![
+/// our own offer its audio and video sections; the video one asks for
+/// `video_codec` only, when given.
+pub(crate) async fn record_tracks(
+    video_codec: Option<VideoCodec>,
+) -> Result<Vec<TrackLocal>, PeerError> {
+    let video = TrackLocal::new(MediaKind::Video, "realtimer-record", "record-video");
+    if let Some(codec) = video_codec {
+        prefer(&video, codec).await?;
+    }
+    Ok(vec![
         TrackLocal::new(MediaKind::Audio, "realtimer-record", "record-audio"),
-        TrackLocal::new(MediaKind::Video, "realtimer-record", "record-video"),
-    ]
+        video,
+    ])
 }
 
 /// Runs `realtimer record`.
 pub(crate) async fn record(args: RecordArgs) -> Result<(), PeerError> {
     let recording = Recording::create(&args.out)?;
-    let peer = Peer::join_media(&args.peer, record_tracks()).await?;
+    let tracks = record_tracks(args.video_codec).await?;
+    let peer = Peer::join_media(&args.peer, tracks).await?;
     record_on(peer, recording, args.seconds).await
 }
 
@@ -476,15 +526,26 @@ async fn read_frames(track: TrackRemote, frames: mpsc::Sender<(MediaKind, Receiv
     }
 }
 
-/// The width and height in a VP8 keyframe's header (RFC 6386 §9.1).
-fn vp8_size(frame: &[u8]) -> Option<(u16, u16)> {
-    let keyframe = frame.first()? & 1 == 0;
-    if !keyframe || frame.get(3..6)? != [0x9d, 0x01, 0x2a] {
-        return None;
+/// The width and height in a keyframe's header (VP8: RFC 6386 §9.1;
+/// VP9: its uncompressed header, VP9 bitstream §6.2), as the container
+/// headers take them; 0x0 when unreadable (the players read the frames'
+/// own sizes then).
+fn keyframe_size(frame: &ReceivedFrame) -> (u16, u16) {
+    let size = match frame.format {
+        realtimer::PayloadFormat::Vp9 => frame_size::vp9_keyframe_size(&frame.data),
+        _ => frame_size::vp8_keyframe_size(&frame.data),
+    };
+    match size {
+        Ok(Some(size)) => (
+            u16::try_from(size.width).unwrap_or(0),
+            u16::try_from(size.height).unwrap_or(0),
+        ),
+        Ok(None) => (0, 0),
+        Err(e) => {
+            warn!("keyframe header: {e}; the file's header says 0x0");
+            (0, 0)
+        }
     }
-    let w = u16::from_le_bytes([*frame.get(6)?, *frame.get(7)?]) & 0x3fff;
-    let h = u16::from_le_bytes([*frame.get(8)?, *frame.get(9)?]) & 0x3fff;
-    Some((w, h))
 }
 
 type WriteError = Box<dyn std::error::Error + Send + Sync>;
@@ -504,7 +565,7 @@ fn write_frame(
                 if !frame.keyframe {
                     return Ok(());
                 }
-                let (w, h) = vp8_size(&frame.data).unwrap_or((0, 0));
+                let (w, h) = keyframe_size(frame);
                 let fourcc = if vp9 { Fourcc::Vp9 } else { Fourcc::Vp8 };
                 let file = out.take().ok_or("the output is gone")?;
                 *writer = Some(IvfWriter::new(file, IvfHeader::new(fourcc, w, h, 90_000))?);
@@ -524,7 +585,7 @@ fn write_frame(
                 if kind != MediaKind::Video || !frame.keyframe {
                     return Ok(());
                 }
-                let (width, height) = vp8_size(&frame.data).unwrap_or((0, 0));
+                let (width, height) = keyframe_size(frame);
                 let codec = if vp9 {
                     WebmVideoCodec::Vp9
                 } else {
@@ -574,22 +635,4 @@ fn finish(sink: Sink) -> Result<(), WriteError> {
         _ => warn!("no keyframe arrived: the file is empty"),
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn vp8_keyframe_size() {
-        // A keyframe's frame tag (bit 0 clear), the start code, 640x480.
-        let frame = [
-            0x10, 0x02, 0x00, 0x9d, 0x01, 0x2a, 0x80, 0x02, 0xe0, 0x01, 0x00,
-        ];
-        assert_eq!(vp8_size(&frame), Some((640, 480)));
-        let mut inter = frame;
-        inter[0] |= 1;
-        assert_eq!(vp8_size(&inter), None);
-        assert_eq!(vp8_size(&frame[..5]), None);
-    }
 }

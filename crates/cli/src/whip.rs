@@ -70,7 +70,7 @@ pub(crate) struct WhepArgs {
 
 /// Runs `realtimer whip`.
 pub(crate) async fn whip(args: WhipArgs) -> Result<(), PeerError> {
-    let playlist = media::Playlist::open(&args.files, "realtimer-whip")?;
+    let playlist = media::Playlist::open(&args.files, "realtimer-whip").await?;
     let session = WhipSession::start(&args.url, &args.endpoint, playlist.tracks()).await?;
     media::play_on(session, playlist, args.repeat).await
 }
@@ -78,7 +78,8 @@ pub(crate) async fn whip(args: WhipArgs) -> Result<(), PeerError> {
 /// Runs `realtimer whep`.
 pub(crate) async fn whep(args: WhepArgs) -> Result<(), PeerError> {
     let recording = media::Recording::create(&args.out)?;
-    let session = WhipSession::start(&args.url, &args.endpoint, media::record_tracks()).await?;
+    let session =
+        WhipSession::start(&args.url, &args.endpoint, media::record_tracks(None).await?).await?;
     media::record_on(session, recording, args.seconds).await
 }
 

@@ -164,31 +164,16 @@ fn chromium_call_page_with_play_and_record() {
     let (_server, base) = serve(&[]);
     let work = std::env::temp_dir().join(format!("realtimer-cli-media-{}", std::process::id()));
     let (video, audio) = realtimer_test_support::media::test_clips(&work);
-    let out = node::run_node(
-        "cli-media.mjs",
-        &[
-            &base,
-            REALTIMER,
-            work.to_str().unwrap(),
-            video.to_str().unwrap(),
-            audio.to_str().unwrap(),
-        ],
-    );
+    let out = cli_media(&base, &work, &video, &audio, &[]);
     assert!(out.contains("5 passed, 0 failed"), "{out}");
-    let probe = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
+    let streams = ffprobe(
+        &[
             "-count_frames",
             "-show_entries",
             "stream=codec_name,nb_read_frames",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(work.join("call.webm"))
-        .output()
-        .expect("cannot run ffprobe");
-    let streams = String::from_utf8_lossy(&probe.stdout);
+        ],
+        &work.join("call.webm"),
+    );
     println!("ffprobe: {streams}");
     let frames = |codec: &str| {
         streams
@@ -199,6 +184,81 @@ fn chromium_call_page_with_play_and_record() {
     };
     assert!(frames("vp8") > 30, "{streams}");
     assert!(frames("opus") > 50, "{streams}");
+    let _ = std::fs::remove_dir_all(&work);
+}
+
+/// Runs tests/browser/cli-media.mjs (play and record with the call page)
+/// in `work` with these clips and `mode`; its output.
+fn cli_media(
+    base: &str,
+    work: &std::path::Path,
+    video: &std::path::Path,
+    audio: &std::path::Path,
+    mode: &[&str],
+) -> String {
+    let mut args = vec![
+        base,
+        REALTIMER,
+        work.to_str().unwrap(),
+        video.to_str().unwrap(),
+        audio.to_str().unwrap(),
+    ];
+    args.extend_from_slice(mode);
+    node::run_node("cli-media.mjs", &args)
+}
+
+/// ffprobe's `entries` of `file`, as CSV without keys.
+fn ffprobe(entries: &[&str], file: &std::path::Path) -> String {
+    let probe = std::process::Command::new("ffprobe")
+        .args(["-v", "error"])
+        .args(entries)
+        .args(["-of", "csv=p=0"])
+        .arg(file)
+        .output()
+        .expect("cannot run ffprobe");
+    String::from_utf8_lossy(&probe.stdout).into_owned()
+}
+
+/// VP9 both ways with the call page (tests/browser/cli-media.mjs `vp9`):
+/// `realtimer play` of a VP9 file offers and accepts only VP9 (codec
+/// preferences), so Chromium decodes VP9 although it prefers VP8; and
+/// `realtimer record --video-codec vp9` records Chromium's VP9 camera to
+/// IVF, whose header has the size read from the first keyframe's VP9
+/// header, the size ffprobe decodes from the frames.
+#[test]
+fn chromium_vp9_with_play_and_record() {
+    let (_server, base) = serve(&[]);
+    let work = std::env::temp_dir().join(format!("realtimer-cli-vp9-{}", std::process::id()));
+    let (_, audio) = realtimer_test_support::media::test_clips(&work);
+    let video = realtimer_test_support::media::vp9_clip(&work);
+    let out = cli_media(&base, &work, &video, &audio, &["vp9"]);
+    assert!(out.contains("6 passed, 0 failed"), "{out}");
+    let recorded = work.join("call-vp9.ivf");
+    let file = std::fs::File::open(&recorded).unwrap();
+    let header = *realtimer_media_files::ivf::IvfReader::new(std::io::BufReader::new(file))
+        .unwrap()
+        .header();
+    assert_eq!(header.fourcc, realtimer_media_files::ivf::Fourcc::Vp9);
+    let decoded = ffprobe(
+        &[
+            "-select_streams",
+            "v",
+            "-read_intervals",
+            "%+#1",
+            "-show_entries",
+            "frame=width,height",
+        ],
+        &recorded,
+    );
+    println!(
+        "ffprobe: first frame {decoded}; IVF header {}x{}",
+        header.width, header.height
+    );
+    assert!(header.width > 0 && header.height > 0, "{header:?}");
+    assert_eq!(
+        decoded.lines().next().unwrap_or_default().trim(),
+        format!("{},{}", header.width, header.height)
+    );
     let _ = std::fs::remove_dir_all(&work);
 }
 

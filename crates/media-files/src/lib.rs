@@ -8,6 +8,8 @@
 //!   units), read and write.
 //! - [`webm`]: WebM (Matroska) recordings with one video track (VP8, VP9,
 //!   AV1) and one Opus track, written by a small EBML writer of our own.
+//! - [`frame_size`]: the picture size in a VP8 or VP9 keyframe's header,
+//!   for the container headers of a recording.
 //! - [`RtpTimeline`]: 32-bit RTP timestamps unwrapped to a 64-bit timeline
 //!   that starts at the first packet, so wraps vanish and gaps stay.
 //!
@@ -31,6 +33,7 @@
 #![cfg_attr(not(test), warn(clippy::unwrap_used))]
 
 pub mod annexb;
+pub mod frame_size;
 pub mod ivf;
 pub mod ogg;
 mod timeline;
