@@ -181,3 +181,56 @@ fn print_config_round_trips_and_the_example_parses() {
     let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../docs/realtimer.toml");
     assert_eq!(print(&["--config", example.to_str().unwrap()]), print(&[]));
 }
+
+/// deploy/realtimer.service passes `systemd-analyze verify` (with its
+/// ExecStart pointed at this build, as `install` would put it), and
+/// deploy/realtimer.env's settings are ones `realtimer serve` takes.
+/// Without systemd-analyze (no systemd) the unit part says so and passes.
+#[test]
+fn the_systemd_unit_verifies_and_its_environment_file_is_taken() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let env_file = std::fs::read_to_string(root.join("deploy/realtimer.env")).unwrap();
+    let settings: Vec<(&str, &str)> = env_file
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .collect();
+    assert!(!settings.is_empty(), "{env_file}");
+    let output = Command::new(REALTIMER)
+        .args(["serve", "--print-config"])
+        .envs(settings.iter().copied())
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{printed}");
+    assert!(printed.contains("listen = \"127.0.0.1:8080\""), "{printed}");
+
+    let unit = std::fs::read_to_string(root.join("deploy/realtimer.service")).unwrap();
+    assert!(
+        unit.contains("ExecStart=/usr/local/bin/realtimer serve"),
+        "{unit}"
+    );
+    let dir = std::env::temp_dir().join(format!("realtimer-unit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("realtimer.service");
+    std::fs::write(&path, unit.replace("/usr/local/bin/realtimer", REALTIMER)).unwrap();
+    let verify = match Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&path)
+        .output()
+    {
+        Ok(verify) => verify,
+        Err(e) => {
+            println!("systemd-analyze not run ({e}): no systemd here");
+            return;
+        }
+    };
+    let said = String::from_utf8_lossy(&verify.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    // verify exits 0 with warnings too (an unknown key is "ignoring"):
+    // nothing may be said about the unit.
+    assert!(
+        verify.status.success() && !said.contains("realtimer.service"),
+        "{said}"
+    );
+}
