@@ -958,6 +958,12 @@ struct Round {
     output: String,
 }
 
+/// A round's foreground peer is stopped after this long (exit 124), so a
+/// round that hangs still prints both peers' output before nextest's
+/// limit for the whole test (two rounds) ends it silently. A round takes
+/// 3–9 s on a quiet machine.
+const ROUND_LIMIT_S: u32 = 75;
+
 /// One round in a fresh loopback-only namespace: relay, the other peer and
 /// this binary's ignored peer test.
 fn run_round(dir: &PeerFolder, peer: Peer, rust_role: &str, tester: Tester) -> Round {
@@ -1012,6 +1018,8 @@ fn run_round(dir: &PeerFolder, peer: Peer, rust_role: &str, tester: Tester) -> R
         setup = format!("{setup}\n{}", serve_turn());
     }
     let dump = sdp_dump(&format!("{peer:?}-{tester:?}-rust-{rust_role}"));
+    // Single-quoted for `bash -c`: the command sees the exported URL and ICE.
+    let foreground = format!("'{}'", foreground.replace('\'', r"'\''"));
     let script = format!(
         r#"set -u
 {setup}
@@ -1019,7 +1027,8 @@ node relay.js --port 0 --exit-when-empty --timeout 180{dump} > relay.out 2>&1 &
 {RELAY_URL}
 {background} &
 OTHER=$!
-{foreground}
+export URL ICE="${{ICE:-}}"
+timeout --kill-after=5 {ROUND_LIMIT_S} bash -c {foreground} 2>&1
 echo "FOREGROUND_EXIT $?"
 # Our echo peer ends by itself on the tester's bye; the other is stopped.
 for i in $(seq 50); do kill -0 $OTHER 2>/dev/null || break; sleep 0.1; done
