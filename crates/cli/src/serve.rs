@@ -370,7 +370,9 @@ pub(crate) async fn run(mut args: ServeArgs) -> Result<(), ServeError> {
     };
     let turn = bound.start(config)?;
     let handle = turn.handle();
-    let routes = |hub: &realtimer_server::Hub| turn_http::routes(hub.clone(), handle, ice);
+    let routes = |hub: &realtimer_server::Hub, sfu: Option<&realtimer_server::sfu::SfuService>| {
+        turn_http::routes(hub.clone(), sfu.cloned(), handle, ice)
+    };
     let http = start_http(listen, http_config, routes).await?;
     tokio::signal::ctrl_c().await.map_err(ServeError::Signal)?;
     info!("shutting down");
@@ -450,7 +452,10 @@ fn default_route_address(ipv4: bool) -> Option<IpAddr> {
 async fn start_http(
     address: SocketAddr,
     config: realtimer_server::ServerConfig,
-    routes: impl FnOnce(&realtimer_server::Hub) -> axum::Router,
+    routes: impl FnOnce(
+        &realtimer_server::Hub,
+        Option<&realtimer_server::sfu::SfuService>,
+    ) -> axum::Router,
 ) -> Result<Option<tokio::task::JoinHandle<()>>, ServeError> {
     if let Some(dir) = &config.web_dir {
         if !dir.join("index.html").is_file() {
@@ -467,7 +472,7 @@ async fn start_http(
     };
     let local = listener.local_addr().unwrap_or(address);
     let server = realtimer_server::start(listener, config).await?;
-    let routes = routes(server.hub());
+    let routes = routes(server.hub(), server.sfu());
     let server = server.merge(routes);
     let scheme = if server.is_tls() { "https" } else { "http" };
     info!("HTTP server listening on {scheme}://{local}");

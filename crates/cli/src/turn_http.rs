@@ -4,8 +4,8 @@
 //!   browser pages, STUN and TURN URLs of this server with a time-limited
 //!   credential in coturn's REST scheme (`use-auth-secret`): username
 //!   `expiry:user`, password `base64(HMAC-SHA1(secret, username))`.
-//! - `GET /metrics`: TURN and signaling counters in the Prometheus text
-//!   exposition format 0.0.4.
+//! - `GET /metrics`: TURN, signaling and forwarding-unit counters in the
+//!   Prometheus text exposition format 0.0.4.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -14,6 +14,7 @@ use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use realtimer_server::sfu::SfuService;
 use realtimer_server::Hub;
 use serde_json::{json, Value};
 
@@ -79,16 +80,27 @@ fn host_name(host: &str) -> &str {
 #[derive(Clone)]
 struct Shared {
     hub: Hub,
+    sfu: Option<SfuService>,
     turn: TurnHandle,
     ice: IceServers,
 }
 
 /// The routes, to merge into the HTTP server's.
-pub(crate) fn routes(hub: Hub, turn: TurnHandle, ice: IceServers) -> Router {
+pub(crate) fn routes(
+    hub: Hub,
+    sfu: Option<SfuService>,
+    turn: TurnHandle,
+    ice: IceServers,
+) -> Router {
     Router::new()
         .route("/api/ice-servers", get(ice_servers))
         .route("/metrics", get(metrics))
-        .with_state(Shared { hub, turn, ice })
+        .with_state(Shared {
+            hub,
+            sfu,
+            turn,
+            ice,
+        })
 }
 
 #[allow(clippy::disallowed_methods)] // the driver owns the wall clock; credentials expire by it
@@ -123,7 +135,10 @@ async fn metrics(State(shared): State<Shared>) -> Response {
     let Some(turn) = shared.turn.metrics().await else {
         return (StatusCode::SERVICE_UNAVAILABLE, "TURN server stopped\n").into_response();
     };
-    let body = turn + &realtimer_server::web::rooms_prometheus(shared.hub.stats());
+    let mut body = turn + &realtimer_server::web::rooms_prometheus(shared.hub.stats());
+    if let Some(sfu) = &shared.sfu {
+        body.push_str(&sfu.metrics().prometheus());
+    }
     (
         [(
             header::CONTENT_TYPE,

@@ -284,6 +284,14 @@ pub struct SignalingArgs {
         arg(long = "sfu-public-url", env = "REALTIMER_SFU_PUBLIC_URL")
     )]
     pub sfu_public_url: Option<String>,
+
+    /// Most participants in one room of the forwarding unit (a WHEP
+    /// viewer counts as one) [50].
+    #[cfg_attr(
+        feature = "clap",
+        arg(long = "sfu-room-size", env = "REALTIMER_SFU_ROOM_SIZE")
+    )]
+    pub sfu_room_size: Option<usize>,
 }
 
 impl SignalingArgs {
@@ -354,7 +362,12 @@ impl SignalingArgs {
             },
             token: self.whip_token.clone(),
             public_url: self.sfu_public_url.clone(),
-            ..crate::sfu::SfuSettings::default()
+            limits: realtimer_sfu::Limits {
+                participants_per_room: self
+                    .sfu_room_size
+                    .unwrap_or(realtimer_sfu::Limits::default().participants_per_room),
+                ..realtimer_sfu::Limits::default()
+            },
         };
         Ok(ServerConfig {
             rooms,

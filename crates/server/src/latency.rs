@@ -101,6 +101,36 @@ impl LatencyHistogram {
     }
 }
 
+impl LatencyHistogram {
+    /// The histogram in the Prometheus text format (0.0.4) as metric
+    /// `name` (in seconds): cumulative `le` buckets, each the upper bound
+    /// of one of ours, up to the highest that holds a value, then `+Inf`,
+    /// `_sum` (of bucket bounds: an upper bound) and `_count`. A scraper
+    /// that diffs two scrapes gets the quantiles of the time between.
+    pub fn prometheus(&self, name: &str, help: &str) -> String {
+        let counts: Vec<u64> = self
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
+        let highest = counts.iter().rposition(|n| *n > 0).unwrap_or(0);
+        let mut out = format!("# HELP {name} {help}\n# TYPE {name} histogram\n");
+        let mut cumulative = 0u64;
+        let mut sum_ns = 0u128;
+        for (index, n) in counts.iter().enumerate().take(highest + 1) {
+            cumulative += n;
+            sum_ns += u128::from(*n) * u128::from(upper_bound(index));
+            let le = upper_bound(index) as f64 / 1e9;
+            out.push_str(&format!("{name}_bucket{{le=\"{le:e}\"}} {cumulative}\n"));
+        }
+        let count: u64 = counts.iter().sum();
+        out.push_str(&format!("{name}_bucket{{le=\"+Inf\"}} {count}\n"));
+        out.push_str(&format!("{name}_sum {:e}\n", sum_ns as f64 / 1e9));
+        out.push_str(&format!("{name}_count {count}\n"));
+        out
+    }
+}
+
 /// Quantiles of the relay latency (each the upper bound of its bucket).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct LatencySummary {
@@ -164,6 +194,34 @@ mod tests {
             }
             last = index;
         }
+    }
+
+    #[test]
+    fn prometheus_buckets_are_cumulative_up_to_the_highest_value() {
+        let histogram = LatencyHistogram::default();
+        histogram.record(Duration::from_micros(100));
+        histogram.record(Duration::from_micros(100));
+        histogram.record(Duration::from_millis(5));
+        let text = histogram.prometheus("x_seconds", "X.");
+        assert!(text.starts_with("# HELP x_seconds X.\n# TYPE x_seconds histogram\n"));
+        let buckets: Vec<(f64, u64)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("x_seconds_bucket{le=\""))
+            .filter(|l| !l.starts_with('+'))
+            .map(|l| {
+                let (le, n) = l.split_once("\"} ").unwrap();
+                (le.parse().unwrap(), n.parse().unwrap())
+            })
+            .collect();
+        assert!(buckets
+            .windows(2)
+            .all(|w| w[0].0 < w[1].0 && w[0].1 <= w[1].1));
+        let at = |s: f64| buckets.iter().find(|(le, _)| *le >= s).unwrap().1;
+        assert_eq!(at(100e-6), 2);
+        assert_eq!(buckets.last().unwrap().1, 3);
+        assert!(buckets.last().unwrap().0 >= 5e-3 && buckets.last().unwrap().0 < 6e-3);
+        assert!(text.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"));
+        assert!(text.ends_with("x_seconds_count 3\n"));
     }
 
     #[test]

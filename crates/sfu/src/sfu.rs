@@ -91,6 +91,16 @@ impl Sfu {
         self.rooms.get(room).map_or(&[], Vec::as_slice)
     }
 
+    /// How many participants there are, in all rooms.
+    pub fn participant_count(&self) -> usize {
+        self.participants.len()
+    }
+
+    /// How many rooms have participants.
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
     /// The names of the rooms with participants, in no order.
     pub fn rooms(&self) -> impl Iterator<Item = &str> {
         self.rooms.keys().map(String::as_str)

@@ -3,6 +3,7 @@
 //! connection on the same ports) and takes commands from the signaling
 //! fronts: WHIP and WHEP ([`whip`]) and the SFU messages of `/ws`.
 
+pub mod metrics;
 pub mod placement;
 pub mod whip;
 pub mod ws;
@@ -11,7 +12,7 @@ use std::collections::HashMap;
 use std::io;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use realtimer_proto::{Certificate, IceCandidateInit, SessionDescription};
@@ -20,6 +21,7 @@ use tokio::net::UdpSocket;
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, warn};
 
+pub use self::metrics::{SfuMetrics, SfuMetricsSnapshot};
 use crate::now;
 
 /// Commands waiting for the forwarding task; past it callers wait.
@@ -167,6 +169,7 @@ pub struct SfuService {
     commands: mpsc::Sender<Command>,
     token: Option<Arc<str>>,
     local: Arc<[SocketAddr]>,
+    metrics: Arc<SfuMetrics>,
 }
 
 impl std::fmt::Debug for SfuService {
@@ -205,6 +208,7 @@ impl SfuService {
         config.rtc = config.rtc.with_loopback(loopback);
         config.seed = rand::random();
         let (commands, command_rx) = mpsc::channel(COMMAND_QUEUE);
+        let metrics = Arc::new(SfuMetrics::default());
         let (datagram_tx, datagram_rx) = mpsc::channel(DATAGRAM_QUEUE);
         let mut readers = Vec::new();
         for (address, socket) in &sockets {
@@ -214,8 +218,14 @@ impl SfuService {
                 datagram_tx.clone(),
             )));
         }
+        let task_metrics = metrics.clone();
         tokio::spawn(async move {
-            run(Sfu::new(config), sockets, command_rx, datagram_rx).await;
+            let unit = Unit {
+                sfu: Sfu::new(config),
+                sockets,
+                metrics: task_metrics,
+            };
+            run(unit, command_rx, datagram_rx).await;
             for reader in readers {
                 reader.abort();
             }
@@ -224,12 +234,18 @@ impl SfuService {
             commands,
             token: settings.token.map(Into::into),
             local: local.into(),
+            metrics,
         })
     }
 
     /// The UDP addresses the unit's sockets are bound to.
     pub fn local_addresses(&self) -> &[SocketAddr] {
         &self.local
+    }
+
+    /// The forwarding task's counters and its dwell-time histogram.
+    pub fn metrics(&self) -> &SfuMetrics {
+        &self.metrics
     }
 
     /// The bearer token WHIP and WHEP need, if any.
@@ -356,6 +372,8 @@ struct Datagram {
     source: SocketAddr,
     local: SocketAddr,
     contents: Bytes,
+    /// When it was read from the socket.
+    received: Instant,
 }
 
 async fn read(local: SocketAddr, socket: Arc<UdpSocket>, to: mpsc::Sender<Datagram>) {
@@ -367,6 +385,7 @@ async fn read(local: SocketAddr, socket: Arc<UdpSocket>, to: mpsc::Sender<Datagr
                     source,
                     local,
                     contents: Bytes::copy_from_slice(&buffer[..n]),
+                    received: now(),
                 };
                 if to.send(datagram).await.is_err() {
                     return;
@@ -378,48 +397,82 @@ async fn read(local: SocketAddr, socket: Arc<UdpSocket>, to: mpsc::Sender<Datagr
     }
 }
 
+/// The unit, its sockets and its counters: what the forwarding task owns.
+struct Unit {
+    sfu: Sfu,
+    sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    metrics: Arc<SfuMetrics>,
+}
+
+impl Unit {
+    /// A datagram into the unit, and at once what it made out: each sent
+    /// datagram's dwell (from `d` read to sent) is recorded.
+    fn receive(&mut self, d: Datagram) {
+        self.metrics.received();
+        self.sfu
+            .handle_receive(now(), d.source, d.local, &d.contents);
+        self.transmit(Some(d.received));
+    }
+
+    /// Sends what the unit has to send; `since`: when the datagram that
+    /// made it was read.
+    fn transmit(&mut self, since: Option<Instant>) {
+        while let Some(t) = self.sfu.poll_transmit() {
+            let Some((_, socket)) = self.sockets.iter().find(|(a, _)| *a == t.source) else {
+                continue;
+            };
+            let sent = match socket.try_send_to(&t.contents, t.destination) {
+                Ok(_) => true,
+                Err(e) => {
+                    debug!("SFU UDP send to {}: {e}", t.destination);
+                    false
+                }
+            };
+            let dwell = since.map(|at| now().saturating_duration_since(at));
+            self.metrics.sent(dwell, sent);
+        }
+    }
+}
+
 /// The forwarding task: datagrams, commands and timers into the unit;
 /// its datagrams out of the sockets, its events to the participants.
 async fn run(
-    mut sfu: Sfu,
-    sockets: Vec<(SocketAddr, Arc<UdpSocket>)>,
+    mut unit: Unit,
     mut commands: mpsc::Receiver<Command>,
     mut datagrams: mpsc::Receiver<Datagram>,
 ) {
     let mut listeners: HashMap<ParticipantId, mpsc::Sender<SfuEvent>> = HashMap::new();
-    let mut dropped_events = 0u64;
     loop {
-        let deadline = sfu
+        let deadline = unit
+            .sfu
             .poll_timeout()
             .map(tokio::time::Instant::from_std)
             .unwrap_or_else(|| tokio::time::Instant::now() + Duration::from_secs(3600));
         tokio::select! {
             datagram = datagrams.recv() => {
                 let Some(d) = datagram else { return };
-                sfu.handle_receive(now(), d.source, d.local, &d.contents);
-                // Take what else is there before sending: one flush per batch.
+                unit.receive(d);
+                // Take what else is there before the events.
                 for _ in 0..64 {
                     let Ok(d) = datagrams.try_recv() else { break };
-                    sfu.handle_receive(now(), d.source, d.local, &d.contents);
+                    unit.receive(d);
                 }
             }
             command = commands.recv() => {
                 let Some(command) = command else { return };
-                handle_command(&mut sfu, &mut listeners, command, &mut dropped_events);
+                handle_command(&mut unit.sfu, &mut listeners, command, &unit.metrics);
             }
-            () = tokio::time::sleep_until(deadline) => sfu.handle_timeout(now()),
+            () = tokio::time::sleep_until(deadline) => unit.sfu.handle_timeout(now()),
         }
-        while let Some(t) = sfu.poll_transmit() {
-            let Some((_, socket)) = sockets.iter().find(|(a, _)| *a == t.source) else {
-                continue;
-            };
-            if let Err(e) = socket.try_send_to(&t.contents, t.destination) {
-                debug!("SFU UDP send to {}: {e}", t.destination);
-            }
+        unit.transmit(None);
+        while let Some(event) = unit.sfu.poll_event() {
+            dispatch(&mut listeners, &unit.sfu, event, &unit.metrics);
         }
-        while let Some(event) = sfu.poll_event() {
-            dispatch(&mut listeners, &sfu, event, &mut dropped_events);
-        }
+        unit.metrics.update(
+            unit.sfu.stats(),
+            unit.sfu.participant_count(),
+            unit.sfu.room_count(),
+        );
     }
 }
 
@@ -427,7 +480,7 @@ fn handle_command(
     sfu: &mut Sfu,
     listeners: &mut HashMap<ParticipantId, mpsc::Sender<SfuEvent>>,
     command: Command,
-    dropped: &mut u64,
+    metrics: &SfuMetrics,
 ) {
     let now = now();
     match command {
@@ -469,7 +522,7 @@ fn handle_command(
                             candidates.push(c.candidate.clone());
                         }
                     }
-                    dispatch(listeners, sfu, event, dropped);
+                    dispatch(listeners, sfu, event, metrics);
                 }
                 with_candidates(answer, &candidates)
             });
@@ -536,7 +589,7 @@ fn dispatch(
     listeners: &mut HashMap<ParticipantId, mpsc::Sender<SfuEvent>>,
     sfu: &Sfu,
     event: SfuEvent,
-    dropped: &mut u64,
+    metrics: &SfuMetrics,
 ) {
     let to: Vec<ParticipantId> = match &event {
         SfuEvent::IceCandidate(p, _)
@@ -560,7 +613,7 @@ fn dispatch(
             continue;
         };
         if listener.try_send(event.clone()).is_err() {
-            *dropped += 1;
+            let dropped = metrics.event_dropped();
             warn!(participant = %p, dropped, "SFU event dropped: its front does not read");
         }
     }
