@@ -31,6 +31,7 @@ use realtimer::{
     AudioJitterStats, Codec, MediaError, MediaKind, PeerConnection, PeerConnectionEvent,
     TrackLocal, TrackRemote,
 };
+use realtimer_test_support::cpu::{cpu_wait_seconds, load_average};
 use realtimer_test_support::impaired_relay::{self, ImpairedRelay, Impairment};
 use realtimer_test_support::pair::{config, negotiate};
 use serde_json::{json, Value};
@@ -66,29 +67,6 @@ fn epoch_ms() -> f64 {
         .unwrap_or_default()
         .as_secs_f64()
         * 1e3
-}
-
-/// Seconds this process' threads were runnable but waiting for a CPU
-/// (/proc/self/task/*/schedstat, second field, nanoseconds).
-fn cpu_wait_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    tasks
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .sum::<f64>()
-        / 1e9
-}
-
-fn load_average() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .split_whitespace()
-        .take(3)
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 /// The `p`-th percentile (0..=100) of `sorted`.

@@ -28,24 +28,13 @@ use realtimer_srtp::{ProtectionProfile, SrtpContext};
 use tokio::sync::Notify;
 use tokio::time::timeout;
 
+use realtimer_test_support::cpu::{cpu_wait_seconds, process_cpu_seconds as cpu_seconds};
 use realtimer_test_support::pair::{config, connect_track};
 
 const PACKETS: u64 = 200_000;
 const PAYLOAD: usize = 1200;
 /// Packets in flight before the writer waits for the reader.
 const WINDOW: u64 = 256;
-
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let mut fields = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace();
-    // After the command name: state is field 3, utime 14, stime 15.
-    let utime: f64 = fields.nth(11).and_then(|f| f.parse().ok()).unwrap_or(0.0);
-    let stime: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
-    (utime + stime) / 100.0
-}
 
 fn packet(seq: u64) -> RtpPacket {
     RtpPacket {
@@ -56,20 +45,6 @@ fn packet(seq: u64) -> RtpPacket {
         ssrc: 0,
         payload: Bytes::from(vec![(seq % 251) as u8; PAYLOAD]),
     }
-}
-
-/// Seconds this process's threads waited for a CPU while runnable (the
-/// second field of each thread's schedstat, nanoseconds).
-fn cpu_wait_seconds() -> f64 {
-    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return 0.0;
-    };
-    tasks
-        .flatten()
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().nth(1)?.parse::<f64>().ok())
-        .sum::<f64>()
-        / 1e9
 }
 
 /// One run's figures.

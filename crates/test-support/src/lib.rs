@@ -15,6 +15,7 @@
 
 pub mod certificate;
 pub mod coturn;
+pub mod cpu;
 #[cfg(any(feature = "ice", feature = "sctp"))]
 pub mod garbage;
 #[cfg(feature = "pc")]
