@@ -413,6 +413,7 @@ impl IceAgent {
         self.remote_credentials = None;
         self.remote_key = None;
         self.new_generation();
+        self.replace_turn_servers();
         self.local.clear();
         self.foundations.clear();
         let bases = std::mem::take(&mut self.bases);

@@ -376,6 +376,85 @@ async fn losing_the_turn_server_fails_the_connection() {
     }
 }
 
+/// The TURN server is lost mid-call under relay-only, and the
+/// application moves the call to another: both sides are told (their
+/// connection goes `disconnected` when consent checks through the dead
+/// relay go unanswered, RFC 7675), each is given the second server
+/// (setConfiguration, `set_ice_servers`), the offerer restarts ICE and
+/// renegotiates, and the call comes back through the second server: the
+/// reliable messages sent while no relay worked arrive once and in order,
+/// and new ones go both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_turn_server_is_replaced_by_an_ice_restart() {
+    let first = turn_server::start(REALM, USER, PASSWORD, None).await;
+    let mut config = relay_config(Some(&format!("turn:{}", first.address)), PASSWORD, None);
+    config.rtc.ice.disconnected_timeout = Duration::from_millis(1500);
+    let mut pair = relay_pair(config).await;
+    let (chat, remote) = pair.open_chat(Duration::from_secs(20)).await;
+    let next = |dc: &DataChannel| {
+        let dc = dc.clone();
+        async move {
+            timeout(Duration::from_secs(20), dc.recv())
+                .await
+                .expect("a message in time")
+                .expect("a message")
+        }
+    };
+    chat.send_text("before").await.unwrap();
+    assert_eq!(next(&remote).await, ChannelData::Text("before".into()));
+
+    drop(first);
+    for pc in [&pair.a, &pair.b] {
+        timeout(
+            Duration::from_secs(20),
+            pc.wait_for_connection_state(PeerConnectionState::Disconnected),
+        )
+        .await
+        .expect("told that the relay is gone");
+    }
+    const DURING: usize = 50;
+    for i in 0..DURING {
+        chat.send_text(format!("during {i}")).await.unwrap();
+    }
+
+    let second = turn_server::start(REALM, USER, PASSWORD, None).await;
+    let servers = vec![IceServer {
+        urls: vec![format!("turn:{}", second.address)],
+        username: Some(USER.into()),
+        credential: Some(PASSWORD.into()),
+    }];
+    for pc in [&pair.a, &pair.b] {
+        pc.set_ice_servers(servers.clone()).await.unwrap();
+    }
+    pair.a.restart_ice().await.unwrap();
+    negotiate(&pair.a, &pair.b).await;
+    for i in 0..DURING {
+        assert_eq!(
+            next(&remote).await,
+            ChannelData::Text(format!("during {i}"))
+        );
+    }
+    remote.send_text("back through the second").await.unwrap();
+    assert_eq!(
+        next(&chat).await,
+        ChannelData::Text("back through the second".into())
+    );
+    for pc in [&pair.a, &pair.b] {
+        // The controlled side may carry data on the new pair a moment
+        // before its own checks make it connected again.
+        timeout(
+            Duration::from_secs(10),
+            pc.wait_for_connection_state(PeerConnectionState::Connected),
+        )
+        .await
+        .expect("connected again");
+        let stats = pc.get_stats().await.unwrap();
+        let selected = stats.selected_candidate_pair().unwrap();
+        let local = stats.candidate(&selected.local_candidate_id).unwrap();
+        assert_eq!(local.candidate_type, "relay");
+    }
+}
+
 /// Headless Chromium with `iceTransportPolicy: 'relay'` offers a data
 /// channel; our relay-only PeerConnection answers; both go through coturn,
 /// over UDP, then over TCP. The channel echoes, and both ends' getStats

@@ -32,6 +32,7 @@ use tracing::{debug, trace};
 
 use crate::agent::IceAgent;
 use crate::candidate::{candidate_priority, local_preference, Candidate, CandidateKind};
+use crate::config::TurnServer;
 use crate::event::IceEvent;
 
 mod data;
@@ -147,6 +148,13 @@ pub(crate) struct Relays {
     stream_out: VecDeque<TurnStreamTransmit>,
     /// Releases sent at close, by transaction id: (id, allocation).
     releases: Vec<(TransactionId, usize)>,
+    /// TURN servers that replace the current ones at the next restart
+    /// ([`IceAgent::set_turn_servers`]).
+    replacement: Option<Vec<TurnServer>>,
+    /// `IceConfig::turn_servers` before this index were replaced: never
+    /// allocated on again (they stay in the list so every allocation's
+    /// `server_index` keeps naming its server).
+    first_server: usize,
 }
 
 impl Relays {
@@ -159,6 +167,8 @@ impl Relays {
             }),
             stream_out: VecDeque::new(),
             releases: Vec::new(),
+            replacement: None,
+            first_server: 0,
         }
     }
 
@@ -254,7 +264,7 @@ impl IceAgent {
     /// a restart, signals again the relayed candidates of the live ones and
     /// tries the failed ones again (the server may be back).
     pub(crate) fn gather_relays(&mut self, now: Instant, base: SocketAddr) {
-        for server_index in 0..self.config.turn_servers.len() {
+        for server_index in self.relays.first_server..self.config.turn_servers.len() {
             let server = self.config.turn_servers[server_index].address;
             let transport = self.config.turn_servers[server_index].transport;
             if server.is_ipv4() != base.is_ipv4() {
@@ -307,6 +317,37 @@ impl IceAgent {
             debug!(%server, %base, "allocating a relayed address");
             self.send_turn_request(now, allocation, TurnRequestKind::Allocate, 0);
         }
+    }
+
+    /// setConfiguration's TURN servers (W3C webrtc-pc §4.4.1.6): the
+    /// next restart ([`IceAgent::restart`], local or remote) allocates on
+    /// `servers` instead of the current ones. How an application moves off
+    /// a TURN server it lost, or that is going away: set the new ones,
+    /// then restart ICE. Until that restart nothing changes. Returns the
+    /// index in [`crate::IceConfig::turn_servers`] the first of them will
+    /// have ([`IceEvent::OpenTurnConnection`] names servers by it).
+    pub fn set_turn_servers(&mut self, servers: Vec<TurnServer>) -> usize {
+        self.relays.replacement = Some(servers);
+        self.config.turn_servers.len()
+    }
+
+    /// At a restart, before gathering: a replacement set by
+    /// [`IceAgent::set_turn_servers`] takes over. Every allocation on the
+    /// old servers is released (RFC 8656 §7.2, as at close) and failed for
+    /// good, so its relayed candidate carries nothing more: the restart's
+    /// checks find pairs on the new servers' allocations.
+    pub(crate) fn replace_turn_servers(&mut self) {
+        let Some(servers) = self.relays.replacement.take() else {
+            return;
+        };
+        self.release_allocations();
+        self.relays.first_server = self.config.turn_servers.len();
+        debug!(
+            replaced = self.relays.first_server,
+            new = servers.len(),
+            "TURN servers replaced at the restart"
+        );
+        self.config.turn_servers.extend(servers);
     }
 
     /// Starts a failed allocation over: a new connection for TCP or TLS,

@@ -41,6 +41,15 @@ impl Rtc {
         Ok(())
     }
 
+    /// setConfiguration's TURN servers (W3C webrtc-pc §4.4.1.6): the next
+    /// ICE restart (ours, [`Rtc::restart_ice`], or the peer's) releases the
+    /// allocations on the current servers and allocates on these; see
+    /// [`realtimer_ice::IceAgent::set_turn_servers`] (which gives the
+    /// index the first of them will have).
+    pub fn set_turn_servers(&mut self, servers: Vec<realtimer_ice::TurnServer>) -> usize {
+        self.ice.set_turn_servers(servers)
+    }
+
     /// Fresh credentials (ufrag of 8, pwd of 24 `ice-char`s; RFC 8839 §5.4
     /// asks for at least 4 and 22), from the connection's seed.
     pub(super) fn new_credentials(&mut self) -> IceCredentials {

@@ -593,6 +593,11 @@ impl Driver {
                 }
                 self.reply(r, result);
             }
+            Command::SetTurnServers(servers, names, r) => {
+                let first = self.rtc.set_turn_servers(servers);
+                self.turn.set_names_from(first, names);
+                self.reply(r, Ok(()));
+            }
             Command::AddTrack(track, r) => {
                 let added = if track.layers().is_empty() {
                     self.rtc

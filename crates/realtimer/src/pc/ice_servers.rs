@@ -166,6 +166,20 @@ pub(super) async fn configure(
     Ok(names)
 }
 
+/// The TURN servers of `servers` (validated and resolved as
+/// [`configure`] does) and their host names, for setConfiguration.
+pub(super) async fn turn_servers(
+    servers: Vec<crate::IceServer>,
+) -> Result<(Vec<realtimer_ice::TurnServer>, Vec<String>), RtcError> {
+    let config = PeerConnectionConfig {
+        ice_servers: servers,
+        ..PeerConnectionConfig::default()
+    };
+    let mut ice = IceConfig::default();
+    let names = configure(&config, &mut ice).await?;
+    Ok((ice.turn_servers, names))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

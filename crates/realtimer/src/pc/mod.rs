@@ -283,6 +283,8 @@ enum Command {
     SetLowThreshold(ChannelRef, usize),
     CloseChannel(ChannelRef),
     RestartIce(Reply<()>),
+    /// TURN servers for the next restart, and their host names.
+    SetTurnServers(Vec<realtimer_ice::TurnServer>, Vec<String>, Reply<()>),
     AddTrack(TrackLocal, Reply<RtpSender>),
     SetCodecPreferences(crate::MediaRef, Vec<crate::Codec>, Reply<()>),
     /// An RTP packet of one of our tracks (no reply: errors are logged).
@@ -573,6 +575,20 @@ impl PeerConnection {
     /// until the restarted checks select a new one.
     pub async fn restart_ice(&self) -> Result<(), RtcError> {
         call(&self.commands, Command::RestartIce).await
+    }
+
+    /// setConfiguration with new `iceServers` (W3C webrtc-pc §4.4.1.6),
+    /// for their TURN servers: the next ICE restart ([`Self::restart_ice`],
+    /// or one the peer starts) releases the allocations on the current
+    /// TURN servers and allocates on these. How an application moves a
+    /// relay-only call off a TURN server it lost: set another, restart ICE,
+    /// negotiate. STUN servers and the transport policy stay as they were.
+    pub async fn set_ice_servers(&self, ice_servers: Vec<IceServer>) -> Result<(), RtcError> {
+        let (servers, names) = ice_servers::turn_servers(ice_servers).await?;
+        call(&self.commands, |r| {
+            Command::SetTurnServers(servers, names, r)
+        })
+        .await
     }
 
     /// close: every channel closes, the driver task ends.

@@ -93,6 +93,13 @@ impl TurnStreams {
         }
     }
 
+    /// The host names of servers from index `first` on (the TURN servers
+    /// a restart will switch to; names past them are dropped).
+    pub(super) fn set_names_from(&mut self, first: usize, names: Vec<String>) {
+        self.names.resize(first, String::new());
+        self.names.extend(names);
+    }
+
     /// Starts connecting to `server` at `address`.
     pub(super) fn open(&mut self, server: usize, address: SocketAddr, transport: Transport) {
         let name = self.names.get(server).cloned().unwrap_or_default();
