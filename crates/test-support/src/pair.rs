@@ -6,8 +6,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use realtimer::{
-    Certificate, DataChannel, DataChannelInit, PeerConnection, PeerConnectionConfig,
-    PeerConnectionEvent, PeerConnectionEvents, SignalingState,
+    Certificate, DataChannel, DataChannelInit, IceCandidateInit, PeerConnection,
+    PeerConnectionConfig, PeerConnectionEvent, PeerConnectionEvents, SignalingState,
 };
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -44,12 +44,32 @@ pub fn pump_recording(
                     if let (Some(c), Some(seen)) = (&c, &candidates) {
                         seen.lock().unwrap().push(c.candidate.clone());
                     }
-                    let _ = to.add_ice_candidate(c).await;
+                    add_candidate(&to, c).await;
                 }
                 PeerConnectionEvent::DataChannel(dc) => {
                     let _ = channels.send(dc);
                 }
                 _ => {}
+            }
+        }
+    });
+}
+
+/// Adds `candidate` to `to`; one refused is added again for up to 2 s.
+/// The pumps do not order candidates after descriptions as one signaling
+/// channel would: after an ICE restart, the answerer's new candidates can
+/// reach the offerer before the answer that makes their ufrag known, and
+/// are refused then.
+async fn add_candidate(to: &PeerConnection, candidate: Option<IceCandidateInit>) {
+    if to.add_ice_candidate(candidate.clone()).await.is_ok() {
+        return;
+    }
+    let to = to.clone();
+    tokio::spawn(async move {
+        for _ in 0..100 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            if to.add_ice_candidate(candidate.clone()).await.is_ok() {
+                break;
             }
         }
     });
@@ -121,7 +141,7 @@ pub fn trickle_and_echo(a: &PeerConnection, b: &PeerConnection) {
             while let Some(e) = events.recv().await {
                 match e {
                     PeerConnectionEvent::IceCandidate(c) => {
-                        let _ = to.add_ice_candidate(c).await;
+                        add_candidate(&to, c).await;
                     }
                     PeerConnectionEvent::DataChannel(dc) => {
                         tokio::spawn(async move {
@@ -168,7 +188,7 @@ pub fn pump_tracks(
         while let Some(e) = events.recv().await {
             match e {
                 PeerConnectionEvent::IceCandidate(c) => {
-                    let _ = to.add_ice_candidate(c).await;
+                    add_candidate(&to, c).await;
                 }
                 PeerConnectionEvent::Track(t) => {
                     let _ = tracks.send(t);
