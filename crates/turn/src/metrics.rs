@@ -153,6 +153,9 @@ pub struct Metrics {
     pub dropped_bandwidth: u64,
     /// Datagrams that were neither STUN nor ChannelData, or malformed.
     pub dropped_malformed: u64,
+    /// Datagrams dropped because the queue of transmits the driver had
+    /// not taken yet was full (a bound clients and peers can fill).
+    pub dropped_queue_full: u64,
     /// Peer connections of TCP allocations opened: Connects that
     /// succeeded and peers' connections accepted (RFC 6062).
     pub tcp_connections_opened: u64,
@@ -293,6 +296,11 @@ impl Metrics {
                 "dropped_malformed_total",
                 "Malformed datagrams.",
                 self.dropped_malformed,
+            ),
+            (
+                "dropped_queue_full_total",
+                "Datagrams dropped because the server's transmit queue was full.",
+                self.dropped_queue_full,
             ),
             (
                 "tcp_connections_opened_total",

@@ -283,6 +283,34 @@ fn binding_requests_are_answered_on_the_turn_port() {
     assert_eq!(h.server.metrics().binding_requests, 1);
 }
 
+/// The answers the driver has not taken yet are a queue clients fill:
+/// past its bound (4,096) more are dropped, and counted in `/metrics`.
+#[test]
+fn a_full_transmit_queue_drops_and_counts() {
+    let mut h = Harness::new(config());
+    let client = Client::new("192.0.2.10:5000", "alice", "wonderland");
+    for i in 0..5_000u32 {
+        let mut tid = [0; 12];
+        tid[..4].copy_from_slice(&i.to_be_bytes());
+        let bytes = encode(
+            &client,
+            Method::BINDING,
+            TransactionId::new(tid),
+            &|_| {},
+            false,
+        );
+        h.send(&client, &bytes);
+    }
+    assert_eq!(h.server.metrics().binding_requests, 5_000);
+    assert_eq!(h.transmits().len(), 4_096);
+    assert_eq!(h.server.metrics().dropped_queue_full, 5_000 - 4_096);
+    let text = h.server.render_prometheus();
+    assert!(
+        text.contains("realtimer_turn_dropped_queue_full_total 904"),
+        "{text}"
+    );
+}
+
 #[test]
 fn no_credentials_get_401_with_realm_and_nonce() {
     let mut h = Harness::new(config());

@@ -472,6 +472,7 @@ impl Server {
         contents: Vec<u8>,
     ) {
         if self.transmits.len() >= MAX_QUEUED_TRANSMITS {
+            self.metrics.dropped_queue_full += 1;
             self.recycle(contents);
             return;
         }
