@@ -9,9 +9,17 @@
 //
 // Events (CustomEvent, detail as listed): joined {participant, participants},
 // tile {participant, stream}, tileremoved {participant}, speaker
-// {participant}, state {state}, error {code, message}, message {from, text}.
+// {participant}, state {state}, error {code, message}, message {from, text},
+// redirect {room, url}.
+//
+// Version 2: a server whose rooms are placed across nodes answers a join
+// with sfu-redirect when the room lives on another node; we open /ws there
+// and join again (nothing was negotiated yet).
 
-export const SFU_PROTOCOL_VERSION = 1;
+export const SFU_PROTOCOL_VERSION = 2;
+
+/** Most redirects followed for one join (a loop between nodes ends). */
+const MAX_REDIRECTS = 4;
 
 export class SfuCall extends EventTarget {
   /**
@@ -34,14 +42,24 @@ export class SfuCall extends EventTarget {
     this.pc.ontrack = (e) => this.onTrack(e);
     this.channel = this.pc.createDataChannel('room');
     this.channel.onmessage = (e) => this.emit('message', { text: e.data });
-    const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    this.ws = new WebSocket(`${scheme}//${location.host}/ws`);
-    this.ws.onmessage = (e) => {
+    this.redirects = 0;
+    /** The base URL of the node we signal with. */
+    this.node = location.origin;
+    this.connect(this.node);
+  }
+
+  /** Opens /ws on the node at base URL `base` and joins the room there. */
+  connect(base) {
+    const url = new URL('/ws', base);
+    url.protocol = url.protocol === 'https:' ? 'wss:' : 'ws:';
+    const ws = new WebSocket(url);
+    this.ws = ws;
+    ws.onmessage = (e) => {
       const frame = JSON.parse(e.data);
       this.chain = this.chain.then(() => this.onFrame(frame)).catch((err) => this.fail(err));
     };
-    this.ws.onclose = () => this.log('signaling closed');
-    this.ws.onopen = () => this.send({ type: 'sfu-join', room, version: SFU_PROTOCOL_VERSION });
+    ws.onclose = () => { if (this.ws === ws) this.log('signaling closed'); };
+    ws.onopen = () => this.send({ type: 'sfu-join', room: this.room, version: SFU_PROTOCOL_VERSION });
   }
 
   emit(name, detail) {
@@ -81,6 +99,14 @@ export class SfuCall extends EventTarget {
         break;
       case 'sfu-participant-left':
         this.removeTile(frame.participant);
+        break;
+      case 'sfu-redirect':
+        if (++this.redirects > MAX_REDIRECTS) throw new Error('too many redirects');
+        this.log('room lives on', frame.url);
+        this.node = frame.url;
+        this.emit('redirect', frame);
+        this.ws.close();
+        this.connect(frame.url);
         break;
       case 'sfu-active-speaker':
         this.speaker = frame.participant;
@@ -165,6 +191,7 @@ export class SfuCall extends EventTarget {
   state() {
     return {
       participant: this.participant,
+      node: this.node,
       connectionState: this.pc.connectionState,
       speaker: this.speaker,
       tiles: [...this.tiles.entries()].map(([participant, t]) => ({

@@ -220,8 +220,12 @@ pub async fn start(listener: TcpListener, config: ServerConfig) -> Result<Prepar
                 (None, _) => None,
             };
             app = app
-                .merge(sfu::whip::routes(service.clone(), placement))
+                .merge(sfu::whip::routes(service.clone(), placement.clone()))
                 .layer(axum::Extension(service.clone()));
+            if let Some(placement) = placement {
+                // `/ws` group calls are placed too.
+                app = app.layer(axum::Extension(placement));
+            }
             Some(service)
         }
         None => None,

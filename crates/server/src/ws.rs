@@ -37,15 +37,17 @@ pub const WRITE_BUFFER: usize = 8 * 1024;
 pub async fn handler(
     State(hub): State<Hub>,
     sfu: Option<Extension<crate::sfu::SfuService>>,
+    placement: Option<Extension<crate::sfu::placement::Placement>>,
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let sfu = sfu.map(|Extension(s)| s);
+    let placement = placement.map(|Extension(p)| p);
     upgrade
         .read_buffer_size(READ_BUFFER)
         .write_buffer_size(WRITE_BUFFER)
         .max_message_size(MAX_FRAME)
         .max_frame_size(MAX_FRAME)
-        .on_upgrade(move |socket| serve(socket, hub, sfu))
+        .on_upgrade(move |socket| serve(socket, hub, sfu, placement))
 }
 
 fn encode(event: &SignalingEvent<Relayed>) -> Message {
@@ -57,8 +59,13 @@ fn encode_sfu(frame: &realtimer_signaling::sfu::SfuEvent) -> Message {
     Message::Text(serde_json::to_string(frame).unwrap_or_default().into())
 }
 
-async fn serve(mut socket: WebSocket, hub: Hub, sfu: Option<crate::sfu::SfuService>) {
-    let mut call = crate::sfu::ws::SfuCall::new(sfu);
+async fn serve(
+    mut socket: WebSocket,
+    hub: Hub,
+    sfu: Option<crate::sfu::SfuService>,
+    placement: Option<crate::sfu::placement::Placement>,
+) {
+    let mut call = crate::sfu::ws::SfuCall::new(sfu).with_placement(placement);
     let (id, name, mut outbound) = match hub.connect(None, now()) {
         Ok(registered) => registered,
         Err(e) => {

@@ -352,3 +352,52 @@ fn a_browser_on_each_server_calls_through_redis() {
     );
     assert!(!out.contains("FAIL"), "{out}");
 }
+
+/// `/ws` group calls placed through Redis (docs/sfu.md, protocol version
+/// 2): a participant reaching the node its room does not live on is told
+/// that node's URL, and joins the room there; a client of version 1 is
+/// not redirected (it joins where it is, as before version 2).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_call_joined_on_the_wrong_node_is_redirected_to_its_home() {
+    let (_redis, url) = serve::start_redis();
+    let servers = serve::Cluster::start(&url, 2, 900, &["--sfu-udp", "127.0.0.1:0"]);
+    let (one, two) = (servers.address(0), servers.address(1));
+    let join = |version: u32| json!({"type": "sfu-join", "room": "call", "version": version});
+
+    let (mut a, _) = open(one).await;
+    send(&mut a, join(2)).await;
+    let joined = next(&mut a).await;
+    assert_eq!(joined["type"], "sfu-joined", "{joined}");
+    assert_eq!(joined["version"], 2);
+    let first = joined["participant"].clone();
+
+    let (mut b, _) = open(two).await;
+    send(&mut b, join(2)).await;
+    let home = format!("http://{one}");
+    assert_eq!(
+        next(&mut b).await,
+        json!({"type": "sfu-redirect", "room": "call", "url": home})
+    );
+    // Following it: the same room, with the first participant in it.
+    let (mut b, _) = open(one).await;
+    send(&mut b, join(2)).await;
+    let joined = next(&mut b).await;
+    assert_eq!(joined["type"], "sfu-joined", "{joined}");
+    assert_eq!(joined["participants"], json!([first]));
+
+    // Version 1 knows no redirect: it joins on the node it reached.
+    let (mut c, _) = open(two).await;
+    send(&mut c, join(1)).await;
+    let joined = next(&mut c).await;
+    assert_eq!(joined["type"], "sfu-joined", "{joined}");
+    assert_eq!(
+        (joined["version"].clone(), joined["participants"].clone()),
+        (json!(1), json!([]))
+    );
+    send(&mut c, json!({"type": "sfu-leave"})).await;
+    // A version from the future is refused.
+    let (mut d, _) = open(two).await;
+    send(&mut d, join(3)).await;
+    let refused = next(&mut d).await;
+    assert_eq!(refused["code"], "unsupported-version", "{refused}");
+}

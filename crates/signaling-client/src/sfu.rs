@@ -6,13 +6,18 @@
 //!
 //! The protocol is versioned: a client says which version it speaks in
 //! [`SfuRequest::SfuJoin`]; the server refuses one it does not know with
-//! [`SfuErrorCode::UnsupportedVersion`] and says its own in
-//! [`SfuEvent::SfuJoined`].
+//! [`SfuErrorCode::UnsupportedVersion`] and says the version spoken in
+//! [`SfuEvent::SfuJoined`]. Version 2 adds [`SfuEvent::SfuRedirect`]:
+//! servers whose rooms are placed across nodes send a client of version 2
+//! to its room's node; a client of version 1 joins where it is.
 
 use serde::{Deserialize, Serialize};
 
 /// The version of the protocol this crate speaks.
-pub const SFU_PROTOCOL_VERSION: u32 = 1;
+pub const SFU_PROTOCOL_VERSION: u32 = 2;
+
+/// The oldest version servers of this crate still speak.
+pub const SFU_OLDEST_VERSION: u32 = 1;
 
 fn first_version() -> u32 {
     1
@@ -138,6 +143,17 @@ pub enum SfuEvent {
     SfuActiveSpeaker {
         /// The speaker.
         participant: Option<u64>,
+    },
+    /// (Version 2.) The room lives on another node of the deployment:
+    /// open `/ws` at `url` (that node's base URL, `http[s]://HOST[:PORT]`;
+    /// the WebSocket is `ws[s]://HOST[:PORT]/ws`) and join again there.
+    /// Answers an [`SfuRequest::SfuJoin`] instead of
+    /// [`SfuEvent::SfuJoined`].
+    SfuRedirect {
+        /// The room.
+        room: String,
+        /// The room's node's base URL.
+        url: String,
     },
     /// Your connection to the server changed state
     /// (`RTCPeerConnectionState` names).

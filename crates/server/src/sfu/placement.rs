@@ -20,6 +20,8 @@
 //! WHIP and WHEP redirect with `307 Temporary Redirect` to the same path
 //! on the home node, which RFC 9725 allows a WHIP endpoint for load
 //! balancing (its "Load Balancing and Redirections" section).
+//! A `/ws` group call's join (protocol version 2) is answered with an
+//! `sfu-redirect` frame naming the home's base URL (`docs/sfu.md`).
 //!
 //! When Redis cannot be reached, a join stays on the node it reached (and
 //! a warning says so): a call that can go ahead on one node is better than

@@ -7,11 +7,13 @@
 use realtimer_proto::{IceCandidateInit, SessionDescription};
 use realtimer_sfu::{LimitError, ParticipantId, SfuError, SfuEvent};
 use realtimer_signaling::sfu::{
-    SfuCandidate, SfuErrorCode, SfuEvent as Frame, SfuRequest, SFU_PROTOCOL_VERSION,
+    SfuCandidate, SfuErrorCode, SfuEvent as Frame, SfuRequest, SFU_OLDEST_VERSION,
+    SFU_PROTOCOL_VERSION,
 };
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use super::placement::{Placed, Placement};
 use super::whip::{MAX_ROOM_NAME, MAX_SDP};
 use super::{SfuCommandError, SfuService, PARTICIPANT_EVENTS};
 
@@ -83,6 +85,8 @@ fn valid_room(room: &str) -> bool {
 #[derive(Debug)]
 pub struct SfuCall {
     service: Option<SfuService>,
+    /// Where rooms live, when nodes share them through Redis.
+    placement: Option<Placement>,
     /// The participant, once joined.
     participant: Option<ParticipantId>,
     events: Option<mpsc::Receiver<SfuEvent>>,
@@ -94,9 +98,18 @@ impl SfuCall {
     pub fn new(service: Option<SfuService>) -> SfuCall {
         SfuCall {
             service,
+            placement: None,
             participant: None,
             events: None,
         }
+    }
+
+    /// Joins are placed through Redis: a client of protocol version 2 or
+    /// later whose room lives on another node is sent there
+    /// ([`Frame::SfuRedirect`]).
+    pub fn with_placement(mut self, placement: Option<Placement>) -> SfuCall {
+        self.placement = placement;
+        self
     }
 
     /// Handles a request; returns the frame to answer with, if any.
@@ -160,10 +173,12 @@ impl SfuCall {
     }
 
     async fn join(&mut self, service: &SfuService, room: String, version: u32) -> Frame {
-        if version != SFU_PROTOCOL_VERSION {
+        if !(SFU_OLDEST_VERSION..=SFU_PROTOCOL_VERSION).contains(&version) {
             return error(
                 SfuErrorCode::UnsupportedVersion,
-                format!("this server speaks version {SFU_PROTOCOL_VERSION}, not {version}"),
+                format!(
+                    "this server speaks versions {SFU_OLDEST_VERSION} to {SFU_PROTOCOL_VERSION}, not {version}"
+                ),
             );
         }
         if self.participant.is_some() {
@@ -175,6 +190,11 @@ impl SfuCall {
                 "a room name is 1-128 bytes without control characters",
             );
         }
+        if let Some(placement) = self.placement.as_ref().filter(|_| version >= 2) {
+            if let Placed::Elsewhere { url } = placement.place(&room).await {
+                return Frame::SfuRedirect { room, url };
+            }
+        }
         let (events, receiver) = mpsc::channel(PARTICIPANT_EVENTS);
         match service.join_room(&room, events, true).await {
             Ok(joined) => {
@@ -184,7 +204,7 @@ impl SfuCall {
                     room,
                     participant: joined.participant.0,
                     participants: joined.others.iter().map(|p| p.0).collect(),
-                    version: SFU_PROTOCOL_VERSION,
+                    version,
                 }
             }
             Err(e) => refusal(e),
