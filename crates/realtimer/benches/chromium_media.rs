@@ -100,22 +100,18 @@ async fn glass_to_glass() {
         return;
     }
     let page = open_page(PAGE, &format!("case=g2g&frames={FRAMES}&skip={SKIP}")).await;
+    let mut connected = connect(page, None, None).await;
+    let video = TrackLocal::new(MediaKind::Video, "rust", "pattern");
+    connected.offer_tracks(&[&video]).await;
     let Connected {
         pc,
-        session,
         mut messages,
         to_page,
         node,
         ..
-    } = connect(page, None, None).await;
-    let video = TrackLocal::new(MediaKind::Video, "rust", "pattern");
-    pc.add_track(video.clone()).await.unwrap();
-    message(&mut messages, "ready").await;
+    } = connected;
     let (offset, rtt) = clock_offset(&to_page, &mut messages).await;
     println!("clock: ours minus the page's {offset:.2} ms (ping round trip {rtt:.2} ms)");
-    to_page
-        .send(session.offer().await.unwrap().to_value())
-        .unwrap();
     let drawn = Arc::new(Mutex::new(HashMap::<u32, f64>::new()));
     let stamps = drawn.clone();
     let pattern = tokio::spawn(async move {
@@ -268,21 +264,17 @@ async fn jitter_buffers(red: bool) {
     }
     let codecs = red.then(codecs_with_red);
     let page = open_page(PAGE, "case=jitter").await;
+    let mut connected = connect(page, codecs.clone(), Some(IMPAIRMENT)).await;
+    let to_chromium = TrackLocal::new(MediaKind::Audio, "rust", "tone");
+    connected.offer_tracks(&[&to_chromium]).await;
     let Connected {
         pc,
-        session,
         mut messages,
         to_page,
         node,
         relay,
         ..
-    } = connect(page, codecs.clone(), Some(IMPAIRMENT)).await;
-    let to_chromium = TrackLocal::new(MediaKind::Audio, "rust", "tone");
-    pc.add_track(to_chromium.clone()).await.unwrap();
-    message(&mut messages, "ready").await;
-    to_page
-        .send(session.offer().await.unwrap().to_value())
-        .unwrap();
+    } = connected;
     let to_rust = TrackLocal::new(MediaKind::Audio, "rust", "tone");
     let (a, b, remote, rust_relay) = impaired_pair(to_rust.clone(), codecs, IMPAIRMENT).await;
     let (wait0, load0) = (cpu_wait_seconds(), load_average());

@@ -322,22 +322,16 @@ async fn rust_sends_pattern_and_tone_chromium_reads_them_back() {
         return;
     }
     let page = open_page(PAGE, "case=recv").await;
-    let Connected {
-        pc,
-        session,
-        mut messages,
-        to_page,
-        node,
-        ..
-    } = connect(page, None, None).await;
+    let mut connected = connect(page, None, None).await;
     let video = TrackLocal::new(MediaKind::Video, "rust", "pattern");
     let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
-    pc.add_track(video.clone()).await.unwrap();
-    pc.add_track(audio.clone()).await.unwrap();
-    message(&mut messages, "ready").await;
-    to_page
-        .send(session.offer().await.unwrap().to_value())
-        .unwrap();
+    connected.offer_tracks(&[&video, &audio]).await;
+    let Connected {
+        pc,
+        mut messages,
+        node,
+        ..
+    } = connected;
     let pattern = tokio::spawn(async move {
         let mut pattern = TestPattern::new(320, 240);
         let mut clock = tokio::time::interval(Duration::from_nanos(33_333_333));
@@ -384,21 +378,17 @@ async fn rust_sends_red_chromium_plays_through_loss() {
     };
     const LOST: u64 = 40;
     let page = open_page(BENCH_PAGE, "case=jitter").await;
+    let mut connected = connect(page, Some(codecs_with_red()), Some(pairs)).await;
+    let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
+    connected.offer_tracks(&[&audio]).await;
     let Connected {
         pc,
-        session,
         mut messages,
         to_page,
         node,
         relay,
         ..
-    } = connect(page, Some(codecs_with_red()), Some(pairs)).await;
-    let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
-    pc.add_track(audio.clone()).await.unwrap();
-    message(&mut messages, "ready").await;
-    to_page
-        .send(session.offer().await.unwrap().to_value())
-        .unwrap();
+    } = connected;
     let tone = spawn_tone(vec![audio.clone()]);
     // Until LOST packets were dropped (about 670 sent, 13 s).
     let dropped = || {

@@ -100,6 +100,19 @@ pub(crate) struct Connected {
     pub relay: Arc<Mutex<Option<ImpairedRelay>>>,
 }
 
+impl Connected {
+    /// Adds `tracks`, waits for the page's `ready` and sends it our offer.
+    pub(crate) async fn offer_tracks(&mut self, tracks: &[&TrackLocal]) {
+        for track in tracks {
+            self.pc.add_track((*track).clone()).await.unwrap();
+        }
+        message(&mut self.messages, "ready").await;
+        self.to_page
+            .send(self.session.offer().await.unwrap().to_value())
+            .unwrap();
+    }
+}
+
 /// A PeerConnection on loopback whose signaling with the page runs in a
 /// task: descriptions and candidates are applied and answered there,
 /// tracks go to `tracks`, the page's own messages to `messages`. With
