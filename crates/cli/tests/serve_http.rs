@@ -9,31 +9,25 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::PathBuf;
 use std::process::Command;
 
-use realtimer_test_support::process::{self, Running};
+use realtimer_test_support::serve::{self, EphemeralServe};
 
 const REALTIMER: &str = env!("CARGO_BIN_EXE_realtimer");
 
 struct Server {
     /// Killed when the test ends.
-    _process: Running,
+    _serve: EphemeralServe,
     address: SocketAddr,
 }
 
 fn serve(extra: &[&str]) -> Server {
-    let mut args = vec![
-        "serve",
-        "--listen",
-        "127.0.0.1:0",
-        "--stun-listen",
-        "127.0.0.1:0",
-    ];
-    args.extend_from_slice(extra);
-    let process = process::spawn(REALTIMER, &args, &[]);
-    let marker = "HTTP server listening on http://";
-    let line = process.wait_for_line(marker);
-    let address = line.split(marker).nth(1).unwrap().trim().parse().unwrap();
+    let serve = serve::serve_on_ephemeral_ports(REALTIMER, extra);
+    let address = serve
+        .base
+        .strip_prefix("http://")
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {:?}", serve.base));
     Server {
-        _process: process,
+        _serve: serve,
         address,
     }
 }
