@@ -24,27 +24,20 @@ fn two_hosts(
     for h in [ha, hb] {
         net.set_uplink(h, LinkConfig::default().delay(Duration::from_millis(5)));
     }
-    let a = add_agent(
-        &mut net,
-        ha,
-        5000,
-        IceConfig {
-            seed: seed * 2 + 1,
-            ..a
-        },
-        a_controlling,
-    );
-    let b = add_agent(
-        &mut net,
-        hb,
-        6000,
-        IceConfig {
-            seed: seed * 2 + 2,
-            ..b
-        },
-        b_controlling,
-    );
-    Session::new(net, a, b)
+    pair(net, seed, (ha, a, a_controlling), (hb, b, b_controlling))
+}
+
+/// a (192.0.2.1) controlling, b (192.0.2.2) controlled, default configs.
+fn controlling_and_controlled(seed: u64) -> Session {
+    two_hosts(
+        seed,
+        "192.0.2.1",
+        "192.0.2.2",
+        config(0),
+        true,
+        config(0),
+        false,
+    )
 }
 
 #[test]
@@ -99,15 +92,7 @@ fn role_conflict_is_resolved_by_tie_breakers() {
 
 #[test]
 fn candidates_before_the_remote_credentials() {
-    let mut s = two_hosts(
-        7,
-        "192.0.2.1",
-        "192.0.2.2",
-        config(0),
-        true,
-        config(0),
-        false,
-    );
+    let mut s = controlling_and_controlled(7);
     // Hold back a's credentials: b gets a's candidates first.
     let (a_id, b_id) = (s.a, s.b);
     let held = s.node_mut(a_id).outbox.remove(0);
@@ -126,15 +111,7 @@ fn candidates_before_the_remote_credentials() {
 
 #[test]
 fn peer_reflexive_when_candidates_never_arrive() {
-    let mut s = two_hosts(
-        8,
-        "192.0.2.1",
-        "192.0.2.2",
-        config(0),
-        true,
-        config(0),
-        false,
-    );
+    let mut s = controlling_and_controlled(8);
     let a_id = s.a;
     // Only a's credentials and end-of-candidates reach b; b learns a from a's checks.
     s.node_mut(a_id)
@@ -149,15 +126,7 @@ fn peer_reflexive_when_candidates_never_arrive() {
 
 #[test]
 fn a_peer_reflexive_candidate_signalled_later_becomes_what_was_signalled() {
-    let mut s = two_hosts(
-        8,
-        "192.0.2.1",
-        "192.0.2.2",
-        config(0),
-        true,
-        config(0),
-        false,
-    );
+    let mut s = controlling_and_controlled(8);
     let (a_id, b_id) = (s.a, s.b);
     // a's host candidate reaches b only after a's checks taught b the address.
     let held: Vec<Signal> = {
@@ -185,15 +154,7 @@ fn a_peer_reflexive_candidate_signalled_later_becomes_what_was_signalled() {
 
 #[test]
 fn without_end_of_candidates_the_state_stays_connected() {
-    let mut s = two_hosts(
-        9,
-        "192.0.2.1",
-        "192.0.2.2",
-        config(0),
-        true,
-        config(0),
-        false,
-    );
+    let mut s = controlling_and_controlled(9);
     let b_id = s.b;
     s.node_mut(b_id)
         .outbox

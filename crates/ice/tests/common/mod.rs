@@ -350,6 +350,37 @@ pub fn add_agent(
     net.attach(host, IceNode::new(now, config, controlling, bases))
 }
 
+/// Agents on `a.0` (port 5000) and `b.0` (port 6000) with the given configs
+/// and roles, each seeded from the session's `seed`, in one session.
+pub fn pair(
+    mut net: Network,
+    seed: u64,
+    a: (HostId, IceConfig, bool),
+    b: (HostId, IceConfig, bool),
+) -> Session {
+    let a = add_agent(
+        &mut net,
+        a.0,
+        5000,
+        IceConfig {
+            seed: seed * 2 + 1,
+            ..a.1
+        },
+        a.2,
+    );
+    let b = add_agent(
+        &mut net,
+        b.0,
+        6000,
+        IceConfig {
+            seed: seed * 2 + 2,
+            ..b.1
+        },
+        b.2,
+    );
+    Session::new(net, a, b)
+}
+
 /// The virtual start time for every simulation.
 pub fn origin() -> Instant {
     Instant::now()
@@ -362,9 +393,7 @@ pub fn lan(seed: u64) -> Session {
     let hb = net.add_host(&[ip("192.168.1.20")], None);
     net.set_uplink(ha, LinkConfig::default().delay(Duration::from_micros(500)));
     net.set_uplink(hb, LinkConfig::default().delay(Duration::from_micros(500)));
-    let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
-    let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
-    Session::new(net, a, b)
+    pair(net, seed, (ha, config(0), true), (hb, config(0), false))
 }
 
 /// Two hosts (10.0.0.2, 10.0.1.2), each behind its own NAT: 2 ms to the
@@ -405,27 +434,12 @@ pub fn behind_nats(seed: u64, a_nat: NatConfig, b_nat: NatConfig, agent: IceConf
         stun_servers: vec!["203.0.113.1:3478".parse().unwrap()],
         ..agent
     };
-    let a = add_agent(
-        &mut net,
-        ha,
-        5000,
-        IceConfig {
-            seed: seed * 2 + 1,
-            ..with_stun.clone()
-        },
-        true,
-    );
-    let b = add_agent(
-        &mut net,
-        hb,
-        6000,
-        IceConfig {
-            seed: seed * 2 + 2,
-            ..with_stun
-        },
-        false,
-    );
-    Session::new(net, a, b)
+    pair(
+        net,
+        seed,
+        (ha, with_stun.clone(), true),
+        (hb, with_stun, false),
+    )
 }
 
 /// Two hosts 20 ms apart, with `loss` on the path each way (one lossy link).
@@ -440,7 +454,5 @@ pub fn lossy(seed: u64, loss: f64) -> Session {
             .loss(Loss::Independent(loss)),
     );
     net.set_uplink(hb, LinkConfig::default().delay(Duration::from_millis(10)));
-    let a = add_agent(&mut net, ha, 5000, config(seed * 2 + 1), true);
-    let b = add_agent(&mut net, hb, 6000, config(seed * 2 + 2), false);
-    Session::new(net, a, b)
+    pair(net, seed, (ha, config(0), true), (hb, config(0), false))
 }
