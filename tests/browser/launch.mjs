@@ -21,10 +21,14 @@ export const FAKE_MEDIA = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
-/** Launches headless Chromium with the common flags and `extra` ones. */
-export function launchChromium(extra = []) {
+/**
+ * Launches headless Chromium with the common flags and `extra` ones;
+ * `executablePath` runs another binary or a wrapper (e.g. one that starts
+ * Chromium in a network namespace).
+ */
+export function launchChromium(extra = [], executablePath = null) {
   return chromium.launch({
-    executablePath: process.env.CHROMIUM_PATH || '/usr/bin/chromium',
+    executablePath: executablePath || process.env.CHROMIUM_PATH || '/usr/bin/chromium',
     args: [...BASE_FLAGS, ...extra],
   });
 }

@@ -21,16 +21,36 @@ export const SFU_PROTOCOL_VERSION = 2;
 /** Most redirects followed for one join (a loop between nodes ends). */
 const MAX_REDIRECTS = 4;
 
+/**
+ * The camera's simulcast layers (RFC 8853 rids): a quarter, a half and
+ * the full picture, lowest first, for a picture of `width` x `height`.
+ * The server forwards each subscriber the highest layer its downlink
+ * carries (docs/sfu.md), so a slow link costs its own picture, not the
+ * others'. Each layer is capped at about 0.1 bit per pixel at 30 frames a
+ * second (VP8's usual rate for a camera), at least 30 kbit/s, which keeps
+ * the layers' rates apart.
+ */
+export function simulcastLayers(width, height) {
+  return [['q', 4], ['h', 2], ['f', 1]].map(([rid, scale]) => ({
+    rid,
+    scaleResolutionDownBy: scale,
+    maxBitrate: Math.max(30_000, Math.round((width * height * 30 * 0.1) / (scale * scale))),
+  }));
+}
+
 export class SfuCall extends EventTarget {
   /**
    * @param {string} room
-   * @param {{stream?: MediaStream, log?: (...a) => void}} options
+   * @param {{stream?: MediaStream, log?: (...a) => void, simulcast?: boolean}} options
+   *   `simulcast` (default true): publish the camera in
+   *   [simulcastLayers] where the browser can.
    */
   constructor(room, options = {}) {
     super();
     this.room = room;
     this.log = options.log || (() => {});
     this.stream = options.stream;
+    this.simulcast = options.simulcast ?? true;
     this.participant = null;
     /** participant id -> {stream, receivers: RTCRtpReceiver[]} */
     this.tiles = new Map();
@@ -122,11 +142,32 @@ export class SfuCall extends EventTarget {
     }
   }
 
-  /** Our offer: the camera and microphone (if any) and the room channel. */
+  /**
+   * Our offer: the camera (in simulcast layers where the browser sends
+   * them) and microphone (if any) and the room channel.
+   */
   async publish() {
-    for (const track of this.stream?.getTracks() || []) this.pc.addTrack(track, this.stream);
+    for (const track of this.stream?.getTracks() || []) {
+      if (track.kind === 'video' && this.simulcast && this.addSimulcast(track)) continue;
+      this.pc.addTrack(track, this.stream);
+    }
     await this.pc.setLocalDescription();
     this.send({ type: 'sfu-offer', sdp: this.pc.localDescription.sdp });
+  }
+
+  /**
+   * Adds `track` with [simulcastLayers] of its picture; false where the
+   * browser refuses send encodings (it is then sent as one stream).
+   */
+  addSimulcast(track) {
+    const { width = 640, height = 480 } = track.getSettings();
+    try {
+      this.pc.addTransceiver(track, { streams: [this.stream], sendEncodings: simulcastLayers(width, height) });
+      return true;
+    } catch (err) {
+      this.log('simulcast refused:', String(err));
+      return false;
+    }
   }
 
   onTrack(e) {
@@ -135,7 +176,7 @@ export class SfuCall extends EventTarget {
     const participant = stream.id;
     let tile = this.tiles.get(participant);
     if (!tile) {
-      tile = { stream, receivers: [], last: null, kbps: 0, frames: 0, audioPackets: 0 };
+      tile = { stream, receivers: [], last: null, kbps: 0, frames: 0, audioPackets: 0, width: 0, height: 0 };
       this.tiles.set(participant, tile);
       this.emit('tile', { participant, stream });
     }
@@ -166,12 +207,18 @@ export class SfuCall extends EventTarget {
       let bytes = 0;
       let frames = 0;
       let audioPackets = 0;
+      let width = 0;
+      let height = 0;
       for (const receiver of tile.receivers) {
         const stats = await receiver.getStats();
         stats.forEach((r) => {
           if (r.type !== 'inbound-rtp') return;
           bytes += r.bytesReceived || 0;
-          if (r.kind === 'video') frames += r.framesDecoded || 0;
+          if (r.kind === 'video') {
+            frames += r.framesDecoded || 0;
+            width = Math.max(width, r.frameWidth || 0);
+            height = Math.max(height, r.frameHeight || 0);
+          }
           if (r.kind === 'audio') audioPackets += r.packetsReceived || 0;
         });
       }
@@ -183,8 +230,36 @@ export class SfuCall extends EventTarget {
       }
       tile.frames = frames;
       tile.audioPackets = audioPackets;
+      tile.width = width;
+      tile.height = height;
     }
     return this.state();
+  }
+
+  /**
+   * What we send of the camera: per layer (rid, or '' for one stream) the
+   * picture's size and the frames encoded so far.
+   */
+  async published() {
+    const layers = [];
+    for (const sender of this.pc.getSenders()) {
+      if (sender.track?.kind !== 'video') continue;
+      const stats = await sender.getStats();
+      stats.forEach((r) => {
+        if (r.type !== 'outbound-rtp') return;
+        layers.push({
+          rid: r.rid || '',
+          width: r.frameWidth || 0,
+          height: r.frameHeight || 0,
+          frames: r.framesEncoded || 0,
+          bytes: r.bytesSent || 0,
+          limitation: r.qualityLimitationReason,
+          target: r.targetBitrate,
+        });
+      });
+    }
+    const order = ['q', 'h', 'f'];
+    return layers.sort((a, b) => order.indexOf(a.rid) - order.indexOf(b.rid));
   }
 
   /** What the page shows, for people and for tests. */
@@ -199,6 +274,8 @@ export class SfuCall extends EventTarget {
         kbps: t.kbps,
         frames: t.frames,
         audioPackets: t.audioPackets,
+        width: t.width,
+        height: t.height,
         audioTracks: t.stream.getAudioTracks().length,
         videoTracks: t.stream.getVideoTracks().length,
       })),
