@@ -10,7 +10,8 @@
 //!   REMB cap if the peer sends one, pushed down while a standing queue
 //!   drains (as libwebrtc's congestion window pushback). It probes the path at start and
 //!   while probes keep succeeding, and periodically while the application
-//!   sends less than the target.
+//!   sends less than the target. When feedback stops coming for what was
+//!   sent, the target falls ([`SendSideBwe::on_feedback_timeout`]).
 //! - [`Pacer`] sends queued packets at the pacing rate in bursts of a few
 //!   milliseconds, audio first, and sends probe clusters at their rate.
 //!
@@ -83,6 +84,21 @@ const CONGESTION_MEMORY: Duration = Duration::from_secs(1);
 /// (it moved to transport-wide feedback, or renegotiated) no longer holds
 /// the estimate down.
 pub const REMB_TIMEOUT: Duration = Duration::from_secs(3);
+/// Packets sent this long ago with no transport-wide feedback since make
+/// the target fall by [`FEEDBACK_TIMEOUT_FACTOR`], and again after each
+/// further such interval. Receivers send feedback every 50-100 ms (RFC
+/// 8888 §3.1 asks for one at least every frame or RTT; libwebrtc sends at
+/// least every 250 ms), so a second of silence means the peer is gone, its
+/// path is cut or it stopped reading: sending on at the last estimate
+/// until consent expires (RFC 7675 §5.1: 30 s) would fill a path that
+/// may be congested. libwebrtc likewise cuts its estimate when feedback
+/// times out (and stops sending past its congestion window).
+pub const FEEDBACK_TIMEOUT: Duration = Duration::from_secs(1);
+/// What the target is multiplied by per [`FEEDBACK_TIMEOUT`] without
+/// feedback (the first time from the acknowledged rate, when lower: an
+/// estimate far above what was sent says nothing of the path): from
+/// 1 Mbit/s sent to the 30 kbit/s minimum in 5 s.
+pub const FEEDBACK_TIMEOUT_FACTOR: f64 = 0.5;
 
 /// `d` in whole µs (saturating), for arithmetic with arrival times.
 fn micros(d: Duration) -> i64 {
@@ -131,6 +147,10 @@ pub struct SendSideBwe {
     remb: Option<(Bitrate, Instant)>,
     last_overuse: Option<Instant>,
     target: Bitrate,
+    /// The first packet sent since the last feedback, when it left.
+    unanswered_since: Option<Instant>,
+    /// When the target last fell for want of feedback.
+    last_timeout_cut: Option<Instant>,
 }
 
 impl SendSideBwe {
@@ -157,6 +177,8 @@ impl SendSideBwe {
             remb: None,
             last_overuse: None,
             target: start,
+            unanswered_since: None,
+            last_timeout_cut: None,
         }
     }
 
@@ -205,6 +227,7 @@ impl SendSideBwe {
     /// number).
     pub fn on_packet_sent(&mut self, now: Instant, packet: SentPacket) {
         self.history.on_sent(now, packet);
+        self.unanswered_since.get_or_insert(now);
         if packet.probe_cluster.is_none() {
             self.alr.on_sent(now, packet.size, self.target);
         }
@@ -243,6 +266,9 @@ impl SendSideBwe {
 
     /// Transport-wide feedback arrived at `now`.
     pub fn on_transport_feedback(&mut self, now: Instant, feedback: &TransportFeedback) {
+        // The peer reads and answers: no timeout runs.
+        self.unanswered_since = None;
+        self.last_timeout_cut = None;
         let results = self.history.on_feedback(feedback);
         if results.is_empty() {
             return;
@@ -310,6 +336,36 @@ impl SendSideBwe {
         self.target = target.clamp(self.config.min, self.config.max.max(self.config.min));
     }
 
+    /// When [`SendSideBwe::on_feedback_timeout`] has something to do:
+    /// [`FEEDBACK_TIMEOUT`] after the first packet sent since the last
+    /// feedback, then after each cut. `None` while nothing waits for an
+    /// answer.
+    pub fn feedback_deadline(&self) -> Option<Instant> {
+        let since = self.unanswered_since?;
+        Some(self.last_timeout_cut.unwrap_or(since) + FEEDBACK_TIMEOUT)
+    }
+
+    /// The clock reached `now`: past [`SendSideBwe::feedback_deadline`]
+    /// the target falls by [`FEEDBACK_TIMEOUT_FACTOR`] (the first time
+    /// from the acknowledged rate if that is lower; never under the
+    /// minimum) and the delay-based rate control goes on from there once
+    /// feedback comes back. Whether the target fell.
+    pub fn on_feedback_timeout(&mut self, now: Instant) -> bool {
+        if self.feedback_deadline().is_none_or(|d| now < d) {
+            return false;
+        }
+        let before = self.target;
+        let from = match (self.last_timeout_cut, self.acked.rate()) {
+            (None, Some(acked)) => before.min(acked),
+            _ => before,
+        };
+        self.last_timeout_cut = Some(now);
+        self.delay
+            .set_estimate(now, from.scale(FEEDBACK_TIMEOUT_FACTOR));
+        self.update_target(now);
+        self.target < before
+    }
+
     /// The next probe cluster to send, if one is due: hand it to
     /// [`Pacer::start_probe`].
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeCluster> {
@@ -364,6 +420,47 @@ mod tests {
             "{:?}",
             bwe.target()
         );
+    }
+
+    #[test]
+    fn the_target_falls_while_feedback_stops_and_climbs_once_it_is_back() {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        let mut bwe = SendSideBwe::new(BweConfig::default());
+        let mut now = steady(&mut bwe, t0, 0);
+        let before = bwe.target();
+        assert_eq!(bwe.feedback_deadline(), None, "nothing in flight");
+        // Packets go on leaving every 10 ms; no feedback comes back.
+        let mut seq = 100u16;
+        let mut targets = Vec::new();
+        for _ in 0..600 {
+            now += Duration::from_millis(10);
+            bwe.on_packet_sent(
+                now,
+                SentPacket {
+                    sequence: seq,
+                    size: 1000,
+                    probe_cluster: None,
+                },
+            );
+            seq += 1;
+            bwe.on_feedback_timeout(now);
+            targets.push(bwe.target());
+        }
+        // Nothing for the first second, then halved each second.
+        assert_eq!(targets[95], before, "{targets:?}");
+        assert!(targets[105] <= before.scale(0.5), "{:?}", targets[105]);
+        assert!(targets[205] <= before.scale(0.25), "{:?}", targets[205]);
+        assert_eq!(bwe.target(), BweConfig::default().min);
+        // Feedback comes back: the timeout stops, the estimate climbs.
+        let low = bwe.target();
+        let mut base = seq;
+        for _ in 0..5 {
+            now = steady(&mut bwe, now, base);
+            base += 100;
+            assert!(!bwe.on_feedback_timeout(now));
+        }
+        assert!(bwe.target() > low, "{:?}", bwe.target());
     }
 
     #[test]

@@ -83,6 +83,15 @@ struct Peer {
     /// The third payload byte of each video packet received (the
     /// simulcast layer it was sent on), by transceiver.
     layers: HashMap<MediaRef, Vec<u8>>,
+    /// Sends no media (a publisher that never sends).
+    silent: bool,
+    /// Reads nothing: datagrams to it are counted ([`Peer::ignored`]) and
+    /// dropped, so it answers nothing, feedback included.
+    deaf: bool,
+    /// When each datagram it did not read came, and its size.
+    ignored: Vec<(Instant, usize)>,
+    /// Keyframe requests (PLI) it got.
+    keyframe_requests: u32,
 }
 
 /// A simulcast publisher's layers: rid and payload bytes per packet
@@ -111,6 +120,10 @@ impl Peer {
             levels: HashMap::new(),
             simulcast: false,
             layers: HashMap::new(),
+            silent: false,
+            deaf: false,
+            ignored: Vec::new(),
+            keyframe_requests: 0,
         }
     }
 
@@ -118,7 +131,10 @@ impl Peer {
         while let Some(e) = self.rtc.poll_event() {
             match e {
                 RtcEvent::IceCandidate(c) => self.candidates.push(c),
-                RtcEvent::Feedback(_, Feedback::Keyframe(_)) => self.keyframe_wanted = true,
+                RtcEvent::Feedback(_, Feedback::Keyframe(_)) => {
+                    self.keyframe_wanted = true;
+                    self.keyframe_requests += 1;
+                }
                 RtcEvent::Rtp(m, p) => {
                     if let Some(layer) = p.payload.get(2).filter(|_| p.payload.len() > 4) {
                         self.layers.entry(m).or_default().push(*layer);
@@ -139,7 +155,7 @@ impl Peer {
     /// One 20 ms tick of media: an Opus packet, and a VP8 frame every
     /// other tick (a keyframe when asked).
     fn send_media(&mut self, now: Instant) {
-        if self.rtc.connection_state() != PeerConnectionState::Connected {
+        if self.silent || self.rtc.connection_state() != PeerConnectionState::Connected {
             return;
         }
         self.frames += 1;
@@ -220,6 +236,10 @@ impl Peer {
 
 impl Node for Peer {
     fn handle_datagram(&mut self, now: Instant, d: Datagram) {
+        if self.deaf {
+            self.ignored.push((now, d.contents.len()));
+            return;
+        }
         self.rtc
             .handle_receive(now, d.source, d.destination, &d.contents);
         self.collect();
@@ -687,4 +707,120 @@ fn each_subscriber_gets_the_simulcast_layer_its_link_carries() {
             );
         }
     }
+}
+
+/// Bytes of `ignored` that came in `[from, to)`.
+fn bytes_between(ignored: &[(Instant, usize)], from: Instant, to: Instant) -> usize {
+    ignored
+        .iter()
+        .filter(|(at, _)| (from..to).contains(at))
+        .map(|(_, n)| n)
+        .sum()
+}
+
+/// A subscriber stops reading (no feedback, no answers): within seconds
+/// the unit's estimate of its link falls to the minimum and what is sent
+/// to it with it, long before consent would expire (RFC 7675: 30 s),
+/// while the other subscriber keeps the publisher's top layer.
+#[test]
+fn a_subscriber_that_stops_reading_is_sent_less_and_the_others_keep_their_layer() {
+    let mut room = Room::new(21, Limits::default());
+    let now = room.net.now();
+    let publisher = room.sfu().sfu.join(now, "room").unwrap();
+    room.offer_with(1, publisher, true, None).unwrap();
+    let reader = room.sfu().sfu.join(now, "room").unwrap();
+    room.offer_with(2, reader, false, None).unwrap();
+    let stopper = room.sfu().sfu.join(now, "room").unwrap();
+    room.offer_with(3, stopper, false, None).unwrap();
+    room.run(Duration::from_secs(8));
+    let estimate = |room: &mut Room, p: ParticipantId| {
+        room.sfu()
+            .sfu
+            .rtc(p)
+            .and_then(Rtc::available_outgoing_bitrate)
+            .unwrap_or(0)
+    };
+    let before = estimate(&mut room, stopper);
+    assert!(before > 700_000, "it had the top layer's rate: {before}");
+    let stopped = room.net.now();
+    room.peer(2).deaf = true;
+    room.run(Duration::from_secs(8));
+    let end = room.net.now();
+    let after = estimate(&mut room, stopper);
+    assert!(after <= 60_000, "its estimate fell: {before} -> {after}");
+    assert!(
+        estimate(&mut room, reader) >= 700_000,
+        "the reader's did not"
+    );
+    // What reached it: its first second unread (the estimate had not
+    // fallen yet) against its last two.
+    let ignored = room.peer(2).ignored.clone();
+    let first = bytes_between(&ignored, stopped, stopped + Duration::from_secs(1));
+    let last = bytes_between(&ignored, end - Duration::from_secs(2), end) / 2;
+    assert!(
+        last * 5 < first,
+        "sent to it a second: {first} bytes at first, {last} at the end"
+    );
+    // The reader still gets the top layer, without a gap.
+    let peer = room.peer(1);
+    let layers: Vec<u8> = peer
+        .layers
+        .iter()
+        .filter(|(m, _)| peer.rtc.transceiver_kind(**m) == Some(MediaKind::Video))
+        .flat_map(|(_, l)| l.clone())
+        .collect();
+    let tail = &layers[layers.len().saturating_sub(200)..];
+    assert!(
+        tail.len() == 200 && tail.iter().all(|l| *l == 2),
+        "{tail:?}"
+    );
+    for (_, packets) in room.received(1, MediaKind::Audio) {
+        assert!(continuous(&packets), "{packets:?}");
+    }
+    println!(
+        "estimate {before} -> {after} bit/s; {first} -> {last} bytes a second; {:?}",
+        room.sfu().sfu.stats()
+    );
+}
+
+/// A participant that publishes audio and video and never sends a packet:
+/// the others get its tracks and nothing on them, keep receiving each
+/// other, and it is asked for a keyframe no more than every
+/// `KEYFRAME_RETRY` (500 ms), not in a loop.
+#[test]
+fn a_publisher_that_never_sends_costs_the_room_nothing() {
+    let mut room = Room::new(22, Limits::default());
+    room.join(1).unwrap();
+    room.join(2).unwrap();
+    let now = room.net.now();
+    let silent = room.sfu().sfu.join(now, "room").unwrap();
+    let i = room.offer(3, silent).unwrap();
+    room.peer(i).silent = true;
+    room.run(Duration::from_secs(10));
+    for i in 0..2 {
+        let peer = room.peer(i);
+        assert_eq!(
+            peer.tracks.len(),
+            4,
+            "peer {i}: the others' tracks, silent's too"
+        );
+        for kind in [MediaKind::Audio, MediaKind::Video] {
+            // Only the other sending peer's transceiver carried packets.
+            let received = room.received(i, kind);
+            assert_eq!(received.len(), 1, "peer {i} {kind:?}: {received:?}");
+            let packets = &received[0].1;
+            assert!(packets.len() > 100, "peer {i} {kind:?}: {}", packets.len());
+            assert!(continuous(packets), "peer {i}: {packets:?}");
+        }
+    }
+    let requests = room.peer(i).keyframe_requests;
+    assert!(
+        (1..=25).contains(&requests),
+        "keyframe requests to the silent publisher in 10 s: {requests}"
+    );
+    let got: usize = room.peer(i).received.values().map(Vec::len).sum();
+    assert!(
+        got > 100,
+        "the silent one receives the others: {got} packets"
+    );
 }

@@ -45,6 +45,12 @@ impl DelayBasedBwe {
         self.rate_control.set_rtt(rtt);
     }
 
+    /// Puts the estimate at `rate` (within the bounds); the rate control
+    /// goes on from there.
+    pub(crate) fn set_estimate(&mut self, now: Instant, rate: Bitrate) {
+        self.rate_control.set_estimate(now, rate);
+    }
+
     /// One feedback's results: the detector sees every group, the rate
     /// control acts once on where it ended (over-use anywhere in the
     /// feedback counts). A probe result above the estimate, with no

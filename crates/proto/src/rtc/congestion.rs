@@ -166,10 +166,14 @@ impl Rtc {
     pub(super) fn transport_cc_timeout(&self) -> Option<Instant> {
         self.media.srtp.as_ref()?;
         let c = &self.media.congestion;
-        [c.feedback.poll_timeout(), c.pacer.poll_timeout()]
-            .into_iter()
-            .flatten()
-            .min()
+        [
+            c.feedback.poll_timeout(),
+            c.pacer.poll_timeout(),
+            c.bwe.feedback_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Whether `media`'s packets go through the pacer: the estimator is
@@ -263,10 +267,15 @@ impl Rtc {
     }
 
     /// Sends the transport-wide feedback that is due (§3.1), from our
-    /// receiver SSRC.
+    /// receiver SSRC; lowers the estimate when the peer's feedback on
+    /// what we sent stopped coming (`realtimer_bwe::FEEDBACK_TIMEOUT`).
     pub(super) fn handle_transport_cc_timeout(&mut self, now: Instant) {
         if self.media.srtp.is_none() {
             return;
+        }
+        if self.media.congestion.bwe.on_feedback_timeout(now) {
+            trace!(target = %self.media.congestion.bwe.target(), "no transport-wide feedback: estimate lowered");
+            self.on_target_moved(now);
         }
         while let Some(mut feedback) = self.media.congestion.feedback.poll_feedback(now) {
             feedback.sender_ssrc = self.media.receiver_ssrc;
@@ -284,6 +293,14 @@ impl Rtc {
         let c = &mut self.media.congestion;
         c.bwe.on_transport_feedback(now, feedback);
         c.measured = true;
+        self.on_target_moved(now);
+        self.send_paced(now);
+    }
+
+    /// The estimator's target may have moved: the pacer follows it, and
+    /// an event tells the application when it moved enough.
+    fn on_target_moved(&mut self, now: Instant) {
+        let c = &mut self.media.congestion;
         let target = c.bwe.target();
         let due = match c.reported {
             None => true,
@@ -304,7 +321,6 @@ impl Rtc {
                 }
             }
         }
-        self.send_paced(now);
     }
 
     /// The peer's REMB (draft-alvestrand-rmcat-remb-03): caps the target.
