@@ -19,7 +19,13 @@
 //!   (W3C webrtc-stats §8.6): `jitterBufferDelay`,
 //!   `jitterBufferTargetDelay`, `jitterBufferEmittedCount`,
 //!   `concealedSamples`, `concealmentEvents`,
-//!   `removedSamplesForAcceleration`, `packetsDiscarded`.
+//!   `removedSamplesForAcceleration`, `packetsDiscarded`. As in
+//!   Chromium's NetEq, a packet rebuilt from in-band FEC is not
+//!   concealment: NetEq decodes the FEC as a secondary packet, counted in
+//!   `fecPacketsReceived` / `fecPacketsDiscarded`, and its samples leave
+//!   the buffer like any other decoded packet's (`jitterBufferEmittedCount`,
+//!   with the wait of the packet that carried them); only expansion (PLC)
+//!   counts in `concealedSamples`.
 
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
@@ -98,13 +104,17 @@ pub struct AudioJitterStats {
     /// Sum over emitted samples of the target delay when each was played,
     /// in seconds (`jitterBufferTargetDelay`).
     pub jitter_buffer_target_delay: f64,
-    /// Samples played from received packets (`jitterBufferEmittedCount`).
+    /// Samples played from received packets, their in-band FEC included
+    /// (`jitterBufferEmittedCount`).
     pub jitter_buffer_emitted_count: u64,
-    /// Samples concealed or rebuilt from FEC (`concealedSamples`).
+    /// Samples made up by loss concealment (PLC) for lost or late packets
+    /// (`concealedSamples`); not those rebuilt from FEC.
     pub concealed_samples: u64,
     /// Runs of concealment (`concealmentEvents`).
     pub concealment_events: u64,
-    /// Lost packets rebuilt from FEC.
+    /// Lost packets rebuilt from the next packet's in-band FEC (Chromium
+    /// counts them as used secondary packets: `fecPacketsReceived` less
+    /// `fecPacketsDiscarded`).
     pub fec_recovered: u64,
     /// Lost packets rebuilt whole from a later packet's RED copy (RFC
     /// 2198), before their turn came.
@@ -318,34 +328,48 @@ impl AudioJitterBuffer {
         self.pulled = Some(play);
         if let Some((payload, arrived)) = self.packets.remove(&play) {
             self.play = Some(play + u64::from(frame));
-            self.concealing = false;
-            let samples = f64::from(frame);
-            self.stats.jitter_buffer_emitted_count += u64::from(frame);
-            self.stats.jitter_buffer_delay +=
-                now.saturating_duration_since(arrived).as_secs_f64() * samples;
-            self.stats.jitter_buffer_target_delay += self.target.as_secs_f64() * samples;
+            self.emitted(now, arrived);
             return Playout::Packet(payload);
         }
-        if !self.concealing {
-            self.stats.concealment_events += 1;
-            self.concealing = true;
-        }
-        self.stats.concealed_samples += u64::from(frame);
-        let Some((&later, _)) = self.packets.range(play..).next() else {
+        let Some((&later, &(_, arrived))) = self.packets.range(play..).next() else {
             // Dry: conceal and wait (the delay grows by a frame).
+            self.concealed();
             return Playout::Conceal { samples: frame };
         };
         // Lost: move on, from the next packet's FEC when it is here.
         self.play = Some(play + u64::from(frame));
         if self.config.fec && later == play + u64::from(frame) {
             self.stats.fec_recovered += 1;
+            // Decoded from what arrived with the next packet, as that
+            // packet's own samples will be: not concealment.
+            self.emitted(now, arrived);
             let next = self.packets[&later].0.clone();
             return Playout::Fec {
                 next,
                 samples: frame,
             };
         }
+        self.concealed();
         Playout::Conceal { samples: frame }
+    }
+
+    /// Counts a frame decoded from data that arrived at `arrived`.
+    fn emitted(&mut self, now: Instant, arrived: Instant) {
+        self.concealing = false;
+        let samples = f64::from(self.frame);
+        self.stats.jitter_buffer_emitted_count += u64::from(self.frame);
+        self.stats.jitter_buffer_delay +=
+            now.saturating_duration_since(arrived).as_secs_f64() * samples;
+        self.stats.jitter_buffer_target_delay += self.target.as_secs_f64() * samples;
+    }
+
+    /// Counts a frame made up by loss concealment.
+    fn concealed(&mut self) {
+        if !self.concealing {
+            self.stats.concealment_events += 1;
+            self.concealing = true;
+        }
+        self.stats.concealed_samples += u64::from(self.frame);
     }
 }
 
@@ -391,6 +415,40 @@ mod tests {
         assert_eq!(stats.packets_received, 180);
         assert!(played.windows(2).all(|w| w[1] == w[0] + 1), "{played:?}");
         assert_eq!(b.target_delay(), AudioJitterConfig::default().min_delay);
+    }
+
+    /// One packet lost with the next one here: rebuilt from the next one's
+    /// FEC, counted as emitted (with the wait of the packet that carried
+    /// it) and as a FEC recovery, not as concealment (Chromium's
+    /// `concealedSamples` leaves FEC out); two in a row: the first is
+    /// concealed (played a frame behind, its turn finds the buffer dry
+    /// once, then lost for good when the third comes), the second
+    /// rebuilt.
+    #[test]
+    fn fec_recoveries_are_not_concealment() {
+        let t0 = Instant::now();
+        let mut b = AudioJitterBuffer::new(AudioJitterConfig::default());
+        let mut now = t0;
+        for i in 0..100u16 {
+            if !matches!(i, 30 | 60 | 61) {
+                b.insert(now, i, u32::from(i) * 960, packet(i));
+            }
+            let _ = b.pull(now);
+            now += Duration::from_millis(20);
+        }
+        let s = b.stats();
+        assert_eq!(s.fec_recovered, 2, "{s:?}");
+        assert_eq!(
+            (s.concealment_events, s.concealed_samples),
+            (1, 2 * 960),
+            "{s:?}"
+        );
+        let silent = 1; // the first pull, before the target was waited
+        assert_eq!(
+            s.jitter_buffer_emitted_count + s.concealed_samples,
+            (100 - silent) * 960,
+            "{s:?}"
+        );
     }
 
     /// A packet off the frame grid (its timestamp between two turns) is

@@ -176,8 +176,9 @@ pub struct InboundRtpStats {
     /// jitterBufferEmittedCount: samples (audio) or frames (video) that
     /// left the buffer.
     pub jitter_buffer_emitted_count: u64,
-    /// concealedSamples: samples made up for lost or late packets (loss
-    /// concealment or in-band FEC).
+    /// concealedSamples: samples made up by loss concealment for lost or
+    /// late packets; as in Chromium, not those rebuilt from in-band FEC
+    /// (decoded and emitted like a received packet's).
     pub concealed_samples: u64,
     /// concealmentEvents: runs of concealed samples.
     pub concealment_events: u64,
