@@ -45,7 +45,8 @@ mod chromium_page;
 mod page_server;
 
 use chromium_page::{
-    codecs_with_red, connect, have_chromium, message, node_output, open_page, spawn_tone, Connected,
+    audio_to_page, codecs_with_red, connect, have_chromium, message, node_output, open_page,
+    spawn_tone, AudioToPage, Connected,
 };
 
 const PAGE: &str = include_str!("../../../tests/browser/media-bench.html");
@@ -263,18 +264,12 @@ async fn jitter_buffers(red: bool) {
         return;
     }
     let codecs = red.then(codecs_with_red);
-    let page = open_page(PAGE, "case=jitter").await;
-    let mut connected = connect(page, codecs.clone(), Some(IMPAIRMENT)).await;
-    let to_chromium = TrackLocal::new(MediaKind::Audio, "rust", "tone");
-    connected.offer_tracks(&[&to_chromium]).await;
-    let Connected {
+    let AudioToPage {
         pc,
-        mut messages,
-        to_page,
-        node,
+        track: to_chromium,
         relay,
-        ..
-    } = connected;
+        page,
+    } = audio_to_page(PAGE, codecs.clone(), IMPAIRMENT).await;
     let to_rust = TrackLocal::new(MediaKind::Audio, "rust", "tone");
     let (a, b, remote, rust_relay) = impaired_pair(to_rust.clone(), codecs, IMPAIRMENT).await;
     let (wait0, load0) = (cpu_wait_seconds(), load_average());
@@ -289,12 +284,7 @@ async fn jitter_buffers(red: bool) {
         remote.audio_stats().await.unwrap_or_default()
     });
     let ours: AudioJitterStats = played.await.unwrap();
-    to_page.send(json!({"type": "done"})).unwrap();
-    let stats = message(&mut messages, "stats").await;
-    tone.abort();
-    let result = message(&mut messages, "result").await;
-    node_output(node).await;
-    assert_eq!(result["failed"], json!([]), "the page: {result}");
+    let stats = page.finish_jitter(tone).await;
     let i = &stats["inbound"];
     let f = |k: &str| i[k].as_f64().unwrap_or(0.0);
     let counts = |r: &ImpairedRelay| {

@@ -22,6 +22,7 @@ use bytes::Bytes;
 use realtimer::{Certificate, ChannelData, DataChannelInit};
 use serde_json::Value;
 
+use realtimer_test_support::cpu::process_cpu_seconds;
 use realtimer_test_support::pair::{close, connect_pair};
 use tokio::sync::watch;
 use tokio::time::timeout;
@@ -213,7 +214,7 @@ async fn run_phase(phase: &Phase) -> Throughput {
         }
     });
     let mut buf: Vec<u8> = (0..phase.size).map(|i| i as u8).collect();
-    let cpu0 = cpu_seconds();
+    let cpu0 = process_cpu_seconds();
     let t0 = Instant::now();
     let mut sent = 0usize;
     while sent * phase.size < phase.max_bytes
@@ -236,7 +237,7 @@ async fn run_phase(phase: &Phase) -> Throughput {
         .await
         .expect("receiver within the drain timeout")
         .unwrap();
-    let cpu = cpu_seconds().zip(cpu0).map(|(b, a)| b - a);
+    let cpu = Some(process_cpu_seconds() - cpu0);
     if reliable {
         assert_eq!(
             rx.order_errors, 0,
@@ -392,17 +393,6 @@ fn print_phase(phase: &Phase, t: &Throughput) {
             ""
         );
     }
-}
-
-/// User + system CPU time of this process (/proc/self/stat, in clock ticks
-/// of 10 ms).
-fn cpu_seconds() -> Option<f64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
-    let mut fields = stat.rsplit_once(')')?.1.split_whitespace();
-    // After the command name: state is field 3, utime 14, stime 15.
-    let utime: f64 = fields.nth(11)?.parse().ok()?;
-    let stime: f64 = fields.next()?.parse().ok()?;
-    Some((utime + stime) / 100.0)
 }
 
 /// Datagrams the kernel dropped for full receive buffers (all sockets):

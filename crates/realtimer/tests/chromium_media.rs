@@ -37,7 +37,8 @@ mod chromium_page;
 mod page_server;
 
 use chromium_page::{
-    codecs_with_red, connect, have_chromium, message, node_output, open_page, spawn_tone, Connected,
+    audio_to_page, codecs_with_red, connect, have_chromium, message, node_output, open_page,
+    spawn_tone, AudioToPage, Connected,
 };
 
 const PAGE: &str = include_str!("../../../tests/browser/media-interop.html");
@@ -377,18 +378,12 @@ async fn rust_sends_red_chromium_plays_through_loss() {
         seed: 2198,
     };
     const LOST: u64 = 40;
-    let page = open_page(BENCH_PAGE, "case=jitter").await;
-    let mut connected = connect(page, Some(codecs_with_red()), Some(pairs)).await;
-    let audio = TrackLocal::new(MediaKind::Audio, "rust", "tone");
-    connected.offer_tracks(&[&audio]).await;
-    let Connected {
+    let AudioToPage {
         pc,
-        mut messages,
-        to_page,
-        node,
+        track: audio,
         relay,
-        ..
-    } = connected;
+        page,
+    } = audio_to_page(BENCH_PAGE, Some(codecs_with_red()), pairs).await;
     let tone = spawn_tone(vec![audio.clone()]);
     // Until LOST packets were dropped (about 670 sent, 13 s).
     let dropped = || {
@@ -413,12 +408,7 @@ async fn rust_sends_red_chromium_plays_through_loss() {
     });
     // The last dropped ones have had time to be rebuilt and played.
     tokio::time::sleep(Duration::from_millis(500)).await;
-    to_page.send(json!({"type": "done"})).unwrap();
-    let stats = message(&mut messages, "stats").await;
-    tone.abort();
-    let result = message(&mut messages, "result").await;
-    node_output(node).await;
-    assert_eq!(result["failed"], json!([]), "the page: {result}");
+    let stats = page.finish_jitter(tone).await;
     let dropped = dropped();
     println!("dropped {dropped}; Chromium: {stats}");
     assert_eq!(audio.red_payload_type(), Some(63), "Chromium took RED");

@@ -253,3 +253,73 @@ pub(crate) fn codecs_with_red() -> Vec<Codec> {
     let red = Codec::new(63, "red", 48_000, Some(2)).with_fmtp("111/111");
     [vec![red], Codec::defaults()].concat()
 }
+
+/// Our audio track playing into the jitter page (media-bench.html
+/// `?case=jitter`, which plays it and reports its inbound-rtp audio
+/// statistics), every packet through an impaired relay.
+pub(crate) struct AudioToPage {
+    pub pc: PeerConnection,
+    /// The track the page plays (the tone goes to it).
+    pub track: TrackLocal,
+    pub relay: Arc<Mutex<Option<ImpairedRelay>>>,
+    pub page: PageEnd,
+}
+
+/// The page's side of a run once connected: its messages, and node.
+pub(crate) struct PageEnd {
+    messages: mpsc::UnboundedReceiver<Value>,
+    to_page: mpsc::UnboundedSender<Value>,
+    node: tokio::task::JoinHandle<std::io::Result<std::process::Output>>,
+}
+
+/// Opens the jitter page (`html`, media-bench.html) and offers it an
+/// audio track through `impairment`, with `codecs` (ours by default).
+pub(crate) async fn audio_to_page(
+    html: &'static str,
+    codecs: Option<Vec<Codec>>,
+    impairment: Impairment,
+) -> AudioToPage {
+    let page = open_page(html, "case=jitter").await;
+    let mut connected = connect(page, codecs, Some(impairment)).await;
+    let track = TrackLocal::new(realtimer::MediaKind::Audio, "rust", "tone");
+    connected.offer_tracks(&[&track]).await;
+    let Connected {
+        pc,
+        messages,
+        to_page,
+        node,
+        relay,
+        ..
+    } = connected;
+    AudioToPage {
+        pc,
+        track,
+        relay,
+        page: PageEnd {
+            messages,
+            to_page,
+            node,
+        },
+    }
+}
+
+impl PageEnd {
+    /// Ends the jitter page's run: its inbound-rtp audio statistics
+    /// (`inbound`) and codec, taken while `tone` still plays; then checks
+    /// that nothing on the page failed.
+    pub(crate) async fn finish_jitter(mut self, tone: tokio::task::JoinHandle<()>) -> Value {
+        self.to_page
+            .send(serde_json::json!({"type": "done"}))
+            .unwrap();
+        let stats = message(&mut self.messages, "stats").await;
+        tone.abort();
+        let result = message(&mut self.messages, "result").await;
+        node_output(self.node).await;
+        assert_eq!(
+            result["failed"],
+            serde_json::json!([]),
+            "the page: {result}"
+        );
+        stats
+    }
+}

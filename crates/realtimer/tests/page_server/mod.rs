@@ -2,6 +2,7 @@
 //! its signaling WebSocket at /ws, whose JSON messages go both ways.
 
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::http::header;
 use axum::response::Html;
 use axum::routing::get;
 use axum::Router;
@@ -10,12 +11,20 @@ use futures_util::SinkExt;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-/// Serves `page` and its /ws; returns the port and the sockets the page
-/// opens.
+/// What the media pages share (signaling, checks, the test pattern's
+/// counter band), served at /media-page.js.
+const MEDIA_PAGE_JS: &str = include_str!("../../../../tests/browser/media-page.js");
+
+/// Serves `page`, the script the media pages share, and the page's /ws;
+/// returns the port and the sockets the page opens.
 pub(crate) async fn serve(page: &'static str) -> (u16, mpsc::UnboundedReceiver<WebSocket>) {
     let (sock_tx, sock_rx) = mpsc::unbounded_channel::<WebSocket>();
     let app = Router::new()
         .route("/", get(move || async move { Html(page) }))
+        .route(
+            "/media-page.js",
+            get(|| async { ([(header::CONTENT_TYPE, "text/javascript")], MEDIA_PAGE_JS) }),
+        )
         .route(
             "/ws",
             get(move |up: WebSocketUpgrade| {
