@@ -699,6 +699,55 @@ fn transport_wide_feedback_drives_the_estimate() {
     assert_eq!(received(&p, b).len(), 150);
 }
 
+/// Probes filled with the last media packets again on RTX (payload
+/// padding) rather than 255-byte padding-only packets: while a sends
+/// 1000-byte packets at 100 kbit/s, the start-up probes (900 and 1800
+/// kbit/s) go out in datagrams as big as the media's, b gets each media
+/// packet once (the copies are duplicates), a counts none of it as
+/// retransmitted, and the estimate leaves the 300 kbit/s start.
+#[test]
+fn probes_are_padded_with_media_packets_on_rtx() {
+    let (mut p, sender, _) = video_call(53);
+    let (a, b) = (p.a, p.b);
+    let host = p.net.node_host(a);
+    p.net
+        .set_uplink(host, lan().bandwidth(2_500_000, 64 * 1024));
+    p.net.record_trace(true);
+    let from = p.net.host_addresses(host).to_vec();
+    let payload: &'static [u8] = &[7u8; 1000];
+    for seq in 1..=25u16 {
+        p.with(a, |rtc, now| {
+            rtc.write_rtp(now, sender, &packet(seq, payload)).unwrap()
+        });
+        p.run_until(Duration::from_millis(80), |_, _| false);
+    }
+    let sizes: Vec<usize> = p
+        .net
+        .trace()
+        .iter()
+        .filter(|e| e.event == realtimer_netsim::TraceEvent::Sent && from.contains(&e.source.ip()))
+        .map(|e| e.len)
+        .collect();
+    let big = sizes.iter().filter(|&&n| n >= 1000).count();
+    let small = sizes.iter().filter(|&&n| (100..1000).contains(&n)).count();
+    // 25 media packets, the probes' copies beside them; the small ones
+    // are RTCP and a padding packet's remainder now and then.
+    assert!(big >= 25 + 10, "{big} big of {sizes:?}");
+    assert!(small < big / 2, "{small} small of {sizes:?}");
+    assert_eq!(received(&p, b).len(), 25);
+    let stats = p.with(a, |rtc, now| rtc.stats(now));
+    let out = stats
+        .outbound_rtp
+        .iter()
+        .find(|o| o.kind == "video")
+        .unwrap();
+    assert_eq!(out.retransmitted_bytes_sent, 0);
+    let available = p
+        .with(a, |rtc, _| rtc.available_outgoing_bitrate())
+        .unwrap();
+    assert!(available > 600_000, "{available}");
+}
+
 /// Where transport-cc is negotiated, a's packets leave through its pacer:
 /// a burst of 100 video packets written at once (an encoder's keyframe,
 /// 100 kB) reaches b spread over about a second at 2.5× the 300 kbit/s

@@ -26,7 +26,7 @@ use realtimer_bwe::{
 };
 use realtimer_rtp::rtcp::{RtcpPacket, TransportFeedback};
 use realtimer_rtp::{FeedbackConfig, TransportFeedbackGenerator};
-use tracing::trace;
+use tracing::{debug, trace};
 
 use crate::event::RtcEvent;
 use crate::track::{MediaKind, MediaRef};
@@ -195,7 +195,7 @@ impl Rtc {
         }
         if self.media_flows() {
             if let Some(cluster) = self.media.congestion.bwe.poll_probe(now) {
-                trace!(rate = %cluster.rate, "probe");
+                debug!(rate = %cluster.rate, id = cluster.id.0, "probe cluster");
                 self.media.congestion.pacer.start_probe(now, cluster);
             }
         }
@@ -293,6 +293,19 @@ impl Rtc {
         let c = &mut self.media.congestion;
         c.bwe.on_transport_feedback(now, feedback);
         c.measured = true;
+        // What the estimator saw and decided, for runs on real links
+        // (`RUST_LOG=realtimer_proto::rtc::congestion=debug`).
+        debug!(
+            target = %c.bwe.target(),
+            usage = ?c.bwe.usage(),
+            acknowledged = ?c.bwe.acknowledged_bitrate().map(|b| b.as_bps()),
+            loss = c.bwe.loss_fraction(),
+            queue_us = c.bwe.standing_queue().as_micros() as u64,
+            rtt_us = c.bwe.rtt().map(|r| r.as_micros() as u64),
+            limited = c.bwe.application_limited_since().is_some(),
+            packets = feedback.packets.len(),
+            "transport-wide feedback"
+        );
         self.on_target_moved(now);
         self.send_paced(now);
     }

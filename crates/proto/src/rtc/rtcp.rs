@@ -179,6 +179,12 @@ impl SendStream {
         self.last.map(|(ts, _)| ts)
     }
 
+    /// The wire sequence number last given to a packet of the
+    /// application's.
+    pub(crate) fn last_wire(&self) -> Option<u16> {
+        self.last_seq.map(|(_, wire)| wire)
+    }
+
     /// Whether a packet of the application's was given a place yet.
     pub(crate) fn has_sent(&self) -> bool {
         self.last_seq.is_some()
