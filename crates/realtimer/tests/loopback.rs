@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytes::Bytes;
 use realtimer::{
     ChannelData, DataChannel, DataChannelEvent, DataChannelInit, DataChannelState, JsepCall,
-    PeerConnection, PeerConnectionConfig, PeerConnectionState, RtcError, SessionDescription,
-    SignalingState, StateError,
+    PeerConnection, PeerConnectionConfig, PeerConnectionEvent, PeerConnectionState, RtcError,
+    SessionDescription, SignalingState, StateError,
 };
 use tokio::sync::mpsc;
 use tokio::time::timeout;
@@ -255,6 +255,73 @@ async fn back_to_back_sends_arrive_in_order() {
         .unwrap();
     let err = dc.send_text("late").await.unwrap_err();
     assert!(matches!(err, RtcError::InvalidState(_)), "{err}");
+    a.close().await;
+    b.close().await;
+}
+
+/// A user who takes the connection's events and stops reading them must
+/// not stall the connection (a browser never holds its transport up for
+/// an unhandled event): before, once 256 events waited, the driver
+/// stopped reading the socket, and the soak fleet's calls hung mid-
+/// exchange when bandwidth estimates piled up behind a reader that had
+/// moved on to its data channel. Here the offerer's events are never read
+/// while 150 renegotiations queue over 300 of them; messages still go
+/// both ways, and the events are all there, in order, when read at last.
+#[tokio::test]
+async fn unread_events_do_not_stall_the_connection() {
+    let a = PeerConnection::new(config()).await.unwrap();
+    let b = PeerConnection::new(config()).await.unwrap();
+    let mut a_events = a.events().unwrap();
+    // Only the answerer's candidates are trickled: the answerer learns the
+    // offerer's address from its checks (peer-reflexive).
+    let (b_tx, mut b_rx) = mpsc::unbounded_channel();
+    pump(b.events().unwrap(), a.clone(), b_tx);
+    let chat = a
+        .create_data_channel("chat", DataChannelInit::default())
+        .await
+        .unwrap();
+    negotiate(&a, &b).await;
+    timeout(Duration::from_secs(10), chat.wait_open())
+        .await
+        .expect("channel opens");
+    let remote = timeout(Duration::from_secs(5), b_rx.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    for _ in 0..150 {
+        negotiate(&a, &b).await;
+    }
+    for i in 0..20 {
+        chat.send_text(format!("to b {i}")).await.unwrap();
+        remote.send_text(format!("to a {i}")).await.unwrap();
+    }
+    for i in 0..20 {
+        let to_b = timeout(Duration::from_secs(10), remote.recv()).await;
+        assert_eq!(
+            to_b.expect("a message reaches the answerer"),
+            Some(ChannelData::Text(format!("to b {i}")))
+        );
+        let to_a = timeout(Duration::from_secs(10), chat.recv()).await;
+        assert_eq!(
+            to_a.expect("a message reaches the offerer, whose events wait"),
+            Some(ChannelData::Text(format!("to a {i}")))
+        );
+    }
+    // Every event is still there: over the queue's 256, in order (each
+    // renegotiation's have-local-offer then stable).
+    let mut states = Vec::new();
+    let mut count = 0;
+    while let Ok(Some(e)) = timeout(Duration::from_millis(200), a_events.recv()).await {
+        count += 1;
+        if let PeerConnectionEvent::SignalingStateChange(s) = e {
+            states.push(s);
+        }
+    }
+    assert!(count > 300, "{count} events");
+    assert_eq!(states.len(), 302, "{states:?}");
+    assert!(states
+        .chunks(2)
+        .all(|c| c == [SignalingState::HaveLocalOffer, SignalingState::Stable]));
     a.close().await;
     b.close().await;
 }

@@ -41,10 +41,9 @@ pub(super) struct ChannelEnd {
     taken: usize,
 }
 
-/// An event the user has not taken yet.
+/// A data-channel event its reader has not taken yet.
 #[derive(Debug)]
 pub(super) enum Pending {
-    Pc(PeerConnectionEvent),
     Channel(ChannelRef, DataChannelEvent),
 }
 
@@ -65,6 +64,9 @@ pub(super) struct Driver {
     pub(super) status: watch::Sender<PcStatus>,
     pub(super) channels: HashMap<ChannelRef, ChannelEnd>,
     pub(super) pending: VecDeque<Pending>,
+    /// PeerConnection events waiting for room in `events` (see
+    /// [`Driver::notify`]); at most [`PC_BACKLOG`].
+    pub(super) pc_backlog: VecDeque<PeerConnectionEvent>,
     /// TCP and TLS connections to TURN servers.
     pub(super) turn: TurnStreams,
     /// What handles may send without a round trip.
@@ -93,9 +95,12 @@ const COMMAND_BATCH: usize = 64;
 /// in memory that is still warm.
 const RECEIVE_BUDGET: usize = 2 * 1024 * 1024;
 
+/// PeerConnection events kept beyond the event queue for a user who
+/// reads them late (or never): past this the oldest is dropped.
+const PC_BACKLOG: usize = 1024;
+
 /// The sender a pending event goes to, and the budget it needs there.
 enum Target {
-    Pc(mpsc::Sender<Box<PeerConnectionEvent>>),
     Channel(mpsc::Sender<Inbound>, Arc<Semaphore>, u32),
 }
 
@@ -120,7 +125,9 @@ impl Driver {
             self.flush().await;
             self.drain_events();
             self.refresh_status();
-            if self.rtc.connection_state() == PeerConnectionState::Closed && self.pending.is_empty()
+            if self.rtc.connection_state() == PeerConnectionState::Closed
+                && self.pending.is_empty()
+                && self.pc_backlog.is_empty()
             {
                 debug!("driver done");
                 break;
@@ -165,6 +172,13 @@ impl Driver {
                 Some(io) = self.turn.recv() => self.turn.handle(&mut self.rtc, io),
                 Some((name, ip)) = self.mdns_rx.recv() => {
                     self.rtc.resolve_mdns_name(now(), &name, ip);
+                }
+                permit = self.events.clone().reserve_owned(), if !self.pc_backlog.is_empty() => {
+                    match permit {
+                        Ok(permit) => self.deliver_backlog(permit),
+                        // Nobody will read them.
+                        Err(_) => self.pc_backlog.clear(),
+                    }
                 }
                 ok = wait_target(target), if !can_read => {
                     if let Some(p) = self.pending.pop_front() {
@@ -227,7 +241,6 @@ impl Driver {
 
     fn target(&self, p: &Pending) -> Option<Target> {
         match p {
-            Pending::Pc(_) => Some(Target::Pc(self.events.clone())),
             Pending::Channel(r, e) => self
                 .channels
                 .get(r)
@@ -237,10 +250,6 @@ impl Driver {
 
     fn deliver(&mut self, p: Pending) {
         let result = match p {
-            Pending::Pc(e) => self.events.try_send(Box::new(e)).map_err(|e| match e {
-                mpsc::error::TrySendError::Full(e) => Some(Pending::Pc(*e)),
-                mpsc::error::TrySendError::Closed(_) => None,
-            }),
             Pending::Channel(r, event) => match self.channels.get(&r) {
                 Some(end) => {
                     let permit = match cost(&event) {
@@ -272,7 +281,55 @@ impl Driver {
         }
     }
 
-    /// Queues an event for the user, in order behind any waiting ones.
+    /// Gives the user a PeerConnection event, in order behind any waiting
+    /// ones. Unlike a channel's messages (whose unread bytes stop the
+    /// socket's reading, so the peer's SCTP window closes), these never
+    /// hold the connection up: a user who does not read them (or not
+    /// now) must not stall the transport, as a browser never does. So
+    /// those the queue has no room for wait in `pc_backlog`, where a
+    /// bandwidth estimate replaces the one still waiting (only the latest
+    /// matters) and past [`PC_BACKLOG`] the oldest is dropped.
+    fn notify(&mut self, event: PeerConnectionEvent) {
+        let event = if self.pc_backlog.is_empty() {
+            match self.events.try_send(Box::new(event)) {
+                Ok(()) | Err(mpsc::error::TrySendError::Closed(_)) => return,
+                Err(mpsc::error::TrySendError::Full(event)) => *event,
+            }
+        } else {
+            event
+        };
+        if matches!(event, PeerConnectionEvent::BandwidthEstimate(_)) {
+            self.pc_backlog
+                .retain(|e| !matches!(e, PeerConnectionEvent::BandwidthEstimate(_)));
+        }
+        if self.pc_backlog.len() >= PC_BACKLOG {
+            let dropped = self.pc_backlog.pop_front();
+            debug!(
+                ?dropped,
+                "PeerConnection events unread: dropping the oldest"
+            );
+        }
+        self.pc_backlog.push_back(event);
+    }
+
+    /// Sends the waiting PeerConnection events the queue has room for.
+    fn deliver_backlog(&mut self, permit: mpsc::OwnedPermit<Box<PeerConnectionEvent>>) {
+        let Some(first) = self.pc_backlog.pop_front() else {
+            return;
+        };
+        permit.send(Box::new(first));
+        while let Some(event) = self.pc_backlog.pop_front() {
+            if let Err(e) = self.events.try_send(Box::new(event)) {
+                if let mpsc::error::TrySendError::Full(event) = e {
+                    self.pc_backlog.push_front(*event);
+                }
+                break;
+            }
+        }
+    }
+
+    /// Queues a channel's event for its reader, in order behind any
+    /// waiting ones.
     fn dispatch(&mut self, p: Pending) {
         if self.pending.is_empty() {
             self.deliver(p);
@@ -323,29 +380,23 @@ impl Driver {
     fn drain_events(&mut self) {
         while let Some(event) = self.rtc.poll_event() {
             match event {
-                RtcEvent::IceCandidate(c) => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::IceCandidate(c)))
-                }
+                RtcEvent::IceCandidate(c) => self.notify(PeerConnectionEvent::IceCandidate(c)),
                 RtcEvent::IceGatheringState(s) => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::IceGatheringStateChange(s)));
+                    self.notify(PeerConnectionEvent::IceGatheringStateChange(s));
                 }
                 RtcEvent::IceConnectionState(s) => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::IceConnectionStateChange(
-                        s,
-                    )));
+                    self.notify(PeerConnectionEvent::IceConnectionStateChange(s));
                 }
                 RtcEvent::ConnectionState(s) => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::ConnectionStateChange(s)));
+                    self.notify(PeerConnectionEvent::ConnectionStateChange(s));
                 }
                 RtcEvent::SignalingState(s) => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::SignalingStateChange(s)));
+                    self.notify(PeerConnectionEvent::SignalingStateChange(s));
                 }
-                RtcEvent::NegotiationNeeded => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::NegotiationNeeded))
-                }
+                RtcEvent::NegotiationNeeded => self.notify(PeerConnectionEvent::NegotiationNeeded),
                 RtcEvent::DataChannel(r, info) => {
                     let dc = self.new_channel(r, info);
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::DataChannel(dc)));
+                    self.notify(PeerConnectionEvent::DataChannel(dc));
                 }
                 RtcEvent::ChannelOpen(r, id) => {
                     if let Some(end) = self.channels.get(&r) {
@@ -419,7 +470,7 @@ impl Driver {
                         .insert(r, (info.mid.clone(), Arc::clone(&playout)));
                     let track =
                         TrackRemote::new(info, r, self.command_sender(), rx, clock, playout);
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::Track(track)));
+                    self.notify(PeerConnectionEvent::Track(track));
                 }
                 RtcEvent::Rtp(r, packet) => {
                     // Late media is useless: a reader that falls behind
@@ -441,7 +492,7 @@ impl Driver {
                     }
                 }
                 RtcEvent::BandwidthEstimate(bps) => {
-                    self.dispatch(Pending::Pc(PeerConnectionEvent::BandwidthEstimate(bps)));
+                    self.notify(PeerConnectionEvent::BandwidthEstimate(bps));
                 }
                 RtcEvent::TargetBitrate(r, bps) => {
                     if let Some(t) = self.local_tracks.get(&r) {
@@ -733,7 +784,6 @@ fn sync_description(
 /// Waits for room in the target queue; false when its reader is gone.
 async fn wait_target(target: Option<Target>) -> bool {
     match target {
-        Some(Target::Pc(tx)) => tx.reserve().await.is_ok(),
         Some(Target::Channel(tx, budget, cost)) => {
             budget.acquire_many(cost).await.is_ok() && tx.reserve().await.is_ok()
         }

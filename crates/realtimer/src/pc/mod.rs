@@ -487,6 +487,7 @@ impl PeerConnection {
             status: status_tx,
             channels: HashMap::new(),
             pending: VecDeque::new(),
+            pc_backlog: VecDeque::new(),
             turn: turn_stream::TurnStreams::new(turn_names, config.turn_tls_ca_pem.clone(), port),
             gate: data_channel::SendGate::default(),
             tracks: HashMap::new(),
