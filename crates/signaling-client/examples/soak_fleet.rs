@@ -10,10 +10,20 @@
 //! come and go: connect, `create or join` a room of their own, wait for
 //! `created`, `bye`, close.
 //!
+//! A round sends 40 to 160 messages, scaled by MESSAGES_PCT (100), and
+//! must end within ROUND_TIMEOUT_S (60) seconds, Socket.IO clients too:
+//! a round that does not is a failure, printed with what each of its
+//! peers did (steps with times since the round began) and their states
+//! (connection, ICE, DTLS, selected pair, SCTP, channel counts), and the
+//! pair goes on with its next round. The echoing side also ends when the
+//! other leaves the room after all its messages (its channel close can be
+//! lost with its relay): counted as `closes_by_signaling`.
+//!
 //! Every REPORT_S seconds it prints one line of counts,
-//! `fleet rounds=… failures=… messages=… media_packets=… sio_clients=…`,
-//! and at the end the same with `fleet done`; each failure is printed as
-//! `fleet failure: …`. Exits 1 if any round failed.
+//! `fleet rounds=… failures=… messages=… media_packets=… sio_clients=…
+//! closes_by_signaling=…`, and at the end the same with `fleet done`; each
+//! failure is printed as `fleet failure: …`. Exits 1 if any round failed.
+//! RUST_LOG (e.g. `realtimer_sctp=debug`) logs the stacks to stderr.
 //!
 //! ```text
 //! SERVER=http://127.0.0.1:8080 PAIRS=4 DURATION_S=60 SIO_CLIENTS=2 \
@@ -24,7 +34,7 @@
 #![allow(clippy::disallowed_methods, clippy::print_stdout)]
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use realtimer::{
@@ -40,17 +50,21 @@ struct Counts {
     messages: AtomicU64,
     media_packets: AtomicU64,
     sio_clients: AtomicU64,
+    /// Rounds whose echoing side learned the end from signaling (the
+    /// peer left) before the channel's close arrived.
+    closes_by_signaling: AtomicU64,
 }
 
 impl Counts {
     fn line(&self) -> String {
         format!(
-            "rounds={} failures={} messages={} media_packets={} sio_clients={}",
+            "rounds={} failures={} messages={} media_packets={} sio_clients={} closes_by_signaling={}",
             self.rounds.load(Ordering::Relaxed),
             self.failures.load(Ordering::Relaxed),
             self.messages.load(Ordering::Relaxed),
             self.media_packets.load(Ordering::Relaxed),
-            self.sio_clients.load(Ordering::Relaxed)
+            self.sio_clients.load(Ordering::Relaxed),
+            self.closes_by_signaling.load(Ordering::Relaxed)
         )
     }
 }
@@ -80,6 +94,93 @@ impl Setup {
     }
 }
 
+/// What one peer of a round did, for the report of a round that does
+/// not finish in time: its steps (with the time since the round began)
+/// and its connection, whose states are read when the round is given up.
+struct Trace {
+    start: Instant,
+    steps: Mutex<Vec<String>>,
+    pc: Mutex<Option<PeerConnection>>,
+}
+
+impl Trace {
+    fn new(start: Instant) -> Arc<Self> {
+        Arc::new(Self {
+            start,
+            steps: Mutex::new(Vec::new()),
+            pc: Mutex::new(None),
+        })
+    }
+
+    fn step(&self, step: impl std::fmt::Display) {
+        let at = self.start.elapsed().as_millis();
+        self.steps
+            .lock()
+            .expect("trace lock")
+            .push(format!("{at}ms {step}"));
+    }
+
+    /// The states of the connection (if one was made), its selected
+    /// pair and the steps, on one line; closes the connection, since
+    /// the round that owned it is gone.
+    async fn report(&self) -> String {
+        let pc = self.pc.lock().expect("trace lock").clone();
+        let mut line = String::new();
+        if let Some(pc) = pc {
+            line = format!(
+                "connection {:?} ice {:?} signaling {:?}",
+                pc.connection_state(),
+                pc.ice_connection_state(),
+                pc.signaling_state()
+            );
+            match tokio::time::timeout(Duration::from_secs(2), pc.get_stats()).await {
+                Ok(Ok(stats)) => {
+                    let t = &stats.transport;
+                    line += &format!(" transport ice {} dtls {}", t.ice_state, t.dtls_state);
+                    if let Some(pair) = stats.selected_candidate_pair() {
+                        let kind = |id: &str| {
+                            stats
+                                .candidate(id)
+                                .map(|c| {
+                                    format!(
+                                        "{}/{}",
+                                        c.candidate_type,
+                                        c.relay_protocol.unwrap_or(c.protocol)
+                                    )
+                                })
+                                .unwrap_or_default()
+                        };
+                        line += &format!(
+                            " pair {}->{} packets sent {} received {}",
+                            kind(&pair.local_candidate_id),
+                            kind(&pair.remote_candidate_id),
+                            pair.packets_sent,
+                            pair.packets_received
+                        );
+                    }
+                    if let Some(sctp) = &stats.sctp {
+                        line += &format!(
+                            " sctp unacked {} retransmissions {} cwnd {}",
+                            sctp.unack_data, sctp.retransmissions, sctp.congestion_window
+                        );
+                    }
+                    for dc in &stats.data_channels {
+                        line += &format!(
+                            " channel {} {} sent {} received {}",
+                            dc.label, dc.state, dc.messages_sent, dc.messages_received
+                        );
+                    }
+                }
+                Ok(Err(e)) => line += &format!(" getStats: {e}"),
+                Err(_) => line += " getStats: no answer in 2 s",
+            }
+            pc.close().await;
+        }
+        let steps = self.steps.lock().expect("trace lock").join(", ");
+        format!("{line} steps [{steps}]")
+    }
+}
+
 /// Joins `room`, connects with whoever else joins, and runs the data
 /// exchange: the room's creator sends `messages` numbered texts and
 /// expects each back, in order, while it sends audio samples; the other
@@ -90,14 +191,17 @@ async fn peer(
     room: String,
     messages: u64,
     counts: Arc<Counts>,
+    trace: Arc<Trace>,
 ) -> Result<u64, String> {
     let (signaling, mut events) = SignalingClient::connect(&setup.ws_url, &room)
         .await
         .map_err(|e| format!("signaling: {e}"))?;
     let initiator = events.created();
+    trace.step(if initiator { "created" } else { "joined" });
     let pc = PeerConnection::new(setup.config())
         .await
         .map_err(|e| format!("new: {e}"))?;
+    *trace.pc.lock().expect("trace lock") = Some(pc.clone());
     let mut pc_events = pc.events().ok_or("events taken")?;
     let session = PeerSession::new(pc.clone());
     let channel = if initiator {
@@ -123,11 +227,13 @@ async fn peer(
             tokio::select! {
                 event = events.next() => match event {
                     Some(SignalingEvent::Ready { .. }) if initiator => {
+                        trace.step("ready");
                         let offer = session.offer().await.map_err(|e| format!("offer: {e}"))?;
                         signaling.send(offer.to_value()).await.map_err(|e| e.to_string())?;
                     }
                     Some(SignalingEvent::Message { data, .. }) => {
                         let Some(message) = SessionMessage::from_value(&data) else { continue };
+                        trace.step(format_args!("got {}", data.get("type").and_then(|t| t.as_str()).unwrap_or("candidate")));
                         match session.handle(message).await.map_err(|e| format!("apply: {e}"))? {
                             Handled::Reply(reply) => signaling.send(reply.to_value()).await.map_err(|e| e.to_string())?,
                             Handled::Applied | Handled::Held => {}
@@ -135,17 +241,23 @@ async fn peer(
                         }
                     }
                     Some(SignalingEvent::Error { code, message }) => return Err(format!("refused: {code:?} {message}")),
-                    Some(_) => {}
+                    Some(other) => trace.step(format_args!("signaling {other:?}")),
                     None => return Err("signaling closed before connecting".into()),
                 },
                 event = pc_events.recv() => match event {
                     Some(PeerConnectionEvent::IceCandidate(Some(c))) => {
+                        trace.step(format_args!("candidate {}", c.candidate.split(' ').nth(7).unwrap_or("?")));
                         signaling.send(PeerSession::candidate(Some(c)).to_value()).await.map_err(|e| e.to_string())?;
                     }
                     Some(PeerConnectionEvent::ConnectionStateChange(PeerConnectionState::Failed)) => {
                         return Err("connection failed".into());
                     }
-                    Some(PeerConnectionEvent::DataChannel(dc)) => echo_channel = Some(dc),
+                    Some(PeerConnectionEvent::ConnectionStateChange(state)) => trace.step(format_args!("{state:?}")),
+                    Some(PeerConnectionEvent::IceConnectionStateChange(state)) => trace.step(format_args!("ice {state:?}")),
+                    Some(PeerConnectionEvent::DataChannel(dc)) => {
+                        trace.step("datachannel");
+                        echo_channel = Some(dc);
+                    }
                     Some(PeerConnectionEvent::Track(track)) => {
                         let received = received.clone();
                         tokio::spawn(async move {
@@ -164,10 +276,47 @@ async fn peer(
                 break;
             }
         }
+        trace.step("connected");
         if let Some(dc) = echo_channel {
-            // Echo until the other side closes.
-            while let Some(data) = dc.recv().await {
-                dc.send(data).await.map_err(|e| format!("echo: {e}"))?;
+            // Echo until the other side closes the channel, or leaves the
+            // room: its close can be lost (the relay torn down with its
+            // connection), and signaling is how an application learns the
+            // call ended then.
+            let mut echoed = 0;
+            loop {
+                tokio::select! {
+                    data = dc.recv() => match data {
+                        Some(data) => {
+                            dc.send(data).await.map_err(|e| format!("echo: {e}"))?;
+                            echoed += 1;
+                        }
+                        None => {
+                            trace.step("channel closed");
+                            break;
+                        }
+                    },
+                    event = events.next() => match event {
+                        Some(SignalingEvent::Left { .. }) | None if echoed == messages => {
+                            trace.step("the peer left before its channel close arrived");
+                            counts.closes_by_signaling.fetch_add(1, Ordering::Relaxed);
+                            break;
+                        }
+                        Some(SignalingEvent::Left { .. }) | None => {
+                            return Err(format!("the peer left after {echoed} of {messages} messages"));
+                        }
+                        Some(_) => {}
+                    },
+                    event = pc_events.recv() => match event {
+                        Some(PeerConnectionEvent::ConnectionStateChange(state)) => {
+                            trace.step(format_args!("{state:?}"));
+                            if state == PeerConnectionState::Failed {
+                                return Err(format!("connection failed after {echoed} of {messages} messages"));
+                            }
+                        }
+                        Some(_) => {}
+                        None => return Err("connection gone".into()),
+                    },
+                }
             }
             let packets = received.load(Ordering::Relaxed);
             counts.media_packets.fetch_add(packets, Ordering::Relaxed);
@@ -191,6 +340,7 @@ async fn peer(
         if !dc.wait_open().await {
             return Err("the channel closed before opening".into());
         }
+        trace.step("open");
         let mut sent = 0;
         while sent < messages {
             dc.send_text(format!("message {sent}")).await.map_err(|e| format!("send: {e}"))?;
@@ -200,12 +350,16 @@ async fn peer(
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        trace.step(format_args!("sent {sent}, closing the channel"));
         dc.close().await;
         Ok(sent)
     }
     .await;
+    trace.step("closing");
     pc.close().await;
+    trace.step("leaving");
     let _ = signaling.leave().await;
+    trace.step("left");
     result
 }
 
@@ -281,6 +435,10 @@ async fn socket_io_client(server: &str, room: &str) -> Result<(), String> {
 
 #[tokio::main]
 async fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let server = env("SERVER", "http://127.0.0.1:8080");
     let ws_url = format!(
         "{}/ws",
@@ -301,6 +459,13 @@ async fn main() {
     let sio_clients: u64 = env("SIO_CLIENTS", "0")
         .parse()
         .expect("SIO_CLIENTS is a number");
+    // A round sends 40 to 160 messages, times MESSAGES_PCT / 100 (100).
+    let scale: u64 = env("MESSAGES_PCT", "100").parse().expect("MESSAGES_PCT");
+    let round_timeout = Duration::from_secs(
+        env("ROUND_TIMEOUT_S", "60")
+            .parse()
+            .expect("ROUND_TIMEOUT_S"),
+    );
     let counts = Arc::new(Counts::default());
     let deadline = Instant::now() + duration;
     let mut tasks = Vec::new();
@@ -321,15 +486,31 @@ async fn main() {
                 round += 1;
                 let room = format!("soak-{pair}-{round}");
                 // 1 to 4 seconds of messages at about 40 per second.
-                let messages = 40 + (pair * 7919 + round * 104_729) % 120;
-                let (a, b) = tokio::join!(
-                    peer(setup.clone(), room.clone(), messages, counts.clone()),
-                    async {
-                        // The second peer joins once the first created the room.
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                        peer(setup.clone(), room.clone(), messages, counts.clone()).await
-                    }
-                );
+                let messages = (40 + (pair * 7919 + round * 104_729) % 120) * scale / 100;
+                let start = Instant::now();
+                let (first, second) = (Trace::new(start), Trace::new(start));
+                let both = async {
+                    tokio::join!(
+                        peer(setup.clone(), room.clone(), messages, counts.clone(), first.clone()),
+                        async {
+                            // The second peer joins once the first created the room.
+                            tokio::time::sleep(Duration::from_millis(100)).await;
+                            peer(setup.clone(), room.clone(), messages, counts.clone(), second.clone()).await
+                        }
+                    )
+                };
+                let Ok((a, b)) = tokio::time::timeout(round_timeout, both).await else {
+                    // The round's futures are dropped (their signaling
+                    // connections close); what they were doing is printed.
+                    counts.failures.fetch_add(1, Ordering::Relaxed);
+                    println!(
+                        "fleet failure: pair {pair} round {round}: not done in {} s; first: {}; second: {}",
+                        round_timeout.as_secs(),
+                        first.report().await,
+                        second.report().await
+                    );
+                    continue;
+                };
                 match (a, b) {
                     (Ok(x), Ok(y)) => {
                         counts.messages.fetch_add(x + y, Ordering::Relaxed);
@@ -354,7 +535,12 @@ async fn main() {
             let mut round = 0u64;
             while Instant::now() < deadline {
                 round += 1;
-                match socket_io_client(&server, &format!("sio-{client}-{round}")).await {
+                let room = format!("sio-{client}-{round}");
+                let life = socket_io_client(&server, &room);
+                let result = tokio::time::timeout(round_timeout, life)
+                    .await
+                    .unwrap_or_else(|_| Err(format!("not done in {} s", round_timeout.as_secs())));
+                match result {
                     Ok(()) => counts.sio_clients.fetch_add(1, Ordering::Relaxed),
                     Err(e) => {
                         println!("fleet failure: socket.io client {client} round {round}: {e}");
