@@ -295,11 +295,15 @@ impl SendSideBwe {
         if let Some(sent) = newest_send {
             self.set_rtt(now.saturating_duration_since(sent));
         }
+        let before = self.delay.estimate();
         let estimate = self
             .delay
             .on_feedback(now, &results, self.acked.rate(), probe);
         if self.delay.usage() == BandwidthUsage::Overusing {
             self.last_overuse = Some(now);
+        }
+        if estimate < before {
+            self.probes.on_drop(now, before);
         }
         let congested = self
             .last_overuse
@@ -369,7 +373,9 @@ impl SendSideBwe {
     /// The next probe cluster to send, if one is due: hand it to
     /// [`Pacer::start_probe`].
     pub fn poll_probe(&mut self, now: Instant) -> Option<ProbeCluster> {
-        let cluster = self.probes.poll(now, self.target)?;
+        let drained =
+            self.queue.pushback() >= 1.0 && self.delay.usage() != BandwidthUsage::Overusing;
+        let cluster = self.probes.poll(now, self.target, drained)?;
         self.probe_estimator.on_cluster(&cluster);
         Some(cluster)
     }

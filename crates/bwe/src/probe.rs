@@ -44,13 +44,21 @@ const FURTHER_FACTOR: f64 = 2.0;
 const RESULT_TIMEOUT: Duration = Duration::from_secs(1);
 /// While application limited, probe this often.
 const ALR_PROBE_INTERVAL: Duration = Duration::from_secs(5);
+/// After a delay-based drop, probe back at the rate before it this long
+/// after the last drop (once the queue drained).
+const RECOVERY_PROBE_DELAY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Phase {
     /// Nothing sent yet.
     Init,
-    /// Waiting for the result of a probe at `rate`.
-    Waiting { rate: Bitrate, since: Instant },
+    /// Waiting for the result of a probe at `rate`; `further`: a result
+    /// that keeps up probes higher.
+    Waiting {
+        rate: Bitrate,
+        since: Instant,
+        further: bool,
+    },
     /// Probing ended; only ALR probes from now.
     Done,
 }
@@ -63,6 +71,8 @@ pub(crate) struct ProbeController {
     next_id: u32,
     max: Bitrate,
     last_probe: Option<Instant>,
+    /// A probe back to the rate before a drop, and when it is due.
+    recovery: Option<(Instant, Bitrate)>,
 }
 
 impl ProbeController {
@@ -73,10 +83,15 @@ impl ProbeController {
             next_id: 0,
             max,
             last_probe: None,
+            recovery: None,
         }
     }
 
     fn probe(&mut self, now: Instant, rate: Bitrate) {
+        self.probe_at(now, rate, true);
+    }
+
+    fn probe_at(&mut self, now: Instant, rate: Bitrate, further: bool) {
         let rate = rate.min(self.max);
         let id = ProbeClusterId(self.next_id);
         self.next_id = self.next_id.wrapping_add(1);
@@ -86,15 +101,34 @@ impl ProbeController {
             min_packets: MIN_PACKETS,
             min_bytes: rate.bytes_in(PROBE_DURATION) as usize,
         });
-        self.phase = Phase::Waiting { rate, since: now };
+        self.phase = Phase::Waiting {
+            rate,
+            since: now,
+            further,
+        };
         self.last_probe = Some(now);
     }
 
-    /// The next cluster to send, if one is due.
-    pub(crate) fn poll(&mut self, now: Instant, estimate: Bitrate) -> Option<ProbeCluster> {
+    /// The next cluster to send, if one is due; `drained`: the bottleneck
+    /// queue is short, so a recovery probe may go.
+    pub(crate) fn poll(
+        &mut self,
+        now: Instant,
+        estimate: Bitrate,
+        drained: bool,
+    ) -> Option<ProbeCluster> {
         if self.phase == Phase::Init {
             for factor in INITIAL_FACTORS {
                 self.probe(now, estimate.scale(factor));
+            }
+        }
+        if let Some((due, rate)) = self.recovery {
+            let idle = self.pending.is_empty() && !matches!(self.phase, Phase::Waiting { .. });
+            if now >= due && drained && idle {
+                self.recovery = None;
+                if rate > estimate {
+                    self.probe_at(now, rate, false);
+                }
             }
         }
         if let Phase::Waiting { since, .. } = self.phase {
@@ -108,8 +142,8 @@ impl ProbeController {
     /// A new estimate after a probe result: probe further while results
     /// keep up with the probes.
     pub(crate) fn on_probe_result(&mut self, now: Instant, result: Bitrate) {
-        if let Phase::Waiting { rate, .. } = self.phase {
-            if result.as_f64() > FURTHER_THRESHOLD * rate.as_f64() && rate < self.max {
+        if let Phase::Waiting { rate, further, .. } = self.phase {
+            if further && result.as_f64() > FURTHER_THRESHOLD * rate.as_f64() && rate < self.max {
                 self.probe(now, result.scale(FURTHER_FACTOR));
             } else {
                 self.phase = Phase::Done;
@@ -122,6 +156,22 @@ impl ProbeController {
     /// keep up.
     pub(crate) fn request(&mut self, now: Instant, rate: Bitrate) {
         self.probe(now, rate);
+    }
+
+    /// The delay-based estimate dropped from `before` (an over-use): a
+    /// probe at `before` goes [`RECOVERY_PROBE_DELAY`] after the last
+    /// drop of a series, once the queue drained, and the estimate jumps
+    /// to what it measures. A back-off on a passing over-use (an
+    /// encoder's overshoot at start, a key frame) otherwise costs seconds
+    /// of additive increase: on the 2.5 Mbit/s tbf link with Chromium one
+    /// at 0.7 s cut 2.3 to 1.6 Mbit/s and the estimate needed 8 s to
+    /// climb back. After a real drop of the capacity the probe saturates
+    /// and measures the new rate, which the estimate already is.
+    /// (libwebrtc probes after a large drop only while application
+    /// limited.)
+    pub(crate) fn on_drop(&mut self, now: Instant, before: Bitrate) {
+        let rate = self.recovery.map_or(before, |(_, r)| r.max(before));
+        self.recovery = Some((now + RECOVERY_PROBE_DELAY, rate.min(self.max)));
     }
 
     /// No initial probing: only ALR probes.
@@ -250,20 +300,41 @@ mod tests {
         #[allow(clippy::disallowed_methods)]
         let now = Instant::now();
         let mut c = ProbeController::new(Bitrate::kbps(5000));
-        let first = c.poll(now, Bitrate::kbps(300)).unwrap();
-        let second = c.poll(now, Bitrate::kbps(300)).unwrap();
+        let first = c.poll(now, Bitrate::kbps(300), true).unwrap();
+        let second = c.poll(now, Bitrate::kbps(300), true).unwrap();
         assert_eq!(
             (first.rate, second.rate),
             (Bitrate::kbps(900), Bitrate::kbps(1800))
         );
         assert_eq!(second.min_bytes, 6750);
-        assert_eq!(c.poll(now, Bitrate::kbps(300)), None);
+        assert_eq!(c.poll(now, Bitrate::kbps(300), true), None);
         c.on_probe_result(now, Bitrate::kbps(1700));
-        let further = c.poll(now, Bitrate::kbps(1700)).unwrap();
+        let further = c.poll(now, Bitrate::kbps(1700), true).unwrap();
         assert_eq!(further.rate, Bitrate::kbps(3400));
         // The path carried 2000 of 3400: done.
         c.on_probe_result(now, Bitrate::kbps(2000));
-        assert_eq!(c.poll(now, Bitrate::kbps(2000)), None);
+        assert_eq!(c.poll(now, Bitrate::kbps(2000), true), None);
+    }
+
+    #[test]
+    fn a_drop_is_probed_back_once_the_queue_drained() {
+        #[allow(clippy::disallowed_methods)]
+        let t0 = Instant::now();
+        let mut c = ProbeController::new(Bitrate::kbps(5000));
+        c.on_probe_result_disabled();
+        let low = Bitrate::kbps(1600);
+        c.on_drop(t0, Bitrate::kbps(2000));
+        // A second drop of the series: the probe goes back to the first
+        // rate, a second after the last drop.
+        c.on_drop(t0 + Duration::from_millis(300), Bitrate::kbps(1800));
+        let due = t0 + Duration::from_millis(1300);
+        assert_eq!(c.poll(due - Duration::from_millis(1), low, true), None);
+        assert_eq!(c.poll(due, low, false), None, "the queue still stands");
+        let probe = c.poll(due, low, true).expect("a recovery probe");
+        assert_eq!(probe.rate, Bitrate::kbps(2000));
+        // It measured the rate: no further probing from it.
+        c.on_probe_result(due, Bitrate::kbps(1950));
+        assert_eq!(c.poll(due, Bitrate::kbps(1950), true), None);
     }
 
     #[test]
