@@ -25,7 +25,11 @@
 //! `SHAPED_SECONDS` sets the run's length (default 60);
 //! `SHAPED_HALVE_AT=s` halves both links' rate s seconds in (`tc qdisc
 //! change`) and prints how long each queue stayed over 100 ms and what
-//! tbf dropped meanwhile; `RUST_LOG=realtimer_proto::rtc::congestion=debug`
+//! tbf dropped meanwhile; `SHAPED_LOSS=p` puts a relay before our
+//! bottleneck that drops each RTP packet with probability p both ways,
+//! and asserts that each side NACKed the other's losses and had its own
+//! repaired (Chromium's nackCount and retransmittedBytesSent, ours);
+//! `RUST_LOG=realtimer_proto::rtc::congestion=debug`
 //! logs our estimator's inputs and decisions. It runs only with `FULL=1`
 //! (60 s): in real time against a browser, its numbers are the machine's
 //! as much as ours, and on a machine shared by many builds (load 20-28 on
@@ -51,6 +55,7 @@ use realtimer::{
     IceGatheringState, MediaKind, PeerConnection, PeerConnectionConfig, PeerConnectionEvent,
     SessionDescription, TrackLocal,
 };
+use realtimer_test_support::impaired_relay::{self, Impairment};
 use realtimer_test_support::netns::{ip, is_root, Namespaces};
 use realtimer_test_support::node::browser_dir;
 use serde_json::{json, Value};
@@ -319,6 +324,8 @@ fn chromium_and_realtimer_follow_a_shaped_link() {
     let mut theirs: Vec<Sample> = Vec::new();
     let mut ours: Vec<Sample> = Vec::new();
     let mut halved = false;
+    // Each side's last stats, for the retransmission counters.
+    let (mut their_last, mut our_last) = (Value::Null, Value::Null);
     while started.elapsed() < Duration::from_secs(seconds) {
         std::thread::sleep(Duration::from_millis(100));
         let t = started.elapsed().as_secs_f64();
@@ -330,6 +337,7 @@ fn chromium_and_realtimer_follow_a_shaped_link() {
         }
         for v in browser_lines.try_iter() {
             let Some(s) = v.get("stats") else { continue };
+            their_last = s.clone();
             let sent = s["layers"]
                 .as_object()
                 .map(|l| l.values().filter_map(|x| x["bytesSent"].as_f64()).sum())
@@ -344,6 +352,7 @@ fn chromium_and_realtimer_follow_a_shaped_link() {
         }
         for v in peer_lines.try_iter() {
             let Some(s) = v.get("ours") else { continue };
+            our_last = s.clone();
             ours.push(Sample {
                 t: s["t"].as_f64().unwrap_or(t),
                 sent: s["sent"].as_f64().unwrap_or(0.0),
@@ -456,6 +465,28 @@ fn chromium_and_realtimer_follow_a_shaped_link() {
         p95 * 1e3
     );
     assert!(median <= 0.15, "RTT median {median} s");
+    // Retransmissions both ways: Chromium asks for what it lost of ours
+    // and we send it again on RTX; we ask for what we lost of Chromium's
+    // and it sends it again.
+    let number = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let chromium_asked = number(&their_last["inbound"]["nackCount"]);
+    let we_resent = number(&our_last["retransmitted"]);
+    let we_asked = number(&their_last["layers"]["-"]["nackCount"]);
+    let chromium_resent = number(&their_last["layers"]["-"]["retransmittedBytesSent"]);
+    println!(
+        "retransmissions: Chromium sent {chromium_asked} NACKs, we resent {we_resent} bytes; we sent {we_asked} NACKs, Chromium resent {chromium_resent} bytes; the relay dropped {} (ours, Chromium's)",
+        our_last["relay_dropped"]
+    );
+    if env_number("SHAPED_LOSS").is_some() {
+        assert!(
+            chromium_asked > 0.0 && we_resent > 0.0,
+            "our loss unrepaired"
+        );
+        assert!(
+            we_asked > 0.0 && chromium_resent > 0.0,
+            "Chromium's loss unrepaired"
+        );
+    }
     // Chromium decodes what we send.
     let decoded = theirs.last().map_or(0.0, |s| s.decoded);
     assert!(decoded >= 10.0 * seconds as f64, "{decoded} frames decoded");
@@ -593,16 +624,70 @@ async fn shaped_link_peer() {
     let pc = PeerConnection::new(config).await.unwrap();
     let mut events = pc.events().unwrap();
     let track = TrackLocal::new(MediaKind::Video, "s", "noise");
+    // SHAPED_LOSS=p: Chromium reaches us only through a relay that drops
+    // each RTP packet with probability p both ways, before the
+    // bottleneck: we are told none of Chromium's candidates (it tells us
+    // its address by its checks to the relay), it is told only the relay.
+    let loss = env_number("SHAPED_LOSS");
+    let offer = match loss {
+        Some(_) => offer
+            .lines()
+            .filter(|l| !l.starts_with("a=candidate:"))
+            .map(|l| l.to_owned() + "\r\n")
+            .collect(),
+        None => offer,
+    };
     pc.set_remote_description(SessionDescription::offer(offer))
         .await
         .unwrap();
     pc.add_track(track.clone()).await.unwrap();
     let answer = pc.create_answer().await.unwrap();
     pc.set_local_description(answer).await.unwrap();
-    while pc.ice_gathering_state() != IceGatheringState::Complete {
-        tokio::time::sleep(Duration::from_millis(10)).await;
+    // Our candidates, until the end of them.
+    let mut ours = None;
+    loop {
+        match tokio::time::timeout(Duration::from_secs(10), events.recv()).await {
+            Ok(Some(PeerConnectionEvent::IceCandidate(Some(c)))) => {
+                ours = ours.or(impaired_relay::candidate_address(&c.candidate));
+            }
+            Ok(Some(PeerConnectionEvent::IceCandidate(None))) | Err(_) | Ok(None) => break,
+            Ok(Some(PeerConnectionEvent::Track(t))) => {
+                tokio::spawn(async move { while t.read_rtp().await.is_some() {} });
+            }
+            Ok(Some(_)) => {}
+        }
     }
-    let answer = pc.local_description().unwrap().sdp;
+    assert_eq!(pc.ice_gathering_state(), IceGatheringState::Complete);
+    let mut answer = pc.local_description().unwrap().sdp;
+    let relay = match loss {
+        Some(loss) => {
+            let ours = ours.expect("a UDP candidate");
+            let impairment = Impairment {
+                loss,
+                burst: 1,
+                jitter: Duration::ZERO,
+                seed: 14,
+            };
+            let relay =
+                impaired_relay::start_on(ADDR_US.parse().unwrap(), ours, impairment, loss).await;
+            let via = format!(
+                "a=candidate:1 1 udp 2130706431 {} {} typ host",
+                relay.address.ip(),
+                relay.address.port()
+            );
+            answer = answer
+                .lines()
+                .filter(|l| !l.starts_with("a=candidate:"))
+                .flat_map(|l| {
+                    let candidate = l.starts_with("a=mid:").then(|| via.clone());
+                    std::iter::once(l.to_owned()).chain(candidate)
+                })
+                .map(|l| l + "\r\n")
+                .collect();
+            Some(relay)
+        }
+        None => None,
+    };
     println!("{}", json!({ "answer": answer }));
     tokio::spawn(async move {
         while let Some(e) = events.recv().await {
@@ -641,7 +726,16 @@ async fn shaped_link_peer() {
                     .and_then(|p| p.available_outgoing_bitrate);
                 let target = track.target_bitrate();
                 let t = start.elapsed().as_secs_f64();
-                println!("{}", json!({ "ours": { "t": t, "sent": sent, "available": available, "target": target } }));
+                let retransmitted: u64 =
+                    stats.outbound_rtp.iter().map(|s| s.retransmitted_bytes_sent).sum();
+                let dropped = relay.as_ref().map(|r| {
+                    [&r.counts.dropped, &r.counts.reverse_dropped]
+                        .map(|c| c.load(std::sync::atomic::Ordering::Relaxed))
+                });
+                println!("{}", json!({ "ours": {
+                    "t": t, "sent": sent, "available": available, "target": target,
+                    "retransmitted": retransmitted, "relay_dropped": dropped,
+                } }));
             }
         }
     }

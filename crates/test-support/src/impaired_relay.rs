@@ -14,11 +14,13 @@
 //! from 0..=`jitter`, first in first out (a packet waits for the one
 //! before it). Everything else (STUN, DTLS, RTCP) passes untouched.
 //!
+//! [`start_on`] may drop the receiver's RTP towards the sender too.
+//!
 //! The fate of the n-th RTP packet depends only on the seed and n, so two
 //! relays with one seed impair two equal streams identically.
 
 use std::collections::{HashMap, VecDeque};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -48,6 +50,10 @@ pub struct RelayCounts {
     pub rtp: AtomicU64,
     /// Of those, dropped.
     pub dropped: AtomicU64,
+    /// RTP packets from the receiver (towards the sender).
+    pub reverse_rtp: AtomicU64,
+    /// Of those, dropped ([`start_on`]'s `reverse_loss`).
+    pub reverse_dropped: AtomicU64,
 }
 
 /// A running relay; its tasks end when it is dropped.
@@ -67,6 +73,9 @@ impl Drop for ImpairedRelay {
         }
     }
 }
+
+/// Mixed into the seed for the receiver's packets' draws.
+const REVERSE_SEED: u64 = 0x7265_7665_7273_6500;
 
 /// SplitMix64 (Steele, Lea, Flood 2014): a well-mixed 64-bit value of
 /// `x`, so each packet's draw is a function of the seed and its index.
@@ -92,7 +101,20 @@ fn is_rtp(packet: &[u8]) -> bool {
 /// Starts a relay in front of `sender` (the sender's own candidate) on
 /// 127.0.0.1.
 pub async fn start(sender: SocketAddr, impairment: Impairment) -> ImpairedRelay {
-    let front = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+    start_on(IpAddr::from([127, 0, 0, 1]), sender, impairment, 0.0).await
+}
+
+/// As [`start`] on `ip` (an address the receiver reaches, e.g. in a
+/// network namespace), and dropping the receiver's RTP towards the
+/// sender too, each packet with probability `reverse_loss` (independent
+/// losses, no jitter), so both ends' retransmissions are put to work.
+pub async fn start_on(
+    ip: IpAddr,
+    sender: SocketAddr,
+    impairment: Impairment,
+    reverse_loss: f64,
+) -> ImpairedRelay {
+    let front = Arc::new(UdpSocket::bind((ip, 0)).await.unwrap());
     let address = front.local_addr().unwrap();
     let counts = Arc::new(RelayCounts::default());
     // What goes out of `front`, to whom, when: RTP first in first out.
@@ -114,7 +136,7 @@ pub async fn start(sender: SocketAddr, impairment: Impairment) -> ImpairedRelay 
                 let back = match backs.get(&from) {
                     Some(b) => b.clone(),
                     None => {
-                        let Ok(b) = UdpSocket::bind("127.0.0.1:0").await else {
+                        let Ok(b) = UdpSocket::bind((ip, 0)).await else {
                             continue;
                         };
                         let b = Arc::new(b);
@@ -130,6 +152,15 @@ pub async fn start(sender: SocketAddr, impairment: Impairment) -> ImpairedRelay 
                         b
                     }
                 };
+                if is_rtp(&buf[..n]) {
+                    let index = counts.reverse_rtp.fetch_add(1, Ordering::Relaxed);
+                    // Draws of their own, apart from the sender's packets'.
+                    let seed = splitmix64(impairment.seed ^ REVERSE_SEED);
+                    if uniform(seed, index, 0) < reverse_loss {
+                        counts.reverse_dropped.fetch_add(1, Ordering::Relaxed);
+                        continue;
+                    }
+                }
                 let _ = back.send_to(&buf[..n], sender).await;
             }
         })
