@@ -1,11 +1,17 @@
 // The STUN and TURN servers of the server this page came from, with a
 // time-limited TURN credential (GET /api/ice-servers, docs/config.md), as an
-// RTCConfiguration. Fetched once per page.
+// RTCConfiguration. Fetched once per page, and again when asked to (after
+// the server restarted, its TURN allocations and perhaps its credentials
+// are gone).
 
 let cached;
 
-/** @returns {Promise<RTCConfiguration>} {iceServers} from the server, or {} if it has none. */
-export async function rtcConfiguration() {
+/**
+ * @param {{fresh?: boolean}} [options] fresh: fetch again instead of reusing the page's copy
+ * @returns {Promise<RTCConfiguration>} {iceServers} from the server, or {} if it has none.
+ */
+export async function rtcConfiguration({ fresh = false } = {}) {
+  if (fresh) cached = undefined;
   cached ??= fetch('/api/ice-servers', { cache: 'no-store' })
     .then((r) => (r.ok ? r.json() : {}))
     .then((body) => (body.iceServers ? { iceServers: body.iceServers } : {}))
@@ -26,8 +32,8 @@ function usesTransport(url, transport) {
  * @param {string} [transport]
  * @returns {Promise<RTCConfiguration>}
  */
-export async function relayOnly(transport) {
-  const { iceServers = [] } = await rtcConfiguration();
+export async function relayOnly(transport, { fresh = false } = {}) {
+  const { iceServers = [] } = await rtcConfiguration({ fresh });
   const turn = iceServers
     .map((s) => ({ ...s, urls: [].concat(s.urls).filter((u) => /^turns?:/.test(u) && (!transport || usesTransport(u, transport))) }))
     .filter((s) => s.urls.length > 0);

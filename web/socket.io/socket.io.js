@@ -5,10 +5,26 @@
 //   socket.on('created', (room, id) => ...);
 //   socket.id, socket.connected, socket.disconnect()
 // It speaks Socket.IO protocol v5 over Engine.IO v4, WebSocket transport only.
+//
+// Like the official client's Manager, a connection that closes (the server
+// restarted, the network dropped) is opened again with exponential backoff:
+// the n-th attempt waits min(reconnectionDelayMax, reconnectionDelay * 2^n),
+// spread by +/- randomizationFactor so that the clients of a restarted
+// server do not all come back at once; `reconnect_attempt` (n) fires before
+// each attempt, then `connect` again with the new id. Events emitted while
+// disconnected are queued and sent once connected. Only disconnect() and
+// the server's own Socket.IO disconnect stop it (as in the official client).
 (function (global) {
   'use strict';
 
-  function Socket(url) {
+  function Socket(url, options) {
+    options = options || {};
+    this.reconnection = options.reconnection !== false;
+    this.reconnectionDelay = options.reconnectionDelay || 1000;
+    this.reconnectionDelayMax = options.reconnectionDelayMax || 5000;
+    this.randomizationFactor = options.randomizationFactor === undefined ? 0.5 : options.randomizationFactor;
+    this.attempts = 0;
+    this.closed = false;
     this.handlers = {};
     this.queue = [];
     this.connected = false;
@@ -25,11 +41,29 @@
     this.ws = ws;
     ws.onmessage = function (e) { self.onPacket(String(e.data)); };
     ws.onclose = function () {
+      if (self.ws !== ws) return;
       var was = self.connected;
       self.connected = false;
       if (was) self.fire('disconnect', ['transport close']);
       else self.fire('connect_error', [new Error('connection failed')]);
+      self.reconnect();
     };
+  };
+
+  // The next attempt after a backoff (the official client's formula).
+  Socket.prototype.reconnect = function () {
+    if (this.closed || !this.reconnection || this.timer) return;
+    var delay = Math.min(this.reconnectionDelayMax, this.reconnectionDelay * Math.pow(2, this.attempts));
+    var spread = delay * this.randomizationFactor * (Math.random() * 2 - 1);
+    delay = Math.max(0, Math.min(this.reconnectionDelayMax, Math.round(delay + spread)));
+    this.attempts++;
+    var self = this;
+    this.timer = setTimeout(function () {
+      self.timer = undefined;
+      if (self.closed) return;
+      self.fire('reconnect_attempt', [self.attempts]);
+      self.open();
+    }, delay);
   };
 
   // Engine.IO v4 packets: 0 open, 2 ping, 3 pong, 4 message; the message
@@ -44,6 +78,7 @@
     if (sioType === '0') {
       try { this.id = JSON.parse(body).sid; } catch (e) { this.id = undefined; }
       this.connected = true;
+      this.attempts = 0;
       var pending = this.queue.splice(0);
       for (var i = 0; i < pending.length; i++) this.ws.send(pending[i]);
       this.fire('connect', []);
@@ -58,6 +93,10 @@
       this.fire('connect_error', [new Error(body)]);
     } else if (sioType === '1') {
       this.connected = false;
+      this.closed = true;
+      var ws = this.ws;
+      this.ws = undefined;
+      ws.close();
       this.fire('disconnect', ['io server disconnect']);
     }
   };
@@ -87,11 +126,17 @@
   };
 
   Socket.prototype.disconnect = Socket.prototype.close = function () {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.timer = undefined;
     if (this.ws) this.ws.close();
     return this;
   };
 
-  function io(url) { return new Socket(url); }
+  function io(url, options) {
+    if (url && typeof url === 'object') { options = url; url = undefined; }
+    return new Socket(url, options);
+  }
   io.connect = io;
   io.Socket = Socket;
   global.io = io;

@@ -2,7 +2,7 @@
 //! /usr/bin/chromium with fake media devices), served by the real server with
 //! the embedded app. Screenshots go to `$CARGO_TARGET_TMPDIR/screenshots/`.
 
-use realtimer_test_support::{node, server};
+use realtimer_test_support::{node, serve, server};
 
 use std::path::PathBuf;
 
@@ -50,4 +50,21 @@ fn uc6_snap_and_send_pixels_equal() {
 #[test]
 fn uc7_five_megabyte_file_hashes_equal_and_stats_plot() {
     run_case("uc7");
+}
+
+/// `realtimer serve` killed (SIGKILL) and started again on the same ports
+/// mid-call, under the call page in two Chromium tabs
+/// (tests/browser/serve-restart.mjs): each tab's signaling reconnects by
+/// itself (capped, jittered backoff) and rejoins the room, frames keep
+/// being decoded after the restart, and neither page reloads. On host
+/// candidates the call just continues; relay-only through serve's TURN
+/// (whose allocations and secret die with it) the initiator restarts ICE
+/// with fresh credentials and the call comes back relayed.
+#[test]
+fn a_call_survives_serve_restarting() {
+    let binary = serve::realtimer_binary();
+    node::run_node(
+        "serve-restart.mjs",
+        &[binary.to_str().unwrap(), "host", "relay"],
+    );
 }
