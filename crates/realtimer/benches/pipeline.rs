@@ -13,7 +13,9 @@
 //! - whole: raw frames in, `write_video_frame` to `read_video_frame`, at
 //!   30 fps: codec and pipeline together, a check on the two above.
 //!
-//! Prints CPU ms a frame of each, the pipeline's over the codec's, and
+//! Prints CPU ms a frame of each (to the ns: the process CPU clock), the
+//! pipeline's wakeups a frame (voluntary context switches), the
+//! pipeline's over the codec's, and
 //! the CPU wait and load average (the machine may be shared).
 //! `cargo bench -p realtimer --bench pipeline`.
 // A benchmark measures wall-clock time and reports on stdout.
@@ -24,7 +26,9 @@ use std::time::{Duration, Instant};
 use realtimer::codecs::source::TestPattern;
 use realtimer::codecs::{video_decoder, video_encoder, I420Frame, VideoCodec, VideoEncoderConfig};
 use realtimer::{MediaKind, Sample};
-use realtimer_test_support::cpu::{cpu_wait_seconds, load_average, process_cpu_seconds};
+use realtimer_test_support::cpu::{
+    context_switches, cpu_wait_seconds, load_average, process_cpu_seconds,
+};
 use realtimer_test_support::pair::{config, connect_track};
 
 const FRAMES: usize = 300;
@@ -33,15 +37,29 @@ const HEIGHT: u32 = 720;
 const BITRATE: u32 = 2_500_000;
 const FRAME: Duration = Duration::from_nanos(33_333_333);
 
-/// CPU seconds and CPU wait of `f`'s run in this process.
-async fn measured<T>(f: impl std::future::Future<Output = T>) -> (T, f64, f64) {
-    let (cpu0, wait0) = (process_cpu_seconds(), cpu_wait_seconds());
+/// What `f`'s run cost this process.
+struct Cost {
+    cpu: f64,
+    /// Seconds its threads waited for a CPU.
+    wait: f64,
+    /// Context switches of its threads.
+    switches: u64,
+}
+
+/// `f`'s output and what its run cost this process.
+async fn measured<T>(f: impl std::future::Future<Output = T>) -> (T, Cost) {
+    let (cpu0, wait0, switches0) = (
+        process_cpu_seconds(),
+        cpu_wait_seconds(),
+        context_switches(),
+    );
     let out = f.await;
-    (
-        out,
-        process_cpu_seconds() - cpu0,
-        cpu_wait_seconds() - wait0,
-    )
+    let cost = Cost {
+        cpu: process_cpu_seconds() - cpu0,
+        wait: cpu_wait_seconds() - wait0,
+        switches: context_switches().saturating_sub(switches0),
+    };
+    (out, cost)
 }
 
 /// The codec alone: encodes `frames`, decodes what came out; the encoded
@@ -141,9 +159,9 @@ fn main() {
     let (encoded, encode, decode) = codec_alone(&frames);
     let codec_wait = cpu_wait_seconds() - wait0;
     let bytes: usize = encoded.iter().map(|(d, _)| d.len()).sum();
-    let (read, pipe_cpu, pipe_wait) = rt.block_on(measured(pipeline(&encoded)));
-    let (pictures, whole_cpu, whole_wait) = rt.block_on(measured(whole(&frames)));
-    let ((), idle_cpu, _) = rt.block_on(measured(idle()));
+    let (read, pipe) = rt.block_on(measured(pipeline(&encoded)));
+    let (pictures, whole) = rt.block_on(measured(whole(&frames)));
+    let ((), idle) = rt.block_on(measured(idle()));
     let n = encoded.len() as f64;
     let ms = |s: f64| s * 1e3 / n;
     let codec = encode + decode;
@@ -161,19 +179,23 @@ fn main() {
         ms(codec)
     );
     println!(
-        "  pipeline (write_sample -> read_sample, 30 fps, {read} frames read): {:.3} CPU ms a frame (waited {pipe_wait:.2} s)",
-        ms(pipe_cpu)
+        "  pipeline (write_sample -> read_sample, 30 fps, {read} frames read): {:.3} CPU ms a frame, {:.1} wakeups (voluntary context switches) a frame (waited {:.2} s)",
+        ms(pipe.cpu),
+        pipe.switches as f64 / n,
+        pipe.wait
     );
     println!(
-        "  pipeline / codec: {:.1}%; of the pipeline, {:.3} ms a frame is a connected pair idling as long (timers), {:.1}% of the codec",
-        100.0 * pipe_cpu / codec.max(1e-9),
-        ms(idle_cpu),
-        100.0 * idle_cpu / codec.max(1e-9)
+        "  pipeline / codec: {:.1}%; of the pipeline, {:.3} ms a frame is a connected pair idling as long (timers, {:.1} wakeups a frame), {:.1}% of the codec",
+        100.0 * pipe.cpu / codec.max(1e-9),
+        ms(idle.cpu),
+        idle.switches as f64 / n,
+        100.0 * idle.cpu / codec.max(1e-9)
     );
     println!(
-        "  whole (write_video_frame -> read_video_frame, {pictures} pictures): {:.2} CPU ms a frame (waited {whole_wait:.2} s); codec + pipeline {:.2}",
-        ms(whole_cpu),
-        ms(codec + pipe_cpu)
+        "  whole (write_video_frame -> read_video_frame, {pictures} pictures): {:.2} CPU ms a frame (waited {:.2} s); codec + pipeline {:.2}",
+        ms(whole.cpu),
+        whole.wait,
+        ms(codec + pipe.cpu)
     );
     println!("  load average before {load0}, after {}", load_average());
 }

@@ -3,18 +3,12 @@
 //! (the machine may be shared, and a figure says how much that disturbed
 //! it).
 
-/// CPU seconds (user and system) this process used so far
-/// (/proc/self/stat fields 14 and 15, in clock ticks of 1/100 s).
+/// CPU seconds (user and system) this process used so far, to the
+/// nanosecond (`CLOCK_PROCESS_CPUTIME_ID`; /proc/self/stat counts ticks
+/// of 10 ms, too coarse for a run of a few hundred CPU milliseconds).
 pub fn process_cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let mut fields = stat
-        .rsplit_once(')')
-        .map_or("", |(_, rest)| rest)
-        .split_whitespace();
-    // After the command name: state is field 3, utime 14, stime 15.
-    let utime: f64 = fields.nth(11).and_then(|f| f.parse().ok()).unwrap_or(0.0);
-    let stime: f64 = fields.next().and_then(|f| f.parse().ok()).unwrap_or(0.0);
-    (utime + stime) / 100.0
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ProcessCPUTime);
+    t.tv_sec as f64 + t.tv_nsec as f64 / 1e9
 }
 
 /// Seconds this process' threads waited for a CPU while runnable (the
@@ -39,4 +33,24 @@ pub fn load_average() -> String {
         .take(3)
         .collect::<Vec<_>>()
         .join(" ")
+}
+
+/// Voluntary context switches of this process' live threads so far
+/// (/proc/self/task/*/status): each is a thread that parked and a wakeup
+/// later, how often the work was handed between threads or waited for.
+/// (Involuntary ones, a thread preempted, say how busy the machine was.)
+pub fn context_switches() -> u64 {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return 0;
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| std::fs::read_to_string(t.path().join("status")).ok())
+        .flat_map(|s| {
+            s.lines()
+                .filter(|l| l.starts_with("voluntary_ctxt_switches:"))
+                .filter_map(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }

@@ -693,6 +693,20 @@ impl Driver {
                     debug!(%media, %rid, "RTP packet not sent: {e}");
                 }
             }
+            Command::WriteSample(media, rid, packets) => {
+                for packet in &packets {
+                    let written = match &rid {
+                        None => self.rtc.write_rtp(t, media, packet),
+                        Some(rid) => self.rtc.write_rtp_layer(t, media, rid, packet),
+                    };
+                    // The rest of a frame whose packet was refused is
+                    // of no use to the peer: dropped with it.
+                    if let Err(e) = written {
+                        debug!(%media, ?rid, "sample not sent: {e}");
+                        break;
+                    }
+                }
+            }
             Command::RequestKeyframe(media, r) => {
                 let result = self.rtc.request_keyframe(media);
                 self.reply(r, result);

@@ -415,10 +415,32 @@ impl TrackLocal {
             let mut writer = self.inner.writer.lock().unwrap_or_else(|e| e.into_inner());
             self.packetize(&mut writer, &sample)?
         };
-        for packet in packets {
-            self.write_rtp(packet).await?;
+        self.write_packets(None, packets).await
+    }
+
+    /// Hands one sample's packets to the connection in one message (one
+    /// wakeup of its driver a frame, not one a packet: a 720p frame is
+    /// about six packets). Waits while the command queue is full.
+    async fn write_packets(
+        &self,
+        rid: Option<&str>,
+        packets: Vec<RtpPacket>,
+    ) -> Result<(), RtcError> {
+        let b = self.binding()?;
+        if let Some(rid) = rid {
+            self.check_rid(b.media, rid)?;
         }
-        Ok(())
+        if packets.is_empty() {
+            return Ok(());
+        }
+        b.commands
+            .send(Command::WriteSample(
+                b.media,
+                rid.map(str::to_owned),
+                packets,
+            ))
+            .await
+            .map_err(|_| RtcError::from(StateError::Closed))
     }
 
     /// [`TrackLocal::write_sample`] on the simulcast layer `rid`: each
@@ -439,10 +461,7 @@ impl TrackLocal {
             }
             packets?
         };
-        for packet in packets {
-            self.write_rtp_layer(rid, packet).await?;
-        }
-        Ok(())
+        self.write_packets(Some(rid), packets).await
     }
 
     /// `sample` as RTP packets of the codec samples are packetized for,
@@ -518,17 +537,23 @@ impl TrackLocal {
     /// does not receive is dropped (with a debug log).
     pub async fn write_rtp_layer(&self, rid: &str, packet: RtpPacket) -> Result<(), RtcError> {
         let b = self.binding()?;
-        if !self.inner.layers.iter().any(|l| l.rid == rid) {
-            return Err(crate::ArgumentError::UnknownRid {
-                rid: rid.to_owned(),
-                media: b.media,
-            }
-            .into());
-        }
+        self.check_rid(b.media, rid)?;
         b.commands
             .send(Command::WriteRtpLayer(b.media, rid.to_owned(), packet))
             .await
             .map_err(|_| RtcError::from(StateError::Closed))
+    }
+
+    /// Fails for a rid the track was not made with.
+    fn check_rid(&self, media: MediaRef, rid: &str) -> Result<(), RtcError> {
+        if self.inner.layers.iter().any(|l| l.rid == rid) {
+            return Ok(());
+        }
+        Err(crate::ArgumentError::UnknownRid {
+            rid: rid.to_owned(),
+            media,
+        }
+        .into())
     }
 
     /// The next request of the peer's receiver: a keyframe (PLI or FIR);

@@ -291,6 +291,10 @@ enum Command {
     WriteRtp(crate::MediaRef, crate::RtpPacket),
     /// An RTP packet of one simulcast layer (by rid) of one of our tracks.
     WriteRtpLayer(crate::MediaRef, String, crate::RtpPacket),
+    /// The RTP packets of one sample (a frame's, in order) of one of our
+    /// tracks, on a simulcast layer with a rid: one message, so the
+    /// driver takes the whole frame in one wakeup.
+    WriteSample(crate::MediaRef, Option<String>, Vec<crate::RtpPacket>),
     RequestKeyframe(crate::MediaRef, Reply<()>),
     RequestRetransmission(crate::MediaRef, Vec<u16>, Reply<()>),
     GetStats(Reply<StatsReport>),
