@@ -1,7 +1,7 @@
 //! What was sent, by transport-wide sequence number, until feedback says
 //! what became of it.
 
-use std::collections::BTreeMap;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use realtimer_rtp::rtcp::TransportFeedback;
@@ -43,10 +43,17 @@ pub(crate) struct PacketResult {
     pub(crate) arrival: Option<i64>,
 }
 
-/// The packets sent and not yet reported on.
+/// The packets sent and not yet reported on, in a window of consecutive
+/// extended sequence numbers (a packet takes its number as it leaves, so
+/// they are consecutive): one slot a packet, reused, where a map
+/// allocated and freed a node for each (perf put the feedback path's
+/// allocations above the estimator's own work).
 #[derive(Debug, Clone, Default)]
 pub(crate) struct SendHistory {
-    packets: BTreeMap<u64, Record>,
+    /// The slot of extended sequence number `first + i` at `i`; `None`
+    /// once reported received.
+    window: VecDeque<Option<Record>>,
+    first: u64,
     highest: Option<u64>,
 }
 
@@ -54,33 +61,61 @@ impl SendHistory {
     pub(crate) fn on_sent(&mut self, now: Instant, packet: SentPacket) {
         let seq = self.extend(packet.sequence);
         self.highest = Some(self.highest.map_or(seq, |h| h.max(seq)));
-        self.packets.insert(
-            seq,
-            Record {
-                send_time: now,
-                size: packet.size,
-                probe_cluster: packet.probe_cluster,
-                reported: false,
-            },
-        );
-        while self.packets.len() > MAX_HISTORY
-            || self
-                .packets
-                .first_key_value()
-                .is_some_and(|(_, r)| now.saturating_duration_since(r.send_time) > MAX_AGE)
+        let record = Some(Record {
+            send_time: now,
+            size: packet.size,
+            probe_cluster: packet.probe_cluster,
+            reported: false,
+        });
+        let end = self.first + self.window.len() as u64;
+        if self.window.is_empty() || seq >= end + MAX_HISTORY as u64 || seq < self.first {
+            if seq < self.first && !self.window.is_empty() {
+                // Older than the window: its feedback would find nothing.
+                return;
+            }
+            self.window.clear();
+            self.first = seq;
+            self.window.push_back(record);
+        } else if seq < end {
+            self.window[(seq - self.first) as usize] = record;
+        } else {
+            // A number skipped (a packet refused after it was numbered)
+            // leaves an empty slot.
+            for _ in end..seq {
+                self.window.push_back(None);
+            }
+            self.window.push_back(record);
+        }
+        while self.window.len() > MAX_HISTORY
+            || self.window.front().is_some_and(|r| match r {
+                None => true,
+                Some(r) => now.saturating_duration_since(r.send_time) > MAX_AGE,
+            })
         {
-            self.packets.pop_first();
+            self.window.pop_front();
+            self.first += 1;
         }
     }
 
     /// The packets `feedback` reports on for the first time, in sequence
-    /// (so send) order. A packet reported lost and later received counts
-    /// as received then.
-    pub(crate) fn on_feedback(&mut self, feedback: &TransportFeedback) -> Vec<PacketResult> {
-        let mut results = Vec::with_capacity(feedback.packets.len());
+    /// (so send) order, into `results` (cleared first, its allocation
+    /// kept from one feedback to the next). A packet reported lost and
+    /// later received counts as received then.
+    pub(crate) fn on_feedback(
+        &mut self,
+        feedback: &TransportFeedback,
+        results: &mut Vec<PacketResult>,
+    ) {
+        results.clear();
         for (sequence, arrival) in feedback.arrivals() {
             let seq = self.extend(sequence);
-            let Some(record) = self.packets.get_mut(&seq) else {
+            let Some(index) = seq.checked_sub(self.first) else {
+                continue;
+            };
+            let Some(slot) = self.window.get_mut(index as usize) else {
+                continue;
+            };
+            let Some(record) = slot.as_mut() else {
                 continue;
             };
             if record.reported && arrival.is_none() {
@@ -94,10 +129,13 @@ impl SendHistory {
                 arrival,
             });
             if arrival.is_some() {
-                self.packets.remove(&seq);
+                *slot = None;
             }
         }
-        results
+        while self.window.front().is_some_and(Option::is_none) {
+            self.window.pop_front();
+            self.first += 1;
+        }
     }
 
     /// The extended sequence number closest to the highest sent.
@@ -114,6 +152,40 @@ impl SendHistory {
 mod tests {
     use super::*;
     use realtimer_rtp::rtcp::PacketArrival;
+
+    #[test]
+    fn a_skipped_number_leaves_a_hole_and_the_window_stays_bounded() {
+        #[allow(clippy::disallowed_methods)]
+        let start = Instant::now();
+        let mut h = SendHistory::default();
+        let sent = |h: &mut SendHistory, seq: u16| {
+            h.on_sent(
+                start,
+                SentPacket {
+                    sequence: seq,
+                    size: 1000,
+                    probe_cluster: None,
+                },
+            )
+        };
+        for seq in [0u16, 1, 2, 4] {
+            sent(&mut h, seq);
+        }
+        let feedback = TransportFeedback {
+            base_sequence: 0,
+            packets: vec![PacketArrival::Received { delta: 4 }; 5],
+            ..Default::default()
+        };
+        let mut results = Vec::new();
+        h.on_feedback(&feedback, &mut results);
+        assert_eq!(results.len(), 4);
+        // Reported packets leave; nothing reported, the window is bounded.
+        assert!(h.window.is_empty());
+        for seq in 0..3 * MAX_HISTORY {
+            sent(&mut h, seq as u16);
+        }
+        assert_eq!(h.window.len(), MAX_HISTORY);
+    }
 
     #[test]
     fn joins_feedback_with_sends_across_the_wrap() {
@@ -140,7 +212,8 @@ mod tests {
             ],
             ..Default::default()
         };
-        let results = h.on_feedback(&feedback);
+        let mut results = Vec::new();
+        h.on_feedback(&feedback, &mut results);
         let summary: Vec<_> = results.iter().map(|r| (r.size, r.arrival)).collect();
         assert_eq!(summary, [(100, Some(1000)), (101, None), (102, Some(3000))]);
         // Reported again: only the late arrival of the lost one counts.
@@ -149,9 +222,10 @@ mod tests {
             packets: vec![PacketArrival::Received { delta: 20 }],
             ..Default::default()
         };
-        let results = h.on_feedback(&again);
+        h.on_feedback(&again, &mut results);
         assert_eq!(results.len(), 1);
         assert_eq!(results[0].size, 101);
-        assert!(h.on_feedback(&feedback).is_empty());
+        h.on_feedback(&feedback, &mut results);
+        assert!(results.is_empty());
     }
 }

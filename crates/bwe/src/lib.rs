@@ -68,7 +68,7 @@ pub use probe::{ProbeCluster, ProbeClusterId, PROBE_DURATION};
 use acked::AckedBitrate;
 use alr::AlrDetector;
 use delay::DelayBasedBwe;
-use history::SendHistory;
+use history::{PacketResult, SendHistory};
 use loss::LossBasedBwe;
 use probe::{ProbeController, ProbeEstimator};
 use queue::QueueDelay;
@@ -135,6 +135,8 @@ impl Default for BweConfig {
 pub struct SendSideBwe {
     config: BweConfig,
     history: SendHistory,
+    /// What the last feedback reported, kept for its allocation.
+    results: Vec<PacketResult>,
     delay: DelayBasedBwe,
     loss: LossBasedBwe,
     acked: AckedBitrate,
@@ -166,6 +168,7 @@ impl SendSideBwe {
         Self {
             config,
             history: SendHistory::default(),
+            results: Vec::new(),
             delay: DelayBasedBwe::new(start, config.min, max),
             loss: LossBasedBwe::default(),
             acked: AckedBitrate::default(),
@@ -269,7 +272,15 @@ impl SendSideBwe {
         // The peer reads and answers: no timeout runs.
         self.unanswered_since = None;
         self.last_timeout_cut = None;
-        let results = self.history.on_feedback(feedback);
+        // The results buffer is the estimator's, reused feedback after
+        // feedback; taken out while the parts read it.
+        let mut results = std::mem::take(&mut self.results);
+        self.history.on_feedback(feedback, &mut results);
+        self.on_results(now, &results);
+        self.results = results;
+    }
+
+    fn on_results(&mut self, now: Instant, results: &[PacketResult]) {
         if results.is_empty() {
             return;
         }
@@ -277,7 +288,7 @@ impl SendSideBwe {
         let mut received = 0;
         let mut newest_send = None;
         let mut probe = None;
-        for r in &results {
+        for r in results {
             match r.arrival {
                 None => lost += 1,
                 Some(arrival) => {
@@ -291,14 +302,14 @@ impl SendSideBwe {
                 }
             }
         }
-        self.queue.on_feedback(now, &results);
+        self.queue.on_feedback(now, results);
         if let Some(sent) = newest_send {
             self.set_rtt(now.saturating_duration_since(sent));
         }
         let before = self.delay.estimate();
         let estimate = self
             .delay
-            .on_feedback(now, &results, self.acked.rate(), probe);
+            .on_feedback(now, results, self.acked.rate(), probe);
         if self.delay.usage() == BandwidthUsage::Overusing {
             self.last_overuse = Some(now);
         }
