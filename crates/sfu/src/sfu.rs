@@ -33,6 +33,11 @@ pub struct SfuStats {
     pub dropped_queue_full: u64,
     /// Datagrams no participant claimed.
     pub unrouted: u64,
+    /// Source addresses datagrams are routed by (each one a candidate
+    /// of its participant's ICE agent, so at most
+    /// `IceConfig::max_remote_candidates` per participant and ICE
+    /// generation): a gauge.
+    pub routed_addresses: u64,
 }
 
 /// The selective forwarding unit: rooms of participants, their
@@ -243,6 +248,7 @@ impl Sfu {
         p.rtc.close(now);
         self.by_ufrag.retain(|_, id| *id != participant);
         self.by_address.retain(|_, id| *id != participant);
+        self.stats.routed_addresses = self.by_address.len() as u64;
         if let Some(members) = self.rooms.get_mut(&p.room) {
             members.retain(|id| *id != participant);
             if members.is_empty() {
@@ -283,14 +289,7 @@ impl Sfu {
         contents: &[u8],
     ) {
         let by_ufrag = local_ufrag(contents).and_then(|u| self.by_ufrag.get(u).copied());
-        let owner = match by_ufrag {
-            Some(id) => {
-                self.by_address.insert(source, id);
-                Some(id)
-            }
-            None => self.by_address.get(&source).copied(),
-        };
-        let Some(id) = owner else {
+        let Some(id) = by_ufrag.or_else(|| self.by_address.get(&source).copied()) else {
             self.stats.unrouted += 1;
             trace!(%source, "datagram for no participant");
             return;
@@ -299,6 +298,19 @@ impl Sfu {
             return;
         };
         p.rtc.handle_receive(now, source, destination, contents);
+        // A STUN request names its participant by ufrag, but anyone can
+        // put a ufrag in a datagram: the address is learnt only once the
+        // participant's ICE agent took the check (MESSAGE-INTEGRITY
+        // passed) and knows the address as a candidate, so a flood of
+        // requests from fresh addresses grows nothing past the agent's
+        // bound on remote candidates.
+        if by_ufrag.is_some()
+            && self.by_address.get(&source) != Some(&id)
+            && p.rtc.is_remote_candidate(source)
+        {
+            self.by_address.insert(source, id);
+            self.stats.routed_addresses = self.by_address.len() as u64;
+        }
         self.drain(now, id);
     }
 
@@ -343,8 +355,15 @@ impl Sfu {
         while let Some(&id) = self.dirty.front() {
             if let Some(p) = self.participants.get_mut(&id) {
                 if let Some(t) = p.rtc.poll_transmit() {
-                    // Our own checks teach us the peer's address too.
-                    self.by_address.entry(t.destination).or_insert(id);
+                    // Our own checks teach us the peer's address too
+                    // (not an answer to a check the agent refused: that
+                    // goes to whoever sent it).
+                    if !self.by_address.contains_key(&t.destination)
+                        && p.rtc.is_remote_candidate(t.destination)
+                    {
+                        self.by_address.insert(t.destination, id);
+                        self.stats.routed_addresses = self.by_address.len() as u64;
+                    }
                     return Some(t);
                 }
                 p.dirty = false;

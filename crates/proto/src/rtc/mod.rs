@@ -459,6 +459,16 @@ impl Rtc {
             .map(|p| (p.local_base, p.remote.address))
     }
 
+    /// Whether ICE knows `address` as one of the peer's candidates:
+    /// signalled, or learnt from a check that passed MESSAGE-INTEGRITY
+    /// (a peer-reflexive candidate, RFC 8445 §7.3.1.3). A shared socket
+    /// (the SFU's) routes datagrams from such an address to this
+    /// connection; at most [`IceConfig::max_remote_candidates`]
+    /// of them exist, whatever the peer sends.
+    pub fn is_remote_candidate(&self, address: SocketAddr) -> bool {
+        self.ice.remote_candidates().any(|c| c.address == address)
+    }
+
     /// The selected pair's round-trip time from ICE checks (connectivity
     /// or consent), once measured in the current ICE generation.
     pub fn ice_rtt(&self) -> Option<std::time::Duration> {

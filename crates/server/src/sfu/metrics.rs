@@ -20,6 +20,7 @@ pub struct SfuMetrics {
     forwarded: AtomicU64,
     dropped_queue_full: AtomicU64,
     unrouted: AtomicU64,
+    routed_addresses: AtomicU64,
     datagrams_received: AtomicU64,
     datagrams_sent: AtomicU64,
     send_errors: AtomicU64,
@@ -40,6 +41,9 @@ pub struct SfuMetricsSnapshot {
     pub dropped_queue_full: u64,
     /// Datagrams no participant claimed.
     pub unrouted: u64,
+    /// Source addresses the unit routes datagrams by (bounded by its
+    /// participants' ICE candidates).
+    pub routed_addresses: u64,
     /// Datagrams read from the unit's sockets.
     pub datagrams_received: u64,
     /// Datagrams handed to the kernel.
@@ -61,6 +65,8 @@ impl SfuMetrics {
         self.dropped_queue_full
             .store(stats.dropped_queue_full, Ordering::Relaxed);
         self.unrouted.store(stats.unrouted, Ordering::Relaxed);
+        self.routed_addresses
+            .store(stats.routed_addresses, Ordering::Relaxed);
         self.participants
             .store(participants as u64, Ordering::Relaxed);
         self.rooms.store(rooms as u64, Ordering::Relaxed);
@@ -94,6 +100,7 @@ impl SfuMetrics {
             forwarded: load(&self.forwarded),
             dropped_queue_full: load(&self.dropped_queue_full),
             unrouted: load(&self.unrouted),
+            routed_addresses: load(&self.routed_addresses),
             datagrams_received: load(&self.datagrams_received),
             datagrams_sent: load(&self.datagrams_sent),
             send_errors: load(&self.send_errors),
@@ -137,6 +144,12 @@ impl SfuMetrics {
                 "counter",
                 "Datagrams no participant claimed.",
                 s.unrouted,
+            ),
+            (
+                "routed_addresses",
+                "gauge",
+                "Source addresses datagrams are routed by (ICE candidates of the participants).",
+                s.routed_addresses,
             ),
             (
                 "datagrams_received_total",
@@ -190,6 +203,7 @@ mod tests {
         stats.forwarded = 7;
         stats.dropped_queue_full = 2;
         stats.unrouted = 1;
+        stats.routed_addresses = 4;
         m.update(stats, 3, 1);
         m.received();
         m.sent(Some(Duration::from_micros(50)), true);
@@ -202,6 +216,7 @@ mod tests {
             "realtimer_sfu_forwarded_packets_total 7\n",
             "realtimer_sfu_dropped_queue_full_total 2\n",
             "realtimer_sfu_unrouted_datagrams_total 1\n",
+            "realtimer_sfu_routed_addresses 4\n",
             "realtimer_sfu_datagrams_received_total 1\n",
             "realtimer_sfu_datagrams_sent_total 1\n",
             "realtimer_sfu_send_errors_total 1\n",
