@@ -217,6 +217,10 @@ pub struct OutboundRtpStats {
     pub retransmitted_packets_sent: u64,
     /// retransmittedBytesSent: their payload bytes.
     pub retransmitted_bytes_sent: u64,
+    /// NACKed packets not sent again because the track's retransmission
+    /// budget (as many bytes as it sends) was spent: a peer NACKing
+    /// without end. Not a W3C member.
+    pub retransmissions_refused: u64,
 }
 
 /// The SCTP association, with the member names of the drafts'

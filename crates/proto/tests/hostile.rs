@@ -175,3 +175,73 @@ fn unread_channel_messages_are_bounded_by_the_receive_window() {
         .collect();
     assert_eq!(order, (0..COUNT as u32).collect::<Vec<_>>());
 }
+
+/// A peer that NACKs the same packets without end gets at most as many
+/// bytes again as the track sent (the retransmission budget): before,
+/// each of its 2,000 NACKs had every packet it named sent again.
+#[test]
+fn a_nack_flood_gets_no_more_resent_than_the_track_sends() {
+    use bytes::Bytes;
+    use realtimer_proto::{MediaKind, RtpPacket};
+
+    let mut p = Pair::new(37, lan());
+    let (a, b) = (p.a, p.b);
+    let sender = p.with(a, |rtc, _| {
+        rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
+    });
+    p.negotiate();
+    let receiver = p
+        .node(b)
+        .events
+        .iter()
+        .find_map(|(_, e)| match e {
+            RtcEvent::Track(r, _) => Some(*r),
+            _ => None,
+        })
+        .expect("track event");
+    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+        && y.connected()));
+    let write = |p: &mut Pair, seqs: std::ops::Range<u16>| {
+        for seq in seqs {
+            let packet = RtpPacket {
+                payload_type: 96,
+                sequence_number: seq,
+                timestamp: 3000 * u32::from(seq),
+                marker: true,
+                ssrc: 0,
+                payload: Bytes::from(vec![0x10; 1000]),
+            };
+            p.with(a, |rtc, now| rtc.write_rtp(now, sender, &packet).unwrap());
+            p.run_until(Duration::from_millis(10), |_, _| false);
+        }
+    };
+    let sent = |p: &mut Pair| p.with(a, |rtc, now| rtc.stats(now)).outbound_rtp[0].clone();
+    write(&mut p, 1..101);
+    let seqs: Vec<u16> = (1..101).collect();
+    for _ in 0..2_000 {
+        p.with(b, |rtc, _| {
+            rtc.request_retransmission(receiver, &seqs).unwrap()
+        });
+        p.run_until(Duration::from_millis(1), |_, _| false);
+    }
+    p.run_until(Duration::from_millis(200), |_, _| false);
+    let s = sent(&mut p);
+    assert_eq!(s.packets_sent, 100);
+    // The first NACK is answered in full; then the budget is spent.
+    assert!(
+        (100..=110).contains(&s.retransmitted_packets_sent),
+        "{} resent",
+        s.retransmitted_packets_sent
+    );
+    assert!(s.retransmissions_refused > 150_000, "{s:?}");
+    // The bound is a rate: what the track sends next earns resends again.
+    write(&mut p, 101..111);
+    let before = s.retransmitted_packets_sent;
+    p.with(b, |rtc, _| {
+        rtc.request_retransmission(receiver, &[101, 102, 103])
+            .unwrap()
+    });
+    p.run_until(Duration::from_millis(200), |_, _| false);
+    assert_eq!(sent(&mut p).retransmitted_packets_sent, before + 3);
+    assert!(p.node(a).connected() && p.node(b).connected());
+}

@@ -50,6 +50,10 @@ const MAX_SEQUENCE_STEP: u16 = 3000;
 /// [`RETRANSMIT_HISTORY`], which tells whether the place was sent.
 const MAX_LATE: u16 = 64;
 
+/// Most bytes NACKs may have sent again at once (the budget's cap): a
+/// burst of loss on a 2.5 Mbit/s stream, about 200 packets.
+const RESEND_BUDGET_MAX: usize = 256 * 1024;
+
 /// How often missing packets are looked at, while some are.
 const NACK_INTERVAL: Duration = Duration::from_millis(20);
 
@@ -86,6 +90,15 @@ pub(crate) struct SendStream {
     /// Bytes and packets sent again (W3C webrtc-stats
     /// `retransmittedBytesSent`, `retransmittedPacketsSent`).
     pub(crate) retransmitted: (u64, u64),
+    /// What NACKs may still have sent again, in bytes: each packet sent
+    /// adds its size (up to [`RESEND_BUDGET_MAX`]), each one sent again
+    /// takes its size. So a peer NACKing the same packets without end
+    /// gets at most as many bytes again as the track sends, as
+    /// libwebrtc's retransmission rate limiter allows at most the target
+    /// bitrate: the answer to a NACK is no amplifier.
+    resend_budget: usize,
+    /// NACKed packets not sent again because the budget was spent.
+    pub(crate) resends_refused: u64,
 }
 
 /// A packet of ours as the application wrote it, for RTX.
@@ -169,6 +182,7 @@ impl SendStream {
     pub(crate) fn sent(&mut self, wire: u16, payload: usize, protected: &[u8]) {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload as u32);
+        self.resend_budget = (self.resend_budget + protected.len()).min(RESEND_BUDGET_MAX);
         self.history
             .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
             .insert(wire, protected);
@@ -188,6 +202,17 @@ impl SendStream {
     /// Whether a packet of the application's was given a place yet.
     pub(crate) fn has_sent(&self) -> bool {
         self.last_seq.is_some()
+    }
+
+    /// Whether a NACKed packet of `size` bytes may be sent again (the
+    /// budget is taken), or not (counted in `resends_refused`).
+    pub(crate) fn take_resend(&mut self, size: usize) -> bool {
+        if size > self.resend_budget {
+            self.resends_refused += 1;
+            return false;
+        }
+        self.resend_budget -= size;
+        true
     }
 
     /// The protected packet sent with wire sequence number `seq`, if kept;
@@ -294,6 +319,7 @@ impl Rtc {
                     bytes_sent: u64::from(s.octets),
                     retransmitted_packets_sent: s.retransmitted.1,
                     retransmitted_bytes_sent: s.retransmitted.0,
+                    retransmissions_refused: s.resends_refused,
                 })
             })
             .collect()

@@ -759,6 +759,12 @@ impl Rtc {
                 // Still in the pacer: it goes anyway.
                 continue;
             }
+            let budget = self.media.transceivers[i]
+                .layer_stream_mut(layer)
+                .is_some_and(|s| s.take_resend(size));
+            if !budget {
+                continue;
+            }
             let outgoing = Outgoing::Retransmission { media, layer, wire };
             if !paced {
                 if self.media.media_out.len() >= MAX_MEDIA_QUEUE {
