@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use realtimer_proto::{ChannelData, Feedback, MediaKind, MediaRef, RtcError, RtpPacket, TrackInfo};
 use tracing::{debug, trace};
 
-use crate::participant::{Forward, Layer, Participant, Published};
+use crate::participant::{Forward, Layer, Participant, Published, Slot};
 use crate::rewrite::StreamRewriter;
 use crate::{starts_keyframe, LimitError, ParticipantId, Sfu, SfuEvent, TrackId};
 
@@ -184,6 +184,40 @@ impl Sfu {
         }
     }
 
+    /// A viewer that takes no offers: every transceiver of its offer
+    /// without a track yet becomes a [`Slot`], a sending transceiver (so
+    /// the answer says `sendonly` with an SSRC) for a track of its kind.
+    pub(crate) fn open_slots(&mut self, id: ParticipantId) {
+        let Some(p) = self.participants.get_mut(&id).filter(|p| !p.renegotiates) else {
+            return;
+        };
+        let open: Vec<(MediaRef, MediaKind)> = p
+            .rtc
+            .transceivers()
+            .filter(|m| !p.slots.iter().any(|s| s.media == *m))
+            .filter(|m| !p.subscriptions.iter().any(|(_, s)| s == m))
+            .filter_map(|m| Some((m, p.rtc.transceiver_kind(m)?)))
+            .collect();
+        for (m, kind) in open {
+            let name = format!("slot-{}", m.index());
+            match p.rtc.add_send_track(kind, "room", &name) {
+                // The offer's transceiver (it wants to receive on it).
+                Ok(got) if got == m => p.slots.push(Slot {
+                    kind,
+                    media: m,
+                    track: None,
+                    rewriter: None,
+                }),
+                Ok(other) => {
+                    // Not one of the offer's: none is left to take.
+                    let _ = p.rtc.remove_track(other);
+                    break;
+                }
+                Err(e) => return debug!(%id, "no slot: {e}"),
+            }
+        }
+    }
+
     /// Every track of the participant's room it does not receive yet.
     pub(crate) fn subscribe_to_room(&mut self, now: Instant, id: ParticipantId) {
         let Some(p) = self.participants.get(&id).filter(|p| p.subscribes) else {
@@ -219,9 +253,22 @@ impl Sfu {
         let Some(s) = self.participants.get_mut(&subscriber) else {
             return;
         };
-        let media = match s.rtc.add_send_track(kind, &stream_id, &track_name) {
-            Ok(m) => m,
-            Err(e) => return debug!(%subscriber, %track, "cannot subscribe: {e}"),
+        let (media, rewriter) = if s.renegotiates {
+            match s.rtc.add_send_track(kind, &stream_id, &track_name) {
+                Ok(m) => (m, None),
+                Err(e) => return debug!(%subscriber, %track, "cannot subscribe: {e}"),
+            }
+        } else {
+            // A viewer: a free transceiver of its kind, or nothing.
+            let Some(slot) = s
+                .slots
+                .iter_mut()
+                .find(|x| x.kind == kind && x.track.is_none())
+            else {
+                return debug!(%subscriber, %track, "no free transceiver for it");
+            };
+            slot.track = Some(track);
+            (slot.media, slot.rewriter.take())
         };
         s.subscriptions.push((track, media));
         self.touch(subscriber);
@@ -229,10 +276,18 @@ impl Sfu {
             return;
         };
         let clock_rate = t.codecs.first().map_or(90_000, |c| c.clock_rate);
+        let rewriter = match rewriter {
+            // The same clock: it goes on where the last track left off.
+            Some(mut r) if r.clock_rate() == clock_rate => {
+                r.resync();
+                r
+            }
+            _ => StreamRewriter::new(clock_rate),
+        };
         t.forwards.push(Forward {
             subscriber,
             media,
-            rewriter: StreamRewriter::new(clock_rate),
+            rewriter,
             waiting_keyframe: kind == MediaKind::Video,
             payload_types: Vec::new(),
             held: false,
@@ -262,6 +317,12 @@ impl Sfu {
                     continue;
                 };
                 s.subscriptions.retain(|(x, _)| *x != track);
+                if let Some(slot) = s.slots.iter_mut().find(|x| x.track == Some(track)) {
+                    // A viewer keeps the transceiver for the next track.
+                    slot.track = None;
+                    slot.rewriter = Some(f.rewriter.clone());
+                    continue;
+                }
                 if let Err(e) = s.rtc.remove_track(f.media) {
                     debug!(subscriber = %f.subscriber, "track not removed: {e}");
                 }

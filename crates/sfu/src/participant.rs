@@ -20,6 +20,13 @@ pub(crate) struct Participant {
     pub(crate) subscriptions: Vec<(TrackId, MediaRef)>,
     /// It receives the others' tracks.
     pub(crate) subscribes: bool,
+    /// It takes our offers. A WHEP viewer does not (WHEP has no way to
+    /// send it one): the room's tracks reach it on [`Slot`]s, the
+    /// transceivers its own offer asked to receive on.
+    pub(crate) renegotiates: bool,
+    /// A viewer's transceivers, each sending one of the room's tracks or
+    /// free for the next one of its kind.
+    pub(crate) slots: Vec<Slot>,
     /// The first data channel it opened: room messages go there.
     pub(crate) room_channel: Option<ChannelRef>,
     /// What it sends us, all tracks together (the publisher limit).
@@ -32,6 +39,19 @@ pub(crate) struct Participant {
     pub(crate) dirty: bool,
     /// The instant its timer is in the timer heap for.
     pub(crate) scheduled: Option<Instant>,
+}
+
+/// A transceiver of a viewer that cannot renegotiate: its offer's, kept
+/// sending whatever track of its kind the room has.
+#[derive(Debug)]
+pub(crate) struct Slot {
+    pub(crate) kind: MediaKind,
+    pub(crate) media: MediaRef,
+    /// The track it carries now.
+    pub(crate) track: Option<TrackId>,
+    /// The rewriting of the last track it carried, continued by the next
+    /// so the viewer sees one stream (RFC 7667 §3.7).
+    pub(crate) rewriter: Option<StreamRewriter>,
 }
 
 /// A track a participant publishes and where it goes.
@@ -96,6 +116,8 @@ impl Participant {
             published: Vec::new(),
             subscriptions: Vec::new(),
             subscribes: true,
+            renegotiates: true,
+            slots: Vec::new(),
             room_channel: None,
             meter: BitrateMeter::default(),
             over_limit: false,

@@ -47,6 +47,11 @@ impl StreamRewriter {
         }
     }
 
+    /// The clock of the codec it rewrites, Hz.
+    pub fn clock_rate(&self) -> u32 {
+        self.clock_rate
+    }
+
     /// The source changes or resumes after a pause: the next packet given
     /// starts a new mapping.
     pub fn resync(&mut self) {

@@ -170,6 +170,20 @@ impl Sfu {
         Ok(id)
     }
 
+    /// [`Sfu::join_with`] for a viewer that takes no offers (WHEP,
+    /// draft-ietf-wish-whep, has no way to send one): it publishes
+    /// nothing, and each transceiver its offer wants to receive on is
+    /// answered with a track of the room, or kept for one of that kind
+    /// that comes later; a track that goes frees its transceiver for the
+    /// next. What its offer has no transceiver for does not reach it.
+    pub fn join_viewer(&mut self, now: Instant, room: &str) -> Result<ParticipantId, SfuError> {
+        let id = self.join_with(now, room, true)?;
+        if let Some(p) = self.participants.get_mut(&id) {
+            p.renegotiates = false;
+        }
+        Ok(id)
+    }
+
     /// The participant's offer: what it publishes (and, for a viewer,
     /// what it wants to receive). Returns the answer to send back; the
     /// room's tracks are in it where the offer wants to receive that kind.
@@ -188,6 +202,7 @@ impl Sfu {
         }
         p.rtc.set_remote_description(now, offer)?;
         self.drain(now, participant);
+        self.open_slots(participant);
         self.subscribe_to_room(now, participant);
         let p = self.participant_mut(participant)?;
         let answer = p.rtc.create_answer()?;
@@ -503,7 +518,7 @@ impl Sfu {
 
     /// Negotiation is needed (tracks came or went): our offer.
     fn offer(&mut self, now: Instant, id: ParticipantId) {
-        let Some(p) = self.participants.get_mut(&id) else {
+        let Some(p) = self.participants.get_mut(&id).filter(|p| p.renegotiates) else {
             return;
         };
         let offer = match p.rtc.create_offer() {

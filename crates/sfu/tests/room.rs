@@ -12,7 +12,7 @@ use realtimer_netsim::{Datagram, Direction, LinkConfig, Network, Node, NodeId};
 use realtimer_proto::{
     AudioLevel, Certificate, ChannelData, ChannelRef, DataChannelInit, Feedback, IceCandidateInit,
     MediaKind, MediaRef, PeerConnectionState, Rtc, RtcConfig, RtcEvent, RtpPacket, SendLayerInit,
-    SessionDescription,
+    SessionDescription, SignalingState,
 };
 use realtimer_sfu::{LimitError, Limits, ParticipantId, Sfu, SfuConfig, SfuError, SfuEvent};
 
@@ -823,4 +823,86 @@ fn a_publisher_that_never_sends_costs_the_room_nothing() {
         got > 100,
         "the silent one receives the others: {got} packets"
     );
+}
+
+/// A WHEP viewer (draft-ietf-wish-whep: no offers from the server) joins
+/// an empty room with an audio and a video transceiver: a publisher that
+/// comes later reaches it on those, without an offer; when that one
+/// leaves and another comes, the next one's media continues the same
+/// streams (sequence numbers without a jump).
+#[test]
+fn a_viewer_that_takes_no_offers_gets_tracks_published_after_it_joined() {
+    let mut room = Room::new(23, Limits::default());
+    let now = room.net.now();
+    let ip = "10.0.0.9".parse().unwrap();
+    let host = room.net.add_host(&[ip], None);
+    room.net
+        .set_uplink(host, LinkConfig::default().delay(Duration::from_millis(5)));
+    let mut viewer = Peer::new(now, 9, SocketAddr::new(ip, 5000));
+    viewer.silent = true;
+    let audio = viewer
+        .rtc
+        .add_transceiver(MediaKind::Audio, realtimer_proto::Direction::RecvOnly)
+        .unwrap();
+    let video = viewer
+        .rtc
+        .add_transceiver(MediaKind::Video, realtimer_proto::Direction::RecvOnly)
+        .unwrap();
+    let offer = viewer.rtc.create_offer().unwrap();
+    viewer
+        .rtc
+        .set_local_description(now, offer.clone())
+        .unwrap();
+    let node = room.net.attach(host, viewer);
+    let id = room.sfu().sfu.join_viewer(now, "room").unwrap();
+    let answer = room.sfu().sfu.handle_offer(now, id, offer).unwrap();
+    assert!(
+        answer.sdp.matches("a=sendonly").count() == 2,
+        "{}",
+        answer.sdp
+    );
+    room.net
+        .node_mut::<Peer>(node)
+        .rtc
+        .set_remote_description(now, SessionDescription::answer(answer.sdp))
+        .unwrap();
+    room.peers.push((node, id));
+    room.run(Duration::from_secs(1));
+    // A publisher comes, sends, and goes; another comes.
+    let first = room.join(1).unwrap();
+    room.run(Duration::from_secs(4));
+    let left = room.peers[first].1;
+    let now = room.net.now();
+    room.sfu().sfu.leave(now, left).unwrap();
+    room.run(Duration::from_secs(1));
+    room.join(2).unwrap();
+    room.run(Duration::from_secs(4));
+    assert!(
+        !room
+            .sfu()
+            .events
+            .iter()
+            .any(|e| matches!(e, SfuEvent::Offer(p, _) if *p == id)),
+        "no offer for the viewer"
+    );
+    let viewer = room.peer(0);
+    assert_eq!(viewer.rtc.signaling_state(), SignalingState::Stable);
+    let mut got: Vec<_> = viewer.received.keys().copied().collect();
+    got.sort();
+    assert_eq!(got, [audio, video], "only on its own transceivers");
+    for m in [audio, video] {
+        let packets = &viewer.received[&m];
+        // Both publishers' media: each sends 50 audio packets and 75
+        // video packets a second, for about 4 s.
+        assert!(packets.len() > 250, "{m:?}: {} packets", packets.len());
+        let heads: std::collections::BTreeSet<u8> = packets.iter().map(|p| p.1).collect();
+        let jumps: Vec<_> = packets
+            .windows(2)
+            .filter(|w| w[1].0.wrapping_sub(w[0].0) != 1)
+            .collect();
+        assert!(
+            jumps.is_empty(),
+            "{m:?}: one stream across publishers: {jumps:?} {heads:?}"
+        );
+    }
 }

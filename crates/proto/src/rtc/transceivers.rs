@@ -316,6 +316,12 @@ impl Rtc {
         Ok(r)
     }
 
+    /// Every transceiver, in the order they were made (W3C webrtc-pc
+    /// §4.4.1.6, getTransceivers).
+    pub fn transceivers(&self) -> impl Iterator<Item = MediaRef> {
+        (0..self.media.transceivers.len()).map(|i| MediaRef(i as u32))
+    }
+
     /// A transceiver's `mid`, once negotiated.
     pub fn transceiver_mid(&self, media: MediaRef) -> Option<&str> {
         self.transceiver(media)?.mid.as_deref()

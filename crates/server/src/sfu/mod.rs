@@ -121,6 +121,8 @@ enum Command {
     Join {
         room: String,
         subscribe: bool,
+        /// A viewer that takes no offers (WHEP): [`Sfu::join_viewer`].
+        viewer: bool,
         events: mpsc::Sender<SfuEvent>,
         reply: oneshot::Sender<Result<Joined, SfuError>>,
     },
@@ -288,10 +290,32 @@ impl SfuService {
         self.call(|reply| Command::Join {
             room,
             subscribe,
+            viewer: false,
             events,
             reply,
         })
         .await
+    }
+
+    /// Joins `room` as a viewer that takes no offers (WHEP): the room's
+    /// tracks, now and later, reach it on the transceivers of its own
+    /// offer ([`Sfu::join_viewer`]).
+    pub async fn join_viewer(
+        &self,
+        room: &str,
+        events: mpsc::Sender<SfuEvent>,
+    ) -> Result<ParticipantId, SfuCommandError> {
+        let room = room.to_owned();
+        let joined: Joined = self
+            .call(|reply| Command::Join {
+                room,
+                subscribe: true,
+                viewer: true,
+                events,
+                reply,
+            })
+            .await?;
+        Ok(joined.participant)
     }
 
     /// The participant's offer; the answer carries the unit's candidates.
@@ -487,10 +511,16 @@ fn handle_command(
         Command::Join {
             room,
             subscribe,
+            viewer,
             events,
             reply,
         } => {
-            let result = sfu.join_with(now, &room, subscribe).map(|participant| {
+            let joined = if viewer {
+                sfu.join_viewer(now, &room)
+            } else {
+                sfu.join_with(now, &room, subscribe)
+            };
+            let result = joined.map(|participant| {
                 listeners.insert(participant, events);
                 let others = sfu
                     .room(&room)

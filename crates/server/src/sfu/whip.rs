@@ -232,8 +232,12 @@ async fn create(
         return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"));
     }
     let (events, event_rx) = mpsc::channel(PARTICIPANT_EVENTS);
-    let subscribe = protocol == Protocol::Whep;
-    let participant = whip.service.join(&room, events, subscribe).await?;
+    // A WHEP viewer gets the room's tracks, later ones too, on the
+    // transceivers of its offer: WHEP has no way to send it ours.
+    let participant = match protocol {
+        Protocol::Whep => whip.service.join_viewer(&room, events).await?,
+        _ => whip.service.join(&room, events, false).await?,
+    };
     let answer = match whip
         .service
         .offer(participant, SessionDescription::offer(sdp))
