@@ -373,7 +373,14 @@ pub async fn start(
     // redis-rs waits 500 ms for an answer by default: the one-hour soak
     // (load average 20-35 on 2 cores) saw 3 joins of 1,938 refused by
     // that timeout although Redis was fine.
+    // Reconnecting: redis-rs doubles from 100 ms and stops after six tries
+    // (6.3 s in all), so a Redis back after a few seconds could wait 3 s
+    // more to be noticed, and the subscriptions with it (a cross-node
+    // message after a Redis restart waited that long under load). Capped
+    // at RETRY_MAX, tried for as long as OUTAGE_LIMIT.
     let manager_config = ConnectionManagerConfig::new()
+        .set_max_delay(RETRY_MAX)
+        .set_number_of_retries((OUTAGE_LIMIT.as_secs() / RETRY_MAX.as_secs().max(1)) as usize + 6)
         .set_push_sender(push_tx)
         .set_automatic_resubscription()
         .set_response_timeout(Some(RESPONSE_TIMEOUT));
@@ -471,7 +478,7 @@ impl Publisher {
             Box<dyn std::future::Future<Output = Attempt> + Send + 'b>,
         >,
     {
-        let started = tokio::time::Instant::now();
+        let mut started = tokio::time::Instant::now();
         let mut wait = Duration::from_millis(50);
         let mut outage = false;
         loop {
@@ -483,6 +490,13 @@ impl Publisher {
                     self.given_up = false;
                     outage = false;
                     tokio::time::sleep(self.names.node_ttl).await;
+                    // The grace for processes that have not resubscribed
+                    // yet (and a next outage's limit) count from here, not
+                    // from before the outage: else an event that waited
+                    // out an outage was given up as unheard at once.
+                    started = tokio::time::Instant::now();
+                    wait = Duration::from_millis(50);
+                    continue;
                 }
                 Attempt::Done => return true,
                 Attempt::Unheard if started.elapsed() < self.names.node_ttl * 2 => {}
