@@ -25,6 +25,7 @@ pub struct SfuMetrics {
     datagrams_sent: AtomicU64,
     send_errors: AtomicU64,
     events_dropped: AtomicU64,
+    whip_sessions_refused: AtomicU64,
     participants: AtomicU64,
     rooms: AtomicU64,
     /// From a datagram read to each datagram its handling sent.
@@ -52,6 +53,8 @@ pub struct SfuMetricsSnapshot {
     pub send_errors: u64,
     /// Events a participant's signaling front did not take in time.
     pub events_dropped: u64,
+    /// WHIP/WHEP offers refused because `MAX_SESSIONS` sessions exist.
+    pub whip_sessions_refused: u64,
     /// Participants now.
     pub participants: u64,
     /// Rooms now.
@@ -89,6 +92,11 @@ impl SfuMetrics {
         }
     }
 
+    /// A WHIP/WHEP offer refused: the sessions are at their bound.
+    pub(crate) fn whip_session_refused(&self) {
+        self.whip_sessions_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
     pub(crate) fn event_dropped(&self) -> u64 {
         self.events_dropped.fetch_add(1, Ordering::Relaxed) + 1
     }
@@ -105,6 +113,7 @@ impl SfuMetrics {
             datagrams_sent: load(&self.datagrams_sent),
             send_errors: load(&self.send_errors),
             events_dropped: load(&self.events_dropped),
+            whip_sessions_refused: load(&self.whip_sessions_refused),
             participants: load(&self.participants),
             rooms: load(&self.rooms),
         }
@@ -175,6 +184,12 @@ impl SfuMetrics {
                 "Participant events dropped because their signaling front did not read.",
                 s.events_dropped,
             ),
+            (
+                "whip_sessions_refused_total",
+                "counter",
+                "WHIP/WHEP offers refused because the server holds its most sessions.",
+                s.whip_sessions_refused,
+            ),
         ];
         let mut out: String = lines
             .iter()
@@ -209,6 +224,7 @@ mod tests {
         m.sent(Some(Duration::from_micros(50)), true);
         m.sent(None, false);
         assert_eq!(m.event_dropped(), 1);
+        m.whip_session_refused();
         let text = m.prometheus();
         for line in [
             "realtimer_sfu_participants 3\n",
@@ -221,6 +237,7 @@ mod tests {
             "realtimer_sfu_datagrams_sent_total 1\n",
             "realtimer_sfu_send_errors_total 1\n",
             "realtimer_sfu_events_dropped_total 1\n",
+            "realtimer_sfu_whip_sessions_refused_total 1\n",
             "# TYPE realtimer_sfu_dwell_seconds histogram\n",
             "realtimer_sfu_dwell_seconds_count 1\n",
         ] {

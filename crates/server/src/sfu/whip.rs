@@ -229,6 +229,7 @@ async fn create(
         }
     }
     if whip.sessions().len() >= MAX_SESSIONS {
+        whip.service.metrics().whip_session_refused();
         return Err(refuse(StatusCode::SERVICE_UNAVAILABLE, "too many sessions"));
     }
     let (events, event_rx) = mpsc::channel(PARTICIPANT_EVENTS);
