@@ -2,7 +2,8 @@
 //! sends them, split by `parse_red` and fed to the audio jitter buffer as
 //! `play_audio` does (the primary, then the redundant copies): it must
 //! never panic, hold more packets than its bound, or hand out a block
-//! that is not a slice of the payload.
+//! that is not a slice of the payload; nor `opus_has_fec`, which the
+//! buffer asks of each packet, on any payload.
 #![no_main]
 #![allow(clippy::disallowed_methods)] // one start time for the virtual clock
 
@@ -10,7 +11,9 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use libfuzzer_sys::fuzz_target;
-use realtimer_media::{parse_red, AudioJitterBuffer, AudioJitterConfig, MAX_REDUNDANT_BLOCKS};
+use realtimer_media::{
+    opus_has_fec, parse_red, AudioJitterBuffer, AudioJitterConfig, MAX_REDUNDANT_BLOCKS,
+};
 
 fuzz_target!(|data: &[u8]| {
     let config = AudioJitterConfig {
@@ -29,6 +32,8 @@ fuzz_target!(|data: &[u8]| {
         let payload = Bytes::copy_from_slice(&rest[4..4 + len]);
         rest = &rest[4 + len..];
         now += Duration::from_millis(20);
+        // In-band FEC is looked for in whatever arrives.
+        let _ = opus_has_fec(&payload);
         if let Ok(red) = parse_red(&payload) {
             assert!(red.redundant.len() <= MAX_REDUNDANT_BLOCKS);
             let total: usize =

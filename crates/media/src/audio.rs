@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 
+use crate::opus_fec::opus_has_fec;
+
 /// How the buffer adapts and how much it holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AudioJitterConfig {
@@ -112,9 +114,14 @@ pub struct AudioJitterStats {
     pub concealed_samples: u64,
     /// Runs of concealment (`concealmentEvents`).
     pub concealment_events: u64,
+    /// Packets received that carry in-band FEC for the one before them
+    /// (an LBRR frame: [`crate::opus_has_fec`]), Chromium's
+    /// `fecPacketsReceived` for Opus.
+    pub fec_packets_received: u64,
     /// Lost packets rebuilt from the next packet's in-band FEC (Chromium
     /// counts them as used secondary packets: `fecPacketsReceived` less
-    /// `fecPacketsDiscarded`).
+    /// `fecPacketsDiscarded`). A lost packet whose successor has no FEC
+    /// is concealed.
     pub fec_recovered: u64,
     /// Lost packets rebuilt whole from a later packet's RED copy (RFC
     /// 2198), before their turn came.
@@ -229,6 +236,9 @@ impl AudioJitterBuffer {
                 self.frame = step as u32;
             }
         }
+        if opus_has_fec(&payload) {
+            self.stats.fec_packets_received += 1;
+        }
         self.last = Some((sequence_number, ext));
         self.highest = Some(self.highest.map_or(ext, |h| h.max(ext)));
         self.packets.insert(ext, (payload, now));
@@ -338,7 +348,10 @@ impl AudioJitterBuffer {
         };
         // Lost: move on, from the next packet's FEC when it is here.
         self.play = Some(play + u64::from(frame));
-        if self.config.fec && later == play + u64::from(frame) {
+        if self.config.fec
+            && later == play + u64::from(frame)
+            && opus_has_fec(&self.packets[&later].0)
+        {
             self.stats.fec_recovered += 1;
             // Decoded from what arrived with the next packet, as that
             // packet's own samples will be: not concealment.
@@ -378,8 +391,11 @@ impl AudioJitterBuffer {
 mod tests {
     use super::*;
 
+    /// An Opus SILK packet (wideband, 20 ms, mono) whose LBRR flag is set,
+    /// numbered `i`.
     fn packet(i: u16) -> Bytes {
-        Bytes::copy_from_slice(&i.to_be_bytes())
+        let [hi, lo] = i.to_be_bytes();
+        Bytes::copy_from_slice(&[9 << 3, 0b0100_0000, hi, lo])
     }
 
     /// Every tenth packet lost, each packet carrying a RED copy of the one
@@ -400,7 +416,7 @@ mod tests {
                 }
             }
             match b.pull(now) {
-                Playout::Packet(p) => played.push(u16::from_be_bytes([p[0], p[1]])),
+                Playout::Packet(p) => played.push(u16::from_be_bytes([p[2], p[3]])),
                 Playout::Silence { .. } => {}
                 other => panic!("{other:?} at {i}"),
             }
@@ -451,6 +467,31 @@ mod tests {
         );
     }
 
+    /// A loss whose next packet carries no FEC (CELT, as Opus sends music
+    /// at higher rates) is concealed: decoding "FEC" from it would be
+    /// loss concealment counted as a recovery.
+    #[test]
+    fn a_loss_before_a_packet_without_fec_is_concealed() {
+        let t0 = Instant::now();
+        let mut b = AudioJitterBuffer::new(AudioJitterConfig::default());
+        let celt = |i: u16| {
+            let [hi, lo] = i.to_be_bytes();
+            Bytes::copy_from_slice(&[31 << 3, 0xff, hi, lo])
+        };
+        let mut now = t0;
+        let mut concealed = 0;
+        for i in 0..50u16 {
+            if i != 20 {
+                b.insert(now, i, u32::from(i) * 960, celt(i));
+            }
+            concealed += u32::from(matches!(b.pull(now), Playout::Conceal { .. }));
+            now += Duration::from_millis(20);
+        }
+        let s = b.stats();
+        assert_eq!((s.fec_recovered, s.fec_packets_received), (0, 0), "{s:?}");
+        assert!(concealed >= 1 && s.concealed_samples >= 960, "{s:?}");
+    }
+
     /// A packet off the frame grid (its timestamp between two turns) is
     /// passed by the playout: it is dropped as discarded rather than kept
     /// to the bound, and the buffer's fill is never negative (the fuzz
@@ -497,7 +538,7 @@ mod tests {
         let mut played = Vec::new();
         for _ in 0..30 {
             match b.pull(now) {
-                Playout::Packet(p) => played.push(u16::from_be_bytes([p[0], p[1]])),
+                Playout::Packet(p) => played.push(u16::from_be_bytes([p[2], p[3]])),
                 other => panic!("{other:?}"),
             }
             now += Duration::from_millis(20);

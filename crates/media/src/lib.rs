@@ -28,6 +28,7 @@ mod audio;
 mod format;
 mod frame_buffer;
 mod lipsync;
+mod opus_fec;
 mod red;
 mod writer;
 
@@ -35,5 +36,6 @@ pub use audio::{AudioJitterBuffer, AudioJitterConfig, AudioJitterStats, Playout}
 pub use format::PayloadFormat;
 pub use frame_buffer::{FrameBuffer, FrameBufferConfig, FrameBufferStats, ReceivedFrame};
 pub use lipsync::LipSync;
+pub use opus_fec::opus_has_fec;
 pub use red::{parse_red, RedBlock, RedEncoder, RedError, RedPacket, MAX_REDUNDANT_BLOCKS};
 pub use writer::{OutgoingPacket, SampleWriter, MAX_PAYLOAD};

@@ -69,7 +69,8 @@ fn conceals_losses_and_keeps_its_delay_near_the_jitter() {
                 at,
                 seq,
                 ts,
-                bytes::Bytes::copy_from_slice(&ts.to_be_bytes()),
+                // An Opus SILK packet with its LBRR flag set (FEC).
+                bytes::Bytes::from([[9 << 3, 0b0100_0000].as_slice(), &ts.to_be_bytes()].concat()),
             );
             next.next();
         }

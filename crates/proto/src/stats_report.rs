@@ -185,6 +185,12 @@ pub struct InboundRtpStats {
     /// removedSamplesForAcceleration: samples dropped to bring the delay
     /// down.
     pub removed_samples_for_acceleration: u64,
+    /// fecPacketsReceived (audio): packets that carried in-band FEC for
+    /// the one before them (Opus LBRR), as Chromium counts them.
+    pub fec_packets_received: u64,
+    /// fecPacketsDiscarded (audio): of those, the ones whose FEC was not
+    /// used (the packet it protects arrived).
+    pub fec_packets_discarded: u64,
     /// framesDecoded (video).
     pub frames_decoded: u64,
     /// keyFramesDecoded (video).
@@ -399,6 +405,8 @@ impl StatsReport {
                     "removedSamplesForAcceleration",
                     r.removed_samples_for_acceleration,
                 );
+                out.num("fecPacketsReceived", r.fec_packets_received);
+                out.num("fecPacketsDiscarded", r.fec_packets_discarded);
             } else {
                 out.num("framesDecoded", r.frames_decoded);
                 out.num("keyFramesDecoded", r.key_frames_decoded);

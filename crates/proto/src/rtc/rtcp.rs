@@ -294,6 +294,8 @@ impl Rtc {
                     concealed_samples: 0,
                     concealment_events: 0,
                     removed_samples_for_acceleration: 0,
+                    fec_packets_received: 0,
+                    fec_packets_discarded: 0,
                     frames_decoded: 0,
                     key_frames_decoded: 0,
                     frames_dropped: 0,

@@ -648,6 +648,8 @@ impl PlayoutStats {
             stats.concealed_samples = a.concealed_samples;
             stats.concealment_events = a.concealment_events;
             stats.removed_samples_for_acceleration = a.removed_samples_for_acceleration;
+            stats.fec_packets_received = a.fec_packets_received;
+            stats.fec_packets_discarded = a.fec_packets_received.saturating_sub(a.fec_recovered);
         }
         if self.frames_decoded > 0 || self.frames_dropped > 0 {
             stats.jitter_buffer_delay = self.frame_delay;
