@@ -74,8 +74,13 @@ pub(crate) struct SendStream {
     /// packet: the wire's never repeats, so no SRTP index is reused
     /// (RFC 3711 §9.1).
     last_seq: Option<(u16, u16)>,
-    /// The protected packets last sent, by wire sequence number (made on
-    /// the first packet).
+    /// The wire sequence numbers last given a place and the protected
+    /// size each went out with (0 while it waits in the pacer), in slot
+    /// `wire % RETRANSMIT_HISTORY` (made on the first packet).
+    places: Vec<Option<(u16, u16)>>,
+    /// The protected packets last sent, by wire sequence number, for a
+    /// retransmission byte for byte: kept only for packets RTX cannot
+    /// carry (see [`SendStream::sent`]). Made on the first such packet.
     history: Option<RetransmitBuffer>,
     /// The command sequence number of the last FIR about this track.
     last_fir: Option<u8>,
@@ -148,9 +153,7 @@ impl SendStream {
         let back = app.wrapping_sub(seq);
         if (1..=MAX_SEQUENCE_STEP).contains(&step) {
             (wire.wrapping_add(step), false)
-        } else if (1..=MAX_LATE).contains(&back)
-            && self.sent_packet(wire.wrapping_sub(back)).is_none()
-        {
+        } else if (1..=MAX_LATE).contains(&back) && self.placed(wire.wrapping_sub(back)).is_none() {
             (wire.wrapping_sub(back), true)
         } else {
             (wire.wrapping_add(1), false)
@@ -160,8 +163,8 @@ impl SendStream {
     /// Gives a packet of the application its place on the wire
     /// ([`Self::wire_sequence`]) when it is written, before the pacer lets
     /// it go: the next packet's place follows from it, and a repeat of it
-    /// while it waits is not given the same place (the history holds an
-    /// empty placeholder until [`Self::sent`]).
+    /// while it waits is not given the same place (its place is held, of
+    /// size 0, until [`Self::sent`]).
     pub(crate) fn assign(
         &mut self,
         now: Instant,
@@ -172,20 +175,35 @@ impl SendStream {
             self.last = Some((timestamp, now));
             self.last_seq = Some((seq, wire));
         }
-        self.history
-            .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
-            .insert(wire, &[]);
+        self.place(wire, 0);
+    }
+
+    fn place(&mut self, wire: u16, size: usize) {
+        if self.places.is_empty() {
+            self.places = vec![None; RETRANSMIT_HISTORY];
+        }
+        let size = u16::try_from(size).unwrap_or(u16::MAX);
+        self.places[usize::from(wire) % RETRANSMIT_HISTORY] = Some((wire, size));
     }
 
     /// Records a packet that left with wire sequence number `wire`:
-    /// `payload` bytes for the statistics and the protected bytes.
-    pub(crate) fn sent(&mut self, wire: u16, payload: usize, protected: &[u8]) {
+    /// `payload` bytes for the statistics and the protected bytes, which
+    /// are kept only if `keep` (no RTX for it: a retransmission repeats
+    /// them). With RTX the packet is sent again from what
+    /// [`SendStream::keep_plain`] holds, whose payload shares the
+    /// application's buffer: an SFU forwarding one publisher's packet to
+    /// many subscribers then holds it once, not a protected copy per
+    /// subscriber (about 0.5 MB per video track at 1,000-byte packets).
+    pub(crate) fn sent(&mut self, wire: u16, payload: usize, protected: &[u8], keep: bool) {
         self.packets = self.packets.wrapping_add(1);
         self.octets = self.octets.wrapping_add(payload as u32);
         self.resend_budget = (self.resend_budget + protected.len()).min(RESEND_BUDGET_MAX);
-        self.history
-            .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
-            .insert(wire, protected);
+        self.place(wire, protected.len());
+        if keep {
+            self.history
+                .get_or_insert_with(|| RetransmitBuffer::new(RETRANSMIT_HISTORY))
+                .insert(wire, protected);
+        }
     }
 
     /// The RTP timestamp of the last packet of the application's.
@@ -215,8 +233,17 @@ impl SendStream {
         true
     }
 
-    /// The protected packet sent with wire sequence number `seq`, if kept;
-    /// empty while it waits in the pacer.
+    /// The protected size of the packet given wire sequence number `seq`,
+    /// if still known: 0 while it waits in the pacer.
+    pub(crate) fn placed(&self, seq: u16) -> Option<usize> {
+        match self.places.get(usize::from(seq) % RETRANSMIT_HISTORY)? {
+            Some((wire, size)) if *wire == seq => Some(usize::from(*size)),
+            _ => None,
+        }
+    }
+
+    /// The protected packet sent with wire sequence number `seq`, if kept
+    /// (see [`SendStream::sent`]).
     pub(crate) fn sent_packet(&self, seq: u16) -> Option<&[u8]> {
         self.history.as_ref()?.get(seq)
     }
@@ -671,7 +698,7 @@ mod tests {
         let send = |s: &mut SendStream, seq: u16| {
             let wire = s.wire_sequence(seq);
             s.assign(now, (seq, wire), 0);
-            s.sent(wire.0, 1, &wire.0.to_be_bytes());
+            s.sent(wire.0, 1, &wire.0.to_be_bytes(), true);
             wire
         };
         // 12 comes after 13: it takes the place left for it.

@@ -724,8 +724,12 @@ impl Rtc {
         if stream == Stream::Rtx {
             return Ok(());
         }
-        if let Some(send) = self.media.transceivers[media.0 as usize].layer_stream_mut(layer) {
-            send.sent(parts.sequence_number, payload.len(), &protected);
+        let t = &mut self.media.transceivers[media.0 as usize];
+        // A retransmission goes on RTX where it can (send_outgoing), else
+        // byte for byte: only then are the protected bytes needed.
+        let keep = !self.config.send_rtx || !t.rtx.iter().any(|r| r.apt == parts.payload_type);
+        if let Some(send) = t.layer_stream_mut(layer) {
+            send.sent(parts.sequence_number, payload.len(), &protected, keep);
         }
         Ok(())
     }
@@ -748,11 +752,7 @@ impl Rtc {
         let paced = self.paced(media);
         for wire in lost {
             let t = &self.media.transceivers[i];
-            let Some(size) = t
-                .layer_stream(layer)
-                .and_then(|s| s.sent_packet(wire))
-                .map(<[u8]>::len)
-            else {
+            let Some(size) = t.layer_stream(layer).and_then(|s| s.placed(wire)) else {
                 continue;
             };
             if size == 0 {
