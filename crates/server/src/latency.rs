@@ -62,8 +62,14 @@ fn upper_bound(index: usize) -> u64 {
 impl LatencyHistogram {
     /// Counts one relay that took `latency`.
     pub fn record(&self, latency: Duration) {
+        self.record_many(latency, 1);
+    }
+
+    /// Counts `count` relays that each took `latency` (a batch sent
+    /// together).
+    pub fn record_many(&self, latency: Duration, count: u64) {
         let ns = u64::try_from(latency.as_nanos()).unwrap_or(u64::MAX);
-        self.buckets[bucket_of(ns)].fetch_add(1, Ordering::Relaxed);
+        self.buckets[bucket_of(ns)].fetch_add(count, Ordering::Relaxed);
         self.max_ns.fetch_max(ns, Ordering::Relaxed);
     }
 

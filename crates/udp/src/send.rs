@@ -115,8 +115,10 @@ impl SendQueue {
     /// Sends everything queued from the sockets `sockets` has, and empties
     /// the queue. Each socket's runs keep their order; what a full send
     /// buffer does not take is dropped, as the network would (a TURN relay,
-    /// a load generator).
-    pub fn send(&mut self, sockets: &impl Sockets) {
+    /// a load generator, an SFU). Returns how many datagrams were dropped
+    /// so (or had no socket).
+    pub fn send(&mut self, sockets: &impl Sockets) -> usize {
+        let mut dropped = 0;
         // Stable: per socket, and so per destination, the order is kept.
         self.runs[self.sent..].sort_by_key(|r| r.source);
         let mut rest = &self.runs[self.sent..];
@@ -126,14 +128,17 @@ impl SendQueue {
             rest = after;
             let Some((socket, state)) = sockets.udp(first.source) else {
                 debug!(source = %first.source, "no socket to send from");
+                dropped += of_socket.iter().map(Run::segments).sum::<usize>();
                 continue;
             };
             let done = send_runs(socket, state, &self.data, of_socket);
             if done < of_socket.len() {
                 debug!(source = %first.source, dropped = of_socket.len() - done, "send buffer full");
+                dropped += of_socket[done..].iter().map(Run::segments).sum::<usize>();
             }
         }
         self.clear();
+        dropped
     }
 
     /// Sends what is queued from one socket (every run's source is taken

@@ -1,8 +1,9 @@
 //! What the forwarding task counts, for `/metrics`: the unit's counters
 //! ([`realtimer_sfu::SfuStats`]), its participants and rooms, the events
 //! a signaling front did not read, and how long a datagram stays in the
-//! server (read from the socket to the datagrams it caused handed to the
-//! kernel): the added latency of forwarding, measured where it happens.
+//! server (from the kernel's receive stamp to the datagrams it caused
+//! handed back to the kernel): the added latency of forwarding, measured
+//! where it happens, the socket's queue included.
 //!
 //! The task owns the unit; it copies the counters here after each turn,
 //! and a `/metrics` scrape reads them without asking it.
@@ -28,7 +29,7 @@ pub struct SfuMetrics {
     whip_sessions_refused: AtomicU64,
     participants: AtomicU64,
     rooms: AtomicU64,
-    /// From a datagram read to each datagram its handling sent.
+    /// From a datagram's arrival to each datagram its handling sent.
     dwell: LatencyHistogram,
 }
 
@@ -47,9 +48,10 @@ pub struct SfuMetricsSnapshot {
     pub routed_addresses: u64,
     /// Datagrams read from the unit's sockets.
     pub datagrams_received: u64,
-    /// Datagrams handed to the kernel.
+    /// Datagrams handed to the kernel (those it refused too).
     pub datagrams_sent: u64,
-    /// Sends the kernel refused (its buffer full, an unreachable peer).
+    /// Of those, the ones the kernel refused (its buffer full, an
+    /// unreachable peer).
     pub send_errors: u64,
     /// Events a participant's signaling front did not take in time.
     pub events_dropped: u64,
@@ -79,22 +81,24 @@ impl SfuMetrics {
         self.datagrams_received.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A datagram sent `dwell` after the one whose handling made it was
-    /// read (or the kernel refused it: `sent` false).
-    pub(crate) fn sent(&self, dwell: Option<Duration>, sent: bool) {
-        if sent {
-            self.datagrams_sent.fetch_add(1, Ordering::Relaxed);
-        } else {
-            self.send_errors.fetch_add(1, Ordering::Relaxed);
-        }
+    /// `count` datagrams handed to the kernel `dwell` after the one whose
+    /// handling made them arrived (`None`: made by a timer or a command).
+    pub(crate) fn sent(&self, dwell: Option<Duration>, count: u64) {
+        self.datagrams_sent.fetch_add(count, Ordering::Relaxed);
         if let Some(d) = dwell {
-            self.dwell.record(d);
+            self.dwell.record_many(d, count);
         }
     }
 
     /// A WHIP/WHEP offer refused: the sessions are at their bound.
     pub(crate) fn whip_session_refused(&self) {
         self.whip_sessions_refused.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Of the datagrams sent, `count` the kernel refused (its buffer full,
+    /// an unreachable peer).
+    pub(crate) fn refused(&self, count: u64) {
+        self.send_errors.fetch_add(count, Ordering::Relaxed);
     }
 
     pub(crate) fn event_dropped(&self) -> u64 {
@@ -175,7 +179,7 @@ impl SfuMetrics {
             (
                 "send_errors_total",
                 "counter",
-                "Datagrams the kernel refused to send.",
+                "Of the datagrams sent, those the kernel refused.",
                 s.send_errors,
             ),
             (
@@ -201,7 +205,7 @@ impl SfuMetrics {
             .collect();
         out.push_str(&self.dwell.prometheus(
             "realtimer_sfu_dwell_seconds",
-            "From a datagram read to each datagram its handling sent (forwarding's added latency).",
+            "From a datagram's arrival (kernel stamp) to each datagram its handling sent (forwarding's added latency).",
         ));
         out
     }
@@ -221,8 +225,9 @@ mod tests {
         stats.routed_addresses = 4;
         m.update(stats, 3, 1);
         m.received();
-        m.sent(Some(Duration::from_micros(50)), true);
-        m.sent(None, false);
+        m.sent(Some(Duration::from_micros(50)), 1);
+        m.sent(None, 1);
+        m.refused(1);
         assert_eq!(m.event_dropped(), 1);
         m.whip_session_refused();
         let text = m.prometheus();
@@ -234,7 +239,7 @@ mod tests {
             "realtimer_sfu_unrouted_datagrams_total 1\n",
             "realtimer_sfu_routed_addresses 4\n",
             "realtimer_sfu_datagrams_received_total 1\n",
-            "realtimer_sfu_datagrams_sent_total 1\n",
+            "realtimer_sfu_datagrams_sent_total 2\n",
             "realtimer_sfu_send_errors_total 1\n",
             "realtimer_sfu_events_dropped_total 1\n",
             "realtimer_sfu_whip_sessions_refused_total 1\n",
