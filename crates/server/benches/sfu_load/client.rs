@@ -17,6 +17,7 @@ use realtimer_proto::{
 use realtimer_server::latency::LatencyHistogram;
 use realtimer_signaling::whip::WhipClient;
 use tokio::net::UdpSocket;
+use tokio::sync::oneshot;
 
 use crate::now;
 
@@ -88,6 +89,8 @@ pub(crate) struct Client {
     streams: Vec<Stream>,
     epoch: Instant,
     shared: Shared,
+    /// Told once the connection is up (dropped if it fails first).
+    on_connected: Option<oneshot::Sender<()>>,
 }
 
 impl Client {
@@ -147,7 +150,15 @@ impl Client {
             streams,
             epoch,
             shared,
+            on_connected: None,
         })
+    }
+
+    /// Resolves once the connection is up; an error if it failed first.
+    pub(crate) fn connected(&mut self) -> oneshot::Receiver<()> {
+        let (tx, rx) = oneshot::channel();
+        self.on_connected = Some(tx);
+        rx
     }
 
     /// Our offer, set as the local description.
@@ -254,10 +265,16 @@ impl Client {
                 }
                 RtcEvent::ConnectionState(PeerConnectionState::Connected) => {
                     self.shared.borrow_mut().connected += 1;
+                    if let Some(tx) = self.on_connected.take() {
+                        let _ = tx.send(());
+                    }
                 }
                 RtcEvent::ConnectionState(
                     PeerConnectionState::Failed | PeerConnectionState::Closed,
-                ) => self.shared.borrow_mut().failed += 1,
+                ) => {
+                    self.shared.borrow_mut().failed += 1;
+                    self.on_connected = None;
+                }
                 _ => {}
             }
         }
