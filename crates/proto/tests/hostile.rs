@@ -182,25 +182,10 @@ fn unread_channel_messages_are_bounded_by_the_receive_window() {
 #[test]
 fn a_nack_flood_gets_no_more_resent_than_the_track_sends() {
     use bytes::Bytes;
-    use realtimer_proto::{MediaKind, RtpPacket};
+    use realtimer_proto::{RtcConfig, RtpPacket};
 
-    let mut p = Pair::new(37, lan());
+    let (mut p, sender, receiver) = Pair::video_call(37, lan(), RtcConfig::default());
     let (a, b) = (p.a, p.b);
-    let sender = p.with(a, |rtc, _| {
-        rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
-    });
-    p.negotiate();
-    let receiver = p
-        .node(b)
-        .events
-        .iter()
-        .find_map(|(_, e)| match e {
-            RtcEvent::Track(r, _) => Some(*r),
-            _ => None,
-        })
-        .expect("track event");
-    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
-        && y.connected()));
     let write = |p: &mut Pair, seqs: std::ops::Range<u16>| {
         for seq in seqs {
             let packet = RtpPacket {

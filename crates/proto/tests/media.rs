@@ -230,24 +230,7 @@ fn tracks_negotiate_between_two_cores_and_reoffers_keep_m_line_order() {
 fn video_call(seed: u64) -> (Pair, realtimer_proto::MediaRef, realtimer_proto::MediaRef) {
     let mut config = RtcConfig::default();
     config.send_rtx = true;
-    let mut p = Pair::with_config(seed, lan(), config);
-    let a = p.a;
-    let sender = p.with(a, |rtc, _| {
-        rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
-    });
-    p.negotiate();
-    let receiver = p
-        .node(p.b)
-        .events
-        .iter()
-        .find_map(|(_, e)| match e {
-            RtcEvent::Track(r, _) => Some(*r),
-            _ => None,
-        })
-        .expect("track event");
-    assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
-        && y.connected()));
-    (p, sender, receiver)
+    Pair::video_call(seed, lan(), config)
 }
 
 fn packet(seq: u16, payload: &'static [u8]) -> RtpPacket {

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant, SystemTime};
 
 use realtimer_netsim::{Datagram, LinkConfig, Network, Node, NodeId};
 use realtimer_proto::{
-    Certificate, ChannelData, ChannelRef, DataChannelInit, IceCandidateInit, PeerConnectionState,
-    Rtc, RtcConfig, RtcEvent, SessionDescription,
+    Certificate, ChannelData, ChannelRef, DataChannelInit, IceCandidateInit, MediaKind, MediaRef,
+    PeerConnectionState, Rtc, RtcConfig, RtcEvent, SessionDescription,
 };
 
 pub struct RtcNode {
@@ -125,6 +125,34 @@ impl Pair {
     /// Two hosts on a LAN, `link` on both uplinks.
     pub fn new(seed: u64, link: LinkConfig) -> Pair {
         Pair::with_config(seed, link, RtcConfig::default())
+    }
+
+    /// [`Pair::with_config`] where a sends a video track to b, negotiated
+    /// and connected (SRTP keys in place): the pair, a's sending media
+    /// and b's receiving media.
+    pub fn video_call(
+        seed: u64,
+        link: LinkConfig,
+        config: RtcConfig,
+    ) -> (Pair, MediaRef, MediaRef) {
+        let mut p = Pair::with_config(seed, link, config);
+        let a = p.a;
+        let sender = p.with(a, |rtc, _| {
+            rtc.add_track(MediaKind::Video, "s", "cam").unwrap()
+        });
+        p.negotiate();
+        let receiver = p
+            .node(p.b)
+            .events
+            .iter()
+            .find_map(|(_, e)| match e {
+                RtcEvent::Track(r, _) => Some(*r),
+                _ => None,
+            })
+            .expect("track event");
+        assert!(p.run_until(Duration::from_secs(10), |x, y| x.connected()
+            && y.connected()));
+        (p, sender, receiver)
     }
 
     /// [`Pair::new`] with both cores on `config` (seeds from `seed`).
