@@ -55,6 +55,8 @@
 // A benchmark driver owns the clock and reports on stdout.
 #![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
 
+#[path = "../common/mod.rs"]
+mod common;
 // Shared with the SFU load generator; not every part is used here.
 #[allow(dead_code)]
 #[path = "../sfu_load/client.rs"]
@@ -69,7 +71,7 @@ use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::rc::Rc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, SystemTime};
 
 use realtimer_dtls::{Dtls, DtlsConfig, Role};
 use realtimer_proto::Certificate;
@@ -78,20 +80,9 @@ use realtimer_signaling::whip::{Method, WhipClient};
 use serde_json::json;
 
 use self::client::{Client, Rates, Recorder, Shared};
+use self::common::{env, now};
 use self::hostile::{Attack, Hostile};
 use self::sources::{Datagram, Probe, SourceFlood};
-
-/// The generator's clock.
-fn now() -> Instant {
-    Instant::now()
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 const ALL_FLOODS: &str = "stun-binding stun-signed turn-bad-auth ice-wrong ice-valid \
     hello-unrouted hello-routed srtcp-garbage rtcp-nack rtcp-pli whip-sessions";

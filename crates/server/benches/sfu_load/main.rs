@@ -32,35 +32,26 @@
 #![allow(clippy::disallowed_methods, clippy::print_stdout, clippy::print_stderr)]
 
 mod client;
+#[path = "../common/mod.rs"]
+mod common;
 mod metrics;
 #[path = "../signaling_load/procfs.rs"]
 mod procfs;
 
 use std::cell::RefCell;
 use std::rc::Rc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use realtimer_proto::Certificate;
 use serde_json::json;
 
 use self::client::{Client, Rates, Recorder, Shared};
+use self::common::{env, now};
 use self::metrics::Scrape;
 
 /// Longest a viewer holds its connect permit waiting for ICE and DTLS
 /// (a slower one goes on connecting without it).
 const HANDSHAKE_WAIT: Duration = Duration::from_secs(10);
-
-/// The generator's clock.
-fn now() -> Instant {
-    Instant::now()
-}
-
-fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
 
 /// What a process cost so far.
 #[derive(Debug, Clone, Copy, Default)]
